@@ -1,0 +1,208 @@
+/* kernels/ops.c — context life cycle, host-side memory helpers and the
+ * dispatch of every zt_op_* to its backend (see ops_internal.h). */
+#include "kernels/ops_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int zt_ops_create(const zt_ops_config *cfg, zt_ops **out, zt_err *e) {
+    zt_ops *ops = calloc(1, sizeof *ops);
+    if (!ops) return zt_err_set(e, ZT_ERR_NOMEM, "ops context: out of host memory");
+    ops->backend = cfg->backend;
+    ops->device = cfg->device;
+    ops->cpu_threads = cfg->cpu_threads > 0 ? cfg->cpu_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (ops->cpu_threads < 1) ops->cpu_threads = 1;
+    if (cfg->backend == ZT_BACKEND_CUDA) {
+        int rc = zt_cuda_ops_init(ops, cfg, e);
+        if (rc) {
+            free(ops);
+            return rc;
+        }
+    }
+    *out = ops;
+    return ZT_OK;
+}
+
+void zt_ops_destroy(zt_ops *ops) {
+    if (!ops) return;
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_ops_fini(ops);
+    free(ops);
+}
+
+zt_backend zt_ops_backend(const zt_ops *ops) { return ops->backend; }
+void *zt_ops_stream(const zt_ops *ops) { return ops->stream; }
+void zt_ops_set_stream(zt_ops *ops, void *stream) { ops->stream = stream; }
+size_t zt_ops_device_bytes(const zt_ops *ops) { return ops->backend == ZT_BACKEND_CUDA ? ops->gemm_ws_bytes : 0; }
+int zt_cuda_available(void) { return zt_cuda_device_count() > 0; }
+
+void zt_ops_sync(zt_ops *ops) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_ops_sync(ops);
+}
+
+void *zt_mem_alloc(zt_ops *ops, size_t bytes) {
+    if (ops->backend == ZT_BACKEND_CUDA) return zt_cuda_mem_alloc(ops, bytes);
+    void *p = NULL;
+    if (posix_memalign(&p, 256, bytes ? bytes : 1)) return NULL;
+    return p;
+}
+
+void zt_mem_free(zt_ops *ops, void *p) {
+    if (!p) return;
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_free(ops, p);
+    else free(p);
+}
+
+void zt_mem_upload(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_upload(ops, dst, src, bytes);
+    else memmove(dst, src, bytes);
+}
+
+void zt_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_download(ops, dst, src, bytes);
+    else memmove(dst, src, bytes);
+}
+
+void zt_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_copy(ops, dst, src, bytes);
+    else memmove(dst, src, bytes);
+}
+
+void zt_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
+                   size_t row_bytes, size_t rows) {
+    if (ops->backend == ZT_BACKEND_CUDA) {
+        zt_cuda_mem_copy2d(ops, dst, dst_stride, src, src_stride, row_bytes, rows);
+        return;
+    }
+    for (size_t r = 0; r < rows; r++)
+        memmove((char *)dst + r * dst_stride, (const char *)src + r * src_stride, row_bytes);
+}
+
+void zt_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_fill_u8(ops, dst, value, bytes);
+    else memset(dst, value, bytes);
+}
+
+/* ---- dispatch: one function per op of ops.h ---- */
+void zt_op_gemm(zt_ops *ops, const zt_gemm *g) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_gemm(ops, g);
+    else zt_cpu_gemm(ops, g);
+}
+
+void zt_op_rmsnorm(zt_ops *ops, const zt_norm *n) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rmsnorm(ops, n);
+    else zt_cpu_rmsnorm(ops, n);
+}
+
+void zt_op_layernorm(zt_ops *ops, const zt_norm *n) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_layernorm(ops, n);
+    else zt_cpu_layernorm(ops, n);
+}
+
+void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const uint16_t *gate , uint16_t *resid, int64_t ld_resid) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rmsnorm_gate_add(ops, n, gate, resid, ld_resid);
+    else zt_cpu_rmsnorm_gate_add(ops, n, gate, resid, ld_resid);
+}
+
+size_t zt_groupnorm_workspace_size(zt_ops *ops, const zt_groupnorm *g) {
+    return ops->backend == ZT_BACKEND_CUDA ? zt_cuda_groupnorm_workspace_size(ops, g) : zt_cpu_groupnorm_workspace_size(ops, g);
+}
+
+void zt_op_groupnorm(zt_ops *ops, const zt_groupnorm *g, void *workspace) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_groupnorm(ops, g, workspace);
+    else zt_cpu_groupnorm(ops, g, workspace);
+}
+
+void zt_op_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_add(ops, n, a, b, y, dt);
+    else zt_cpu_add(ops, n, a, b, y, dt);
+}
+
+void zt_op_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_silu(ops, n, x, y, dt);
+    else zt_cpu_silu(ops, n, x, y, dt);
+}
+
+void zt_op_one_plus(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_one_plus(ops, n, x, y);
+    else zt_cpu_one_plus(ops, n, x, y);
+}
+
+void zt_op_tanh(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_tanh(ops, n, x, y);
+    else zt_cpu_tanh(ops, n, x, y);
+}
+
+void zt_op_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y, zt_dtype y_dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_convert(ops, n, x, x_dt, y, y_dt);
+    else zt_cpu_convert(ops, n, x, x_dt, y, y_dt);
+}
+
+void zt_op_swiglu(zt_ops *ops, int rows, int ff, const uint16_t *in, int64_t ld_in, uint16_t *out, int64_t ld_out) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_swiglu(ops, rows, ff, in, ld_in, out, ld_out);
+    else zt_cpu_swiglu(ops, rows, ff, in, ld_in, out, ld_out);
+}
+
+void zt_op_rope_pairs(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx, const float *cs) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rope_pairs(ops, rows, heads, hd, x, ldx, cs);
+    else zt_cpu_rope_pairs(ops, rows, heads, hd, x, ldx, cs);
+}
+
+void zt_op_rope_half(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx, const uint16_t *cs) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rope_half(ops, rows, heads, hd, x, ldx, cs);
+    else zt_cpu_rope_half(ops, rows, heads, hd, x, ldx, cs);
+}
+
+size_t zt_attention_workspace_size(zt_ops *ops, const zt_attn *a) {
+    return ops->backend == ZT_BACKEND_CUDA ? zt_cuda_attention_workspace_size(ops, a) : zt_cpu_attention_workspace_size(ops, a);
+}
+
+void zt_op_attention(zt_ops *ops, const zt_attn *a, void *workspace) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_attention(ops, a, workspace);
+    else zt_cpu_attention(ops, a, workspace);
+}
+
+void zt_op_timestep_embed(zt_ops *ops, float tt, int half, uint16_t *out) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_timestep_embed(ops, tt, half, out);
+    else zt_cpu_timestep_embed(ops, tt, half, out);
+}
+
+void zt_op_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, uint16_t *tok) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_patchify(ops, c, hl, wl, p, lat, tok);
+    else zt_cpu_patchify(ops, c, hl, wl, p, lat, tok);
+}
+
+void zt_op_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const uint16_t *tok, int64_t ld_tok, float *out) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_unpatchify(ops, c, hl, wl, p, tok, ld_tok, out);
+    else zt_cpu_unpatchify(ops, c, hl, wl, p, tok, ld_tok, out);
+}
+
+void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_euler_step(ops, n, x, model_out, dt);
+    else zt_cpu_euler_step(ops, n, x, model_out, dt);
+}
+
+void zt_op_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_vae_input(ops, c, h, w, lat, mul, add, y, y_dt);
+    else zt_cpu_vae_input(ops, c, h, w, lat, mul, add, y, y_dt);
+}
+
+size_t zt_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c) {
+    return ops->backend == ZT_BACKEND_CUDA ? zt_cuda_conv2d_workspace_size(ops, c) : zt_cpu_conv2d_workspace_size(ops, c);
+}
+
+void zt_op_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_conv2d(ops, c, workspace);
+    else zt_cpu_conv2d(ops, c, workspace);
+}
+
+void zt_op_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_upsample2x(ops, h, w, c, x, y, dt);
+    else zt_cpu_upsample2x(ops, h, w, c, x, y, dt);
+}
+
+void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_to_rgb8(ops, h, w, x, dt, rgb);
+    else zt_cpu_to_rgb8(ops, h, w, x, dt, rgb);
+}
+

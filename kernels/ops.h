@@ -1,0 +1,241 @@
+/* kernels/ops.h — every compute op of zturbo behind one interface, with two
+ * backends: a plain-C11 CPU reference (kernels/cpu_*.c) and CUDA
+ * (kernels/cuda_*.cu). Model code is written once against this header.
+ *
+ * Conventions
+ *   - A zt_ops is an execution context: backend, CUDA device and stream (or a
+ *     CPU thread count), the cuBLASLt handle and its workspace. Every op takes
+ *     it first and is enqueued on its stream (CPU: runs synchronously).
+ *   - Pointers are in the backend's memory: host memory for ZT_BACKEND_CPU,
+ *     device memory for ZT_BACKEND_CUDA. Tensors are dense row-major with an
+ *     explicit row stride `ld*` in ELEMENTS where a view into a wider matrix
+ *     is useful (e.g. q/k/v as column blocks of one fused QKV output).
+ *   - No op allocates. Ops that need scratch say so with a
+ *     zt_*_workspace_size() query; the caller passes that many bytes.
+ *   - Shapes are in comments as [rows, cols]; "bf16" pointers are uint16_t.
+ *   - Numerics follow the reference (diffusers / transformers, spec §3.14,
+ *     §4.3): f32 accumulation and f32 internal math, rounding to the output
+ *     dtype at exactly the points the reference rounds. Both backends round
+ *     at the same points, so CPU and CUDA differ only by summation order.
+ *   - Misuse (unsupported dtype combination, NULL where required) is a bug:
+ *     ops abort with file:line (ZT_ASSERT). GPU API failures abort too.
+ *
+ * Layouts used by the models
+ *   DiT / Qwen3 activations: [tokens, features] bf16.
+ *   VAE activations: NHWC, i.e. [H*W, C] (channels fastest); conv weights are
+ *   [Cout, kh, kw, Cin] (the model loader permutes PyTorch's [Cout,Cin,kh,kw]).
+ */
+#ifndef ZT_KERNELS_OPS_H
+#define ZT_KERNELS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/zt_common.h"
+#include "common/zt_dtype.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { ZT_BACKEND_CPU = 0, ZT_BACKEND_CUDA = 1 } zt_backend;
+
+typedef struct zt_ops zt_ops;
+
+typedef struct {
+    zt_backend backend;
+    int device;        /* CUDA device ordinal */
+    void *stream;      /* cudaStream_t to enqueue on; NULL: the ops create their own */
+    int cpu_threads;   /* CPU backend: worker threads, 0 = number of cores */
+} zt_ops_config;
+
+/* Create a context. CUDA: selects the device, creates (or adopts) the stream,
+ * the cuBLASLt handle and its fixed workspace. Fails with ZT_ERR_UNSUPPORTED
+ * and a one-line reason when no CUDA device is present. */
+int zt_ops_create(const zt_ops_config *cfg, zt_ops **out, zt_err *e);
+void zt_ops_destroy(zt_ops *ops);
+zt_backend zt_ops_backend(const zt_ops *ops);
+void *zt_ops_stream(const zt_ops *ops);              /* cudaStream_t or NULL */
+void zt_ops_set_stream(zt_ops *ops, void *stream);   /* switch the compute stream */
+void zt_ops_sync(zt_ops *ops);                       /* wait for all enqueued work */
+/* Bytes of device memory the context itself holds (cuBLASLt workspace...). */
+size_t zt_ops_device_bytes(const zt_ops *ops);
+/* 1 when a usable CUDA device exists (tests use it to skip with exit 77). */
+int zt_cuda_available(void);
+
+/* ---- memory helpers for set-up, tests and tools (never in the step loop) --
+ * Allocation in the backend's memory (cudaMalloc / aligned host malloc). */
+void *zt_mem_alloc(zt_ops *ops, size_t bytes);
+void zt_mem_free(zt_ops *ops, void *p);
+/* Copies on the ops stream. upload: host -> backend, download: backend ->
+ * host (synchronous: returns when the bytes are on the host), copy: backend
+ * -> backend. */
+void zt_mem_upload(zt_ops *ops, void *dst, const void *src, size_t bytes);
+void zt_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes);
+void zt_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
+/* 2-D copy: `rows` rows of `row_bytes`, strides in bytes. backend -> backend. */
+void zt_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
+                   size_t row_bytes, size_t rows);
+void zt_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
+
+/* ---- GEMM ------------------------------------------------------------------
+ * y[m, n] = x[m, k] · w[n, k]^T (+ bias[n]) (+ y if accumulate)
+ * w is a PyTorch Linear weight [out = n, in = k].
+ * Supported (x, w, y): (bf16, bf16, bf16), (bf16, bf16, f32), (f32, f32, f32).
+ * bias: NULL or [n] of the same dtype as w; added in f32 before the single
+ * rounding to y's dtype (cuBLASLt epilogue). accumulate: y = round(y + x·wᵀ
+ * + bias) in f32 then rounded once. f32 GEMMs use true f32 (no TF32). */
+typedef struct {
+    int m, n, k;
+    const void *x; zt_dtype x_dt; int64_t ldx; /* [m, k], row stride ldx (0 = k) */
+    const void *w; zt_dtype w_dt;              /* [n, k], contiguous */
+    const void *bias;                          /* [n] or NULL, dtype w_dt */
+    void *y; zt_dtype y_dt; int64_t ldy;       /* [m, n], row stride ldy (0 = n) */
+    int accumulate;
+} zt_gemm;
+void zt_op_gemm(zt_ops *ops, const zt_gemm *g);
+
+/* ---- normalisation ----------------------------------------------------------
+ * A zt_norm describes `rows` tokens, each holding `heads` vectors of `dim`
+ * elements at x + r*ldx + h*dim (heads = 1 for a plain norm over a row;
+ * heads = 30, dim = 128 for per-head q/k norm inside a fused QKV row).
+ *
+ * RMSNorm (diffusers / transformers numerics):
+ *   r = rsqrt(mean_f32(x^2) + eps);  n = round_bf16(x * r);
+ *   n = round_bf16(n * weight)            if weight
+ *   n = round_bf16(n * scale[h*dim + j])  if scale   (adaLN: scale = 1+s, bf16)
+ *   y = n (rounded to y_dt)
+ * LayerNorm (no affine; final layer): mean/biased var in f32,
+ *   n = round_bf16((x - mean) * rsqrt(var + eps)), then the scale step.
+ * x and y may alias (in place) when ldx == ldy and dtypes match. */
+typedef struct {
+    int rows, heads, dim;
+    const void *x; zt_dtype x_dt; int64_t ldx;  /* [rows, >= heads*dim] */
+    const uint16_t *weight;                     /* bf16 [dim] or NULL */
+    const uint16_t *scale;                      /* bf16 [heads*dim] or NULL */
+    float eps;
+    void *y; zt_dtype y_dt; int64_t ldy;        /* [rows, >= heads*dim] */
+} zt_norm;
+void zt_op_rmsnorm(zt_ops *ops, const zt_norm *n);
+void zt_op_layernorm(zt_ops *ops, const zt_norm *n); /* n->weight must be NULL */
+
+/* Sandwich-norm residual of the Z-Image block (spec §3.9), all bf16:
+ *   t = RMSNorm(x; weight) as above (y of zt_norm is ignored),
+ *   t = round_bf16(gate[j] * t)        if gate (tanh of the adaLN gate)
+ *   resid[r, j] = round_bf16(resid[r, j] + t)
+ * resid: bf16 [rows, dim] with row stride ld_resid. */
+void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const uint16_t *gate /* [dim] or NULL */,
+                            uint16_t *resid, int64_t ld_resid);
+
+/* GroupNorm over NHWC: x [hw, c], `groups` contiguous channel groups, stats
+ * (mean, biased var) in f32 over (c/groups)*hw values, affine gamma/beta [c]
+ * (dtype gb_dt), optional SiLU, one rounding to y's dtype. x, y same dtype
+ * (f32 or bf16). May run in place. */
+typedef struct {
+    int hw, c, groups;
+    const void *x; void *y; zt_dtype dt;
+    const void *gamma, *beta; zt_dtype gb_dt;
+    float eps;
+    int silu;
+} zt_groupnorm;
+size_t zt_groupnorm_workspace_size(zt_ops *ops, const zt_groupnorm *g);
+void zt_op_groupnorm(zt_ops *ops, const zt_groupnorm *g, void *workspace);
+
+/* ---- elementwise (n elements, contiguous) -------------------------------- */
+/* y = x + b, rounded to dt (f32 or bf16). May alias. */
+void zt_op_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+/* y = silu(x) = x / (1 + exp(-x)), f32 math, rounded to dt. */
+void zt_op_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
+/* y = round_bf16(1 + x) (adaLN scale) */
+void zt_op_one_plus(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y);
+/* y = round_bf16(tanh(x)) (adaLN gate) */
+void zt_op_tanh(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y);
+/* Convert between f32, bf16 (RNE) and f16 (read only). */
+void zt_op_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y, zt_dtype y_dt);
+/* SwiGLU: in row r = [gate (ff) | up (ff)] with row stride ld_in,
+ *   out[r, j] = round_bf16( round_bf16(silu(gate)) * up ), bf16.
+ * out: [rows, ff] with row stride ld_out. */
+void zt_op_swiglu(zt_ops *ops, int rows, int ff, const uint16_t *in, int64_t ld_in, uint16_t *out,
+                  int64_t ld_out);
+
+/* ---- rotary embeddings (in place, bf16) -----------------------------------
+ * Interleaved pairs (Z-Image, spec §3.8): for each row r, head h, pair m:
+ *   (a, b) = x[r, h*hd + 2m], x[r, h*hd + 2m + 1] (upcast to f32)
+ *   c, s = cs[r, m, 0], cs[r, m, 1] (f32)
+ *   x' = (a*c - b*s, a*s + b*c), rounded once to bf16.
+ * cs: f32 [rows, hd/2, 2] — built on the host from the 3-axis position ids. */
+void zt_op_rope_pairs(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx,
+                      const float *cs);
+/* Rotate-half (Qwen3, spec §4.3): for d < hd/2, with c, s = cs[r, d, 0/1]
+ * (bf16, already rounded as the reference rounds its cos/sin tables):
+ *   x'[d]        = round(round(x[d]*c) - round(x[d+hd/2]*s))
+ *   x'[d + hd/2] = round(round(x[d+hd/2]*c) + round(x[d]*s))
+ * cs: bf16 [rows, hd/2, 2]. */
+void zt_op_rope_half(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx,
+                     const uint16_t *cs);
+
+/* ---- attention -------------------------------------------------------------
+ * o = softmax(q·kᵀ · scale) · v per head, f32 softmax/accumulation, output
+ * rounded once to bf16 (P is rounded to bf16 before P·V as flash kernels do).
+ * Grouped KV: query head h uses kv head h / (heads / kv_heads).
+ * causal: query i (0-based) sees keys j <= i + (sk - sq).
+ * Head dims supported: 64, 128 (DiT, Qwen3) and 512 (VAE mid-block, heads 1).
+ * Never materialises the sq x sk matrix. */
+typedef struct {
+    int sq, sk, heads, kv_heads, hd;
+    const uint16_t *q; int64_t ldq;  /* bf16 [sq, heads*hd], row stride ldq */
+    const uint16_t *k; int64_t ldk;  /* bf16 [sk, kv_heads*hd] */
+    const uint16_t *v; int64_t ldv;  /* bf16 [sk, kv_heads*hd] */
+    uint16_t *o; int64_t ldo;        /* bf16 [sq, heads*hd] */
+    float scale;
+    int causal;
+} zt_attn;
+size_t zt_attention_workspace_size(zt_ops *ops, const zt_attn *a);
+void zt_op_attention(zt_ops *ops, const zt_attn *a, void *workspace);
+
+/* ---- Z-Image specifics -------------------------------------------------------
+ * Timestep sinusoid (spec §3.2): tt = t_model * t_scale (f32),
+ * freq_i = expf(-ln(10000) * i / half), arg_i = fl32(tt * freq_i),
+ * out = bf16([cos(arg_0..half-1), sin(arg_0..half-1)]), out: bf16 [2*half]. */
+void zt_op_timestep_embed(zt_ops *ops, float tt, int half, uint16_t *out);
+/* Patchify (spec §3.4): lat f32 [c, hl, wl] -> tok bf16 [(hl/p)*(wl/p), p*p*c],
+ *   tok[h*wt + w][(ph*p + pw)*c + ch] = bf16(lat[ch, p*h + ph, p*w + pw]). */
+void zt_op_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, uint16_t *tok);
+/* Unpatchify (spec §3.13): inverse of patchify for the first (hl/p)*(wl/p)
+ * rows of tok (row stride ld_tok), out f32 [c, hl, wl] = f32(bf16). */
+void zt_op_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const uint16_t *tok, int64_t ld_tok,
+                      float *out);
+/* Flow-match Euler step (spec §6.5): v = -out; x = fl32(x + fl32(dt * v)),
+ * two separately rounded f32 operations (no FMA). */
+void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+
+/* ---- VAE decoder -----------------------------------------------------------
+ * Latent to decoder input (spec §7.1): lat f32 [c, h, w] (CHW) ->
+ *   y [h*w, c] (NHWC) = fl32(fl32(lat * mul) + add), rounded to y_dt. */
+void zt_op_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y,
+                     zt_dtype y_dt);
+/* 2-D convolution, NHWC, stride 1, zero padding k/2, k in {1, 3}:
+ *   y[p, co] = bias[co] + sum_{dy,dx,ci} x[p + (dy,dx), ci] * w[co, dy, dx, ci]
+ * x: [h*w, cin], w: [cout, k, k, cin], bias: [cout] (dtype of w), y: [h*w, cout].
+ * dt is the dtype of x, w, bias and y: f32 or bf16 (f32 accumulation).
+ * `residual` (optional, [h*w, cout], dtype dt) is added before the rounding
+ * (ResBlock skip). The CUDA backend works in row bands so the workspace stays
+ * a few hundred MB at most at 1024x1024. */
+typedef struct {
+    int h, w, cin, cout, k;
+    const void *x; const void *wgt; const void *bias; const void *residual;
+    void *y;
+    zt_dtype dt;
+} zt_conv2d;
+size_t zt_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
+void zt_op_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
+/* Nearest-neighbour 2x upsample, NHWC: x [h*w, c] -> y [(2h)*(2w), c]. */
+void zt_op_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
+/* Image mapping (spec §7.6): x [h*w, 3] (NHWC, dtype dt) ->
+ *   rgb[p, ch] = uint8(round_half_even(fl32(clamp(x/2 + 0.5, 0, 1) * 255))). */
+void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

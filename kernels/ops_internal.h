@@ -1,0 +1,97 @@
+/* kernels/ops_internal.h — the context struct and the per-backend entry
+ * points behind kernels/ops.h. kernels/ops.c dispatches zt_op_X to
+ * zt_cpu_X (kernels/cpu_*.c) or zt_cuda_X (kernels/cuda_*.cu); each backend
+ * implements every function below with the exact semantics documented in
+ * ops.h. Nothing outside kernels/ (and its tests) includes this file. */
+#ifndef ZT_KERNELS_OPS_INTERNAL_H
+#define ZT_KERNELS_OPS_INTERNAL_H
+
+#include "kernels/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct zt_ops {
+    zt_backend backend;
+    int device;
+    void *stream;          /* cudaStream_t */
+    int own_stream;        /* 1 if created by zt_ops_create */
+    void *cublaslt;        /* cublasLtHandle_t */
+    void *gemm_ws;         /* device workspace for cuBLASLt, fixed at create */
+    size_t gemm_ws_bytes;
+    int cpu_threads;       /* CPU backend worker count (>= 1) */
+};
+
+/* CUDA life cycle and memory (kernels/cuda_context.cu). */
+int zt_cuda_ops_init(zt_ops *ops, const zt_ops_config *cfg, zt_err *e);
+void zt_cuda_ops_fini(zt_ops *ops);
+void zt_cuda_ops_sync(zt_ops *ops);
+void *zt_cuda_mem_alloc(zt_ops *ops, size_t bytes);
+void zt_cuda_mem_free(zt_ops *ops, void *p);
+void zt_cuda_mem_upload(zt_ops *ops, void *dst, const void *src, size_t bytes);
+void zt_cuda_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes);
+void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
+void zt_cuda_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
+                        size_t row_bytes, size_t rows);
+void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
+int zt_cuda_device_count(void);
+
+/* Ops, CPU reference backend (kernels/cpu_*.c). */
+void zt_cpu_gemm(zt_ops *ops, const zt_gemm *g);
+void zt_cpu_rmsnorm(zt_ops *ops, const zt_norm *n);
+void zt_cpu_layernorm(zt_ops *ops, const zt_norm *n);
+void zt_cpu_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const uint16_t *gate , uint16_t *resid, int64_t ld_resid);
+size_t zt_cpu_groupnorm_workspace_size(zt_ops *ops, const zt_groupnorm *g);
+void zt_cpu_groupnorm(zt_ops *ops, const zt_groupnorm *g, void *workspace);
+void zt_cpu_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+void zt_cpu_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
+void zt_cpu_one_plus(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y);
+void zt_cpu_tanh(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y);
+void zt_cpu_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y, zt_dtype y_dt);
+void zt_cpu_swiglu(zt_ops *ops, int rows, int ff, const uint16_t *in, int64_t ld_in, uint16_t *out, int64_t ld_out);
+void zt_cpu_rope_pairs(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx, const float *cs);
+void zt_cpu_rope_half(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx, const uint16_t *cs);
+size_t zt_cpu_attention_workspace_size(zt_ops *ops, const zt_attn *a);
+void zt_cpu_attention(zt_ops *ops, const zt_attn *a, void *workspace);
+void zt_cpu_timestep_embed(zt_ops *ops, float tt, int half, uint16_t *out);
+void zt_cpu_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, uint16_t *tok);
+void zt_cpu_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const uint16_t *tok, int64_t ld_tok, float *out);
+void zt_cpu_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cpu_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
+size_t zt_cpu_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
+void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
+void zt_cpu_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
+void zt_cpu_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+
+/* Ops, CUDA backend (kernels/cuda_*.cu). */
+void zt_cuda_gemm(zt_ops *ops, const zt_gemm *g);
+void zt_cuda_rmsnorm(zt_ops *ops, const zt_norm *n);
+void zt_cuda_layernorm(zt_ops *ops, const zt_norm *n);
+void zt_cuda_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const uint16_t *gate , uint16_t *resid, int64_t ld_resid);
+size_t zt_cuda_groupnorm_workspace_size(zt_ops *ops, const zt_groupnorm *g);
+void zt_cuda_groupnorm(zt_ops *ops, const zt_groupnorm *g, void *workspace);
+void zt_cuda_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+void zt_cuda_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
+void zt_cuda_one_plus(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y);
+void zt_cuda_tanh(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y);
+void zt_cuda_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y, zt_dtype y_dt);
+void zt_cuda_swiglu(zt_ops *ops, int rows, int ff, const uint16_t *in, int64_t ld_in, uint16_t *out, int64_t ld_out);
+void zt_cuda_rope_pairs(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx, const float *cs);
+void zt_cuda_rope_half(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx, const uint16_t *cs);
+size_t zt_cuda_attention_workspace_size(zt_ops *ops, const zt_attn *a);
+void zt_cuda_attention(zt_ops *ops, const zt_attn *a, void *workspace);
+void zt_cuda_timestep_embed(zt_ops *ops, float tt, int half, uint16_t *out);
+void zt_cuda_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, uint16_t *tok);
+void zt_cuda_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const uint16_t *tok, int64_t ld_tok, float *out);
+void zt_cuda_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cuda_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
+size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
+void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
+void zt_cuda_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
+void zt_cuda_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

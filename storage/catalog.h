@@ -1,0 +1,158 @@
+/* storage/catalog.h — what the Z-Image-Turbo model is made of: its
+ * configuration (read from the snapshot's config files or the store), its
+ * streaming units, and the one byte image of each unit (design.md).
+ *
+ * Streaming units (names are stable; the store, the plan and --stats use them):
+ *   "dit.globals"            t_embedder, cap_embedder, all_x_embedder.2-1,
+ *                            x_pad_token, cap_pad_token, all_final_layer.2-1
+ *   "dit.adaln"              adaLN_modulation.0.{weight,bias} of every
+ *                            modulated block, in use order: noise_refiner.0..,
+ *                            layers.0..  (so all modulation vectors of all
+ *                            steps can be computed in one pass per image)
+ *   "dit.context_refiner.I"  one unmodulated block (13 tensors)
+ *   "dit.noise_refiner.I"    one modulated block without its adaLN (13)
+ *   "dit.layers.I"           one main block without its adaLN (13)
+ *   "te.embed"               model.embed_tokens.weight (kept on the host: the
+ *                            pipeline gathers the L rows it needs)
+ *   "te.layers.I"            Qwen3 layer I, for I < te_layers - 1 only
+ *                            (hidden_states[-2] never needs the last layer
+ *                            nor model.norm; they are validated, not packed)
+ *   "vae.decoder"            every decoder.* tensor (the encoder is ignored)
+ *
+ * Byte image of a unit: its tensors back to back in catalog order, each
+ * starting at a multiple of ZT_TENSOR_ALIGN, EXCEPT members of a fused group,
+ * which follow each other with no padding so that they form one matrix:
+ *   DiT block:  attention.to_q | to_k | to_v   -> one [3*dim, dim] weight
+ *               feed_forward.w1 | w3           -> one [2*ffn, dim] weight
+ *   Qwen3 layer: self_attn.q_proj | k_proj | v_proj -> [(H+2*KV)*hd, hidden]
+ *                mlp.gate_proj | up_proj       -> [2*inter, hidden]
+ * Image dtypes: every DiT and text-encoder tensor is BF16 (F32/F16 sources
+ * are rounded to nearest even at pack/load time); VAE tensors are BF16 too
+ * (F32 sources rounded; the VAE model upcasts when it computes in f32).
+ * VAE conv weights are permuted from PyTorch's [Cout, Cin, kh, kw] to
+ * [Cout, kh, kw, Cin] (the NHWC conv of kernels/ops.h); 1x1 convs likewise.
+ * The total image size is rounded up to ZT_UNIT_ALIGN (4 KiB) so a unit is
+ * one O_DIRECT read and one DMA.
+ */
+#ifndef ZT_STORAGE_CATALOG_H
+#define ZT_STORAGE_CATALOG_H
+
+#include <stdint.h>
+
+#include "common/zt_common.h"
+#include "common/zt_dtype.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZT_TENSOR_ALIGN 256
+#define ZT_UNIT_ALIGN 4096
+#define ZT_MAX_DIMS 4
+
+typedef enum { ZT_COMP_DIT = 0, ZT_COMP_TEXT = 1, ZT_COMP_VAE = 2, ZT_COMP_COUNT } zt_component;
+
+/* Everything the engine needs from the snapshot's config files. Values are
+ * read from transformer/config.json, text_encoder/config.json,
+ * vae/config.json and scheduler/scheduler_config.json; constants that the
+ * reference hard-codes are derived as noted. */
+typedef struct {
+    /* transformer */
+    int dim;               /* 3840 */
+    int n_heads;           /* 30 */
+    int n_kv_heads;        /* 30 */
+    int n_layers;          /* 30 */
+    int n_refiner_layers;  /* 2 */
+    int in_channels;       /* 16 */
+    int patch;             /* all_patch_size[0] = 2 */
+    int f_patch;           /* all_f_patch_size[0] = 1 */
+    int cap_feat_dim;      /* 2560 */
+    int axes_dims[3];      /* 32, 48, 48 (sum = head dim) */
+    int axes_lens[3];      /* 1536, 512, 512 */
+    int head_dim;          /* dim / n_heads = 128 */
+    int ffn_dim;           /* int(dim / 3 * 8) = 10240 */
+    int adaln_dim;         /* min(dim, 256) */
+    int t_hidden;          /* 1024: timestep MLP hidden width */
+    int t_freq;            /* 256: sinusoid size */
+    float norm_eps;        /* 1e-5 */
+    float rope_theta;      /* 256 */
+    float t_scale;         /* 1000 */
+    /* text encoder (Qwen3) */
+    int te_hidden;         /* 2560 */
+    int te_inter;          /* 9728 */
+    int te_layers;         /* 36 */
+    int te_heads;          /* 32 */
+    int te_kv_heads;       /* 8 */
+    int te_head_dim;       /* 128 */
+    int te_vocab;          /* 151936 */
+    float te_eps;          /* 1e-6 */
+    float te_rope_theta;   /* 1e6 */
+    int te_prefix_model;   /* 1 if keys are "model.layers..." (else "layers...") */
+    /* VAE (decoder side) */
+    int vae_latent;        /* 16 */
+    int vae_n_blocks;      /* len(block_out_channels) = 4 */
+    int vae_block_out[8];  /* 128, 256, 512, 512 */
+    int vae_layers_per_block; /* 2 (decoder up blocks have this + 1 resnets) */
+    int vae_groups;        /* 32 */
+    float vae_scale;       /* 0.3611 */
+    float vae_shift;       /* 0.1159 */
+    int vae_post_quant_conv; /* 1 only if post_quant_conv.weight exists in the file */
+    /* scheduler */
+    float sched_shift;     /* 3.0 */
+    int sched_train_steps; /* 1000 */
+    int sched_dynamic;     /* use_dynamic_shifting (expected false) */
+} zt_model_config;
+
+typedef struct {
+    const char *name;     /* full checkpoint key, e.g. "layers.3.attention.to_q.weight" */
+    zt_dtype dtype;       /* dtype in the unit image */
+    int ndim;
+    int64_t shape[ZT_MAX_DIMS]; /* shape in the image (after any permutation) */
+    int permute_ohwi;     /* 1: stored [Cout,kh,kw,Cin] from source [Cout,Cin,kh,kw] */
+    uint64_t offset;      /* byte offset inside the unit image */
+    uint64_t nbytes;
+} zt_tensor_desc;
+
+typedef struct {
+    char name[48];        /* "dit.layers.3" */
+    zt_component comp;
+    int first_tensor;     /* index into zt_catalog.tensors */
+    int n_tensors;
+    uint64_t nbytes;      /* image size, multiple of ZT_UNIT_ALIGN */
+    int per_step;         /* 1: used on every DiT evaluation; 0: once per image */
+    int host_only;        /* 1: never copied to the device (te.embed) */
+} zt_unit_desc;
+
+typedef struct {
+    zt_model_config cfg;
+    int n_units;
+    zt_unit_desc *units;      /* in use order within a component */
+    int n_tensors;
+    zt_tensor_desc *tensors;
+    char *names;              /* storage for tensor names */
+} zt_catalog;
+
+/* The built-in model configs: "tiny" (CI; see tools/mkmodel) and "full"
+ * (the real Z-Image-Turbo). Returns ZT_ERR_ARG for an unknown name. */
+int zt_config_preset(const char *name, zt_model_config *cfg, zt_err *e);
+
+/* Build the catalog (units, tensors, image offsets) for a config. */
+int zt_catalog_build(const zt_model_config *cfg, zt_catalog *cat, zt_err *e);
+void zt_catalog_free(zt_catalog *cat);
+/* Lookups (NULL when absent). Unit by name; tensor by unit and the key
+ * relative to the unit's prefix:
+ *   dit.layers.I / dit.noise_refiner.I / dit.context_refiner.I: prefix
+ *     "layers.I." etc., e.g. "attention.to_q.weight";
+ *   te.layers.I: prefix "layers.I." after dropping a leading "model.",
+ *     e.g. "self_attn.q_proj.weight";
+ *   te.embed: "embed_tokens.weight";
+ *   dit.globals, dit.adaln, vae.decoder: no prefix (full key, e.g.
+ *     "layers.3.adaLN_modulation.0.weight", "decoder.conv_in.weight"). */
+const zt_unit_desc *zt_catalog_unit(const zt_catalog *cat, const char *unit_name);
+int zt_catalog_unit_index(const zt_catalog *cat, const char *unit_name);
+const zt_tensor_desc *zt_catalog_tensor(const zt_catalog *cat, const zt_unit_desc *u, const char *rel_key);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,44 @@
+/* storage/source.h — a model source: a Hugging Face snapshot folder (as
+ * downloaded: model_index.json, transformer/, text_encoder/, vae/, ...) or a
+ * zturbo block store file (`zturbo pack`). Either way the caller gets the
+ * catalog (storage/catalog.h) and can fill the byte image of any unit.
+ *
+ * zt_source_read_unit is the simple synchronous path (pread + conversion or
+ * store extent + checksum + zstd). The streaming engine uses the asynchronous
+ * reader of storage/reader.h on store extents instead.
+ * Never prints; errors name the file and the cause. */
+#ifndef ZT_STORAGE_SOURCE_H
+#define ZT_STORAGE_SOURCE_H
+
+#include <stdint.h>
+
+#include "common/zt_common.h"
+#include "storage/catalog.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct zt_source zt_source;
+
+typedef enum { ZT_SOURCE_SNAPSHOT = 0, ZT_SOURCE_STORE = 1 } zt_source_kind;
+
+/* Open `path` (folder -> snapshot, file -> store). Parses and validates the
+ * configs and every tensor header against the catalog: a missing, extra-but-
+ * required, mis-shaped or badly typed tensor is an error naming the tensor
+ * and the file. */
+int zt_source_open(const char *path, zt_source **out, zt_err *e);
+void zt_source_close(zt_source *src);
+zt_source_kind zt_source_kind_of(const zt_source *src);
+const zt_catalog *zt_source_catalog(const zt_source *src);
+/* Fill the byte image of unit `unit` (index into catalog units) into dst
+ * (at least units[unit].nbytes bytes; padding bytes are zero). */
+int zt_source_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes, zt_err *e);
+/* Read the host-only embedding rows `ids[0..n)` of te.embed into dst
+ * (bf16 [n, te_hidden]) without loading the whole table. */
+int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
