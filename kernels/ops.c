@@ -99,7 +99,7 @@ void zt_op_layernorm(zt_ops *ops, const zt_norm *n) {
     else zt_cpu_layernorm(ops, n);
 }
 
-void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const uint16_t *gate , uint16_t *resid, int64_t ld_resid) {
+void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const void *gate , void *resid, int64_t ld_resid) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rmsnorm_gate_add(ops, n, gate, resid, ld_resid);
     else zt_cpu_rmsnorm_gate_add(ops, n, gate, resid, ld_resid);
 }
@@ -123,14 +123,14 @@ void zt_op_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) {
     else zt_cpu_silu(ops, n, x, y, dt);
 }
 
-void zt_op_one_plus(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_one_plus(ops, n, x, y);
-    else zt_cpu_one_plus(ops, n, x, y);
+void zt_op_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_one_plus(ops, n, x, y, dt);
+    else zt_cpu_one_plus(ops, n, x, y, dt);
 }
 
-void zt_op_tanh(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_tanh(ops, n, x, y);
-    else zt_cpu_tanh(ops, n, x, y);
+void zt_op_tanh(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_tanh(ops, n, x, y, dt);
+    else zt_cpu_tanh(ops, n, x, y, dt);
 }
 
 void zt_op_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y, zt_dtype y_dt) {
@@ -138,19 +138,19 @@ void zt_op_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y,
     else zt_cpu_convert(ops, n, x, x_dt, y, y_dt);
 }
 
-void zt_op_swiglu(zt_ops *ops, int rows, int ff, const uint16_t *in, int64_t ld_in, uint16_t *out, int64_t ld_out) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_swiglu(ops, rows, ff, in, ld_in, out, ld_out);
-    else zt_cpu_swiglu(ops, rows, ff, in, ld_in, out, ld_out);
+void zt_op_swiglu(zt_ops *ops, int rows, int ff, const void *in, int64_t ld_in, void *out, int64_t ld_out, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_swiglu(ops, rows, ff, in, ld_in, out, ld_out, dt);
+    else zt_cpu_swiglu(ops, rows, ff, in, ld_in, out, ld_out, dt);
 }
 
-void zt_op_rope_pairs(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx, const float *cs) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rope_pairs(ops, rows, heads, hd, x, ldx, cs);
-    else zt_cpu_rope_pairs(ops, rows, heads, hd, x, ldx, cs);
+void zt_op_rope_pairs(zt_ops *ops, int rows, int heads, int hd, void *x, int64_t ldx, const float *cs, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rope_pairs(ops, rows, heads, hd, x, ldx, cs, dt);
+    else zt_cpu_rope_pairs(ops, rows, heads, hd, x, ldx, cs, dt);
 }
 
-void zt_op_rope_half(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx, const uint16_t *cs) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rope_half(ops, rows, heads, hd, x, ldx, cs);
-    else zt_cpu_rope_half(ops, rows, heads, hd, x, ldx, cs);
+void zt_op_rope_half(zt_ops *ops, int rows, int heads, int hd, void *x, int64_t ldx, const void *cs, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_rope_half(ops, rows, heads, hd, x, ldx, cs, dt);
+    else zt_cpu_rope_half(ops, rows, heads, hd, x, ldx, cs, dt);
 }
 
 size_t zt_attention_workspace_size(zt_ops *ops, const zt_attn *a) {
@@ -162,19 +162,19 @@ void zt_op_attention(zt_ops *ops, const zt_attn *a, void *workspace) {
     else zt_cpu_attention(ops, a, workspace);
 }
 
-void zt_op_timestep_embed(zt_ops *ops, float tt, int half, uint16_t *out) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_timestep_embed(ops, tt, half, out);
-    else zt_cpu_timestep_embed(ops, tt, half, out);
+void zt_op_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_timestep_embed(ops, tt, half, out, dt);
+    else zt_cpu_timestep_embed(ops, tt, half, out, dt);
 }
 
-void zt_op_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, uint16_t *tok) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_patchify(ops, c, hl, wl, p, lat, tok);
-    else zt_cpu_patchify(ops, c, hl, wl, p, lat, tok);
+void zt_op_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_patchify(ops, c, hl, wl, p, lat, tok, dt);
+    else zt_cpu_patchify(ops, c, hl, wl, p, lat, tok, dt);
 }
 
-void zt_op_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const uint16_t *tok, int64_t ld_tok, float *out) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_unpatchify(ops, c, hl, wl, p, tok, ld_tok, out);
-    else zt_cpu_unpatchify(ops, c, hl, wl, p, tok, ld_tok, out);
+void zt_op_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_unpatchify(ops, c, hl, wl, p, tok, ld_tok, out, dt);
+    else zt_cpu_unpatchify(ops, c, hl, wl, p, tok, ld_tok, out, dt);
 }
 
 void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt) {

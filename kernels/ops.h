@@ -17,6 +17,13 @@
  *     §4.3): f32 accumulation and f32 internal math, rounding to the output
  *     dtype at exactly the points the reference rounds. Both backends round
  *     at the same points, so CPU and CUDA differ only by summation order.
+ *   - Two activation precisions. With bf16 activations (what users run) every
+ *     "round_bf16" below happens. With f32 activations (the f32-math path that
+ *     is compared with the float32 oracle) every round_bf16 is the identity:
+ *     all math stays f32. Weights are bf16 either way (exactly representable
+ *     in f32). The CPU backend supports both everywhere; the CUDA backend
+ *     supports bf16 everywhere and f32 where noted (VAE ops, GEMM, norms,
+ *     elementwise).
  *   - Misuse (unsupported dtype combination, NULL where required) is a bug:
  *     ops abort with file:line (ZT_ASSERT). GPU API failures abort too.
  *
@@ -81,7 +88,8 @@ void zt_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
 /* ---- GEMM ------------------------------------------------------------------
  * y[m, n] = x[m, k] · w[n, k]^T (+ bias[n]) (+ y if accumulate)
  * w is a PyTorch Linear weight [out = n, in = k].
- * Supported (x, w, y): (bf16, bf16, bf16), (bf16, bf16, f32), (f32, f32, f32).
+ * Supported (x, w, y): (bf16, bf16, bf16), (bf16, bf16, f32), (f32, f32, f32),
+ * (f32, bf16, f32) (f32-math path: weights upcast exactly).
  * bias: NULL or [n] of the same dtype as w; added in f32 before the single
  * rounding to y's dtype (cuBLASLt epilogue). accumulate: y = round(y + x·wᵀ
  * + bias) in f32 then rounded once. f32 GEMMs use true f32 (no TF32). */
@@ -112,7 +120,7 @@ typedef struct {
     int rows, heads, dim;
     const void *x; zt_dtype x_dt; int64_t ldx;  /* [rows, >= heads*dim] */
     const uint16_t *weight;                     /* bf16 [dim] or NULL */
-    const uint16_t *scale;                      /* bf16 [heads*dim] or NULL */
+    const void *scale;                          /* [heads*dim] of y_dt, or NULL */
     float eps;
     void *y; zt_dtype y_dt; int64_t ldy;        /* [rows, >= heads*dim] */
 } zt_norm;
@@ -123,9 +131,10 @@ void zt_op_layernorm(zt_ops *ops, const zt_norm *n); /* n->weight must be NULL *
  *   t = RMSNorm(x; weight) as above (y of zt_norm is ignored),
  *   t = round_bf16(gate[j] * t)        if gate (tanh of the adaLN gate)
  *   resid[r, j] = round_bf16(resid[r, j] + t)
- * resid: bf16 [rows, dim] with row stride ld_resid. */
-void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const uint16_t *gate /* [dim] or NULL */,
-                            uint16_t *resid, int64_t ld_resid);
+ * resid: [rows, dim] of dtype n->y_dt (bf16 or f32) with row stride ld_resid;
+ * gate has that dtype too. */
+void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const void *gate /* [dim] or NULL */,
+                            void *resid, int64_t ld_resid);
 
 /* GroupNorm over NHWC: x [hw, c], `groups` contiguous channel groups, stats
  * (mean, biased var) in f32 over (c/groups)*hw values, affine gamma/beta [c]
@@ -146,47 +155,49 @@ void zt_op_groupnorm(zt_ops *ops, const zt_groupnorm *g, void *workspace);
 void zt_op_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
 /* y = silu(x) = x / (1 + exp(-x)), f32 math, rounded to dt. */
 void zt_op_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
-/* y = round_bf16(1 + x) (adaLN scale) */
-void zt_op_one_plus(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y);
-/* y = round_bf16(tanh(x)) (adaLN gate) */
-void zt_op_tanh(zt_ops *ops, size_t n, const uint16_t *x, uint16_t *y);
+/* y = 1 + x (adaLN scale), rounded to dt */
+void zt_op_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
+/* y = tanh(x) (adaLN gate), rounded to dt */
+void zt_op_tanh(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 /* Convert between f32, bf16 (RNE) and f16 (read only). */
 void zt_op_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y, zt_dtype y_dt);
 /* SwiGLU: in row r = [gate (ff) | up (ff)] with row stride ld_in,
- *   out[r, j] = round_bf16( round_bf16(silu(gate)) * up ), bf16.
+ *   out[r, j] = round_bf16( round_bf16(silu(gate)) * up ), dtype dt.
  * out: [rows, ff] with row stride ld_out. */
-void zt_op_swiglu(zt_ops *ops, int rows, int ff, const uint16_t *in, int64_t ld_in, uint16_t *out,
-                  int64_t ld_out);
+void zt_op_swiglu(zt_ops *ops, int rows, int ff, const void *in, int64_t ld_in, void *out,
+                  int64_t ld_out, zt_dtype dt);
 
-/* ---- rotary embeddings (in place, bf16) -----------------------------------
+/* ---- rotary embeddings (in place, x of dtype dt) ---------------------------
  * Interleaved pairs (Z-Image, spec §3.8): for each row r, head h, pair m:
  *   (a, b) = x[r, h*hd + 2m], x[r, h*hd + 2m + 1] (upcast to f32)
  *   c, s = cs[r, m, 0], cs[r, m, 1] (f32)
  *   x' = (a*c - b*s, a*s + b*c), rounded once to bf16.
  * cs: f32 [rows, hd/2, 2] — built on the host from the 3-axis position ids. */
-void zt_op_rope_pairs(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx,
-                      const float *cs);
+void zt_op_rope_pairs(zt_ops *ops, int rows, int heads, int hd, void *x, int64_t ldx,
+                      const float *cs, zt_dtype dt);
 /* Rotate-half (Qwen3, spec §4.3): for d < hd/2, with c, s = cs[r, d, 0/1]
- * (bf16, already rounded as the reference rounds its cos/sin tables):
+ * (of dtype dt: bf16 tables are rounded as the reference rounds them):
  *   x'[d]        = round(round(x[d]*c) - round(x[d+hd/2]*s))
  *   x'[d + hd/2] = round(round(x[d+hd/2]*c) + round(x[d]*s))
- * cs: bf16 [rows, hd/2, 2]. */
-void zt_op_rope_half(zt_ops *ops, int rows, int heads, int hd, uint16_t *x, int64_t ldx,
-                     const uint16_t *cs);
+ * cs: [rows, hd/2, 2] of dtype dt. */
+void zt_op_rope_half(zt_ops *ops, int rows, int heads, int hd, void *x, int64_t ldx,
+                     const void *cs, zt_dtype dt);
 
 /* ---- attention -------------------------------------------------------------
  * o = softmax(q·kᵀ · scale) · v per head, f32 softmax/accumulation, output
- * rounded once to bf16 (P is rounded to bf16 before P·V as flash kernels do).
+ * rounded once to dt. bf16: P is rounded to bf16 before P·V as flash kernels
+ * do. f32 (CPU only; CUDA asserts): exact f32 math.
  * Grouped KV: query head h uses kv head h / (heads / kv_heads).
  * causal: query i (0-based) sees keys j <= i + (sk - sq).
  * Head dims supported: 64, 128 (DiT, Qwen3) and 512 (VAE mid-block, heads 1).
  * Never materialises the sq x sk matrix. */
 typedef struct {
     int sq, sk, heads, kv_heads, hd;
-    const uint16_t *q; int64_t ldq;  /* bf16 [sq, heads*hd], row stride ldq */
-    const uint16_t *k; int64_t ldk;  /* bf16 [sk, kv_heads*hd] */
-    const uint16_t *v; int64_t ldv;  /* bf16 [sk, kv_heads*hd] */
-    uint16_t *o; int64_t ldo;        /* bf16 [sq, heads*hd] */
+    const void *q; int64_t ldq;  /* [sq, heads*hd], row stride ldq */
+    const void *k; int64_t ldk;  /* [sk, kv_heads*hd] */
+    const void *v; int64_t ldv;  /* [sk, kv_heads*hd] */
+    void *o; int64_t ldo;        /* [sq, heads*hd] */
+    zt_dtype dt;                 /* of q, k, v, o */
     float scale;
     int causal;
 } zt_attn;
@@ -196,15 +207,15 @@ void zt_op_attention(zt_ops *ops, const zt_attn *a, void *workspace);
 /* ---- Z-Image specifics -------------------------------------------------------
  * Timestep sinusoid (spec §3.2): tt = t_model * t_scale (f32),
  * freq_i = expf(-ln(10000) * i / half), arg_i = fl32(tt * freq_i),
- * out = bf16([cos(arg_0..half-1), sin(arg_0..half-1)]), out: bf16 [2*half]. */
-void zt_op_timestep_embed(zt_ops *ops, float tt, int half, uint16_t *out);
-/* Patchify (spec §3.4): lat f32 [c, hl, wl] -> tok bf16 [(hl/p)*(wl/p), p*p*c],
- *   tok[h*wt + w][(ph*p + pw)*c + ch] = bf16(lat[ch, p*h + ph, p*w + pw]). */
-void zt_op_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, uint16_t *tok);
+ * out = [cos(arg_0..half-1), sin(arg_0..half-1)] rounded to dt, out: [2*half]. */
+void zt_op_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype dt);
+/* Patchify (spec §3.4): lat f32 [c, hl, wl] -> tok [(hl/p)*(wl/p), p*p*c] (dt),
+ *   tok[h*wt + w][(ph*p + pw)*c + ch] = round_dt(lat[ch, p*h + ph, p*w + pw]). */
+void zt_op_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 /* Unpatchify (spec §3.13): inverse of patchify for the first (hl/p)*(wl/p)
- * rows of tok (row stride ld_tok), out f32 [c, hl, wl] = f32(bf16). */
-void zt_op_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const uint16_t *tok, int64_t ld_tok,
-                      float *out);
+ * rows of tok (dtype dt, row stride ld_tok), out f32 [c, hl, wl]. */
+void zt_op_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok,
+                      float *out, zt_dtype dt);
 /* Flow-match Euler step (spec §6.5): v = -out; x = fl32(x + fl32(dt * v)),
  * two separately rounded f32 operations (no FMA). */
 void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
