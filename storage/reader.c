@@ -109,7 +109,7 @@ struct zt_reader {
 
     fault_rule faults[MAX_FAULTS];
     int n_faults;
-    int fake_no_uring;
+    int fake_no_uring, fake_no_direct;
     zt_reader_stats st;
 
     /* io_uring engine */
@@ -473,8 +473,12 @@ static int parse_faults(zt_reader *r, const char *spec, zt_err *e) {
     snprintf(buf, sizeof buf, "%s", spec);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!strcmp(tok, "nouring")) {
+        if (!strcmp(tok, "nouring")) { /* io_uring_queue_init fails with ENOSYS */
             r->fake_no_uring = 1;
+            continue;
+        }
+        if (!strcmp(tok, "nodirect")) { /* open(O_DIRECT) fails with EINVAL */
+            r->fake_no_direct = 1;
             continue;
         }
         static const char *kinds[] = {"short", "eio", "eagain", "eintr", "einval"};
@@ -486,7 +490,9 @@ static int parse_faults(zt_reader *r, const char *spec, zt_err *e) {
                 if (!strcmp(tok, kinds[k])) kind = k;
         }
         if (kind < 0 || r->n_faults == MAX_FAULTS)
-            return zt_err_set(e, ZT_ERR_ARG, "ZT_IO_FAULT: '%s' is not KIND@OFFSET[xCOUNT] (short, eio, eagain, eintr, einval)",
+            return zt_err_set(e, ZT_ERR_ARG,
+                              "ZT_IO_FAULT: '%s' is not KIND@OFFSET[xCOUNT] (short, eio, eagain, eintr, einval) nor "
+                              "nouring / nodirect",
                               tok);
         char *end;
         unsigned long long off = strtoull(at + 1, &end, 0);
@@ -552,7 +558,8 @@ int zt_reader_open(const char *path, const zt_reader_opts *opts_in, zt_reader **
     struct stat st;
     if (fstat(r->fd_buf, &st) == 0) r->file_size = (uint64_t)st.st_size;
     if (!o.buffered) {
-        r->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+        if (r->fake_no_direct) errno = EINVAL;
+        else r->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
         if (r->fd_direct >= 0) r->direct_ok = 1;
         else {
             char msg[600];

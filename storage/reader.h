@@ -52,10 +52,13 @@ typedef struct {
     int buffered;           /* 1: never O_DIRECT */
     int ignore_env;         /* 1: do not read ZT_IO / ZT_IO_FAULT */
     /* Fault injection (tests): comma-separated KIND@OFFSET[xCOUNT], where
-     * KIND is short, eio, eagain or eintr. The first COUNT (default 1)
+     * KIND is short, eio, eagain, eintr or einval. The first COUNT (default 1)
      * reads whose range contains file offset OFFSET get: short = a count
      * that stops just before OFFSET (at least 1 byte), eio = -EIO, eagain /
-     * eintr = that error. NULL: $ZT_IO_FAULT. */
+     * eintr = that error, einval = EINVAL on an O_DIRECT read (the reader
+     * then goes buffered). Words: nouring (io_uring_queue_init fails with
+     * ENOSYS), nodirect (open with O_DIRECT fails with EINVAL).
+     * NULL: $ZT_IO_FAULT. */
     const char *faults;
 } zt_reader_opts;
 

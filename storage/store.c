@@ -264,7 +264,9 @@ static int match_catalog(const zt_catalog *cat, const unit_rec *ur, const zt_sto
         for (int d = 0; same && d < ZT_MAX_DIMS; d++)
             if ((d < c->ndim ? c->shape[d] : 0) != tr[t].shape[d]) same = 0;
         if (!same)
-            return zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor %u '%s' differs from the catalog of its config ('%s')",
+            return zt_err_set(e, ZT_ERR_FORMAT,
+                              "%s: tensor %u '%s' (name, dtype, shape or offset) differs from the catalog of its config "
+                              "('%s')",
                               name, t, tr[t].name, c->name);
     }
     return ZT_OK;
@@ -333,8 +335,13 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
         uint32_t codec = zt_rd32(p + 88);
         x->first_chunk = zt_rd64(p + 96);
         x->xxh64 = zt_rd64(p + 104);
-        if (ur[u].comp >= ZT_COMP_COUNT || (ur[u].flags & ~3u) || codec > ZT_CODEC_ZSTD_PLANES || zt_rd32(p + 92)) {
-            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': bad component, codec or reserved bits", name, un);
+        if (ur[u].comp >= ZT_COMP_COUNT || codec > ZT_CODEC_ZSTD_PLANES) {
+            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': unknown component %u or codec %u", name, un, ur[u].comp,
+                            codec);
+            goto done;
+        }
+        if ((ur[u].flags & ~3u) || zt_rd32(p + 92)) {
+            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': reserved flag bits or field set", name, un);
             goto done;
         }
         x->codec = (zt_store_codec)codec;
@@ -375,13 +382,17 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
             goto done;
         }
         x->read_bytes = ZT_ALIGN_UP(x->stored_bytes, ZT_STORE_ALIGN);
-        if (x->offset < ZT_STORE_ALIGN || x->offset % ZT_STORE_ALIGN || x->read_bytes > H->index_offset ||
-            x->offset > H->index_offset - x->read_bytes) {
+        if (x->offset < ZT_STORE_ALIGN || x->offset % ZT_STORE_ALIGN) {
+            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': extent offset %llu is not a multiple of 4096 after the header",
+                            name, un, (unsigned long long)x->offset);
+            goto done;
+        }
+        if (x->read_bytes > H->index_offset || x->offset > H->index_offset - x->read_bytes) {
             rc = zt_err_set(e, ZT_ERR_FORMAT,
-                            "%s: unit '%s': extent at %llu (+%llu bytes) is not aligned inside [4096, %llu) (past the "
-                            "end of the extents)",
+                            "%s: unit '%s': extent at %llu (+%llu bytes) runs past the end of the extents (the index "
+                            "starts at %llu, the file is %llu bytes)",
                             name, un, (unsigned long long)x->offset, (unsigned long long)x->read_bytes,
-                            (unsigned long long)H->index_offset);
+                            (unsigned long long)H->index_offset, (unsigned long long)H->file_size);
             goto done;
         }
         if (x->read_bytes > s->max_read) s->max_read = x->read_bytes;

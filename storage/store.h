@@ -194,6 +194,8 @@ typedef struct {
     uint32_t chunk_bytes;  /* 0: ZT_STORE_CHUNK_DEFAULT */
     volatile int *cancel;  /* optional: set non-zero (e.g. from a SIGINT handler) to
                               stop; pack then cleans up and returns ZT_ERR_INTERRUPTED */
+    uint64_t fault_enospc_at; /* tests: writes reaching this file offset fail with
+                                 ENOSPC (0: off) */
 } zt_pack_opts;
 
 typedef struct {
@@ -205,6 +207,13 @@ typedef struct {
 
 int zt_store_pack(zt_source *src, const char *out_path, const zt_pack_opts *opts, zt_store_progress_fn progress,
                   void *ctx, zt_pack_stats *stats, zt_err *e);
+/* The same from any producer of unit images: read(read_ctx, unit, dst,
+ * dst_bytes, e) fills the image of catalog unit `unit` (zt_store_pack
+ * passes zt_source_read_unit). Called from the calling thread only. */
+typedef int (*zt_unit_read_fn)(void *read_ctx, int unit, void *dst, uint64_t dst_bytes, zt_err *e);
+int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read, void *read_ctx, const char *out_path,
+                         const zt_pack_opts *opts, zt_store_progress_fn progress, void *ctx, zt_pack_stats *stats,
+                         zt_err *e);
 
 /* A zt_source (storage/source.h) backed by a store file: the catalog is the
  * store's, read_unit = read + checksum + decode into the destination. */

@@ -113,12 +113,18 @@ static int pool_wait(pack_pool *p, zt_err *e) {
     return rc;
 }
 
-static int write_full(int fd, const void *buf, uint64_t n, uint64_t off, const char *out_path, zt_err *e) {
+/* fault_at: zt_pack_opts.fault_enospc_at (tests). */
+static int write_full(int fd, const void *buf, uint64_t n, uint64_t off, uint64_t fault_at, const char *out_path,
+                      zt_err *e) {
     const uint8_t *p = buf;
     uint64_t done = 0;
     while (done < n) {
         size_t want = (size_t)ZT_MIN(n - done, (uint64_t)1 << 30);
-        ssize_t r = pwrite(fd, p + done, want, (off_t)(off + done));
+        ssize_t r;
+        if (fault_at && off + done + want > fault_at) {
+            r = -1;
+            errno = ENOSPC;
+        } else r = pwrite(fd, p + done, want, (off_t)(off + done));
         if (r < 0) {
             if (errno == EINTR) continue;
             return zt_err_set(e, ZT_ERR_IO, "%s: cannot write the store: %s", out_path, strerror(errno));
@@ -185,8 +191,9 @@ static int unit_planes(const zt_catalog *cat, const zt_unit_desc *u) {
     return 1;
 }
 
-int zt_store_pack(zt_source *src, const char *out_path, const zt_pack_opts *opts_in, zt_store_progress_fn progress,
-                  void *ctx, zt_pack_stats *stats, zt_err *e) {
+int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void *read_ctx, const char *out_path,
+                         const zt_pack_opts *opts_in, zt_store_progress_fn progress, void *ctx, zt_pack_stats *stats,
+                         zt_err *e) {
     double t0 = zt_now();
     zt_pack_opts opts = {0};
     if (opts_in) opts = *opts_in;
@@ -203,7 +210,7 @@ int zt_store_pack(zt_source *src, const char *out_path, const zt_pack_opts *opts
     }
     if (opts.threads > 256) opts.threads = 256;
 
-    const zt_catalog *cat = zt_source_catalog(src);
+    const uint64_t fault_at = opts.fault_enospc_at;
     const int nu = cat->n_units;
     const uint32_t cb = opts.chunk_bytes;
     uint64_t n_chunks = 0, max_image = 0, total_image = 0;
@@ -275,7 +282,7 @@ int zt_store_pack(zt_source *src, const char *out_path, const zt_pack_opts *opts
     }
 
     uint64_t offset = ZT_STORE_ALIGN, chunk_base = 0, done_bytes = 0, stored_total = 0;
-    if ((rc = zt_source_read_unit(src, 0, img[0], max_image, e))) {
+    if ((rc = read_unit(read_ctx, 0, img[0], max_image, e))) {
         zt_err_prefix(e, "cannot pack unit '%s'", cat->units[0].name);
         goto fail;
     }
@@ -291,7 +298,7 @@ int zt_store_pack(zt_source *src, const char *out_path, const zt_pack_opts *opts
         int rrc = ZT_OK;
         zt_err re = {0};
         if (u + 1 < nu) {
-            rrc = zt_source_read_unit(src, u + 1, img[(u + 1) & 1], max_image, &re);
+            rrc = read_unit(read_ctx, u + 1, img[(u + 1) & 1], max_image, &re);
             if (rrc) zt_err_prefix(&re, "cannot pack unit '%s'", cat->units[u + 1].name);
         }
         rc = pool_wait(&pool, e);
@@ -319,7 +326,7 @@ int zt_store_pack(zt_source *src, const char *out_path, const zt_pack_opts *opts
             uint32_t n = stored[chunk_base + k];
             const uint8_t *p = n == raw ? cur + (uint64_t)k * cb : out + (size_t)k * stride;
             XXH64_update(hs, p, n);
-            rc = write_full(fd, p, n, offset + at, out_path, e);
+            rc = write_full(fd, p, n, offset + at, fault_at, out_path, e);
             at += n;
         }
         x->xxh64 = XXH64_digest(hs);
@@ -355,13 +362,13 @@ int zt_store_pack(zt_source *src, const char *out_path, const zt_pack_opts *opts
     uint8_t head[ZT_STORE_ALIGN];
     memset(head, 0, sizeof head);
     zt_store_header_encode(&H, head);
-    if ((rc = write_full(fd, index, index_size, offset, out_path, e))) goto fail;
+    if ((rc = write_full(fd, index, index_size, offset, fault_at, out_path, e))) goto fail;
     if (H.file_size > offset + index_size) { /* zero padding, written so that ENOSPC shows now */
         uint8_t zero[ZT_STORE_ALIGN] = {0};
-        if ((rc = write_full(fd, zero, H.file_size - offset - index_size, offset + index_size, out_path, e)))
+        if ((rc = write_full(fd, zero, H.file_size - offset - index_size, offset + index_size, fault_at, out_path, e)))
             goto fail;
     }
-    if ((rc = write_full(fd, head, sizeof head, 0, out_path, e))) goto fail;
+    if ((rc = write_full(fd, head, sizeof head, 0, fault_at, out_path, e))) goto fail;
     if (fsync(fd)) {
         rc = zt_err_set(e, ZT_ERR_IO, "%s: cannot write the store (fsync): %s", out_path, strerror(errno));
         goto fail;
