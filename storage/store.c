@@ -69,6 +69,13 @@ static int is_zero(const uint8_t *p, size_t n) {
     return 1;
 }
 
+/* Names echoed in messages must keep them one printable line. */
+static int is_printable(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e) return 0;
+    return 1;
+}
+
 static int add_overflows(uint64_t a, uint64_t b, uint64_t *sum) {
     *sum = a + b;
     return *sum < a;
@@ -175,7 +182,7 @@ static int decode_config(const uint8_t *p, uint32_t n, const char *name, zt_mode
     for (uint32_t i = 0; i < n; i++, p += ZT_STORE_CONFIG_REC) {
         const char *key = (const char *)p;
         size_t klen = strnlen(key, 24);
-        if (klen == 24 || klen == 0 || !is_zero(p + klen, 24 - klen))
+        if (klen == 24 || klen == 0 || !is_zero(p + klen, 24 - klen) || !is_printable(key, klen))
             return zt_err_set(e, ZT_ERR_FORMAT, "%s: config record %u: bad key", name, i);
         int f = -1;
         for (int j = 0; j < zt_store_n_cfg_fields; j++)
@@ -314,7 +321,7 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
         const uint8_t *p = p_units + (uint64_t)u * ZT_STORE_UNIT_REC;
         zt_store_extent *x = &s->ext[u];
         size_t nlen = strnlen((const char *)p, 48);
-        if (nlen == 0 || nlen == 48 || !is_zero(p + nlen, 48 - nlen)) {
+        if (nlen == 0 || nlen == 48 || !is_zero(p + nlen, 48 - nlen) || !is_printable((const char *)p, nlen)) {
             rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit record %u: bad name", name, u);
             goto done;
         }
@@ -422,7 +429,7 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
             tensor_rec *r = &tr[t];
             uint32_t off = zt_rd32(p), len = zt_rd32(p + 4);
             if ((uint64_t)off + len >= H->names_size || p_names[off + len] != 0 ||
-                memchr(p_names + off, 0, len) != NULL || len == 0) {
+                len == 0 || !is_printable((const char *)p_names + off, len)) {
                 rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor %u of unit '%s': bad name", name, t, ur[u].name);
                 goto done;
             }
