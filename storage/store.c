@@ -617,14 +617,11 @@ int zt_store_extent_is_image(const zt_store *s, int unit) {
 
 /* ---- reading ---- */
 
-int zt_store_decode_chunk(const zt_store *s, int unit, uint32_t k, const void *extent, void *image, ZSTD_DCtx *d,
-                          void *scratch, unsigned flags, zt_err *e) {
-    const zt_store_extent *x = zt_store_extent_of(s, unit);
-    if (!x || k >= x->n_chunks)
-        return zt_err_set(e, ZT_ERR_INTERNAL, "%s: no chunk %u of unit %d", s->path, k, unit);
+/* Check and decode chunk k from its stored bytes src into its image bytes dst. */
+static int decode_one(const zt_store *s, int unit, uint32_t k, const uint8_t *src, uint8_t *dst, ZSTD_DCtx *d,
+                      void *scratch, unsigned flags, zt_err *e) {
+    const zt_store_extent *x = &s->ext[unit];
     const zt_store_chunk *c = &s->chunks[x->first_chunk + k];
-    const uint8_t *src = (const uint8_t *)extent + c->at;
-    uint8_t *dst = (uint8_t *)image + (uint64_t)k * s->chunk_bytes;
     const char *un = s->cat.units[unit].name;
     if (!((flags | s->flags) & ZT_STORE_NO_VERIFY) && XXH64(src, c->stored, 0) != c->xxh64)
         return zt_err_set(e, ZT_ERR_CHECKSUM, "%s: unit '%s' chunk %u (file offset %llu, %u bytes): checksum mismatch",
@@ -637,6 +634,36 @@ int zt_store_decode_chunk(const zt_store *s, int unit, uint32_t k, const void *e
     if (rc)
         zt_err_prefix(e, "%s: unit '%s' chunk %u (file offset %llu)", s->path, un, k,
                       (unsigned long long)(x->offset + c->at));
+    return rc;
+}
+
+int zt_store_decode_chunk(const zt_store *s, int unit, uint32_t k, const void *extent, void *image, ZSTD_DCtx *d,
+                          void *scratch, unsigned flags, zt_err *e) {
+    const zt_store_extent *x = zt_store_extent_of(s, unit);
+    if (!x || k >= x->n_chunks)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "%s: no chunk %u of unit %d", s->path, k, unit);
+    return decode_one(s, unit, k, (const uint8_t *)extent + s->chunks[x->first_chunk + k].at,
+                      (uint8_t *)image + (uint64_t)k * s->chunk_bytes, d, scratch, flags, e);
+}
+
+int zt_store_read_chunk(zt_store *s, int unit, uint32_t k, void *dst, unsigned flags, zt_err *e) {
+    const zt_store_extent *x = zt_store_extent_of(s, unit);
+    if (!x || k >= x->n_chunks) return zt_err_set(e, ZT_ERR_ARG, "%s: no chunk %u of unit %d", s->path, k, unit);
+    if (s->fd < 0) return zt_err_set(e, ZT_ERR_ARG, "%s: store parsed from memory has no file", s->path);
+    const zt_store_chunk *c = &s->chunks[x->first_chunk + k];
+    if (c->stored == c->raw) { /* plain copy: read in place, then check */
+        int rc = zt_store_pread_full(s->fd, dst, c->stored, x->offset + c->at, s->path, e);
+        return rc ? rc : decode_one(s, unit, k, dst, dst, NULL, NULL, flags, e);
+    }
+    uint8_t *buf = malloc(c->stored), *scratch = malloc(c->raw);
+    ZSTD_DCtx *d = zt_zcodec_dctx_new();
+    int rc;
+    if (!buf || !scratch || !d) rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory reading a chunk", s->path);
+    else rc = zt_store_pread_full(s->fd, buf, c->stored, x->offset + c->at, s->path, e);
+    if (!rc) rc = decode_one(s, unit, k, buf, dst, d, scratch, flags, e);
+    zt_zcodec_dctx_free(d);
+    free(buf);
+    free(scratch);
     return rc;
 }
 

@@ -167,6 +167,9 @@ unsigned zt_store_flags(const zt_store *s);
  * distinct (unit, k). Errors name the file, unit, chunk and file offset. */
 int zt_store_decode_chunk(const zt_store *s, int unit, uint32_t k, const void *extent, void *image, ZSTD_DCtx *d,
                           void *scratch, unsigned flags, zt_err *e);
+/* Read, check (unless ZT_STORE_NO_VERIFY) and decode one chunk of `unit`
+ * into dst (the chunk's `raw` image bytes), synchronously. */
+int zt_store_read_chunk(zt_store *s, int unit, uint32_t k, void *dst, unsigned flags, zt_err *e);
 /* 1 when every chunk of `unit` is a plain copy (stored_bytes ==
  * image_bytes): the extent can be read straight into the image, and the
  * chunks then only need their checksums checked (decode_chunk with
