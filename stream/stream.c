@@ -238,6 +238,21 @@ static void issue_use(zt_stream *st, int j) {
 
 /* ---- public ---- */
 
+void zt_stream_describe_units(const zt_catalog *cat, int steps, const double *compute_s, zt_plan_unit *out) {
+    for (int i = 0; i < cat->n_units; i++) {
+        const zt_unit_desc *u = &cat->units[i];
+        zt_plan_unit *p = &out[i];
+        memset(p, 0, sizeof *p);
+        p->name = u->name;
+        p->phase = u->comp == ZT_COMP_TEXT ? ZT_PHASE_TEXT : u->comp == ZT_COMP_VAE ? ZT_PHASE_VAE : ZT_PHASE_DIT;
+        p->bytes = u->nbytes;
+        p->uses_per_image = u->per_step ? steps : 1;
+        p->always_resident = !strcmp(u->name, "dit.globals");
+        p->host_only = u->host_only;
+        p->compute_s = compute_s ? compute_s[i] : 0;
+    }
+}
+
 int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_source *store, const zt_plan *plan,
                      const zt_stream_options *opt, zt_stream **out, zt_err *e) {
     if (plan->n_units != cat->n_units)
