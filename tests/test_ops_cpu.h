@@ -27,13 +27,15 @@
 #include "tests/zt_test.h"
 
 /* Nearest bf16 to a double (ties to even), written independently of
- * common/zt_dtype.h: scale so the 8 significant bits are the integer part. */
+ * common/zt_dtype.h: scale so the 8 significant bits are the integer part
+ * (spacing 2^-133 below the normal range, overflow to infinity). */
 static inline double ref_bf16(double v) {
     if (v == 0.0 || !isfinite(v)) return v;
     int e;
-    frexp(v, &e);                      /* |v| in [2^(e-1), 2^e) */
-    const double q = ldexp(1.0, e - 8); /* bf16 ulp at v */
-    return nearbyint(v / q) * q;
+    frexp(v, &e);                                  /* |v| in [2^(e-1), 2^e) */
+    const double q = ldexp(1.0, e - 8 < -133 ? -133 : e - 8); /* bf16 ulp at v */
+    const double r = nearbyint(v / q) * q;
+    return fabs(r) >= ldexp(1.0, 128) ? copysign(INFINITY, v) : r;
 }
 
 /* Round to the activation dtype: bf16 or f32. */
