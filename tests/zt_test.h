@@ -65,7 +65,7 @@ static inline const char *zt_test_tmpdir(const char *name) {
     static char buf[4096];
     const char *root = getenv("ZT_ROOT");
     snprintf(buf, sizeof buf, "%s/build/test-tmp/%s", root ? root : ".", name);
-    char cmd[4200];
+    char cmd[8400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     if (system(cmd) != 0) { fprintf(stderr, "cannot create %s\n", buf); exit(1); }
     return buf;
