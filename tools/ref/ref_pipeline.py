@@ -420,6 +420,8 @@ def main():
                 "precision": a.precision, "device": a.device, "noise": a.noise and "file" or
                 f"seed {a.seed if a.seed is not None else 0} on {a.noise_device}",
                 "versions": json.dumps(versions(), sort_keys=True)}
+        if a.device == "cpu":  # CPU results depend (at the ulp level) on the thread count and the ISA path
+            meta["cpu"] = f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
         write_safetensors(a.out, t, meta)
         print(f"{a.out}: {len(t)} tensors, L={t['ids'].numel()}, image {a.height}x{a.width}", file=sys.stderr)
     if a.timing:
