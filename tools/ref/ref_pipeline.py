@@ -97,6 +97,26 @@ def set_precision_flags(precision, device):
         torch.use_deterministic_algorithms(True)
 
 
+def file_tensor_names(folder):
+    """Tensor names stored in every *.safetensors file of a component folder (headers only)."""
+    names = set()
+    for f in sorted(os.listdir(folder)):
+        if f.endswith(".safetensors"):
+            with open(os.path.join(folder, f), "rb") as fh:
+                n = struct.unpack("<Q", fh.read(8))[0]
+                names.update(k for k in json.loads(fh.read(n)) if k != "__metadata__")
+    return names
+
+
+def check_loaded_from_files(module, folder, needed=lambda k: True):
+    """Refuse to run if a parameter the run uses was not in the files (the libraries would silently
+    random-initialise it). Text-encoder files may carry the "model." prefix of Qwen3ForCausalLM."""
+    names = file_tensor_names(folder)
+    missing = [k for k in module.state_dict() if needed(k) and k not in names and "model." + k not in names]
+    if missing:
+        sys.exit(f"{folder}: {len(missing)} tensors the model needs are not in the files, e.g. {missing[:4]}")
+
+
 def load_pipeline(model_dir, dtype, device, offload=None):
     """Components loaded separately (as the task asks), assembled into diffusers' ZImagePipeline."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
@@ -108,6 +128,10 @@ def load_pipeline(model_dir, dtype, device, offload=None):
     text_encoder = Qwen3Model.from_pretrained(sub("text_encoder"), dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(sub("tokenizer"))
     scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(sub("scheduler"))
+    check_loaded_from_files(transformer, sub("transformer"))
+    check_loaded_from_files(text_encoder, sub("text_encoder"))
+    # only the decoder side of the VAE is used (a checkpoint may omit the encoder)
+    check_loaded_from_files(vae, sub("vae"), lambda k: k.startswith(("decoder.", "post_quant_conv.")))
     for m in (transformer, vae, text_encoder):
         m.eval()
     text_encoder.to(device)
