@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "storage/source_internal.h"
+#include "storage/store.h"
 
 int zt_source_open(const char *path, zt_source **out, zt_err *e) {
     *out = NULL;
@@ -13,8 +14,7 @@ int zt_source_open(const char *path, zt_source **out, zt_err *e) {
     if (stat(path, &st))
         return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return zt_snapshot_open(path, out, e);
-    if (S_ISREG(st.st_mode))
-        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: block store files are not supported by this build", path);
+    if (S_ISREG(st.st_mode)) return zt_store_source_open(path, out, e);
     return zt_err_set(e, ZT_ERR_ARG, "%s: neither a snapshot folder nor a store file", path);
 }
 
