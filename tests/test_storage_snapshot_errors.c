@@ -477,6 +477,9 @@ int main(void) {
     char p[4400];
     snprintf(p, sizeof p, "%s/nothing-here", g_tmp);
     ZT_CHECK(zt_source_open(p, &s, &e) == ZT_ERR_MISSING && strstr(e.msg, p), "zt_source_open missing: %s", e.msg);
+    /* a regular file goes to the store reader, which must refuse a JSON file */
+    snprintf(p, sizeof p, "%s/model_index.json", g_base);
+    ZT_CHECK(zt_source_open(p, &s, &e) != ZT_OK && strstr(e.msg, p), "zt_source_open on a non-store file: %s", e.msg);
     test_errors();
     test_variants();
     st_sh("rm -rf '%s'/v*", g_tmp);
