@@ -122,6 +122,10 @@ void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x
                      zt_dtype w_dt, int64_t ldw, const void *bias, const void *c, int64_t ldc, void *y, zt_dtype y_dt,
                      int64_t ldy);
 
+/* conv2d with a chosen implicit-GEMM tile variant (kernels/cuda_conv.cu;
+ * 0 = default). For kbench and the op test; models call zt_op_conv2d. */
+extern "C" void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant);
+
 /* Dispatch on a zt_dtype to a device element type; unsupported aborts. */
 #define ZT_CU_FAIL_DTYPE(what, dt)                                                        \
     do {                                                                                  \

@@ -17,7 +17,6 @@
 #include "kernels/cuda_common.cuh"
 
 #define CONV_WS_BUDGET (128u << 20)
-#define CONV_BK 32
 
 static bool conv_use_igemm(const zt_conv2d *c) { return c->dt == ZT_DT_BF16 && c->cin % 8 == 0; }
 
@@ -51,9 +50,13 @@ __device__ __forceinline__ void conv_cp16(uint32_t dst, const void *src, bool va
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
 }
 
-/* Element offset of 16-byte chunk q (0..3) of row r in a [rows][32] bf16
- * tile; the XOR spreads 8 consecutive rows over all 32 banks for ldmatrix. */
-__device__ __forceinline__ int conv_swz(int r, int q) { return r * CONV_BK + ((q ^ ((r >> 1) & 3)) << 3); }
+/* Element offset of 16-byte chunk q of row r in a [rows][BK] bf16 tile; the
+ * XOR spreads any 8 consecutive rows of one logical chunk over all 32 banks
+ * (ldmatrix) and keeps the cp.async writes of a warp conflict-free. */
+template <int BK> __device__ __forceinline__ int conv_swz(int r, int q) {
+    if (BK == 64) return r * 64 + ((q ^ (r & 7)) << 3);
+    return r * 32 + ((q ^ ((r >> 1) & 3)) << 3);
+}
 
 __device__ __forceinline__ void conv_ldm4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -68,67 +71,75 @@ __device__ __forceinline__ void conv_mma(float d[4], const uint32_t a[4], const 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-template <int BM, int BN, int WM, int WN, int STAGES> struct conv_cfg {
+template <int BM, int BN, int WM, int WN, int BK, int STAGES> struct conv_cfg {
     static constexpr int WARPS_M = BM / WM, WARPS_N = BN / WN;
     static constexpr int THREADS = WARPS_M * WARPS_N * 32;
     static constexpr int MT = WM / 16, NT = WN / 8;
-    static constexpr int A_CHUNKS = BM * 4 / THREADS, B_CHUNKS = BN * 4 / THREADS;
-    static constexpr int SMEM = STAGES * (BM + BN) * CONV_BK * 2;
-    static_assert(BM * 4 % THREADS == 0 && BN * 4 % THREADS == 0 && B_CHUNKS >= 1, "loader split");
+    static constexpr int CH = BK / 8; /* 16-byte chunks per tile row */
+    static constexpr int A_CHUNKS = BM * CH / THREADS, B_CHUNKS = BN * CH / THREADS;
+    static constexpr int SMEM = STAGES * (BM + BN) * BK * 2;
+    /* 64x64 warp tiles hold 128 accumulators per thread: one or two blocks per SM */
+    static constexpr int MIN_BLOCKS = THREADS <= 128 ? 2 : (WM * WN >= 4096 ? 1 : 2);
+    static_assert(BK == 32 || BK == 64, "tile depth");
+    static_assert(BM * CH % THREADS == 0 && BN * CH % THREADS == 0 && B_CHUNKS >= 1, "loader split");
     static_assert(NT % 2 == 0, "B fragments are loaded in pairs");
 };
 
-template <int BM, int BN, int WM, int WN, int STAGES>
-__global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, STAGES>::THREADS, 2) k_conv_igemm(conv_args a) {
-    typedef conv_cfg<BM, BN, WM, WN, STAGES> C;
+template <int BM, int BN, int WM, int WN, int BK, int STAGES>
+__global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES>::THREADS,
+                                  conv_cfg<BM, BN, WM, WN, BK, STAGES>::MIN_BLOCKS)
+    k_conv_igemm(conv_args a) {
+    typedef conv_cfg<BM, BN, WM, WN, BK, STAGES> C;
     extern __shared__ __align__(128) zt_bf16 smem[];
-    zt_bf16 *sA = smem, *sB = smem + STAGES * BM * CONV_BK;
+    zt_bf16 *sA = smem, *sB = smem + STAGES * BM * BK;
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm0 = (warp % C::WARPS_M) * WM, wn0 = (warp / C::WARPS_M) * WN;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
-    const int q = tid & 3; /* the 16-byte chunk of the K block this thread loads */
+    const int q = tid % C::CH; /* the 16-byte chunk of the K block this thread loads */
+    const int r0 = tid / C::CH, rstep = C::THREADS / C::CH;
 
-    int apy[C::A_CHUNKS], apx[C::A_CHUNKS];
+    /* output pixel of each A row this thread loads, packed (y << 16 | x);
+     * -1 for rows past M: x = 0xffff is outside every image (w <= 32768) */
+    int apix[C::A_CHUNKS];
 #pragma unroll
     for (int i = 0; i < C::A_CHUNKS; i++) {
-        const int m = m0 + (tid >> 2) + i * (C::THREADS / 4);
+        const int m = m0 + r0 + i * rstep;
         if (m < a.M) {
-            apy[i] = m / a.w;
-            apx[i] = m - apy[i] * a.w;
+            const int py = m / a.w;
+            apix[i] = (py << 16) | (m - py * a.w);
         } else {
-            apy[i] = -0x40000000; /* never inside the image */
-            apx[i] = 0;
+            apix[i] = -1;
         }
     }
 
-    const int KB = (a.K + CONV_BK - 1) / CONV_BK;
+    const int KB = (a.K + BK - 1) / BK;
     auto load_stage = [&](int stage, int kb) {
-        const int kk = kb * CONV_BK + q * 8;
+        const int kk = kb * BK + q * 8;
         const bool kvalid = kk < a.K;
-        int tap = 0, ci = 0, dy = 0, dx = 0;
+        int ci = 0, dy = 0, dx = 0;
         if (kvalid) {
-            tap = kk / a.cin;
+            const int tap = kk / a.cin;
             ci = kk - tap * a.cin;
             dy = tap / a.k;
             dx = tap - dy * a.k;
         }
-        zt_bf16 *As = sA + stage * BM * CONV_BK, *Bs = sB + stage * BN * CONV_BK;
+        zt_bf16 *As = sA + stage * BM * BK, *Bs = sB + stage * BN * BK;
 #pragma unroll
         for (int i = 0; i < C::A_CHUNKS; i++) {
-            const int r = (tid >> 2) + i * (C::THREADS / 4);
-            const int iy = apy[i] + dy - a.pad, ix = apx[i] + dx - a.pad;
+            const int r = r0 + i * rstep;
+            const int iy = (apix[i] >> 16) + dy - a.pad, ix = (apix[i] & 0xffff) + dx - a.pad;
             const bool v = kvalid && (unsigned)iy < (unsigned)a.h && (unsigned)ix < (unsigned)a.w;
             const zt_bf16 *src = v ? a.x + ((size_t)iy * a.w + ix) * a.cin + ci : a.x;
-            conv_cp16(conv_smem_addr(As + conv_swz(r, q)), src, v);
+            conv_cp16(conv_smem_addr(As + conv_swz<BK>(r, q)), src, v);
         }
 #pragma unroll
         for (int i = 0; i < C::B_CHUNKS; i++) {
-            const int r = (tid >> 2) + i * (C::THREADS / 4);
+            const int r = r0 + i * rstep;
             const int co = n0 + r;
             const bool v = kvalid && co < a.cout;
             const zt_bf16 *src = v ? a.wgt + (size_t)co * a.K + kk : a.wgt;
-            conv_cp16(conv_smem_addr(Bs + conv_swz(r, q)), src, v);
+            conv_cp16(conv_smem_addr(Bs + conv_swz<BK>(r, q)), src, v);
         }
     };
 
@@ -154,19 +165,20 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, STAGES>::THREADS, 2) 
         asm volatile("cp.async.commit_group;\n" ::);
 
         const int stage = kb % STAGES;
-        const zt_bf16 *As = sA + stage * BM * CONV_BK, *Bs = sB + stage * BN * CONV_BK;
+        const zt_bf16 *As = sA + stage * BM * BK, *Bs = sB + stage * BN * BK;
 #pragma unroll
-        for (int ks = 0; ks < CONV_BK / 16; ks++) {
+        for (int ks = 0; ks < BK / 16; ks++) {
             uint32_t af[C::MT][4], bfr[C::NT][2];
 #pragma unroll
             for (int i = 0; i < C::MT; i++) {
                 const int r = wm0 + i * 16 + (lane & 15);
-                conv_ldm4(conv_smem_addr(As + conv_swz(r, ks * 2 + (lane >> 4))), af[i][0], af[i][1], af[i][2], af[i][3]);
+                conv_ldm4(conv_smem_addr(As + conv_swz<BK>(r, ks * 2 + (lane >> 4))), af[i][0], af[i][1], af[i][2],
+                          af[i][3]);
             }
 #pragma unroll
             for (int j = 0; j < C::NT; j += 2) {
                 const int r = wn0 + (j + (lane >> 4)) * 8 + (lane & 7);
-                conv_ldm4(conv_smem_addr(Bs + conv_swz(r, ks * 2 + ((lane >> 3) & 1))), bfr[j][0], bfr[j][1],
+                conv_ldm4(conv_smem_addr(Bs + conv_swz<BK>(r, ks * 2 + ((lane >> 3) & 1))), bfr[j][0], bfr[j][1],
                           bfr[j + 1][0], bfr[j + 1][1]);
             }
 #pragma unroll
@@ -212,9 +224,10 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, STAGES>::THREADS, 2) 
     }
 }
 
-template <int BM, int BN, int WM, int WN, int STAGES> static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
-    typedef conv_cfg<BM, BN, WM, WN, STAGES> C;
-    auto kern = k_conv_igemm<BM, BN, WM, WN, STAGES>;
+template <int BM, int BN, int WM, int WN, int BK, int STAGES>
+static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
+    typedef conv_cfg<BM, BN, WM, WN, BK, STAGES> C;
+    auto kern = k_conv_igemm<BM, BN, WM, WN, BK, STAGES>;
     ZT_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
     dim3 grid((unsigned)((a->M + BM - 1) / BM), (unsigned)((a->cout + BN - 1) / BN));
     ZT_ASSERT(grid.y <= 65535);
@@ -267,7 +280,12 @@ static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, void *workspace) {
     }
 }
 
-void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
+/* Tile variants of the implicit GEMM (kbench compares them; 0 = the default
+ * choice below). 1: 128x128 block, 8 warps of 64x32, k 32, 4 stages;
+ * 2: 128x128, 4 warps of 64x64, k 64, 3 stages; 3: 128x128, 4 warps of
+ * 64x64, k 32, 4 stages; 4: 256x128, 8 warps of 64x64, k 32, 3 stages.
+ * cout <= 32 always takes 128x32 (4 warps of 32x32). */
+void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant) {
     ZT_ASSERT(c->h > 0 && c->w > 0 && c->cin > 0 && c->cout > 0 && (c->k == 1 || c->k == 3));
     ZT_ASSERT(c->x && c->wgt && c->y);
     if (c->dt != ZT_DT_BF16 && c->dt != ZT_DT_F32) ZT_CU_FAIL_DTYPE("conv2d", c->dt);
@@ -276,6 +294,7 @@ void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
         return;
     }
     ZT_ASSERT(zt_al16(c->x) && zt_al16(c->wgt)); /* 16-byte cp.async sources */
+    ZT_ASSERT(c->w <= 32768 && c->h <= 32767);   /* packed pixel coordinates */
     conv_args a;
     a.h = c->h; a.w = c->w; a.cin = c->cin; a.cout = c->cout; a.k = c->k; a.pad = c->k / 2;
     a.K = c->k * c->k * c->cin;
@@ -284,6 +303,18 @@ void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
     a.x = (const zt_bf16 *)c->x; a.wgt = (const zt_bf16 *)c->wgt; a.bias = (const zt_bf16 *)c->bias;
     a.res = (const zt_bf16 *)c->residual; a.y = (zt_bf16 *)c->y;
     a.pair_ok = c->cout % 2 == 0 && ((uintptr_t)c->y & 3) == 0 && ((uintptr_t)c->residual & 3) == 0;
-    if (c->cout <= 32) conv_igemm_launch<128, 32, 32, 32, 4>(ops, &a);
-    else conv_igemm_launch<128, 128, 64, 32, 4>(ops, &a);
+    if (c->cout <= 32) {
+        conv_igemm_launch<128, 32, 32, 32, 32, 4>(ops, &a);
+        return;
+    }
+    switch (variant) {
+    case 1: conv_igemm_launch<128, 128, 64, 32, 32, 4>(ops, &a); break;
+    case 0:
+    case 2: conv_igemm_launch<128, 128, 64, 64, 64, 3>(ops, &a); break;
+    case 3: conv_igemm_launch<128, 128, 64, 64, 32, 4>(ops, &a); break;
+    case 4: conv_igemm_launch<256, 128, 64, 64, 32, 3>(ops, &a); break;
+    default: ZT_ASSERT(!"conv2d: unknown tile variant");
+    }
 }
+
+void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) { zt_cuda_conv2d_variant(ops, c, workspace, 0); }

@@ -131,7 +131,9 @@ __global__ void k_gn_apply(int hw, int c, int groups, const T *x, T *y, const TG
         for (int j = 0; j < CW; j++) {
             float n = (v[j] - mean[j]) * rstd[j];
             n = n * ga[j] + be[j];
-            if (silu) n = n / (1.0f + expf(-n));
+            /* __fdividef (2 ulp) instead of the IEEE division routine: with
+             * it this pass is memory-bound instead of ALU-bound */
+            if (silu) n = __fdividef(n, 1.0f + expf(-n));
             v[j] = n;
         }
         if constexpr (CW == 8) zt_st8(y + (size_t)p * c + q * CW, v);

@@ -26,6 +26,9 @@
 #include "common/zt_cuda.h"
 #include "kernels/ops.h"
 
+/* internal (kernels/cuda_conv.cu): conv2d with a chosen tile variant */
+extern "C" void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant);
+
 static zt_ops *g_ops;
 static cudaStream_t g_st;
 static double g_peak_tflops, g_copy_gbs;
@@ -297,6 +300,14 @@ static void bench_conv(int px, int cin, int cout, int k, int resid) {
     char shape[96];
     snprintf(shape, sizeof shape, "%dx%d %d->%d k%d bf16%s", px, px, cin, cout, k, resid ? " +resid" : "");
     row_flops("conv2d", shape, 2.0 * hw * cout * k * k * cin, ms);
+    /* the implicit-GEMM tile variants, for choosing the default */
+    if (getenv("KBENCH_CONV_VARIANTS") && cout > 32 && cin % 8 == 0)
+        for (int v = 1; v <= 4; v++) {
+            ms = time_ms([&](int) { zt_cuda_conv2d_variant(g_ops, &c, ws, v); });
+            char op[32];
+            snprintf(op, sizeof op, "conv2d[v%d]", v);
+            row_flops(op, shape, 2.0 * hw * cout * k * k * cin, ms);
+        }
     free_all();
 }
 
