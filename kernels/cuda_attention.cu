@@ -114,20 +114,28 @@ __device__ __forceinline__ uint32_t swz(int r, int c) {
 }
 
 /* Stage rows [row0, row0 + ROWS) of a [nrows, HD] view (row stride ld) into a
- * swizzled shared tile; rows >= nrows are zero-filled. */
+ * swizzled shared tile with NT threads; rows >= nrows are zero-filled.
+ * Thread tid copies chunk tid % CH of rows tid / CH + i * (NT / CH). */
 template <int HD, int ROWS, int NT>
-__device__ __forceinline__ void load_tile(uint32_t dst, const uint16_t *src, int64_t ld, int row0, int nrows,
-                                          int tid) {
-    constexpr int CH = HD / 8;
+struct TileLoader {
+    static constexpr int CH = HD / 8;
+    static constexpr int RSTEP = NT / CH;
+    static constexpr int ITERS = ROWS / RSTEP;
+    static_assert(NT % CH == 0 && ROWS % RSTEP == 0, "tile shape");
+    int lr, lc;
+    int64_t step; /* RSTEP rows, elements */
+    __device__ __forceinline__ TileLoader(int tid, int64_t ld) : lr(tid / CH), lc(tid % CH), step(RSTEP * ld) {}
+    /* base: element (row 0, col 0) of the [nrows, HD] view */
+    __device__ __forceinline__ void load(uint32_t dst, const uint16_t *base, int64_t ld, int row0, int nrows) const {
+        const uint16_t *src = base + (int64_t)(row0 + lr) * ld + lc * 8;
+        const int left = nrows - row0 - lr;
 #pragma unroll
-    for (int i = tid; i < ROWS * CH; i += NT) {
-        int r = i / CH, c = i % CH;
-        int gr = row0 + r;
-        bool ok = gr < nrows;
-        const uint16_t *p = ok ? src + (int64_t)gr * ld + c * 8 : src;
-        cp_async16(dst + swz<HD>(r, c), p, ok ? 16 : 0);
+        for (int i = 0; i < ITERS; i++) {
+            bool ok = i * RSTEP < left;
+            cp_async16(dst + swz<HD>(lr + i * RSTEP, lc), ok ? src + i * step : base, ok ? 16 : 0);
+        }
     }
-}
+};
 
 /* Write a swizzled [ROWS, HD] bf16 shared tile to rows [row0, row0 + ROWS)
  * of o (16-byte stores), skipping rows >= nrows. */
@@ -153,18 +161,26 @@ __device__ __forceinline__ int key_end(const AttnParams &p, int q0, int bm) {
 
 /* ---- hd 64 / 128 ------------------------------------------------------------ */
 
-template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
+/* Lazy rescaling (as in FlashAttention-4): the running max used for exp is
+ * only raised when a row's new max exceeds it by more than 2^RESCALE_LOG2 in
+ * the exp2 domain, so P <= 256 and the O rescale (a multiply per accumulator)
+ * runs on a few tiles per row instead of every tile. O and l share the same
+ * stale max, so O / l is unchanged up to rounding. */
+constexpr float RESCALE_LOG2 = 8.f;
+
+template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG, bool PIPE>
 struct NarrowCfg {
     static constexpr int NT = NWARPS * 32;
     static constexpr int BM = 16 * MT * NWARPS;
     static constexpr int Q_BYTES = BM * HD * 2;
     static constexpr int KV_BYTES = BN * HD * 2; /* one K or V tile */
     static constexpr int SMEM = Q_BYTES + STAGES * 2 * KV_BYTES;
+    static_assert(!PIPE || STAGES >= 3, "the pipelined loop keeps tiles j and j+1 resident while j+2 loads");
 };
 
-template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
+template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG, bool PIPE>
 __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p) {
-    using C = NarrowCfg<HD, MT, NWARPS, BN, STAGES, QREG>;
+    using C = NarrowCfg<HD, MT, NWARPS, BN, STAGES, QREG, PIPE>;
     constexpr int NT = C::NT, BM = C::BM;
     constexpr int KSTEPS = HD / 16; /* k-steps of Q·Kᵀ */
     constexpr int NTILE = BN / 8;   /* n8 tiles of S */
@@ -188,58 +204,42 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
     const int ntiles = (kend + BN - 1) / BN;
     const int diag = q0 + p.sk - p.sq; /* first query row of the block sees keys <= diag */
     const int wrow = warp * 16 * MT;   /* first row of this warp in the block */
+    const float sl2 = p.scale_log2;
 
     float o[MT][DTILE][4];
-    float m[MT][2], l[MT][2];
+    float ms[MT][2], l[MT][2]; /* ms: max used for exp, times scale*log2e; l: thread-partial row sums */
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
         for (int d = 0; d < DTILE; d++) o[mt][d][0] = o[mt][d][1] = o[mt][d][2] = o[mt][d][3] = 0.f;
-        m[mt][0] = m[mt][1] = -INFINITY;
+        ms[mt][0] = ms[mt][1] = -INFINITY;
         l[mt][0] = l[mt][1] = 0.f;
     }
     uint32_t qf[QREG ? MT : 1][QREG ? KSTEPS : 1][4];
 
-    auto load_kv = [&](int stage, int tile) {
-        uint32_t kd = skv_base + stage * 2 * C::KV_BYTES;
-        load_tile<HD, BN, NT>(kd, kg, p.ldk, tile * BN, p.sk, tid);
-        load_tile<HD, BN, NT>(kd + C::KV_BYTES, vg, p.ldv, tile * BN, p.sk, tid);
+    const TileLoader<HD, BN, NT> kload(tid, p.ldk), vload(tid, p.ldv);
+    auto load_kv = [&](int tile) {
+        uint32_t kd = skv_base + (tile % STAGES) * 2 * C::KV_BYTES;
+        kload.load(kd, kg, p.ldk, tile * BN, p.sk);
+        vload.load(kd + C::KV_BYTES, vg, p.ldv, tile * BN, p.sk);
     };
+    auto stage_k = [&](int tile) { return skv_base + (tile % STAGES) * 2 * C::KV_BYTES; };
 
-    if (ntiles > 0) {
-        load_tile<HD, BM, NT>(sq_base, qg, p.ldq, q0, p.sq, tid);
-#pragma unroll
-        for (int s = 0; s < STAGES - 1; s++) {
-            if (s < ntiles) load_kv(s, s);
-            cp_async_commit();
-        }
-    }
-
-    for (int j = 0; j < ntiles; j++) {
-        cp_async_wait<STAGES - 2>();
-        __syncthreads();
-        if (QREG && j == 0) {
+    auto load_qfrags = [&]() {
+        if (QREG) {
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
 #pragma unroll
                 for (int kk = 0; kk < KSTEPS; kk++) {
                     int r = wrow + mt * 16 + (lane & 15);
-                    ldsm_x4(sq_base + swz<HD>(r, 2 * kk + (lane >> 4)), qf[QREG ? mt : 0][QREG ? kk : 0][0],
-                            qf[QREG ? mt : 0][QREG ? kk : 0][1], qf[QREG ? mt : 0][QREG ? kk : 0][2],
-                            qf[QREG ? mt : 0][QREG ? kk : 0][3]);
+                    uint32_t(&f)[4] = qf[QREG ? mt : 0][QREG ? kk : 0];
+                    ldsm_x4(sq_base + swz<HD>(r, 2 * kk + (lane >> 4)), f[0], f[1], f[2], f[3]);
                 }
         }
-        {
-            int jn = j + STAGES - 1;
-            if (jn < ntiles) load_kv(jn % STAGES, jn);
-            cp_async_commit();
-        }
-        const uint32_t sk_t = skv_base + (j % STAGES) * 2 * C::KV_BYTES;
-        const uint32_t sv_t = sk_t + C::KV_BYTES;
-        const int n0 = j * BN;
+    };
 
-        /* S = Q·Kᵀ */
-        float s[MT][NTILE][4];
+    /* s = Q·K_tileᵀ */
+    auto compute_s = [&](float(&s)[MT][NTILE][4], uint32_t sk_t) {
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -269,8 +269,10 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                 }
             }
         }
+    };
 
-        /* mask the tile if it crosses sk or the causal diagonal */
+    /* -inf where the key is >= sk or above the causal diagonal */
+    auto mask_s = [&](float(&s)[MT][NTILE][4], int n0) {
         if (n0 + BN > p.sk || (p.causal && n0 + BN - 1 > diag)) {
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
@@ -285,39 +287,62 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                             if (n0 + n * 8 + 2 * t + e >= lim) s[mt][n][2 * r + e] = -INFINITY;
                 }
         }
+    };
 
-        /* online softmax */
-        const float sl2 = p.scale_log2;
+    /* raise the exp max of rows whose tile max outgrew it (rare after the
+     * first tile), rescaling their O and l */
+    auto update_max = [&](const float(&s)[MT][NTILE][4]) {
+        float mx[MT][2];
+        bool need = false;
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
 #pragma unroll
             for (int r = 0; r < 2; r++) {
-                float mx = -INFINITY;
+                float x = -INFINITY;
 #pragma unroll
-                for (int n = 0; n < NTILE; n++) mx = fmaxf(mx, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
-                mx = quad_max(mx);
-                float mnew = fmaxf(m[mt][r], mx);
-                float ms = mnew == -INFINITY ? 0.f : mnew * sl2;
-                float alpha = ex2(__fmaf_rn(m[mt][r], sl2, -ms));
-                m[mt][r] = mnew;
+                for (int n = 0; n < NTILE; n++) x = fmaxf(x, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
+                mx[mt][r] = quad_max(x) * sl2;
+                need |= mx[mt][r] - ms[mt][r] > RESCALE_LOG2;
+            }
+        if (__any_sync(0xffffffffu, need)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int r = 0; r < 2; r++) {
+                    float alpha = 1.f;
+                    if (mx[mt][r] - ms[mt][r] > RESCALE_LOG2) {
+                        alpha = ex2(ms[mt][r] - mx[mt][r]);
+                        ms[mt][r] = mx[mt][r];
+                    }
+                    l[mt][r] *= alpha;
+#pragma unroll
+                    for (int d = 0; d < DTILE; d++) {
+                        o[mt][d][2 * r] *= alpha;
+                        o[mt][d][2 * r + 1] *= alpha;
+                    }
+                }
+        }
+    };
+
+    /* P = exp2(s*scale*log2e - ms) (0 for masked keys and for rows with no
+     * key yet), l += rowsum(P), O += bf16(P)·V_tile */
+    auto exp_pv = [&](float(&s)[MT][NTILE][4], uint32_t sv_t) {
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float m0 = ms[mt][r] == -INFINITY ? 0.f : ms[mt][r];
                 float rs = 0.f;
 #pragma unroll
                 for (int n = 0; n < NTILE; n++)
 #pragma unroll
                     for (int e = 0; e < 2; e++) {
-                        float pe = ex2(__fmaf_rn(s[mt][n][2 * r + e], sl2, -ms));
+                        float pe = ex2(__fmaf_rn(s[mt][n][2 * r + e], sl2, -m0));
                         s[mt][n][2 * r + e] = pe;
                         rs += pe;
                     }
-                l[mt][r] = __fmaf_rn(l[mt][r], alpha, rs);
-#pragma unroll
-                for (int d = 0; d < DTILE; d++) {
-                    o[mt][d][2 * r] *= alpha;
-                    o[mt][d][2 * r + 1] *= alpha;
-                }
+                l[mt][r] += rs;
             }
-
-        /* O += P·V, P rounded to bf16 */
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++) {
             uint32_t pa[MT][4];
@@ -339,6 +364,56 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                     mma_bf16(o[mt][2 * dp + 1], pa[mt], b2, b3);
                 }
             }
+        }
+    };
+
+    if (ntiles > 0) {
+        const TileLoader<HD, BM, NT> qload(tid, p.ldq);
+        qload.load(sq_base, qg, p.ldq, q0, p.sq);
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            if (s < ntiles) load_kv(s);
+            cp_async_commit();
+        }
+    }
+
+    if (!PIPE) {
+        for (int j = 0; j < ntiles; j++) {
+            cp_async_wait<STAGES - 2>(); /* tile j (and Q) landed */
+            __syncthreads();             /* ... for every thread; tile j-1's stage is free */
+            if (j == 0) load_qfrags();
+            if (j + STAGES - 1 < ntiles) load_kv(j + STAGES - 1);
+            cp_async_commit();
+            float s[MT][NTILE][4];
+            compute_s(s, stage_k(j));
+            mask_s(s, j * BN);
+            update_max(s);
+            exp_pv(s, stage_k(j) + C::KV_BYTES);
+        }
+    } else if (ntiles > 0) {
+        /* S of tile j+1 is issued before the softmax and P·V of tile j, so
+         * the tensor cores have independent work during the exp phase */
+        float s[MT][NTILE][4], sn[MT][NTILE][4];
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        load_qfrags();
+        compute_s(s, stage_k(0));
+        for (int j = 0; j < ntiles; j++) {
+            cp_async_wait<STAGES - 3>(); /* tile j+1 landed */
+            __syncthreads();             /* tile j-1's stage is free */
+            if (j + STAGES - 1 < ntiles) load_kv(j + STAGES - 1);
+            cp_async_commit();
+            mask_s(s, j * BN);
+            update_max(s);
+            /* past the last tile this reads a stale stage; the result is unused */
+            compute_s(sn, stage_k(j + 1));
+            exp_pv(s, stage_k(j) + C::KV_BYTES);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int n = 0; n < NTILE; n++)
+#pragma unroll
+                    for (int x = 0; x < 4; x++) s[mt][n][x] = sn[mt][n][x];
         }
     }
     cp_async_wait<0>();
@@ -405,16 +480,18 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
     float o[DTILE][4];
 #pragma unroll
     for (int d = 0; d < DTILE; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}; /* m: exp max times scale*log2e */
 
+    const TileLoader<HD, BN, NT> kload(tid, p.ldk), vload(tid, p.ldv);
     auto load_kv = [&](int stage, int tile) {
         uint32_t kd = skv_base + stage * 2 * W_KV_BYTES;
-        load_tile<HD, BN, NT>(kd, kg, p.ldk, tile * BN, p.sk, tid);
-        load_tile<HD, BN, NT>(kd + W_KV_BYTES, vg, p.ldv, tile * BN, p.sk, tid);
+        kload.load(kd, kg, p.ldk, tile * BN, p.sk);
+        vload.load(kd + W_KV_BYTES, vg, p.ldv, tile * BN, p.sk);
     };
 
     if (ntiles > 0) {
-        load_tile<HD, BM, NT>(sq_base, qg, p.ldq, q0, p.sq, tid);
+        const TileLoader<HD, BM, NT> qload(tid, p.ldq);
+        qload.load(sq_base, qg, p.ldq, q0, p.sq);
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
             if (s < ntiles) load_kv(s, s);
@@ -483,27 +560,44 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
         pair_sync(rg);
         const float sl2 = p.scale_log2;
         uint32_t pa[4];
+        /* lazy rescale as in attn_narrow; both warps of the pair see the same
+         * maxima, so they take the same branch */
+        float mxs[2];
+        bool need = false;
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            float mnew = fmaxf(m[r], fmaxf(mx[r], xmax[(rg * 2 + other) * 16 + g + 8 * r]));
-            float ms = mnew == -INFINITY ? 0.f : mnew * sl2;
-            float alpha = ex2(__fmaf_rn(m[r], sl2, -ms));
-            m[r] = mnew;
+            mxs[r] = fmaxf(mx[r], xmax[(rg * 2 + other) * 16 + g + 8 * r]) * sl2;
+            need |= mxs[r] - m[r] > RESCALE_LOG2;
+        }
+        if (__any_sync(0xffffffffu, need)) {
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float alpha = 1.f;
+                if (mxs[r] - m[r] > RESCALE_LOG2) {
+                    alpha = ex2(m[r] - mxs[r]);
+                    m[r] = mxs[r];
+                }
+                l[r] *= alpha;
+#pragma unroll
+                for (int d = 0; d < DTILE; d++) {
+                    o[d][2 * r] *= alpha;
+                    o[d][2 * r + 1] *= alpha;
+                }
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float m0 = m[r] == -INFINITY ? 0.f : m[r];
             float rs = 0.f;
 #pragma unroll
             for (int n = 0; n < 2; n++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    float pe = ex2(__fmaf_rn(s[n][2 * r + e], sl2, -ms));
+                    float pe = ex2(__fmaf_rn(s[n][2 * r + e], sl2, -m0));
                     s[n][2 * r + e] = pe;
                     rs += pe;
                 }
-            l[r] = __fmaf_rn(l[r], alpha, rs);
-#pragma unroll
-            for (int d = 0; d < DTILE; d++) {
-                o[d][2 * r] *= alpha;
-                o[d][2 * r + 1] *= alpha;
-            }
+            l[r] += rs;
         }
         pa[0] = pack_bf16(s[0][0], s[0][1]);
         pa[1] = pack_bf16(s[0][2], s[0][3]);
@@ -563,8 +657,17 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
 /* ---- launch -------------------------------------------------------------------- */
 
 const char *const variant_names[ZT_ATTN_VARIANTS] = {
-    "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2_qsmem", "w8m1_bn128_s2_qreg", "w8m2_bn64_s2_qsmem", "wide512",
+    "auto",
+    "w8m1_bn64_s3_qreg",
+    "w4m2_bn64_s2",
+    "w8m2_bn64_s2",
+    "w4m2_bn32_s3_pipe",
+    "w8m2_bn32_s3_pipe",
+    "w8m1_bn64_s3_qreg_pipe",
+    "w8m2_bn32_s2",
+    "wide512",
 };
+constexpr int WIDE_VARIANT = 8;
 
 template <typename K>
 void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
@@ -574,23 +677,27 @@ void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const Att
     ZT_CUDA_LAUNCH_CHECK();
 }
 
-template <int HD, int MT, int NW, int BN, int ST, bool QREG>
+template <int HD, int MT, int NW, int BN, int ST, bool QREG, bool PIPE>
 void launch_narrow(const zt_attn *a, const AttnParams &p, cudaStream_t st) {
-    using C = NarrowCfg<HD, MT, NW, BN, ST, QREG>;
-    launch(attn_narrow<HD, MT, NW, BN, ST, QREG>, C::SMEM, C::BM, C::NT, a, p, st);
+    using C = NarrowCfg<HD, MT, NW, BN, ST, QREG, PIPE>;
+    launch(attn_narrow<HD, MT, NW, BN, ST, QREG, PIPE>, C::SMEM, C::BM, C::NT, a, p, st);
 }
 
 template <int HD>
 void launch_narrow_variant(int variant, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
     switch (variant) {
-    case 2: launch_narrow<HD, 2, 4, 64, 2, false>(a, p, st); break;
-    case 3: launch_narrow<HD, 1, 8, 128, 2, true>(a, p, st); break;
-    case 4: launch_narrow<HD, 2, 8, 64, 2, false>(a, p, st); break;
-    default: launch_narrow<HD, 1, 8, 64, 3, true>(a, p, st); break;
+    case 1: launch_narrow<HD, 1, 8, 64, 3, true, false>(a, p, st); break;
+    case 2: launch_narrow<HD, 2, 4, 64, 2, false, false>(a, p, st); break;
+    case 3: launch_narrow<HD, 2, 8, 64, 2, false, false>(a, p, st); break;
+    case 4: launch_narrow<HD, 2, 4, 32, 3, false, true>(a, p, st); break;
+    case 5: launch_narrow<HD, 2, 8, 32, 3, false, true>(a, p, st); break;
+    case 6: launch_narrow<HD, 1, 8, 64, 3, true, true>(a, p, st); break;
+    case 7: launch_narrow<HD, 2, 8, 32, 2, false, false>(a, p, st); break;
+    default: ZT_ASSERT(!"unknown attention variant");
     }
 }
 
-int pick_variant(const zt_attn *a) { return a->hd == 512 ? 5 : 1; }
+int pick_variant(const zt_attn *a) { return a->hd == 512 ? WIDE_VARIANT : 3; }
 
 } // namespace
 
@@ -601,7 +708,7 @@ extern "C" const char *zt_cuda_attention_variant_name(int variant) {
 extern "C" int zt_cuda_attention_variant_ok(int variant, const zt_attn *a) {
     if (a->dt != ZT_DT_BF16) return 0;
     if (variant == 0) return a->hd == 64 || a->hd == 128 || a->hd == 512;
-    if (variant == 5) return a->hd == 512;
+    if (variant == WIDE_VARIANT) return a->hd == 512;
     return variant > 0 && variant < ZT_ATTN_VARIANTS && (a->hd == 64 || a->hd == 128);
 }
 
@@ -637,7 +744,7 @@ extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int var
     p.scale_log2 = a->scale * 1.4426950408889634f;
     cudaStream_t st = (cudaStream_t)ops->stream;
 
-    if (variant == 5) launch(attn_wide, W_SMEM, W_BM, W_NT, a, p, st);
+    if (variant == WIDE_VARIANT) launch(attn_wide, W_SMEM, W_BM, W_NT, a, p, st);
     else if (a->hd == 64) launch_narrow_variant<64>(variant, a, p, st);
     else launch_narrow_variant<128>(variant, a, p, st);
 }
