@@ -10,16 +10,31 @@
  * accumulates O += P·V in f32. At the end O / l is rounded once to bf16. The
  * sq x sk matrix never leaves registers.
  *
+ * Softmax uses lazy rescaling (see RESCALE_LOG2): the max used for exp is
+ * only raised when the tile max exceeds it by more than 2^8, so the O
+ * rescale runs on a few tiles per row, not on every tile.
+ *
  * Two kernels:
  *   attn_narrow  hd 64 / 128. Each warp owns MT m16 tiles of query rows and
  *                all hd output columns. K/V tiles are staged in shared memory
  *                by cp.async, STAGES deep; fragments come from ldmatrix.
+ *                With MT = 2 (32 rows per warp) every K/V fragment read from
+ *                shared memory feeds two mma, which is what lifts it from
+ *                ~300 to ~360 TFLOP/s on an H100 (tools/attnbench).
  *   attn_wide    hd 512 (VAE mid-block). A warp cannot hold 16 x 512 f32
  *                accumulators, so the two warps of a row group split the work:
  *                for S each computes 16 of the 32 keys of the tile (over the
  *                full 512), they swap row maxima and bf16 P through shared
  *                memory, then each accumulates P·V into its own 256-column half
  *                of O over all 32 keys.
+ *
+ * Measured on an H100 SXM (median, tools/attnbench vs torch 2.11 SDPA):
+ * DiT 4224 tokens x 30 heads x hd 128: 358 TFLOP/s (SDPA 575); 16512
+ * tokens: 371 (612); VAE hd 512, 16384 tokens: 210 (120). The limit is
+ * mma.sync itself: ncu shows the tensor pipe ~58% busy with 8 warps per SM,
+ * stalls mostly on fixed-latency dependencies (softmax between the two
+ * GEMMs); SDPA's Hopper kernels use wgmma (sm_90a), which this fat binary
+ * (plain sm_90 and older targets) does not use.
  *
  * Shared-memory tiles are rows of hd bf16 (hd/8 chunks of 16 bytes); chunk c
  * of row r is stored at chunk c ^ (r & 7) so that ldmatrix (8 rows, same
@@ -168,19 +183,18 @@ __device__ __forceinline__ int key_end(const AttnParams &p, int q0, int bm) {
  * stale max, so O / l is unchanged up to rounding. */
 constexpr float RESCALE_LOG2 = 8.f;
 
-template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG, bool PIPE>
+template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
 struct NarrowCfg {
     static constexpr int NT = NWARPS * 32;
     static constexpr int BM = 16 * MT * NWARPS;
     static constexpr int Q_BYTES = BM * HD * 2;
     static constexpr int KV_BYTES = BN * HD * 2; /* one K or V tile */
     static constexpr int SMEM = Q_BYTES + STAGES * 2 * KV_BYTES;
-    static_assert(!PIPE || STAGES >= 3, "the pipelined loop keeps tiles j and j+1 resident while j+2 loads");
 };
 
-template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG, bool PIPE>
+template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
 __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p) {
-    using C = NarrowCfg<HD, MT, NWARPS, BN, STAGES, QREG, PIPE>;
+    using C = NarrowCfg<HD, MT, NWARPS, BN, STAGES, QREG>;
     constexpr int NT = C::NT, BM = C::BM;
     constexpr int KSTEPS = HD / 16; /* k-steps of Q·Kᵀ */
     constexpr int NTILE = BN / 8;   /* n8 tiles of S */
@@ -377,44 +391,17 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
         }
     }
 
-    if (!PIPE) {
-        for (int j = 0; j < ntiles; j++) {
-            cp_async_wait<STAGES - 2>(); /* tile j (and Q) landed */
-            __syncthreads();             /* ... for every thread; tile j-1's stage is free */
-            if (j == 0) load_qfrags();
-            if (j + STAGES - 1 < ntiles) load_kv(j + STAGES - 1);
-            cp_async_commit();
-            float s[MT][NTILE][4];
-            compute_s(s, stage_k(j));
-            mask_s(s, j * BN);
-            update_max(s);
-            exp_pv(s, stage_k(j) + C::KV_BYTES);
-        }
-    } else if (ntiles > 0) {
-        /* S of tile j+1 is issued before the softmax and P·V of tile j, so
-         * the tensor cores have independent work during the exp phase */
-        float s[MT][NTILE][4], sn[MT][NTILE][4];
-        cp_async_wait<STAGES - 2>();
-        __syncthreads();
-        load_qfrags();
-        compute_s(s, stage_k(0));
-        for (int j = 0; j < ntiles; j++) {
-            cp_async_wait<STAGES - 3>(); /* tile j+1 landed */
-            __syncthreads();             /* tile j-1's stage is free */
-            if (j + STAGES - 1 < ntiles) load_kv(j + STAGES - 1);
-            cp_async_commit();
-            mask_s(s, j * BN);
-            update_max(s);
-            /* past the last tile this reads a stale stage; the result is unused */
-            compute_s(sn, stage_k(j + 1));
-            exp_pv(s, stage_k(j) + C::KV_BYTES);
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-                for (int n = 0; n < NTILE; n++)
-#pragma unroll
-                    for (int x = 0; x < 4; x++) s[mt][n][x] = sn[mt][n][x];
-        }
+    for (int j = 0; j < ntiles; j++) {
+        cp_async_wait<STAGES - 2>(); /* tile j (and Q) landed */
+        __syncthreads();             /* ... for every thread; tile j-1's stage is free */
+        if (j == 0) load_qfrags();
+        if (j + STAGES - 1 < ntiles) load_kv(j + STAGES - 1);
+        cp_async_commit();
+        float s[MT][NTILE][4];
+        compute_s(s, stage_k(j));
+        mask_s(s, j * BN);
+        update_max(s);
+        exp_pv(s, stage_k(j) + C::KV_BYTES);
     }
     cp_async_wait<0>();
     __syncthreads(); /* every warp is done with the Q and K/V tiles */
@@ -657,17 +644,9 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
 /* ---- launch -------------------------------------------------------------------- */
 
 const char *const variant_names[ZT_ATTN_VARIANTS] = {
-    "auto",
-    "w8m1_bn64_s3_qreg",
-    "w4m2_bn64_s2",
-    "w8m2_bn64_s2",
-    "w4m2_bn32_s3_pipe",
-    "w8m2_bn32_s3_pipe",
-    "w8m1_bn64_s3_qreg_pipe",
-    "w8m2_bn32_s2",
-    "wide512",
+    "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2", "w8m2_bn64_s2", "wide512",
 };
-constexpr int WIDE_VARIANT = 8;
+constexpr int WIDE_VARIANT = 4;
 
 template <typename K>
 void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
@@ -677,27 +656,35 @@ void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const Att
     ZT_CUDA_LAUNCH_CHECK();
 }
 
-template <int HD, int MT, int NW, int BN, int ST, bool QREG, bool PIPE>
+template <int HD, int MT, int NW, int BN, int ST, bool QREG>
 void launch_narrow(const zt_attn *a, const AttnParams &p, cudaStream_t st) {
-    using C = NarrowCfg<HD, MT, NW, BN, ST, QREG, PIPE>;
-    launch(attn_narrow<HD, MT, NW, BN, ST, QREG, PIPE>, C::SMEM, C::BM, C::NT, a, p, st);
+    using C = NarrowCfg<HD, MT, NW, BN, ST, QREG>;
+    launch(attn_narrow<HD, MT, NW, BN, ST, QREG>, C::SMEM, C::BM, C::NT, a, p, st);
 }
 
 template <int HD>
 void launch_narrow_variant(int variant, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
     switch (variant) {
-    case 1: launch_narrow<HD, 1, 8, 64, 3, true, false>(a, p, st); break;
-    case 2: launch_narrow<HD, 2, 4, 64, 2, false, false>(a, p, st); break;
-    case 3: launch_narrow<HD, 2, 8, 64, 2, false, false>(a, p, st); break;
-    case 4: launch_narrow<HD, 2, 4, 32, 3, false, true>(a, p, st); break;
-    case 5: launch_narrow<HD, 2, 8, 32, 3, false, true>(a, p, st); break;
-    case 6: launch_narrow<HD, 1, 8, 64, 3, true, true>(a, p, st); break;
-    case 7: launch_narrow<HD, 2, 8, 32, 2, false, false>(a, p, st); break;
+    case 1: launch_narrow<HD, 1, 8, 64, 3, true>(a, p, st); break;
+    case 2: launch_narrow<HD, 2, 4, 64, 2, false>(a, p, st); break;
+    case 3: launch_narrow<HD, 2, 8, 64, 2, false>(a, p, st); break;
     default: ZT_ASSERT(!"unknown attention variant");
     }
 }
 
-int pick_variant(const zt_attn *a) { return a->hd == 512 ? WIDE_VARIANT : 3; }
+/* Measured on an H100 (tools/attnbench): the 32-rows-per-warp tilings move
+ * half the shared-memory bytes per mma of w8m1 and win once the grid fills
+ * the GPU (BM 256 best at hd 128, BM 128 at hd 64); short sequences (Qwen3,
+ * the context refiner) want more, smaller CTAs: w8m1 (BM 128). */
+int pick_variant(const zt_attn *a) {
+    if (a->hd == 512) return WIDE_VARIANT;
+    int dev = 0, sms = 0;
+    ZT_CUDA_CHECK(cudaGetDevice(&dev));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    const int64_t ctas256 = (int64_t)((a->sq + 255) / 256) * a->heads;
+    if (ctas256 < 2 * (int64_t)sms) return 1;
+    return a->hd == 64 ? 2 : 3;
+}
 
 } // namespace
 

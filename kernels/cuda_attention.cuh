@@ -6,16 +6,12 @@
  * Variants (head dim they accept), wN = warps per CTA, mM = m16 row tiles
  * per warp (so BM = 16*N*M query rows per CTA), bnB = key tile, sS = shared
  * memory stages, qreg = Q fragments kept in registers (else re-read from
- * shared memory), pipe = S of tile j+1 issued before softmax/P·V of tile j:
+ * shared memory):
  *   0  default pick for the shape (what zt_cuda_attention runs)
- *   1  hd 64/128  w8m1_bn64_s3_qreg
- *   2  hd 64/128  w4m2_bn64_s2
- *   3  hd 64/128  w8m2_bn64_s2
- *   4  hd 64/128  w4m2_bn32_s3_pipe
- *   5  hd 64/128  w8m2_bn32_s3_pipe
- *   6  hd 64/128  w8m1_bn64_s3_qreg_pipe
- *   7  hd 64/128  w8m2_bn32_s2
- *   8  hd 512     wide512: 8 warps as 4 row groups x 2 (BM 64), key tile 32, 2 stages
+ *   1  hd 64/128  w8m1_bn64_s3_qreg  (BM 128)
+ *   2  hd 64/128  w4m2_bn64_s2       (BM 128, 2 CTAs per SM)
+ *   3  hd 64/128  w8m2_bn64_s2       (BM 256)
+ *   4  hd 512     wide512: 8 warps as 4 row groups x 2 (BM 64), key tile 32, 2 stages
  */
 #ifndef ZT_KERNELS_CUDA_ATTENTION_CUH
 #define ZT_KERNELS_CUDA_ATTENTION_CUH
@@ -26,7 +22,7 @@
 extern "C" {
 #endif
 
-#define ZT_ATTN_VARIANTS 9
+#define ZT_ATTN_VARIANTS 5
 
 /* Name of a variant ("" when out of range). */
 const char *zt_cuda_attention_variant_name(int variant);
