@@ -426,20 +426,28 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
 
 /* ---- hd 512 ------------------------------------------------------------------ */
 
-constexpr int W_HD = 512, W_BN = 32, W_STAGES = 2, W_RG = 4, W_NT = 256;
-constexpr int W_BM = 16 * W_RG;
-constexpr int W_Q_BYTES = W_BM * W_HD * 2;
-constexpr int W_KV_BYTES = W_BN * W_HD * 2;
-constexpr int W_XMAX_BYTES = W_RG * 2 * 16 * 4;   /* row maxima / sums, per warp */
-constexpr int W_XP_BYTES = W_RG * 2 * 32 * 16;    /* bf16 P fragments, per warp */
-constexpr int W_SMEM = W_Q_BYTES + W_STAGES * 2 * W_KV_BYTES + W_XMAX_BYTES + W_XP_BYTES;
+/* RG row groups of 16 query rows (2 warps each); STAGES 2 double-buffers
+ * K/V, STAGES 1 (for GPUs with ~100 KB of shared memory per block) loads
+ * each tile after the previous one is consumed. */
+template <int RG, int STAGES>
+struct WideCfg {
+    static constexpr int HD = 512, BN = 32, NT = RG * 64, BM = 16 * RG;
+    static constexpr int Q_BYTES = BM * HD * 2;
+    static constexpr int KV_BYTES = BN * HD * 2;
+    static constexpr int XMAX_BYTES = RG * 2 * 16 * 4; /* row maxima / sums, per warp */
+    static constexpr int XP_BYTES = RG * 2 * 32 * 16;  /* bf16 P fragments, per warp */
+    static constexpr int SMEM = Q_BYTES + STAGES * 2 * KV_BYTES + XMAX_BYTES + XP_BYTES;
+};
 
 __device__ __forceinline__ void pair_sync(int rg) {
     asm volatile("bar.sync %0, 64;\n" ::"r"(rg + 1) : "memory");
 }
 
-__global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
-    constexpr int HD = W_HD, BN = W_BN, STAGES = W_STAGES, BM = W_BM, NT = W_NT;
+template <int RG, int STAGES>
+__global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
+    using C = WideCfg<RG, STAGES>;
+    constexpr int HD = C::HD, BN = C::BN, BM = C::BM, NT = C::NT;
+    constexpr int W_Q_BYTES = C::Q_BYTES, W_KV_BYTES = C::KV_BYTES, W_XMAX_BYTES = C::XMAX_BYTES;
     constexpr int HALF_D = HD / 2;
     constexpr int DTILE = HALF_D / 8; /* 32 n8 tiles of this warp's O half */
     extern __shared__ __align__(128) uint8_t smem[];
@@ -487,9 +495,15 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
     }
 
     for (int j = 0; j < ntiles; j++) {
-        cp_async_wait<STAGES - 2>();
-        __syncthreads();
-        {
+        if constexpr (STAGES == 1) {
+            if (j > 0) __syncthreads(); /* tile j-1 consumed by every warp */
+            load_kv(0, j);              /* (with Q on the first tile) */
+            cp_async_commit();
+            cp_async_wait<0>();
+            __syncthreads();
+        } else {
+            cp_async_wait<STAGES - 2>();
+            __syncthreads();
             int jn = j + STAGES - 1;
             if (jn < ntiles) load_kv(jn % STAGES, jn);
             cp_async_commit();
@@ -644,9 +658,9 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
 /* ---- launch -------------------------------------------------------------------- */
 
 const char *const variant_names[ZT_ATTN_VARIANTS] = {
-    "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2", "w8m2_bn64_s2", "wide512",
+    "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2", "w8m2_bn64_s2", "wide512_rg4_s2", "wide512_rg2_s2", "wide512_rg2_s1",
 };
-constexpr int WIDE_VARIANT = 4;
+constexpr int WIDE_VARIANT = 4; /* first of the hd-512 variants */
 
 template <typename K>
 void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
@@ -672,18 +686,46 @@ void launch_narrow_variant(int variant, const zt_attn *a, const AttnParams &p, c
     }
 }
 
+/* Dynamic shared memory of a variant at head dim hd. */
+int variant_smem(int variant, int hd) {
+    switch (variant) {
+    case 1: return hd == 64 ? NarrowCfg<64, 1, 8, 64, 3, true>::SMEM : NarrowCfg<128, 1, 8, 64, 3, true>::SMEM;
+    case 2: return hd == 64 ? NarrowCfg<64, 2, 4, 64, 2, false>::SMEM : NarrowCfg<128, 2, 4, 64, 2, false>::SMEM;
+    case 3: return hd == 64 ? NarrowCfg<64, 2, 8, 64, 2, false>::SMEM : NarrowCfg<128, 2, 8, 64, 2, false>::SMEM;
+    case 4: return WideCfg<4, 2>::SMEM;
+    case 5: return WideCfg<2, 2>::SMEM;
+    case 6: return WideCfg<2, 1>::SMEM;
+    default: return 0;
+    }
+}
+
+int device_smem_optin() {
+    int dev = 0, v = 0;
+    ZT_CUDA_CHECK(cudaGetDevice(&dev));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return v;
+}
+
 /* Measured on an H100 (tools/attnbench): the 32-rows-per-warp tilings move
  * half the shared-memory bytes per mma of w8m1 and win once the grid fills
  * the GPU (BM 256 best at hd 128, BM 128 at hd 64); short sequences (Qwen3,
- * the context refiner) want more, smaller CTAs: w8m1 (BM 128). */
+ * the context refiner) want more, smaller CTAs: w8m1 (BM 128). GPUs with
+ * less shared memory per block (sm_86/89/120: ~99 KB, sm_80: 163 KB) get
+ * the largest variant that fits. */
 int pick_variant(const zt_attn *a) {
-    if (a->hd == 512) return WIDE_VARIANT;
+    const int smem = device_smem_optin();
+    if (a->hd == 512) {
+        for (int v = WIDE_VARIANT; v < ZT_ATTN_VARIANTS; v++)
+            if (variant_smem(v, 512) <= smem) return v;
+        ZT_ASSERT(!"no hd-512 attention variant fits this GPU's shared memory");
+    }
     int dev = 0, sms = 0;
     ZT_CUDA_CHECK(cudaGetDevice(&dev));
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     const int64_t ctas256 = (int64_t)((a->sq + 255) / 256) * a->heads;
-    if (ctas256 < 2 * (int64_t)sms) return 1;
-    return a->hd == 64 ? 2 : 3;
+    int v = ctas256 < 2 * (int64_t)sms ? 1 : a->hd == 64 ? 2 : 3;
+    if (variant_smem(v, a->hd) > smem) v = 2; /* 96 KB at hd 128: fits every sm_80+ GPU */
+    return v;
 }
 
 } // namespace
@@ -695,8 +737,9 @@ extern "C" const char *zt_cuda_attention_variant_name(int variant) {
 extern "C" int zt_cuda_attention_variant_ok(int variant, const zt_attn *a) {
     if (a->dt != ZT_DT_BF16) return 0;
     if (variant == 0) return a->hd == 64 || a->hd == 128 || a->hd == 512;
-    if (variant == WIDE_VARIANT) return a->hd == 512;
-    return variant > 0 && variant < ZT_ATTN_VARIANTS && (a->hd == 64 || a->hd == 128);
+    if (variant < 0 || variant >= ZT_ATTN_VARIANTS) return 0;
+    if (variant >= WIDE_VARIANT ? a->hd != 512 : a->hd != 64 && a->hd != 128) return 0;
+    return variant_smem(variant, a->hd) <= device_smem_optin();
 }
 
 extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int variant) {
@@ -712,7 +755,7 @@ extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int var
     ZT_ASSERT(a->ldq >= (int64_t)a->heads * a->hd && a->ldo >= (int64_t)a->heads * a->hd &&
               a->ldk >= (int64_t)a->kv_heads * a->hd && a->ldv >= (int64_t)a->kv_heads * a->hd);
     if (variant == 0) variant = pick_variant(a);
-    ZT_ASSERT(zt_cuda_attention_variant_ok(variant, a) && "attention variant does not fit the head dim");
+    ZT_ASSERT(zt_cuda_attention_variant_ok(variant, a) && "attention variant does not fit the head dim or this GPU's shared memory");
     if (a->sq == 0) return;
 
     AttnParams p;
@@ -731,7 +774,9 @@ extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int var
     p.scale_log2 = a->scale * 1.4426950408889634f;
     cudaStream_t st = (cudaStream_t)ops->stream;
 
-    if (variant == WIDE_VARIANT) launch(attn_wide, W_SMEM, W_BM, W_NT, a, p, st);
+    if (variant == 4) launch(attn_wide<4, 2>, WideCfg<4, 2>::SMEM, WideCfg<4, 2>::BM, WideCfg<4, 2>::NT, a, p, st);
+    else if (variant == 5) launch(attn_wide<2, 2>, WideCfg<2, 2>::SMEM, WideCfg<2, 2>::BM, WideCfg<2, 2>::NT, a, p, st);
+    else if (variant == 6) launch(attn_wide<2, 1>, WideCfg<2, 1>::SMEM, WideCfg<2, 1>::BM, WideCfg<2, 1>::NT, a, p, st);
     else if (a->hd == 64) launch_narrow_variant<64>(variant, a, p, st);
     else launch_narrow_variant<128>(variant, a, p, st);
 }

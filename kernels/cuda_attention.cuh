@@ -11,7 +11,12 @@
  *   1  hd 64/128  w8m1_bn64_s3_qreg  (BM 128)
  *   2  hd 64/128  w4m2_bn64_s2       (BM 128, 2 CTAs per SM)
  *   3  hd 64/128  w8m2_bn64_s2       (BM 256)
- *   4  hd 512     wide512: 8 warps as 4 row groups x 2 (BM 64), key tile 32, 2 stages
+ *   4  hd 512     wide512_rg4_s2: 8 warps as 4 row groups x 2 (BM 64), key tile 32,
+ *                 2 stages (197 KB shared memory: H100)
+ *   5  hd 512     wide512_rg2_s2: 4 warps (BM 32), 2 stages (162 KB: A100)
+ *   6  hd 512     wide512_rg2_s1: 4 warps (BM 32), 1 stage (98 KB: sm_86/89/120)
+ * zt_cuda_attention_variant_ok says 0 for a variant whose shared memory the
+ * current device cannot give one block.
  */
 #ifndef ZT_KERNELS_CUDA_ATTENTION_CUH
 #define ZT_KERNELS_CUDA_ATTENTION_CUH
@@ -22,7 +27,7 @@
 extern "C" {
 #endif
 
-#define ZT_ATTN_VARIANTS 5
+#define ZT_ATTN_VARIANTS 7
 
 /* Name of a variant ("" when out of range). */
 const char *zt_cuda_attention_variant_name(int variant);
