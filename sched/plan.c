@@ -1,0 +1,231 @@
+/* sched/plan.c — the residency planner (see plan.h for the model). */
+#include "sched/plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PLAN_ALIGN 256u
+
+/* Residency priority class: lower wins. Per-step DiT units cost bus time on
+ * every evaluation; everything else once per image. */
+static int unit_class(const zt_plan_unit *u) {
+    if (u->phase == ZT_PHASE_DIT && u->uses_per_image > 1) return 0;
+    if (u->phase == ZT_PHASE_VAE) return 1;
+    return 2;
+}
+
+static int is_candidate(const zt_plan_unit *u) { return !u->always_resident && !u->host_only; }
+
+static uint64_t fixed_bytes(const zt_plan_unit *units, int n, const zt_plan_input *in) {
+    uint64_t b = in->context_bytes + ZT_ALIGN_UP(in->workspace_bytes, PLAN_ALIGN);
+    for (int i = 0; i < n; i++)
+        if (units[i].always_resident && !units[i].host_only) b += ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+    return b;
+}
+
+static int plan_prefetch(const zt_plan_input *in) { return in->prefetch_override >= 0 ? in->prefetch_override : 1; }
+
+static int plan_slots(const zt_plan_input *in) {
+    int pf = plan_prefetch(in);
+    int slots = pf + 1;
+    if (in->window_override > 0) slots = in->window_override;
+    return slots;
+}
+
+uint64_t zt_plan_min_budget(const zt_plan_unit *units, int n_units, const zt_plan_input *in) {
+    uint64_t maxc = 0;
+    for (int i = 0; i < n_units; i++)
+        if (is_candidate(&units[i]) && units[i].bytes > maxc) maxc = units[i].bytes;
+    uint64_t slot = ZT_ALIGN_UP(maxc, PLAN_ALIGN);
+    return fixed_bytes(units, n_units, in) + (maxc ? (uint64_t)plan_slots(in) * slot : 0);
+}
+
+void zt_plan_free(zt_plan *p) {
+    if (!p) return;
+    free(p->units);
+    p->units = NULL;
+}
+
+/* Order candidate indices by (class, input order). */
+static void order_candidates(const zt_plan_unit *units, int n, int *order, int *n_order) {
+    int k = 0;
+    for (int cls = 0; cls < 3; cls++)
+        for (int i = 0; i < n; i++)
+            if (is_candidate(&units[i]) && unit_class(&units[i]) == cls) order[k++] = i;
+    *n_order = k;
+}
+
+/* Greedy first fit of residents into `avail` bytes. Returns the largest
+ * streamed candidate (the slot size that this choice needs). */
+static uint64_t choose_residents(const zt_plan_unit *units, const int *order, int n_order, uint64_t avail,
+                                 zt_plan_unit_choice *ch) {
+    uint64_t used = 0, max_streamed = 0;
+    for (int k = 0; k < n_order; k++) {
+        int i = order[k];
+        uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+        if (used + b <= avail) {
+            ch[i].residency = ZT_RES_RESIDENT;
+            used += b;
+        } else {
+            ch[i].residency = ZT_RES_STREAMED;
+            if (units[i].bytes > max_streamed) max_streamed = units[i].bytes;
+        }
+    }
+    return max_streamed;
+}
+
+int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in, zt_plan *out, zt_err *e) {
+    char b1[32], b2[32], b3[32];
+    memset(out, 0, sizeof *out);
+    if (n_units <= 0 || !units) return zt_err_set(e, ZT_ERR_ARG, "plan: no units");
+    if (in->steps < 1) return zt_err_set(e, ZT_ERR_ARG, "plan: steps must be >= 1 (got %d)", in->steps);
+    if (in->link_bw <= 0) return zt_err_set(e, ZT_ERR_ARG, "plan: link bandwidth must be > 0");
+    if (in->prefetch_override > 8) return zt_err_set(e, ZT_ERR_ARG, "plan: --prefetch must be 0..8 (got %d)", in->prefetch_override);
+    if (in->window_override < 0 || in->window_override > 16)
+        return zt_err_set(e, ZT_ERR_ARG, "plan: --window must be 1..16 (got %d)", in->window_override);
+    if (in->window_override > 0 && in->window_override < plan_prefetch(in) + 1)
+        return zt_err_set(e, ZT_ERR_ARG, "plan: --window %d cannot hold --prefetch %d (needs at least %d slots)",
+                          in->window_override, plan_prefetch(in), plan_prefetch(in) + 1);
+
+    zt_plan_unit_choice *ch = calloc((size_t)n_units, sizeof *ch);
+    int *order = malloc((size_t)n_units * sizeof *order);
+    if (!ch || !order) {
+        free(ch);
+        free(order);
+        return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
+    }
+    out->units = ch;
+    out->n_units = n_units;
+
+    uint64_t fixed = fixed_bytes(units, n_units, in);
+    uint64_t all = fixed;
+    for (int i = 0; i < n_units; i++) {
+        if (units[i].host_only) ch[i].residency = ZT_RES_HOST;
+        else if (units[i].always_resident) ch[i].residency = ZT_RES_RESIDENT;
+        if (is_candidate(&units[i])) all += ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+    }
+    int n_order = 0;
+    order_candidates(units, n_units, order, &n_order);
+
+    if (all <= in->vram_budget && in->window_override == 0 && in->prefetch_override < 0) {
+        for (int k = 0; k < n_order; k++) ch[order[k]].residency = ZT_RES_RESIDENT;
+        out->all_resident = 1;
+    } else {
+        uint64_t min = zt_plan_min_budget(units, n_units, in);
+        if (in->vram_budget < min) {
+            free(order);
+            zt_plan_free(out);
+            return zt_err_set(e, ZT_ERR_NOMEM,
+                              "plan: --vram %s is too small: context %s + workspace %s + window of %d slots needs at least %s",
+                              zt_fmt_bytes(in->vram_budget, b1, sizeof b1), zt_fmt_bytes(in->context_bytes, b2, sizeof b2),
+                              zt_fmt_bytes(in->workspace_bytes, b3, sizeof b3), plan_slots(in),
+                              zt_fmt_bytes(min, b1, sizeof b1));
+        }
+        int slots = plan_slots(in);
+        /* Start with slots sized for the largest candidate, then shrink the
+         * slot to the largest unit actually streamed and let the freed bytes
+         * take more residents; two rounds settle it. */
+        uint64_t slot = 0;
+        for (int k = 0; k < n_order; k++)
+            if (units[order[k]].bytes > slot) slot = units[order[k]].bytes;
+        slot = ZT_ALIGN_UP(slot, PLAN_ALIGN);
+        for (int round = 0; round < 3; round++) {
+            uint64_t avail = in->vram_budget - fixed - (uint64_t)slots * slot;
+            uint64_t need = ZT_ALIGN_UP(choose_residents(units, order, n_order, avail, ch), PLAN_ALIGN);
+            if (need == slot || need == 0) break;
+            /* Only shrink if the smaller slot still lets every streamed unit
+             * fit (true by construction: need is the max streamed size). */
+            slot = need;
+        }
+        /* Recompute the final choice with the final slot size. */
+        uint64_t avail = in->vram_budget - fixed - (uint64_t)slots * slot;
+        uint64_t need = choose_residents(units, order, n_order, avail, ch);
+        if (ZT_ALIGN_UP(need, PLAN_ALIGN) > slot) { /* cannot happen, but never exceed the budget */
+            slot = ZT_ALIGN_UP(need, PLAN_ALIGN);
+            avail = in->vram_budget >= fixed + (uint64_t)slots * slot ? in->vram_budget - fixed - (uint64_t)slots * slot : 0;
+            choose_residents(units, order, n_order, avail, ch);
+        }
+        int any_streamed = 0;
+        for (int k = 0; k < n_order; k++) any_streamed |= ch[order[k]].residency == ZT_RES_STREAMED;
+        if (any_streamed) {
+            out->n_slots = slots;
+            out->slot_bytes = slot;
+            out->prefetch = plan_prefetch(in);
+        } else {
+            out->all_resident = 1;
+        }
+    }
+
+    /* Resident arena offsets, in unit order. */
+    uint64_t off = 0;
+    for (int i = 0; i < n_units; i++) {
+        if (ch[i].residency != ZT_RES_RESIDENT) continue;
+        ch[i].device_offset = off;
+        off += ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+    }
+    out->resident_bytes = off;
+    out->window_bytes = (uint64_t)out->n_slots * out->slot_bytes;
+    out->workspace_bytes = ZT_ALIGN_UP(in->workspace_bytes, PLAN_ALIGN);
+    out->device_total = in->context_bytes + out->resident_bytes + out->window_bytes + out->workspace_bytes;
+
+    /* Host tiers for streamed units, per-step units first. */
+    uint64_t pinned_left = in->pinned_budget;
+    int any_disk = 0;
+    for (int k = 0; k < n_order; k++) {
+        int i = order[k];
+        if (ch[i].residency != ZT_RES_STREAMED) continue;
+        if (units[i].bytes <= pinned_left) {
+            ch[i].tier = ZT_TIER_PINNED;
+            pinned_left -= units[i].bytes;
+            out->pinned_bytes += units[i].bytes;
+        } else {
+            ch[i].tier = ZT_TIER_DISK;
+            any_disk = 1;
+        }
+    }
+    if (any_disk) {
+        if (!in->have_store) {
+            free(order);
+            zt_plan_free(out);
+            return zt_err_set(e, ZT_ERR_NOMEM,
+                              "plan: --pinned %s cannot hold the streamed weights and there is no block store to read "
+                              "them from: pack one with `zturbo pack` and pass --store, or raise --pinned",
+                              zt_fmt_bytes(in->pinned_budget, b1, sizeof b1));
+        }
+        uint64_t staging = in->staging_bytes ? in->staging_bytes : 2 * out->slot_bytes;
+        if (staging < out->slot_bytes) staging = out->slot_bytes;
+        out->staging_bytes = staging;
+        out->pinned_bytes += staging;
+    }
+
+    /* Predictions. */
+    for (int i = 0; i < n_units; i++) {
+        const zt_plan_unit *u = &units[i];
+        int per_step = u->phase == ZT_PHASE_DIT && u->uses_per_image > 1;
+        if (per_step) out->step_compute_s += u->compute_s;
+        if (ch[i].residency != ZT_RES_STREAMED) continue;
+        if (per_step) {
+            out->step_bus_bytes += u->bytes;
+            if (ch[i].tier == ZT_TIER_DISK) out->step_disk_bytes += u->bytes;
+        }
+        out->image_bus_bytes += u->bytes * (uint64_t)(u->uses_per_image > 0 ? u->uses_per_image : 1);
+    }
+    double t_link = (double)out->step_bus_bytes / in->link_bw;
+    double t_disk = in->disk_bw > 0 ? (double)out->step_disk_bytes / in->disk_bw : 0;
+    if (out->prefetch >= 1 || out->n_slots == 0) {
+        double t = out->step_compute_s;
+        if (t_link > t) t = t_link;
+        if (t_disk > t) t = t_disk;
+        out->step_time_s = t;
+    } else {
+        out->step_time_s = out->step_compute_s + t_link + t_disk;
+    }
+    if (!out->all_resident) {
+        int kept = 0;
+        for (int k = 0; k < n_order; k++) kept += ch[order[k]].residency == ZT_RES_RESIDENT;
+        snprintf(out->note, sizeof out->note, "%d of %d streamable units stay on the device", kept, n_order);
+    }
+    free(order);
+    return ZT_OK;
+}

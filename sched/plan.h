@@ -1,0 +1,106 @@
+/* sched/plan.h — the residency plan: a pure function from plain data
+ * (units with their bytes and use counts, the device budget, host limits,
+ * bandwidths, compute estimates) to plain data (which unit stays on the
+ * device, which host tier each streamed unit lives in, how many window
+ * slots of what size, the prefetch depth, the predicted bus traffic and step
+ * time). No I/O, no GPU: every decision can be tested on a laptop.
+ *
+ * Model of execution (design.md):
+ *   - Three phases run one after the other: text encoding (te.layers.*),
+ *     denoising (dit.* per step) and decoding (vae.decoder). The activation
+ *     workspace is one region sized for the largest phase.
+ *   - A unit is either RESIDENT (copied to the device once, stays there) or
+ *     STREAMED through a ring of `n_slots` equal window slots: while the
+ *     compute stream works on slot k, the copy stream fills the next
+ *     `prefetch` slots. Streamed units live in pinned host memory (tier
+ *     PINNED) or are read from the block store on every use (tier DISK, via
+ *     a pinned staging ring of `staging_bytes`).
+ *   - Priority for residency: units used on every DiT evaluation first (they
+ *     cost bus time every step), then the VAE, then per-image units (text
+ *     encoder layers, context refiner). Within a class, earlier units first.
+ *   - Steady-state time of one DiT evaluation with prefetch >= 1:
+ *       max(compute, pinned_bytes / link_bw, disk_bytes / disk_bw)
+ *     plus, at prefetch 0, their sum (no overlap).
+ */
+#ifndef ZT_SCHED_PLAN_H
+#define ZT_SCHED_PLAN_H
+
+#include <stdint.h>
+
+#include "common/zt_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { ZT_PHASE_TEXT = 0, ZT_PHASE_DIT = 1, ZT_PHASE_VAE = 2, ZT_PHASE_COUNT } zt_phase;
+typedef enum { ZT_RES_STREAMED = 0, ZT_RES_RESIDENT = 1, ZT_RES_HOST = 2 } zt_residency;
+typedef enum { ZT_TIER_NONE = 0, ZT_TIER_PINNED = 1, ZT_TIER_DISK = 2 } zt_host_tier;
+
+typedef struct {
+    const char *name;     /* unit name (catalog) */
+    zt_phase phase;
+    uint64_t bytes;       /* byte image size */
+    int uses_per_image;   /* DiT per-step units: steps; others 1 */
+    int always_resident;  /* small units every phase needs (dit.globals...) */
+    int host_only;        /* never on the device (te.embed) */
+    double compute_s;     /* estimated compute seconds per use (0 if unknown) */
+} zt_plan_unit;
+
+typedef struct {
+    uint64_t vram_budget;      /* whole device footprint allowed, context included */
+    uint64_t context_bytes;    /* measured CUDA context + library overhead */
+    uint64_t workspace_bytes;  /* activations + op scratch of the largest phase */
+    uint64_t pinned_budget;    /* pinned host memory for PINNED-tier weights (--pinned); the
+                                  staging ring for DISK reads comes on top. UINT64_MAX = unlimited */
+    int have_store;            /* 1 if a block store can serve DISK-tier units */
+    double link_bw;            /* host->device bytes/s (pinned) */
+    double disk_bw;            /* store read bytes/s (after decode) */
+    int steps;                 /* DiT evaluations per image */
+    int window_override;       /* --window N: slots (0 = plan decides) */
+    int prefetch_override;     /* --prefetch N (-1 = plan decides) */
+    uint64_t staging_bytes;    /* pinned staging ring for DISK-tier reads (0 = plan decides) */
+} zt_plan_input;
+
+typedef struct {
+    zt_residency residency;
+    zt_host_tier tier;         /* for streamed units */
+    uint64_t device_offset;    /* offset in the resident arena (resident units) */
+} zt_plan_unit_choice;
+
+typedef struct {
+    int n_units;
+    zt_plan_unit_choice *units;   /* [n_units], same order as the input */
+    int n_slots;                  /* window slots (0 when everything is resident) */
+    uint64_t slot_bytes;          /* size of one slot */
+    int prefetch;                 /* units copied ahead of compute */
+    uint64_t resident_bytes;      /* device arena for resident units */
+    uint64_t window_bytes;        /* n_slots * slot_bytes */
+    uint64_t workspace_bytes;
+    uint64_t device_total;        /* context + resident + window + workspace */
+    uint64_t pinned_bytes;        /* pinned host memory: PINNED-tier units + staging ring */
+    uint64_t staging_bytes;
+    /* predictions for one DiT evaluation (steady state) */
+    uint64_t step_bus_bytes;      /* bytes copied host->device per evaluation */
+    uint64_t step_disk_bytes;     /* of which read from the store */
+    double step_compute_s;
+    double step_time_s;
+    /* per image, text encoder + VAE streaming */
+    uint64_t image_bus_bytes;
+    int all_resident;
+    char note[256];               /* what the planner had to give up, if anything */
+} zt_plan;
+
+/* Compute the plan. Fails with ZT_ERR_NOMEM and a one-line reason (naming the
+ * budget, what it must hold and the minimum that would work) when nothing
+ * fits, or ZT_ERR_ARG for inconsistent input. `out->units` is allocated
+ * (free with zt_plan_free). */
+int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in, zt_plan *out, zt_err *e);
+void zt_plan_free(zt_plan *p);
+/* The smallest vram_budget for which zt_plan_make succeeds with this input. */
+uint64_t zt_plan_min_budget(const zt_plan_unit *units, int n_units, const zt_plan_input *in);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,510 @@
+/* stream/stream.c — plan execution: memory classes, slots, prefetch, the
+ * disk I/O thread (see stream.h for the protocol). */
+#include "stream/stream.h"
+
+#include <cuda_runtime.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/zt_cuda.h"
+#include "storage/arena.h"
+#include "stream/throttle.h"
+
+#define STAGE_MAX 4
+#define TIMER_BYTES 256 /* per slot: device scratch for the throttle's start time */
+
+typedef struct {
+    uint8_t *mem;          /* [slot_bytes] backend memory */
+    int use;               /* streamed-use index held (-1: never used) */
+    int released;          /* the compute stream recorded `freed` for `use` */
+    int timing_pending;    /* copy_start/copied belong to an unaccounted copy */
+    cudaEvent_t copy_start, copied, freed;
+} zt_slot;
+
+typedef struct {
+    uint8_t *mem;          /* pinned [slot_bytes] */
+    int k;                 /* disk-use index held (-1: free) */
+    int ready;             /* read finished (or failed) */
+    int copy_issued;       /* a copy from it was enqueued; `copied` marks its end */
+    cudaEvent_t copied;
+} zt_stage;
+
+struct zt_stream {
+    zt_ops *ops;
+    int cuda;
+    const zt_catalog *cat;
+    zt_source *src, *store;
+    int n_units;
+    zt_plan_unit_choice *choice;   /* [n_units] copy of the plan */
+    zt_stream_options opt;
+
+    uint8_t *resident;             /* [resident_bytes] backend memory */
+    uint64_t resident_bytes;
+    uint8_t *window;               /* [n_slots * slot_bytes + n_slots * TIMER_BYTES] */
+    int n_slots, prefetch;
+    uint64_t slot_bytes;
+    uint8_t *workspace;            /* [workspace_bytes] */
+    uint64_t workspace_bytes;
+    zt_slot *slots;
+
+    zt_arena pinned;               /* PINNED-tier unit images */
+    uint8_t **host_image;          /* [n_units] into `pinned` or NULL */
+    zt_arena staging_arena;
+    zt_stage stages[STAGE_MAX];
+    int n_stages;
+    cudaStream_t copy_stream;
+
+    /* current phase */
+    int *seq;                      /* [n_seq] unit of each streamed use */
+    int *disk_k;                   /* [n_seq] disk-use index or -1 */
+    int *disk_use;                 /* [n_disk] streamed-use index */
+    int n_seq, n_disk, seq_cap;
+    int next_issue, next_use;
+    int *unit_use;                 /* [n_units] last use acquired */
+
+    pthread_t io;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int io_running, io_stop, io_next_k;
+
+    int err_code;
+    zt_err err;
+    zt_stream_stats stats;
+};
+
+/* ---- helpers ---- */
+
+static void set_error(zt_stream *st, const zt_err *e) {
+    if (!st->err_code) {
+        st->err = *e;
+        st->err_code = e->code ? e->code : ZT_ERR_INTERNAL;
+    }
+}
+
+static int pin_register(void *p, size_t n, void *ctx) {
+    (void)ctx;
+    cudaError_t rc = cudaHostRegister(p, n, cudaHostRegisterDefault);
+    if (rc != cudaSuccess) {
+        (void)cudaGetLastError(); /* not sticky: clear it so later launch checks stay meaningful */
+        return (int)rc;
+    }
+    return 0;
+}
+
+static void pin_unregister(void *p, size_t n, void *ctx) {
+    (void)n;
+    (void)ctx;
+    ZT_CUDA_CHECK(cudaHostUnregister(p));
+}
+
+static void *backend_alloc(zt_stream *st, uint64_t bytes, const char *what, zt_err *e) {
+    if (!bytes) return NULL;
+    void *p = NULL;
+    if (st->cuda) {
+        cudaError_t rc = cudaMalloc(&p, bytes);
+        if (rc != cudaSuccess) {
+            (void)cudaGetLastError();
+            char b[32];
+            zt_err_set(e, ZT_ERR_NOMEM, "device memory for %s (%s): %s", what, zt_fmt_bytes(bytes, b, sizeof b),
+                       cudaGetErrorString(rc));
+            return NULL;
+        }
+    } else if (posix_memalign(&p, 4096, bytes)) {
+        char b[32];
+        zt_err_set(e, ZT_ERR_NOMEM, "host memory for simulated device %s (%s)", what, zt_fmt_bytes(bytes, b, sizeof b));
+        return NULL;
+    }
+    return p;
+}
+
+static void backend_free(zt_stream *st, void *p) {
+    if (!p) return;
+    if (st->cuda) ZT_CUDA_CHECK(cudaFree(p));
+    else free(p);
+}
+
+static int read_unit(zt_stream *st, int unit, void *dst, zt_err *e) {
+    zt_source *from = st->store ? st->store : st->src;
+    return zt_source_read_unit(from, unit, dst, st->cat->units[unit].nbytes, e);
+}
+
+/* ---- the disk I/O thread: reads DISK-tier uses ahead into staging ---- */
+
+static void *io_main(void *arg) {
+    zt_stream *st = arg;
+    pthread_mutex_lock(&st->mu);
+    while (!st->io_stop && st->io_next_k < st->n_disk) {
+        int k = st->io_next_k;
+        zt_stage *sg = &st->stages[k % st->n_stages];
+        /* The stage is reusable once the copy out of it was enqueued (then
+         * its event tells when it finished) or it was never used. */
+        while (!st->io_stop && sg->k >= 0 && !sg->copy_issued) pthread_cond_wait(&st->cv, &st->mu);
+        if (st->io_stop) break;
+        int wait_copy = sg->k >= 0 && sg->copy_issued;
+        sg->k = k;
+        sg->ready = 0;
+        sg->copy_issued = 0;
+        int unit = st->seq[st->disk_use[k]];
+        pthread_mutex_unlock(&st->mu);
+        if (wait_copy && st->cuda) ZT_CUDA_CHECK(cudaEventSynchronize(sg->copied));
+        zt_err e;
+        zt_err_clear(&e);
+        double t0 = zt_now();
+        int rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
+        double dt = zt_now() - t0;
+        pthread_mutex_lock(&st->mu);
+        st->stats.disk_s += dt;
+        if (rc) set_error(st, &e);
+        else st->stats.bytes_disk += st->cat->units[unit].nbytes;
+        sg->ready = 1;
+        st->io_next_k++;
+        pthread_cond_broadcast(&st->cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static void io_stop_join(zt_stream *st) {
+    if (!st->io_running) return;
+    pthread_mutex_lock(&st->mu);
+    st->io_stop = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->io, NULL);
+    st->io_running = 0;
+}
+
+/* ---- issuing copies ---- */
+
+static void account_timing(zt_stream *st, zt_slot *s) {
+    if (!st->cuda || !s->timing_pending) return;
+    float ms = 0;
+    ZT_CUDA_CHECK(cudaEventSynchronize(s->copied));
+    ZT_CUDA_CHECK(cudaEventElapsedTime(&ms, s->copy_start, s->copied));
+    st->stats.copy_s += ms * 1e-3;
+    s->timing_pending = 0;
+}
+
+static void issue_use(zt_stream *st, int j) {
+    int unit = st->seq[j];
+    zt_slot *s = &st->slots[j % st->n_slots];
+    uint64_t bytes = st->cat->units[unit].nbytes;
+    /* Invariant 3: a slot is overwritten only after compute released it. */
+    ZT_ASSERT(s->use < 0 || s->released);
+    account_timing(st, s);
+    const uint8_t *from = NULL;
+    zt_stage *sg = NULL;
+    if (st->disk_k[j] >= 0) {
+        int k = st->disk_k[j];
+        sg = &st->stages[k % st->n_stages];
+        double t0 = zt_now();
+        pthread_mutex_lock(&st->mu);
+        while (!(sg->k == k && sg->ready)) pthread_cond_wait(&st->cv, &st->mu);
+        pthread_mutex_unlock(&st->mu);
+        st->stats.stall_s += zt_now() - t0;
+        from = sg->mem;
+    } else {
+        from = st->host_image[unit];
+        ZT_ASSERT(from);
+    }
+    if (st->cuda) {
+        if (s->use >= 0) ZT_CUDA_CHECK(cudaStreamWaitEvent(st->copy_stream, s->freed, 0));
+        ZT_CUDA_CHECK(cudaEventRecord(s->copy_start, st->copy_stream));
+        uint64_t *t0 = (uint64_t *)(st->window + (uint64_t)st->n_slots * st->slot_bytes +
+                                    (uint64_t)(j % st->n_slots) * TIMER_BYTES);
+        if (st->opt.throttle_bw > 0) zt_throttle_mark(st->copy_stream, t0);
+        ZT_CUDA_CHECK(cudaMemcpyAsync(s->mem, from, bytes, cudaMemcpyHostToDevice, st->copy_stream));
+        if (st->opt.throttle_bw > 0) zt_throttle_wait(st->copy_stream, t0, (double)bytes / st->opt.throttle_bw);
+        ZT_CUDA_CHECK(cudaEventRecord(s->copied, st->copy_stream));
+        s->timing_pending = 1;
+        if (sg) ZT_CUDA_CHECK(cudaEventRecord(sg->copied, st->copy_stream));
+    } else {
+        double t0 = zt_now();
+        memcpy(s->mem, from, bytes);
+        st->stats.copy_s += zt_now() - t0;
+    }
+    if (sg) {
+        pthread_mutex_lock(&st->mu);
+        sg->copy_issued = 1;
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+    }
+    s->use = j;
+    s->released = 0;
+    st->stats.bytes_h2d += bytes;
+    st->stats.copies++;
+}
+
+/* ---- public ---- */
+
+int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_source *store, const zt_plan *plan,
+                     const zt_stream_options *opt, zt_stream **out, zt_err *e) {
+    if (plan->n_units != cat->n_units)
+        return zt_err_set(e, ZT_ERR_ARG, "stream: plan has %d units, catalog %d", plan->n_units, cat->n_units);
+    zt_stream *st = calloc(1, sizeof *st);
+    if (!st) return zt_err_set(e, ZT_ERR_NOMEM, "stream: out of host memory");
+    st->ops = ops;
+    st->cuda = zt_ops_backend(ops) == ZT_BACKEND_CUDA;
+    st->cat = cat;
+    st->src = src;
+    st->store = store;
+    st->n_units = cat->n_units;
+    if (opt) st->opt = *opt;
+    else st->opt.verify_checksums = 1;
+    st->n_slots = plan->n_slots;
+    st->slot_bytes = plan->slot_bytes;
+    st->prefetch = plan->prefetch;
+    st->resident_bytes = plan->resident_bytes;
+    st->workspace_bytes = plan->workspace_bytes;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    *out = st;
+
+    st->choice = malloc(sizeof *st->choice * (size_t)st->n_units);
+    st->host_image = calloc((size_t)st->n_units, sizeof *st->host_image);
+    st->unit_use = malloc(sizeof *st->unit_use * (size_t)st->n_units);
+    st->slots = calloc((size_t)(st->n_slots ? st->n_slots : 1), sizeof *st->slots);
+    if (!st->choice || !st->host_image || !st->unit_use || !st->slots) goto nomem;
+    memcpy(st->choice, plan->units, sizeof *st->choice * (size_t)st->n_units);
+    for (int i = 0; i < st->n_units; i++) st->unit_use[i] = -1;
+
+    int any_disk = 0;
+    uint64_t pinned_need = 0, max_resident = 0;
+    for (int i = 0; i < st->n_units; i++) {
+        const zt_plan_unit_choice *c = &st->choice[i];
+        uint64_t b = cat->units[i].nbytes;
+        if (c->residency == ZT_RES_STREAMED && c->tier == ZT_TIER_PINNED) pinned_need += ZT_ALIGN_UP(b, 4096);
+        if (c->residency == ZT_RES_STREAMED && c->tier == ZT_TIER_DISK) any_disk = 1;
+        if (c->residency == ZT_RES_STREAMED && b > st->slot_bytes) {
+            zt_stream_destroy(st);
+            *out = NULL;
+            return zt_err_set(e, ZT_ERR_INTERNAL, "stream: unit %s (%llu B) is larger than a slot", cat->units[i].name,
+                              (unsigned long long)b);
+        }
+        if (c->residency == ZT_RES_RESIDENT && b > max_resident) max_resident = b;
+    }
+    if (any_disk && !store) {
+        zt_stream_destroy(st);
+        *out = NULL;
+        return zt_err_set(e, ZT_ERR_ARG, "stream: the plan reads units from disk but no block store was given (--store)");
+    }
+
+    if (st->cuda) {
+        ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream, cudaStreamNonBlocking));
+        for (int s = 0; s < st->n_slots; s++) {
+            ZT_CUDA_CHECK(cudaEventCreate(&st->slots[s].copy_start));
+            ZT_CUDA_CHECK(cudaEventCreate(&st->slots[s].copied));
+            ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->slots[s].freed, cudaEventDisableTiming));
+        }
+        for (int k = 0; k < STAGE_MAX; k++) ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->stages[k].copied, cudaEventDisableTiming));
+    }
+
+    /* Device memory: one allocation per class. */
+    st->resident = backend_alloc(st, st->resident_bytes, "resident weights", e);
+    if (st->resident_bytes && !st->resident) goto fail;
+    uint64_t window_bytes = (uint64_t)st->n_slots * (st->slot_bytes + TIMER_BYTES);
+    st->window = backend_alloc(st, window_bytes, "the window slots", e);
+    if (window_bytes && !st->window) goto fail;
+    st->workspace = backend_alloc(st, st->workspace_bytes, "the activation workspace", e);
+    if (st->workspace_bytes && !st->workspace) goto fail;
+    for (int s = 0; s < st->n_slots; s++) {
+        st->slots[s].mem = st->window + (uint64_t)s * st->slot_bytes;
+        st->slots[s].use = -1;
+    }
+
+    /* Host tiers. */
+    zt_pin_hooks hooks = {pin_register, pin_unregister, NULL};
+    const zt_pin_hooks *hk = st->cuda ? &hooks : NULL;
+    if (pinned_need) {
+        if (zt_arena_init(&st->pinned, "pinned weights", pinned_need, hk, e)) goto fail;
+        for (int i = 0; i < st->n_units; i++) {
+            const zt_plan_unit_choice *c = &st->choice[i];
+            if (!(c->residency == ZT_RES_STREAMED && c->tier == ZT_TIER_PINNED)) continue;
+            void *p;
+            if (zt_arena_alloc(&st->pinned, cat->units[i].nbytes, 4096, cat->units[i].name, &p, e)) goto fail;
+            if (read_unit(st, i, p, e)) goto fail;
+            st->host_image[i] = p;
+        }
+    }
+    /* Staging: the DISK ring, also the bounce buffers for loading residents. */
+    uint64_t stage_bytes = st->slot_bytes > max_resident ? st->slot_bytes : max_resident;
+    st->n_stages = 2;
+    if (any_disk && plan->staging_bytes >= 3 * st->slot_bytes) st->n_stages = plan->staging_bytes >= 4 * st->slot_bytes ? 4 : 3;
+    if (stage_bytes && (any_disk || (st->cuda && st->resident_bytes))) {
+        if (zt_arena_init(&st->staging_arena, "staging", (size_t)st->n_stages * ZT_ALIGN_UP(stage_bytes, 4096), hk, e))
+            goto fail;
+        for (int k = 0; k < st->n_stages; k++) {
+            void *p;
+            if (zt_arena_alloc(&st->staging_arena, stage_bytes, 4096, "staging buffer", &p, e)) goto fail;
+            st->stages[k].mem = p;
+            st->stages[k].k = -1;
+        }
+    }
+    /* Resident units: read, then copy; double-buffered through staging. */
+    int nb = 0;
+    for (int i = 0; i < st->n_units; i++) {
+        if (st->choice[i].residency != ZT_RES_RESIDENT) continue;
+        uint8_t *dst = st->resident + st->choice[i].device_offset;
+        if (!st->cuda) {
+            if (read_unit(st, i, dst, e)) goto fail;
+            continue;
+        }
+        zt_stage *sg = &st->stages[nb++ % st->n_stages];
+        if (sg->copy_issued) ZT_CUDA_CHECK(cudaEventSynchronize(sg->copied));
+        if (read_unit(st, i, sg->mem, e)) goto fail;
+        ZT_CUDA_CHECK(cudaMemcpyAsync(dst, sg->mem, cat->units[i].nbytes, cudaMemcpyHostToDevice, st->copy_stream));
+        ZT_CUDA_CHECK(cudaEventRecord(sg->copied, st->copy_stream));
+        sg->copy_issued = 1;
+    }
+    if (st->cuda) ZT_CUDA_CHECK(cudaStreamSynchronize(st->copy_stream));
+    for (int k = 0; k < STAGE_MAX; k++) {
+        st->stages[k].copy_issued = 0;
+        st->stages[k].k = -1;
+    }
+    return ZT_OK;
+nomem:
+    zt_err_set(e, ZT_ERR_NOMEM, "stream: out of host memory");
+fail:
+    zt_stream_destroy(st);
+    *out = NULL;
+    return e ? e->code : ZT_ERR_NOMEM;
+}
+
+void zt_stream_destroy(zt_stream *st) {
+    if (!st) return;
+    io_stop_join(st);
+    if (st->cuda) {
+        if (st->copy_stream) ZT_CUDA_CHECK(cudaStreamSynchronize(st->copy_stream));
+        for (int s = 0; s < st->n_slots && st->slots; s++) {
+            if (st->slots[s].copy_start) ZT_CUDA_CHECK(cudaEventDestroy(st->slots[s].copy_start));
+            if (st->slots[s].copied) ZT_CUDA_CHECK(cudaEventDestroy(st->slots[s].copied));
+            if (st->slots[s].freed) ZT_CUDA_CHECK(cudaEventDestroy(st->slots[s].freed));
+        }
+        for (int k = 0; k < STAGE_MAX; k++)
+            if (st->stages[k].copied) ZT_CUDA_CHECK(cudaEventDestroy(st->stages[k].copied));
+        if (st->copy_stream) ZT_CUDA_CHECK(cudaStreamDestroy(st->copy_stream));
+    }
+    backend_free(st, st->resident);
+    backend_free(st, st->window);
+    backend_free(st, st->workspace);
+    zt_arena_free(&st->pinned);
+    zt_arena_free(&st->staging_arena);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    free(st->choice);
+    free(st->host_image);
+    free(st->unit_use);
+    free(st->slots);
+    free(st->seq);
+    free(st->disk_k);
+    free(st->disk_use);
+    free(st);
+}
+
+void *zt_stream_workspace(zt_stream *st) { return st->workspace; }
+uint64_t zt_stream_workspace_bytes(const zt_stream *st) { return st->workspace_bytes; }
+
+uint64_t zt_stream_device_bytes(const zt_stream *st) {
+    return st->resident_bytes + (uint64_t)st->n_slots * (st->slot_bytes + TIMER_BYTES) + st->workspace_bytes;
+}
+
+int zt_stream_begin_phase(zt_stream *st, const int *order, int n, int repeat, zt_err *e) {
+    io_stop_join(st);
+    if (repeat < 1) repeat = 1;
+    int streamed = 0;
+    for (int i = 0; i < n; i++) {
+        if (order[i] < 0 || order[i] >= st->n_units)
+            return zt_err_set(e, ZT_ERR_INTERNAL, "stream: unit index %d out of range", order[i]);
+        streamed += st->choice[order[i]].residency == ZT_RES_STREAMED;
+    }
+    int total = streamed * repeat;
+    if (total > st->seq_cap) {
+        int cap = total;
+        int *a = realloc(st->seq, sizeof *a * (size_t)cap);
+        if (!a) return zt_err_set(e, ZT_ERR_NOMEM, "stream: out of host memory");
+        st->seq = a;
+        int *b = realloc(st->disk_k, sizeof *b * (size_t)cap);
+        if (!b) return zt_err_set(e, ZT_ERR_NOMEM, "stream: out of host memory");
+        st->disk_k = b;
+        int *c = realloc(st->disk_use, sizeof *c * (size_t)cap);
+        if (!c) return zt_err_set(e, ZT_ERR_NOMEM, "stream: out of host memory");
+        st->disk_use = c;
+        st->seq_cap = cap;
+    }
+    st->n_seq = 0;
+    st->n_disk = 0;
+    for (int r = 0; r < repeat; r++)
+        for (int i = 0; i < n; i++) {
+            int u = order[i];
+            if (st->choice[u].residency != ZT_RES_STREAMED) continue;
+            int j = st->n_seq++;
+            st->seq[j] = u;
+            if (st->choice[u].tier == ZT_TIER_DISK) {
+                st->disk_k[j] = st->n_disk;
+                st->disk_use[st->n_disk++] = j;
+            } else {
+                st->disk_k[j] = -1;
+            }
+        }
+    st->next_issue = 0;
+    st->next_use = 0;
+    for (int k = 0; k < STAGE_MAX; k++) {
+        st->stages[k].k = -1;
+        st->stages[k].ready = 0;
+    }
+    if (st->n_disk) {
+        st->io_stop = 0;
+        st->io_next_k = 0;
+        if (pthread_create(&st->io, NULL, io_main, st))
+            return zt_err_set(e, ZT_ERR_NOMEM, "stream: cannot start the I/O thread");
+        st->io_running = 1;
+    }
+    return ZT_OK;
+}
+
+const void *zt_stream_acquire(zt_stream *st, int unit) {
+    ZT_ASSERT(unit >= 0 && unit < st->n_units);
+    const zt_plan_unit_choice *c = &st->choice[unit];
+    if (c->residency == ZT_RES_RESIDENT) return st->resident + c->device_offset;
+    ZT_ASSERT(c->residency == ZT_RES_STREAMED); /* host-only units are never acquired */
+    int j = st->next_use;
+    /* Model code must follow the use order it declared. */
+    ZT_ASSERT(j < st->n_seq && st->seq[j] == unit);
+    int last = j + st->prefetch;
+    if (last >= st->n_seq) last = st->n_seq - 1;
+    while (st->next_issue <= last) issue_use(st, st->next_issue++);
+    zt_slot *s = &st->slots[j % st->n_slots];
+    if (st->cuda) ZT_CUDA_CHECK(cudaStreamWaitEvent((cudaStream_t)zt_ops_stream(st->ops), s->copied, 0));
+    st->unit_use[unit] = j;
+    st->next_use++;
+    return s->mem;
+}
+
+void zt_stream_release(zt_stream *st, int unit) {
+    const zt_plan_unit_choice *c = &st->choice[unit];
+    if (c->residency != ZT_RES_STREAMED) return;
+    int j = st->unit_use[unit];
+    ZT_ASSERT(j >= 0);
+    zt_slot *s = &st->slots[j % st->n_slots];
+    ZT_ASSERT(s->use == j);
+    if (st->cuda) ZT_CUDA_CHECK(cudaEventRecord(s->freed, (cudaStream_t)zt_ops_stream(st->ops)));
+    s->released = 1;
+}
+
+int zt_stream_end_phase(zt_stream *st, zt_err *e) {
+    io_stop_join(st);
+    if (st->cuda) {
+        ZT_CUDA_CHECK(cudaStreamSynchronize(st->copy_stream));
+        for (int s = 0; s < st->n_slots; s++) account_timing(st, &st->slots[s]);
+    }
+    return zt_stream_error(st, e);
+}
+
+void zt_stream_stats_get(const zt_stream *st, zt_stream_stats *out) { *out = st->stats; }
+void zt_stream_stats_reset(zt_stream *st) { memset(&st->stats, 0, sizeof st->stats); }
+
+int zt_stream_error(zt_stream *st, zt_err *e) {
+    if (st->err_code && e) *e = st->err;
+    return st->err_code;
+}

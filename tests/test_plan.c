@@ -1,0 +1,219 @@
+/* tests/test_plan.c — the residency planner on the real Z-Image-Turbo unit
+ * sizes (spec §2: DiT block images without adaLN 353,925,632 B, Qwen3 layers
+ * 201,861,632 B, VAE decoder 99,090,950 B...). Checks the invariants the
+ * streaming engine relies on: the device total never exceeds the budget,
+ * per-step units win residency, the minimum budget is exact, host tiers
+ * respect --pinned, and predictions behave (prefetch overlaps, more budget
+ * never means more bus traffic). */
+#include <stdio.h>
+#include <string.h>
+
+#include "sched/plan.h"
+#include "tests/zt_test.h"
+
+#define MAX_UNITS 128
+static zt_plan_unit g_units[MAX_UNITS];
+static char g_names[MAX_UNITS][48];
+static int g_n;
+
+static void add(const char *name, zt_phase ph, uint64_t bytes, int uses, int always, int host, double compute) {
+    snprintf(g_names[g_n], sizeof g_names[g_n], "%s", name);
+    g_units[g_n] = (zt_plan_unit){g_names[g_n], ph, bytes, uses, always, host, compute};
+    g_n++;
+}
+
+static void build_zimage(int steps) {
+    char nm[48];
+    g_n = 0;
+    const uint64_t block = 353925632ull, te_layer = 201861632ull;
+    add("te.embed", ZT_PHASE_TEXT, 777912320ull, 1, 0, 1, 0);
+    for (int i = 0; i < 35; i++) {
+        snprintf(nm, sizeof nm, "te.layers.%d", i);
+        add(nm, ZT_PHASE_TEXT, te_layer, 1, 0, 0, 0.0012);
+    }
+    add("dit.globals", ZT_PHASE_DIT, 23704704ull, 1, 1, 0, 0);
+    add("dit.adaln", ZT_PHASE_DIT, 252641280ull, 1, 0, 0, 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(nm, sizeof nm, "dit.context_refiner.%d", i);
+        add(nm, ZT_PHASE_DIT, block, 1, 0, 0, 0.0001);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(nm, sizeof nm, "dit.noise_refiner.%d", i);
+        add(nm, ZT_PHASE_DIT, block, steps, 0, 0, 0.0028);
+    }
+    for (int i = 0; i < 30; i++) {
+        snprintf(nm, sizeof nm, "dit.layers.%d", i);
+        add(nm, ZT_PHASE_DIT, block, steps, 0, 0, 0.0029);
+    }
+    add("vae.decoder", ZT_PHASE_VAE, 99090950ull, 1, 0, 0, 0.09);
+}
+
+static zt_plan_input base_input(uint64_t vram) {
+    zt_plan_input in;
+    memset(&in, 0, sizeof in);
+    in.vram_budget = vram;
+    in.context_bytes = 500ull * ZT_MiB;
+    in.workspace_bytes = 900ull * ZT_MiB;
+    in.pinned_budget = UINT64_MAX;
+    in.have_store = 0;
+    in.link_bw = 50e9;
+    in.disk_bw = 2e9;
+    in.steps = 8;
+    in.prefetch_override = -1;
+    return in;
+}
+
+static int per_step(const zt_plan_unit *u) { return u->phase == ZT_PHASE_DIT && u->uses_per_image > 1; }
+
+static void check_invariants(const zt_plan *p, const zt_plan_input *in, const char *what) {
+    ZT_CHECK(p->device_total <= in->vram_budget, "%s: device total %llu > budget %llu", what,
+             (unsigned long long)p->device_total, (unsigned long long)in->vram_budget);
+    ZT_CHECK(p->n_units == g_n, "%s: unit count", what);
+    int streamed_per_step = 0;
+    uint64_t resident = 0, resident_once = 0, block = 0;
+    for (int i = 0; i < g_n; i++) {
+        const zt_plan_unit_choice *c = &p->units[i];
+        if (g_units[i].host_only) ZT_CHECK(c->residency == ZT_RES_HOST, "%s: %s must stay on host", what, g_units[i].name);
+        if (g_units[i].always_resident) ZT_CHECK(c->residency == ZT_RES_RESIDENT, "%s: %s must be resident", what, g_units[i].name);
+        if (c->residency == ZT_RES_STREAMED) {
+            ZT_CHECK(g_units[i].bytes <= p->slot_bytes, "%s: %s does not fit a slot", what, g_units[i].name);
+            ZT_CHECK(c->tier == ZT_TIER_PINNED || c->tier == ZT_TIER_DISK, "%s: %s has no host tier", what, g_units[i].name);
+            if (per_step(&g_units[i])) {
+                streamed_per_step = 1;
+                block = g_units[i].bytes;
+            }
+        }
+        if (c->residency == ZT_RES_RESIDENT) {
+            ZT_CHECK(c->device_offset % 256 == 0, "%s: offset alignment", what);
+            ZT_CHECK(c->device_offset + g_units[i].bytes <= p->resident_bytes, "%s: %s outside the arena", what,
+                     g_units[i].name);
+            resident += g_units[i].bytes;
+            if (!per_step(&g_units[i]) && !g_units[i].always_resident) resident_once += ZT_ALIGN_UP(g_units[i].bytes, 256);
+        }
+    }
+    ZT_CHECK(resident <= p->resident_bytes, "%s: resident sum", what);
+    /* A per-image unit may be resident while a per-step unit streams only
+     * when that per-step unit could not have fit in the per-image units'
+     * place plus the unused budget (first fit fills leftovers). */
+    uint64_t unused = in->vram_budget - p->device_total;
+    ZT_CHECK(!streamed_per_step || resident_once + unused < block,
+             "%s: per-image units (%llu B) took residency from a per-step unit", what, (unsigned long long)resident_once);
+    if (p->n_slots) ZT_CHECK(p->n_slots >= p->prefetch + 1, "%s: slots %d < prefetch %d + 1", what, p->n_slots, p->prefetch);
+}
+
+int main(void) {
+    zt_err e;
+    zt_plan p;
+    build_zimage(8);
+
+    /* 1. A large card keeps everything resident. */
+    zt_plan_input in = base_input(80ull * ZT_GiB);
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "80G: %s", e.msg);
+    ZT_CHECK(p.all_resident && p.n_slots == 0 && p.step_bus_bytes == 0, "80G must be all resident");
+    check_invariants(&p, &in, "80G");
+    zt_plan_free(&p);
+
+    /* 2. 8 GiB: part of the DiT resident, a double-buffered window. */
+    in = base_input(8ull * ZT_GiB);
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "8G: %s", e.msg);
+    ZT_CHECK(!p.all_resident && p.n_slots == 2 && p.prefetch == 1, "8G: slots %d prefetch %d", p.n_slots, p.prefetch);
+    ZT_CHECK(p.slot_bytes == ZT_ALIGN_UP(353925632ull, 256), "8G: slot %llu", (unsigned long long)p.slot_bytes);
+    check_invariants(&p, &in, "8G");
+    uint64_t bus8 = p.step_bus_bytes;
+    ZT_CHECK(bus8 > 0 && bus8 < 32ull * 353925632ull, "8G: bus bytes %llu", (unsigned long long)bus8);
+    /* With 50 GB/s and 0.0029 s/block the step time is the larger of both. */
+    double t_link = (double)bus8 / in.link_bw;
+    ZT_CHECK(fabs(p.step_time_s - fmax(p.step_compute_s, t_link)) < 1e-12, "8G: step time");
+    zt_plan_free(&p);
+
+    /* 3. The minimum budget is exact. */
+    in = base_input(0);
+    uint64_t min = zt_plan_min_budget(g_units, g_n, &in);
+    ZT_CHECK(min == 500ull * ZT_MiB + 900ull * ZT_MiB + ZT_ALIGN_UP(23704704ull, 256) + 2 * ZT_ALIGN_UP(353925632ull, 256),
+             "min budget %llu", (unsigned long long)min);
+    in.vram_budget = min;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "min: %s", e.msg);
+    check_invariants(&p, &in, "min");
+    ZT_CHECK(p.step_bus_bytes == 32ull * 353925632ull, "min: everything per step streams (%llu)",
+             (unsigned long long)p.step_bus_bytes);
+    zt_plan_free(&p);
+    in.vram_budget = min - 1;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_NOMEM, "below min must fail");
+    ZT_CHECK(strstr(e.msg, "too small") != NULL, "below min message: %s", e.msg);
+
+    /* 4. More budget never means more bus traffic or a slower step. */
+    uint64_t prev_bus = UINT64_MAX;
+    double prev_t = 1e30;
+    for (uint64_t g = 2; g <= 40; g++) {
+        in = base_input(g * ZT_GiB);
+        if (in.vram_budget < min) continue;
+        ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "%lluG: %s", (unsigned long long)g, e.msg);
+        check_invariants(&p, &in, "sweep");
+        ZT_CHECK(p.step_bus_bytes <= prev_bus, "sweep %lluG: bus grew", (unsigned long long)g);
+        ZT_CHECK(p.step_time_s <= prev_t + 1e-12, "sweep %lluG: step time grew", (unsigned long long)g);
+        prev_bus = p.step_bus_bytes;
+        prev_t = p.step_time_s;
+        zt_plan_free(&p);
+    }
+
+    /* 5. --pinned 4G with a store: per-step units get pinned first, the rest
+     * is read from disk, the staging ring fits inside the pinned budget. */
+    in = base_input(4ull * ZT_GiB);
+    in.pinned_budget = 4ull * ZT_GiB;
+    in.have_store = 1;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "pinned 4G: %s", e.msg);
+    check_invariants(&p, &in, "pinned 4G");
+    ZT_CHECK(p.pinned_bytes - p.staging_bytes <= in.pinned_budget, "pinned weights %llu > budget",
+             (unsigned long long)(p.pinned_bytes - p.staging_bytes));
+    ZT_CHECK(p.staging_bytes >= p.slot_bytes, "staging ring smaller than a slot");
+    int disk_per_step = 0, pinned_once = 0;
+    for (int i = 0; i < g_n; i++) {
+        if (p.units[i].residency != ZT_RES_STREAMED) continue;
+        if (per_step(&g_units[i]) && p.units[i].tier == ZT_TIER_DISK) disk_per_step = 1;
+        if (!per_step(&g_units[i]) && p.units[i].tier == ZT_TIER_PINNED) pinned_once = 1;
+    }
+    ZT_CHECK(!(disk_per_step && pinned_once), "a per-image unit was pinned while a per-step unit reads from disk");
+    ZT_CHECK(p.step_disk_bytes > 0, "pinned 4G: some per-step bytes come from disk");
+    ZT_CHECK(p.step_time_s >= (double)p.step_disk_bytes / in.disk_bw - 1e-12, "disk bound in the prediction");
+    zt_plan_free(&p);
+
+    /* 6. --pinned 0: everything streamed comes from the store through the
+     * staging ring, which is all the pinned memory used. */
+    in = base_input(4ull * ZT_GiB);
+    in.pinned_budget = 0;
+    in.have_store = 1;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "pinned 0: %s", e.msg);
+    ZT_CHECK(p.step_disk_bytes == p.step_bus_bytes && p.step_bus_bytes > 0, "pinned 0: all per-step traffic from disk");
+    ZT_CHECK(p.pinned_bytes == p.staging_bytes, "pinned 0: only the staging ring is pinned");
+    zt_plan_free(&p);
+    /* ... and without a store that is an error that says what to do. */
+    in.have_store = 0;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_NOMEM, "no store must fail");
+    ZT_CHECK(strstr(e.msg, "zturbo pack") != NULL, "no-store message: %s", e.msg);
+
+    /* 7. --prefetch 0 serialises copy and compute; --window/--prefetch overrides. */
+    in = base_input(6ull * ZT_GiB);
+    in.prefetch_override = 0;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "prefetch 0: %s", e.msg);
+    ZT_CHECK(p.n_slots == 1 && p.prefetch == 0, "prefetch 0: slots %d", p.n_slots);
+    ZT_CHECK(fabs(p.step_time_s - (p.step_compute_s + (double)p.step_bus_bytes / in.link_bw)) < 1e-12, "serial time");
+    check_invariants(&p, &in, "prefetch 0");
+    zt_plan_free(&p);
+    in.prefetch_override = 2;
+    in.window_override = 4;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "window 4: %s", e.msg);
+    ZT_CHECK(p.n_slots == 4 && p.prefetch == 2, "window 4: slots %d prefetch %d", p.n_slots, p.prefetch);
+    check_invariants(&p, &in, "window 4");
+    zt_plan_free(&p);
+    in.window_override = 2; /* cannot hold prefetch 2 */
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "window 2 prefetch 2 must fail");
+
+    /* 8. Bad input. */
+    in = base_input(8ull * ZT_GiB);
+    in.steps = 0;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "steps 0 must fail");
+    in = base_input(8ull * ZT_GiB);
+    in.link_bw = 0;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "bw 0 must fail");
+    return zt_test_finish("test_plan");
+}

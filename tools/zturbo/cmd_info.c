@@ -1,0 +1,71 @@
+/* tools/zturbo/cmd_info.c — `zturbo info`: what this machine offers the
+ * engine: GPU, driver, free VRAM, pinned-memory limit, io_uring. */
+#include <cuda_runtime.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "tools/zturbo/cli.h"
+
+static void print_memlock(void) {
+    struct rlimit rl;
+    char b[32];
+    if (getrlimit(RLIMIT_MEMLOCK, &rl)) {
+        printf("pinned memory limit: unknown (getrlimit failed)\n");
+        return;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) printf("pinned memory limit (RLIMIT_MEMLOCK): unlimited\n");
+    else
+        printf("pinned memory limit (RLIMIT_MEMLOCK): %s (if pinning is refused, zturbo falls back to\n"
+               "  pageable memory with a warning: see README, Troubleshooting)\n",
+               zt_fmt_bytes((uint64_t)rl.rlim_cur, b, sizeof b));
+}
+
+static void print_io_uring(void) {
+    struct io_uring ring;
+    int rc = io_uring_queue_init(8, &ring, 0);
+    if (rc == 0) {
+        printf("io_uring: available\n");
+        io_uring_queue_exit(&ring);
+    } else {
+        printf("io_uring: unavailable (%s): the store is read with pread threads instead\n", strerror(-rc));
+    }
+}
+
+int cmd_info(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: zturbo info\n  Prints the GPU, driver, free VRAM, pinned-memory limit and io_uring availability.\n");
+            return ZT_EXIT_OK;
+        }
+        return cli_usage_error("info", "unknown option '%s'", argv[i]);
+    }
+    char b1[32], b2[32];
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGE_SIZE), avail = sysconf(_SC_AVPHYS_PAGES);
+    printf("host: %ld cores, %s RAM (%s free)\n", sysconf(_SC_NPROCESSORS_ONLN),
+           zt_fmt_bytes((uint64_t)pages * (uint64_t)psz, b1, sizeof b1), zt_fmt_bytes((uint64_t)avail * (uint64_t)psz, b2, sizeof b2));
+    print_memlock();
+    print_io_uring();
+    int n = 0;
+    cudaError_t rc = cudaGetDeviceCount(&n);
+    if (rc != cudaSuccess || n == 0) {
+        printf("GPU: none usable (%s): `--device cpu` runs the CPU reference backend\n",
+               rc != cudaSuccess ? cudaGetErrorString(rc) : "no device");
+        return ZT_EXIT_OK;
+    }
+    int drv = 0, rt = 0;
+    cudaDriverGetVersion(&drv);
+    cudaRuntimeGetVersion(&rt);
+    printf("CUDA driver %d.%d, runtime %d.%d\n", drv / 1000, (drv % 1000) / 10, rt / 1000, (rt % 1000) / 10);
+    for (int d = 0; d < n; d++) {
+        struct cudaDeviceProp p;
+        if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
+        size_t fr = 0, tot = 0;
+        if (cudaSetDevice(d) == cudaSuccess && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+            printf("GPU %d: %s, sm_%d%d, %s total, %s free, PCIe %02x:%02x\n", d, p.name, p.major, p.minor,
+                   zt_fmt_bytes(tot, b1, sizeof b1), zt_fmt_bytes(fr, b2, sizeof b2), p.pciBusID, p.pciDeviceID);
+    }
+    return ZT_EXIT_OK;
+}
