@@ -1,0 +1,133 @@
+/* kernels/cuda_common.cuh — device helpers shared by the CUDA ops
+ * (kernels/cuda_*.cu): element types, exact conversions with the rounding
+ * points of ops.h, 16-byte vector loads/stores of 8 elements, warp sums and
+ * launch helpers.
+ *
+ * Element types in device code: float, __nv_bfloat16 (bf16), __half (f16,
+ * read only). "R(x)" in ops.h (round_bf16 on the bf16-activation path, the
+ * identity on the f32 path) is zt_rnd<T>(x) with T the activation type. */
+#ifndef ZT_KERNELS_CUDA_COMMON_CUH
+#define ZT_KERNELS_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "common/zt_common.h"
+#include "common/zt_cuda.h"
+#include "kernels/ops_internal.h"
+
+typedef __nv_bfloat16 zt_bf16;
+
+static inline cudaStream_t zt_cu_stream(const zt_ops *ops) { return (cudaStream_t)ops->stream; }
+
+/* True when p is 16-byte aligned (vector path allowed). */
+static inline bool zt_al16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+/* Blocks for a grid-stride loop over `work` items with `threads` per block. */
+static inline unsigned zt_cu_blocks(size_t work, unsigned threads) {
+    size_t b = (work + threads - 1) / threads;
+    if (b < 1) b = 1;
+    if (b > (1u << 20)) b = 1u << 20;
+    return (unsigned)b;
+}
+
+/* ---- scalar conversions ---- */
+__device__ __forceinline__ float zt_to_f32(float v) { return v; }
+__device__ __forceinline__ float zt_to_f32(zt_bf16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float zt_to_f32(__half v) { return __half2float(v); }
+
+template <typename T> __device__ __forceinline__ T zt_from_f32(float v);
+template <> __device__ __forceinline__ float zt_from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ zt_bf16 zt_from_f32<zt_bf16>(float v) { return __float2bfloat16_rn(v); }
+
+/* Round to the activation precision of T (bf16: RNE to bf16; f32: identity). */
+template <typename T> __device__ __forceinline__ float zt_rnd(float v) { return zt_to_f32(zt_from_f32<T>(v)); }
+
+template <typename T> __device__ __forceinline__ float zt_ld(const T *p) { return zt_to_f32(*p); }
+template <typename T> __device__ __forceinline__ void zt_st(T *p, float v) { *p = zt_from_f32<T>(v); }
+
+/* ---- 8 elements at once: one 16-byte access for 2-byte types, two for f32.
+ * The pointer must be 16-byte aligned. ---- */
+__device__ __forceinline__ void zt_ld8(const float *p, float v[8]) {
+    float4 a = __ldg(reinterpret_cast<const float4 *>(p));
+    float4 b = __ldg(reinterpret_cast<const float4 *>(p) + 1);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+__device__ __forceinline__ void zt_ld8(const zt_bf16 *p, float v[8]) {
+    uint4 u = __ldg(reinterpret_cast<const uint4 *>(p));
+    uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[2 * i] = __uint_as_float(w[i] << 16);
+        v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+__device__ __forceinline__ void zt_ld8(const __half *p, float v[8]) {
+    uint4 u = __ldg(reinterpret_cast<const uint4 *>(p));
+    const __half2 *h = reinterpret_cast<const __half2 *>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 f = __half22float2(h[i]);
+        v[2 * i] = f.x;
+        v[2 * i + 1] = f.y;
+    }
+}
+/* Plain (non-__ldg) loads for buffers the same kernel also writes (in place). */
+__device__ __forceinline__ void zt_ld8rw(const float *p, float v[8]) {
+    float4 a = reinterpret_cast<const float4 *>(p)[0];
+    float4 b = reinterpret_cast<const float4 *>(p)[1];
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+__device__ __forceinline__ void zt_ld8rw(const zt_bf16 *p, float v[8]) {
+    uint4 u = reinterpret_cast<const uint4 *>(p)[0];
+    uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[2 * i] = __uint_as_float(w[i] << 16);
+        v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+__device__ __forceinline__ void zt_st8(float *p, const float v[8]) {
+    reinterpret_cast<float4 *>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4 *>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+__device__ __forceinline__ uint32_t zt_pack_bf16x2(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+__device__ __forceinline__ void zt_st8(zt_bf16 *p, const float v[8]) {
+    uint4 u;
+    u.x = zt_pack_bf16x2(v[0], v[1]);
+    u.y = zt_pack_bf16x2(v[2], v[3]);
+    u.z = zt_pack_bf16x2(v[4], v[5]);
+    u.w = zt_pack_bf16x2(v[6], v[7]);
+    *reinterpret_cast<uint4 *>(p) = u;
+}
+
+/* Sum over aligned groups of `width` lanes (power of two <= 32). */
+template <int WIDTH> __device__ __forceinline__ float zt_group_sum_warp(float v) {
+#pragma unroll
+    for (int o = WIDTH / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* GEMM with a separate C (kernels/cuda_gemm.cu), for conv2d's residual:
+ * y[m, n] = x[m, k]·w[n, k]ᵀ (+ bias[n]) (+ c[m, n] if c), one rounding.
+ * Row strides in elements (w: ldw). */
+void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx, const void *w,
+                     zt_dtype w_dt, int64_t ldw, const void *bias, const void *c, int64_t ldc, void *y, zt_dtype y_dt,
+                     int64_t ldy);
+
+/* Dispatch on a zt_dtype to a device element type; unsupported aborts. */
+#define ZT_CU_FAIL_DTYPE(what, dt)                                                        \
+    do {                                                                                  \
+        fprintf(stderr, "zturbo: %s:%d: %s: dtype %s not supported by the CUDA backend\n", \
+                __FILE__, __LINE__, what, zt_dtype_name(dt));                             \
+        abort();                                                                          \
+    } while (0)
+
+#endif

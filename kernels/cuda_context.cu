@@ -1,0 +1,111 @@
+/* kernels/cuda_context.cu — CUDA side of the ops context: device and stream
+ * selection, the cuBLASLt handle with its fixed workspace, and the memory
+ * helpers of ops.h (set-up, tests and tools only; never in the step loop). */
+#include <cublasLt.h>
+
+#include "kernels/cuda_common.cuh"
+
+/* cuBLASLt workspace: fixed at create, large enough for the split-K and
+ * stream-K kernels cuBLASLt picks for the DiT shapes on Hopper. */
+#define ZT_GEMM_WS_BYTES (32u << 20)
+
+int zt_cuda_device_count(void) {
+    int n = 0;
+    cudaError_t rc = cudaGetDeviceCount(&n);
+    if (rc != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver / no device: not an error here */
+        return 0;
+    }
+    return n;
+}
+
+int zt_cuda_ops_init(zt_ops *ops, const zt_ops_config *cfg, zt_err *e) {
+    int n = zt_cuda_device_count();
+    if (n <= 0) return zt_err_set(e, ZT_ERR_UNSUPPORTED, "CUDA backend: no CUDA device present");
+    if (cfg->device < 0 || cfg->device >= n)
+        return zt_err_set(e, ZT_ERR_ARG, "CUDA backend: device %d out of range (%d device%s)", cfg->device, n,
+                          n == 1 ? "" : "s");
+    ZT_CUDA_CHECK(cudaSetDevice(cfg->device));
+    ops->device = cfg->device;
+    if (cfg->stream) {
+        ops->stream = cfg->stream;
+        ops->own_stream = 0;
+    } else {
+        cudaStream_t s;
+        ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+        ops->stream = s;
+        ops->own_stream = 1;
+    }
+    cublasLtHandle_t lt;
+    ZT_CUBLAS_CHECK(cublasLtCreate(&lt));
+    ops->cublaslt = lt;
+    ops->gemm_ws_bytes = ZT_GEMM_WS_BYTES;
+    cudaError_t rc = cudaMalloc(&ops->gemm_ws, ops->gemm_ws_bytes);
+    if (rc != cudaSuccess) {
+        (void)cudaGetLastError();
+        cublasLtDestroy(lt);
+        if (ops->own_stream) cudaStreamDestroy((cudaStream_t)ops->stream);
+        return zt_err_set(e, ZT_ERR_NOMEM, "CUDA backend: cuBLASLt workspace (%u MiB): %s", ZT_GEMM_WS_BYTES >> 20,
+                          cudaGetErrorString(rc));
+    }
+    return ZT_OK;
+}
+
+void zt_cuda_ops_fini(zt_ops *ops) {
+    if (ops->stream) ZT_CUDA_CHECK(cudaStreamSynchronize(zt_cu_stream(ops)));
+    if (ops->gemm_ws) ZT_CUDA_CHECK(cudaFree(ops->gemm_ws));
+    if (ops->cublaslt) ZT_CUBLAS_CHECK(cublasLtDestroy((cublasLtHandle_t)ops->cublaslt));
+    if (ops->own_stream && ops->stream) ZT_CUDA_CHECK(cudaStreamDestroy(zt_cu_stream(ops)));
+    ops->gemm_ws = NULL;
+    ops->cublaslt = NULL;
+    ops->stream = NULL;
+}
+
+void zt_cuda_ops_sync(zt_ops *ops) { ZT_CUDA_CHECK(cudaStreamSynchronize(zt_cu_stream(ops))); }
+
+void *zt_cuda_mem_alloc(zt_ops *ops, size_t bytes) {
+    (void)ops;
+    void *p = NULL;
+    cudaError_t rc = cudaMalloc(&p, bytes ? bytes : 1);
+    if (rc != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory is reported as NULL, like malloc */
+        return NULL;
+    }
+    return p;
+}
+
+void zt_cuda_mem_free(zt_ops *ops, void *p) {
+    (void)ops;
+    if (p) ZT_CUDA_CHECK(cudaFree(p));
+}
+
+/* Synchronous: the host buffer may be reused as soon as this returns, even
+ * when it is pinned (cudaMemcpyAsync from pinned memory would not wait). */
+void zt_cuda_mem_upload(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, zt_cu_stream(ops)));
+    ZT_CUDA_CHECK(cudaStreamSynchronize(zt_cu_stream(ops)));
+}
+
+void zt_cuda_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, zt_cu_stream(ops)));
+    ZT_CUDA_CHECK(cudaStreamSynchronize(zt_cu_stream(ops)));
+}
+
+void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, zt_cu_stream(ops)));
+}
+
+void zt_cuda_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
+                        size_t row_bytes, size_t rows) {
+    if (!rows || !row_bytes) return;
+    ZT_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_stride, src, src_stride, row_bytes, rows, cudaMemcpyDeviceToDevice,
+                                    zt_cu_stream(ops)));
+}
+
+void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes) {
+    if (!bytes) return;
+    ZT_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, zt_cu_stream(ops)));
+}

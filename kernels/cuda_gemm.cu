@@ -1,0 +1,212 @@
+/* kernels/cuda_gemm.cu — y = x·wᵀ (+ bias) (+ y) through cuBLASLt.
+ *
+ * Row-major y[m, n] = x[m, k]·w[n, k]ᵀ is, in cuBLAS's column-major terms,
+ * D[n, m] = op(A)·B with A = w seen as a k×n column-major matrix (ld k,
+ * op = T) and B = x seen as k×m (ld ldx, op = N); D is n×m with ld ldy.
+ * Compute type CUBLAS_COMPUTE_32F for every combination: f32 accumulation
+ * for bf16 inputs and true f32 (no TF32) for f32 inputs. The bias rides the
+ * epilogue (CUBLASLT_EPILOGUE_BIAS, one rounding after the add); accumulate
+ * is beta = 1 with C = D.
+ *
+ * The heuristic query costs tens of microseconds of host time per call, so
+ * its answer is cached per (device, shape, dtypes, strides, alignments) in a
+ * fixed table: no allocation, a mutex for the rare multi-threaded caller. */
+#include <cublasLt.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "kernels/cuda_common.cuh"
+
+static cudaDataType_t gemm_cuda_type(zt_dtype t) {
+    switch (t) {
+    case ZT_DT_F32: return CUDA_R_32F;
+    case ZT_DT_BF16: return CUDA_R_16BF;
+    default: ZT_CU_FAIL_DTYPE("gemm", t);
+    }
+}
+
+/* Largest power of two (<= 256) dividing the address: what cuBLASLt may assume. */
+static uint32_t gemm_alignment(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    uint32_t al = 256;
+    while (al > 1 && (a & (al - 1))) al >>= 1;
+    return al;
+}
+
+typedef struct {
+    int device, m, n, k;
+    int x_dt, w_dt, y_dt, bias_dt; /* bias_dt -1: no bias */
+    int64_t ldx, ldw, ldy, ldc;    /* ldc 0: beta = 0 */
+    uint32_t al_a, al_b, al_c, al_d;
+} gemm_key;
+
+typedef struct {
+    gemm_key key;
+    int used;
+    int found;        /* 0: no algorithm for this combination */
+    cublasLtMatmulAlgo_t algo;
+} gemm_entry;
+
+#define GEMM_CACHE_SIZE 128
+static gemm_entry g_cache[GEMM_CACHE_SIZE];
+static int g_cache_next;
+static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct {
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, c, d;
+} gemm_plan;
+
+static void gemm_plan_make(gemm_plan *p, const gemm_key *key, const void *bias) {
+    ZT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    if (key->bias_dt >= 0) {
+        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        int32_t bt = (int32_t)gemm_cuda_type((zt_dtype)key->bias_dt);
+        ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+    }
+    cudaDataType_t tx = gemm_cuda_type((zt_dtype)key->x_dt), tw = gemm_cuda_type((zt_dtype)key->w_dt),
+                   tyy = gemm_cuda_type((zt_dtype)key->y_dt);
+    ZT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, tw, (uint64_t)key->k, (uint64_t)key->n, key->ldw));
+    ZT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, tx, (uint64_t)key->k, (uint64_t)key->m, key->ldx));
+    ZT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, tyy, (uint64_t)key->n, (uint64_t)key->m,
+                                               key->ldc ? key->ldc : key->ldy));
+    ZT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->d, tyy, (uint64_t)key->n, (uint64_t)key->m, key->ldy));
+}
+
+static void gemm_plan_free(gemm_plan *p) {
+    cublasLtMatrixLayoutDestroy(p->d);
+    cublasLtMatrixLayoutDestroy(p->c);
+    cublasLtMatrixLayoutDestroy(p->b);
+    cublasLtMatrixLayoutDestroy(p->a);
+    cublasLtMatmulDescDestroy(p->desc);
+}
+
+/* Cached heuristic: returns 1 and fills *algo, or 0 if cuBLASLt has none. */
+static int gemm_find_algo(zt_ops *ops, const gemm_key *key, const gemm_plan *p, cublasLtMatmulAlgo_t *algo) {
+    pthread_mutex_lock(&g_cache_lock);
+    for (int i = 0; i < GEMM_CACHE_SIZE; i++) {
+        if (g_cache[i].used && !memcmp(&g_cache[i].key, key, sizeof *key)) {
+            int found = g_cache[i].found;
+            if (found) *algo = g_cache[i].algo;
+            pthread_mutex_unlock(&g_cache_lock);
+            return found;
+        }
+    }
+    pthread_mutex_unlock(&g_cache_lock);
+
+    cublasLtMatmulPreference_t pref;
+    ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    uint64_t ws = ops->gemm_ws_bytes;
+    ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &key->al_a,
+                                                         sizeof key->al_a));
+    ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &key->al_b,
+                                                         sizeof key->al_b));
+    ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key->al_c,
+                                                         sizeof key->al_c));
+    ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key->al_d,
+                                                         sizeof key->al_d));
+    cublasLtMatmulHeuristicResult_t res;
+    int count = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)ops->cublaslt, p->desc, p->a, p->b, p->c,
+                                                       p->d, pref, 1, &res, &count);
+    cublasLtMatmulPreferenceDestroy(pref);
+    int found = st == CUBLAS_STATUS_SUCCESS && count > 0;
+    if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) ZT_CUBLAS_CHECK(st);
+
+    pthread_mutex_lock(&g_cache_lock);
+    gemm_entry *slot = NULL;
+    for (int i = 0; i < GEMM_CACHE_SIZE && !slot; i++)
+        if (!g_cache[i].used) slot = &g_cache[i];
+    if (!slot) { /* full: replace round robin */
+        slot = &g_cache[g_cache_next];
+        g_cache_next = (g_cache_next + 1) % GEMM_CACHE_SIZE;
+    }
+    slot->key = *key;
+    slot->used = 1;
+    slot->found = found;
+    if (found) slot->algo = res.algo;
+    pthread_mutex_unlock(&g_cache_lock);
+    if (found) *algo = res.algo;
+    return found;
+}
+
+/* y[r, j] += bias[j] over an [m, n] f32 matrix (row stride ldy), bias bf16:
+ * used only when cuBLASLt has no bf16-bias epilogue for an f32 output. */
+__global__ void k_gemm_bias_f32(int m, int n, float *y, int64_t ldy, const zt_bf16 *bias) {
+    for (int r = blockIdx.y; r < m; r += gridDim.y)
+        for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += gridDim.x * blockDim.x)
+            y[(size_t)r * ldy + j] = __fadd_rn(y[(size_t)r * ldy + j], __bfloat162float(bias[j]));
+}
+
+void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx, const void *w,
+                     zt_dtype w_dt, int64_t ldw, const void *bias, const void *c, int64_t ldc, void *y, zt_dtype y_dt,
+                     int64_t ldy) {
+    ZT_ASSERT(m > 0 && n > 0 && k > 0 && x && w && y);
+    ZT_ASSERT(ldx >= k && ldw >= k && ldy >= n && (!c || ldc >= n));
+    if (x_dt == ZT_DT_F32 && w_dt == ZT_DT_BF16) {
+        fprintf(stderr, "zturbo: %s:%d: gemm: (f32 x, bf16 w) is a CPU-only combination; upcast the weight "
+                        "to f32 for the CUDA backend\n", __FILE__, __LINE__);
+        abort();
+    }
+    int ok = (x_dt == ZT_DT_BF16 && w_dt == ZT_DT_BF16 && (y_dt == ZT_DT_BF16 || y_dt == ZT_DT_F32)) ||
+             (x_dt == ZT_DT_F32 && w_dt == ZT_DT_F32 && y_dt == ZT_DT_F32);
+    if (!ok) {
+        fprintf(stderr, "zturbo: %s:%d: gemm: unsupported dtypes (x %s, w %s, y %s)\n", __FILE__, __LINE__,
+                zt_dtype_name(x_dt), zt_dtype_name(w_dt), zt_dtype_name(y_dt));
+        abort();
+    }
+
+    gemm_key key;
+    memset(&key, 0, sizeof key); /* padding bytes take part in memcmp */
+    key.device = ops->device;
+    key.m = m; key.n = n; key.k = k;
+    key.x_dt = x_dt; key.w_dt = w_dt; key.y_dt = y_dt;
+    key.bias_dt = bias ? (int)w_dt : -1;
+    key.ldx = ldx; key.ldw = ldw; key.ldy = ldy; key.ldc = c ? ldc : 0;
+    key.al_a = gemm_alignment(w);
+    key.al_b = gemm_alignment(x);
+    key.al_c = gemm_alignment(c ? c : y);
+    key.al_d = gemm_alignment(y);
+
+    gemm_plan p;
+    gemm_plan_make(&p, &key, bias);
+    cublasLtMatmulAlgo_t algo;
+    int separate_bias = 0;
+    if (!gemm_find_algo(ops, &key, &p, &algo)) {
+        /* cuBLASLt's bias must match D's type; a bf16 bias on an f32 output
+         * falls back to a separate f32 add (two f32 roundings instead of one). */
+        if (bias && y_dt == ZT_DT_F32 && w_dt == ZT_DT_BF16) {
+            gemm_plan_free(&p);
+            key.bias_dt = -1;
+            gemm_plan_make(&p, &key, NULL);
+            separate_bias = 1;
+        }
+        if (!separate_bias || !gemm_find_algo(ops, &key, &p, &algo)) {
+            fprintf(stderr, "zturbo: %s:%d: gemm: cuBLASLt has no algorithm for m=%d n=%d k=%d (x %s, w %s, y %s)\n",
+                    __FILE__, __LINE__, m, n, k, zt_dtype_name(x_dt), zt_dtype_name(w_dt), zt_dtype_name(y_dt));
+            abort();
+        }
+    }
+    const float alpha = 1.0f, beta = c ? 1.0f : 0.0f;
+    ZT_CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)ops->cublaslt, p.desc, &alpha, w, p.a, x, p.b, &beta,
+                                   c ? c : y, p.c, y, p.d, &algo, ops->gemm_ws, ops->gemm_ws_bytes,
+                                   zt_cu_stream(ops)));
+    gemm_plan_free(&p);
+    if (separate_bias) {
+        dim3 grid((unsigned)((n + 255) / 256), (unsigned)(m < 65535 ? m : 65535));
+        k_gemm_bias_f32<<<grid, 256, 0, zt_cu_stream(ops)>>>(m, n, (float *)y, ldy, (const zt_bf16 *)bias);
+        ZT_CUDA_LAUNCH_CHECK();
+    }
+}
+
+void zt_cuda_gemm(zt_ops *ops, const zt_gemm *g) {
+    int64_t ldx = g->ldx ? g->ldx : g->k, ldy = g->ldy ? g->ldy : g->n;
+    zt_cuda_gemm_ex(ops, g->m, g->n, g->k, g->x, g->x_dt, ldx, g->w, g->w_dt, g->k, g->bias,
+                    g->accumulate ? g->y : NULL, ldy, g->y, g->y_dt, ldy);
+}
