@@ -1,0 +1,654 @@
+/* kernels/cuda_attention.cu — fused flash attention (bf16 in/out, f32
+ * softmax and accumulation) on the tensor cores with mma.sync m16n8k16
+ * (sm_80 and newer; no Hopper-only instructions, so one source serves the
+ * whole fat binary).
+ *
+ * Algorithm (FlashAttention-2 forward): a CTA owns BM query rows of one head
+ * and walks the key/value rows in tiles of BN. For each tile it computes
+ * S = Q·Kᵀ in f32, updates the running row max m and row sum l (online
+ * softmax, exp2 with the scale folded in), rounds P = exp(S - m) to bf16 and
+ * accumulates O += P·V in f32. At the end O / l is rounded once to bf16. The
+ * sq x sk matrix never leaves registers.
+ *
+ * Two kernels:
+ *   attn_narrow  hd 64 / 128. Each warp owns MT m16 tiles of query rows and
+ *                all hd output columns. K/V tiles are staged in shared memory
+ *                by cp.async, STAGES deep; fragments come from ldmatrix.
+ *   attn_wide    hd 512 (VAE mid-block). A warp cannot hold 16 x 512 f32
+ *                accumulators, so the two warps of a row group split the work:
+ *                for S each computes 16 of the 32 keys of the tile (over the
+ *                full 512), they swap row maxima and bf16 P through shared
+ *                memory, then each accumulates P·V into its own 256-column half
+ *                of O over all 32 keys.
+ *
+ * Shared-memory tiles are rows of hd bf16 (hd/8 chunks of 16 bytes); chunk c
+ * of row r is stored at chunk c ^ (r & 7) so that ldmatrix (8 rows, same
+ * chunk) and the 16-byte cp.async stores are free of bank conflicts.
+ *
+ * Masking: keys >= sk and, if causal, keys > i + (sk - sq) for query row i
+ * get S = -inf. Rows with no visible key (causal with sk < sq) output 0.
+ * Out-of-range rows of Q/K/V tiles are zero-filled by cp.async (so P·V never
+ * touches garbage); out-of-range query rows are never stored.
+ */
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "common/zt_cuda.h"
+#include "kernels/cuda_attention.cuh"
+#include "kernels/ops_internal.h"
+
+namespace {
+
+struct AttnParams {
+    const uint16_t *q, *k, *v; /* bf16, head 0 column of row 0 */
+    uint16_t *o;
+    int64_t ldq, ldk, ldv, ldo; /* row strides, elements */
+    int sq, sk, group;          /* group = heads / kv_heads */
+    int causal;
+    float scale_log2;           /* scale * log2(e) */
+};
+
+/* ---- PTX helpers --------------------------------------------------------- */
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/* 16-byte async copy global -> shared; src_bytes 0 zero-fills the chunk. */
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(addr));
+}
+
+/* d += a·b, m16n8k16, bf16 inputs, f32 accumulators. */
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* Two f32 -> bf16x2 (round to nearest even), lo in the low half. */
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+
+__device__ __forceinline__ float quad_max(float x) {
+    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+    x += __shfl_xor_sync(0xffffffffu, x, 1);
+    return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+/* Byte offset of 16-byte chunk c of row r in a swizzled tile of HD columns. */
+template <int HD>
+__device__ __forceinline__ uint32_t swz(int r, int c) {
+    return (uint32_t)(r * (HD * 2) + ((c ^ (r & 7)) << 4));
+}
+
+/* Stage rows [row0, row0 + ROWS) of a [nrows, HD] view (row stride ld) into a
+ * swizzled shared tile; rows >= nrows are zero-filled. */
+template <int HD, int ROWS, int NT>
+__device__ __forceinline__ void load_tile(uint32_t dst, const uint16_t *src, int64_t ld, int row0, int nrows,
+                                          int tid) {
+    constexpr int CH = HD / 8;
+#pragma unroll
+    for (int i = tid; i < ROWS * CH; i += NT) {
+        int r = i / CH, c = i % CH;
+        int gr = row0 + r;
+        bool ok = gr < nrows;
+        const uint16_t *p = ok ? src + (int64_t)gr * ld + c * 8 : src;
+        cp_async16(dst + swz<HD>(r, c), p, ok ? 16 : 0);
+    }
+}
+
+/* Write a swizzled [ROWS, HD] bf16 shared tile to rows [row0, row0 + ROWS)
+ * of o (16-byte stores), skipping rows >= nrows. */
+template <int HD, int ROWS, int NT>
+__device__ __forceinline__ void store_tile(uint16_t *o, int64_t ld, int row0, int nrows, const uint8_t *tile,
+                                           int tid) {
+    constexpr int CH = HD / 8;
+#pragma unroll 4
+    for (int i = tid; i < ROWS * CH; i += NT) {
+        int r = i / CH, c = i % CH;
+        if (row0 + r < nrows)
+            *reinterpret_cast<uint4 *>(o + (int64_t)(row0 + r) * ld + c * 8) =
+                *reinterpret_cast<const uint4 *>(tile + swz<HD>(r, c));
+    }
+}
+
+/* Exclusive end of the keys any of the query rows [q0, q0 + bm) can see. */
+__device__ __forceinline__ int key_end(const AttnParams &p, int q0, int bm) {
+    if (!p.causal) return p.sk;
+    int last = min(q0 + bm, p.sq) - 1;
+    return max(0, min(p.sk, last + 1 + p.sk - p.sq));
+}
+
+/* ---- hd 64 / 128 ------------------------------------------------------------ */
+
+template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
+struct NarrowCfg {
+    static constexpr int NT = NWARPS * 32;
+    static constexpr int BM = 16 * MT * NWARPS;
+    static constexpr int Q_BYTES = BM * HD * 2;
+    static constexpr int KV_BYTES = BN * HD * 2; /* one K or V tile */
+    static constexpr int SMEM = Q_BYTES + STAGES * 2 * KV_BYTES;
+};
+
+template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
+__global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p) {
+    using C = NarrowCfg<HD, MT, NWARPS, BN, STAGES, QREG>;
+    constexpr int NT = C::NT, BM = C::BM;
+    constexpr int KSTEPS = HD / 16; /* k-steps of Q·Kᵀ */
+    constexpr int NTILE = BN / 8;   /* n8 tiles of S */
+    constexpr int DTILE = HD / 8;   /* n8 tiles of O */
+    extern __shared__ __align__(128) uint8_t smem[];
+    const uint32_t sq_base = smem_addr(smem);
+    const uint32_t skv_base = sq_base + C::Q_BYTES;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int head = blockIdx.y, kvh = head / p.group;
+    /* causal: heavier (later) query blocks first */
+    const int qb = p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    const int q0 = qb * BM;
+    const uint16_t *qg = p.q + (int64_t)head * HD;
+    const uint16_t *kg = p.k + (int64_t)kvh * HD;
+    const uint16_t *vg = p.v + (int64_t)kvh * HD;
+    uint16_t *og = p.o + (int64_t)head * HD;
+
+    const int kend = key_end(p, q0, BM);
+    const int ntiles = (kend + BN - 1) / BN;
+    const int diag = q0 + p.sk - p.sq; /* first query row of the block sees keys <= diag */
+    const int wrow = warp * 16 * MT;   /* first row of this warp in the block */
+
+    float o[MT][DTILE][4];
+    float m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int d = 0; d < DTILE; d++) o[mt][d][0] = o[mt][d][1] = o[mt][d][2] = o[mt][d][3] = 0.f;
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.f;
+    }
+    uint32_t qf[QREG ? MT : 1][QREG ? KSTEPS : 1][4];
+
+    auto load_kv = [&](int stage, int tile) {
+        uint32_t kd = skv_base + stage * 2 * C::KV_BYTES;
+        load_tile<HD, BN, NT>(kd, kg, p.ldk, tile * BN, p.sk, tid);
+        load_tile<HD, BN, NT>(kd + C::KV_BYTES, vg, p.ldv, tile * BN, p.sk, tid);
+    };
+
+    if (ntiles > 0) {
+        load_tile<HD, BM, NT>(sq_base, qg, p.ldq, q0, p.sq, tid);
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            if (s < ntiles) load_kv(s, s);
+            cp_async_commit();
+        }
+    }
+
+    for (int j = 0; j < ntiles; j++) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        if (QREG && j == 0) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int kk = 0; kk < KSTEPS; kk++) {
+                    int r = wrow + mt * 16 + (lane & 15);
+                    ldsm_x4(sq_base + swz<HD>(r, 2 * kk + (lane >> 4)), qf[QREG ? mt : 0][QREG ? kk : 0][0],
+                            qf[QREG ? mt : 0][QREG ? kk : 0][1], qf[QREG ? mt : 0][QREG ? kk : 0][2],
+                            qf[QREG ? mt : 0][QREG ? kk : 0][3]);
+                }
+        }
+        {
+            int jn = j + STAGES - 1;
+            if (jn < ntiles) load_kv(jn % STAGES, jn);
+            cp_async_commit();
+        }
+        const uint32_t sk_t = skv_base + (j % STAGES) * 2 * C::KV_BYTES;
+        const uint32_t sv_t = sk_t + C::KV_BYTES;
+        const int n0 = j * BN;
+
+        /* S = Q·Kᵀ */
+        float s[MT][NTILE][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int n = 0; n < NTILE; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if (QREG) {
+#pragma unroll
+                    for (int x = 0; x < 4; x++) a[mt][x] = qf[QREG ? mt : 0][QREG ? kk : 0][x];
+                } else {
+                    int r = wrow + mt * 16 + (lane & 15);
+                    ldsm_x4(sq_base + swz<HD>(r, 2 * kk + (lane >> 4)), a[mt][0], a[mt][1], a[mt][2], a[mt][3]);
+                }
+            }
+#pragma unroll
+            for (int np = 0; np < NTILE / 2; np++) {
+                uint32_t b0, b1, b2, b3;
+                int kr = np * 16 + (lane & 7) + ((lane >> 4) << 3);
+                ldsm_x4(sk_t + swz<HD>(kr, 2 * kk + ((lane >> 3) & 1)), b0, b1, b2, b3);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_bf16(s[mt][2 * np], a[mt], b0, b1);
+                    mma_bf16(s[mt][2 * np + 1], a[mt], b2, b3);
+                }
+            }
+        }
+
+        /* mask the tile if it crosses sk or the causal diagonal */
+        if (n0 + BN > p.sk || (p.causal && n0 + BN - 1 > diag)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int r = 0; r < 2; r++) {
+                    int qi = q0 + wrow + mt * 16 + g + 8 * r;
+                    int lim = p.causal ? min(p.sk, qi + p.sk - p.sq + 1) : p.sk;
+#pragma unroll
+                    for (int n = 0; n < NTILE; n++)
+#pragma unroll
+                        for (int e = 0; e < 2; e++)
+                            if (n0 + n * 8 + 2 * t + e >= lim) s[mt][n][2 * r + e] = -INFINITY;
+                }
+        }
+
+        /* online softmax */
+        const float sl2 = p.scale_log2;
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float mx = -INFINITY;
+#pragma unroll
+                for (int n = 0; n < NTILE; n++) mx = fmaxf(mx, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
+                mx = quad_max(mx);
+                float mnew = fmaxf(m[mt][r], mx);
+                float ms = mnew == -INFINITY ? 0.f : mnew * sl2;
+                float alpha = ex2(__fmaf_rn(m[mt][r], sl2, -ms));
+                m[mt][r] = mnew;
+                float rs = 0.f;
+#pragma unroll
+                for (int n = 0; n < NTILE; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        float pe = ex2(__fmaf_rn(s[mt][n][2 * r + e], sl2, -ms));
+                        s[mt][n][2 * r + e] = pe;
+                        rs += pe;
+                    }
+                l[mt][r] = __fmaf_rn(l[mt][r], alpha, rs);
+#pragma unroll
+                for (int d = 0; d < DTILE; d++) {
+                    o[mt][d][2 * r] *= alpha;
+                    o[mt][d][2 * r + 1] *= alpha;
+                }
+            }
+
+        /* O += P·V, P rounded to bf16 */
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++) {
+            uint32_t pa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                pa[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                pa[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                pa[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                pa[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int dp = 0; dp < DTILE / 2; dp++) {
+                uint32_t b0, b1, b2, b3;
+                int vr = kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3);
+                ldsm_x4_t(sv_t + swz<HD>(vr, 2 * dp + (lane >> 4)), b0, b1, b2, b3);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_bf16(o[mt][2 * dp], pa[mt], b0, b1);
+                    mma_bf16(o[mt][2 * dp + 1], pa[mt], b2, b3);
+                }
+            }
+        }
+    }
+    cp_async_wait<0>();
+    __syncthreads(); /* every warp is done with the Q and K/V tiles */
+
+    /* O / l -> bf16 -> shared (the Q tile's space) -> 16-byte global stores */
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float lt = quad_sum(l[mt][r]);
+            float inv = lt > 0.f ? 1.f / lt : 0.f;
+            int row = wrow + mt * 16 + g + 8 * r;
+#pragma unroll
+            for (int d = 0; d < DTILE; d++) {
+                uint32_t v = pack_bf16(o[mt][d][2 * r] * inv, o[mt][d][2 * r + 1] * inv);
+                *reinterpret_cast<uint32_t *>(smem + swz<HD>(row, d) + t * 4) = v;
+            }
+        }
+    __syncthreads();
+    store_tile<HD, BM, NT>(og, p.ldo, q0, p.sq, smem, tid);
+}
+
+/* ---- hd 512 ------------------------------------------------------------------ */
+
+constexpr int W_HD = 512, W_BN = 32, W_STAGES = 2, W_RG = 4, W_NT = 256;
+constexpr int W_BM = 16 * W_RG;
+constexpr int W_Q_BYTES = W_BM * W_HD * 2;
+constexpr int W_KV_BYTES = W_BN * W_HD * 2;
+constexpr int W_XMAX_BYTES = W_RG * 2 * 16 * 4;   /* row maxima / sums, per warp */
+constexpr int W_XP_BYTES = W_RG * 2 * 32 * 16;    /* bf16 P fragments, per warp */
+constexpr int W_SMEM = W_Q_BYTES + W_STAGES * 2 * W_KV_BYTES + W_XMAX_BYTES + W_XP_BYTES;
+
+__device__ __forceinline__ void pair_sync(int rg) {
+    asm volatile("bar.sync %0, 64;\n" ::"r"(rg + 1) : "memory");
+}
+
+__global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
+    constexpr int HD = W_HD, BN = W_BN, STAGES = W_STAGES, BM = W_BM, NT = W_NT;
+    constexpr int HALF_D = HD / 2;
+    constexpr int DTILE = HALF_D / 8; /* 32 n8 tiles of this warp's O half */
+    extern __shared__ __align__(128) uint8_t smem[];
+    const uint32_t sq_base = smem_addr(smem);
+    const uint32_t skv_base = sq_base + W_Q_BYTES;
+    float *xmax = reinterpret_cast<float *>(smem + W_Q_BYTES + STAGES * 2 * W_KV_BYTES); /* [RG][2][16] */
+    uint4 *xp = reinterpret_cast<uint4 *>(smem + W_Q_BYTES + STAGES * 2 * W_KV_BYTES + W_XMAX_BYTES); /* [RG][2][32] */
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int rg = warp >> 1, half = warp & 1, other = half ^ 1;
+    const int head = blockIdx.y, kvh = head / p.group;
+    const int qb = p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    const int q0 = qb * BM;
+    const uint16_t *qg = p.q + (int64_t)head * HD;
+    const uint16_t *kg = p.k + (int64_t)kvh * HD;
+    const uint16_t *vg = p.v + (int64_t)kvh * HD;
+    uint16_t *og = p.o + (int64_t)head * HD;
+
+    const int kend = key_end(p, q0, BM);
+    const int ntiles = (kend + BN - 1) / BN;
+    const int diag = q0 + p.sk - p.sq;
+    const int wrow = rg * 16;
+
+    float o[DTILE][4];
+#pragma unroll
+    for (int d = 0; d < DTILE; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+
+    auto load_kv = [&](int stage, int tile) {
+        uint32_t kd = skv_base + stage * 2 * W_KV_BYTES;
+        load_tile<HD, BN, NT>(kd, kg, p.ldk, tile * BN, p.sk, tid);
+        load_tile<HD, BN, NT>(kd + W_KV_BYTES, vg, p.ldv, tile * BN, p.sk, tid);
+    };
+
+    if (ntiles > 0) {
+        load_tile<HD, BM, NT>(sq_base, qg, p.ldq, q0, p.sq, tid);
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            if (s < ntiles) load_kv(s, s);
+            cp_async_commit();
+        }
+    }
+
+    for (int j = 0; j < ntiles; j++) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        {
+            int jn = j + STAGES - 1;
+            if (jn < ntiles) load_kv(jn % STAGES, jn);
+            cp_async_commit();
+        }
+        const uint32_t sk_t = skv_base + (j % STAGES) * 2 * W_KV_BYTES;
+        const uint32_t sv_t = sk_t + W_KV_BYTES;
+        const int n0 = j * BN + half * 16; /* this warp's 16 keys for S */
+
+        /* S (16 rows x 16 keys) over all 512 dims; two accumulator sets
+         * (even / odd k-steps) for independent mma chains */
+        float s[2][4], s2[2][4];
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+#pragma unroll
+            for (int x = 0; x < 4; x++) s[n][x] = s2[n][x] = 0.f;
+        const int qr = wrow + (lane & 15);
+        const int kr = half * 16 + (lane & 7) + ((lane >> 4) << 3);
+#pragma unroll 8
+        for (int kk = 0; kk < HD / 16; kk += 2) {
+            uint32_t a[4], b0, b1, b2, b3, c[4], e0, e1, e2, e3;
+            ldsm_x4(sq_base + swz<HD>(qr, 2 * kk + (lane >> 4)), a[0], a[1], a[2], a[3]);
+            ldsm_x4(sk_t + swz<HD>(kr, 2 * kk + ((lane >> 3) & 1)), b0, b1, b2, b3);
+            ldsm_x4(sq_base + swz<HD>(qr, 2 * kk + 2 + (lane >> 4)), c[0], c[1], c[2], c[3]);
+            ldsm_x4(sk_t + swz<HD>(kr, 2 * kk + 2 + ((lane >> 3) & 1)), e0, e1, e2, e3);
+            mma_bf16(s[0], a, b0, b1);
+            mma_bf16(s[1], a, b2, b3);
+            mma_bf16(s2[0], c, e0, e1);
+            mma_bf16(s2[1], c, e2, e3);
+        }
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+#pragma unroll
+            for (int x = 0; x < 4; x++) s[n][x] += s2[n][x];
+
+        if (j * BN + BN > p.sk || (p.causal && j * BN + BN - 1 > diag)) {
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                int qi = q0 + wrow + g + 8 * r;
+                int lim = p.causal ? min(p.sk, qi + p.sk - p.sq + 1) : p.sk;
+#pragma unroll
+                for (int n = 0; n < 2; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++)
+                        if (n0 + n * 8 + 2 * t + e >= lim) s[n][2 * r + e] = -INFINITY;
+            }
+        }
+
+        /* row max over the pair's 32 keys */
+        float mx[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = quad_max(fmaxf(fmaxf(s[0][2 * r], s[0][2 * r + 1]), fmaxf(s[1][2 * r], s[1][2 * r + 1])));
+            if (t == 0) xmax[(rg * 2 + half) * 16 + g + 8 * r] = mx[r];
+        }
+        pair_sync(rg);
+        const float sl2 = p.scale_log2;
+        uint32_t pa[4];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float mnew = fmaxf(m[r], fmaxf(mx[r], xmax[(rg * 2 + other) * 16 + g + 8 * r]));
+            float ms = mnew == -INFINITY ? 0.f : mnew * sl2;
+            float alpha = ex2(__fmaf_rn(m[r], sl2, -ms));
+            m[r] = mnew;
+            float rs = 0.f;
+#pragma unroll
+            for (int n = 0; n < 2; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    float pe = ex2(__fmaf_rn(s[n][2 * r + e], sl2, -ms));
+                    s[n][2 * r + e] = pe;
+                    rs += pe;
+                }
+            l[r] = __fmaf_rn(l[r], alpha, rs);
+#pragma unroll
+            for (int d = 0; d < DTILE; d++) {
+                o[d][2 * r] *= alpha;
+                o[d][2 * r + 1] *= alpha;
+            }
+        }
+        pa[0] = pack_bf16(s[0][0], s[0][1]);
+        pa[1] = pack_bf16(s[0][2], s[0][3]);
+        pa[2] = pack_bf16(s[1][0], s[1][1]);
+        pa[3] = pack_bf16(s[1][2], s[1][3]);
+        xp[(rg * 2 + half) * 32 + lane] = make_uint4(pa[0], pa[1], pa[2], pa[3]);
+        pair_sync(rg);
+        uint32_t pb[2][4]; /* k-step 0: keys 0-15 of the tile (warp half 0), 1: keys 16-31 */
+        {
+            uint4 u = xp[(rg * 2 + other) * 32 + lane];
+            uint32_t mine[4] = {pa[0], pa[1], pa[2], pa[3]}, theirs[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+            for (int x = 0; x < 4; x++) {
+                pb[0][x] = half == 0 ? mine[x] : theirs[x];
+                pb[1][x] = half == 0 ? theirs[x] : mine[x];
+            }
+        }
+
+        /* O[:, half] += P·V[:, half] */
+#pragma unroll
+        for (int dp = 0; dp < DTILE / 2; dp++) {
+#pragma unroll
+            for (int kk = 0; kk < 2; kk++) {
+                uint32_t b0, b1, b2, b3;
+                int vr = kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3);
+                ldsm_x4_t(sv_t + swz<HD>(vr, half * (HALF_D / 8) + 2 * dp + (lane >> 4)), b0, b1, b2, b3);
+                mma_bf16(o[2 * dp], pb[kk], b0, b1);
+                mma_bf16(o[2 * dp + 1], pb[kk], b2, b3);
+            }
+        }
+    }
+    cp_async_wait<0>();
+
+    /* l over the pair: each warp summed only its own 16 keys of every tile */
+    float lt[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        lt[r] = quad_sum(l[r]);
+        if (t == 0) xmax[(rg * 2 + half) * 16 + g + 8 * r] = lt[r];
+    }
+    __syncthreads(); /* partner sums visible; every warp is done with Q and K/V */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float tot = lt[r] + xmax[(rg * 2 + other) * 16 + g + 8 * r];
+        float inv = tot > 0.f ? 1.f / tot : 0.f;
+        int row = wrow + g + 8 * r;
+#pragma unroll
+        for (int d = 0; d < DTILE; d++) {
+            uint32_t v = pack_bf16(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+            *reinterpret_cast<uint32_t *>(smem + swz<HD>(row, half * (HALF_D / 8) + d) + t * 4) = v;
+        }
+    }
+    __syncthreads();
+    store_tile<HD, BM, NT>(og, p.ldo, q0, p.sq, smem, tid);
+}
+
+/* ---- launch -------------------------------------------------------------------- */
+
+const char *const variant_names[ZT_ATTN_VARIANTS] = {
+    "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2_qsmem", "w8m1_bn128_s2_qreg", "w8m2_bn64_s2_qsmem", "wide512",
+};
+
+template <typename K>
+void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
+    if (smem > 48 * 1024) ZT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    dim3 grid((unsigned)((a->sq + bm - 1) / bm), (unsigned)a->heads);
+    kernel<<<grid, threads, smem, st>>>(p);
+    ZT_CUDA_LAUNCH_CHECK();
+}
+
+template <int HD, int MT, int NW, int BN, int ST, bool QREG>
+void launch_narrow(const zt_attn *a, const AttnParams &p, cudaStream_t st) {
+    using C = NarrowCfg<HD, MT, NW, BN, ST, QREG>;
+    launch(attn_narrow<HD, MT, NW, BN, ST, QREG>, C::SMEM, C::BM, C::NT, a, p, st);
+}
+
+template <int HD>
+void launch_narrow_variant(int variant, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
+    switch (variant) {
+    case 2: launch_narrow<HD, 2, 4, 64, 2, false>(a, p, st); break;
+    case 3: launch_narrow<HD, 1, 8, 128, 2, true>(a, p, st); break;
+    case 4: launch_narrow<HD, 2, 8, 64, 2, false>(a, p, st); break;
+    default: launch_narrow<HD, 1, 8, 64, 3, true>(a, p, st); break;
+    }
+}
+
+int pick_variant(const zt_attn *a) { return a->hd == 512 ? 5 : 1; }
+
+} // namespace
+
+extern "C" const char *zt_cuda_attention_variant_name(int variant) {
+    return variant >= 0 && variant < ZT_ATTN_VARIANTS ? variant_names[variant] : "";
+}
+
+extern "C" int zt_cuda_attention_variant_ok(int variant, const zt_attn *a) {
+    if (a->dt != ZT_DT_BF16) return 0;
+    if (variant == 0) return a->hd == 64 || a->hd == 128 || a->hd == 512;
+    if (variant == 5) return a->hd == 512;
+    return variant > 0 && variant < ZT_ATTN_VARIANTS && (a->hd == 64 || a->hd == 128);
+}
+
+extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int variant) {
+    ZT_ASSERT(a->dt == ZT_DT_BF16 && "CUDA attention is bf16 only: f32 attention runs on the CPU backend");
+    ZT_ASSERT((a->hd == 64 || a->hd == 128 || a->hd == 512) && "attention head dim must be 64, 128 or 512");
+    ZT_ASSERT(a->sq >= 0 && a->sk >= 0 && a->heads > 0 && a->kv_heads > 0 && a->heads % a->kv_heads == 0);
+    ZT_ASSERT(a->q && a->k && a->v && a->o);
+    /* 16-byte vector access: rows and head columns must be 8-element aligned */
+    ZT_ASSERT(a->ldq % 8 == 0 && a->ldk % 8 == 0 && a->ldv % 8 == 0 && a->ldo % 8 == 0 &&
+              "attention row strides must be multiples of 8 elements");
+    ZT_ASSERT(((uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v | (uintptr_t)a->o) % 16 == 0 &&
+              "attention pointers must be 16-byte aligned");
+    ZT_ASSERT(a->ldq >= (int64_t)a->heads * a->hd && a->ldo >= (int64_t)a->heads * a->hd &&
+              a->ldk >= (int64_t)a->kv_heads * a->hd && a->ldv >= (int64_t)a->kv_heads * a->hd);
+    if (variant == 0) variant = pick_variant(a);
+    ZT_ASSERT(zt_cuda_attention_variant_ok(variant, a) && "attention variant does not fit the head dim");
+    if (a->sq == 0) return;
+
+    AttnParams p;
+    p.q = (const uint16_t *)a->q;
+    p.k = (const uint16_t *)a->k;
+    p.v = (const uint16_t *)a->v;
+    p.o = (uint16_t *)a->o;
+    p.ldq = a->ldq;
+    p.ldk = a->ldk;
+    p.ldv = a->ldv;
+    p.ldo = a->ldo;
+    p.sq = a->sq;
+    p.sk = a->sk;
+    p.group = a->heads / a->kv_heads;
+    p.causal = a->causal ? 1 : 0;
+    p.scale_log2 = a->scale * 1.4426950408889634f;
+    cudaStream_t st = (cudaStream_t)ops->stream;
+
+    if (variant == 5) launch(attn_wide, W_SMEM, W_BM, W_NT, a, p, st);
+    else if (a->hd == 64) launch_narrow_variant<64>(variant, a, p, st);
+    else launch_narrow_variant<128>(variant, a, p, st);
+}
+
+extern "C" size_t zt_cuda_attention_workspace_size(zt_ops *ops, const zt_attn *a) {
+    (void)ops;
+    (void)a;
+    return 0;
+}
+
+extern "C" void zt_cuda_attention(zt_ops *ops, const zt_attn *a, void *workspace) {
+    (void)workspace;
+    zt_cuda_attention_variant(ops, a, 0);
+}
