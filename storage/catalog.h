@@ -123,6 +123,24 @@ typedef struct {
     int host_only;        /* 1: never copied to the device (te.embed) */
 } zt_unit_desc;
 
+/* Every tensor the checkpoint files hold, packed or not (the one table of
+ * storage/catalog.c): PACKED tensors belong to a unit; CHECKED ones must be
+ * present with this shape but are not packed (the last Qwen3 layer and
+ * model.norm); UNUSED ones are what a real snapshot also holds but the
+ * engine ignores (the VAE encoder: tools/mkmodel writes it, sources skip
+ * it). */
+typedef enum { ZT_CKPT_PACKED = 0, ZT_CKPT_CHECKED = 1, ZT_CKPT_UNUSED = 2 } zt_ckpt_role;
+
+typedef struct {
+    const char *name;     /* key as the files spell it (text encoder keys start
+                             with "model." iff cfg.te_prefix_model) */
+    zt_component comp;
+    zt_ckpt_role role;
+    int ndim;
+    int64_t shape[ZT_MAX_DIMS]; /* shape in the file (PyTorch order) */
+    int tensor;           /* index into zt_catalog.tensors (PACKED), else -1 */
+} zt_ckpt_tensor;
+
 typedef struct {
     zt_model_config cfg;
     int n_units;
@@ -130,11 +148,21 @@ typedef struct {
     int n_tensors;
     zt_tensor_desc *tensors;
     char *names;              /* storage for tensor names */
+    int n_ckpt;
+    zt_ckpt_tensor *ckpt;     /* in component order, then catalog order */
 } zt_catalog;
 
 /* The built-in model configs: "tiny" (CI; see tools/mkmodel) and "full"
  * (the real Z-Image-Turbo). Returns ZT_ERR_ARG for an unknown name. */
 int zt_config_preset(const char *name, zt_model_config *cfg, zt_err *e);
+
+/* Fill the transformer constants the reference hard-codes (head_dim,
+ * ffn_dim, adaln_dim, t_hidden, t_freq) from dim and n_heads. */
+void zt_config_derive(zt_model_config *cfg);
+/* Check that a config describes a model the catalog can lay out (positive
+ * sizes within sane caps, dim = n_heads x head_dim, axes_dims summing to
+ * head_dim, ...). ZT_ERR_RANGE / ZT_ERR_UNSUPPORTED naming the field. */
+int zt_config_validate(const zt_model_config *cfg, zt_err *e);
 
 /* Build the catalog (units, tensors, image offsets) for a config. */
 int zt_catalog_build(const zt_model_config *cfg, zt_catalog *cat, zt_err *e);
