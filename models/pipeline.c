@@ -144,6 +144,13 @@ static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve 
     m->scratch = zt_carve_take(cv, s);
 }
 
+size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len) {
+    zt_carve cv = zt_carve_init(NULL, 0);
+    gen_mem m;
+    gen_layout(p, gp, cap_len, &cv, &m);
+    return cv.used;
+}
+
 int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
                              zt_gen_stats *st, zt_err *e) {
     const double t0 = zt_now();
@@ -192,13 +199,16 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     dd.on = gp->dump_path != NULL;
     float *host = NULL;    /* host staging: noise / latent, [nlat] */
     uint16_t *rows = NULL; /* embedding rows, bf16 [L, te_hidden] */
+    int *order = NULL;     /* unit use order of the current phase */
+    int n_order;
     int64_t sh[3];
 
     /* ---- text encoder ---- */
     double t = zt_now();
     rows = malloc((size_t)L * c->te_hidden * 2);
     host = malloc(nlat * sizeof *host);
-    if (!rows || !host) {
+    order = malloc((size_t)p->cat->n_units * sizeof *order);
+    if (!rows || !host || !order) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
         goto out;
     }
@@ -211,7 +221,10 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         zt_op_convert(p->ops, (size_t)L * c->te_hidden, m.scratch, ZT_DT_BF16, m.hidden, gp->dt);
     }
     zt_ops_sync(p->ops);
-    rc = zt_qwen3_encode(&p->te, p->ops, p->units, L, m.hidden, gp->dt, m.scratch, m.scratch_bytes, e);
+    n_order = zt_qwen3_unit_order(&p->te, order, p->cat->n_units);
+    rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc) rc = zt_qwen3_encode(&p->te, p->ops, p->units, L, m.hidden, gp->dt, m.scratch, m.scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
     if (rc) goto out;
     zt_ops_sync(p->ops);
     stats.text_s = zt_now() - t;
@@ -242,8 +255,14 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     /* ---- transformer: per-image preparation, then the Euler loop ---- */
     t = zt_now();
     zt_dit_run run;
-    rc = zt_dit_begin(&p->dit, &run, p->ops, p->units, gp->width, gp->height, m.hidden, L, sch.t_model, gp->steps,
-                      gp->dt, m.dit_state, m.dit_state_bytes, m.scratch, m.scratch_bytes, e);
+    n_order = zt_dit_unit_order(&p->dit, 0, order, p->cat->n_units);
+    rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc)
+        rc = zt_dit_begin(&p->dit, &run, p->ops, p->units, gp->width, gp->height, m.hidden, L, sch.t_model, gp->steps,
+                          gp->dt, m.dit_state, m.dit_state_bytes, m.scratch, m.scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
+    n_order = zt_dit_unit_order(&p->dit, 1, order, p->cat->n_units);
+    if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, gp->steps, e);
     if (rc) goto out;
     zt_ops_sync(p->ops);
     stats.dit_prep_s = zt_now() - t;
@@ -266,13 +285,19 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         }
         if (gp->on_step) gp->on_step(gp->on_step_ctx, i, gp->steps, zt_now() - ts);
     }
+    rc = zt_units_end_phase(p->units, e);
+    if (rc) goto out;
     stats.dit_s = zt_now() - t;
     stats.dit_eval_s = stats.dit_s / gp->steps;
 
     /* ---- VAE ---- */
     t = zt_now();
-    rc = zt_vae_decode(&p->vae, p->ops, p->units, hl, wl, m.lat, gp->vae_dt, m.decoded, m.rgb, m.scratch,
-                       m.scratch_bytes, e);
+    n_order = zt_vae_unit_order(&p->vae, order, p->cat->n_units);
+    rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc)
+        rc = zt_vae_decode(&p->vae, p->ops, p->units, hl, wl, m.lat, gp->vae_dt, m.decoded, m.rgb, m.scratch,
+                           m.scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
     if (rc) goto out;
     zt_mem_download(p->ops, rgb, m.rgb, npix * 3);
     stats.vae_s = zt_now() - t;
@@ -340,6 +365,7 @@ out:
     zt_mem_free(p->ops, mem);
     free(rows);
     free(host);
+    free(order);
     zt_stf_free(&dd.f);
     return rc;
 }

@@ -86,6 +86,9 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
 void zt_pipeline_close(zt_pipeline *p);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
+/* Backend bytes of the one activation allocation of a generate call with
+ * these parameters and a caption of cap_len tokens (for planning). */
+size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len);
 /* Generate from token ids of the already formatted prompt (truncated to the
  * first 512). rgb: host uint8 [H, W, 3]. st may be NULL. */
 int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,

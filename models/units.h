@@ -21,8 +21,13 @@
  * reason in u->err, which model code copies into its own zt_err with
  * zt_units_fail().
  *
- * The static use order of each model (zt_qwen3_unit_order, zt_dit_unit_order,
- * zt_vae_unit_order) is what a prefetcher walks ahead of compute.
+ * Phases: before a model runs, the pipeline announces the static use order
+ * of what follows (zt_qwen3_unit_order, zt_dit_unit_order, zt_vae_unit_order)
+ * with zt_units_begin_phase; `repeat` > 1 says the order repeats (DiT steps),
+ * so a prefetcher may wrap from the end of one repetition into the next.
+ * zt_units_end_phase waits for outstanding copies and reports deferred
+ * errors (a checksum mismatch found by an I/O thread). These map one to one
+ * onto stream/stream.h (zt_stream_begin_phase / zt_stream_end_phase).
  */
 #ifndef ZT_MODELS_UNITS_H
 #define ZT_MODELS_UNITS_H
@@ -40,6 +45,9 @@ typedef struct {
     const void *(*acquire)(zt_units *u, int unit);
     void (*release)(zt_units *u, int unit);
     void (*destroy)(zt_units *u);
+    /* optional (NULL: nothing to do) */
+    int (*begin_phase)(zt_units *u, const int *order, int n, int repeat, zt_err *e);
+    int (*end_phase)(zt_units *u, zt_err *e);
 } zt_units_vtable;
 
 struct zt_units {
@@ -52,6 +60,12 @@ static inline const void *zt_units_acquire(zt_units *u, int unit) { return u->vt
 static inline void zt_units_release(zt_units *u, int unit) { u->vt->release(u, unit); }
 static inline void zt_units_destroy(zt_units *u) {
     if (u) u->vt->destroy(u);
+}
+static inline int zt_units_begin_phase(zt_units *u, const int *order, int n, int repeat, zt_err *e) {
+    return u->vt->begin_phase ? u->vt->begin_phase(u, order, n, repeat, e) : ZT_OK;
+}
+static inline int zt_units_end_phase(zt_units *u, zt_err *e) {
+    return u->vt->end_phase ? u->vt->end_phase(u, e) : ZT_OK;
 }
 /* Copy the provider's reason into e; returns its code (ZT_ERR_INTERNAL if none). */
 static inline int zt_units_fail(zt_units *u, zt_err *e) {

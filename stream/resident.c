@@ -39,7 +39,7 @@ static void resident_destroy(zt_units *u) {
     free(r);
 }
 
-static const zt_units_vtable k_resident_vt = {resident_acquire, resident_release, resident_destroy};
+static const zt_units_vtable k_resident_vt = {resident_acquire, resident_release, resident_destroy, NULL, NULL};
 
 uint64_t zt_resident_bytes(const zt_units *u) { return ((const resident *)u)->bytes; }
 
