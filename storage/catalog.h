@@ -156,6 +156,13 @@ typedef struct {
  * (the real Z-Image-Turbo). Returns ZT_ERR_ARG for an unknown name. */
 int zt_config_preset(const char *name, zt_model_config *cfg, zt_err *e);
 
+/* Read a snapshot folder's config files (transformer/config.json,
+ * text_encoder/config.json, vae/config.json, scheduler/scheduler_config.json;
+ * model_index.json is optional) into cfg, derived fields filled and the
+ * result validated. te_prefix_model is set to 1 and vae_post_quant_conv to
+ * 0: the weight files decide those (storage/source.h). Errors name the file
+ * and the key. */
+int zt_config_load(const char *snapshot_dir, zt_model_config *cfg, zt_err *e);
 /* Fill the transformer constants the reference hard-codes (head_dim,
  * ffn_dim, adaln_dim, t_hidden, t_freq) from dim and n_heads. */
 void zt_config_derive(zt_model_config *cfg);

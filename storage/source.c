@@ -1,0 +1,46 @@
+/* storage/source.c — the generic side of a model source (source.h):
+ * dispatch by path kind and argument checks before the implementation. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/source_internal.h"
+
+int zt_source_open(const char *path, zt_source **out, zt_err *e) {
+    *out = NULL;
+    struct stat st;
+    if (!path || !*path) return zt_err_set(e, ZT_ERR_ARG, "no model path given");
+    if (stat(path, &st))
+        return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return zt_snapshot_open(path, out, e);
+    if (S_ISREG(st.st_mode))
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: block store files are not supported by this build", path);
+    return zt_err_set(e, ZT_ERR_ARG, "%s: neither a snapshot folder nor a store file", path);
+}
+
+void zt_source_close(zt_source *src) {
+    if (src) src->ops->close(src);
+}
+
+zt_source_kind zt_source_kind_of(const zt_source *src) { return src->kind; }
+const zt_catalog *zt_source_catalog(const zt_source *src) { return src->cat; }
+
+int zt_source_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes, zt_err *e) {
+    const zt_catalog *c = src->cat;
+    if (unit < 0 || unit >= c->n_units)
+        return zt_err_set(e, ZT_ERR_ARG, "%s: unit index %d outside [0, %d)", src->path, unit, c->n_units);
+    if (!dst || dst_bytes < c->units[unit].nbytes)
+        return zt_err_set(e, ZT_ERR_ARG, "%s: unit %s needs %llu bytes, buffer has %llu", src->path,
+                          c->units[unit].name, (unsigned long long)c->units[unit].nbytes,
+                          (unsigned long long)dst_bytes);
+    return src->ops->read_unit(src, unit, dst, dst_bytes, e);
+}
+
+int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e) {
+    if (n < 0 || (n > 0 && (!ids || !dst))) return zt_err_set(e, ZT_ERR_ARG, "%s: bad embedding row request", src->path);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= src->cat->cfg.te_vocab)
+            return zt_err_set(e, ZT_ERR_RANGE, "%s: token id %d outside the vocabulary [0, %d)", src->path, ids[i],
+                              src->cat->cfg.te_vocab);
+    return n ? src->ops->read_embed_rows(src, ids, n, dst, e) : ZT_OK;
+}

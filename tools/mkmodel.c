@@ -1,0 +1,615 @@
+/* tools/mkmodel.c — write a random-weight Z-Image-Turbo checkpoint in the
+ * exact Hugging Face snapshot layout (spec §1.1), for tests and for the
+ * Python oracle (which loads it with diffusers / transformers).
+ *
+ *   bin/mkmodel --config tiny|full [--seed N] [--dtype f32|bf16] -o DIR
+ *               [--tokenizer DIR]
+ *
+ * Layout written (K = 2 shards for tiny, 3 for full):
+ *   model_index.json, scheduler/scheduler_config.json,
+ *   text_encoder/{config.json, model-0000k-of-0000K.safetensors,
+ *                 model.safetensors.index.json}             (BF16, "model." keys)
+ *   tokenizer/{tokenizer.json, tokenizer_config.json, LICENSE}  (copied)
+ *   transformer/{config.json, diffusion_pytorch_model-0000k-of-0000K.safetensors,
+ *                diffusion_pytorch_model.safetensors.index.json} (F32 or BF16)
+ *   vae/{config.json, diffusion_pytorch_model.safetensors}  (BF16, encoder too)
+ *
+ * The tensor list is the catalog's (storage/catalog.c), so names and shapes
+ * are the spec's. Everything goes to DIR.tmp-XXXXXX first, is synced, and is
+ * renamed to DIR at the end: DIR never exists half-written. Tensors stream to
+ * disk in 4 Mi-element chunks, so the full model needs little memory.
+ *
+ * Determinism: every tensor has its own generator seeded from (seed, name),
+ * so the bytes of a tensor do not depend on sharding or order. Normal
+ * variates are Irwin-Hall sums of four 16-bit uniforms (mean 0, variance 1,
+ * bounded at +-3.46): integer arithmetic plus one exact-by-construction
+ * float multiply, hence bit-identical on every machine and libm, and ~1 ns
+ * per value. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/zt_common.h"
+#include "common/zt_dtype.h"
+#include "storage/catalog.h"
+#include "storage/safetensors.h"
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static char g_tmp[PATH_MAX];
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(p);
+    return 0;
+}
+
+static void cleanup_tmp(void) {
+    if (g_tmp[0]) nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    g_tmp[0] = 0;
+}
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mkmodel: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    cleanup_tmp();
+    exit(1);
+}
+
+/* ---- random numbers ------------------------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+typedef struct {
+    uint64_t s;
+} rng;
+
+static inline uint64_t rng_next(rng *r) { /* xorshift64* */
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 2685821657736338717ull;
+}
+
+/* Irwin-Hall(4) over 16-bit uniforms, scaled to unit variance:
+ * sum of 4 U{0..65535} has mean 131070 and variance 4 * (65536^2 - 1) / 12. */
+#define IH_MEAN 131070
+static inline float rng_normal(rng *r, float inv_sd_times_std) {
+    uint64_t x = rng_next(r);
+    int32_t s = (int32_t)(x & 0xffff) + (int32_t)((x >> 16) & 0xffff) + (int32_t)((x >> 32) & 0xffff) +
+                (int32_t)(x >> 48) - IH_MEAN;
+    return (float)s * inv_sd_times_std;
+}
+static const double k_ih_sd = 37837.2146; /* sqrt(4 * (65536^2 - 1) / 12) */
+
+/* ---- weight statistics ----------------------------------------------------
+ * DiT and text encoder (both RMSNorm everywhere, so scale barely matters for
+ * stability): Linear / embedding weights N(0, 0.02) (the usual transformer
+ * init); norm gammas 1 + N(0, 0.05) (near identity but not exactly, so a
+ * gamma that is skipped or mis-indexed shows up); biases N(0, 0.01).
+ * x_pad_token / cap_pad_token N(0, 0.5): larger than any embedded token, so
+ * an engine that forgets to overwrite pad rows is visibly wrong.
+ * VAE: conv and Linear weights N(0, 1/sqrt(fan_in)) (fan_in = Cin*kh*kw):
+ * each conv follows GroupNorm+SiLU, so outputs stay O(1) and the residual
+ * stream grows only like sqrt(#resblocks); GroupNorm gammas 1 + N(0, 0.05);
+ * biases N(0, 0.01). The decoded image is then a non-trivial, unsaturated
+ * texture rather than a constant. */
+static float weight_std(const zt_ckpt_tensor *k, float *mean) {
+    size_t n = strlen(k->name);
+    int is_bias = n > 5 && !strcmp(k->name + n - 5, ".bias");
+    int is_weight = n > 7 && !strcmp(k->name + n - 7, ".weight");
+    *mean = 0.0f;
+    if (is_bias) return 0.01f;
+    if (is_weight && k->ndim == 1) {
+        *mean = 1.0f;
+        return 0.05f;
+    }
+    if (strstr(k->name, "pad_token")) return 0.5f;
+    if (k->comp == ZT_COMP_VAE) {
+        int64_t fan_in = 1;
+        for (int d = 1; d < k->ndim; d++) fan_in *= k->shape[d];
+        return (float)(1.0 / sqrt((double)fan_in));
+    }
+    return 0.02f;
+}
+
+#define CHUNK_ELEMS (4u << 20)
+
+static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_st_dtype dt, uint64_t seed, void *buf,
+                        zt_err *e) {
+    uint64_t n = 1;
+    for (int d = 0; d < k->ndim; d++) n *= (uint64_t)k->shape[d];
+    uint64_t s = seed ^ fnv1a(k->name);
+    rng r = {splitmix64(&s) | 1};
+    float mean, sd = weight_std(k, &mean);
+    float scale = (float)(sd / k_ih_sd);
+    for (uint64_t done = 0; done < n;) {
+        if (g_stop) return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted");
+        uint32_t c = (uint32_t)ZT_MIN(n - done, (uint64_t)CHUNK_ELEMS);
+        if (dt == ZT_ST_F32) {
+            float *f = buf;
+            for (uint32_t i = 0; i < c; i++) f[i] = mean + rng_normal(&r, scale);
+        } else {
+            uint16_t *h = buf;
+            for (uint32_t i = 0; i < c; i++) h[i] = zt_f32_to_bf16(mean + rng_normal(&r, scale));
+        }
+        int rc = zt_st_writer_write(w, buf, (size_t)c * zt_st_dtype_size(dt), e);
+        if (rc) return rc;
+        done += c;
+    }
+    return ZT_OK;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static void path_of(char *out, size_t n, const char *dir, const char *rel) {
+    if ((size_t)snprintf(out, n, "%s/%s", dir, rel) >= n) die("%s/%s: path too long", dir, rel);
+}
+
+static void make_dir(const char *root, const char *rel) {
+    char p[PATH_MAX];
+    path_of(p, sizeof p, root, rel);
+    if (mkdir(p, 0755) && errno != EEXIST) die("%s: cannot create folder: %s", p, strerror(errno));
+}
+
+static void write_text(const char *root, const char *rel, const char *text) {
+    char p[PATH_MAX];
+    path_of(p, sizeof p, root, rel);
+    FILE *f = fopen(p, "w");
+    if (!f) die("%s: cannot create: %s", p, strerror(errno));
+    size_t n = strlen(text);
+    if (fwrite(text, 1, n, f) != n || fclose(f)) die("%s: write failed: %s", p, strerror(errno));
+}
+
+static void copy_file(const char *src, const char *root, const char *rel) {
+    FILE *in = fopen(src, "rb");
+    if (!in) die("%s: cannot open: %s (give the tokenizer folder with --tokenizer)", src, strerror(errno));
+    char p[PATH_MAX];
+    path_of(p, sizeof p, root, rel);
+    FILE *out = fopen(p, "wb");
+    if (!out) die("%s: cannot create: %s", p, strerror(errno));
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) die("%s: write failed: %s", p, strerror(errno));
+    if (ferror(in)) die("%s: read failed", src);
+    fclose(in);
+    if (fclose(out)) die("%s: write failed: %s", p, strerror(errno));
+}
+
+/* Shortest decimal that reads back as the same float32, always with a '.'
+ * or an exponent (so Python sees a float): 0.3611 stays "0.3611". */
+static const char *fnum(float f, char *buf, size_t n) {
+    if (f == (float)(long long)f && fabsf(f) < 1e15f) {
+        snprintf(buf, n, "%.1f", (double)f);
+        return buf;
+    }
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, n, "%.*g", p, (double)f);
+        if ((float)strtod(buf, NULL) == f) break;
+    }
+    if (!strpbrk(buf, ".e")) strncat(buf, ".0", n - strlen(buf) - 1);
+    return buf;
+}
+
+/* ---- config files (diffusers / transformers loadable) -------------------- */
+
+static void write_configs(const char *root, const zt_model_config *c) {
+    char buf[8192], a[32], b[32], d[32], f[32];
+    write_text(root, "model_index.json",
+               "{\n"
+               "  \"_class_name\": \"ZImagePipeline\",\n"
+               "  \"_diffusers_version\": \"0.36.0.dev0\",\n"
+               "  \"scheduler\": [\n    \"diffusers\",\n    \"FlowMatchEulerDiscreteScheduler\"\n  ],\n"
+               "  \"text_encoder\": [\n    \"transformers\",\n    \"Qwen3Model\"\n  ],\n"
+               "  \"tokenizer\": [\n    \"transformers\",\n    \"Qwen2Tokenizer\"\n  ],\n"
+               "  \"transformer\": [\n    \"diffusers\",\n    \"ZImageTransformer2DModel\"\n  ],\n"
+               "  \"vae\": [\n    \"diffusers\",\n    \"AutoencoderKL\"\n  ]\n"
+               "}\n");
+    snprintf(buf, sizeof buf,
+             "{\n"
+             "  \"_class_name\": \"FlowMatchEulerDiscreteScheduler\",\n"
+             "  \"_diffusers_version\": \"0.36.0.dev0\",\n"
+             "  \"num_train_timesteps\": %d,\n"
+             "  \"shift\": %s,\n"
+             "  \"use_dynamic_shifting\": %s\n"
+             "}\n",
+             c->sched_train_steps, fnum(c->sched_shift, a, sizeof a), c->sched_dynamic ? "true" : "false");
+    write_text(root, "scheduler/scheduler_config.json", buf);
+    snprintf(buf, sizeof buf,
+             "{\n"
+             "  \"_class_name\": \"ZImageTransformer2DModel\",\n"
+             "  \"_diffusers_version\": \"0.36.0.dev0\",\n"
+             "  \"all_f_patch_size\": [\n    %d\n  ],\n"
+             "  \"all_patch_size\": [\n    %d\n  ],\n"
+             "  \"axes_dims\": [\n    %d,\n    %d,\n    %d\n  ],\n"
+             "  \"axes_lens\": [\n    %d,\n    %d,\n    %d\n  ],\n"
+             "  \"cap_feat_dim\": %d,\n"
+             "  \"dim\": %d,\n"
+             "  \"in_channels\": %d,\n"
+             "  \"n_heads\": %d,\n"
+             "  \"n_kv_heads\": %d,\n"
+             "  \"n_layers\": %d,\n"
+             "  \"n_refiner_layers\": %d,\n"
+             "  \"norm_eps\": %s,\n"
+             "  \"qk_norm\": true,\n"
+             "  \"rope_theta\": %s,\n"
+             "  \"t_scale\": %s\n"
+             "}\n",
+             c->f_patch, c->patch, c->axes_dims[0], c->axes_dims[1], c->axes_dims[2], c->axes_lens[0],
+             c->axes_lens[1], c->axes_lens[2], c->cap_feat_dim, c->dim, c->in_channels, c->n_heads, c->n_kv_heads,
+             c->n_layers, c->n_refiner_layers, fnum(c->norm_eps, a, sizeof a), fnum(c->rope_theta, b, sizeof b),
+             fnum(c->t_scale, d, sizeof d));
+    write_text(root, "transformer/config.json", buf);
+    snprintf(buf, sizeof buf,
+             "{\n"
+             "  \"architectures\": [\n    \"Qwen3ForCausalLM\"\n  ],\n"
+             "  \"attention_bias\": false,\n"
+             "  \"attention_dropout\": 0.0,\n"
+             "  \"bos_token_id\": 151643,\n"
+             "  \"dtype\": \"bfloat16\",\n"
+             "  \"eos_token_id\": 151645,\n"
+             "  \"head_dim\": %d,\n"
+             "  \"hidden_act\": \"silu\",\n"
+             "  \"hidden_size\": %d,\n"
+             "  \"initializer_range\": 0.02,\n"
+             "  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": 40960,\n"
+             "  \"max_window_layers\": %d,\n"
+             "  \"model_type\": \"qwen3\",\n"
+             "  \"num_attention_heads\": %d,\n"
+             "  \"num_hidden_layers\": %d,\n"
+             "  \"num_key_value_heads\": %d,\n"
+             "  \"rms_norm_eps\": %s,\n"
+             "  \"rope_scaling\": null,\n"
+             "  \"rope_theta\": %s,\n"
+             "  \"sliding_window\": null,\n"
+             "  \"tie_word_embeddings\": true,\n"
+             "  \"torch_dtype\": \"bfloat16\",\n"
+             "  \"transformers_version\": \"4.51.0\",\n"
+             "  \"use_cache\": true,\n"
+             "  \"use_sliding_window\": false,\n"
+             "  \"vocab_size\": %d\n"
+             "}\n",
+             c->te_head_dim, c->te_hidden, c->te_inter, c->te_layers, c->te_heads, c->te_layers, c->te_kv_heads,
+             fnum(c->te_eps, a, sizeof a), fnum(c->te_rope_theta, b, sizeof b), c->te_vocab);
+    write_text(root, "text_encoder/config.json", buf);
+    char boc[128] = "", down[512] = "", up[512] = "";
+    for (int i = 0; i < c->vae_n_blocks; i++) {
+        const char *sep = i ? ",\n" : "";
+        snprintf(boc + strlen(boc), sizeof boc - strlen(boc), "%s    %d", sep, c->vae_block_out[i]);
+        snprintf(down + strlen(down), sizeof down - strlen(down), "%s    \"DownEncoderBlock2D\"", sep);
+        snprintf(up + strlen(up), sizeof up - strlen(up), "%s    \"UpDecoderBlock2D\"", sep);
+    }
+    snprintf(buf, sizeof buf,
+             "{\n"
+             "  \"_class_name\": \"AutoencoderKL\",\n"
+             "  \"_diffusers_version\": \"0.36.0.dev0\",\n"
+             "  \"act_fn\": \"silu\",\n"
+             "  \"block_out_channels\": [\n%s\n  ],\n"
+             "  \"down_block_types\": [\n%s\n  ],\n"
+             "  \"force_upcast\": true,\n"
+             "  \"in_channels\": 3,\n"
+             "  \"latent_channels\": %d,\n"
+             "  \"latents_mean\": null,\n"
+             "  \"latents_std\": null,\n"
+             "  \"layers_per_block\": %d,\n"
+             "  \"mid_block_add_attention\": true,\n"
+             "  \"norm_num_groups\": %d,\n"
+             "  \"out_channels\": 3,\n"
+             "  \"sample_size\": 1024,\n"
+             "  \"scaling_factor\": %s,\n"
+             "  \"shift_factor\": %s,\n"
+             "  \"up_block_types\": [\n%s\n  ],\n"
+             "  \"use_post_quant_conv\": %s,\n"
+             "  \"use_quant_conv\": false\n"
+             "}\n",
+             boc, down, c->vae_latent, c->vae_layers_per_block, c->vae_groups, fnum(c->vae_scale, a, sizeof a),
+             fnum(c->vae_shift, f, sizeof f), up, c->vae_post_quant_conv ? "true" : "false");
+    write_text(root, "vae/config.json", buf);
+}
+
+/* ---- weights ------------------------------------------------------------- */
+
+static uint64_t ckpt_bytes(const zt_ckpt_tensor *k, zt_st_dtype dt) {
+    uint64_t n = zt_st_dtype_size(dt);
+    for (int d = 0; d < k->ndim; d++) n *= (uint64_t)k->shape[d];
+    return n;
+}
+
+typedef struct {
+    uint64_t bytes_done, bytes_total;
+    double t0;
+    int verbose;
+} progress;
+
+static void report(progress *p) {
+    if (!p->verbose) return;
+    double t = zt_now() - p->t0;
+    fprintf(stderr, "\rmkmodel: %6.2f / %.2f GB  %5.1f s", p->bytes_done / 1e9, p->bytes_total / 1e9, t);
+}
+
+/* Write one component: all catalog checkpoint tensors of `comp`, split into
+ * n_shards files by cumulative bytes (n_shards 0: one unsharded file). */
+static void write_component(const char *root, const char *sub, const char *base, const zt_catalog *cat,
+                            zt_component comp, zt_st_dtype dt, int n_shards, uint64_t seed, void *buf, progress *pg) {
+    int n = 0;
+    uint64_t total = 0;
+    for (int i = 0; i < cat->n_ckpt; i++)
+        if (cat->ckpt[i].comp == comp) {
+            n++;
+            total += ckpt_bytes(&cat->ckpt[i], dt);
+        }
+    const zt_ckpt_tensor **ks = malloc((size_t)n * sizeof *ks);
+    int *shard = malloc((size_t)n * sizeof *shard);
+    zt_st_wtensor *ws = malloc((size_t)n * sizeof *ws);
+    if (!ks || !shard || !ws) die("out of memory");
+    int j = 0, files = n_shards ? n_shards : 1;
+    uint64_t acc = 0;
+    for (int i = 0; i < cat->n_ckpt; i++) {
+        const zt_ckpt_tensor *k = &cat->ckpt[i];
+        if (k->comp != comp) continue;
+        ks[j] = k;
+        /* the shard a tensor starts in: cumulative bytes before it, scaled */
+        int s = (int)((double)acc / (double)total * files);
+        shard[j] = s >= files ? files - 1 : s;
+        acc += ckpt_bytes(k, dt);
+        j++;
+    }
+    char name[256], rel[512], path[PATH_MAX + 600];
+    zt_err e = {0};
+    for (int s = 0; s < files; s++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (shard[i] == s) {
+                ws[m].name = ks[i]->name;
+                ws[m].dtype = dt;
+                ws[m].ndim = ks[i]->ndim;
+                for (int d = 0; d < ks[i]->ndim; d++) ws[m].shape[d] = ks[i]->shape[d];
+                m++;
+            }
+        if (n_shards) snprintf(name, sizeof name, "%s-%05d-of-%05d.safetensors", base, s + 1, files);
+        else snprintf(name, sizeof name, "%s.safetensors", base);
+        snprintf(rel, sizeof rel, "%s/%s", sub, name);
+        path_of(path, sizeof path, root, rel);
+        zt_st_writer *w;
+        if (zt_st_writer_open(path, ws, m, &w, &e)) die("%s", e.msg);
+        for (int t; (t = zt_st_writer_next(w)) >= 0;) {
+            const zt_ckpt_tensor *k = NULL;
+            for (int i = 0; i < n && !k; i++)
+                if (ks[i]->name == ws[t].name) k = ks[i];
+            if (write_tensor(w, k, dt, seed, buf, &e)) {
+                zt_st_writer_abort(w);
+                die("%s: %s", path, e.msg);
+            }
+            pg->bytes_done += ckpt_bytes(k, dt);
+            report(pg);
+        }
+        if (zt_st_writer_close(w, &e)) die("%s", e.msg);
+    }
+    if (n_shards) {
+        /* index: metadata.total_size + weight_map (sorted keys) */
+        size_t cap = 256 + (size_t)n * 160, at = 0;
+        char *idx = malloc(cap);
+        int *ord = malloc((size_t)n * sizeof *ord);
+        if (!idx || !ord) die("out of memory");
+        for (int i = 0; i < n; i++) ord[i] = i;
+        for (int a = 1; a < n; a++) { /* insertion sort by name: n <= ~600 */
+            int v = ord[a], b = a - 1;
+            while (b >= 0 && strcmp(ks[ord[b]]->name, ks[v]->name) > 0) {
+                ord[b + 1] = ord[b];
+                b--;
+            }
+            ord[b + 1] = v;
+        }
+        at += (size_t)snprintf(idx + at, cap - at, "{\n  \"metadata\": {\n    \"total_size\": %llu\n  },\n  \"weight_map\": {\n",
+                               (unsigned long long)total);
+        for (int i = 0; i < n; i++) {
+            int t = ord[i];
+            at += (size_t)snprintf(idx + at, cap - at, "    \"%s\": \"%s-%05d-of-%05d.safetensors\"%s\n", ks[t]->name,
+                                   base, shard[t] + 1, files, i + 1 < n ? "," : "");
+        }
+        snprintf(idx + at, cap - at, "  }\n}\n");
+        snprintf(rel, sizeof rel, "%s/%s.safetensors.index.json", sub, base);
+        write_text(root, rel, idx);
+        free(idx);
+        free(ord);
+    }
+    free(ks);
+    free(shard);
+    free(ws);
+}
+
+static void find_tokenizer(char *out, size_t n, const char *given) {
+    if (given) {
+        snprintf(out, n, "%s", given);
+        return;
+    }
+    const char *rootenv = getenv("ZT_ROOT");
+    char exe[PATH_MAX];
+    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    const char *cands[3];
+    char c0[PATH_MAX + 64], c1[PATH_MAX + 64];
+    int nc = 0;
+    if (rootenv) {
+        snprintf(c0, sizeof c0, "%s/tests/data/qwen3-tokenizer", rootenv);
+        cands[nc++] = c0;
+    }
+    if (l > 0) {
+        exe[l] = 0;
+        char *s = strrchr(exe, '/');
+        if (s) *s = 0; /* bin/ */
+        snprintf(c1, sizeof c1, "%s/../tests/data/qwen3-tokenizer", exe);
+        cands[nc++] = c1;
+    }
+    cands[nc++] = "tests/data/qwen3-tokenizer";
+    for (int i = 0; i < nc; i++) {
+        char t[PATH_MAX + 32];
+        snprintf(t, sizeof t, "%s/tokenizer.json", cands[i]);
+        if (access(t, R_OK) == 0) {
+            snprintf(out, n, "%s", cands[i]);
+            return;
+        }
+    }
+    snprintf(out, n, "%s", cands[nc - 1]);
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mkmodel --config tiny|full [--seed N] [--dtype f32|bf16] -o DIR [--tokenizer DIR] [-q]\n"
+            "  Writes a random-weight Z-Image-Turbo snapshot (Hugging Face layout) to DIR.\n"
+            "  --dtype: transformer weights on disk (text encoder and VAE are always bf16); default f32\n"
+            "  --seed:  64-bit seed, default 1\n");
+}
+
+int main(int argc, char **argv) {
+    const char *config = NULL, *out = NULL, *dtype = "f32", *tok = NULL;
+    uint64_t seed = 1;
+    int quiet = 0;
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"seed", required_argument, 0, 's'},
+                                         {"dtype", required_argument, 0, 'd'},  {"out", required_argument, 0, 'o'},
+                                         {"tokenizer", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    for (int ch; (ch = getopt_long(argc, argv, "c:s:d:o:t:qh", opts, NULL)) != -1;) {
+        switch (ch) {
+        case 'c': config = optarg; break;
+        case 's': {
+            char *end;
+            errno = 0;
+            seed = strtoull(optarg, &end, 0);
+            if (errno || *end || !*optarg) {
+                fprintf(stderr, "mkmodel: --seed '%s' is not an unsigned integer\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'd': dtype = optarg; break;
+        case 'o': out = optarg; break;
+        case 't': tok = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!config || !out || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    zt_st_dtype dit_dt;
+    if (!strcmp(dtype, "f32")) dit_dt = ZT_ST_F32;
+    else if (!strcmp(dtype, "bf16")) dit_dt = ZT_ST_BF16;
+    else {
+        fprintf(stderr, "mkmodel: --dtype '%s' must be f32 or bf16\n", dtype);
+        return 2;
+    }
+    zt_model_config cfg;
+    zt_err e = {0};
+    if (zt_config_preset(config, &cfg, &e)) {
+        fprintf(stderr, "mkmodel: %s\n", e.msg);
+        return 2;
+    }
+    zt_catalog cat;
+    if (zt_catalog_build(&cfg, &cat, &e)) die("%s", e.msg);
+    int full = !strcmp(config, "full");
+    static char outbuf[PATH_MAX];
+    if (strlen(out) >= sizeof outbuf) die("%s: path too long", out);
+    snprintf(outbuf, sizeof outbuf, "%s", out);
+    for (size_t l = strlen(outbuf); l > 1 && outbuf[l - 1] == '/'; l--) outbuf[l - 1] = 0;
+    out = outbuf;
+    int shards = full ? 3 : 2;
+
+    /* final folder must not exist; temp folder next to it */
+    struct stat st;
+    if (stat(out, &st) == 0) die("%s: already exists (remove it first)", out);
+    char parent[PATH_MAX], tokdir[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", out);
+    size_t pl = strlen(parent);
+    while (pl > 1 && parent[pl - 1] == '/') parent[--pl] = 0;
+    char *slash = strrchr(parent, '/');
+    if (slash == parent) parent[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(parent, sizeof parent, ".");
+    char cmd[PATH_MAX + 32];
+    if (stat(parent, &st)) {
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", parent);
+        if (strchr(parent, '\'') || system(cmd) != 0) die("%s: cannot create the parent folder", parent);
+    }
+    if (strlen(out) > sizeof g_tmp - 16) die("%s: path too long", out);
+    snprintf(g_tmp, sizeof g_tmp, "%s.tmp-XXXXXX", out);
+    if (!mkdtemp(g_tmp)) {
+        int err = errno;
+        g_tmp[0] = 0;
+        die("%s: cannot create a temporary folder next to it: %s", out, strerror(err));
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    find_tokenizer(tokdir, sizeof tokdir, tok);
+    const char *subs[] = {"scheduler", "text_encoder", "tokenizer", "transformer", "vae"};
+    for (size_t i = 0; i < ZT_ARRAY_LEN(subs); i++) make_dir(g_tmp, subs[i]);
+    write_configs(g_tmp, &cfg);
+    static const char *tok_files[] = {"tokenizer.json", "tokenizer_config.json", "LICENSE"};
+    for (size_t i = 0; i < ZT_ARRAY_LEN(tok_files); i++) {
+        char src[PATH_MAX + 64], rel[64];
+        snprintf(src, sizeof src, "%s/%s", tokdir, tok_files[i]);
+        snprintf(rel, sizeof rel, "tokenizer/%s", tok_files[i]);
+        copy_file(src, g_tmp, rel);
+    }
+
+    progress pg = {0, 0, zt_now(), !quiet && isatty(2)};
+    for (int i = 0; i < cat.n_ckpt; i++)
+        pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cat.ckpt[i].comp == ZT_COMP_DIT ? dit_dt : ZT_ST_BF16);
+    void *buf = malloc((size_t)CHUNK_ELEMS * 4);
+    if (!buf) die("out of memory");
+    write_component(g_tmp, "transformer", "diffusion_pytorch_model", &cat, ZT_COMP_DIT, dit_dt, shards, seed, buf, &pg);
+    write_component(g_tmp, "text_encoder", "model", &cat, ZT_COMP_TEXT, ZT_ST_BF16, shards, seed, buf, &pg);
+    write_component(g_tmp, "vae", "diffusion_pytorch_model", &cat, ZT_COMP_VAE, ZT_ST_BF16, 0, seed, buf, &pg);
+    free(buf);
+    if (g_stop) die("interrupted");
+
+    /* durable, then visible under the final name */
+    int dfd = open(g_tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || syncfs(dfd)) die("%s: sync failed: %s", g_tmp, strerror(errno));
+    close(dfd);
+    if (rename(g_tmp, out)) die("rename %s -> %s: %s", g_tmp, out, strerror(errno));
+    g_tmp[0] = 0;
+    if (pg.verbose) fputc('\n', stderr);
+    if (!quiet)
+        printf("mkmodel: wrote %s (%s config, transformer %s, seed %llu): %llu bytes of weights in %.1f s\n", out,
+               config, dtype, (unsigned long long)seed, (unsigned long long)pg.bytes_total, zt_now() - pg.t0);
+    zt_catalog_free(&cat);
+    return 0;
+}
