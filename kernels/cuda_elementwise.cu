@@ -165,22 +165,27 @@ void zt_cuda_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out,
 }
 
 /* ---- timestep sinusoid: [cos(arg_0..half-1), sin(arg_0..half-1)] ---- */
-template <typename T> __global__ void k_timestep(float tt, int half, T *out) {
-    /* -ln(10000) rounded to f32, as the reference computes it */
-    const float neg_ln = -9.210340371976184f;
+/* freq_i = exp(fl32(fl32(-ln 10000) * i) * fl32(1/half)) (the reference's
+ * division by the Python scalar half is a multiply by its f32 reciprocal),
+ * arg_i = fl32(tt * freq_i). exp/cos/sin are evaluated in double and rounded
+ * once: the correctly rounded f32 values, which the CPU backend's libm also
+ * returns (CUDA's single-precision expf/cosf may be 2 ulp off). 256 values
+ * per step: the cost is nil. */
+template <typename T> __global__ void k_timestep(float tt, int half, float inv_half, T *out) {
+    const float neg_ln = -9.210340371976184f; /* -ln(10000) rounded to f32 */
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < half; i += gridDim.x * blockDim.x) {
-        const float freq = expf(__fdiv_rn(__fmul_rn(neg_ln, (float)i), (float)half));
+        const float freq = (float)exp((double)__fmul_rn(__fmul_rn(neg_ln, (float)i), inv_half));
         const float arg = __fmul_rn(tt, freq);
-        out[i] = zt_from_f32<T>(cosf(arg));
-        out[half + i] = zt_from_f32<T>(sinf(arg));
+        out[i] = zt_from_f32<T>((float)cos((double)arg));
+        out[half + i] = zt_from_f32<T>((float)sin((double)arg));
     }
 }
 
 void zt_cuda_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype dt) {
     ZT_ASSERT(half > 0 && out);
     const unsigned blocks = zt_cu_blocks((size_t)half, EW_THREADS);
-    if (dt == ZT_DT_BF16) k_timestep<zt_bf16><<<blocks, EW_THREADS, 0, zt_cu_stream(ops)>>>(tt, half, (zt_bf16 *)out);
-    else if (dt == ZT_DT_F32) k_timestep<float><<<blocks, EW_THREADS, 0, zt_cu_stream(ops)>>>(tt, half, (float *)out);
+    if (dt == ZT_DT_BF16) k_timestep<zt_bf16><<<blocks, EW_THREADS, 0, zt_cu_stream(ops)>>>(tt, half, 1.0f / (float)half, (zt_bf16 *)out);
+    else if (dt == ZT_DT_F32) k_timestep<float><<<blocks, EW_THREADS, 0, zt_cu_stream(ops)>>>(tt, half, 1.0f / (float)half, (float *)out);
     else ZT_CU_FAIL_DTYPE("timestep_embed", dt);
     ZT_CUDA_LAUNCH_CHECK();
 }

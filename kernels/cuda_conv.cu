@@ -1,0 +1,289 @@
+/* kernels/cuda_conv.cu — 2-D convolution, NHWC, stride 1, zero padding k/2,
+ * k in {1, 3}, bias and optional residual fused (zt_op_conv2d).
+ *
+ * bf16 with cin % 8 == 0 (every VAE conv): an implicit GEMM on the tensor
+ * cores. Rows are output pixels (M = h*w), columns output channels (N =
+ * cout), the reduction runs over (dy, dx, ci) (K = k*k*cin), which is exactly
+ * the weight layout [cout, k, k, cin]. The A tile gathers each 16-byte chunk
+ * of 8 channels straight from x with cp.async (zero-filled outside the
+ * image), so nothing is materialised; a 4-stage cp.async pipeline feeds
+ * ldmatrix + mma.sync m16n8k16 (f32 accumulators). Epilogue: acc + bias
+ * (+ residual), one rounding to bf16. No workspace.
+ *
+ * Everything else (f32, or cin not a multiple of 8): im2col of a band of
+ * image rows into the caller's workspace, then one cuBLASLt GEMM per band
+ * with the bias epilogue and C = residual. Bands keep the workspace under
+ * CONV_WS_BUDGET; a 1x1 conv needs no im2col at all. */
+#include "kernels/cuda_common.cuh"
+
+#define CONV_WS_BUDGET (128u << 20)
+#define CONV_BK 32
+
+static bool conv_use_igemm(const zt_conv2d *c) { return c->dt == ZT_DT_BF16 && c->cin % 8 == 0; }
+
+static int conv_band_rows(const zt_conv2d *c) {
+    const size_t row = (size_t)c->w * c->k * c->k * c->cin * zt_dtype_size(c->dt);
+    size_t r = row ? CONV_WS_BUDGET / row : 1;
+    if (r < 1) r = 1;
+    if (r > (size_t)c->h) r = (size_t)c->h;
+    return (int)r;
+}
+
+size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c) {
+    (void)ops;
+    if (conv_use_igemm(c) || c->k == 1) return 0;
+    return (size_t)conv_band_rows(c) * c->w * c->k * c->k * c->cin * zt_dtype_size(c->dt);
+}
+
+/* ------------------------------------------------------------------------ */
+/* implicit GEMM (bf16)                                                     */
+
+typedef struct {
+    int h, w, cin, cout, k, pad, K, M;
+    const zt_bf16 *x, *wgt, *bias, *res;
+    zt_bf16 *y;
+    int pair_ok; /* 2-element stores allowed */
+} conv_args;
+
+__device__ __forceinline__ uint32_t conv_smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void conv_cp16(uint32_t dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+
+/* Element offset of 16-byte chunk q (0..3) of row r in a [rows][32] bf16
+ * tile; the XOR spreads 8 consecutive rows over all 32 banks for ldmatrix. */
+__device__ __forceinline__ int conv_swz(int r, int q) { return r * CONV_BK + ((q ^ ((r >> 1) & 3)) << 3); }
+
+__device__ __forceinline__ void conv_ldm4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(addr));
+}
+
+__device__ __forceinline__ void conv_mma(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+template <int BM, int BN, int WM, int WN, int STAGES> struct conv_cfg {
+    static constexpr int WARPS_M = BM / WM, WARPS_N = BN / WN;
+    static constexpr int THREADS = WARPS_M * WARPS_N * 32;
+    static constexpr int MT = WM / 16, NT = WN / 8;
+    static constexpr int A_CHUNKS = BM * 4 / THREADS, B_CHUNKS = BN * 4 / THREADS;
+    static constexpr int SMEM = STAGES * (BM + BN) * CONV_BK * 2;
+    static_assert(BM * 4 % THREADS == 0 && BN * 4 % THREADS == 0 && B_CHUNKS >= 1, "loader split");
+    static_assert(NT % 2 == 0, "B fragments are loaded in pairs");
+};
+
+template <int BM, int BN, int WM, int WN, int STAGES>
+__global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, STAGES>::THREADS, 2) k_conv_igemm(conv_args a) {
+    typedef conv_cfg<BM, BN, WM, WN, STAGES> C;
+    extern __shared__ __align__(128) zt_bf16 smem[];
+    zt_bf16 *sA = smem, *sB = smem + STAGES * BM * CONV_BK;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm0 = (warp % C::WARPS_M) * WM, wn0 = (warp / C::WARPS_M) * WN;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    const int q = tid & 3; /* the 16-byte chunk of the K block this thread loads */
+
+    int apy[C::A_CHUNKS], apx[C::A_CHUNKS];
+#pragma unroll
+    for (int i = 0; i < C::A_CHUNKS; i++) {
+        const int m = m0 + (tid >> 2) + i * (C::THREADS / 4);
+        if (m < a.M) {
+            apy[i] = m / a.w;
+            apx[i] = m - apy[i] * a.w;
+        } else {
+            apy[i] = -0x40000000; /* never inside the image */
+            apx[i] = 0;
+        }
+    }
+
+    const int KB = (a.K + CONV_BK - 1) / CONV_BK;
+    auto load_stage = [&](int stage, int kb) {
+        const int kk = kb * CONV_BK + q * 8;
+        const bool kvalid = kk < a.K;
+        int tap = 0, ci = 0, dy = 0, dx = 0;
+        if (kvalid) {
+            tap = kk / a.cin;
+            ci = kk - tap * a.cin;
+            dy = tap / a.k;
+            dx = tap - dy * a.k;
+        }
+        zt_bf16 *As = sA + stage * BM * CONV_BK, *Bs = sB + stage * BN * CONV_BK;
+#pragma unroll
+        for (int i = 0; i < C::A_CHUNKS; i++) {
+            const int r = (tid >> 2) + i * (C::THREADS / 4);
+            const int iy = apy[i] + dy - a.pad, ix = apx[i] + dx - a.pad;
+            const bool v = kvalid && (unsigned)iy < (unsigned)a.h && (unsigned)ix < (unsigned)a.w;
+            const zt_bf16 *src = v ? a.x + ((size_t)iy * a.w + ix) * a.cin + ci : a.x;
+            conv_cp16(conv_smem_addr(As + conv_swz(r, q)), src, v);
+        }
+#pragma unroll
+        for (int i = 0; i < C::B_CHUNKS; i++) {
+            const int r = (tid >> 2) + i * (C::THREADS / 4);
+            const int co = n0 + r;
+            const bool v = kvalid && co < a.cout;
+            const zt_bf16 *src = v ? a.wgt + (size_t)co * a.K + kk : a.wgt;
+            conv_cp16(conv_smem_addr(Bs + conv_swz(r, q)), src, v);
+        }
+    };
+
+    float acc[C::MT][C::NT][4];
+#pragma unroll
+    for (int i = 0; i < C::MT; i++)
+#pragma unroll
+        for (int j = 0; j < C::NT; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < KB) load_stage(s, s);
+        asm volatile("cp.async.commit_group;\n" ::);
+    }
+
+    for (int kb = 0; kb < KB; kb++) {
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 2));
+        __syncthreads();
+        const int nk = kb + STAGES - 1;
+        if (nk < KB) load_stage(nk % STAGES, nk);
+        asm volatile("cp.async.commit_group;\n" ::);
+
+        const int stage = kb % STAGES;
+        const zt_bf16 *As = sA + stage * BM * CONV_BK, *Bs = sB + stage * BN * CONV_BK;
+#pragma unroll
+        for (int ks = 0; ks < CONV_BK / 16; ks++) {
+            uint32_t af[C::MT][4], bfr[C::NT][2];
+#pragma unroll
+            for (int i = 0; i < C::MT; i++) {
+                const int r = wm0 + i * 16 + (lane & 15);
+                conv_ldm4(conv_smem_addr(As + conv_swz(r, ks * 2 + (lane >> 4))), af[i][0], af[i][1], af[i][2], af[i][3]);
+            }
+#pragma unroll
+            for (int j = 0; j < C::NT; j += 2) {
+                const int r = wn0 + (j + (lane >> 4)) * 8 + (lane & 7);
+                conv_ldm4(conv_smem_addr(Bs + conv_swz(r, ks * 2 + ((lane >> 3) & 1))), bfr[j][0], bfr[j][1],
+                          bfr[j + 1][0], bfr[j + 1][1]);
+            }
+#pragma unroll
+            for (int i = 0; i < C::MT; i++)
+#pragma unroll
+                for (int j = 0; j < C::NT; j++) conv_mma(acc[i][j], af[i], bfr[j]);
+        }
+    }
+    asm volatile("cp.async.wait_group 0;\n" ::);
+
+    /* epilogue: y = R(acc + bias (+ residual)) */
+#pragma unroll
+    for (int j = 0; j < C::NT; j++) {
+        const int co = n0 + wn0 + j * 8 + (lane & 3) * 2;
+        if (co >= a.cout) continue;
+        const bool two = co + 1 < a.cout;
+        const float b0 = a.bias ? __bfloat162float(a.bias[co]) : 0.0f;
+        const float b1 = a.bias && two ? __bfloat162float(a.bias[co + 1]) : 0.0f;
+#pragma unroll
+        for (int i = 0; i < C::MT; i++)
+#pragma unroll
+            for (int hlf = 0; hlf < 2; hlf++) {
+                const int m = m0 + wm0 + i * 16 + (lane >> 2) + hlf * 8;
+                if (m >= a.M) continue;
+                float v0 = acc[i][j][2 * hlf] + b0, v1 = acc[i][j][2 * hlf + 1] + b1;
+                const size_t o = (size_t)m * a.cout + co;
+                if (a.pair_ok && two) {
+                    if (a.res) {
+                        const __nv_bfloat162 r2 = *reinterpret_cast<const __nv_bfloat162 *>(a.res + o);
+                        v0 += __low2float(r2);
+                        v1 += __high2float(r2);
+                    }
+                    *reinterpret_cast<__nv_bfloat162 *>(a.y + o) = __floats2bfloat162_rn(v0, v1);
+                } else {
+                    if (a.res) v0 += __bfloat162float(a.res[o]);
+                    a.y[o] = __float2bfloat16_rn(v0);
+                    if (two) {
+                        if (a.res) v1 += __bfloat162float(a.res[o + 1]);
+                        a.y[o + 1] = __float2bfloat16_rn(v1);
+                    }
+                }
+            }
+    }
+}
+
+template <int BM, int BN, int WM, int WN, int STAGES> static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
+    typedef conv_cfg<BM, BN, WM, WN, STAGES> C;
+    auto kern = k_conv_igemm<BM, BN, WM, WN, STAGES>;
+    ZT_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
+    dim3 grid((unsigned)((a->M + BM - 1) / BM), (unsigned)((a->cout + BN - 1) / BN));
+    ZT_ASSERT(grid.y <= 65535);
+    kern<<<grid, C::THREADS, C::SMEM, zt_cu_stream(ops)>>>(*a);
+    ZT_CUDA_LAUNCH_CHECK();
+}
+
+/* ------------------------------------------------------------------------ */
+/* im2col + cuBLASLt fallback                                               */
+
+/* col[(yy*w + xx)][(dy*k + dx)*cin + ci] = x[y0+yy+dy-pad, xx+dx-pad, ci] or 0 */
+template <typename T>
+__global__ void k_im2col(int h, int w, int cin, int k, int y0, int rows, const T *x, T *col) {
+    const int pad = k / 2, K = k * k * cin, npix = rows * w;
+    for (int p = blockIdx.y; p < npix; p += gridDim.y) {
+        const int yy = p / w, xx = p - yy * w;
+        T *dst = col + (size_t)p * K;
+        for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < K; e += gridDim.x * blockDim.x) {
+            const int tap = e / cin, ci = e - tap * cin, dy = tap / k, dx = tap - dy * k;
+            const int iy = y0 + yy + dy - pad, ix = xx + dx - pad;
+            dst[e] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((size_t)iy * w + ix) * cin + ci] : zt_from_f32<T>(0.0f);
+        }
+    }
+}
+
+static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, void *workspace) {
+    const int K = c->k * c->k * c->cin;
+    const size_t s = zt_dtype_size(c->dt);
+    if (c->k == 1) { /* x is already the [h*w, cin] operand */
+        zt_cuda_gemm_ex(ops, c->h * c->w, c->cout, K, c->x, c->dt, K, c->wgt, c->dt, K, c->bias, c->residual, c->cout,
+                        c->y, c->dt, c->cout);
+        return;
+    }
+    ZT_ASSERT(workspace);
+    const int band = conv_band_rows(c);
+    for (int y0 = 0; y0 < c->h; y0 += band) {
+        const int rows = c->h - y0 < band ? c->h - y0 : band;
+        const int npix = rows * c->w;
+        dim3 grid((unsigned)((K + 255) / 256), (unsigned)(npix < 65535 ? npix : 65535));
+        if (c->dt == ZT_DT_BF16)
+            k_im2col<zt_bf16><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, y0, rows, (const zt_bf16 *)c->x,
+                                                                  (zt_bf16 *)workspace);
+        else
+            k_im2col<float><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, y0, rows, (const float *)c->x,
+                                                                (float *)workspace);
+        ZT_CUDA_LAUNCH_CHECK();
+        const size_t off = (size_t)y0 * c->w * c->cout * s;
+        zt_cuda_gemm_ex(ops, npix, c->cout, K, workspace, c->dt, K, c->wgt, c->dt, K, c->bias,
+                        c->residual ? (const char *)c->residual + off : NULL, c->cout, (char *)c->y + off, c->dt, c->cout);
+    }
+}
+
+void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
+    ZT_ASSERT(c->h > 0 && c->w > 0 && c->cin > 0 && c->cout > 0 && (c->k == 1 || c->k == 3));
+    ZT_ASSERT(c->x && c->wgt && c->y);
+    if (c->dt != ZT_DT_BF16 && c->dt != ZT_DT_F32) ZT_CU_FAIL_DTYPE("conv2d", c->dt);
+    if (!conv_use_igemm(c)) {
+        conv_im2col_gemm(ops, c, workspace);
+        return;
+    }
+    ZT_ASSERT(zt_al16(c->x) && zt_al16(c->wgt)); /* 16-byte cp.async sources */
+    conv_args a;
+    a.h = c->h; a.w = c->w; a.cin = c->cin; a.cout = c->cout; a.k = c->k; a.pad = c->k / 2;
+    a.K = c->k * c->k * c->cin;
+    ZT_ASSERT((int64_t)c->h * c->w < 0x7fffffff);
+    a.M = c->h * c->w;
+    a.x = (const zt_bf16 *)c->x; a.wgt = (const zt_bf16 *)c->wgt; a.bias = (const zt_bf16 *)c->bias;
+    a.res = (const zt_bf16 *)c->residual; a.y = (zt_bf16 *)c->y;
+    a.pair_ok = c->cout % 2 == 0 && ((uintptr_t)c->y & 3) == 0 && ((uintptr_t)c->residual & 3) == 0;
+    if (c->cout <= 32) conv_igemm_launch<128, 32, 32, 32, 4>(ops, &a);
+    else conv_igemm_launch<128, 128, 64, 32, 4>(ops, &a);
+}

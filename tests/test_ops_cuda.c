@@ -1,0 +1,658 @@
+/* tests/test_ops_cuda.c — every CUDA op against the CPU reference backend
+ * (ggml test-backend-ops style): fresh random inputs per case, the same op
+ * through zt_ops with ZT_BACKEND_CPU and ZT_BACKEND_CUDA, relative L2 error
+ * ||cuda - cpu|| / ||cpu|| <= 1e-2 on bf16 paths and 1e-5 on f32 paths.
+ * Outputs are poisoned with 0xFF bytes (NaN for f32/bf16) on both sides
+ * first: an element the CUDA op failed to write stays NaN and fails the
+ * case; an element outside the output view (strided rows) must stay
+ * poisoned. Shapes include odd sizes, non-multiples of the tile sizes,
+ * misaligned and strided views so that both the vector and the scalar paths
+ * of each kernel run. Skips (exit 77) without a CUDA device.
+ *
+ * Prints one line per case (op, shape, dtypes, error) and a summary table
+ * per op at the end. ZT_TEST_NO_FORK=1 skips the abort check that needs
+ * fork() (compute-sanitizer runs); ZT_TEST_OPS=a,b runs only the ops whose
+ * name contains one of the comma-separated words (e.g. a racecheck run). */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernels/ops.h"
+#include "tests/zt_test.h"
+
+static zt_ops *g_cpu, *g_gpu;
+static zt_rng g_rng = {0x9e3779b97f4a7c15ull};
+
+/* ---- per-op summary -------------------------------------------------------- */
+typedef struct {
+    char op[24];
+    int cases, failed;
+    double worst_bf16, worst_f32;
+} op_stat;
+static op_stat g_stats[64];
+static int g_nstats;
+
+static void record(const char *op, int f32_path, double err, int ok) {
+    op_stat *s = NULL;
+    for (int i = 0; i < g_nstats; i++)
+        if (!strcmp(g_stats[i].op, op)) s = &g_stats[i];
+    if (!s) {
+        s = &g_stats[g_nstats++];
+        memset(s, 0, sizeof *s);
+        snprintf(s->op, sizeof s->op, "%s", op);
+        s->worst_bf16 = s->worst_f32 = -1;
+    }
+    s->cases++;
+    if (!ok) s->failed++;
+    double *w = f32_path ? &s->worst_f32 : &s->worst_bf16;
+    if (isnan(err) || err > *w) *w = err;
+}
+
+static int want(const char *op) {
+    const char *f = getenv("ZT_TEST_OPS");
+    if (!f || !*f) return 1;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", f);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (strstr(op, t)) return 1;
+    return 0;
+}
+
+/* ---- host element access --------------------------------------------------- */
+static float h_get(const void *p, zt_dtype dt, size_t i) {
+    switch (dt) {
+    case ZT_DT_F32: return ((const float *)p)[i];
+    case ZT_DT_BF16: return zt_bf16_to_f32(((const uint16_t *)p)[i]);
+    case ZT_DT_F16: return zt_f16_to_f32(((const uint16_t *)p)[i]);
+    case ZT_DT_U8: return ((const uint8_t *)p)[i];
+    default: abort();
+    }
+}
+
+/* f32 -> f16 bits, round to nearest even (normal range and zero only: the
+ * test draws values well inside it). */
+static uint16_t h_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t s = (u >> 16) & 0x8000u;
+    int e = (int)((u >> 23) & 0xff) - 127 + 15;
+    uint32_t m = u & 0x7fffffu;
+    if (e <= 0) return (uint16_t)s;
+    uint32_t r = ((uint32_t)e << 10) | (m >> 13);
+    uint32_t rem = m & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++;
+    return (uint16_t)(s | r);
+}
+
+static void h_set(void *p, zt_dtype dt, size_t i, float v) {
+    switch (dt) {
+    case ZT_DT_F32: ((float *)p)[i] = v; break;
+    case ZT_DT_BF16: ((uint16_t *)p)[i] = zt_f32_to_bf16(v); break;
+    case ZT_DT_F16: ((uint16_t *)p)[i] = h_f32_to_f16(v); break;
+    default: abort();
+    }
+}
+
+/* ---- a tensor that lives on both backends ---------------------------------- */
+typedef struct {
+    zt_dtype dt;
+    size_t n;   /* elements */
+    void *h;    /* CPU backend copy */
+    void *d;    /* CUDA copy */
+} tbuf;
+
+static tbuf tb_new(size_t n, zt_dtype dt) {
+    tbuf t = {dt, n, NULL, NULL};
+    size_t bytes = (n ? n : 1) * zt_dtype_size(dt);
+    t.h = zt_mem_alloc(g_cpu, bytes);
+    t.d = zt_mem_alloc(g_gpu, bytes);
+    if (!t.h || !t.d) {
+        fprintf(stderr, "out of memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    return t;
+}
+static void tb_free(tbuf *t) {
+    zt_mem_free(g_cpu, t->h);
+    zt_mem_free(g_gpu, t->d);
+    t->h = t->d = NULL;
+}
+static size_t tb_bytes(const tbuf *t) { return t->n * zt_dtype_size(t->dt); }
+/* Both copies = the host values. */
+static void tb_sync(tbuf *t) { zt_mem_upload(g_gpu, t->d, t->h, tb_bytes(t)); }
+/* Fresh N(offset, scale^2) values (rounded to dt) on both sides. */
+static void tb_rand(tbuf *t, double scale, double offset) {
+    for (size_t i = 0; i < t->n; i++) h_set(t->h, t->dt, i, (float)(offset + scale * zt_rng_normal(&g_rng)));
+    tb_sync(t);
+}
+static void tb_poison(tbuf *t, uint8_t v) {
+    memset(t->h, v, tb_bytes(t));
+    zt_mem_fill_u8(g_gpu, t->d, v, tb_bytes(t));
+}
+/* Element pointer views (offset in elements) for both sides. */
+static void *tb_h(const tbuf *t, size_t off) { return (char *)t->h + off * zt_dtype_size(t->dt); }
+static void *tb_d(const tbuf *t, size_t off) { return (char *)t->d + off * zt_dtype_size(t->dt); }
+
+/* Compare the whole buffer: bitwise-equal elements (poison included) count
+ * as exact; a NaN on one side only is an unwritten/overwritten element. */
+static int tb_check(const char *op, const char *what, tbuf *t, int f32_path) {
+    const size_t es = zt_dtype_size(t->dt);
+    void *g = malloc(tb_bytes(t) ? tb_bytes(t) : 1);
+    zt_mem_download(g_gpu, g, t->d, tb_bytes(t));
+    double num = 0, den = 0;
+    size_t nan_gpu = 0, nan_cpu = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const char *pc = (const char *)t->h + i * es, *pg = (const char *)g + i * es;
+        const float c = h_get(t->h, t->dt, i), v = h_get(g, t->dt, i);
+        if (!memcmp(pc, pg, es)) {
+            if (!isnan(c)) den += (double)c * c;
+            continue;
+        }
+        if (isnan(c)) { nan_cpu++; continue; }
+        if (isnan(v)) { nan_gpu++; continue; }
+        num += ((double)v - c) * ((double)v - c);
+        den += (double)c * c;
+    }
+    free(g);
+    const double err = den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : 0);
+    const double tol = f32_path ? 1e-5 : 1e-2;
+    const int ok = err <= tol && nan_gpu == 0 && nan_cpu == 0;
+    printf("%-6s %-15s %-52s rel_l2 %.3e (tol %.0e)%s%s\n", ok ? "ok" : "FAIL", op, what, err, tol,
+           nan_gpu ? " UNWRITTEN/NaN on CUDA" : "", nan_cpu ? " WROTE OUTSIDE THE VIEW" : "");
+    ZT_CHECK(ok, "%s %s: rel_l2 %.3e (tol %.0e), %zu NaN/unwritten on CUDA, %zu written outside the view", op, what,
+             err, tol, nan_gpu, nan_cpu);
+    record(op, f32_path, (nan_gpu || nan_cpu) ? NAN : err, ok);
+    return ok;
+}
+
+static const char *dn(zt_dtype t) { return t == ZT_DT_F32 ? "f32" : t == ZT_DT_BF16 ? "bf16" : "f16"; }
+
+/* ---- GEMM ------------------------------------------------------------------- */
+static void t_gemm(int m, int n, int k, zt_dtype xdt, zt_dtype ydt, int bias, int acc, int pad_x, int pad_y) {
+    if (!want("gemm")) return;
+    const zt_dtype wdt = xdt;
+    const int64_t ldx = k + pad_x, ldy = n + pad_y;
+    tbuf x = tb_new((size_t)m * ldx, xdt), w = tb_new((size_t)n * k, wdt), b = tb_new((size_t)n, wdt);
+    tbuf y = tb_new((size_t)m * ldy, ydt);
+    tb_rand(&x, 1.0, 0.0);
+    tb_rand(&w, 1.0 / sqrt((double)k), 0.0);
+    tb_rand(&b, 0.5, 0.0);
+    if (acc) {
+        tb_poison(&y, 0xFF);
+        for (int r = 0; r < m; r++)
+            for (int j = 0; j < n; j++) h_set(y.h, ydt, (size_t)r * ldy + j, (float)zt_rng_normal(&g_rng));
+        tb_sync(&y);
+    } else {
+        tb_poison(&y, 0xFF);
+    }
+    zt_gemm g = {.m = m, .n = n, .k = k, .x_dt = xdt, .ldx = ldx, .w_dt = wdt, .y_dt = ydt, .ldy = ldy, .accumulate = acc};
+    g.x = x.h; g.w = w.h; g.bias = bias ? b.h : NULL; g.y = y.h;
+    zt_op_gemm(g_cpu, &g);
+    g.x = x.d; g.w = w.d; g.bias = bias ? b.d : NULL; g.y = y.d;
+    zt_op_gemm(g_gpu, &g);
+    char what[128];
+    snprintf(what, sizeof what, "m%d n%d k%d %s->%s%s%s ldx%+d ldy%+d", m, n, k, dn(xdt), dn(ydt), bias ? " bias" : "",
+             acc ? " acc" : "", pad_x, pad_y);
+    tb_check("gemm", what, &y, ydt == ZT_DT_F32 && xdt == ZT_DT_F32);
+    tb_free(&x); tb_free(&w); tb_free(&b); tb_free(&y);
+}
+
+/* (f32 x, bf16 w) is CPU-only: the CUDA backend must abort, not compute. */
+static void t_gemm_mixed_aborts(void) {
+    if (!want("gemm")) return;
+    if (getenv("ZT_TEST_NO_FORK")) return;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        zt_gemm g = {.m = 1, .n = 1, .k = 1, .x = (void *)8, .x_dt = ZT_DT_F32, .w = (void *)8, .w_dt = ZT_DT_BF16,
+                     .y = (void *)8, .y_dt = ZT_DT_F32};
+        zt_op_gemm(g_gpu, &g);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    const int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+    printf("%-6s %-15s %-52s\n", ok ? "ok" : "FAIL", "gemm", "(f32 x, bf16 w) aborts on CUDA");
+    ZT_CHECK(ok, "gemm (f32, bf16) on CUDA must abort (status %d)", st);
+    record("gemm", 1, 0, ok);
+}
+
+/* ---- norms --------------------------------------------------------------------- */
+enum { T_RMS, T_LAYER, T_GATE };
+
+static void t_norm(int kind, int rows, int heads, int dim, zt_dtype xdt, zt_dtype ydt, int weight, int scale,
+                   int gate, int pad_x, int pad_y, int inplace) {
+    if (!want(kind == T_RMS ? "rmsnorm" : kind == T_LAYER ? "layernorm" : "rmsnorm_gate_add")) return;
+    const int width = heads * dim;
+    const int64_t ldx = width + pad_x, ldy = inplace ? ldx : width + pad_y;
+    tbuf x = tb_new((size_t)rows * ldx, xdt), y = tb_new((size_t)rows * ldy, ydt);
+    tbuf wt = tb_new((size_t)dim, ZT_DT_BF16), sc = tb_new((size_t)width, ydt), gt = tb_new((size_t)width, ydt);
+    tb_rand(&x, 2.0, 0.3);
+    tb_rand(&wt, 0.5, 1.0);
+    tb_rand(&sc, 0.3, 1.0);
+    tb_rand(&gt, 0.5, 0.0);
+    if (kind == T_GATE) tb_rand(&y, 1.0, 0.0); /* the residual stream */
+    else if (!inplace) tb_poison(&y, 0xFF);
+    zt_norm nm = {.rows = rows, .heads = heads, .dim = dim, .x_dt = xdt, .ldx = ldx, .eps = 1e-5f, .y_dt = ydt, .ldy = ldy};
+    for (int side = 0; side < 2; side++) {
+        const int gpu = side == 1;
+        nm.x = gpu ? x.d : x.h;
+        nm.weight = weight ? (const uint16_t *)(gpu ? wt.d : wt.h) : NULL;
+        nm.scale = scale ? (gpu ? sc.d : sc.h) : NULL;
+        nm.y = inplace ? (void *)nm.x : (gpu ? y.d : y.h);
+        zt_ops *o = gpu ? g_gpu : g_cpu;
+        if (kind == T_RMS) zt_op_rmsnorm(o, &nm);
+        else if (kind == T_LAYER) zt_op_layernorm(o, &nm);
+        else zt_op_rmsnorm_gate_add(o, &nm, gate ? (gpu ? gt.d : gt.h) : NULL, gpu ? y.d : y.h, ldy);
+    }
+    const char *op = kind == T_RMS ? "rmsnorm" : kind == T_LAYER ? "layernorm" : "rmsnorm_gate_add";
+    char what[128];
+    snprintf(what, sizeof what, "%dx%dx%d %s->%s%s%s%s%s ldx%+d ldy%+d", rows, heads, dim, dn(xdt), dn(ydt),
+             weight ? " w" : "", scale ? " scale" : "", gate ? " gate" : "", inplace ? " inplace" : "", pad_x,
+             inplace ? pad_x : pad_y);
+    tb_check(op, what, inplace ? &x : &y, ydt == ZT_DT_F32 && xdt == ZT_DT_F32);
+    tb_free(&x); tb_free(&y); tb_free(&wt); tb_free(&sc); tb_free(&gt);
+}
+
+static void t_groupnorm(int hw, int c, int groups, zt_dtype dt, zt_dtype gbdt, int silu, double offset, int inplace) {
+    if (!want("groupnorm")) return;
+    tbuf x = tb_new((size_t)hw * c, dt), y = tb_new((size_t)hw * c, dt);
+    tbuf ga = tb_new((size_t)c, gbdt), be = tb_new((size_t)c, gbdt);
+    tb_rand(&x, 1.5, offset);
+    tb_rand(&ga, 0.5, 1.0);
+    tb_rand(&be, 0.5, 0.0);
+    tb_poison(&y, 0xFF);
+    zt_groupnorm g = {.hw = hw, .c = c, .groups = groups, .dt = dt, .gb_dt = gbdt, .eps = 1e-6f, .silu = silu};
+    for (int side = 0; side < 2; side++) {
+        const int gpu = side == 1;
+        zt_ops *o = gpu ? g_gpu : g_cpu;
+        g.x = gpu ? x.d : x.h;
+        g.y = inplace ? (void *)g.x : (gpu ? y.d : y.h);
+        g.gamma = gpu ? ga.d : ga.h;
+        g.beta = gpu ? be.d : be.h;
+        size_t wsb = zt_groupnorm_workspace_size(o, &g);
+        void *ws = zt_mem_alloc(o, wsb ? wsb : 1);
+        zt_op_groupnorm(o, &g, ws);
+        zt_ops_sync(o);
+        zt_mem_free(o, ws);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "hw%d c%d g%d %s gb %s%s mean%+.0f%s", hw, c, groups, dn(dt), dn(gbdt),
+             silu ? " silu" : "", offset, inplace ? " inplace" : "");
+    tb_check("groupnorm", what, inplace ? &x : &y, dt == ZT_DT_F32);
+    tb_free(&x); tb_free(&y); tb_free(&ga); tb_free(&be);
+}
+
+/* ---- elementwise ----------------------------------------------------------------- */
+enum { E_ADD, E_SILU, E_ONE_PLUS, E_TANH };
+static void t_elementwise(int kind, size_t n, zt_dtype dt, int misalign, int inplace) {
+    static const char *wn[] = {"add", "silu", "one_plus", "tanh"};
+    if (!want(wn[kind])) return;
+    const size_t off = misalign ? 1 : 0;
+    tbuf a = tb_new(n + off, dt), b = tb_new(n + off, dt), y = tb_new(n + off, dt);
+    tb_rand(&a, 2.0, 0.0);
+    tb_rand(&b, 2.0, 0.0);
+    tb_poison(&y, 0xFF);
+    for (int side = 0; side < 2; side++) {
+        const int gpu = side == 1;
+        zt_ops *o = gpu ? g_gpu : g_cpu;
+        void *pa = gpu ? tb_d(&a, off) : tb_h(&a, off), *pb = gpu ? tb_d(&b, off) : tb_h(&b, off);
+        void *py = inplace ? pa : (gpu ? tb_d(&y, off) : tb_h(&y, off));
+        if (kind == E_ADD) zt_op_add(o, n, pa, pb, py, dt);
+        else if (kind == E_SILU) zt_op_silu(o, n, pa, py, dt);
+        else if (kind == E_ONE_PLUS) zt_op_one_plus(o, n, pa, py, dt);
+        else zt_op_tanh(o, n, pa, py, dt);
+    }
+    static const char *names[] = {"add", "silu", "one_plus", "tanh"};
+    char what[128];
+    snprintf(what, sizeof what, "n%zu %s%s%s", n, dn(dt), misalign ? " misaligned" : "", inplace ? " inplace" : "");
+    tb_check(names[kind], what, inplace ? &a : &y, dt == ZT_DT_F32);
+    tb_free(&a); tb_free(&b); tb_free(&y);
+}
+
+static void t_convert(size_t n, zt_dtype xdt, zt_dtype ydt, int misalign) {
+    if (!want("convert")) return;
+    const size_t off = misalign ? 1 : 0;
+    tbuf x = tb_new(n + off, xdt), y = tb_new(n + off, ydt);
+    tb_rand(&x, 3.0, 0.0);
+    tb_poison(&y, 0xFF);
+    zt_op_convert(g_cpu, n, tb_h(&x, off), xdt, tb_h(&y, off), ydt);
+    zt_op_convert(g_gpu, n, tb_d(&x, off), xdt, tb_d(&y, off), ydt);
+    char what[128];
+    snprintf(what, sizeof what, "n%zu %s->%s%s", n, dn(xdt), dn(ydt), misalign ? " misaligned" : "");
+    tb_check("convert", what, &y, ydt == ZT_DT_F32);
+    tb_free(&x); tb_free(&y);
+}
+
+static void t_swiglu(int rows, int ff, int pad_in, int pad_out, zt_dtype dt) {
+    if (!want("swiglu")) return;
+    const int64_t ld_in = 2 * (int64_t)ff + pad_in, ld_out = ff + pad_out;
+    tbuf in = tb_new((size_t)rows * ld_in, dt), out = tb_new((size_t)rows * ld_out, dt);
+    tb_rand(&in, 2.0, 0.0);
+    tb_poison(&out, 0xFF);
+    zt_op_swiglu(g_cpu, rows, ff, in.h, ld_in, out.h, ld_out, dt);
+    zt_op_swiglu(g_gpu, rows, ff, in.d, ld_in, out.d, ld_out, dt);
+    char what[128];
+    snprintf(what, sizeof what, "%dx%d %s ld_in%+d ld_out%+d", rows, ff, dn(dt), pad_in, pad_out);
+    tb_check("swiglu", what, &out, dt == ZT_DT_F32);
+    tb_free(&in); tb_free(&out);
+}
+
+/* ---- RoPE ---------------------------------------------------------------------------- */
+static void t_rope(int half, int rows, int heads, int hd, int pad, zt_dtype dt) {
+    if (!want(half ? "rope_half" : "rope_pairs")) return;
+    const int64_t ldx = (int64_t)heads * hd + pad;
+    tbuf x = tb_new((size_t)rows * ldx, dt);
+    tbuf cs = tb_new((size_t)rows * hd, half ? dt : ZT_DT_F32);
+    tb_rand(&x, 1.5, 0.0);
+    for (size_t i = 0; i < (size_t)rows * hd / 2; i++) {
+        const double ang = 6.283185307179586 * zt_rng_uniform(&g_rng) * 50;
+        h_set(cs.h, cs.dt, 2 * i, (float)cos(ang));
+        h_set(cs.h, cs.dt, 2 * i + 1, (float)sin(ang));
+    }
+    tb_sync(&cs);
+    if (half) {
+        zt_op_rope_half(g_cpu, rows, heads, hd, x.h, ldx, cs.h, dt);
+        zt_op_rope_half(g_gpu, rows, heads, hd, x.d, ldx, cs.d, dt);
+    } else {
+        zt_op_rope_pairs(g_cpu, rows, heads, hd, x.h, ldx, cs.h, dt);
+        zt_op_rope_pairs(g_gpu, rows, heads, hd, x.d, ldx, cs.d, dt);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%dx%dx%d %s ldx%+d", rows, heads, hd, dn(dt), pad);
+    tb_check(half ? "rope_half" : "rope_pairs", what, &x, dt == ZT_DT_F32);
+    tb_free(&x); tb_free(&cs);
+}
+
+/* ---- Z-Image specifics -------------------------------------------------------------- */
+static void t_timestep(float tt, int half, zt_dtype dt) {
+    if (!want("timestep_embed")) return;
+    tbuf o = tb_new((size_t)2 * half, dt);
+    tb_poison(&o, 0xFF);
+    zt_op_timestep_embed(g_cpu, tt, half, o.h, dt);
+    zt_op_timestep_embed(g_gpu, tt, half, o.d, dt);
+    char what[128];
+    snprintf(what, sizeof what, "tt %.4f half %d %s", tt, half, dn(dt));
+    tb_check("timestep_embed", what, &o, dt == ZT_DT_F32);
+    tb_free(&o);
+}
+
+static void t_patchify(int c, int hl, int wl, int p, zt_dtype dt, int pad_tok) {
+    if (!want("patchify")) return;
+    const int ntok = (hl / p) * (wl / p), feat = p * p * c;
+    tbuf lat = tb_new((size_t)c * hl * wl, ZT_DT_F32), tok = tb_new((size_t)ntok * feat, dt);
+    tb_rand(&lat, 1.0, 0.0);
+    tb_poison(&tok, 0xFF);
+    zt_op_patchify(g_cpu, c, hl, wl, p, lat.h, tok.h, dt);
+    zt_op_patchify(g_gpu, c, hl, wl, p, lat.d, tok.d, dt);
+    char what[128];
+    snprintf(what, sizeof what, "c%d %dx%d p%d %s", c, hl, wl, p, dn(dt));
+    tb_check("patchify", what, &tok, dt == ZT_DT_F32);
+    /* unpatchify from a strided token matrix with extra rows (pad tokens) */
+    const int64_t ld = feat + pad_tok;
+    tbuf tk = tb_new((size_t)(ntok + 3) * ld, dt), out = tb_new((size_t)c * hl * wl, ZT_DT_F32);
+    tb_rand(&tk, 1.0, 0.0);
+    tb_poison(&out, 0xFF);
+    zt_op_unpatchify(g_cpu, c, hl, wl, p, tk.h, ld, out.h, dt);
+    zt_op_unpatchify(g_gpu, c, hl, wl, p, tk.d, ld, out.d, dt);
+    snprintf(what, sizeof what, "c%d %dx%d p%d %s ld%+d", c, hl, wl, p, dn(dt), pad_tok);
+    tb_check("unpatchify", what, &out, 1);
+    tb_free(&lat); tb_free(&tok); tb_free(&tk); tb_free(&out);
+}
+
+static void t_euler(size_t n, float dt, int misalign) {
+    if (!want("euler_step")) return;
+    const size_t off = misalign ? 1 : 0;
+    tbuf x = tb_new(n + off, ZT_DT_F32), mo = tb_new(n + off, ZT_DT_F32);
+    tb_rand(&x, 1.0, 0.0);
+    tb_rand(&mo, 1.0, 0.0);
+    zt_op_euler_step(g_cpu, n, tb_h(&x, off), tb_h(&mo, off), dt);
+    zt_op_euler_step(g_gpu, n, tb_d(&x, off), tb_d(&mo, off), dt);
+    char what[128];
+    snprintf(what, sizeof what, "n%zu dt %.4f%s", n, dt, misalign ? " misaligned" : "");
+    tb_check("euler_step", what, &x, 1);
+    tb_free(&x); tb_free(&mo);
+}
+
+/* ---- VAE ---------------------------------------------------------------------------------- */
+static void t_vae_input(int c, int h, int w, zt_dtype dt) {
+    if (!want("vae_input")) return;
+    tbuf lat = tb_new((size_t)c * h * w, ZT_DT_F32), y = tb_new((size_t)c * h * w, dt);
+    tb_rand(&lat, 1.0, 0.0);
+    tb_poison(&y, 0xFF);
+    const float mul = 1.0f / 0.3611f, add = 0.1159f;
+    zt_op_vae_input(g_cpu, c, h, w, lat.h, mul, add, y.h, dt);
+    zt_op_vae_input(g_gpu, c, h, w, lat.d, mul, add, y.d, dt);
+    char what[128];
+    snprintf(what, sizeof what, "c%d %dx%d %s", c, h, w, dn(dt));
+    tb_check("vae_input", what, &y, dt == ZT_DT_F32);
+    tb_free(&lat); tb_free(&y);
+}
+
+static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid) {
+    if (!want("conv2d")) return;
+    const size_t hw = (size_t)h * w, K = (size_t)k * k * cin;
+    tbuf x = tb_new(hw * cin, dt), wt = tb_new((size_t)cout * K, dt), b = tb_new((size_t)cout, dt);
+    tbuf r = tb_new(hw * cout, dt), y = tb_new(hw * cout, dt);
+    tb_rand(&x, 1.0, 0.0);
+    tb_rand(&wt, 1.0 / sqrt((double)K), 0.0);
+    tb_rand(&b, 0.5, 0.0);
+    tb_rand(&r, 1.0, 0.0);
+    tb_poison(&y, 0xFF);
+    zt_conv2d c = {.h = h, .w = w, .cin = cin, .cout = cout, .k = k, .dt = dt};
+    for (int side = 0; side < 2; side++) {
+        const int gpu = side == 1;
+        zt_ops *o = gpu ? g_gpu : g_cpu;
+        c.x = gpu ? x.d : x.h;
+        c.wgt = gpu ? wt.d : wt.h;
+        c.bias = bias ? (gpu ? b.d : b.h) : NULL;
+        c.residual = resid ? (gpu ? r.d : r.h) : NULL;
+        c.y = gpu ? y.d : y.h;
+        size_t wsb = zt_conv2d_workspace_size(o, &c);
+        void *ws = wsb ? zt_mem_alloc(o, wsb) : NULL;
+        zt_op_conv2d(o, &c, ws);
+        zt_ops_sync(o);
+        zt_mem_free(o, ws);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%dx%d %d->%d k%d %s%s%s", h, w, cin, cout, k, dn(dt), bias ? " bias" : "",
+             resid ? " resid" : "");
+    tb_check("conv2d", what, &y, dt == ZT_DT_F32);
+    tb_free(&x); tb_free(&wt); tb_free(&b); tb_free(&r); tb_free(&y);
+}
+
+static void t_upsample(int h, int w, int c, zt_dtype dt) {
+    if (!want("upsample2x")) return;
+    tbuf x = tb_new((size_t)h * w * c, dt), y = tb_new((size_t)4 * h * w * c, dt);
+    tb_rand(&x, 1.0, 0.0);
+    tb_poison(&y, 0xFF);
+    zt_op_upsample2x(g_cpu, h, w, c, x.h, y.h, dt);
+    zt_op_upsample2x(g_gpu, h, w, c, x.d, y.d, dt);
+    char what[128];
+    snprintf(what, sizeof what, "%dx%d c%d %s", h, w, c, dn(dt));
+    tb_check("upsample2x", what, &y, dt == ZT_DT_F32);
+    tb_free(&x); tb_free(&y);
+}
+
+/* uint8 output: exact match, run twice with poison 0xFF and 0x00 so that an
+ * unwritten byte cannot hide behind a legitimate 255 or 0. */
+static void t_to_rgb8(int h, int w, zt_dtype dt) {
+    if (!want("to_rgb8")) return;
+    const size_t n = (size_t)h * w * 3;
+    tbuf x = tb_new(n, dt), y = tb_new(n, ZT_DT_U8);
+    tb_rand(&x, 0.8, 0.0);
+    size_t bad = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        tb_poison(&y, pass ? 0x00 : 0xFF);
+        zt_op_to_rgb8(g_cpu, h, w, x.h, dt, y.h);
+        zt_op_to_rgb8(g_gpu, h, w, x.d, dt, y.d);
+        uint8_t *g = malloc(n);
+        zt_mem_download(g_gpu, g, y.d, n);
+        for (size_t i = 0; i < n; i++) bad += g[i] != ((uint8_t *)y.h)[i];
+        free(g);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%dx%d %s (exact)", h, w, dn(dt));
+    printf("%-6s %-15s %-52s %zu mismatching bytes\n", bad ? "FAIL" : "ok", "to_rgb8", what, bad);
+    ZT_CHECK(bad == 0, "to_rgb8 %s: %zu bytes differ", what, bad);
+    record("to_rgb8", dt == ZT_DT_F32, bad ? 1.0 : 0.0, bad == 0);
+    tb_free(&x); tb_free(&y);
+}
+
+int main(void) {
+    if (!zt_cuda_available()) zt_test_skip("no CUDA device");
+    zt_err e = {0};
+    zt_ops_config cc = {.backend = ZT_BACKEND_CPU}, gc = {.backend = ZT_BACKEND_CUDA, .device = 0};
+    if (zt_ops_create(&cc, &g_cpu, &e) || zt_ops_create(&gc, &g_gpu, &e)) {
+        fprintf(stderr, "ops context: %s\n", e.msg);
+        return 1;
+    }
+    const zt_dtype B = ZT_DT_BF16, F = ZT_DT_F32;
+
+    /* GEMM: odd m/n/k, strided x and y, bias, accumulate, all dtype pairs */
+    static const int gs[][3] = {{1, 1, 1}, {7, 13, 5}, {33, 65, 129}, {128, 256, 64}, {257, 96, 320}, {64, 3840, 256}};
+    for (size_t i = 0; i < ZT_ARRAY_LEN(gs); i++) {
+        const int m = gs[i][0], n = gs[i][1], k = gs[i][2];
+        t_gemm(m, n, k, B, B, 0, 0, 0, 0);
+        t_gemm(m, n, k, B, B, 1, 0, 8, 3);
+        t_gemm(m, n, k, B, B, 1, 1, 3, 0);
+        t_gemm(m, n, k, B, F, 1, 0, 0, 5);
+        t_gemm(m, n, k, B, F, 0, 1, 0, 0);
+        t_gemm(m, n, k, F, F, 1, 0, 0, 0);
+        t_gemm(m, n, k, F, F, 1, 1, 4, 7);
+    }
+    t_gemm(100, 384, 3840, B, B, 1, 0, 0, 0);
+    t_gemm_mixed_aborts();
+
+    /* norms: whole rows, per-head inside a fused QKV row, odd dims */
+    for (int d = 0; d < 2; d++) {
+        const zt_dtype dt = d ? F : B;
+        t_norm(T_RMS, 1, 1, 1, dt, dt, 1, 0, 0, 0, 0, 0);
+        t_norm(T_RMS, 5, 1, 37, dt, dt, 1, 0, 0, 3, 1, 0);
+        t_norm(T_RMS, 13, 1, 3840, dt, dt, 1, 1, 0, 0, 0, 0);
+        t_norm(T_RMS, 64, 30, 128, dt, dt, 1, 0, 0, 2 * 3840, 3840, 0); /* q/k norm in a [S, 3*3840] row */
+        t_norm(T_RMS, 9, 1, 2560, dt, dt, 1, 0, 0, 0, 0, 1);
+        t_norm(T_RMS, 7, 3, 100, dt, dt, 0, 1, 0, 5, 0, 0);
+        t_norm(T_RMS, 3, 1, 12000, dt, dt, 1, 1, 0, 0, 0, 0);
+        t_norm(T_LAYER, 11, 1, 3840, dt, dt, 0, 1, 0, 0, 0, 0);
+        t_norm(T_LAYER, 6, 1, 77, dt, dt, 0, 0, 0, 1, 2, 0);
+        t_norm(T_LAYER, 4, 1, 3840, dt, dt, 0, 1, 0, 0, 0, 1);
+        t_norm(T_GATE, 13, 1, 3840, dt, dt, 1, 0, 1, 0, 0, 0);
+        t_norm(T_GATE, 5, 1, 3840, dt, dt, 1, 0, 0, 8, 16, 0);
+        t_norm(T_GATE, 7, 1, 45, dt, dt, 1, 0, 1, 1, 3, 0);
+    }
+    t_norm(T_RMS, 9, 1, 3840, B, F, 1, 1, 0, 0, 0, 0);
+    t_norm(T_RMS, 9, 2, 64, F, B, 1, 0, 0, 0, 0, 0);
+    t_norm(T_LAYER, 9, 1, 3840, B, F, 0, 1, 0, 0, 0, 0);
+
+    /* GroupNorm (VAE shapes scaled down, odd channel counts, shifted mean) */
+    for (int d = 0; d < 2; d++) {
+        const zt_dtype dt = d ? F : B;
+        t_groupnorm(64, 128, 32, dt, dt, 1, 0.0, 0);
+        t_groupnorm(1000, 512, 32, dt, dt, 0, 0.0, 0);
+        t_groupnorm(4096, 256, 32, dt, F, 1, 0.0, 1);
+        t_groupnorm(37, 96, 32, dt, B, 1, 0.0, 0);
+        t_groupnorm(13, 40, 8, dt, dt, 0, 0.0, 0);
+        t_groupnorm(11, 36, 4, dt, dt, 1, 0.0, 0);
+        t_groupnorm(3000, 128, 32, dt, dt, 1, 30.0, 0);
+    }
+
+    /* elementwise: vector and scalar paths, in place */
+    static const size_t ns[] = {1, 7, 1000, 4099, 65536};
+    for (int kind = 0; kind < 4; kind++)
+        for (size_t i = 0; i < ZT_ARRAY_LEN(ns); i++)
+            for (int d = 0; d < 2; d++) {
+                t_elementwise(kind, ns[i], d ? F : B, 0, 0);
+                if (i == 3) t_elementwise(kind, ns[i], d ? F : B, 1, 0);
+                if (i == 4) t_elementwise(kind, ns[i], d ? F : B, 0, 1);
+            }
+    static const zt_dtype cx[] = {ZT_DT_F32, ZT_DT_BF16, ZT_DT_F16};
+    for (size_t i = 0; i < 3; i++)
+        for (int d = 0; d < 2; d++) {
+            t_convert(4099, cx[i], d ? F : B, 0);
+            t_convert(65536, cx[i], d ? F : B, 0);
+            t_convert(999, cx[i], d ? F : B, 1);
+        }
+    for (int d = 0; d < 2; d++) {
+        const zt_dtype dt = d ? F : B;
+        t_swiglu(3, 8, 0, 0, dt);
+        t_swiglu(5, 37, 6, 3, dt);
+        t_swiglu(17, 1024, 0, 0, dt);
+        t_swiglu(4, 10240, 16, 8, dt);
+    }
+
+    /* RoPE: the DiT's q/k inside a fused QKV row, Qwen3 heads, odd head dims */
+    for (int d = 0; d < 2; d++) {
+        const zt_dtype dt = d ? F : B;
+        t_rope(0, 5, 30, 128, 2 * 3840, dt);
+        t_rope(0, 7, 4, 64, 0, dt);
+        t_rope(0, 3, 2, 6, 1, dt);
+        t_rope(1, 5, 32, 128, 8 * 128, dt);
+        t_rope(1, 4, 8, 128, 0, dt);
+        t_rope(1, 3, 2, 6, 3, dt);
+    }
+
+    /* Z-Image specifics */
+    for (int d = 0; d < 2; d++) {
+        const zt_dtype dt = d ? F : B;
+        t_timestep(45.4545898f, 128, dt);
+        t_timestep(999.0f, 128, dt);
+        t_timestep(3.0f, 5, dt);
+        t_patchify(16, 8, 12, 2, dt, 0);
+        t_patchify(16, 128, 128, 2, dt, 64);
+        t_patchify(3, 6, 9, 3, dt, 1);
+    }
+    t_euler(1, -0.0836f, 0);
+    t_euler(1001, -0.0836f, 1);
+    t_euler(16 * 128 * 128, -0.2105f, 0);
+
+    /* VAE */
+    for (int d = 0; d < 2; d++) {
+        const zt_dtype dt = d ? F : B;
+        t_vae_input(16, 5, 7, dt);
+        t_vae_input(16, 32, 32, dt);
+        t_upsample(3, 5, 128, dt);
+        t_upsample(4, 3, 3, dt);
+        t_upsample(2, 5, 2, dt);
+        t_upsample(16, 16, 512, dt);
+        t_to_rgb8(5, 7, dt);
+        t_to_rgb8(64, 48, dt);
+    }
+    /* conv2d: implicit GEMM (bf16, cin % 8 == 0): both tile shapes, odd pixel
+     * counts, cout not a multiple of the tile, 1x1; im2col + cuBLASLt: f32 and
+     * cin % 8 != 0. */
+    t_conv(8, 8, 32, 32, 3, B, 1, 0);
+    t_conv(5, 7, 16, 24, 3, B, 1, 1);
+    t_conv(9, 13, 64, 130, 3, B, 1, 1);
+    t_conv(16, 16, 128, 3, 3, B, 1, 0);
+    t_conv(6, 10, 40, 128, 1, B, 1, 1);
+    t_conv(33, 17, 128, 256, 3, B, 1, 1);
+    t_conv(32, 32, 512, 512, 3, B, 1, 0);
+    t_conv(64, 64, 128, 128, 3, B, 1, 1);
+    t_conv(7, 9, 16, 16, 3, B, 0, 0);
+    t_conv(5, 6, 3, 7, 3, B, 1, 1);
+    t_conv(7, 9, 16, 24, 3, F, 1, 1);
+    t_conv(8, 8, 32, 16, 1, F, 1, 0);
+    t_conv(5, 6, 3, 7, 3, F, 1, 0);
+    t_conv(24, 20, 64, 64, 3, F, 1, 1);
+
+    zt_ops_destroy(g_gpu);
+    zt_ops_destroy(g_cpu);
+
+    printf("\n| op | cases | failed | worst rel L2 (bf16 path) | worst rel L2 (f32 path) |\n");
+    printf("|---|---|---|---|---|\n");
+    for (int i = 0; i < g_nstats; i++) {
+        char b1[32], b2[32];
+        if (g_stats[i].worst_bf16 < 0) snprintf(b1, sizeof b1, "-");
+        else snprintf(b1, sizeof b1, "%.2e", g_stats[i].worst_bf16);
+        if (g_stats[i].worst_f32 < 0) snprintf(b2, sizeof b2, "-");
+        else snprintf(b2, sizeof b2, "%.2e", g_stats[i].worst_f32);
+        printf("| %s | %d | %d | %s | %s |\n", g_stats[i].op, g_stats[i].cases, g_stats[i].failed, b1, b2);
+    }
+    return zt_test_finish("test_ops_cuda");
+}

@@ -1,0 +1,380 @@
+/* tools/kbench.cu — benchmark of the CUDA ops at the real 1024x1024 shapes
+ * (DiT: 4224 tokens x 3840, 30 heads x 128, FFN 10240; VAE: 128..1024 px
+ * with 512/256/128 channels). Not a test.
+ *
+ * Each op: warm-up, then a median over many reps of CUDA-event timings of
+ * one call, inputs rotated over several buffer sets when one set would fit
+ * in L2. Achieved TFLOP/s (matrix ops) or GB/s (memory-bound ops, counting
+ * the fewest bytes the op must move: each input read once, each output
+ * written once) are printed next to the ceilings measured in the same run:
+ * bf16 GEMM peak from an 8192^3 cuBLASLt GEMM and device copy bandwidth from
+ * a 1 GiB device-to-device copy counting read + write.
+ *
+ * Output rows: | impl | op | shape | median us | achieved | % of ceiling |
+ * (tools/kbench_torch.py prints the same rows for PyTorch).
+ *
+ * usage: kbench [filter]   (only ops whose name contains filter) */
+#include <algorithm>
+#include <functional>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include <cuda_bf16.h>
+
+#include "common/zt_cuda.h"
+#include "kernels/ops.h"
+
+static zt_ops *g_ops;
+static cudaStream_t g_st;
+static double g_peak_tflops, g_copy_gbs;
+static const char *g_filter;
+static size_t g_l2;
+
+/* ---- device buffers with random contents ---- */
+__global__ void k_fill(size_t n, int dt, uint64_t seed, float scale, float offset, void *p) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull ^ seed;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        /* sum of two uniforms: a cheap bell shape in [-1, 1) */
+        const float u = (float)(z & 0xffffff) / 16777216.0f + (float)((z >> 24) & 0xffffff) / 16777216.0f - 1.0f;
+        const float v = offset + scale * u;
+        if (dt == ZT_DT_BF16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+        else ((float *)p)[i] = v;
+    }
+}
+
+static std::vector<void *> g_allocs;
+static void *buf(size_t n, zt_dtype dt, float scale = 1.0f, float offset = 0.0f) {
+    void *p = zt_mem_alloc(g_ops, n * zt_dtype_size(dt) + 256);
+    if (!p) {
+        fprintf(stderr, "kbench: out of device memory (%zu elements)\n", n);
+        exit(1);
+    }
+    static uint64_t seed = 12345;
+    seed += 0x632be59bd9b4e019ull;
+    k_fill<<<4096, 256, 0, g_st>>>(n, dt, seed, scale, offset, p);
+    ZT_CUDA_LAUNCH_CHECK();
+    g_allocs.push_back(p);
+    return p;
+}
+static void free_all(void) {
+    zt_ops_sync(g_ops);
+    for (void *p : g_allocs) zt_mem_free(g_ops, p);
+    g_allocs.clear();
+}
+
+/* Buffer sets so that the rotation spans > 3x L2. */
+static int sets_for(double bytes_per_call) {
+    int s = (int)(3.0 * g_l2 / (bytes_per_call > 1 ? bytes_per_call : 1)) + 1;
+    return std::min(std::max(s, 1), 8);
+}
+
+/* Median of per-call event timings, ms. */
+static double time_ms(const std::function<void(int)> &fn) {
+    cudaEvent_t a, b;
+    ZT_CUDA_CHECK(cudaEventCreate(&a));
+    ZT_CUDA_CHECK(cudaEventCreate(&b));
+    for (int i = 0; i < 3; i++) fn(i);
+    ZT_CUDA_CHECK(cudaEventRecord(a, g_st));
+    fn(3);
+    ZT_CUDA_CHECK(cudaEventRecord(b, g_st));
+    ZT_CUDA_CHECK(cudaEventSynchronize(b));
+    float first;
+    ZT_CUDA_CHECK(cudaEventElapsedTime(&first, a, b));
+    int reps = (int)(300.0 / std::max(first, 0.001f));
+    reps = std::min(std::max(reps, 15), 200);
+    std::vector<float> t(reps);
+    for (int r = 0; r < reps; r++) {
+        ZT_CUDA_CHECK(cudaEventRecord(a, g_st));
+        fn(r);
+        ZT_CUDA_CHECK(cudaEventRecord(b, g_st));
+        ZT_CUDA_CHECK(cudaEventSynchronize(b));
+        ZT_CUDA_CHECK(cudaEventElapsedTime(&t[r], a, b));
+    }
+    ZT_CUDA_CHECK(cudaGetLastError());
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::sort(t.begin(), t.end());
+    return t[reps / 2];
+}
+
+static bool wanted(const char *op) { return !g_filter || strstr(op, g_filter); }
+
+static void row_flops(const char *op, const char *shape, double flops, double ms) {
+    const double tf = flops / (ms * 1e-3) / 1e12;
+    printf("| zturbo | %s | %s | %.1f | %.1f TFLOP/s | %.0f%% |\n", op, shape, ms * 1e3, tf, 100.0 * tf / g_peak_tflops);
+    fflush(stdout);
+}
+static void row_bytes(const char *op, const char *shape, double bytes, double ms) {
+    const double gbs = bytes / (ms * 1e-3) / 1e9;
+    printf("| zturbo | %s | %s | %.1f | %.0f GB/s | %.0f%% |\n", op, shape, ms * 1e3, gbs, 100.0 * gbs / g_copy_gbs);
+    fflush(stdout);
+}
+
+/* ---- ceilings ---- */
+static void ceilings(void) {
+    const size_t bytes = (size_t)1 << 30;
+    void *a = buf(bytes / 2, ZT_DT_BF16), *b = buf(bytes / 2, ZT_DT_BF16);
+    const double copy_ms = time_ms([&](int) { zt_mem_copy(g_ops, b, a, bytes); });
+    g_copy_gbs = 2.0 * bytes / (copy_ms * 1e-3) / 1e9;
+    free_all();
+    const int n = 8192;
+    void *x = buf((size_t)n * n, ZT_DT_BF16), *w = buf((size_t)n * n, ZT_DT_BF16, 0.02f), *y = buf((size_t)n * n, ZT_DT_BF16);
+    zt_gemm g = {};
+    g.m = g.n = g.k = n;
+    g.x = x; g.x_dt = ZT_DT_BF16; g.w = w; g.w_dt = ZT_DT_BF16; g.y = y; g.y_dt = ZT_DT_BF16;
+    const double ms = time_ms([&](int) { zt_op_gemm(g_ops, &g); });
+    g_peak_tflops = 2.0 * n * n * n / (ms * 1e-3) / 1e12;
+    free_all();
+    printf("| zturbo | ceiling: copy | 1 GiB D2D, read+write | %.1f | %.0f GB/s | 100%% |\n", copy_ms * 1e3, g_copy_gbs);
+    printf("| zturbo | ceiling: gemm | m8192 n8192 k8192 bf16 | %.1f | %.1f TFLOP/s | 100%% |\n", ms * 1e3, g_peak_tflops);
+}
+
+/* ---- DiT ops ---- */
+static const int S = 4224, D = 3840, H = 30, HD = 128, FF = 10240;
+
+static void bench_gemm(int m, int k, int n, zt_dtype ydt) {
+    if (!wanted("gemm")) return;
+    void *x = buf((size_t)m * k, ZT_DT_BF16), *w = buf((size_t)n * k, ZT_DT_BF16, 1.0f / 64), *y = buf((size_t)m * n, ydt);
+    zt_gemm g = {};
+    g.m = m; g.n = n; g.k = k;
+    g.x = x; g.x_dt = ZT_DT_BF16; g.w = w; g.w_dt = ZT_DT_BF16; g.y = y; g.y_dt = ydt;
+    double ms = time_ms([&](int) { zt_op_gemm(g_ops, &g); });
+    char shape[96];
+    snprintf(shape, sizeof shape, "m%d k%d n%d bf16->%s", m, k, n, ydt == ZT_DT_BF16 ? "bf16" : "f32");
+    row_flops("gemm", shape, 2.0 * m * n * k, ms);
+    free_all();
+}
+
+static void bench_norms(void) {
+    const size_t act = (size_t)S * D, bytes2 = 2.0 * act * 2;
+    if (wanted("rmsnorm")) {
+        const int sets = sets_for(bytes2);
+        std::vector<void *> xs, ys;
+        for (int i = 0; i < sets; i++) { xs.push_back(buf(act, ZT_DT_BF16)); ys.push_back(buf(act, ZT_DT_BF16)); }
+        void *w = buf(D, ZT_DT_BF16, 0.5f, 1.0f), *sc = buf(D, ZT_DT_BF16, 0.5f, 1.0f);
+        zt_norm n = {};
+        n.rows = S; n.heads = 1; n.dim = D; n.x_dt = ZT_DT_BF16; n.ldx = D; n.weight = (const uint16_t *)w; n.scale = sc;
+        n.eps = 1e-5f; n.y_dt = ZT_DT_BF16; n.ldy = D;
+        double ms = time_ms([&](int r) { n.x = xs[r % sets]; n.y = ys[r % sets]; zt_op_rmsnorm(g_ops, &n); });
+        row_bytes("rmsnorm", "4224x3840 bf16, weight+scale", bytes2, ms);
+        free_all();
+    }
+    if (wanted("qknorm")) {
+        const size_t qkv = (size_t)S * 3 * D;
+        const int sets = sets_for(bytes2);
+        std::vector<void *> xs;
+        for (int i = 0; i < sets; i++) xs.push_back(buf(qkv, ZT_DT_BF16));
+        void *w = buf(HD, ZT_DT_BF16, 0.5f, 1.0f);
+        zt_norm n = {};
+        n.rows = S; n.heads = H; n.dim = HD; n.x_dt = ZT_DT_BF16; n.ldx = 3 * D; n.weight = (const uint16_t *)w;
+        n.eps = 1e-5f; n.y_dt = ZT_DT_BF16; n.ldy = 3 * D;
+        double ms = time_ms([&](int r) { n.x = xs[r % sets]; n.y = xs[r % sets]; zt_op_rmsnorm(g_ops, &n); });
+        row_bytes("qknorm", "4224x30x128 in QKV row, in place", bytes2, ms);
+        free_all();
+    }
+    if (wanted("rmsnorm_gate_add")) {
+        const double bytes3 = 3.0 * act * 2;
+        const int sets = sets_for(bytes3);
+        std::vector<void *> xs, rs;
+        for (int i = 0; i < sets; i++) { xs.push_back(buf(act, ZT_DT_BF16)); rs.push_back(buf(act, ZT_DT_BF16)); }
+        void *w = buf(D, ZT_DT_BF16, 0.5f, 1.0f), *g = buf(D, ZT_DT_BF16, 0.5f);
+        zt_norm n = {};
+        n.rows = S; n.heads = 1; n.dim = D; n.x_dt = ZT_DT_BF16; n.ldx = D; n.weight = (const uint16_t *)w;
+        n.eps = 1e-5f; n.y_dt = ZT_DT_BF16; n.ldy = D;
+        double ms = time_ms([&](int r) { n.x = xs[r % sets]; zt_op_rmsnorm_gate_add(g_ops, &n, g, rs[r % sets], D); });
+        row_bytes("rmsnorm_gate_add", "4224x3840 bf16, gate", bytes3, ms);
+        free_all();
+    }
+    if (wanted("layernorm")) {
+        const int sets = sets_for(bytes2);
+        std::vector<void *> xs, ys;
+        for (int i = 0; i < sets; i++) { xs.push_back(buf(act, ZT_DT_BF16)); ys.push_back(buf(act, ZT_DT_BF16)); }
+        void *sc = buf(D, ZT_DT_BF16, 0.5f, 1.0f);
+        zt_norm n = {};
+        n.rows = S; n.heads = 1; n.dim = D; n.x_dt = ZT_DT_BF16; n.ldx = D; n.scale = sc;
+        n.eps = 1e-6f; n.y_dt = ZT_DT_BF16; n.ldy = D;
+        double ms = time_ms([&](int r) { n.x = xs[r % sets]; n.y = ys[r % sets]; zt_op_layernorm(g_ops, &n); });
+        row_bytes("layernorm", "4224x3840 bf16, scale", bytes2, ms);
+        free_all();
+    }
+}
+
+static void bench_rope_swiglu_ew(void) {
+    const size_t act = (size_t)S * D;
+    if (wanted("rope_pairs")) {
+        const double bytes = 2.0 * act * 2 + (double)S * HD * 4;
+        const int sets = sets_for(bytes);
+        std::vector<void *> xs;
+        for (int i = 0; i < sets; i++) xs.push_back(buf((size_t)S * 3 * D, ZT_DT_BF16));
+        float *cs = (float *)buf((size_t)S * HD, ZT_DT_F32);
+        double ms = time_ms([&](int r) { zt_op_rope_pairs(g_ops, S, H, HD, xs[r % sets], 3 * D, cs, ZT_DT_BF16); });
+        row_bytes("rope_pairs", "4224x30x128 in QKV row, in place", bytes, ms);
+        free_all();
+    }
+    if (wanted("swiglu")) {
+        const double bytes = (double)S * 3 * FF * 2;
+        const int sets = sets_for(bytes);
+        std::vector<void *> is, os;
+        for (int i = 0; i < sets; i++) { is.push_back(buf((size_t)S * 2 * FF, ZT_DT_BF16, 3.0f)); os.push_back(buf((size_t)S * FF, ZT_DT_BF16)); }
+        double ms = time_ms([&](int r) { zt_op_swiglu(g_ops, S, FF, is[r % sets], 2 * FF, os[r % sets], FF, ZT_DT_BF16); });
+        row_bytes("swiglu", "4224x10240 bf16", bytes, ms);
+        free_all();
+    }
+    if (wanted("add")) {
+        const double bytes = 3.0 * act * 2;
+        const int sets = sets_for(bytes);
+        std::vector<void *> as, bs, ys;
+        for (int i = 0; i < sets; i++) { as.push_back(buf(act, ZT_DT_BF16)); bs.push_back(buf(act, ZT_DT_BF16)); ys.push_back(buf(act, ZT_DT_BF16)); }
+        double ms = time_ms([&](int r) { zt_op_add(g_ops, act, as[r % sets], bs[r % sets], ys[r % sets], ZT_DT_BF16); });
+        row_bytes("add", "4224x3840 bf16", bytes, ms);
+        free_all();
+    }
+    if (wanted("silu")) {
+        const double bytes = 2.0 * act * 2;
+        const int sets = sets_for(bytes);
+        std::vector<void *> as, ys;
+        for (int i = 0; i < sets; i++) { as.push_back(buf(act, ZT_DT_BF16)); ys.push_back(buf(act, ZT_DT_BF16)); }
+        double ms = time_ms([&](int r) { zt_op_silu(g_ops, act, as[r % sets], ys[r % sets], ZT_DT_BF16); });
+        row_bytes("silu", "4224x3840 bf16", bytes, ms);
+        free_all();
+    }
+    if (wanted("convert")) {
+        const double bytes = 6.0 * act;
+        const int sets = sets_for(bytes);
+        std::vector<void *> as, ys;
+        for (int i = 0; i < sets; i++) { as.push_back(buf(act, ZT_DT_F32)); ys.push_back(buf(act, ZT_DT_BF16)); }
+        double ms = time_ms([&](int r) { zt_op_convert(g_ops, act, as[r % sets], ZT_DT_F32, ys[r % sets], ZT_DT_BF16); });
+        row_bytes("convert", "4224x3840 f32->bf16", bytes, ms);
+        free_all();
+    }
+    if (wanted("euler_step")) {
+        const size_t n = (size_t)16 * 128 * 128;
+        float *x = (float *)buf(n, ZT_DT_F32), *v = (float *)buf(n, ZT_DT_F32);
+        double ms = time_ms([&](int) { zt_op_euler_step(g_ops, n, x, v, -1e-3f); });
+        row_bytes("euler_step", "16x128x128 f32", 12.0 * n, ms);
+        free_all();
+    }
+}
+
+/* ---- VAE ops ---- */
+static void bench_groupnorm(int px, int c) {
+    if (!wanted("groupnorm")) return;
+    const size_t hw = (size_t)px * px, n = hw * c;
+    const double bytes = 2.0 * n * 2;
+    const int sets = sets_for(bytes);
+    std::vector<void *> xs, ys;
+    for (int i = 0; i < sets; i++) { xs.push_back(buf(n, ZT_DT_BF16)); ys.push_back(buf(n, ZT_DT_BF16)); }
+    void *ga = buf(c, ZT_DT_BF16, 0.5f, 1.0f), *be = buf(c, ZT_DT_BF16, 0.5f);
+    zt_groupnorm g = {};
+    g.hw = (int)hw; g.c = c; g.groups = 32; g.dt = ZT_DT_BF16; g.gamma = ga; g.beta = be; g.gb_dt = ZT_DT_BF16;
+    g.eps = 1e-6f; g.silu = 1;
+    g.x = xs[0]; g.y = ys[0];
+    void *ws = buf(zt_groupnorm_workspace_size(g_ops, &g) / 4 + 1, ZT_DT_F32);
+    double ms = time_ms([&](int r) { g.x = xs[r % sets]; g.y = ys[r % sets]; zt_op_groupnorm(g_ops, &g, ws); });
+    char shape[96];
+    snprintf(shape, sizeof shape, "%dx%d c%d g32 bf16 +silu", px, px, c);
+    row_bytes("groupnorm", shape, bytes, ms);
+    free_all();
+}
+
+static void bench_conv(int px, int cin, int cout, int k, int resid) {
+    if (!wanted("conv")) return;
+    const size_t hw = (size_t)px * px;
+    void *x = buf(hw * cin, ZT_DT_BF16), *w = buf((size_t)cout * k * k * cin, ZT_DT_BF16, 0.05f);
+    void *b = buf(cout, ZT_DT_BF16, 0.1f), *y = buf(hw * cout, ZT_DT_BF16);
+    void *r = resid ? buf(hw * cout, ZT_DT_BF16) : NULL;
+    zt_conv2d c = {};
+    c.h = px; c.w = px; c.cin = cin; c.cout = cout; c.k = k;
+    c.x = x; c.wgt = w; c.bias = b; c.residual = r; c.y = y; c.dt = ZT_DT_BF16;
+    const size_t wsb = zt_conv2d_workspace_size(g_ops, &c);
+    void *ws = wsb ? buf(wsb / 2 + 1, ZT_DT_BF16) : NULL;
+    double ms = time_ms([&](int) { zt_op_conv2d(g_ops, &c, ws); });
+    char shape[96];
+    snprintf(shape, sizeof shape, "%dx%d %d->%d k%d bf16%s", px, px, cin, cout, k, resid ? " +resid" : "");
+    row_flops("conv2d", shape, 2.0 * hw * cout * k * k * cin, ms);
+    free_all();
+}
+
+static void bench_vae_misc(void) {
+    if (wanted("upsample2x")) {
+        const int px = 512, c = 256;
+        const size_t n = (size_t)px * px * c;
+        void *x = buf(n, ZT_DT_BF16), *y = buf(4 * n, ZT_DT_BF16);
+        double ms = time_ms([&](int) { zt_op_upsample2x(g_ops, px, px, c, x, y, ZT_DT_BF16); });
+        row_bytes("upsample2x", "512x512 c256 -> 1024x1024 bf16", 5.0 * n * 2, ms);
+        free_all();
+    }
+    if (wanted("to_rgb8")) {
+        const size_t n = (size_t)1024 * 1024 * 3;
+        void *x = buf(n, ZT_DT_BF16);
+        void *y = buf(n / 4 + 1, ZT_DT_F32);
+        double ms = time_ms([&](int) { zt_op_to_rgb8(g_ops, 1024, 1024, x, ZT_DT_BF16, (uint8_t *)y); });
+        row_bytes("to_rgb8", "1024x1024x3 bf16", 3.0 * n, ms);
+        free_all();
+    }
+    if (wanted("vae_input")) {
+        const size_t n = (size_t)16 * 128 * 128;
+        float *x = (float *)buf(n, ZT_DT_F32);
+        void *y = buf(n, ZT_DT_BF16);
+        double ms = time_ms([&](int) { zt_op_vae_input(g_ops, 16, 128, 128, x, 2.77f, 0.1159f, y, ZT_DT_BF16); });
+        row_bytes("vae_input", "16x128x128 f32 -> NHWC bf16", 6.0 * n, ms);
+        free_all();
+    }
+}
+
+int main(int argc, char **argv) {
+    g_filter = argc > 1 ? argv[1] : NULL;
+    if (!zt_cuda_available()) {
+        fprintf(stderr, "kbench: no CUDA device\n");
+        return 1;
+    }
+    zt_err e = {};
+    zt_ops_config cfg = {};
+    cfg.backend = ZT_BACKEND_CUDA;
+    if (zt_ops_create(&cfg, &g_ops, &e)) {
+        fprintf(stderr, "kbench: %s\n", e.msg);
+        return 1;
+    }
+    g_st = (cudaStream_t)zt_ops_stream(g_ops);
+    cudaDeviceProp prop;
+    ZT_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    g_l2 = (size_t)prop.l2CacheSize;
+    printf("kbench: %s, %d SMs, L2 %.0f MB\n\n", prop.name, prop.multiProcessorCount, g_l2 / 1e6);
+    printf("| impl | op | shape | median us | achieved | %% of ceiling |\n|---|---|---|---|---|---|\n");
+    ceilings();
+
+    bench_gemm(S, D, D, ZT_DT_BF16);      /* attention out-projection */
+    bench_gemm(S, D, 3 * D, ZT_DT_BF16);  /* fused QKV */
+    bench_gemm(S, D, 2 * FF, ZT_DT_BF16); /* fused w1|w3 */
+    bench_gemm(S, FF, D, ZT_DT_BF16);     /* w2 */
+    bench_gemm(S, D, D, ZT_DT_F32);       /* f32 output variant */
+    bench_norms();
+    bench_rope_swiglu_ew();
+
+    bench_groupnorm(1024, 128);
+    bench_groupnorm(1024, 256);
+    bench_groupnorm(512, 256);
+    bench_groupnorm(512, 512);
+    bench_groupnorm(256, 512);
+    bench_groupnorm(128, 512);
+    bench_conv(128, 16, 512, 3, 0);   /* conv_in */
+    bench_conv(128, 512, 512, 3, 0);  /* mid / up_blocks.0 */
+    bench_conv(256, 512, 512, 3, 0);  /* up_blocks.1 */
+    bench_conv(512, 512, 256, 3, 0);  /* up_blocks.2 first conv */
+    bench_conv(512, 256, 256, 3, 1);  /* up_blocks.2 */
+    bench_conv(1024, 256, 256, 3, 0); /* upsampler of up_blocks.2 */
+    bench_conv(1024, 256, 128, 3, 0); /* up_blocks.3 first conv */
+    bench_conv(1024, 128, 128, 3, 0); /* up_blocks.3 */
+    bench_conv(1024, 128, 128, 3, 1);
+    bench_conv(1024, 256, 128, 1, 0); /* 1x1 shortcut */
+    bench_conv(1024, 128, 3, 3, 0);   /* conv_out */
+    bench_vae_misc();
+
+    zt_ops_destroy(g_ops);
+    return 0;
+}
