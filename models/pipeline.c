@@ -144,6 +144,16 @@ static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve 
     m->scratch = zt_carve_take(cv, s);
 }
 
+int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e) {
+    (void)prompt;
+    (void)ids;
+    (void)cap;
+    *n = 0;
+    *truncated = 0;
+    if (!p->tok) return zt_err_set(e, ZT_ERR_MISSING, "model has no usable tokenizer (tokenizer/tokenizer.json); pass --ids");
+    return ZT_OK;
+}
+
 size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len) {
     zt_carve cv = zt_carve_init(NULL, 0);
     gen_mem m;

@@ -86,6 +86,10 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
 void zt_pipeline_close(zt_pipeline *p);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
+/* Token ids of a prompt: chat template (spec §5.1), tokenizer, the first
+ * `cap` (512) ids kept; *truncated = 1 when more existed. ZT_ERR_MISSING
+ * when the model source has no tokenizer. */
+int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e);
 /* Backend bytes of the one activation allocation of a generate call with
  * these parameters and a caption of cap_len tokens (for planning). */
 size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len);

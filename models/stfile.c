@@ -47,6 +47,12 @@ void zt_stf_free(zt_stf *f) {
     memset(f, 0, sizeof *f);
 }
 
+const char *zt_stf_meta_get(const zt_stf *f, const char *key) {
+    for (int i = 0; i < f->n_meta; i++)
+        if (!strcmp(f->meta[i][0], key)) return f->meta[i][1];
+    return NULL;
+}
+
 const zt_stf_tensor *zt_stf_find(const zt_stf *f, const char *name) {
     for (int i = 0; i < f->n; i++)
         if (!strcmp(f->t[i].name, name)) return &f->t[i];
@@ -142,7 +148,16 @@ int zt_stf_load(const char *path, zt_stf *f, zt_err *e) {
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) {
-        if (!strcmp(key, "__metadata__")) continue;
+        if (!strcmp(key, "__metadata__")) {
+            const char *mk;
+            json_t *mv;
+            if (json_is_object(val))
+                json_object_foreach(val, mk, mv) if (json_is_string(mv) && f->n_meta < 32) {
+                    rc = zt_stf_meta(f, mk, json_string_value(mv), e);
+                    if (rc) goto out;
+                }
+            continue;
+        }
         json_t *jdt = json_object_get(val, "dtype"), *jsh = json_object_get(val, "shape"),
                *jof = json_object_get(val, "data_offsets");
         if (!json_is_string(jdt) || !json_is_array(jsh) || !json_is_array(jof) || json_array_size(jof) != 2 ||

@@ -32,7 +32,7 @@ typedef struct {
     int n, cap;
     zt_stf_tensor *t;
     int n_meta;
-    char *meta[32][2];    /* __metadata__ key/value strings (writer only) */
+    char *meta[32][2];    /* __metadata__ key/value strings (string values, first 32) */
 } zt_stf;
 
 /* Read every tensor of `path`. Checks the header bounds, offsets and that
@@ -49,6 +49,8 @@ int zt_stf_add(zt_stf *f, const char *name, const char *dtype, int ndim, const i
                size_t nbytes, zt_err *e);
 /* Set a __metadata__ string (at most 32 keys; later values replace). */
 int zt_stf_meta(zt_stf *f, const char *key, const char *value, zt_err *e);
+/* A __metadata__ value, NULL when absent. */
+const char *zt_stf_meta_get(const zt_stf *f, const char *key);
 /* Write to path via path.tmp.PID + rename (nothing half-written is left). */
 int zt_stf_save(const zt_stf *f, const char *path, zt_err *e);
 void zt_stf_free(zt_stf *f);

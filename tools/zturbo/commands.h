@@ -3,3 +3,4 @@
  * tools/zturbo/cmd_<name>.c with the signature int fn(int argc, char **argv)
  * (argv[0] is the subcommand name) and returns the process exit code. */
 ZT_COMMAND(info, cmd_info, "show the GPU, free VRAM, pinned-memory limit and io_uring availability")
+ZT_COMMAND(generate, cmd_generate, "generate an image from a prompt (PNG with the parameters embedded)")
