@@ -247,6 +247,10 @@ static void mid_attention(vae_ctx *x, int hw, void **cur, void **f1, void **f2) 
     a.ldo = C;
     a.dt = x->dt;
     a.scale = (float)(1.0 / sqrt((double)C));
+    /* The CUDA attention is bf16 only: with f32 activations on CUDA, q/k/v go
+     * through bf16 for the attention core (the one place the f32 VAE rounds). */
+    const int attn16 = x->dt == ZT_DT_F32 && zt_ops_backend(x->ops) == ZT_BACKEND_CUDA;
+    if (attn16) a.dt = ZT_DT_BF16;
     groupnorm(x, hw, C, *cur, *f1, v->att_gn_w, v->att_gn_b, 0);
     if (x->measure) {
         need_act(x, (size_t)hw * 3 * C);
@@ -258,6 +262,20 @@ static void mid_attention(vae_ctx *x, int hw, void **cur, void **f1, void **f2) 
     linear(x, hw, C, C, *f1, C, v->q_w, v->q_b, qkv, 3 * C);
     linear(x, hw, C, C, *f1, C, v->k_w, v->k_b, qkv + (size_t)C * es, 3 * C);
     linear(x, hw, C, C, *f1, C, v->v_w, v->v_b, qkv + (size_t)2 * C * es, 3 * C);
+    if (attn16) {
+        /* f1 (>= hw*3C f32) holds qkv bf16 [hw, 3C] then o bf16 [hw, C]. */
+        char *qkv16 = *f1, *o16 = qkv16 + (size_t)hw * 3 * C * 2;
+        zt_op_convert(x->ops, (size_t)hw * 3 * C, qkv, ZT_DT_F32, qkv16, ZT_DT_BF16);
+        a.q = qkv16;
+        a.k = qkv16 + (size_t)C * 2;
+        a.v = qkv16 + (size_t)2 * C * 2;
+        a.o = o16;
+        zt_op_attention(x->ops, &a, x->w.attn_ws);
+        zt_op_convert(x->ops, (size_t)hw * C, o16, ZT_DT_BF16, *f2, ZT_DT_F32);
+        linear(x, hw, C, C, *f2, C, v->o_w, v->o_b, *f1, C);
+        zt_op_add(x->ops, (size_t)hw * C, *f1, *cur, *cur, x->dt);
+        return;
+    }
     a.q = qkv;
     a.k = qkv + (size_t)C * es;
     a.v = qkv + (size_t)2 * C * es;

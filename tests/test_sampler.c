@@ -1,9 +1,11 @@
 /* tests/test_sampler.c — the flow-match Euler schedule against the oracle
  * bit patterns of spec §6.3-6.4 (computed with the official scheduler on
- * CUDA): sigmas, transformer times and dt for N = 8 and N = 9, plus the
- * argument checks. */
+ * CUDA): sigmas, transformer times and dt for N = 8 and N = 9, the Euler
+ * accumulation vectors of spec §6.5 through zt_op_euler_step (CPU backend),
+ * plus the argument checks. */
 #include <string.h>
 
+#include "kernels/ops.h"
 #include "models/sampler.h"
 #include "tests/zt_test.h"
 
@@ -47,6 +49,26 @@ int main(void) {
     static const double ts9[] = {1000, 960, 913.043518, 857.142883, 789.473694, 705.882385, 600, 461.538452, 272.727295};
     check_table(8, s8, t8, d8, ts8);
     check_table(9, s9, t9, d9, ts9);
+
+    /* Euler sanity vectors (spec §6.5): x0 = 1, constant velocity v for all N
+     * steps (model output -v), final bits as the reference computes them. */
+    zt_ops *ops = NULL;
+    zt_ops_config oc = {ZT_BACKEND_CPU, 0, NULL, 1};
+    zt_err oe = {0};
+    ZT_CHECK(zt_ops_create(&oc, &ops, &oe) == ZT_OK, "ops: %s", oe.msg);
+    static const struct { int n; float v; uint32_t want; } ev[] = {
+        {8, 0.5f, 0x3f000002}, {8, -1.25f, 0x40100000}, {8, 3.0f, 0xc0000000},
+        {9, 0.5f, 0x3f000001}, {9, -1.25f, 0x40100000}, {9, 3.0f, 0xc0000000},
+    };
+    for (size_t k = 0; ops && k < sizeof ev / sizeof ev[0]; k++) {
+        zt_schedule sc;
+        zt_schedule_build(ev[k].n, 3.0, 1000, 0, &sc, &oe);
+        float x[3] = {1.0f, 1.0f, 1.0f}, out[3] = {-ev[k].v, -ev[k].v, -ev[k].v};
+        for (int i = 0; i < ev[k].n; i++) zt_op_euler_step(ops, 3, x, out, sc.dt[i]);
+        ZT_CHECK(bits(x[0]) == ev[k].want && bits(x[2]) == ev[k].want, "Euler N=%d v=%g: %08x, reference %08x", ev[k].n,
+                 (double)ev[k].v, bits(x[0]), ev[k].want);
+    }
+    zt_ops_destroy(ops);
 
     /* N = 1: one evaluation from sigma 1 straight to 0. */
     zt_schedule s;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "models/noise.h"
 #include "models/pipeline.h"
@@ -65,6 +66,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t *out) {
 
 static void on_step(void *ctx, int step, int steps, double s) {
     (void)ctx;
+    if (!isatty(2)) return;
     fprintf(stderr, "\rstep %d/%d  %.2f s", step + 1, steps, s);
     if (step + 1 == steps) fputc('\n', stderr);
 }
@@ -243,7 +245,7 @@ int cmd_generate(int argc, char **argv) {
         json_object_set_new(j, "timings_s", json_pack("{s:f, s:f, s:f, s:f, s:f}", "text_encoder", st.text_s,
                                                       "dit_per_eval", st.dit_eval_s, "dit_prepare", st.dit_prep_s,
                                                       "vae", st.vae_s, "total", st.total_s));
-        json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
         json_decref(j);
     }
     if (!info || !json) {
