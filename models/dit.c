@@ -349,7 +349,7 @@ static void block_forward(const zt_dit *d, zt_ops *ops, const char *img, const z
     const char *m = mod;
     char *qkv = w->big;
     /* attention: a = Attn(RMS(x; norm1) * s1); x += g1 * RMS(a; norm2) */
-    zt_norm n = norm_desc(rows, 1, D, x, D, img + b->norm1, m ? m : NULL, eps, w->t, D, dt);
+    zt_norm n = norm_desc(rows, 1, D, x, D, img + b->norm1, m, eps, w->t, D, dt);
     zt_op_rmsnorm(ops, &n);
     gemm(ops, rows, qkv_w, D, w->t, D, img + b->qkv, NULL, qkv, qkv_w, dt);
     n = norm_desc(rows, H, hd, qkv, qkv_w, img + b->q_norm, NULL, eps, qkv, qkv_w, dt);
