@@ -191,6 +191,12 @@ int cmd_generate(int argc, char **argv) {
             fprintf(stderr, "zturbo: warning: the prompt has more than %d tokens: the rest is ignored, as the reference does\n",
                     ZT_TE_MAX_TOKENS);
     }
+    if (n_ids > ZT_TE_MAX_TOKENS) {
+        truncated = 1;
+        if (!quiet)
+            fprintf(stderr, "zturbo: warning: %d ids given: only the first %d are used, as the reference does\n", n_ids,
+                    ZT_TE_MAX_TOKENS);
+    }
     if (noise_path) {
         int c, h, w;
         zt_pipeline_latent_shape(p, (int)width, (int)height, &c, &h, &w);
@@ -225,7 +231,8 @@ int cmd_generate(int argc, char **argv) {
     sigaction(SIGINT, &old_int, NULL);
     if (rc) goto fail;
 
-    /* PNG with the A1111 infotext and a machine-readable JSON chunk */
+    /* PNG with the A1111 infotext and a machine-readable JSON chunk (no
+     * timings: the same inputs give the same file) */
     char steps_s[16], seed_s[32], size_s[32];
     snprintf(steps_s, sizeof steps_s, "%ld", steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
@@ -242,9 +249,6 @@ int cmd_generate(int argc, char **argv) {
         if (noise_path) json_object_set_new(j, "noise_file", json_string(noise_path));
         else if (seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)seed));
         else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
-        json_object_set_new(j, "timings_s", json_pack("{s:f, s:f, s:f, s:f, s:f}", "text_encoder", st.text_s,
-                                                      "dit_per_eval", st.dit_eval_s, "dit_prepare", st.dit_prep_s,
-                                                      "vae", st.vae_s, "total", st.total_s));
         json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
         json_decref(j);
     }
