@@ -1,6 +1,8 @@
 /* models/stfile.c — small whole-file safetensors reader and writer. */
 #include "models/stfile.h"
 
+#include "storage/safetensors.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -45,12 +47,6 @@ void zt_stf_free(zt_stf *f) {
         free(f->meta[i][1]);
     }
     memset(f, 0, sizeof *f);
-}
-
-const char *zt_stf_meta_get(const zt_stf *f, const char *key) {
-    for (int i = 0; i < f->n_meta; i++)
-        if (!strcmp(f->meta[i][0], key)) return f->meta[i][1];
-    return NULL;
 }
 
 const zt_stf_tensor *zt_stf_find(const zt_stf *f, const char *name) {
@@ -105,118 +101,22 @@ int zt_stf_add(zt_stf *f, const char *name, const char *dtype, int ndim, const i
 
 int zt_stf_load(const char *path, zt_stf *f, zt_err *e) {
     memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return zt_err_set(e, ZT_ERR_IO, "%s: %s", path, strerror(errno));
-    int rc = ZT_OK;
-    char *hdr = NULL;
-    json_t *root = NULL;
-    uint8_t lenb[8];
-    if (fseek(fp, 0, SEEK_END) || ftell(fp) < 8) {
-        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: too short for a safetensors file", path);
-        goto out;
+    zt_st_file sf;
+    int rc = zt_st_open(path, &sf, e); /* validates header, offsets, sizes */
+    if (rc) return rc;
+    for (int i = 0; i < sf.n_tensors && !rc; i++) {
+        const zt_st_tensor *t = &sf.tensors[i];
+        const uint64_t nb = t->end - t->begin;
+        rc = zt_stf_add(f, t->name, zt_st_dtype_name(t->dtype), t->ndim, t->shape, NULL, 0, e);
+        if (rc) break;
+        zt_stf_tensor *d = &f->t[f->n - 1];
+        free(d->data);
+        d->data = malloc(nb ? nb : 1);
+        d->nbytes = nb;
+        if (!d->data) rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of host memory", path);
+        else if (nb) rc = zt_st_pread(&sf, t, 0, d->data, nb, e);
     }
-    long fsize = ftell(fp);
-    rewind(fp);
-    if (fread(lenb, 1, 8, fp) != 8) {
-        rc = zt_err_set(e, ZT_ERR_IO, "%s: short read", path);
-        goto out;
-    }
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenb[i];
-    if (hlen == 0 || hlen > (uint64_t)fsize - 8 || hlen > (64u << 20)) {
-        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: header length %llu does not fit the file (%ld bytes)", path,
-                        (unsigned long long)hlen, fsize);
-        goto out;
-    }
-    hdr = malloc(hlen + 1);
-    if (!hdr) {
-        rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of host memory", path);
-        goto out;
-    }
-    if (fread(hdr, 1, hlen, fp) != hlen) {
-        rc = zt_err_set(e, ZT_ERR_IO, "%s: short read of the header", path);
-        goto out;
-    }
-    hdr[hlen] = 0;
-    json_error_t je;
-    root = json_loadb(hdr, hlen, 0, &je);
-    if (!root || !json_is_object(root)) {
-        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: header is not a JSON object (%s)", path, root ? "" : je.text);
-        goto out;
-    }
-    uint64_t data0 = 8 + hlen, dsize = (uint64_t)fsize - data0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(root, key, val) {
-        if (!strcmp(key, "__metadata__")) {
-            const char *mk;
-            json_t *mv;
-            if (json_is_object(val))
-                json_object_foreach(val, mk, mv) if (json_is_string(mv) && f->n_meta < 32) {
-                    rc = zt_stf_meta(f, mk, json_string_value(mv), e);
-                    if (rc) goto out;
-                }
-            continue;
-        }
-        json_t *jdt = json_object_get(val, "dtype"), *jsh = json_object_get(val, "shape"),
-               *jof = json_object_get(val, "data_offsets");
-        if (!json_is_string(jdt) || !json_is_array(jsh) || !json_is_array(jof) || json_array_size(jof) != 2 ||
-            json_array_size(jsh) > 8) {
-            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s': bad dtype/shape/data_offsets", path, key);
-            goto out;
-        }
-        int64_t shape[8];
-        int ndim = (int)json_array_size(jsh);
-        int64_t numel = 1;
-        for (int i = 0; i < ndim; i++) {
-            json_t *d = json_array_get(jsh, (size_t)i);
-            if (!json_is_integer(d) || json_integer_value(d) < 0) {
-                rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s': bad shape", path, key);
-                goto out;
-            }
-            shape[i] = json_integer_value(d);
-            numel *= shape[i];
-        }
-        json_t *jb = json_array_get(jof, 0), *jend = json_array_get(jof, 1);
-        if (!json_is_integer(jb) || !json_is_integer(jend)) {
-            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s': bad data_offsets", path, key);
-            goto out;
-        }
-        int64_t b = json_integer_value(jb), en = json_integer_value(jend);
-        if (b < 0 || en < b || (uint64_t)en > dsize) {
-            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s': data_offsets [%lld, %lld] outside the data (%llu bytes)",
-                            path, key, (long long)b, (long long)en, (unsigned long long)dsize);
-            goto out;
-        }
-        size_t es = zt_stf_dtype_size(json_string_value(jdt));
-        if (es && (uint64_t)numel * es != (uint64_t)(en - b)) {
-            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s': %lld bytes for %lld elements of %s", path, key,
-                            (long long)(en - b), (long long)numel, json_string_value(jdt));
-            goto out;
-        }
-        void *buf = malloc((size_t)(en - b) ? (size_t)(en - b) : 1);
-        if (!buf) {
-            rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of host memory", path);
-            goto out;
-        }
-        if (fseek(fp, (long)(data0 + (uint64_t)b), SEEK_SET) || fread(buf, 1, (size_t)(en - b), fp) != (size_t)(en - b)) {
-            free(buf);
-            rc = zt_err_set(e, ZT_ERR_IO, "%s: short read of tensor '%s'", path, key);
-            goto out;
-        }
-        rc = zt_stf_add(f, key, json_string_value(jdt), ndim, shape, NULL, 0, e);
-        if (rc) {
-            free(buf);
-            goto out;
-        }
-        free(f->t[f->n - 1].data);
-        f->t[f->n - 1].data = buf;
-        f->t[f->n - 1].nbytes = (size_t)(en - b);
-    }
-out:
-    if (root) json_decref(root);
-    free(hdr);
-    fclose(fp);
+    zt_st_close(&sf);
     if (rc) zt_stf_free(f);
     return rc;
 }

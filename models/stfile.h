@@ -1,6 +1,8 @@
 /* models/stfile.h — whole-file safetensors for small files: the pipeline's
  * --dump output, the oracle goldens the tests compare with, and --noise.
- * (The snapshot reader for multi-GB sharded checkpoints is storage/.)
+ * Reading goes through storage/safetensors.h (validation); writing is here
+ * because dumps carry a __metadata__ map (size, steps, precision) that
+ * tools/ref/check_golden.py reads.
  *
  * Format (spec §1.3): u64 little-endian header length N, N bytes of JSON
  * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]}, ...,
@@ -32,11 +34,11 @@ typedef struct {
     int n, cap;
     zt_stf_tensor *t;
     int n_meta;
-    char *meta[32][2];    /* __metadata__ key/value strings (string values, first 32) */
+    char *meta[32][2];    /* __metadata__ key/value strings (writer only) */
 } zt_stf;
 
-/* Read every tensor of `path`. Checks the header bounds, offsets and that
- * nbytes matches shape x dtype size for the dtypes it knows. */
+/* Read every tensor of `path` (validated by storage/safetensors.h;
+ * __metadata__ is not kept). */
 int zt_stf_load(const char *path, zt_stf *f, zt_err *e);
 const zt_stf_tensor *zt_stf_find(const zt_stf *f, const char *name);
 /* Element count of a tensor. */
@@ -49,8 +51,6 @@ int zt_stf_add(zt_stf *f, const char *name, const char *dtype, int ndim, const i
                size_t nbytes, zt_err *e);
 /* Set a __metadata__ string (at most 32 keys; later values replace). */
 int zt_stf_meta(zt_stf *f, const char *key, const char *value, zt_err *e);
-/* A __metadata__ value, NULL when absent. */
-const char *zt_stf_meta_get(const zt_stf *f, const char *key);
 /* Write to path via path.tmp.PID + rename (nothing half-written is left). */
 int zt_stf_save(const zt_stf *f, const char *path, zt_err *e);
 void zt_stf_free(zt_stf *f);
