@@ -52,7 +52,7 @@ static void on_signal(int sig) {
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static char g_tmp[PATH_MAX];
+static char g_tmp[PATH_MAX + 32];
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
