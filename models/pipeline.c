@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "models/carve.h"
 #include "models/noise.h"
 #include "models/sampler.h"
 #include "models/stfile.h"
+#include "models/tokenizer.h"
 #include "stream/resident.h"
 
 void zt_gen_params_default(zt_gen_params *gp) {
@@ -26,6 +28,7 @@ void zt_pipeline_close(zt_pipeline *p) {
     zt_qwen3_free(&p->te);
     zt_dit_free(&p->dit);
     zt_vae_free(&p->vae);
+    zt_tokenizer_free(p->tok);
     if (p->ops) zt_ops_destroy(p->ops);
     if (p->src) zt_source_close(p->src);
     free(p);
@@ -48,6 +51,19 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
     if (rc) goto fail;
+    /* The tokenizer: given explicitly, or the snapshot's tokenizer/tokenizer.json. */
+    if (o->tokenizer_path) {
+        rc = zt_tokenizer_load(o->tokenizer_path, &p->tok, e);
+        if (rc) goto fail;
+    } else {
+        char tp[4096];
+        struct stat sb;
+        snprintf(tp, sizeof tp, "%s/tokenizer/tokenizer.json", model_path);
+        if (stat(tp, &sb) == 0) {
+            rc = zt_tokenizer_load(tp, &p->tok, e);
+            if (rc) goto fail;
+        }
+    }
     rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
     if (rc) goto fail;
     p->weight_bytes = zt_resident_bytes(p->units);
@@ -145,12 +161,16 @@ static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve 
 }
 
 int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e) {
-    (void)prompt;
-    (void)ids;
-    (void)cap;
     *n = 0;
     *truncated = 0;
-    if (!p->tok) return zt_err_set(e, ZT_ERR_MISSING, "model has no usable tokenizer (tokenizer/tokenizer.json); pass --ids");
+    if (!p->tok)
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: the model folder has no tokenizer/tokenizer.json (give one with --tokenizer FILE)");
+    size_t got = 0;
+    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_TOKENIZER_MAX_TOKENS, ids, (size_t)cap, &got,
+                                      truncated, e);
+    if (rc) return rc;
+    *n = (int)got;
     return ZT_OK;
 }
 

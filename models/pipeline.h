@@ -37,6 +37,7 @@ typedef struct {
     zt_backend backend;
     int device;          /* CUDA ordinal */
     int cpu_threads;     /* CPU backend; 0 = all cores */
+    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
 } zt_pipeline_opts;
 
 typedef struct {
@@ -80,8 +81,8 @@ typedef struct {
 
 void zt_gen_params_default(zt_gen_params *gp);
 
-/* Open a model source (snapshot folder or store), create the ops context and
- * load every unit resident. */
+/* Open a model source (snapshot folder or store), create the ops context,
+ * load the tokenizer (when one is found) and load every unit resident. */
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e);
 void zt_pipeline_close(zt_pipeline *p);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/test_pipeline_cli.sh — `zturbo generate` end to end on the mkmodel tiny
-# checkpoint (CPU backend): the PNG exists, has the size asked for and carries
+# checkpoint (CPU backend): the prompt goes through the tokenizer to the same
+# image as its ids; the PNG has the size asked for and carries
 # the A1111 "parameters" and the JSON "zturbo" text chunks; the same seed gives
 # the same pixels; --noise and --dump work; bad values are rejected with the
 # allowed range and exit code 2, a missing model with exit code 1, and no
@@ -42,6 +43,8 @@ def png(path):
 a, pa = png(sys.argv[1]); b, pb = png(sys.argv[2])
 sys.exit(0 if pa == pb else 1)
 PY
+"$bin/zturbo" generate -q -m "$tmp/ckpt" --device cpu -p "a cat" -o "$tmp/e.png" --width 64 --height 48 --seed 7
+check "the prompt through the tokenizer gives the --ids image" cmp -s "$tmp/a.png" "$tmp/e.png"
 check "PNG size and text chunks" python3 - "$tmp/a.png" <<'PY'
 import json, struct, sys
 d = open(sys.argv[1], "rb").read()
@@ -83,6 +86,7 @@ bad "unknown device" 2 "cpu or cuda" "${base[@]}" --device tpu
 bad "seed and noise together" 2 "exclude" "${base[@]}" --seed 1 --noise "$tmp/a.st"
 bad "noise of the wrong shape" 1 "expected F32 [16, 8, 8]" "${base[@]}" --width 64 --height 64 --noise "$tmp/a.st"
 bad "token id outside the vocabulary" 2 "outside the vocabulary" -q -m "$tmp/ckpt" --device cpu --ids 1,999999 -o "$tmp/bad.png" --width 64 --height 64
+bad "missing tokenizer file" 1 "nope.json" -q -m "$tmp/ckpt" --device cpu -p "a cat" --tokenizer "$tmp/nope.json" -o "$tmp/bad.png"
 bad "missing model" 1 "nonexistent" -q -m "$tmp/nonexistent" --device cpu --ids $ids -o "$tmp/bad.png"
 check "no output from failed runs" test ! -e "$tmp/bad.png"
 check "no temporary files left" bash -c "! ls '$tmp' | grep -q '\.tmp\.'"

@@ -33,6 +33,7 @@ static const char *k_usage =
     "      --vae-precision f32|bf16  VAE activations (default f32, as the official code)\n"
     "      --threads N         CPU backend worker threads, 1..1024 (default: all cores)\n"
     "      --dump FILE         write the intermediates (tools/ref FORMAT) to a safetensors file\n"
+    "      --tokenizer FILE    tokenizer.json (default: MODEL/tokenizer/tokenizer.json)\n"
     "      --ids LIST          comma-separated token ids of the formatted prompt (bypasses\n"
     "                          the tokenizer; for comparisons with the oracle)\n"
     "  -q, --quiet             print nothing but errors\n";
@@ -73,6 +74,7 @@ static void on_step(void *ctx, int step, int steps, double s) {
 
 int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *output = NULL, *noise_path = NULL, *dump = NULL, *ids_arg = NULL;
+    const char *tokenizer = NULL;
     const char *device = NULL, *precision = "bf16", *vae_precision = "f32";
     long width = 1024, height = 1024, steps = 8, threads = 0;
     uint64_t seed = 0;
@@ -106,6 +108,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--vae-precision")) vae_precision = v;
         else if (!strcmp(a, "--dump")) dump = v;
         else if (!strcmp(a, "--ids")) ids_arg = v;
+        else if (!strcmp(a, "--tokenizer")) tokenizer = v;
         else return cli_usage_error("generate", "unknown option '%s' (see --help)", a);
         if (rc) return rc;
     }
@@ -134,6 +137,7 @@ int cmd_generate(int argc, char **argv) {
     if (gp.dt == ZT_DT_F32 && po.backend == ZT_BACKEND_CUDA)
         return cli_usage_error("generate", "--precision f32 runs on the CPU backend only: add --device cpu");
     po.cpu_threads = (int)threads;
+    po.tokenizer_path = tokenizer;
 
     /* token ids given explicitly */
     int32_t *ids = NULL;
