@@ -513,7 +513,11 @@ int zt_st_set_open(const char *dir, const char *base, zt_st_set *s, zt_err *e) {
                 rc = zt_st_open(sp, &s->files[s->n_files], e);
                 free(sp);
                 if (rc) {
-                    zt_err_prefix(e, "shard listed in %s", ipath);
+                    if (e) {
+                        char m[ZT_ERR_MSG];
+                        snprintf(m, sizeof m, "%s", e->msg);
+                        zt_err_set(e, rc, "%s (a shard listed in %s)", m, ipath);
+                    }
                     break;
                 }
                 f = s->n_files++;

@@ -88,20 +88,6 @@ static int ref_load(const char *snap, zt_component comp, const char *name, ref_t
     return 0;
 }
 
-/* Round to nearest even by picking the nearer bf16 neighbour in double. */
-static uint16_t ref_rne(uint32_t bits) {
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);
-    uint32_t lo = bits & 0xffff0000u, hi = lo + 0x10000u;
-    float f, a, b;
-    memcpy(&f, &bits, 4);
-    memcpy(&a, &lo, 4);
-    memcpy(&b, &hi, 4);
-    double da = fabs((double)f - (double)a), db = fabs((double)b - (double)f);
-    if (lo == bits || da < db) return (uint16_t)(lo >> 16);
-    if (db < da) return (uint16_t)(hi >> 16);
-    return ((lo >> 16) & 1) ? (uint16_t)(hi >> 16) : (uint16_t)(lo >> 16);
-}
-
 /* Element i of a reference tensor as the bf16 the image must hold. */
 static uint16_t ref_elem(const ref_tensor *r, uint64_t i) {
     if (!strcmp(r->dtype, "BF16")) {

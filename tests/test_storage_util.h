@@ -2,7 +2,9 @@
 #ifndef ZT_TEST_STORAGE_UTIL_H
 #define ZT_TEST_STORAGE_UTIL_H
 
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,5 +37,20 @@ static inline int st_sh(const char *fmt, ...) {
 }
 
 static inline const char *st_bin(void) { return getenv("ZT_BIN") ? getenv("ZT_BIN") : "bin"; }
+
+/* Round to nearest even by picking the nearer bf16 neighbour in double. */
+static inline uint16_t ref_rne(uint32_t bits) {
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);
+    uint32_t lo = bits & 0xffff0000u, hi = lo + 0x10000u;
+    float f, a, b;
+    memcpy(&f, &bits, 4);
+    memcpy(&a, &lo, 4);
+    memcpy(&b, &hi, 4);
+    double bd = (hi & 0x7fffffffu) == 0x7f800000u ? copysign(ldexp(1.0, 128), (double)f) : (double)b; /* 2^128 */
+    double da = fabs((double)f - (double)a), db = fabs(bd - (double)f);
+    if (lo == bits || da < db) return (uint16_t)(lo >> 16);
+    if (db < da) return (uint16_t)(hi >> 16);
+    return ((lo >> 16) & 1) ? (uint16_t)(hi >> 16) : (uint16_t)(lo >> 16);
+}
 
 #endif

@@ -52,7 +52,7 @@ static void on_signal(int sig) {
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static char g_tmp[PATH_MAX];
+static char g_tmp[PATH_MAX + 32];
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
@@ -574,6 +574,9 @@ int main(int argc, char **argv) {
         g_tmp[0] = 0;
         die("%s: cannot create a temporary folder next to it: %s", out, strerror(err));
     }
+    mode_t um = umask(0);
+    umask(um);
+    if (chmod(g_tmp, 0777 & ~um)) die("%s: chmod: %s", g_tmp, strerror(errno)); /* mkdtemp made it 0700 */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
