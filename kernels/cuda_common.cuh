@@ -45,20 +45,9 @@ template <> __device__ __forceinline__ float zt_from_f32<float>(float v) { retur
 template <> __device__ __forceinline__ zt_bf16 zt_from_f32<zt_bf16>(float v) { return __float2bfloat16_rn(v); }
 
 /* Round to the activation precision of T (bf16: RNE to bf16; f32: identity).
- * The bf16 rounding is done on the bit pattern with full-rate integer ops:
- * identical to cvt.rn.bf16.f32 for every finite value, infinity and
- * overflow (NaN stays NaN), while the conversion instruction runs at a
- * fraction of the ALU rate and limited the norms. */
-__device__ __forceinline__ float zt_rnd_bf16(float v) {
-    const uint32_t u = __float_as_uint(v);
-    const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    /* NaN: keep it a (quiet) NaN, as the host helper does */
-    return __uint_as_float((u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) & 0xffff0000u : r);
-}
-template <typename T> __device__ __forceinline__ float zt_rnd(float v) {
-    if constexpr (std::is_same<T, zt_bf16>::value) return zt_rnd_bf16(v);
-    else return v;
-}
+ * (An integer-RNE version on the bit pattern was measured slower in the
+ * norms than this cvt.rn.bf16.f32: the kernels are instruction-bound.) */
+template <typename T> __device__ __forceinline__ float zt_rnd(float v) { return zt_to_f32(zt_from_f32<T>(v)); }
 
 template <typename T> __device__ __forceinline__ float zt_ld(const T *p) { return zt_to_f32(*p); }
 template <typename T> __device__ __forceinline__ void zt_st(T *p, float v) { *p = zt_from_f32<T>(v); }
