@@ -6,9 +6,10 @@
  * cout), the reduction runs over (dy, dx, ci) (K = k*k*cin), which is exactly
  * the weight layout [cout, k, k, cin]. The A tile gathers each 16-byte chunk
  * of 8 channels straight from x with cp.async (zero-filled outside the
- * image), so nothing is materialised; a 4-stage cp.async pipeline feeds
- * ldmatrix + mma.sync m16n8k16 (f32 accumulators). Epilogue: acc + bias
- * (+ residual), one rounding to bf16. No workspace.
+ * image), so nothing is materialised; a multi-stage cp.async pipeline feeds
+ * ldmatrix + mma.sync m16n8k16 (f32 accumulators); default tiles 128x128x64,
+ * 4 warps of 64x64, 3 stages. Epilogue staged through shared memory: acc +
+ * bias (+ residual), one rounding to bf16, 16-byte accesses. No workspace.
  *
  * Everything else (f32, or cin not a multiple of 8): im2col of a band of
  * image rows into the caller's workspace, then one cuBLASLt GEMM per band
@@ -42,6 +43,7 @@ typedef struct {
     const zt_bf16 *x, *wgt, *bias, *res;
     zt_bf16 *y;
     int pair_ok; /* 2-element stores allowed */
+    int vec16;   /* 16-byte epilogue accesses allowed (cout % 8, y/res/bias aligned) */
 } conv_args;
 
 __device__ __forceinline__ uint32_t conv_smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -71,7 +73,7 @@ __device__ __forceinline__ void conv_mma(float d[4], const uint32_t a[4], const 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-template <int BM, int BN, int WM, int WN, int BK, int STAGES> struct conv_cfg {
+template <int BM, int BN, int WM, int WN, int BK, int STAGES, bool SEPI = false> struct conv_cfg {
     static constexpr int WARPS_M = BM / WM, WARPS_N = BN / WN;
     static constexpr int THREADS = WARPS_M * WARPS_N * 32;
     static constexpr int MT = WM / 16, NT = WN / 8;
@@ -83,13 +85,17 @@ template <int BM, int BN, int WM, int WN, int BK, int STAGES> struct conv_cfg {
     static_assert(BK == 32 || BK == 64, "tile depth");
     static_assert(BM * CH % THREADS == 0 && BN * CH % THREADS == 0 && B_CHUNKS >= 1, "loader split");
     static_assert(NT % 2 == 0, "B fragments are loaded in pairs");
+    /* staged epilogue: the f32 tile [BM][BN + 4] reuses the pipeline's smem */
+    static constexpr int EPI_LD = BN + 4;
+    static_assert(!SEPI || BM * EPI_LD * 4 <= SMEM, "epilogue tile fits");
+    static_assert(!SEPI || (BM * BN / 8) % THREADS == 0, "epilogue split");
 };
 
-template <int BM, int BN, int WM, int WN, int BK, int STAGES>
-__global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES>::THREADS,
-                                  conv_cfg<BM, BN, WM, WN, BK, STAGES>::MIN_BLOCKS)
+template <int BM, int BN, int WM, int WN, int BK, int STAGES, bool SEPI>
+__global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::THREADS,
+                                  conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::MIN_BLOCKS)
     k_conv_igemm(conv_args a) {
-    typedef conv_cfg<BM, BN, WM, WN, BK, STAGES> C;
+    typedef conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI> C;
     extern __shared__ __align__(128) zt_bf16 smem[];
     zt_bf16 *sA = smem, *sB = smem + STAGES * BM * BK;
 
@@ -189,6 +195,60 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES>::THREADS,
     }
     asm volatile("cp.async.wait_group 0;\n" ::);
 
+    if constexpr (SEPI) {
+        /* Staged epilogue: the f32 accumulators go through shared memory so
+         * that bias, residual and y move in coalesced 16-byte chunks (one
+         * row of the tile = BN/8 consecutive threads). */
+        __syncthreads(); /* every warp is done reading the pipeline stages */
+        float *tile = reinterpret_cast<float *>(smem);
+#pragma unroll
+        for (int i = 0; i < C::MT; i++)
+#pragma unroll
+            for (int j = 0; j < C::NT; j++)
+#pragma unroll
+                for (int hlf = 0; hlf < 2; hlf++) {
+                    const int r = wm0 + i * 16 + (lane >> 2) + hlf * 8, c = wn0 + j * 8 + (lane & 3) * 2;
+                    *reinterpret_cast<float2 *>(tile + r * C::EPI_LD + c) =
+                        make_float2(acc[i][j][2 * hlf], acc[i][j][2 * hlf + 1]);
+                }
+        __syncthreads();
+        constexpr int CPR = BN / 8; /* 8-channel chunks per tile row */
+#pragma unroll 4
+        for (int it = 0; it < BM * CPR / C::THREADS; it++) {
+            const int idx = tid + it * C::THREADS, r = idx / CPR, c8 = (idx % CPR) * 8;
+            const int m = m0 + r, co = n0 + c8;
+            if (m >= a.M || co >= a.cout) continue;
+            float v[8];
+            const float4 lo = *reinterpret_cast<const float4 *>(tile + r * C::EPI_LD + c8);
+            const float4 hi = *reinterpret_cast<const float4 *>(tile + r * C::EPI_LD + c8 + 4);
+            v[0] = lo.x; v[1] = lo.y; v[2] = lo.z; v[3] = lo.w;
+            v[4] = hi.x; v[5] = hi.y; v[6] = hi.z; v[7] = hi.w;
+            const size_t o = (size_t)m * a.cout + co;
+            if (a.vec16) {
+                float t[8];
+                if (a.bias) {
+                    zt_ld8(a.bias + co, t);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) v[e] += t[e];
+                }
+                if (a.res) {
+                    zt_ld8(a.res + o, t);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) v[e] += t[e];
+                }
+                zt_st8(a.y + o, v);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    if (co + e >= a.cout) break;
+                    float t = v[e];
+                    if (a.bias) t += __bfloat162float(a.bias[co + e]);
+                    if (a.res) t += __bfloat162float(a.res[o + e]);
+                    a.y[o + e] = __float2bfloat16_rn(t);
+                }
+            }
+        }
+    } else {
     /* epilogue: y = R(acc + bias (+ residual)) */
 #pragma unroll
     for (int j = 0; j < C::NT; j++) {
@@ -222,12 +282,13 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES>::THREADS,
                 }
             }
     }
+    }
 }
 
-template <int BM, int BN, int WM, int WN, int BK, int STAGES>
+template <int BM, int BN, int WM, int WN, int BK, int STAGES, bool SEPI = false>
 static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
-    typedef conv_cfg<BM, BN, WM, WN, BK, STAGES> C;
-    auto kern = k_conv_igemm<BM, BN, WM, WN, BK, STAGES>;
+    typedef conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI> C;
+    auto kern = k_conv_igemm<BM, BN, WM, WN, BK, STAGES, SEPI>;
     ZT_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
     dim3 grid((unsigned)((a->M + BM - 1) / BM), (unsigned)((a->cout + BN - 1) / BN));
     ZT_ASSERT(grid.y <= 65535);
@@ -280,10 +341,12 @@ static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, void *workspace) {
     }
 }
 
-/* Tile variants of the implicit GEMM (kbench compares them; 0 = the default
- * choice below). 1: 128x128 block, 8 warps of 64x32, k 32, 4 stages;
+/* Tile variants of the implicit GEMM (kbench compares them; 0 = the default,
+ * variant 5, the fastest on every VAE shape measured: 2-8% over 2 without a
+ * residual, 15-22% with one). 1: 128x128 block, 8 warps of 64x32, k 32, 4 stages;
  * 2: 128x128, 4 warps of 64x64, k 64, 3 stages; 3: 128x128, 4 warps of
- * 64x64, k 32, 4 stages; 4: 256x128, 8 warps of 64x64, k 32, 3 stages.
+ * 64x64, k 32, 4 stages; 4: 256x128, 8 warps of 64x64, k 32, 3 stages;
+ * 5: as 2 with the epilogue staged through shared memory.
  * cout <= 32 always takes 128x32 (4 warps of 32x32). */
 void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant) {
     ZT_ASSERT(c->h > 0 && c->w > 0 && c->cin > 0 && c->cout > 0 && (c->k == 1 || c->k == 3));
@@ -303,16 +366,18 @@ void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, in
     a.x = (const zt_bf16 *)c->x; a.wgt = (const zt_bf16 *)c->wgt; a.bias = (const zt_bf16 *)c->bias;
     a.res = (const zt_bf16 *)c->residual; a.y = (zt_bf16 *)c->y;
     a.pair_ok = c->cout % 2 == 0 && ((uintptr_t)c->y & 3) == 0 && ((uintptr_t)c->residual & 3) == 0;
+    a.vec16 = c->cout % 8 == 0 && zt_al16(c->y) && zt_al16(c->residual) && zt_al16(c->bias);
     if (c->cout <= 32) {
         conv_igemm_launch<128, 32, 32, 32, 32, 4>(ops, &a);
         return;
     }
     switch (variant) {
     case 1: conv_igemm_launch<128, 128, 64, 32, 32, 4>(ops, &a); break;
-    case 0:
     case 2: conv_igemm_launch<128, 128, 64, 64, 64, 3>(ops, &a); break;
     case 3: conv_igemm_launch<128, 128, 64, 64, 32, 4>(ops, &a); break;
     case 4: conv_igemm_launch<256, 128, 64, 64, 32, 3>(ops, &a); break;
+    case 0:
+    case 5: conv_igemm_launch<128, 128, 64, 64, 64, 3, true>(ops, &a); break;
     default: ZT_ASSERT(!"conv2d: unknown tile variant");
     }
 }

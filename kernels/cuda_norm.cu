@@ -109,9 +109,12 @@ __device__ __forceinline__ void norm_load_chunk_ro(const float *p, int e0, int d
         for (int i = 0; i < 8; i++) v[i] = e0 + i < dim ? p[e0 + i] : 0.0f;
     }
 }
-template <typename T> __device__ __forceinline__ void norm_store_chunk(T *p, int e0, int dim, bool vec, const float v[8]) {
+/* EXACT: the values are already representable in T (no rounding needed). */
+template <bool EXACT, typename T>
+__device__ __forceinline__ void norm_store_chunk(T *p, int e0, int dim, bool vec, const float v[8]) {
     if (vec && e0 + 8 <= dim) {
-        zt_st8(p + e0, v);
+        if (EXACT) zt_st8_exact(p + e0, v);
+        else zt_st8(p + e0, v);
     } else {
 #pragma unroll
         for (int i = 0; i < 8; i++)
@@ -233,7 +236,8 @@ __global__ void __launch_bounds__(NORM_BT(G)) k_norm(norm_args a) {
 #pragma unroll
                     for (int j = 0; j < 8; j++) n[j] = p[j] + n[j];
                 }
-                norm_store_chunk(y, e0, dim, vec, n);
+                /* rms/layer: n went through zt_rnd<TY> last, so it is exact */
+                norm_store_chunk<!gate_mode>(y, e0, dim, vec, n);
             }
         }
 #pragma unroll
