@@ -70,6 +70,9 @@ void zt_ops_sync(zt_ops *ops);                       /* wait for all enqueued wo
 size_t zt_ops_device_bytes(const zt_ops *ops);
 /* 1 when a usable CUDA device exists (tests use it to skip with exit 77). */
 int zt_cuda_available(void);
+/* Device memory of the context's GPU: free and total bytes (cudaMemGetInfo).
+ * CPU backend: both 0. */
+void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
 
 /* ---- memory helpers for set-up, tests and tools (never in the step loop) --
  * Allocation in the backend's memory (cudaMalloc / aligned host malloc). */

@@ -11,6 +11,7 @@
 #include "models/sampler.h"
 #include "models/stfile.h"
 #include "models/tokenizer.h"
+#include "models/units_stream.h"
 #include "stream/resident.h"
 
 void zt_gen_params_default(zt_gen_params *gp) {
@@ -25,6 +26,8 @@ void zt_gen_params_default(zt_gen_params *gp) {
 void zt_pipeline_close(zt_pipeline *p) {
     if (!p) return;
     zt_units_destroy(p->units);
+    zt_plan_free(&p->plan);
+    if (p->store) zt_source_close(p->store);
     zt_qwen3_free(&p->te);
     zt_dit_free(&p->dit);
     zt_vae_free(&p->vae);
@@ -34,22 +37,117 @@ void zt_pipeline_close(zt_pipeline *p) {
     free(p);
 }
 
-int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
-    double t0 = zt_now();
-    zt_pipeline *p = calloc(1, sizeof *p);
-    if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+void zt_pipeline_opts_default(zt_pipeline_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->backend = ZT_BACKEND_CPU;
+    o->pinned_budget = UINT64_MAX;
+    o->prefetch = -1;
+    o->plan_width = 1024;
+    o->plan_height = 1024;
+    o->plan_steps = 8;
+}
+
+/* Headroom on top of the measured context for what the driver allocates
+ * lazily (kernel local memory, module loads) after planning. */
+#define CONTEXT_HEADROOM (96ull << 20)
+
+/* Rough per-use compute estimate for the plan's predictions: FLOPs at the
+ * planned resolution over an assumed sustained rate. Only predictions use it. */
+static void estimate_compute(const zt_pipeline *p, const zt_pipeline_opts *o, double *compute) {
+    const zt_model_config *c = &p->cat->cfg;
+    int f = 1 << (c->vae_n_blocks - 1);
+    double ni = (double)(o->plan_height / f / c->patch) * (double)(o->plan_width / f / c->patch);
+    double S = ni + 128.0; /* a ~100-token caption padded to 128 */
+    double D = c->dim, FF = c->ffn_dim;
+    double block = S * (8.0 * D * D + 6.0 * D * FF) + 4.0 * S * S * D;
+    double rate = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? 5.0e14 : 5.0e10;
+    for (int i = 0; i < p->cat->n_units; i++) compute[i] = p->cat->units[i].per_step ? block / rate : 0;
+}
+
+static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in, zt_err *e) {
+    const int n = p->cat->n_units;
+    zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
+    double *compute = calloc((size_t)n, sizeof *compute);
+    if (!pu || !compute) {
+        free(pu);
+        free(compute);
+        return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
+    }
+    estimate_compute(p, o, compute);
+    zt_stream_describe_units(p->cat, o->plan_steps, compute, pu);
+    zt_gen_params gp;
+    zt_gen_params_default(&gp);
+    gp.width = o->plan_width;
+    gp.height = o->plan_height;
+    gp.steps = o->plan_steps;
+    memset(in, 0, sizeof *in);
+    in->vram_budget = o->vram_budget;
+    in->context_bytes = p->context_bytes;
+    in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
+    in->pinned_budget = o->pinned_budget;
+    in->have_store = p->store != NULL;
+    in->link_bw = o->link_bw > 0 ? o->link_bw : 25e9;
+    in->disk_bw = o->disk_bw > 0 ? o->disk_bw : 2e9;
+    in->steps = o->plan_steps;
+    in->window_override = o->window;
+    in->prefetch_override = o->prefetch;
+    int rc = zt_plan_make(pu, n, in, plan, e);
+    free(pu);
+    free(compute);
+    return rc;
+}
+
+/* Everything but the weights: source, optional store, ops context, model
+ * descriptions, tokenizer, measured context size. */
+static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, zt_pipeline *p, zt_err *e) {
     int rc = zt_source_open(model_path, &p->src, e);
-    if (rc) goto fail;
+    if (rc) return rc;
     p->cat = zt_source_catalog(p->src);
+    if (o->store_path) {
+        rc = zt_source_open(o->store_path, &p->store, e);
+        if (rc) return zt_err_prefix(e, "--store");
+        if (zt_source_kind_of(p->store) != ZT_SOURCE_STORE)
+            return zt_err_set(e, ZT_ERR_ARG, "--store %s: not a zturbo block store (make one with `zturbo pack`)",
+                              o->store_path);
+        const zt_catalog *sc = zt_source_catalog(p->store);
+        int same = sc->n_units == p->cat->n_units;
+        for (int i = 0; same && i < sc->n_units; i++)
+            same = sc->units[i].nbytes == p->cat->units[i].nbytes && !strcmp(sc->units[i].name, p->cat->units[i].name);
+        if (!same)
+            return zt_err_set(e, ZT_ERR_ARG, "--store %s was packed from a different model than %s", o->store_path,
+                              model_path);
+    }
     zt_ops_config oc = {0};
     oc.backend = o->backend;
     oc.device = o->device;
     oc.cpu_threads = o->cpu_threads;
     rc = zt_ops_create(&oc, &p->ops, e);
-    if (rc) goto fail;
+    if (rc) return rc;
+    uint64_t fr = 0, tot = 0;
+    zt_ops_mem_info(p->ops, &fr, &tot);
+    p->device_total = tot;
+    p->context_bytes = tot ? tot - fr + CONTEXT_HEADROOM : 0;
     rc = zt_qwen3_init(&p->te, p->cat, e);
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
+    return rc;
+}
+
+int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
+                          zt_err *e) {
+    zt_pipeline *p = calloc(1, sizeof *p);
+    if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    int rc = pipeline_prepare(model_path, o, p, e);
+    if (!rc) rc = build_plan(p, o, plan, in, e);
+    zt_pipeline_close(p);
+    return rc;
+}
+
+int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
+    double t0 = zt_now();
+    zt_pipeline *p = calloc(1, sizeof *p);
+    if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    int rc = pipeline_prepare(model_path, o, p, e);
     if (rc) goto fail;
     /* The tokenizer: given explicitly, or the snapshot's tokenizer/tokenizer.json. */
     if (o->tokenizer_path) {
@@ -64,9 +162,22 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
             if (rc) goto fail;
         }
     }
-    rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
-    if (rc) goto fail;
-    p->weight_bytes = zt_resident_bytes(p->units);
+    if (o->vram_budget) {
+        zt_plan_input in;
+        rc = build_plan(p, o, &p->plan, &in, e);
+        if (rc) goto fail;
+        zt_stream_options so = {o->throttle_bw, 1};
+        rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
+        if (rc) goto fail;
+        p->streaming = 1;
+        p->plan_width = o->plan_width;
+        p->plan_height = o->plan_height;
+        p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
+    } else {
+        rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
+        if (rc) goto fail;
+        p->weight_bytes = zt_resident_bytes(p->units);
+    }
     p->load_s = zt_now() - t0;
     *out = p;
     return ZT_OK;
@@ -181,6 +292,13 @@ size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int
     return cv.used;
 }
 
+/* Device bytes in use right now (context included), kept as a peak. */
+static void note_device_use(zt_pipeline *p, zt_gen_stats *st) {
+    uint64_t fr = 0, tot = 0;
+    zt_ops_mem_info(p->ops, &fr, &tot);
+    if (tot && tot - fr > st->device_used_peak) st->device_used_peak = tot - fr;
+}
+
 int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
                              zt_gen_stats *st, zt_err *e) {
     const double t0 = zt_now();
@@ -213,7 +331,22 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     gen_mem m;
     gen_layout(p, gp, L, &cv, &m);
     const size_t total = cv.used;
-    void *mem = zt_mem_alloc(p->ops, total);
+    void *mem = NULL;
+    if (p->streaming) {
+        /* The plan reserved the workspace: no device allocation after planning. */
+        if (total > zt_stream_workspace_bytes(p->stream)) {
+            char b1[32], b2[32];
+            return zt_err_set(e, ZT_ERR_RANGE,
+                              "%dx%d with %d tokens needs %s of activations but the plan reserved %s (it was made for "
+                              "%dx%d): plan for the largest size you generate",
+                              gp->width, gp->height, L, zt_fmt_bytes(total, b1, sizeof b1),
+                              zt_fmt_bytes(zt_stream_workspace_bytes(p->stream), b2, sizeof b2), p->plan_width,
+                              p->plan_height);
+        }
+        mem = zt_stream_workspace(p->stream);
+    } else {
+        mem = zt_mem_alloc(p->ops, total);
+    }
     if (!mem) {
         char b[32];
         return zt_err_set(e, ZT_ERR_NOMEM, "activations: cannot allocate %s of %s memory for %dx%d",
@@ -257,6 +390,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     if (!rc) rc = zt_units_end_phase(p->units, e);
     if (rc) goto out;
     zt_ops_sync(p->ops);
+    note_device_use(p, &stats);
     stats.text_s = zt_now() - t;
     if (dd.on) {
         int64_t *ids64 = malloc((size_t)L * sizeof *ids64);
@@ -295,7 +429,9 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, gp->steps, e);
     if (rc) goto out;
     zt_ops_sync(p->ops);
+    note_device_use(p, &stats);
     stats.dit_prep_s = zt_now() - t;
+    if (p->stream) zt_stream_stats_reset(p->stream);
     t = zt_now();
     for (int i = 0; i < gp->steps; i++) {
         double ts = zt_now();
@@ -318,6 +454,16 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     rc = zt_units_end_phase(p->units, e);
     if (rc) goto out;
     stats.dit_s = zt_now() - t;
+    note_device_use(p, &stats);
+    if (p->stream) {
+        zt_stream_stats ss;
+        zt_stream_stats_get(p->stream, &ss);
+        stats.dit_bytes_h2d = ss.bytes_h2d;
+        stats.dit_bytes_disk = ss.bytes_disk;
+        stats.dit_copy_s = ss.copy_s;
+        stats.dit_stall_s = ss.stall_s;
+        stats.dit_disk_s = ss.disk_s;
+    }
     stats.dit_eval_s = stats.dit_s / gp->steps;
 
     /* ---- VAE ---- */
@@ -331,6 +477,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     if (rc) goto out;
     zt_mem_download(p->ops, rgb, m.rgb, npix * 3);
     stats.vae_s = zt_now() - t;
+    note_device_use(p, &stats);
 
     if (dd.on) {
         /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
@@ -392,7 +539,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     if (st) *st = stats;
 out:
     zt_ops_sync(p->ops);
-    zt_mem_free(p->ops, mem);
+    if (!p->streaming) zt_mem_free(p->ops, mem);
     free(rows);
     free(host);
     free(order);

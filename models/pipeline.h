@@ -25,7 +25,9 @@
 #include "models/qwen3.h"
 #include "models/units.h"
 #include "models/vae.h"
+#include "sched/plan.h"
 #include "storage/source.h"
+#include "stream/stream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,11 +39,25 @@ typedef struct {
     zt_backend backend;
     int device;          /* CUDA ordinal */
     int cpu_threads;     /* CPU backend; 0 = all cores */
+    /* Streaming (sched/plan.h, stream/stream.h). vram_budget 0: everything
+     * resident with no budget (the plan is not used). Otherwise the whole
+     * device footprint, CUDA context included (measured after the context is
+     * created), is kept under vram_budget; on the CPU backend the "device" is
+     * simulated in host memory (context 0) so plans can be tested in CI. */
+    uint64_t vram_budget;     /* --vram */
+    uint64_t pinned_budget;   /* --pinned: pinned host memory for streamed weights (UINT64_MAX = no limit) */
+    const char *store_path;   /* --store: block store serving units read from disk each use */
+    int window;               /* --window: slots (0 = plan decides) */
+    int prefetch;             /* --prefetch (-1 = plan decides) */
+    double throttle_bw;       /* hidden test knob: cap host->device copies at this many bytes/s (0 = off) */
+    double link_bw, disk_bw;  /* bandwidths for the plan's predictions (0 = 25 GB/s, 2 GB/s) */
+    int plan_width, plan_height, plan_steps; /* the largest image the workspace is planned for */
     const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
 } zt_pipeline_opts;
 
 typedef struct {
     zt_source *src;
+    zt_source *store;         /* --store, or NULL */
     const zt_catalog *cat;
     zt_ops *ops;
     zt_units *units;
@@ -51,6 +67,13 @@ typedef struct {
     zt_vae vae;
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
+    /* streaming state (vram_budget != 0) */
+    int streaming;
+    zt_plan plan;
+    zt_stream *stream;        /* owned by units */
+    uint64_t context_bytes;   /* device bytes in use before the plan's allocations */
+    uint64_t device_total;    /* device bytes of the card */
+    int plan_width, plan_height; /* the image size the workspace was planned for */
 } zt_pipeline;
 
 typedef struct {
@@ -77,9 +100,20 @@ typedef struct {
     double total_s;
     uint64_t weight_bytes, activation_bytes, ops_bytes;
     uint64_t device_peak;     /* weights + activations + ops context (device memory we allocate) */
+    uint64_t device_used_peak; /* CUDA: largest (total - free) seen at phase ends, context included */
+    /* streaming, transformer evaluations only */
+    uint64_t dit_bytes_h2d, dit_bytes_disk;
+    double dit_copy_s, dit_stall_s, dit_disk_s;
 } zt_gen_stats;
 
 void zt_gen_params_default(zt_gen_params *gp);
+void zt_pipeline_opts_default(zt_pipeline_opts *o);
+/* Plan only (zturbo plan): open the source, build the models' descriptions,
+ * and compute the plan these options would use for an image of
+ * plan_width x plan_height. No weights are loaded; *context_bytes is the
+ * measured (CUDA) or assumed context size. */
+int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
+                          zt_err *e);
 
 /* Open a model source (snapshot folder or store), create the ops context,
  * load the tokenizer (when one is found) and load every unit resident. */

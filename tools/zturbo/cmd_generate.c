@@ -36,6 +36,16 @@ static const char *k_usage =
     "      --tokenizer FILE    tokenizer.json (default: MODEL/tokenizer/tokenizer.json)\n"
     "      --ids LIST          comma-separated token ids of the formatted prompt (bypasses\n"
     "                          the tokenizer; for comparisons with the oracle)\n"
+    "\n"
+    "  streaming (the whole model runs inside a fixed device budget):\n"
+    "      --vram SIZE         device memory the process may use, CUDA context included\n"
+    "                          (e.g. 8G, 2.5G; default: everything resident, no budget)\n"
+    "      --pinned SIZE       pinned host memory for streamed weights (default: no limit);\n"
+    "                          what does not fit is read from --store on every use\n"
+    "      --store FILE        zturbo block store (zturbo pack) to read weights from\n"
+    "      --window N          window slots, 1..16 (default: prefetch + 1)\n"
+    "      --prefetch N        units copied ahead of compute, 0..8 (default 1)\n"
+    "      --stats             print bytes moved, copy, stall and disk time of the denoising loop\n"
     "  -q, --quiet             print nothing but errors\n";
 
 static volatile int g_cancel;
@@ -78,7 +88,12 @@ int cmd_generate(int argc, char **argv) {
     const char *device = NULL, *precision = "bf16", *vae_precision = "f32";
     long width = 1024, height = 1024, steps = 8, threads = 0;
     uint64_t seed = 0;
-    int have_seed = 0, quiet = 0;
+    int have_seed = 0, quiet = 0, stats = 0;
+    uint64_t vram = 0, pinned = UINT64_MAX;
+    long window = 0, prefetch = -1;
+    double throttle = 0;
+    const char *store = NULL;
+    zt_err pe = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -87,6 +102,10 @@ int cmd_generate(int argc, char **argv) {
         }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--stats")) {
+            stats = 1;
             continue;
         }
         if (i + 1 >= argc) return cli_usage_error("generate", "option '%s' needs a value (see --help)", a);
@@ -109,6 +128,21 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--dump")) dump = v;
         else if (!strcmp(a, "--ids")) ids_arg = v;
         else if (!strcmp(a, "--tokenizer")) tokenizer = v;
+        else if (!strcmp(a, "--vram")) {
+            if (zt_parse_size(v, "--vram", &vram, &pe)) return cli_usage_error("generate", "%s", pe.msg);
+            if (vram < (1ull << 20)) return cli_usage_error("generate", "--vram %s not allowed: at least 1M", v);
+        } else if (!strcmp(a, "--pinned")) {
+            if (zt_parse_size(v, "--pinned", &pinned, &pe)) return cli_usage_error("generate", "%s", pe.msg);
+        } else if (!strcmp(a, "--store")) store = v;
+        else if (!strcmp(a, "--window")) rc = parse_int(a, v, 1, 16, &window);
+        else if (!strcmp(a, "--prefetch")) rc = parse_int(a, v, 0, 8, &prefetch);
+        else if (!strcmp(a, "--throttle")) { /* hidden test knob: GB/s */
+            char *end = NULL;
+            throttle = strtod(v, &end);
+            if (!*v || *end || !(throttle > 0 && throttle < 1e4))
+                return cli_usage_error("generate", "--throttle '%s' not allowed: GB/s in (0, 10000)", v);
+            throttle *= 1e9;
+        }
         else return cli_usage_error("generate", "unknown option '%s' (see --help)", a);
         if (rc) return rc;
     }
@@ -127,7 +161,19 @@ int cmd_generate(int argc, char **argv) {
     if (!strcmp(vae_precision, "bf16")) gp.vae_dt = ZT_DT_BF16;
     else if (!strcmp(vae_precision, "f32")) gp.vae_dt = ZT_DT_F32;
     else return cli_usage_error("generate", "--vae-precision '%s' not allowed: f32 or bf16", vae_precision);
-    zt_pipeline_opts po = {0};
+    if ((window || prefetch >= 0 || store || pinned != UINT64_MAX || throttle > 0) && !vram)
+        return cli_usage_error("generate", "--window/--prefetch/--store/--pinned/--throttle need --vram SIZE");
+    zt_pipeline_opts po;
+    zt_pipeline_opts_default(&po);
+    po.vram_budget = vram;
+    po.pinned_budget = pinned;
+    po.store_path = store;
+    po.window = (int)window;
+    po.prefetch = (int)prefetch;
+    po.throttle_bw = throttle;
+    po.plan_width = (int)width;
+    po.plan_height = (int)height;
+    po.plan_steps = (int)steps;
     if (!device) po.backend = zt_cuda_available() ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;
     else if (!strcmp(device, "cpu")) po.backend = ZT_BACKEND_CPU;
     else if (!strcmp(device, "cuda")) po.backend = ZT_BACKEND_CUDA;
@@ -271,7 +317,36 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "%s memory: %s peak (weights %s, activations %s)\n",
                 po.backend == ZT_BACKEND_CUDA ? "device" : "host", zt_fmt_bytes(st.device_peak, b1, sizeof b1),
                 zt_fmt_bytes(st.weight_bytes, b2, sizeof b2), zt_fmt_bytes(st.activation_bytes, b3, sizeof b3));
+        if (p->streaming) {
+            const zt_plan *pl = &p->plan;
+            int res = 0, nstr = 0;
+            for (int i = 0; i < pl->n_units; i++) {
+                res += pl->units[i].residency == ZT_RES_RESIDENT;
+                nstr += pl->units[i].residency == ZT_RES_STREAMED;
+            }
+            fprintf(stderr, "plan: --vram %s: %d units resident, %d streamed through %d slots of %s (prefetch %d); "
+                            "device in use at peak %s\n",
+                    zt_fmt_bytes(vram, b1, sizeof b1), res, nstr, pl->n_slots, zt_fmt_bytes(pl->slot_bytes, b2, sizeof b2),
+                    pl->prefetch, zt_fmt_bytes(st.device_used_peak, b3, sizeof b3));
+        }
         fprintf(stderr, "wrote %s\n", output);
+    }
+    if (stats) {
+        char b1[32], b2[32], b3[32];
+        double gbs = st.dit_copy_s > 0 ? (double)st.dit_bytes_h2d / st.dit_copy_s / 1e9 : 0;
+        printf("stats: denoising %d evaluations in %.3f s (%.4f s each); bus %s (%.2f GB/s while copying, copy busy "
+               "%.3f s), disk %s in %.3f s, host stall %.3f s; device peak %s\n",
+               (int)steps, st.dit_s, st.dit_eval_s, zt_fmt_bytes(st.dit_bytes_h2d, b1, sizeof b1), gbs, st.dit_copy_s,
+               zt_fmt_bytes(st.dit_bytes_disk, b2, sizeof b2), st.dit_disk_s, st.dit_stall_s,
+               zt_fmt_bytes(st.device_used_peak ? st.device_used_peak : st.device_peak, b3, sizeof b3));
+        printf("stats-json: {\"width\":%ld,\"height\":%ld,\"steps\":%ld,\"vram\":%llu,\"text_s\":%.6f,"
+               "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
+               "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
+               "\"device_alloc_peak\":%llu}\n",
+               width, height, steps, (unsigned long long)vram, st.text_s, st.dit_prep_s, st.dit_eval_s, st.vae_s,
+               st.total_s, p->load_s, (unsigned long long)st.dit_bytes_h2d, (unsigned long long)st.dit_bytes_disk,
+               st.dit_copy_s, st.dit_stall_s, (unsigned long long)st.device_used_peak,
+               (unsigned long long)st.device_peak);
     }
     goto done;
 fail:
