@@ -145,15 +145,70 @@ __global__ void k_gemm_bias_f32(int m, int n, float *y, int64_t ldy, const zt_bf
             y[(size_t)r * ldy + j] = __fadd_rn(y[(size_t)r * ldy + j], __bfloat162float(bias[j]));
 }
 
+/* (f32 x, bf16 w) -> f32 y: the f32-math VAE on CUDA keeps its weights in
+ * the bf16 unit image. cuBLASLt has no such mixed type, so a plain SIMT
+ * tiled kernel (f32 math, weights upcast exactly while staging): 64x64
+ * output tile, 256 threads of 4x4, k tiles of 16. Only the small VAE
+ * attention projections use it (a few tens of GFLOP per image). */
+#define MIX_T 64
+#define MIX_K 16
+__global__ void __launch_bounds__(256) k_gemm_f32_bf16(int m, int n, int k, const float *x, int64_t ldx,
+                                                       const zt_bf16 *w, int64_t ldw, const zt_bf16 *bias,
+                                                       const float *c, int64_t ldc, float *y, int64_t ldy) {
+    __shared__ float xs[MIX_K][MIX_T + 1]; /* [k][row] */
+    __shared__ float ws[MIX_K][MIX_T + 1]; /* [k][col] */
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+    const int r0 = blockIdx.y * MIX_T, c0 = blockIdx.x * MIX_T;
+    float acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+    for (int k0 = 0; k0 < k; k0 += MIX_K) {
+        for (int idx = threadIdx.x; idx < MIX_T * MIX_K; idx += 256) {
+            int rr = idx / MIX_K, kk = idx % MIX_K;
+            int gr = r0 + rr, gk = k0 + kk, gc = c0 + rr;
+            xs[kk][rr] = (gr < m && gk < k) ? x[(size_t)gr * ldx + gk] : 0.f;
+            ws[kk][rr] = (gc < n && gk < k) ? __bfloat162float(w[(size_t)gc * ldw + gk]) : 0.f;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < MIX_K; kk++) {
+            float a[4], bb[4];
+            for (int i = 0; i < 4; i++) a[i] = xs[kk][tr * 4 + i];
+            for (int j = 0; j < 4; j++) bb[j] = ws[kk][tc * 4 + j];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(a[i], bb[j]));
+        }
+        __syncthreads();
+    }
+    for (int i = 0; i < 4; i++) {
+        int r = r0 + tr * 4 + i;
+        if (r >= m) continue;
+        for (int j = 0; j < 4; j++) {
+            int col = c0 + tc * 4 + j;
+            if (col >= n) continue;
+            float v = acc[i][j];
+            if (bias) v = __fadd_rn(v, __bfloat162float(bias[col]));
+            if (c) v = __fadd_rn(v, c[(size_t)r * ldc + col]);
+            y[(size_t)r * ldy + col] = v;
+        }
+    }
+}
+
 void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx, const void *w,
                      zt_dtype w_dt, int64_t ldw, const void *bias, const void *c, int64_t ldc, void *y, zt_dtype y_dt,
                      int64_t ldy) {
     ZT_ASSERT(m > 0 && n > 0 && k > 0 && x && w && y);
     ZT_ASSERT(ldx >= k && ldw >= k && ldy >= n && (!c || ldc >= n));
     if (x_dt == ZT_DT_F32 && w_dt == ZT_DT_BF16) {
-        fprintf(stderr, "zturbo: %s:%d: gemm: (f32 x, bf16 w) is a CPU-only combination; upcast the weight "
-                        "to f32 for the CUDA backend\n", __FILE__, __LINE__);
-        abort();
+        if (y_dt != ZT_DT_F32) {
+            fprintf(stderr, "zturbo: %s:%d: gemm: (f32 x, bf16 w) needs an f32 output\n", __FILE__, __LINE__);
+            abort();
+        }
+        dim3 grid((unsigned)((n + MIX_T - 1) / MIX_T), (unsigned)((m + MIX_T - 1) / MIX_T));
+        k_gemm_f32_bf16<<<grid, 256, 0, (cudaStream_t)ops->stream>>>(m, n, k, (const float *)x, ldx, (const zt_bf16 *)w,
+                                                                       ldw, (const zt_bf16 *)bias, (const float *)c, ldc,
+                                                                       (float *)y, ldy);
+        ZT_CUDA_LAUNCH_CHECK();
+        return;
     }
     int ok = (x_dt == ZT_DT_BF16 && w_dt == ZT_DT_BF16 && (y_dt == ZT_DT_BF16 || y_dt == ZT_DT_F32)) ||
              (x_dt == ZT_DT_F32 && w_dt == ZT_DT_F32 && y_dt == ZT_DT_F32);

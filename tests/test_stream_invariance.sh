@@ -26,19 +26,20 @@ for dev in cpu cuda; do
     if [ $dev = cuda ] && ! "$Z" info 2>/dev/null | grep -q '^GPU 0'; then echo "no GPU: CUDA part skipped"; continue; fi
     common=(-m snap -p "a red fox on a hill, 1984" --width 64 --height 48 --seed 5 --device $dev -q)
     "$Z" generate "${common[@]}" -o ref.png || { echo "FAIL resident $dev"; exit 1; }
-    up() { [ -n "$1" ] && echo "$1 + 0.01" | bc; } # the message rounds to 0.01 MiB
+    calc() { awk "BEGIN{printf \"%.2f\", $1}"; }
+    up() { [ -n "$1" ] && calc "$1 + 0.01"; } # the message rounds to 0.01 MiB
     m=$(up "$(min_budget)"); m1=$(up "$(min_budget --prefetch 0)"); m3=$(up "$(min_budget --prefetch 2 --window 4)")
     [ -n "$m" ] && [ -n "$m1" ] && [ -n "$m3" ] || { echo "FAIL $dev: no minimum budget in the error message"; exit 1; }
     check_same "$dev min budget ${m}M" --vram "${m}M"
     check_same "$dev min budget, prefetch 0" --vram "${m1}M" --prefetch 0
     check_same "$dev prefetch 2 window 4" --vram "${m3}M" --prefetch 2 --window 4
-    check_same "$dev half resident" --vram "$(echo "$m + 4" | bc)M"
+    check_same "$dev half resident" --vram "$(calc "$m + 4")M"
     check_same "$dev all resident under a budget" --vram 4G
     check_same "$dev --pinned 0 from the zstd store" --vram "${m}M" --pinned 0 --store tiny.zts
     check_same "$dev --pinned 3M, rest from disk" --vram "${m}M" --pinned 3M --store tiny.zts
     # below the minimum: one line, exit 1, no file
     rm -f y.png
-    out=$("$Z" generate "${common[@]}" --vram "$(echo "$m - 0.6" | bc)M" -o y.png 2>&1); rc=$?
+    out=$("$Z" generate "${common[@]}" --vram "$(calc "$m - 0.6")M" -o y.png 2>&1); rc=$?
     checks=$((checks+1))
     if [ $rc -ne 1 ] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ] || [ -e y.png ]; then
         echo "FAIL $dev below minimum: rc=$rc out=$out"; fail=$((fail+1))

@@ -71,7 +71,7 @@ stream)
   log budgets
   ours resident "${A[@]}" -o $W/r.png
   min=$($Z generate -m $M "${A[@]}" -q --vram 100M -o $W/x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) GiB.*/\1/p')
-  min=$(echo "$min + 0.01" | bc); echo "min budget ${min}G" | tee -a "$OUT/steps.log"
+  min=$(awk "BEGIN{printf \"%.2f\", $min + 0.01}"); echo "min budget ${min}G" | tee -a "$OUT/steps.log"
   for v in 12G 8G 6G 4G ${min}G; do ours "vram-$v" "${A[@]}" --vram $v -o $W/v.png; cmp -s $W/r.png $W/v.png && echo "  same PNG as resident" | tee -a "$OUT/ours.jsonl"; done
   ours "vram-${min}G-pinned0-store" "${A[@]}" --vram ${min}G --pinned 0 --store $S -o $W/v.png; cmp -s $W/r.png $W/v.png && echo "  same PNG as resident" | tee -a "$OUT/ours.jsonl"
   for t in 25 12 3; do for v in 8G ${min}G; do ours "vram-$v-link-$t" "${A[@]}" --steps 2 --vram $v --throttle $t -o $W/t.png; done; done
