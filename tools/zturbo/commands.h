@@ -4,3 +4,4 @@
  * (argv[0] is the subcommand name) and returns the process exit code. */
 ZT_COMMAND(pack, cmd_pack, "pack a Hugging Face snapshot into a zturbo block store")
 ZT_COMMAND(info, cmd_info, "show the GPU, free VRAM, pinned-memory limit and io_uring availability")
+ZT_COMMAND(verify, cmd_verify, "check a downloaded snapshot against the md5 manifest of the official release")
