@@ -680,8 +680,31 @@ int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e) {
         return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: %s", path, strerror(errno));
     zt_comfy_files f = {0};
     if (S_ISDIR(st.st_mode)) {
+        /* ComfyUI's models/ folder itself: start in its DiT folder */
+        int n;
+        char sub[4200], **v = list_safetensors(path, &n);
+        free_list(v, n);
         f.dir = path;
-        return zt_comfy_open(&f, out, e);
+        for (size_t i = 0; i < 2 && !n; i++) {
+            struct stat ss;
+            if ((size_t)snprintf(sub, sizeof sub, "%s/%s", path, k_siblings[i]) < sizeof sub && !stat(sub, &ss) &&
+                S_ISDIR(ss.st_mode)) {
+                f.dir = sub;
+                break;
+            }
+        }
+        int rc = zt_comfy_open(&f, out, e);
+        if (!rc && f.dir != path) { /* name the source after the folder the user gave */
+            char *p = strdup(path);
+            if (!p) {
+                zt_source_close(*out);
+                *out = NULL;
+                return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
+            }
+            free((*out)->path);
+            (*out)->path = p;
+        }
+        return rc;
     }
     /* the named file plays every role it has; the others are searched */
     zt_st_file sf;
@@ -739,5 +762,9 @@ int zt_comfy_is_folder(const char *dir) {
     int n;
     char **v = list_safetensors(dir, &n);
     free_list(v, n);
+    for (size_t i = 0; i < 2 && !n; i++) { /* ComfyUI's models/ folder */
+        snprintf(p, sizeof p, "%s/%s", dir, k_siblings[i]);
+        n = !stat(p, &st) && S_ISDIR(st.st_mode);
+    }
     return n > 0;
 }

@@ -23,7 +23,9 @@
  *   looked up independently.
  *
  * WHERE THE FILES ARE (zt_comfy_open_path):
- *   - a folder: every *.safetensors directly in it is classified;
+ *   - a folder: every *.safetensors directly in it is classified; a folder
+ *     with none but a diffusion_models/ or unet/ subfolder (ComfyUI's
+ *     models/ folder itself) is searched from that subfolder;
  *   - a file: that file, then *.safetensors in its folder, then in the
  *     ComfyUI sibling folders ../diffusion_models ../unet ../text_encoders
  *     ../clip ../vae (the first folder that has a candidate wins);
@@ -99,7 +101,7 @@ int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e);
  * like a safetensors file (plausible 8-byte header length, then '{'). */
 int zt_comfy_is_safetensors(const char *path);
 /* 1 if `dir` holds no model_index.json and no transformer/ folder but at
- * least one *.safetensors file. */
+ * least one *.safetensors file or a diffusion_models/ or unet/ folder. */
 int zt_comfy_is_folder(const char *dir);
 
 #ifdef __cplusplus

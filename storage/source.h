@@ -27,8 +27,8 @@ typedef enum { ZT_SOURCE_SNAPSHOT = 0, ZT_SOURCE_STORE = 1, ZT_SOURCE_COMFY = 2 
 /* Open `path`: a file that starts like a safetensors file -> ComfyUI files
  * (storage/comfy.h), any other file -> store; a folder with
  * model_index.json or transformer/ -> snapshot, else a folder holding
- * *.safetensors -> ComfyUI files, else snapshot (whose error names what is
- * missing). Parses and validates the configs and every tensor header
+ * *.safetensors (or ComfyUI's models/ folder) -> ComfyUI files, else
+ * snapshot (whose error names what is missing). Parses and validates the configs and every tensor header
  * against the catalog: a missing, extra-but-required, mis-shaped or badly
  * typed tensor is an error naming the tensor and the file. */
 int zt_source_open(const char *path, zt_source **out, zt_err *e);

@@ -346,6 +346,8 @@ int main(void) {
           "cp '%s/c32/z_image_turbo_fp32.safetensors' '%s/models/loras/not_a_vae.safetensors'",
           g_tmp, g_tmp, g_tmp, g_tmp, g_tmp, g_tmp, g_tmp, g_tmp, g_tmp, g_tmp, g_tmp, g_tmp);
     compare_with(hf16, P("models/diffusion_models/zit.safetensors"), "ComfyUI models/ tree");
+    compare_with(hf16, P("models"), "ComfyUI's models/ folder itself");
+    compare_with(hf16, P("models/text_encoders"), "ComfyUI's text_encoders/ folder");
     /* explicit files through the API, in unrelated folders */
     {
         zt_comfy_files f = {P("models/diffusion_models/zit.safetensors"), P("c16/qwen_3_4b.safetensors"),
