@@ -10,16 +10,31 @@
  * accumulates O += P·V in f32. At the end O / l is rounded once to bf16. The
  * sq x sk matrix never leaves registers.
  *
+ * Softmax uses lazy rescaling (see RESCALE_LOG2): the max used for exp is
+ * only raised when the tile max exceeds it by more than 2^8, so the O
+ * rescale runs on a few tiles per row, not on every tile.
+ *
  * Two kernels:
  *   attn_narrow  hd 64 / 128. Each warp owns MT m16 tiles of query rows and
  *                all hd output columns. K/V tiles are staged in shared memory
  *                by cp.async, STAGES deep; fragments come from ldmatrix.
+ *                With MT = 2 (32 rows per warp) every K/V fragment read from
+ *                shared memory feeds two mma, which is what lifts it from
+ *                ~300 to ~360 TFLOP/s on an H100 (tools/attnbench).
  *   attn_wide    hd 512 (VAE mid-block). A warp cannot hold 16 x 512 f32
  *                accumulators, so the two warps of a row group split the work:
  *                for S each computes 16 of the 32 keys of the tile (over the
  *                full 512), they swap row maxima and bf16 P through shared
  *                memory, then each accumulates P·V into its own 256-column half
  *                of O over all 32 keys.
+ *
+ * Measured on an H100 SXM (median, tools/attnbench vs torch 2.11 SDPA):
+ * DiT 4224 tokens x 30 heads x hd 128: 358 TFLOP/s (SDPA 575); 16512
+ * tokens: 371 (612); VAE hd 512, 16384 tokens: 210 (120). The limit is
+ * mma.sync itself: ncu shows the tensor pipe ~58% busy with 8 warps per SM,
+ * stalls mostly on fixed-latency dependencies (softmax between the two
+ * GEMMs); SDPA's Hopper kernels use wgmma (sm_90a), which this fat binary
+ * (plain sm_90 and older targets) does not use.
  *
  * Shared-memory tiles are rows of hd bf16 (hd/8 chunks of 16 bytes); chunk c
  * of row r is stored at chunk c ^ (r & 7) so that ldmatrix (8 rows, same
@@ -114,20 +129,28 @@ __device__ __forceinline__ uint32_t swz(int r, int c) {
 }
 
 /* Stage rows [row0, row0 + ROWS) of a [nrows, HD] view (row stride ld) into a
- * swizzled shared tile; rows >= nrows are zero-filled. */
+ * swizzled shared tile with NT threads; rows >= nrows are zero-filled.
+ * Thread tid copies chunk tid % CH of rows tid / CH + i * (NT / CH). */
 template <int HD, int ROWS, int NT>
-__device__ __forceinline__ void load_tile(uint32_t dst, const uint16_t *src, int64_t ld, int row0, int nrows,
-                                          int tid) {
-    constexpr int CH = HD / 8;
+struct TileLoader {
+    static constexpr int CH = HD / 8;
+    static constexpr int RSTEP = NT / CH;
+    static constexpr int ITERS = ROWS / RSTEP;
+    static_assert(NT % CH == 0 && ROWS % RSTEP == 0, "tile shape");
+    int lr, lc;
+    int64_t step; /* RSTEP rows, elements */
+    __device__ __forceinline__ TileLoader(int tid, int64_t ld) : lr(tid / CH), lc(tid % CH), step(RSTEP * ld) {}
+    /* base: element (row 0, col 0) of the [nrows, HD] view */
+    __device__ __forceinline__ void load(uint32_t dst, const uint16_t *base, int64_t ld, int row0, int nrows) const {
+        const uint16_t *src = base + (int64_t)(row0 + lr) * ld + lc * 8;
+        const int left = nrows - row0 - lr;
 #pragma unroll
-    for (int i = tid; i < ROWS * CH; i += NT) {
-        int r = i / CH, c = i % CH;
-        int gr = row0 + r;
-        bool ok = gr < nrows;
-        const uint16_t *p = ok ? src + (int64_t)gr * ld + c * 8 : src;
-        cp_async16(dst + swz<HD>(r, c), p, ok ? 16 : 0);
+        for (int i = 0; i < ITERS; i++) {
+            bool ok = i * RSTEP < left;
+            cp_async16(dst + swz<HD>(lr + i * RSTEP, lc), ok ? src + i * step : base, ok ? 16 : 0);
+        }
     }
-}
+};
 
 /* Write a swizzled [ROWS, HD] bf16 shared tile to rows [row0, row0 + ROWS)
  * of o (16-byte stores), skipping rows >= nrows. */
@@ -152,6 +175,13 @@ __device__ __forceinline__ int key_end(const AttnParams &p, int q0, int bm) {
 }
 
 /* ---- hd 64 / 128 ------------------------------------------------------------ */
+
+/* Lazy rescaling (as in FlashAttention-4): the running max used for exp is
+ * only raised when a row's new max exceeds it by more than 2^RESCALE_LOG2 in
+ * the exp2 domain, so P <= 256 and the O rescale (a multiply per accumulator)
+ * runs on a few tiles per row instead of every tile. O and l share the same
+ * stale max, so O / l is unchanged up to rounding. */
+constexpr float RESCALE_LOG2 = 8.f;
 
 template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
 struct NarrowCfg {
@@ -188,58 +218,42 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
     const int ntiles = (kend + BN - 1) / BN;
     const int diag = q0 + p.sk - p.sq; /* first query row of the block sees keys <= diag */
     const int wrow = warp * 16 * MT;   /* first row of this warp in the block */
+    const float sl2 = p.scale_log2;
 
     float o[MT][DTILE][4];
-    float m[MT][2], l[MT][2];
+    float ms[MT][2], l[MT][2]; /* ms: max used for exp, times scale*log2e; l: thread-partial row sums */
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
         for (int d = 0; d < DTILE; d++) o[mt][d][0] = o[mt][d][1] = o[mt][d][2] = o[mt][d][3] = 0.f;
-        m[mt][0] = m[mt][1] = -INFINITY;
+        ms[mt][0] = ms[mt][1] = -INFINITY;
         l[mt][0] = l[mt][1] = 0.f;
     }
     uint32_t qf[QREG ? MT : 1][QREG ? KSTEPS : 1][4];
 
-    auto load_kv = [&](int stage, int tile) {
-        uint32_t kd = skv_base + stage * 2 * C::KV_BYTES;
-        load_tile<HD, BN, NT>(kd, kg, p.ldk, tile * BN, p.sk, tid);
-        load_tile<HD, BN, NT>(kd + C::KV_BYTES, vg, p.ldv, tile * BN, p.sk, tid);
+    const TileLoader<HD, BN, NT> kload(tid, p.ldk), vload(tid, p.ldv);
+    auto load_kv = [&](int tile) {
+        uint32_t kd = skv_base + (tile % STAGES) * 2 * C::KV_BYTES;
+        kload.load(kd, kg, p.ldk, tile * BN, p.sk);
+        vload.load(kd + C::KV_BYTES, vg, p.ldv, tile * BN, p.sk);
     };
+    auto stage_k = [&](int tile) { return skv_base + (tile % STAGES) * 2 * C::KV_BYTES; };
 
-    if (ntiles > 0) {
-        load_tile<HD, BM, NT>(sq_base, qg, p.ldq, q0, p.sq, tid);
-#pragma unroll
-        for (int s = 0; s < STAGES - 1; s++) {
-            if (s < ntiles) load_kv(s, s);
-            cp_async_commit();
-        }
-    }
-
-    for (int j = 0; j < ntiles; j++) {
-        cp_async_wait<STAGES - 2>();
-        __syncthreads();
-        if (QREG && j == 0) {
+    auto load_qfrags = [&]() {
+        if (QREG) {
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
 #pragma unroll
                 for (int kk = 0; kk < KSTEPS; kk++) {
                     int r = wrow + mt * 16 + (lane & 15);
-                    ldsm_x4(sq_base + swz<HD>(r, 2 * kk + (lane >> 4)), qf[QREG ? mt : 0][QREG ? kk : 0][0],
-                            qf[QREG ? mt : 0][QREG ? kk : 0][1], qf[QREG ? mt : 0][QREG ? kk : 0][2],
-                            qf[QREG ? mt : 0][QREG ? kk : 0][3]);
+                    uint32_t(&f)[4] = qf[QREG ? mt : 0][QREG ? kk : 0];
+                    ldsm_x4(sq_base + swz<HD>(r, 2 * kk + (lane >> 4)), f[0], f[1], f[2], f[3]);
                 }
         }
-        {
-            int jn = j + STAGES - 1;
-            if (jn < ntiles) load_kv(jn % STAGES, jn);
-            cp_async_commit();
-        }
-        const uint32_t sk_t = skv_base + (j % STAGES) * 2 * C::KV_BYTES;
-        const uint32_t sv_t = sk_t + C::KV_BYTES;
-        const int n0 = j * BN;
+    };
 
-        /* S = Q·Kᵀ */
-        float s[MT][NTILE][4];
+    /* s = Q·K_tileᵀ */
+    auto compute_s = [&](float(&s)[MT][NTILE][4], uint32_t sk_t) {
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -269,8 +283,10 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                 }
             }
         }
+    };
 
-        /* mask the tile if it crosses sk or the causal diagonal */
+    /* -inf where the key is >= sk or above the causal diagonal */
+    auto mask_s = [&](float(&s)[MT][NTILE][4], int n0) {
         if (n0 + BN > p.sk || (p.causal && n0 + BN - 1 > diag)) {
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
@@ -285,39 +301,62 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                             if (n0 + n * 8 + 2 * t + e >= lim) s[mt][n][2 * r + e] = -INFINITY;
                 }
         }
+    };
 
-        /* online softmax */
-        const float sl2 = p.scale_log2;
+    /* raise the exp max of rows whose tile max outgrew it (rare after the
+     * first tile), rescaling their O and l */
+    auto update_max = [&](const float(&s)[MT][NTILE][4]) {
+        float mx[MT][2];
+        bool need = false;
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
 #pragma unroll
             for (int r = 0; r < 2; r++) {
-                float mx = -INFINITY;
+                float x = -INFINITY;
 #pragma unroll
-                for (int n = 0; n < NTILE; n++) mx = fmaxf(mx, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
-                mx = quad_max(mx);
-                float mnew = fmaxf(m[mt][r], mx);
-                float ms = mnew == -INFINITY ? 0.f : mnew * sl2;
-                float alpha = ex2(__fmaf_rn(m[mt][r], sl2, -ms));
-                m[mt][r] = mnew;
+                for (int n = 0; n < NTILE; n++) x = fmaxf(x, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
+                mx[mt][r] = quad_max(x) * sl2;
+                need |= mx[mt][r] - ms[mt][r] > RESCALE_LOG2;
+            }
+        if (__any_sync(0xffffffffu, need)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int r = 0; r < 2; r++) {
+                    float alpha = 1.f;
+                    if (mx[mt][r] - ms[mt][r] > RESCALE_LOG2) {
+                        alpha = ex2(ms[mt][r] - mx[mt][r]);
+                        ms[mt][r] = mx[mt][r];
+                    }
+                    l[mt][r] *= alpha;
+#pragma unroll
+                    for (int d = 0; d < DTILE; d++) {
+                        o[mt][d][2 * r] *= alpha;
+                        o[mt][d][2 * r + 1] *= alpha;
+                    }
+                }
+        }
+    };
+
+    /* P = exp2(s*scale*log2e - ms) (0 for masked keys and for rows with no
+     * key yet), l += rowsum(P), O += bf16(P)·V_tile */
+    auto exp_pv = [&](float(&s)[MT][NTILE][4], uint32_t sv_t) {
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float m0 = ms[mt][r] == -INFINITY ? 0.f : ms[mt][r];
                 float rs = 0.f;
 #pragma unroll
                 for (int n = 0; n < NTILE; n++)
 #pragma unroll
                     for (int e = 0; e < 2; e++) {
-                        float pe = ex2(__fmaf_rn(s[mt][n][2 * r + e], sl2, -ms));
+                        float pe = ex2(__fmaf_rn(s[mt][n][2 * r + e], sl2, -m0));
                         s[mt][n][2 * r + e] = pe;
                         rs += pe;
                     }
-                l[mt][r] = __fmaf_rn(l[mt][r], alpha, rs);
-#pragma unroll
-                for (int d = 0; d < DTILE; d++) {
-                    o[mt][d][2 * r] *= alpha;
-                    o[mt][d][2 * r + 1] *= alpha;
-                }
+                l[mt][r] += rs;
             }
-
-        /* O += P·V, P rounded to bf16 */
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++) {
             uint32_t pa[MT][4];
@@ -340,6 +379,29 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                 }
             }
         }
+    };
+
+    if (ntiles > 0) {
+        const TileLoader<HD, BM, NT> qload(tid, p.ldq);
+        qload.load(sq_base, qg, p.ldq, q0, p.sq);
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            if (s < ntiles) load_kv(s);
+            cp_async_commit();
+        }
+    }
+
+    for (int j = 0; j < ntiles; j++) {
+        cp_async_wait<STAGES - 2>(); /* tile j (and Q) landed */
+        __syncthreads();             /* ... for every thread; tile j-1's stage is free */
+        if (j == 0) load_qfrags();
+        if (j + STAGES - 1 < ntiles) load_kv(j + STAGES - 1);
+        cp_async_commit();
+        float s[MT][NTILE][4];
+        compute_s(s, stage_k(j));
+        mask_s(s, j * BN);
+        update_max(s);
+        exp_pv(s, stage_k(j) + C::KV_BYTES);
     }
     cp_async_wait<0>();
     __syncthreads(); /* every warp is done with the Q and K/V tiles */
@@ -364,20 +426,28 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
 
 /* ---- hd 512 ------------------------------------------------------------------ */
 
-constexpr int W_HD = 512, W_BN = 32, W_STAGES = 2, W_RG = 4, W_NT = 256;
-constexpr int W_BM = 16 * W_RG;
-constexpr int W_Q_BYTES = W_BM * W_HD * 2;
-constexpr int W_KV_BYTES = W_BN * W_HD * 2;
-constexpr int W_XMAX_BYTES = W_RG * 2 * 16 * 4;   /* row maxima / sums, per warp */
-constexpr int W_XP_BYTES = W_RG * 2 * 32 * 16;    /* bf16 P fragments, per warp */
-constexpr int W_SMEM = W_Q_BYTES + W_STAGES * 2 * W_KV_BYTES + W_XMAX_BYTES + W_XP_BYTES;
+/* RG row groups of 16 query rows (2 warps each); STAGES 2 double-buffers
+ * K/V, STAGES 1 (for GPUs with ~100 KB of shared memory per block) loads
+ * each tile after the previous one is consumed. */
+template <int RG, int STAGES>
+struct WideCfg {
+    static constexpr int HD = 512, BN = 32, NT = RG * 64, BM = 16 * RG;
+    static constexpr int Q_BYTES = BM * HD * 2;
+    static constexpr int KV_BYTES = BN * HD * 2;
+    static constexpr int XMAX_BYTES = RG * 2 * 16 * 4; /* row maxima / sums, per warp */
+    static constexpr int XP_BYTES = RG * 2 * 32 * 16;  /* bf16 P fragments, per warp */
+    static constexpr int SMEM = Q_BYTES + STAGES * 2 * KV_BYTES + XMAX_BYTES + XP_BYTES;
+};
 
 __device__ __forceinline__ void pair_sync(int rg) {
     asm volatile("bar.sync %0, 64;\n" ::"r"(rg + 1) : "memory");
 }
 
-__global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
-    constexpr int HD = W_HD, BN = W_BN, STAGES = W_STAGES, BM = W_BM, NT = W_NT;
+template <int RG, int STAGES>
+__global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
+    using C = WideCfg<RG, STAGES>;
+    constexpr int HD = C::HD, BN = C::BN, BM = C::BM, NT = C::NT;
+    constexpr int W_Q_BYTES = C::Q_BYTES, W_KV_BYTES = C::KV_BYTES, W_XMAX_BYTES = C::XMAX_BYTES;
     constexpr int HALF_D = HD / 2;
     constexpr int DTILE = HALF_D / 8; /* 32 n8 tiles of this warp's O half */
     extern __shared__ __align__(128) uint8_t smem[];
@@ -405,16 +475,18 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
     float o[DTILE][4];
 #pragma unroll
     for (int d = 0; d < DTILE; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}; /* m: exp max times scale*log2e */
 
+    const TileLoader<HD, BN, NT> kload(tid, p.ldk), vload(tid, p.ldv);
     auto load_kv = [&](int stage, int tile) {
         uint32_t kd = skv_base + stage * 2 * W_KV_BYTES;
-        load_tile<HD, BN, NT>(kd, kg, p.ldk, tile * BN, p.sk, tid);
-        load_tile<HD, BN, NT>(kd + W_KV_BYTES, vg, p.ldv, tile * BN, p.sk, tid);
+        kload.load(kd, kg, p.ldk, tile * BN, p.sk);
+        vload.load(kd + W_KV_BYTES, vg, p.ldv, tile * BN, p.sk);
     };
 
     if (ntiles > 0) {
-        load_tile<HD, BM, NT>(sq_base, qg, p.ldq, q0, p.sq, tid);
+        const TileLoader<HD, BM, NT> qload(tid, p.ldq);
+        qload.load(sq_base, qg, p.ldq, q0, p.sq);
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
             if (s < ntiles) load_kv(s, s);
@@ -423,9 +495,15 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
     }
 
     for (int j = 0; j < ntiles; j++) {
-        cp_async_wait<STAGES - 2>();
-        __syncthreads();
-        {
+        if constexpr (STAGES == 1) {
+            if (j > 0) __syncthreads(); /* tile j-1 consumed by every warp */
+            load_kv(0, j);              /* (with Q on the first tile) */
+            cp_async_commit();
+            cp_async_wait<0>();
+            __syncthreads();
+        } else {
+            cp_async_wait<STAGES - 2>();
+            __syncthreads();
             int jn = j + STAGES - 1;
             if (jn < ntiles) load_kv(jn % STAGES, jn);
             cp_async_commit();
@@ -483,27 +561,44 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
         pair_sync(rg);
         const float sl2 = p.scale_log2;
         uint32_t pa[4];
+        /* lazy rescale as in attn_narrow; both warps of the pair see the same
+         * maxima, so they take the same branch */
+        float mxs[2];
+        bool need = false;
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            float mnew = fmaxf(m[r], fmaxf(mx[r], xmax[(rg * 2 + other) * 16 + g + 8 * r]));
-            float ms = mnew == -INFINITY ? 0.f : mnew * sl2;
-            float alpha = ex2(__fmaf_rn(m[r], sl2, -ms));
-            m[r] = mnew;
+            mxs[r] = fmaxf(mx[r], xmax[(rg * 2 + other) * 16 + g + 8 * r]) * sl2;
+            need |= mxs[r] - m[r] > RESCALE_LOG2;
+        }
+        if (__any_sync(0xffffffffu, need)) {
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float alpha = 1.f;
+                if (mxs[r] - m[r] > RESCALE_LOG2) {
+                    alpha = ex2(m[r] - mxs[r]);
+                    m[r] = mxs[r];
+                }
+                l[r] *= alpha;
+#pragma unroll
+                for (int d = 0; d < DTILE; d++) {
+                    o[d][2 * r] *= alpha;
+                    o[d][2 * r + 1] *= alpha;
+                }
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float m0 = m[r] == -INFINITY ? 0.f : m[r];
             float rs = 0.f;
 #pragma unroll
             for (int n = 0; n < 2; n++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    float pe = ex2(__fmaf_rn(s[n][2 * r + e], sl2, -ms));
+                    float pe = ex2(__fmaf_rn(s[n][2 * r + e], sl2, -m0));
                     s[n][2 * r + e] = pe;
                     rs += pe;
                 }
-            l[r] = __fmaf_rn(l[r], alpha, rs);
-#pragma unroll
-            for (int d = 0; d < DTILE; d++) {
-                o[d][2 * r] *= alpha;
-                o[d][2 * r + 1] *= alpha;
-            }
+            l[r] += rs;
         }
         pa[0] = pack_bf16(s[0][0], s[0][1]);
         pa[1] = pack_bf16(s[0][2], s[0][3]);
@@ -563,8 +658,9 @@ __global__ void __launch_bounds__(W_NT, 1) attn_wide(const AttnParams p) {
 /* ---- launch -------------------------------------------------------------------- */
 
 const char *const variant_names[ZT_ATTN_VARIANTS] = {
-    "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2_qsmem", "w8m1_bn128_s2_qreg", "w8m2_bn64_s2_qsmem", "wide512",
+    "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2", "w8m2_bn64_s2", "wide512_rg4_s2", "wide512_rg2_s2", "wide512_rg2_s1",
 };
+constexpr int WIDE_VARIANT = 4; /* first of the hd-512 variants */
 
 template <typename K>
 void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
@@ -583,14 +679,54 @@ void launch_narrow(const zt_attn *a, const AttnParams &p, cudaStream_t st) {
 template <int HD>
 void launch_narrow_variant(int variant, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
     switch (variant) {
+    case 1: launch_narrow<HD, 1, 8, 64, 3, true>(a, p, st); break;
     case 2: launch_narrow<HD, 2, 4, 64, 2, false>(a, p, st); break;
-    case 3: launch_narrow<HD, 1, 8, 128, 2, true>(a, p, st); break;
-    case 4: launch_narrow<HD, 2, 8, 64, 2, false>(a, p, st); break;
-    default: launch_narrow<HD, 1, 8, 64, 3, true>(a, p, st); break;
+    case 3: launch_narrow<HD, 2, 8, 64, 2, false>(a, p, st); break;
+    default: ZT_ASSERT(!"unknown attention variant");
     }
 }
 
-int pick_variant(const zt_attn *a) { return a->hd == 512 ? 5 : 1; }
+/* Dynamic shared memory of a variant at head dim hd. */
+int variant_smem(int variant, int hd) {
+    switch (variant) {
+    case 1: return hd == 64 ? NarrowCfg<64, 1, 8, 64, 3, true>::SMEM : NarrowCfg<128, 1, 8, 64, 3, true>::SMEM;
+    case 2: return hd == 64 ? NarrowCfg<64, 2, 4, 64, 2, false>::SMEM : NarrowCfg<128, 2, 4, 64, 2, false>::SMEM;
+    case 3: return hd == 64 ? NarrowCfg<64, 2, 8, 64, 2, false>::SMEM : NarrowCfg<128, 2, 8, 64, 2, false>::SMEM;
+    case 4: return WideCfg<4, 2>::SMEM;
+    case 5: return WideCfg<2, 2>::SMEM;
+    case 6: return WideCfg<2, 1>::SMEM;
+    default: return 0;
+    }
+}
+
+int device_smem_optin() {
+    int dev = 0, v = 0;
+    ZT_CUDA_CHECK(cudaGetDevice(&dev));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return v;
+}
+
+/* Measured on an H100 (tools/attnbench): the 32-rows-per-warp tilings move
+ * half the shared-memory bytes per mma of w8m1 and win once the grid fills
+ * the GPU (BM 256 best at hd 128, BM 128 at hd 64); short sequences (Qwen3,
+ * the context refiner) want more, smaller CTAs: w8m1 (BM 128). GPUs with
+ * less shared memory per block (sm_86/89/120: ~99 KB, sm_80: 163 KB) get
+ * the largest variant that fits. */
+int pick_variant(const zt_attn *a) {
+    const int smem = device_smem_optin();
+    if (a->hd == 512) {
+        for (int v = WIDE_VARIANT; v < ZT_ATTN_VARIANTS; v++)
+            if (variant_smem(v, 512) <= smem) return v;
+        ZT_ASSERT(!"no hd-512 attention variant fits this GPU's shared memory");
+    }
+    int dev = 0, sms = 0;
+    ZT_CUDA_CHECK(cudaGetDevice(&dev));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    const int64_t ctas256 = (int64_t)((a->sq + 255) / 256) * a->heads;
+    int v = ctas256 < 2 * (int64_t)sms ? 1 : a->hd == 64 ? 2 : 3;
+    if (variant_smem(v, a->hd) > smem) v = 2; /* 96 KB at hd 128: fits every sm_80+ GPU */
+    return v;
+}
 
 } // namespace
 
@@ -601,8 +737,9 @@ extern "C" const char *zt_cuda_attention_variant_name(int variant) {
 extern "C" int zt_cuda_attention_variant_ok(int variant, const zt_attn *a) {
     if (a->dt != ZT_DT_BF16) return 0;
     if (variant == 0) return a->hd == 64 || a->hd == 128 || a->hd == 512;
-    if (variant == 5) return a->hd == 512;
-    return variant > 0 && variant < ZT_ATTN_VARIANTS && (a->hd == 64 || a->hd == 128);
+    if (variant < 0 || variant >= ZT_ATTN_VARIANTS) return 0;
+    if (variant >= WIDE_VARIANT ? a->hd != 512 : a->hd != 64 && a->hd != 128) return 0;
+    return variant_smem(variant, a->hd) <= device_smem_optin();
 }
 
 extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int variant) {
@@ -618,7 +755,7 @@ extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int var
     ZT_ASSERT(a->ldq >= (int64_t)a->heads * a->hd && a->ldo >= (int64_t)a->heads * a->hd &&
               a->ldk >= (int64_t)a->kv_heads * a->hd && a->ldv >= (int64_t)a->kv_heads * a->hd);
     if (variant == 0) variant = pick_variant(a);
-    ZT_ASSERT(zt_cuda_attention_variant_ok(variant, a) && "attention variant does not fit the head dim");
+    ZT_ASSERT(zt_cuda_attention_variant_ok(variant, a) && "attention variant does not fit the head dim or this GPU's shared memory");
     if (a->sq == 0) return;
 
     AttnParams p;
@@ -637,7 +774,9 @@ extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int var
     p.scale_log2 = a->scale * 1.4426950408889634f;
     cudaStream_t st = (cudaStream_t)ops->stream;
 
-    if (variant == 5) launch(attn_wide, W_SMEM, W_BM, W_NT, a, p, st);
+    if (variant == 4) launch(attn_wide<4, 2>, WideCfg<4, 2>::SMEM, WideCfg<4, 2>::BM, WideCfg<4, 2>::NT, a, p, st);
+    else if (variant == 5) launch(attn_wide<2, 2>, WideCfg<2, 2>::SMEM, WideCfg<2, 2>::BM, WideCfg<2, 2>::NT, a, p, st);
+    else if (variant == 6) launch(attn_wide<2, 1>, WideCfg<2, 1>::SMEM, WideCfg<2, 1>::BM, WideCfg<2, 1>::NT, a, p, st);
     else if (a->hd == 64) launch_narrow_variant<64>(variant, a, p, st);
     else launch_narrow_variant<128>(variant, a, p, st);
 }

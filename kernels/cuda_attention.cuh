@@ -3,13 +3,20 @@
  * benchmark (tools/attnbench.cu) and the tests: run one named tiling variant
  * instead of the one zt_cuda_attention picks.
  *
- * Variants (head dim they accept):
+ * Variants (head dim they accept), wN = warps per CTA, mM = m16 row tiles
+ * per warp (so BM = 16*N*M query rows per CTA), bnB = key tile, sS = shared
+ * memory stages, qreg = Q fragments kept in registers (else re-read from
+ * shared memory):
  *   0  default pick for the shape (what zt_cuda_attention runs)
- *   1  hd 64/128: 8 warps x 16 query rows (BM 128), key tile 64, 3 stages, Q in registers
- *   2  hd 64/128: 4 warps x 32 query rows (BM 128), key tile 64, 2 stages, Q from smem
- *   3  hd 64/128: 8 warps x 16 query rows (BM 128), key tile 128, 2 stages, Q in registers
- *   4  hd 64/128: 8 warps x 32 query rows (BM 256), key tile 64, 2 stages, Q from smem
- *   5  hd 512: 8 warps as 4 row groups x 2 (BM 64), key tile 32, 2 stages
+ *   1  hd 64/128  w8m1_bn64_s3_qreg  (BM 128)
+ *   2  hd 64/128  w4m2_bn64_s2       (BM 128, 2 CTAs per SM)
+ *   3  hd 64/128  w8m2_bn64_s2       (BM 256)
+ *   4  hd 512     wide512_rg4_s2: 8 warps as 4 row groups x 2 (BM 64), key tile 32,
+ *                 2 stages (197 KB shared memory: H100)
+ *   5  hd 512     wide512_rg2_s2: 4 warps (BM 32), 2 stages (162 KB: A100)
+ *   6  hd 512     wide512_rg2_s1: 4 warps (BM 32), 1 stage (98 KB: sm_86/89/120)
+ * zt_cuda_attention_variant_ok says 0 for a variant whose shared memory the
+ * current device cannot give one block.
  */
 #ifndef ZT_KERNELS_CUDA_ATTENTION_CUH
 #define ZT_KERNELS_CUDA_ATTENTION_CUH
@@ -20,7 +27,7 @@
 extern "C" {
 #endif
 
-#define ZT_ATTN_VARIANTS 6
+#define ZT_ATTN_VARIANTS 7
 
 /* Name of a variant ("" when out of range). */
 const char *zt_cuda_attention_variant_name(int variant);

@@ -14,6 +14,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 #include "common/zt_common.h"
 #include "common/zt_cuda.h"
 #include "kernels/ops_internal.h"
@@ -42,7 +44,9 @@ template <typename T> __device__ __forceinline__ T zt_from_f32(float v);
 template <> __device__ __forceinline__ float zt_from_f32<float>(float v) { return v; }
 template <> __device__ __forceinline__ zt_bf16 zt_from_f32<zt_bf16>(float v) { return __float2bfloat16_rn(v); }
 
-/* Round to the activation precision of T (bf16: RNE to bf16; f32: identity). */
+/* Round to the activation precision of T (bf16: RNE to bf16; f32: identity).
+ * (An integer-RNE version on the bit pattern was measured slower in the
+ * norms than this cvt.rn.bf16.f32: the kernels are instruction-bound.) */
 template <typename T> __device__ __forceinline__ float zt_rnd(float v) { return zt_to_f32(zt_from_f32<T>(v)); }
 
 template <typename T> __device__ __forceinline__ float zt_ld(const T *p) { return zt_to_f32(*p); }
@@ -108,6 +112,18 @@ __device__ __forceinline__ void zt_st8(zt_bf16 *p, const float v[8]) {
     *reinterpret_cast<uint4 *>(p) = u;
 }
 
+/* Store 8 values that are already bf16-exact (rounded by zt_rnd): the top
+ * halves are packed, no conversion needed. f32: a plain store. */
+__device__ __forceinline__ void zt_st8_exact(zt_bf16 *p, const float v[8]) {
+    uint4 u;
+    u.x = __byte_perm(__float_as_uint(v[0]), __float_as_uint(v[1]), 0x7632);
+    u.y = __byte_perm(__float_as_uint(v[2]), __float_as_uint(v[3]), 0x7632);
+    u.z = __byte_perm(__float_as_uint(v[4]), __float_as_uint(v[5]), 0x7632);
+    u.w = __byte_perm(__float_as_uint(v[6]), __float_as_uint(v[7]), 0x7632);
+    *reinterpret_cast<uint4 *>(p) = u;
+}
+__device__ __forceinline__ void zt_st8_exact(float *p, const float v[8]) { zt_st8(p, v); }
+
 /* Sum over aligned groups of `width` lanes (power of two <= 32). */
 template <int WIDTH> __device__ __forceinline__ float zt_group_sum_warp(float v) {
 #pragma unroll
@@ -121,6 +137,10 @@ template <int WIDTH> __device__ __forceinline__ float zt_group_sum_warp(float v)
 void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx, const void *w,
                      zt_dtype w_dt, int64_t ldw, const void *bias, const void *c, int64_t ldc, void *y, zt_dtype y_dt,
                      int64_t ldy);
+
+/* conv2d with a chosen implicit-GEMM tile variant (kernels/cuda_conv.cu;
+ * 0 = default). For kbench and the op test; models call zt_op_conv2d. */
+extern "C" void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant);
 
 /* Dispatch on a zt_dtype to a device element type; unsupported aborts. */
 #define ZT_CU_FAIL_DTYPE(what, dt)                                                        \

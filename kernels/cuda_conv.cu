@@ -6,9 +6,10 @@
  * cout), the reduction runs over (dy, dx, ci) (K = k*k*cin), which is exactly
  * the weight layout [cout, k, k, cin]. The A tile gathers each 16-byte chunk
  * of 8 channels straight from x with cp.async (zero-filled outside the
- * image), so nothing is materialised; a 4-stage cp.async pipeline feeds
- * ldmatrix + mma.sync m16n8k16 (f32 accumulators). Epilogue: acc + bias
- * (+ residual), one rounding to bf16. No workspace.
+ * image), so nothing is materialised; a multi-stage cp.async pipeline feeds
+ * ldmatrix + mma.sync m16n8k16 (f32 accumulators); default tiles 128x128x64,
+ * 4 warps of 64x64, 3 stages. Epilogue staged through shared memory: acc +
+ * bias (+ residual), one rounding to bf16, 16-byte accesses. No workspace.
  *
  * Everything else (f32, or cin not a multiple of 8): im2col of a band of
  * image rows into the caller's workspace, then one cuBLASLt GEMM per band
@@ -17,7 +18,6 @@
 #include "kernels/cuda_common.cuh"
 
 #define CONV_WS_BUDGET (128u << 20)
-#define CONV_BK 32
 
 static bool conv_use_igemm(const zt_conv2d *c) { return c->dt == ZT_DT_BF16 && c->cin % 8 == 0; }
 
@@ -43,6 +43,7 @@ typedef struct {
     const zt_bf16 *x, *wgt, *bias, *res;
     zt_bf16 *y;
     int pair_ok; /* 2-element stores allowed */
+    int vec16;   /* 16-byte epilogue accesses allowed (cout % 8, y/res/bias aligned) */
 } conv_args;
 
 __device__ __forceinline__ uint32_t conv_smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -51,9 +52,13 @@ __device__ __forceinline__ void conv_cp16(uint32_t dst, const void *src, bool va
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
 }
 
-/* Element offset of 16-byte chunk q (0..3) of row r in a [rows][32] bf16
- * tile; the XOR spreads 8 consecutive rows over all 32 banks for ldmatrix. */
-__device__ __forceinline__ int conv_swz(int r, int q) { return r * CONV_BK + ((q ^ ((r >> 1) & 3)) << 3); }
+/* Element offset of 16-byte chunk q of row r in a [rows][BK] bf16 tile; the
+ * XOR spreads any 8 consecutive rows of one logical chunk over all 32 banks
+ * (ldmatrix) and keeps the cp.async writes of a warp conflict-free. */
+template <int BK> __device__ __forceinline__ int conv_swz(int r, int q) {
+    if (BK == 64) return r * 64 + ((q ^ (r & 7)) << 3);
+    return r * 32 + ((q ^ ((r >> 1) & 3)) << 3);
+}
 
 __device__ __forceinline__ void conv_ldm4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -68,67 +73,79 @@ __device__ __forceinline__ void conv_mma(float d[4], const uint32_t a[4], const 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-template <int BM, int BN, int WM, int WN, int STAGES> struct conv_cfg {
+template <int BM, int BN, int WM, int WN, int BK, int STAGES, bool SEPI = false> struct conv_cfg {
     static constexpr int WARPS_M = BM / WM, WARPS_N = BN / WN;
     static constexpr int THREADS = WARPS_M * WARPS_N * 32;
     static constexpr int MT = WM / 16, NT = WN / 8;
-    static constexpr int A_CHUNKS = BM * 4 / THREADS, B_CHUNKS = BN * 4 / THREADS;
-    static constexpr int SMEM = STAGES * (BM + BN) * CONV_BK * 2;
-    static_assert(BM * 4 % THREADS == 0 && BN * 4 % THREADS == 0 && B_CHUNKS >= 1, "loader split");
+    static constexpr int CH = BK / 8; /* 16-byte chunks per tile row */
+    static constexpr int A_CHUNKS = BM * CH / THREADS, B_CHUNKS = BN * CH / THREADS;
+    static constexpr int SMEM = STAGES * (BM + BN) * BK * 2;
+    /* 64x64 warp tiles hold 128 accumulators per thread: one or two blocks per SM */
+    static constexpr int MIN_BLOCKS = THREADS <= 128 ? 2 : (WM * WN >= 4096 ? 1 : 2);
+    static_assert(BK == 32 || BK == 64, "tile depth");
+    static_assert(BM * CH % THREADS == 0 && BN * CH % THREADS == 0 && B_CHUNKS >= 1, "loader split");
     static_assert(NT % 2 == 0, "B fragments are loaded in pairs");
+    /* staged epilogue: the f32 tile [BM][BN + 4] reuses the pipeline's smem */
+    static constexpr int EPI_LD = BN + 4;
+    static_assert(!SEPI || BM * EPI_LD * 4 <= SMEM, "epilogue tile fits");
+    static_assert(!SEPI || (BM * BN / 8) % THREADS == 0, "epilogue split");
 };
 
-template <int BM, int BN, int WM, int WN, int STAGES>
-__global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, STAGES>::THREADS, 2) k_conv_igemm(conv_args a) {
-    typedef conv_cfg<BM, BN, WM, WN, STAGES> C;
+template <int BM, int BN, int WM, int WN, int BK, int STAGES, bool SEPI>
+__global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::THREADS,
+                                  conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::MIN_BLOCKS)
+    k_conv_igemm(conv_args a) {
+    typedef conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI> C;
     extern __shared__ __align__(128) zt_bf16 smem[];
-    zt_bf16 *sA = smem, *sB = smem + STAGES * BM * CONV_BK;
+    zt_bf16 *sA = smem, *sB = smem + STAGES * BM * BK;
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm0 = (warp % C::WARPS_M) * WM, wn0 = (warp / C::WARPS_M) * WN;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
-    const int q = tid & 3; /* the 16-byte chunk of the K block this thread loads */
+    const int q = tid % C::CH; /* the 16-byte chunk of the K block this thread loads */
+    const int r0 = tid / C::CH, rstep = C::THREADS / C::CH;
 
-    int apy[C::A_CHUNKS], apx[C::A_CHUNKS];
+    /* output pixel of each A row this thread loads, packed (y << 16 | x);
+     * -1 for rows past M: x = 0xffff is outside every image (w <= 32768) */
+    int apix[C::A_CHUNKS];
 #pragma unroll
     for (int i = 0; i < C::A_CHUNKS; i++) {
-        const int m = m0 + (tid >> 2) + i * (C::THREADS / 4);
+        const int m = m0 + r0 + i * rstep;
         if (m < a.M) {
-            apy[i] = m / a.w;
-            apx[i] = m - apy[i] * a.w;
+            const int py = m / a.w;
+            apix[i] = (py << 16) | (m - py * a.w);
         } else {
-            apy[i] = -0x40000000; /* never inside the image */
-            apx[i] = 0;
+            apix[i] = -1;
         }
     }
 
-    const int KB = (a.K + CONV_BK - 1) / CONV_BK;
+    const int KB = (a.K + BK - 1) / BK;
     auto load_stage = [&](int stage, int kb) {
-        const int kk = kb * CONV_BK + q * 8;
+        const int kk = kb * BK + q * 8;
         const bool kvalid = kk < a.K;
-        int tap = 0, ci = 0, dy = 0, dx = 0;
+        int ci = 0, dy = 0, dx = 0;
         if (kvalid) {
-            tap = kk / a.cin;
+            const int tap = kk / a.cin;
             ci = kk - tap * a.cin;
             dy = tap / a.k;
             dx = tap - dy * a.k;
         }
-        zt_bf16 *As = sA + stage * BM * CONV_BK, *Bs = sB + stage * BN * CONV_BK;
+        zt_bf16 *As = sA + stage * BM * BK, *Bs = sB + stage * BN * BK;
 #pragma unroll
         for (int i = 0; i < C::A_CHUNKS; i++) {
-            const int r = (tid >> 2) + i * (C::THREADS / 4);
-            const int iy = apy[i] + dy - a.pad, ix = apx[i] + dx - a.pad;
+            const int r = r0 + i * rstep;
+            const int iy = (apix[i] >> 16) + dy - a.pad, ix = (apix[i] & 0xffff) + dx - a.pad;
             const bool v = kvalid && (unsigned)iy < (unsigned)a.h && (unsigned)ix < (unsigned)a.w;
             const zt_bf16 *src = v ? a.x + ((size_t)iy * a.w + ix) * a.cin + ci : a.x;
-            conv_cp16(conv_smem_addr(As + conv_swz(r, q)), src, v);
+            conv_cp16(conv_smem_addr(As + conv_swz<BK>(r, q)), src, v);
         }
 #pragma unroll
         for (int i = 0; i < C::B_CHUNKS; i++) {
-            const int r = (tid >> 2) + i * (C::THREADS / 4);
+            const int r = r0 + i * rstep;
             const int co = n0 + r;
             const bool v = kvalid && co < a.cout;
             const zt_bf16 *src = v ? a.wgt + (size_t)co * a.K + kk : a.wgt;
-            conv_cp16(conv_smem_addr(Bs + conv_swz(r, q)), src, v);
+            conv_cp16(conv_smem_addr(Bs + conv_swz<BK>(r, q)), src, v);
         }
     };
 
@@ -154,19 +171,20 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, STAGES>::THREADS, 2) 
         asm volatile("cp.async.commit_group;\n" ::);
 
         const int stage = kb % STAGES;
-        const zt_bf16 *As = sA + stage * BM * CONV_BK, *Bs = sB + stage * BN * CONV_BK;
+        const zt_bf16 *As = sA + stage * BM * BK, *Bs = sB + stage * BN * BK;
 #pragma unroll
-        for (int ks = 0; ks < CONV_BK / 16; ks++) {
+        for (int ks = 0; ks < BK / 16; ks++) {
             uint32_t af[C::MT][4], bfr[C::NT][2];
 #pragma unroll
             for (int i = 0; i < C::MT; i++) {
                 const int r = wm0 + i * 16 + (lane & 15);
-                conv_ldm4(conv_smem_addr(As + conv_swz(r, ks * 2 + (lane >> 4))), af[i][0], af[i][1], af[i][2], af[i][3]);
+                conv_ldm4(conv_smem_addr(As + conv_swz<BK>(r, ks * 2 + (lane >> 4))), af[i][0], af[i][1], af[i][2],
+                          af[i][3]);
             }
 #pragma unroll
             for (int j = 0; j < C::NT; j += 2) {
                 const int r = wn0 + (j + (lane >> 4)) * 8 + (lane & 7);
-                conv_ldm4(conv_smem_addr(Bs + conv_swz(r, ks * 2 + ((lane >> 3) & 1))), bfr[j][0], bfr[j][1],
+                conv_ldm4(conv_smem_addr(Bs + conv_swz<BK>(r, ks * 2 + ((lane >> 3) & 1))), bfr[j][0], bfr[j][1],
                           bfr[j + 1][0], bfr[j + 1][1]);
             }
 #pragma unroll
@@ -177,6 +195,60 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, STAGES>::THREADS, 2) 
     }
     asm volatile("cp.async.wait_group 0;\n" ::);
 
+    if constexpr (SEPI) {
+        /* Staged epilogue: the f32 accumulators go through shared memory so
+         * that bias, residual and y move in coalesced 16-byte chunks (one
+         * row of the tile = BN/8 consecutive threads). */
+        __syncthreads(); /* every warp is done reading the pipeline stages */
+        float *tile = reinterpret_cast<float *>(smem);
+#pragma unroll
+        for (int i = 0; i < C::MT; i++)
+#pragma unroll
+            for (int j = 0; j < C::NT; j++)
+#pragma unroll
+                for (int hlf = 0; hlf < 2; hlf++) {
+                    const int r = wm0 + i * 16 + (lane >> 2) + hlf * 8, c = wn0 + j * 8 + (lane & 3) * 2;
+                    *reinterpret_cast<float2 *>(tile + r * C::EPI_LD + c) =
+                        make_float2(acc[i][j][2 * hlf], acc[i][j][2 * hlf + 1]);
+                }
+        __syncthreads();
+        constexpr int CPR = BN / 8; /* 8-channel chunks per tile row */
+#pragma unroll 4
+        for (int it = 0; it < BM * CPR / C::THREADS; it++) {
+            const int idx = tid + it * C::THREADS, r = idx / CPR, c8 = (idx % CPR) * 8;
+            const int m = m0 + r, co = n0 + c8;
+            if (m >= a.M || co >= a.cout) continue;
+            float v[8];
+            const float4 lo = *reinterpret_cast<const float4 *>(tile + r * C::EPI_LD + c8);
+            const float4 hi = *reinterpret_cast<const float4 *>(tile + r * C::EPI_LD + c8 + 4);
+            v[0] = lo.x; v[1] = lo.y; v[2] = lo.z; v[3] = lo.w;
+            v[4] = hi.x; v[5] = hi.y; v[6] = hi.z; v[7] = hi.w;
+            const size_t o = (size_t)m * a.cout + co;
+            if (a.vec16) {
+                float t[8];
+                if (a.bias) {
+                    zt_ld8(a.bias + co, t);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) v[e] += t[e];
+                }
+                if (a.res) {
+                    zt_ld8(a.res + o, t);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) v[e] += t[e];
+                }
+                zt_st8(a.y + o, v);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    if (co + e >= a.cout) break;
+                    float t = v[e];
+                    if (a.bias) t += __bfloat162float(a.bias[co + e]);
+                    if (a.res) t += __bfloat162float(a.res[o + e]);
+                    a.y[o + e] = __float2bfloat16_rn(t);
+                }
+            }
+        }
+    } else {
     /* epilogue: y = R(acc + bias (+ residual)) */
 #pragma unroll
     for (int j = 0; j < C::NT; j++) {
@@ -210,11 +282,13 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, STAGES>::THREADS, 2) 
                 }
             }
     }
+    }
 }
 
-template <int BM, int BN, int WM, int WN, int STAGES> static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
-    typedef conv_cfg<BM, BN, WM, WN, STAGES> C;
-    auto kern = k_conv_igemm<BM, BN, WM, WN, STAGES>;
+template <int BM, int BN, int WM, int WN, int BK, int STAGES, bool SEPI = false>
+static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
+    typedef conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI> C;
+    auto kern = k_conv_igemm<BM, BN, WM, WN, BK, STAGES, SEPI>;
     ZT_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
     dim3 grid((unsigned)((a->M + BM - 1) / BM), (unsigned)((a->cout + BN - 1) / BN));
     ZT_ASSERT(grid.y <= 65535);
@@ -267,7 +341,14 @@ static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, void *workspace) {
     }
 }
 
-void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
+/* Tile variants of the implicit GEMM (kbench compares them; 0 = the default,
+ * variant 5, the fastest on every VAE shape measured: 2-8% over 2 without a
+ * residual, 15-22% with one). 1: 128x128 block, 8 warps of 64x32, k 32, 4 stages;
+ * 2: 128x128, 4 warps of 64x64, k 64, 3 stages; 3: 128x128, 4 warps of
+ * 64x64, k 32, 4 stages; 4: 256x128, 8 warps of 64x64, k 32, 3 stages;
+ * 5: as 2 with the epilogue staged through shared memory.
+ * cout <= 32 always takes 128x32 (4 warps of 32x32). */
+void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant) {
     ZT_ASSERT(c->h > 0 && c->w > 0 && c->cin > 0 && c->cout > 0 && (c->k == 1 || c->k == 3));
     ZT_ASSERT(c->x && c->wgt && c->y);
     if (c->dt != ZT_DT_BF16 && c->dt != ZT_DT_F32) ZT_CU_FAIL_DTYPE("conv2d", c->dt);
@@ -276,6 +357,7 @@ void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
         return;
     }
     ZT_ASSERT(zt_al16(c->x) && zt_al16(c->wgt)); /* 16-byte cp.async sources */
+    ZT_ASSERT(c->w <= 32768 && c->h <= 32767);   /* packed pixel coordinates */
     conv_args a;
     a.h = c->h; a.w = c->w; a.cin = c->cin; a.cout = c->cout; a.k = c->k; a.pad = c->k / 2;
     a.K = c->k * c->k * c->cin;
@@ -284,6 +366,20 @@ void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
     a.x = (const zt_bf16 *)c->x; a.wgt = (const zt_bf16 *)c->wgt; a.bias = (const zt_bf16 *)c->bias;
     a.res = (const zt_bf16 *)c->residual; a.y = (zt_bf16 *)c->y;
     a.pair_ok = c->cout % 2 == 0 && ((uintptr_t)c->y & 3) == 0 && ((uintptr_t)c->residual & 3) == 0;
-    if (c->cout <= 32) conv_igemm_launch<128, 32, 32, 32, 4>(ops, &a);
-    else conv_igemm_launch<128, 128, 64, 32, 4>(ops, &a);
+    a.vec16 = c->cout % 8 == 0 && zt_al16(c->y) && zt_al16(c->residual) && zt_al16(c->bias);
+    if (c->cout <= 32) {
+        conv_igemm_launch<128, 32, 32, 32, 32, 4>(ops, &a);
+        return;
+    }
+    switch (variant) {
+    case 1: conv_igemm_launch<128, 128, 64, 32, 32, 4>(ops, &a); break;
+    case 2: conv_igemm_launch<128, 128, 64, 64, 64, 3>(ops, &a); break;
+    case 3: conv_igemm_launch<128, 128, 64, 64, 32, 4>(ops, &a); break;
+    case 4: conv_igemm_launch<256, 128, 64, 64, 32, 3>(ops, &a); break;
+    case 0:
+    case 5: conv_igemm_launch<128, 128, 64, 64, 64, 3, true>(ops, &a); break;
+    default: ZT_ASSERT(!"conv2d: unknown tile variant");
+    }
 }
+
+void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) { zt_cuda_conv2d_variant(ops, c, workspace, 0); }

@@ -131,7 +131,9 @@ __global__ void k_gn_apply(int hw, int c, int groups, const T *x, T *y, const TG
         for (int j = 0; j < CW; j++) {
             float n = (v[j] - mean[j]) * rstd[j];
             n = n * ga[j] + be[j];
-            if (silu) n = n / (1.0f + expf(-n));
+            /* __fdividef (2 ulp) instead of the IEEE division routine: with
+             * it this pass is memory-bound instead of ALU-bound */
+            if (silu) n = __fdividef(n, 1.0f + expf(-n));
             v[j] = n;
         }
         if constexpr (CW == 8) zt_st8(y + (size_t)p * c + q * CW, v);
@@ -152,8 +154,14 @@ template <typename T, typename TG, int CW> static void gn_run(zt_ops *ops, const
     ZT_CUDA_LAUNCH_CHECK();
     k_gn_finalize<T><<<g->groups, 256, 0, st>>>(g->hw, g->c, g->groups, parts, (const T *)g->x, part, g->eps, stats);
     ZT_CUDA_LAUNCH_CHECK();
+    /* enough blocks to fill the GPU, few enough that each thread normalises
+     * many pixels: its per-channel parameters are loaded once */
+    int sms = 0, dev = 0;
+    ZT_CUDA_CHECK(cudaGetDevice(&dev));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     int blocks = (g->hw + pp - 1) / pp;
-    if (blocks > 16384) blocks = 16384;
+    const int cap = sms * (2048 / threads);
+    if (blocks > cap) blocks = cap;
     k_gn_apply<T, TG, CW><<<blocks, threads, 0, st>>>(g->hw, g->c, g->groups, (const T *)g->x, (T *)g->y,
                                                      (const TG *)g->gamma, (const TG *)g->beta, stats, g->silu);
     ZT_CUDA_LAUNCH_CHECK();

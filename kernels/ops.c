@@ -2,6 +2,10 @@
  * dispatch of every zt_op_* to its backend (see ops_internal.h). */
 #include "kernels/ops_internal.h"
 
+#include <cuda_runtime.h>
+
+#include "common/zt_cuda.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +39,15 @@ void *zt_ops_stream(const zt_ops *ops) { return ops->stream; }
 void zt_ops_set_stream(zt_ops *ops, void *stream) { ops->stream = stream; }
 size_t zt_ops_device_bytes(const zt_ops *ops) { return ops->backend == ZT_BACKEND_CUDA ? ops->gemm_ws_bytes : 0; }
 int zt_cuda_available(void) { return zt_cuda_device_count() > 0; }
+
+void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes) {
+    *free_bytes = *total_bytes = 0;
+    if (ops->backend != ZT_BACKEND_CUDA) return;
+    size_t f = 0, t = 0;
+    ZT_CUDA_CHECK(cudaMemGetInfo(&f, &t));
+    *free_bytes = f;
+    *total_bytes = t;
+}
 
 void zt_ops_sync(zt_ops *ops) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_ops_sync(ops);

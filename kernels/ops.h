@@ -20,10 +20,11 @@
  *   - Two activation precisions. With bf16 activations (what users run) every
  *     "round_bf16" below happens. With f32 activations (the f32-math path that
  *     is compared with the float32 oracle) every round_bf16 is the identity:
- *     all math stays f32. Weights are bf16 either way (exactly representable
- *     in f32). The CPU backend supports both everywhere; the CUDA backend
- *     supports bf16 everywhere and f32 where noted (VAE ops, GEMM, norms,
- *     elementwise).
+ *     all math stays f32. Where input and output dtypes differ (norms), the
+ *     output dtype picks the path. Weights are bf16 either way (exactly
+ *     representable in f32). The CPU backend supports both everywhere; the
+ *     CUDA backend supports bf16 everywhere and f32 where noted (VAE ops,
+ *     GEMM, norms, elementwise).
  *   - Misuse (unsupported dtype combination, NULL where required) is a bug:
  *     ops abort with file:line (ZT_ASSERT). GPU API failures abort too.
  *
@@ -69,6 +70,9 @@ void zt_ops_sync(zt_ops *ops);                       /* wait for all enqueued wo
 size_t zt_ops_device_bytes(const zt_ops *ops);
 /* 1 when a usable CUDA device exists (tests use it to skip with exit 77). */
 int zt_cuda_available(void);
+/* Device memory of the context's GPU: free and total bytes (cudaMemGetInfo).
+ * CPU backend: both 0. */
+void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
 
 /* ---- memory helpers for set-up, tests and tools (never in the step loop) --
  * Allocation in the backend's memory (cudaMalloc / aligned host malloc). */
@@ -133,7 +137,7 @@ void zt_op_layernorm(zt_ops *ops, const zt_norm *n); /* n->weight must be NULL *
  *   resid[r, j] = round_bf16(resid[r, j] + t)
  * resid: [rows, dim] of dtype n->y_dt (bf16 or f32) with row stride ld_resid;
  * gate has that dtype too. */
-void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const void *gate /* [dim] or NULL */,
+void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const void *gate /* [heads*dim] or NULL */,
                             void *resid, int64_t ld_resid);
 
 /* GroupNorm over NHWC: x [hw, c], `groups` contiguous channel groups, stats
@@ -188,7 +192,8 @@ void zt_op_rope_half(zt_ops *ops, int rows, int heads, int hd, void *x, int64_t 
  * rounded once to dt. bf16: P is rounded to bf16 before P·V as flash kernels
  * do. f32 (CPU only; CUDA asserts): exact f32 math.
  * Grouped KV: query head h uses kv head h / (heads / kv_heads).
- * causal: query i (0-based) sees keys j <= i + (sk - sq).
+ * causal: query i (0-based) sees keys j <= i + (sk - sq); a query that sees
+ * no key (sq > sk) gets o = 0.
  * Head dims supported: 64, 128 (DiT, Qwen3) and 512 (VAE mid-block, heads 1).
  * Never materialises the sq x sk matrix. */
 typedef struct {

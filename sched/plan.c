@@ -76,7 +76,7 @@ static uint64_t choose_residents(const zt_plan_unit *units, const int *order, in
 }
 
 int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in, zt_plan *out, zt_err *e) {
-    char b1[32], b2[32], b3[32];
+    char b1[32], b2[32], b3[32], b4[32];
     memset(out, 0, sizeof *out);
     if (n_units <= 0 || !units) return zt_err_set(e, ZT_ERR_ARG, "plan: no units");
     if (in->steps < 1) return zt_err_set(e, ZT_ERR_ARG, "plan: steps must be >= 1 (got %d)", in->steps);
@@ -120,7 +120,7 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                               "plan: --vram %s is too small: context %s + workspace %s + window of %d slots needs at least %s",
                               zt_fmt_bytes(in->vram_budget, b1, sizeof b1), zt_fmt_bytes(in->context_bytes, b2, sizeof b2),
                               zt_fmt_bytes(in->workspace_bytes, b3, sizeof b3), plan_slots(in),
-                              zt_fmt_bytes(min, b1, sizeof b1));
+                              zt_fmt_bytes(min, b4, sizeof b4));
         }
         int slots = plan_slots(in);
         /* Start with slots sized for the largest candidate, then shrink the

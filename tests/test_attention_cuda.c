@@ -1,13 +1,18 @@
-/* tests/test_attention_cuda.c — zt_cuda_attention (and every tiling variant
- * of kernels/cuda_attention.cu) against a naive double-precision reference
- * computed here from the same bf16 inputs, on fresh random data.
+/* tests/test_attention_cuda.c — CUDA attention (zt_op_attention on a CUDA
+ * context, and every tiling variant of kernels/cuda_attention.cu) against
+ * the CPU backend (zt_cpu_attention, same rounding points) and against a
+ * naive double-precision reference computed here from the same bf16 inputs
+ * (exact softmax, no bf16 P), on fresh random data.
  *
  * Each case: random q, k (scaled by `amp`, so some cases have peaked
  * softmaxes) and v; the output (padding columns included) is poisoned with
  * bf16 NaN before every run; afterwards every in-range element must be
  * finite, every padding element still poisoned, and the rel L2 error over the
- * checked rows <= 1e-2 (bf16 P before P·V and the bf16 output give ~3e-3).
- * Large shapes check a sample of rows (first, last, random) of every head.
+ * checked rows <= 1e-2 (bf16 P before P·V and the bf16 output give ~3e-3),
+ * both against the double reference and, for the shapes small enough for
+ * the CPU backend, against zt_cpu_attention (also checked against the
+ * double reference). Large shapes check a sample of rows (first, last,
+ * random) of every head against the double reference only.
  *
  * ZT_ATTN_TEST_QUICK=1 runs only the small cases (for compute-sanitizer).
  * Exit 77 without a CUDA device. */
@@ -112,9 +117,11 @@ static void ref_row(const tcase *c, int i, int h, const uint16_t *q, int64_t ldq
 }
 
 static zt_rng rng = {0x9e3779b97f4a7c15ull};
+static zt_ops *g_cpu;
 
-/* Returns the rel L2 error of one run (or INFINITY on unwritten output). */
-static double run_case(zt_ops *ops, const tcase *c, int variant) {
+/* One case: fresh inputs, the reference of the checked rows once, then
+ * every variant that fits (the big shapes: only the default pick). */
+static void run_case(zt_ops *ops, const tcase *c) {
     const int hd = c->hd, qw = c->heads * hd, kw = c->kv_heads * hd;
     int64_t ldq, ldk, ldv, ldo = qw + c->pad;
     size_t in_elems, q_off, k_off, v_off;
@@ -127,71 +134,130 @@ static double run_case(zt_ops *ops, const tcase *c, int variant) {
         q_off = 0, k_off = (size_t)c->sq * ldq, v_off = k_off + (size_t)c->sk * ldk;
         in_elems = v_off + (size_t)c->sk * ldv;
     }
-    uint16_t *in = malloc((in_elems + 1) * 2), *out = malloc(((size_t)c->sq * ldo + 1) * 2);
+    const size_t out_elems = (size_t)c->sq * ldo;
+    uint16_t *in = malloc((in_elems + 1) * 2), *out = malloc((out_elems + 1) * 2);
     ZT_CHECK(in && out, "host allocation");
-    /* fresh random data every run; q and k share amp, v is N(0, 1) */
+    /* fresh random data; q and k scaled so that the logits have std amp */
     for (size_t x = 0; x < in_elems; x++) in[x] = to_bf16(zt_rng_normal(&rng));
     double qk_amp = sqrt(c->amp);
     for (int r = 0; r < c->sq; r++)
         for (int j = 0; j < qw; j++) in[q_off + (size_t)r * ldq + j] = to_bf16(zt_rng_normal(&rng) * qk_amp);
     for (int r = 0; r < c->sk; r++)
         for (int j = 0; j < kw; j++) in[k_off + (size_t)r * ldk + j] = to_bf16(zt_rng_normal(&rng) * qk_amp);
+    const float scale = (float)(1.0 / sqrt((double)hd));
 
-    uint16_t *din, *dout;
-    CK(cudaMalloc((void **)&din, (in_elems + 8) * 2));
-    CK(cudaMalloc((void **)&dout, ((size_t)c->sq * ldo + 8) * 2));
-    CK(cudaMemcpy(din, in, in_elems * 2, cudaMemcpyHostToDevice));
-    CK(cudaMemset(dout, 0xff, ((size_t)c->sq * ldo + 8) * 2)); /* bf16 0xffff = NaN */
+    /* reference of the checked rows: all, or first, last and random ones */
+    const int nrows = c->sample ? (c->sample < c->sq ? c->sample : c->sq) : c->sq;
+    int *rows = malloc(sizeof(int) * (size_t)c->heads * nrows);
+    double *ref = malloc(sizeof(double) * (size_t)c->heads * nrows * hd), *w = malloc(sizeof(double) * (c->sk + 1));
+    for (int h = 0; h < c->heads; h++)
+        for (int x = 0; x < nrows; x++) {
+            int i = !c->sample ? x : x == 0 ? 0 : x == 1 ? c->sq - 1 : (int)(zt_rng_u64(&rng) % (uint64_t)c->sq);
+            rows[h * nrows + x] = i;
+            ref_row(c, i, h, in + q_off, ldq, in + k_off, ldk, in + v_off, ldv, scale, w,
+                    ref + ((size_t)h * nrows + x) * hd);
+        }
 
-    float scale = (float)(1.0 / sqrt((double)hd));
+    uint16_t *din = zt_mem_alloc(ops, (in_elems + 8) * 2), *dout = zt_mem_alloc(ops, (out_elems + 8) * 2);
+    ZT_CHECK(din && dout, "device allocation");
+    zt_mem_upload(ops, din, in, in_elems * 2);
+
+    /* the CPU backend on the same inputs (host pointers), small shapes only */
+    uint16_t *cpu_out = NULL;
+    if (!c->sample) {
+        zt_attn ac = {.sq = c->sq, .sk = c->sk, .heads = c->heads, .kv_heads = c->kv_heads, .hd = hd,
+                      .q = in + q_off, .ldq = ldq, .k = in + k_off, .ldk = ldk, .v = in + v_off, .ldv = ldv,
+                      .o = NULL, .ldo = ldo, .dt = ZT_DT_BF16, .scale = scale, .causal = c->causal};
+        cpu_out = malloc(out_elems * 2);
+        void *ws = malloc(zt_attention_workspace_size(g_cpu, &ac) + 16);
+        ZT_CHECK(cpu_out && ws, "host allocation");
+        memset(cpu_out, 0xff, out_elems * 2);
+        ac.o = cpu_out;
+        zt_op_attention(g_cpu, &ac, ws);
+        free(ws);
+        double num = 0, den = 0;
+        for (int h = 0; h < c->heads; h++)
+            for (int x = 0; x < nrows; x++) {
+                const double *rr = ref + ((size_t)h * nrows + x) * hd;
+                const uint16_t *orow = cpu_out + (size_t)rows[h * nrows + x] * ldo + (size_t)h * hd;
+                for (int d = 0; d < hd; d++) {
+                    double e = zt_bf16_to_f32(orow[d]) - rr[d];
+                    num += e * e;
+                    den += rr[d] * rr[d];
+                }
+            }
+        double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+        ZT_CHECK(rel <= 1e-2, "%s: CPU backend vs double reference: rel L2 %.3e", c->name, rel);
+    }
     zt_attn a = {.sq = c->sq, .sk = c->sk, .heads = c->heads, .kv_heads = c->kv_heads, .hd = hd,
                  .q = din + q_off, .ldq = ldq, .k = din + k_off, .ldk = ldk, .v = din + v_off, .ldv = ldv,
                  .o = dout, .ldo = ldo, .dt = ZT_DT_BF16, .scale = scale, .causal = c->causal};
     ZT_CHECK(zt_cuda_attention_workspace_size(ops, &a) == 0, "workspace");
-    if (variant == 0) zt_cuda_attention(ops, &a, NULL);
-    else zt_cuda_attention_variant(ops, &a, variant);
-    CK(cudaGetLastError());
-    CK(cudaDeviceSynchronize());
-    CK(cudaMemcpy(out, dout, (size_t)c->sq * ldo * 2, cudaMemcpyDeviceToHost));
 
-    /* every in-range element written and finite; padding untouched */
-    size_t bad = 0, pad_hit = 0;
-    for (int r = 0; r < c->sq; r++) {
-        for (int j = 0; j < qw; j++)
-            if (!isfinite(zt_bf16_to_f32(out[(size_t)r * ldo + j]))) bad++;
-        for (int j = qw; j < ldo; j++)
-            if (out[(size_t)r * ldo + j] != 0xffff) pad_hit++;
-    }
-    ZT_CHECK(bad == 0, "%s variant %d: %zu output elements unwritten or not finite", c->name, variant, bad);
-    ZT_CHECK(pad_hit == 0, "%s variant %d: %zu padding elements overwritten", c->name, variant, pad_hit);
+    for (int variant = 0; variant < ZT_ATTN_VARIANTS; variant++) {
+        if (!zt_cuda_attention_variant_ok(variant, &a)) continue;
+        if (variant != 0 && c->sample) continue;
+        zt_mem_fill_u8(ops, dout, 0xff, (out_elems + 8) * 2); /* bf16 0xffff = NaN */
+        if (variant == 0) zt_op_attention(ops, &a, NULL);
+        else zt_cuda_attention_variant(ops, &a, variant);
+        CK(cudaGetLastError());
+        zt_mem_download(ops, out, dout, out_elems * 2);
 
-    /* rows to check */
-    int nrows = c->sample ? (c->sample < c->sq ? c->sample : c->sq) : c->sq;
-    double *w = malloc(sizeof(double) * (c->sk + 1)), *ref = malloc(sizeof(double) * hd);
-    double num = 0, den = 0, maxabs = 0;
-    for (int h = 0; h < c->heads; h++)
-        for (int x = 0; x < nrows; x++) {
-            int i = !c->sample ? x : x == 0 ? 0 : x == 1 ? c->sq - 1 : (int)(zt_rng_u64(&rng) % (uint64_t)c->sq);
-            ref_row(c, i, h, in + q_off, ldq, in + k_off, ldk, in + v_off, ldv, scale, w, ref);
-            for (int d = 0; d < hd; d++) {
-                double got = zt_bf16_to_f32(out[(size_t)i * ldo + (size_t)h * hd + d]);
-                double e = got - ref[d];
-                num += e * e;
-                den += ref[d] * ref[d];
-                if (fabs(e) > maxabs) maxabs = fabs(e);
-            }
+        /* every in-range element written and finite; padding untouched */
+        size_t bad = 0, pad_hit = 0;
+        for (int r = 0; r < c->sq; r++) {
+            for (int j = 0; j < qw; j++)
+                if (!isfinite(zt_bf16_to_f32(out[(size_t)r * ldo + j]))) bad++;
+            for (int j = qw; j < ldo; j++)
+                if (out[(size_t)r * ldo + j] != 0xffff) pad_hit++;
         }
-    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-    if (bad) rel = INFINITY;
-    printf("  %-26s %-22s rel_l2 %.2e  max_abs %.2e\n", c->name, zt_cuda_attention_variant_name(variant), rel,
-           maxabs);
-    free(w);
+        ZT_CHECK(bad == 0, "%s %s: %zu output elements unwritten or not finite", c->name,
+                 zt_cuda_attention_variant_name(variant), bad);
+        ZT_CHECK(pad_hit == 0, "%s %s: %zu padding elements overwritten", c->name,
+                 zt_cuda_attention_variant_name(variant), pad_hit);
+
+        double num = 0, den = 0, maxabs = 0;
+        for (int h = 0; h < c->heads; h++)
+            for (int x = 0; x < nrows; x++) {
+                const double *rr = ref + ((size_t)h * nrows + x) * hd;
+                const uint16_t *orow = out + (size_t)rows[h * nrows + x] * ldo + (size_t)h * hd;
+                for (int d = 0; d < hd; d++) {
+                    double e = zt_bf16_to_f32(orow[d]) - rr[d];
+                    num += e * e;
+                    den += rr[d] * rr[d];
+                    if (fabs(e) > maxabs) maxabs = fabs(e);
+                }
+            }
+        double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+        if (bad) rel = INFINITY;
+        /* against the CPU backend: every element */
+        double rel_cpu = -1;
+        if (cpu_out) {
+            double n2 = 0, d2 = 0;
+            for (int r = 0; r < c->sq; r++)
+                for (int j = 0; j < qw; j++) {
+                    double ref_v = zt_bf16_to_f32(cpu_out[(size_t)r * ldo + j]);
+                    double e = zt_bf16_to_f32(out[(size_t)r * ldo + j]) - ref_v;
+                    n2 += e * e;
+                    d2 += ref_v * ref_v;
+                }
+            rel_cpu = d2 > 0 ? sqrt(n2 / d2) : sqrt(n2);
+            if (bad || isnan(rel_cpu)) rel_cpu = INFINITY;
+            ZT_CHECK(rel_cpu <= 1e-2, "%s %s: rel L2 vs CPU backend %.3e > 1e-2", c->name,
+                     zt_cuda_attention_variant_name(variant), rel_cpu);
+        }
+        printf("  %-26s %-20s vs double %.2e (max_abs %.2e)  vs cpu %.2e\n", c->name,
+               zt_cuda_attention_variant_name(variant), rel, maxabs, rel_cpu);
+        ZT_CHECK(rel <= 1e-2, "%s %s: rel L2 %.3e > 1e-2", c->name, zt_cuda_attention_variant_name(variant), rel);
+    }
+    free(cpu_out);
+    free(rows);
     free(ref);
+    free(w);
     free(in);
     free(out);
-    CK(cudaFree(din));
-    CK(cudaFree(dout));
-    return rel;
+    zt_mem_free(ops, din);
+    zt_mem_free(ops, dout);
 }
 
 /* f32 attention must abort (CPU-only dtype), before touching the GPU. */
@@ -213,24 +279,21 @@ static void check_f32_aborts(void) {
 
 int main(void) {
     check_f32_aborts();
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) zt_test_skip("no CUDA device");
+    if (!zt_cuda_available()) zt_test_skip("no CUDA device");
     const char *qe = getenv("ZT_ATTN_TEST_QUICK");
     int quick = qe && *qe && strcmp(qe, "0") != 0;
-    zt_ops ops = {.backend = ZT_BACKEND_CUDA, .device = 0, .stream = NULL};
-
-    for (size_t ci = 0; ci < ZT_ARRAY_LEN(cases); ci++) {
-        const tcase *c = &cases[ci];
-        if (quick && !c->quick) continue;
-        for (int v = 0; v < ZT_ATTN_VARIANTS; v++) {
-            zt_attn probe = {.hd = c->hd, .dt = ZT_DT_BF16};
-            if (!zt_cuda_attention_variant_ok(v, &probe)) continue;
-            /* the big shapes only with the default pick */
-            if (v != 0 && c->sample) continue;
-            double rel = run_case(&ops, c, v);
-            ZT_CHECK(rel <= 1e-2, "%s variant %s: rel L2 %.3e > 1e-2", c->name, zt_cuda_attention_variant_name(v),
-                     rel);
-        }
+    zt_err e = {0};
+    zt_ops_config cc = {.backend = ZT_BACKEND_CPU}, gc = {.backend = ZT_BACKEND_CUDA};
+    zt_ops *gpu = NULL;
+    if (zt_ops_create(&cc, &g_cpu, &e) || zt_ops_create(&gc, &gpu, &e)) {
+        fprintf(stderr, "ops context: %s\n", e.msg);
+        return 1;
     }
+    for (size_t ci = 0; ci < ZT_ARRAY_LEN(cases); ci++) {
+        if (quick && !cases[ci].quick) continue;
+        run_case(gpu, &cases[ci]);
+    }
+    zt_ops_destroy(gpu);
+    zt_ops_destroy(g_cpu);
     return zt_test_finish("test_attention_cuda");
 }

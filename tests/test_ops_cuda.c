@@ -24,6 +24,9 @@
 #include "kernels/ops.h"
 #include "tests/zt_test.h"
 
+/* internal (kernels/cuda_conv.cu): conv2d with a chosen implicit-GEMM tile variant */
+void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant);
+
 static zt_ops *g_cpu, *g_gpu;
 static zt_rng g_rng = {0x9e3779b97f4a7c15ull};
 
@@ -434,7 +437,7 @@ static void t_vae_input(int c, int h, int w, zt_dtype dt) {
     tb_free(&lat); tb_free(&y);
 }
 
-static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid) {
+static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid, int variant) {
     if (!want("conv2d")) return;
     const size_t hw = (size_t)h * w, K = (size_t)k * k * cin;
     tbuf x = tb_new(hw * cin, dt), wt = tb_new((size_t)cout * K, dt), b = tb_new((size_t)cout, dt);
@@ -455,13 +458,14 @@ static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias
         c.y = gpu ? y.d : y.h;
         size_t wsb = zt_conv2d_workspace_size(o, &c);
         void *ws = wsb ? zt_mem_alloc(o, wsb) : NULL;
-        zt_op_conv2d(o, &c, ws);
+        if (gpu && variant) zt_cuda_conv2d_variant(o, &c, ws, variant);
+        else zt_op_conv2d(o, &c, ws);
         zt_ops_sync(o);
         zt_mem_free(o, ws);
     }
     char what[128];
-    snprintf(what, sizeof what, "%dx%d %d->%d k%d %s%s%s", h, w, cin, cout, k, dn(dt), bias ? " bias" : "",
-             resid ? " resid" : "");
+    snprintf(what, sizeof what, "%dx%d %d->%d k%d %s%s%s v%d", h, w, cin, cout, k, dn(dt), bias ? " bias" : "",
+             resid ? " resid" : "", variant);
     tb_check("conv2d", what, &y, dt == ZT_DT_F32);
     tb_free(&x); tb_free(&wt); tb_free(&b); tb_free(&r); tb_free(&y);
 }
@@ -505,6 +509,7 @@ static void t_to_rgb8(int h, int w, zt_dtype dt) {
 }
 
 int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* case lines survive an abort */
     if (!zt_cuda_available()) zt_test_skip("no CUDA device");
     zt_err e = {0};
     zt_ops_config cc = {.backend = ZT_BACKEND_CPU}, gc = {.backend = ZT_BACKEND_CUDA, .device = 0};
@@ -626,20 +631,26 @@ int main(void) {
     /* conv2d: implicit GEMM (bf16, cin % 8 == 0): both tile shapes, odd pixel
      * counts, cout not a multiple of the tile, 1x1; im2col + cuBLASLt: f32 and
      * cin % 8 != 0. */
-    t_conv(8, 8, 32, 32, 3, B, 1, 0);
-    t_conv(5, 7, 16, 24, 3, B, 1, 1);
-    t_conv(9, 13, 64, 130, 3, B, 1, 1);
-    t_conv(16, 16, 128, 3, 3, B, 1, 0);
-    t_conv(6, 10, 40, 128, 1, B, 1, 1);
-    t_conv(33, 17, 128, 256, 3, B, 1, 1);
-    t_conv(32, 32, 512, 512, 3, B, 1, 0);
-    t_conv(64, 64, 128, 128, 3, B, 1, 1);
-    t_conv(7, 9, 16, 16, 3, B, 0, 0);
-    t_conv(5, 6, 3, 7, 3, B, 1, 1);
-    t_conv(7, 9, 16, 24, 3, F, 1, 1);
-    t_conv(8, 8, 32, 16, 1, F, 1, 0);
-    t_conv(5, 6, 3, 7, 3, F, 1, 0);
-    t_conv(24, 20, 64, 64, 3, F, 1, 1);
+    t_conv(8, 8, 32, 32, 3, B, 1, 0, 0);
+    t_conv(5, 7, 16, 24, 3, B, 1, 1, 0);
+    t_conv(9, 13, 64, 130, 3, B, 1, 1, 0);
+    t_conv(16, 16, 128, 3, 3, B, 1, 0, 0);
+    t_conv(6, 10, 40, 128, 1, B, 1, 1, 0);
+    t_conv(33, 17, 128, 256, 3, B, 1, 1, 0);
+    t_conv(32, 32, 512, 512, 3, B, 1, 0, 0);
+    t_conv(64, 64, 128, 128, 3, B, 1, 1, 0);
+    t_conv(7, 9, 16, 16, 3, B, 0, 0, 0);
+    for (int v = 1; v <= 5; v++) { /* every tile variant, odd sizes and K tails */
+        t_conv(9, 13, 64, 130, 3, B, 1, 1, v);
+        t_conv(11, 7, 24, 72, 3, B, 0, 1, v);
+        t_conv(6, 10, 40, 128, 1, B, 1, 0, v);
+        t_conv(19, 23, 256, 128, 3, B, 1, 1, v);
+    }
+    t_conv(5, 6, 3, 7, 3, B, 1, 1, 0);
+    t_conv(7, 9, 16, 24, 3, F, 1, 1, 0);
+    t_conv(8, 8, 32, 16, 1, F, 1, 0, 0);
+    t_conv(5, 6, 3, 7, 3, F, 1, 0, 0);
+    t_conv(24, 20, 64, 64, 3, F, 1, 1, 0);
 
     zt_ops_destroy(g_gpu);
     zt_ops_destroy(g_cpu);

@@ -10,6 +10,7 @@ ZT_ROOT=${ZT_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 ZT_BIN=${ZT_BIN:-$ZT_ROOT/bin}
 Z=$ZT_BIN/zturbo
 T=$ZT_ROOT/build/test-tmp/test_pack
+mountpoint -q "$T/full" 2>/dev/null && umount -l "$T/full" # left by a crashed run
 rm -rf "$T" && mkdir -p "$T" || exit 1
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }

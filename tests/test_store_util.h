@@ -96,8 +96,12 @@ __attribute__((unused)) static const char *store_test_dir(const char *name) {
     static char buf[1024];
     const char *root = getenv("ZT_ROOT");
     snprintf(buf, sizeof buf, "%.700s/build/test-tmp/%.200s", root ? root : ".", name);
-    char cmd[2200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    char cmd[4400];
+    /* A crashed earlier run may have left a tmpfs mounted in there. */
+    snprintf(cmd, sizeof cmd,
+             "for d in '%s'/*/; do mountpoint -q \"$d\" 2>/dev/null && umount -l \"$d\"; done; "
+             "rm -rf '%s' && mkdir -p '%s'",
+             buf, buf, buf);
     if (system(cmd) != 0) {
         fprintf(stderr, "cannot create %s\n", buf);
         exit(1);

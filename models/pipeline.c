@@ -1,0 +1,548 @@
+/* models/pipeline.c — prompt ids -> image, resident weights (spec §9.1). */
+#include "models/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "models/carve.h"
+#include "models/noise.h"
+#include "models/sampler.h"
+#include "models/stfile.h"
+#include "models/tokenizer.h"
+#include "models/units_stream.h"
+#include "stream/resident.h"
+
+void zt_gen_params_default(zt_gen_params *gp) {
+    memset(gp, 0, sizeof *gp);
+    gp->width = 1024;
+    gp->height = 1024;
+    gp->steps = 8;
+    gp->dt = ZT_DT_BF16;
+    gp->vae_dt = ZT_DT_F32;
+}
+
+void zt_pipeline_close(zt_pipeline *p) {
+    if (!p) return;
+    zt_units_destroy(p->units);
+    zt_plan_free(&p->plan);
+    if (p->store) zt_source_close(p->store);
+    zt_qwen3_free(&p->te);
+    zt_dit_free(&p->dit);
+    zt_vae_free(&p->vae);
+    zt_tokenizer_free(p->tok);
+    if (p->ops) zt_ops_destroy(p->ops);
+    if (p->src) zt_source_close(p->src);
+    free(p);
+}
+
+void zt_pipeline_opts_default(zt_pipeline_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->backend = ZT_BACKEND_CPU;
+    o->pinned_budget = UINT64_MAX;
+    o->prefetch = -1;
+    o->plan_width = 1024;
+    o->plan_height = 1024;
+    o->plan_steps = 8;
+}
+
+/* Headroom on top of the measured context for what the driver allocates
+ * lazily (kernel local memory, module loads) after planning. */
+#define CONTEXT_HEADROOM (96ull << 20)
+
+/* Rough per-use compute estimate for the plan's predictions: FLOPs at the
+ * planned resolution over an assumed sustained rate. Only predictions use it. */
+static void estimate_compute(const zt_pipeline *p, const zt_pipeline_opts *o, double *compute) {
+    const zt_model_config *c = &p->cat->cfg;
+    int f = 1 << (c->vae_n_blocks - 1);
+    double ni = (double)(o->plan_height / f / c->patch) * (double)(o->plan_width / f / c->patch);
+    double S = ni + 128.0; /* a ~100-token caption padded to 128 */
+    double D = c->dim, FF = c->ffn_dim;
+    double block = S * (8.0 * D * D + 6.0 * D * FF) + 4.0 * S * S * D;
+    double rate = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? 5.0e14 : 5.0e10;
+    for (int i = 0; i < p->cat->n_units; i++) compute[i] = p->cat->units[i].per_step ? block / rate : 0;
+}
+
+static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in, zt_err *e) {
+    const int n = p->cat->n_units;
+    zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
+    double *compute = calloc((size_t)n, sizeof *compute);
+    if (!pu || !compute) {
+        free(pu);
+        free(compute);
+        return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
+    }
+    estimate_compute(p, o, compute);
+    zt_stream_describe_units(p->cat, o->plan_steps, compute, pu);
+    zt_gen_params gp;
+    zt_gen_params_default(&gp);
+    gp.width = o->plan_width;
+    gp.height = o->plan_height;
+    gp.steps = o->plan_steps;
+    memset(in, 0, sizeof *in);
+    in->vram_budget = o->vram_budget;
+    in->context_bytes = p->context_bytes;
+    in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
+    in->pinned_budget = o->pinned_budget;
+    in->have_store = p->store != NULL;
+    in->link_bw = o->link_bw > 0 ? o->link_bw : 25e9;
+    in->disk_bw = o->disk_bw > 0 ? o->disk_bw : 2e9;
+    in->steps = o->plan_steps;
+    in->window_override = o->window;
+    in->prefetch_override = o->prefetch;
+    int rc = zt_plan_make(pu, n, in, plan, e);
+    free(pu);
+    free(compute);
+    return rc;
+}
+
+/* Everything but the weights: source, optional store, ops context, model
+ * descriptions, tokenizer, measured context size. */
+static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, zt_pipeline *p, zt_err *e) {
+    int rc = zt_source_open(model_path, &p->src, e);
+    if (rc) return rc;
+    p->cat = zt_source_catalog(p->src);
+    if (o->store_path) {
+        rc = zt_source_open(o->store_path, &p->store, e);
+        if (rc) return zt_err_prefix(e, "--store");
+        if (zt_source_kind_of(p->store) != ZT_SOURCE_STORE)
+            return zt_err_set(e, ZT_ERR_ARG, "--store %s: not a zturbo block store (make one with `zturbo pack`)",
+                              o->store_path);
+        const zt_catalog *sc = zt_source_catalog(p->store);
+        int same = sc->n_units == p->cat->n_units;
+        for (int i = 0; same && i < sc->n_units; i++)
+            same = sc->units[i].nbytes == p->cat->units[i].nbytes && !strcmp(sc->units[i].name, p->cat->units[i].name);
+        if (!same)
+            return zt_err_set(e, ZT_ERR_ARG, "--store %s was packed from a different model than %s", o->store_path,
+                              model_path);
+    }
+    zt_ops_config oc = {0};
+    oc.backend = o->backend;
+    oc.device = o->device;
+    oc.cpu_threads = o->cpu_threads;
+    rc = zt_ops_create(&oc, &p->ops, e);
+    if (rc) return rc;
+    uint64_t fr = 0, tot = 0;
+    zt_ops_mem_info(p->ops, &fr, &tot);
+    p->device_total = tot;
+    p->context_bytes = tot ? tot - fr + CONTEXT_HEADROOM : 0;
+    rc = zt_qwen3_init(&p->te, p->cat, e);
+    if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
+    if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
+    return rc;
+}
+
+int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
+                          zt_err *e) {
+    zt_pipeline *p = calloc(1, sizeof *p);
+    if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    int rc = pipeline_prepare(model_path, o, p, e);
+    if (!rc) rc = build_plan(p, o, plan, in, e);
+    zt_pipeline_close(p);
+    return rc;
+}
+
+int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
+    double t0 = zt_now();
+    zt_pipeline *p = calloc(1, sizeof *p);
+    if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    int rc = pipeline_prepare(model_path, o, p, e);
+    if (rc) goto fail;
+    /* The tokenizer: given explicitly, or the snapshot's tokenizer/tokenizer.json. */
+    if (o->tokenizer_path) {
+        rc = zt_tokenizer_load(o->tokenizer_path, &p->tok, e);
+        if (rc) goto fail;
+    } else {
+        char tp[4096];
+        struct stat sb;
+        snprintf(tp, sizeof tp, "%s/tokenizer/tokenizer.json", model_path);
+        if (stat(tp, &sb) == 0) {
+            rc = zt_tokenizer_load(tp, &p->tok, e);
+            if (rc) goto fail;
+        }
+    }
+    if (o->vram_budget) {
+        zt_plan_input in;
+        rc = build_plan(p, o, &p->plan, &in, e);
+        if (rc) goto fail;
+        zt_stream_options so = {o->throttle_bw, 1};
+        rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
+        if (rc) goto fail;
+        p->streaming = 1;
+        p->plan_width = o->plan_width;
+        p->plan_height = o->plan_height;
+        p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
+    } else {
+        rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
+        if (rc) goto fail;
+        p->weight_bytes = zt_resident_bytes(p->units);
+    }
+    p->load_s = zt_now() - t0;
+    *out = p;
+    return ZT_OK;
+fail:
+    zt_pipeline_close(p);
+    return rc;
+}
+
+static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks - 1); }
+
+void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w) {
+    const zt_model_config *cfg = &p->cat->cfg;
+    *c = cfg->vae_latent;
+    *h = height / vae_factor(cfg);
+    *w = width / vae_factor(cfg);
+}
+
+/* ---- dump helpers (host copies of backend tensors) ------------------------------- */
+
+typedef struct {
+    zt_stf f;
+    zt_ops *ops;
+    int on;
+    int rc;
+    zt_err err;
+} dumper;
+
+static void dump_host(dumper *d, const char *name, const char *dtype, int ndim, const int64_t *shape, const void *data,
+                      size_t nbytes) {
+    if (!d->on || d->rc) return;
+    d->rc = zt_stf_add(&d->f, name, dtype, ndim, shape, data, nbytes, &d->err);
+}
+
+/* Backend tensor of dtype dt (f32 or bf16) -> F32 tensor in the dump. */
+static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape, const void *dev, zt_dtype dt) {
+    if (!d->on || d->rc) return;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    float *h = malloc(n * sizeof *h);
+    if (!h) {
+        d->rc = zt_err_set(&d->err, ZT_ERR_NOMEM, "--dump: out of host memory");
+        return;
+    }
+    if (dt == ZT_DT_F32) {
+        zt_mem_download(d->ops, h, dev, n * 4);
+    } else {
+        uint16_t *b = malloc(n * 2);
+        if (!b) {
+            free(h);
+            d->rc = zt_err_set(&d->err, ZT_ERR_NOMEM, "--dump: out of host memory");
+            return;
+        }
+        zt_mem_download(d->ops, b, dev, n * 2);
+        for (size_t i = 0; i < n; i++) h[i] = zt_bf16_to_f32(b[i]);
+        free(b);
+    }
+    dump_host(d, name, "F32", ndim, shape, h, n * 4);
+    free(h);
+}
+
+/* ---- generate ------------------------------------------------------------------ */
+
+typedef struct {
+    void *hidden;       /* [L, te_hidden] dt: embeddings -> caption features */
+    float *lat;         /* [C, hl, wl] f32 sampler state */
+    float *out;         /* [C, hl, wl] f32 model output */
+    void *dit_state;
+    void *decoded;      /* [H*W, 3] vae_dt */
+    uint8_t *rgb;       /* [H*W*3] */
+    void *scratch;
+    size_t dit_state_bytes, scratch_bytes;
+} gen_mem;
+
+static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve *cv, gen_mem *m) {
+    const zt_model_config *c = &p->cat->cfg;
+    const size_t es = zt_dtype_size(gp->dt);
+    const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c);
+    const size_t nlat = (size_t)c->vae_latent * hl * wl, npix = (size_t)gp->width * gp->height;
+    m->hidden = zt_carve_take(cv, (size_t)L * c->te_hidden * es);
+    m->lat = zt_carve_take(cv, nlat * 4);
+    m->out = zt_carve_take(cv, nlat * 4);
+    m->dit_state_bytes = zt_dit_state_size(&p->dit, gp->width, gp->height, L, gp->steps, gp->dt);
+    m->dit_state = zt_carve_take(cv, m->dit_state_bytes);
+    m->decoded = zt_carve_take(cv, npix * 3 * zt_dtype_size(gp->vae_dt));
+    m->rgb = zt_carve_take(cv, npix * 3);
+    size_t s = zt_qwen3_workspace_size(&p->te, p->ops, L, gp->dt);
+    s = ZT_MAX(s, (size_t)L * c->te_hidden * 2); /* bf16 embedding rows before the f32 upcast */
+    s = ZT_MAX(s, zt_dit_scratch_size(&p->dit, p->ops, gp->width, gp->height, L, gp->steps, gp->dt));
+    s = ZT_MAX(s, zt_vae_workspace_size(&p->vae, p->ops, hl, wl, gp->vae_dt));
+    m->scratch_bytes = s;
+    m->scratch = zt_carve_take(cv, s);
+}
+
+int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e) {
+    *n = 0;
+    *truncated = 0;
+    if (!p->tok)
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: the model folder has no tokenizer/tokenizer.json (give one with --tokenizer FILE)");
+    size_t got = 0;
+    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_TOKENIZER_MAX_TOKENS, ids, (size_t)cap, &got,
+                                      truncated, e);
+    if (rc) return rc;
+    *n = (int)got;
+    return ZT_OK;
+}
+
+size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len) {
+    zt_carve cv = zt_carve_init(NULL, 0);
+    gen_mem m;
+    gen_layout(p, gp, cap_len, &cv, &m);
+    return cv.used;
+}
+
+/* Device bytes in use right now (context included), kept as a peak. */
+static void note_device_use(zt_pipeline *p, zt_gen_stats *st) {
+    uint64_t fr = 0, tot = 0;
+    zt_ops_mem_info(p->ops, &fr, &tot);
+    if (tot && tot - fr > st->device_used_peak) st->device_used_peak = tot - fr;
+}
+
+int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
+                             zt_gen_stats *st, zt_err *e) {
+    const double t0 = zt_now();
+    const zt_model_config *c = &p->cat->cfg;
+    zt_gen_stats stats;
+    memset(&stats, 0, sizeof stats);
+    if (n_ids < 1) return zt_err_set(e, ZT_ERR_RANGE, "prompt: no tokens");
+    const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
+    if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
+        return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
+    if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
+        return zt_err_set(e, ZT_ERR_ARG, "VAE precision %s not supported (bf16 or f32)", zt_dtype_name(gp->vae_dt));
+    if (gp->dt == ZT_DT_F32 && zt_ops_backend(p->ops) != ZT_BACKEND_CPU)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED,
+                          "precision f32 runs on the CPU backend only (the CUDA attention is bf16); use --device cpu");
+    for (int i = 0; i < L; i++)
+        if (ids[i] < 0 || ids[i] >= c->te_vocab)
+            return zt_err_set(e, ZT_ERR_RANGE, "token id %d at position %d outside the vocabulary 0..%d", ids[i], i,
+                              c->te_vocab - 1);
+    int rc = zt_dit_check(c, gp->width, gp->height, L, e);
+    if (rc) return rc;
+    zt_schedule sch;
+    rc = zt_schedule_build(gp->steps, c->sched_shift, c->sched_train_steps, c->sched_dynamic, &sch, e);
+    if (rc) return rc;
+    const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c), C = c->vae_latent;
+    const size_t nlat = (size_t)C * hl * wl, npix = (size_t)gp->width * gp->height;
+
+    /* One backend allocation for every activation of this image. */
+    zt_carve cv = zt_carve_init(NULL, 0);
+    gen_mem m;
+    gen_layout(p, gp, L, &cv, &m);
+    const size_t total = cv.used;
+    void *mem = NULL;
+    if (p->streaming) {
+        /* The plan reserved the workspace: no device allocation after planning. */
+        if (total > zt_stream_workspace_bytes(p->stream)) {
+            char b1[32], b2[32];
+            return zt_err_set(e, ZT_ERR_RANGE,
+                              "%dx%d with %d tokens needs %s of activations but the plan reserved %s (it was made for "
+                              "%dx%d): plan for the largest size you generate",
+                              gp->width, gp->height, L, zt_fmt_bytes(total, b1, sizeof b1),
+                              zt_fmt_bytes(zt_stream_workspace_bytes(p->stream), b2, sizeof b2), p->plan_width,
+                              p->plan_height);
+        }
+        mem = zt_stream_workspace(p->stream);
+    } else {
+        mem = zt_mem_alloc(p->ops, total);
+    }
+    if (!mem) {
+        char b[32];
+        return zt_err_set(e, ZT_ERR_NOMEM, "activations: cannot allocate %s of %s memory for %dx%d",
+                          zt_fmt_bytes(total, b, sizeof b),
+                          zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "device" : "host", gp->width, gp->height);
+    }
+    cv = zt_carve_init(mem, total);
+    gen_layout(p, gp, L, &cv, &m);
+
+    dumper dd;
+    memset(&dd, 0, sizeof dd);
+    dd.ops = p->ops;
+    dd.on = gp->dump_path != NULL;
+    float *host = NULL;    /* host staging: noise / latent, [nlat] */
+    uint16_t *rows = NULL; /* embedding rows, bf16 [L, te_hidden] */
+    int *order = NULL;     /* unit use order of the current phase */
+    int n_order;
+    int64_t sh[3];
+
+    /* ---- text encoder ---- */
+    double t = zt_now();
+    rows = malloc((size_t)L * c->te_hidden * 2);
+    host = malloc(nlat * sizeof *host);
+    order = malloc((size_t)p->cat->n_units * sizeof *order);
+    if (!rows || !host || !order) {
+        rc = zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+        goto out;
+    }
+    rc = zt_source_read_embed_rows(p->src, ids, L, rows, e);
+    if (rc) goto out;
+    if (gp->dt == ZT_DT_BF16) {
+        zt_mem_upload(p->ops, m.hidden, rows, (size_t)L * c->te_hidden * 2);
+    } else {
+        zt_mem_upload(p->ops, m.scratch, rows, (size_t)L * c->te_hidden * 2);
+        zt_op_convert(p->ops, (size_t)L * c->te_hidden, m.scratch, ZT_DT_BF16, m.hidden, gp->dt);
+    }
+    zt_ops_sync(p->ops);
+    n_order = zt_qwen3_unit_order(&p->te, order, p->cat->n_units);
+    rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc) rc = zt_qwen3_encode(&p->te, p->ops, p->units, L, m.hidden, gp->dt, m.scratch, m.scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
+    if (rc) goto out;
+    zt_ops_sync(p->ops);
+    note_device_use(p, &stats);
+    stats.text_s = zt_now() - t;
+    if (dd.on) {
+        int64_t *ids64 = malloc((size_t)L * sizeof *ids64);
+        if (!ids64) {
+            rc = zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+            goto out;
+        }
+        for (int i = 0; i < L; i++) ids64[i] = ids[i];
+        sh[0] = L;
+        dump_host(&dd, "ids", "I64", 1, sh, ids64, (size_t)L * 8);
+        free(ids64);
+        sh[1] = c->te_hidden;
+        dump_dev(&dd, "cap_feats", 2, sh, m.hidden, gp->dt);
+    }
+
+    /* ---- initial noise (host, so every backend starts from the same bits) ---- */
+    if (gp->noise) memcpy(host, gp->noise, nlat * sizeof *host);
+    else zt_noise_fill(gp->seed, host, nlat);
+    zt_mem_upload(p->ops, m.lat, host, nlat * sizeof *host);
+    zt_ops_sync(p->ops);
+    sh[0] = C;
+    sh[1] = hl;
+    sh[2] = wl;
+    dump_host(&dd, "noise", "F32", 3, sh, host, nlat * 4);
+
+    /* ---- transformer: per-image preparation, then the Euler loop ---- */
+    t = zt_now();
+    zt_dit_run run;
+    n_order = zt_dit_unit_order(&p->dit, 0, order, p->cat->n_units);
+    rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc)
+        rc = zt_dit_begin(&p->dit, &run, p->ops, p->units, gp->width, gp->height, m.hidden, L, sch.t_model, gp->steps,
+                          gp->dt, m.dit_state, m.dit_state_bytes, m.scratch, m.scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
+    n_order = zt_dit_unit_order(&p->dit, 1, order, p->cat->n_units);
+    if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, gp->steps, e);
+    if (rc) goto out;
+    zt_ops_sync(p->ops);
+    note_device_use(p, &stats);
+    stats.dit_prep_s = zt_now() - t;
+    if (p->stream) zt_stream_stats_reset(p->stream);
+    t = zt_now();
+    for (int i = 0; i < gp->steps; i++) {
+        double ts = zt_now();
+        if (gp->cancel && *gp->cancel) {
+            rc = zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before evaluation %d of %d", i + 1, gp->steps);
+            goto out;
+        }
+        rc = zt_dit_forward(&p->dit, &run, p->ops, p->units, i, m.lat, m.out, e);
+        if (rc) goto out;
+        if (i == 0) dump_dev(&dd, "dit_out_0", 3, sh, m.out, ZT_DT_F32);
+        zt_op_euler_step(p->ops, nlat, m.lat, m.out, sch.dt[i]);
+        zt_ops_sync(p->ops);
+        if (dd.on) {
+            char name[32];
+            snprintf(name, sizeof name, "latents_%d", i + 1);
+            dump_dev(&dd, name, 3, sh, m.lat, ZT_DT_F32);
+        }
+        if (gp->on_step) gp->on_step(gp->on_step_ctx, i, gp->steps, zt_now() - ts);
+    }
+    rc = zt_units_end_phase(p->units, e);
+    if (rc) goto out;
+    stats.dit_s = zt_now() - t;
+    note_device_use(p, &stats);
+    if (p->stream) {
+        zt_stream_stats ss;
+        zt_stream_stats_get(p->stream, &ss);
+        stats.dit_bytes_h2d = ss.bytes_h2d;
+        stats.dit_bytes_disk = ss.bytes_disk;
+        stats.dit_copy_s = ss.copy_s;
+        stats.dit_stall_s = ss.stall_s;
+        stats.dit_disk_s = ss.disk_s;
+    }
+    stats.dit_eval_s = stats.dit_s / gp->steps;
+
+    /* ---- VAE ---- */
+    t = zt_now();
+    n_order = zt_vae_unit_order(&p->vae, order, p->cat->n_units);
+    rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc)
+        rc = zt_vae_decode(&p->vae, p->ops, p->units, hl, wl, m.lat, gp->vae_dt, m.decoded, m.rgb, m.scratch,
+                           m.scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
+    if (rc) goto out;
+    zt_mem_download(p->ops, rgb, m.rgb, npix * 3);
+    stats.vae_s = zt_now() - t;
+    note_device_use(p, &stats);
+
+    if (dd.on) {
+        /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
+        int64_t dsh[3] = {(int64_t)npix, 3, 0};
+        dump_dev(&dd, "decoded_nhwc", 2, dsh, m.decoded, gp->vae_dt);
+        if (!dd.rc) {
+            zt_stf_tensor *tn = &dd.f.t[dd.f.n - 1];
+            float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
+            if (!chw) {
+                rc = zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
+                goto out;
+            }
+            for (size_t px = 0; px < npix; px++)
+                for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
+            free(tn->data);
+            free(tn->name);
+            tn->data = chw;
+            tn->name = strdup("decoded");
+            tn->ndim = 3;
+            tn->shape[0] = 3;
+            tn->shape[1] = gp->height;
+            tn->shape[2] = gp->width;
+            if (!tn->name) dd.rc = zt_err_set(&dd.err, ZT_ERR_NOMEM, "--dump: out of host memory");
+        }
+        int64_t ish[3] = {gp->height, gp->width, 3};
+        dump_host(&dd, "image", "U8", 3, ish, rgb, npix * 3);
+        int64_t n1 = gp->steps + 1, n0 = gp->steps;
+        dump_host(&dd, "sigmas", "F32", 1, &n1, sch.sigma, (size_t)n1 * 4);
+        dump_host(&dd, "timesteps", "F32", 1, &n0, sch.timestep, (size_t)n0 * 4);
+        dump_host(&dd, "t_model", "F32", 1, &n0, sch.t_model, (size_t)n0 * 4);
+        if (!dd.rc) {
+            char v[64];
+            zt_stf *f = &dd.f;
+            snprintf(v, sizeof v, "%d", gp->height);
+            zt_stf_meta(f, "height", v, NULL);
+            snprintf(v, sizeof v, "%d", gp->width);
+            zt_stf_meta(f, "width", v, NULL);
+            snprintf(v, sizeof v, "%d", gp->steps);
+            zt_stf_meta(f, "steps", v, NULL);
+            zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+            zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+            zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
+            zt_stf_meta(f, "producer", "zturbo", NULL);
+            if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
+            dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
+        }
+        if (dd.rc) {
+            *e = dd.err;
+            rc = dd.rc;
+            goto out;
+        }
+    }
+    stats.tokens = L;
+    stats.weight_bytes = p->weight_bytes;
+    stats.activation_bytes = total;
+    stats.ops_bytes = zt_ops_device_bytes(p->ops);
+    stats.device_peak = stats.weight_bytes + stats.activation_bytes + stats.ops_bytes;
+    stats.total_s = zt_now() - t0;
+    if (st) *st = stats;
+out:
+    zt_ops_sync(p->ops);
+    if (!p->streaming) zt_mem_free(p->ops, mem);
+    free(rows);
+    free(host);
+    free(order);
+    zt_stf_free(&dd.f);
+    return rc;
+}

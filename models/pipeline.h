@@ -1,0 +1,139 @@
+/* models/pipeline.h — Z-Image-Turbo end to end (spec §9.1):
+ *   prompt -> chat template + tokenizer (truncated to 512 ids) -> Qwen3
+ *   hidden_states[-2] -> DiT (caption path once, N evaluations in the
+ *   flow-match Euler loop) -> VAE decoder -> RGB8.
+ *
+ * Weights come from a zt_units provider (resident for now, stream/resident.h).
+ * Activations live in ONE backend allocation per generate call, sized from
+ * the resolution and caption length: a persistent part (caption features,
+ * latent, model output, the DiT's per-image state, the decoded image) and a
+ * scratch part shared by the three models, which run one after the other.
+ * Nothing is allocated inside the step loop.
+ *
+ * --dump writes the oracle's intermediates (tools/ref/ref_pipeline.py FORMAT:
+ * ids I64, cap_feats, noise, sigmas, timesteps, t_model, dit_out_0,
+ * latents_1..N, decoded [3,H,W] F32, image U8 [H,W,3]) so runs can be
+ * compared with tools/ref/compare.py. */
+#ifndef ZT_MODELS_PIPELINE_H
+#define ZT_MODELS_PIPELINE_H
+
+#include <stdint.h>
+
+#include "common/zt_common.h"
+#include "kernels/ops.h"
+#include "models/dit.h"
+#include "models/qwen3.h"
+#include "models/units.h"
+#include "models/vae.h"
+#include "sched/plan.h"
+#include "storage/source.h"
+#include "stream/stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct zt_tokenizer zt_tokenizer;
+
+typedef struct {
+    zt_backend backend;
+    int device;          /* CUDA ordinal */
+    int cpu_threads;     /* CPU backend; 0 = all cores */
+    /* Streaming (sched/plan.h, stream/stream.h). vram_budget 0: everything
+     * resident with no budget (the plan is not used). Otherwise the whole
+     * device footprint, CUDA context included (measured after the context is
+     * created), is kept under vram_budget; on the CPU backend the "device" is
+     * simulated in host memory (context 0) so plans can be tested in CI. */
+    uint64_t vram_budget;     /* --vram */
+    uint64_t pinned_budget;   /* --pinned: pinned host memory for streamed weights (UINT64_MAX = no limit) */
+    const char *store_path;   /* --store: block store serving units read from disk each use */
+    int window;               /* --window: slots (0 = plan decides) */
+    int prefetch;             /* --prefetch (-1 = plan decides) */
+    double throttle_bw;       /* hidden test knob: cap host->device copies at this many bytes/s (0 = off) */
+    double link_bw, disk_bw;  /* bandwidths for the plan's predictions (0 = 25 GB/s, 2 GB/s) */
+    int plan_width, plan_height, plan_steps; /* the largest image the workspace is planned for */
+    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
+} zt_pipeline_opts;
+
+typedef struct {
+    zt_source *src;
+    zt_source *store;         /* --store, or NULL */
+    const zt_catalog *cat;
+    zt_ops *ops;
+    zt_units *units;
+    uint64_t weight_bytes;    /* backend bytes held by the provider */
+    zt_qwen3 te;
+    zt_dit dit;
+    zt_vae vae;
+    zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
+    double load_s;
+    /* streaming state (vram_budget != 0) */
+    int streaming;
+    zt_plan plan;
+    zt_stream *stream;        /* owned by units */
+    uint64_t context_bytes;   /* device bytes in use before the plan's allocations */
+    uint64_t device_total;    /* device bytes of the card */
+    int plan_width, plan_height; /* the image size the workspace was planned for */
+} zt_pipeline;
+
+typedef struct {
+    int width, height;        /* pixels, multiples of 16 in 16..2048 */
+    int steps;                /* transformer evaluations, 1..100 (8 for Turbo) */
+    uint64_t seed;            /* models/noise.h generator, unless noise is set */
+    const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
+    zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16 or ZT_DT_F32 (CPU only) */
+    zt_dtype vae_dt;          /* VAE activations: ZT_DT_F32 (official) or ZT_DT_BF16 */
+    const char *dump_path;    /* write intermediates here, or NULL */
+    const char *prompt;       /* recorded in the dump's metadata (may be NULL) */
+    volatile int *cancel;     /* polled between evaluations; non-zero stops with ZT_ERR_INTERRUPTED */
+    void (*on_step)(void *ctx, int step, int steps, double seconds); /* after each evaluation, or NULL */
+    void *on_step_ctx;
+} zt_gen_params;
+
+typedef struct {
+    int tokens;               /* caption length L */
+    double text_s;            /* text encoder (embedding gather included) */
+    double dit_prep_s;        /* caption path + modulation vectors (once per image) */
+    double dit_s;             /* all evaluations */
+    double dit_eval_s;        /* mean seconds per evaluation */
+    double vae_s;
+    double total_s;
+    uint64_t weight_bytes, activation_bytes, ops_bytes;
+    uint64_t device_peak;     /* weights + activations + ops context (device memory we allocate) */
+    uint64_t device_used_peak; /* CUDA: largest (total - free) seen at phase ends, context included */
+    /* streaming, transformer evaluations only */
+    uint64_t dit_bytes_h2d, dit_bytes_disk;
+    double dit_copy_s, dit_stall_s, dit_disk_s;
+} zt_gen_stats;
+
+void zt_gen_params_default(zt_gen_params *gp);
+void zt_pipeline_opts_default(zt_pipeline_opts *o);
+/* Plan only (zturbo plan): open the source, build the models' descriptions,
+ * and compute the plan these options would use for an image of
+ * plan_width x plan_height. No weights are loaded; *context_bytes is the
+ * measured (CUDA) or assumed context size. */
+int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
+                          zt_err *e);
+
+/* Open a model source (snapshot folder or store), create the ops context,
+ * load the tokenizer (when one is found) and load every unit resident. */
+int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e);
+void zt_pipeline_close(zt_pipeline *p);
+/* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
+void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
+/* Token ids of a prompt: chat template (spec §5.1), tokenizer, the first
+ * `cap` (512) ids kept; *truncated = 1 when more existed. ZT_ERR_MISSING
+ * when the model source has no tokenizer. */
+int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e);
+/* Backend bytes of the one activation allocation of a generate call with
+ * these parameters and a caption of cap_len tokens (for planning). */
+size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len);
+/* Generate from token ids of the already formatted prompt (truncated to the
+ * first 512). rgb: host uint8 [H, W, 3]. st may be NULL. */
+int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
+                             zt_gen_stats *st, zt_err *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,205 @@
+/* models/png.c — PNG writer with text chunks (libpng), A1111 infotext. */
+#include "models/png.h"
+
+#include <errno.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- infotext ------------------------------------------------------------------ */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->n + n + 1) * 2;
+        char *t = realloc(b->s, cap);
+        if (!t) {
+            b->oom = 1;
+            return;
+        }
+        b->s = t;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+/* A1111 quote(): as-is unless it holds ',', ':' or '\n'; then
+ * json.dumps(text, ensure_ascii=False). */
+static void sb_quote(sbuf *b, const char *v) {
+    if (!strpbrk(v, ",:\n")) {
+        sb_str(b, v);
+        return;
+    }
+    sb_str(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '"': sb_str(b, "\\\""); break;
+        case '\\': sb_str(b, "\\\\"); break;
+        case '\n': sb_str(b, "\\n"); break;
+        case '\r': sb_str(b, "\\r"); break;
+        case '\t': sb_str(b, "\\t"); break;
+        case '\b': sb_str(b, "\\b"); break;
+        case '\f': sb_str(b, "\\f"); break;
+        default:
+            if (*p < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *p);
+                sb_str(b, esc);
+            } else {
+                sb_put(b, (const char *)p, 1);
+            }
+        }
+    }
+    sb_str(b, "\"");
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+char *zt_png_infotext(const char *prompt, const char *negative, const char *const *keys, const char *const *values,
+                      int n) {
+    sbuf b = {0};
+    sb_str(&b, prompt ? prompt : "");
+    if (negative && *negative) {
+        sb_str(&b, "\nNegative prompt: ");
+        sb_str(&b, negative);
+    }
+    sb_str(&b, "\n");
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        if (!values[i]) continue;
+        if (!first) sb_str(&b, ", ");
+        first = 0;
+        if (!strcmp(keys[i], values[i])) {
+            sb_str(&b, keys[i]);
+            continue;
+        }
+        sb_str(&b, keys[i]);
+        sb_str(&b, ": ");
+        sb_quote(&b, values[i]);
+    }
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    /* Python str.strip() */
+    size_t s = 0, e = b.n;
+    while (s < e && is_space(b.s[s])) s++;
+    while (e > s && is_space(b.s[e - 1])) e--;
+    memmove(b.s, b.s + s, e - s);
+    b.s[e - s] = 0;
+    return b.s;
+}
+
+/* ---- writer --------------------------------------------------------------------- */
+
+/* UTF-8 -> Latin-1 when every code point is < 256; returns NULL otherwise
+ * (or on invalid UTF-8, which then goes to iTXt as bytes). */
+static char *utf8_to_latin1(const char *s) {
+    size_t n = strlen(s);
+    char *o = malloc(n + 1), *q = o;
+    if (!o) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        if (*p < 0x80) {
+            *q++ = (char)*p++;
+        } else if ((p[0] == 0xC2 || p[0] == 0xC3) && (p[1] & 0xC0) == 0x80) {
+            *q++ = (char)(((p[0] & 0x03) << 6) | (p[1] & 0x3F));
+            p += 2;
+        } else {
+            free(o);
+            return NULL;
+        }
+    }
+    *q = 0;
+    return o;
+}
+
+typedef struct {
+    jmp_buf jb;
+    char msg[200];
+} png_errctx;
+
+static void on_png_error(png_structp png, png_const_charp msg) {
+    png_errctx *c = png_get_error_ptr(png);
+    snprintf(c->msg, sizeof c->msg, "%s", msg);
+    longjmp(c->jb, 1);
+}
+
+static void on_png_warning(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg;
+}
+
+int zt_png_write(const char *path, const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts,
+                 zt_err *e) {
+    if (w < 1 || h < 1) return zt_err_set(e, ZT_ERR_ARG, "%s: bad image size %dx%d", path, w, h);
+    for (int i = 0; i < n_texts; i++) {
+        size_t kl = strlen(texts[i].key);
+        if (kl < 1 || kl > 79) return zt_err_set(e, ZT_ERR_ARG, "%s: PNG text key '%s' must have 1..79 characters", path, texts[i].key);
+    }
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+        return zt_err_set(e, ZT_ERR_ARG, "%s: path too long", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) return zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
+
+    png_errctx ec;
+    ec.msg[0] = 0;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ec, on_png_error, on_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    png_text *pt = calloc((size_t)n_texts + 1, sizeof *pt);
+    char **conv = calloc((size_t)n_texts + 1, sizeof *conv);
+    int rc = ZT_OK;
+    if (!png || !info || !pt || !conv) {
+        rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    if (setjmp(ec.jb)) {
+        rc = zt_err_set(e, ZT_ERR_IO, "%s: libpng: %s", tmp, ec.msg);
+        goto done;
+    }
+    png_init_io(png, fp);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    for (int i = 0; i < n_texts; i++) {
+        pt[i].key = (png_charp)texts[i].key;
+        conv[i] = utf8_to_latin1(texts[i].text);
+        if (conv[i]) {
+            pt[i].compression = PNG_TEXT_COMPRESSION_NONE;
+            pt[i].text = conv[i];
+        } else {
+            pt[i].compression = PNG_ITXT_COMPRESSION_NONE;
+            pt[i].text = (png_charp)texts[i].text;
+            pt[i].lang = (png_charp) "";
+            pt[i].lang_key = (png_charp) "";
+        }
+    }
+    if (n_texts) png_set_text(png, info, pt, n_texts);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * w * 3));
+    png_write_end(png, info);
+done:
+    if (png) png_destroy_write_struct(&png, info ? &info : NULL);
+    for (int i = 0; conv && i < n_texts; i++) free(conv[i]);
+    free(conv);
+    free(pt);
+    if (fflush(fp) || fsync(fileno(fp))) {
+        if (!rc) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
+    }
+    if (fclose(fp) && !rc) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, path)) rc = zt_err_set(e, ZT_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
+    if (rc) unlink(tmp);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* models/vae.h — the FLUX.1 VAE decoder (spec §7) in NHWC, f32 or bf16
+ * activations, written once against kernels/ops.h.
+ *
+ * latent f32 [16, hl, wl] -> z = latent * fl32(1/scaling) + shift -> (1x1
+ * post_quant_conv if the checkpoint has it) -> conv_in -> mid block (resnet,
+ * single-head attention, resnet) -> up blocks (resnets, nearest 2x + conv) ->
+ * GroupNorm + SiLU -> conv_out -> [H*W, 3] -> RGB8 (zt_op_to_rgb8).
+ *
+ * Units: vae.decoder (one unit). Weights are bf16 in the image; with f32
+ * activations each conv weight is upcast (exactly) into the workspace just
+ * before its conv, since the conv op takes one dtype for x, w and y. The
+ * workspace holds three activation buffers of the largest [H*W, C] tensor
+ * (256 * H * W elements for the real model). */
+#ifndef ZT_MODELS_VAE_H
+#define ZT_MODELS_VAE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/zt_common.h"
+#include "kernels/ops.h"
+#include "models/units.h"
+#include "storage/catalog.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int cin, cout, has_shortcut;
+    uint64_t n1w, n1b, c1w, c1b, n2w, n2b, c2w, c2b, scw, scb;
+} zt_vae_resnet;
+
+#define ZT_VAE_MAX_BLOCKS 8
+
+typedef struct {
+    const zt_model_config *cfg;
+    int unit;
+    int c_top;                 /* channels of the mid block (block_out[last]) */
+    int n_up, n_res;           /* up blocks, resnets per up block */
+    uint64_t pq_w, pq_b;       /* post_quant_conv (if cfg->vae_post_quant_conv) */
+    uint64_t conv_in_w, conv_in_b;
+    zt_vae_resnet mid[2];
+    uint64_t att_gn_w, att_gn_b, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
+    zt_vae_resnet *up_res;     /* [n_up * n_res] */
+    int up_cout[ZT_VAE_MAX_BLOCKS];
+    uint64_t up_conv_w[ZT_VAE_MAX_BLOCKS], up_conv_b[ZT_VAE_MAX_BLOCKS]; /* upsampler conv; unused for the last */
+    uint64_t norm_out_w, norm_out_b, conv_out_w, conv_out_b;
+} zt_vae;
+
+int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e);
+void zt_vae_free(zt_vae *v);
+int zt_vae_unit_order(const zt_vae *v, int *order, int max);
+/* Scratch bytes for a latent of hl x wl. */
+size_t zt_vae_workspace_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt);
+/* latent: f32 [latent_channels, hl, wl] (backend). decoded: [H*W, 3] of dt
+ * (backend, the decoder output before the [-1,1] -> uint8 mapping); rgb:
+ * uint8 [H*W*3] (backend). H = hl * 2^(n_up-1), likewise W. */
+int zt_vae_decode(const zt_vae *v, zt_ops *ops, zt_units *u, int hl, int wl, const float *latent, zt_dtype dt,
+                  void *decoded, uint8_t *rgb, void *ws, size_t ws_bytes, zt_err *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

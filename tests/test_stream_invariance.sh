@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Invariant 1 (design.md): the PNG bytes are identical for every plan —
+# resident, the minimum budget, budgets in between, any --prefetch/--window,
+# --pinned 0 reading every streamed unit from a zstd store — on the CPU
+# backend (simulated device) and, when a GPU is present, on CUDA.
+# Invariant 2: the run fails cleanly (one line, exit 1) below the minimum.
+set -u
+Z="$ZT_BIN/zturbo"
+dir="$ZT_ROOT/build/test-tmp/stream-invariance"
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+"$ZT_BIN/mkmodel" --config tiny --seed 3 --dtype f32 -q -o snap || exit 1
+"$Z" pack snap -o tiny.zts -q || exit 1
+fail=0 checks=0
+check_same() { # label, extra args...
+    local label=$1; shift
+    rm -f x.png
+    checks=$((checks+1))
+    if ! "$Z" generate "${common[@]}" "$@" -o x.png; then echo "FAIL $label: generate failed"; fail=$((fail+1)); return; fi
+    if ! cmp -s ref.png x.png; then echo "FAIL $label: PNG differs from the resident run"; fail=$((fail+1)); return; fi
+    echo "ok   $label"
+}
+min_budget() { # prints the minimum --vram in MiB the plan asks for (from its own error message)
+    "$Z" generate "${common[@]}" --vram 1M "$@" -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p'
+}
+for dev in cpu cuda; do
+    if [ $dev = cuda ] && ! "$Z" info 2>/dev/null | grep -q '^GPU 0'; then echo "no GPU: CUDA part skipped"; continue; fi
+    common=(-m snap -p "a red fox on a hill, 1984" --width 64 --height 48 --seed 5 --device $dev -q)
+    "$Z" generate "${common[@]}" -o ref.png || { echo "FAIL resident $dev"; exit 1; }
+    up() { [ -n "$1" ] && echo "$1 + 0.01" | bc; } # the message rounds to 0.01 MiB
+    m=$(up "$(min_budget)"); m1=$(up "$(min_budget --prefetch 0)"); m3=$(up "$(min_budget --prefetch 2 --window 4)")
+    [ -n "$m" ] && [ -n "$m1" ] && [ -n "$m3" ] || { echo "FAIL $dev: no minimum budget in the error message"; exit 1; }
+    check_same "$dev min budget ${m}M" --vram "${m}M"
+    check_same "$dev min budget, prefetch 0" --vram "${m1}M" --prefetch 0
+    check_same "$dev prefetch 2 window 4" --vram "${m3}M" --prefetch 2 --window 4
+    check_same "$dev half resident" --vram "$(echo "$m + 4" | bc)M"
+    check_same "$dev all resident under a budget" --vram 4G
+    check_same "$dev --pinned 0 from the zstd store" --vram "${m}M" --pinned 0 --store tiny.zts
+    check_same "$dev --pinned 3M, rest from disk" --vram "${m}M" --pinned 3M --store tiny.zts
+    # below the minimum: one line, exit 1, no file
+    rm -f y.png
+    out=$("$Z" generate "${common[@]}" --vram "$(echo "$m - 0.6" | bc)M" -o y.png 2>&1); rc=$?
+    checks=$((checks+1))
+    if [ $rc -ne 1 ] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ] || [ -e y.png ]; then
+        echo "FAIL $dev below minimum: rc=$rc out=$out"; fail=$((fail+1))
+    else echo "ok   $dev below minimum: $out"; fi
+    # --pinned 0 without a store cannot work: clear error
+    out=$("$Z" generate "${common[@]}" --vram "${m}M" --pinned 0 -o y.png 2>&1); rc=$?
+    checks=$((checks+1))
+    if [ $rc -eq 0 ] || ! printf '%s' "$out" | grep -q "zturbo pack"; then echo "FAIL $dev pinned 0 without store: $out"; fail=$((fail+1)); else echo "ok   $dev pinned 0 without a store: $out"; fi
+done
+echo "$checks checks, $fail failed"
+[ $fail -eq 0 ]
