@@ -2,7 +2,8 @@
 # tests/test_comfy.sh — ComfyUI single files end to end: `zturbo pack` of
 # the three files (given as a folder or as the DiT file) writes a store
 # byte-identical to the one packed from the Hugging Face snapshot of the
-# same seed; a folder without the VAE fails with one line naming the folder
+# same seed, and `zturbo generate` (CPU) draws the same PNG from both; a
+# folder without the VAE fails with one line naming the folder
 # and the variable to set; mkmodel --layout refuses unknown layouts.
 set -u
 ZT_ROOT=${ZT_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -25,6 +26,12 @@ check "pack a ComfyUI folder (rc $?): $(cat "$T/out")" '[ -s "$T/comfy.zts" ]'
 check "same store as from the snapshot" 'cmp -s "$T/hf.zts" "$T/comfy.zts"'
 "$Z" pack "$T/comfy/z_image_turbo_bf16.safetensors" -o "$T/dit.zts" -q >"$T/out" 2>&1
 check "pack from the DiT file: $(cat "$T/out")" 'cmp -s "$T/hf.zts" "$T/dit.zts"'
+
+tok=$ZT_ROOT/tests/data/qwen3-tokenizer/tokenizer.json
+"$Z" generate -m "$T/hf" -p "a red fox" -o "$T/hf.png" --width 32 --height 48 --seed 5 --device cpu -q &&
+    "$Z" generate -m "$T/comfy" --tokenizer "$tok" -p "a red fox" -o "$T/comfy.png" --width 32 --height 48 --seed 5 \
+        --device cpu -q >"$T/out" 2>&1
+check "generate from the ComfyUI folder: $(cat "$T/out")" '[ -s "$T/comfy.png" ] && cmp -s "$T/hf.png" "$T/comfy.png"'
 
 mkdir -p "$T/novae" && cp "$T/comfy/z_image_turbo_bf16.safetensors" "$T/comfy/qwen_3_4b.safetensors" "$T/novae/"
 "$Z" pack "$T/novae" -o "$T/novae.zts" -q 2>"$T/err"
