@@ -1,9 +1,11 @@
 /* storage/source.c — the generic side of a model source (source.h):
- * dispatch by path kind and argument checks before the implementation. */
+ * dispatch by path kind and contents (snapshot, store, ComfyUI files) and
+ * argument checks before the implementation. */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/comfy.h"
 #include "storage/source_internal.h"
 #include "storage/store.h"
 
@@ -13,8 +15,9 @@ int zt_source_open(const char *path, zt_source **out, zt_err *e) {
     if (!path || !*path) return zt_err_set(e, ZT_ERR_ARG, "no model path given");
     if (stat(path, &st))
         return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return zt_snapshot_open(path, out, e);
-    if (S_ISREG(st.st_mode)) return zt_store_source_open(path, out, e);
+    if (S_ISDIR(st.st_mode)) return zt_comfy_is_folder(path) ? zt_comfy_open_path(path, out, e) : zt_snapshot_open(path, out, e);
+    if (S_ISREG(st.st_mode))
+        return zt_comfy_is_safetensors(path) ? zt_comfy_open_path(path, out, e) : zt_store_source_open(path, out, e);
     return zt_err_set(e, ZT_ERR_ARG, "%s: neither a snapshot folder nor a store file", path);
 }
 

@@ -1,6 +1,7 @@
 /* storage/source.h — a model source: a Hugging Face snapshot folder (as
- * downloaded: model_index.json, transformer/, text_encoder/, vae/, ...) or a
- * zturbo block store file (`zturbo pack`). Either way the caller gets the
+ * downloaded: model_index.json, transformer/, text_encoder/, vae/, ...), a
+ * zturbo block store file (`zturbo pack`) or ComfyUI single files (a DiT,
+ * a text-encoder and a VAE file: storage/comfy.h). Either way the caller gets the
  * catalog (storage/catalog.h) and can fill the byte image of any unit.
  *
  * zt_source_read_unit is the simple synchronous path (pread + conversion or
@@ -21,12 +22,15 @@ extern "C" {
 
 typedef struct zt_source zt_source;
 
-typedef enum { ZT_SOURCE_SNAPSHOT = 0, ZT_SOURCE_STORE = 1 } zt_source_kind;
+typedef enum { ZT_SOURCE_SNAPSHOT = 0, ZT_SOURCE_STORE = 1, ZT_SOURCE_COMFY = 2 } zt_source_kind;
 
-/* Open `path` (folder -> snapshot, file -> store). Parses and validates the
- * configs and every tensor header against the catalog: a missing, extra-but-
- * required, mis-shaped or badly typed tensor is an error naming the tensor
- * and the file. */
+/* Open `path`: a file that starts like a safetensors file -> ComfyUI files
+ * (storage/comfy.h), any other file -> store; a folder with
+ * model_index.json or transformer/ -> snapshot, else a folder holding
+ * *.safetensors (or ComfyUI's models/ folder) -> ComfyUI files, else
+ * snapshot (whose error names what is missing). Parses and validates the configs and every tensor header
+ * against the catalog: a missing, extra-but-required, mis-shaped or badly
+ * typed tensor is an error naming the tensor and the file. */
 int zt_source_open(const char *path, zt_source **out, zt_err *e);
 void zt_source_close(zt_source *src);
 zt_source_kind zt_source_kind_of(const zt_source *src);

@@ -3,7 +3,7 @@
  * Python oracle (which loads it with diffusers / transformers).
  *
  *   bin/mkmodel --config tiny|full [--seed N] [--dtype f32|bf16] -o DIR
- *               [--tokenizer DIR]
+ *               [--tokenizer DIR] [--layout hf|comfy]
  *
  * Layout written (K = 2 shards for tiny, 3 for full):
  *   model_index.json, scheduler/scheduler_config.json,
@@ -13,6 +13,16 @@
  *   transformer/{config.json, diffusion_pytorch_model-0000k-of-0000K.safetensors,
  *                diffusion_pytorch_model.safetensors.index.json} (F32 or BF16)
  *   vae/{config.json, diffusion_pytorch_model.safetensors}  (BF16, encoder too)
+ *
+ * --layout comfy writes the same weights (same seed, same values) as the
+ * three single files ComfyUI users download instead (storage/comfy.h):
+ *   DIR/z_image_turbo_{fp32,bf16}.safetensors  DiT in ComfyUI's NextDiT naming:
+ *        x_embedder, final_layer, attention.qkv = to_q|to_k|to_v rows,
+ *        attention.out, attention.q_norm/k_norm (F32 or BF16 per --dtype)
+ *   DIR/qwen_3_4b.safetensors   text encoder, "model." keys (BF16)
+ *   DIR/ae.safetensors          VAE in the original Flux (BFL) naming,
+ *        encoder included, F32 like the real file
+ * and no config or tokenizer files.
  *
  * The tensor list is the catalog's (storage/catalog.c), so names and shapes
  * are the spec's. Everything goes to DIR.tmp-XXXXXX first, is synced, and is
@@ -453,6 +463,173 @@ static void write_component(const char *root, const char *sub, const char *base,
     free(ws);
 }
 
+/* ---- ComfyUI layout ------------------------------------------------------
+ * Written from the ComfyUI / Flux module names, diffusers name -> file name
+ * (storage/comfy.c maps the other way round with its own code, so the
+ * round-trip test does not test one table against itself). */
+
+typedef struct {
+    char name[256];
+    const zt_ckpt_tensor *parts[3]; /* written back to back */
+    int n_parts;
+    int ndim;
+    int64_t shape[ZT_MAX_DIMS];
+} ctensor;
+
+/* Replace the first `from` in s by `to` (s has room for 256 bytes). */
+static int subst(char *s, const char *from, const char *to) {
+    char *p = strstr(s, from);
+    if (!p) return 0;
+    char t[256];
+    snprintf(t, sizeof t, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+    snprintf(s, 256, "%s", t);
+    return 1;
+}
+
+static const zt_ckpt_tensor *ckpt_named(const zt_catalog *cat, const char *name) {
+    for (int i = 0; i < cat->n_ckpt; i++)
+        if (!strcmp(cat->ckpt[i].name, name)) return &cat->ckpt[i];
+    die("catalog has no tensor '%s'", name);
+}
+
+/* ComfyUI's NextDiT: to_q|to_k|to_v fused into attention.qkv. */
+static int comfy_dit(const zt_catalog *cat, ctensor *out) {
+    const zt_model_config *c = &cat->cfg;
+    char xe[64], fl[64];
+    snprintf(xe, sizeof xe, "all_x_embedder.%d-%d.", c->patch, c->f_patch);
+    snprintf(fl, sizeof fl, "all_final_layer.%d-%d.", c->patch, c->f_patch);
+    int n = 0;
+    for (int i = 0; i < cat->n_ckpt; i++) {
+        const zt_ckpt_tensor *k = &cat->ckpt[i];
+        if (k->comp != ZT_COMP_DIT) continue;
+        ctensor *t = &out[n];
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "%s", k->name);
+        t->parts[t->n_parts++] = k;
+        t->ndim = k->ndim;
+        memcpy(t->shape, k->shape, sizeof t->shape);
+        if (strstr(k->name, ".attention.to_k.") || strstr(k->name, ".attention.to_v.")) continue; /* in qkv */
+        if (subst(t->name, ".attention.to_q.", ".attention.qkv.")) {
+            char kn[256], vn[256];
+            snprintf(kn, sizeof kn, "%s", k->name);
+            snprintf(vn, sizeof vn, "%s", k->name);
+            subst(kn, ".to_q.", ".to_k.");
+            subst(vn, ".to_q.", ".to_v.");
+            t->parts[t->n_parts++] = ckpt_named(cat, kn);
+            t->parts[t->n_parts++] = ckpt_named(cat, vn);
+            t->shape[0] = t->parts[0]->shape[0] + t->parts[1]->shape[0] + t->parts[2]->shape[0];
+        }
+        subst(t->name, xe, "x_embedder.");
+        subst(t->name, fl, "final_layer.");
+        subst(t->name, ".attention.to_out.0.", ".attention.out.");
+        subst(t->name, ".attention.norm_q.", ".attention.q_norm.");
+        subst(t->name, ".attention.norm_k.", ".attention.k_norm.");
+        n++;
+    }
+    return n;
+}
+
+/* The Flux autoencoder's own names (ldm Encoder/Decoder): down.I / up.I
+ * count from the highest resolution, so diffusers up_blocks.I is
+ * up.(n-1-I); attention projections are 1x1 convs. */
+static int comfy_vae(const zt_catalog *cat, ctensor *out) {
+    const int nb = cat->cfg.vae_n_blocks;
+    int n = 0;
+    for (int i = 0; i < cat->n_ckpt; i++) {
+        const zt_ckpt_tensor *k = &cat->ckpt[i];
+        if (k->comp != ZT_COMP_VAE) continue;
+        ctensor *t = &out[n++];
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "%s", k->name);
+        t->parts[t->n_parts++] = k;
+        t->ndim = k->ndim;
+        memcpy(t->shape, k->shape, sizeof t->shape);
+        char *s = t->name, from[64], to[64];
+        int b;
+        subst(s, ".mid_block.resnets.0.", ".mid.block_1.");
+        subst(s, ".mid_block.resnets.1.", ".mid.block_2.");
+        if (subst(s, ".mid_block.attentions.0.", ".mid.attn_1.")) {
+            int proj = subst(s, ".attn_1.to_q.", ".attn_1.q.") || subst(s, ".attn_1.to_k.", ".attn_1.k.") ||
+                       subst(s, ".attn_1.to_v.", ".attn_1.v.") || subst(s, ".attn_1.to_out.0.", ".attn_1.proj_out.");
+            subst(s, ".attn_1.group_norm.", ".attn_1.norm.");
+            if (proj && t->ndim == 2) t->ndim = 4, t->shape[2] = t->shape[3] = 1;
+        }
+        if (sscanf(s, "decoder.up_blocks.%d.", &b) == 1) {
+            snprintf(from, sizeof from, "decoder.up_blocks.%d.", b);
+            snprintf(to, sizeof to, "decoder.up.%d.", nb - 1 - b);
+            subst(s, from, to);
+            subst(s, ".upsamplers.0.", ".upsample.");
+        }
+        if (sscanf(s, "encoder.down_blocks.%d.", &b) == 1) {
+            snprintf(from, sizeof from, "encoder.down_blocks.%d.", b);
+            snprintf(to, sizeof to, "encoder.down.%d.", b);
+            subst(s, from, to);
+            subst(s, ".downsamplers.0.", ".downsample.");
+        }
+        if (!subst(s, ".resnets.", ".block.")) (void)0;
+        subst(s, ".conv_shortcut.", ".nin_shortcut.");
+        subst(s, ".conv_norm_out.", ".norm_out.");
+    }
+    return n;
+}
+
+static int comfy_te(const zt_catalog *cat, ctensor *out) {
+    int n = 0;
+    for (int i = 0; i < cat->n_ckpt; i++) {
+        const zt_ckpt_tensor *k = &cat->ckpt[i];
+        if (k->comp != ZT_COMP_TEXT) continue;
+        ctensor *t = &out[n++];
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "%s", k->name);
+        t->parts[t->n_parts++] = k;
+        t->ndim = k->ndim;
+        memcpy(t->shape, k->shape, sizeof t->shape);
+    }
+    return n;
+}
+
+static void write_comfy_file(const char *root, const char *file, const ctensor *ts, int n, zt_st_dtype dt,
+                             uint64_t seed, void *buf, progress *pg) {
+    char path[PATH_MAX + 300];
+    zt_err e = {0};
+    zt_st_wtensor *ws = malloc((size_t)n * sizeof *ws);
+    if (!ws) die("out of memory");
+    for (int i = 0; i < n; i++) {
+        ws[i].name = ts[i].name;
+        ws[i].dtype = dt;
+        ws[i].ndim = ts[i].ndim;
+        for (int d = 0; d < ts[i].ndim; d++) ws[i].shape[d] = ts[i].shape[d];
+    }
+    path_of(path, sizeof path, root, file);
+    zt_st_writer *w;
+    if (zt_st_writer_open(path, ws, n, &w, &e)) die("%s", e.msg);
+    for (int t; (t = zt_st_writer_next(w)) >= 0;)
+        for (int p = 0; p < ts[t].n_parts; p++) {
+            if (write_tensor(w, ts[t].parts[p], dt, seed, buf, &e)) {
+                zt_st_writer_abort(w);
+                die("%s: %s", path, e.msg);
+            }
+            pg->bytes_done += ckpt_bytes(ts[t].parts[p], dt);
+            report(pg);
+        }
+    if (zt_st_writer_close(w, &e)) die("%s", e.msg);
+    free(ws);
+}
+
+static void write_comfy(const char *root, const zt_catalog *cat, zt_st_dtype dit_dt, uint64_t seed, void *buf,
+                        progress *pg) {
+    ctensor *ts = malloc((size_t)cat->n_ckpt * sizeof *ts);
+    if (!ts) die("out of memory");
+    int n = comfy_dit(cat, ts);
+    write_comfy_file(root, dit_dt == ZT_ST_BF16 ? "z_image_turbo_bf16.safetensors" : "z_image_turbo_fp32.safetensors",
+                     ts, n, dit_dt, seed, buf, pg);
+    n = comfy_te(cat, ts);
+    write_comfy_file(root, "qwen_3_4b.safetensors", ts, n, ZT_ST_BF16, seed, buf, pg);
+    n = comfy_vae(cat, ts);
+    write_comfy_file(root, "ae.safetensors", ts, n, ZT_ST_F32, seed, buf, pg);
+    free(ts);
+}
+
 static void find_tokenizer(char *out, size_t n, const char *given) {
     if (given) {
         snprintf(out, n, "%s", given);
@@ -487,23 +664,46 @@ static void find_tokenizer(char *out, size_t n, const char *given) {
     snprintf(out, n, "%s", cands[nc - 1]);
 }
 
+/* The Hugging Face snapshot layout (the default). */
+static void write_hf(const char *root, const zt_catalog *cat, const char *tok, zt_st_dtype dit_dt, int shards,
+                     uint64_t seed, void *buf, progress *pg) {
+    char tokdir[PATH_MAX];
+    find_tokenizer(tokdir, sizeof tokdir, tok);
+    const char *subs[] = {"scheduler", "text_encoder", "tokenizer", "transformer", "vae"};
+    for (size_t i = 0; i < ZT_ARRAY_LEN(subs); i++) make_dir(root, subs[i]);
+    write_configs(root, &cat->cfg);
+    static const char *tok_files[] = {"tokenizer.json", "tokenizer_config.json", "LICENSE"};
+    for (size_t i = 0; i < ZT_ARRAY_LEN(tok_files); i++) {
+        char src[PATH_MAX + 64], rel[64];
+        snprintf(src, sizeof src, "%s/%s", tokdir, tok_files[i]);
+        snprintf(rel, sizeof rel, "tokenizer/%s", tok_files[i]);
+        copy_file(src, root, rel);
+    }
+    write_component(root, "transformer", "diffusion_pytorch_model", cat, ZT_COMP_DIT, dit_dt, shards, seed, buf, pg);
+    write_component(root, "text_encoder", "model", cat, ZT_COMP_TEXT, ZT_ST_BF16, shards, seed, buf, pg);
+    write_component(root, "vae", "diffusion_pytorch_model", cat, ZT_COMP_VAE, ZT_ST_BF16, 0, seed, buf, pg);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: mkmodel --config tiny|full [--seed N] [--dtype f32|bf16] -o DIR [--tokenizer DIR] [-q]\n"
+            "usage: mkmodel --config tiny|full [--seed N] [--dtype f32|bf16] -o DIR [--tokenizer DIR]\n"
+            "               [--layout hf|comfy] [-q]\n"
             "  Writes a random-weight Z-Image-Turbo snapshot (Hugging Face layout) to DIR.\n"
+            "  --layout comfy: the same weights as ComfyUI's three single files instead\n"
             "  --dtype: transformer weights on disk (text encoder and VAE are always bf16); default f32\n"
             "  --seed:  64-bit seed, default 1\n");
 }
 
 int main(int argc, char **argv) {
-    const char *config = NULL, *out = NULL, *dtype = "f32", *tok = NULL;
+    const char *config = NULL, *out = NULL, *dtype = "f32", *tok = NULL, *layout = "hf";
     uint64_t seed = 1;
     int quiet = 0;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"seed", required_argument, 0, 's'},
                                          {"dtype", required_argument, 0, 'd'},  {"out", required_argument, 0, 'o'},
                                          {"tokenizer", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    for (int ch; (ch = getopt_long(argc, argv, "c:s:d:o:t:qh", opts, NULL)) != -1;) {
+                                         {"help", no_argument, 0, 'h'},         {"layout", required_argument, 0, 'l'},
+                                         {0, 0, 0, 0}};
+    for (int ch; (ch = getopt_long(argc, argv, "c:s:d:o:t:l:qh", opts, NULL)) != -1;) {
         switch (ch) {
         case 'c': config = optarg; break;
         case 's': {
@@ -519,6 +719,7 @@ int main(int argc, char **argv) {
         case 'd': dtype = optarg; break;
         case 'o': out = optarg; break;
         case 't': tok = optarg; break;
+        case 'l': layout = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -533,6 +734,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(dtype, "bf16")) dit_dt = ZT_ST_BF16;
     else {
         fprintf(stderr, "mkmodel: --dtype '%s' must be f32 or bf16\n", dtype);
+        return 2;
+    }
+    int comfy = !strcmp(layout, "comfy");
+    if (!comfy && strcmp(layout, "hf")) {
+        fprintf(stderr, "mkmodel: --layout '%s' must be hf or comfy\n", layout);
         return 2;
     }
     zt_model_config cfg;
@@ -554,7 +760,7 @@ int main(int argc, char **argv) {
     /* final folder must not exist; temp folder next to it */
     struct stat st;
     if (stat(out, &st) == 0) die("%s: already exists (remove it first)", out);
-    char parent[PATH_MAX], tokdir[PATH_MAX];
+    char parent[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", out);
     size_t pl = strlen(parent);
     while (pl > 1 && parent[pl - 1] == '/') parent[--pl] = 0;
@@ -580,26 +786,15 @@ int main(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
-    find_tokenizer(tokdir, sizeof tokdir, tok);
-    const char *subs[] = {"scheduler", "text_encoder", "tokenizer", "transformer", "vae"};
-    for (size_t i = 0; i < ZT_ARRAY_LEN(subs); i++) make_dir(g_tmp, subs[i]);
-    write_configs(g_tmp, &cfg);
-    static const char *tok_files[] = {"tokenizer.json", "tokenizer_config.json", "LICENSE"};
-    for (size_t i = 0; i < ZT_ARRAY_LEN(tok_files); i++) {
-        char src[PATH_MAX + 64], rel[64];
-        snprintf(src, sizeof src, "%s/%s", tokdir, tok_files[i]);
-        snprintf(rel, sizeof rel, "tokenizer/%s", tok_files[i]);
-        copy_file(src, g_tmp, rel);
-    }
-
     progress pg = {0, 0, zt_now(), !quiet && isatty(2)};
     for (int i = 0; i < cat.n_ckpt; i++)
-        pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cat.ckpt[i].comp == ZT_COMP_DIT ? dit_dt : ZT_ST_BF16);
+        pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cat.ckpt[i].comp == ZT_COMP_DIT                ? dit_dt
+                                                   : comfy && cat.ckpt[i].comp == ZT_COMP_VAE ? ZT_ST_F32
+                                                                                               : ZT_ST_BF16);
     void *buf = malloc((size_t)CHUNK_ELEMS * 4);
     if (!buf) die("out of memory");
-    write_component(g_tmp, "transformer", "diffusion_pytorch_model", &cat, ZT_COMP_DIT, dit_dt, shards, seed, buf, &pg);
-    write_component(g_tmp, "text_encoder", "model", &cat, ZT_COMP_TEXT, ZT_ST_BF16, shards, seed, buf, &pg);
-    write_component(g_tmp, "vae", "diffusion_pytorch_model", &cat, ZT_COMP_VAE, ZT_ST_BF16, 0, seed, buf, &pg);
+    if (comfy) write_comfy(g_tmp, &cat, dit_dt, seed, buf, &pg);
+    else write_hf(g_tmp, &cat, tok, dit_dt, shards, seed, buf, &pg);
     free(buf);
     if (g_stop) die("interrupted");
 
@@ -611,8 +806,8 @@ int main(int argc, char **argv) {
     g_tmp[0] = 0;
     if (pg.verbose) fputc('\n', stderr);
     if (!quiet)
-        printf("mkmodel: wrote %s (%s config, transformer %s, seed %llu): %llu bytes of weights in %.1f s\n", out,
-               config, dtype, (unsigned long long)seed, (unsigned long long)pg.bytes_total, zt_now() - pg.t0);
+        printf("mkmodel: wrote %s (%s config, %s layout, transformer %s, seed %llu): %llu bytes of weights in %.1f s\n",
+               out, config, layout, dtype, (unsigned long long)seed, (unsigned long long)pg.bytes_total, zt_now() - pg.t0);
     zt_catalog_free(&cat);
     return 0;
 }

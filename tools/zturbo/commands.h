@@ -6,3 +6,4 @@ ZT_COMMAND(pack, cmd_pack, "pack a Hugging Face snapshot into a zturbo block sto
 ZT_COMMAND(info, cmd_info, "show the GPU, free VRAM, pinned-memory limit and io_uring availability")
 ZT_COMMAND(generate, cmd_generate, "generate an image from a prompt (PNG with the parameters embedded)")
 ZT_COMMAND(tokenize, cmd_tokenize, "text to Qwen3 token ids (--chat: Z-Image prompt template)")
+ZT_COMMAND(verify, cmd_verify, "check a downloaded snapshot against the md5 manifest of the official release")
