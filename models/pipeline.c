@@ -45,6 +45,7 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_width = 1024;
     o->plan_height = 1024;
     o->plan_steps = 8;
+    o->plan_vae_dt = ZT_DT_F32;
 }
 
 /* Headroom on top of the measured context for what the driver allocates
@@ -80,6 +81,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     gp.width = o->plan_width;
     gp.height = o->plan_height;
     gp.steps = o->plan_steps;
+    gp.vae_dt = o->plan_vae_dt;
     memset(in, 0, sizeof *in);
     in->vram_budget = o->vram_budget;
     in->context_bytes = p->context_bytes;

@@ -221,6 +221,9 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read, void *read
 /* A zt_source (storage/source.h) backed by a store file: the catalog is the
  * store's, read_unit = read + checksum + decode into the destination. */
 int zt_store_source_open(const char *path, zt_source **out, zt_err *e);
+/* The store behind a store-backed source (NULL for other sources); the
+ * streaming engine reads its extents asynchronously with storage/reader.h. */
+zt_store *zt_store_of_source(zt_source *src);
 
 #ifdef __cplusplus
 }

@@ -101,3 +101,7 @@ int zt_store_source_open(const char *path, zt_source **out, zt_err *e) {
     *out = src;
     return ZT_OK;
 }
+
+zt_store *zt_store_of_source(zt_source *src) {
+    return src && src->kind == ZT_SOURCE_STORE && src->ops && src->ops->close == ss_close ? src->impl : NULL;
+}

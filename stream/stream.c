@@ -9,6 +9,8 @@
 
 #include "common/zt_cuda.h"
 #include "storage/arena.h"
+#include "storage/reader.h"
+#include "storage/store.h"
 #include "stream/throttle.h"
 
 #define STAGE_MAX 4
@@ -63,6 +65,10 @@ struct zt_stream {
     int next_issue, next_use;
     int *unit_use;                 /* [n_units] last use acquired */
 
+    zt_store *zs;                  /* the store behind `store` */
+    zt_reader *reader;             /* io_uring/pread + parallel decode of DISK units */
+    void *rstage;                  /* [rstage_bytes] compressed extent staging (pinned arena) */
+    uint64_t rstage_bytes;
     pthread_t io;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -151,7 +157,23 @@ static void *io_main(void *arg) {
         zt_err e;
         zt_err_clear(&e);
         double t0 = zt_now();
-        int rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
+        int rc;
+        if (st->reader) {
+            /* O_DIRECT read of the extent, then checksum + zstd decode by the
+             * reader's worker threads straight into the pinned stage. */
+            rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->slot_bytes, st->rstage, st->rstage_bytes,
+                                       st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
+            if (!rc) {
+                zt_read_done d;
+                if (zt_reader_wait(st->reader, &d, 1, 1) != 1) rc = zt_err_set(&e, ZT_ERR_INTERNAL, "reader lost a request");
+                else if (d.status) {
+                    rc = d.status;
+                    e = d.err;
+                }
+            }
+        } else {
+            rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
+        }
         double dt = zt_now() - t0;
         pthread_mutex_lock(&st->mu);
         st->stats.disk_s += dt;
@@ -346,8 +368,17 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     uint64_t stage_bytes = st->slot_bytes > max_resident ? st->slot_bytes : max_resident;
     st->n_stages = 2;
     if (any_disk && plan->staging_bytes >= 3 * st->slot_bytes) st->n_stages = plan->staging_bytes >= 4 * st->slot_bytes ? 4 : 3;
+    st->zs = any_disk ? zt_store_of_source(store) : NULL;
+    if (st->zs) {
+        if (zt_reader_open(zt_store_path(st->zs), NULL, &st->reader, e)) goto fail;
+        st->rstage_bytes = ZT_ALIGN_UP(zt_store_max_read_bytes(st->zs), 4096);
+    }
     if (stage_bytes && (any_disk || (st->cuda && st->resident_bytes))) {
-        if (zt_arena_init(&st->staging_arena, "staging", (size_t)st->n_stages * ZT_ALIGN_UP(stage_bytes, 4096), hk, e))
+        if (zt_arena_init(&st->staging_arena, "staging",
+                          (size_t)st->n_stages * ZT_ALIGN_UP(stage_bytes, 4096) + st->rstage_bytes, hk, e))
+            goto fail;
+        if (st->rstage_bytes && zt_arena_alloc(&st->staging_arena, st->rstage_bytes, 4096, "store read staging",
+                                               &st->rstage, e))
             goto fail;
         for (int k = 0; k < st->n_stages; k++) {
             void *p;
@@ -400,6 +431,7 @@ void zt_stream_destroy(zt_stream *st) {
             if (st->stages[k].copied) ZT_CUDA_CHECK(cudaEventDestroy(st->stages[k].copied));
         if (st->copy_stream) ZT_CUDA_CHECK(cudaStreamDestroy(st->copy_stream));
     }
+    if (st->reader) zt_reader_close(st->reader);
     backend_free(st, st->resident);
     backend_free(st, st->window);
     backend_free(st, st->workspace);

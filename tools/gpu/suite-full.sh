@@ -92,5 +92,29 @@ accuracy)
     python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_$pr.st $W/ref_$pr.st > "$OUT/compare_$pr.txt" 2>&1
     cat "$OUT/compare_$pr.txt"
   done
+  log "f32 reference, p100 1024x1024"
+  timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 --seed 42 \
+    --save-noise $W/n42.st --precision f32 --device cuda -o $W/ref_f32.st > "$OUT/oracle_f32.log" 2>&1
+  timeout 150 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+    --noise $W/n42.st --precision bf16 --device cuda -o $W/ref_bf16.st > "$OUT/oracle_bf16b.log" 2>&1
+  for v in bf16 f32; do
+    $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st --vae-precision $v -o $W/o.png --dump $W/ours_vae$v.st 2>>"$OUT/ours.err"
+    echo "-- ours (vae $v) vs diffusers f32" >> "$OUT/compare_f32.txt"
+    python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_vae$v.st $W/ref_f32.st >> "$OUT/compare_f32.txt" 2>&1
+  done
+  echo "-- diffusers bf16 vs diffusers f32" >> "$OUT/compare_f32.txt"
+  python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ref_bf16.st $W/ref_f32.st >> "$OUT/compare_f32.txt" 2>&1
+  echo "-- ours (vae bf16) vs diffusers bf16" >> "$OUT/compare_f32.txt"
+  python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_vaebf16.st $W/ref_bf16.st >> "$OUT/compare_f32.txt" 2>&1
+  cat "$OUT/compare_f32.txt"
+  ;;
+disk)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  A=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
+  min=$($Z generate -m $M "${A[@]}" -q --vram 100M -o $W/x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) GiB.*/\1/p')
+  min=$(awk "BEGIN{printf \"%.2f\", $min + 0.01}"); echo "min budget ${min}G (bf16 VAE)" | tee -a "$OUT/steps.log"
+  ours "vram-${min}G" "${A[@]}" --vram ${min}G -o $W/v.png
+  ours "vram-8G" "${A[@]}" --vram 8G -o $W/v8.png
+  ours "vram-${min}G-pinned0-store-2steps" "${A[@]}" --steps 2 --vram ${min}G --pinned 0 --store $S -o $W/d.png
   ;;
 esac

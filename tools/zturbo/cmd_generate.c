@@ -30,7 +30,8 @@ static const char *k_usage =
     "      --device cpu|cuda   backend (default cuda when a GPU is present, else cpu)\n"
     "      --precision bf16|f32  text encoder + transformer activations (default bf16;\n"
     "                          f32 runs on the CPU backend only)\n"
-    "      --vae-precision f32|bf16  VAE activations (default f32, as the official code)\n"
+    "      --vae-precision f32|bf16  VAE activations (default: bf16 on cuda, as diffusers;\n"
+    "                          f32 on cpu, as the official code)\n"
     "      --threads N         CPU backend worker threads, 1..1024 (default: all cores)\n"
     "      --dump FILE         write the intermediates (tools/ref FORMAT) to a safetensors file\n"
     "      --tokenizer FILE    tokenizer.json (default: MODEL/tokenizer/tokenizer.json)\n"
@@ -85,7 +86,7 @@ static void on_step(void *ctx, int step, int steps, double s) {
 int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *output = NULL, *noise_path = NULL, *dump = NULL, *ids_arg = NULL;
     const char *tokenizer = NULL;
-    const char *device = NULL, *precision = "bf16", *vae_precision = "f32";
+    const char *device = NULL, *precision = "bf16", *vae_precision = NULL;
     long width = 1024, height = 1024, steps = 8, threads = 0;
     uint64_t seed = 0;
     int have_seed = 0, quiet = 0, stats = 0;
@@ -158,6 +159,10 @@ int cmd_generate(int argc, char **argv) {
     if (!strcmp(precision, "bf16")) gp.dt = ZT_DT_BF16;
     else if (!strcmp(precision, "f32")) gp.dt = ZT_DT_F32;
     else return cli_usage_error("generate", "--precision '%s' not allowed: bf16 or f32", precision);
+    if (!vae_precision) { /* bf16 on CUDA (diffusers' choice; see README "VAE precision"), f32 on the CPU */
+        int on_cuda = device ? !strcmp(device, "cuda") : zt_cuda_available();
+        vae_precision = on_cuda ? "bf16" : "f32";
+    }
     if (!strcmp(vae_precision, "bf16")) gp.vae_dt = ZT_DT_BF16;
     else if (!strcmp(vae_precision, "f32")) gp.vae_dt = ZT_DT_F32;
     else return cli_usage_error("generate", "--vae-precision '%s' not allowed: f32 or bf16", vae_precision);
@@ -174,6 +179,7 @@ int cmd_generate(int argc, char **argv) {
     po.plan_width = (int)width;
     po.plan_height = (int)height;
     po.plan_steps = (int)steps;
+    po.plan_vae_dt = gp.vae_dt;
     if (!device) po.backend = zt_cuda_available() ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;
     else if (!strcmp(device, "cpu")) po.backend = ZT_BACKEND_CPU;
     else if (!strcmp(device, "cuda")) po.backend = ZT_BACKEND_CUDA;
