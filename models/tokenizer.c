@@ -776,7 +776,7 @@ int zt_tokenizer_load_mem(const char *json, size_t len, const char *name, zt_tok
     if (jr_peek(&r) != '{') rc = jr_fail(&r, "the file is not a JSON object");
     if (!rc) rc = jr_object(&r, top_member, &L, &L.key);
     if (!rc && jr_peek(&r) != -1) rc = jr_fail(&r, "data after the JSON object");
-    if (!rc && !L.seen_model) rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: no model", name);
+    if (!rc && !L.seen_model) rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: no \"model\" key (not a tokenizer.json?)", name);
     if (!rc) rc = check_model(&L);
     if (!rc) rc = check_pipeline(&L);
     if (!rc) rc = build_vocab(&L);
