@@ -44,7 +44,7 @@ struct zt_tokenizer {
     uint32_t *tok_off;   /* [n_ids] offset in tok_bytes, UINT32_MAX: unused id */
     uint32_t *tok_len;   /* [n_ids] */
     uint8_t *tok_bytes;  /* arena of token bytes (model tokens, then added tokens) */
-    int32_t *vocab_slot; /* [vocab_mask + 1] model id + 1, 0 = empty */
+    uint64_t *vocab_slot; /* [vocab_mask + 1] hash high 32 bits << 32 | (model id + 1); 0 = empty */
     uint32_t vocab_mask;
     merge_slot *merges; /* [merge_mask + 1] */
     uint32_t merge_mask;
@@ -107,16 +107,25 @@ static inline uint64_t mix64(uint64_t k) {
     return k;
 }
 
-static int32_t vocab_find(const zt_tokenizer *t, const uint8_t *p, size_t n) {
-    uint32_t i = (uint32_t)hash_bytes(p, n) & t->vocab_mask;
+/* Slot of token bytes p[0, n) in the vocab hash: its id, or -1 with *slot the free
+ * slot where it would go. The high hash bits kept in the slot skip most byte compares. */
+static int32_t vocab_probe(const zt_tokenizer *t, const uint8_t *p, size_t n, uint32_t *slot) {
+    uint64_t h = hash_bytes(p, n);
+    uint32_t i = (uint32_t)h & t->vocab_mask, tag = (uint32_t)(h >> 32);
     for (;;) {
-        int32_t v = t->vocab_slot[i];
-        if (!v) return -1;
-        v--;
-        if (t->tok_len[v] == n && !memcmp(t->tok_bytes + t->tok_off[v], p, n)) return v;
+        uint64_t v = t->vocab_slot[i];
+        if (!v) {
+            if (slot) *slot = i;
+            return -1;
+        }
+        int32_t id = (int32_t)(uint32_t)v - 1;
+        if ((uint32_t)(v >> 32) == tag && t->tok_len[id] == n && !memcmp(t->tok_bytes + t->tok_off[id], p, n))
+            return id;
         i = (i + 1) & t->vocab_mask;
     }
 }
+
+static int32_t vocab_find(const zt_tokenizer *t, const uint8_t *p, size_t n) { return vocab_probe(t, p, n, NULL); }
 
 static inline const merge_slot *merge_find(const zt_tokenizer *t, int32_t a, int32_t b) {
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
@@ -510,14 +519,13 @@ static int build_vocab(loader *L) {
         t->tok_off[id] = L->ent_off[i];
         t->tok_len[id] = L->ent_len[i];
         const uint8_t *p = t->tok_bytes + L->ent_off[i];
-        if (vocab_find(t, p, L->ent_len[i]) >= 0) {
+        uint32_t slot;
+        if (vocab_probe(t, p, L->ent_len[i], &slot) >= 0) {
             char shown[64];
             printable(p, L->ent_len[i] < 24 ? L->ent_len[i] : 24, shown, sizeof shown);
             return zt_err_set(L->e, ZT_ERR_FORMAT, "%s: model.vocab: token \"%s\" listed twice", L->name, shown);
         }
-        uint32_t h = (uint32_t)hash_bytes(p, L->ent_len[i]) & t->vocab_mask;
-        while (t->vocab_slot[h]) h = (h + 1) & t->vocab_mask;
-        t->vocab_slot[h] = id + 1;
+        t->vocab_slot[slot] = (hash_bytes(p, L->ent_len[i]) >> 32) << 32 | (uint32_t)(id + 1);
     }
     for (int b = 0; b < 256; b++) {
         uint8_t c = (uint8_t)b;
@@ -768,7 +776,7 @@ int zt_tokenizer_load_mem(const char *json, size_t len, const char *name, zt_tok
     if (jr_peek(&r) != '{') rc = jr_fail(&r, "the file is not a JSON object");
     if (!rc) rc = jr_object(&r, top_member, &L, &L.key);
     if (!rc && jr_peek(&r) != -1) rc = jr_fail(&r, "data after the JSON object");
-    if (!rc && !L.seen_model) rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: no model", name);
+    if (!rc && !L.seen_model) rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: no \"model\" key (not a tokenizer.json?)", name);
     if (!rc) rc = check_model(&L);
     if (!rc) rc = check_pipeline(&L);
     if (!rc) rc = build_vocab(&L);

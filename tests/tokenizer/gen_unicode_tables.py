@@ -16,7 +16,7 @@ Unicode 9.0 view of normalization is the 16.0 data restricted to code points tha
 already had their normalization properties in 9.0: by the Unicode normalization
 stability policy, decomposition mappings, canonical combining classes and composition
 exclusions of assigned characters never change, so the only difference is the list
-POST9 below (DerivedAge > 9.0 and a non-trivial ccc or decomposition), obtained by
+POST9 below (assigned after 9.0 with a non-trivial ccc or decomposition), obtained by
 comparing unicodedata2 9.0.0 with 16.0.0 code point by code point.
 
 Usage:  python3 -m pip install --target DIR unicodedata2==16.0.0
