@@ -47,10 +47,37 @@ void zt_plan_free(zt_plan *p) {
     p->units = NULL;
 }
 
-/* Order candidate indices by (class, input order). */
+static unsigned bit_reverse(unsigned v, unsigned bits) {
+    unsigned r = 0;
+    for (unsigned b = 0; b < bits; b++)
+        if (v & (1u << b)) r |= 1u << (bits - 1 - b);
+    return r;
+}
+
+/* Order candidate indices by class. Per-step units (class 0) come in
+ * bit-reversed (van der Corput) order of their position, so that when only
+ * a prefix of them fits, the resident blocks and the streamed blocks
+ * alternate along the step: the copy of a streamed block then overlaps the
+ * compute of the resident blocks before it instead of all copies bunching
+ * up at the end of the step. Other classes keep input order. */
 static void order_candidates(const zt_plan_unit *units, int n, int *order, int *n_order) {
-    int k = 0;
-    for (int cls = 0; cls < 3; cls++)
+    int n0 = 0, k = 0;
+    for (int i = 0; i < n; i++)
+        if (is_candidate(&units[i]) && unit_class(&units[i]) == 0) order[n0++] = i;
+    int *idx = malloc(sizeof *idx * (size_t)(n0 ? n0 : 1));
+    if (idx) {
+        memcpy(idx, order, sizeof *idx * (size_t)n0);
+        unsigned bits = 0;
+        while ((1u << bits) < (unsigned)n0) bits++;
+        for (unsigned v = 0; v < (1u << bits); v++) {
+            unsigned r = bit_reverse(v, bits);
+            if (r < (unsigned)n0) order[k++] = idx[r];
+        }
+        free(idx);
+    } else {
+        k = n0; /* out of memory: input order is still a valid plan */
+    }
+    for (int cls = 1; cls < 3; cls++)
         for (int i = 0; i < n; i++)
             if (is_candidate(&units[i]) && unit_class(&units[i]) == cls) order[k++] = i;
     *n_order = k;

@@ -120,6 +120,23 @@ int main(void) {
     ZT_CHECK(p.slot_bytes == ZT_ALIGN_UP(353925632ull, 256), "8G: slot %llu", (unsigned long long)p.slot_bytes);
     check_invariants(&p, &in, "8G");
     uint64_t bus8 = p.step_bus_bytes;
+    {
+        /* Streamed per-step blocks are spread along the step (so their copies
+         * overlap the resident blocks' compute): no long run of residents. */
+        int n_ps = 0, n_str = 0, run = 0, max_run = 0;
+        for (int i = 0; i < g_n; i++) {
+            if (!per_step(&g_units[i])) continue;
+            n_ps++;
+            if (p.units[i].residency == ZT_RES_STREAMED) {
+                n_str++;
+                run = 0;
+            } else if (++run > max_run) {
+                max_run = run;
+            }
+        }
+        ZT_CHECK(n_str > 0 && max_run <= (n_ps + n_str - 1) / n_str + 1, "8G: %d streamed of %d, longest resident run %d",
+                 n_str, n_ps, max_run);
+    }
     ZT_CHECK(bus8 > 0 && bus8 < 32ull * 353925632ull, "8G: bus bytes %llu", (unsigned long long)bus8);
     /* With 50 GB/s and 0.0029 s/block the step time is the larger of both. */
     double t_link = (double)bus8 / in.link_bw;
