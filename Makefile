@@ -68,7 +68,7 @@ TESTS := $(TEST_C:tests/%.c=$(BIN)/tests/%) $(TEST_CU:tests/%.cu=$(BIN)/tests/%)
 
 ALL_BINS := $(if $(ZTURBO_C),$(BIN)/zturbo) $(TOOLS) $(TESTS)
 
-.PHONY: all deps test test-gpu asan fuzz clean print-arch
+.PHONY: all deps test test-gpu asan fuzz clean print-arch demo
 all: print-arch $(ALL_BINS)
 
 print-arch:
@@ -116,6 +116,16 @@ $(BIN)/tests/%: $(CUBUILD)/tests/%.o $(LIB)
 
 # Keep objects of pattern rules.
 .SECONDARY:
+
+# The main job on a machine without the real weights: a tiny random-weight
+# checkpoint in the exact Hugging Face layout, one image through the whole
+# pipeline (GPU when present, else the CPU backend), written to build/demo.
+demo: deps all
+	@rm -rf build/demo && mkdir -p build/demo
+	$(BIN)/mkmodel --config tiny --seed 1 --dtype bf16 -q -o build/demo/tiny-model
+	$(BIN)/zturbo generate -m build/demo/tiny-model -p "a lighthouse on a cliff at sunset" --width 256 --height 256 \
+	  --seed 42 -o build/demo/demo.png
+	@echo "demo: wrote build/demo/demo.png (random weights: expect structured noise, not a picture)"
 
 test: deps all
 	@tests/run $(BIN)
