@@ -61,7 +61,8 @@ static void estimate_compute(const zt_pipeline *p, const zt_pipeline_opts *o, do
     double S = ni + 128.0; /* a ~100-token caption padded to 128 */
     double D = c->dim, FF = c->ffn_dim;
     double block = S * (8.0 * D * D + 6.0 * D * FF) + 4.0 * S * S * D;
-    double rate = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? 5.0e14 : 5.0e10;
+    /* a simulated device (CPU backend with an assumed context) plans for a GPU */
+    double rate = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA || o->context_override ? 5.0e14 : 5.0e10;
     for (int i = 0; i < p->cat->n_units; i++) compute[i] = p->cat->units[i].per_step ? block / rate : 0;
 }
 
@@ -128,7 +129,7 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     uint64_t fr = 0, tot = 0;
     zt_ops_mem_info(p->ops, &fr, &tot);
     p->device_total = tot;
-    p->context_bytes = tot ? tot - fr + CONTEXT_HEADROOM : 0;
+    p->context_bytes = o->context_override ? o->context_override : tot ? tot - fr + CONTEXT_HEADROOM : 0;
     rc = zt_qwen3_init(&p->te, p->cat, e);
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);

@@ -53,6 +53,7 @@ typedef struct {
     double link_bw, disk_bw;  /* bandwidths for the plan's predictions (0 = 25 GB/s, 2 GB/s) */
     int plan_width, plan_height, plan_steps; /* the largest image the workspace is planned for */
     zt_dtype plan_vae_dt;     /* VAE activations the workspace is planned for (ZT_DT_F32 / ZT_DT_BF16) */
+    uint64_t context_override; /* plan with this context size instead of the measured one (0 = measure) */
     const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
 } zt_pipeline_opts;
 

@@ -7,3 +7,4 @@ ZT_COMMAND(info, cmd_info, "show the GPU, free VRAM, pinned-memory limit and io_
 ZT_COMMAND(generate, cmd_generate, "generate an image from a prompt (PNG with the parameters embedded)")
 ZT_COMMAND(tokenize, cmd_tokenize, "text to Qwen3 token ids (--chat: Z-Image prompt template)")
 ZT_COMMAND(verify, cmd_verify, "check a downloaded snapshot against the md5 manifest of the official release")
+ZT_COMMAND(plan, cmd_plan, "print the residency plan generate would use (no weights loaded)")

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# zturbo plan: prints the plan generate would use, fails cleanly on bad input.
+set -u
+Z="$ZT_BIN/zturbo"
+dir="$ZT_ROOT/build/test-tmp/plan-cli"
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+"$ZT_BIN/mkmodel" --config tiny --seed 2 --dtype bf16 -q -o snap || exit 1
+fail=0
+expect() { # label, expected exit code, grep pattern, command...
+    local label=$1 want=$2 pat=$3; shift 3
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    if [ $rc -ne "$want" ] || ! printf '%s\n' "$out" | grep -q -- "$pat"; then
+        echo "FAIL $label: exit $rc (want $want), output: $out"; fail=$((fail+1))
+    else echo "ok   $label"; fi
+}
+expect "all resident" 0 "0 streamed" "$Z" plan -m snap --vram 4G --device cpu --width 64 --height 64
+expect "streaming" 0 "over the bus" "$Z" plan -m snap --vram 10M --device cpu --width 64 --height 64 -v
+expect "per-unit lines" 0 "dit.layers.1" "$Z" plan -m snap --vram 10M --device cpu --width 64 --height 64 -v
+expect "too small" 1 "too small" "$Z" plan -m snap --vram 1M --device cpu --width 64 --height 64
+expect "missing --vram" 2 "missing --vram" "$Z" plan -m snap
+expect "bad size" 2 "not a size" "$Z" plan -m snap --vram lots
+expect "bad width" 2 "multiples of 16" "$Z" plan -m snap --vram 1G --width 100
+expect "missing model" 1 "nonexistent" "$Z" plan -m nonexistent --vram 1G --device cpu
+expect "pinned 0 without store" 1 "zturbo pack" "$Z" plan -m snap --vram 10M --pinned 0 --device cpu --width 64 --height 64
+echo "$fail failed"
+[ $fail -eq 0 ]
