@@ -139,51 +139,91 @@ static int read_unit(zt_stream *st, int unit, void *dst, zt_err *e) {
 
 static void *io_main(void *arg) {
     zt_stream *st = arg;
+    /* With the async reader two units are in flight: the extent of k+1 is
+     * read while the workers decode k, so the disk never waits for zstd. */
+    const int max_inflight = st->reader ? 2 : 1;
+    int inflight = 0;
+    double t_submit[2] = {0, 0};
     pthread_mutex_lock(&st->mu);
-    while (!st->io_stop && st->io_next_k < st->n_disk) {
-        int k = st->io_next_k;
-        zt_stage *sg = &st->stages[k % st->n_stages];
-        /* The stage is reusable once the copy out of it was enqueued (then
-         * its event tells when it finished) or it was never used. */
-        while (!st->io_stop && sg->k >= 0 && !sg->copy_issued) pthread_cond_wait(&st->cv, &st->mu);
+    for (;;) {
         if (st->io_stop) break;
-        int wait_copy = sg->k >= 0 && sg->copy_issued;
-        sg->k = k;
-        sg->ready = 0;
-        sg->copy_issued = 0;
-        int unit = st->seq[st->disk_use[k]];
-        pthread_mutex_unlock(&st->mu);
-        if (wait_copy && st->cuda) ZT_CUDA_CHECK(cudaEventSynchronize(sg->copied));
-        zt_err e;
-        zt_err_clear(&e);
-        double t0 = zt_now();
-        int rc;
-        if (st->reader) {
-            /* O_DIRECT read of the extent, then checksum + zstd decode by the
-             * reader's worker threads straight into the pinned stage. */
-            rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->slot_bytes, st->rstage, st->rstage_bytes,
-                                       st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
-            if (!rc) {
-                zt_read_done d;
-                if (zt_reader_wait(st->reader, &d, 1, 1) != 1) rc = zt_err_set(&e, ZT_ERR_INTERNAL, "reader lost a request");
-                else if (d.status) {
-                    rc = d.status;
-                    e = d.err;
+        int k = st->io_next_k;
+        if (k < st->n_disk && inflight < max_inflight) {
+            zt_stage *sg = &st->stages[k % st->n_stages];
+            /* The stage is reusable once the copy out of it was enqueued (its
+             * event tells when it finished) or it was never used. */
+            if (sg->k < 0 || sg->copy_issued) {
+                int wait_copy = sg->k >= 0 && sg->copy_issued;
+                sg->k = k;
+                sg->ready = 0;
+                sg->copy_issued = 0;
+                st->io_next_k++;
+                int unit = st->seq[st->disk_use[k]];
+                pthread_mutex_unlock(&st->mu);
+                if (wait_copy && st->cuda) ZT_CUDA_CHECK(cudaEventSynchronize(sg->copied));
+                zt_err e;
+                zt_err_clear(&e);
+                int rc;
+                double t0 = zt_now();
+                if (st->reader) {
+                    rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->slot_bytes,
+                                               (char *)st->rstage + (size_t)(k & 1) * st->rstage_bytes, st->rstage_bytes,
+                                               st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
+                    t_submit[k & 1] = t0;
+                } else {
+                    rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
                 }
+                pthread_mutex_lock(&st->mu);
+                if (st->reader && !rc) {
+                    inflight++;
+                    continue;
+                }
+                /* synchronous read done, or the submit failed */
+                st->stats.disk_s += zt_now() - t0;
+                if (rc) set_error(st, &e);
+                else st->stats.bytes_disk += st->cat->units[unit].nbytes;
+                sg->ready = 1;
+                pthread_cond_broadcast(&st->cv);
+                continue;
             }
-        } else {
-            rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
+            if (!inflight) { /* nothing to collect: wait for compute to free the stage */
+                pthread_cond_wait(&st->cv, &st->mu);
+                continue;
+            }
         }
-        double dt = zt_now() - t0;
+        if (!inflight) {
+            if (st->io_next_k >= st->n_disk) break;
+            pthread_cond_wait(&st->cv, &st->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&st->mu);
+        zt_read_done d;
+        int got = zt_reader_wait(st->reader, &d, 1, 1);
         pthread_mutex_lock(&st->mu);
-        st->stats.disk_s += dt;
-        if (rc) set_error(st, &e);
+        if (got != 1) {
+            zt_err e;
+            zt_err_set(&e, ZT_ERR_INTERNAL, "stream: the reader lost a request");
+            set_error(st, &e);
+            inflight = 0;
+            for (int s = 0; s < st->n_stages; s++) st->stages[s].ready = 1;
+            pthread_cond_broadcast(&st->cv);
+            continue;
+        }
+        inflight--;
+        int kd = (int)d.tag;
+        zt_stage *sg = &st->stages[kd % st->n_stages];
+        int unit = st->seq[st->disk_use[kd]];
+        st->stats.disk_s += zt_now() - t_submit[kd & 1];
+        if (d.status) set_error(st, &d.err);
         else st->stats.bytes_disk += st->cat->units[unit].nbytes;
         sg->ready = 1;
-        st->io_next_k++;
         pthread_cond_broadcast(&st->cv);
     }
     pthread_mutex_unlock(&st->mu);
+    if (st->reader) { /* stopped early: drain what is in flight before the buffers go */
+        zt_read_done d;
+        while (inflight-- > 0) zt_reader_wait(st->reader, &d, 1, 1);
+    }
     return NULL;
 }
 
@@ -371,13 +411,13 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     st->zs = any_disk ? zt_store_of_source(store) : NULL;
     if (st->zs) {
         if (zt_reader_open(zt_store_path(st->zs), NULL, &st->reader, e)) goto fail;
-        st->rstage_bytes = ZT_ALIGN_UP(zt_store_max_read_bytes(st->zs), 4096);
+        st->rstage_bytes = ZT_ALIGN_UP(zt_store_max_read_bytes(st->zs), 4096); /* x2: two reads in flight */
     }
     if (stage_bytes && (any_disk || (st->cuda && st->resident_bytes))) {
         if (zt_arena_init(&st->staging_arena, "staging",
-                          (size_t)st->n_stages * ZT_ALIGN_UP(stage_bytes, 4096) + st->rstage_bytes, hk, e))
+                          (size_t)st->n_stages * ZT_ALIGN_UP(stage_bytes, 4096) + 2 * st->rstage_bytes, hk, e))
             goto fail;
-        if (st->rstage_bytes && zt_arena_alloc(&st->staging_arena, st->rstage_bytes, 4096, "store read staging",
+        if (st->rstage_bytes && zt_arena_alloc(&st->staging_arena, 2 * st->rstage_bytes, 4096, "store read staging",
                                                &st->rstage, e))
             goto fail;
         for (int k = 0; k < st->n_stages; k++) {
