@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Hostile input to the command line: every case must give exactly one line
+# on stderr, a non-zero exit, no crash (exit >= 128) or hang, and no output
+# file left behind.
+set -u
+Z="$ZT_BIN/zturbo"
+dir="$ZT_ROOT/build/test-tmp/cli-hostile"
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+"$ZT_BIN/mkmodel" --config tiny --seed 4 --dtype bf16 -q -o snap || exit 1
+fail=0 n=0
+G=(generate -m snap --device cpu --width 32 --height 32 --seed 1 -q)
+bad() { # label, command...  (must fail with one line, no out.png)
+    local label=$1; shift
+    rm -f out.png
+    local err rc
+    err=$(timeout 60 "$@" 2>&1 >/dev/null); rc=$?
+    n=$((n+1))
+    local lines; lines=$(printf '%s' "$err" | grep -c '')
+    if [ $rc -eq 0 ] || [ $rc -ge 124 ] || [ "$lines" -ne 1 ] || [ -e out.png ]; then
+        echo "FAIL $label: exit $rc, $lines lines: $err"; fail=$((fail+1))
+    else echo "ok   $label: $err"; fi
+}
+good() { # label, command... (must succeed and write out.png)
+    local label=$1; shift
+    rm -f out.png
+    n=$((n+1))
+    if timeout 120 "$@" >/dev/null 2>&1 && [ -s out.png ]; then echo "ok   $label"; else echo "FAIL $label"; fail=$((fail+1)); fi
+}
+bad "width 0" "$Z" "${G[@]}" --width 0 -p x -o out.png
+bad "width 15" "$Z" "${G[@]}" --width 15 -p x -o out.png
+bad "width 100000" "$Z" "${G[@]}" --width 100000 -p x -o out.png
+bad "height -16" "$Z" "${G[@]}" --height -16 -p x -o out.png
+bad "steps 0" "$Z" "${G[@]}" --steps 0 -p x -o out.png
+bad "steps 1000" "$Z" "${G[@]}" --steps 1000 -p x -o out.png
+bad "steps abc" "$Z" "${G[@]}" --steps abc -p x -o out.png
+bad "seed -1" "$Z" "${G[@]}" --seed -1 -p x -o out.png
+bad "vram garbage" "$Z" "${G[@]}" --vram 12Q -p x -o out.png
+bad "nonexistent model" "$Z" generate -m does-not-exist -p x -o out.png --device cpu
+mkdir -p unreadable && chmod 000 unreadable
+bad "unreadable model folder" "$Z" generate -m unreadable -p x -o out.png --device cpu
+printf 'this is not safetensors at all' > notst.safetensors
+bad "not a safetensors file" "$Z" generate -m notst.safetensors -p x -o out.png --device cpu
+cp -r snap trunc && f=$(ls trunc/transformer/*00001-of-*.safetensors) && truncate -s 100000 "$f"
+bad "truncated shard" "$Z" generate -m trunc -p x -o out.png --device cpu
+"$ZT_BIN/mkmodel" --config tiny --seed 9 --dtype bf16 -q -o other && "$Z" pack other -o other.zts -q
+bad "missing output folder" "$Z" "${G[@]}" -p x -o no/such/dir/out.png
+head -c 100 /dev/urandom > n.raw
+bad "--noise of the wrong size" "$Z" generate -m snap --device cpu --width 32 --height 32 -q -p x --noise n.raw -o out.png
+bad "--ids out of vocabulary" "$Z" "${G[@]}" --ids 1,2,999999999 -o out.png
+bad "--pinned without --vram" "$Z" "${G[@]}" -p x --pinned 1G -o out.png
+bad "--store that is not a store" "$Z" "${G[@]}" -p x --vram 1G --store notst.safetensors -o out.png
+good "prompt with control characters" "$Z" "${G[@]}" -p "$(printf 'a\001b\033[31mred\tcat\r\n\x7f')" -o out.png
+good "100 KB prompt (truncated to 512 tokens)" "$Z" "${G[@]}" -p "$(head -c 100000 /dev/zero | tr '\0' 'a' | sed 's/aaaaa/word /g')" -o out.png
+good "steps 1" "$Z" "${G[@]}" --steps 1 -p x -o out.png
+good "empty prompt" "$Z" "${G[@]}" -p "" -o out.png
+good "a store of another seed is still a valid model" "$Z" "${G[@]}" -m other.zts --tokenizer snap/tokenizer/tokenizer.json -p x -o out.png
+bad "--store that does not exist" "$Z" "${G[@]}" -p x --vram 1G --store /nonexistent.zts -o out.png
+chmod 755 unreadable
+echo "$n checks, $fail failed"
+[ $fail -eq 0 ]
