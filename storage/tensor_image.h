@@ -1,0 +1,31 @@
+/* storage/tensor_image.h — filling unit byte images (storage/catalog.h)
+ * from tensors in safetensors files: the one conversion path shared by the
+ * sources that read checkpoints (the Hugging Face snapshot, ComfyUI files).
+ * F32/F16 are rounded to BF16 (nearest even), F8 widened exactly, BF16
+ * copied; VAE conv weights are permuted to [Cout, kh, kw, Cin]; padding
+ * between tensors is zeroed. */
+#ifndef ZT_STORAGE_TENSOR_IMAGE_H
+#define ZT_STORAGE_TENSOR_IMAGE_H
+
+#include <stdint.h>
+
+#include "storage/catalog.h"
+#include "storage/safetensors.h"
+
+typedef struct {
+    const zt_st_file *f;
+    const zt_st_tensor *t;
+    uint64_t elem_off; /* first element inside t (a row block of a fused tensor), usually 0 */
+} zt_tensor_loc;
+
+/* Elements [first, first + n) of l (after elem_off) as BF16 into dst. */
+int zt_tensor_loc_read_bf16(const zt_tensor_loc *l, uint64_t first, uint64_t n, uint16_t *dst, zt_err *e);
+/* The image of catalog unit `unit` into dst (units[unit].nbytes), tensor i
+ * read from locs[i]. `what` names the source in messages. */
+int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_loc *locs, void *dst, const char *what,
+                              zt_err *e);
+/* Rows ids[0..n) of an embedding table [vocab, hidden] as BF16 [n, hidden]. */
+int zt_tensor_image_embed_rows(const zt_tensor_loc *embed, uint64_t hidden, const int32_t *ids, int n, uint16_t *dst,
+                               zt_err *e);
+
+#endif
