@@ -35,15 +35,15 @@ endif
 CUBUILD := build/cu
 
 DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev \
-               libpcre2-dev libutf8proc-dev clang python3 python3-venv
+               clang python3 python3-venv
 
 CPPFLAGS := -I. -I$(CUDA_HOME)/include -D_GNU_SOURCE
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -ffp-contract=off $(SANFLAGS)
 NVGENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a:sm_%=%),code=$(a))
 NVFLAGS := -O3 -g -std=c++17 -I. $(NVGENCODE) -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
            --expt-relaxed-constexpr -Werror all-warnings -fmad=false
-# Static: what the GPU machine lacks (liburing, utf8proc). Dynamic: the rest.
-LDLIBS := -Wl,-Bstatic -luring -lutf8proc -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson -lpcre2-8 \
+# Static: what the GPU machine lacks (liburing). Dynamic: the rest.
+LDLIBS := -Wl,-Bstatic -luring -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
           -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static \
           -lstdc++ -ldl -lrt -lpthread -lm
 LDFLAGS := $(SANFLAGS)
@@ -142,7 +142,7 @@ FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 FUZZFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE -Wall -Wextra -Werror
 bin/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_C)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZFLAGS) -o $@ $^ -Wl,-Bstatic -luring -lutf8proc -Wl,-Bdynamic -lzstd -lxxhash -ljansson -lpcre2-8 -lpthread -lm
+	$(CLANG) $(FUZZFLAGS) -o $@ $^ -Wl,-Bstatic -luring -Wl,-Bdynamic -lzstd -lxxhash -ljansson -lpthread -lm
 
 fuzz: deps $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \
