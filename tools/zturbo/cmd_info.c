@@ -64,8 +64,16 @@ int cmd_info(int argc, char **argv) {
         if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
         size_t fr = 0, tot = 0;
         if (cudaSetDevice(d) == cudaSuccess && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+        {
             printf("GPU %d: %s, sm_%d%d, %s total, %s free, PCIe %02x:%02x\n", d, p.name, p.major, p.minor,
                    zt_fmt_bytes(tot, b1, sizeof b1), zt_fmt_bytes(fr, b2, sizeof b2), p.pciBusID, p.pciDeviceID);
+            /* The full model resident at 1024x1024 peaked at 21.7 GB on an H100 (README). */
+            uint64_t budget = fr > (320ull << 20) ? fr - (320ull << 20) : 0;
+            if (fr >= 23ull * ZT_GiB) printf("  budget: everything fits resident; no --vram needed\n");
+            else
+                printf("  budget: --vram %s would leave 320 MiB for others; `zturbo plan -m MODEL --vram SIZE` shows "
+                       "what streams\n", zt_fmt_bytes(budget, b1, sizeof b1));
+        }
     }
     return ZT_EXIT_OK;
 }
