@@ -152,6 +152,10 @@ zturbo_device zturbo_device_of(const zturbo *z);
 const char *zturbo_precision_name(zturbo_precision p);
 zturbo_precision zturbo_precision_of(const zturbo *z);
 zturbo_precision zturbo_vae_precision_of(const zturbo *z);
+/* 1 when a usable CUDA device is present (what ZTURBO_DEVICE_AUTO picks). */
+int zturbo_cuda_available(void);
+/* Shape of params.noise for an image size: [*c, *h, *w] floats. */
+void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w);
 
 #ifdef __cplusplus
 }

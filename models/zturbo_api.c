@@ -59,6 +59,10 @@ const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECI
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
+int zturbo_cuda_available(void) { return zt_cuda_available(); }
+void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
+    zt_pipeline_latent_shape(z->p, width, height, c, h, w);
+}
 
 static int check_size(const char *what, int v, zt_err *e) {
     if (v < 16 || v > 2048 || v % 16)
