@@ -1,10 +1,12 @@
 /* tests/test_api.c — the public API (models/zturbo.h) on the mkmodel tiny
  * checkpoint, CPU backend: one context, several generates; the PNG of
  * zturbo_generate_png is byte-identical to what `zturbo generate` writes for
- * the same prompt and seed (the CLI is an independent process); two
- * generates give the same pixels; bad parameters return a negative code and
+ * the same prompt and seed, and for the same --noise latent (the CLI runs
+ * as its own process); zturbo_generate's raw pixels equal the CLI PNG's and
+ * two generates give the same pixels; bad parameters return a negative code and
  * a one-line message without crashing, and leave the context usable; destroy
  * after a failed generate is clean (the ASan build checks leaks). */
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,23 @@ static int same_file(const char *a, const char *b) {
     free(x);
     free(y);
     return same;
+}
+
+/* Pixels of an RGB8 PNG (libpng's simplified reader), or NULL. */
+static uint8_t *png_pixels(const char *path, int w, int h) {
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&im, path)) return NULL;
+    im.format = PNG_FORMAT_RGB;
+    uint8_t *px = NULL;
+    if ((int)im.width == w && (int)im.height == h) px = malloc(PNG_IMAGE_SIZE(im));
+    if (!px || !png_image_finish_read(&im, NULL, px, 0, NULL)) {
+        png_image_free(&im);
+        free(px);
+        return NULL;
+    }
+    return px;
 }
 
 static int n_progress;
@@ -116,6 +135,37 @@ int main(void) {
     int nonconst = 0;
     for (size_t i = 1; i < npix; i++) nonconst |= a[i] != a[0];
     ZT_CHECK(nonconst, "the image is constant");
+    uint8_t *px = png_pixels(cli_png, 32, 48);
+    ZT_CHECK(px && !memcmp(px, a, npix), "zturbo_generate's pixels differ from the CLI PNG's");
+    free(px);
+
+    /* an explicit noise latent: the same file as `zturbo generate --noise` */
+    int c = 0, lh = 0, lw = 0;
+    zturbo_latent_shape(z, 32, 48, &c, &lh, &lw);
+    ZT_CHECK(c > 0 && lh == 6 && lw == 4, "latent shape [%d, %d, %d]", c, lh, lw);
+    size_t nn = (size_t)c * lh * lw;
+    float *noise = malloc(nn * sizeof *noise);
+    for (size_t i = 0; i < nn; i++) noise[i] = (float)((int)(i * 7919 % 61) - 30) / 17.0f;
+    char noise_path[4200], cli_noise_png[4200], api_noise_png[4200];
+    snprintf(noise_path, sizeof noise_path, "%s/noise.f32", dir);
+    snprintf(cli_noise_png, sizeof cli_noise_png, "%s/cli_noise.png", dir);
+    snprintf(api_noise_png, sizeof api_noise_png, "%s/api_noise.png", dir);
+    FILE *nf = fopen(noise_path, "wb");
+    ZT_CHECK(nf && fwrite(noise, sizeof *noise, nn, nf) == nn, "write %s", noise_path);
+    if (nf) fclose(nf);
+    snprintf(cmd, sizeof cmd,
+             "'%s/zturbo' generate -q -m '%s' --device cpu -p 'a red fox' --width 32 --height 48 --steps 3 "
+             "--noise '%s' -o '%s'",
+             bin ? bin : "bin", ckpt, noise_path, cli_noise_png);
+    ZT_CHECK(system(cmd) == 0, "CLI --noise failed: %s", cmd);
+    zturbo_params pn = p;
+    pn.noise = noise;
+    pn.noise_name = noise_path;
+    rc = zturbo_generate_png(z, &pn, api_noise_png, NULL, err, sizeof err);
+    ZT_CHECK(rc == 0 && same_file(api_noise_png, cli_noise_png), "noise: rc %d '%s', or the PNG differs from the CLI's", rc,
+             err);
+    ZT_CHECK(!same_file(api_noise_png, api_png), "the noise latent was ignored");
+    free(noise);
 
     /* bad parameters: an error with a message, no crash, nothing written */
     zturbo_params q = p;
