@@ -1,4 +1,6 @@
-/* tools/zturbo/cmd_generate.c — `zturbo generate`: prompt -> PNG. */
+/* tools/zturbo/cmd_generate.c — `zturbo generate`: prompt(s) -> PNG(s), on
+ * the public API (models/zturbo.h) with the model loaded once. The option
+ * table below drives parsing, --help and --print-config. */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -10,44 +12,79 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/zt_common.h"
 #include "models/noise.h"
-#include "models/pipeline.h"
-#include "models/png.h"
+#include "models/zturbo.h"
 #include "tools/zturbo/cli.h"
+#include "tools/zturbo/options.h"
+
+enum {
+    O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_NOISE,
+    O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
+    O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
+    O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
+};
+
+static const cli_option k_opts[O_N] = {
+    [O_MODEL] = {"--model", "-m", CLI_STRING, "DIR|STORE", .help = "Hugging Face snapshot folder or zturbo block store"},
+    [O_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "the prompt (chat template applied; first 512 tokens used)"},
+    [O_OUTPUT] = {"--output", "-o", CLI_STRING, "FILE",
+                  .help = "PNG to write (written to a temporary name, then renamed); with\n"
+                          "--prompts/--count a pattern: %d (or %03d...) is the image index\n"
+                          "from 0; without a % the index goes before .png (out-0.png)"},
+    [O_PROMPTS] = {"--prompts", NULL, CLI_STRING, "FILE",
+                   .help = "one prompt per line (empty lines skipped), model loaded once;\n"
+                           "a failed line is reported, the run goes on and exits 1"},
+    [O_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE",
+                         .help = "one JSON string (or {\"prompt\": ...}) per line instead"},
+    [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
+                 .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
+    [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
+    [O_HEIGHT] = {"--height", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024",
+                  .help = "image height, multiple of 16 in 16..2048"},
+    [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, 100, .def = "8", .help = "transformer evaluations, 1..100"},
+    [O_SEED] = {"--seed", NULL, CLI_U64, "N", .def_help = "random, printed",
+                .help = "noise seed, 0..18446744073709551615; image i gets SEED+i"},
+    [O_NOISE] = {"--noise", NULL, CLI_STRING, "FILE",
+                 .help = "initial latent instead of the seed: safetensors F32 \"noise\"\n"
+                         "[16, H/8, W/8] or raw little-endian f32"},
+    [O_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
+                  .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
+    [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32", .choices = "bf16|f32", .def = "bf16",
+                     .help = "text encoder + transformer activations (f32 runs on the\nCPU backend only)"},
+    [O_VAE_PRECISION] = {"--vae-precision", NULL, CLI_ENUM, "f32|bf16", .choices = "f32|bf16",
+                         .def_help = "bf16 on cuda, as diffusers; f32 on cpu, as the official code",
+                         .help = "VAE activations"},
+    [O_THREADS] = {"--threads", NULL, CLI_INT, "N", 1, 1024, .def_help = "all cores", .help = "CPU backend worker threads, 1..1024"},
+    [O_DUMP] = {"--dump", NULL, CLI_STRING, "FILE", .help = "write the intermediates (tools/ref FORMAT) to a safetensors file"},
+    [O_TOKENIZER] = {"--tokenizer", NULL, CLI_STRING, "FILE", .def_help = "MODEL/tokenizer/tokenizer.json",
+                     .help = "tokenizer.json"},
+    [O_IDS] = {"--ids", NULL, CLI_STRING, "LIST",
+               .help = "comma-separated token ids of the formatted prompt (bypasses\n"
+                       "the tokenizer; for comparisons with the oracle)"},
+    [O_VRAM] = {"--vram", NULL, CLI_SIZE, "SIZE", 1 << 20, .def_help = "everything resident, no budget",
+                .help = "device memory the process may use, CUDA context included\n(e.g. 8G, 2.5G)",
+                .section = "  streaming (the whole model runs inside a fixed device budget):"},
+    [O_PINNED] = {"--pinned", NULL, CLI_SIZE, "SIZE", .def_help = "no limit",
+                  .help = "pinned host memory for streamed weights; what does not fit\nis read from --store on every use"},
+    [O_STORE] = {"--store", NULL, CLI_STRING, "FILE", .help = "zturbo block store (zturbo pack) to read weights from"},
+    [O_WINDOW] = {"--window", NULL, CLI_INT, "N", 1, 16, .def_help = "prefetch + 1", .help = "window slots, 1..16"},
+    [O_PREFETCH] = {"--prefetch", NULL, CLI_INT, "N", 0, 8, .def_help = "1", .help = "units copied ahead of compute, 0..8"},
+    [O_THROTTLE] = {"--throttle", NULL, CLI_REAL, "GB/s", 0, 10000, .hidden = 1, .help = "test knob: cap copies"},
+    [O_STATS] = {"--stats", NULL, CLI_FLAG,
+                 .help = "print bytes moved, copy, stall and disk time of the denoising loop"},
+    [O_JSON] = {"--json", NULL, CLI_FLAG, .section = "  output:",
+                .help = "one JSON summary per image on stdout (timings, tokens, bytes\n"
+                        "moved, peak memory, the plan when streaming), nothing else"},
+    [O_PRINT_CONFIG] = {"--print-config", NULL, CLI_FLAG, .help = "print the resolved options and exit"},
+    [O_QUIET] = {"--quiet", "-q", CLI_FLAG, .help = "print nothing but errors (no progress)"},
+    [O_HELP] = {"--help", "-h", CLI_FLAG, .help = "this help"},
+};
 
 static const char *k_usage =
     "usage: zturbo generate -m MODEL -p PROMPT -o OUT.png [options]\n"
-    "\n"
-    "  -m, --model DIR|STORE   Hugging Face snapshot folder or zturbo block store\n"
-    "  -p, --prompt TEXT       the prompt (chat template applied; first 512 tokens used)\n"
-    "  -o, --output FILE       PNG to write (written to a temporary name, then renamed)\n"
-    "      --width N           image width, multiple of 16 in 16..2048 (default 1024)\n"
-    "      --height N          image height, multiple of 16 in 16..2048 (default 1024)\n"
-    "      --steps N           transformer evaluations, 1..100 (default 8)\n"
-    "      --seed N            noise seed, 0..18446744073709551615 (default: random, printed)\n"
-    "      --noise FILE        initial latent instead of the seed: safetensors F32 \"noise\"\n"
-    "                          [16, H/8, W/8] or raw little-endian f32\n"
-    "      --device cpu|cuda   backend (default cuda when a GPU is present, else cpu)\n"
-    "      --precision bf16|f32  text encoder + transformer activations (default bf16;\n"
-    "                          f32 runs on the CPU backend only)\n"
-    "      --vae-precision f32|bf16  VAE activations (default: bf16 on cuda, as diffusers;\n"
-    "                          f32 on cpu, as the official code)\n"
-    "      --threads N         CPU backend worker threads, 1..1024 (default: all cores)\n"
-    "      --dump FILE         write the intermediates (tools/ref FORMAT) to a safetensors file\n"
-    "      --tokenizer FILE    tokenizer.json (default: MODEL/tokenizer/tokenizer.json)\n"
-    "      --ids LIST          comma-separated token ids of the formatted prompt (bypasses\n"
-    "                          the tokenizer; for comparisons with the oracle)\n"
-    "\n"
-    "  streaming (the whole model runs inside a fixed device budget):\n"
-    "      --vram SIZE         device memory the process may use, CUDA context included\n"
-    "                          (e.g. 8G, 2.5G; default: everything resident, no budget)\n"
-    "      --pinned SIZE       pinned host memory for streamed weights (default: no limit);\n"
-    "                          what does not fit is read from --store on every use\n"
-    "      --store FILE        zturbo block store (zturbo pack) to read weights from\n"
-    "      --window N          window slots, 1..16 (default: prefetch + 1)\n"
-    "      --prefetch N        units copied ahead of compute, 0..8 (default 1)\n"
-    "      --stats             print bytes moved, copy, stall and disk time of the denoising loop\n"
-    "  -q, --quiet             print nothing but errors\n";
+    "       zturbo generate -m MODEL --prompts FILE -o 'out-%03d.png' [options]\n"
+    "\n";
 
 static volatile int g_cancel;
 static void on_sigint(int sig) {
@@ -55,314 +92,438 @@ static void on_sigint(int sig) {
     g_cancel = 1;
 }
 
-/* Strict integer parsing: the whole string, in [lo, hi]. */
-static int parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi)
-        return cli_usage_error("generate", "%s '%s' not allowed: expected an integer in %ld..%ld", opt, s, lo, hi);
-    *out = v;
+typedef struct {
+    int streaming;
+    int cuda;
+} progress_ctx;
+
+/* One line per evaluation on a terminal: time, bus rate of the stream, device memory in use. */
+static void on_progress(void *user, const zturbo_progress *pr) {
+    const progress_ctx *pc = user;
+    char b1[32], b2[32];
+    fprintf(stderr, "step %d/%d  %.2f s", pr->step + 1, pr->steps, pr->step_s);
+    if (pc->streaming) fprintf(stderr, "  bus %.2f GB/s", pr->step_s > 0 ? (double)pr->bus_bytes / pr->step_s / 1e9 : 0.0);
+    if (pr->device_total)
+        fprintf(stderr, "  %s %s / %s", pc->cuda ? "VRAM" : "memory", zt_fmt_bytes(pr->device_used, b1, sizeof b1),
+                zt_fmt_bytes(pr->device_total, b2, sizeof b2));
+    fputc('\n', stderr);
+}
+
+/* "-o" as a pattern: one %d / %0Nd (and %% for a percent sign); without
+ * any '%' the index goes before ".png" (or at the end). Returns -1 when the
+ * pattern is not one of those. */
+static int output_name(const char *pat, int index, char *buf, size_t n) {
+    if (!strchr(pat, '%')) {
+        size_t len = strlen(pat);
+        size_t stem = len >= 4 && !strcmp(pat + len - 4, ".png") ? len - 4 : len;
+        int k = snprintf(buf, n, "%.*s-%d%s", (int)stem, pat, index, pat + stem);
+        return k < 0 || (size_t)k >= n ? -1 : 0;
+    }
+    size_t k = 0;
+    int convs = 0;
+    for (const char *s = pat; *s; s++) {
+        if (k + 32 >= n) return -1;
+        if (*s != '%') {
+            buf[k++] = *s;
+            continue;
+        }
+        s++;
+        if (*s == '%') {
+            buf[k++] = '%';
+            continue;
+        }
+        int zero = *s == '0', width = 0;
+        if (zero) s++;
+        while (*s >= '0' && *s <= '9' && width < 100) width = width * 10 + (*s++ - '0');
+        if (*s != 'd' || width > 20 || ++convs > 1) return -1;
+        k += (size_t)snprintf(buf + k, n - k, zero ? "%0*d" : "%*d", width, index);
+    }
+    buf[k] = 0;
+    return convs == 1 ? 0 : -1;
+}
+
+/* One job per image: its prompt (borrowed or owned) or the error of its line. */
+typedef struct {
+    char *prompt;
+    char *error; /* malloc'd: the line could not be used */
+} job;
+
+static char *dupstr(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static char *fmt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt_error(const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return dupstr(buf);
+}
+
+/* Read the prompts file: plain lines or JSON lines; empty lines skipped. */
+static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return zt_err_set(e, ZT_ERR_IO, "%s: %s", path, strerror(errno));
+    job *jobs = NULL;
+    int n = 0, cap = 0, lineno = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    int rc = 0;
+    while ((len = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        int blank = 1;
+        for (ssize_t i = 0; i < len; i++) blank &= line[i] == ' ' || line[i] == '\t';
+        if (blank) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            job *nj = realloc(jobs, (size_t)cap * sizeof *nj);
+            if (!nj) {
+                rc = zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+                break;
+            }
+            jobs = nj;
+        }
+        job *j = &jobs[n++];
+        memset(j, 0, sizeof *j);
+        if ((size_t)len != strlen(line)) {
+            j->error = fmt_error("%s:%d: the line holds a NUL byte", path, lineno);
+        } else if (!jsonl) {
+            j->prompt = dupstr(line);
+        } else {
+            json_error_t je;
+            json_t *v = json_loads(line, JSON_DECODE_ANY, &je);
+            json_t *s = v && json_is_object(v) ? json_object_get(v, "prompt") : v;
+            if (!v) j->error = fmt_error("%s:%d: not JSON: %s", path, lineno, je.text);
+            else if (!json_is_string(s))
+                j->error = fmt_error("%s:%d: expected a JSON string or {\"prompt\": string}", path, lineno);
+            else if (strlen(json_string_value(s)) != json_string_length(s))
+                j->error = fmt_error("%s:%d: the prompt holds a NUL character", path, lineno);
+            else j->prompt = dupstr(json_string_value(s));
+            json_decref(v);
+        }
+        if (!j->prompt && !j->error) {
+            rc = zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+            break;
+        }
+    }
+    if (!rc && ferror(f)) rc = zt_err_set(e, ZT_ERR_IO, "%s: read error", path);
+    free(line);
+    fclose(f);
+    if (!rc && n == 0) rc = zt_err_set(e, ZT_ERR_ARG, "%s: no prompts in the file", path);
+    if (rc) {
+        for (int i = 0; i < n; i++) free(jobs[i].prompt), free(jobs[i].error);
+        free(jobs);
+        return rc;
+    }
+    *out = jobs;
+    *n_out = n;
     return 0;
 }
 
-static int parse_u64(const char *opt, const char *s, uint64_t *out) {
-    char *end = NULL;
-    errno = 0;
-    if (!*s || *s == '-') return cli_usage_error("generate", "%s '%s' not allowed: expected 0..18446744073709551615", opt, s);
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return cli_usage_error("generate", "%s '%s' not allowed: expected 0..18446744073709551615", opt, s);
-    *out = v;
+static int parse_ids(const char *arg, int32_t **out, int *n_out) {
+    size_t cap = 1;
+    for (const char *s = arg; *s; s++) cap += *s == ',';
+    int32_t *ids = calloc(cap, sizeof *ids);
+    if (!ids) return cli_usage_error("generate", "out of memory");
+    int n = 0;
+    for (const char *s = arg; *s;) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
+            free(ids);
+            return cli_usage_error("generate", "--ids: '%s' is not a comma-separated list of token ids", arg);
+        }
+        ids[n++] = (int32_t)v;
+        s = *end ? end + 1 : end;
+    }
+    if (n == 0) {
+        free(ids);
+        return cli_usage_error("generate", "--ids: empty list");
+    }
+    *out = ids;
+    *n_out = n;
     return 0;
 }
 
-static void on_step(void *ctx, int step, int steps, double s) {
-    (void)ctx;
-    if (!isatty(2)) return;
-    fprintf(stderr, "\rstep %d/%d  %.2f s", step + 1, steps, s);
-    if (step + 1 == steps) fputc('\n', stderr);
+static void json_put_u64(json_t *o, const char *k, uint64_t v) {
+    if (v <= (uint64_t)INT64_MAX) json_object_set_new(o, k, json_integer((json_int_t)v));
+    else {
+        char s[32];
+        snprintf(s, sizeof s, "%llu", (unsigned long long)v);
+        json_object_set_new(o, k, json_string(s));
+    }
+}
+
+/* The --json summary of one image (or of its error). */
+static void print_json(int index, const char *prompt, const char *output, const zturbo_params *zp,
+                       const zturbo_result *r, const char *error) {
+    json_t *o = json_object();
+    if (!o) return;
+    json_object_set_new(o, "index", json_integer(index));
+    if (prompt) json_object_set_new(o, "prompt", json_string(prompt));
+    if (output) json_object_set_new(o, "output", json_string(output));
+    if (error) json_object_set_new(o, "error", json_string(error));
+    else {
+        if (!zp->noise) json_put_u64(o, "seed", zp->seed);
+        json_object_set_new(o, "width", json_integer(zp->width));
+        json_object_set_new(o, "height", json_integer(zp->height));
+        json_object_set_new(o, "steps", json_integer(zp->steps));
+        json_object_set_new(o, "tokens", json_integer(r->tokens));
+        json_object_set_new(o, "truncated", json_boolean(r->truncated));
+        const char *tk[] = {"load_s", "text_s", "dit_prep_s", "dit_s", "dit_eval_s", "vae_s", "total_s", "copy_s",
+                            "stall_s", "disk_s"};
+        const double tv[] = {r->load_s, r->text_s, r->dit_prep_s, r->dit_s, r->dit_eval_s, r->vae_s, r->total_s,
+                             r->copy_s, r->stall_s, r->disk_s};
+        for (int i = 0; i < 10; i++) json_object_set_new(o, tk[i], json_real(tv[i]));
+        json_put_u64(o, "bytes_h2d", r->bytes_h2d);
+        json_put_u64(o, "bytes_disk", r->bytes_disk);
+        json_put_u64(o, "peak_memory", r->peak_memory);
+        json_put_u64(o, "device_used_peak", r->device_used_peak);
+        json_put_u64(o, "weight_bytes", r->weight_bytes);
+        json_put_u64(o, "activation_bytes", r->activation_bytes);
+        if (r->streaming) {
+            json_t *pl = json_object();
+            json_put_u64(pl, "vram", r->vram);
+            json_object_set_new(pl, "units_resident", json_integer(r->units_resident));
+            json_object_set_new(pl, "units_streamed", json_integer(r->units_streamed));
+            json_object_set_new(pl, "slots", json_integer(r->slots));
+            json_put_u64(pl, "slot_bytes", r->slot_bytes);
+            json_object_set_new(pl, "prefetch", json_integer(r->prefetch));
+            json_object_set_new(o, "plan", pl);
+        }
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (s) {
+        puts(s);
+        fflush(stdout);
+        free(s);
+    }
+    json_decref(o);
+}
+
+/* The human summary of one image on stderr. */
+static void print_summary(const zturbo_params *zp, const zturbo_result *r, int cuda, const char *output) {
+    char b1[32], b2[32], b3[32];
+    if (!zp->noise) fprintf(stderr, "seed %llu\n", (unsigned long long)zp->seed);
+    fprintf(stderr, "text encoder %.3f s (%d tokens), transformer %.3f s per evaluation (+%.3f s once), VAE %.3f s, total %.3f s\n",
+            r->text_s, r->tokens, r->dit_eval_s, r->dit_prep_s, r->vae_s, r->total_s);
+    fprintf(stderr, "%s memory: %s peak (weights %s, activations %s)\n", cuda ? "device" : "host",
+            zt_fmt_bytes(r->peak_memory, b1, sizeof b1), zt_fmt_bytes(r->weight_bytes, b2, sizeof b2),
+            zt_fmt_bytes(r->activation_bytes, b3, sizeof b3));
+    if (r->streaming)
+        fprintf(stderr, "plan: --vram %s: %d units resident, %d streamed through %d slots of %s (prefetch %d); "
+                        "device in use at peak %s\n",
+                zt_fmt_bytes(r->vram, b1, sizeof b1), r->units_resident, r->units_streamed, r->slots,
+                zt_fmt_bytes(r->slot_bytes, b2, sizeof b2), r->prefetch, zt_fmt_bytes(r->device_used_peak, b3, sizeof b3));
+    fprintf(stderr, "wrote %s\n", output);
+}
+
+static void print_stats(const zturbo_params *zp, const zturbo_result *r) {
+    char b1[32], b2[32], b3[32];
+    double gbs = r->copy_s > 0 ? (double)r->bytes_h2d / r->copy_s / 1e9 : 0;
+    printf("stats: denoising %d evaluations in %.3f s (%.4f s each); bus %s (%.2f GB/s while copying, copy busy "
+           "%.3f s), disk %s in %.3f s, host stall %.3f s; device peak %s\n",
+           zp->steps, r->dit_s, r->dit_eval_s, zt_fmt_bytes(r->bytes_h2d, b1, sizeof b1), gbs, r->copy_s,
+           zt_fmt_bytes(r->bytes_disk, b2, sizeof b2), r->disk_s, r->stall_s,
+           zt_fmt_bytes(r->device_used_peak ? r->device_used_peak : r->peak_memory, b3, sizeof b3));
+    printf("stats-json: {\"width\":%d,\"height\":%d,\"steps\":%d,\"vram\":%llu,\"text_s\":%.6f,"
+           "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
+           "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
+           "\"device_alloc_peak\":%llu}\n",
+           zp->width, zp->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
+           r->vae_s, r->total_s, r->load_s, (unsigned long long)r->bytes_h2d, (unsigned long long)r->bytes_disk,
+           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory);
+    fflush(stdout);
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *model = NULL, *prompt = NULL, *output = NULL, *noise_path = NULL, *dump = NULL, *ids_arg = NULL;
-    const char *tokenizer = NULL;
-    const char *device = NULL, *precision = "bf16", *vae_precision = NULL;
-    long width = 1024, height = 1024, steps = 8, threads = 0;
-    uint64_t seed = 0;
-    int have_seed = 0, quiet = 0, stats = 0;
-    uint64_t vram = 0, pinned = UINT64_MAX;
-    long window = 0, prefetch = -1;
-    double throttle = 0;
-    const char *store = NULL;
-    zt_err pe = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(k_usage, stdout);
-            return ZT_EXIT_OK;
-        }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-            continue;
-        }
-        if (!strcmp(a, "--stats")) {
-            stats = 1;
-            continue;
-        }
-        if (i + 1 >= argc) return cli_usage_error("generate", "option '%s' needs a value (see --help)", a);
-        const char *v = argv[++i];
-        int rc = 0;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) output = v;
-        else if (!strcmp(a, "--width")) rc = parse_int(a, v, 16, 2048, &width);
-        else if (!strcmp(a, "--height")) rc = parse_int(a, v, 16, 2048, &height);
-        else if (!strcmp(a, "--steps")) rc = parse_int(a, v, 1, 100, &steps);
-        else if (!strcmp(a, "--threads")) rc = parse_int(a, v, 1, 1024, &threads);
-        else if (!strcmp(a, "--seed")) {
-            rc = parse_u64(a, v, &seed);
-            have_seed = 1;
-        } else if (!strcmp(a, "--noise")) noise_path = v;
-        else if (!strcmp(a, "--device")) device = v;
-        else if (!strcmp(a, "--precision")) precision = v;
-        else if (!strcmp(a, "--vae-precision")) vae_precision = v;
-        else if (!strcmp(a, "--dump")) dump = v;
-        else if (!strcmp(a, "--ids")) ids_arg = v;
-        else if (!strcmp(a, "--tokenizer")) tokenizer = v;
-        else if (!strcmp(a, "--vram")) {
-            if (zt_parse_size(v, "--vram", &vram, &pe)) return cli_usage_error("generate", "%s", pe.msg);
-            if (vram < (1ull << 20)) return cli_usage_error("generate", "--vram %s not allowed: at least 1M", v);
-        } else if (!strcmp(a, "--pinned")) {
-            if (zt_parse_size(v, "--pinned", &pinned, &pe)) return cli_usage_error("generate", "%s", pe.msg);
-        } else if (!strcmp(a, "--store")) store = v;
-        else if (!strcmp(a, "--window")) rc = parse_int(a, v, 1, 16, &window);
-        else if (!strcmp(a, "--prefetch")) rc = parse_int(a, v, 0, 8, &prefetch);
-        else if (!strcmp(a, "--throttle")) { /* hidden test knob: GB/s */
-            char *end = NULL;
-            throttle = strtod(v, &end);
-            if (!*v || *end || !(throttle > 0 && throttle < 1e4))
-                return cli_usage_error("generate", "--throttle '%s' not allowed: GB/s in (0, 10000)", v);
-            throttle *= 1e9;
-        }
-        else return cli_usage_error("generate", "unknown option '%s' (see --help)", a);
-        if (rc) return rc;
+    cli_value v[O_N];
+    int rc = cli_options_parse("generate", k_opts, O_N, argc, argv, v);
+    if (rc) return rc;
+    if (v[O_HELP].set) {
+        cli_options_help(stdout, k_usage, k_opts, O_N);
+        return ZT_EXIT_OK;
     }
-    if (!model) return cli_usage_error("generate", "missing -m MODEL (see --help)");
-    if (!output) return cli_usage_error("generate", "missing -o OUT.png (see --help)");
-    if (!prompt && !ids_arg) return cli_usage_error("generate", "missing -p PROMPT (see --help)");
-    if (width % 16) return cli_usage_error("generate", "--width %ld not allowed: must be a multiple of 16 in 16..2048", width);
-    if (height % 16)
-        return cli_usage_error("generate", "--height %ld not allowed: must be a multiple of 16 in 16..2048", height);
-    if (noise_path && have_seed) return cli_usage_error("generate", "--seed and --noise exclude each other");
-    zt_gen_params gp;
-    zt_gen_params_default(&gp);
-    if (!strcmp(precision, "bf16")) gp.dt = ZT_DT_BF16;
-    else if (!strcmp(precision, "f32")) gp.dt = ZT_DT_F32;
-    else return cli_usage_error("generate", "--precision '%s' not allowed: bf16 or f32", precision);
-    if (!vae_precision) { /* bf16 on CUDA (diffusers' choice; see README "VAE precision"), f32 on the CPU */
-        int on_cuda = device ? !strcmp(device, "cuda") : zt_cuda_available();
-        vae_precision = on_cuda ? "bf16" : "f32";
-    }
-    if (!strcmp(vae_precision, "bf16")) gp.vae_dt = ZT_DT_BF16;
-    else if (!strcmp(vae_precision, "f32")) gp.vae_dt = ZT_DT_F32;
-    else return cli_usage_error("generate", "--vae-precision '%s' not allowed: f32 or bf16", vae_precision);
-    if ((window || prefetch >= 0 || store || pinned != UINT64_MAX || throttle > 0) && !vram)
+    const int quiet = v[O_QUIET].set, json = v[O_JSON].set;
+    const char *prompts_file = v[O_PROMPTS].set ? v[O_PROMPTS].s : v[O_PROMPTS_JSONL].s;
+    const int multi = prompts_file || v[O_COUNT].i > 1;
+    if (v[O_PROMPTS].set && v[O_PROMPTS_JSONL].set)
+        return cli_usage_error("generate", "--prompts and --prompts-jsonl exclude each other");
+    if (prompts_file && (v[O_PROMPT].set || v[O_IDS].set))
+        return cli_usage_error("generate", "--prompts/--prompts-jsonl and -p/--ids exclude each other");
+    if (v[O_NOISE].set && v[O_SEED].set) return cli_usage_error("generate", "--seed and --noise exclude each other");
+    if (multi && (v[O_NOISE].set || v[O_DUMP].set))
+        return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
+    if ((v[O_WINDOW].set || v[O_PREFETCH].set || v[O_STORE].set || v[O_PINNED].set || v[O_THROTTLE].set) && !v[O_VRAM].set)
         return cli_usage_error("generate", "--window/--prefetch/--store/--pinned/--throttle need --vram SIZE");
-    zt_pipeline_opts po;
-    zt_pipeline_opts_default(&po);
-    po.vram_budget = vram;
-    po.pinned_budget = pinned;
-    po.store_path = store;
-    po.window = (int)window;
-    po.prefetch = (int)prefetch;
-    po.throttle_bw = throttle;
-    po.plan_width = (int)width;
-    po.plan_height = (int)height;
-    po.plan_steps = (int)steps;
-    po.plan_vae_dt = gp.vae_dt;
-    if (!device) po.backend = zt_cuda_available() ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;
-    else if (!strcmp(device, "cpu")) po.backend = ZT_BACKEND_CPU;
-    else if (!strcmp(device, "cuda")) po.backend = ZT_BACKEND_CUDA;
-    else return cli_usage_error("generate", "--device '%s' not allowed: cpu or cuda", device);
-    if (po.backend == ZT_BACKEND_CUDA && !zt_cuda_available())
-        return cli_usage_error("generate", "--device cuda: no usable CUDA device (use --device cpu)");
-    if (gp.dt == ZT_DT_F32 && po.backend == ZT_BACKEND_CUDA)
-        return cli_usage_error("generate", "--precision f32 runs on the CPU backend only: add --device cpu");
-    po.cpu_threads = (int)threads;
-    po.tokenizer_path = tokenizer;
-
-    /* token ids given explicitly */
-    int32_t *ids = NULL;
-    int n_ids = 0, truncated = 0;
-    if (ids_arg) {
-        size_t cap = 1;
-        for (const char *s = ids_arg; *s; s++) cap += *s == ',';
-        ids = calloc(cap, sizeof *ids);
-        if (!ids) return cli_usage_error("generate", "out of memory");
-        const char *s = ids_arg;
-        while (*s) {
-            char *end = NULL;
-            errno = 0;
-            long v = strtol(s, &end, 10);
-            if (end == s || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
-                free(ids);
-                return cli_usage_error("generate", "--ids: '%s' is not a comma-separated list of token ids", ids_arg);
-            }
-            ids[n_ids++] = (int32_t)v;
-            s = *end ? end + 1 : end;
-        }
-        if (n_ids == 0) {
-            free(ids);
-            return cli_usage_error("generate", "--ids: empty list");
-        }
-    }
-    if (!have_seed && !noise_path) {
+    /* resolve the "auto" defaults so --print-config shows what runs */
+    if (!v[O_DEVICE].set) v[O_DEVICE] = (cli_value){.set = 2, .s = zturbo_cuda_available() ? "cuda" : "cpu"};
+    const int cuda = !strcmp(v[O_DEVICE].s, "cuda");
+    if (!v[O_VAE_PRECISION].set) v[O_VAE_PRECISION] = (cli_value){.set = 2, .s = cuda ? "bf16" : "f32"};
+    if (!v[O_PINNED].set) v[O_PINNED].u = UINT64_MAX;
+    if (!v[O_SEED].set && !v[O_NOISE].set) {
+        uint64_t seed;
         if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = (uint64_t)time(NULL);
+        v[O_SEED] = (cli_value){.set = 2, .u = seed};
     }
+    if (v[O_PRINT_CONFIG].set) {
+        cli_options_print(stdout, k_opts, O_N, v);
+        return ZT_EXIT_OK;
+    }
+    if (!v[O_MODEL].set) return cli_usage_error("generate", "missing -m MODEL (see --help)");
+    if (!v[O_OUTPUT].set) return cli_usage_error("generate", "missing -o OUT.png (see --help)");
+    if (!v[O_PROMPT].set && !v[O_IDS].set && !prompts_file)
+        return cli_usage_error("generate", "missing -p PROMPT (see --help)");
+    char name[4096];
+    if (multi && output_name(v[O_OUTPUT].s, 0, name, sizeof name))
+        return cli_usage_error("generate", "-o '%s' not allowed: one %%d (e.g. out-%%03d.png) or no %% at all",
+                               v[O_OUTPUT].s);
+    if (cuda && !zturbo_cuda_available())
+        return cli_usage_error("generate", "--device cuda: no usable CUDA device (use --device cpu)");
+    if (cuda && !strcmp(v[O_PRECISION].s, "f32"))
+        return cli_usage_error("generate", "--precision f32 runs on the CPU backend only: add --device cpu");
+    int32_t *ids = NULL;
+    int n_ids = 0;
+    if (v[O_IDS].set && (rc = parse_ids(v[O_IDS].s, &ids, &n_ids))) return rc;
 
     zt_err e = {0};
-    zt_pipeline *p = NULL;
-    int rc = zt_pipeline_open(model, &po, &p, &e);
+    job *jobs = NULL, one = {0};
+    int n_jobs = 1;
+    if (prompts_file) {
+        if (read_prompts(prompts_file, v[O_PROMPTS_JSONL].set, &jobs, &n_jobs, &e)) {
+            free(ids);
+            return cli_fail(&e);
+        }
+    } else {
+        one.prompt = (char *)v[O_PROMPT].s; /* borrowed: not freed */
+        jobs = &one;
+    }
+
+    zturbo_options zo;
+    zturbo_options_default(&zo);
+    zo.model_path = v[O_MODEL].s;
+    zo.device = cuda ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
+    zo.vram = v[O_VRAM].u;
+    zo.pinned = v[O_PINNED].u;
+    zo.store = v[O_STORE].s;
+    zo.window = (int)v[O_WINDOW].i;
+    zo.prefetch = v[O_PREFETCH].set ? (int)v[O_PREFETCH].i : -1;
+    zo.throttle_bw = v[O_THROTTLE].set ? v[O_THROTTLE].d * 1e9 : 0;
+    zo.threads = (int)v[O_THREADS].i;
+    zo.tokenizer_path = v[O_TOKENIZER].s;
+    zo.max_width = (int)v[O_WIDTH].i;
+    zo.max_height = (int)v[O_HEIGHT].i;
+    zo.max_steps = (int)v[O_STEPS].i;
+    zo.precision = !strcmp(v[O_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
+    zo.vae_precision = !strcmp(v[O_VAE_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
+
+    char err[ZT_ERR_MSG];
+    zturbo *z = NULL;
+    float *noise = NULL;
+    int exit_code = ZT_EXIT_OK;
+    double t0 = zt_now();
+    rc = zturbo_create(&zo, &z, err, sizeof err);
     if (rc) {
-        free(ids);
-        return cli_fail(&e);
+        zt_err_set(&e, rc, "%s", err);
+        exit_code = cli_fail(&e);
+        goto done;
     }
     if (!quiet)
-        fprintf(stderr, "loaded %s in %.1f s (%s backend)\n", model, p->load_s,
-                po.backend == ZT_BACKEND_CUDA ? "cuda" : "cpu");
+        fprintf(stderr, "loaded %s in %.1f s (%s backend)\n", zo.model_path, zt_now() - t0, cuda ? "cuda" : "cpu");
 
-    float *noise = NULL;
-    uint8_t *rgb = NULL;
-    char *info = NULL, *json = NULL;
-    int exit_code = ZT_EXIT_OK;
-    if (!ids) {
-        ids = calloc(ZT_TE_MAX_TOKENS, sizeof *ids);
-        if (!ids) {
-            rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
-            goto fail;
-        }
-        rc = zt_pipeline_tokenize(p, prompt, ids, ZT_TE_MAX_TOKENS, &n_ids, &truncated, &e);
-        if (rc) goto fail;
-        if (truncated && !quiet)
-            fprintf(stderr, "zturbo: warning: the prompt has more than %d tokens: the rest is ignored, as the reference does\n",
-                    ZT_TE_MAX_TOKENS);
+    zturbo_params zp;
+    zturbo_params_default(&zp);
+    zp.width = (int)v[O_WIDTH].i;
+    zp.height = (int)v[O_HEIGHT].i;
+    zp.steps = (int)v[O_STEPS].i;
+    zp.ids = ids;
+    zp.n_ids = n_ids;
+    zp.dump_path = v[O_DUMP].s;
+    zp.cancel = &g_cancel;
+    progress_ctx pc = {v[O_VRAM].set, cuda};
+    if (!quiet && isatty(2)) {
+        zp.on_progress = on_progress;
+        zp.user = &pc;
     }
-    if (n_ids > ZT_TE_MAX_TOKENS) {
-        truncated = 1;
-        if (!quiet)
-            fprintf(stderr, "zturbo: warning: %d ids given: only the first %d are used, as the reference does\n", n_ids,
-                    ZT_TE_MAX_TOKENS);
-    }
-    if (noise_path) {
+    if (v[O_NOISE].set) {
         int c, h, w;
-        zt_pipeline_latent_shape(p, (int)width, (int)height, &c, &h, &w);
+        zturbo_latent_shape(z, zp.width, zp.height, &c, &h, &w);
         noise = malloc((size_t)c * h * w * sizeof *noise);
         if (!noise) {
-            rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
-            goto fail;
+            zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
+            exit_code = cli_fail(&e);
+            goto done;
         }
-        rc = zt_noise_read(noise_path, c, h, w, noise, &e);
-        if (rc) goto fail;
+        if (zt_noise_read(v[O_NOISE].s, c, h, w, noise, &e)) {
+            exit_code = cli_fail(&e);
+            goto done;
+        }
+        zp.noise = noise;
+        zp.noise_name = v[O_NOISE].s;
     }
-    rgb = malloc((size_t)width * height * 3);
-    if (!rgb) {
-        rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
-        goto fail;
-    }
-    gp.width = (int)width;
-    gp.height = (int)height;
-    gp.steps = (int)steps;
-    gp.seed = seed;
-    gp.noise = noise;
-    gp.dump_path = dump;
-    gp.prompt = prompt;
-    gp.cancel = &g_cancel;
-    if (!quiet) gp.on_step = on_step;
+    if (ids && n_ids > 512 && !quiet)
+        fprintf(stderr, "zturbo: warning: %d ids given: only the first 512 are used, as the reference does\n", n_ids);
+
     struct sigaction sa, old_int;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old_int);
-    zt_gen_stats st;
-    rc = zt_pipeline_generate_ids(p, ids, n_ids, &gp, rgb, &st, &e);
-    sigaction(SIGINT, &old_int, NULL);
-    if (rc) goto fail;
-
-    /* PNG with the A1111 infotext and a machine-readable JSON chunk (no
-     * timings: the same inputs give the same file) */
-    char steps_s[16], seed_s[32], size_s[32];
-    snprintf(steps_s, sizeof steps_s, "%ld", steps);
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
-    snprintf(size_s, sizeof size_s, "%ldx%ld", width, height);
-    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file"};
-    const char *vals[] = {steps_s, "Euler", "0", noise_path ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_path};
-    info = zt_png_infotext(prompt ? prompt : "", NULL, keys, vals, 7);
-    json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", prompt,
-                          "width", (int)width, "height", (int)height, "steps", (int)steps, "sampler", "flow_match_euler",
-                          "shift", 3.0, "cfg_scale", 0.0, "model", "Z-Image-Turbo", "precision", precision,
-                          "vae_precision", vae_precision, "device", po.backend == ZT_BACKEND_CUDA ? "cuda" : "cpu",
-                          "tokens", st.tokens, "truncated", truncated);
-    if (j) {
-        if (noise_path) json_object_set_new(j, "noise_file", json_string(noise_path));
-        else if (seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)seed));
-        else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
-        json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
-        json_decref(j);
-    }
-    if (!info || !json) {
-        rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
-        goto fail;
-    }
-    zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
-    rc = zt_png_write(output, rgb, (int)width, (int)height, tx, 3, &e);
-    if (rc) goto fail;
-    if (!quiet) {
-        char b1[32], b2[32], b3[32];
-        if (!noise_path) fprintf(stderr, "seed %llu\n", (unsigned long long)seed);
-        fprintf(stderr, "text encoder %.3f s (%d tokens), transformer %.3f s per evaluation (+%.3f s once), VAE %.3f s, total %.3f s\n",
-                st.text_s, st.tokens, st.dit_eval_s, st.dit_prep_s, st.vae_s, st.total_s);
-        fprintf(stderr, "%s memory: %s peak (weights %s, activations %s)\n",
-                po.backend == ZT_BACKEND_CUDA ? "device" : "host", zt_fmt_bytes(st.device_peak, b1, sizeof b1),
-                zt_fmt_bytes(st.weight_bytes, b2, sizeof b2), zt_fmt_bytes(st.activation_bytes, b3, sizeof b3));
-        if (p->streaming) {
-            const zt_plan *pl = &p->plan;
-            int res = 0, nstr = 0;
-            for (int i = 0; i < pl->n_units; i++) {
-                res += pl->units[i].residency == ZT_RES_RESIDENT;
-                nstr += pl->units[i].residency == ZT_RES_STREAMED;
-            }
-            fprintf(stderr, "plan: --vram %s: %d units resident, %d streamed through %d slots of %s (prefetch %d); "
-                            "device in use at peak %s\n",
-                    zt_fmt_bytes(vram, b1, sizeof b1), res, nstr, pl->n_slots, zt_fmt_bytes(pl->slot_bytes, b2, sizeof b2),
-                    pl->prefetch, zt_fmt_bytes(st.device_used_peak, b3, sizeof b3));
+    const int count = (int)v[O_COUNT].i, total = n_jobs * count;
+    for (int index = 0; index < total && !g_cancel; index++) {
+        const job *jb = &jobs[index / count];
+        const char *out = v[O_OUTPUT].s;
+        if (multi) {
+            output_name(v[O_OUTPUT].s, index, name, sizeof name);
+            out = name;
         }
-        fprintf(stderr, "wrote %s\n", output);
+        if (jb->error) {
+            fprintf(stderr, "zturbo: %s\n", jb->error);
+            if (json) print_json(index, NULL, out, &zp, NULL, jb->error);
+            exit_code = ZT_EXIT_FAIL;
+            continue;
+        }
+        zp.prompt = jb->prompt;
+        zp.seed = v[O_SEED].u + (uint64_t)index;
+        if (multi && !quiet) fprintf(stderr, "[%d/%d] %s\n", index + 1, total, out);
+        zturbo_result r;
+        rc = zturbo_generate_png(z, &zp, out, &r, err, sizeof err);
+        if (rc) {
+            zt_err_set(&e, rc, "%s", err);
+            if (json) print_json(index, jb->prompt, out, &zp, NULL, err);
+            int code = cli_fail(&e);
+            if (!multi || rc == ZT_ERR_INTERRUPTED) {
+                exit_code = code;
+                break;
+            }
+            exit_code = ZT_EXIT_FAIL;
+            continue;
+        }
+        if (r.truncated && !quiet && !ids)
+            fprintf(stderr, "zturbo: warning: the prompt has more than 512 tokens: the rest is ignored, as the reference does\n");
+        if (!quiet) print_summary(&zp, &r, cuda, out);
+        if (json) print_json(index, jb->prompt, out, &zp, &r, NULL);
+        else if (v[O_STATS].set) print_stats(&zp, &r);
     }
-    if (stats) {
-        char b1[32], b2[32], b3[32];
-        double gbs = st.dit_copy_s > 0 ? (double)st.dit_bytes_h2d / st.dit_copy_s / 1e9 : 0;
-        printf("stats: denoising %d evaluations in %.3f s (%.4f s each); bus %s (%.2f GB/s while copying, copy busy "
-               "%.3f s), disk %s in %.3f s, host stall %.3f s; device peak %s\n",
-               (int)steps, st.dit_s, st.dit_eval_s, zt_fmt_bytes(st.dit_bytes_h2d, b1, sizeof b1), gbs, st.dit_copy_s,
-               zt_fmt_bytes(st.dit_bytes_disk, b2, sizeof b2), st.dit_disk_s, st.dit_stall_s,
-               zt_fmt_bytes(st.device_used_peak ? st.device_used_peak : st.device_peak, b3, sizeof b3));
-        printf("stats-json: {\"width\":%ld,\"height\":%ld,\"steps\":%ld,\"vram\":%llu,\"text_s\":%.6f,"
-               "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
-               "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
-               "\"device_alloc_peak\":%llu}\n",
-               width, height, steps, (unsigned long long)vram, st.text_s, st.dit_prep_s, st.dit_eval_s, st.vae_s,
-               st.total_s, p->load_s, (unsigned long long)st.dit_bytes_h2d, (unsigned long long)st.dit_bytes_disk,
-               st.dit_copy_s, st.dit_stall_s, (unsigned long long)st.device_used_peak,
-               (unsigned long long)st.device_peak);
+    sigaction(SIGINT, &old_int, NULL);
+    if (g_cancel && exit_code != ZT_EXIT_INTERRUPTED) {
+        zt_err_set(&e, ZT_ERR_INTERRUPTED, "interrupted");
+        exit_code = cli_fail(&e);
     }
-    goto done;
-fail:
-    exit_code = cli_fail(&e);
 done:
-    free(info);
-    free(json);
+    if (jobs != &one) {
+        for (int i = 0; i < n_jobs; i++) free(jobs[i].prompt), free(jobs[i].error);
+        free(jobs);
+    }
     free(noise);
-    free(rgb);
     free(ids);
-    zt_pipeline_close(p);
+    zturbo_destroy(z);
     return exit_code;
 }

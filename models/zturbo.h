@@ -1,0 +1,163 @@
+/* models/zturbo.h — the public C API of zturbo: Z-Image-Turbo text-to-image
+ * with the model loaded once and any number of images generated from it.
+ * `zturbo generate` is built on this header and nothing else of the model
+ * code, so whatever the command line can do, an embedding program can do.
+ * Link with libzturbo.a (see README "Embedding zturbo (C API)").
+ *
+ * Life cycle
+ *   zturbo_options o; zturbo_options_default(&o); o.model_path = "...";
+ *   zturbo *z; if (zturbo_create(&o, &z, err, sizeof err)) { fail: err says why }
+ *   zturbo_params p; zturbo_params_default(&p); p.prompt = "a cat"; p.seed = 7;
+ *   zturbo_generate(z, &p, rgb, &res, err, sizeof err);   (as often as wanted)
+ *   zturbo_generate_png(z, &p, "out.png", &res, err, sizeof err);
+ *   zturbo_destroy(z);
+ *   create loads the weights (or plans the streaming window when
+ *   options.vram is set) and the tokenizer; generate allocates only its
+ *   activation workspace. A failed generate leaves the context usable and
+ *   destroy is always safe (also on NULL).
+ *
+ * Threading
+ *   One zturbo is used by one thread at a time (calls on the same context
+ *   must not overlap); different contexts are independent. The progress
+ *   callback runs on the calling thread, between transformer evaluations.
+ *   `cancel` may be set from any thread or a signal handler: generate stops
+ *   before the next evaluation with ZTURBO_ERR_INTERRUPTED.
+ *
+ * Errors
+ *   Every function that can fail returns 0 or a negative code (below; the
+ *   values of common/zt_common.h's zt_code) and writes ONE line, without a
+ *   newline, naming the thing and the cause into err[errlen] (err may be
+ *   NULL). The library never prints, never exits, never calls abort() for
+ *   bad input. (A GPU API failure is a bug or a dead card: that aborts.)
+ *
+ * Memory ownership
+ *   Strings and buffers passed in are borrowed for the duration of the call
+ *   only (model_path and the other option strings: for zturbo_create only).
+ *   rgb is the caller's [height * width * 3] uint8 buffer, rows top to bottom.
+ *   zturbo_result is plain data filled by the call. The context owns all
+ *   device/pinned memory and frees it in zturbo_destroy.
+ *
+ * Determinism
+ *   The same options, prompt (or ids), size, steps and seed (or noise) give
+ *   the same bytes, whatever the streaming settings. */
+#ifndef ZTURBO_H
+#define ZTURBO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    ZTURBO_OK = 0,
+    ZTURBO_ERR_ARG = -1,         /* bad argument / value out of range */
+    ZTURBO_ERR_IO = -2,          /* a file could not be read or written */
+    ZTURBO_ERR_FORMAT = -3,      /* malformed model file */
+    ZTURBO_ERR_CHECKSUM = -4,    /* stored checksum does not match */
+    ZTURBO_ERR_NOMEM = -5,       /* host or device memory could not be had */
+    ZTURBO_ERR_MISSING = -6,     /* file/tensor absent (e.g. no tokenizer) */
+    ZTURBO_ERR_UNSUPPORTED = -7, /* valid but not supported */
+    ZTURBO_ERR_INTERRUPTED = -8, /* params.cancel was set */
+    ZTURBO_ERR_RANGE = -9,       /* value outside the model's limits */
+    ZTURBO_ERR_INTERNAL = -10,   /* a bug */
+};
+
+typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
+typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
+
+typedef struct zturbo zturbo;
+
+typedef struct {
+    const char *model_path;     /* snapshot folder, block store or ComfyUI file(s) (required) */
+    zturbo_device device;       /* AUTO: cuda when a usable GPU is present, else cpu */
+    int cuda_ordinal;           /* which GPU (0) */
+    uint64_t vram;              /* 0: every weight resident, no budget; else the whole device
+                                 * footprint (CUDA context included) in bytes, >= 1 MiB */
+    uint64_t pinned;            /* pinned host bytes for streamed weights; UINT64_MAX: no limit */
+    const char *store;          /* block store serving units read from disk each use, or NULL */
+    int window;                 /* window slots 1..16, 0: prefetch + 1 */
+    int prefetch;               /* units copied ahead 0..8, -1: the plan decides (1) */
+    int threads;                /* CPU backend worker threads, 0: all cores */
+    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json */
+    int max_width, max_height;  /* the largest image planned for (1024 x 1024); only the
+                                 * streaming workspace depends on it */
+    int max_steps;              /* steps planned for (8) */
+    zturbo_precision precision;     /* text encoder + transformer: BF16 (default) or F32 (cpu only) */
+    zturbo_precision vae_precision; /* DEFAULT: bf16 on cuda (as diffusers), f32 on cpu (as the official code) */
+    double throttle_bw;         /* test knob: cap host->device copies at bytes/s (0: off; needs vram) */
+} zturbo_options;
+
+typedef struct {
+    int step, steps;            /* step is 0-based */
+    double step_s;              /* seconds of this transformer evaluation */
+    uint64_t bus_bytes;         /* bytes the stream copied to the device during this step (0 when resident) */
+    uint64_t device_used;       /* device bytes in use now (CUDA: total - free; cpu: the simulated device) */
+    uint64_t device_total;
+} zturbo_progress;
+
+typedef struct {
+    const char *prompt;         /* UTF-8; the chat template is applied; first 512 tokens used */
+    const int32_t *ids;         /* token ids of the formatted prompt instead (prompt then only labels
+                                 * the PNG), or NULL */
+    int n_ids;
+    int width, height;          /* multiples of 16 in 16..2048 (1024) */
+    int steps;                  /* 1..100 (8) */
+    uint64_t seed;              /* noise seed (0) */
+    const float *noise;         /* f32 [16, height/8, width/8] initial latent instead of the seed, or NULL */
+    const char *noise_name;     /* recorded in the PNG as "Noise file" when noise is set (may be NULL) */
+    const char *dump_path;      /* write every intermediate (tools/ref format) here, or NULL */
+    volatile int *cancel;       /* non-zero stops before the next evaluation, or NULL */
+    void (*on_progress)(void *user, const zturbo_progress *pr); /* after each evaluation, or NULL */
+    void *user;
+} zturbo_params;
+
+typedef struct {
+    uint64_t seed;              /* the seed used (meaningless when noise was given) */
+    int tokens;                 /* caption length after truncation */
+    int truncated;              /* 1: the prompt had more than 512 tokens */
+    double load_s;              /* zturbo_create's load time (same for every image) */
+    double text_s, dit_prep_s, dit_s, dit_eval_s, vae_s, total_s; /* seconds; dit_eval_s per evaluation */
+    uint64_t bytes_h2d;         /* bytes streamed to the device during denoising */
+    uint64_t bytes_disk;        /* of which read from the store */
+    double copy_s, stall_s, disk_s;
+    uint64_t peak_memory;       /* device (host on cpu) bytes we allocated at peak: weights + activations */
+    uint64_t device_used_peak;  /* CUDA: largest total - free seen, context included (0 on cpu) */
+    uint64_t weight_bytes, activation_bytes;
+    /* the streaming plan (streaming = 0: everything resident, the rest 0) */
+    int streaming;
+    uint64_t vram;
+    int units_resident, units_streamed, slots, prefetch;
+    uint64_t slot_bytes;
+} zturbo_result;
+
+void zturbo_options_default(zturbo_options *o);
+void zturbo_params_default(zturbo_params *p);
+
+/* Load the model. On success *out is the context; on failure *out is NULL. */
+int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen);
+/* One image into rgb [height * width * 3]. res may be NULL. */
+int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_result *res, char *err, size_t errlen);
+/* One image written to path as a PNG (atomically: a temporary name, then a
+ * rename) with the A1111 "parameters" infotext and a JSON "zturbo" chunk
+ * (the inputs, no timings: the same inputs give the same file). */
+int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
+                        size_t errlen);
+void zturbo_destroy(zturbo *z);
+
+/* Resolved settings of a context (after AUTO/DEFAULT are decided). */
+zturbo_device zturbo_device_of(const zturbo *z);
+/* "bf16" / "f32" */
+const char *zturbo_precision_name(zturbo_precision p);
+zturbo_precision zturbo_precision_of(const zturbo *z);
+zturbo_precision zturbo_vae_precision_of(const zturbo *z);
+/* 1 when a usable CUDA device is present (what ZTURBO_DEVICE_AUTO picks). */
+int zturbo_cuda_available(void);
+/* Shape of params.noise for an image size: [*c, *h, *w] floats. */
+void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

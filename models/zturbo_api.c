@@ -1,0 +1,319 @@
+/* models/zturbo_api.c — the public API (models/zturbo.h) over models/pipeline.h.
+ * It validates what a caller can get wrong (sizes, steps, missing prompt)
+ * before anything is allocated, turns zt_err into the caller's err buffer,
+ * and owns the PNG text chunks the command line writes. */
+#include "models/zturbo.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/pipeline.h"
+#include "models/png.h"
+
+_Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
+                   (int)ZTURBO_ERR_NOMEM == (int)ZT_ERR_NOMEM && (int)ZTURBO_ERR_INTERRUPTED == (int)ZT_ERR_INTERRUPTED &&
+                   (int)ZTURBO_ERR_RANGE == (int)ZT_ERR_RANGE && (int)ZTURBO_ERR_INTERNAL == (int)ZT_ERR_INTERNAL &&
+                   (int)ZTURBO_ERR_MISSING == (int)ZT_ERR_MISSING,
+               "zturbo.h codes mirror zt_code");
+
+struct zturbo {
+    zt_pipeline *p;
+    zturbo_device device;        /* resolved: CPU or CUDA */
+    zturbo_precision precision;  /* resolved */
+    zturbo_precision vae_precision;
+    uint64_t vram;
+    int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
+};
+
+/* progress bookkeeping of one generate call */
+typedef struct {
+    zturbo *z;
+    const zturbo_params *p;
+    uint64_t last_h2d;
+} progress_ctx;
+
+static int fail(zt_err *e, char *err, size_t errlen) {
+    if (err && errlen) snprintf(err, errlen, "%s", e->msg[0] ? e->msg : zt_code_name(e->code));
+    return e->code ? e->code : ZT_ERR_INTERNAL;
+}
+
+void zturbo_options_default(zturbo_options *o) {
+    memset(o, 0, sizeof *o);
+    o->pinned = UINT64_MAX;
+    o->prefetch = -1;
+    o->max_width = 1024;
+    o->max_height = 1024;
+    o->max_steps = 8;
+}
+
+void zturbo_params_default(zturbo_params *p) {
+    memset(p, 0, sizeof *p);
+    p->width = 1024;
+    p->height = 1024;
+    p->steps = 8;
+}
+
+const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
+zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
+zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
+zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
+int zturbo_cuda_available(void) { return zt_cuda_available(); }
+void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
+    zt_pipeline_latent_shape(z->p, width, height, c, h, w);
+}
+
+static int check_size(const char *what, int v, zt_err *e) {
+    if (v < 16 || v > 2048 || v % 16)
+        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of 16 in 16..2048", what, v);
+    return 0;
+}
+
+int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen) {
+    zt_err e = {0};
+    if (out) *out = NULL;
+    if (!o || !out) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_create: options and out must not be NULL"), fail(&e, err, errlen);
+    if (!o->model_path) return zt_err_set(&e, ZT_ERR_ARG, "model path missing"), fail(&e, err, errlen);
+    if (o->device != ZTURBO_DEVICE_AUTO && o->device != ZTURBO_DEVICE_CPU && o->device != ZTURBO_DEVICE_CUDA)
+        return zt_err_set(&e, ZT_ERR_ARG, "device %d not allowed: auto, cpu or cuda", (int)o->device), fail(&e, err, errlen);
+    if (o->vram && o->vram < (1ull << 20))
+        return zt_err_set(&e, ZT_ERR_ARG, "vram %llu bytes not allowed: at least 1M", (unsigned long long)o->vram),
+               fail(&e, err, errlen);
+    if (!o->vram && (o->window || o->prefetch >= 0 || o->store || o->pinned != UINT64_MAX || o->throttle_bw > 0))
+        return zt_err_set(&e, ZT_ERR_ARG, "window/prefetch/store/pinned/throttle need a vram budget"), fail(&e, err, errlen);
+    if (o->window < 0 || o->window > 16)
+        return zt_err_set(&e, ZT_ERR_ARG, "window %d not allowed: expected 1..16 (0: plan decides)", o->window),
+               fail(&e, err, errlen);
+    if (o->prefetch < -1 || o->prefetch > 8)
+        return zt_err_set(&e, ZT_ERR_ARG, "prefetch %d not allowed: expected 0..8 (-1: plan decides)", o->prefetch),
+               fail(&e, err, errlen);
+    if (o->threads < 0 || o->threads > 1024)
+        return zt_err_set(&e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads),
+               fail(&e, err, errlen);
+    if (check_size("max width", o->max_width, &e) || check_size("max height", o->max_height, &e)) return fail(&e, err, errlen);
+    if (o->max_steps < 1 || o->max_steps > 100)
+        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
+
+    zturbo_device dev = o->device;
+    if (dev == ZTURBO_DEVICE_AUTO) dev = zt_cuda_available() ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
+    if (dev == ZTURBO_DEVICE_CUDA && !zt_cuda_available())
+        return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)"),
+               fail(&e, err, errlen);
+    zturbo_precision prec = o->precision == ZTURBO_PRECISION_DEFAULT ? ZTURBO_PRECISION_BF16 : o->precision;
+    if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32)
+        return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16 or f32", (int)prec), fail(&e, err, errlen);
+    if (prec == ZTURBO_PRECISION_F32 && dev == ZTURBO_DEVICE_CUDA)
+        return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "precision f32 runs on the CPU backend only"), fail(&e, err, errlen);
+    zturbo_precision vprec = o->vae_precision;
+    if (vprec == ZTURBO_PRECISION_DEFAULT) vprec = dev == ZTURBO_DEVICE_CUDA ? ZTURBO_PRECISION_BF16 : ZTURBO_PRECISION_F32;
+    if (vprec != ZTURBO_PRECISION_BF16 && vprec != ZTURBO_PRECISION_F32)
+        return zt_err_set(&e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec), fail(&e, err, errlen);
+
+    zturbo *z = calloc(1, sizeof *z);
+    int32_t *ids = calloc(ZT_TE_MAX_TOKENS, sizeof *ids);
+    if (!z || !ids) {
+        free(z);
+        free(ids);
+        return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+    }
+    z->ids = ids;
+    z->device = dev;
+    z->precision = prec;
+    z->vae_precision = vprec;
+    z->vram = o->vram;
+
+    zt_pipeline_opts po;
+    zt_pipeline_opts_default(&po);
+    po.backend = dev == ZTURBO_DEVICE_CUDA ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;
+    po.device = o->cuda_ordinal;
+    po.cpu_threads = o->threads;
+    po.vram_budget = o->vram;
+    po.pinned_budget = o->pinned;
+    po.store_path = o->store;
+    po.window = o->window;
+    po.prefetch = o->prefetch;
+    po.throttle_bw = o->throttle_bw;
+    po.plan_width = o->max_width;
+    po.plan_height = o->max_height;
+    po.plan_steps = o->max_steps;
+    po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
+    po.tokenizer_path = o->tokenizer_path;
+    int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
+    if (rc) {
+        zturbo_destroy(z);
+        return fail(&e, err, errlen);
+    }
+    *out = z;
+    return 0;
+}
+
+void zturbo_destroy(zturbo *z) {
+    if (!z) return;
+    zt_pipeline_close(z->p);
+    free(z->ids);
+    free(z);
+}
+
+static void on_step(void *ctx, int step, int steps, double seconds) {
+    progress_ctx *pc = ctx;
+    zt_pipeline *p = pc->z->p;
+    zturbo_progress pr = {.step = step, .steps = steps, .step_s = seconds};
+    if (p->stream) { /* the pipeline resets the stream's counters before the first evaluation */
+        zt_stream_stats ss;
+        zt_stream_stats_get(p->stream, &ss);
+        if (step == 0) pc->last_h2d = 0;
+        pr.bus_bytes = ss.bytes_h2d - pc->last_h2d;
+        pc->last_h2d = ss.bytes_h2d;
+    }
+    uint64_t fr = 0, tot = 0;
+    zt_ops_mem_info(p->ops, &fr, &tot);
+    pr.device_used = tot - fr;
+    pr.device_total = tot;
+    pc->p->on_progress(pc->p->user, &pr);
+}
+
+static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_stats *st, int truncated,
+                        zturbo_result *r) {
+    memset(r, 0, sizeof *r);
+    r->seed = p->seed;
+    r->tokens = st->tokens;
+    r->truncated = truncated;
+    r->load_s = z->p->load_s;
+    r->text_s = st->text_s;
+    r->dit_prep_s = st->dit_prep_s;
+    r->dit_s = st->dit_s;
+    r->dit_eval_s = st->dit_eval_s;
+    r->vae_s = st->vae_s;
+    r->total_s = st->total_s;
+    r->bytes_h2d = st->dit_bytes_h2d;
+    r->bytes_disk = st->dit_bytes_disk;
+    r->copy_s = st->dit_copy_s;
+    r->stall_s = st->dit_stall_s;
+    r->disk_s = st->dit_disk_s;
+    r->peak_memory = st->device_peak;
+    r->device_used_peak = st->device_used_peak;
+    r->weight_bytes = st->weight_bytes;
+    r->activation_bytes = st->activation_bytes;
+    if (z->p->streaming) {
+        const zt_plan *pl = &z->p->plan;
+        r->streaming = 1;
+        r->vram = z->vram;
+        for (int i = 0; i < pl->n_units; i++) {
+            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT;
+            r->units_streamed += pl->units[i].residency == ZT_RES_STREAMED;
+        }
+        r->slots = pl->n_slots;
+        r->slot_bytes = pl->slot_bytes;
+        r->prefetch = pl->prefetch;
+    }
+}
+
+/* Validate, tokenize and run; *truncated tells whether ids were dropped. */
+static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st, int *truncated, zt_err *e) {
+    *truncated = 0;
+    if (!z || !p || !rgb) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate: context, params and rgb must not be NULL");
+    int rc = check_size("width", p->width, e);
+    if (!rc) rc = check_size("height", p->height, e);
+    if (rc) return rc;
+    if (p->steps < 1 || p->steps > 100)
+        return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..100", p->steps);
+    if (!p->prompt && !p->ids) return zt_err_set(e, ZT_ERR_ARG, "no prompt: set prompt or ids");
+    if (p->ids && p->n_ids < 1) return zt_err_set(e, ZT_ERR_ARG, "ids: empty list");
+    const int32_t *ids = p->ids;
+    int n_ids = p->n_ids;
+    if (ids) {
+        *truncated = n_ids > ZT_TE_MAX_TOKENS;
+    } else {
+        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_TE_MAX_TOKENS, &n_ids, truncated, e);
+        if (rc) return rc;
+        ids = z->ids;
+    }
+    zt_gen_params gp;
+    zt_gen_params_default(&gp);
+    gp.dt = z->precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
+    gp.vae_dt = z->vae_precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
+    gp.width = p->width;
+    gp.height = p->height;
+    gp.steps = p->steps;
+    gp.seed = p->seed;
+    gp.noise = p->noise;
+    gp.dump_path = p->dump_path;
+    gp.prompt = p->prompt;
+    gp.cancel = p->cancel;
+    progress_ctx pc = {z, p, 0};
+    if (p->on_progress) {
+        gp.on_step = on_step;
+        gp.on_step_ctx = &pc;
+    }
+    return zt_pipeline_generate_ids(z->p, ids, n_ids, &gp, rgb, st, e);
+}
+
+int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_result *res, char *err, size_t errlen) {
+    zt_err e = {0};
+    zt_gen_stats st;
+    memset(&st, 0, sizeof st);
+    int truncated = 0;
+    if (res) memset(res, 0, sizeof *res);
+    int rc = run(z, p, rgb, &st, &truncated, &e);
+    if (rc) return fail(&e, err, errlen);
+    if (res) fill_result(z, p, &st, truncated, res);
+    return 0;
+}
+
+/* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
+ * (no timings, so the same inputs give the same file). */
+static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
+    char steps_s[16], seed_s[32], size_s[32];
+    snprintf(steps_s, sizeof steps_s, "%d", p->steps);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
+    snprintf(size_s, sizeof size_s, "%dx%d", p->width, p->height);
+    const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
+    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file"};
+    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name};
+    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+    *json = NULL;
+    json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
+                          "width", p->width, "height", p->height, "steps", p->steps, "sampler", "flow_match_euler",
+                          "shift", 3.0, "cfg_scale", 0.0, "model", "Z-Image-Turbo", "precision",
+                          zturbo_precision_name(z->precision), "vae_precision", zturbo_precision_name(z->vae_precision),
+                          "device", z->device == ZTURBO_DEVICE_CUDA ? "cuda" : "cpu", "tokens", tokens, "truncated",
+                          truncated);
+    if (j) {
+        if (p->noise) json_object_set_new(j, "noise_file", json_string(noise_name));
+        else if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
+        else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+        *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
+        json_decref(j);
+    }
+    return *info && *json ? 0 : ZT_ERR_NOMEM;
+}
+
+int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
+                        size_t errlen) {
+    zt_err e = {0};
+    if (res) memset(res, 0, sizeof *res);
+    if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
+    if (!z || !p) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL"),
+                  fail(&e, err, errlen);
+    int rc = check_size("width", p->width, &e);
+    if (!rc) rc = check_size("height", p->height, &e);
+    if (rc) return fail(&e, err, errlen);
+    uint8_t *rgb = malloc((size_t)p->width * p->height * 3);
+    if (!rgb) return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+    zt_gen_stats st;
+    memset(&st, 0, sizeof st);
+    int truncated = 0;
+    char *info = NULL, *json = NULL;
+    rc = run(z, p, rgb, &st, &truncated, &e);
+    if (!rc && png_texts(z, p, st.tokens, truncated, &info, &json)) rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
+    if (!rc) {
+        zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
+        rc = zt_png_write(path, rgb, p->width, p->height, tx, 3, &e);
+    }
+    if (!rc && res) fill_result(z, p, &st, truncated, res);
+    free(info);
+    free(json);
+    free(rgb);
+    return rc ? fail(&e, err, errlen) : 0;
+}
