@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "models/bind.h"
+#include "models/linear.h"
 #include "models/carve.h"
 
 /* ---- init: units and tensor offsets ---------------------------------------- */
@@ -290,23 +291,6 @@ void zt_dit_rope_table(const zt_model_config *c, int ht, int wt, int nip, int lp
 
 /* ---- op helpers ---------------------------------------------------------------- */
 
-static void gemm(zt_ops *ops, int m, int n, int k, const void *x, int64_t ldx, const void *w, const void *bias, void *y,
-                 int64_t ldy, zt_dtype dt) {
-    zt_gemm g = {0};
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.x = x;
-    g.x_dt = dt;
-    g.ldx = ldx;
-    g.w = w;
-    g.w_dt = ZT_DT_BF16;
-    g.bias = bias;
-    g.y = y;
-    g.y_dt = dt;
-    g.ldy = ldy;
-    zt_op_gemm(ops, &g);
-}
 
 static zt_norm norm_desc(int rows, int heads, int dim, const void *x, int64_t ldx, const void *weight,
                          const void *scale, float eps, void *y, int64_t ldy, zt_dtype dt) {
@@ -351,7 +335,7 @@ static void block_forward(const zt_dit *d, zt_ops *ops, const char *img, const z
     /* attention: a = Attn(RMS(x; norm1) * s1); x += g1 * RMS(a; norm2) */
     zt_norm n = norm_desc(rows, 1, D, x, D, img + b->norm1, m, eps, w->t, D, dt);
     zt_op_rmsnorm(ops, &n);
-    gemm(ops, rows, qkv_w, D, w->t, D, img + b->qkv, NULL, qkv, qkv_w, dt);
+    zt_linear(ops, rows, qkv_w, D, w->t, D, img + b->qkv, NULL, qkv, qkv_w, dt);
     n = norm_desc(rows, H, hd, qkv, qkv_w, img + b->q_norm, NULL, eps, qkv, qkv_w, dt);
     zt_op_rmsnorm(ops, &n);
     n = norm_desc(rows, KV, hd, qkv + (size_t)D * es, qkv_w, img + b->k_norm, NULL, eps, qkv + (size_t)D * es, qkv_w, dt);
@@ -360,15 +344,15 @@ static void block_forward(const zt_dit *d, zt_ops *ops, const char *img, const z
     zt_op_rope_pairs(ops, rows, KV, hd, qkv + (size_t)D * es, qkv_w, rope, dt);
     zt_attn a = attn_desc(c, rows, dt, qkv, w->t);
     zt_op_attention(ops, &a, w->attn_ws);
-    gemm(ops, rows, D, D, w->t, D, img + b->out, NULL, w->p, D, dt);
+    zt_linear(ops, rows, D, D, w->t, D, img + b->out, NULL, w->p, D, dt);
     n = norm_desc(rows, 1, D, w->p, D, img + b->norm2, NULL, eps, NULL, D, dt);
     zt_op_rmsnorm_gate_add(ops, &n, m ? m + (size_t)D * es : NULL, x, D);
     /* feed-forward: f = FFN(RMS(x; ffn_norm1) * s2); x += g2 * RMS(f; ffn_norm2) */
     n = norm_desc(rows, 1, D, x, D, img + b->ffn_norm1, m ? m + (size_t)2 * D * es : NULL, eps, w->t, D, dt);
     zt_op_rmsnorm(ops, &n);
-    gemm(ops, rows, 2 * F, D, w->t, D, img + b->w13, NULL, w->big, 2 * F, dt);
+    zt_linear(ops, rows, 2 * F, D, w->t, D, img + b->w13, NULL, w->big, 2 * F, dt);
     zt_op_swiglu(ops, rows, F, w->big, 2 * F, w->act, F, dt);
-    gemm(ops, rows, D, F, w->act, F, img + b->w2, NULL, w->p, D, dt);
+    zt_linear(ops, rows, D, F, w->act, F, img + b->w2, NULL, w->p, D, dt);
     n = norm_desc(rows, 1, D, w->p, D, img + b->ffn_norm2, NULL, eps, NULL, D, dt);
     zt_op_rmsnorm_gate_add(ops, &n, m ? m + (size_t)3 * D * es : NULL, x, D);
 }
@@ -415,15 +399,15 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
         float tt = t_model[i] * c->t_scale;
         zt_op_timestep_embed(ops, tt, c->t_freq / 2, (char *)w.tfreq + (size_t)i * c->t_freq * es, dt);
     }
-    gemm(ops, steps, c->t_hidden, c->t_freq, w.tfreq, 0, g + d->t_w0, g + d->t_b0, w.th, 0, dt);
+    zt_linear(ops, steps, c->t_hidden, c->t_freq, w.tfreq, 0, g + d->t_w0, g + d->t_b0, w.th, 0, dt);
     zt_op_silu(ops, (size_t)steps * c->t_hidden, w.th, w.th, dt);
-    gemm(ops, steps, A, c->t_hidden, w.th, 0, g + d->t_w2, g + d->t_b2, w.temb, 0, dt);
+    zt_linear(ops, steps, A, c->t_hidden, w.th, 0, g + d->t_w2, g + d->t_b2, w.temb, 0, dt);
 
     /* adaLN of every modulated block for every step (no SiLU before it). */
     const int64_t ld_mod = (int64_t)d->n_mod * 4 * D;
     for (int j = 0; j < d->n_mod; j++) {
         char *mj = (char *)r->mod + (size_t)j * 4 * D * es;
-        gemm(ops, steps, 4 * D, A, w.temb, 0, ad + d->adaln_w[j], ad + d->adaln_b[j], mj, ld_mod, dt);
+        zt_linear(ops, steps, 4 * D, A, w.temb, 0, ad + d->adaln_w[j], ad + d->adaln_b[j], mj, ld_mod, dt);
         for (int i = 0; i < steps; i++) {
             char *row = mj + (size_t)i * ld_mod * es;
             zt_op_one_plus(ops, (size_t)D, row, row, dt);
@@ -435,14 +419,14 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
     zt_units_release(u, d->u_adaln);
     /* Final layer scale: 1 + Linear(SiLU(temb)). */
     zt_op_silu(ops, (size_t)steps * A, w.temb, w.tsilu, dt);
-    gemm(ops, steps, D, A, w.tsilu, 0, g + d->f_ada_w, g + d->f_ada_b, r->fscale, 0, dt);
+    zt_linear(ops, steps, D, A, w.tsilu, 0, g + d->f_ada_w, g + d->f_ada_b, r->fscale, 0, dt);
     zt_op_one_plus(ops, (size_t)steps * D, r->fscale, r->fscale, dt);
 
     /* Caption path: RMSNorm + Linear, pad rows = cap_pad_token, context refiner. */
     zt_norm n = norm_desc(L, 1, c->cap_feat_dim, cap, c->cap_feat_dim, g + d->cap_norm, NULL, c->norm_eps, w.big,
                           c->cap_feat_dim, dt);
     zt_op_rmsnorm(ops, &n);
-    gemm(ops, L, D, c->cap_feat_dim, w.big, 0, g + d->cap_w, g + d->cap_b, r->cap_tok, D, dt);
+    zt_linear(ops, L, D, c->cap_feat_dim, w.big, 0, g + d->cap_w, g + d->cap_b, r->cap_tok, D, dt);
     fill_rows(ops, r->cap_tok, L, r->lp - L, D, g + d->cap_pad, dt);
     zt_units_release(u, d->u_globals);
     const float *rope_cap = r->rope + (size_t)r->nip * hd;
@@ -472,7 +456,7 @@ int zt_dit_forward(const zt_dit *d, const zt_dit_run *r, zt_ops *ops, zt_units *
     if (!g) return zt_units_fail(u, e);
     /* Image tokens: patchify (rounds the f32 latent to dt), embed, pad rows. */
     zt_op_patchify(ops, c->in_channels, r->hl, r->wl, c->patch, latent, w.p, dt);
-    gemm(ops, r->ni, D, pc, w.p, pc, g + d->x_w, g + d->x_b, w.U, D, dt);
+    zt_linear(ops, r->ni, D, pc, w.p, pc, g + d->x_w, g + d->x_b, w.U, D, dt);
     fill_rows(ops, w.U, r->ni, r->nip - r->ni, D, g + d->x_pad, dt);
     /* Caption tokens (from zt_dit_begin) after the image rows. */
     zt_mem_copy(ops, (char *)w.U + (size_t)r->nip * D * es, r->cap_tok, (size_t)r->lp * D * es);
@@ -499,7 +483,7 @@ int zt_dit_forward(const zt_dit *d, const zt_dit_run *r, zt_ops *ops, zt_units *
     /* Final layer on the Ni image rows only (the others are discarded). */
     zt_norm n = norm_desc(r->ni, 1, D, w.U, D, NULL, (const char *)r->fscale + (size_t)step * D * es, 1e-6f, w.t, D, dt);
     zt_op_layernorm(ops, &n);
-    gemm(ops, r->ni, pc, D, w.t, D, g + d->f_w, g + d->f_b, w.p, pc, dt);
+    zt_linear(ops, r->ni, pc, D, w.t, D, g + d->f_w, g + d->f_b, w.p, pc, dt);
     zt_op_unpatchify(ops, c->in_channels, r->hl, r->wl, c->patch, w.p, pc, out, dt);
     zt_units_release(u, d->u_globals);
     return ZT_OK;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "models/bind.h"
+#include "models/linear.h"
 #include "models/carve.h"
 
 int zt_qwen3_init(zt_qwen3 *m, const zt_catalog *cat, zt_err *e) {
@@ -143,22 +144,6 @@ static zt_norm norm_desc(int rows, int heads, int dim, const void *x, int64_t ld
     return n;
 }
 
-static void gemm(zt_ops *ops, int m, int n, int k, const void *x, const void *w, const void *bias, void *y, int64_t ldy,
-                 zt_dtype dt) {
-    zt_gemm g = {0};
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.x = x;
-    g.x_dt = dt;
-    g.w = w;
-    g.w_dt = ZT_DT_BF16;
-    g.bias = bias;
-    g.y = y;
-    g.y_dt = dt;
-    g.ldy = ldy;
-    zt_op_gemm(ops, &g);
-}
 
 int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hidden, zt_dtype dt, void *ws,
                     size_t ws_bytes, zt_err *e) {
@@ -202,7 +187,7 @@ int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hi
         /* attention */
         zt_norm n = norm_desc(L, 1, D, hidden, D, (const uint16_t *)(img + ly->in_norm), c->te_eps, w.u, D, dt);
         zt_op_rmsnorm(ops, &n);
-        gemm(ops, L, qkv_w, D, w.u, img + ly->qkv, NULL, big, qkv_w, dt);
+        zt_linear(ops, L, qkv_w, D, w.u, 0, img + ly->qkv, NULL, big, qkv_w, dt);
         n = norm_desc(L, H, hd, big, qkv_w, (const uint16_t *)(img + ly->q_norm), c->te_eps, big, qkv_w, dt);
         zt_op_rmsnorm(ops, &n);
         n = norm_desc(L, KV, hd, big + (size_t)H * hd * es, qkv_w, (const uint16_t *)(img + ly->k_norm), c->te_eps,
@@ -211,14 +196,14 @@ int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hi
         zt_op_rope_half(ops, L, H, hd, big, qkv_w, w.cs, dt);
         zt_op_rope_half(ops, L, KV, hd, big + (size_t)H * hd * es, qkv_w, w.cs, dt);
         zt_op_attention(ops, &attn, w.attn_ws);
-        gemm(ops, L, D, H * hd, w.mid, img + ly->o_proj, NULL, w.proj, D, dt);
+        zt_linear(ops, L, D, H * hd, w.mid, 0, img + ly->o_proj, NULL, w.proj, D, dt);
         zt_op_add(ops, (size_t)L * D, hidden, w.proj, hidden, dt);
         /* MLP */
         n = norm_desc(L, 1, D, hidden, D, (const uint16_t *)(img + ly->post_norm), c->te_eps, w.u, D, dt);
         zt_op_rmsnorm(ops, &n);
-        gemm(ops, L, 2 * I, D, w.u, img + ly->gate_up, NULL, big, 2 * I, dt);
+        zt_linear(ops, L, 2 * I, D, w.u, 0, img + ly->gate_up, NULL, big, 2 * I, dt);
         zt_op_swiglu(ops, L, I, big, 2 * I, w.mid, I, dt);
-        gemm(ops, L, D, I, w.mid, img + ly->down, NULL, w.proj, D, dt);
+        zt_linear(ops, L, D, I, w.mid, 0, img + ly->down, NULL, w.proj, D, dt);
         zt_op_add(ops, (size_t)L * D, hidden, w.proj, hidden, dt);
         zt_units_release(u, m->unit[l]);
     }
