@@ -292,23 +292,6 @@ void zt_dit_rope_table(const zt_model_config *c, int ht, int wt, int nip, int lp
 /* ---- op helpers ---------------------------------------------------------------- */
 
 
-static zt_norm norm_desc(int rows, int heads, int dim, const void *x, int64_t ldx, const void *weight,
-                         const void *scale, float eps, void *y, int64_t ldy, zt_dtype dt) {
-    zt_norm n = {0};
-    n.rows = rows;
-    n.heads = heads;
-    n.dim = dim;
-    n.x = x;
-    n.x_dt = dt;
-    n.ldx = ldx;
-    n.weight = (const uint16_t *)weight;
-    n.scale = scale;
-    n.eps = eps;
-    n.y = y;
-    n.y_dt = dt;
-    n.ldy = ldy;
-    return n;
-}
 
 /* rows [first, first + n) of x [*, dim] (dt) <- one bf16 token vector. */
 static void fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const void *tok_bf16, zt_dtype dt) {
@@ -333,27 +316,27 @@ static void block_forward(const zt_dit *d, zt_ops *ops, const char *img, const z
     const char *m = mod;
     char *qkv = w->big;
     /* attention: a = Attn(RMS(x; norm1) * s1); x += g1 * RMS(a; norm2) */
-    zt_norm n = norm_desc(rows, 1, D, x, D, img + b->norm1, m, eps, w->t, D, dt);
+    zt_norm n = zt_norm_desc(rows, 1, D, x, D, img + b->norm1, m, eps, w->t, D, dt);
     zt_op_rmsnorm(ops, &n);
     zt_linear(ops, rows, qkv_w, D, w->t, D, img + b->qkv, NULL, qkv, qkv_w, dt);
-    n = norm_desc(rows, H, hd, qkv, qkv_w, img + b->q_norm, NULL, eps, qkv, qkv_w, dt);
+    n = zt_norm_desc(rows, H, hd, qkv, qkv_w, img + b->q_norm, NULL, eps, qkv, qkv_w, dt);
     zt_op_rmsnorm(ops, &n);
-    n = norm_desc(rows, KV, hd, qkv + (size_t)D * es, qkv_w, img + b->k_norm, NULL, eps, qkv + (size_t)D * es, qkv_w, dt);
+    n = zt_norm_desc(rows, KV, hd, qkv + (size_t)D * es, qkv_w, img + b->k_norm, NULL, eps, qkv + (size_t)D * es, qkv_w, dt);
     zt_op_rmsnorm(ops, &n);
     zt_op_rope_pairs(ops, rows, H, hd, qkv, qkv_w, rope, dt);
     zt_op_rope_pairs(ops, rows, KV, hd, qkv + (size_t)D * es, qkv_w, rope, dt);
     zt_attn a = attn_desc(c, rows, dt, qkv, w->t);
     zt_op_attention(ops, &a, w->attn_ws);
     zt_linear(ops, rows, D, D, w->t, D, img + b->out, NULL, w->p, D, dt);
-    n = norm_desc(rows, 1, D, w->p, D, img + b->norm2, NULL, eps, NULL, D, dt);
+    n = zt_norm_desc(rows, 1, D, w->p, D, img + b->norm2, NULL, eps, NULL, D, dt);
     zt_op_rmsnorm_gate_add(ops, &n, m ? m + (size_t)D * es : NULL, x, D);
     /* feed-forward: f = FFN(RMS(x; ffn_norm1) * s2); x += g2 * RMS(f; ffn_norm2) */
-    n = norm_desc(rows, 1, D, x, D, img + b->ffn_norm1, m ? m + (size_t)2 * D * es : NULL, eps, w->t, D, dt);
+    n = zt_norm_desc(rows, 1, D, x, D, img + b->ffn_norm1, m ? m + (size_t)2 * D * es : NULL, eps, w->t, D, dt);
     zt_op_rmsnorm(ops, &n);
     zt_linear(ops, rows, 2 * F, D, w->t, D, img + b->w13, NULL, w->big, 2 * F, dt);
     zt_op_swiglu(ops, rows, F, w->big, 2 * F, w->act, F, dt);
     zt_linear(ops, rows, D, F, w->act, F, img + b->w2, NULL, w->p, D, dt);
-    n = norm_desc(rows, 1, D, w->p, D, img + b->ffn_norm2, NULL, eps, NULL, D, dt);
+    n = zt_norm_desc(rows, 1, D, w->p, D, img + b->ffn_norm2, NULL, eps, NULL, D, dt);
     zt_op_rmsnorm_gate_add(ops, &n, m ? m + (size_t)3 * D * es : NULL, x, D);
 }
 
@@ -423,7 +406,7 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
     zt_op_one_plus(ops, (size_t)steps * D, r->fscale, r->fscale, dt);
 
     /* Caption path: RMSNorm + Linear, pad rows = cap_pad_token, context refiner. */
-    zt_norm n = norm_desc(L, 1, c->cap_feat_dim, cap, c->cap_feat_dim, g + d->cap_norm, NULL, c->norm_eps, w.big,
+    zt_norm n = zt_norm_desc(L, 1, c->cap_feat_dim, cap, c->cap_feat_dim, g + d->cap_norm, NULL, c->norm_eps, w.big,
                           c->cap_feat_dim, dt);
     zt_op_rmsnorm(ops, &n);
     zt_linear(ops, L, D, c->cap_feat_dim, w.big, 0, g + d->cap_w, g + d->cap_b, r->cap_tok, D, dt);
@@ -481,7 +464,7 @@ int zt_dit_forward(const zt_dit *d, const zt_dit_run *r, zt_ops *ops, zt_units *
         zt_units_release(u, d->u_layers[i]);
     }
     /* Final layer on the Ni image rows only (the others are discarded). */
-    zt_norm n = norm_desc(r->ni, 1, D, w.U, D, NULL, (const char *)r->fscale + (size_t)step * D * es, 1e-6f, w.t, D, dt);
+    zt_norm n = zt_norm_desc(r->ni, 1, D, w.U, D, NULL, (const char *)r->fscale + (size_t)step * D * es, 1e-6f, w.t, D, dt);
     zt_op_layernorm(ops, &n);
     zt_linear(ops, r->ni, pc, D, w.t, D, g + d->f_w, g + d->f_b, w.p, pc, dt);
     zt_op_unpatchify(ops, c->in_channels, r->hl, r->wl, c->patch, w.p, pc, out, dt);

@@ -127,22 +127,6 @@ size_t zt_qwen3_workspace_size(const zt_qwen3 *m, zt_ops *ops, int max_len, zt_d
     return cv.used;
 }
 
-static zt_norm norm_desc(int rows, int heads, int dim, const void *x, int64_t ldx, const uint16_t *weight, float eps,
-                         void *y, int64_t ldy, zt_dtype dt) {
-    zt_norm n = {0};
-    n.rows = rows;
-    n.heads = heads;
-    n.dim = dim;
-    n.x = x;
-    n.x_dt = dt;
-    n.ldx = ldx;
-    n.weight = weight;
-    n.eps = eps;
-    n.y = y;
-    n.y_dt = dt;
-    n.ldy = ldy;
-    return n;
-}
 
 
 int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hidden, zt_dtype dt, void *ws,
@@ -185,12 +169,12 @@ int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hi
         if (!img) return zt_units_fail(u, e);
         const zt_qwen3_layer *ly = &m->layer[l];
         /* attention */
-        zt_norm n = norm_desc(L, 1, D, hidden, D, (const uint16_t *)(img + ly->in_norm), c->te_eps, w.u, D, dt);
+        zt_norm n = zt_norm_desc(L, 1, D, hidden, D, (const uint16_t *)(img + ly->in_norm), NULL, c->te_eps, w.u, D, dt);
         zt_op_rmsnorm(ops, &n);
         zt_linear(ops, L, qkv_w, D, w.u, 0, img + ly->qkv, NULL, big, qkv_w, dt);
-        n = norm_desc(L, H, hd, big, qkv_w, (const uint16_t *)(img + ly->q_norm), c->te_eps, big, qkv_w, dt);
+        n = zt_norm_desc(L, H, hd, big, qkv_w, (const uint16_t *)(img + ly->q_norm), NULL, c->te_eps, big, qkv_w, dt);
         zt_op_rmsnorm(ops, &n);
-        n = norm_desc(L, KV, hd, big + (size_t)H * hd * es, qkv_w, (const uint16_t *)(img + ly->k_norm), c->te_eps,
+        n = zt_norm_desc(L, KV, hd, big + (size_t)H * hd * es, qkv_w, (const uint16_t *)(img + ly->k_norm), NULL, c->te_eps,
                       big + (size_t)H * hd * es, qkv_w, dt);
         zt_op_rmsnorm(ops, &n);
         zt_op_rope_half(ops, L, H, hd, big, qkv_w, w.cs, dt);
@@ -199,7 +183,7 @@ int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hi
         zt_linear(ops, L, D, H * hd, w.mid, 0, img + ly->o_proj, NULL, w.proj, D, dt);
         zt_op_add(ops, (size_t)L * D, hidden, w.proj, hidden, dt);
         /* MLP */
-        n = norm_desc(L, 1, D, hidden, D, (const uint16_t *)(img + ly->post_norm), c->te_eps, w.u, D, dt);
+        n = zt_norm_desc(L, 1, D, hidden, D, (const uint16_t *)(img + ly->post_norm), NULL, c->te_eps, w.u, D, dt);
         zt_op_rmsnorm(ops, &n);
         zt_linear(ops, L, 2 * I, D, w.u, 0, img + ly->gate_up, NULL, big, 2 * I, dt);
         zt_op_swiglu(ops, L, I, big, 2 * I, w.mid, I, dt);
