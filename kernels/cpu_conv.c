@@ -45,7 +45,9 @@ void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
     (void)workspace;
     ZT_ASSERT(c && c->x && c->wgt && c->y && zt_cpu_act_dtype(c->dt));
     ZT_ASSERT((c->k == 1 || c->k == 3) && c->h >= 1 && c->w >= 1 && c->cin >= 1 && c->cout >= 1);
-    const int64_t m = (int64_t)c->h * c->w, kk = (int64_t)c->k * c->k * c->cin;
+    ZT_ASSERT(c->band_rows >= 0 && c->band_y0 >= 0 && c->band_y0 + c->band_rows <= c->h);
+    const int by0 = c->band_rows ? c->band_y0 : 0, brows = c->band_rows ? c->band_rows : c->h;
+    const int64_t m = (int64_t)brows * c->w, kk = (int64_t)c->k * c->k * c->cin;
     ZT_ASSERT(m <= INT32_MAX && kk <= INT32_MAX);
     zt_cpu_mm mm = {.a = c->x, .a_dt = c->dt, .lda = c->cin, .b = c->wgt, .b_dt = c->dt, .ldb = kk, .b_nk = 1};
     if (c->k > 1) {
@@ -53,6 +55,8 @@ void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
         mm.conv_w = c->w;
         mm.conv_cin = c->cin;
         mm.conv_k = c->k;
+        mm.conv_y0 = by0;
+        mm.conv_xr0 = by0 - c->k / 2 > 0 ? by0 - c->k / 2 : 0;
     }
     const double work = (double)m * c->cout * kk;
     zt_cpu_mm_run(zt_cpu_threads_for(ops, work), &mm, (int)m, c->cout, (int)kk, zt_conv_epilogue, (void *)c);

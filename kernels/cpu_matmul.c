@@ -97,7 +97,7 @@ static void zt_mm_zero(int n, float *dst, int stride) {
 /* Row i of A, columns [k0, k0+kb) of the im2col view, into dst (stride). */
 static void zt_mm_im2col_row(const zt_cpu_mm *mm, int64_t i, int k0, int kb, float *dst, int stride) {
     const int W = mm->conv_w, H = mm->conv_h, cin = mm->conv_cin, K = mm->conv_k;
-    const int py = (int)(i / W), px = (int)(i % W);
+    const int py = mm->conv_y0 + (int)(i / W), px = (int)(i % W);
     int kk = 0, kidx = k0;
     while (kk < kb) {
         const int tap = kidx / cin, ci = kidx % cin;
@@ -105,7 +105,8 @@ static void zt_mm_im2col_row(const zt_cpu_mm *mm, int64_t i, int k0, int kb, flo
         const int run = ZT_MIN(cin - ci, kb - kk);
         float *d = dst + (size_t)kk * stride;
         if (sy < 0 || sy >= H || sx < 0 || sx >= W) zt_mm_zero(run, d, stride);
-        else zt_mm_convert(zt_cpu_at(mm->a, mm->a_dt, ((int64_t)sy * W + sx) * cin + ci), mm->a_dt, run, d, stride);
+        else zt_mm_convert(zt_cpu_at(mm->a, mm->a_dt, ((int64_t)(sy - mm->conv_xr0) * W + sx) * cin + ci), mm->a_dt, run,
+                           d, stride);
         kk += run;
         kidx += run;
     }

@@ -31,11 +31,14 @@ typedef struct {
      * If conv_k > 0, A is instead the im2col view of an NHWC image
      * a = x [conv_h*conv_w, conv_cin]: row i = pixel (i / conv_w, i % conv_w),
      * column kk = (dy*conv_k + dx)*conv_cin + ci holds
-     * x[pixel + (dy - conv_k/2, dx - conv_k/2), ci], 0 outside the image. */
+     * x[pixel + (dy - conv_k/2, dx - conv_k/2), ci], 0 outside the image.
+     * Row band: row i is pixel (conv_y0 + i / conv_w, i % conv_w) and a
+     * points at image row conv_xr0 (0, 0 for the whole image). */
     const void *a;
     zt_dtype a_dt;
     int64_t lda;
     int conv_h, conv_w, conv_cin, conv_k;
+    int conv_y0, conv_xr0;
     /* B [k, n]: element (kk, j) at b[j*ldb + kk] if b_nk (a PyTorch Linear
      * weight [n, k]), else at b[kk*ldb + j]. */
     const void *b;

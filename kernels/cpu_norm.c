@@ -111,78 +111,120 @@ void zt_cpu_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const void *gate, vo
 }
 
 /* ---- GroupNorm --------------------------------------------------------------
- * Three passes over x: per-channel sums, per-channel sums of squared
- * deviations from the group mean, then the normalisation. The pixel range
- * is split in ZT_GN_CHUNKS fixed slices whose partial sums land in their own
- * slot of the workspace and are combined in slot order, so the statistics
- * (hence the output) depend neither on the thread count nor on which thread
- * ran which slice. */
-#define ZT_GN_CHUNKS 16
+ * In pieces (ops.h): per image row, for each group, the sums of x - k and
+ * (x - k)² in double, k the row's first value of the group (a shift that
+ * keeps the one-pass variance exact when |mean| >> std); the finalize pass
+ * combines the rows in row order; the apply pass normalises. Every piece
+ * depends only on its own rows, so neither the thread count nor the banding
+ * changes a bit of the output.
+ * stats: float ms[groups][2] (mean, rstd), then double part[rows][groups][3]
+ * (sum, sum of squares, shift). */
+static int64_t zt_gn_row_px(const zt_groupnorm *g) {
+    return g->w > 0 ? g->w : (g->hw < 1024 ? g->hw : 1024);
+}
+static int64_t zt_gn_rows(const zt_groupnorm *g) {
+    const int64_t rw = zt_gn_row_px(g);
+    return (g->hw + rw - 1) / rw;
+}
+
+static void zt_gn_check(const zt_groupnorm *g, int need_x) {
+    ZT_ASSERT(g && (g->x || !need_x) && g->hw >= 1 && g->groups >= 1 && g->c % g->groups == 0 && g->w >= 0);
+    ZT_ASSERT(zt_cpu_act_dtype(g->dt));
+}
+
+size_t zt_cpu_groupnorm_stats_size(zt_ops *ops, const zt_groupnorm *g) {
+    (void)ops;
+    return (size_t)g->groups * 2 * sizeof(float) + (size_t)zt_gn_rows(g) * g->groups * 3 * sizeof(double);
+}
 
 typedef struct {
     const zt_groupnorm *g;
-    int chunks;
-    double *part;  /* [chunks, c] partial sums */
-    float *mean;   /* [groups] */
-    float *rstd;   /* [groups] */
-    int pass;
+    int64_t row0;
+    double *part;
+    const float *ms;
 } zt_gn_job;
 
-static void zt_gn_task(void *p, int64_t t, int worker) {
+static void zt_gn_partial_task(void *p, int64_t r, int worker) {
     (void)worker;
     const zt_gn_job *job = p;
     const zt_groupnorm *g = job->g;
     const int c = g->c, cg = g->c / g->groups;
-    const int64_t p0 = (int64_t)g->hw * t / job->chunks, p1 = (int64_t)g->hw * (t + 1) / job->chunks;
-    if (job->pass < 2) {
-        double *acc = job->part + (size_t)t * c;
-        for (int ch = 0; ch < c; ch++) acc[ch] = 0.0;
+    const int64_t rw = zt_gn_row_px(g), p0 = r * rw, p1 = ZT_MIN(g->hw, p0 + rw);
+    for (int grp = 0; grp < g->groups; grp++) {
+        const double k = zt_cpu_ld(g->x, g->dt, p0 * c + (int64_t)grp * cg);
+        double s1 = 0.0, s2 = 0.0;
         for (int64_t px = p0; px < p1; px++)
-            for (int ch = 0; ch < c; ch++) {
-                double v = zt_cpu_ld(g->x, g->dt, px * c + ch);
-                if (job->pass == 1) {
-                    v -= job->mean[ch / cg];
-                    v *= v;
-                }
-                acc[ch] += v;
+            for (int ch = grp * cg; ch < (grp + 1) * cg; ch++) {
+                const double d = zt_cpu_ld(g->x, g->dt, px * c + ch) - k;
+                s1 += d;
+                s2 += d * d;
             }
-        return;
+        double *o = job->part + ((job->row0 + r) * g->groups + grp) * 3;
+        o[0] = s1;
+        o[1] = s2;
+        o[2] = k;
     }
+}
+
+void zt_cpu_groupnorm_partial(zt_ops *ops, const zt_groupnorm *g, int row0, void *stats) {
+    zt_gn_check(g, 1);
+    ZT_ASSERT(stats && row0 >= 0 && (g->w == 0 || g->hw % g->w == 0));
+    zt_gn_job job = {.g = g, .row0 = row0, .part = (double *)((float *)stats + 2 * g->groups)};
+    zt_cpu_parallel_for(zt_cpu_threads_for(ops, 2.0 * g->hw * g->c), zt_gn_rows(g), zt_gn_partial_task, &job);
+}
+
+void zt_cpu_groupnorm_finalize(zt_ops *ops, const zt_groupnorm *g, void *stats) {
+    (void)ops;
+    zt_gn_check(g, 0);
+    float *ms = stats;
+    const double *part = (const double *)(ms + 2 * g->groups);
+    const int64_t rows = zt_gn_rows(g), rw = zt_gn_row_px(g), cg = g->c / g->groups;
+    const double n = (double)g->hw * cg;
+    for (int grp = 0; grp < g->groups; grp++) {
+        double sum = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            const double *o = part + (r * g->groups + grp) * 3;
+            const double nr = (double)(ZT_MIN(g->hw, (r + 1) * rw) - r * rw) * cg;
+            sum += o[0] + nr * o[2];
+        }
+        const double mean = sum / n;
+        double m2 = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            const double *o = part + (r * g->groups + grp) * 3;
+            const double nr = (double)(ZT_MIN(g->hw, (r + 1) * rw) - r * rw) * cg;
+            const double dk = o[2] - mean;
+            m2 += o[1] + 2.0 * dk * o[0] + nr * dk * dk;
+        }
+        double var = m2 / n;
+        if (var < 0) var = 0;
+        ms[2 * grp] = (float)mean;
+        ms[2 * grp + 1] = 1.0f / sqrtf((float)var + g->eps);
+    }
+}
+
+#define ZT_GN_APPLY_CHUNK 256 /* pixels per task */
+
+static void zt_gn_apply_task(void *p, int64_t t, int worker) {
+    (void)worker;
+    const zt_gn_job *job = p;
+    const zt_groupnorm *g = job->g;
+    const int c = g->c, cg = g->c / g->groups;
+    const int64_t p0 = t * ZT_GN_APPLY_CHUNK, p1 = ZT_MIN(g->hw, p0 + ZT_GN_APPLY_CHUNK);
     for (int64_t px = p0; px < p1; px++)
         for (int ch = 0; ch < c; ch++) {
             const int grp = ch / cg;
             const float xv = zt_cpu_ld(g->x, g->dt, px * c + ch);
-            float v = (xv - job->mean[grp]) * job->rstd[grp];
+            float v = (xv - job->ms[2 * grp]) * job->ms[2 * grp + 1];
             v = v * zt_cpu_ld(g->gamma, g->gb_dt, ch) + zt_cpu_ld(g->beta, g->gb_dt, ch);
             if (g->silu) v = v / (1.0f + expf(-v));
             zt_cpu_st(g->y, g->dt, px * c + ch, v);
         }
 }
 
-size_t zt_cpu_groupnorm_workspace_size(zt_ops *ops, const zt_groupnorm *g) {
-    (void)ops;
-    return (size_t)ZT_GN_CHUNKS * g->c * sizeof(double) + 2 * (size_t)g->groups * sizeof(float);
-}
-
-void zt_cpu_groupnorm(zt_ops *ops, const zt_groupnorm *g, void *workspace) {
-    ZT_ASSERT(g && g->x && g->y && g->gamma && g->beta && workspace);
-    ZT_ASSERT(g->hw >= 1 && g->groups >= 1 && g->c % g->groups == 0);
-    ZT_ASSERT(zt_cpu_act_dtype(g->dt) && zt_cpu_act_dtype(g->gb_dt));
-    zt_gn_job job = {.g = g, .chunks = (int)ZT_MIN(ZT_GN_CHUNKS, g->hw), .part = workspace};
-    const int threads = zt_cpu_threads_for(ops, 3.0 * g->hw * g->c);
-    job.mean = (float *)(job.part + (size_t)job.chunks * g->c);
-    job.rstd = job.mean + g->groups;
-    const int cg = g->c / g->groups;
-    const double cnt = (double)cg * g->hw;
-    for (job.pass = 0; job.pass < 3; job.pass++) {
-        zt_cpu_parallel_for(threads, job.chunks, zt_gn_task, &job);
-        if (job.pass == 2) break;
-        for (int grp = 0; grp < g->groups; grp++) {
-            double s = 0.0;
-            for (int t = 0; t < job.chunks; t++)
-                for (int ch = grp * cg; ch < (grp + 1) * cg; ch++) s += job.part[(size_t)t * g->c + ch];
-            if (job.pass == 0) job.mean[grp] = (float)(s / cnt);
-            else job.rstd[grp] = 1.0f / sqrtf((float)(s / cnt) + g->eps);
-        }
-    }
+void zt_cpu_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats) {
+    zt_gn_check(g, 1);
+    ZT_ASSERT(g->y && g->gamma && g->beta && stats && zt_cpu_act_dtype(g->gb_dt));
+    zt_gn_job job = {.g = g, .ms = stats};
+    zt_cpu_parallel_for(zt_cpu_threads_for(ops, 3.0 * g->hw * g->c), (g->hw + ZT_GN_APPLY_CHUNK - 1) / ZT_GN_APPLY_CHUNK,
+                        zt_gn_apply_task, &job);
 }

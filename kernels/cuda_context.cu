@@ -93,6 +93,16 @@ void zt_cuda_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes)
     ZT_CUDA_CHECK(cudaStreamSynchronize(zt_cu_stream(ops)));
 }
 
+void zt_cuda_mem_upload_async(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, zt_cu_stream(ops)));
+}
+
+void zt_cuda_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, zt_cu_stream(ops)));
+}
+
 void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
     ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, zt_cu_stream(ops)));

@@ -23,9 +23,10 @@ static bool conv_use_igemm(const zt_conv2d *c) { return c->dt == ZT_DT_BF16 && c
 
 static int conv_band_rows(const zt_conv2d *c) {
     const size_t row = (size_t)c->w * c->k * c->k * c->cin * zt_dtype_size(c->dt);
+    const size_t rows = c->band_rows ? (size_t)c->band_rows : (size_t)c->h;
     size_t r = row ? CONV_WS_BUDGET / row : 1;
     if (r < 1) r = 1;
-    if (r > (size_t)c->h) r = (size_t)c->h;
+    if (r > rows) r = rows;
     return (int)r;
 }
 
@@ -40,6 +41,7 @@ size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c) {
 
 typedef struct {
     int h, w, cin, cout, k, pad, K, M;
+    int y0, xr0; /* first output row of the band; image row that x points at */
     const zt_bf16 *x, *wgt, *bias, *res;
     zt_bf16 *y;
     int pair_ok; /* 2-element stores allowed */
@@ -113,7 +115,7 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
         const int m = m0 + r0 + i * rstep;
         if (m < a.M) {
             const int py = m / a.w;
-            apix[i] = (py << 16) | (m - py * a.w);
+            apix[i] = ((a.y0 + py) << 16) | (m - py * a.w);
         } else {
             apix[i] = -1;
         }
@@ -136,7 +138,7 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
             const int r = r0 + i * rstep;
             const int iy = (apix[i] >> 16) + dy - a.pad, ix = (apix[i] & 0xffff) + dx - a.pad;
             const bool v = kvalid && (unsigned)iy < (unsigned)a.h && (unsigned)ix < (unsigned)a.w;
-            const zt_bf16 *src = v ? a.x + ((size_t)iy * a.w + ix) * a.cin + ci : a.x;
+            const zt_bf16 *src = v ? a.x + ((size_t)(iy - a.xr0) * a.w + ix) * a.cin + ci : a.x;
             conv_cp16(conv_smem_addr(As + conv_swz<BK>(r, q)), src, v);
         }
 #pragma unroll
@@ -299,9 +301,10 @@ static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
 /* ------------------------------------------------------------------------ */
 /* im2col + cuBLASLt fallback                                               */
 
-/* col[(yy*w + xx)][(dy*k + dx)*cin + ci] = x[y0+yy+dy-pad, xx+dx-pad, ci] or 0 */
+/* col[(yy*w + xx)][(dy*k + dx)*cin + ci] = x[y0+yy+dy-pad, xx+dx-pad, ci] or 0;
+ * x points at image row xr0 */
 template <typename T>
-__global__ void k_im2col(int h, int w, int cin, int k, int y0, int rows, const T *x, T *col) {
+__global__ void k_im2col(int h, int w, int cin, int k, int y0, int rows, int xr0, const T *x, T *col) {
     const int pad = k / 2, K = k * k * cin, npix = rows * w;
     for (int p = blockIdx.y; p < npix; p += gridDim.y) {
         const int yy = p / w, xx = p - yy * w;
@@ -309,33 +312,33 @@ __global__ void k_im2col(int h, int w, int cin, int k, int y0, int rows, const T
         for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < K; e += gridDim.x * blockDim.x) {
             const int tap = e / cin, ci = e - tap * cin, dy = tap / k, dx = tap - dy * k;
             const int iy = y0 + yy + dy - pad, ix = xx + dx - pad;
-            dst[e] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((size_t)iy * w + ix) * cin + ci] : zt_from_f32<T>(0.0f);
+            dst[e] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((size_t)(iy - xr0) * w + ix) * cin + ci] : zt_from_f32<T>(0.0f);
         }
     }
 }
 
-static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, void *workspace) {
+static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, int by0, int brows, int xr0, void *workspace) {
     const int K = c->k * c->k * c->cin;
     const size_t s = zt_dtype_size(c->dt);
-    if (c->k == 1) { /* x is already the [h*w, cin] operand */
-        zt_cuda_gemm_ex(ops, c->h * c->w, c->cout, K, c->x, c->dt, K, c->wgt, c->dt, K, c->bias, c->residual, c->cout,
+    if (c->k == 1) { /* x (at row by0: no halo) is already the [rows*w, cin] operand */
+        zt_cuda_gemm_ex(ops, brows * c->w, c->cout, K, c->x, c->dt, K, c->wgt, c->dt, K, c->bias, c->residual, c->cout,
                         c->y, c->dt, c->cout);
         return;
     }
     ZT_ASSERT(workspace);
     const int band = conv_band_rows(c);
-    for (int y0 = 0; y0 < c->h; y0 += band) {
-        const int rows = c->h - y0 < band ? c->h - y0 : band;
+    for (int y0 = by0; y0 < by0 + brows; y0 += band) {
+        const int rows = by0 + brows - y0 < band ? by0 + brows - y0 : band;
         const int npix = rows * c->w;
         dim3 grid((unsigned)((K + 255) / 256), (unsigned)(npix < 65535 ? npix : 65535));
         if (c->dt == ZT_DT_BF16)
-            k_im2col<zt_bf16><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, y0, rows, (const zt_bf16 *)c->x,
-                                                                  (zt_bf16 *)workspace);
+            k_im2col<zt_bf16><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, y0, rows, xr0,
+                                                                  (const zt_bf16 *)c->x, (zt_bf16 *)workspace);
         else
-            k_im2col<float><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, y0, rows, (const float *)c->x,
-                                                                (float *)workspace);
+            k_im2col<float><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, y0, rows, xr0,
+                                                                (const float *)c->x, (float *)workspace);
         ZT_CUDA_LAUNCH_CHECK();
-        const size_t off = (size_t)y0 * c->w * c->cout * s;
+        const size_t off = (size_t)(y0 - by0) * c->w * c->cout * s;
         zt_cuda_gemm_ex(ops, npix, c->cout, K, workspace, c->dt, K, c->wgt, c->dt, K, c->bias,
                         c->residual ? (const char *)c->residual + off : NULL, c->cout, (char *)c->y + off, c->dt, c->cout);
     }
@@ -352,8 +355,11 @@ void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, in
     ZT_ASSERT(c->h > 0 && c->w > 0 && c->cin > 0 && c->cout > 0 && (c->k == 1 || c->k == 3));
     ZT_ASSERT(c->x && c->wgt && c->y);
     if (c->dt != ZT_DT_BF16 && c->dt != ZT_DT_F32) ZT_CU_FAIL_DTYPE("conv2d", c->dt);
+    ZT_ASSERT(c->band_rows >= 0 && c->band_y0 >= 0 && c->band_y0 + c->band_rows <= c->h);
+    const int by0 = c->band_rows ? c->band_y0 : 0, brows = c->band_rows ? c->band_rows : c->h;
+    const int xr0 = by0 - c->k / 2 > 0 ? by0 - c->k / 2 : 0;
     if (!conv_use_igemm(c)) {
-        conv_im2col_gemm(ops, c, workspace);
+        conv_im2col_gemm(ops, c, by0, brows, xr0, workspace);
         return;
     }
     ZT_ASSERT(zt_al16(c->x) && zt_al16(c->wgt)); /* 16-byte cp.async sources */
@@ -362,7 +368,9 @@ void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, in
     a.h = c->h; a.w = c->w; a.cin = c->cin; a.cout = c->cout; a.k = c->k; a.pad = c->k / 2;
     a.K = c->k * c->k * c->cin;
     ZT_ASSERT((int64_t)c->h * c->w < 0x7fffffff);
-    a.M = c->h * c->w;
+    a.M = brows * c->w;
+    a.y0 = by0;
+    a.xr0 = xr0;
     a.x = (const zt_bf16 *)c->x; a.wgt = (const zt_bf16 *)c->wgt; a.bias = (const zt_bf16 *)c->bias;
     a.res = (const zt_bf16 *)c->residual; a.y = (zt_bf16 *)c->y;
     a.pair_ok = c->cout % 2 == 0 && ((uintptr_t)c->y & 3) == 0 && ((uintptr_t)c->residual & 3) == 0;

@@ -76,6 +76,16 @@ void zt_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes) {
     else memmove(dst, src, bytes);
 }
 
+void zt_mem_upload_async(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_upload_async(ops, dst, src, bytes);
+    else memmove(dst, src, bytes);
+}
+
+void zt_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_download_async(ops, dst, src, bytes);
+    else memmove(dst, src, bytes);
+}
+
 void zt_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_copy(ops, dst, src, bytes);
     else memmove(dst, src, bytes);
@@ -117,13 +127,31 @@ void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const void *gate , vo
     else zt_cpu_rmsnorm_gate_add(ops, n, gate, resid, ld_resid);
 }
 
-size_t zt_groupnorm_workspace_size(zt_ops *ops, const zt_groupnorm *g) {
-    return ops->backend == ZT_BACKEND_CUDA ? zt_cuda_groupnorm_workspace_size(ops, g) : zt_cpu_groupnorm_workspace_size(ops, g);
+size_t zt_groupnorm_stats_size(zt_ops *ops, const zt_groupnorm *g) {
+    return ops->backend == ZT_BACKEND_CUDA ? zt_cuda_groupnorm_stats_size(ops, g) : zt_cpu_groupnorm_stats_size(ops, g);
+}
+
+size_t zt_groupnorm_workspace_size(zt_ops *ops, const zt_groupnorm *g) { return zt_groupnorm_stats_size(ops, g); }
+
+void zt_op_groupnorm_partial(zt_ops *ops, const zt_groupnorm *g, int row0, void *stats) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_groupnorm_partial(ops, g, row0, stats);
+    else zt_cpu_groupnorm_partial(ops, g, row0, stats);
+}
+
+void zt_op_groupnorm_finalize(zt_ops *ops, const zt_groupnorm *g, void *stats) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_groupnorm_finalize(ops, g, stats);
+    else zt_cpu_groupnorm_finalize(ops, g, stats);
+}
+
+void zt_op_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_groupnorm_apply(ops, g, stats);
+    else zt_cpu_groupnorm_apply(ops, g, stats);
 }
 
 void zt_op_groupnorm(zt_ops *ops, const zt_groupnorm *g, void *workspace) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_groupnorm(ops, g, workspace);
-    else zt_cpu_groupnorm(ops, g, workspace);
+    zt_op_groupnorm_partial(ops, g, 0, workspace);
+    zt_op_groupnorm_finalize(ops, g, workspace);
+    zt_op_groupnorm_apply(ops, g, workspace);
 }
 
 void zt_op_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt) {

@@ -84,6 +84,11 @@ void zt_mem_free(zt_ops *ops, void *p);
 void zt_mem_upload(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
+/* Asynchronous upload/download, ordered on the ops stream like an op: the
+ * host buffer must stay valid (and, for a download, unread) until the stream
+ * is synchronised. Pinned host memory makes them truly asynchronous. */
+void zt_mem_upload_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
+void zt_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 /* 2-D copy: `rows` rows of `row_bytes`, strides in bytes. backend -> backend. */
 void zt_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
                    size_t row_bytes, size_t rows);
@@ -141,18 +146,37 @@ void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const void *gate /* [
                             void *resid, int64_t ld_resid);
 
 /* GroupNorm over NHWC: x [hw, c], `groups` contiguous channel groups, stats
- * (mean, biased var) in f32 over (c/groups)*hw values, affine gamma/beta [c]
+ * (mean, biased var) over (c/groups)*hw values, affine gamma/beta [c]
  * (dtype gb_dt), optional SiLU, one rounding to y's dtype. x, y same dtype
- * (f32 or bf16). May run in place. */
+ * (f32 or bf16). May run in place.
+ *
+ * The statistics are sums over image rows of `w` pixels (w = 0: rows of
+ * min(hw, 1024) pixels), each row shifted by its own first value of the
+ * group, combined over the rows in a fixed order in double. A row's sums
+ * depend on that row only, so an image processed in row bands (the banded
+ * VAE decode) gets bit-identical statistics to the whole image:
+ *   zt_op_groupnorm_partial  rows [row0, row0 + hw/w) (x = those rows) ->
+ *                            their sums in `stats`;
+ *   zt_op_groupnorm_finalize every row's sums (hw = the whole image) ->
+ *                            mean and rstd of each group in `stats`;
+ *   zt_op_groupnorm_apply    normalise any rows (x, y, hw of the band).
+ * `stats` is backend memory of zt_groupnorm_stats_size(hw of the whole
+ * image) bytes. zt_op_groupnorm = partial(all rows) + finalize + apply, with
+ * the stats object as its workspace. */
 typedef struct {
     int hw, c, groups;
+    int w;                  /* pixels per image row (0: see above) */
     const void *x; void *y; zt_dtype dt;
     const void *gamma, *beta; zt_dtype gb_dt;
     float eps;
     int silu;
 } zt_groupnorm;
+size_t zt_groupnorm_stats_size(zt_ops *ops, const zt_groupnorm *g);
 size_t zt_groupnorm_workspace_size(zt_ops *ops, const zt_groupnorm *g);
 void zt_op_groupnorm(zt_ops *ops, const zt_groupnorm *g, void *workspace);
+void zt_op_groupnorm_partial(zt_ops *ops, const zt_groupnorm *g, int row0, void *stats);
+void zt_op_groupnorm_finalize(zt_ops *ops, const zt_groupnorm *g, void *stats);
+void zt_op_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats);
 
 /* ---- elementwise (n elements, contiguous) -------------------------------- */
 /* y = x + b, rounded to dt (f32 or bf16). May alias. */
@@ -236,12 +260,22 @@ void zt_op_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float m
  * dt is the dtype of x, w, bias and y: f32 or bf16 (f32 accumulation).
  * `residual` (optional, [h*w, cout], dtype dt) is added before the rounding
  * (ResBlock skip). The CUDA backend works in row bands so the workspace stays
- * a few hundred MB at most at 1024x1024. */
+ * a few hundred MB at most at 1024x1024.
+ *
+ * Row band (band_rows > 0): only output rows [band_y0, band_y0 + band_rows)
+ * of the h-row image are computed; y and residual point at row band_y0, and
+ * x at image row max(0, band_y0 - k/2), holding every input row the band
+ * reads (up to band_y0 + band_rows + k/2, within the image). Padding is
+ * applied at the image's edges only, and each output pixel is computed
+ * exactly as in the whole-image conv, so banded results are bit-identical
+ * (bf16; the f32 CUDA path goes through cuBLASLt, whose kernel choice may
+ * depend on the band height). */
 typedef struct {
     int h, w, cin, cout, k;
     const void *x; const void *wgt; const void *bias; const void *residual;
     void *y;
     zt_dtype dt;
+    int band_y0, band_rows;  /* 0, 0: the whole image */
 } zt_conv2d;
 size_t zt_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_op_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);

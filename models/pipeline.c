@@ -27,6 +27,7 @@ void zt_pipeline_close(zt_pipeline *p) {
     if (!p) return;
     zt_units_destroy(p->units);
     zt_plan_free(&p->plan);
+    if (p->vae_host_owned) free(p->vae_host);
     if (p->store) zt_source_close(p->store);
     zt_qwen3_free(&p->te);
     zt_dit_free(&p->dit);
@@ -66,6 +67,10 @@ static void estimate_compute(const zt_pipeline *p, const zt_pipeline_opts *o, do
     for (int i = 0; i < p->cat->n_units; i++) compute[i] = p->cat->units[i].per_step ? block / rate : 0;
 }
 
+static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks - 1); }
+
+static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L);
+
 static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in, zt_err *e) {
     const int n = p->cat->n_units;
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
@@ -86,6 +91,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     memset(in, 0, sizeof *in);
     in->vram_budget = o->vram_budget;
     in->context_bytes = p->context_bytes;
+    p->vae_cap = 0;
     in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
     in->pinned_budget = o->pinned_budget;
     in->have_store = p->store != NULL;
@@ -95,6 +101,19 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     in->window_override = o->window;
     in->prefetch_override = o->prefetch;
     int rc = zt_plan_make(pu, n, in, plan, e);
+    if (rc == ZT_ERR_NOMEM) {
+        /* Too small for the whole-image VAE decode: cap the VAE to the
+         * scratch the other networks need anyway (banded decode, activations
+         * of the largest levels in host memory) and plan again. */
+        p->vae_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
+        in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
+        rc = zt_plan_make(pu, n, in, plan, e);
+    }
+    if (!rc) {
+        const zt_model_config *c = &p->cat->cfg;
+        p->vae_host_bytes = zt_vae_host_size(&p->vae, p->ops, gp.height / vae_factor(c), gp.width / vae_factor(c),
+                                             gp.vae_dt, p->vae_cap);
+    }
     free(pu);
     free(compute);
     return rc;
@@ -169,10 +188,11 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         zt_plan_input in;
         rc = build_plan(p, o, &p->plan, &in, e);
         if (rc) goto fail;
-        zt_stream_options so = {o->throttle_bw, 1};
+        zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes};
         rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
         if (rc) goto fail;
         p->streaming = 1;
+        p->vae_host = zt_stream_host_scratch(p->stream);
         p->plan_width = o->plan_width;
         p->plan_height = o->plan_height;
         p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
@@ -189,7 +209,6 @@ fail:
     return rc;
 }
 
-static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks - 1); }
 
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w) {
     const zt_model_config *cfg = &p->cat->cfg;
@@ -254,6 +273,15 @@ typedef struct {
     size_t dit_state_bytes, scratch_bytes;
 } gen_mem;
 
+/* Scratch of the text encoder and the transformer (the VAE's is capped to it
+ * when the plan makes the VAE banded). */
+static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L) {
+    const zt_model_config *c = &p->cat->cfg;
+    size_t s = zt_qwen3_workspace_size(&p->te, p->ops, L, gp->dt);
+    s = ZT_MAX(s, (size_t)L * c->te_hidden * 2); /* bf16 embedding rows before the f32 upcast */
+    return ZT_MAX(s, zt_dit_scratch_size(&p->dit, p->ops, gp->width, gp->height, L, gp->steps, gp->dt));
+}
+
 static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve *cv, gen_mem *m) {
     const zt_model_config *c = &p->cat->cfg;
     const size_t es = zt_dtype_size(gp->dt);
@@ -266,10 +294,8 @@ static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve 
     m->dit_state = zt_carve_take(cv, m->dit_state_bytes);
     m->decoded = zt_carve_take(cv, npix * 3 * zt_dtype_size(gp->vae_dt));
     m->rgb = zt_carve_take(cv, npix * 3);
-    size_t s = zt_qwen3_workspace_size(&p->te, p->ops, L, gp->dt);
-    s = ZT_MAX(s, (size_t)L * c->te_hidden * 2); /* bf16 embedding rows before the f32 upcast */
-    s = ZT_MAX(s, zt_dit_scratch_size(&p->dit, p->ops, gp->width, gp->height, L, gp->steps, gp->dt));
-    s = ZT_MAX(s, zt_vae_workspace_size(&p->vae, p->ops, hl, wl, gp->vae_dt));
+    size_t s = scratch_but_vae(p, gp, L);
+    s = ZT_MAX(s, zt_vae_workspace_size(&p->vae, p->ops, hl, wl, gp->vae_dt, p->vae_cap));
     m->scratch_bytes = s;
     m->scratch = zt_carve_take(cv, s);
 }
@@ -471,11 +497,25 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
 
     /* ---- VAE ---- */
     t = zt_now();
+    if (!p->streaming) {
+        /* resident: banded only when forced (ZT_VAE_BANDED); host memory on demand */
+        const size_t hb = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, p->vae_cap);
+        if (hb > p->vae_host_bytes) {
+            void *nh = p->vae_host_owned ? realloc(p->vae_host, hb) : malloc(hb);
+            if (!nh) {
+                rc = zt_err_set(e, ZT_ERR_NOMEM, "vae: out of host memory for the banded decode");
+                goto out;
+            }
+            p->vae_host = nh;
+            p->vae_host_bytes = hb;
+            p->vae_host_owned = 1;
+        }
+    }
     n_order = zt_vae_unit_order(&p->vae, order, p->cat->n_units);
     rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
     if (!rc)
         rc = zt_vae_decode(&p->vae, p->ops, p->units, hl, wl, m.lat, gp->vae_dt, m.decoded, m.rgb, m.scratch,
-                           m.scratch_bytes, e);
+                           m.scratch_bytes, p->vae_cap, p->vae_host, p->vae_host_bytes, e);
     if (!rc) rc = zt_units_end_phase(p->units, e);
     if (rc) goto out;
     zt_mem_download(p->ops, rgb, m.rgb, npix * 3);

@@ -76,6 +76,12 @@ typedef struct {
     uint64_t context_bytes;   /* device bytes in use before the plan's allocations */
     uint64_t device_total;    /* device bytes of the card */
     int plan_width, plan_height; /* the image size the workspace was planned for */
+    /* VAE: device bytes it may use (0: no cap, whole-image decode); when
+     * the cap makes it banded, its host activation memory */
+    size_t vae_cap;
+    void *vae_host;
+    size_t vae_host_bytes;
+    int vae_host_owned;       /* vae_host is ours (malloc), not the stream's */
 } zt_pipeline;
 
 typedef struct {

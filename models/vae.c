@@ -118,12 +118,29 @@ int zt_vae_unit_order(const zt_vae *v, int *order, int max) {
     return max > 0 ? 1 : 0;
 }
 
-/* ---- workspace ----------------------------------------------------------------- */
+/* ---- workspace ----------------------------------------------------------------
+ * Two places for activations (see vae.h): resolution levels below
+ * cfg.host_from run whole-image on the device in three rotating buffers;
+ * levels from cfg.host_from on keep their tensors in two host buffers and are
+ * computed in bands of cfg.band output rows through five small device
+ * staging buffers, one pass per convolution (GroupNorm statistics need the
+ * whole tensor, so each conv's output is finished before the next GroupNorm
+ * is applied). Both ways give the same bits (ops.h: banded convs and
+ * GroupNorm statistics are exact), so the plan never changes the image. */
 
 typedef struct {
-    void *a, *b, *c;        /* three activation buffers [max_act] */
+    int host_from;          /* first level in host memory; n_up: none */
+    int band;               /* output rows per band on host levels */
+} vae_cfg;
+
+typedef struct {
+    void *a, *b, *c;        /* device-level activations [max_act] */
     void *wbuf, *bbuf;      /* f32 copies of one conv weight / bias (f32 path) */
+    void *wbuf1, *bbuf1;    /* ... of a 1x1 shortcut weight used in the same pass */
     void *conv_ws, *gn_ws, *attn_ws;
+    void *stage[5];         /* band staging [max_stage] (host levels) */
+    void *hstats[2];        /* GroupNorm stats of the host tensors [max_hstats bytes] */
+    char *host[2];          /* host tensors [max_host] (caller's host memory) */
 } vae_ws;
 
 typedef struct {
@@ -131,14 +148,29 @@ typedef struct {
     const zt_vae *v;
     zt_dtype dt;
     const char *img;
+    vae_cfg cfg;
     vae_ws w;
     /* measuring: maxima over every op of the decode */
     int measure;
-    size_t max_act, max_wt, max_conv_ws, max_gn_ws, max_attn_ws;
+    size_t max_act, max_wt, max_wt1, max_conv_ws, max_gn_ws, max_attn_ws;
+    size_t max_stage, max_hstats, max_host;
 } vae_ctx;
 
 static void need_act(vae_ctx *x, size_t elems) {
     if (elems > x->max_act) x->max_act = elems;
+}
+
+/* Conv weight and bias in the activation dtype: the image's bf16, or an
+ * exact f32 copy in (wbuf, bbuf). */
+static void conv_weights(vae_ctx *x, int cout, int k, int cin, uint64_t woff, uint64_t boff, void *wbuf, void *bbuf,
+                         const void **wp, const void **bp) {
+    *wp = x->img + woff;
+    *bp = x->img + boff;
+    if (x->dt == ZT_DT_BF16) return;
+    zt_op_convert(x->ops, (size_t)cout * k * k * cin, *wp, ZT_DT_BF16, wbuf, x->dt);
+    zt_op_convert(x->ops, (size_t)cout, *bp, ZT_DT_BF16, bbuf, x->dt);
+    *wp = wbuf;
+    *bp = bbuf;
 }
 
 static void conv(vae_ctx *x, int h, int w, int cin, int cout, int k, const void *in, uint64_t woff, uint64_t boff,
@@ -158,30 +190,32 @@ static void conv(vae_ctx *x, int h, int w, int cin, int cout, int k, const void 
         if (ws > x->max_conv_ws) x->max_conv_ws = ws;
         return;
     }
-    const void *wp = x->img + woff, *bp = x->img + boff;
-    if (x->dt != ZT_DT_BF16) {
-        zt_op_convert(x->ops, (size_t)cout * k * k * cin, wp, ZT_DT_BF16, x->w.wbuf, x->dt);
-        zt_op_convert(x->ops, (size_t)cout, bp, ZT_DT_BF16, x->w.bbuf, x->dt);
-        wp = x->w.wbuf;
-        bp = x->w.bbuf;
-    }
+    conv_weights(x, cout, k, cin, woff, boff, x->w.wbuf, x->w.bbuf, &cd.wgt, &cd.bias);
     cd.x = in;
-    cd.wgt = wp;
-    cd.bias = bp;
     cd.residual = residual;
     cd.y = out;
     zt_op_conv2d(x->ops, &cd, x->w.conv_ws);
 }
 
-static void groupnorm(vae_ctx *x, int hw, int c, const void *in, void *out, uint64_t gw, uint64_t gb, int silu) {
+static zt_groupnorm gn_desc(vae_ctx *x, int h, int w, int c, uint64_t gw, uint64_t gb, int silu) {
     zt_groupnorm g = {0};
-    g.hw = hw;
+    g.hw = h * w;
+    g.w = w;
     g.c = c;
     g.groups = x->v->cfg->vae_groups;
     g.dt = x->dt;
     g.gb_dt = ZT_DT_BF16;
     g.eps = 1e-6f;
     g.silu = silu;
+    if (!x->measure) {
+        g.gamma = x->img + gw;
+        g.beta = x->img + gb;
+    }
+    return g;
+}
+
+static void groupnorm(vae_ctx *x, int h, int w, int c, const void *in, void *out, uint64_t gw, uint64_t gb, int silu) {
+    zt_groupnorm g = gn_desc(x, h, w, c, gw, gb, silu);
     if (x->measure) {
         size_t ws = zt_groupnorm_workspace_size(x->ops, &g);
         if (ws > x->max_gn_ws) x->max_gn_ws = ws;
@@ -189,8 +223,6 @@ static void groupnorm(vae_ctx *x, int hw, int c, const void *in, void *out, uint
     }
     g.x = in;
     g.y = out;
-    g.gamma = x->img + gw;
-    g.beta = x->img + gb;
     zt_op_groupnorm(x->ops, &g, x->w.gn_ws);
 }
 
@@ -202,10 +234,9 @@ static void swap(void **a, void **b) {
 
 /* ResBlock (spec §7.3) on *x [h*w, cin] -> *x [h*w, cout]; f1, f2 free buffers. */
 static void resnet(vae_ctx *x, const zt_vae_resnet *r, int h, int w, void **cur, void **f1, void **f2) {
-    const int hw = h * w;
-    groupnorm(x, hw, r->cin, *cur, *f1, r->n1w, r->n1b, 1);
+    groupnorm(x, h, w, r->cin, *cur, *f1, r->n1w, r->n1b, 1);
     conv(x, h, w, r->cin, r->cout, 3, *f1, r->c1w, r->c1b, NULL, *f2);
-    groupnorm(x, hw, r->cout, *f2, *f2, r->n2w, r->n2b, 1);
+    groupnorm(x, h, w, r->cout, *f2, *f2, r->n2w, r->n2b, 1);
     if (r->has_shortcut) {
         conv(x, h, w, r->cin, r->cout, 1, *cur, r->scw, r->scb, NULL, *f1);
         conv(x, h, w, r->cout, r->cout, 3, *f2, r->c2w, r->c2b, *f1, *cur);
@@ -234,10 +265,10 @@ static void linear(vae_ctx *x, int m, int n, int k, const void *in, int64_t ldx,
     zt_op_gemm(x->ops, &g);
 }
 
-/* Mid-block attention (spec §7.4) on *cur [hw, C], in place. */
-static void mid_attention(vae_ctx *x, int hw, void **cur, void **f1, void **f2) {
+/* Mid-block attention (spec §7.4) on *cur [h*w, C], in place. */
+static void mid_attention(vae_ctx *x, int h, int w, void **cur, void **f1, void **f2) {
     const zt_vae *v = x->v;
-    const int C = v->c_top;
+    const int C = v->c_top, hw = h * w;
     const size_t es = zt_dtype_size(x->dt);
     zt_attn a = {0};
     a.sq = a.sk = hw;
@@ -251,7 +282,7 @@ static void mid_attention(vae_ctx *x, int hw, void **cur, void **f1, void **f2) 
      * through bf16 for the attention core (the one place the f32 VAE rounds). */
     const int attn16 = x->dt == ZT_DT_F32 && zt_ops_backend(x->ops) == ZT_BACKEND_CUDA;
     if (attn16) a.dt = ZT_DT_BF16;
-    groupnorm(x, hw, C, *cur, *f1, v->att_gn_w, v->att_gn_b, 0);
+    groupnorm(x, h, w, C, *cur, *f1, v->att_gn_w, v->att_gn_b, 0);
     if (x->measure) {
         need_act(x, (size_t)hw * 3 * C);
         size_t ws = zt_attention_workspace_size(x->ops, &a);
@@ -285,6 +316,246 @@ static void mid_attention(vae_ctx *x, int hw, void **cur, void **f1, void **f2) 
     zt_op_add(x->ops, (size_t)hw * C, *f2, *cur, *cur, x->dt);
 }
 
+/* ---- banded passes (host levels) ------------------------------------------------ */
+
+/* An activation of the banded part: whole in device memory (dev) or in host
+ * memory (host), with the GroupNorm statistics object of its rows. */
+typedef struct {
+    char *dev, *host;
+    int onhost;
+    void *stats;
+    int h, w, c;
+} vt;
+
+/* One convolution over a whole tensor, band by band:
+ *   out = conv_k(pre(in)) + bias (+ res | + conv1x1(sc_in)),
+ * pre = GroupNorm(+SiLU) with in's statistics (gn), nearest 2x (up), or
+ * nothing; out's GroupNorm partial sums are gathered on the way (stats_out). */
+typedef struct {
+    const vt *in;
+    int gn, silu, up;
+    uint64_t gw, gb;
+    int k, cout;
+    uint64_t cw, cb;
+    const vt *res;
+    const vt *sc_in;
+    uint64_t scw, scb;
+    vt *out;
+    int stats_out;
+} vpass;
+
+static void stage_need(vae_ctx *x, int rows, int w, int c) {
+    const size_t n = (size_t)rows * w * c;
+    if (n > x->max_stage) x->max_stage = n;
+}
+
+/* Rows [r0, r1) of t in backend memory: a pointer into t->dev, or a copy of
+ * t->host's rows in stage. */
+static const char *band_in(vae_ctx *x, const vt *t, int r0, int r1, void *stage) {
+    const size_t es = zt_dtype_size(x->dt), row = (size_t)t->w * t->c * es;
+    if (!t->onhost) return t->dev + (size_t)r0 * row;
+    zt_mem_upload_async(x->ops, stage, t->host + (size_t)r0 * row, (size_t)(r1 - r0) * row);
+    return stage;
+}
+
+static void pass_run(vae_ctx *x, const vpass *p) {
+    const vt *in = p->in;
+    vt *out = p->out;
+    const int H = out->h, W = out->w, cin = in->c, cout = p->cout, pad = p->k / 2;
+    const int B = x->cfg.band;
+    const size_t es = zt_dtype_size(x->dt);
+    void **S = x->w.stage; /* 0: in, 1: pre, 2: shortcut input, 3: residual, 4: out */
+    zt_conv2d cd = {0};
+    cd.h = H;
+    cd.w = W;
+    cd.cin = cin;
+    cd.cout = cout;
+    cd.k = p->k;
+    cd.dt = x->dt;
+    zt_conv2d sc = cd;
+    sc.k = 1;
+    if (p->sc_in) sc.cin = p->sc_in->c;
+    if (x->measure) {
+        for (int r0 = 0; r0 < H; r0 += B) {
+            const int rows = ZT_MIN(B, H - r0);
+            cd.band_y0 = r0;
+            cd.band_rows = rows;
+            x->max_conv_ws = ZT_MAX(x->max_conv_ws, zt_conv2d_workspace_size(x->ops, &cd));
+            if (p->sc_in) {
+                sc.band_y0 = r0;
+                sc.band_rows = rows;
+                x->max_conv_ws = ZT_MAX(x->max_conv_ws, zt_conv2d_workspace_size(x->ops, &sc));
+            }
+        }
+        stage_need(x, ZT_MIN(B, H) + 4, W, ZT_MAX(cin, cout));
+        if (p->sc_in) stage_need(x, ZT_MIN(B, H), W, sc.cin);
+        x->max_wt = ZT_MAX(x->max_wt, (size_t)cout * p->k * p->k * cin);
+        if (p->sc_in) x->max_wt1 = ZT_MAX(x->max_wt1, (size_t)cout * sc.cin);
+        if (out->onhost) {
+            x->max_host = ZT_MAX(x->max_host, (size_t)H * W * ZT_MAX(cout, cin));
+            zt_groupnorm g = gn_desc(x, H, W, cout, 0, 0, 0);
+            x->max_hstats = ZT_MAX(x->max_hstats, zt_groupnorm_stats_size(x->ops, &g));
+        }
+        return;
+    }
+    conv_weights(x, cout, p->k, cin, p->cw, p->cb, x->w.wbuf, x->w.bbuf, &cd.wgt, &cd.bias);
+    if (p->sc_in) conv_weights(x, cout, 1, sc.cin, p->scw, p->scb, x->w.wbuf1, x->w.bbuf1, &sc.wgt, &sc.bias);
+    zt_groupnorm g = gn_desc(x, in->h, in->w, cin, p->gw, p->gb, p->silu);
+    if (p->gn) zt_op_groupnorm_finalize(x->ops, &g, in->stats);
+    for (int r0 = 0; r0 < H; r0 += B) {
+        const int r1 = ZT_MIN(H, r0 + B);
+        /* input rows the band reads: conv halo, through the upsample if any */
+        const int q0 = ZT_MAX(0, r0 - pad), q1 = ZT_MIN(H, r1 + pad);
+        const int i0 = p->up ? q0 / 2 : q0, i1 = p->up ? (q1 - 1) / 2 + 1 : q1;
+        const char *src = band_in(x, in, i0, i1, S[0]);
+        const char *pre = src;
+        int pre_row0 = i0;
+        if (p->gn) {
+            g.hw = (i1 - i0) * W;
+            g.x = src;
+            g.y = S[1];
+            zt_op_groupnorm_apply(x->ops, &g, in->stats);
+            pre = S[1];
+        } else if (p->up) {
+            zt_op_upsample2x(x->ops, i1 - i0, in->w, cin, src, S[1], x->dt);
+            pre = S[1];
+            pre_row0 = 2 * i0;
+        }
+        const void *resp = NULL;
+        if (p->res) resp = band_in(x, p->res, r0, r1, S[3]);
+        if (p->sc_in) {
+            sc.x = band_in(x, p->sc_in, r0, r1, S[2]);
+            sc.band_y0 = r0;
+            sc.band_rows = r1 - r0;
+            sc.y = S[3];
+            zt_op_conv2d(x->ops, &sc, x->w.conv_ws);
+            resp = S[3];
+        }
+        char *y = !out->onhost ? out->dev + (size_t)r0 * W * cout * es : (char *)S[4];
+        cd.x = pre + (size_t)(q0 - pre_row0) * W * cin * es;
+        cd.band_y0 = r0;
+        cd.band_rows = r1 - r0;
+        cd.residual = resp;
+        cd.y = y;
+        zt_op_conv2d(x->ops, &cd, x->w.conv_ws);
+        if (p->stats_out) {
+            zt_groupnorm go = gn_desc(x, r1 - r0, W, cout, 0, 0, 0);
+            go.x = y;
+            zt_op_groupnorm_partial(x->ops, &go, r0, out->stats);
+        }
+        if (out->onhost)
+            zt_mem_download_async(x->ops, out->host + (size_t)r0 * W * cout * es, y, (size_t)(r1 - r0) * W * cout * es);
+    }
+}
+
+static void vt_host(vae_ctx *x, vt *t, int i, int h, int w, int c) {
+    t->dev = NULL;
+    t->host = x->w.host[i];
+    t->onhost = 1;
+    t->stats = x->w.hstats[i];
+    t->h = h;
+    t->w = w;
+    t->c = c;
+}
+
+/* Everything from the upsample into level cfg.host_from (up block b's
+ * upsampler) to the decoded image, on host-level tensors. cur: the device
+ * tensor [h*w, ch] entering that upsampler. */
+static void decode_banded(vae_ctx *x, int b, int h, int w, void *cur, void *decoded) {
+    const zt_vae *v = x->v;
+    vt src = {(char *)cur, NULL, 0, NULL, h, w, v->up_cout[b]};
+    vt t[2];
+    int xi = 0; /* host buffer holding the current tensor */
+    vt_host(x, &t[0], 0, 2 * h, 2 * w, src.c);
+    vpass p = {0};
+    p.in = &src;
+    p.up = 1;
+    p.k = 3;
+    p.cout = src.c;
+    p.cw = v->up_conv_w[b];
+    p.cb = v->up_conv_b[b];
+    p.out = &t[0];
+    p.stats_out = 1;
+    pass_run(x, &p);
+    h *= 2;
+    w *= 2;
+    for (int bb = b + 1; bb < v->n_up; bb++) {
+        for (int j = 0; j < v->n_res; j++) {
+            const zt_vae_resnet *r = &v->up_res[bb * v->n_res + j];
+            vt *cx = &t[xi], *hh = &t[1 - xi];
+            vt_host(x, hh, 1 - xi, h, w, r->cout);
+            /* h = conv1(silu(gn1(x))) */
+            vpass p1 = {0};
+            p1.in = cx;
+            p1.gn = p1.silu = 1;
+            p1.gw = r->n1w;
+            p1.gb = r->n1b;
+            p1.k = 3;
+            p1.cout = r->cout;
+            p1.cw = r->c1w;
+            p1.cb = r->c1b;
+            p1.out = hh;
+            p1.stats_out = 1;
+            pass_run(x, &p1);
+            /* x = conv2(silu(gn2(h))) + (shortcut(x) | x), written over x:
+             * output rows never pass the input rows already read (cout <= cin) */
+            vt xo;
+            vt_host(x, &xo, xi, h, w, r->cout);
+            vpass p2 = {0};
+            p2.in = hh;
+            p2.gn = p2.silu = 1;
+            p2.gw = r->n2w;
+            p2.gb = r->n2b;
+            p2.k = 3;
+            p2.cout = r->cout;
+            p2.cw = r->c2w;
+            p2.cb = r->c2b;
+            if (r->has_shortcut) {
+                p2.sc_in = cx;
+                p2.scw = r->scw;
+                p2.scb = r->scb;
+            } else {
+                p2.res = cx;
+            }
+            p2.out = &xo;
+            p2.stats_out = 1;
+            ZT_ASSERT(r->cout <= r->cin);
+            pass_run(x, &p2);
+            *cx = xo;
+        }
+        if (bb < v->n_up - 1) {
+            vt *cx = &t[xi], *o = &t[1 - xi];
+            vt_host(x, o, 1 - xi, 2 * h, 2 * w, cx->c);
+            vpass pu = {0};
+            pu.in = cx;
+            pu.up = 1;
+            pu.k = 3;
+            pu.cout = cx->c;
+            pu.cw = v->up_conv_w[bb];
+            pu.cb = v->up_conv_b[bb];
+            pu.out = o;
+            pu.stats_out = 1;
+            pass_run(x, &pu);
+            xi = 1 - xi;
+            h *= 2;
+            w *= 2;
+        }
+    }
+    /* decoded = conv_out(silu(norm_out(x))), straight into device memory */
+    vt dec = {(char *)decoded, NULL, 0, NULL, h, w, 3};
+    vpass po = {0};
+    po.in = &t[xi];
+    po.gn = po.silu = 1;
+    po.gw = v->norm_out_w;
+    po.gb = v->norm_out_b;
+    po.k = 3;
+    po.cout = 3;
+    po.cw = v->conv_out_w;
+    po.cb = v->conv_out_b;
+    po.out = &dec;
+    pass_run(x, &po);
+}
+
 /* The whole decoder from the NHWC decoder input in *cur [hl*wl, latent]. */
 static void decode_body(vae_ctx *x, int hl, int wl, void *decoded) {
     const zt_vae *v = x->v;
@@ -299,11 +570,15 @@ static void decode_body(vae_ctx *x, int hl, int wl, void *decoded) {
     conv(x, h, w, c->vae_latent, v->c_top, 3, cur, v->conv_in_w, v->conv_in_b, NULL, f1);
     swap(&cur, &f1);
     resnet(x, &v->mid[0], h, w, &cur, &f1, &f2);
-    mid_attention(x, h * w, &cur, &f1, &f2);
+    mid_attention(x, h, w, &cur, &f1, &f2);
     resnet(x, &v->mid[1], h, w, &cur, &f1, &f2);
     for (int b = 0; b < v->n_up; b++) {
         for (int j = 0; j < v->n_res; j++) resnet(x, &v->up_res[b * v->n_res + j], h, w, &cur, &f1, &f2);
         if (b < v->n_up - 1) {
+            if (b + 1 >= x->cfg.host_from) {
+                decode_banded(x, b, h, w, cur, decoded);
+                return;
+            }
             const int ch = v->up_cout[b];
             if (x->measure) need_act(x, (size_t)4 * h * w * ch);
             else zt_op_upsample2x(x->ops, h, w, ch, cur, f1, x->dt);
@@ -314,42 +589,85 @@ static void decode_body(vae_ctx *x, int hl, int wl, void *decoded) {
         }
     }
     const int cl = v->up_cout[v->n_up - 1];
-    groupnorm(x, h * w, cl, cur, f1, v->norm_out_w, v->norm_out_b, 1);
+    groupnorm(x, h, w, cl, cur, f1, v->norm_out_w, v->norm_out_b, 1);
     conv(x, h, w, cl, 3, 3, f1, v->conv_out_w, v->conv_out_b, NULL, decoded);
 }
 
 static void vae_layout(vae_ctx *x, zt_carve *cv) {
     const size_t es = zt_dtype_size(x->dt);
+    const int f32 = x->dt != ZT_DT_BF16;
     x->w.a = zt_carve_take(cv, x->max_act * es);
     x->w.b = zt_carve_take(cv, x->max_act * es);
     x->w.c = zt_carve_take(cv, x->max_act * es);
-    x->w.wbuf = x->dt == ZT_DT_BF16 ? NULL : zt_carve_take(cv, x->max_wt * es);
-    x->w.bbuf = x->dt == ZT_DT_BF16 ? NULL : zt_carve_take(cv, 4096 * es);
+    x->w.wbuf = f32 ? zt_carve_take(cv, x->max_wt * es) : NULL;
+    x->w.bbuf = f32 ? zt_carve_take(cv, 4096 * es) : NULL;
+    x->w.wbuf1 = f32 && x->max_wt1 ? zt_carve_take(cv, x->max_wt1 * es) : NULL;
+    x->w.bbuf1 = f32 && x->max_wt1 ? zt_carve_take(cv, 4096 * es) : NULL;
     x->w.conv_ws = zt_carve_take(cv, x->max_conv_ws);
     x->w.gn_ws = zt_carve_take(cv, x->max_gn_ws);
     x->w.attn_ws = zt_carve_take(cv, x->max_attn_ws);
+    for (int i = 0; i < 5; i++) x->w.stage[i] = x->max_stage ? zt_carve_take(cv, x->max_stage * es) : NULL;
+    for (int i = 0; i < 2; i++) x->w.hstats[i] = x->max_hstats ? zt_carve_take(cv, x->max_hstats) : NULL;
 }
 
-static void vae_measure(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, vae_ctx *x) {
+static void vae_measure(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, vae_cfg cfg, vae_ctx *x) {
     memset(x, 0, sizeof *x);
     x->ops = ops;
     x->v = v;
     x->dt = dt;
+    x->cfg = cfg;
     x->measure = 1;
     decode_body(x, hl, wl, NULL);
     x->measure = 0;
 }
 
-size_t zt_vae_workspace_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt) {
+static size_t cfg_device_bytes(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, vae_cfg cfg,
+                               size_t *host_bytes) {
     vae_ctx x;
-    vae_measure(v, ops, hl, wl, dt, &x);
+    vae_measure(v, ops, hl, wl, dt, cfg, &x);
     zt_carve cv = zt_carve_init(NULL, 0);
     vae_layout(&x, &cv);
+    if (host_bytes) *host_bytes = 2 * x.max_host * zt_dtype_size(dt);
     return cv.used;
 }
 
+/* The configuration for a device cap: the whole decode on the device when it
+ * fits (or cap is 0), else the fewest host levels and the tallest bands that
+ * fit, else the smallest configuration. ZT_VAE_BANDED="LEVEL,ROWS" forces
+ * one (tests). */
+static vae_cfg vae_choose(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap) {
+    vae_cfg cfg = {v->n_up, 1 << 30};
+    const char *force = getenv("ZT_VAE_BANDED");
+    int lv = 0, rows = 0;
+    if (force && sscanf(force, "%d,%d", &lv, &rows) == 2 && lv >= 1 && rows >= 1) {
+        cfg.host_from = lv < v->n_up ? lv : v->n_up;
+        cfg.band = rows;
+        return cfg;
+    }
+    if (!cap || v->n_up < 2 || cfg_device_bytes(v, ops, hl, wl, dt, cfg, NULL) <= cap) return cfg;
+    static const int bands[] = {64, 32, 16, 8};
+    for (int hf = v->n_up - 1; hf >= 1; hf--)
+        for (int i = 0; i < 4; i++) {
+            vae_cfg c = {hf, bands[i]};
+            if (cfg_device_bytes(v, ops, hl, wl, dt, c, NULL) <= cap) return c;
+        }
+    vae_cfg smallest = {1, 8};
+    return smallest;
+}
+
+size_t zt_vae_workspace_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap) {
+    return cfg_device_bytes(v, ops, hl, wl, dt, vae_choose(v, ops, hl, wl, dt, cap), NULL);
+}
+
+size_t zt_vae_host_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap) {
+    size_t host = 0;
+    cfg_device_bytes(v, ops, hl, wl, dt, vae_choose(v, ops, hl, wl, dt, cap), &host);
+    return host;
+}
+
 int zt_vae_decode(const zt_vae *v, zt_ops *ops, zt_units *u, int hl, int wl, const float *latent, zt_dtype dt,
-                  void *decoded, uint8_t *rgb, void *ws, size_t ws_bytes, zt_err *e) {
+                  void *decoded, uint8_t *rgb, void *ws, size_t ws_bytes, size_t cap, void *host, size_t host_bytes,
+                  zt_err *e) {
     const zt_model_config *c = v->cfg;
     if (dt != ZT_DT_F32 && dt != ZT_DT_BF16)
         return zt_err_set(e, ZT_ERR_ARG, "vae: activation dtype %s not supported", zt_dtype_name(dt));
@@ -357,9 +675,17 @@ int zt_vae_decode(const zt_vae *v, zt_ops *ops, zt_units *u, int hl, int wl, con
         if (c->vae_block_out[i] > 4096)
             return zt_err_set(e, ZT_ERR_UNSUPPORTED, "vae: %d channels per block not supported", c->vae_block_out[i]);
     vae_ctx x;
-    vae_measure(v, ops, hl, wl, dt, &x);
+    vae_measure(v, ops, hl, wl, dt, vae_choose(v, ops, hl, wl, dt, cap), &x);
+    const size_t need_host = 2 * x.max_host * zt_dtype_size(dt);
+    if (need_host > host_bytes) {
+        char b1[32], b2[32];
+        return zt_err_set(e, ZT_ERR_NOMEM, "vae: the banded decode needs %s of host memory, %s were reserved",
+                          zt_fmt_bytes(need_host, b1, sizeof b1), zt_fmt_bytes(host_bytes, b2, sizeof b2));
+    }
     zt_carve cv = zt_carve_init(ws, ws_bytes);
     vae_layout(&x, &cv);
+    x.w.host[0] = host;
+    x.w.host[1] = x.max_host ? (char *)host + x.max_host * zt_dtype_size(dt) : NULL;
     x.img = zt_units_acquire(u, v->unit);
     if (!x.img) return zt_units_fail(u, e);
     /* z = latent * fl32(1/scaling) + shift (spec §7.1), CHW f32 -> NHWC dt */

@@ -10,7 +10,11 @@
  * activations each conv weight is upcast (exactly) into the workspace just
  * before its conv, since the conv op takes one dtype for x, w and y. The
  * workspace holds three activation buffers of the largest [H*W, C] tensor
- * (256 * H * W elements for the real model). */
+ * (256 * H * W elements for the real model) when the whole decode runs on
+ * the device. Under a device cap (a small --vram) the levels from some
+ * resolution on keep their activations in two host buffers and run in row
+ * bands (vae.c, "workspace"); set ZT_VAE_BANDED=LEVEL,ROWS to force that
+ * (tests: LEVEL = first banded level, 1..n_up-1). */
 #ifndef ZT_MODELS_VAE_H
 #define ZT_MODELS_VAE_H
 
@@ -51,13 +55,22 @@ typedef struct {
 int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e);
 void zt_vae_free(zt_vae *v);
 int zt_vae_unit_order(const zt_vae *v, int *order, int max);
-/* Scratch bytes for a latent of hl x wl. */
-size_t zt_vae_workspace_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt);
+/* Device scratch bytes for a latent of hl x wl when the decode may use at
+ * most `cap` device bytes (0: no cap). Within the cap, the largest levels
+ * run in row bands with their activations in host memory (banded decode);
+ * the image is the same bits either way. */
+size_t zt_vae_workspace_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap);
+/* Host bytes the decode needs under `cap` (0 when it runs on the device). */
+size_t zt_vae_host_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap);
 /* latent: f32 [latent_channels, hl, wl] (backend). decoded: [H*W, 3] of dt
  * (backend, the decoder output before the [-1,1] -> uint8 mapping); rgb:
- * uint8 [H*W*3] (backend). H = hl * 2^(n_up-1), likewise W. */
+ * uint8 [H*W*3] (backend). H = hl * 2^(n_up-1), likewise W. ws: the
+ * workspace for `cap`; host: zt_vae_host_size bytes of host memory (pinned
+ * for speed) or NULL when that is 0. The result is ready once the ops stream
+ * is synchronised. */
 int zt_vae_decode(const zt_vae *v, zt_ops *ops, zt_units *u, int hl, int wl, const float *latent, zt_dtype dt,
-                  void *decoded, uint8_t *rgb, void *ws, size_t ws_bytes, zt_err *e);
+                  void *decoded, uint8_t *rgb, void *ws, size_t ws_bytes, size_t cap, void *host, size_t host_bytes,
+                  zt_err *e);
 
 #ifdef __cplusplus
 }

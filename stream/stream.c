@@ -53,6 +53,8 @@ struct zt_stream {
     zt_arena pinned;               /* PINNED-tier unit images */
     uint8_t **host_image;          /* [n_units] into `pinned` or NULL */
     zt_arena staging_arena;
+    zt_arena host_scratch;         /* banded VAE activations */
+    void *host_scratch_mem;
     zt_stage stages[STAGE_MAX];
     int n_stages;
     cudaStream_t copy_stream;
@@ -393,6 +395,12 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     /* Host tiers. */
     zt_pin_hooks hooks = {pin_register, pin_unregister, NULL};
     const zt_pin_hooks *hk = st->cuda ? &hooks : NULL;
+    if (opt && opt->host_scratch_bytes) {
+        if (zt_arena_init(&st->host_scratch, "VAE activations", opt->host_scratch_bytes, hk, e)) goto fail;
+        if (zt_arena_alloc(&st->host_scratch, opt->host_scratch_bytes, 4096, "banded VAE decode", &st->host_scratch_mem,
+                           e))
+            goto fail;
+    }
     if (pinned_need) {
         if (zt_arena_init(&st->pinned, "pinned weights", pinned_need, hk, e)) goto fail;
         for (int i = 0; i < st->n_units; i++) {
@@ -477,6 +485,7 @@ void zt_stream_destroy(zt_stream *st) {
     backend_free(st, st->workspace);
     zt_arena_free(&st->pinned);
     zt_arena_free(&st->staging_arena);
+    zt_arena_free(&st->host_scratch);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
     free(st->choice);
@@ -490,6 +499,8 @@ void zt_stream_destroy(zt_stream *st) {
 }
 
 void *zt_stream_workspace(zt_stream *st) { return st->workspace; }
+void *zt_stream_host_scratch(zt_stream *st) { return st->host_scratch_mem; }
+const char *zt_stream_host_scratch_warning(const zt_stream *st) { return st->host_scratch.warning; }
 uint64_t zt_stream_workspace_bytes(const zt_stream *st) { return st->workspace_bytes; }
 
 uint64_t zt_stream_device_bytes(const zt_stream *st) {

@@ -53,6 +53,7 @@ void zt_stream_describe_units(const zt_catalog *cat, int steps, const double *co
 typedef struct {
     double throttle_bw;    /* hidden test knob: cap host->device copies at this many bytes/s (0 = off) */
     int verify_checksums;  /* store reads: verify extent checksums (default 1) */
+    uint64_t host_scratch_bytes; /* host activation memory (pinned when allowed) for the banded VAE; 0: none */
 } zt_stream_options;
 
 /* Per-phase counters since the last zt_stream_stats_reset. Times are host
@@ -76,6 +77,10 @@ void zt_stream_destroy(zt_stream *st);
 
 /* The activation workspace (plan.workspace_bytes, 256-B aligned, backend memory). */
 void *zt_stream_workspace(zt_stream *st);
+/* Host activation memory (opt->host_scratch_bytes; NULL when 0): pinned
+ * unless pinning was refused (see zt_stream_host_scratch_warning). */
+void *zt_stream_host_scratch(zt_stream *st);
+const char *zt_stream_host_scratch_warning(const zt_stream *st);
 uint64_t zt_stream_workspace_bytes(const zt_stream *st);
 
 /* The static use order of the phase about to run (unit indices). When

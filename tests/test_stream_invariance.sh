@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Invariant 1 (design.md): the PNG bytes are identical for every plan —
 # resident, the minimum budget, budgets in between, any --prefetch/--window,
-# --pinned 0 reading every streamed unit from a zstd store — on the CPU
+# --pinned 0 reading every streamed unit from a zstd store, the VAE decoded
+# in row bands from host memory — on the CPU
 # backend (simulated device) and, when a GPU is present, on CUDA.
 # Invariant 2: the run fails cleanly (one line, exit 1) below the minimum.
 set -u
@@ -37,6 +38,13 @@ for dev in cpu cuda; do
     check_same "$dev all resident under a budget" --vram 4G
     check_same "$dev --pinned 0 from the zstd store" --vram "${m}M" --pinned 0 --store tiny.zts
     check_same "$dev --pinned 3M, rest from disk" --vram "${m}M" --pinned 3M --store tiny.zts
+    # the banded VAE decode (host-memory activations, row bands), forced at
+    # every level and band height the tiny VAE has
+    for b in 1,1 1,5 2,3 3,64; do
+        mb=$(up "$(ZT_VAE_BANDED=$b min_budget)")
+        ZT_VAE_BANDED=$b check_same "$dev banded VAE decode $b at its min budget ${mb}M" --vram "${mb}M"
+    done
+    ZT_VAE_BANDED=2,2 check_same "$dev banded VAE decode 2,2 resident"
     # below the minimum: one line, exit 1, no file
     rm -f y.png
     out=$("$Z" generate "${common[@]}" --vram "$(calc "$m - 0.6")M" -o y.png 2>&1); rc=$?
