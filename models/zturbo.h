@@ -125,6 +125,8 @@ typedef struct {
     uint64_t peak_memory;       /* device (host on cpu) bytes we allocated at peak: weights + activations */
     uint64_t device_used_peak;  /* CUDA: largest total - free seen, context included (0 on cpu) */
     uint64_t weight_bytes, activation_bytes;
+    uint64_t device_used_after; /* CUDA: total - free once the image is done (0 on cpu) */
+    uint64_t host_rss;          /* resident set of the process once the image is done (Linux; else 0) */
     /* the streaming plan (streaming = 0: everything resident, the rest 0) */
     int streaming;
     uint64_t vram;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "models/pipeline.h"
 #include "models/png.h"
@@ -26,6 +27,17 @@ struct zturbo {
     uint64_t vram;
     int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
 };
+
+
+/* Resident set size from /proc/self/statm (0 where there is none). */
+static uint64_t host_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long long size = 0, rss = 0;
+    const int n = fscanf(f, "%llu %llu", &size, &rss);
+    fclose(f);
+    return n == 2 ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
 
 /* progress bookkeeping of one generate call */
 typedef struct {
@@ -195,6 +207,10 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
     r->device_used_peak = st->device_used_peak;
     r->weight_bytes = st->weight_bytes;
     r->activation_bytes = st->activation_bytes;
+    uint64_t fr = 0, tot = 0;
+    zt_ops_mem_info(z->p->ops, &fr, &tot);
+    r->device_used_after = tot - fr;
+    r->host_rss = host_rss_bytes();
     if (z->p->streaming) {
         const zt_plan *pl = &z->p->plan;
         r->streaming = 1;

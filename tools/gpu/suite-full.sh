@@ -8,12 +8,14 @@
 #   full    : mkmodel full (bf16) + pack + bench-io + resident ours vs diffusers
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
+#   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
+#             parts (see tools/gpu/README.md)
 set -u
 part=${1:?part}
 OUT=${OUT:-build/gpu-out}; mkdir -p "$OUT"
 B=${B:-.device/bin}
 export ZT_ROOT=$PWD ZT_BIN=$PWD/$B PYTHONUNBUFFERED=1
-W=/tmp/zt; mkdir -p $W
+W=${W:-/tmp/zt}; mkdir -p $W
 M=$W/full; S=$W/full.zts
 Z=$B/zturbo
 P=tools/gpu/prompts
@@ -32,8 +34,83 @@ ours() { # name, args...: one generate with --stats, JSON to $OUT/ours.jsonl
   line=$(timeout 300 $Z generate -m $M -q --stats "$@" 2>>"$OUT/ours.err" | grep '^stats-json:' | sed 's/^stats-json: //')
   echo "{\"run\":\"$name\",\"r\":${line:-null}}" | tee -a "$OUT/ours.jsonl"
 }
+A1024=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
+min_budget() { # the minimum --vram for A1024 plus extra args, as "<MiB>M" rounded up
+  $Z generate -m $M "${A1024[@]}" "$@" -q --vram 1M -o $W/x.png 2>&1 |
+    sed -n 's/.*needs at least \([0-9.]*\) \([MG]\)iB.*/\1 \2/p' | awk '{v = $1 * ($2 == "G" ? 1024 : 1); printf "%dM", int(v) + 1}'
+}
+same() { cmp -s "$1" "$2" && echo "  same PNG as resident" || echo "  PNG DIFFERS from resident"; rm -f "$2"; }
 case $part in
-prep) ( ensure_model ) > "$OUT/mk.log" 2>&1 ;;
+prep) ( ensure_model ) >> "$OUT/mk.log" 2>&1 ;;
+gputests) # the GPU tests only (the CPU ones run in CI)
+  nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
+  $Z info | tee -a "$OUT/machine.txt"
+  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny; do
+    timeout 300 $B/tests/$t > "$OUT/t-$t.log" 2>&1; echo "$t: exit $? $(tail -1 "$OUT/t-$t.log")" | tee -a "$OUT/gputests.txt"
+  done
+  for t in test_stream_cuda test_stream_invariance; do
+    timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; echo "$t.sh: exit $? $(tail -1 "$OUT/t-$t.log")" | tee -a "$OUT/gputests.txt"
+  done
+  ;;
+sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
+  for tool in memcheck racecheck; do
+    for mode in resident banded; do
+      extra=(); [ $mode = banded ] && extra=(--vram 3G)
+      ZT_VAE_BANDED=$([ $mode = banded ] && echo 1,3) timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny \
+        -p "a cat" --width 64 --height 48 --seed 1 -q -o $W/san.png "${extra[@]}" > "$OUT/san-$tool-$mode.log" 2>&1
+      echo "$tool tiny $mode: exit $? $(grep 'ERROR SUMMARY\|RACECHECK SUMMARY' "$OUT/san-$tool-$mode.log" | tail -1)" | tee -a "$OUT/sanitizer.txt"
+    done
+  done
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 420 compute-sanitizer --tool memcheck --error-exitcode 9 $Z generate -m $M -p "a cat on a hill" --width 256 --height 256 \
+    --steps 2 --seed 1 -q -o $W/san.png --vram 2G > "$OUT/san-memcheck-full.log" 2>&1
+  echo "memcheck full-size 256x256 2 steps --vram 2G (banded VAE): exit $? $(grep 'ERROR SUMMARY' "$OUT/san-memcheck-full.log" | tail -1)" | tee -a "$OUT/sanitizer.txt"
+  ;;
+warm) # resident: 3 images in one process (cold, then warm) and diffusers bf16 timing in the same run
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 200 $Z generate -m $M "${A1024[@]}" --count 3 -o "$W/w%d.png" -q --json > "$OUT/warm.jsonl" 2>>"$OUT/ours.err"
+  cat "$OUT/warm.jsonl" | cut -c1-400
+  log oracle bf16 timing
+  timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+    --seed 42 --save-noise $W/noise1024.st --precision bf16 --device cuda --timing -o $W/ref_bf16_1024.st > "$OUT/oracle_bf16.log" 2>&1
+  tail -2 "$OUT/oracle_bf16.log"
+  ;;
+budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from the store
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  ours resident "${A1024[@]}" -o $W/r.png
+  min=$(min_budget); echo "min budget ${min}" | tee -a "$OUT/steps.log"
+  for v in 12G 8G 6G 4G ${min}; do ours "vram-$v" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
+  ours "vram-8G-pinned0-store" "${A1024[@]}" --vram 8G --pinned 0 --store $S -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+  ours "vram-${min}-pinned0-store" "${A1024[@]}" --vram ${min} --pinned 0 --store $S -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+  # the progress line on a terminal (script gives the process a pty)
+  timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1
+  ;;
+soak) # 50 images, mixed sizes and prompts, one process, --vram 8G: memory after each image
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  python3 - "$P" > $W/soak.jsonl <<'PY'
+import json, sys, os
+P = sys.argv[1]
+prompts = [open(os.path.join(P, f)).read().strip() for f in ("p1.txt", "p37.txt", "p100.txt", "p300.txt")]
+sizes = [(1024, 1024), (512, 768), (1280, 720), (768, 768), (1024, 576)]
+for i in range(50):
+    w, h = sizes[i % len(sizes)]
+    print(json.dumps({"prompt": prompts[(i * 3) % len(prompts)], "width": w, "height": h, "seed": 1000 + i}))
+PY
+  timeout 500 $Z generate -m $M --prompts-jsonl $W/soak.jsonl --vram 8G -o "$W/soak%d.png" -q --json > "$OUT/soak.jsonl" 2>"$OUT/soak.err"
+  echo "soak exit $? images $(grep -c '"output"' "$OUT/soak.jsonl") errors $(grep -c '"error"' "$OUT/soak.jsonl")" | tee -a "$OUT/steps.log"
+  ;;
+throttle) # s/eval for budgets x throttled links (2 evaluations each)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  min=$(min_budget)
+  for t in 25 12 3; do for v in 12G 8G 6G 4G ${min}; do ours "vram-$v-link-$t" "${A1024[@]}" --steps 2 --vram $v --throttle $t -o $W/t.png; done; done
+  ;;
+offload)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 300 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+    --seed 42 --precision bf16 --device cuda --timing --offload group --repeat 3 --repeat-e2e 1 > "$OUT/oracle_offload.log" 2>&1
+  tail -2 "$OUT/oracle_offload.log"
+  ;;
 tests)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"

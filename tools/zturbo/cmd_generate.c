@@ -36,7 +36,8 @@ static const cli_option k_opts[O_N] = {
                    .help = "one prompt per line (empty lines skipped), model loaded once;\n"
                            "a failed line is reported, the run goes on and exits 1"},
     [O_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE",
-                         .help = "one JSON string (or {\"prompt\": ...}) per line instead"},
+                         .help = "one JSON string, or {\"prompt\": ...} with optional \"width\",\n"
+                                 "\"height\", \"steps\", \"seed\" overriding the flags, per line"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
     [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
@@ -146,7 +147,22 @@ static int output_name(const char *pat, int index, char *buf, size_t n) {
 typedef struct {
     char *prompt;
     char *error; /* malloc'd: the line could not be used */
+    int width, height, steps; /* JSON lines may set them; 0: the command line's */
+    int has_seed;
+    uint64_t seed;
 } job;
+
+/* A JSON line's optional integer field in [lo, hi] (multiple of `mult`):
+ * 0 when absent, -1 (and *err set) when invalid. */
+static int json_int_field(json_t *o, const char *key, long long lo, long long hi, int mult, long long *out) {
+    json_t *f = json_object_get(o, key);
+    if (!f) return 0;
+    if (!json_is_integer(f)) return -1;
+    long long v = json_integer_value(f);
+    if (v < lo || v > hi || v % mult) return -1;
+    *out = v;
+    return 1;
+}
 
 static char *dupstr(const char *s) {
     size_t n = strlen(s) + 1;
@@ -205,7 +221,28 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                 j->error = fmt_error("%s:%d: expected a JSON string or {\"prompt\": string}", path, lineno);
             else if (strlen(json_string_value(s)) != json_string_length(s))
                 j->error = fmt_error("%s:%d: the prompt holds a NUL character", path, lineno);
-            else j->prompt = dupstr(json_string_value(s));
+            else {
+                long long w = 0, h = 0, st = 0, sd = 0;
+                int hs = 0;
+                if (json_is_object(v)) {
+                    if (json_int_field(v, "width", 16, 2048, 16, &w) < 0)
+                        j->error = fmt_error("%s:%d: \"width\" must be a multiple of 16 in 16..2048", path, lineno);
+                    else if (json_int_field(v, "height", 16, 2048, 16, &h) < 0)
+                        j->error = fmt_error("%s:%d: \"height\" must be a multiple of 16 in 16..2048", path, lineno);
+                    else if (json_int_field(v, "steps", 1, 100, 1, &st) < 0)
+                        j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1..100", path, lineno);
+                    else if ((hs = json_int_field(v, "seed", 0, INT64_MAX, 1, &sd)) < 0)
+                        j->error = fmt_error("%s:%d: \"seed\" must be a non-negative integer", path, lineno);
+                }
+                if (!j->error) {
+                    j->prompt = dupstr(json_string_value(s));
+                    j->width = (int)w;
+                    j->height = (int)h;
+                    j->steps = (int)st;
+                    j->has_seed = hs > 0;
+                    j->seed = (uint64_t)sd;
+                }
+            }
             json_decref(v);
         }
         if (!j->prompt && !j->error) {
@@ -287,6 +324,8 @@ static void print_json(int index, const char *prompt, const char *output, const 
         json_put_u64(o, "bytes_disk", r->bytes_disk);
         json_put_u64(o, "peak_memory", r->peak_memory);
         json_put_u64(o, "device_used_peak", r->device_used_peak);
+        json_put_u64(o, "device_used_after", r->device_used_after);
+        json_put_u64(o, "host_rss", r->host_rss);
         json_put_u64(o, "weight_bytes", r->weight_bytes);
         json_put_u64(o, "activation_bytes", r->activation_bytes);
         if (r->streaming) {
@@ -422,6 +461,11 @@ int cmd_generate(int argc, char **argv) {
     zo.max_width = (int)v[O_WIDTH].i;
     zo.max_height = (int)v[O_HEIGHT].i;
     zo.max_steps = (int)v[O_STEPS].i;
+    for (int i = 0; i < n_jobs; i++) { /* plan for the largest JSON-line sizes too */
+        zo.max_width = jobs[i].width > zo.max_width ? jobs[i].width : zo.max_width;
+        zo.max_height = jobs[i].height > zo.max_height ? jobs[i].height : zo.max_height;
+        zo.max_steps = jobs[i].steps > zo.max_steps ? jobs[i].steps : zo.max_steps;
+    }
     zo.precision = !strcmp(v[O_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
     zo.vae_precision = !strcmp(v[O_VAE_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
 
@@ -491,7 +535,19 @@ int cmd_generate(int argc, char **argv) {
             continue;
         }
         zp.prompt = jb->prompt;
-        zp.seed = v[O_SEED].u + (uint64_t)index;
+        zp.seed = jb->has_seed ? jb->seed + (uint64_t)(index % count) : v[O_SEED].u + (uint64_t)index;
+        zp.width = jb->width ? jb->width : (int)v[O_WIDTH].i;
+        zp.height = jb->height ? jb->height : (int)v[O_HEIGHT].i;
+        zp.steps = jb->steps ? jb->steps : (int)v[O_STEPS].i;
+        if (zp.noise && (zp.width != (int)v[O_WIDTH].i || zp.height != (int)v[O_HEIGHT].i)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "--noise is shaped for %dx%d, this line asks for %dx%d", (int)v[O_WIDTH].i,
+                     (int)v[O_HEIGHT].i, zp.width, zp.height);
+            fprintf(stderr, "zturbo: %s\n", msg);
+            if (json) print_json(index, jb->prompt, out, &zp, NULL, msg);
+            exit_code = ZT_EXIT_FAIL;
+            continue;
+        }
         if (multi && !quiet) fprintf(stderr, "[%d/%d] %s\n", index + 1, total, out);
         zturbo_result r;
         rc = zturbo_generate_png(z, &zp, out, &r, err, sizeof err);
