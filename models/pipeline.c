@@ -91,8 +91,6 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     memset(in, 0, sizeof *in);
     in->vram_budget = o->vram_budget;
     in->context_bytes = p->context_bytes;
-    p->vae_cap = 0;
-    in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
     in->pinned_budget = o->pinned_budget;
     in->have_store = p->store != NULL;
     in->link_bw = o->link_bw > 0 ? o->link_bw : 25e9;
@@ -100,20 +98,46 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     in->steps = o->plan_steps;
     in->window_override = o->window;
     in->prefetch_override = o->prefetch;
-    int rc = zt_plan_make(pu, n, in, plan, e);
-    if (rc == ZT_ERR_NOMEM) {
-        /* Too small for the whole-image VAE decode: cap the VAE to the
-         * scratch the other networks need anyway (banded decode, activations
-         * of the largest levels in host memory) and plan again. */
-        p->vae_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
+    const zt_model_config *c = &p->cat->cfg;
+    const int hl = gp.height / vae_factor(c), wl = gp.width / vae_factor(c);
+    /* The banded VAE's cap: the scratch the other networks need anyway. */
+    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
+    int rc = ZT_ERR_NOMEM;
+    if (o->vae_decode != ZT_VAE_DECODE_BANDED) {
+        p->vae_cap = 0;
         in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
         rc = zt_plan_make(pu, n, in, plan, e);
     }
-    if (!rc) {
-        const zt_model_config *c = &p->cat->cfg;
-        p->vae_host_bytes = zt_vae_host_size(&p->vae, p->ops, gp.height / vae_factor(c), gp.width / vae_factor(c),
-                                             gp.vae_dt, p->vae_cap);
+    if (o->vae_decode != ZT_VAE_DECODE_DEVICE && (rc == ZT_ERR_NOMEM || (!rc && !plan->all_resident))) {
+        /* Whole-image decode too big, or a banded one may free room for
+         * resident transformer blocks: plan with the banded VAE and keep the
+         * plan predicted faster per image (its extra host traffic at the
+         * link rate against the transformer's saved bus time). */
+        zt_plan alt;
+        zt_err e2;
+        p->vae_cap = banded_cap;
+        zt_plan_input in2 = *in;
+        in2.workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
+        const int rc2 = zt_plan_make(pu, n, &in2, &alt, &e2);
+        int take = !rc2 && (rc || o->vae_decode == ZT_VAE_DECODE_BANDED);
+        if (!rc2 && !rc && !take) {
+            const double extra = zt_vae_host_traffic(&p->vae, p->ops, hl, wl, gp.vae_dt, banded_cap) / in->link_bw;
+            const double t_dev = gp.steps * plan->step_time_s + (double)plan->image_bus_bytes / in->link_bw;
+            const double t_band = gp.steps * alt.step_time_s + (double)alt.image_bus_bytes / in->link_bw + extra;
+            take = t_band < t_dev;
+        }
+        if (take) {
+            if (!rc) zt_plan_free(plan);
+            *plan = alt;
+            *in = in2;
+            rc = 0;
+        } else {
+            if (!rc2) zt_plan_free(&alt);
+            if (rc) *e = e2; /* neither fits: the banded minimum is the one to report */
+            p->vae_cap = 0;
+        }
     }
+    if (!rc) p->vae_host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp.vae_dt, p->vae_cap);
     free(pu);
     free(compute);
     return rc;
@@ -156,11 +180,12 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
 }
 
 int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
-                          zt_err *e) {
+                          size_t *vae_host_bytes, zt_err *e) {
     zt_pipeline *p = calloc(1, sizeof *p);
     if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
     int rc = pipeline_prepare(model_path, o, p, e);
     if (!rc) rc = build_plan(p, o, plan, in, e);
+    if (!rc && vae_host_bytes) *vae_host_bytes = p->vae_host_bytes;
     zt_pipeline_close(p);
     return rc;
 }
@@ -197,6 +222,15 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         p->plan_height = o->plan_height;
         p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
     } else {
+        if (o->vae_decode == ZT_VAE_DECODE_BANDED) { /* no budget, but asked for (host memory on first use) */
+            zt_gen_params gp;
+            zt_gen_params_default(&gp);
+            gp.width = o->plan_width;
+            gp.height = o->plan_height;
+            gp.steps = o->plan_steps;
+            gp.vae_dt = o->plan_vae_dt;
+            p->vae_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
+        }
         rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
         if (rc) goto fail;
         p->weight_bytes = zt_resident_bytes(p->units);

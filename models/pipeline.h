@@ -55,6 +55,11 @@ typedef struct {
     zt_dtype plan_vae_dt;     /* VAE activations the workspace is planned for (ZT_DT_F32 / ZT_DT_BF16) */
     uint64_t context_override; /* plan with this context size instead of the measured one (0 = measure) */
     const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
+    /* VAE decode under a budget: AUTO picks the whole-image decode unless it
+     * does not fit or the banded one (activations of the largest levels in
+     * host memory, freeing device memory for resident transformer blocks)
+     * is predicted faster per image at link_bw; DEVICE / BANDED force one. */
+    enum { ZT_VAE_DECODE_AUTO = 0, ZT_VAE_DECODE_DEVICE, ZT_VAE_DECODE_BANDED } vae_decode;
 } zt_pipeline_opts;
 
 typedef struct {
@@ -118,10 +123,11 @@ void zt_gen_params_default(zt_gen_params *gp);
 void zt_pipeline_opts_default(zt_pipeline_opts *o);
 /* Plan only (zturbo plan): open the source, build the models' descriptions,
  * and compute the plan these options would use for an image of
- * plan_width x plan_height. No weights are loaded; *context_bytes is the
- * measured (CUDA) or assumed context size. */
+ * plan_width x plan_height. No weights are loaded; in->context_bytes is the
+ * measured (CUDA) or assumed context size; *vae_host_bytes the host memory of
+ * a banded VAE decode (0 when the VAE decodes whole images on the device). */
 int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
-                          zt_err *e);
+                          size_t *vae_host_bytes /* 0: whole-image VAE decode; may be NULL */, zt_err *e);
 
 /* Open a model source (snapshot folder or store), create the ops context,
  * load the tokenizer (when one is found) and load every unit resident. */

@@ -154,6 +154,7 @@ typedef struct {
     int measure;
     size_t max_act, max_wt, max_wt1, max_conv_ws, max_gn_ws, max_attn_ws;
     size_t max_stage, max_hstats, max_host;
+    double traffic;         /* bytes between host and device in the banded passes */
 } vae_ctx;
 
 static void need_act(vae_ctx *x, size_t elems) {
@@ -388,6 +389,11 @@ static void pass_run(vae_ctx *x, const vpass *p) {
             }
         }
         stage_need(x, ZT_MIN(B, H) + 4, W, ZT_MAX(cin, cout));
+        const double es_d = (double)zt_dtype_size(x->dt);
+        if (in->onhost) x->traffic += (double)in->h * in->w * cin * es_d;
+        if (p->res && p->res->onhost) x->traffic += (double)H * W * cout * es_d;
+        if (p->sc_in && p->sc_in->onhost) x->traffic += (double)H * W * sc.cin * es_d;
+        if (out->onhost) x->traffic += (double)H * W * cout * es_d;
         if (p->sc_in) stage_need(x, ZT_MIN(B, H), W, sc.cin);
         x->max_wt = ZT_MAX(x->max_wt, (size_t)cout * p->k * p->k * cin);
         if (p->sc_in) x->max_wt1 = ZT_MAX(x->max_wt1, (size_t)cout * sc.cin);
@@ -622,12 +628,13 @@ static void vae_measure(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype d
 }
 
 static size_t cfg_device_bytes(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, vae_cfg cfg,
-                               size_t *host_bytes) {
+                               size_t *host_bytes, double *traffic) {
     vae_ctx x;
     vae_measure(v, ops, hl, wl, dt, cfg, &x);
     zt_carve cv = zt_carve_init(NULL, 0);
     vae_layout(&x, &cv);
     if (host_bytes) *host_bytes = 2 * x.max_host * zt_dtype_size(dt);
+    if (traffic) *traffic = x.traffic;
     return cv.used;
 }
 
@@ -644,25 +651,31 @@ static vae_cfg vae_choose(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype
         cfg.band = rows;
         return cfg;
     }
-    if (!cap || v->n_up < 2 || cfg_device_bytes(v, ops, hl, wl, dt, cfg, NULL) <= cap) return cfg;
+    if (!cap || v->n_up < 2 || cfg_device_bytes(v, ops, hl, wl, dt, cfg, NULL, NULL) <= cap) return cfg;
     static const int bands[] = {64, 32, 16, 8};
     for (int hf = v->n_up - 1; hf >= 1; hf--)
         for (int i = 0; i < 4; i++) {
             vae_cfg c = {hf, bands[i]};
-            if (cfg_device_bytes(v, ops, hl, wl, dt, c, NULL) <= cap) return c;
+            if (cfg_device_bytes(v, ops, hl, wl, dt, c, NULL, NULL) <= cap) return c;
         }
     vae_cfg smallest = {1, 8};
     return smallest;
 }
 
 size_t zt_vae_workspace_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap) {
-    return cfg_device_bytes(v, ops, hl, wl, dt, vae_choose(v, ops, hl, wl, dt, cap), NULL);
+    return cfg_device_bytes(v, ops, hl, wl, dt, vae_choose(v, ops, hl, wl, dt, cap), NULL, NULL);
 }
 
 size_t zt_vae_host_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap) {
     size_t host = 0;
-    cfg_device_bytes(v, ops, hl, wl, dt, vae_choose(v, ops, hl, wl, dt, cap), &host);
+    cfg_device_bytes(v, ops, hl, wl, dt, vae_choose(v, ops, hl, wl, dt, cap), &host, NULL);
     return host;
+}
+
+double zt_vae_host_traffic(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap) {
+    double t = 0;
+    cfg_device_bytes(v, ops, hl, wl, dt, vae_choose(v, ops, hl, wl, dt, cap), NULL, &t);
+    return t;
 }
 
 int zt_vae_decode(const zt_vae *v, zt_ops *ops, zt_units *u, int hl, int wl, const float *latent, zt_dtype dt,

@@ -62,6 +62,8 @@ int zt_vae_unit_order(const zt_vae *v, int *order, int max);
 size_t zt_vae_workspace_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap);
 /* Host bytes the decode needs under `cap` (0 when it runs on the device). */
 size_t zt_vae_host_size(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap);
+/* Bytes the banded decode moves between host and device (0 when none). */
+double zt_vae_host_traffic(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap);
 /* latent: f32 [latent_channels, hl, wl] (backend). decoded: [H*W, 3] of dt
  * (backend, the decoder output before the [-1,1] -> uint8 mapping); rgb:
  * uint8 [H*W*3] (backend). H = hl * 2^(n_up-1), likewise W. ws: the

@@ -146,6 +146,11 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.window = o->window;
     po.prefetch = o->prefetch;
     po.throttle_bw = o->throttle_bw;
+    po.link_bw = o->link_bw;
+    if (o->vae_decode < 0 || o->vae_decode > 2)
+        return zt_err_set(&e, ZT_ERR_ARG, "vae_decode %d not allowed: 0 auto, 1 device, 2 banded", o->vae_decode),
+               fail(&e, err, errlen);
+    po.vae_decode = o->vae_decode;
     po.plan_width = o->max_width;
     po.plan_height = o->max_height;
     po.plan_steps = o->max_steps;

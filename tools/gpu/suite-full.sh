@@ -37,7 +37,7 @@ ours() { # name, args...: one generate with --stats, JSON to $OUT/ours.jsonl
 A1024=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
 min_budget() { # the minimum --vram for A1024 plus extra args, as "<MiB>M" rounded up
   $Z generate -m $M "${A1024[@]}" "$@" -q --vram 1M -o $W/x.png 2>&1 |
-    sed -n 's/.*needs at least \([0-9.]*\) \([MG]\)iB.*/\1 \2/p' | awk '{v = $1 * ($2 == "G" ? 1024 : 1); printf "%dM", int(v) + 1}'
+    sed -n 's/.*needs at least \([0-9.]*\) \([MG]\)iB.*/\1 \2/p' | awk '{v = ($1 + 0.01) * ($2 == "G" ? 1024 : 1); printf "%dM", int(v) + 1}'
 }
 same() { cmp -s "$1" "$2" && echo "  same PNG as resident" || echo "  PNG DIFFERS from resident"; rm -f "$2"; }
 case $part in
@@ -81,8 +81,8 @@ budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from th
   ours resident "${A1024[@]}" -o $W/r.png
   min=$(min_budget); echo "min budget ${min}" | tee -a "$OUT/steps.log"
   for v in 12G 8G 6G 4G ${min}; do ours "vram-$v" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
-  ours "vram-8G-pinned0-store" "${A1024[@]}" --vram 8G --pinned 0 --store $S -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
-  ours "vram-${min}-pinned0-store" "${A1024[@]}" --vram ${min} --pinned 0 --store $S -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+  for v in 12G 8G; do ours "vram-$v-vae-device" "${A1024[@]}" --vram $v --vae-decode device -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
+  for v in 8G ${min}; do $Z plan -m $M --vram $v > "$OUT/plan-$v.txt" 2>&1; done
   # the progress line on a terminal (script gives the process a pty)
   timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1
   ;;
@@ -185,13 +185,12 @@ accuracy)
   python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_vaebf16.st $W/ref_bf16.st >> "$OUT/compare_f32.txt" 2>&1
   cat "$OUT/compare_f32.txt"
   ;;
-disk)
+disk) # disk bandwidth (bench-io) and --pinned 0 from the zstd store, same machine
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
-  A=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
-  min=$($Z generate -m $M "${A[@]}" -q --vram 100M -o $W/x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) GiB.*/\1/p')
-  min=$(awk "BEGIN{printf \"%.2f\", $min + 0.01}"); echo "min budget ${min}G (bf16 VAE)" | tee -a "$OUT/steps.log"
-  ours "vram-${min}G" "${A[@]}" --vram ${min}G -o $W/v.png
-  ours "vram-8G" "${A[@]}" --vram 8G -o $W/v8.png
-  ours "vram-${min}G-pinned0-store-2steps" "${A[@]}" --steps 2 --vram ${min}G --pinned 0 --store $S -o $W/d.png
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+  timeout 120 $B/bench-io --quick $S > "$OUT/bench-io.txt" 2>&1; tail -12 "$OUT/bench-io.txt"
+  min=$(min_budget)
+  ours "vram-8G-pinned0-store-2steps" "${A1024[@]}" --steps 2 --vram 8G --pinned 0 --store $S -o $W/d.png
+  ours "vram-${min}-pinned0-store-2steps" "${A1024[@]}" --steps 2 --vram ${min} --pinned 0 --store $S -o $W/d.png
   ;;
 esac

@@ -20,7 +20,7 @@
 
 enum {
     O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_NOISE,
-    O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
+    O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
     O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
 };
@@ -56,6 +56,13 @@ static const cli_option k_opts[O_N] = {
     [O_VAE_PRECISION] = {"--vae-precision", NULL, CLI_ENUM, "f32|bf16", .choices = "f32|bf16",
                          .def_help = "bf16 on cuda, as diffusers; f32 on cpu, as the official code",
                          .help = "VAE activations"},
+    [O_VAE_DECODE] = {"--vae-decode", NULL, CLI_ENUM, "auto|device|banded", .choices = "auto|device|banded",
+                      .def = "auto",
+                      .help = "with --vram: decode whole images on the device, or in row bands\n"
+                              "with the largest activations in host memory (less VRAM, more\n"
+                              "bus traffic); auto picks what the plan predicts faster"},
+    [O_LINK_BW] = {"--link-bw", NULL, CLI_REAL, "GBPS", 0, 10000, .def = "25",
+                   .help = "host->device GB/s the plan predicts with (PCIe 4 x16: 25, 5: 50)"},
     [O_THREADS] = {"--threads", NULL, CLI_INT, "N", 1, 1024, .def_help = "all cores", .help = "CPU backend worker threads, 1..1024"},
     [O_DUMP] = {"--dump", NULL, CLI_STRING, "FILE", .help = "write the intermediates (tools/ref FORMAT) to a safetensors file"},
     [O_TOKENIZER] = {"--tokenizer", NULL, CLI_STRING, "FILE", .def_help = "MODEL/tokenizer/tokenizer.json",
@@ -456,6 +463,8 @@ int cmd_generate(int argc, char **argv) {
     zo.window = (int)v[O_WINDOW].i;
     zo.prefetch = v[O_PREFETCH].set ? (int)v[O_PREFETCH].i : -1;
     zo.throttle_bw = v[O_THROTTLE].set ? v[O_THROTTLE].d * 1e9 : 0;
+    zo.link_bw = v[O_LINK_BW].d * 1e9;
+    zo.vae_decode = !strcmp(v[O_VAE_DECODE].s, "device") ? 1 : !strcmp(v[O_VAE_DECODE].s, "banded") ? 2 : 0;
     zo.threads = (int)v[O_THREADS].i;
     zo.tokenizer_path = v[O_TOKENIZER].s;
     zo.max_width = (int)v[O_WIDTH].i;

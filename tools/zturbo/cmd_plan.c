@@ -20,6 +20,7 @@ static const char *k_usage =
     "      --width N, --height N, --steps N   image size and evaluations (1024, 1024, 8)\n"
     "      --window N, --prefetch N           overrides (see generate)\n"
     "      --vae-precision bf16|f32           (default bf16 on cuda, f32 on cpu)\n"
+    "      --vae-decode auto|device|banded    (see generate; default auto)\n"
     "      --device cpu|cuda   backend whose context is measured (default cuda when present)\n"
     "      --context SIZE      assume this CUDA context size instead of measuring it\n"
     "      --link-bw GBPS, --disk-bw GBPS     bandwidths for the prediction (25, 2)\n"
@@ -42,7 +43,7 @@ static int parse_gbps(const char *opt, const char *v, double *out) {
 }
 
 int cmd_plan(int argc, char **argv) {
-    const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL;
+    const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL, *vae_decode = NULL;
     uint64_t vram = 0, pinned = UINT64_MAX, context = 0;
     long width = 1024, height = 1024, steps = 8, window = 0, prefetch = -1;
     double link = 0, disk = 0;
@@ -65,6 +66,7 @@ int cmd_plan(int argc, char **argv) {
         else if (!strcmp(a, "--store")) store = v;
         else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--vae-precision")) vae = v;
+        else if (!strcmp(a, "--vae-decode")) vae_decode = v;
         else if (!strcmp(a, "--vram")) rc = zt_parse_size(v, "--vram", &vram, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--pinned")) rc = zt_parse_size(v, "--pinned", &pinned, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--context")) rc = zt_parse_size(v, "--context", &context, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
@@ -90,6 +92,10 @@ int cmd_plan(int argc, char **argv) {
     if (po.backend == ZT_BACKEND_CUDA && !zt_cuda_available())
         return cli_usage_error("plan", "--device cuda: no usable CUDA device (use --device cpu and --context SIZE)");
     if (!vae) vae = po.backend == ZT_BACKEND_CUDA ? "bf16" : "f32";
+    if (!vae_decode || !strcmp(vae_decode, "auto")) po.vae_decode = ZT_VAE_DECODE_AUTO;
+    else if (!strcmp(vae_decode, "device")) po.vae_decode = ZT_VAE_DECODE_DEVICE;
+    else if (!strcmp(vae_decode, "banded")) po.vae_decode = ZT_VAE_DECODE_BANDED;
+    else return cli_usage_error("plan", "--vae-decode '%s' not allowed: auto, device or banded", vae_decode);
     if (!strcmp(vae, "bf16")) po.plan_vae_dt = ZT_DT_BF16;
     else if (!strcmp(vae, "f32")) po.plan_vae_dt = ZT_DT_F32;
     else return cli_usage_error("plan", "--vae-precision '%s' not allowed: bf16 or f32", vae);
@@ -106,7 +112,8 @@ int cmd_plan(int argc, char **argv) {
     po.context_override = context;
     zt_plan plan;
     zt_plan_input in;
-    int rc = zt_pipeline_make_plan(model, &po, &plan, &in, &e);
+    size_t vae_host = 0;
+    int rc = zt_pipeline_make_plan(model, &po, &plan, &in, &vae_host, &e);
     if (rc) return cli_fail(&e);
     zt_source *src = NULL;
     rc = zt_source_open(model, &src, &e);
@@ -137,6 +144,11 @@ int cmd_plan(int argc, char **argv) {
            zt_fmt_bytes(plan.step_bus_bytes, b1, sizeof b1), zt_fmt_bytes(plan.step_disk_bytes, b2, sizeof b2), plan.step_time_s,
            plan.step_compute_s, in.link_bw / 1e9, in.disk_bw / 1e9);
     printf("  per image: %s over the bus\n", zt_fmt_bytes(plan.image_bus_bytes, b1, sizeof b1));
+    if (vae_host)
+        printf("  vae: decoded in row bands, the largest activations in %s of host memory\n",
+               zt_fmt_bytes(vae_host, b1, sizeof b1));
+    else
+        printf("  vae: whole-image decode on the device\n");
     if (verbose) {
         printf("\n  %-26s %12s  %-9s %s\n", "unit", "bytes", "where", "host tier");
         for (int i = 0; i < plan.n_units; i++) {
