@@ -12,7 +12,8 @@
  * Prints one line per case (op, shape, dtypes, error) and a summary table
  * per op at the end. ZT_TEST_NO_FORK=1 skips the abort check that needs
  * fork() (compute-sanitizer runs); ZT_TEST_OPS=a,b runs only the ops whose
- * name contains one of the comma-separated words (e.g. a racecheck run). */
+ * name contains one of the comma-separated words (e.g. a racecheck run).
+ * The row norms run once per launch variant (kernels/cuda_norm.h). */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kernels/cuda_norm.h"
 #include "kernels/ops.h"
 #include "tests/zt_test.h"
 
@@ -218,6 +220,11 @@ static void t_gemm_mixed(void) {
 /* ---- norms --------------------------------------------------------------------- */
 enum { T_RMS, T_LAYER, T_GATE };
 
+/* Every launch variant of kernels/cuda_norm.h runs on the same inputs and
+ * is checked against the CPU; each is also compared bit by bit with variant
+ * 0: variant 1 must match it everywhere, 2-4 wherever they sum the
+ * statistics in variant 0's order (vectors of <= 1024 elements, per-head
+ * q/k rows included); longer rows are only reported. */
 static void t_norm(int kind, int rows, int heads, int dim, zt_dtype xdt, zt_dtype ydt, int weight, int scale,
                    int gate, int pad_x, int pad_y, int inplace) {
     if (!want(kind == T_RMS ? "rmsnorm" : kind == T_LAYER ? "layernorm" : "rmsnorm_gate_add")) return;
@@ -231,9 +238,23 @@ static void t_norm(int kind, int rows, int heads, int dim, zt_dtype xdt, zt_dtyp
     tb_rand(&gt, 0.5, 0.0);
     if (kind == T_GATE) tb_rand(&y, 1.0, 0.0); /* the residual stream */
     else if (!inplace) tb_poison(&y, 0xFF);
+    /* the inputs as drawn, for every GPU run (the CPU run overwrites x.h or y.h) */
+    void *x0 = malloc(tb_bytes(&x)), *y0 = malloc(tb_bytes(&y));
+    memcpy(x0, x.h, tb_bytes(&x));
+    if (!inplace) memcpy(y0, y.h, tb_bytes(&y));
+    tbuf *out = inplace ? &x : &y;
+    const size_t out_bytes = tb_bytes(out);
+    void *ref = malloc(out_bytes), *got = malloc(out_bytes);
     zt_norm nm = {.rows = rows, .heads = heads, .dim = dim, .x_dt = xdt, .ldx = ldx, .eps = 1e-5f, .y_dt = ydt, .ldy = ldy};
-    for (int side = 0; side < 2; side++) {
-        const int gpu = side == 1;
+    const char *op = kind == T_RMS ? "rmsnorm" : kind == T_LAYER ? "layernorm" : "rmsnorm_gate_add";
+    const int saved = zt_cuda_norm_get_variant();
+    for (int v = -1; v < ZT_NORM_VARIANTS; v++) { /* -1: the CPU */
+        const int gpu = v >= 0;
+        if (gpu) {
+            zt_mem_upload(g_gpu, x.d, x0, tb_bytes(&x));
+            if (!inplace) zt_mem_upload(g_gpu, y.d, y0, tb_bytes(&y));
+            zt_cuda_norm_set_variant(v);
+        }
         nm.x = gpu ? x.d : x.h;
         nm.weight = weight ? (const uint16_t *)(gpu ? wt.d : wt.h) : NULL;
         nm.scale = scale ? (gpu ? sc.d : sc.h) : NULL;
@@ -242,13 +263,24 @@ static void t_norm(int kind, int rows, int heads, int dim, zt_dtype xdt, zt_dtyp
         if (kind == T_RMS) zt_op_rmsnorm(o, &nm);
         else if (kind == T_LAYER) zt_op_layernorm(o, &nm);
         else zt_op_rmsnorm_gate_add(o, &nm, gate ? (gpu ? gt.d : gt.h) : NULL, gpu ? y.d : y.h, ldy);
+        if (!gpu) continue;
+        char what[128];
+        snprintf(what, sizeof what, "%dx%dx%d %s->%s%s%s%s%s ldx%+d ldy%+d v%d", rows, heads, dim, dn(xdt), dn(ydt),
+                 weight ? " w" : "", scale ? " scale" : "", gate ? " gate" : "", inplace ? " inplace" : "", pad_x,
+                 inplace ? pad_x : pad_y, v);
+        tb_check(op, what, out, ydt == ZT_DT_F32 && xdt == ZT_DT_F32);
+        zt_mem_download(g_gpu, v ? got : ref, out->d, out_bytes);
+        if (v == 0) continue;
+        const size_t es = zt_dtype_size(out->dt);
+        size_t ndiff = 0;
+        for (size_t i = 0; i < out->n; i++) ndiff += memcmp((char *)ref + i * es, (char *)got + i * es, es) != 0;
+        const int must = v == 1 || dim <= 1024;
+        printf("%-6s %-15s %-52s %zu elements differ from v0%s\n", must && ndiff ? "FAIL" : "ok", op, what, ndiff,
+               must ? " (must be 0)" : "");
+        ZT_CHECK(!must || ndiff == 0, "%s %s: %zu elements differ from variant 0", op, what, ndiff);
     }
-    const char *op = kind == T_RMS ? "rmsnorm" : kind == T_LAYER ? "layernorm" : "rmsnorm_gate_add";
-    char what[128];
-    snprintf(what, sizeof what, "%dx%dx%d %s->%s%s%s%s%s ldx%+d ldy%+d", rows, heads, dim, dn(xdt), dn(ydt),
-             weight ? " w" : "", scale ? " scale" : "", gate ? " gate" : "", inplace ? " inplace" : "", pad_x,
-             inplace ? pad_x : pad_y);
-    tb_check(op, what, inplace ? &x : &y, ydt == ZT_DT_F32 && xdt == ZT_DT_F32);
+    zt_cuda_norm_set_variant(saved);
+    free(x0); free(y0); free(ref); free(got);
     tb_free(&x); tb_free(&y); tb_free(&wt); tb_free(&sc); tb_free(&gt);
 }
 
@@ -540,6 +572,20 @@ int main(void) {
         t_norm(T_GATE, 13, 1, 3840, dt, dt, 1, 0, 1, 0, 0, 0);
         t_norm(T_GATE, 5, 1, 3840, dt, dt, 1, 0, 0, 8, 16, 0);
         t_norm(T_GATE, 7, 1, 45, dt, dt, 1, 0, 1, 1, 3, 0);
+        /* per-head rows of every head size the launch variants group as
+         * whole rows (8..256), aligned or not, in place; longer rows of each
+         * group size */
+        t_norm(T_RMS, 5, 32, 128, dt, dt, 1, 0, 0, 0, 0, 0); /* Qwen3 q heads */
+        t_norm(T_RMS, 6, 8, 128, dt, dt, 1, 1, 0, 3 * 128, 0, 0);
+        t_norm(T_RMS, 16, 30, 128, dt, dt, 1, 0, 0, 2 * 3840, 0, 1); /* q/k norm in place */
+        t_norm(T_RMS, 5, 4, 64, dt, dt, 1, 1, 0, 1, 3, 0);
+        t_norm(T_RMS, 3, 20, 16, dt, dt, 1, 0, 0, 0, 0, 0);
+        t_norm(T_RMS, 5, 3, 256, dt, dt, 1, 0, 0, 8, 0, 0);
+        t_norm(T_RMS, 4, 40, 8, dt, dt, 1, 0, 0, 0, 0, 0);
+        t_norm(T_LAYER, 3, 4, 64, dt, dt, 0, 1, 0, 0, 0, 0);
+        t_norm(T_RMS, 3, 1, 5000, dt, dt, 1, 1, 0, 0, 0, 0);
+        t_norm(T_LAYER, 2, 1, 8192, dt, dt, 0, 1, 0, 0, 0, 0);
+        t_norm(T_GATE, 3, 1, 1100, dt, dt, 1, 0, 1, 0, 0, 0);
     }
     t_norm(T_RMS, 9, 1, 3840, B, F, 1, 1, 0, 0, 0, 0);
     t_norm(T_RMS, 9, 2, 64, F, B, 1, 0, 0, 0, 0, 0);

@@ -15,6 +15,9 @@
  *
  * usage: kbench [filter]   (only ops whose name contains filter)
  *        KBENCH_CONV_VARIANTS=1 kbench conv   (also every conv tile variant)
+ *        kbench norm   (row norms: one row per launch variant "op vN" of
+ *        kernels/cuda_norm.h, then a same-size copy row "op ceiling: copy";
+ *        also the VAE groupnorms)
  *
  * Measured (2026-11-27): H100 copy 2.97 TB/s, 8192^3 GEMM 686-714 TFLOP/s;
  * DiT GEMMs 95-103% of that; conv2d variant 5 (the default) 1.1-1.8x the
@@ -30,6 +33,7 @@
 #include <cuda_bf16.h>
 
 #include "common/zt_cuda.h"
+#include "kernels/cuda_norm.h"
 #include "kernels/ops.h"
 
 /* internal (kernels/cuda_conv.cu): conv2d with a chosen tile variant */
@@ -159,7 +163,37 @@ static void bench_gemm(int m, int k, int n, zt_dtype ydt) {
     free_all();
 }
 
+/* The ceiling at an op's own size: a D2D copy moving the same bytes (read +
+ * write, half each way) over as many buffer sets as the op rotated through,
+ * so that L2 flatters neither. Launch ramp and tail weigh more at 32-100 MB
+ * than in the 1 GiB ceiling; the % column stays relative to that one. A
+ * copy is 1:1 read:write; gate_add reads 2 bytes per byte written. */
+static void ceiling_copy(const char *op, double bytes, int sets) {
+    const size_t half = (size_t)(bytes / 2) & ~(size_t)255;
+    std::vector<void *> src, dst;
+    for (int i = 0; i < sets; i++) { src.push_back(buf(half / 2, ZT_DT_BF16)); dst.push_back(buf(half / 2, ZT_DT_BF16)); }
+    const double ms = time_ms([&](int r) { zt_mem_copy(g_ops, dst[r % sets], src[r % sets], half); });
+    char name[64], shape[96];
+    snprintf(name, sizeof name, "%s ceiling: copy", op);
+    snprintf(shape, sizeof shape, "%.1f MB D2D, read+write, %d set%s", half / 1e6, sets, sets > 1 ? "s" : "");
+    row_bytes(name, shape, 2.0 * half, ms);
+    free_all();
+}
+
+/* Every launch variant of the row norms (kernels/cuda_norm.h) on the same
+ * buffers, one row each. */
+static void time_norm_variants(const char *op, const char *shape, double bytes, const std::function<void(int)> &fn) {
+    for (int v = 0; v < ZT_NORM_VARIANTS; v++) {
+        zt_cuda_norm_set_variant(v);
+        const double ms = time_ms(fn);
+        char name[64];
+        snprintf(name, sizeof name, "%s v%d", op, v);
+        row_bytes(name, shape, bytes, ms);
+    }
+}
+
 static void bench_norms(void) {
+    const int variant = zt_cuda_norm_get_variant();
     const size_t act = (size_t)S * D, bytes2 = 2.0 * act * 2;
     if (wanted("rmsnorm")) {
         const int sets = sets_for(bytes2);
@@ -169,9 +203,10 @@ static void bench_norms(void) {
         zt_norm n = {};
         n.rows = S; n.heads = 1; n.dim = D; n.x_dt = ZT_DT_BF16; n.ldx = D; n.weight = (const uint16_t *)w; n.scale = sc;
         n.eps = 1e-5f; n.y_dt = ZT_DT_BF16; n.ldy = D;
-        double ms = time_ms([&](int r) { n.x = xs[r % sets]; n.y = ys[r % sets]; zt_op_rmsnorm(g_ops, &n); });
-        row_bytes("rmsnorm", "4224x3840 bf16, weight+scale", bytes2, ms);
+        time_norm_variants("rmsnorm", "4224x3840 bf16, weight+scale", bytes2,
+                           [&](int r) { n.x = xs[r % sets]; n.y = ys[r % sets]; zt_op_rmsnorm(g_ops, &n); });
         free_all();
+        ceiling_copy("rmsnorm", bytes2, sets);
     }
     if (wanted("qknorm")) {
         const size_t qkv = (size_t)S * 3 * D;
@@ -182,9 +217,10 @@ static void bench_norms(void) {
         zt_norm n = {};
         n.rows = S; n.heads = H; n.dim = HD; n.x_dt = ZT_DT_BF16; n.ldx = 3 * D; n.weight = (const uint16_t *)w;
         n.eps = 1e-5f; n.y_dt = ZT_DT_BF16; n.ldy = 3 * D;
-        double ms = time_ms([&](int r) { n.x = xs[r % sets]; n.y = xs[r % sets]; zt_op_rmsnorm(g_ops, &n); });
-        row_bytes("qknorm", "4224x30x128 in QKV row, in place", bytes2, ms);
+        time_norm_variants("qknorm", "4224x30x128 in QKV row, in place", bytes2,
+                           [&](int r) { n.x = xs[r % sets]; n.y = xs[r % sets]; zt_op_rmsnorm(g_ops, &n); });
         free_all();
+        ceiling_copy("qknorm", bytes2, sets);
     }
     if (wanted("rmsnorm_gate_add")) {
         const double bytes3 = 3.0 * act * 2;
@@ -195,9 +231,10 @@ static void bench_norms(void) {
         zt_norm n = {};
         n.rows = S; n.heads = 1; n.dim = D; n.x_dt = ZT_DT_BF16; n.ldx = D; n.weight = (const uint16_t *)w;
         n.eps = 1e-5f; n.y_dt = ZT_DT_BF16; n.ldy = D;
-        double ms = time_ms([&](int r) { n.x = xs[r % sets]; zt_op_rmsnorm_gate_add(g_ops, &n, g, rs[r % sets], D); });
-        row_bytes("rmsnorm_gate_add", "4224x3840 bf16, gate", bytes3, ms);
+        time_norm_variants("rmsnorm_gate_add", "4224x3840 bf16, gate", bytes3,
+                           [&](int r) { n.x = xs[r % sets]; zt_op_rmsnorm_gate_add(g_ops, &n, g, rs[r % sets], D); });
         free_all();
+        ceiling_copy("rmsnorm_gate_add", bytes3, sets);
     }
     if (wanted("layernorm")) {
         const int sets = sets_for(bytes2);
@@ -207,10 +244,12 @@ static void bench_norms(void) {
         zt_norm n = {};
         n.rows = S; n.heads = 1; n.dim = D; n.x_dt = ZT_DT_BF16; n.ldx = D; n.scale = sc;
         n.eps = 1e-6f; n.y_dt = ZT_DT_BF16; n.ldy = D;
-        double ms = time_ms([&](int r) { n.x = xs[r % sets]; n.y = ys[r % sets]; zt_op_layernorm(g_ops, &n); });
-        row_bytes("layernorm", "4224x3840 bf16, scale", bytes2, ms);
+        time_norm_variants("layernorm", "4224x3840 bf16, scale", bytes2,
+                           [&](int r) { n.x = xs[r % sets]; n.y = ys[r % sets]; zt_op_layernorm(g_ops, &n); });
         free_all();
+        ceiling_copy("layernorm", bytes2, sets);
     }
+    zt_cuda_norm_set_variant(variant);
 }
 
 static void bench_rope_swiglu_ew(void) {

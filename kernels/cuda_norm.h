@@ -1,0 +1,28 @@
+/* kernels/cuda_norm.h — launch variants of the CUDA row norms
+ * (kernels/cuda_norm.cu: zt_op_rmsnorm, zt_op_layernorm,
+ * zt_op_rmsnorm_gate_add), so that kbench can time them side by side and the
+ * op test can check each against the CPU reference. Every variant keeps the
+ * numerics of ops.h; what each one changes is in cuda_norm.cu's header.
+ *
+ * The variant is process-wide host state read at each launch: the default is
+ * env ZT_NORM_VARIANT (read once; unset = 0, the production kernels),
+ * zt_cuda_norm_set_variant overrides it. Not for the models: only the tools
+ * and tests set it. */
+#ifndef ZT_KERNELS_CUDA_NORM_H
+#define ZT_KERNELS_CUDA_NORM_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZT_NORM_VARIANTS 5 /* variants 0 .. ZT_NORM_VARIANTS - 1 */
+
+/* v in [0, ZT_NORM_VARIANTS) (anything else aborts). */
+void zt_cuda_norm_set_variant(int v);
+/* The variant in force (the env default until set). */
+int zt_cuda_norm_get_variant(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
