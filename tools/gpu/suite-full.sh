@@ -52,6 +52,9 @@ gputests) # the GPU tests only (the CPU ones run in CI)
     timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; echo "$t.sh: exit $? $(tail -1 "$OUT/t-$t.log")" | tee -a "$OUT/gputests.txt"
   done
   ;;
+optests) # the CUDA op tests alone (every norm variant included)
+  timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; echo "test_ops_cuda: exit $? $(tail -1 "$OUT/t-test_ops_cuda.log")" | tee -a "$OUT/gputests.txt"
+  ;;
 sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
   for tool in memcheck racecheck; do
