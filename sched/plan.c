@@ -220,7 +220,8 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                               "them from: pack one with `zturbo pack` and pass --store, or raise --pinned",
                               zt_fmt_bytes(in->pinned_budget, b1, sizeof b1));
         }
-        uint64_t staging = in->staging_bytes ? in->staging_bytes : 2 * out->slot_bytes;
+        /* four stages: reads run ahead while earlier stages wait for a slot */
+        uint64_t staging = in->staging_bytes ? in->staging_bytes : 4 * out->slot_bytes;
         if (staging < out->slot_bytes) staging = out->slot_bytes;
         out->staging_bytes = staging;
         out->pinned_bytes += staging;

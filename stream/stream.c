@@ -29,6 +29,8 @@ typedef struct {
     int k;                 /* disk-use index held (-1: free) */
     int ready;             /* read finished (or failed) */
     int copy_issued;       /* a copy from it was enqueued; `copied` marks its end */
+    int rs;                /* compressed read staging buffer its read uses (-1: none) */
+    double t_submit;
     cudaEvent_t copied;
 } zt_stage;
 
@@ -71,10 +73,12 @@ struct zt_stream {
     zt_reader *reader;             /* io_uring/pread + parallel decode of DISK units */
     void *rstage;                  /* [rstage_bytes] compressed extent staging (pinned arena) */
     uint64_t rstage_bytes;
-    pthread_t io;
+    pthread_t io, reaper;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int io_running, io_stop, io_next_k;
+    int io_inflight, io_submit_done;  /* async reads in flight; the submitter has finished */
+    int rstage_busy[2];
 
     int err_code;
     zt_err err;
@@ -137,64 +141,19 @@ static int read_unit(zt_stream *st, int unit, void *dst, zt_err *e) {
     return zt_source_read_unit(from, unit, dst, st->cat->units[unit].nbytes, e);
 }
 
-/* ---- the disk I/O thread: reads DISK-tier uses ahead into staging ---- */
+/* ---- the disk I/O threads: read DISK-tier uses ahead into staging ----
+ * The submitter takes the next disk use as soon as a stage is free (its copy
+ * to a slot was enqueued) and a compressed-read buffer is free, and submits
+ * it; the reaper collects finished reads. Two threads, so that a submission
+ * never waits behind an unrelated completion: with one thread the disk kept
+ * only one unit in flight (0.63 GB/s where the reader alone does 1.7). */
 
-static void *io_main(void *arg) {
+static void *io_reaper(void *arg) {
     zt_stream *st = arg;
-    /* With the async reader two units are in flight: the extent of k+1 is
-     * read while the workers decode k, so the disk never waits for zstd. */
-    const int max_inflight = st->reader ? 2 : 1;
-    int inflight = 0;
-    double t_submit[2] = {0, 0};
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        if (st->io_stop) break;
-        int k = st->io_next_k;
-        if (k < st->n_disk && inflight < max_inflight) {
-            zt_stage *sg = &st->stages[k % st->n_stages];
-            /* The stage is reusable once the copy out of it was enqueued (its
-             * event tells when it finished) or it was never used. */
-            if (sg->k < 0 || sg->copy_issued) {
-                int wait_copy = sg->k >= 0 && sg->copy_issued;
-                sg->k = k;
-                sg->ready = 0;
-                sg->copy_issued = 0;
-                st->io_next_k++;
-                int unit = st->seq[st->disk_use[k]];
-                pthread_mutex_unlock(&st->mu);
-                if (wait_copy && st->cuda) ZT_CUDA_CHECK(cudaEventSynchronize(sg->copied));
-                zt_err e;
-                zt_err_clear(&e);
-                int rc;
-                double t0 = zt_now();
-                if (st->reader) {
-                    rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->slot_bytes,
-                                               (char *)st->rstage + (size_t)(k & 1) * st->rstage_bytes, st->rstage_bytes,
-                                               st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
-                    t_submit[k & 1] = t0;
-                } else {
-                    rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
-                }
-                pthread_mutex_lock(&st->mu);
-                if (st->reader && !rc) {
-                    inflight++;
-                    continue;
-                }
-                /* synchronous read done, or the submit failed */
-                st->stats.disk_s += zt_now() - t0;
-                if (rc) set_error(st, &e);
-                else st->stats.bytes_disk += st->cat->units[unit].nbytes;
-                sg->ready = 1;
-                pthread_cond_broadcast(&st->cv);
-                continue;
-            }
-            if (!inflight) { /* nothing to collect: wait for compute to free the stage */
-                pthread_cond_wait(&st->cv, &st->mu);
-                continue;
-            }
-        }
-        if (!inflight) {
-            if (st->io_next_k >= st->n_disk) break;
+        if (!st->io_inflight) {
+            if (st->io_submit_done) break;
             pthread_cond_wait(&st->cv, &st->mu);
             continue;
         }
@@ -206,27 +165,92 @@ static void *io_main(void *arg) {
             zt_err e;
             zt_err_set(&e, ZT_ERR_INTERNAL, "stream: the reader lost a request");
             set_error(st, &e);
-            inflight = 0;
+            st->io_inflight = 0;
             for (int s = 0; s < st->n_stages; s++) st->stages[s].ready = 1;
             pthread_cond_broadcast(&st->cv);
             continue;
         }
-        inflight--;
+        st->io_inflight--;
         int kd = (int)d.tag;
         zt_stage *sg = &st->stages[kd % st->n_stages];
         int unit = st->seq[st->disk_use[kd]];
-        st->stats.disk_s += zt_now() - t_submit[kd & 1];
+        st->stats.disk_s += zt_now() - sg->t_submit;
         if (d.status) set_error(st, &d.err);
         else st->stats.bytes_disk += st->cat->units[unit].nbytes;
+        if (sg->rs >= 0) st->rstage_busy[sg->rs] = 0;
+        sg->rs = -1;
         sg->ready = 1;
         pthread_cond_broadcast(&st->cv);
     }
     pthread_mutex_unlock(&st->mu);
-    if (st->reader) { /* stopped early: drain what is in flight before the buffers go */
-        zt_read_done d;
-        while (inflight-- > 0) zt_reader_wait(st->reader, &d, 1, 1);
-    }
     return NULL;
+}
+
+static void *io_main(void *arg) {
+    zt_stream *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        if (st->io_stop) break;
+        int k = st->io_next_k;
+        if (k >= st->n_disk) break;
+        zt_stage *sg = &st->stages[k % st->n_stages];
+        int rs = -1;
+        if (st->reader) rs = !st->rstage_busy[0] ? 0 : !st->rstage_busy[1] ? 1 : -1;
+        /* The stage is reusable once the copy out of it was enqueued (its
+         * event tells when it finished) or it was never used. */
+        if (!(sg->k < 0 || sg->copy_issued) || (st->reader && rs < 0)) {
+            pthread_cond_wait(&st->cv, &st->mu);
+            continue;
+        }
+        int wait_copy = sg->k >= 0 && sg->copy_issued;
+        sg->k = k;
+        sg->ready = 0;
+        sg->copy_issued = 0;
+        sg->rs = rs;
+        if (rs >= 0) st->rstage_busy[rs] = 1;
+        st->io_next_k++;
+        int unit = st->seq[st->disk_use[k]];
+        pthread_mutex_unlock(&st->mu);
+        if (wait_copy && st->cuda) ZT_CUDA_CHECK(cudaEventSynchronize(sg->copied));
+        zt_err e;
+        zt_err_clear(&e);
+        int rc;
+        double t0 = zt_now();
+        sg->t_submit = t0;
+        if (st->reader) {
+            rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->slot_bytes,
+                                       (char *)st->rstage + (size_t)rs * st->rstage_bytes, st->rstage_bytes,
+                                       st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
+        } else {
+            rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
+        }
+        pthread_mutex_lock(&st->mu);
+        if (st->reader && !rc) {
+            st->io_inflight++;
+            pthread_cond_broadcast(&st->cv);
+            continue;
+        }
+        /* synchronous read done, or the submit failed */
+        st->stats.disk_s += zt_now() - t0;
+        if (rc) set_error(st, &e);
+        else st->stats.bytes_disk += st->cat->units[unit].nbytes;
+        if (rs >= 0) st->rstage_busy[rs] = 0;
+        sg->rs = -1;
+        sg->ready = 1;
+        pthread_cond_broadcast(&st->cv);
+    }
+    st->io_submit_done = 1; /* the reaper drains what is in flight, then ends */
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static void io_stop_join_submitter(zt_stream *st) {
+    pthread_mutex_lock(&st->mu);
+    st->io_stop = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->io, NULL);
 }
 
 static void io_stop_join(zt_stream *st) {
@@ -236,6 +260,7 @@ static void io_stop_join(zt_stream *st) {
     pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
     pthread_join(st->io, NULL);
+    if (st->reader) pthread_join(st->reaper, NULL);
     st->io_running = 0;
 }
 
@@ -554,8 +579,18 @@ int zt_stream_begin_phase(zt_stream *st, const int *order, int n, int repeat, zt
     if (st->n_disk) {
         st->io_stop = 0;
         st->io_next_k = 0;
+        st->io_inflight = 0;
+        st->io_submit_done = 0;
+        st->rstage_busy[0] = st->rstage_busy[1] = 0;
+        for (int k = 0; k < STAGE_MAX; k++) st->stages[k].rs = -1;
         if (pthread_create(&st->io, NULL, io_main, st))
             return zt_err_set(e, ZT_ERR_NOMEM, "stream: cannot start the I/O thread");
+        if (st->reader && pthread_create(&st->reaper, NULL, io_reaper, st)) {
+            io_stop_join_submitter(st);
+            zt_read_done d;
+            for (; st->io_inflight > 0; st->io_inflight--) zt_reader_wait(st->reader, &d, 1, 1);
+            return zt_err_set(e, ZT_ERR_NOMEM, "stream: cannot start the I/O thread");
+        }
         st->io_running = 1;
     }
     return ZT_OK;

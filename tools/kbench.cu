@@ -144,6 +144,18 @@ static void ceilings(void) {
     g_peak_tflops = 2.0 * n * n * n / (ms * 1e-3) / 1e12;
     free_all();
     printf("| zturbo | ceiling: copy | 1 GiB D2D, read+write | %.1f | %.0f GB/s | 100%% |\n", copy_ms * 1e3, g_copy_gbs);
+    { /* the bus: what streamed weights can reach (pinned host -> device) */
+        const size_t hb = (size_t)1 << 30;
+        void *h = NULL, *d = NULL;
+        ZT_CUDA_CHECK(cudaMallocHost(&h, hb));
+        ZT_CUDA_CHECK(cudaMalloc(&d, hb));
+        memset(h, 1, hb);
+        const double ms_h2d = time_ms([&](int) { ZT_CUDA_CHECK(cudaMemcpyAsync(d, h, hb, cudaMemcpyHostToDevice, g_st)); });
+        printf("| zturbo | ceiling: pinned H2D | 1 GiB host->device | %.1f | %.1f GB/s | - |\n", ms_h2d * 1e3,
+               hb / (ms_h2d * 1e-3) / 1e9);
+        ZT_CUDA_CHECK(cudaFreeHost(h));
+        ZT_CUDA_CHECK(cudaFree(d));
+    }
     printf("| zturbo | ceiling: gemm | m8192 n8192 k8192 bf16 | %.1f | %.1f TFLOP/s | 100%% |\n", ms * 1e3, g_peak_tflops);
 }
 

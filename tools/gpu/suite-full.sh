@@ -106,7 +106,7 @@ PY
 throttle) # s/eval for budgets x throttled links (2 evaluations each)
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   min=$(min_budget)
-  for t in 25 12 3; do for v in 12G 8G 6G 4G ${min}; do ours "vram-$v-link-$t" "${A1024[@]}" --steps 2 --vram $v --throttle $t -o $W/t.png; done; done
+  for t in 3 12 25; do for v in ${min} 4G 8G 6G 12G; do ours "vram-$v-link-$t" "${A1024[@]}" --steps 2 --vram $v --throttle $t -o $W/t.png; done; done
   ;;
 offload)
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
