@@ -52,6 +52,26 @@ gputests) # the GPU tests only (the CPU ones run in CI)
     timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; echo "$t.sh: exit $? $(tail -1 "$OUT/t-$t.log")" | tee -a "$OUT/gputests.txt"
   done
   ;;
+ceiling) # the bus and copy ceilings of this card (kbench runs its ceilings before any filtered op)
+  timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1; grep ceiling "$OUT/ceiling.txt"
+  ;;
+accuracy1) # one case against diffusers bf16 (p100, 1024x1024)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 --seed 42 \
+    --save-noise $W/n42.st --precision bf16 --device cuda -o $W/ref_bf16.st > "$OUT/oracle_bf16b.log" 2>&1
+  $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st -o $W/o.png --dump $W/ours.st 2>>"$OUT/ours.err"
+  python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image \
+    $W/ours.st $W/ref_bf16.st > "$OUT/compare_p100_bf16.txt" 2>&1; cat "$OUT/compare_p100_bf16.txt"
+  ;;
+walk) # a new user's first commands on this machine (binaries built on the dev machine)
+  ( set -x
+    $B/mkmodel --config tiny --seed 1 -o $W/walk-tiny
+    $Z generate -m $W/walk-tiny -p "a lighthouse at dawn" --width 256 --height 256 --device cpu -o $W/walk-cpu.png
+    $Z info
+    $Z plan -m $M --vram 8G
+    $Z generate -m $M -p "a lighthouse at dawn" --vram 8G -o $W/walk-gpu.png --stats
+    file $W/walk-cpu.png $W/walk-gpu.png ) > "$OUT/walk.txt" 2>&1; tail -25 "$OUT/walk.txt"
+  ;;
 optests) # the CUDA op tests alone (every norm variant included)
   timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; echo "test_ops_cuda: exit $? $(tail -1 "$OUT/t-test_ops_cuda.log")" | tee -a "$OUT/gputests.txt"
   ;;
