@@ -71,6 +71,17 @@ static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks -
 
 static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L);
 
+/* The image the workspace is planned for. */
+static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
+    zt_gen_params gp;
+    zt_gen_params_default(&gp);
+    gp.width = o->plan_width;
+    gp.height = o->plan_height;
+    gp.steps = o->plan_steps;
+    gp.vae_dt = o->plan_vae_dt;
+    return gp;
+}
+
 static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in, zt_err *e) {
     const int n = p->cat->n_units;
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
@@ -82,12 +93,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     }
     estimate_compute(p, o, compute);
     zt_stream_describe_units(p->cat, o->plan_steps, compute, pu);
-    zt_gen_params gp;
-    zt_gen_params_default(&gp);
-    gp.width = o->plan_width;
-    gp.height = o->plan_height;
-    gp.steps = o->plan_steps;
-    gp.vae_dt = o->plan_vae_dt;
+    zt_gen_params gp = plan_gen_params(o);
     memset(in, 0, sizeof *in);
     in->vram_budget = o->vram_budget;
     in->context_bytes = p->context_bytes;
@@ -223,12 +229,7 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
     } else {
         if (o->vae_decode == ZT_VAE_DECODE_BANDED) { /* no budget, but asked for (host memory on first use) */
-            zt_gen_params gp;
-            zt_gen_params_default(&gp);
-            gp.width = o->plan_width;
-            gp.height = o->plan_height;
-            gp.steps = o->plan_steps;
-            gp.vae_dt = o->plan_vae_dt;
+            const zt_gen_params gp = plan_gen_params(o);
             p->vae_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
         }
         rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
