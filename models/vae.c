@@ -134,13 +134,13 @@ typedef struct {
 } vae_cfg;
 
 typedef struct {
-    void *a, *b, *c;        /* device-level activations [max_act] */
-    void *wbuf, *bbuf;      /* f32 copies of one conv weight / bias (f32 path) */
-    void *wbuf1, *bbuf1;    /* ... of a 1x1 shortcut weight used in the same pass */
-    void *conv_ws, *gn_ws, *attn_ws;
-    void *stage[5];         /* band staging [max_stage] (host levels) */
-    void *hstats[2];        /* GroupNorm stats of the host tensors [max_hstats bytes] */
-    char *host[2];          /* host tensors [max_host] (caller's host memory) */
+    void *a, *b, *c;        /* device levels: [h*w, c] activations, max_act elements each */
+    void *wbuf, *bbuf;      /* f32 path: [cout, k, k, cin] / [cout] upcast of one conv's weight and bias */
+    void *wbuf1, *bbuf1;    /* ... [cout, 1, 1, cin] / [cout] of the 1x1 shortcut used in the same pass */
+    void *conv_ws, *gn_ws, *attn_ws; /* op workspaces (bytes) */
+    void *stage[5];         /* host levels: [rows*w, c] band staging, max_stage elements each */
+    void *hstats[2];        /* GroupNorm statistics objects of host[0], host[1] (max_hstats bytes) */
+    char *host[2];          /* host levels: [h*w, c] activations in the caller's host memory, max_host elements */
 } vae_ws;
 
 typedef struct {
@@ -322,9 +322,10 @@ static void mid_attention(vae_ctx *x, int h, int w, void **cur, void **f1, void 
 /* An activation of the banded part: whole in device memory (dev) or in host
  * memory (host), with the GroupNorm statistics object of its rows. */
 typedef struct {
-    char *dev, *host;
+    char *dev;              /* [h*w, c] backend memory (onhost = 0) */
+    char *host;             /* [h*w, c] host memory (onhost = 1) */
     int onhost;
-    void *stats;
+    void *stats;            /* its GroupNorm statistics object (backend), or NULL */
     int h, w, c;
 } vt;
 
