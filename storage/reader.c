@@ -8,7 +8,14 @@
  * EAGAIN/EINTR, goes to the retry list and is issued again before any new
  * segment. A request finishes its I/O when all its bytes are read, or when
  * it failed and none of its segments is still in flight (the buffer must
- * not be written after completion is reported). */
+ * not be written after completion is reported).
+ *
+ * Unit requests are decoded while they are read: segments are cut at
+ * multiples of segment_bytes from the request's start, a bitmap records
+ * which have landed, and a chunk goes to the decode workers as soon as the
+ * contiguous prefix read so far covers it. So the disk never idles while the
+ * last chunks of a unit are checked and decompressed. A unit request
+ * finishes when its I/O is over and every chunk handed out is decoded. */
 #include "storage/reader.h"
 
 #include <errno.h>
@@ -48,7 +55,15 @@ struct rq {
     unsigned flags;
     uint8_t *dst;
     uint32_t n_chunks, next_chunk, chunks_left;
-    rq *next;
+    /* early decode */
+    int io_done;            /* the I/O part is over (all read, or failed) */
+    int queued;             /* in r->decode */
+    int decoding;           /* chunks handed to workers, not yet back */
+    uint32_t seg_prefix;    /* segments [0, seg_prefix) all read */
+    uint64_t ready;         /* bytes [0, ready) of the extent are read */
+    uint64_t seg_done[64];  /* landed segments (early decode needs len <= 4096 segments) */
+    rq *next;               /* free, pending or done list */
+    rq *dnext;              /* decode list: a request is decoded while it is still pending */
 };
 
 struct sg {
@@ -143,6 +158,24 @@ static rq *rq_pop(rq_list *l) {
     }
     return x;
 }
+/* The decode list links through dnext (its requests may still be pending). */
+static void decode_push(rq_list *l, rq *x) {
+    x->dnext = NULL;
+    if (l->tail) l->tail->dnext = x;
+    else l->head = x;
+    l->tail = x;
+}
+static void decode_remove(rq_list *l, rq *x) {
+    rq *prev = NULL;
+    for (rq *c = l->head; c; prev = c, c = c->dnext) {
+        if (c != x) continue;
+        if (prev) prev->dnext = c->dnext;
+        else l->head = c->dnext;
+        if (l->tail == c) l->tail = prev;
+        c->dnext = NULL;
+        return;
+    }
+}
 static void sg_push(sg_list *l, sg *x) {
     x->next = NULL;
     if (l->tail) l->tail->next = x;
@@ -191,14 +224,55 @@ static void fail(zt_reader *r, rq *q, int code, const char *fmt, ...) {
 
 /* All bytes read (or failed with nothing in flight): on to decoding or done. */
 static void io_finished(zt_reader *r, rq *q) {
-    if (q->status || !q->store || !q->n_chunks) {
+    q->io_done = 1;
+    if (!q->store || !q->n_chunks) {
         finish(r, q);
         return;
     }
-    q->next_chunk = 0;
-    q->chunks_left = q->n_chunks;
-    rq_push(&r->decode, q);
-    pthread_cond_signal(&r->cv_decode);
+    if (q->status) { /* failed: finish once no chunk is being decoded */
+        if (q->queued) {
+            decode_remove(&r->decode, q);
+            q->queued = 0;
+        }
+        if (!q->decoding) finish(r, q);
+        return;
+    }
+    q->ready = q->len;
+    if (!q->chunks_left && !q->decoding) { /* every chunk decoded before the last bytes landed */
+        finish(r, q);
+        return;
+    }
+    if (!q->queued && q->next_chunk < q->n_chunks) {
+        decode_push(&r->decode, q);
+        q->queued = 1;
+    }
+    pthread_cond_broadcast(&r->cv_decode);
+}
+
+/* A segment of a unit request landed: advance the read prefix and let the
+ * workers at the chunks it completes. */
+static void early_progress(zt_reader *r, rq *q, const sg *s) {
+    if (!q->store || !q->n_chunks || q->status) return;
+    const uint64_t idx = (s->off - q->offset) / r->seg_bytes;
+    if (idx >= 64 * 64) return; /* too long for the bitmap: decoded after the I/O */
+    q->seg_done[idx / 64] |= 1ull << (idx % 64);
+    while (q->seg_prefix < 64 * 64 && (q->seg_done[q->seg_prefix / 64] >> (q->seg_prefix % 64) & 1)) q->seg_prefix++;
+    const uint64_t ready = ZT_MIN(q->len, (uint64_t)q->seg_prefix * r->seg_bytes);
+    if (ready <= q->ready) return;
+    q->ready = ready;
+    if (!q->queued && q->next_chunk < q->n_chunks) {
+        decode_push(&r->decode, q);
+        q->queued = 1;
+    }
+    pthread_cond_broadcast(&r->cv_decode);
+}
+
+/* The next chunk of q a worker may decode now, or -1. */
+static int64_t decodable_chunk(const rq *q) {
+    if (q->status || q->next_chunk >= q->n_chunks) return -1;
+    if (q->io_done) return q->next_chunk;
+    const zt_store_chunk *c = zt_store_chunk_of(q->store, q->unit, q->next_chunk);
+    return c && c->at + c->stored <= q->ready ? (int64_t)q->next_chunk : -1;
 }
 
 static void maybe_io_finished(zt_reader *r, rq *q) {
@@ -310,6 +384,7 @@ static int seg_complete(zt_reader *r, sg *s, int64_t res) {
             return 1;
         }
         q->completed += s->len;
+        early_progress(r, q, s);
     }
     s->next = r->free_sg;
     r->free_sg = s;
@@ -431,35 +506,48 @@ static void *decode_main(void *arg) {
     pthread_mutex_lock(&r->mu);
     for (;;) {
         rq *q = r->decode.head;
+        int64_t k = -1;
+        for (; q; q = q->dnext)
+            if ((k = decodable_chunk(q)) >= 0) break;
         if (!q) {
             if (r->stop) break;
             pthread_cond_wait(&r->cv_decode, &r->mu);
             continue;
         }
-        uint32_t k = q->next_chunk++;
-        if (q->next_chunk == q->n_chunks) rq_pop(&r->decode);
-        int skip = q->status != ZT_OK;
+        q->next_chunk++;
+        q->decoding++;
+        if (q->next_chunk == q->n_chunks) {
+            decode_remove(&r->decode, q);
+            q->queued = 0;
+        }
         pthread_mutex_unlock(&r->mu);
 
         int rc = ZT_OK;
         zt_err e = {0};
-        if (!skip) {
-            size_t need = zt_store_chunk_bytes(q->store);
-            if (w->scratch_bytes < need) {
-                free(w->scratch);
-                w->scratch = malloc(need);
-                w->scratch_bytes = w->scratch ? need : 0;
-            }
-            if (!w->dctx) w->dctx = zt_zcodec_dctx_new();
-            if (!w->scratch || !w->dctx) rc = zt_err_set(&e, ZT_ERR_NOMEM, "%s: out of memory for decoding", r->path);
-            else rc = zt_store_decode_chunk(q->store, q->unit, k, q->buf, q->dst, w->dctx, w->scratch, q->flags, &e);
+        size_t need = zt_store_chunk_bytes(q->store);
+        if (w->scratch_bytes < need) {
+            free(w->scratch);
+            w->scratch = malloc(need);
+            w->scratch_bytes = w->scratch ? need : 0;
         }
+        if (!w->dctx) w->dctx = zt_zcodec_dctx_new();
+        if (!w->scratch || !w->dctx) rc = zt_err_set(&e, ZT_ERR_NOMEM, "%s: out of memory for decoding", r->path);
+        else rc = zt_store_decode_chunk(q->store, q->unit, (uint32_t)k, q->buf, q->dst, w->dctx, w->scratch, q->flags, &e);
+
         pthread_mutex_lock(&r->mu);
+        q->decoding--;
+        q->chunks_left--;
         if (rc && !q->status) {
             q->status = rc;
             q->err = e;
+            if (q->queued) { /* hand out nothing more */
+                decode_remove(&r->decode, q);
+                q->queued = 0;
+            }
         }
-        if (--q->chunks_left == 0) finish(r, q);
+        /* done: I/O over and nothing being decoded, and either every chunk
+         * decoded or the request failed (the rest is skipped) */
+        if (q->io_done && !q->decoding && (!q->chunks_left || q->status)) finish(r, q);
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;
@@ -763,6 +851,7 @@ int zt_reader_submit_unit(zt_reader *r, const zt_store *s, int unit, void *dst, 
     /* A plain copy read into dst with checks off needs no decode step. */
     int verify = !((flags | zt_store_flags(s)) & ZT_STORE_NO_VERIFY);
     q->n_chunks = (into == dst && !verify) ? 0 : x->n_chunks;
+    q->chunks_left = q->n_chunks;
     enqueue(r, q);
     pthread_mutex_unlock(&r->mu);
     wake_io(r);
