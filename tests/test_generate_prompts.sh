@@ -85,6 +85,23 @@ bad "missing prompts file" 1 "nope.txt" "${G[@]}" -q --prompts nope.txt -o x.png
 : > empty.txt
 bad "empty prompts file" 2 "no prompts" "${G[@]}" -q --prompts empty.txt -o x.png
 
+# JSON lines may set width, height, steps and seed; bad values are line errors
+printf '%s\n' '{"prompt": "a cat", "width": 48, "height": 16, "seed": 9}' '{"prompt": "a dog", "steps": 1}' \
+    '{"prompt": "x", "width": 17}' '{"prompt": "x", "steps": 0}' '{"prompt": "x", "seed": -1}' '{"prompt": "x", "height": "64"}' > o.jsonl
+"$Z" "${G[@]}" -q --prompts-jsonl o.jsonl --seed 3 -o o.png --json > o.json 2> o.err; rc=$?
+check "per-line fields: exit 1 for the 4 bad lines, each named" bash -c "test $rc -eq 1 && [ \$(grep -c '' o.err) -eq 4 ] && grep -q 'o.jsonl:3: \"width\"' o.err && grep -q 'o.jsonl:4: \"steps\"' o.err && grep -q 'o.jsonl:5: \"seed\"' o.err && grep -q 'o.jsonl:6: \"height\"' o.err"
+"$Z" "${G[@]}" -q -p "a cat" --width 48 --height 16 --seed 9 -o single4.png
+"$Z" "${G[@]}" -q -p "a dog" --steps 1 --seed 4 -o single5.png
+check "a line's width/height/seed = the same flags on one run" cmp -s o-0.png single4.png
+check "a line's steps, with the flag seed + index" cmp -s o-1.png single5.png
+check "--json reports each line's own size and steps" python3 - o.json <<'PY'
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+assert (objs[0]["width"], objs[0]["height"], objs[0]["seed"], objs[0]["steps"]) == (48, 16, 9, 2), objs[0]
+assert (objs[1]["width"], objs[1]["steps"], objs[1]["seed"]) == (32, 1, 4), objs[1]
+assert all("error" in o for o in objs[2:]) and "host_rss" in objs[0] and "device_used_after" in objs[0], objs
+PY
+
 # progress: one line per step on a terminal (script gives a pty), none with -q or off a terminal
 # (device memory in use is shown only where the backend reports it: CUDA, not tested here)
 script -qec "'$Z' ${G[*]} --steps 3 -p 'a cat' --seed 1 -o t.png" /dev/null > tty.out 2>&1
