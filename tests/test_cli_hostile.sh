@@ -35,6 +35,9 @@ bad "steps 1000" "$Z" "${G[@]}" --steps 1000 -p x -o out.png
 bad "steps abc" "$Z" "${G[@]}" --steps abc -p x -o out.png
 bad "seed -1" "$Z" "${G[@]}" --seed -1 -p x -o out.png
 bad "vram garbage" "$Z" "${G[@]}" --vram 12Q -p x -o out.png
+bad "vae-decode unknown" "$Z" "${G[@]}" --vae-decode tiles -p x -o out.png
+bad "link-bw 0" "$Z" "${G[@]}" --link-bw 0 -p x -o out.png
+bad "link-bw garbage" "$Z" "${G[@]}" --link-bw fast -p x -o out.png
 bad "nonexistent model" "$Z" generate -m does-not-exist -p x -o out.png --device cpu
 mkdir -p unreadable && chmod 000 unreadable
 bad "unreadable model folder" "$Z" generate -m unreadable -p x -o out.png --device cpu
