@@ -71,6 +71,14 @@ static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks -
 
 static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L);
 
+/* Predicted seconds per image of a plan, without the compute of the
+ * once-per-image phases (the same for every plan). image_bus_bytes counts
+ * the per-step units too; their copies are inside step_time_s. */
+static double image_time(const zt_plan *pl, int steps, double link_bw) {
+    const double once = (double)pl->image_bus_bytes - (double)steps * (double)pl->step_bus_bytes;
+    return steps * pl->step_time_s + (once > 0 ? once : 0) / link_bw;
+}
+
 /* The image the workspace is planned for. */
 static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
     zt_gen_params gp;
@@ -127,9 +135,11 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
         const int rc2 = zt_plan_make(pu, n, &in2, &alt, &e2);
         int take = !rc2 && (rc || o->vae_decode == ZT_VAE_DECODE_BANDED);
         if (!rc2 && !rc && !take) {
+            /* per image: the steps (copies overlapped with compute) + the
+             * once-per-image units over the link (+ the banded decode's traffic) */
             const double extra = zt_vae_host_traffic(&p->vae, p->ops, hl, wl, gp.vae_dt, banded_cap) / in->link_bw;
-            const double t_dev = gp.steps * plan->step_time_s + (double)plan->image_bus_bytes / in->link_bw;
-            const double t_band = gp.steps * alt.step_time_s + (double)alt.image_bus_bytes / in->link_bw + extra;
+            const double t_dev = image_time(plan, gp.steps, in->link_bw);
+            const double t_band = image_time(&alt, gp.steps, in->link_bw) + extra;
             take = t_band < t_dev;
         }
         if (take) {
