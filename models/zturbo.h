@@ -156,6 +156,10 @@ zturbo_device zturbo_device_of(const zturbo *z);
 const char *zturbo_precision_name(zturbo_precision p);
 zturbo_precision zturbo_precision_of(const zturbo *z);
 zturbo_precision zturbo_vae_precision_of(const zturbo *z);
+/* What degraded at create, in one line ("" when nothing): pinning refused
+ * (copies from pageable memory are slower), io_uring or O_DIRECT missing for
+ * the store. The CLI prints it as a warning. Valid until zturbo_destroy. */
+const char *zturbo_notice(zturbo *z);
 /* 1 when a usable CUDA device is present (what ZTURBO_DEVICE_AUTO picks). */
 int zturbo_cuda_available(void);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */

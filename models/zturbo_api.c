@@ -71,6 +71,7 @@ const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECI
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
+const char *zturbo_notice(zturbo *z) { return z->p->stream ? zt_stream_notice(z->p->stream) : ""; }
 int zturbo_cuda_available(void) { return zt_cuda_available(); }
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
     zt_pipeline_latent_shape(z->p, width, height, c, h, w);

@@ -56,6 +56,7 @@ struct zt_stream {
     uint8_t **host_image;          /* [n_units] into `pinned` or NULL */
     zt_arena staging_arena;
     zt_arena host_scratch;         /* banded VAE activations */
+    char notice[1024];             /* zt_stream_notice */
     void *host_scratch_mem;
     zt_stage stages[STAGE_MAX];
     int n_stages;
@@ -526,6 +527,17 @@ void zt_stream_destroy(zt_stream *st) {
 void *zt_stream_workspace(zt_stream *st) { return st->workspace; }
 void *zt_stream_host_scratch(zt_stream *st) { return st->host_scratch_mem; }
 const char *zt_stream_host_scratch_warning(const zt_stream *st) { return st->host_scratch.warning; }
+
+const char *zt_stream_notice(zt_stream *st) {
+    const char *parts[4] = {st->pinned.warning, st->staging_arena.warning, st->host_scratch.warning,
+                            st->reader ? zt_reader_notice(st->reader) : ""};
+    size_t n = 0;
+    st->notice[0] = 0;
+    for (int i = 0; i < 4; i++)
+        if (parts[i] && parts[i][0] && n < sizeof st->notice)
+            n += (size_t)snprintf(st->notice + n, sizeof st->notice - n, "%s%s", n ? "; " : "", parts[i]);
+    return st->notice;
+}
 uint64_t zt_stream_workspace_bytes(const zt_stream *st) { return st->workspace_bytes; }
 
 uint64_t zt_stream_device_bytes(const zt_stream *st) {

@@ -81,6 +81,10 @@ void *zt_stream_workspace(zt_stream *st);
  * unless pinning was refused (see zt_stream_host_scratch_warning). */
 void *zt_stream_host_scratch(zt_stream *st);
 const char *zt_stream_host_scratch_warning(const zt_stream *st);
+/* What degraded when the stream was made, in one line ("" when nothing):
+ * pinning refused for a host arena (pageable copies are slower), io_uring
+ * or O_DIRECT unavailable for the store (pread / buffered reads instead). */
+const char *zt_stream_notice(zt_stream *st);
 uint64_t zt_stream_workspace_bytes(const zt_stream *st);
 
 /* The static use order of the phase about to run (unit indices). When

@@ -45,6 +45,13 @@ for dev in cpu cuda; do
         ZT_VAE_BANDED=$b check_same "$dev banded VAE decode $b at its min budget ${mb}M" --vram "${mb}M"
     done
     ZT_VAE_BANDED=2,2 check_same "$dev banded VAE decode 2,2 resident"
+    # io_uring missing: the store is read by pread threads, the user is told in one line, same PNG
+    rm -f x.png
+    out=$(ZT_IO_FAULT=nouring "$Z" generate "${common[@]}" --vram "${m}M" --pinned 0 --store tiny.zts -o x.png 2>&1); rc=$?
+    checks=$((checks+1))
+    if [ $rc -ne 0 ] || ! printf '%s' "$out" | grep -q "^zturbo: warning: io_uring unavailable" || ! cmp -s ref.png x.png; then
+        echo "FAIL $dev io_uring unavailable: rc=$rc out=$out"; fail=$((fail+1))
+    else echo "ok   $dev io_uring unavailable: $out"; fi
     # below the minimum: one line, exit 1, no file
     rm -f y.png
     out=$("$Z" generate "${common[@]}" --vram "$(calc "$m - 0.6")M" -o y.png 2>&1); rc=$?

@@ -491,6 +491,7 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!quiet)
         fprintf(stderr, "loaded %s in %.1f s (%s backend)\n", zo.model_path, zt_now() - t0, cuda ? "cuda" : "cpu");
+    if (zturbo_notice(z)[0]) fprintf(stderr, "zturbo: warning: %s\n", zturbo_notice(z));
 
     zturbo_params zp;
     zturbo_params_default(&zp);
