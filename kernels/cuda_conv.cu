@@ -287,6 +287,14 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
     }
 }
 
+/* Opt-in shared memory per block of the current device (bytes). */
+static int conv_smem_optin(void) {
+    int dev = 0, v = 0;
+    ZT_CUDA_CHECK(cudaGetDevice(&dev));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return v;
+}
+
 template <int BM, int BN, int WM, int WN, int BK, int STAGES, bool SEPI = false>
 static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
     typedef conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI> C;
@@ -350,6 +358,10 @@ static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, int by0, int brows
  * 2: 128x128, 4 warps of 64x64, k 64, 3 stages; 3: 128x128, 4 warps of
  * 64x64, k 32, 4 stages; 4: 256x128, 8 warps of 64x64, k 32, 3 stages;
  * 5: as 2 with the epilogue staged through shared memory.
+ * 6, 7: candidates for the 256/512-channel layers (1.5-1.7x cuDNN with 5 on
+ * the H200), not yet measured: 128x256 and 256x128 blocks of 8 warps of
+ * 64x64, k 64, 3 stages, staged epilogue (144 KiB of shared memory: on
+ * cards with less opt-in shared memory per block they run as 5).
  * cout <= 32 always takes 128x32 (4 warps of 32x32). */
 void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant) {
     ZT_ASSERT(c->h > 0 && c->w > 0 && c->cin > 0 && c->cout > 0 && (c->k == 1 || c->k == 3));
@@ -384,6 +396,16 @@ void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, in
     case 2: conv_igemm_launch<128, 128, 64, 64, 64, 3>(ops, &a); break;
     case 3: conv_igemm_launch<128, 128, 64, 64, 32, 4>(ops, &a); break;
     case 4: conv_igemm_launch<256, 128, 64, 64, 32, 3>(ops, &a); break;
+    case 6:
+    case 7:
+        if (conv_smem_optin() < conv_cfg<128, 256, 64, 64, 64, 3, true>::SMEM) {
+            conv_igemm_launch<128, 128, 64, 64, 64, 3, true>(ops, &a);
+        } else if (variant == 6) {
+            conv_igemm_launch<128, 256, 64, 64, 64, 3, true>(ops, &a);
+        } else {
+            conv_igemm_launch<256, 128, 64, 64, 64, 3, true>(ops, &a);
+        }
+        break;
     case 0:
     case 5: conv_igemm_launch<128, 128, 64, 64, 64, 3, true>(ops, &a); break;
     default: ZT_ASSERT(!"conv2d: unknown tile variant");

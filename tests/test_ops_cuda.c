@@ -676,11 +676,12 @@ int main(void) {
     t_conv(32, 32, 512, 512, 3, B, 1, 0, 0);
     t_conv(64, 64, 128, 128, 3, B, 1, 1, 0);
     t_conv(7, 9, 16, 16, 3, B, 0, 0, 0);
-    for (int v = 1; v <= 5; v++) { /* every tile variant, odd sizes and K tails */
+    for (int v = 1; v <= 7; v++) { /* every tile variant, odd sizes and K tails */
         t_conv(9, 13, 64, 130, 3, B, 1, 1, v);
         t_conv(11, 7, 24, 72, 3, B, 0, 1, v);
         t_conv(6, 10, 40, 128, 1, B, 1, 0, v);
         t_conv(19, 23, 256, 128, 3, B, 1, 1, v);
+        t_conv(21, 17, 512, 264, 3, B, 1, 1, v); /* more than one 256-wide N block, M tail */
     }
     t_conv(5, 6, 3, 7, 3, B, 1, 1, 0);
     t_conv(7, 9, 16, 24, 3, F, 1, 1, 0);

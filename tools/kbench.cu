@@ -359,7 +359,7 @@ static void bench_conv(int px, int cin, int cout, int k, int resid) {
     row_flops("conv2d", shape, 2.0 * hw * cout * k * k * cin, ms);
     /* the implicit-GEMM tile variants, for choosing the default */
     if (getenv("KBENCH_CONV_VARIANTS") && cout > 32 && cin % 8 == 0)
-        for (int v = 1; v <= 5; v++) {
+        for (int v = 1; v <= 7; v++) {
             ms = time_ms([&](int) { zt_cuda_conv2d_variant(g_ops, &c, ws, v); });
             char op[32];
             snprintf(op, sizeof op, "conv2d[v%d]", v);
