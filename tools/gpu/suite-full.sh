@@ -72,6 +72,29 @@ walk) # a new user's first commands on this machine (binaries built on the dev m
     $Z generate -m $M -p "a lighthouse at dawn" --vram 8G -o $W/walk-gpu.png --stats
     file $W/walk-cpu.png $W/walk-gpu.png ) > "$OUT/walk.txt" 2>&1; tail -25 "$OUT/walk.txt"
   ;;
+prefetch) # full-size PNG identity for prefetch/window overrides (8G and the minimum)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  ours resident "${A1024[@]}" -o $W/r.png
+  min=$(min_budget --prefetch 2 --window 4)
+  for o in "--vram 8G --prefetch 0" "--vram 8G --prefetch 2" "--vram 8G --prefetch 3 --window 5" "--vram $min --prefetch 2 --window 4"; do
+    ours "$o" "${A1024[@]}" $o -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+  done
+  ;;
+cold) # process start -> PNG at 8G: page cache dropped, then warm; then 4 prompts in one process
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  for c in cold warm; do
+    [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
+    t0=$(date +%s.%N)
+    $Z generate -m $M "${A1024[@]}" --vram 8G -q -o $W/c.png 2>>"$OUT/ours.err"
+    t1=$(date +%s.%N)
+    echo "$c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s" | tee -a "$OUT/steps.log"
+  done
+  printf '%s\n' "$(cat $P/p1.txt)" "$(cat $P/p37.txt)" "$(cat $P/p100.txt)" "$(cat $P/p300.txt)" > $W/four.txt
+  t0=$(date +%s.%N)
+  $Z generate -m $M --prompts $W/four.txt --seed 42 --vram 8G -q --json -o "$W/four%d.png" > "$OUT/four.jsonl" 2>>"$OUT/ours.err"
+  t1=$(date +%s.%N)
+  echo "4 prompts in one process at 8G: $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s from process start" | tee -a "$OUT/steps.log"
+  ;;
 optests) # the CUDA op tests alone (every norm variant included)
   timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; echo "test_ops_cuda: exit $? $(tail -1 "$OUT/t-test_ops_cuda.log")" | tee -a "$OUT/gputests.txt"
   ;;
