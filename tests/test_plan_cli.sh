@@ -23,5 +23,16 @@ expect "bad size" 2 "not a size" "$Z" plan -m snap --vram lots
 expect "bad width" 2 "multiples of 16" "$Z" plan -m snap --vram 1G --width 100
 expect "missing model" 1 "nonexistent" "$Z" plan -m nonexistent --vram 1G --device cpu
 expect "pinned 0 without store" 1 "zturbo pack" "$Z" plan -m snap --vram 10M --pinned 0 --device cpu --width 64 --height 64
+# the VAE decode choice: the whole-image decode needs more device memory at 1024x1024 than the
+# banded one, so the minimum with --vae-decode device is larger, and plan says which it took
+minb() { "$Z" plan -m snap --vram 1M --device cpu "$@" 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p'; }
+auto_min=$(minb); dev_min=$(minb --vae-decode device)
+if [ -n "$auto_min" ] && [ -n "$dev_min" ] && awk -v a="$auto_min" -v d="$dev_min" 'BEGIN{exit !(a < d)}'; then
+    echo "ok   banded VAE lowers the minimum at 1024x1024: $auto_min < $dev_min MiB"
+else echo "FAIL banded VAE minimum: auto '$auto_min' vs device '$dev_min'"; fail=$((fail+1)); fi
+expect "plan says the VAE is banded near the minimum" 0 "vae: decoded in row bands" \
+    "$Z" plan -m snap --vram "$(awk -v a="$auto_min" 'BEGIN{printf "%.2fM", a + 0.01}')" --device cpu
+expect "plan says whole-image when forced" 0 "vae: whole-image decode" "$Z" plan -m snap --vram 4G --device cpu --vae-decode device
+expect "bad --vae-decode" 2 "auto, device or banded" "$Z" plan -m snap --vram 1G --vae-decode tiles
 echo "$fail failed"
 [ $fail -eq 0 ]
