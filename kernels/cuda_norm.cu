@@ -313,6 +313,44 @@ __device__ __forceinline__ void norm_out8(float *y, int n, bool full, const floa
 
 #define NORM_BT(G) ((G) > NORM_BLOCK ? (G) : NORM_BLOCK)
 
+/* Statistics of one whole vector held by a group of G threads (thread t has
+ * chunks t, t+G, ... of 8 elements; padding chunks are zero): *mean (layer
+ * norm; 0 for RMS) and *r = 1/sqrt(var or mean square + eps). Every thread
+ * of the block must call it (group sums go through shared memory). */
+template <int G, int NV, int MODE, typename RAW>
+__device__ __forceinline__ void norm_row_stats(const RAW (&x)[NV], int t, int dim, float eps, float *red, float *mean,
+                                               float *r) {
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        float f[8];
+        x[i].unpack(f);
+#pragma unroll
+        for (int j = 0; j < 8; j++) s += MODE == NORM_LAYER ? f[j] : f[j] * f[j];
+    }
+    s = norm_group_sum<G>(s, red);
+    *mean = 0.0f;
+    if (MODE != NORM_LAYER) {
+        *r = 1.0f / sqrtf(s / (float)dim + eps);
+        return;
+    }
+    *mean = s / (float)dim;
+    float q = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int e0 = (t + i * G) * 8;
+        float f[8];
+        x[i].unpack(f);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const float d = f[j] - *mean;
+            if (e0 + j < dim) q += d * d;
+        }
+    }
+    q = norm_group_sum<G>(q, red);
+    *r = 1.0f / sqrtf(q / (float)dim + eps);
+}
+
 /* Persistent blocks: a block walks vectors base, base + stride, ... (stride =
  * grid * groups per block) and loads vector i+1 (x, and resid for gate_add)
  * before it reduces and writes vector i, so loads stay in flight across the
@@ -362,35 +400,8 @@ __global__ void __launch_bounds__(NORM_BT(G)) k_norm(norm_args a) {
         norm_raw<TY> rn[gate_mode ? NV : 1];
         if (base + stride < nvec) load_vec(v + stride, xn, rn); /* prefetch */
 
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < NV; i++) {
-            float f[8];
-            xc[i].unpack(f);
-#pragma unroll
-            for (int j = 0; j < 8; j++) s += MODE == NORM_LAYER ? f[j] : f[j] * f[j];
-        }
-        s = norm_group_sum<G>(s, red);
-        float mean = 0.0f, r;
-        if (MODE == NORM_LAYER) {
-            mean = s / (float)dim;
-            float q = 0.0f;
-#pragma unroll
-            for (int i = 0; i < NV; i++) {
-                const int e0 = (t + i * G) * 8;
-                float f[8];
-                xc[i].unpack(f);
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    const float d = f[j] - mean;
-                    if (e0 + j < dim) q += d * d;
-                }
-            }
-            q = norm_group_sum<G>(q, red);
-            r = 1.0f / sqrtf(q / (float)dim + a.eps);
-        } else {
-            r = 1.0f / sqrtf(s / (float)dim + a.eps);
-        }
+        float mean, r;
+        norm_row_stats<G, NV, MODE>(xc, t, dim, a.eps, red, &mean, &r);
 
         if (v < nvec) {
             const long long row = v / a.heads;
@@ -539,34 +550,7 @@ __global__ void __launch_bounds__(NORM_GRID_BT(G)) k_norm_grid(norm_args a) {
             for (int i = 0; i < NV; i++) rs[SEG ? i : 0] = 1.0f / sqrtf(ss[SEG ? i : 0] / (float)dim + a.eps);
         }
     } else {
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < NV; i++) {
-            float f[8];
-            xr[i].unpack(f);
-#pragma unroll
-            for (int j = 0; j < 8; j++) s += MODE == NORM_LAYER ? f[j] : f[j] * f[j];
-        }
-        s = norm_group_sum<G>(s, red);
-        if (MODE == NORM_LAYER) {
-            mean = s / (float)dim;
-            float q = 0.0f;
-#pragma unroll
-            for (int i = 0; i < NV; i++) {
-                const int e0 = (t + i * G) * 8;
-                float f[8];
-                xr[i].unpack(f);
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    const float d = f[j] - mean;
-                    if (e0 + j < dim) q += d * d;
-                }
-            }
-            q = norm_group_sum<G>(q, red);
-            r = 1.0f / sqrtf(q / (float)dim + a.eps);
-        } else {
-            r = 1.0f / sqrtf(s / (float)dim + a.eps);
-        }
+        norm_row_stats<G, NV, MODE>(xr, t, dim, a.eps, red, &mean, &r);
     }
     if (!live) return; /* after the last barrier */
 

@@ -254,13 +254,10 @@ static void io_stop_join_submitter(zt_stream *st) {
     pthread_join(st->io, NULL);
 }
 
+/* The reaper ends by itself once the submitter is done and nothing is in flight. */
 static void io_stop_join(zt_stream *st) {
     if (!st->io_running) return;
-    pthread_mutex_lock(&st->mu);
-    st->io_stop = 1;
-    pthread_cond_broadcast(&st->cv);
-    pthread_mutex_unlock(&st->mu);
-    pthread_join(st->io, NULL);
+    io_stop_join_submitter(st);
     if (st->reader) pthread_join(st->reaper, NULL);
     st->io_running = 0;
 }
