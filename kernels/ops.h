@@ -73,6 +73,11 @@ int zt_cuda_available(void);
 /* Device memory of the context's GPU: free and total bytes (cudaMemGetInfo).
  * CPU backend: both 0. */
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
+/* Host->device bandwidth of this machine's link in bytes/s: the best of three
+ * pinned copies of `bytes` (after one to warm up), through a temporary pinned
+ * buffer and device buffer freed before it returns. 0 on the CPU backend or
+ * when the buffers cannot be had. Set-up only (~10 ms for 64 MiB). */
+double zt_ops_measure_h2d(zt_ops *ops, size_t bytes);
 
 /* ---- memory helpers for set-up, tests and tools (never in the step loop) --
  * Allocation in the backend's memory (cudaMalloc / aligned host malloc). */

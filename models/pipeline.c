@@ -63,7 +63,7 @@ static void estimate_compute(const zt_pipeline *p, const zt_pipeline_opts *o, do
     double D = c->dim, FF = c->ffn_dim;
     double block = S * (8.0 * D * D + 6.0 * D * FF) + 4.0 * S * S * D;
     /* a simulated device (CPU backend with an assumed context) plans for a GPU */
-    double rate = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA || o->context_override ? 5.0e14 : 5.0e10;
+    double rate = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA || o->context_override ? 5.7e14 : 5.0e10;
     for (int i = 0; i < p->cat->n_units; i++) compute[i] = p->cat->units[i].per_step ? block / rate : 0;
 }
 
@@ -107,7 +107,8 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     in->context_bytes = p->context_bytes;
     in->pinned_budget = o->pinned_budget;
     in->have_store = p->store != NULL;
-    in->link_bw = o->link_bw > 0 ? o->link_bw : 25e9;
+    in->link_bw = o->link_bw > 0 ? o->link_bw : p->link_bw_measured > 0 ? p->link_bw_measured : 25e9;
+    if (o->throttle_bw > 0 && o->throttle_bw < in->link_bw) in->link_bw = o->throttle_bw;
     in->disk_bw = o->disk_bw > 0 ? o->disk_bw : 2e9;
     in->steps = o->plan_steps;
     in->window_override = o->window;
@@ -189,6 +190,9 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     zt_ops_mem_info(p->ops, &fr, &tot);
     p->device_total = tot;
     p->context_bytes = o->context_override ? o->context_override : tot ? tot - fr + CONTEXT_HEADROOM : 0;
+    /* the plan's link rate: measured here unless given (64 MiB pinned copies,
+     * ~10 ms; the buffers are gone before the plan's allocations) */
+    if (o->link_bw <= 0 && !o->context_override && o->vram_budget) p->link_bw_measured = zt_ops_measure_h2d(p->ops, 64u << 20);
     rc = zt_qwen3_init(&p->te, p->cat, e);
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);

@@ -50,7 +50,8 @@ typedef struct {
     int window;               /* --window: slots (0 = plan decides) */
     int prefetch;             /* --prefetch (-1 = plan decides) */
     double throttle_bw;       /* hidden test knob: cap host->device copies at this many bytes/s (0 = off) */
-    double link_bw, disk_bw;  /* bandwidths for the plan's predictions (0 = 25 GB/s, 2 GB/s) */
+    double link_bw, disk_bw;  /* bandwidths for the plan's predictions (0: link measured at start on
+                               * CUDA, else 25 GB/s; disk 2 GB/s); a throttle caps the link */
     int plan_width, plan_height, plan_steps; /* the largest image the workspace is planned for */
     zt_dtype plan_vae_dt;     /* VAE activations the workspace is planned for (ZT_DT_F32 / ZT_DT_BF16) */
     uint64_t context_override; /* plan with this context size instead of the measured one (0 = measure) */
@@ -79,6 +80,7 @@ typedef struct {
     zt_plan plan;
     zt_stream *stream;        /* owned by units */
     uint64_t context_bytes;   /* device bytes in use before the plan's allocations */
+    double link_bw_measured;  /* host->device bytes/s measured at start (0: not measured) */
     uint64_t device_total;    /* device bytes of the card */
     int plan_width, plan_height; /* the image size the workspace was planned for */
     /* VAE: device bytes it may use (0: no cap, whole-image decode); when

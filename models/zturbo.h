@@ -87,7 +87,8 @@ typedef struct {
     zturbo_precision precision;     /* text encoder + transformer: BF16 (default) or F32 (cpu only) */
     zturbo_precision vae_precision; /* DEFAULT: bf16 on cuda (as diffusers), f32 on cpu (as the official code) */
     double throttle_bw;         /* test knob: cap host->device copies at bytes/s (0: off; needs vram) */
-    double link_bw;             /* host->device bytes/s the plan predicts with (0: 25e9, PCIe 4 x16) */
+    double link_bw;             /* host->device bytes/s the plan predicts with (0: measured at start
+                                 * on a GPU, else 25e9, PCIe 4 x16) */
     int vae_decode;             /* 0 auto, 1 whole image on the device, 2 banded from host memory */
 } zturbo_options;
 

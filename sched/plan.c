@@ -102,6 +102,64 @@ static uint64_t choose_residents(const zt_plan_unit *units, const int *order, in
     return max_streamed;
 }
 
+/* Residents for a window of `slots` slots inside `avail` bytes: the slots
+ * start sized for the largest candidate, then shrink to the largest unit
+ * actually streamed, the freed bytes taking more residents (three rounds
+ * settle it). Returns the slot size, 0 if the window does not fit. */
+static uint64_t fit_window(const zt_plan_unit *units, const int *order, int n_order, uint64_t avail, int slots,
+                           zt_plan_unit_choice *ch) {
+    uint64_t slot = 0;
+    for (int k = 0; k < n_order; k++)
+        if (units[order[k]].bytes > slot) slot = units[order[k]].bytes;
+    slot = ZT_ALIGN_UP(slot, PLAN_ALIGN);
+    if (avail < (uint64_t)slots * slot) return 0;
+    for (int round = 0; round < 3; round++) {
+        uint64_t need = ZT_ALIGN_UP(choose_residents(units, order, n_order, avail - (uint64_t)slots * slot, ch), PLAN_ALIGN);
+        if (need == slot || need == 0) break;
+        slot = need; /* every streamed unit fits: need is the largest streamed size */
+    }
+    /* the final choice with the final slot size (never larger than the first) */
+    uint64_t need = choose_residents(units, order, n_order, avail - (uint64_t)slots * slot, ch);
+    if (ZT_ALIGN_UP(need, PLAN_ALIGN) > slot) { /* cannot happen, but never exceed the budget */
+        slot = ZT_ALIGN_UP(need, PLAN_ALIGN);
+        if (avail < (uint64_t)slots * slot) return 0;
+        choose_residents(units, order, n_order, avail - (uint64_t)slots * slot, ch);
+    }
+    return slot ? slot : PLAN_ALIGN;
+}
+
+/* Seconds of one DiT evaluation in steady state with `slots` window slots,
+ * simulated the way stream/ executes it: one copy stream (copies in use
+ * order, each at bytes / link_bw), the copy of streamed use g waits for the
+ * compute of use g - slots (the slot's previous tenant) to finish, and a unit
+ * computes after the one before it and after its copy landed. Three steps
+ * are run so the prefetch that wraps across steps is in the last one. The
+ * result lies between max(compute, link) and compute + link. */
+static double sim_step(const zt_plan_unit *units, int n, const zt_plan_unit_choice *ch, int slots, double link_bw) {
+    double done[17] = {0}; /* compute end of the last `slots` streamed uses, ring */
+    double t_comp = 0, t_link = 0, start = 0;
+    long g = 0;
+    if (slots < 1) slots = 1;
+    if (slots > 16) slots = 16;
+    for (int step = 0; step < 3; step++) {
+        start = t_comp;
+        for (int i = 0; i < n; i++) {
+            const zt_plan_unit *u = &units[i];
+            if (!(u->phase == ZT_PHASE_DIT && u->uses_per_image > 1)) continue;
+            double c0 = t_comp;
+            if (ch[i].residency == ZT_RES_STREAMED) {
+                double free_at = g >= slots ? done[g % slots] : 0;
+                double s0 = t_link > free_at ? t_link : free_at;
+                t_link = s0 + (double)u->bytes / link_bw;
+                if (t_link > c0) c0 = t_link;
+            }
+            t_comp = c0 + u->compute_s;
+            if (ch[i].residency == ZT_RES_STREAMED) done[g++ % slots] = t_comp;
+        }
+    }
+    return t_comp - start;
+}
+
 int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in, zt_plan *out, zt_err *e) {
     char b1[32], b2[32], b3[32], b4[32];
     memset(out, 0, sizeof *out);
@@ -149,36 +207,35 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                               zt_fmt_bytes(in->workspace_bytes, b3, sizeof b3), plan_slots(in),
                               zt_fmt_bytes(min, b4, sizeof b4));
         }
-        int slots = plan_slots(in);
-        /* Start with slots sized for the largest candidate, then shrink the
-         * slot to the largest unit actually streamed and let the freed bytes
-         * take more residents; two rounds settle it. */
-        uint64_t slot = 0;
-        for (int k = 0; k < n_order; k++)
-            if (units[order[k]].bytes > slot) slot = units[order[k]].bytes;
-        slot = ZT_ALIGN_UP(slot, PLAN_ALIGN);
-        for (int round = 0; round < 3; round++) {
-            uint64_t avail = in->vram_budget - fixed - (uint64_t)slots * slot;
-            uint64_t need = ZT_ALIGN_UP(choose_residents(units, order, n_order, avail, ch), PLAN_ALIGN);
-            if (need == slot || need == 0) break;
-            /* Only shrink if the smaller slot still lets every streamed unit
-             * fit (true by construction: need is the max streamed size). */
-            slot = need;
-        }
-        /* Recompute the final choice with the final slot size. */
-        uint64_t avail = in->vram_budget - fixed - (uint64_t)slots * slot;
-        uint64_t need = choose_residents(units, order, n_order, avail, ch);
-        if (ZT_ALIGN_UP(need, PLAN_ALIGN) > slot) { /* cannot happen, but never exceed the budget */
-            slot = ZT_ALIGN_UP(need, PLAN_ALIGN);
-            avail = in->vram_budget >= fixed + (uint64_t)slots * slot ? in->vram_budget - fixed - (uint64_t)slots * slot : 0;
-            choose_residents(units, order, n_order, avail, ch);
+        int slots = plan_slots(in), pf = plan_prefetch(in);
+        uint64_t slot = fit_window(units, order, n_order, in->vram_budget - fixed, slots, ch);
+        if (in->prefetch_override < 0 && in->window_override == 0) {
+            /* A deeper prefetch costs a resident block per extra slot but lets
+             * a copy start earlier; take it when the simulated step is more
+             * than 1% faster (stalls behind a late copy against more bytes). */
+            zt_plan_unit_choice *alt = malloc(sizeof *alt * (size_t)n_units);
+            double best = sim_step(units, n_units, ch, slots, in->link_bw);
+            for (int d = 2; alt && d <= 3; d++) {
+                memcpy(alt, ch, sizeof *alt * (size_t)n_units);
+                uint64_t s2 = fit_window(units, order, n_order, in->vram_budget - fixed, d + 1, alt);
+                if (!s2) continue; /* does not fit */
+                double t = sim_step(units, n_units, alt, d + 1, in->link_bw);
+                if (t < best * 0.99) {
+                    best = t;
+                    memcpy(ch, alt, sizeof *alt * (size_t)n_units);
+                    slots = d + 1;
+                    pf = d;
+                    slot = s2;
+                }
+            }
+            free(alt);
         }
         int any_streamed = 0;
         for (int k = 0; k < n_order; k++) any_streamed |= ch[order[k]].residency == ZT_RES_STREAMED;
         if (any_streamed) {
             out->n_slots = slots;
             out->slot_bytes = slot;
-            out->prefetch = plan_prefetch(in);
+            out->prefetch = pf;
         } else {
             out->all_resident = 1;
         }
@@ -243,7 +300,7 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     double t_disk = in->disk_bw > 0 ? (double)out->step_disk_bytes / in->disk_bw : 0;
     if (out->prefetch >= 1 || out->n_slots == 0) {
         double t = out->step_compute_s;
-        if (t_link > t) t = t_link;
+        if (out->n_slots) t = sim_step(units, n_units, ch, out->n_slots, in->link_bw); /* >= max(compute, link) */
         if (t_disk > t) t = t_disk;
         out->step_time_s = t;
     } else {

@@ -18,9 +18,14 @@
  *   - Priority for residency: units used on every DiT evaluation first (they
  *     cost bus time every step), then the VAE, then per-image units (text
  *     encoder layers, context refiner). Within a class, earlier units first.
- *   - Steady-state time of one DiT evaluation with prefetch >= 1:
- *       max(compute, pinned_bytes / link_bw, disk_bytes / disk_bw)
- *     plus, at prefetch 0, their sum (no overlap).
+ *   - Steady-state time of one DiT evaluation with prefetch >= 1: the
+ *     copy/compute timeline simulated over the per-step units (a copy waits
+ *     for the link and for its slot's previous tenant to finish computing; a
+ *     unit computes after its copy landed), which lies between
+ *     max(compute, pinned_bytes / link_bw) and their sum; at least
+ *     disk_bytes / disk_bw; at prefetch 0 the plain sum (no overlap).
+ *   - Prefetch depth: 1 (two slots) unless overridden, or deeper (up to 3)
+ *     when that simulated step is more than 1% faster at the budget.
  */
 #ifndef ZT_SCHED_PLAN_H
 #define ZT_SCHED_PLAN_H

@@ -138,10 +138,46 @@ int main(void) {
                  n_str, n_ps, max_run);
     }
     ZT_CHECK(bus8 > 0 && bus8 < 32ull * 353925632ull, "8G: bus bytes %llu", (unsigned long long)bus8);
-    /* With 50 GB/s and 0.0029 s/block the step time is the larger of both. */
+    /* The simulated step lies between full overlap and none. */
     double t_link = (double)bus8 / in.link_bw;
-    ZT_CHECK(fabs(p.step_time_s - fmax(p.step_compute_s, t_link)) < 1e-12, "8G: step time");
+    ZT_CHECK(p.step_time_s >= fmax(p.step_compute_s, t_link) - 1e-12 && p.step_time_s <= p.step_compute_s + t_link + 1e-12,
+             "8G: step time %g outside [max %g, sum %g]", p.step_time_s, fmax(p.step_compute_s, t_link),
+             p.step_compute_s + t_link);
     zt_plan_free(&p);
+
+    /* 2b. The prefetch depth: deeper only where the simulated step is >1%
+     * faster than the same budget at prefetch 1, never beyond 3, and the
+     * sweep over budgets and links takes it somewhere. */
+    {
+        int deeper = 0;
+        const double links[] = {10e9, 25e9, 50e9, 100e9};
+        for (int li = 0; li < 4; li++)
+            for (uint64_t mib = 1500; mib <= 16000; mib += 250) {
+                in = base_input(mib * ZT_MiB);
+                in.link_bw = links[li];
+                zt_plan q;
+                if (zt_plan_make(g_units, g_n, &in, &p, &e)) continue;
+                check_invariants(&p, &in, "depth sweep");
+                if (p.prefetch > 1) {
+                    deeper++;
+                    ZT_CHECK(p.prefetch <= 3 && p.n_slots == p.prefetch + 1, "depth: prefetch %d slots %d", p.prefetch,
+                             p.n_slots);
+                    zt_plan_input in1 = in;
+                    in1.prefetch_override = 1;
+                    ZT_CHECK(zt_plan_make(g_units, g_n, &in1, &q, &e) == ZT_OK, "depth: prefetch 1 at the same budget: %s",
+                             e.msg);
+                    ZT_CHECK(p.step_time_s < q.step_time_s * 0.99, "%lluM %.0f GB/s: prefetch %d (%g s) not 1%% faster than 1 (%g s)",
+                             (unsigned long long)mib, links[li] / 1e9, p.prefetch, p.step_time_s, q.step_time_s);
+                    zt_plan_free(&q);
+                }
+                double tl = (double)p.step_bus_bytes / in.link_bw;
+                ZT_CHECK(p.all_resident || (p.step_time_s >= fmax(p.step_compute_s, tl) - 1e-12 &&
+                                            p.step_time_s <= p.step_compute_s + tl + 1e-12),
+                         "depth sweep %lluM: step time outside its bounds", (unsigned long long)mib);
+                zt_plan_free(&p);
+            }
+        ZT_CHECK(deeper > 0, "no budget/link in the sweep chose a deeper prefetch");
+    }
 
     /* 3. The minimum budget is exact. */
     in = base_input(0);

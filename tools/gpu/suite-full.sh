@@ -63,6 +63,19 @@ accuracy1) # one case against diffusers bf16 (p100, 1024x1024)
   python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image \
     $W/ours.st $W/ref_bf16.st > "$OUT/compare_p100_bf16.txt" 2>&1; cat "$OUT/compare_p100_bf16.txt"
   ;;
+floor) # the oracle's own bf16 spread: diffusers/transformers bf16 run a second way (eager text-encoder
+  # attention, math SDPA in the DiT) against the default way, and ours against both (needs accuracy1 first)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+    --noise $W/n42.st --precision bf16 --device cuda --te-attn eager --attention-backend _native_math -o $W/ref_bf16_alt.st > "$OUT/oracle_bf16_alt.log" 2>&1
+  tail -1 "$OUT/oracle_bf16_alt.log"
+  only=(--only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- diffusers bf16 (eager TE attention, math SDPA) vs diffusers bf16 (default)"
+    python3 tools/ref/compare.py --tol 1e-2 "${only[@]}" $W/ref_bf16_alt.st $W/ref_bf16.st
+    echo "-- ours vs diffusers bf16 (eager TE attention, math SDPA)"
+    python3 tools/ref/compare.py --tol 1e-2 "${only[@]}" $W/ours.st $W/ref_bf16_alt.st; } > "$OUT/compare_floor.txt" 2>&1
+  cat "$OUT/compare_floor.txt"
+  ;;
 walk) # a new user's first commands on this machine (binaries built on the dev machine)
   ( set -x
     $B/mkmodel --config tiny --seed 1 -o $W/walk-tiny
@@ -94,6 +107,17 @@ cold) # process start -> PNG at 8G: page cache dropped, then warm; then 4 prompt
   $Z generate -m $M --prompts $W/four.txt --seed 42 --vram 8G -q --json -o "$W/four%d.png" > "$OUT/four.jsonl" 2>>"$OUT/ours.err"
   t1=$(date +%s.%N)
   echo "4 prompts in one process at 8G: $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s from process start" | tee -a "$OUT/steps.log"
+  # the peer: diffusers with block-level group offload, one image per process (python start -> PNG);
+  # COLD_PEER=0 skips it
+  pyenv
+  [ "${COLD_PEER:-1}" = 0 ] || for c in cold warm; do
+    [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
+    t0=$(date +%s.%N)
+    timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --precision bf16 --device cuda --offload group --png $W/dc.png >> "$OUT/oracle_cold.log" 2>&1
+    t1=$(date +%s.%N)
+    echo "diffusers group offload, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s" | tee -a "$OUT/steps.log"
+  done
   ;;
 optests) # the CUDA op tests alone (every norm variant included)
   timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; echo "test_ops_cuda: exit $? $(tail -1 "$OUT/t-test_ops_cuda.log")" | tee -a "$OUT/gputests.txt"
@@ -169,7 +193,7 @@ tests)
   done
   ;;
 bench)
-  $B/kbench 2>&1 | tee "$OUT/kbench.txt" | tail -40
+  KBENCH_CONV_VARIANTS=1 $B/kbench 2>&1 | tee "$OUT/kbench.txt" | tail -40
   python3 tools/kbench_torch.py > "$OUT/kbench_torch.txt" 2>&1
   $B/attnbench > "$OUT/attnbench.txt" 2>&1
   python3 tools/attnbench_torch.py > "$OUT/attnbench_torch.txt" 2>&1
@@ -238,5 +262,8 @@ disk) # disk bandwidth (bench-io) and --pinned 0 from the zstd store, same machi
   min=$(min_budget)
   ours "vram-8G-pinned0-store-2steps" "${A1024[@]}" --steps 2 --vram 8G --pinned 0 --store $S -o $W/d.png
   ours "vram-${min}-pinned0-store-2steps" "${A1024[@]}" --steps 2 --vram ${min} --pinned 0 --store $S -o $W/d.png
+  # the full 8 steps from the store, against the resident image
+  [ -f $W/r.png ] || ours resident "${A1024[@]}" -o $W/r.png
+  ours "vram-8G-pinned0-store" "${A1024[@]}" --vram 8G --pinned 0 --store $S -o $W/d.png; same $W/r.png $W/d.png | tee -a "$OUT/ours.jsonl"
   ;;
 esac

@@ -117,7 +117,7 @@ def check_loaded_from_files(module, folder, needed=lambda k: True):
         sys.exit(f"{folder}: {len(missing)} tensors the model needs are not in the files, e.g. {missing[:4]}")
 
 
-def load_pipeline(model_dir, dtype, device, offload=None):
+def load_pipeline(model_dir, dtype, device, offload=None, te_attn=None):
     """Components loaded separately (as the task asks), assembled into diffusers' ZImagePipeline."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
     from transformers import AutoTokenizer, Qwen3Model
@@ -125,7 +125,8 @@ def load_pipeline(model_dir, dtype, device, offload=None):
     sub = lambda s: os.path.join(model_dir, s)
     transformer = ZImageTransformer2DModel.from_pretrained(sub("transformer"), torch_dtype=dtype)
     vae = AutoencoderKL.from_pretrained(sub("vae"), torch_dtype=dtype)
-    text_encoder = Qwen3Model.from_pretrained(sub("text_encoder"), dtype=dtype)
+    te_kw = {"attn_implementation": te_attn} if te_attn else {}
+    text_encoder = Qwen3Model.from_pretrained(sub("text_encoder"), dtype=dtype, **te_kw)
     tokenizer = AutoTokenizer.from_pretrained(sub("tokenizer"))
     scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(sub("scheduler"))
     check_loaded_from_files(transformer, sub("transformer"))
@@ -397,7 +398,12 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     ap.add_argument("--attention-backend", help="transformer.set_attention_backend(NAME), e.g. flash, _native_flash")
+    ap.add_argument("--te-attn", choices=["sdpa", "eager"],
+                    help="the text encoder's attention (transformers attn_implementation); with --attention-backend "
+                         "this runs the oracle a second way, to measure its own bf16 spread")
     ap.add_argument("-o", "--out", help="output safetensors file (all intermediates)")
+    ap.add_argument("--png", help="one plain pipeline call, the image saved as this PNG (a user's run, "
+                    "for process-start-to-PNG timing next to ours)")
     ap.add_argument("--timing", action="store_true", help="time the parts and print one JSON line")
     ap.add_argument("--offload", choices=["none", "group"], default="none",
                     help="group: transformer.enable_group_offload(block_level, 1 block/group, use_stream)")
@@ -413,8 +419,8 @@ def main():
             sys.exit("--timing needs --prompt")
     if a.height % 16 or a.width % 16:
         sys.exit("height and width must be multiples of 16")
-    if not a.out and not a.timing:
-        sys.exit("need -o OUT.safetensors (or --timing)")
+    if not a.out and not a.timing and not a.png:
+        sys.exit("need -o OUT.safetensors (or --timing or --png)")
     if a.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device")
     if a.threads:
@@ -430,7 +436,7 @@ def main():
         write_safetensors(a.save_noise, {"noise": noise})
 
     t0 = time.perf_counter()
-    pipe = load_pipeline(a.model, dtype, a.device, a.offload if a.offload != "none" else None)
+    pipe = load_pipeline(a.model, dtype, a.device, a.offload if a.offload != "none" else None, a.te_attn)
     if a.attention_backend:
         pipe.transformer.set_attention_backend(a.attention_backend)
     load_s = time.perf_counter() - t0
@@ -448,6 +454,13 @@ def main():
             meta["cpu"] = f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
         write_safetensors(a.out, t, meta)
         print(f"{a.out}: {len(t)} tensors, L={t['ids'].numel()}, image {a.height}x{a.width}", file=sys.stderr)
+    if a.png:
+        with torch.no_grad():
+            img = pipe(prompt=a.prompt, height=a.height, width=a.width, num_inference_steps=a.steps,
+                       guidance_scale=0.0, latents=noise[None].to(a.device), output_type="pil",
+                       max_sequence_length=a.max_seq_len).images[0]
+        img.save(a.png)
+        print(json.dumps({"what": "ref_pipeline png", "png": a.png, "offload": a.offload, "load_s": round(load_s, 3)}))
     if a.timing:
         run_timing(pipe, a, a.device, noise, load_s)
     return 0

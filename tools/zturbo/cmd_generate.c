@@ -61,7 +61,7 @@ static const cli_option k_opts[O_N] = {
                       .help = "with --vram: decode whole images on the device, or in row bands\n"
                               "with the largest activations in host memory (less VRAM, more\n"
                               "bus traffic); auto picks what the plan predicts faster"},
-    [O_LINK_BW] = {"--link-bw", NULL, CLI_REAL, "GBPS", 0, 10000, .def = "25",
+    [O_LINK_BW] = {"--link-bw", NULL, CLI_REAL, "GBPS", 0, 10000, .def_help = "measured at start",
                    .help = "host->device GB/s the plan predicts with (PCIe 4 x16: 25, 5: 50)"},
     [O_THREADS] = {"--threads", NULL, CLI_INT, "N", 1, 1024, .def_help = "all cores", .help = "CPU backend worker threads, 1..1024"},
     [O_DUMP] = {"--dump", NULL, CLI_STRING, "FILE", .help = "write the intermediates (tools/ref FORMAT) to a safetensors file"},
@@ -463,7 +463,7 @@ int cmd_generate(int argc, char **argv) {
     zo.window = (int)v[O_WINDOW].i;
     zo.prefetch = v[O_PREFETCH].set ? (int)v[O_PREFETCH].i : -1;
     zo.throttle_bw = v[O_THROTTLE].set ? v[O_THROTTLE].d * 1e9 : 0;
-    zo.link_bw = v[O_LINK_BW].d * 1e9;
+    zo.link_bw = v[O_LINK_BW].set ? v[O_LINK_BW].d * 1e9 : 0;
     zo.vae_decode = !strcmp(v[O_VAE_DECODE].s, "device") ? 1 : !strcmp(v[O_VAE_DECODE].s, "banded") ? 2 : 0;
     zo.threads = (int)v[O_THREADS].i;
     zo.tokenizer_path = v[O_TOKENIZER].s;

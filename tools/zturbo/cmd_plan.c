@@ -23,7 +23,8 @@ static const char *k_usage =
     "      --vae-decode auto|device|banded    (see generate; default auto)\n"
     "      --device cpu|cuda   backend whose context is measured (default cuda when present)\n"
     "      --context SIZE      assume this CUDA context size instead of measuring it\n"
-    "      --link-bw GBPS, --disk-bw GBPS     bandwidths for the prediction (25, 2)\n"
+    "      --link-bw GBPS, --disk-bw GBPS     bandwidths for the prediction (link: measured\n"
+    "                          on a GPU, else 25; disk: 2)\n"
     "  -v, --verbose           one line per unit\n";
 
 static int parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
@@ -140,9 +141,9 @@ int cmd_plan(int argc, char **argv) {
         printf("  %-12s %d units resident, %d streamed, %d host-only\n", comp[c], counts[c][0], counts[c][1], counts[c][2]);
     printf("  prefetch %d; pinned host memory %s (staging %s)\n", plan.prefetch, zt_fmt_bytes(plan.pinned_bytes, b1, sizeof b1),
            zt_fmt_bytes(plan.staging_bytes, b2, sizeof b2));
-    printf("  per evaluation: %s over the bus (%s from disk); predicted %.3f s (compute estimate %.3f s, link %.0f GB/s, disk %.1f GB/s)\n",
+    printf("  per evaluation: %s over the bus (%s from disk); predicted %.3f s (compute estimate %.3f s, link %.0f GB/s%s, disk %.1f GB/s)\n",
            zt_fmt_bytes(plan.step_bus_bytes, b1, sizeof b1), zt_fmt_bytes(plan.step_disk_bytes, b2, sizeof b2), plan.step_time_s,
-           plan.step_compute_s, in.link_bw / 1e9, in.disk_bw / 1e9);
+           plan.step_compute_s, in.link_bw / 1e9, link > 0 || po.context_override ? "" : " measured", in.disk_bw / 1e9);
     printf("  per image: %s over the bus\n", zt_fmt_bytes(plan.image_bus_bytes, b1, sizeof b1));
     if (vae_host)
         printf("  vae: decoded in row bands, the largest activations in %s of host memory\n",
