@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define CHUNK_ELEMS (1u << 20)
@@ -176,13 +177,25 @@ int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_l
     }
     if (u->nbytes > cur) memset(d + cur, 0, u->nbytes - cur);
 
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = (int)ZT_MIN((long)FILL_THREADS, ncpu > 1 ? ncpu : 1);
+    const char *env = getenv("ZT_LOAD_THREADS"); /* benchmark knob: 1 = the old single reader, no readahead advice */
+    if (env && atoi(env) >= 1) nt = ZT_MIN(atoi(env), FILL_THREADS);
+    /* Ask the kernel to read the unit's bytes ahead now: from a cold page
+     * cache the readers then find their pages arriving instead of each
+     * waiting on its own small readahead window. */
+    for (int i = u->first_tensor; i < u->first_tensor + u->n_tensors && !(env && nt == 1); i++) {
+        const zt_tensor_loc *l = &locs[i];
+        if (!l->f || l->f->fd < 0) continue;
+        unsigned es = zt_st_dtype_size(l->t->dtype);
+        (void)posix_fadvise(l->f->fd, (off_t)(l->f->data_offset + l->t->begin + l->elem_off * es),
+                            (off_t)(cat->tensors[i].nbytes / 2 * es), POSIX_FADV_WILLNEED);
+    }
     fill_job j = {.cat = cat, .locs = locs, .dst = d, .pieces = pieces, .n_pieces = n_pieces};
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.mu, NULL);
     zt_err_clear(&j.err);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = (int)ZT_MIN((long)FILL_THREADS, ncpu > 1 ? ncpu : 1);
     if (nt > n_pieces) nt = n_pieces;
     pthread_t th[FILL_THREADS];
     int started = 0;

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <vector>
 
 #include <cuda_bf16.h>
@@ -142,6 +143,55 @@ static void ceilings(void) {
     g.x = x; g.x_dt = ZT_DT_BF16; g.w = w; g.w_dt = ZT_DT_BF16; g.y = y; g.y_dt = ZT_DT_BF16;
     const double ms = time_ms([&](int) { zt_op_gemm(g_ops, &g); });
     g_peak_tflops = 2.0 * n * n * n / (ms * 1e-3) / 1e12;
+    { /* the bus while the GPU computes, as in streaming: a 1 GiB pinned copy on
+       * its own stream under back-to-back 8192^3 GEMMs on the compute stream */
+        const size_t hb = (size_t)1 << 30;
+        void *h = NULL, *d = NULL;
+        ZT_CUDA_CHECK(cudaMallocHost(&h, hb));
+        ZT_CUDA_CHECK(cudaMalloc(&d, hb));
+        memset(h, 1, hb);
+        cudaStream_t cs;
+        cudaEvent_t a, b;
+        ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+        ZT_CUDA_CHECK(cudaEventCreate(&a));
+        ZT_CUDA_CHECK(cudaEventCreate(&b));
+        cudaStream_t cs2;
+        cudaEvent_t c2;
+        ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&cs2, cudaStreamNonBlocking));
+        ZT_CUDA_CHECK(cudaEventCreateWithFlags(&c2, cudaEventDisableTiming));
+        for (int split = 1; split <= 2; split++) { /* one copy, or two halves on two streams (two copy engines) */
+            std::vector<float> t;
+            for (int r = 0; r < 6; r++) {
+                for (int i = 0; i < 30; i++) zt_op_gemm(g_ops, &g); /* ~45 ms of compute, longer than the copy */
+                ZT_CUDA_CHECK(cudaEventRecord(a, cs));
+                if (split == 1) {
+                    ZT_CUDA_CHECK(cudaMemcpyAsync(d, h, hb, cudaMemcpyHostToDevice, cs));
+                } else {
+                    ZT_CUDA_CHECK(cudaStreamWaitEvent(cs2, a, 0));
+                    ZT_CUDA_CHECK(cudaMemcpyAsync(d, h, hb / 2, cudaMemcpyHostToDevice, cs));
+                    ZT_CUDA_CHECK(cudaMemcpyAsync((char *)d + hb / 2, (char *)h + hb / 2, hb / 2, cudaMemcpyHostToDevice, cs2));
+                    ZT_CUDA_CHECK(cudaEventRecord(c2, cs2));
+                    ZT_CUDA_CHECK(cudaStreamWaitEvent(cs, c2, 0));
+                }
+                ZT_CUDA_CHECK(cudaEventRecord(b, cs));
+                ZT_CUDA_CHECK(cudaDeviceSynchronize());
+                float f = 0;
+                ZT_CUDA_CHECK(cudaEventElapsedTime(&f, a, b));
+                if (r) t.push_back(f); /* the first warms up */
+            }
+            std::sort(t.begin(), t.end());
+            const double ms_l = t[t.size() / 2];
+            printf("| zturbo | ceiling: pinned H2D under load | 1 GiB host->device while GEMMs run%s | %.1f | %.1f GB/s | - |\n",
+                   split == 2 ? ", two halves on two streams" : "", ms_l * 1e3, hb / (ms_l * 1e-3) / 1e9);
+        }
+        ZT_CUDA_CHECK(cudaEventDestroy(c2));
+        ZT_CUDA_CHECK(cudaStreamDestroy(cs2));
+        ZT_CUDA_CHECK(cudaEventDestroy(a));
+        ZT_CUDA_CHECK(cudaEventDestroy(b));
+        ZT_CUDA_CHECK(cudaStreamDestroy(cs));
+        ZT_CUDA_CHECK(cudaFreeHost(h));
+        ZT_CUDA_CHECK(cudaFree(d));
+    }
     free_all();
     printf("| zturbo | ceiling: copy | 1 GiB D2D, read+write | %.1f | %.0f GB/s | 100%% |\n", copy_ms * 1e3, g_copy_gbs);
     { /* the bus: what streamed weights can reach (pinned host -> device) */
@@ -153,6 +203,32 @@ static void ceilings(void) {
         const double ms_h2d = time_ms([&](int) { ZT_CUDA_CHECK(cudaMemcpyAsync(d, h, hb, cudaMemcpyHostToDevice, g_st)); });
         printf("| zturbo | ceiling: pinned H2D | 1 GiB host->device | %.1f | %.1f GB/s | - |\n", ms_h2d * 1e3,
                hb / (ms_h2d * 1e-3) / 1e9);
+        /* the stream's own kind of pinned memory: an mmap'ed arena with the
+         * huge-page hint, page-locked by cudaHostRegister; whole and in
+         * DiT-block-sized (337.5 MiB) copies, as the window slots get them */
+        void *m = mmap(NULL, hb, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            madvise(m, hb, MADV_HUGEPAGE);
+            memset(m, 1, hb);
+            if (cudaHostRegister(m, hb, cudaHostRegisterDefault) == cudaSuccess) {
+                const double ms_r = time_ms([&](int) { ZT_CUDA_CHECK(cudaMemcpyAsync(d, m, hb, cudaMemcpyHostToDevice, g_st)); });
+                printf("| zturbo | ceiling: registered H2D | 1 GiB host->device (mmap + cudaHostRegister) | %.1f | %.1f GB/s | - |\n",
+                       ms_r * 1e3, hb / (ms_r * 1e-3) / 1e9);
+                const size_t blk = 353925632;
+                const double ms_b = time_ms([&](int) {
+                    for (size_t o = 0; o + blk <= hb; o += blk)
+                        ZT_CUDA_CHECK(cudaMemcpyAsync((char *)d + o, (char *)m + o, blk, cudaMemcpyHostToDevice, g_st));
+                });
+                const size_t nblk = hb / blk;
+                printf("| zturbo | ceiling: registered H2D | %zu x 337.5 MiB copies, back to back | %.1f | %.1f GB/s | - |\n",
+                       nblk, ms_b * 1e3, (double)nblk * blk / (ms_b * 1e-3) / 1e9);
+                ZT_CUDA_CHECK(cudaHostUnregister(m));
+            } else {
+                (void)cudaGetLastError();
+                printf("| zturbo | ceiling: registered H2D | cudaHostRegister refused | - | - | - |\n");
+            }
+            munmap(m, hb);
+        }
         ZT_CUDA_CHECK(cudaFreeHost(h));
         ZT_CUDA_CHECK(cudaFree(d));
     }

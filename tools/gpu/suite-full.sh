@@ -119,6 +119,27 @@ cold) # process start -> PNG at 8G: page cache dropped, then warm; then 4 prompt
     echo "diffusers group offload, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s" | tee -a "$OUT/steps.log"
   done
   ;;
+depth) # the chosen prefetch depth against --prefetch 1 (the old fixed depth) at the same budgets, same run
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  [ -f $W/r.png ] || ours resident "${A1024[@]}" -o $W/r.png
+  for v in 8G 6G 4G; do
+    $Z plan -m $M --vram $v > "$OUT/plan-depth-$v.txt" 2>&1
+    ours "vram-$v-prefetch1" "${A1024[@]}" --vram $v --prefetch 1 -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+  done
+  ;;
+load) # loading the snapshot at 8G, process start -> PNG: the old single reader (ZT_LOAD_THREADS=1) vs
+  # the default (8 readers + readahead advice), cold and warm page cache, same run
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  for k in 1 8; do
+    for c in cold warm; do
+      [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
+      t0=$(date +%s.%N)
+      line=$(ZT_LOAD_THREADS=$k $Z generate -m $M "${A1024[@]}" --vram 8G -q --stats -o $W/c.png 2>>"$OUT/ours.err" | grep '^stats-json:')
+      t1=$(date +%s.%N)
+      echo "readers $k, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s, load_s $(echo "$line" | sed 's/.*"load_s":\([0-9.]*\).*/\1/')" | tee -a "$OUT/steps.log"
+    done
+  done
+  ;;
 optests) # the CUDA op tests alone (every norm variant included)
   timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; echo "test_ops_cuda: exit $? $(tail -1 "$OUT/t-test_ops_cuda.log")" | tee -a "$OUT/gputests.txt"
   ;;
