@@ -352,16 +352,16 @@ static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, int by0, int brows
     }
 }
 
-/* Tile variants of the implicit GEMM (kbench compares them; 0 = the default,
- * variant 5, the fastest on every VAE shape measured: 2-8% over 2 without a
- * residual, 15-22% with one). 1: 128x128 block, 8 warps of 64x32, k 32, 4 stages;
+/* Tile variants of the implicit GEMM (kbench compares them; 0 = the default:
+ * variant 6 where cout is a multiple of 256 and cin >= 256, else variant 5,
+ * 2-8% over 2 without a residual, 15-22% with one). 1: 128x128 block, 8 warps of 64x32, k 32, 4 stages;
  * 2: 128x128, 4 warps of 64x64, k 64, 3 stages; 3: 128x128, 4 warps of
  * 64x64, k 32, 4 stages; 4: 256x128, 8 warps of 64x64, k 32, 3 stages;
  * 5: as 2 with the epilogue staged through shared memory.
- * 6, 7: candidates for the 256/512-channel layers (1.5-1.7x cuDNN with 5 on
- * the H200), not yet measured: 128x256 and 256x128 blocks of 8 warps of
- * 64x64, k 64, 3 stages, staged epilogue (144 KiB of shared memory: on
- * cards with less opt-in shared memory per block they run as 5).
+ * 6, 7: 128x256 and 256x128 blocks of 8 warps of 64x64, k 64, 3 stages,
+ * staged epilogue (144 KiB of shared memory: on cards with less opt-in
+ * shared memory per block they run as 5). On the H100, 6 is 3-9% faster
+ * than 5 at cout 256/512 and half as fast at cout 128; 7 is no better.
  * cout <= 32 always takes 128x32 (4 warps of 32x32). */
 void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant) {
     ZT_ASSERT(c->h > 0 && c->w > 0 && c->cin > 0 && c->cout > 0 && (c->k == 1 || c->k == 3));
@@ -406,7 +406,13 @@ void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, in
             conv_igemm_launch<256, 128, 64, 64, 64, 3, true>(ops, &a);
         }
         break;
-    case 0:
+    case 0: /* 6 where cout fills its 256-wide block (4-5% faster on the H100 at 256/512 channels,
+             * twice slower at cout 128), else 5 */
+        if (c->cout % 256 == 0 && c->cin >= 256 && conv_smem_optin() >= conv_cfg<128, 256, 64, 64, 64, 3, true>::SMEM)
+            conv_igemm_launch<128, 256, 64, 64, 64, 3, true>(ops, &a);
+        else
+            conv_igemm_launch<128, 128, 64, 64, 64, 3, true>(ops, &a);
+        break;
     case 5: conv_igemm_launch<128, 128, 64, 64, 64, 3, true>(ops, &a); break;
     default: ZT_ASSERT(!"conv2d: unknown tile variant");
     }
