@@ -1,5 +1,6 @@
 /* tools/zturbo/cmd_info.c — `zturbo info`: what this machine offers the
- * engine: GPU, driver, free VRAM, pinned-memory limit, io_uring. */
+ * engine: GPU, driver, free VRAM, host->device link rate, pinned-memory
+ * limit, io_uring. */
 #include <cuda_runtime.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "kernels/ops.h"
 #include "tools/zturbo/cli.h"
 
 static void print_memlock(void) {
@@ -37,7 +39,7 @@ static void print_io_uring(void) {
 int cmd_info(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: zturbo info\n  Prints the GPU, driver, free VRAM, pinned-memory limit and io_uring availability.\n");
+            printf("usage: zturbo info\n  Prints the GPU, driver, free VRAM, host->device link rate, pinned-memory limit and io_uring availability.\n");
             return ZT_EXIT_OK;
         }
         return cli_usage_error("info", "unknown option '%s'", argv[i]);
@@ -73,6 +75,17 @@ int cmd_info(int argc, char **argv) {
             else
                 printf("  budget: --vram %s would leave 320 MiB for others; `zturbo plan -m MODEL --vram SIZE` shows "
                        "what streams\n", zt_fmt_bytes(budget, b1, sizeof b1));
+            /* the rate the plan measures at start (what streamed weights can reach) */
+            zt_ops_config oc = {0};
+            oc.backend = ZT_BACKEND_CUDA;
+            oc.device = d;
+            zt_ops *ops = NULL;
+            zt_err e;
+            if (zt_ops_create(&oc, &ops, &e) == ZT_OK) {
+                const double bw = zt_ops_measure_h2d(ops, 64u << 20);
+                if (bw > 0) printf("  host->device link: %.1f GB/s (pinned 64 MiB copies, as the plan measures it)\n", bw / 1e9);
+                zt_ops_destroy(ops);
+            }
         }
     }
     return ZT_EXIT_OK;
