@@ -465,6 +465,36 @@ static void vt_host(vae_ctx *x, vt *t, int i, int h, int w, int c) {
     t->c = c;
 }
 
+/* out = conv3x3(silu(GroupNorm(in))) with in's statistics; out's gathered. */
+static vpass pass_gn_conv(const vt *in, uint64_t gw, uint64_t gb, int cout, uint64_t cw, uint64_t cb, vt *out) {
+    vpass p = {0};
+    p.in = in;
+    p.gn = p.silu = 1;
+    p.gw = gw;
+    p.gb = gb;
+    p.k = 3;
+    p.cout = cout;
+    p.cw = cw;
+    p.cb = cb;
+    p.out = out;
+    p.stats_out = 1;
+    return p;
+}
+
+/* out = conv3x3(nearest2x(in)), same channels; out's statistics gathered. */
+static vpass pass_up_conv(const vt *in, uint64_t cw, uint64_t cb, vt *out) {
+    vpass p = {0};
+    p.in = in;
+    p.up = 1;
+    p.k = 3;
+    p.cout = in->c;
+    p.cw = cw;
+    p.cb = cb;
+    p.out = out;
+    p.stats_out = 1;
+    return p;
+}
+
 /* Everything from the upsample into level cfg.host_from (up block b's
  * upsampler) to the decoded image, on host-level tensors. cur: the device
  * tensor [h*w, ch] entering that upsampler. */
@@ -474,15 +504,7 @@ static void decode_banded(vae_ctx *x, int b, int h, int w, void *cur, void *deco
     vt t[2];
     int xi = 0; /* host buffer holding the current tensor */
     vt_host(x, &t[0], 0, 2 * h, 2 * w, src.c);
-    vpass p = {0};
-    p.in = &src;
-    p.up = 1;
-    p.k = 3;
-    p.cout = src.c;
-    p.cw = v->up_conv_w[b];
-    p.cb = v->up_conv_b[b];
-    p.out = &t[0];
-    p.stats_out = 1;
+    vpass p = pass_up_conv(&src, v->up_conv_w[b], v->up_conv_b[b], &t[0]);
     pass_run(x, &p);
     h *= 2;
     w *= 2;
@@ -492,57 +514,29 @@ static void decode_banded(vae_ctx *x, int b, int h, int w, void *cur, void *deco
             vt *cx = &t[xi], *hh = &t[1 - xi];
             vt_host(x, hh, 1 - xi, h, w, r->cout);
             /* h = conv1(silu(gn1(x))) */
-            vpass p1 = {0};
-            p1.in = cx;
-            p1.gn = p1.silu = 1;
-            p1.gw = r->n1w;
-            p1.gb = r->n1b;
-            p1.k = 3;
-            p1.cout = r->cout;
-            p1.cw = r->c1w;
-            p1.cb = r->c1b;
-            p1.out = hh;
-            p1.stats_out = 1;
-            pass_run(x, &p1);
+            p = pass_gn_conv(cx, r->n1w, r->n1b, r->cout, r->c1w, r->c1b, hh);
+            pass_run(x, &p);
             /* x = conv2(silu(gn2(h))) + (shortcut(x) | x), written over x:
              * output rows never pass the input rows already read (cout <= cin) */
             vt xo;
             vt_host(x, &xo, xi, h, w, r->cout);
-            vpass p2 = {0};
-            p2.in = hh;
-            p2.gn = p2.silu = 1;
-            p2.gw = r->n2w;
-            p2.gb = r->n2b;
-            p2.k = 3;
-            p2.cout = r->cout;
-            p2.cw = r->c2w;
-            p2.cb = r->c2b;
+            p = pass_gn_conv(hh, r->n2w, r->n2b, r->cout, r->c2w, r->c2b, &xo);
             if (r->has_shortcut) {
-                p2.sc_in = cx;
-                p2.scw = r->scw;
-                p2.scb = r->scb;
+                p.sc_in = cx;
+                p.scw = r->scw;
+                p.scb = r->scb;
             } else {
-                p2.res = cx;
+                p.res = cx;
             }
-            p2.out = &xo;
-            p2.stats_out = 1;
             ZT_ASSERT(r->cout <= r->cin);
-            pass_run(x, &p2);
+            pass_run(x, &p);
             *cx = xo;
         }
         if (bb < v->n_up - 1) {
             vt *cx = &t[xi], *o = &t[1 - xi];
             vt_host(x, o, 1 - xi, 2 * h, 2 * w, cx->c);
-            vpass pu = {0};
-            pu.in = cx;
-            pu.up = 1;
-            pu.k = 3;
-            pu.cout = cx->c;
-            pu.cw = v->up_conv_w[bb];
-            pu.cb = v->up_conv_b[bb];
-            pu.out = o;
-            pu.stats_out = 1;
-            pass_run(x, &pu);
+            p = pass_up_conv(cx, v->up_conv_w[bb], v->up_conv_b[bb], o);
+            pass_run(x, &p);
             xi = 1 - xi;
             h *= 2;
             w *= 2;
@@ -550,17 +544,9 @@ static void decode_banded(vae_ctx *x, int b, int h, int w, void *cur, void *deco
     }
     /* decoded = conv_out(silu(norm_out(x))), straight into device memory */
     vt dec = {(char *)decoded, NULL, 0, NULL, h, w, 3};
-    vpass po = {0};
-    po.in = &t[xi];
-    po.gn = po.silu = 1;
-    po.gw = v->norm_out_w;
-    po.gb = v->norm_out_b;
-    po.k = 3;
-    po.cout = 3;
-    po.cw = v->conv_out_w;
-    po.cb = v->conv_out_b;
-    po.out = &dec;
-    pass_run(x, &po);
+    p = pass_gn_conv(&t[xi], v->norm_out_w, v->norm_out_b, 3, v->conv_out_w, v->conv_out_b, &dec);
+    p.stats_out = 0;
+    pass_run(x, &p);
 }
 
 /* The whole decoder from the NHWC decoder input in *cur [hl*wl, latent]. */
