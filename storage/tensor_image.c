@@ -212,7 +212,6 @@ int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_l
         zt_err_prefix(e, "unit %s", u->name);
         return j.rc;
     }
-    (void)what;
     return ZT_OK;
 }
 
