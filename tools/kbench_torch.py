@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tools/kbench_torch.py - the ops of tools/kbench.cu through PyTorch, at the
 same shapes, timed the same way (warm-up, median of per-call CUDA-event
-timings, inputs rotated over several sets when one set fits in L2), printing
+timings of calls queued back to back, inputs rotated over several sets when one set fits in L2), printing
 rows in the same format so both go into one table:
 
     | impl | op | shape | median us | achieved | % of ceiling |
@@ -11,6 +11,7 @@ several kernels where zturbo fuses (noted in the shape column).
 
 usage: python3 tools/kbench_torch.py [filter]
 """
+import os
 import sys
 
 import torch
@@ -43,6 +44,9 @@ def sets_for(nbytes):
 
 
 def time_ms(fn):
+    """Median of per-call event timings (ms): calls queued back to back with an
+    event pair around each, as tools/kbench.cu; KBENCH_SERIAL=1 syncs after each."""
+    serial = os.environ.get("KBENCH_SERIAL") == "1"
     for i in range(3):
         fn(i)
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -52,14 +56,15 @@ def time_ms(fn):
     b.synchronize()
     first = a.elapsed_time(b)
     reps = min(max(int(300.0 / max(first, 1e-3)), 15), 200)
-    ts = []
+    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
     for r in range(reps):
-        a.record()
+        ev[r][0].record()
         fn(r)
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    ts.sort()
+        ev[r][1].record()
+        if serial:
+            ev[r][1].synchronize()
+    ev[-1][1].synchronize()
+    ts = sorted(x.elapsed_time(y) for x, y in ev)
     return ts[reps // 2]
 
 
