@@ -13,7 +13,7 @@
 #   FUZZ_SECONDS  seconds per fuzz target in `make fuzz`
 
 CUDA_HOME ?= /usr/local/cuda
-CUDA_ARCH ?= sm_80 sm_86 sm_89 sm_90 sm_120
+CUDA_ARCH ?= sm_80 sm_86 sm_89 sm_90a sm_120
 CC ?= gcc
 NVCC ?= $(CUDA_HOME)/bin/nvcc
 CLANG ?= clang
@@ -40,7 +40,8 @@ DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev
 CPPFLAGS := -I. -I$(CUDA_HOME)/include -D_GNU_SOURCE
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -ffp-contract=off $(SANFLAGS)
 NVGENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a:sm_%=%),code=$(a))
-NVFLAGS := -O3 -g -std=c++17 -I. $(NVGENCODE) -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
+# sm_90a (Hopper's arch-specific target: wgmma) also compiles the wgmma conv kernel.
+NVFLAGS := -O3 -g -std=c++17 -I. $(NVGENCODE) $(if $(filter sm_90a,$(CUDA_ARCH)),-DZT_HAVE_SM90A=1) -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
            --expt-relaxed-constexpr -Werror all-warnings -fmad=false
 # Static: what the GPU machine lacks (liburing). Dynamic: the rest.
 LDLIBS := -Wl,-Bstatic -luring -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
@@ -72,7 +73,7 @@ ALL_BINS := $(if $(ZTURBO_C),$(BIN)/zturbo) $(TOOLS) $(TESTS)
 all: print-arch $(ALL_BINS)
 
 print-arch:
-	@echo "zturbo: CUDA_ARCH = $(CUDA_ARCH)  (override: make CUDA_ARCH=sm_90)"
+	@echo "zturbo: CUDA_ARCH = $(CUDA_ARCH)  (override: make CUDA_ARCH=sm_90a)"
 
 deps:
 	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -2,11 +2,13 @@
  * k in {1, 3}, bias and optional residual fused (zt_op_conv2d).
  *
  * bf16 with cin % 8 == 0 (every VAE conv): an implicit GEMM on the tensor
- * cores. Rows are output pixels (M = h*w), columns output channels (N =
- * cout), the reduction runs over (dy, dx, ci) (K = k*k*cin), which is exactly
- * the weight layout [cout, k, k, cin]. The A tile gathers each 16-byte chunk
- * of 8 channels straight from x with cp.async (zero-filled outside the
- * image), so nothing is materialised; a multi-stage cp.async pipeline feeds
+ * cores. On Hopper (built for sm_90a) with cin % 64 == 0 it runs on wgmma
+ * (kernels/cuda_conv_sm90.cu); the mma.sync kernel here covers the rest.
+ * Rows are output pixels (M = h*w), columns output channels (N = cout), the
+ * reduction runs over (dy, dx, ci) (K = k*k*cin), which is exactly the
+ * weight layout [cout, k, k, cin]. The A tile gathers each 16-byte chunk of
+ * 8 channels straight from x with cp.async (zero-filled outside the image),
+ * so nothing is materialised; a multi-stage cp.async pipeline feeds
  * ldmatrix + mma.sync m16n8k16 (f32 accumulators); default tiles 128x128x64,
  * 4 warps of 64x64, 3 stages. Epilogue staged through shared memory: acc +
  * bias (+ residual), one rounding to bf16, 16-byte accesses. No workspace.
@@ -15,7 +17,7 @@
  * image rows into the caller's workspace, then one cuBLASLt GEMM per band
  * with the bias epilogue and C = residual. Bands keep the workspace under
  * CONV_WS_BUDGET; a 1x1 conv needs no im2col at all. */
-#include "kernels/cuda_common.cuh"
+#include "kernels/cuda_conv.cuh"
 
 #define CONV_WS_BUDGET (128u << 20)
 
@@ -38,21 +40,6 @@ size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c) {
 
 /* ------------------------------------------------------------------------ */
 /* implicit GEMM (bf16)                                                     */
-
-typedef struct {
-    int h, w, cin, cout, k, pad, K, M;
-    int y0, xr0; /* first output row of the band; image row that x points at */
-    const zt_bf16 *x, *wgt, *bias, *res;
-    zt_bf16 *y;
-    int pair_ok; /* 2-element stores allowed */
-    int vec16;   /* 16-byte epilogue accesses allowed (cout % 8, y/res/bias aligned) */
-} conv_args;
-
-__device__ __forceinline__ uint32_t conv_smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void conv_cp16(uint32_t dst, const void *src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
-}
 
 /* Element offset of 16-byte chunk q of row r in a [rows][BK] bf16 tile; the
  * XOR spreads any 8 consecutive rows of one logical chunk over all 32 banks
@@ -214,42 +201,7 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
                         make_float2(acc[i][j][2 * hlf], acc[i][j][2 * hlf + 1]);
                 }
         __syncthreads();
-        constexpr int CPR = BN / 8; /* 8-channel chunks per tile row */
-#pragma unroll 4
-        for (int it = 0; it < BM * CPR / C::THREADS; it++) {
-            const int idx = tid + it * C::THREADS, r = idx / CPR, c8 = (idx % CPR) * 8;
-            const int m = m0 + r, co = n0 + c8;
-            if (m >= a.M || co >= a.cout) continue;
-            float v[8];
-            const float4 lo = *reinterpret_cast<const float4 *>(tile + r * C::EPI_LD + c8);
-            const float4 hi = *reinterpret_cast<const float4 *>(tile + r * C::EPI_LD + c8 + 4);
-            v[0] = lo.x; v[1] = lo.y; v[2] = lo.z; v[3] = lo.w;
-            v[4] = hi.x; v[5] = hi.y; v[6] = hi.z; v[7] = hi.w;
-            const size_t o = (size_t)m * a.cout + co;
-            if (a.vec16) {
-                float t[8];
-                if (a.bias) {
-                    zt_ld8(a.bias + co, t);
-#pragma unroll
-                    for (int e = 0; e < 8; e++) v[e] += t[e];
-                }
-                if (a.res) {
-                    zt_ld8(a.res + o, t);
-#pragma unroll
-                    for (int e = 0; e < 8; e++) v[e] += t[e];
-                }
-                zt_st8(a.y + o, v);
-            } else {
-#pragma unroll
-                for (int e = 0; e < 8; e++) {
-                    if (co + e >= a.cout) break;
-                    float t = v[e];
-                    if (a.bias) t += __bfloat162float(a.bias[co + e]);
-                    if (a.res) t += __bfloat162float(a.res[o + e]);
-                    a.y[o + e] = __float2bfloat16_rn(t);
-                }
-            }
-        }
+        conv_store_tile<BM, BN, C::THREADS, C::EPI_LD>(a, tile, m0, n0, tid);
     } else {
     /* epilogue: y = R(acc + bias (+ residual)) */
 #pragma unroll
@@ -362,6 +314,11 @@ static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, int by0, int brows
  * staged epilogue (144 KiB of shared memory: on cards with less opt-in
  * shared memory per block they run as 5). On the H100, 6 is 3-9% faster
  * than 5 at cout 256/512 and half as fast at cout 128; 7 is no better.
+ * 8-11 (kernels/cuda_conv_sm90.cu, compute capability 9.0 built for sm_90a,
+ * cin % 64 == 0, cout a multiple of the block width; else they run as 5):
+ * wgmma, 8: 128x256 block, 4 stages; 9: 128x128, 4 stages; 10: 128x128, 3
+ * stages (two blocks per SM); 11: 128x256, 3 stages. The default takes 8
+ * where cout % 256 == 0, else 10, wherever the wgmma kernel applies.
  * cout <= 32 always takes 128x32 (4 warps of 32x32). */
 void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, int variant) {
     ZT_ASSERT(c->h > 0 && c->w > 0 && c->cin > 0 && c->cout > 0 && (c->k == 1 || c->k == 3));
@@ -406,8 +363,18 @@ void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, in
             conv_igemm_launch<256, 128, 64, 64, 64, 3, true>(ops, &a);
         }
         break;
-    case 0: /* 6 where cout fills its 256-wide block (4-5% faster on the H100 at 256/512 channels,
-             * twice slower at cout 128), else 5 */
+    case 8:  /* wgmma 128x256, 4 stages */
+    case 9:  /* wgmma 128x128, 4 stages */
+    case 10: /* wgmma 128x128, 3 stages, two blocks per SM */
+    case 11: /* wgmma 128x256, 3 stages */
+        if (!conv_wgmma_launch(ops, &a, variant == 8 || variant == 11 ? 256 : 128, variant == 8 || variant == 9 ? 4 : 3))
+            conv_igemm_launch<128, 128, 64, 64, 64, 3, true>(ops, &a);
+        break;
+    case 0: /* Hopper: wgmma, 8 where cout fills its 256-wide block, else 10 (on the H100 1.3-1.45x
+             * faster than 5-6 at 256/512 channels; at cout 128 10 beats 9 by 1-20% and 5 by 2-24%);
+             * elsewhere 6 where cout fills its 256-wide block (4-5% faster than 5 on the H100 at
+             * 256/512 channels, twice slower at cout 128), else 5 */
+        if (c->cout % 256 == 0 ? conv_wgmma_launch(ops, &a, 256, 4) : conv_wgmma_launch(ops, &a, 128, 3)) break;
         if (c->cout % 256 == 0 && c->cin >= 256 && conv_smem_optin() >= conv_cfg<128, 256, 64, 64, 64, 3, true>::SMEM)
             conv_igemm_launch<128, 256, 64, 64, 64, 3, true>(ops, &a);
         else

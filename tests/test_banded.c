@@ -163,6 +163,7 @@ static void run(zt_ops *o) {
         t_conv(o, 17, 9, 24, 8, 1, dt, 1, 3);
         t_conv(o, 33, 19, 64, 3, 3, dt, 0, 8);
         t_conv(o, 9, 12, 128, 128, 3, dt, 1, 2);
+        t_conv(o, 21, 13, 64, 256, 3, dt, 1, 5); /* Hopper: the wgmma kernel at both widths */
         t_groupnorm(o, 13, 11, 64, 32, dt, 1, 0.0, 3);
         t_groupnorm(o, 40, 33, 128, 32, dt, 0, 20.0, 7);
         t_groupnorm(o, 9, 5, 36, 4, dt, 1, 0.0, 1);

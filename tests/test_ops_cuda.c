@@ -676,12 +676,18 @@ int main(void) {
     t_conv(32, 32, 512, 512, 3, B, 1, 0, 0);
     t_conv(64, 64, 128, 128, 3, B, 1, 1, 0);
     t_conv(7, 9, 16, 16, 3, B, 0, 0, 0);
-    for (int v = 1; v <= 7; v++) { /* every tile variant, odd sizes and K tails */
+    /* every tile variant, odd sizes and K tails; 8-11 (wgmma, Hopper built for
+     * sm_90a) where cin % 64 == 0 and cout fills the block, else they run as 5 */
+    for (int v = 1; v <= 11; v++) {
         t_conv(9, 13, 64, 130, 3, B, 1, 1, v);
         t_conv(11, 7, 24, 72, 3, B, 0, 1, v);
         t_conv(6, 10, 40, 128, 1, B, 1, 0, v);
         t_conv(19, 23, 256, 128, 3, B, 1, 1, v);
         t_conv(21, 17, 512, 264, 3, B, 1, 1, v); /* more than one 256-wide N block, M tail */
+        t_conv(21, 17, 512, 256, 3, B, 1, 1, v);
+        t_conv(5, 300, 64, 512, 3, B, 0, 1, v);  /* rows wider than a tile, two N blocks */
+        t_conv(6, 10, 128, 256, 1, B, 1, 0, v);
+        t_conv(3, 3, 192, 128, 3, B, 1, 0, v);   /* one tile, mostly padding */
     }
     t_conv(5, 6, 3, 7, 3, B, 1, 1, 0);
     t_conv(7, 9, 16, 24, 3, F, 1, 1, 0);

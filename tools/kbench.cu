@@ -3,7 +3,7 @@
  * with 512/256/128 channels). Not a test.
  *
  * Each op: warm-up, then a median over many reps of CUDA-event timings of
- * one call, inputs rotated over several buffer sets when one set would fit
+ * one call (calls queued back to back; KBENCH_SERIAL=1 waits after each), inputs rotated over several buffer sets when one set would fit
  * in L2. Achieved TFLOP/s (matrix ops) or GB/s (memory-bound ops, counting
  * the fewest bytes the op must move: each input read once, each output
  * written once) are printed next to the ceilings measured in the same run:
@@ -14,7 +14,8 @@
  * (tools/kbench_torch.py prints the same rows for PyTorch).
  *
  * usage: kbench [filter]   (only ops whose name contains filter)
- *        KBENCH_CONV_VARIANTS=1 kbench conv   (also every conv tile variant)
+ *        KBENCH_CONV_VARIANTS=1 kbench conv   (also every conv tile variant;
+ *        or a list of them, e.g. KBENCH_CONV_VARIANTS=5,6,8,9)
  *        kbench norm   (row norms: one row per launch variant "op vN" of
  *        kernels/cuda_norm.h, then a same-size copy row "op ceiling: copy";
  *        also the VAE groupnorms)
@@ -87,8 +88,13 @@ static int sets_for(double bytes_per_call) {
     return std::min(std::max(s, 1), 8);
 }
 
-/* Median of per-call event timings, ms. */
+/* Median of per-call event timings, ms. The calls are queued back to back
+ * (an event pair around each, no host sync in between), so each interval is
+ * the GPU time of one call in a busy stream, as the pipeline runs them; with
+ * KBENCH_SERIAL=1 the host waits after every call, and each interval also
+ * holds the host's launch latency (2-8 us: a third of a 30 us norm). */
 static double time_ms(const std::function<void(int)> &fn) {
+    static const int serial = getenv("KBENCH_SERIAL") && atoi(getenv("KBENCH_SERIAL")) == 1;
     cudaEvent_t a, b;
     ZT_CUDA_CHECK(cudaEventCreate(&a));
     ZT_CUDA_CHECK(cudaEventCreate(&b));
@@ -99,19 +105,23 @@ static double time_ms(const std::function<void(int)> &fn) {
     ZT_CUDA_CHECK(cudaEventSynchronize(b));
     float first;
     ZT_CUDA_CHECK(cudaEventElapsedTime(&first, a, b));
-    int reps = (int)(300.0 / std::max(first, 0.001f));
-    reps = std::min(std::max(reps, 15), 200);
-    std::vector<float> t(reps);
-    for (int r = 0; r < reps; r++) {
-        ZT_CUDA_CHECK(cudaEventRecord(a, g_st));
-        fn(r);
-        ZT_CUDA_CHECK(cudaEventRecord(b, g_st));
-        ZT_CUDA_CHECK(cudaEventSynchronize(b));
-        ZT_CUDA_CHECK(cudaEventElapsedTime(&t[r], a, b));
-    }
-    ZT_CUDA_CHECK(cudaGetLastError());
     cudaEventDestroy(a);
     cudaEventDestroy(b);
+    int reps = (int)(300.0 / std::max(first, 0.001f));
+    reps = std::min(std::max(reps, 15), 200);
+    std::vector<cudaEvent_t> ev(2 * (size_t)reps);
+    for (cudaEvent_t &e : ev) ZT_CUDA_CHECK(cudaEventCreate(&e));
+    std::vector<float> t(reps);
+    for (int r = 0; r < reps; r++) {
+        ZT_CUDA_CHECK(cudaEventRecord(ev[2 * r], g_st));
+        fn(r);
+        ZT_CUDA_CHECK(cudaEventRecord(ev[2 * r + 1], g_st));
+        if (serial) ZT_CUDA_CHECK(cudaEventSynchronize(ev[2 * r + 1]));
+    }
+    ZT_CUDA_CHECK(cudaEventSynchronize(ev.back()));
+    for (int r = 0; r < reps; r++) ZT_CUDA_CHECK(cudaEventElapsedTime(&t[r], ev[2 * r], ev[2 * r + 1]));
+    ZT_CUDA_CHECK(cudaGetLastError());
+    for (cudaEvent_t &e : ev) cudaEventDestroy(e);
     std::sort(t.begin(), t.end());
     return t[reps / 2];
 }
@@ -434,8 +444,23 @@ static void bench_conv(int px, int cin, int cout, int k, int resid) {
     snprintf(shape, sizeof shape, "%dx%d %d->%d k%d bf16%s", px, px, cin, cout, k, resid ? " +resid" : "");
     row_flops("conv2d", shape, 2.0 * hw * cout * k * k * cin, ms);
     /* the implicit-GEMM tile variants, for choosing the default */
-    if (getenv("KBENCH_CONV_VARIANTS") && cout > 32 && cin % 8 == 0)
-        for (int v = 1; v <= 7; v++) {
+    const char *vl = getenv("KBENCH_CONV_VARIANTS"); /* "1": all; else a list such as "5,6,8" */
+    bool pick[12] = {};
+    if (vl) {
+        const bool all = strcmp(vl, "1") == 0;
+        for (const char *p = vl; *p;) {
+            char *end;
+            const long v = strtol(p, &end, 10);
+            if (end == p) { p++; continue; }
+            if (v >= 1 && v <= 11) pick[v] = true;
+            p = end;
+        }
+        if (all)
+            for (int v = 1; v <= 11; v++) pick[v] = true;
+    }
+    if (vl && cout > 32 && cin % 8 == 0)
+        for (int v = 1; v <= 11; v++) {
+            if (!pick[v]) continue;
             ms = time_ms([&](int) { zt_cuda_conv2d_variant(g_ops, &c, ws, v); });
             char op[32];
             snprintf(op, sizeof op, "conv2d[v%d]", v);

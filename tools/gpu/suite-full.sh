@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # tools/gpu/suite-full.sh PART — full-size runs on the GPU machine, in parts
 # that each fit one device call (10 min). Binaries: $B (default .device/bin,
-# built here with CUDA_ARCH=sm_90 and carried); diffusers wheel in .whl.
+# built here with CUDA_ARCH=sm_90a and carried); diffusers wheel in .whl.
 # Results (logs, JSON lines, comparisons) go to $OUT.
 #   tests   : every test (GPU ones included) + memcheck on a tiny CUDA generate
 #   bench   : kbench / attnbench next to torch
 #   full    : mkmodel full (bf16) + pack + bench-io + resident ours vs diffusers
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
+#   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
 set -u
@@ -142,6 +143,18 @@ load) # loading the snapshot at 8G, process start -> PNG: the old single reader 
   ;;
 optests) # the CUDA op tests alone (every norm variant included)
   timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; echo "test_ops_cuda: exit $? $(tail -1 "$OUT/t-test_ops_cuda.log")" | tee -a "$OUT/gputests.txt"
+  ;;
+kern) # the conv kernels (wgmma and mma.sync tiles) and the row norms: op tests, memcheck, kbench next to torch
+  ZT_TEST_OPS=conv2d timeout 120 $B/tests/test_ops_cuda > "$OUT/t-conv.log" 2>&1; echo "test_ops_cuda conv2d: exit $? $(tail -1 "$OUT/t-conv.log")" | tee -a "$OUT/gputests.txt"
+  timeout 120 $B/tests/test_banded > "$OUT/t-banded.log" 2>&1; echo "test_banded: exit $? $(tail -1 "$OUT/t-banded.log")" | tee -a "$OUT/gputests.txt"
+  ZT_TEST_OPS=conv2d timeout 200 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_ops_cuda > "$OUT/memcheck-conv.log" 2>&1
+  echo "memcheck conv2d: exit $? $(grep 'ERROR SUMMARY' "$OUT/memcheck-conv.log" | tail -1)" | tee -a "$OUT/gputests.txt"
+  timeout 60 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1; grep ceiling "$OUT/ceiling.txt"
+  KBENCH_CONV_VARIANTS=${VARIANTS:-5,6,8,9,10,11} timeout 200 $B/kbench conv > "$OUT/kbench-conv.txt" 2>&1; cat "$OUT/kbench-conv.txt"
+  timeout 120 python3 tools/kbench_torch.py conv > "$OUT/kbench_torch-conv.txt" 2>&1; cat "$OUT/kbench_torch-conv.txt"
+  timeout 60 $B/kbench norm > "$OUT/kbench-norm.txt" 2>&1; grep -v '^#' "$OUT/kbench-norm.txt"
+  KBENCH_SERIAL=1 timeout 60 $B/kbench norm > "$OUT/kbench-norm-serial.txt" 2>&1
+  timeout 60 python3 tools/kbench_torch.py norm > "$OUT/kbench_torch-norm.txt" 2>&1
   ;;
 sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny

@@ -2,7 +2,7 @@
 # tools/gpu/suite-kernels.sh — one GPU-machine call: every test (GPU ones
 # included), compute-sanitizer on the CUDA op tests, and the kernel
 # benchmarks next to torch, all logs under $OUT. Expects bin/ built here for
-# sm_90 (make CUDA_ARCH=sm_90) and carried. Usage: tools/gpu/suite-kernels.sh
+# sm_90a (make CUDA_ARCH=sm_90a) and carried. Usage: tools/gpu/suite-kernels.sh
 set -u
 OUT=${OUT:-build/gpu-out}
 mkdir -p "$OUT"
