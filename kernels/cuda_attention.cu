@@ -1,7 +1,9 @@
 /* kernels/cuda_attention.cu — fused flash attention (bf16 in/out, f32
  * softmax and accumulation) on the tensor cores with mma.sync m16n8k16
  * (sm_80 and newer; no Hopper-only instructions, so one source serves the
- * whole fat binary).
+ * whole fat binary). On Hopper builds for sm_90a, non-causal hd 128 (the
+ * DiT) runs on the wgmma kernel of kernels/cuda_attention_sm90.cu instead
+ * (variants 7-8: 491 against 369 TFLOP/s at 4224 tokens on the H100).
  *
  * Algorithm (FlashAttention-2 forward): a CTA owns BM query rows of one head
  * and walks the key/value rows in tiles of BN. For each tile it computes
@@ -33,8 +35,8 @@
  * tokens: 371 (612); VAE hd 512, 16384 tokens: 210 (120). The limit is
  * mma.sync itself: ncu shows the tensor pipe ~58% busy with 8 warps per SM,
  * stalls mostly on fixed-latency dependencies (softmax between the two
- * GEMMs); SDPA's Hopper kernels use wgmma (sm_90a), which this fat binary
- * (plain sm_90 and older targets) does not use.
+ * GEMMs); SDPA's Hopper kernels use wgmma (sm_90a), as the sm_90a kernel
+ * does.
  *
  * Shared-memory tiles are rows of hd bf16 (hd/8 chunks of 16 bytes); chunk c
  * of row r is stored at chunk c ^ (r & 7) so that ldmatrix (8 rows, same
@@ -659,8 +661,11 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
 
 const char *const variant_names[ZT_ATTN_VARIANTS] = {
     "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2", "w8m2_bn64_s2", "wide512_rg4_s2", "wide512_rg2_s2", "wide512_rg2_s1",
+    "wgmma_bn128", "wgmma_bn64",
 };
-constexpr int WIDE_VARIANT = 4; /* first of the hd-512 variants */
+constexpr int WIDE_VARIANT = 4;  /* first of the hd-512 variants */
+constexpr int WGMMA_VARIANT = 7; /* first of the wgmma variants (kernels/cuda_attention_sm90.cu) */
+int wgmma_bn(int variant) { return variant == WGMMA_VARIANT ? 128 : 64; }
 
 template <typename K>
 void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const AttnParams &p, cudaStream_t st) {
@@ -713,6 +718,10 @@ int device_smem_optin() {
  * less shared memory per block (sm_86/89/120: ~99 KB, sm_80: 163 KB) get
  * the largest variant that fits. */
 int pick_variant(const zt_attn *a) {
+    /* Hopper (sm_90a build): the wgmma kernel for the DiT's non-causal hd 128, key tile 64 with two
+     * CTAs per SM: 491 TFLOP/s at 4224 tokens on the H100 against 369 for w8m2 and 371 for
+     * wgmma_bn128, whose one CTA per SM leaves the tensor cores idle during the softmax */
+    if (a->hd == 128 && !a->causal && zt_cuda_attention_wgmma_ok(a, 64)) return WGMMA_VARIANT + 1;
     const int smem = device_smem_optin();
     if (a->hd == 512) {
         for (int v = WIDE_VARIANT; v < ZT_ATTN_VARIANTS; v++)
@@ -738,6 +747,7 @@ extern "C" int zt_cuda_attention_variant_ok(int variant, const zt_attn *a) {
     if (a->dt != ZT_DT_BF16) return 0;
     if (variant == 0) return a->hd == 64 || a->hd == 128 || a->hd == 512;
     if (variant < 0 || variant >= ZT_ATTN_VARIANTS) return 0;
+    if (variant >= WGMMA_VARIANT) return zt_cuda_attention_wgmma_ok(a, wgmma_bn(variant));
     if (variant >= WIDE_VARIANT ? a->hd != 512 : a->hd != 64 && a->hd != 128) return 0;
     return variant_smem(variant, a->hd) <= device_smem_optin();
 }
@@ -774,7 +784,8 @@ extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int var
     p.scale_log2 = a->scale * 1.4426950408889634f;
     cudaStream_t st = (cudaStream_t)ops->stream;
 
-    if (variant == 4) launch(attn_wide<4, 2>, WideCfg<4, 2>::SMEM, WideCfg<4, 2>::BM, WideCfg<4, 2>::NT, a, p, st);
+    if (variant >= WGMMA_VARIANT) zt_cuda_attention_wgmma(ops, a, wgmma_bn(variant));
+    else if (variant == 4) launch(attn_wide<4, 2>, WideCfg<4, 2>::SMEM, WideCfg<4, 2>::BM, WideCfg<4, 2>::NT, a, p, st);
     else if (variant == 5) launch(attn_wide<2, 2>, WideCfg<2, 2>::SMEM, WideCfg<2, 2>::BM, WideCfg<2, 2>::NT, a, p, st);
     else if (variant == 6) launch(attn_wide<2, 1>, WideCfg<2, 1>::SMEM, WideCfg<2, 1>::BM, WideCfg<2, 1>::NT, a, p, st);
     else if (a->hd == 64) launch_narrow_variant<64>(variant, a, p, st);

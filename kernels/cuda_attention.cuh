@@ -15,6 +15,10 @@
  *                 2 stages (197 KB shared memory: H100)
  *   5  hd 512     wide512_rg2_s2: 4 warps (BM 32), 2 stages (162 KB: A100)
  *   6  hd 512     wide512_rg2_s1: 4 warps (BM 32), 1 stage (98 KB: sm_86/89/120)
+ *   7  hd 128     wgmma_bn128: Hopper wgmma (kernels/cuda_attention_sm90.cu),
+ *                 non-causal, 2 warpgroups (BM 128), key tile 128 (160 KB)
+ *   8  hd 128     wgmma_bn64: as 7 with key tile 64 (96 KB, 2 CTAs per SM)
+ * (7 and 8 need a compute capability 9.0 card and a build for sm_90a.)
  * zt_cuda_attention_variant_ok says 0 for a variant whose shared memory the
  * current device cannot give one block.
  */
@@ -27,7 +31,7 @@
 extern "C" {
 #endif
 
-#define ZT_ATTN_VARIANTS 7
+#define ZT_ATTN_VARIANTS 9
 
 /* Name of a variant ("" when out of range). */
 const char *zt_cuda_attention_variant_name(int variant);
@@ -35,6 +39,10 @@ const char *zt_cuda_attention_variant_name(int variant);
 int zt_cuda_attention_variant_ok(int variant, const zt_attn *a);
 /* Enqueue attention `a` with the given variant on the ops stream. */
 void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int variant);
+/* The wgmma kernel (kernels/cuda_attention_sm90.cu), key tile bn 64 or 128:
+ * whether it can run `a` on this device and build; run it. */
+int zt_cuda_attention_wgmma_ok(const zt_attn *a, int bn);
+void zt_cuda_attention_wgmma(zt_ops *ops, const zt_attn *a, int bn);
 
 #ifdef __cplusplus
 }

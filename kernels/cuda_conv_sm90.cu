@@ -20,6 +20,7 @@
  * next copies are in flight. Epilogue: accumulators to a staged f32 tile,
  * then conv_store_tile (bias, residual, one rounding to bf16). */
 #include "kernels/cuda_conv.cuh"
+#include "kernels/cuda_wgmma.cuh"
 
 namespace {
 
@@ -31,90 +32,17 @@ template <int BN, int STAGES> struct wg_cfg {
     static constexpr int EPI_LD = BN + 8; /* f32 tile row pitch: 8 floats of padding spread the float2 stores */
     static constexpr int PIPE = STAGES * STAGE_BYTES, EPI = WG_BM * EPI_LD * 4;
     static constexpr int SMEM = (PIPE > EPI ? PIPE : EPI) + 1024; /* + room to align the ring to 1024 B */
-    static constexpr int A_CHUNKS = WG_BM * 8 / WG_THREADS, B_CHUNKS = BN * 8 / WG_THREADS;
     static constexpr int MIN_BLOCKS = 2 * SMEM <= 227 * 1024 ? 2 : 1;
     static_assert(BN == 128 || BN == 256, "wgmma tile width");
     static_assert(STAGES >= 3, "the ring needs a slot being computed, one retiring and one loading");
 };
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-/* Shared-memory matrix descriptor: K-major tile of 128-byte rows with the
- * 128-byte swizzle, 8-row groups 1024 bytes apart (stride byte offset); the
- * leading byte offset is unused for this layout (1 by convention). */
-__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
-    return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) |
-           ((uint64_t)1 << 62);
-}
-__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N> __device__ __forceinline__ void wg_wait() {
-    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-/* Orders the register file: later reads of d see the retired wgmma's values. */
-template <int R> __device__ __forceinline__ void wg_fence_regs(float (&d)[R]) {
-#pragma unroll
-    for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
-}
-
-/* D[64 x N] (+)= A[64 x 16] * B[N x 16]^T, both K-major in shared memory;
- * scale_d 0 ignores D's old value. D's layout: d[4j + 2h + e] is row
- * 16*warp + lane/4 + 8h, column 8j + 2*(lane%4) + e. */
-__device__ __forceinline__ void wg_mma_n128(float d[64], uint64_t da, uint64_t db, int scale_d) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-                 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "l"(da), "l"(db), "r"(scale_d));
-}
-
-__device__ __forceinline__ void wg_mma_n256(float d[128], uint64_t da, uint64_t db, int scale_d) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-                 "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-                 "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
-                 "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
-                 "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-                 "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
-                   "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
-                   "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
-                   "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
-                   "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
-                   "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
-                   "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
-                   "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
-                   "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-                 : "l"(da), "l"(db), "r"(scale_d));
-}
-#endif
-
 template <int BN, int STAGES>
 __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
     k_conv_wgmma(conv_args a) {
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if defined(ZT_WGMMA)
     typedef wg_cfg<BN, STAGES> C;
+    constexpr int A_CHUNKS = WG_BM * 8 / WG_THREADS, B_CHUNKS = BN * 8 / WG_THREADS; /* 16-byte copies per thread */
     extern __shared__ uint8_t wg_smem_raw[];
     uint32_t sbase = conv_smem_addr(wg_smem_raw);
     const uint32_t pad = (1024u - (sbase & 1023u)) & 1023u;
@@ -125,9 +53,9 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
     const int m0 = blockIdx.x * WG_BM, n0 = blockIdx.y * BN;
     const int q = tid & 7, r0 = tid >> 3; /* this thread's 16-byte chunk; rows r0 + 32 i */
 
-    int apix[C::A_CHUNKS]; /* output pixel of each A row, (y << 16 | x); -1 past M (x = 0xffff: outside) */
+    int apix[A_CHUNKS]; /* output pixel of each A row, (y << 16 | x); -1 past M (x = 0xffff: outside) */
 #pragma unroll
-    for (int i = 0; i < C::A_CHUNKS; i++) {
+    for (int i = 0; i < A_CHUNKS; i++) {
         const int m = m0 + r0 + 32 * i;
         if (m < a.M) {
             const int py = m / a.w;
@@ -144,7 +72,7 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
         const int dy = tap / a.k, dx = tap - dy * a.k;
         const uint32_t As = sbase + slot * C::STAGE_BYTES, Bs = As + C::A_BYTES;
 #pragma unroll
-        for (int i = 0; i < C::A_CHUNKS; i++) {
+        for (int i = 0; i < A_CHUNKS; i++) {
             const int r = r0 + 32 * i;
             const int iy = (apix[i] >> 16) + dy - a.pad, ix = (apix[i] & 0xffff) + dx - a.pad;
             const bool v = (unsigned)iy < (unsigned)a.h && (unsigned)ix < (unsigned)a.w;
@@ -152,7 +80,7 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
             conv_cp16(As + r * 128 + ((q ^ (r & 7)) << 4), src, v);
         }
 #pragma unroll
-        for (int i = 0; i < C::B_CHUNKS; i++) {
+        for (int i = 0; i < B_CHUNKS; i++) {
             const int r = r0 + 32 * i;
             conv_cp16(Bs + r * 128 + ((q ^ (r & 7)) << 4), wrow + (size_t)32 * i * a.K + kk, true);
         }
@@ -169,15 +97,15 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
     }
     for (int kb = 0; kb < KB; kb++) {
         asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 3));
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* cp.async wrote; wgmma reads */
+        wg_fence_proxy();
         __syncthreads();
         const uint32_t As = sbase + (kb % STAGES) * C::STAGE_BYTES + wg * 64 * 128, Bs = sbase + (kb % STAGES) * C::STAGE_BYTES + C::A_BYTES;
         wg_fence();
 #pragma unroll
         for (int k16 = 0; k16 < WG_BK / 16; k16++) {
-            const uint64_t da = wg_desc(As + k16 * 32), db = wg_desc(Bs + k16 * 32);
-            if constexpr (BN == 256) wg_mma_n256(acc, da, db, 1);
-            else wg_mma_n128(acc, da, db, 1);
+            const uint64_t da = wg_desc_k(As + k16 * 32), db = wg_desc_k(Bs + k16 * 32);
+            if constexpr (BN == 256) wg_mma_ss_n256(acc, da, db, 1);
+            else wg_mma_ss_n128(acc, da, db, 1);
         }
         wg_commit();
         const int nk = kb + STAGES - 2;

@@ -8,6 +8,7 @@
 #   full    : mkmodel full (bf16) + pack + bench-io + resident ours vs diffusers
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
+#   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
@@ -155,6 +156,13 @@ kern) # the conv kernels (wgmma and mma.sync tiles) and the row norms: op tests,
   timeout 60 $B/kbench norm > "$OUT/kbench-norm.txt" 2>&1; grep -v '^#' "$OUT/kbench-norm.txt"
   KBENCH_SERIAL=1 timeout 60 $B/kbench norm > "$OUT/kbench-norm-serial.txt" 2>&1
   timeout 60 python3 tools/kbench_torch.py norm > "$OUT/kbench_torch-norm.txt" 2>&1
+  ;;
+attn) # the attention kernels (mma.sync and wgmma variants): op tests, memcheck (quick set), attnbench next to torch
+  timeout 200 $B/tests/test_attention_cuda > "$OUT/t-attn.log" 2>&1; echo "test_attention_cuda: exit $? $(tail -1 "$OUT/t-attn.log")" | tee -a "$OUT/gputests.txt"
+  ZT_ATTN_TEST_QUICK=1 timeout 200 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_attention_cuda > "$OUT/memcheck-attn.log" 2>&1
+  echo "memcheck attention (quick): exit $? $(grep 'ERROR SUMMARY' "$OUT/memcheck-attn.log" | tail -1)" | tee -a "$OUT/gputests.txt"
+  timeout 200 $B/attnbench > "$OUT/attnbench.txt" 2>&1; cat "$OUT/attnbench.txt"
+  timeout 120 python3 tools/attnbench_torch.py > "$OUT/attnbench_torch.txt" 2>&1; cat "$OUT/attnbench_torch.txt"
   ;;
 sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
