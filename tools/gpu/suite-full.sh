@@ -8,6 +8,8 @@
 #   full    : mkmodel full (bf16) + pack + bench-io + resident ours vs diffusers
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
+#   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
+#   opsan   : compute-sanitizer memcheck on the whole CUDA op test
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
@@ -164,6 +166,22 @@ attn) # the attention kernels (mma.sync and wgmma variants): op tests, memcheck 
   timeout 200 $B/attnbench > "$OUT/attnbench.txt" 2>&1; cat "$OUT/attnbench.txt"
   timeout 120 python3 tools/attnbench_torch.py > "$OUT/attnbench_torch.txt" 2>&1; cat "$OUT/attnbench_torch.txt"
   ;;
+opsan) # compute-sanitizer memcheck on the whole CUDA op test (every op, every variant)
+  timeout 400 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_ops_cuda > "$OUT/memcheck-ops.log" 2>&1
+  echo "memcheck test_ops_cuda: exit $? $(grep 'ERROR SUMMARY' "$OUT/memcheck-ops.log" | tail -1) $(grep 'checks,' "$OUT/memcheck-ops.log" | tail -1)" | tee -a "$OUT/gputests.txt"
+  ;;
+copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two halves on two (the default),
+  # interleaved, with the under-load H2D probe of this machine; OLD=path: also that zturbo build at 8G / min
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-split.txt" 2>&1; grep 'under load' "$OUT/ceiling-split.txt"
+  ours resident "${A1024[@]}" -o $W/r.png
+  min=$(min_budget)
+  for v in 8G 4G ${min}; do
+    for n in 1 2; do ZT_COPY_STREAMS=$n ours "vram-$v-copy$n" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
+    if [ -n "${OLD:-}" ] && [ $v != 4G ]; then Z=$OLD ours "vram-$v-old" "${A1024[@]}" --vram $v -o $W/v.png; fi
+  done
+  [ -n "${OLD:-}" ] && Z=$OLD ours resident-old "${A1024[@]}" -o $W/v.png
+  ;;
 sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
   for tool in memcheck racecheck; do
@@ -235,7 +253,7 @@ tests)
   done
   ;;
 bench)
-  KBENCH_CONV_VARIANTS=1 $B/kbench 2>&1 | tee "$OUT/kbench.txt" | tail -40
+  KBENCH_CONV_VARIANTS=${VARIANTS:-1} $B/kbench 2>&1 | tee "$OUT/kbench.txt" | tail -40
   python3 tools/kbench_torch.py > "$OUT/kbench_torch.txt" 2>&1
   $B/attnbench > "$OUT/attnbench.txt" 2>&1
   python3 tools/attnbench_torch.py > "$OUT/attnbench_torch.txt" 2>&1
