@@ -212,6 +212,7 @@ budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from th
   min=$(min_budget); echo "min budget ${min}" | tee -a "$OUT/steps.log"
   for v in 12G 8G 6G 4G ${min}; do ours "vram-$v" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
   for v in 12G 8G; do ours "vram-$v-vae-device" "${A1024[@]}" --vram $v --vae-decode device -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
+  for d in 1 2; do ours "vram-8G-banded-prefetch$d" "${A1024[@]}" --vram 8G --vae-decode banded --prefetch $d -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
   for v in 8G ${min}; do $Z plan -m $M --vram $v > "$OUT/plan-$v.txt" 2>&1; done
   # the progress line on a terminal (script gives the process a pty)
   timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1
