@@ -54,6 +54,7 @@
 
 #include "common/zt_cuda.h"
 #include "kernels/cuda_attention.cuh"
+#include "kernels/cuda_common.cuh"
 #include "kernels/ops_internal.h"
 
 namespace {
@@ -68,20 +69,6 @@ struct AttnParams {
 };
 
 /* ---- PTX helpers --------------------------------------------------------- */
-
-__device__ __forceinline__ uint32_t smem_addr(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-/* 16-byte async copy global -> shared; src_bytes 0 zero-fills the chunk. */
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 
 __device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -101,27 +88,6 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ float ex2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-
-/* Two f32 -> bf16x2 (round to nearest even), lo in the low half. */
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-
-__device__ __forceinline__ float quad_max(float x) {
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ __forceinline__ float quad_sum(float x) {
-    x += __shfl_xor_sync(0xffffffffu, x, 1);
-    return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
 /* Byte offset of 16-byte chunk c of row r in a swizzled tile of HD columns. */
@@ -149,7 +115,7 @@ struct TileLoader {
 #pragma unroll
         for (int i = 0; i < ITERS; i++) {
             bool ok = i * RSTEP < left;
-            cp_async16(dst + swz<HD>(lr + i * RSTEP, lc), ok ? src + i * step : base, ok ? 16 : 0);
+            zt_cp_async16(dst + swz<HD>(lr + i * RSTEP, lc), ok ? src + i * step : base, ok ? 16 : 0);
         }
     }
 };
@@ -202,7 +168,7 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
     constexpr int NTILE = BN / 8;   /* n8 tiles of S */
     constexpr int DTILE = HD / 8;   /* n8 tiles of O */
     extern __shared__ __align__(128) uint8_t smem[];
-    const uint32_t sq_base = smem_addr(smem);
+    const uint32_t sq_base = zt_smem_u32(smem);
     const uint32_t skv_base = sq_base + C::Q_BYTES;
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -317,7 +283,7 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                 float x = -INFINITY;
 #pragma unroll
                 for (int n = 0; n < NTILE; n++) x = fmaxf(x, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
-                mx[mt][r] = quad_max(x) * sl2;
+                mx[mt][r] = zt_quad_max(x) * sl2;
                 need |= mx[mt][r] - ms[mt][r] > RESCALE_LOG2;
             }
         if (__any_sync(0xffffffffu, need)) {
@@ -327,7 +293,7 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                 for (int r = 0; r < 2; r++) {
                     float alpha = 1.f;
                     if (mx[mt][r] - ms[mt][r] > RESCALE_LOG2) {
-                        alpha = ex2(ms[mt][r] - mx[mt][r]);
+                        alpha = zt_ex2(ms[mt][r] - mx[mt][r]);
                         ms[mt][r] = mx[mt][r];
                     }
                     l[mt][r] *= alpha;
@@ -353,7 +319,7 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                 for (int n = 0; n < NTILE; n++)
 #pragma unroll
                     for (int e = 0; e < 2; e++) {
-                        float pe = ex2(__fmaf_rn(s[mt][n][2 * r + e], sl2, -m0));
+                        float pe = zt_ex2(__fmaf_rn(s[mt][n][2 * r + e], sl2, -m0));
                         s[mt][n][2 * r + e] = pe;
                         rs += pe;
                     }
@@ -364,10 +330,10 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
             uint32_t pa[MT][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
-                pa[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-                pa[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-                pa[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-                pa[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+                pa[mt][0] = zt_pack_bf16x2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                pa[mt][1] = zt_pack_bf16x2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                pa[mt][2] = zt_pack_bf16x2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                pa[mt][3] = zt_pack_bf16x2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
             }
 #pragma unroll
             for (int dp = 0; dp < DTILE / 2; dp++) {
@@ -389,23 +355,23 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
             if (s < ntiles) load_kv(s);
-            cp_async_commit();
+            zt_cp_async_commit();
         }
     }
 
     for (int j = 0; j < ntiles; j++) {
-        cp_async_wait<STAGES - 2>(); /* tile j (and Q) landed */
+        zt_cp_async_wait<STAGES - 2>(); /* tile j (and Q) landed */
         __syncthreads();             /* ... for every thread; tile j-1's stage is free */
         if (j == 0) load_qfrags();
         if (j + STAGES - 1 < ntiles) load_kv(j + STAGES - 1);
-        cp_async_commit();
+        zt_cp_async_commit();
         float s[MT][NTILE][4];
         compute_s(s, stage_k(j));
         mask_s(s, j * BN);
         update_max(s);
         exp_pv(s, stage_k(j) + C::KV_BYTES);
     }
-    cp_async_wait<0>();
+    zt_cp_async_wait<0>();
     __syncthreads(); /* every warp is done with the Q and K/V tiles */
 
     /* O / l -> bf16 -> shared (the Q tile's space) -> 16-byte global stores */
@@ -413,12 +379,12 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            float lt = quad_sum(l[mt][r]);
+            float lt = zt_quad_sum(l[mt][r]);
             float inv = lt > 0.f ? 1.f / lt : 0.f;
             int row = wrow + mt * 16 + g + 8 * r;
 #pragma unroll
             for (int d = 0; d < DTILE; d++) {
-                uint32_t v = pack_bf16(o[mt][d][2 * r] * inv, o[mt][d][2 * r + 1] * inv);
+                uint32_t v = zt_pack_bf16x2(o[mt][d][2 * r] * inv, o[mt][d][2 * r + 1] * inv);
                 *reinterpret_cast<uint32_t *>(smem + swz<HD>(row, d) + t * 4) = v;
             }
         }
@@ -453,7 +419,7 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
     constexpr int HALF_D = HD / 2;
     constexpr int DTILE = HALF_D / 8; /* 32 n8 tiles of this warp's O half */
     extern __shared__ __align__(128) uint8_t smem[];
-    const uint32_t sq_base = smem_addr(smem);
+    const uint32_t sq_base = zt_smem_u32(smem);
     const uint32_t skv_base = sq_base + W_Q_BYTES;
     float *xmax = reinterpret_cast<float *>(smem + W_Q_BYTES + STAGES * 2 * W_KV_BYTES); /* [RG][2][16] */
     uint4 *xp = reinterpret_cast<uint4 *>(smem + W_Q_BYTES + STAGES * 2 * W_KV_BYTES + W_XMAX_BYTES); /* [RG][2][32] */
@@ -492,7 +458,7 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
             if (s < ntiles) load_kv(s, s);
-            cp_async_commit();
+            zt_cp_async_commit();
         }
     }
 
@@ -500,15 +466,15 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
         if constexpr (STAGES == 1) {
             if (j > 0) __syncthreads(); /* tile j-1 consumed by every warp */
             load_kv(0, j);              /* (with Q on the first tile) */
-            cp_async_commit();
-            cp_async_wait<0>();
+            zt_cp_async_commit();
+            zt_cp_async_wait<0>();
             __syncthreads();
         } else {
-            cp_async_wait<STAGES - 2>();
+            zt_cp_async_wait<STAGES - 2>();
             __syncthreads();
             int jn = j + STAGES - 1;
             if (jn < ntiles) load_kv(jn % STAGES, jn);
-            cp_async_commit();
+            zt_cp_async_commit();
         }
         const uint32_t sk_t = skv_base + (j % STAGES) * 2 * W_KV_BYTES;
         const uint32_t sv_t = sk_t + W_KV_BYTES;
@@ -557,7 +523,7 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
         float mx[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            mx[r] = quad_max(fmaxf(fmaxf(s[0][2 * r], s[0][2 * r + 1]), fmaxf(s[1][2 * r], s[1][2 * r + 1])));
+            mx[r] = zt_quad_max(fmaxf(fmaxf(s[0][2 * r], s[0][2 * r + 1]), fmaxf(s[1][2 * r], s[1][2 * r + 1])));
             if (t == 0) xmax[(rg * 2 + half) * 16 + g + 8 * r] = mx[r];
         }
         pair_sync(rg);
@@ -577,7 +543,7 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
             for (int r = 0; r < 2; r++) {
                 float alpha = 1.f;
                 if (mxs[r] - m[r] > RESCALE_LOG2) {
-                    alpha = ex2(m[r] - mxs[r]);
+                    alpha = zt_ex2(m[r] - mxs[r]);
                     m[r] = mxs[r];
                 }
                 l[r] *= alpha;
@@ -596,16 +562,16 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
             for (int n = 0; n < 2; n++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    float pe = ex2(__fmaf_rn(s[n][2 * r + e], sl2, -m0));
+                    float pe = zt_ex2(__fmaf_rn(s[n][2 * r + e], sl2, -m0));
                     s[n][2 * r + e] = pe;
                     rs += pe;
                 }
             l[r] += rs;
         }
-        pa[0] = pack_bf16(s[0][0], s[0][1]);
-        pa[1] = pack_bf16(s[0][2], s[0][3]);
-        pa[2] = pack_bf16(s[1][0], s[1][1]);
-        pa[3] = pack_bf16(s[1][2], s[1][3]);
+        pa[0] = zt_pack_bf16x2(s[0][0], s[0][1]);
+        pa[1] = zt_pack_bf16x2(s[0][2], s[0][3]);
+        pa[2] = zt_pack_bf16x2(s[1][0], s[1][1]);
+        pa[3] = zt_pack_bf16x2(s[1][2], s[1][3]);
         xp[(rg * 2 + half) * 32 + lane] = make_uint4(pa[0], pa[1], pa[2], pa[3]);
         pair_sync(rg);
         uint32_t pb[2][4]; /* k-step 0: keys 0-15 of the tile (warp half 0), 1: keys 16-31 */
@@ -632,13 +598,13 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
             }
         }
     }
-    cp_async_wait<0>();
+    zt_cp_async_wait<0>();
 
     /* l over the pair: each warp summed only its own 16 keys of every tile */
     float lt[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-        lt[r] = quad_sum(l[r]);
+        lt[r] = zt_quad_sum(l[r]);
         if (t == 0) xmax[(rg * 2 + half) * 16 + g + 8 * r] = lt[r];
     }
     __syncthreads(); /* partner sums visible; every warp is done with Q and K/V */
@@ -649,7 +615,7 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
         int row = wrow + g + 8 * r;
 #pragma unroll
         for (int d = 0; d < DTILE; d++) {
-            uint32_t v = pack_bf16(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+            uint32_t v = zt_pack_bf16x2(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
             *reinterpret_cast<uint32_t *>(smem + swz<HD>(row, half * (HALF_D / 8) + d) + t * 4) = v;
         }
     }

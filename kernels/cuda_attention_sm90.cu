@@ -51,9 +51,6 @@ template <int BN> struct wa_cfg {
 #if defined(ZT_WGMMA)
 constexpr float WA_RESCALE_LOG2 = 8.f; /* as RESCALE_LOG2 in cuda_attention.cu */
 
-__device__ __forceinline__ void wa_cp16(uint32_t dst, const void *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
 /* Rows [row0, row0 + ROWS) of a [nrows, 128] view (row stride ld) into the
  * two swizzled halves at dst (sub bytes apart); rows >= nrows zero-filled. */
 template <int ROWS>
@@ -65,25 +62,8 @@ __device__ __forceinline__ void wa_load(uint32_t dst, int sub, const uint16_t *b
     for (int i = 0; i < ROWS / 16; i++) {
         const int r = r0 + 16 * i;
         const bool ok = row0 + r < nrows;
-        wa_cp16(d0 + r * 128, ok ? base + (int64_t)(row0 + r) * ld + c * 8 : base, ok ? 16 : 0);
+        zt_cp_async16(d0 + r * 128, ok ? base + (int64_t)(row0 + r) * ld + c * 8 : base, ok ? 16 : 0);
     }
-}
-__device__ __forceinline__ float wa_ex2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-__device__ __forceinline__ uint32_t wa_pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-__device__ __forceinline__ float wa_quad_max(float x) {
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ __forceinline__ float wa_quad_sum(float x) {
-    x += __shfl_xor_sync(0xffffffffu, x, 1);
-    return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 #endif
 
@@ -93,7 +73,7 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
     typedef wa_cfg<BN> C;
     constexpr int SN = BN / 2; /* S accumulators per thread: BN/8 column groups x 4 */
     extern __shared__ uint8_t wa_raw[];
-    uint32_t sbase = (uint32_t)__cvta_generic_to_shared(wa_raw);
+    uint32_t sbase = zt_smem_u32(wa_raw);
     const uint32_t pad = (1024u - (sbase & 1023u)) & 1023u;
     sbase += pad;
     const uint32_t sQ = sbase, sKV = sbase + 2 * C::Q_SUB;
@@ -116,9 +96,9 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
     };
     wa_load<WA_BM>(sQ, C::Q_SUB, qg, p.ldq, q0, p.sq, tid);
     if (ntiles > 0) load_kv(0);
-    asm volatile("cp.async.commit_group;\n" ::);
+    zt_cp_async_commit();
     if (ntiles > 1) load_kv(1);
-    asm volatile("cp.async.commit_group;\n" ::);
+    zt_cp_async_commit();
 
     float o[64], s[SN];
 #pragma unroll
@@ -128,7 +108,7 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
     float ms[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}; /* ms: max used for exp (x scale*log2e) */
 
     for (int j = 0; j < ntiles; j++) {
-        asm volatile("cp.async.wait_group 1;\n" ::); /* tile j (and Q) landed; j+1 may be in flight */
+        zt_cp_async_wait<1>(); /* tile j (and Q) landed; j+1 may be in flight */
         wg_fence_proxy();
         __syncthreads();
         const uint32_t sK = sKV + (j & 1) * C::STAGE, sV = sK + 2 * C::KV_SUB;
@@ -162,7 +142,7 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
             float x = -INFINITY;
 #pragma unroll
             for (int c = 0; c < BN / 8; c++) x = fmaxf(x, fmaxf(s[4 * c + 2 * h], s[4 * c + 2 * h + 1]));
-            mx[h] = wa_quad_max(x) * sl2;
+            mx[h] = zt_quad_max(x) * sl2;
             need |= mx[h] - ms[h] > WA_RESCALE_LOG2;
         }
         if (__any_sync(0xffffffffu, need)) {
@@ -170,7 +150,7 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
             for (int h = 0; h < 2; h++) {
                 float alpha = 1.f;
                 if (mx[h] - ms[h] > WA_RESCALE_LOG2) {
-                    alpha = wa_ex2(ms[h] - mx[h]);
+                    alpha = zt_ex2(ms[h] - mx[h]);
                     ms[h] = mx[h];
                 }
                 l[h] *= alpha;
@@ -191,7 +171,7 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
             for (int c = 0; c < BN / 8; c++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    const float pe = wa_ex2(__fmaf_rn(s[4 * c + 2 * h + e], sl2, -m0));
+                    const float pe = zt_ex2(__fmaf_rn(s[4 * c + 2 * h + e], sl2, -m0));
                     s[4 * c + 2 * h + e] = pe;
                     rs += pe;
                 }
@@ -199,10 +179,10 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
         }
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++) {
-            pa[kk][0] = wa_pack(s[8 * kk + 0], s[8 * kk + 1]);
-            pa[kk][1] = wa_pack(s[8 * kk + 2], s[8 * kk + 3]);
-            pa[kk][2] = wa_pack(s[8 * kk + 4], s[8 * kk + 5]);
-            pa[kk][3] = wa_pack(s[8 * kk + 6], s[8 * kk + 7]);
+            pa[kk][0] = zt_pack_bf16x2(s[8 * kk + 0], s[8 * kk + 1]);
+            pa[kk][1] = zt_pack_bf16x2(s[8 * kk + 2], s[8 * kk + 3]);
+            pa[kk][2] = zt_pack_bf16x2(s[8 * kk + 4], s[8 * kk + 5]);
+            pa[kk][3] = zt_pack_bf16x2(s[8 * kk + 6], s[8 * kk + 7]);
         }
         /* O += P·V: V [key][hd] is MN-major for this product; its halves are KV_SUB apart */
         wg_fence();
@@ -214,9 +194,9 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
 
         __syncthreads(); /* both warpgroups are done with stage j & 1 */
         if (j + 2 < ntiles) load_kv(j + 2);
-        asm volatile("cp.async.commit_group;\n" ::);
+        zt_cp_async_commit();
     }
-    asm volatile("cp.async.wait_group 0;\n" ::);
+    zt_cp_async_wait<0>();
     __syncthreads();
 
     /* O / l -> bf16 -> staging tile in the K/V ring -> 16-byte stores */
@@ -224,13 +204,13 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
     const int wrow = wg * 64 + ((tid >> 5) & 3) * 16;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-        const float lt = wa_quad_sum(l[h]);
+        const float lt = zt_quad_sum(l[h]);
         const float inv = lt > 0.f ? 1.f / lt : 0.f;
         const int row = wrow + g + 8 * h;
 #pragma unroll
         for (int c = 0; c < 16; c++)
             *reinterpret_cast<uint32_t *>(stage + row * C::EPI_LD + 8 * c + 2 * t) =
-                wa_pack(o[4 * c + 2 * h] * inv, o[4 * c + 2 * h + 1] * inv);
+                zt_pack_bf16x2(o[4 * c + 2 * h] * inv, o[4 * c + 2 * h + 1] * inv);
     }
     __syncthreads();
 #pragma unroll 4

@@ -99,6 +99,7 @@ __device__ __forceinline__ void zt_st8(float *p, const float v[8]) {
     reinterpret_cast<float4 *>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
     reinterpret_cast<float4 *>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
 }
+/* Two f32 -> bf16x2 (round to nearest even), lo in the low half. */
 __device__ __forceinline__ uint32_t zt_pack_bf16x2(float lo, float hi) {
     __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&h);
@@ -129,6 +130,32 @@ template <int WIDTH> __device__ __forceinline__ float zt_group_sum_warp(float v)
 #pragma unroll
     for (int o = WIDTH / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
+}
+
+/* ---- tensor-core kernels (attention, convolutions) ---- */
+__device__ __forceinline__ uint32_t zt_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+/* 16-byte async copy global -> shared; src_bytes 0 zero-fills the chunk (src
+ * must still be a mapped address). */
+__device__ __forceinline__ void zt_cp_async16(uint32_t dst, const void *src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void zt_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void zt_cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ float zt_ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+/* Max / sum over the 4 lanes of a quad (the lanes sharing an MMA accumulator row). */
+__device__ __forceinline__ float zt_quad_max(float x) {
+    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float zt_quad_sum(float x) {
+    x += __shfl_xor_sync(0xffffffffu, x, 1);
+    return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
 /* GEMM with a separate C (kernels/cuda_gemm.cu), for conv2d's residual:

@@ -94,19 +94,9 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
     const int q = tid % C::CH; /* the 16-byte chunk of the K block this thread loads */
     const int r0 = tid / C::CH, rstep = C::THREADS / C::CH;
 
-    /* output pixel of each A row this thread loads, packed (y << 16 | x);
-     * -1 for rows past M: x = 0xffff is outside every image (w <= 32768) */
-    int apix[C::A_CHUNKS];
+    int apix[C::A_CHUNKS]; /* output pixel of each A row this thread loads (conv_pixel) */
 #pragma unroll
-    for (int i = 0; i < C::A_CHUNKS; i++) {
-        const int m = m0 + r0 + i * rstep;
-        if (m < a.M) {
-            const int py = m / a.w;
-            apix[i] = ((a.y0 + py) << 16) | (m - py * a.w);
-        } else {
-            apix[i] = -1;
-        }
-    }
+    for (int i = 0; i < C::A_CHUNKS; i++) apix[i] = conv_pixel(a, m0 + r0 + i * rstep);
 
     const int KB = (a.K + BK - 1) / BK;
     auto load_stage = [&](int stage, int kb) {
@@ -126,7 +116,7 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
             const int iy = (apix[i] >> 16) + dy - a.pad, ix = (apix[i] & 0xffff) + dx - a.pad;
             const bool v = kvalid && (unsigned)iy < (unsigned)a.h && (unsigned)ix < (unsigned)a.w;
             const zt_bf16 *src = v ? a.x + ((size_t)(iy - a.xr0) * a.w + ix) * a.cin + ci : a.x;
-            conv_cp16(conv_smem_addr(As + conv_swz<BK>(r, q)), src, v);
+            zt_cp_async16(zt_smem_u32(As + conv_swz<BK>(r, q)), src, v ? 16 : 0);
         }
 #pragma unroll
         for (int i = 0; i < C::B_CHUNKS; i++) {
@@ -134,7 +124,7 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
             const int co = n0 + r;
             const bool v = kvalid && co < a.cout;
             const zt_bf16 *src = v ? a.wgt + (size_t)co * a.K + kk : a.wgt;
-            conv_cp16(conv_smem_addr(Bs + conv_swz<BK>(r, q)), src, v);
+            zt_cp_async16(zt_smem_u32(Bs + conv_swz<BK>(r, q)), src, v ? 16 : 0);
         }
     };
 
@@ -149,15 +139,15 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (s < KB) load_stage(s, s);
-        asm volatile("cp.async.commit_group;\n" ::);
+        zt_cp_async_commit();
     }
 
     for (int kb = 0; kb < KB; kb++) {
-        asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 2));
+        zt_cp_async_wait<STAGES - 2>();
         __syncthreads();
         const int nk = kb + STAGES - 1;
         if (nk < KB) load_stage(nk % STAGES, nk);
-        asm volatile("cp.async.commit_group;\n" ::);
+        zt_cp_async_commit();
 
         const int stage = kb % STAGES;
         const zt_bf16 *As = sA + stage * BM * BK, *Bs = sB + stage * BN * BK;
@@ -167,13 +157,13 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
 #pragma unroll
             for (int i = 0; i < C::MT; i++) {
                 const int r = wm0 + i * 16 + (lane & 15);
-                conv_ldm4(conv_smem_addr(As + conv_swz<BK>(r, ks * 2 + (lane >> 4))), af[i][0], af[i][1], af[i][2],
+                conv_ldm4(zt_smem_u32(As + conv_swz<BK>(r, ks * 2 + (lane >> 4))), af[i][0], af[i][1], af[i][2],
                           af[i][3]);
             }
 #pragma unroll
             for (int j = 0; j < C::NT; j += 2) {
                 const int r = wn0 + (j + (lane >> 4)) * 8 + (lane & 7);
-                conv_ldm4(conv_smem_addr(Bs + conv_swz<BK>(r, ks * 2 + ((lane >> 3) & 1))), bfr[j][0], bfr[j][1],
+                conv_ldm4(zt_smem_u32(Bs + conv_swz<BK>(r, ks * 2 + ((lane >> 3) & 1))), bfr[j][0], bfr[j][1],
                           bfr[j + 1][0], bfr[j + 1][1]);
             }
 #pragma unroll
@@ -182,7 +172,7 @@ __global__ void __launch_bounds__(conv_cfg<BM, BN, WM, WN, BK, STAGES, SEPI>::TH
                 for (int j = 0; j < C::NT; j++) conv_mma(acc[i][j], af[i], bfr[j]);
         }
     }
-    asm volatile("cp.async.wait_group 0;\n" ::);
+    zt_cp_async_wait<0>();
 
     if constexpr (SEPI) {
         /* Staged epilogue: the f32 accumulators go through shared memory so

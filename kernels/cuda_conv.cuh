@@ -23,12 +23,12 @@ typedef struct {
     int vec16;   /* 16-byte epilogue accesses allowed (cout % 8, y/res/bias aligned) */
 } conv_args;
 
-__device__ __forceinline__ uint32_t conv_smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-/* 16 bytes global -> shared, zero-filled when !valid (src must still be a
- * mapped address). */
-__device__ __forceinline__ void conv_cp16(uint32_t dst, const void *src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+/* Output pixel m of the band, packed (y << 16 | x) for the A-tile gather;
+ * -1 past M (x = 0xffff is outside every image: w <= 32768). */
+__device__ __forceinline__ int conv_pixel(const conv_args &a, int m) {
+    if (m >= a.M) return -1;
+    const int py = m / a.w;
+    return ((a.y0 + py) << 16) | (m - py * a.w);
 }
 
 /* y = R(tile + bias (+ residual)) for the BM x BN output tile at (m0, n0);

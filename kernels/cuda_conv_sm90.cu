@@ -44,7 +44,7 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
     typedef wg_cfg<BN, STAGES> C;
     constexpr int A_CHUNKS = WG_BM * 8 / WG_THREADS, B_CHUNKS = BN * 8 / WG_THREADS; /* 16-byte copies per thread */
     extern __shared__ uint8_t wg_smem_raw[];
-    uint32_t sbase = conv_smem_addr(wg_smem_raw);
+    uint32_t sbase = zt_smem_u32(wg_smem_raw);
     const uint32_t pad = (1024u - (sbase & 1023u)) & 1023u;
     sbase += pad;
     float *tile = reinterpret_cast<float *>(wg_smem_raw + pad); /* epilogue: [WG_BM][EPI_LD] over the ring */
@@ -53,17 +53,9 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
     const int m0 = blockIdx.x * WG_BM, n0 = blockIdx.y * BN;
     const int q = tid & 7, r0 = tid >> 3; /* this thread's 16-byte chunk; rows r0 + 32 i */
 
-    int apix[A_CHUNKS]; /* output pixel of each A row, (y << 16 | x); -1 past M (x = 0xffff: outside) */
+    int apix[A_CHUNKS]; /* output pixel of each A row this thread loads (conv_pixel) */
 #pragma unroll
-    for (int i = 0; i < A_CHUNKS; i++) {
-        const int m = m0 + r0 + 32 * i;
-        if (m < a.M) {
-            const int py = m / a.w;
-            apix[i] = ((a.y0 + py) << 16) | (m - py * a.w);
-        } else {
-            apix[i] = -1;
-        }
-    }
+    for (int i = 0; i < A_CHUNKS; i++) apix[i] = conv_pixel(a, m0 + r0 + 32 * i);
     const zt_bf16 *wrow = a.wgt + (size_t)(n0 + r0) * a.K + q * 8; /* B row r0, this thread's chunk */
 
     const int KB = a.K / WG_BK;
@@ -77,12 +69,12 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
             const int iy = (apix[i] >> 16) + dy - a.pad, ix = (apix[i] & 0xffff) + dx - a.pad;
             const bool v = (unsigned)iy < (unsigned)a.h && (unsigned)ix < (unsigned)a.w;
             const zt_bf16 *src = v ? a.x + ((size_t)(iy - a.xr0) * a.w + ix) * a.cin + ci : a.x;
-            conv_cp16(As + r * 128 + ((q ^ (r & 7)) << 4), src, v);
+            zt_cp_async16(As + r * 128 + ((q ^ (r & 7)) << 4), src, v ? 16 : 0);
         }
 #pragma unroll
         for (int i = 0; i < B_CHUNKS; i++) {
             const int r = r0 + 32 * i;
-            conv_cp16(Bs + r * 128 + ((q ^ (r & 7)) << 4), wrow + (size_t)32 * i * a.K + kk, true);
+            zt_cp_async16(Bs + r * 128 + ((q ^ (r & 7)) << 4), wrow + (size_t)32 * i * a.K + kk, 16);
         }
     };
 
@@ -93,13 +85,14 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
 #pragma unroll
     for (int s = 0; s < STAGES - 2; s++) {
         if (s < KB) load_stage(s, s);
-        asm volatile("cp.async.commit_group;\n" ::);
+        zt_cp_async_commit();
     }
     for (int kb = 0; kb < KB; kb++) {
-        asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 3));
+        zt_cp_async_wait<STAGES - 3>();
         wg_fence_proxy();
         __syncthreads();
-        const uint32_t As = sbase + (kb % STAGES) * C::STAGE_BYTES + wg * 64 * 128, Bs = sbase + (kb % STAGES) * C::STAGE_BYTES + C::A_BYTES;
+        const uint32_t slot = sbase + (kb % STAGES) * C::STAGE_BYTES;
+        const uint32_t As = slot + wg * 64 * 128, Bs = slot + C::A_BYTES; /* this warpgroup's 64 A rows */
         wg_fence();
 #pragma unroll
         for (int k16 = 0; k16 < WG_BK / 16; k16++) {
@@ -110,12 +103,12 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
         wg_commit();
         const int nk = kb + STAGES - 2;
         if (nk < KB) load_stage(nk % STAGES, nk);
-        asm volatile("cp.async.commit_group;\n" ::);
+        zt_cp_async_commit();
         wg_wait<1>();
     }
     wg_wait<0>();
     wg_fence_regs(acc);
-    asm volatile("cp.async.wait_group 0;\n" ::);
+    zt_cp_async_wait<0>();
     __syncthreads(); /* every warpgroup is done with the ring */
 
     const int wi = (tid >> 5) & 3, lane = tid & 31;
@@ -124,7 +117,8 @@ __global__ void __launch_bounds__(WG_THREADS, (wg_cfg<BN, STAGES>::MIN_BLOCKS))
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             const int r = wg * 64 + wi * 16 + (lane >> 2) + 8 * h, c = 8 * j + 2 * (lane & 3);
-            *reinterpret_cast<float2 *>(tile + r * C::EPI_LD + c) = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+            float2 *t = reinterpret_cast<float2 *>(tile + r * C::EPI_LD + c);
+            *t = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
         }
     __syncthreads();
     conv_store_tile<WG_BM, BN, WG_THREADS, C::EPI_LD>(a, tile, m0, n0, tid);
