@@ -71,6 +71,7 @@ static void estimate_compute(const zt_pipeline *p, const zt_pipeline_opts *o, do
 static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks - 1); }
 
 static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L);
+static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L);
 
 /* Predicted seconds per image of a plan, without the compute of the
  * once-per-image phases (the same for every plan). image_bus_bytes counts
@@ -122,6 +123,9 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     if (o->vae_decode != ZT_VAE_DECODE_BANDED) {
         p->vae_cap = 0;
         in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
+        /* the denoising loop leaves the whole-image decode's extra scratch idle: lend it */
+        const size_t front = dit_front_bytes(p, &gp, ZT_TE_MAX_TOKENS);
+        in->lend_bytes = in->workspace_bytes > front ? ZT_ALIGN_UP(in->workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
         rc = zt_plan_make(pu, n, in, plan, e);
     }
     if (o->vae_decode != ZT_VAE_DECODE_DEVICE && (rc == ZT_ERR_NOMEM || (!rc && !plan->all_resident))) {
@@ -134,6 +138,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
         p->vae_cap = banded_cap;
         zt_plan_input in2 = *in;
         in2.workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
+        in2.lend_bytes = 0; /* the banded decode's scratch is the other networks' own */
         const int rc2 = zt_plan_make(pu, n, &in2, &alt, &e2);
         int take = !rc2 && (rc || o->vae_decode == ZT_VAE_DECODE_BANDED);
         if (!rc2 && !rc && !take) {
@@ -350,6 +355,16 @@ static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve 
     m->scratch = zt_carve_take(cv, s);
 }
 
+/* Workspace bytes the denoising loop touches: everything carved before the
+ * scratch plus the text encoder's / transformer's part of it. What lies
+ * beyond is only the whole-image VAE's (zt_plan_input.lend_bytes). */
+static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L) {
+    zt_carve cv = zt_carve_init(NULL, 0);
+    gen_mem m;
+    gen_layout(p, gp, L, &cv, &m); /* the scratch is the last piece */
+    return cv.used - ZT_ALIGN_UP(m.scratch_bytes, ZT_CARVE_ALIGN) + scratch_but_vae(p, gp, L);
+}
+
 int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e) {
     *n = 0;
     *truncated = 0;
@@ -422,6 +437,10 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
                               zt_fmt_bytes(zt_stream_workspace_bytes(p->stream), b2, sizeof b2), p->plan_width,
                               p->plan_height);
         }
+        if (p->plan.n_lent && dit_front_bytes(p, gp, L) > p->plan.lent_offset)
+            return zt_err_set(e, ZT_ERR_INTERNAL, "%dx%d with %d tokens: the denoising activations reach into the "
+                              "lent transformer blocks (plan made for %dx%d)", gp->width, gp->height, L,
+                              p->plan_width, p->plan_height);
         mem = zt_stream_workspace(p->stream);
     } else {
         mem = zt_mem_alloc(p->ops, total);
@@ -505,12 +524,12 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
                           gp->dt, m.dit_state, m.dit_state_bytes, m.scratch, m.scratch_bytes, e);
     if (!rc) rc = zt_units_end_phase(p->units, e);
     n_order = zt_dit_unit_order(&p->dit, 1, order, p->cat->n_units);
+    if (!rc && p->stream) zt_stream_stats_reset(p->stream); /* the lent blocks' copies count to the loop */
     if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, gp->steps, e);
     if (rc) goto out;
     zt_ops_sync(p->ops);
     note_device_use(p, &stats);
     stats.dit_prep_s = zt_now() - t;
-    if (p->stream) zt_stream_stats_reset(p->stream);
     t = zt_now();
     for (int i = 0; i < gp->steps; i++) {
         double ts = zt_now();

@@ -135,6 +135,7 @@ typedef struct {
     uint64_t vram;
     int units_resident, units_streamed, slots, prefetch;
     uint64_t slot_bytes;
+    int units_lent;             /* transformer blocks copied once per image into the VAE's idle workspace */
 } zturbo_result;
 
 void zturbo_options_default(zturbo_options *o);

@@ -224,6 +224,7 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
         for (int i = 0; i < pl->n_units; i++) {
             r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT;
             r->units_streamed += pl->units[i].residency == ZT_RES_STREAMED;
+            r->units_lent += pl->units[i].residency == ZT_RES_LENT;
         }
         r->slots = pl->n_slots;
         r->slot_bytes = pl->slot_bytes;

@@ -284,11 +284,37 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
         out->pinned_bytes += staging;
     }
 
+    /* Lending: streamed per-step units with pinned images, in residency
+     * order, into the workspace's idle tail. */
+    if (in->lend_bytes > ZT_ALIGN_UP(in->workspace_bytes, PLAN_ALIGN)) {
+        free(order);
+        zt_plan_free(out);
+        return zt_err_set(e, ZT_ERR_ARG, "plan: %s to lend is more than the workspace (%s)",
+                          zt_fmt_bytes(in->lend_bytes, b1, sizeof b1), zt_fmt_bytes(in->workspace_bytes, b2, sizeof b2));
+    }
+    out->lent_offset = ZT_ALIGN_UP(out->workspace_bytes - in->lend_bytes, PLAN_ALIGN);
+    if (!out->all_resident) {
+        const uint64_t room = out->workspace_bytes - out->lent_offset;
+        uint64_t loff = 0;
+        for (int k = 0; k < n_order; k++) {
+            int i = order[k];
+            uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+            if (ch[i].residency != ZT_RES_STREAMED || ch[i].tier != ZT_TIER_PINNED || unit_class(&units[i]) != 0) continue;
+            if (loff + b > room) continue;
+            ch[i].residency = ZT_RES_LENT;
+            ch[i].device_offset = loff;
+            loff += b;
+            out->n_lent++;
+        }
+        out->lent_bytes = loff;
+    }
+
     /* Predictions. */
     for (int i = 0; i < n_units; i++) {
         const zt_plan_unit *u = &units[i];
         int per_step = u->phase == ZT_PHASE_DIT && u->uses_per_image > 1;
         if (per_step) out->step_compute_s += u->compute_s;
+        if (ch[i].residency == ZT_RES_LENT) out->image_bus_bytes += u->bytes; /* once per image */
         if (ch[i].residency != ZT_RES_STREAMED) continue;
         if (per_step) {
             out->step_bus_bytes += u->bytes;
@@ -309,7 +335,12 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     if (!out->all_resident) {
         int kept = 0;
         for (int k = 0; k < n_order; k++) kept += ch[order[k]].residency == ZT_RES_RESIDENT;
-        snprintf(out->note, sizeof out->note, "%d of %d streamable units stay on the device", kept, n_order);
+        if (out->n_lent)
+            snprintf(out->note, sizeof out->note,
+                     "%d of %d streamable units stay on the device, %d more while the steps run", kept, n_order,
+                     out->n_lent);
+        else
+            snprintf(out->note, sizeof out->note, "%d of %d streamable units stay on the device", kept, n_order);
     }
     free(order);
     return ZT_OK;

@@ -26,6 +26,12 @@
  *     disk_bytes / disk_bw; at prefetch 0 the plain sum (no overlap).
  *   - Prefetch depth: 1 (two slots) unless overridden, or deeper (up to 3)
  *     when that simulated step is more than 1% faster at the budget.
+ *   - Lending: the denoising loop uses only the front of the workspace; the
+ *     last `lend_bytes` of it (sized for the VAE) are idle then. Streamed
+ *     per-step units with pinned host images that fit there become LENT:
+ *     copied once per image instead of once per step (the VAE overwrites
+ *     them afterwards). They count as resident in the step simulation and
+ *     once per image in image_bus_bytes.
  */
 #ifndef ZT_SCHED_PLAN_H
 #define ZT_SCHED_PLAN_H
@@ -39,7 +45,10 @@ extern "C" {
 #endif
 
 typedef enum { ZT_PHASE_TEXT = 0, ZT_PHASE_DIT = 1, ZT_PHASE_VAE = 2, ZT_PHASE_COUNT } zt_phase;
-typedef enum { ZT_RES_STREAMED = 0, ZT_RES_RESIDENT = 1, ZT_RES_HOST = 2 } zt_residency;
+/* LENT: a per-step DiT unit copied to the device once per image, into the
+ * tail of the workspace that the denoising loop leaves idle (the rest of a
+ * whole-image VAE decode's scratch), and used there on every step. */
+typedef enum { ZT_RES_STREAMED = 0, ZT_RES_RESIDENT = 1, ZT_RES_HOST = 2, ZT_RES_LENT = 3 } zt_residency;
 typedef enum { ZT_TIER_NONE = 0, ZT_TIER_PINNED = 1, ZT_TIER_DISK = 2 } zt_host_tier;
 
 typedef struct {
@@ -65,12 +74,14 @@ typedef struct {
     int window_override;       /* --window N: slots (0 = plan decides) */
     int prefetch_override;     /* --prefetch N (-1 = plan decides) */
     uint64_t staging_bytes;    /* pinned staging ring for DISK-tier reads (0 = plan decides) */
+    uint64_t lend_bytes;       /* the workspace's tail, idle while the DiT steps run (0: none) */
 } zt_plan_input;
 
 typedef struct {
     zt_residency residency;
     zt_host_tier tier;         /* for streamed units */
-    uint64_t device_offset;    /* offset in the resident arena (resident units) */
+    uint64_t device_offset;    /* offset in the resident arena (resident units) or in the lent
+                                  region (lent units) */
 } zt_plan_unit_choice;
 
 typedef struct {
@@ -82,6 +93,9 @@ typedef struct {
     uint64_t resident_bytes;      /* device arena for resident units */
     uint64_t window_bytes;        /* n_slots * slot_bytes */
     uint64_t workspace_bytes;
+    uint64_t lent_offset;         /* where the lent units start in the workspace */
+    uint64_t lent_bytes;          /* their bytes (from lent_offset on) */
+    int n_lent;
     uint64_t device_total;        /* context + resident + window + workspace */
     uint64_t pinned_bytes;        /* pinned host memory: PINNED-tier units + staging ring */
     uint64_t staging_bytes;

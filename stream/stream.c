@@ -64,6 +64,9 @@ struct zt_stream {
     int n_stages;
     cudaStream_t copy_stream;
     cudaStream_t copy_stream2;     /* split copies: the second half (NULL: one stream) */
+    uint8_t *lent;                 /* the workspace's tail holding the lent units (plan->lent_offset) */
+    cudaEvent_t lent_free;         /* compute stream: the tail's previous users are done */
+    cudaEvent_t *lent_copied;      /* [n_units]: a lent unit's copy landed (lent units only) */
 
     /* current phase */
     int *seq;                      /* [n_seq] unit of each streamed use */
@@ -375,6 +378,12 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     st->prefetch = plan->prefetch;
     st->resident_bytes = plan->resident_bytes;
     st->workspace_bytes = plan->workspace_bytes;
+    if (plan->lent_bytes && plan->lent_offset + plan->lent_bytes > plan->workspace_bytes) {
+        free(st);
+        *out = NULL;
+        return zt_err_set(e, ZT_ERR_INTERNAL, "stream: the lent units (%llu B at %llu) overrun the workspace",
+                          (unsigned long long)plan->lent_bytes, (unsigned long long)plan->lent_offset);
+    }
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     *out = st;
@@ -383,7 +392,8 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     st->host_image = calloc((size_t)st->n_units, sizeof *st->host_image);
     st->unit_use = malloc(sizeof *st->unit_use * (size_t)st->n_units);
     st->slots = calloc((size_t)(st->n_slots ? st->n_slots : 1), sizeof *st->slots);
-    if (!st->choice || !st->host_image || !st->unit_use || !st->slots) goto nomem;
+    st->lent_copied = calloc((size_t)st->n_units, sizeof *st->lent_copied);
+    if (!st->choice || !st->host_image || !st->unit_use || !st->slots || !st->lent_copied) goto nomem;
     memcpy(st->choice, plan->units, sizeof *st->choice * (size_t)st->n_units);
     for (int i = 0; i < st->n_units; i++) st->unit_use[i] = -1;
 
@@ -392,7 +402,8 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     for (int i = 0; i < st->n_units; i++) {
         const zt_plan_unit_choice *c = &st->choice[i];
         uint64_t b = cat->units[i].nbytes;
-        if (c->residency == ZT_RES_STREAMED && c->tier == ZT_TIER_PINNED) pinned_need += ZT_ALIGN_UP(b, 4096);
+        if ((c->residency == ZT_RES_STREAMED || c->residency == ZT_RES_LENT) && c->tier == ZT_TIER_PINNED)
+            pinned_need += ZT_ALIGN_UP(b, 4096);
         if (c->residency == ZT_RES_STREAMED && c->tier == ZT_TIER_DISK) any_disk = 1;
         if (c->residency == ZT_RES_STREAMED && b > st->slot_bytes) {
             zt_stream_destroy(st);
@@ -422,6 +433,10 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
             ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->slots[s].split_join, cudaEventDisableTiming));
         }
         for (int k = 0; k < STAGE_MAX; k++) ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->stages[k].copied, cudaEventDisableTiming));
+        if (plan->n_lent) ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->lent_free, cudaEventDisableTiming));
+        for (int i = 0; i < st->n_units; i++)
+            if (st->choice[i].residency == ZT_RES_LENT)
+                ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->lent_copied[i], cudaEventDisableTiming));
     }
 
     /* Device memory: one allocation per class. */
@@ -432,6 +447,7 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     if (window_bytes && !st->window) goto fail;
     st->workspace = backend_alloc(st, st->workspace_bytes, "the activation workspace", e);
     if (st->workspace_bytes && !st->workspace) goto fail;
+    if (plan->n_lent) st->lent = st->workspace + plan->lent_offset;
     for (int s = 0; s < st->n_slots; s++) {
         st->slots[s].mem = st->window + (uint64_t)s * st->slot_bytes;
         st->slots[s].use = -1;
@@ -450,7 +466,7 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
         if (zt_arena_init(&st->pinned, "pinned weights", pinned_need, hk, e)) goto fail;
         for (int i = 0; i < st->n_units; i++) {
             const zt_plan_unit_choice *c = &st->choice[i];
-            if (!(c->residency == ZT_RES_STREAMED && c->tier == ZT_TIER_PINNED)) continue;
+            if (!((c->residency == ZT_RES_STREAMED || c->residency == ZT_RES_LENT) && c->tier == ZT_TIER_PINNED)) continue;
             void *p;
             if (zt_arena_alloc(&st->pinned, cat->units[i].nbytes, 4096, cat->units[i].name, &p, e)) goto fail;
             if (read_unit(st, i, p, e)) goto fail;
@@ -524,6 +540,9 @@ void zt_stream_destroy(zt_stream *st) {
         }
         for (int k = 0; k < STAGE_MAX; k++)
             if (st->stages[k].copied) ZT_CUDA_CHECK(cudaEventDestroy(st->stages[k].copied));
+        for (int i = 0; i < st->n_units && st->lent_copied; i++)
+            if (st->lent_copied[i]) ZT_CUDA_CHECK(cudaEventDestroy(st->lent_copied[i]));
+        if (st->lent_free) ZT_CUDA_CHECK(cudaEventDestroy(st->lent_free));
         if (st->copy_stream2) ZT_CUDA_CHECK(cudaStreamSynchronize(st->copy_stream2));
         if (st->copy_stream2) ZT_CUDA_CHECK(cudaStreamDestroy(st->copy_stream2));
         if (st->copy_stream) ZT_CUDA_CHECK(cudaStreamDestroy(st->copy_stream));
@@ -541,6 +560,7 @@ void zt_stream_destroy(zt_stream *st) {
     free(st->host_image);
     free(st->unit_use);
     free(st->slots);
+    free(st->lent_copied);
     free(st->seq);
     free(st->disk_k);
     free(st->disk_use);
@@ -565,6 +585,34 @@ uint64_t zt_stream_workspace_bytes(const zt_stream *st) { return st->workspace_b
 
 uint64_t zt_stream_device_bytes(const zt_stream *st) {
     return st->resident_bytes + (uint64_t)st->n_slots * (st->slot_bytes + TIMER_BYTES) + st->workspace_bytes;
+}
+
+/* The lent units among a phase's units go to the workspace's tail once, at
+ * the start of the phase: on the copy stream after everything the compute
+ * stream queued so far (the tail's previous users: the last image's VAE). */
+static void copy_lent(zt_stream *st, const int *order, int n) {
+    if (!st->lent) return;
+    int waited = 0;
+    for (int i = 0; i < n; i++) {
+        const int u = order[i];
+        const zt_plan_unit_choice *c = &st->choice[u];
+        if (c->residency != ZT_RES_LENT) continue;
+        const uint64_t bytes = st->cat->units[u].nbytes;
+        if (st->cuda) {
+            if (!waited) {
+                ZT_CUDA_CHECK(cudaEventRecord(st->lent_free, (cudaStream_t)zt_ops_stream(st->ops)));
+                ZT_CUDA_CHECK(cudaStreamWaitEvent(st->copy_stream, st->lent_free, 0));
+                waited = 1;
+            }
+            ZT_CUDA_CHECK(cudaMemcpyAsync(st->lent + c->device_offset, st->host_image[u], bytes,
+                                          cudaMemcpyHostToDevice, st->copy_stream));
+            ZT_CUDA_CHECK(cudaEventRecord(st->lent_copied[u], st->copy_stream));
+        } else {
+            memcpy(st->lent + c->device_offset, st->host_image[u], bytes);
+        }
+        st->stats.bytes_h2d += bytes;
+        st->stats.copies++;
+    }
 }
 
 int zt_stream_begin_phase(zt_stream *st, const int *order, int n, int repeat, zt_err *e) {
@@ -607,6 +655,7 @@ int zt_stream_begin_phase(zt_stream *st, const int *order, int n, int repeat, zt
         }
     st->next_issue = 0;
     st->next_use = 0;
+    copy_lent(st, order, n);
     for (int k = 0; k < STAGE_MAX; k++) {
         st->stages[k].k = -1;
         st->stages[k].ready = 0;
@@ -635,6 +684,10 @@ const void *zt_stream_acquire(zt_stream *st, int unit) {
     ZT_ASSERT(unit >= 0 && unit < st->n_units);
     const zt_plan_unit_choice *c = &st->choice[unit];
     if (c->residency == ZT_RES_RESIDENT) return st->resident + c->device_offset;
+    if (c->residency == ZT_RES_LENT) {
+        if (st->cuda) ZT_CUDA_CHECK(cudaStreamWaitEvent((cudaStream_t)zt_ops_stream(st->ops), st->lent_copied[unit], 0));
+        return st->lent + c->device_offset;
+    }
     ZT_ASSERT(c->residency == ZT_RES_STREAMED); /* host-only units are never acquired */
     int j = st->next_use;
     /* Model code must follow the use order it declared. */

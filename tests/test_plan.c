@@ -261,7 +261,58 @@ int main(void) {
     in.window_override = 2; /* cannot hold prefetch 2 */
     ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "window 2 prefetch 2 must fail");
 
-    /* 8. Bad input. */
+    /* 8. Lending: with 1.1 GiB of the workspace idle during the steps, three
+     * streamed per-step blocks move there; each then crosses the bus once per
+     * image, and nothing else changes. */
+    in = base_input(8ull * ZT_GiB);
+    in.workspace_bytes = 1570ull * ZT_MiB;
+    zt_plan q;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &q, &e) == ZT_OK, "lend 0: %s", e.msg);
+    ZT_CHECK(q.n_lent == 0 && q.lent_bytes == 0, "no lend bytes, no lent units");
+    in.lend_bytes = 1100ull * ZT_MiB;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "lend: %s", e.msg);
+    check_invariants(&p, &in, "lend");
+    ZT_CHECK(p.n_lent == 3, "lend: %d units lent (3 blocks fit 1100 MiB)", p.n_lent);
+    ZT_CHECK(p.lent_offset % 256 == 0 && p.lent_offset >= p.workspace_bytes - in.lend_bytes &&
+                 p.lent_offset + p.lent_bytes <= p.workspace_bytes,
+             "lend: region %llu + %llu outside the workspace's tail", (unsigned long long)p.lent_offset,
+             (unsigned long long)p.lent_bytes);
+    ZT_CHECK(p.device_total == q.device_total && p.resident_bytes == q.resident_bytes, "lending costs no device bytes");
+    uint64_t lent_sum = 0, lent_end = 0;
+    for (int i = 0; i < g_n; i++) {
+        if (p.units[i].residency != ZT_RES_LENT) continue;
+        ZT_CHECK(per_step(&g_units[i]) && q.units[i].residency == ZT_RES_STREAMED && p.units[i].tier == ZT_TIER_PINNED,
+                 "lend: %s was not a streamed per-step unit with a pinned image", g_units[i].name);
+        const uint64_t o = p.units[i].device_offset, b = ZT_ALIGN_UP(g_units[i].bytes, 256);
+        ZT_CHECK(o % 256 == 0 && o + b <= p.lent_bytes, "lend: %s outside the lent region", g_units[i].name);
+        for (int j = 0; j < i; j++)
+            if (p.units[j].residency == ZT_RES_LENT)
+                ZT_CHECK(o >= p.units[j].device_offset + ZT_ALIGN_UP(g_units[j].bytes, 256) ||
+                             p.units[j].device_offset >= o + b,
+                         "lend: %s overlaps %s", g_units[i].name, g_units[j].name);
+        lent_end += b;
+        lent_sum += g_units[i].bytes;
+    }
+    ZT_CHECK(lent_end == p.lent_bytes, "lend: lent_bytes %llu != %llu", (unsigned long long)p.lent_bytes,
+             (unsigned long long)lent_end);
+    ZT_CHECK(p.step_bus_bytes == q.step_bus_bytes - lent_sum, "lend: per-step bus bytes drop by the lent units");
+    ZT_CHECK(p.image_bus_bytes == q.image_bus_bytes - (uint64_t)(in.steps - 1) * lent_sum,
+             "lend: per-image bytes count the lent units once");
+    ZT_CHECK(p.step_time_s <= q.step_time_s + 1e-12, "lend: the step got slower");
+    zt_plan_free(&p);
+    zt_plan_free(&q);
+    in.lend_bytes = 1571ull * ZT_MiB; /* more than the workspace */
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "lend > workspace must fail");
+    in = base_input(4ull * ZT_GiB);
+    in.workspace_bytes = 1570ull * ZT_MiB;
+    in.lend_bytes = 1100ull * ZT_MiB;
+    in.pinned_budget = 0;
+    in.have_store = 1;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "lend, pinned 0: %s", e.msg);
+    ZT_CHECK(p.n_lent == 0, "lend, pinned 0: units read from disk are never lent");
+    zt_plan_free(&p);
+
+    /* 9. Bad input. */
     in = base_input(8ull * ZT_GiB);
     in.steps = 0;
     ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "steps 0 must fail");

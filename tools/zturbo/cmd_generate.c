@@ -341,6 +341,7 @@ static void print_json(int index, const char *prompt, const char *output, const 
             json_put_u64(pl, "vram", r->vram);
             json_object_set_new(pl, "units_resident", json_integer(r->units_resident));
             json_object_set_new(pl, "units_streamed", json_integer(r->units_streamed));
+            json_object_set_new(pl, "units_lent", json_integer(r->units_lent));
             json_object_set_new(pl, "slots", json_integer(r->slots));
             json_put_u64(pl, "slot_bytes", r->slot_bytes);
             json_object_set_new(pl, "prefetch", json_integer(r->prefetch));
@@ -366,9 +367,9 @@ static void print_summary(const zturbo_params *zp, const zturbo_result *r, int c
             zt_fmt_bytes(r->peak_memory, b1, sizeof b1), zt_fmt_bytes(r->weight_bytes, b2, sizeof b2),
             zt_fmt_bytes(r->activation_bytes, b3, sizeof b3));
     if (r->streaming)
-        fprintf(stderr, "plan: --vram %s: %d units resident, %d streamed through %d slots of %s (prefetch %d); "
-                        "device in use at peak %s\n",
-                zt_fmt_bytes(r->vram, b1, sizeof b1), r->units_resident, r->units_streamed, r->slots,
+        fprintf(stderr, "plan: --vram %s: %d units resident, %d lent per image, %d streamed through %d slots of %s "
+                        "(prefetch %d); device in use at peak %s\n",
+                zt_fmt_bytes(r->vram, b1, sizeof b1), r->units_resident, r->units_lent, r->units_streamed, r->slots,
                 zt_fmt_bytes(r->slot_bytes, b2, sizeof b2), r->prefetch, zt_fmt_bytes(r->device_used_peak, b3, sizeof b3));
     fprintf(stderr, "wrote %s\n", output);
 }

@@ -130,15 +130,15 @@ int cmd_plan(int argc, char **argv) {
            zt_fmt_bytes(in.context_bytes, b1, sizeof b1), zt_fmt_bytes(plan.workspace_bytes, b2, sizeof b2),
            zt_fmt_bytes(plan.resident_bytes, b3, sizeof b3), plan.n_slots, zt_fmt_bytes(plan.slot_bytes, b4, sizeof b4),
            zt_fmt_bytes(plan.device_total, b5, sizeof b5));
-    int counts[3][3] = {{0}};
-    for (int i = 0; i < plan.n_units; i++) {
-        int ph = cat->units[i].comp;
-        int r = plan.units[i].residency == ZT_RES_RESIDENT ? 0 : plan.units[i].residency == ZT_RES_STREAMED ? 1 : 2;
-        counts[ph][r]++;
-    }
+    int counts[3][4] = {{0}}; /* [component][zt_residency] */
+    for (int i = 0; i < plan.n_units; i++) counts[cat->units[i].comp][plan.units[i].residency]++;
     const char *comp[3] = {"transformer", "text encoder", "vae"};
-    for (int c = 0; c < 3; c++)
-        printf("  %-12s %d units resident, %d streamed, %d host-only\n", comp[c], counts[c][0], counts[c][1], counts[c][2]);
+    for (int c = 0; c < 3; c++) {
+        printf("  %-12s %d units resident, %d streamed, %d host-only", comp[c], counts[c][ZT_RES_RESIDENT],
+               counts[c][ZT_RES_STREAMED], counts[c][ZT_RES_HOST]);
+        if (counts[c][ZT_RES_LENT]) printf(", %d lent the VAE's workspace (copied once per image)", counts[c][ZT_RES_LENT]);
+        printf("\n");
+    }
     printf("  prefetch %d; pinned host memory %s (staging %s)\n", plan.prefetch, zt_fmt_bytes(plan.pinned_bytes, b1, sizeof b1),
            zt_fmt_bytes(plan.staging_bytes, b2, sizeof b2));
     printf("  per evaluation: %s over the bus (%s from disk); predicted %.3f s (compute estimate %.3f s, link %.0f GB/s%s, disk %.1f GB/s)\n",
@@ -155,8 +155,13 @@ int cmd_plan(int argc, char **argv) {
         for (int i = 0; i < plan.n_units; i++) {
             const zt_plan_unit_choice *c = &plan.units[i];
             printf("  %-26s %12llu  %-9s %s\n", cat->units[i].name, (unsigned long long)cat->units[i].nbytes,
-                   c->residency == ZT_RES_RESIDENT ? "device" : c->residency == ZT_RES_STREAMED ? "streamed" : "host",
-                   c->residency != ZT_RES_STREAMED ? "-" : c->tier == ZT_TIER_PINNED ? "pinned RAM" : "disk (store)");
+                   c->residency == ZT_RES_RESIDENT  ? "device"
+                   : c->residency == ZT_RES_STREAMED ? "streamed"
+                   : c->residency == ZT_RES_LENT     ? "lent"
+                                                     : "host",
+                   c->residency != ZT_RES_STREAMED && c->residency != ZT_RES_LENT ? "-"
+                   : c->tier == ZT_TIER_PINNED                                   ? "pinned RAM"
+                                                                                 : "disk (store)");
         }
     }
     zt_source_close(src);
