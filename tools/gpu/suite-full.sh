@@ -8,6 +8,7 @@
 #   full    : mkmodel full (bf16) + pack + bench-io + resident ours vs diffusers
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
+#   lend    : three images per process at 8G/6G with lent blocks, PNG by PNG
 #   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
@@ -169,6 +170,16 @@ attn) # the attention kernels (mma.sync and wgmma variants): op tests, memcheck 
 opsan) # compute-sanitizer memcheck on the whole CUDA op test (every op, every variant)
   timeout 400 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_ops_cuda > "$OUT/memcheck-ops.log" 2>&1
   echo "memcheck test_ops_cuda: exit $? $(grep 'ERROR SUMMARY' "$OUT/memcheck-ops.log" | tail -1) $(grep 'checks,' "$OUT/memcheck-ops.log" | tail -1)" | tee -a "$OUT/gputests.txt"
+  ;;
+lend) # three images in one process at 8G and 6G (transformer blocks lent the VAE's workspace, re-copied each
+  # image) against the resident run, PNG by PNG
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  $Z generate -m $M "${A1024[@]}" -q --count 3 -o $W/r.png 2>>"$OUT/ours.err"
+  for v in 8G 6G; do
+    $Z plan -m $M --vram $v > "$OUT/plan-lend-$v.txt" 2>&1
+    $Z generate -m $M "${A1024[@]}" -q --count 3 --vram $v --json -o $W/l.png 2>>"$OUT/ours.err" > "$OUT/lend-$v.jsonl"
+    for i in 0 1 2; do cmp -s $W/r-$i.png $W/l-$i.png && echo "$v image $i: same PNG as resident" || echo "$v image $i: PNG DIFFERS"; done | tee -a "$OUT/lend.txt"
+  done
   ;;
 copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two halves on two (the default),
   # interleaved, with the under-load H2D probe of this machine; OLD=path: also that zturbo build at 8G / min
