@@ -126,6 +126,8 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
         /* the denoising loop leaves the whole-image decode's extra scratch idle: lend it */
         const size_t front = dit_front_bytes(p, &gp, ZT_TE_MAX_TOKENS);
         in->lend_bytes = in->workspace_bytes > front ? ZT_ALIGN_UP(in->workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
+        const char *lend = getenv("ZT_LEND"); /* ZT_LEND=0: lend nothing (for comparisons) */
+        if (lend && atoi(lend) == 0) in->lend_bytes = 0;
         rc = zt_plan_make(pu, n, in, plan, e);
     }
     if (o->vae_decode != ZT_VAE_DECODE_DEVICE && (rc == ZT_ERR_NOMEM || (!rc && !plan->all_resident))) {
@@ -524,12 +526,12 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
                           gp->dt, m.dit_state, m.dit_state_bytes, m.scratch, m.scratch_bytes, e);
     if (!rc) rc = zt_units_end_phase(p->units, e);
     n_order = zt_dit_unit_order(&p->dit, 1, order, p->cat->n_units);
-    if (!rc && p->stream) zt_stream_stats_reset(p->stream); /* the lent blocks' copies count to the loop */
     if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, gp->steps, e);
     if (rc) goto out;
     zt_ops_sync(p->ops);
     note_device_use(p, &stats);
     stats.dit_prep_s = zt_now() - t;
+    if (p->stream) zt_stream_stats_reset(p->stream);
     t = zt_now();
     for (int i = 0; i < gp->steps; i++) {
         double ts = zt_now();

@@ -67,6 +67,7 @@ struct zt_stream {
     uint8_t *lent;                 /* the workspace's tail holding the lent units (plan->lent_offset) */
     cudaEvent_t lent_free;         /* compute stream: the tail's previous users are done */
     cudaEvent_t *lent_copied;      /* [n_units]: a lent unit's copy landed (lent units only) */
+    int lent_valid;                /* the lent units are in place (until a VAE phase begins) */
 
     /* current phase */
     int *seq;                      /* [n_seq] unit of each streamed use */
@@ -587,14 +588,22 @@ uint64_t zt_stream_device_bytes(const zt_stream *st) {
     return st->resident_bytes + (uint64_t)st->n_slots * (st->slot_bytes + TIMER_BYTES) + st->workspace_bytes;
 }
 
-/* The lent units among a phase's units go to the workspace's tail once, at
- * the start of the phase: on the copy stream after everything the compute
- * stream queued so far (the tail's previous users: the last image's VAE). */
+/* The lent units go to the workspace's tail at the start of the first
+ * transformer phase of an image (the per-image preparation, whose compute
+ * the copies overlap), on the copy stream after everything the compute
+ * stream queued so far (the tail's previous user: the last image's VAE). A
+ * VAE phase overwrites them. */
 static void copy_lent(zt_stream *st, const int *order, int n) {
     if (!st->lent) return;
-    int waited = 0;
+    int dit = 0;
     for (int i = 0; i < n; i++) {
-        const int u = order[i];
+        if (st->cat->units[order[i]].comp == ZT_COMP_VAE) st->lent_valid = 0;
+        dit |= st->cat->units[order[i]].comp == ZT_COMP_DIT;
+    }
+    if (!dit || st->lent_valid) return;
+    st->lent_valid = 1;
+    int waited = 0;
+    for (int u = 0; u < st->n_units; u++) {
         const zt_plan_unit_choice *c = &st->choice[u];
         if (c->residency != ZT_RES_LENT) continue;
         const uint64_t bytes = st->cat->units[u].nbytes;

@@ -9,6 +9,7 @@
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
 #   lend    : three images per process at 8G/6G with lent blocks, PNG by PNG
+#   lendab  : lending on / off (ZT_LEND=0) at 12G / 8G / 6G, same machine
 #   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
@@ -180,6 +181,16 @@ lend) # three images in one process at 8G and 6G (transformer blocks lent the VA
     $Z generate -m $M "${A1024[@]}" -q --count 3 --vram $v --json -o $W/l.png 2>>"$OUT/ours.err" > "$OUT/lend-$v.jsonl"
     for i in 0 1 2; do cmp -s $W/r-$i.png $W/l-$i.png && echo "$v image $i: same PNG as resident" || echo "$v image $i: PNG DIFFERS"; done | tee -a "$OUT/lend.txt"
   done
+  ;;
+lendab) # lending on (default) against ZT_LEND=0, interleaved, two rounds, at 12G / 8G / 6G, with this machine's
+  # under-load copy ceilings
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-lend.txt" 2>&1; grep 'H2D' "$OUT/ceiling-lend.txt"
+  ours resident "${A1024[@]}" -o $W/r.png
+  for round in 1 2; do for v in 12G 8G 6G; do
+    ZT_LEND=0 ours "vram-$v-nolend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+    ours "vram-$v-lend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+  done; done
   ;;
 copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two halves on two (the default),
   # interleaved, with the under-load H2D probe of this machine; OLD=path: also that zturbo build at 8G / min
