@@ -293,9 +293,10 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                           zt_fmt_bytes(in->lend_bytes, b1, sizeof b1), zt_fmt_bytes(in->workspace_bytes, b2, sizeof b2));
     }
     out->lent_offset = ZT_ALIGN_UP(out->workspace_bytes - in->lend_bytes, PLAN_ALIGN);
-    if (!out->all_resident) {
+    if (!out->all_resident && out->n_slots) {
         const uint64_t room = out->workspace_bytes - out->lent_offset;
-        uint64_t loff = 0;
+        const double t_streamed = sim_step(units, n_units, ch, out->n_slots, in->link_bw);
+        uint64_t loff = 0, lent_raw = 0;
         for (int k = 0; k < n_order; k++) {
             int i = order[k];
             uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
@@ -304,7 +305,17 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
             ch[i].residency = ZT_RES_LENT;
             ch[i].device_offset = loff;
             loff += b;
+            lent_raw += units[i].bytes;
             out->n_lent++;
+        }
+        /* Worth it only when the steps gain more than the once-per-image
+         * copies cost (a step already bound by compute gains nothing). */
+        const double gain = in->steps * (t_streamed - sim_step(units, n_units, ch, out->n_slots, in->link_bw));
+        if (out->n_lent && gain <= (double)lent_raw / in->link_bw) {
+            for (int i = 0; i < n_units; i++)
+                if (ch[i].residency == ZT_RES_LENT) ch[i].residency = ZT_RES_STREAMED, ch[i].device_offset = 0;
+            out->n_lent = 0;
+            loff = 0;
         }
         out->lent_bytes = loff;
     }

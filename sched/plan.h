@@ -31,7 +31,8 @@
  *     per-step units with pinned host images that fit there become LENT:
  *     copied once per image instead of once per step (the VAE overwrites
  *     them afterwards). They count as resident in the step simulation and
- *     once per image in image_bus_bytes.
+ *     once per image in image_bus_bytes. The plan lends only when the
+ *     simulated steps gain more than those copies cost at the link rate.
  */
 #ifndef ZT_SCHED_PLAN_H
 #define ZT_SCHED_PLAN_H

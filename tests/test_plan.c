@@ -301,6 +301,16 @@ int main(void) {
     ZT_CHECK(p.step_time_s <= q.step_time_s + 1e-12, "lend: the step got slower");
     zt_plan_free(&p);
     zt_plan_free(&q);
+    /* ... but not where the step is bound by compute anyway: the copies would only cost */
+    in = base_input(13ull * ZT_GiB);
+    in.workspace_bytes = 1570ull * ZT_MiB;
+    in.lend_bytes = 1100ull * ZT_MiB;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "lend 13G: %s", e.msg);
+    ZT_CHECK(!p.all_resident && p.n_lent == 0 && p.lent_bytes == 0, "lend 13G: %d lent to a compute-bound step", p.n_lent);
+    ZT_CHECK(p.step_time_s <= p.step_compute_s + 1e-12, "lend 13G: the step is compute-bound");
+    zt_plan_free(&p);
+    in = base_input(8ull * ZT_GiB);
+    in.workspace_bytes = 1570ull * ZT_MiB;
     in.lend_bytes = 1571ull * ZT_MiB; /* more than the workspace */
     ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "lend > workspace must fail");
     in = base_input(4ull * ZT_GiB);
