@@ -23,6 +23,7 @@ static const char *k_usage =
     "      --vae-decode auto|device|banded    (see generate; default auto)\n"
     "      --device cpu|cuda   backend whose context is measured (default cuda when present)\n"
     "      --context SIZE      assume this CUDA context size instead of measuring it\n"
+    "      --threads N         CPU backend worker threads (their scratch is in the workspace)\n"
     "      --link-bw GBPS, --disk-bw GBPS     bandwidths for the prediction (link: measured\n"
     "                          on a GPU, else 25; disk: 2)\n"
     "  -v, --verbose           one line per unit\n";
@@ -46,7 +47,7 @@ static int parse_gbps(const char *opt, const char *v, double *out) {
 int cmd_plan(int argc, char **argv) {
     const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL, *vae_decode = NULL;
     uint64_t vram = 0, pinned = UINT64_MAX, context = 0;
-    long width = 1024, height = 1024, steps = 8, window = 0, prefetch = -1;
+    long width = 1024, height = 1024, steps = 8, window = 0, prefetch = -1, threads = 0;
     double link = 0, disk = 0;
     int verbose = 0;
     zt_err e = {0};
@@ -76,6 +77,7 @@ int cmd_plan(int argc, char **argv) {
         else if (!strcmp(a, "--steps")) rc = parse_long(a, v, 1, 100, &steps);
         else if (!strcmp(a, "--window")) rc = parse_long(a, v, 1, 16, &window);
         else if (!strcmp(a, "--prefetch")) rc = parse_long(a, v, 0, 8, &prefetch);
+        else if (!strcmp(a, "--threads")) rc = parse_long(a, v, 1, 1024, &threads);
         else if (!strcmp(a, "--link-bw")) rc = parse_gbps(a, v, &link);
         else if (!strcmp(a, "--disk-bw")) rc = parse_gbps(a, v, &disk);
         else return cli_usage_error("plan", "unknown option '%s' (see --help)", a);
@@ -111,6 +113,7 @@ int cmd_plan(int argc, char **argv) {
     po.link_bw = link;
     po.disk_bw = disk;
     po.context_override = context;
+    po.cpu_threads = (int)threads;
     zt_plan plan;
     zt_plan_input in;
     size_t vae_host = 0;
