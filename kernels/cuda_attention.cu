@@ -12,7 +12,7 @@
  * accumulates O += P·V in f32. At the end O / l is rounded once to bf16. The
  * sq x sk matrix never leaves registers.
  *
- * Softmax uses lazy rescaling (see RESCALE_LOG2): the max used for exp is
+ * Softmax uses lazy rescaling (zt_softmax_raise): the max used for exp is
  * only raised when the tile max exceeds it by more than 2^8, so the O
  * rescale runs on a few tiles per row, not on every tile.
  *
@@ -54,19 +54,11 @@
 
 #include "common/zt_cuda.h"
 #include "kernels/cuda_attention.cuh"
+#include "kernels/cuda_attention_params.cuh"
 #include "kernels/cuda_common.cuh"
 #include "kernels/ops_internal.h"
 
 namespace {
-
-struct AttnParams {
-    const uint16_t *q, *k, *v; /* bf16, head 0 column of row 0 */
-    uint16_t *o;
-    int64_t ldq, ldk, ldv, ldo; /* row strides, elements */
-    int sq, sk, group;          /* group = heads / kv_heads */
-    int causal;
-    float scale_log2;           /* scale * log2(e) */
-};
 
 /* ---- PTX helpers --------------------------------------------------------- */
 
@@ -144,12 +136,7 @@ __device__ __forceinline__ int key_end(const AttnParams &p, int q0, int bm) {
 
 /* ---- hd 64 / 128 ------------------------------------------------------------ */
 
-/* Lazy rescaling (as in FlashAttention-4): the running max used for exp is
- * only raised when a row's new max exceeds it by more than 2^RESCALE_LOG2 in
- * the exp2 domain, so P <= 256 and the O rescale (a multiply per accumulator)
- * runs on a few tiles per row instead of every tile. O and l share the same
- * stale max, so O / l is unchanged up to rounding. */
-constexpr float RESCALE_LOG2 = 8.f;
+/* Lazy rescaling (as in FlashAttention-4): zt_softmax_raise (cuda_common.cuh). */
 
 template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
 struct NarrowCfg {
@@ -284,18 +271,14 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
 #pragma unroll
                 for (int n = 0; n < NTILE; n++) x = fmaxf(x, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
                 mx[mt][r] = zt_quad_max(x) * sl2;
-                need |= mx[mt][r] - ms[mt][r] > RESCALE_LOG2;
+                need |= zt_softmax_outgrown(mx[mt][r], ms[mt][r]);
             }
         if (__any_sync(0xffffffffu, need)) {
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
 #pragma unroll
                 for (int r = 0; r < 2; r++) {
-                    float alpha = 1.f;
-                    if (mx[mt][r] - ms[mt][r] > RESCALE_LOG2) {
-                        alpha = zt_ex2(ms[mt][r] - mx[mt][r]);
-                        ms[mt][r] = mx[mt][r];
-                    }
+                    const float alpha = zt_softmax_raise(mx[mt][r], ms[mt][r]);
                     l[mt][r] *= alpha;
 #pragma unroll
                     for (int d = 0; d < DTILE; d++) {
@@ -536,16 +519,12 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             mxs[r] = fmaxf(mx[r], xmax[(rg * 2 + other) * 16 + g + 8 * r]) * sl2;
-            need |= mxs[r] - m[r] > RESCALE_LOG2;
+            need |= zt_softmax_outgrown(mxs[r], m[r]);
         }
         if (__any_sync(0xffffffffu, need)) {
 #pragma unroll
             for (int r = 0; r < 2; r++) {
-                float alpha = 1.f;
-                if (mxs[r] - m[r] > RESCALE_LOG2) {
-                    alpha = zt_ex2(m[r] - mxs[r]);
-                    m[r] = mxs[r];
-                }
+                const float alpha = zt_softmax_raise(mxs[r], m[r]);
                 l[r] *= alpha;
 #pragma unroll
                 for (int d = 0; d < DTILE; d++) {
@@ -734,20 +713,7 @@ extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int var
     ZT_ASSERT(zt_cuda_attention_variant_ok(variant, a) && "attention variant does not fit the head dim or this GPU's shared memory");
     if (a->sq == 0) return;
 
-    AttnParams p;
-    p.q = (const uint16_t *)a->q;
-    p.k = (const uint16_t *)a->k;
-    p.v = (const uint16_t *)a->v;
-    p.o = (uint16_t *)a->o;
-    p.ldq = a->ldq;
-    p.ldk = a->ldk;
-    p.ldv = a->ldv;
-    p.ldo = a->ldo;
-    p.sq = a->sq;
-    p.sk = a->sk;
-    p.group = a->heads / a->kv_heads;
-    p.causal = a->causal ? 1 : 0;
-    p.scale_log2 = a->scale * 1.4426950408889634f;
+    const AttnParams p = attn_params(a);
     cudaStream_t st = (cudaStream_t)ops->stream;
 
     if (variant >= WGMMA_VARIANT) zt_cuda_attention_wgmma(ops, a, wgmma_bn(variant));

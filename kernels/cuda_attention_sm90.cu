@@ -22,18 +22,11 @@
 #include <math.h>
 
 #include "kernels/cuda_attention.cuh"
+#include "kernels/cuda_attention_params.cuh"
 #include "kernels/cuda_common.cuh"
 #include "kernels/cuda_wgmma.cuh"
 
 namespace {
-
-struct WaParams {
-    const uint16_t *q, *k, *v; /* bf16, head 0 column of row 0 */
-    uint16_t *o;
-    int64_t ldq, ldk, ldv, ldo; /* row strides, elements */
-    int sq, sk, group;          /* group = heads / kv_heads */
-    float scale_log2;           /* scale * log2(e) */
-};
 
 constexpr int WA_HD = 128, WA_BM = 128, WA_NT = 256;
 
@@ -49,8 +42,6 @@ template <int BN> struct wa_cfg {
 };
 
 #if defined(ZT_WGMMA)
-constexpr float WA_RESCALE_LOG2 = 8.f; /* as RESCALE_LOG2 in cuda_attention.cu */
-
 /* Rows [row0, row0 + ROWS) of a [nrows, 128] view (row stride ld) into the
  * two swizzled halves at dst (sub bytes apart); rows >= nrows zero-filled. */
 template <int ROWS>
@@ -68,7 +59,7 @@ __device__ __forceinline__ void wa_load(uint32_t dst, int sub, const uint16_t *b
 #endif
 
 template <int BN>
-__global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(const WaParams p) {
+__global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(const AttnParams p) {
 #if defined(ZT_WGMMA)
     typedef wa_cfg<BN> C;
     constexpr int SN = BN / 2; /* S accumulators per thread: BN/8 column groups x 4 */
@@ -143,16 +134,12 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
 #pragma unroll
             for (int c = 0; c < BN / 8; c++) x = fmaxf(x, fmaxf(s[4 * c + 2 * h], s[4 * c + 2 * h + 1]));
             mx[h] = zt_quad_max(x) * sl2;
-            need |= mx[h] - ms[h] > WA_RESCALE_LOG2;
+            need |= zt_softmax_outgrown(mx[h], ms[h]);
         }
         if (__any_sync(0xffffffffu, need)) {
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                float alpha = 1.f;
-                if (mx[h] - ms[h] > WA_RESCALE_LOG2) {
-                    alpha = zt_ex2(ms[h] - mx[h]);
-                    ms[h] = mx[h];
-                }
+                const float alpha = zt_softmax_raise(mx[h], ms[h]);
                 l[h] *= alpha;
 #pragma unroll
                 for (int c = 0; c < 16; c++) {
@@ -225,7 +212,7 @@ __global__ void __launch_bounds__(WA_NT, (wa_cfg<BN>::MIN_BLOCKS)) attn_wgmma(co
 #endif
 }
 
-template <int BN> void wa_launch(const zt_attn *a, const WaParams &p, cudaStream_t st) {
+template <int BN> void wa_launch(const zt_attn *a, const AttnParams &p, cudaStream_t st) {
     auto kern = attn_wgmma<BN>;
     ZT_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, wa_cfg<BN>::SMEM));
     dim3 grid((unsigned)((a->sq + WA_BM - 1) / WA_BM), (unsigned)a->heads);
@@ -253,19 +240,7 @@ extern "C" int zt_cuda_attention_wgmma_ok(const zt_attn *a, int bn) {
 
 extern "C" void zt_cuda_attention_wgmma(zt_ops *ops, const zt_attn *a, int bn) {
     ZT_ASSERT(zt_cuda_attention_wgmma_ok(a, bn));
-    WaParams p;
-    p.q = (const uint16_t *)a->q;
-    p.k = (const uint16_t *)a->k;
-    p.v = (const uint16_t *)a->v;
-    p.o = (uint16_t *)a->o;
-    p.ldq = a->ldq;
-    p.ldk = a->ldk;
-    p.ldv = a->ldv;
-    p.ldo = a->ldo;
-    p.sq = a->sq;
-    p.sk = a->sk;
-    p.group = a->heads / a->kv_heads;
-    p.scale_log2 = a->scale * 1.4426950408889634f;
+    const AttnParams p = attn_params(a); /* causal is not used: the wgmma kernel is non-causal */
     if (bn == 64) wa_launch<64>(a, p, zt_cu_stream(ops));
     else wa_launch<128>(a, p, zt_cu_stream(ops));
 }

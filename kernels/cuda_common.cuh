@@ -158,6 +158,21 @@ __device__ __forceinline__ float zt_quad_sum(float x) {
     return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+/* Online softmax with lazy rescaling (the attention kernels): the max m that
+ * a row's exponentials use (times scale*log2e) is raised to the tile max mx
+ * only when mx exceeds it by more than 2^ZT_SOFTMAX_RESCALE_LOG2, so P stays
+ * <= 256 and O is rescaled on a few tiles per row; O and l share the stale
+ * max, so O / l is unchanged up to rounding. zt_softmax_raise returns the
+ * factor for the row's O and l (1 when m stays). */
+#define ZT_SOFTMAX_RESCALE_LOG2 8.f
+__device__ __forceinline__ bool zt_softmax_outgrown(float mx, float m) { return mx - m > ZT_SOFTMAX_RESCALE_LOG2; }
+__device__ __forceinline__ float zt_softmax_raise(float mx, float &m) {
+    if (!zt_softmax_outgrown(mx, m)) return 1.f;
+    const float alpha = zt_ex2(m - mx);
+    m = mx;
+    return alpha;
+}
+
 /* GEMM with a separate C (kernels/cuda_gemm.cu), for conv2d's residual:
  * y[m, n] = x[m, k]·w[n, k]ᵀ (+ bias[n]) (+ c[m, n] if c), one rounding.
  * Row strides in elements (w: ldw). */
