@@ -20,10 +20,10 @@
  *        kernels/cuda_norm.h, then a same-size copy row "op ceiling: copy";
  *        also the VAE groupnorms)
  *
- * Measured (2026-11-27): H100 copy 2.97 TB/s, 8192^3 GEMM 686-714 TFLOP/s;
- * DiT GEMMs 95-103% of that; conv2d variant 5 (the default) 1.1-1.8x the
- * time of cuDNN (torch channels_last); row norms 54-65% of copy bandwidth.
- * Full tables: the kcuda branch report. */
+ * Measured (2026-11-27, H100, sm_90a build, queued timing): copy 3.0 TB/s,
+ * 8192^3 GEMM 718-747 TFLOP/s; DiT GEMMs 98-106% of that; conv2d (wgmma)
+ * 0.9-1.35x the time of cuDNN (torch channels_last); row norms 74-81% of
+ * copy bandwidth. Full tables: README.md, Benchmarks. */
 #include <algorithm>
 #include <functional>
 #include <stdio.h>
