@@ -225,11 +225,9 @@ template <int BN> void wa_launch(const zt_attn *a, const AttnParams &p, cudaStre
 extern "C" int zt_cuda_attention_wgmma_ok(const zt_attn *a, int bn) {
 #if defined(ZT_HAVE_SM90A)
     if (a->dt != ZT_DT_BF16 || a->hd != WA_HD || a->causal || (bn != 64 && bn != 128)) return 0;
-    int dev = 0, major = 0, minor = 0, optin = 0;
+    if (!zt_cuda_wgmma_device()) return 0;
+    int dev = 0, optin = 0;
     ZT_CUDA_CHECK(cudaGetDevice(&dev));
-    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-    if (major != 9 || minor != 0) return 0; /* sm_90a code runs on 9.0 only */
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
     return (bn == 64 ? wa_cfg<64>::SMEM : wa_cfg<128>::SMEM) <= optin;
 #else

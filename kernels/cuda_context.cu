@@ -19,6 +19,21 @@ int zt_cuda_device_count(void) {
     return n;
 }
 
+int zt_cuda_wgmma_device(void) {
+#if defined(ZT_HAVE_SM90A)
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return major == 9 && minor == 0; /* sm_90a code runs on compute capability 9.0 only */
+#else
+    return 0;
+#endif
+}
+
 int zt_cuda_ops_init(zt_ops *ops, const zt_ops_config *cfg, zt_err *e) {
     int n = zt_cuda_device_count();
     if (n <= 0) return zt_err_set(e, ZT_ERR_UNSUPPORTED, "CUDA backend: no CUDA device present");

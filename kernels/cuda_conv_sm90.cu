@@ -143,11 +143,9 @@ template <int BN, int STAGES> bool wg_launch(zt_ops *ops, const conv_args *a, in
 
 bool conv_wgmma_launch(zt_ops *ops, const conv_args *a, int bn, int stages) {
 #if defined(ZT_HAVE_SM90A)
-    int dev = 0, major = 0, minor = 0, optin = 0;
+    if (!zt_cuda_wgmma_device()) return false;
+    int dev = 0, optin = 0;
     ZT_CUDA_CHECK(cudaGetDevice(&dev));
-    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-    if (major != 9 || minor != 0) return false; /* sm_90a code runs on 9.0 only */
     if (a->cin % WG_BK != 0 || !zt_al16(a->x) || !zt_al16(a->wgt)) return false;
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
     if (bn == 256 && stages == 4) return wg_launch<256, 4>(ops, a, optin);

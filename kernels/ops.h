@@ -78,6 +78,10 @@ void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
  * buffer and device buffer freed before it returns. 0 on the CPU backend or
  * when the buffers cannot be had. Set-up only (~10 ms for 64 MiB). */
 double zt_ops_measure_h2d(zt_ops *ops, size_t bytes);
+/* The tensor-core kernels the CUDA backend runs for attention and
+ * convolutions on the current device: "wgmma" (a compute capability 9.0 card
+ * with a binary built for sm_90a) or "mma.sync". */
+const char *zt_cuda_kernel_path(void);
 
 /* ---- memory helpers for set-up, tests and tools (never in the step loop) --
  * Allocation in the backend's memory (cudaMalloc / aligned host malloc). */

@@ -38,6 +38,9 @@ void zt_cuda_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *s
                         size_t row_bytes, size_t rows);
 void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
 int zt_cuda_device_count(void);
+/* 1 when the current device runs the wgmma kernels: a compute capability 9.0
+ * card and a binary built for sm_90a. */
+int zt_cuda_wgmma_device(void);
 
 /* Ops, CPU reference backend (kernels/cpu_*.c). */
 void zt_cpu_gemm(zt_ops *ops, const zt_gemm *g);

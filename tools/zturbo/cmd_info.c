@@ -84,6 +84,11 @@ int cmd_info(int argc, char **argv) {
             if (zt_ops_create(&oc, &ops, &e) == ZT_OK) {
                 const double bw = zt_ops_measure_h2d(ops, 64u << 20);
                 if (bw > 0) printf("  host->device link: %.1f GB/s (pinned 64 MiB copies, as the plan measures it)\n", bw / 1e9);
+                if (!strcmp(zt_cuda_kernel_path(), "wgmma"))
+                    printf("  kernels: wgmma (Hopper) for attention and convolutions\n");
+                else
+                    printf("  kernels: mma.sync for attention and convolutions%s\n",
+                           p.major == 9 && p.minor == 0 ? " (this binary lacks sm_90a: `make CUDA_ARCH=sm_90a` for wgmma)" : "");
                 zt_ops_destroy(ops);
             }
         }
