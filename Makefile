@@ -49,7 +49,7 @@ LDLIBS := -Wl,-Bstatic -luring -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
           -lstdc++ -ldl -lrt -lpthread -lm
 LDFLAGS := $(SANFLAGS)
 
-LIB_DIRS := common storage sched stream kernels models
+LIB_DIRS := common storage sched stream kernels models api
 LIB_C := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_CU := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cu))
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(CUBUILD)/%.o)
@@ -138,7 +138,7 @@ asan: deps
 # libFuzzer harnesses: tests/fuzz/fuzz_*.c linked with the GPU-free modules
 # (common/, storage/ and the tokenizer) built by clang with coverage.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard models/tokenizer*.c)
+FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c)
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 FUZZFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE -Wall -Wextra -Werror
 bin/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_C)

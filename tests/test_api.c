@@ -1,4 +1,4 @@
-/* tests/test_api.c — the public API (models/zturbo.h) on the mkmodel tiny
+/* tests/test_api.c — the public API (api/zturbo.h) on the mkmodel tiny
  * checkpoint, CPU backend: one context, several generates; the PNG of
  * zturbo_generate_png is byte-identical to what `zturbo generate` writes for
  * the same prompt and seed, and for the same --noise latent (the CLI runs
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/zturbo.h"
+#include "api/zturbo.h"
 #include "tests/zt_test.h"
 
 static unsigned char *slurp(const char *path, size_t *n) {

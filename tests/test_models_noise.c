@@ -1,4 +1,4 @@
-/* tests/test_models_noise.c — the seeded noise generator of models/noise.h:
+/* tests/test_models_noise.c — the seeded noise generator of api/noise.h:
  * first values against an independent Python evaluation of the documented
  * algorithm, determinism and index-only dependence, plausible statistics,
  * and the --noise file reader (raw and safetensors, bad shapes rejected). */
@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "models/noise.h"
-#include "models/stfile.h"
+#include "api/noise.h"
+#include "api/stfile.h"
 #include "tests/zt_test.h"
 
 static uint32_t bits(float f) {

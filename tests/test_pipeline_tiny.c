@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/pipeline.h"
-#include "models/stfile.h"
+#include "api/pipeline.h"
+#include "api/stfile.h"
 #include "tests/zt_test.h"
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* tests/test_png.c — models/png.h: pixels and text chunks read back with
+/* tests/test_png.c — api/png.h: pixels and text chunks read back with
  * libpng, tEXt vs iTXt choice, atomic write (no temporary left, failure
  * leaves nothing), and the A1111 infotext format (expected strings are what
  * create_infotext() in AUTOMATIC1111's modules/processing.py produces for
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "models/png.h"
+#include "api/png.h"
 #include "tests/zt_test.h"
 
 static int file_exists(const char *p) {

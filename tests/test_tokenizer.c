@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <sys/stat.h>
 
-#include "models/tokenizer.h"
+#include "api/tokenizer.h"
 #include "tests/zt_test.h"
 
 static zt_tokenizer *g_tok;

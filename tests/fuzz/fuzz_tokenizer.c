@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/tokenizer.h"
+#include "api/tokenizer.h"
 
 static zt_tokenizer *g_tok;
 

@@ -1,5 +1,5 @@
 /* tools/zturbo/cmd_generate.c — `zturbo generate`: prompt(s) -> PNG(s), on
- * the public API (models/zturbo.h) with the model loaded once. The option
+ * the public API (api/zturbo.h) with the model loaded once. The option
  * table below drives parsing, --help and --print-config. */
 #include <errno.h>
 #include <jansson.h>
@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "common/zt_common.h"
-#include "models/noise.h"
-#include "models/zturbo.h"
+#include "api/noise.h"
+#include "api/zturbo.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/pipeline.h"
+#include "api/pipeline.h"
 #include "tools/zturbo/cli.h"
 
 static const char *k_usage =

@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "models/tokenizer.h"
+#include "api/tokenizer.h"
 #include "tools/zturbo/cli.h"
 
 static void usage(FILE *f) {

@@ -1,5 +1,5 @@
-/* models/tokenizer.c — load tokenizer.json and encode text exactly like Hugging Face
- * `tokenizers` (see models/tokenizer.h for the file subset and the algorithm).
+/* api/tokenizer.c — load tokenizer.json and encode text exactly like Hugging Face
+ * `tokenizers` (see api/tokenizer.h for the file subset and the algorithm).
  *
  * Loading: the 11 MB file is scanned by a small JSON reader written for it (jansson
  * builds a DOM of 300k nodes in ~0.4 s; this reader parses vocab and merges straight
@@ -10,7 +10,7 @@
  * Encoding: UTF-8 repair, added-token split, NFC, the pre-tokenizer regex hand-coded
  * as a scanner over Unicode classes, byte-level BPE with a binary heap of candidate
  * merges ordered by (rank, position), as the reference's word merge loop. */
-#include "models/tokenizer.h"
+#include "api/tokenizer.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* models/noise.h — the initial latent noise of zturbo (spec §6.2).
+/* api/noise.h — the initial latent noise of zturbo (spec §6.2).
  *
  * The reference draws torch.randn on a CUDA generator (Philox), which cannot
  * reasonably be reproduced outside PyTorch; zturbo therefore has its own
@@ -15,8 +15,8 @@
  *                    out[2j] = (float)(rad * cos(2 pi u2)), out[2j+1] = (float)(rad * sin(2 pi u2))
  *   (an odd count drops the last sine). Values depend only on (seed, index).
  */
-#ifndef ZT_MODELS_NOISE_H
-#define ZT_MODELS_NOISE_H
+#ifndef ZT_API_NOISE_H
+#define ZT_API_NOISE_H
 
 #include <stddef.h>
 #include <stdint.h>

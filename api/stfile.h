@@ -1,4 +1,4 @@
-/* models/stfile.h — whole-file safetensors for small files: the pipeline's
+/* api/stfile.h — whole-file safetensors for small files: the pipeline's
  * --dump output, the oracle goldens the tests compare with, and --noise.
  * Reading goes through storage/safetensors.h (validation); writing is here
  * because dumps carry a __metadata__ map (size, steps, precision) that
@@ -8,8 +8,8 @@
  * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]}, ...,
  *  "__metadata__": {...}}, then the data section. The writer pads the header
  * with spaces to a multiple of 8 and lays tensors out in insertion order. */
-#ifndef ZT_MODELS_STFILE_H
-#define ZT_MODELS_STFILE_H
+#ifndef ZT_API_STFILE_H
+#define ZT_API_STFILE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
-/* models/pipeline.c — prompt ids -> image, resident weights (spec §9.1). */
-#include "models/pipeline.h"
+/* api/pipeline.c — prompt ids -> image, resident weights (spec §9.1). */
+#include "api/pipeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,10 +7,10 @@
 #include <sys/stat.h>
 
 #include "models/carve.h"
-#include "models/noise.h"
+#include "api/noise.h"
 #include "models/sampler.h"
-#include "models/stfile.h"
-#include "models/tokenizer.h"
+#include "api/stfile.h"
+#include "api/tokenizer.h"
 #include "models/units_stream.h"
 #include "stream/resident.h"
 

@@ -1,5 +1,5 @@
-/* models/noise.c — seeded host noise and the --noise file reader. */
-#include "models/noise.h"
+/* api/noise.c — seeded host noise and the --noise file reader. */
+#include "api/noise.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/stfile.h"
+#include "api/stfile.h"
 
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

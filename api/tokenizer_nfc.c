@@ -1,5 +1,5 @@
-/* models/tokenizer_nfc.c — Unicode NFC with the Unicode 9.0 data of
- * models/tokenizer_unicode.c (the version Hugging Face `tokenizers` normalizes with).
+/* api/tokenizer_nfc.c — Unicode NFC with the Unicode 9.0 data of
+ * api/tokenizer_unicode.c (the version Hugging Face `tokenizers` normalizes with).
  *
  * Fast path: a code point without the ZT_UC_NFC class bit is an NFC boundary (ccc 0,
  * unchanged by NFC, nothing on its left can compose across it), so runs of such code
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/tokenizer.h"
+#include "api/tokenizer.h"
 
 enum {
     HANGUL_S = 0xAC00, HANGUL_L = 0x1100, HANGUL_V = 0x1161, HANGUL_T = 0x11A7,

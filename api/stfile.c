@@ -1,5 +1,5 @@
-/* models/stfile.c — small whole-file safetensors reader and writer. */
-#include "models/stfile.h"
+/* api/stfile.c — small whole-file safetensors reader and writer. */
+#include "api/stfile.h"
 
 #include "storage/safetensors.h"
 

@@ -1,8 +1,8 @@
-/* models/zturbo_api.c — the public API (models/zturbo.h) over models/pipeline.h.
+/* api/zturbo_api.c — the public API (api/zturbo.h) over api/pipeline.h.
  * It validates what a caller can get wrong (sizes, steps, missing prompt)
  * before anything is allocated, turns zt_err into the caller's err buffer,
  * and owns the PNG text chunks the command line writes. */
-#include "models/zturbo.h"
+#include "api/zturbo.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "models/pipeline.h"
-#include "models/png.h"
+#include "api/pipeline.h"
+#include "api/png.h"
 
 _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
                    (int)ZTURBO_ERR_NOMEM == (int)ZT_ERR_NOMEM && (int)ZTURBO_ERR_INTERRUPTED == (int)ZT_ERR_INTERRUPTED &&

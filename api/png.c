@@ -1,5 +1,5 @@
-/* models/png.c — PNG writer with text chunks (libpng), A1111 infotext. */
-#include "models/png.h"
+/* api/png.c — PNG writer with text chunks (libpng), A1111 infotext. */
+#include "api/png.h"
 
 #include <errno.h>
 #include <png.h>

@@ -1,4 +1,4 @@
-/* models/tokenizer.h — the Qwen3 tokenizer (byte-level BPE) and the chat template
+/* api/tokenizer.h — the Qwen3 tokenizer (byte-level BPE) and the chat template
  * of Z-Image-Turbo, exact against Hugging Face `tokenizers` (spec §5).
  *
  * Input file: the model's own tokenizer/tokenizer.json (the Hugging Face
@@ -93,8 +93,8 @@ int32_t zt_tokenizer_n_ids(const zt_tokenizer *tok);
 /* Bytes of one token (NULL and *len 0 for an unused id); not NUL-terminated. */
 const char *zt_tokenizer_token(const zt_tokenizer *tok, int32_t id, size_t *len);
 
-/* ---- internal: Unicode data and NFC (models/tokenizer_unicode.c, generated, and
- * models/tokenizer_nfc.c); exposed for the tests. ---- */
+/* ---- internal: Unicode data and NFC (api/tokenizer_unicode.c, generated, and
+ * api/tokenizer_nfc.c); exposed for the tests. ---- */
 enum { ZT_UC_L = 1, ZT_UC_N = 2, ZT_UC_WS = 4, ZT_UC_NFC = 8 };
 /* Class bits of a code point (Unicode 16.0 L/N/White_Space; ZT_UC_NFC: the code point
  * is not an NFC boundary in Unicode 9.0 and needs the full normalization path). */

@@ -1,4 +1,4 @@
-/* models/pipeline.h — Z-Image-Turbo end to end (spec §9.1):
+/* api/pipeline.h — Z-Image-Turbo end to end (spec §9.1):
  *   prompt -> chat template + tokenizer (truncated to 512 ids) -> Qwen3
  *   hidden_states[-2] -> DiT (caption path once, N evaluations in the
  *   flow-match Euler loop) -> VAE decoder -> RGB8.
@@ -14,8 +14,8 @@
  * ids I64, cap_feats, noise, sigmas, timesteps, t_model, dit_out_0,
  * latents_1..N, decoded [3,H,W] F32, image U8 [H,W,3]) so runs can be
  * compared with tools/ref/compare.py. */
-#ifndef ZT_MODELS_PIPELINE_H
-#define ZT_MODELS_PIPELINE_H
+#ifndef ZT_API_PIPELINE_H
+#define ZT_API_PIPELINE_H
 
 #include <stdint.h>
 
@@ -94,7 +94,7 @@ typedef struct {
 typedef struct {
     int width, height;        /* pixels, multiples of 16 in 16..2048 */
     int steps;                /* transformer evaluations, 1..100 (8 for Turbo) */
-    uint64_t seed;            /* models/noise.h generator, unless noise is set */
+    uint64_t seed;            /* api/noise.h generator, unless noise is set */
     const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
     zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16 or ZT_DT_F32 (CPU only) */
     zt_dtype vae_dt;          /* VAE activations: ZT_DT_F32 (official) or ZT_DT_BF16 */

@@ -1,4 +1,4 @@
-/* models/png.h — write the generated image as an 8-bit RGB PNG (libpng) with
+/* api/png.h — write the generated image as an 8-bit RGB PNG (libpng) with
  * text chunks, atomically (a temporary name in the same folder, fsync,
  * rename: a reader never sees a half-written file).
  *
@@ -14,8 +14,8 @@
  * i.e. "key: value" pairs joined by ", ", a value quoted as a JSON string when
  * it contains ',', ':' or a newline, pairs with a NULL value left out, and
  * the whole text stripped of leading/trailing whitespace. */
-#ifndef ZT_MODELS_PNG_H
-#define ZT_MODELS_PNG_H
+#ifndef ZT_API_PNG_H
+#define ZT_API_PNG_H
 
 #include <stddef.h>
 #include <stdint.h>

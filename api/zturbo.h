@@ -1,4 +1,4 @@
-/* models/zturbo.h — the public C API of zturbo: Z-Image-Turbo text-to-image
+/* api/zturbo.h — the public C API of zturbo: Z-Image-Turbo text-to-image
  * with the model loaded once and any number of images generated from it.
  * `zturbo generate` is built on this header and nothing else of the model
  * code, so whatever the command line can do, an embedding program can do.
