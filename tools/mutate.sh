@@ -6,6 +6,10 @@
 #   tools/mutate.sh              every mutant
 #   tools/mutate.sh NAME...      only these
 #   tools/mutate.sh --list       print the mutants
+#   tools/mutate.sh --gpu        build the GPU mutants (TESTS "gpu:BINARY[:VAR=VALUE...]", e.g. a
+#                                wrong tile in a CUDA kernel) into .device/mutants/NAME (+ NAME.env)
+#                                instead: `tools/gpu/suite-full.sh mutants` runs them on the GPU
+#                                machine, where each must fail its element bound. The CPU run skips them.
 # Environment: MAKEFLAGS_MUTATE (default: -j2 CUDA_ARCH=sm_90a CC="ccache gcc"
 # NVCC="ccache /usr/local/cuda/bin/nvcc"), ZT_TEST_TIMEOUT (default 300 s per test: a hang
 # counts as a failure). Tests run as tests/run runs them (ZT_ROOT, ZT_BIN; exit 77 = skipped).
@@ -33,9 +37,13 @@ if [ "${1:-}" = --list ]; then
     for i in "${!names[@]}"; do printf '%-34s %-28s %s\n' "${names[$i]}" "${files[$i]}" "${tests[$i]}"; done
     exit 0
 fi
+gpu=0
+if [ "${1:-}" = --gpu ]; then gpu=1; shift; fi
 want=("$@")
 picked=()
 for i in "${!names[@]}"; do
+    is_gpu=0; [[ "${tests[$i]}" == gpu:* ]] && is_gpu=1
+    [ $is_gpu -eq $gpu ] || continue
     if [ ${#want[@]} -eq 0 ]; then picked+=("$i"); continue; fi
     for w in "${want[@]}"; do [ "$w" = "${names[$i]}" ] && picked+=("$i"); done
 done
@@ -62,6 +70,26 @@ runtests() { # test names (exactly as tests/run names them): 0 when every one pa
     done
     return $rc
 }
+
+if [ $gpu -eq 1 ]; then # build each GPU mutant's binary for the GPU machine
+    out=$root/.device/mutants; rm -rf "$out" && mkdir -p "$out" || exit 1
+    nb=0
+    for i in "${picked[@]}"; do
+        name=${names[$i]} file=${files[$i]} spec=${tests[$i]#gpu:}
+        bin=${spec%%:*} env=; [[ "$spec" == *:* ]] && env=${spec#*:}
+        cp -p "$file" ../pristine/file
+        sed -i -e "${seds[$i]}" "$file"
+        if cmp -s "$file" ../pristine/file; then echo "$name: NOT APPLIED"
+        elif ! build ${targets[$i]}; then echo "$name: DOES NOT BUILD (see build/mutate/log)"
+        else
+            strip -o "$out/$name" "$bin" && printf '%s\n' $env > "$out/$name.env" && nb=$((nb + 1))
+            echo "$name: built $bin -> .device/mutants/$name${env:+ (run with $env)}"
+        fi
+        cp ../pristine/file "$file" && touch "$file"
+    done
+    echo "$nb GPU mutants in .device/mutants: carry them with .device/bin, run tools/gpu/suite-full.sh mutants"
+    exit 0
+fi
 
 # every test of the picked mutants must pass before any mutant
 all_t=() all_b=()

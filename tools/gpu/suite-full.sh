@@ -12,6 +12,7 @@
 #   lendab  : lending on / off (ZT_LEND=0) at 12G / 8G / 6G, same machine
 #   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
+#   mutants : the GPU mutants of tools/mutate.sh --gpu must fail test_ops_cuda's element bound
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
@@ -169,6 +170,23 @@ load) # loading the snapshot at 8G, process start -> PNG: the old single reader 
       echo "readers $k, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s, load_s $(echo "$line" | sed 's/.*"load_s":\([0-9.]*\).*/\1/')" | tee -a "$OUT/steps.log"
     done
   done
+  ;;
+mutants) # GPU mutants (tools/mutate.sh --gpu, carried in .device/mutants): each test binary has one planted
+  # wrong tile/element in a CUDA kernel and must fail its element bound (a survivor is a failure)
+  M_DIR=${M_DIR:-.device/mutants}; n=0
+  for m in "$M_DIR"/*; do
+    [ -x "$m" ] && [ -f "$m" ] || continue
+    name=$(basename "$m"); n=$((n + 1))
+    env $(cat "$m.env" 2>/dev/null) timeout 200 "$m" > "$OUT/mutant-$name.log" 2>&1; r=$?
+    over=$(grep -c 'OVER THE ELEMENT BOUND' "$OUT/mutant-$name.log")
+    if [ $r -ne 0 ] && [ $r -ne 77 ] && [ "$over" -gt 0 ]; then
+      echo "mutant $name: killed (exit $r, $over cases over the element bound)" | tee -a "$OUT/gputests.txt"
+      grep 'OVER THE ELEMENT BOUND' "$OUT/mutant-$name.log" | head -3
+    else
+      echo "mutant $name: SURVIVED (exit $r, $over cases over the element bound)" | tee -a "$OUT/gputests.txt"; fail "mutant $name survived"
+    fi
+  done
+  [ $n -gt 0 ] || fail "no GPU mutants in $M_DIR (tools/mutate.sh --gpu builds them)"
   ;;
 optests) # the CUDA op tests alone (every norm variant included)
   timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; rc test_ops_cuda $? "$(tail -1 "$OUT/t-test_ops_cuda.log")"
