@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "models/carve.h"
+#include "models/precision.h"
 #include "api/noise.h"
 #include "models/sampler.h"
 #include "api/stfile.h"
@@ -47,6 +48,7 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_height = 1024;
     o->plan_steps = 8;
     o->plan_vae_dt = ZT_DT_F32;
+    o->precision = ZT_DT_BF16;
 }
 
 /* Headroom on top of the measured context for what the driver allocates
@@ -194,6 +196,15 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     oc.cpu_threads = o->cpu_threads;
     rc = zt_ops_create(&oc, &p->ops, e);
     if (rc) return rc;
+    /* The fp16 path: DiT and text-encoder images become f16 as they are read
+     * (resident, pinned or from the store on every use); the VAE keeps bf16. */
+    p->precision = o->precision;
+    zt_ops_set_f16_guard(p->ops, !o->f16_unguarded);
+    if (o->precision == ZT_DT_F16) {
+        const unsigned f16_comps = (1u << ZT_COMP_DIT) | (1u << ZT_COMP_TEXT);
+        zt_source_set_f16(p->src, f16_comps);
+        if (p->store) zt_source_set_f16(p->store, f16_comps);
+    }
     uint64_t fr = 0, tot = 0;
     zt_ops_mem_info(p->ops, &fr, &tot);
     p->device_total = tot;
@@ -290,7 +301,7 @@ static void dump_host(dumper *d, const char *name, const char *dtype, int ndim, 
     d->rc = zt_stf_add(&d->f, name, dtype, ndim, shape, data, nbytes, &d->err);
 }
 
-/* Backend tensor of dtype dt (f32 or bf16) -> F32 tensor in the dump. */
+/* Backend tensor of dtype dt (f32, bf16 or f16) -> F32 tensor in the dump. */
 static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape, const void *dev, zt_dtype dt) {
     if (!d->on || d->rc) return;
     size_t n = 1;
@@ -310,7 +321,7 @@ static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape
             return;
         }
         zt_mem_download(d->ops, b, dev, n * 2);
-        for (size_t i = 0; i < n; i++) h[i] = zt_bf16_to_f32(b[i]);
+        for (size_t i = 0; i < n; i++) h[i] = dt == ZT_DT_F16 ? zt_f16_to_f32(b[i]) : zt_bf16_to_f32(b[i]);
         free(b);
     }
     dump_host(d, name, "F32", ndim, shape, h, n * 4);
@@ -341,7 +352,7 @@ static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L) {
 
 static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve *cv, gen_mem *m) {
     const zt_model_config *c = &p->cat->cfg;
-    const size_t es = zt_dtype_size(gp->dt);
+    const size_t es = zt_dtype_size(zt_prec_of(NULL, gp->dt).resid); /* the text encoder's residual stream */
     const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c);
     const size_t nlat = (size_t)c->vae_latent * hl * wl, npix = (size_t)gp->width * gp->height;
     m->hidden = zt_carve_take(cv, (size_t)L * c->te_hidden * es);
@@ -403,8 +414,12 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     memset(&stats, 0, sizeof stats);
     if (n_ids < 1) return zt_err_set(e, ZT_ERR_RANGE, "prompt: no tokens");
     const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
-    if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
-        return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
+    if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32 && gp->dt != ZT_DT_F16)
+        return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16, f32 or f16)", zt_dtype_name(gp->dt));
+    if ((gp->dt == ZT_DT_F16) != (p->precision == ZT_DT_F16))
+        return zt_err_set(e, ZT_ERR_ARG, "precision %s: the weights were loaded for %s (open the model with the "
+                          "precision you generate with)", zt_dtype_name(gp->dt),
+                          p->precision == ZT_DT_F16 ? "f16" : "bf16/f32");
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "VAE precision %s not supported (bf16 or f32)", zt_dtype_name(gp->vae_dt));
     if (gp->dt == ZT_DT_F32 && zt_ops_backend(p->ops) != ZT_BACKEND_CPU)
@@ -477,11 +492,16 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     }
     rc = zt_source_read_embed_rows(p->src, ids, L, rows, e);
     if (rc) goto out;
-    if (gp->dt == ZT_DT_BF16) {
+    /* the embedding rows in the weights' dtype (f16 on the fp16 path), then in
+     * the text encoder's residual dtype */
+    const zt_dtype te_rd = zt_prec_of(p->ops, gp->dt).resid, row_dt = gp->dt == ZT_DT_F16 ? ZT_DT_F16 : ZT_DT_BF16;
+    if (row_dt == ZT_DT_F16)
+        for (size_t i = 0; i < (size_t)L * c->te_hidden; i++) rows[i] = zt_bf16_to_f16(rows[i]);
+    if (te_rd == row_dt) {
         zt_mem_upload(p->ops, m.hidden, rows, (size_t)L * c->te_hidden * 2);
     } else {
         zt_mem_upload(p->ops, m.scratch, rows, (size_t)L * c->te_hidden * 2);
-        zt_op_convert(p->ops, (size_t)L * c->te_hidden, m.scratch, ZT_DT_BF16, m.hidden, gp->dt);
+        zt_op_convert(p->ops, (size_t)L * c->te_hidden, m.scratch, row_dt, m.hidden, te_rd);
     }
     zt_ops_sync(p->ops);
     n_order = zt_qwen3_unit_order(&p->te, order, p->cat->n_units);
@@ -503,7 +523,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         dump_host(&dd, "ids", "I64", 1, sh, ids64, (size_t)L * 8);
         free(ids64);
         sh[1] = c->te_hidden;
-        dump_dev(&dd, "cap_feats", 2, sh, m.hidden, gp->dt);
+        dump_dev(&dd, "cap_feats", 2, sh, m.hidden, te_rd);
     }
 
     /* ---- initial noise (host, so every backend starts from the same bits) ---- */
@@ -631,7 +651,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
             zt_stf_meta(f, "width", v, NULL);
             snprintf(v, sizeof v, "%d", gp->steps);
             zt_stf_meta(f, "steps", v, NULL);
-            zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+            zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : gp->dt == ZT_DT_F16 ? "fp16" : "bf16", NULL);
             zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
             zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
             zt_stf_meta(f, "producer", "zturbo", NULL);

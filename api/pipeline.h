@@ -61,6 +61,12 @@ typedef struct {
      * host memory, freeing device memory for resident transformer blocks)
      * is predicted faster per image at link_bw; DEVICE / BANDED force one. */
     enum { ZT_VAE_DECODE_AUTO = 0, ZT_VAE_DECODE_DEVICE, ZT_VAE_DECODE_BANDED } vae_decode;
+    /* Text encoder + DiT activations the weights are loaded for: ZT_DT_F16
+     * converts their unit images from bf16 to f16 as they are read (the fp16
+     * path, models/precision.h); anything else keeps bf16 images. Generate
+     * calls must then use this precision (zt_gen_params.dt). */
+    zt_dtype precision;
+    int f16_unguarded;        /* test switch: the fp16 path without its guards (zt_ops_set_f16_guard) */
 } zt_pipeline_opts;
 
 typedef struct {
@@ -76,6 +82,7 @@ typedef struct {
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
     /* streaming state (vram_budget != 0) */
+    zt_dtype precision;       /* opts.precision: ZT_DT_F16 = f16 unit images */
     int streaming;
     zt_plan plan;
     zt_stream *stream;        /* owned by units */
@@ -96,7 +103,8 @@ typedef struct {
     int steps;                /* transformer evaluations, 1..100 (8 for Turbo) */
     uint64_t seed;            /* api/noise.h generator, unless noise is set */
     const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
-    zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16 or ZT_DT_F32 (CPU only) */
+    zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16, ZT_DT_F32 (CPU only) or ZT_DT_F16
+                               * (the fp16 path: only with a pipeline opened for it) */
     zt_dtype vae_dt;          /* VAE activations: ZT_DT_F32 (official) or ZT_DT_BF16 */
     const char *dump_path;    /* write intermediates here, or NULL */
     const char *prompt;       /* recorded in the dump's metadata (may be NULL) */

@@ -65,7 +65,14 @@ enum {
 };
 
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
-typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
+/* F16: the fp16 path (weights converted to f16 at load, f32 residual
+ * streams, the SiLU gate clamped to ±65504), for cards without bf16. */
+typedef enum {
+    ZTURBO_PRECISION_DEFAULT = 0,
+    ZTURBO_PRECISION_BF16,
+    ZTURBO_PRECISION_F32,
+    ZTURBO_PRECISION_F16
+} zturbo_precision;
 
 typedef struct zturbo zturbo;
 
@@ -84,9 +91,10 @@ typedef struct {
     int max_width, max_height;  /* the largest image planned for (1024 x 1024); only the
                                  * streaming workspace depends on it */
     int max_steps;              /* steps planned for (8) */
-    zturbo_precision precision;     /* text encoder + transformer: BF16 (default) or F32 (cpu only) */
+    zturbo_precision precision;     /* text encoder + transformer: BF16 (default), F32 (cpu only) or F16 */
     zturbo_precision vae_precision; /* DEFAULT: bf16 on cuda (as diffusers), f32 on cpu (as the official code) */
     double throttle_bw;         /* test knob: cap host->device copies at bytes/s (0: off; needs vram) */
+    int f16_unguarded;          /* test knob: the fp16 path without its guards (to show the overflow) */
     double link_bw;             /* host->device bytes/s the plan predicts with (0: measured at start
                                  * on a GPU, else 25e9, PCIe 4 x16) */
     int vae_decode;             /* 0 auto, 1 whole image on the device, 2 banded from host memory */

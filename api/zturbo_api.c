@@ -67,7 +67,13 @@ void zturbo_params_default(zturbo_params *p) {
     p->steps = 8;
 }
 
-const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
+const char *zturbo_precision_name(zturbo_precision p) {
+    return p == ZTURBO_PRECISION_F32 ? "f32" : p == ZTURBO_PRECISION_F16 ? "fp16" : "bf16";
+}
+
+static zt_dtype precision_dt(zturbo_precision p) {
+    return p == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : p == ZTURBO_PRECISION_F16 ? ZT_DT_F16 : ZT_DT_BF16;
+}
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
@@ -114,8 +120,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)"),
                fail(&e, err, errlen);
     zturbo_precision prec = o->precision == ZTURBO_PRECISION_DEFAULT ? ZTURBO_PRECISION_BF16 : o->precision;
-    if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32)
-        return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16 or f32", (int)prec), fail(&e, err, errlen);
+    if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32 && prec != ZTURBO_PRECISION_F16)
+        return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16, f32 or fp16", (int)prec), fail(&e, err, errlen);
     if (prec == ZTURBO_PRECISION_F32 && dev == ZTURBO_DEVICE_CUDA)
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "precision f32 runs on the CPU backend only"), fail(&e, err, errlen);
     zturbo_precision vprec = o->vae_precision;
@@ -156,6 +162,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.plan_height = o->max_height;
     po.plan_steps = o->max_steps;
     po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
+    po.precision = precision_dt(prec);
+    po.f16_unguarded = o->f16_unguarded;
     po.tokenizer_path = o->tokenizer_path;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
     if (rc) {
@@ -254,7 +262,7 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     }
     zt_gen_params gp;
     zt_gen_params_default(&gp);
-    gp.dt = z->precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
+    gp.dt = precision_dt(z->precision);
     gp.vae_dt = z->vae_precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     gp.width = p->width;
     gp.height = p->height;

@@ -40,6 +40,8 @@ void zt_ops_set_stream(zt_ops *ops, void *stream) { ops->stream = stream; }
 size_t zt_ops_device_bytes(const zt_ops *ops) { return ops->backend == ZT_BACKEND_CUDA ? ops->gemm_ws_bytes : 0; }
 int zt_cuda_available(void) { return zt_cuda_device_count() > 0; }
 const char *zt_cuda_kernel_path(void) { return zt_cuda_wgmma_device() ? "wgmma" : "mma.sync"; }
+void zt_ops_set_f16_guard(zt_ops *ops, int on) { ops->f16_unguarded = !on; }
+int zt_ops_f16_guard(const zt_ops *ops) { return !ops->f16_unguarded; }
 
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes) {
     *free_bytes = *total_bytes = 0;

@@ -21,6 +21,7 @@ struct zt_ops {
     void *gemm_ws;         /* device workspace for cuBLASLt, fixed at create */
     size_t gemm_ws_bytes;
     int cpu_threads;       /* CPU backend worker count (>= 1) */
+    int f16_unguarded;     /* test switch (zt_ops_set_f16_guard): fp16 ops without the guards */
 };
 
 /* CUDA life cycle and memory (kernels/cuda_context.cu). */

@@ -8,6 +8,7 @@
 #include "storage/comfy.h"
 #include "storage/source_internal.h"
 #include "storage/store.h"
+#include "storage/tensor_image.h"
 
 int zt_source_open(const char *path, zt_source **out, zt_err *e) {
     *out = NULL;
@@ -36,7 +37,16 @@ int zt_source_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes,
         return zt_err_set(e, ZT_ERR_ARG, "%s: unit %s needs %llu bytes, buffer has %llu", src->path,
                           c->units[unit].name, (unsigned long long)c->units[unit].nbytes,
                           (unsigned long long)dst_bytes);
-    return src->ops->read_unit(src, unit, dst, dst_bytes, e);
+    const int rc = src->ops->read_unit(src, unit, dst, dst_bytes, e);
+    if (!rc && zt_source_unit_f16(src, unit)) zt_image_bf16_to_f16(dst, c->units[unit].nbytes);
+    return rc;
+}
+
+void zt_source_set_f16(zt_source *src, unsigned comp_mask) { src->f16_comps = comp_mask; }
+
+int zt_source_unit_f16(const zt_source *src, int unit) {
+    const zt_catalog *c = src->cat;
+    return unit >= 0 && unit < c->n_units && !c->units[unit].host_only && (src->f16_comps >> c->units[unit].comp) & 1u;
 }
 
 int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e) {

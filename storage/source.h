@@ -38,6 +38,14 @@ const zt_catalog *zt_source_catalog(const zt_source *src);
 /* Fill the byte image of unit `unit` (index into catalog units) into dst
  * (at least units[unit].nbytes bytes; padding bytes are zero). */
 int zt_source_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes, zt_err *e);
+/* The fp16 path: from now on zt_source_read_unit converts the images of the
+ * units of the components in comp_mask (1u << ZT_COMP_DIT etc.) from bf16 to
+ * f16 (zt_image_bf16_to_f16) after reading them; 0 turns it off. The byte
+ * layout is unchanged (both are 2 bytes). zt_source_unit_f16 tells a unit's
+ * setting (the streaming reader converts what it decodes, store.h
+ * ZT_STORE_TO_F16). */
+void zt_source_set_f16(zt_source *src, unsigned comp_mask);
+int zt_source_unit_f16(const zt_source *src, int unit);
 /* Read the host-only embedding rows `ids[0..n)` of te.embed into dst
  * (bf16 [n, te_hidden]) without loading the whole table. */
 int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e);

@@ -30,6 +30,7 @@ struct zt_source {
     const zt_catalog *cat;  /* owned by the implementation */
     char *path;             /* as opened (malloc'ed; freed by the implementation's close) */
     void *impl;             /* implementation state */
+    unsigned f16_comps;     /* zt_source_set_f16: components whose images are converted to f16 */
 };
 
 /* Open a Hugging Face snapshot folder (storage/snapshot.c). */

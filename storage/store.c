@@ -3,6 +3,8 @@
  * store.h; packing in store_pack.c). */
 #include "storage/store.h"
 
+#include "storage/tensor_image.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -628,12 +630,15 @@ static int decode_one(const zt_store *s, int unit, uint32_t k, const uint8_t *sr
                           s->path, un, k, (unsigned long long)(x->offset + c->at), c->stored);
     if (c->stored == c->raw) {
         if (dst != src) memcpy(dst, src, c->raw);
+        if (flags & ZT_STORE_TO_F16) zt_image_bf16_to_f16(dst, c->raw);
         return ZT_OK;
     }
     int rc = zt_zcodec_decompress(d, x->codec == ZT_CODEC_ZSTD_PLANES, dst, c->raw, src, c->stored, scratch, e);
     if (rc)
         zt_err_prefix(e, "%s: unit '%s' chunk %u (file offset %llu)", s->path, un, k,
                       (unsigned long long)(x->offset + c->at));
+    else if (flags & ZT_STORE_TO_F16)
+        zt_image_bf16_to_f16(dst, c->raw);
     return rc;
 }
 

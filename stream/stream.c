@@ -228,7 +228,9 @@ static void *io_main(void *arg) {
         if (st->reader) {
             rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->slot_bytes,
                                        (char *)st->rstage + (size_t)rs * st->rstage_bytes, st->rstage_bytes,
-                                       st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
+                                       (st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY) |
+                                           (zt_source_unit_f16(st->store, unit) ? ZT_STORE_TO_F16 : 0),
+                                       (uint64_t)k, &e);
         } else {
             rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
         }

@@ -51,8 +51,9 @@ static const cli_option k_opts[O_N] = {
                          "[16, H/8, W/8] or raw little-endian f32"},
     [O_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
-    [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32", .choices = "bf16|f32", .def = "bf16",
-                     .help = "text encoder + transformer activations (f32 runs on the\nCPU backend only)"},
+    [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32|fp16", .choices = "bf16|f32|fp16", .def = "bf16",
+                     .help = "text encoder + transformer activations (f32 runs on the\nCPU backend only; fp16: "
+                             "the path for cards without bf16)"},
     [O_VAE_PRECISION] = {"--vae-precision", NULL, CLI_ENUM, "f32|bf16", .choices = "f32|bf16",
                          .def_help = "bf16 on cuda, as diffusers; f32 on cpu, as the official code",
                          .help = "VAE activations"},
@@ -477,7 +478,14 @@ int cmd_generate(int argc, char **argv) {
         zo.max_height = jobs[i].height > zo.max_height ? jobs[i].height : zo.max_height;
         zo.max_steps = jobs[i].steps > zo.max_steps ? jobs[i].steps : zo.max_steps;
     }
-    zo.precision = !strcmp(v[O_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
+    zo.precision = !strcmp(v[O_PRECISION].s, "f32")    ? ZTURBO_PRECISION_F32
+                   : !strcmp(v[O_PRECISION].s, "fp16") ? ZTURBO_PRECISION_F16
+                                                       : ZTURBO_PRECISION_BF16;
+#ifdef ZT_TEST_HOOKS
+    /* test builds (bin/test-zturbo): the fp16 path without its guards, to show the overflow */
+    const char *ung = getenv("ZT_F16_UNGUARDED");
+    zo.f16_unguarded = ung && atoi(ung) != 0;
+#endif
     zo.vae_precision = !strcmp(v[O_VAE_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
 
     char err[ZT_ERR_MSG];
