@@ -8,7 +8,7 @@
 #   make clean
 #
 # Variables (plain, no auto-detection):
-#   CUDA_ARCH   space-separated SM targets of the fat binary
+#   CUDA_ARCH   space-separated SM targets of the fat binary (sm_75: Turing, fp16 path only)
 #   CUDA_HOME   CUDA toolkit root
 #   FUZZ_SECONDS  seconds per fuzz target in `make fuzz`
 
@@ -40,6 +40,10 @@ DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev
 CPPFLAGS := -I. -I$(CUDA_HOME)/include -D_GNU_SOURCE
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -ffp-contract=off $(SANFLAGS)
 NVGENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a:sm_%=%),code=$(a))
+# sm_75 (Turing: the fp16 path) also embeds compute_75 PTX, which any newer card JIT-compiles (how
+# the fp16 path's Turing kernels are tested on a newer GPU).
+PTX75 := -gencode arch=compute_75,code=compute_75
+NVGENCODE += $(if $(filter sm_75,$(CUDA_ARCH)),$(PTX75))
 # sm_90a (Hopper's arch-specific target: wgmma) also compiles the wgmma conv kernel.
 NVFLAGS := -O3 -g -std=c++17 -I. $(NVGENCODE) $(if $(filter sm_90a,$(CUDA_ARCH)),-DZT_HAVE_SM90A=1) -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
            --expt-relaxed-constexpr -Werror all-warnings -fmad=false

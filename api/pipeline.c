@@ -215,6 +215,7 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     rc = zt_qwen3_init(&p->te, p->cat, e);
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
+    if (!rc && o->precision == ZT_DT_F16) p->vae.attn16_dt = ZT_DT_F16;
     return rc;
 }
 

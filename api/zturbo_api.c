@@ -79,6 +79,7 @@ zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
 const char *zturbo_notice(zturbo *z) { return z->p->stream ? zt_stream_notice(z->p->stream) : ""; }
 int zturbo_cuda_available(void) { return zt_cuda_available(); }
+int zturbo_cuda_has_bf16(int ordinal) { return zt_cuda_capability(ordinal) >= 80; }
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
     zt_pipeline_latent_shape(z->p, width, height, c, h, w);
 }
@@ -119,13 +120,25 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (dev == ZTURBO_DEVICE_CUDA && !zt_cuda_available())
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)"),
                fail(&e, err, errlen);
-    zturbo_precision prec = o->precision == ZTURBO_PRECISION_DEFAULT ? ZTURBO_PRECISION_BF16 : o->precision;
+    /* a card without bf16 tensor cores (compute capability < 8.0) runs the fp16 path */
+    const int no_bf16 = dev == ZTURBO_DEVICE_CUDA && !zturbo_cuda_has_bf16(o->cuda_ordinal);
+    zturbo_precision prec = o->precision;
+    if (prec == ZTURBO_PRECISION_DEFAULT) prec = no_bf16 ? ZTURBO_PRECISION_F16 : ZTURBO_PRECISION_BF16;
     if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32 && prec != ZTURBO_PRECISION_F16)
         return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16, f32 or fp16", (int)prec), fail(&e, err, errlen);
     if (prec == ZTURBO_PRECISION_F32 && dev == ZTURBO_DEVICE_CUDA)
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "precision f32 runs on the CPU backend only"), fail(&e, err, errlen);
+    if (prec == ZTURBO_PRECISION_BF16 && no_bf16)
+        return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "precision bf16 needs compute capability 8.0+ (this card: %d.%d): use fp16",
+                          zt_cuda_capability(o->cuda_ordinal) / 10, zt_cuda_capability(o->cuda_ordinal) % 10),
+               fail(&e, err, errlen);
     zturbo_precision vprec = o->vae_precision;
-    if (vprec == ZTURBO_PRECISION_DEFAULT) vprec = dev == ZTURBO_DEVICE_CUDA ? ZTURBO_PRECISION_BF16 : ZTURBO_PRECISION_F32;
+    /* the fp16 path decodes in f32 (the Flux VAE is not fp16-safe; ComfyUI also keeps it out of fp16) */
+    if (vprec == ZTURBO_PRECISION_DEFAULT)
+        vprec = dev == ZTURBO_DEVICE_CUDA && prec != ZTURBO_PRECISION_F16 ? ZTURBO_PRECISION_BF16 : ZTURBO_PRECISION_F32;
+    if (vprec == ZTURBO_PRECISION_BF16 && no_bf16)
+        return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "VAE precision bf16 needs compute capability 8.0+: use f32"),
+               fail(&e, err, errlen);
     if (vprec != ZTURBO_PRECISION_BF16 && vprec != ZTURBO_PRECISION_F32)
         return zt_err_set(&e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec), fail(&e, err, errlen);
 

@@ -19,6 +19,16 @@ int zt_cuda_device_count(void) {
     return n;
 }
 
+int zt_cuda_capability(int device) {
+    int major = 0, minor = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return 10 * major + minor;
+}
+
 int zt_cuda_wgmma_device(void) {
 #if defined(ZT_HAVE_SM90A)
     int dev = 0, major = 0, minor = 0;

@@ -11,6 +11,8 @@
 #ifndef ZT_KERNELS_CUDA_NORM_H
 #define ZT_KERNELS_CUDA_NORM_H
 
+#include "kernels/ops.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,6 +23,15 @@ extern "C" {
 void zt_cuda_norm_set_variant(int v);
 /* The variant in force (the env default until set). */
 int zt_cuda_norm_get_variant(void);
+
+#ifdef __cplusplus
+}
+/* The fp16 path's norms (kernels/cuda_norm_f16.cu): an f16 output (y_dt),
+ * x f32 or f16. mode: 0 RMSNorm, 1 LayerNorm, 2 gate_add (out = resid).
+ * Called by the zt_cuda_* entry points of cuda_norm.cu; no variants. */
+void zt_cuda_norm_f16(zt_ops *ops, const zt_norm *n, int mode, const void *gate, void *out, int64_t ld_out);
+extern "C" {
+#endif
 
 #ifdef __cplusplus
 }

@@ -70,6 +70,10 @@ void zt_ops_sync(zt_ops *ops);                       /* wait for all enqueued wo
 size_t zt_ops_device_bytes(const zt_ops *ops);
 /* 1 when a usable CUDA device exists (tests use it to skip with exit 77). */
 int zt_cuda_available(void);
+/* Compute capability of CUDA device `device` as 10 * major + minor (75 for a
+ * T4 / RTX 20xx, 90 for an H100); 0 when it cannot be read. Below 80 there
+ * are no bf16 tensor cores: those cards run the fp16 path. */
+int zt_cuda_capability(int device);
 /* Device memory of the context's GPU: free and total bytes (cudaMemGetInfo).
  * CPU backend: both 0. */
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);

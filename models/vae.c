@@ -64,6 +64,7 @@ void zt_vae_free(zt_vae *v) {
 
 int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e) {
     memset(v, 0, sizeof *v);
+    v->attn16_dt = ZT_DT_BF16;
     const zt_model_config *c = &cat->cfg;
     v->cfg = c;
     const int nb = c->vae_n_blocks;
@@ -279,10 +280,12 @@ static void mid_attention(vae_ctx *x, int h, int w, void **cur, void **f1, void 
     a.ldo = C;
     a.dt = x->dt;
     a.scale = (float)(1.0 / sqrt((double)C));
-    /* The CUDA attention is bf16 only: with f32 activations on CUDA, q/k/v go
-     * through bf16 for the attention core (the one place the f32 VAE rounds). */
+    /* The CUDA attention is bf16 or f16: with f32 activations on CUDA, q/k/v
+     * go through v->attn16_dt (bf16; f16 on the fp16 path, for cards without
+     * bf16) for the attention core (the one place the f32 VAE rounds). */
     const int attn16 = x->dt == ZT_DT_F32 && zt_ops_backend(x->ops) == ZT_BACKEND_CUDA;
-    if (attn16) a.dt = ZT_DT_BF16;
+    const zt_dtype a16 = v->attn16_dt == ZT_DT_F16 ? ZT_DT_F16 : ZT_DT_BF16;
+    if (attn16) a.dt = a16;
     groupnorm(x, h, w, C, *cur, *f1, v->att_gn_w, v->att_gn_b, 0);
     if (x->measure) {
         need_act(x, (size_t)hw * 3 * C);
@@ -297,13 +300,13 @@ static void mid_attention(vae_ctx *x, int h, int w, void **cur, void **f1, void 
     if (attn16) {
         /* f1 (>= hw*3C f32) holds qkv bf16 [hw, 3C] then o bf16 [hw, C]. */
         char *qkv16 = *f1, *o16 = qkv16 + (size_t)hw * 3 * C * 2;
-        zt_op_convert(x->ops, (size_t)hw * 3 * C, qkv, ZT_DT_F32, qkv16, ZT_DT_BF16);
+        zt_op_convert(x->ops, (size_t)hw * 3 * C, qkv, ZT_DT_F32, qkv16, a16);
         a.q = qkv16;
         a.k = qkv16 + (size_t)C * 2;
         a.v = qkv16 + (size_t)2 * C * 2;
         a.o = o16;
         zt_op_attention(x->ops, &a, x->w.attn_ws);
-        zt_op_convert(x->ops, (size_t)hw * C, o16, ZT_DT_BF16, *f2, ZT_DT_F32);
+        zt_op_convert(x->ops, (size_t)hw * C, o16, a16, *f2, ZT_DT_F32);
         linear(x, hw, C, C, *f2, C, v->o_w, v->o_b, *f1, C);
         zt_op_add(x->ops, (size_t)hw * C, *f1, *cur, *cur, x->dt);
         return;

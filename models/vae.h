@@ -50,6 +50,8 @@ typedef struct {
     int up_cout[ZT_VAE_MAX_BLOCKS];
     uint64_t up_conv_w[ZT_VAE_MAX_BLOCKS], up_conv_b[ZT_VAE_MAX_BLOCKS]; /* upsampler conv; unused for the last */
     uint64_t norm_out_w, norm_out_b, conv_out_w, conv_out_b;
+    zt_dtype attn16_dt;        /* f32 decode on CUDA: the attention core's dtype (bf16; the pipeline sets
+                                * f16 on the fp16 path, for cards without bf16) */
 } zt_vae;
 
 int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e);

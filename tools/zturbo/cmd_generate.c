@@ -51,11 +51,12 @@ static const cli_option k_opts[O_N] = {
                          "[16, H/8, W/8] or raw little-endian f32"},
     [O_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
-    [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32|fp16", .choices = "bf16|f32|fp16", .def = "bf16",
+    [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32|fp16", .choices = "bf16|f32|fp16",
+                     .def_help = "bf16; fp16 on a card below compute capability 8.0",
                      .help = "text encoder + transformer activations (f32 runs on the\nCPU backend only; fp16: "
                              "the path for cards without bf16)"},
     [O_VAE_PRECISION] = {"--vae-precision", NULL, CLI_ENUM, "f32|bf16", .choices = "f32|bf16",
-                         .def_help = "bf16 on cuda, as diffusers; f32 on cpu, as the official code",
+                         .def_help = "bf16 on cuda, as diffusers; f32 on cpu (as the official code) and with fp16",
                          .help = "VAE activations"},
     [O_VAE_DECODE] = {"--vae-decode", NULL, CLI_ENUM, "auto|device|banded", .choices = "auto|device|banded",
                       .def = "auto",
@@ -416,7 +417,10 @@ int cmd_generate(int argc, char **argv) {
     /* resolve the "auto" defaults so --print-config shows what runs */
     if (!v[O_DEVICE].set) v[O_DEVICE] = (cli_value){.set = 2, .s = zturbo_cuda_available() ? "cuda" : "cpu"};
     const int cuda = !strcmp(v[O_DEVICE].s, "cuda");
-    if (!v[O_VAE_PRECISION].set) v[O_VAE_PRECISION] = (cli_value){.set = 2, .s = cuda ? "bf16" : "f32"};
+    if (!v[O_PRECISION].set)
+        v[O_PRECISION] = (cli_value){.set = 2, .s = cuda && !zturbo_cuda_has_bf16(0) ? "fp16" : "bf16"};
+    if (!v[O_VAE_PRECISION].set)
+        v[O_VAE_PRECISION] = (cli_value){.set = 2, .s = cuda && strcmp(v[O_PRECISION].s, "fp16") ? "bf16" : "f32"};
     if (!v[O_PINNED].set) v[O_PINNED].u = UINT64_MAX;
     if (!v[O_SEED].set && !v[O_NOISE].set) {
         uint64_t seed;
