@@ -173,7 +173,8 @@ const char *zturbo_notice(zturbo *z);
 /* 1 when a usable CUDA device is present (what ZTURBO_DEVICE_AUTO picks). */
 int zturbo_cuda_available(void);
 /* 1 when CUDA device `ordinal` has bf16 tensor cores (compute capability
- * 8.0+); 0 for Turing (RTX 20xx, GTX 16xx, T4), which run the fp16 path
+ * 8.0+) and the build has bf16 kernels for it; 0 for Turing (RTX 20xx, GTX
+ * 16xx, T4) or an sm_75-only build, which run the fp16 path
  * (ZTURBO_PRECISION_F16, the default there). */
 int zturbo_cuda_has_bf16(int ordinal);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */

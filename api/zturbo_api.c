@@ -79,7 +79,7 @@ zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
 const char *zturbo_notice(zturbo *z) { return z->p->stream ? zt_stream_notice(z->p->stream) : ""; }
 int zturbo_cuda_available(void) { return zt_cuda_available(); }
-int zturbo_cuda_has_bf16(int ordinal) { return zt_cuda_capability(ordinal) >= 80; }
+int zturbo_cuda_has_bf16(int ordinal) { return zt_cuda_capability(ordinal) >= 80 && zt_cuda_bf16_kernels(); }
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
     zt_pipeline_latent_shape(z->p, width, height, c, h, w);
 }
@@ -129,7 +129,9 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (prec == ZTURBO_PRECISION_F32 && dev == ZTURBO_DEVICE_CUDA)
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "precision f32 runs on the CPU backend only"), fail(&e, err, errlen);
     if (prec == ZTURBO_PRECISION_BF16 && no_bf16)
-        return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "precision bf16 needs compute capability 8.0+ (this card: %d.%d): use fp16",
+        return zt_err_set(&e, ZT_ERR_UNSUPPORTED,
+                          "precision bf16 needs compute capability 8.0+ and a build with sm_80+ code (this card: %d.%d): "
+                          "use fp16",
                           zt_cuda_capability(o->cuda_ordinal) / 10, zt_cuda_capability(o->cuda_ordinal) % 10),
                fail(&e, err, errlen);
     zturbo_precision vprec = o->vae_precision;

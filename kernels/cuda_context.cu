@@ -19,6 +19,24 @@ int zt_cuda_device_count(void) {
     return n;
 }
 
+/* An empty kernel: the code version the device runs for this module tells
+ * whether the build's bf16 kernels are there (sm_80+ code) or only the fp16
+ * path's (a CUDA_ARCH=sm_75 build, JIT-compiled from compute_75 PTX on a
+ * newer card). */
+__global__ void zt_bf16_probe_kernel(void) {}
+
+int zt_cuda_bf16_kernels(void) {
+    struct cudaFuncAttributes fa;
+    if (cudaFuncGetAttributes(&fa, zt_bf16_probe_kernel) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    /* ptxVersion: the virtual architecture the code came from (75 for an sm_75
+     * build even where it was JIT-compiled into sm_90 code, whose
+     * binaryVersion then reads 90); binaryVersion only where none is given. */
+    return fa.ptxVersion ? fa.ptxVersion >= 80 : fa.binaryVersion >= 80;
+}
+
 int zt_cuda_capability(int device) {
     int major = 0, minor = 0;
     if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||

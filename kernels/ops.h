@@ -74,6 +74,10 @@ int zt_cuda_available(void);
  * T4 / RTX 20xx, 90 for an H100); 0 when it cannot be read. Below 80 there
  * are no bf16 tensor cores: those cards run the fp16 path. */
 int zt_cuda_capability(int device);
+/* 1 when the current device runs this build's bf16 kernels: sm_80+ code for
+ * it; 0 for a build with sm_75 code only (CUDA_ARCH=sm_75), which runs the
+ * fp16 path alone, on any card. */
+int zt_cuda_bf16_kernels(void);
 /* Device memory of the context's GPU: free and total bytes (cudaMemGetInfo).
  * CPU backend: both 0. */
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
