@@ -11,8 +11,8 @@
 #include "models/sampler.h"
 #include "api/stfile.h"
 #include "api/tokenizer.h"
-#include "models/units_stream.h"
-#include "stream/resident.h"
+#include "models/plan_units.h"
+#include "stream/units_stream.h"
 
 void zt_gen_params_default(zt_gen_params *gp) {
     memset(gp, 0, sizeof *gp);
@@ -91,7 +91,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     const int n = p->cat->n_units;
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
     if (!pu) return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
-    zt_stream_describe_units(p->cat, o->plan_steps, NULL, pu);
+    zt_models_plan_units(p->cat, o->plan_steps, pu);
     const zt_gen_params gp = plan_gen_params(o);
     const zt_model_config *c = &p->cat->cfg;
     zt_plan_request rq;
@@ -203,23 +203,20 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
             if (rc) goto fail;
         }
     }
+    /* One provider: with no budget the plan keeps every unit resident. */
     zt_plan_input in;
     rc = build_plan(p, o, &p->plan, &in, e);
     if (rc) goto fail;
+    if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
+    zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes};
+    rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
+    if (rc) goto fail;
+    p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
     if (o->vram_budget) {
-        zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes};
-        rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
-        if (rc) goto fail;
         p->streaming = 1;
         p->vae_host = zt_stream_host_scratch(p->stream);
         p->plan_width = o->plan_width;
         p->plan_height = o->plan_height;
-        p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
-    } else {
-        p->vae_host_bytes = 0; /* no budget: a banded decode's host memory comes on first use */
-        rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
-        if (rc) goto fail;
-        p->weight_bytes = zt_resident_bytes(p->units);
     }
     p->load_s = zt_now() - t0;
     *out = p;

@@ -23,7 +23,7 @@
 #include "kernels/ops.h"
 #include "models/dit.h"
 #include "models/qwen3.h"
-#include "models/units.h"
+#include "stream/units.h"
 #include "models/vae.h"
 #include "sched/plan.h"
 #include "storage/source.h"
@@ -72,9 +72,9 @@ typedef struct {
     zt_vae vae;
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
-    /* streaming state (vram_budget != 0) */
+    zt_plan plan;             /* every unit resident when there is no budget */
+    /* a budget was given (vram_budget != 0): the workspace is the plan's */
     int streaming;
-    zt_plan plan;
     zt_stream *stream;        /* owned by units */
     uint64_t context_measured; /* device bytes in use before the plan's allocations (0: no GPU) */
     double link_bw_measured;  /* host->device bytes/s measured at start (0: not measured) */

@@ -205,6 +205,7 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     uint64_t fixed = fixed_bytes(units, n_units, in);
     uint64_t all = fixed;
     for (int i = 0; i < n_units; i++) {
+        ch[i].phase = units[i].phase;
         if (units[i].host_only) ch[i].residency = ZT_RES_HOST;
         else if (units[i].always_resident) ch[i].residency = ZT_RES_RESIDENT;
         if (is_candidate(&units[i])) all += ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);

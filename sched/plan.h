@@ -111,6 +111,8 @@ typedef struct {
 typedef struct {
     zt_residency residency;
     zt_host_tier tier;         /* for streamed units */
+    zt_phase phase;            /* the unit's phase (as given): lent units are valid from the start of a
+                                  phase of theirs until a phase of another kind begins */
     uint64_t device_offset;    /* offset in the resident arena (resident units) or in the lent
                                   region (lent units) */
 } zt_plan_unit_choice;
