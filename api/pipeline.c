@@ -541,7 +541,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     /* ---- VAE ---- */
     t = zt_now();
     if (!p->streaming) {
-        /* resident: banded only when forced (ZT_VAE_BANDED); host memory on demand */
+        /* no budget: banded only when asked for (--vae-decode banded, --vae-bands); host memory on demand */
         const size_t hb = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, p->vae_cap);
         if (hb > p->vae_host_bytes) {
             void *nh = p->vae_host_owned ? realloc(p->vae_host, hb) : malloc(hb);
