@@ -1,4 +1,4 @@
-/* api/pipeline.c — prompt ids -> image, resident weights (spec §9.1). */
+/* api/pipeline.c — prompt ids -> image (spec §9.1), see pipeline.h. */
 #include "api/pipeline.h"
 
 #include <stdio.h>
@@ -79,8 +79,8 @@ static zt_plan_vae vae_alternative(zt_pipeline *p, const zt_gen_params *gp, size
     const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c);
     zt_plan_vae a;
     p->vae_cap = cap;
-    a.workspace_bytes = zt_pipeline_activation_bytes(p, gp, ZT_TE_MAX_TOKENS);
-    const size_t front = dit_front_bytes(p, gp, ZT_TE_MAX_TOKENS);
+    a.workspace_bytes = zt_pipeline_activation_bytes(p, gp, ZT_MAX_TOKENS);
+    const size_t front = dit_front_bytes(p, gp, ZT_MAX_TOKENS);
     /* the banded decode's scratch is the other networks' own: nothing idle to lend */
     a.lend_bytes = !cap && a.workspace_bytes > front ? ZT_ALIGN_UP(a.workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
     a.host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, cap);
@@ -123,7 +123,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     rq.vae_decode = o->vae_decode;
     rq.lend = o->lend;
     /* The banded VAE's cap: the scratch the other networks need anyway. */
-    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
+    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_MAX_TOKENS);
     rq.vae[ZT_PLAN_VAE_WHOLE] = vae_alternative(p, &gp, 0);
     rq.vae[ZT_PLAN_VAE_BANDED] = vae_alternative(p, &gp, banded_cap);
     int vae = ZT_PLAN_VAE_WHOLE;
@@ -346,7 +346,7 @@ int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int c
         return zt_err_set(e, ZT_ERR_MISSING,
                           "no tokenizer: the model folder has no tokenizer/tokenizer.json (give one with --tokenizer FILE)");
     size_t got = 0;
-    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_TOKENIZER_MAX_TOKENS, ids, (size_t)cap, &got,
+    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_MAX_TOKENS, ids, (size_t)cap, &got,
                                       truncated, e);
     if (rc) return rc;
     *n = (int)got;
@@ -374,7 +374,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     zt_gen_stats stats;
     memset(&stats, 0, sizeof stats);
     if (n_ids < 1) return zt_err_set(e, ZT_ERR_RANGE, "prompt: no tokens");
-    const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
+    const int L = n_ids < ZT_MAX_TOKENS ? n_ids : ZT_MAX_TOKENS;
     if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)

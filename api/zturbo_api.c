@@ -13,6 +13,7 @@
 #include "api/pipeline.h"
 #include "api/png.h"
 #include "kernels/cuda_norm.h"
+#include "models/limits.h"
 #include "storage/tensor_image.h"
 
 _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
@@ -27,7 +28,7 @@ struct zturbo {
     zturbo_precision precision;  /* resolved */
     zturbo_precision vae_precision;
     uint64_t vram;
-    int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
+    int32_t *ids;                /* [ZT_MAX_TOKENS] tokenizer output, reused */
 };
 
 
@@ -83,8 +84,9 @@ void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h,
 }
 
 static int check_size(const char *what, int v, zt_err *e) {
-    if (v < 16 || v > 2048 || v % 16)
-        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of 16 in 16..2048", what, v);
+    if (v < ZT_SIDE_MULTIPLE || v > ZT_MAX_SIDE || v % ZT_SIDE_MULTIPLE)
+        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of %d in %d..%d", what, v,
+                          ZT_SIDE_MULTIPLE, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE);
     return 0;
 }
 
@@ -128,8 +130,9 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "VAE bands %d,%d not allowed: level 1..16 and rows 1..65536, or both 0",
                           o->vae_band_level, o->vae_band_rows),
                fail(&e, err, errlen);
-    if (o->max_steps < 1 || o->max_steps > 100)
-        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
+    if (o->max_steps < 1 || o->max_steps > ZT_MAX_STEPS)
+        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..%d", o->max_steps, ZT_MAX_STEPS),
+               fail(&e, err, errlen);
 
     zturbo_device dev = o->device;
     if (dev == ZTURBO_DEVICE_AUTO) dev = zt_cuda_available() ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
@@ -147,7 +150,7 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec), fail(&e, err, errlen);
 
     zturbo *z = calloc(1, sizeof *z);
-    int32_t *ids = calloc(ZT_TE_MAX_TOKENS, sizeof *ids);
+    int32_t *ids = calloc(ZT_MAX_TOKENS, sizeof *ids);
     if (!z || !ids) {
         free(z);
         free(ids);
@@ -269,16 +272,16 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     int rc = check_size("width", p->width, e);
     if (!rc) rc = check_size("height", p->height, e);
     if (rc) return rc;
-    if (p->steps < 1 || p->steps > 100)
-        return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..100", p->steps);
+    if (p->steps < 1 || p->steps > ZT_MAX_STEPS)
+        return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..%d", p->steps, ZT_MAX_STEPS);
     if (!p->prompt && !p->ids) return zt_err_set(e, ZT_ERR_ARG, "no prompt: set prompt or ids");
     if (p->ids && p->n_ids < 1) return zt_err_set(e, ZT_ERR_ARG, "ids: empty list");
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
-        *truncated = n_ids > ZT_TE_MAX_TOKENS;
+        *truncated = n_ids > ZT_MAX_TOKENS;
     } else {
-        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_TE_MAX_TOKENS, &n_ids, truncated, e);
+        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_MAX_TOKENS, &n_ids, truncated, e);
         if (rc) return rc;
         ids = z->ids;
     }

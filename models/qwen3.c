@@ -132,8 +132,8 @@ size_t zt_qwen3_workspace_size(const zt_qwen3 *m, zt_ops *ops, int max_len, zt_d
 int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hidden, zt_dtype dt, void *ws,
                     size_t ws_bytes, zt_err *e) {
     const zt_model_config *c = m->cfg;
-    if (L < 1 || L > ZT_TE_MAX_TOKENS)
-        return zt_err_set(e, ZT_ERR_RANGE, "text encoder: %d tokens, allowed 1..%d", L, ZT_TE_MAX_TOKENS);
+    if (L < 1 || L > ZT_MAX_TOKENS)
+        return zt_err_set(e, ZT_ERR_RANGE, "text encoder: %d tokens, allowed 1..%d", L, ZT_MAX_TOKENS);
     const size_t es = zt_dtype_size(dt);
     const int D = c->te_hidden, H = c->te_heads, KV = c->te_kv_heads, hd = c->te_head_dim, I = c->te_inter;
     const int qkv_w = (H + 2 * KV) * hd;

@@ -462,18 +462,18 @@ static int pick_config(const zt_st_file *f, const char *p, zt_model_config *cfg,
 }
 
 static int dtype_ok(const comfy *s, int fi, const zt_st_tensor *t, zt_err *e) {
-    zt_st_dtype dt = t->dtype;
+    zt_dtype dt = t->dtype;
     const zt_st_file *f = &s->files[fi];
-    if (dt == ZT_ST_F32 || dt == ZT_ST_F16 || dt == ZT_ST_BF16) return ZT_OK;
-    int f8 = dt == ZT_ST_F8_E4M3 || dt == ZT_ST_F8_E5M2;
+    if (dt == ZT_DT_F32 || dt == ZT_DT_F16 || dt == ZT_DT_BF16) return ZT_OK;
+    int f8 = dt == ZT_DT_F8_E4M3 || dt == ZT_DT_F8_E5M2;
     if (f8 && !s->cls[fi].scaled_fp8) return ZT_OK;
     if (f8)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED,
                           "unsupported dtype %s in %s: use a bf16/fp16 file (its FP8 weights come with scale tensors, "
                           "e.g. '%s')",
-                          zt_st_dtype_name(dt), f->path, t->name);
+                          zt_dtype_name(dt), f->path, t->name);
     return zt_err_set(e, ZT_ERR_UNSUPPORTED, "unsupported dtype %s in %s: use a bf16/fp16 file (tensor '%s')",
-                      zt_st_dtype_name(dt), f->path, t->name);
+                      zt_dtype_name(dt), f->path, t->name);
 }
 
 /* Locate every needed tensor of component `comp`; one line on failure. */
