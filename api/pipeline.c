@@ -289,6 +289,56 @@ static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape
     free(h);
 }
 
+/* The end of a --dump: the decoded image (NHWC -> CHW f32), the RGB8 image,
+ * the schedule and the metadata, then the file. */
+static int dump_finish(dumper *dd, zt_pipeline *p, const zt_gen_params *gp, const zt_schedule *sch, const void *decoded,
+                       const uint8_t *rgb, zt_err *e) {
+    const size_t npix = (size_t)gp->width * gp->height;
+    /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
+    int64_t dsh[3] = {(int64_t)npix, 3, 0};
+    dump_dev(dd, "decoded_nhwc", 2, dsh, decoded, gp->vae_dt);
+    if (!dd->rc) {
+        zt_stf_tensor *tn = &dd->f.t[dd->f.n - 1];
+        float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
+        if (!chw) return zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
+        for (size_t px = 0; px < npix; px++)
+            for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
+        free(tn->data);
+        free(tn->name);
+        tn->data = chw;
+        tn->name = strdup("decoded");
+        tn->ndim = 3;
+        tn->shape[0] = 3;
+        tn->shape[1] = gp->height;
+        tn->shape[2] = gp->width;
+        if (!tn->name) dd->rc = zt_err_set(&dd->err, ZT_ERR_NOMEM, "--dump: out of host memory");
+    }
+    int64_t ish[3] = {gp->height, gp->width, 3};
+    dump_host(dd, "image", "U8", 3, ish, rgb, npix * 3);
+    int64_t n1 = gp->steps + 1, n0 = gp->steps;
+    dump_host(dd, "sigmas", "F32", 1, &n1, sch->sigma, (size_t)n1 * 4);
+    dump_host(dd, "timesteps", "F32", 1, &n0, sch->timestep, (size_t)n0 * 4);
+    dump_host(dd, "t_model", "F32", 1, &n0, sch->t_model, (size_t)n0 * 4);
+    if (!dd->rc) {
+        char v[64];
+        zt_stf *f = &dd->f;
+        snprintf(v, sizeof v, "%d", gp->height);
+        zt_stf_meta(f, "height", v, NULL);
+        snprintf(v, sizeof v, "%d", gp->width);
+        zt_stf_meta(f, "width", v, NULL);
+        snprintf(v, sizeof v, "%d", gp->steps);
+        zt_stf_meta(f, "steps", v, NULL);
+        zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+        zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+        zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
+        zt_stf_meta(f, "producer", "zturbo", NULL);
+        if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
+        dd->rc = zt_stf_save(f, gp->dump_path, &dd->err);
+    }
+    if (dd->rc) *e = dd->err;
+    return dd->rc;
+}
+
 /* ---- generate ------------------------------------------------------------------ */
 
 typedef struct {
@@ -565,57 +615,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     stats.vae_s = zt_now() - t;
     note_device_use(p, &stats);
 
-    if (dd.on) {
-        /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
-        int64_t dsh[3] = {(int64_t)npix, 3, 0};
-        dump_dev(&dd, "decoded_nhwc", 2, dsh, m.decoded, gp->vae_dt);
-        if (!dd.rc) {
-            zt_stf_tensor *tn = &dd.f.t[dd.f.n - 1];
-            float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
-            if (!chw) {
-                rc = zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
-                goto out;
-            }
-            for (size_t px = 0; px < npix; px++)
-                for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
-            free(tn->data);
-            free(tn->name);
-            tn->data = chw;
-            tn->name = strdup("decoded");
-            tn->ndim = 3;
-            tn->shape[0] = 3;
-            tn->shape[1] = gp->height;
-            tn->shape[2] = gp->width;
-            if (!tn->name) dd.rc = zt_err_set(&dd.err, ZT_ERR_NOMEM, "--dump: out of host memory");
-        }
-        int64_t ish[3] = {gp->height, gp->width, 3};
-        dump_host(&dd, "image", "U8", 3, ish, rgb, npix * 3);
-        int64_t n1 = gp->steps + 1, n0 = gp->steps;
-        dump_host(&dd, "sigmas", "F32", 1, &n1, sch.sigma, (size_t)n1 * 4);
-        dump_host(&dd, "timesteps", "F32", 1, &n0, sch.timestep, (size_t)n0 * 4);
-        dump_host(&dd, "t_model", "F32", 1, &n0, sch.t_model, (size_t)n0 * 4);
-        if (!dd.rc) {
-            char v[64];
-            zt_stf *f = &dd.f;
-            snprintf(v, sizeof v, "%d", gp->height);
-            zt_stf_meta(f, "height", v, NULL);
-            snprintf(v, sizeof v, "%d", gp->width);
-            zt_stf_meta(f, "width", v, NULL);
-            snprintf(v, sizeof v, "%d", gp->steps);
-            zt_stf_meta(f, "steps", v, NULL);
-            zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
-            zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
-            zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
-            zt_stf_meta(f, "producer", "zturbo", NULL);
-            if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
-            dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
-        }
-        if (dd.rc) {
-            *e = dd.err;
-            rc = dd.rc;
-            goto out;
-        }
-    }
+    if (dd.on && (rc = dump_finish(&dd, p, gp, &sch, m.decoded, rgb, e))) goto out;
     stats.tokens = L;
     stats.weight_bytes = p->weight_bytes;
     stats.activation_bytes = total;

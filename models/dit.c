@@ -202,23 +202,7 @@ typedef struct {
 } dit_ws;
 
 static zt_attn attn_desc(const zt_model_config *c, int rows, zt_dtype dt, void *qkv, void *o) {
-    const size_t es = zt_dtype_size(dt);
-    const int kvw = c->n_kv_heads * c->head_dim, qkv_w = c->dim + 2 * kvw;
-    zt_attn a = {0};
-    a.sq = a.sk = rows;
-    a.heads = c->n_heads;
-    a.kv_heads = c->n_kv_heads;
-    a.hd = c->head_dim;
-    a.q = qkv;
-    a.k = qkv ? (char *)qkv + (size_t)c->dim * es : NULL;
-    a.v = qkv ? (char *)qkv + (size_t)(c->dim + kvw) * es : NULL;
-    a.ldq = a.ldk = a.ldv = qkv_w;
-    a.o = o;
-    a.ldo = c->dim;
-    a.dt = dt;
-    a.scale = (float)(1.0 / sqrt((double)c->head_dim));
-    a.causal = 0;
-    return a;
+    return zt_attn_fused_qkv(rows, c->n_heads, c->n_kv_heads, c->head_dim, dt, qkv, o, 0);
 }
 
 static void scratch_layout(const zt_dit *d, zt_ops *ops, const zt_dit_run *r, zt_carve *cv, dit_ws *w) {

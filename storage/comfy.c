@@ -586,6 +586,19 @@ int zt_comfy_open(const zt_comfy_files *files, zt_source **out, zt_err *e) {
     return ZT_OK;
 }
 
+/* The opened source's name becomes `path`, as the user gave it. */
+static int rename_source(zt_source **out, const char *path, zt_err *e) {
+    char *p = strdup(path);
+    if (!p) {
+        zt_source_close(*out);
+        *out = NULL;
+        return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    free((*out)->path);
+    (*out)->path = p;
+    return ZT_OK;
+}
+
 int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e) {
     *out = NULL;
     struct stat st;
@@ -607,17 +620,7 @@ int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e) {
             }
         }
         int rc = zt_comfy_open(&f, out, e);
-        if (!rc && f.dir != path) { /* name the source after the folder the user gave */
-            char *p = strdup(path);
-            if (!p) {
-                zt_source_close(*out);
-                *out = NULL;
-                return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
-            }
-            free((*out)->path);
-            (*out)->path = p;
-        }
-        return rc;
+        return !rc && f.dir != path ? rename_source(out, path, e) : rc; /* named after the folder given */
     }
     /* the named file plays every role it has; the others are searched */
     zt_st_file sf;
@@ -637,17 +640,7 @@ int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e) {
     if (c.roles & (1 << ZT_COMP_TEXT)) f.te = path;
     if (c.roles & (1 << ZT_COMP_VAE)) f.vae = path;
     rc = zt_comfy_open(&f, out, e);
-    if (!rc && !f.dit) { /* name the source after the file the user gave */
-        char *p = strdup(path);
-        if (!p) {
-            zt_source_close(*out);
-            *out = NULL;
-            return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
-        }
-        free((*out)->path);
-        (*out)->path = p;
-    }
-    return rc;
+    return !rc && !f.dit ? rename_source(out, path, e) : rc; /* named after the file the user gave */
 }
 
 /* ---- dispatch probes -------------------------------------------------------- */
