@@ -280,3 +280,8 @@ void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_
     else zt_cpu_to_rgb8(ops, h, w, x, dt, rgb);
 }
 
+
+void zt_op_wdecode(zt_ops *ops, const void *coded, const struct zt_wcode_info *info, uint16_t *dst, void *stream) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_wdecode(ops, coded, info, dst, stream);
+    else zt_cpu_wdecode(ops, coded, info, dst);
+}

@@ -294,6 +294,18 @@ void zt_op_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, 
  *   rgb[p, ch] = uint8(round_half_even(fl32(clamp(x/2 + 0.5, 0, 1) * 255))). */
 void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
 
+/* ---- coded weights (format: storage/wcode.h) --------------------------------
+ * Decode a coded unit image into its bf16 words:
+ *   coded [info->total_bytes] (backend memory, 16-byte aligned) ->
+ *   dst [info->n_words] (backend memory, 16-byte aligned).
+ * `info` is what zt_wcode_validate returned for these bytes on the host:
+ * then no read or write leaves the two buffers whatever the body holds
+ * (wrong codes decode to wrong words). `stream`: the cudaStream_t to run
+ * on (NULL: the ops stream), so a copy stream can decode what it brought.
+ * CPU backend: the CPU decoder (storage/wcode.c) on ops' threads. */
+struct zt_wcode_info;
+void zt_op_wdecode(zt_ops *ops, const void *coded, const struct zt_wcode_info *info, uint16_t *dst, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -244,16 +244,18 @@ static inline uint32_t get3(const uint8_t *esc, uint64_t k) {
     return (uint32_t)v & 7u;
 }
 
-/* Escape ranges of tile t, clamped (the decoders' memory-safety rule). */
+/* Escape ranges of tile t, clamped to the streams and to one tile's worth
+ * (the decoders' memory-safety rule; kernels/cuda_wdecode.cu clamps the
+ * same way, so both decode even lying tables to the same words). */
 static void tile_range(const uint8_t *img, const zt_wcode_info *L, uint64_t t, uint64_t *a1, uint64_t *b1,
                        uint64_t *a2, uint64_t *b2) {
     const uint8_t *te = img + L->tile_off + t * ZT_WCODE_TILE_REC;
     uint64_t s1 = ZT_MIN(zt_rd32(te), L->n_esc1), e1 = ZT_MIN(zt_rd32(te + 8), L->n_esc1);
     uint64_t s2 = ZT_MIN(zt_rd32(te + 4), L->n_esc2), e2 = ZT_MIN(zt_rd32(te + 12), L->n_esc2);
     *a1 = s1;
-    *b1 = e1 > s1 ? e1 : s1;
+    *b1 = ZT_MIN(e1 > s1 ? e1 : s1, s1 + TILE);
     *a2 = s2;
-    *b2 = e2 > s2 ? e2 : s2;
+    *b2 = ZT_MIN(e2 > s2 ? e2 : s2, s2 + TILE);
 }
 
 static int check_content(const uint8_t *img, const zt_wcode_info *L, const char *name, zt_err *e) {
