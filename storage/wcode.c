@@ -88,15 +88,24 @@ static uint32_t tile_words(const zt_wcode_info *L, uint64_t t) {
     return (uint32_t)(L->n_words - w0 < TILE ? L->n_words - w0 : TILE);
 }
 
-/* Pass 1, one chunk: histogram, codebook (exponents by count, then value:
- * always ten distinct), and each tile's escape counts into the tile table
- * (entry t + 1 for now; a prefix sum turns them into starts). */
+/* Pass 1, one chunk: per-tile exponent histograms (one read of the words),
+ * the codebook (exponents by count, then value: always ten distinct), and
+ * each tile's escape counts from its histogram into the tile table (entry
+ * t + 1 for now; a prefix sum turns them into starts). */
 static void enc_count(void *ctx, uint64_t c) {
     enc *E = ctx;
     const zt_wcode_info *L = &E->L;
-    uint64_t w0 = c * CHUNK_WORDS, w1 = ZT_MIN(L->n_words, w0 + CHUNK_WORDS);
+    const uint64_t t0 = c * ZT_WCODE_CHUNK_TILES, t1 = ZT_MIN((uint64_t)L->n_tiles, t0 + ZT_WCODE_CHUNK_TILES);
+    uint16_t th[ZT_WCODE_CHUNK_TILES][256]; /* a tile has <= 4096 words: fits */
     uint32_t hist[256] = {0};
-    for (uint64_t i = w0; i < w1; i++) hist[(E->src[i] >> 7) & 0xff]++;
+    for (uint64_t t = t0; t < t1; t++) {
+        uint16_t *h = th[t - t0];
+        memset(h, 0, sizeof th[0]);
+        const uint16_t *s = E->src + t * TILE;
+        const uint32_t nw = tile_words(L, t);
+        for (uint32_t i = 0; i < nw; i++) h[(s[i] >> 7) & 0xff]++;
+        for (int v = 0; v < 256; v++) hist[v] += h[v];
+    }
     uint8_t order[256];
     for (int i = 0; i < 256; i++) order[i] = (uint8_t)i;
     /* insertion sort, stable on value: count descending */
@@ -114,62 +123,106 @@ static void enc_count(void *ctx, uint64_t c) {
     uint8_t *rec = E->dst + L->chunk_off + c * ZT_WCODE_CHUNK_REC;
     memcpy(rec, order, 10);
     memset(rec + 10, 0, ZT_WCODE_CHUNK_REC - 10);
-    for (uint64_t t = w0 / TILE; t * TILE < w1; t++) {
-        uint32_t n1 = 0, n2 = 0, nw = tile_words(L, t);
-        const uint16_t *s = E->src + t * TILE;
-        for (uint32_t i = 0; i < nw; i++) {
-            uint8_t r = rank[(s[i] >> 7) & 0xff];
-            n1 += r >= 3;
-            n2 += r >= 10;
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint16_t *h = th[t - t0];
+        uint32_t nw = tile_words(L, t), top3 = 0, top10 = 0;
+        for (int i = 0; i < 10; i++) {
+            top10 += h[order[i]];
+            if (i < 3) top3 += h[order[i]];
         }
         uint8_t *te = E->dst + L->tile_off + (t + 1) * ZT_WCODE_TILE_REC;
-        zt_wr32(te, n1);
-        zt_wr32(te + 4, n2);
+        zt_wr32(te, nw - top3);
+        zt_wr32(te + 4, nw - top10);
     }
 }
 
-static inline void or32(uint32_t *p, uint32_t v, int shared) {
-    if (!v) return;
-    if (shared) __atomic_fetch_or(p, v, __ATOMIC_RELAXED);
-    else *p |= v;
+/* Level-2 codes of one chunk go to a run of the bit string: whole u32 words
+ * are stored plainly; the run's first and last words may be shared with the
+ * neighbouring chunks (other threads), those are OR-ed atomically. */
+typedef struct {
+    uint32_t *words;
+    uint64_t acc;     /* pending bits, from bit 0 */
+    unsigned nacc;    /* how many */
+    uint64_t w;       /* index of the word acc starts in */
+    uint64_t w_first, w_last;
+} bitw;
+
+static inline void bitw_flush_word(bitw *b) {
+    uint32_t v = (uint32_t)b->acc;
+    if (b->w == b->w_first || b->w == b->w_last) __atomic_fetch_or(&b->words[b->w], v, __ATOMIC_RELAXED);
+    else b->words[b->w] |= v;
+    b->w++;
+    b->acc >>= 32;
+    b->nacc -= 32;
 }
 
-/* Pass 2, one chunk: the sign|mantissa bytes, level-1 codes, level-2 codes
- * (a chunk's escapes are a contiguous run of the bit string: only its first
- * and last words may be shared with a neighbour, those are OR-ed
- * atomically) and raw exponents. */
+static inline void bitw_put3(bitw *b, uint32_t v) {
+    b->acc |= (uint64_t)v << b->nacc;
+    b->nacc += 3;
+    if (b->nacc >= 32) bitw_flush_word(b);
+}
+
+/* Pass 2, one chunk: the sign|mantissa bytes, level-1 codes (a byte per 4
+ * words), level-2 codes and raw exponents. */
 static void enc_write(void *ctx, uint64_t c) {
     enc *E = ctx;
     const zt_wcode_info *L = &E->L;
     const uint8_t *rank = E->rank + c * 256;
-    uint64_t t0 = c * ZT_WCODE_CHUNK_TILES, t1 = ZT_MIN((uint64_t)L->n_tiles, t0 + ZT_WCODE_CHUNK_TILES);
+    const uint64_t t0 = c * ZT_WCODE_CHUNK_TILES, t1 = ZT_MIN((uint64_t)L->n_tiles, t0 + ZT_WCODE_CHUNK_TILES);
     const uint8_t *tt = E->dst + L->tile_off;
-    uint64_t e1 = zt_rd32(tt + t0 * 8), e1_end = zt_rd32(tt + t1 * 8);
+    const uint64_t e1 = zt_rd32(tt + t0 * 8), e1_end = zt_rd32(tt + t1 * 8);
     uint64_t e2 = zt_rd32(tt + t0 * 8 + 4);
-    uint64_t wfirst = (3 * e1) >> 5, wlast = e1_end > e1 ? (3 * e1_end - 1) >> 5 : wfirst;
-    uint32_t *esc = (uint32_t *)(E->dst + L->esc_off);
+    bitw b = {(uint32_t *)(E->dst + L->esc_off), 0, 0, (3 * e1) >> 5, (3 * e1) >> 5, 0};
+    b.w_last = e1_end > e1 ? (3 * e1_end - 1) >> 5 : b.w_first;
+    b.nacc = (unsigned)((3 * e1) & 31); /* the run starts inside word w: bits below are the neighbour's (zero here) */
     uint8_t *raw = E->dst + L->raw_off;
+    /* level-1 code and level-2 code (8: none) of each rank */
+    uint8_t code1[256], code2[256];
+    for (int r = 0; r < 256; r++) {
+        code1[r] = (uint8_t)(r < 3 ? r : 3);
+        code2[r] = (uint8_t)(r < 3 ? 8 : r < 10 ? r - 3 : 7);
+    }
     for (uint64_t t = t0; t < t1; t++) {
-        uint32_t nw = tile_words(L, t);
+        const uint32_t nw = tile_words(L, t);
         const uint16_t *s = E->src + t * TILE;
         uint8_t *sm = E->dst + L->sm_off + t * TILE;
         uint8_t *code = E->dst + L->code_off + t * (TILE / 4);
-        memset(code, 0, TILE / 4);
-        for (uint32_t i = 0; i < nw; i++) {
-            uint16_t w = s[i];
-            sm[i] = (uint8_t)(((w >> 8) & 0x80) | (w & 0x7f));
-            uint8_t e = (uint8_t)((w >> 7) & 0xff), r = rank[e];
-            code[i >> 2] |= (uint8_t)((r < 3 ? r : 3) << (2 * (i & 3)));
-            if (r < 3) continue;
-            uint32_t c2 = r < 10 ? r - 3u : 7u;
-            uint64_t bit = 3 * e1++;
-            uint64_t wi = bit >> 5;
-            unsigned sh = (unsigned)(bit & 31);
-            or32(&esc[wi], c2 << sh, wi == wfirst || wi == wlast);
-            if (sh > 29) or32(&esc[wi + 1], c2 >> (32 - sh), wi + 1 == wfirst || wi + 1 == wlast);
-            if (r >= 10) raw[e2++] = e;
-        }
         if (nw < TILE) memset(sm + nw, 0, TILE - nw);
+        uint32_t i = 0;
+        for (; i + 4 <= nw; i += 4) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            /* sign|mantissa of 4 words at once, then their 4 low bytes packed */
+            const uint64_t q = ((x >> 8) & 0x0080008000800080ull) | (x & 0x007f007f007f007full);
+            const uint32_t p = (uint32_t)((q & 0xff) | ((q >> 8) & 0xff00) | ((q >> 16) & 0xff0000) | ((q >> 24) & 0xff000000u));
+            memcpy(sm + i, &p, 4);
+            uint32_t byte = 0;
+            for (uint32_t j = 0; j < 4; j++) {
+                const uint8_t e = (uint8_t)((x >> (16 * j + 7)) & 0xff), r = rank[e];
+                byte |= (uint32_t)code1[r] << (2 * j);
+                if (r < 3) continue;
+                bitw_put3(&b, code2[r]);
+                if (r >= 10) raw[e2++] = e;
+            }
+            code[i >> 2] = (uint8_t)byte;
+        }
+        for (; i < TILE; i += 4) { /* the last tile's tail */
+            uint32_t byte = 0;
+            for (uint32_t j = 0; j < 4 && i + j < nw; j++) {
+                const uint16_t w = s[i + j];
+                sm[i + j] = (uint8_t)(((w >> 8) & 0x80) | (w & 0x7f));
+                const uint8_t e = (uint8_t)((w >> 7) & 0xff), r = rank[e];
+                byte |= (uint32_t)code1[r] << (2 * j);
+                if (r < 3) continue;
+                bitw_put3(&b, code2[r]);
+                if (r >= 10) raw[e2++] = e;
+            }
+            code[i >> 2] = (uint8_t)byte;
+        }
+    }
+    if (b.nacc) { /* the last, partial word */
+        b.nacc = 32;
+        bitw_flush_word(&b);
     }
 }
 
