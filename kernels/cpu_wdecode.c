@@ -1,10 +1,11 @@
 /* kernels/cpu_wdecode.c — zt_op_wdecode on the CPU backend: the CPU decoder
- * of storage/wcode.c on the context's threads (what the CUDA kernel is
- * tested against). */
+ * of storage/wcode.c on the calling thread (what the CUDA kernel is tested
+ * against). */
 #include "kernels/ops_internal.h"
 #include "storage/wcode.h"
 
-void zt_cpu_wdecode(zt_ops *ops, const void *coded, const struct zt_wcode_info *info, uint16_t *dst) {
-    ZT_ASSERT(coded && info && dst);
-    zt_wcode_decode(coded, info, dst, ops->cpu_threads, 0, NULL, NULL);
+void zt_cpu_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d) {
+    ZT_ASSERT(info && d && d->head && d->piece && d->dst && d->c0 < d->c1 && d->c1 <= info->n_chunks);
+    (void)ops;
+    zt_wcode_decode_chunks(d->head, d->piece, d->piece_base, d->piece_len, info, d->c0, d->c1, d->dst);
 }

@@ -1,6 +1,7 @@
 /* kernels/ops.c — context life cycle, host-side memory helpers and the
  * dispatch of every zt_op_* to its backend (see ops_internal.h). */
 #include "kernels/ops_internal.h"
+#include "storage/wcode.h"
 
 #include <cuda_runtime.h>
 
@@ -281,7 +282,13 @@ void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_
 }
 
 
-void zt_op_wdecode(zt_ops *ops, const void *coded, const struct zt_wcode_info *info, uint16_t *dst, void *stream) {
-    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_wdecode(ops, coded, info, dst, stream);
-    else zt_cpu_wdecode(ops, coded, info, dst);
+void zt_op_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_wdecode(ops, info, d, stream);
+    else zt_cpu_wdecode(ops, info, d);
+}
+
+void zt_op_wdecode_image(zt_ops *ops, const struct zt_wcode_info *info, const void *coded, uint16_t *dst, void *stream) {
+    const zt_wdecode d = {coded, (const uint8_t *)coded + info->dir_bytes, info->dir_bytes,
+                          info->total_bytes - info->dir_bytes, 0, info->n_chunks, dst};
+    zt_op_wdecode(ops, info, &d, stream);
 }

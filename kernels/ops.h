@@ -295,16 +295,29 @@ void zt_op_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, 
 void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
 
 /* ---- coded weights (format: storage/wcode.h) --------------------------------
- * Decode a coded unit image into its bf16 words:
- *   coded [info->total_bytes] (backend memory, 16-byte aligned) ->
- *   dst [info->n_words] (backend memory, 16-byte aligned).
- * `info` is what zt_wcode_validate returned for these bytes on the host:
- * then no read or write leaves the two buffers whatever the body holds
- * (wrong codes decode to wrong words). `stream`: the cudaStream_t to run
- * on (NULL: the ops stream), so a copy stream can decode what it brought.
- * CPU backend: the CPU decoder (storage/wcode.c) on ops' threads. */
+ * Decode chunks [c0, c1) of a coded unit image into their bf16 words. The
+ * bytes may be a piece of the image (the stream moves a unit through a small
+ * device buffer chunk run by chunk run):
+ *   head  the image's first info->dir_bytes bytes (header + directory)
+ *   piece image bytes [piece_base, piece_base + piece_len), piece_base =
+ *         dir[c0] (the caller reads it from its validated host copy)
+ *   dst   [n_words] the whole image's words; only the chunks' words written
+ * All three in backend memory, 16-byte aligned. `info` is what
+ * zt_wcode_validate returned for these bytes on the host: then no read or
+ * write leaves head, piece and dst whatever their bytes hold (wrong codes
+ * decode to wrong words; a chunk not whole in the piece to zeros). `stream`:
+ * the cudaStream_t to run on (NULL: the ops stream), so a copy stream can
+ * decode what it brought. CPU backend: the CPU decoder (storage/wcode.c). */
 struct zt_wcode_info;
-void zt_op_wdecode(zt_ops *ops, const void *coded, const struct zt_wcode_info *info, uint16_t *dst, void *stream);
+typedef struct {
+    const void *head, *piece;
+    uint64_t piece_base, piece_len;
+    uint32_t c0, c1;
+    uint16_t *dst;
+} zt_wdecode;
+void zt_op_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream);
+/* The whole image at `coded` (info->total_bytes bytes) into dst. */
+void zt_op_wdecode_image(zt_ops *ops, const struct zt_wcode_info *info, const void *coded, uint16_t *dst, void *stream);
 
 #ifdef __cplusplus
 }

@@ -70,7 +70,7 @@ size_t zt_cpu_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 void zt_cpu_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
 void zt_cpu_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
-void zt_cpu_wdecode(zt_ops *ops, const void *coded, const struct zt_wcode_info *info, uint16_t *dst);
+void zt_cpu_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d);
 
 /* Ops, CUDA backend (kernels/cuda_*.cu). */
 void zt_cuda_gemm(zt_ops *ops, const zt_gemm *g);
@@ -100,7 +100,7 @@ size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 void zt_cuda_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
 void zt_cuda_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
-void zt_cuda_wdecode(zt_ops *ops, const void *coded, const struct zt_wcode_info *info, uint16_t *dst, void *stream);
+void zt_cuda_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
  *   - the coded size is exactly the layout of the ideal escape counts,
  *     counted here from each chunk's own histogram (the codebook is the top
  *     3 + next 7 exponents);
+ *   - chunks decoded from copies of just their bytes (pieces) are exact;
  *   - every hostile edit (magic, version, checksums, reserved bytes, sizes,
  *     codebooks, tile table, escape codes, raw bytes, tails) is rejected
  *     with the expected code and a one-line message;
@@ -50,7 +51,7 @@ static void fill(uint16_t *w, uint64_t n, int dist, zt_rng *r) {
  * most frequent exponents are level-1 / level-2 escapes. */
 static uint64_t ideal_size(const uint16_t *w, uint64_t n) {
     const uint64_t cw = (uint64_t)ZT_WCODE_TILE * ZT_WCODE_CHUNK_TILES;
-    uint64_t e1 = 0, e2 = 0;
+    uint64_t size = zt_wcode_dir_bytes(n);
     for (uint64_t c0 = 0; c0 < n; c0 += cw) {
         uint64_t m = ZT_MIN(cw, n - c0), h[256] = {0}, top[10] = {0};
         for (uint64_t i = 0; i < m; i++) h[(w[c0 + i] >> 7) & 0xff]++;
@@ -61,14 +62,12 @@ static uint64_t ideal_size(const uint16_t *w, uint64_t n) {
             top[k] = h[best];
             h[best] = 0;
         }
-        e1 += m - top[0] - top[1] - top[2];
         uint64_t s = 0;
         for (int k = 0; k < 10; k++) s += top[k];
-        e2 += m - s;
+        size += zt_wcode_chunk_bytes((uint32_t)((m + ZT_WCODE_TILE - 1) / ZT_WCODE_TILE),
+                                     (uint32_t)(m - top[0] - top[1] - top[2]), (uint32_t)(m - s));
     }
-    zt_wcode_info L;
-    zt_wcode_layout(n, (uint32_t)e1, (uint32_t)e2, &L);
-    return L.total_bytes;
+    return size;
 }
 
 static void refresh_header(uint8_t *img) { zt_wr64(img + 120, XXH64(img, 120, 0)); }
@@ -137,15 +136,15 @@ int main(void) {
     }
 
     /* ---- hostile images: start from a valid one, edit, expect a code ---- */
-    const uint64_t n = 2 * 262144 + 5000; /* 3 chunks, a short last tile */
+    const uint64_t n = 2 * 262144 + 5000; /* 3 chunks, the last of 2 tiles, a short last tile */
     fill(w, n, D_NORMAL, &rng);
     w[17] = 0x7f80; /* +inf: one raw exponent in chunk 0 */
     uint64_t bytes = 0;
     ZT_CHECK(zt_wcode_encode(w, n, img, cap, 2, &bytes, &e) == ZT_OK, "encode: %s", e.msg);
     zt_wcode_info L;
     ZT_CHECK(zt_wcode_validate(img, bytes, 3, "t", &L, &e) == ZT_OK, "valid: %s", e.msg);
-    ZT_CHECK(L.n_esc2 >= 1 && L.n_tiles == 130 && L.n_chunks == 3, "layout (%u raw, %u tiles, %u chunks)", L.n_esc2,
-             L.n_tiles, L.n_chunks);
+    ZT_CHECK(L.n_esc2 >= 1 && L.n_tiles == 130 && L.n_chunks == 3 && L.dir_bytes == 512, "layout (%u raw, %u tiles, %u chunks)",
+             L.n_esc2, L.n_tiles, L.n_chunks);
     typedef struct {
         const char *what;
         uint64_t off;  /* byte to edit */
@@ -157,20 +156,26 @@ int main(void) {
         int code;
         const char *msg;
     } edit;
-    const uint8_t *tt = img + L.tile_off;
-    const uint64_t tile1 = L.tile_off + 8, last_code = L.code_off + (uint64_t)(L.n_tiles - 1) * 1024 + 1023;
+    /* chunk c's head at p[c]; chunk 0's sections */
+    const uint64_t p0 = zt_wcode_dir(img, 0), p1 = zt_wcode_dir(img, 1), p2 = zt_wcode_dir(img, 2);
+    const uint32_t e1_0 = zt_rd32(img + p0 + 16 + 8 * 64), e1_2 = zt_rd32(img + p2 + 16 + 8 * 2);
+    const uint64_t code0 = p0 + ZT_WCODE_CHUNK_HEAD + 64 * 4096, esc0 = code0 + 64 * 1024;
+    const uint64_t raw0 = esc0 + ZT_ALIGN_UP(4 * ((3 * (uint64_t)e1_0 + 31) / 32 + 1), 256);
+    const uint64_t last_code = p2 + ZT_WCODE_CHUNK_HEAD + 2 * 4096 + 1024 + 1023;
     /* a level-1 code of tile 0 that is not an escape, and a level-2 code of tile 0 that is not 7 */
     uint64_t plain_at = 0, esc_k = 0;
     for (uint64_t i = 0; i < 4096; i++)
-        if (((img[L.code_off + i / 4] >> (2 * (i % 4))) & 3) == 0) { plain_at = i; break; }
-    for (uint64_t k = 0; k < zt_rd32(tt + 8); k++) {
-        uint64_t bit = 3 * k;
-        if (((zt_rd32(img + L.esc_off + (bit >> 5) * 4) >> (bit & 31)) & 7) == 0 && (bit & 31) <= 29) {
+        if (((img[code0 + i / 4] >> (2 * (i % 4))) & 3) == 0) {
+            plain_at = i;
+            break;
+        }
+    for (uint64_t k = 0; k < zt_rd32(img + p0 + 16 + 8); k++) {
+        const uint64_t bit = 3 * k;
+        if (((zt_rd32(img + esc0 + (bit >> 5) * 4) >> (bit & 31)) & 7) == 0 && (bit & 31) <= 29) {
             esc_k = k;
             break;
         }
     }
-    const uint8_t *cb0 = img + L.chunk_off;
     const edit E[] = {
         {"magic", 0, 0, 0x01, 0, 0, 0, ZT_ERR_FORMAT, "bad magic"},
         {"version", 8, 1, 2, 1, 0, 0, ZT_ERR_UNSUPPORTED, "version 2"},
@@ -182,28 +187,32 @@ int main(void) {
         {"tile size", 24, 2, 2048, 1, 0, 0, ZT_ERR_FORMAT, "tile of 2048"},
         {"escape count > words", 40, 2, (uint32_t)n + 1, 1, 0, 0, ZT_ERR_FORMAT, "escape counts"},
         {"raw > level-1", 44, 2, L.n_esc1 + 1, 1, 0, 0, ZT_ERR_FORMAT, "escape counts"},
-        {"total size", 48, 2, (uint32_t)bytes + 256, 1, 0, 0, ZT_ERR_FORMAT, "total size"},
+        {"escape total", 40, 2, L.n_esc1 - 1, 1, 0, 0, ZT_ERR_FORMAT, "the header says"},
+        {"total size larger", 48, 2, (uint32_t)bytes + 256, 1, 0, 0, ZT_ERR_FORMAT, "truncated"},
+        {"total size smaller", 48, 2, (uint32_t)bytes - 256, 1, 0, 0, ZT_ERR_FORMAT, "runs past the end"},
         {"truncated", 0, 0, 0, 0, bytes - 1, 0, ZT_ERR_FORMAT, "truncated"},
         {"truncated header", 0, 0, 0, 0, 100, 0, ZT_ERR_FORMAT, "truncated"},
-        {"duplicate codebook entry", L.chunk_off + 16 + 4, 1, (img + L.chunk_off + 16)[7], 0, 0, 0, ZT_ERR_FORMAT,
-         "twice"},
-        {"codebook padding", L.chunk_off + 12, 1, 9, 0, 0, 0, ZT_ERR_FORMAT, "padding"},
-        {"tile table start", L.tile_off, 2, 1, 0, 0, 0, ZT_ERR_FORMAT, "start at zero"},
-        {"tile table decreases", tile1, 2, zt_rd32(tt + 16) + 1, 0, 0, 0, ZT_ERR_FORMAT, "impossible"},
-        {"tile with more escapes than words", L.tile_off + (uint64_t)(L.n_tiles - 1) * 8, 2, L.n_esc1 - 905, 0, 0, 0,
-         ZT_ERR_FORMAT, "impossible"}, /* the last tile has 904 words */
-        {"tile table end", L.tile_off + (uint64_t)L.n_tiles * 8, 2, L.n_esc1 - 1, 0, 0, 0, ZT_ERR_FORMAT, ""},
-        {"table padding", L.tile_off + ((uint64_t)L.n_tiles + 1) * 8, 1, 1, 0, 0, 0, ZT_ERR_FORMAT, "padding"},
-        {"body byte", L.sm_off + 5, 0, 0x10, 0, 0, ZT_WCODE_CHECK_BODY, ZT_ERR_CHECKSUM, "body checksum"},
-        {"level-1 code becomes an escape", L.code_off + plain_at / 4, 0, 3u << (2 * (plain_at % 4)), 2, 0, 3,
-         ZT_ERR_FORMAT, "level-1 escapes"},
-        {"level-2 code becomes raw", L.esc_off + (3 * esc_k >> 5) * 4, 2,
-         zt_rd32(img + L.esc_off + (3 * esc_k >> 5) * 4) | 7u << (3 * esc_k & 31), 2, 0, 3, ZT_ERR_FORMAT,
+        {"directory entry", 256 + 8, 2, (uint32_t)p1 + 256, 0, 0, 0, ZT_ERR_FORMAT, "not where chunk 0 ends"},
+        {"directory end", 256 + 24, 2, (uint32_t)bytes + 256, 0, 0, 0, ZT_ERR_FORMAT, "the directory and header say"},
+        {"directory padding", 256 + 32, 1, 1, 0, 0, 0, ZT_ERR_FORMAT, "after the directory"},
+        {"duplicate codebook entry", p1 + 4, 1, img[p1 + 7], 0, 0, 0, ZT_ERR_FORMAT, "twice"},
+        {"codebook padding", p1 + 12, 1, 9, 0, 0, 0, ZT_ERR_FORMAT, "padding"},
+        {"head padding", p2 + 16 + 8 * 3, 1, 1, 0, 0, 0, ZT_ERR_FORMAT, "head has non-zero padding"},
+        {"tile table start", p0 + 16, 2, 1, 0, 0, 0, ZT_ERR_FORMAT, "start at zero"},
+        {"tile table decreases", p0 + 16 + 8, 2, zt_rd32(img + p0 + 16 + 16) + 1, 0, 0, 0, ZT_ERR_FORMAT, "impossible"},
+        {"tile with more escapes than words", p2 + 16 + 8, 2, e1_2 - 905, 0, 0, 0, ZT_ERR_FORMAT,
+         "impossible"}, /* the last tile has 904 words */
+        {"chunk counts vs size", p0 + 16 + 8 * 64, 2, e1_0 + 200, 0, 0, 0, ZT_ERR_FORMAT, ""},
+        {"body byte", p1 + 800, 0, 0x10, 0, 0, ZT_WCODE_CHECK_BODY, ZT_ERR_CHECKSUM, "body checksum"},
+        {"level-1 code becomes an escape", code0 + plain_at / 4, 0, 3u << (2 * (plain_at % 4)), 2, 0, 3, ZT_ERR_FORMAT,
+         "level-1 escapes"},
+        {"level-2 code becomes raw", esc0 + (3 * esc_k >> 5) * 4, 2,
+         zt_rd32(img + esc0 + (3 * esc_k >> 5) * 4) | 7u << (3 * esc_k & 31), 2, 0, 3, ZT_ERR_FORMAT,
          "level-2 escapes"},
-        {"raw exponent in codebook", L.raw_off, 1, cb0[4], 2, 0, 3, ZT_ERR_FORMAT, "in its codebook"},
+        {"raw exponent in codebook", raw0, 1, img[p0 + 4], 2, 0, 3, ZT_ERR_FORMAT, "in its codebook"},
         {"tail code (padding)", last_code, 1, 0x40, 2, 0, 3, ZT_ERR_FORMAT, "past the last word"},
-        {"escape padding", L.raw_off - 1, 1, 1, 2, 0, 3, ZT_ERR_FORMAT, "padding"},
-        {"raw padding", bytes - 1, 1, 1, 2, 0, 3, ZT_ERR_FORMAT, "padding"},
+        {"escape padding", raw0 - 1, 1, 1, 2, 0, 3, ZT_ERR_FORMAT, "padding"},
+        {"raw padding", p1 - 1, 1, 1, 2, 0, 3, ZT_ERR_FORMAT, "padding"},
     };
     uint8_t *bad = malloc(bytes);
     for (size_t k = 0; k < ZT_ARRAY_LEN(E); k++) {
@@ -216,6 +225,7 @@ int main(void) {
         ZT_CHECK(rc == x->code && strstr(e.msg, x->msg) && strstr(e.msg, "dit.layers.7") && one_line(&e),
                  "%s: rc %d (want %d), '%s'", x->what, rc, x->code, e.msg);
     }
+    ZT_CHECK(zt_wcode_validate(img, bytes, 3, "t", &L, &e) == ZT_OK, "valid again");
     /* the edits that only the content check sees pass the table check: the
      * decoder must still stay inside the image, and the image checksum fails */
     for (size_t k = 0; k < ZT_ARRAY_LEN(E); k++) {
@@ -223,32 +233,50 @@ int main(void) {
         const edit *x = &E[k];
         apply(bad, img, bytes, x->off, x->op, x->val);
         refresh_body(bad, bytes);
-        int rc = zt_wcode_validate(bad, bytes, ZT_WCODE_CHECK_BODY, "t", &L, &e);
+        zt_wcode_info Lb;
+        int rc = zt_wcode_validate(bad, bytes, ZT_WCODE_CHECK_BODY, "t", &Lb, &e);
         ZT_CHECK(rc == ZT_OK, "%s passes the table and body checks (%s)", x->what, e.msg);
-        rc = zt_wcode_decode(bad, &L, back, 2, 1, "t", &e);
+        rc = zt_wcode_decode(bad, &Lb, back, 2, 1, "t", &e);
         if (strstr(x->what, "padding")) ZT_CHECK(rc == ZT_OK, "%s: padding is never read", x->what);
         else ZT_CHECK(rc == ZT_ERR_CHECKSUM && one_line(&e), "%s: decode fails the image checksum (%d)", x->what, rc);
     }
     /* worst case for the clamps: every level-1 code an escape, every level-2 code raw */
     memcpy(bad, img, bytes);
-    memset(bad + L.code_off, 0xff, (uint64_t)L.n_tiles * 1024);
-    memset(bad + L.esc_off, 0xff, L.raw_off - L.esc_off);
+    for (uint32_t c = 0; c < L.n_chunks; c++) {
+        const uint64_t pc = zt_wcode_dir(img, c), tl = c < 2 ? 64 : 2;
+        memset(bad + pc + ZT_WCODE_CHUNK_HEAD + tl * 4096, 0xff, zt_wcode_dir(img, c + 1) - pc - ZT_WCODE_CHUNK_HEAD - tl * 4096);
+    }
     ZT_CHECK(zt_wcode_validate(bad, bytes, 0, "t", &L, &e) == ZT_OK, "tables still valid");
     ZT_CHECK(zt_wcode_decode(bad, &L, back, 1, 1, "t", &e) == ZT_ERR_CHECKSUM, "lying codes decode inside the image");
 
-    /* tables that changed after validation (what a GPU could see if device
-     * memory were corrupted): the clamps keep every read inside the image */
-    memcpy(bad, img, bytes);
-    ZT_CHECK(zt_wcode_validate(bad, bytes, 0, "t", &L, &e) == ZT_OK, "valid");
-    memset(bad + L.tile_off, 0xff, ((uint64_t)L.n_tiles + 1) * 8);
-    memset(bad + L.code_off, 0xff, (uint64_t)L.n_tiles * 1024);
-    memset(bad + L.esc_off, 0xff, L.raw_off - L.esc_off);
-    ZT_CHECK(zt_wcode_decode(bad, &L, back, 1, 1, "t", &e) == ZT_ERR_CHECKSUM, "garbage tables decode inside the image");
-    for (uint64_t t = 0; t <= L.n_tiles; t++) { /* ranges that start near the end and never end, or decrease */
-        zt_wr32(bad + L.tile_off + t * 8, t % 2 ? 0xffffffffu : 0u);
-        zt_wr32(bad + L.tile_off + t * 8 + 4, t % 2 ? 0xffffffffu : L.n_esc2 - 1);
+    /* tables and directory that changed after validation (what a GPU could
+     * see if device memory were corrupted): the clamps keep every read inside */
+    for (int round = 0; round < 3; round++) {
+        memcpy(bad, img, bytes);
+        for (uint32_t c = 0; c < L.n_chunks; c++) {
+            const uint64_t pc = zt_wcode_dir(img, c), tl = c < 2 ? 64 : 2;
+            memset(bad + pc + ZT_WCODE_CHUNK_HEAD + tl * 4096, 0xff, zt_wcode_dir(img, c + 1) - pc - ZT_WCODE_CHUNK_HEAD - tl * 4096);
+            for (uint64_t t = 0; t <= tl; t++) { /* ranges that start at 0 and never end, or decrease */
+                zt_wr32(bad + pc + 16 + 8 * t, round == 0 ? 0xffffffffu : round == 1 ? (t % 2 ? 0xffffffffu : 0u) : (uint32_t)(70 - t));
+                zt_wr32(bad + pc + 20 + 8 * t, round == 0 ? 0xffffffffu : round == 1 ? (t % 2 ? 0xffffffffu : 0u) : (uint32_t)(70 - t));
+            }
+        }
+        if (round == 2) /* a directory that points backwards and past the end */
+            for (uint32_t c = 0; c <= L.n_chunks; c++) zt_wr64(bad + 256 + 8 * c, c % 2 ? bytes * 2 : 512);
+        ZT_CHECK(zt_wcode_decode(bad, &L, back, 1, 1, "t", &e) == ZT_ERR_CHECKSUM, "garbage tables (round %d) decode inside",
+                 round);
     }
-    ZT_CHECK(zt_wcode_decode(bad, &L, back, 1, 1, "t", &e) == ZT_ERR_CHECKSUM, "runaway tables decode inside the image");
+    /* pieces: chunks decoded from a copy of just their bytes (what the stream
+     * moves through a small device buffer) give the same words */
+    memset(back, 0xa5, n * 2);
+    for (uint32_t c = 0; c < L.n_chunks; c++) {
+        const uint64_t s0 = zt_wcode_dir(img, c), len = zt_wcode_dir(img, c + 1) - s0;
+        uint8_t *piece = malloc(len);
+        memcpy(piece, img + s0, len);
+        zt_wcode_decode_chunks(img, piece, s0, len, &L, c, c + 1, back);
+        free(piece);
+    }
+    ZT_CHECK(!memcmp(back, w, n * 2), "chunk by chunk from pieces == the words");
 
     /* encoder arguments */
     uint64_t got;

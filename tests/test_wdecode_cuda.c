@@ -4,13 +4,15 @@
  *   - bit-exact decode for near-normal weights, +-0, NaN/Inf/denormals,
  *     every exponent, random words, a chunk of escapes, mixed scales, at
  *     sizes that are multiples of nothing (1 word .. 8 Mi words), on the ops
- *     stream and on another stream;
+ *     stream and on another stream, whole or in pieces of 3 chunks copied
+ *     to buffers of their own (as the stream moves a unit);
  *   - the destination is poisoned first and a guard after the last word
  *     must stay poisoned (no write past n words);
- *   - images whose body lies after validation (every code an escape, every
- *     level-2 code raw, tile tables that run away or decrease, written to the
- *     device copy only) decode without a fault to exactly what the CPU
- *     decoder makes of the same bytes (the clamps agree). Run it under
+ *   - images whose bytes lie after validation (every code an escape, every
+ *     level-2 code raw, tile tables that run away or decrease, a directory
+ *     pointing anywhere, random bytes; written to the device copy only)
+ *     decode without a fault to exactly what the CPU decoder makes of the
+ *     same bytes (the clamps agree). Run it under
  *     compute-sanitizer memcheck to see no access leaves the buffers
  *     (tools/gpu/suite-full.sh coded). */
 #include <stdlib.h>
@@ -55,8 +57,15 @@ static const char *k_dist[] = {"normal", "zero", "nan-inf-denormal", "all-expone
 
 /* Decode `img` (validated as L) on the GPU (stream: NULL or another one) and
  * on the CPU; compare with each other and, when want != NULL, with it. */
+/* Decode `img` (validated as L) on the GPU and on the CPU and compare with
+ * each other and, when want != NULL, with it. pieces > 0: the GPU gets the
+ * header + directory in one buffer and runs of `pieces` chunks each in a
+ * buffer of their own (as the stream moves a unit), else the whole image. */
+static const uint8_t *g_valid; /* piece bounds come from this (validated) image's directory, as in the stream */
+
 static int run_case(const char *what, const uint8_t *img, const zt_wcode_info *L, const uint16_t *want,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, uint32_t pieces) {
+    const uint8_t *dir_img = g_valid ? g_valid : img;
     const uint64_t n = L->n_words;
     uint8_t *d_img = zt_mem_alloc(g_gpu, L->total_bytes);
     uint16_t *d_out = zt_mem_alloc(g_gpu, (n + GUARD) * 2);
@@ -64,11 +73,25 @@ static int run_case(const char *what, const uint8_t *img, const zt_wcode_info *L
     zt_mem_upload(g_gpu, d_img, img, L->total_bytes);
     zt_mem_fill_u8(g_gpu, d_out, 0xff, (n + GUARD) * 2);
     zt_ops_sync(g_gpu);
-    zt_op_wdecode(g_gpu, d_img, L, d_out, stream);
+    if (!pieces) {
+        zt_op_wdecode_image(g_gpu, L, d_img, d_out, stream);
+    } else {
+        for (uint32_t c0 = 0; c0 < L->n_chunks; c0 += pieces) {
+            const uint32_t c1 = c0 + pieces < L->n_chunks ? c0 + pieces : L->n_chunks;
+            const uint64_t base = zt_wcode_dir(dir_img, c0), len = zt_wcode_dir(dir_img, c1) - base;
+            uint8_t *d_piece = zt_mem_alloc(g_gpu, len);
+            zt_mem_upload(g_gpu, d_piece, img + base, len);
+            const zt_wdecode d = {d_img, d_piece, base, len, c0, c1, d_out};
+            zt_op_wdecode(g_gpu, L, &d, stream);
+            if (stream) cudaStreamSynchronize(stream);
+            zt_ops_sync(g_gpu);
+            zt_mem_free(g_gpu, d_piece);
+        }
+    }
     if (stream) cudaStreamSynchronize(stream);
     zt_mem_download(g_gpu, gpu, d_out, (n + GUARD) * 2);
     memset(cpu, 0xff, (n + GUARD) * 2);
-    zt_op_wdecode(g_cpu, img, L, cpu, NULL);
+    zt_op_wdecode_image(g_cpu, L, img, cpu, NULL);
     uint64_t bad = 0, first = n, guard_bad = 0, want_bad = 0;
     for (uint64_t i = 0; i < n; i++) {
         if (gpu[i] != cpu[i]) {
@@ -78,7 +101,7 @@ static int run_case(const char *what, const uint8_t *img, const zt_wcode_info *L
         if (want && gpu[i] != want[i]) want_bad++;
     }
     for (uint64_t i = n; i < n + GUARD; i++) guard_bad += gpu[i] != 0xffff;
-    printf("wdecode %-40s %9llu words: %llu differ from the CPU decoder%s, guard %s\n", what, (unsigned long long)n,
+    printf("wdecode %-44s %9llu words: %llu differ from the CPU decoder%s, guard %s\n", what, (unsigned long long)n,
            (unsigned long long)bad, want ? (want_bad ? ", DIFFERS from the source" : ", exact") : "",
            guard_bad ? "WRITTEN" : "intact");
     ZT_CHECK(bad == 0, "%s: %llu words differ from the CPU decoder, first at %llu (gpu %04x cpu %04x)", what,
@@ -91,6 +114,16 @@ static int run_case(const char *what, const uint8_t *img, const zt_wcode_info *L
     free(gpu);
     free(cpu);
     return bad == 0;
+}
+
+/* Overwrite the code, level-2 and raw sections of every chunk with `v`. */
+static void smash_sections(uint8_t *img, const zt_wcode_info *L, uint8_t v) {
+    for (uint32_t c = 0; c < L->n_chunks; c++) {
+        const uint64_t pc = zt_wcode_dir(img, c);
+        const uint64_t tl = c + 1 < L->n_chunks ? ZT_WCODE_CHUNK_TILES : L->n_tiles - (uint64_t)c * ZT_WCODE_CHUNK_TILES;
+        const uint64_t from = pc + ZT_WCODE_CHUNK_HEAD + tl * ZT_WCODE_TILE;
+        memset(img + from, v, zt_wcode_dir(img, c + 1) - from);
+    }
 }
 
 int main(void) {
@@ -121,13 +154,15 @@ int main(void) {
                 ZT_CHECK(0, "%s n=%llu: %s", k_dist[d], (unsigned long long)n, e.msg);
                 continue;
             }
-            char what[64];
-            snprintf(what, sizeof what, "%s%s", k_dist[d], k % 2 ? " (other stream)" : "");
-            run_case(what, img, &L, w, k % 2 ? other : NULL);
+            char what[96];
+            const uint32_t pieces = k % 3 == 2 ? 3 : 0;
+            snprintf(what, sizeof what, "%s%s%s", k_dist[d], k % 2 ? " (other stream)" : "",
+                     pieces ? " (pieces of 3 chunks)" : "");
+            run_case(what, img, &L, w, k % 2 ? other : NULL, pieces);
         }
 
-    /* lying bodies after validation: the tables and codes of the device copy
-     * change, the layout passed to the kernel stays the validated one */
+    /* lying bodies after validation: the device copy's sections, tables and
+     * directory change; the numbers passed to the kernel stay the validated ones */
     const uint64_t n = 3 * 262144 + 999;
     fill(w, n, 0);
     uint64_t bytes;
@@ -136,24 +171,35 @@ int main(void) {
              "encode: %s", e.msg);
     uint8_t *bad = malloc(bytes);
     memcpy(bad, img, bytes);
-    memset(bad + L.code_off, 0xff, (uint64_t)L.n_tiles * 1024);
-    memset(bad + L.esc_off, 0xff, L.raw_off - L.esc_off);
-    run_case("every code an escape, every escape raw", bad, &L, NULL, NULL);
-    for (uint64_t t = 0; t <= L.n_tiles; t++) {
-        zt_wr32(bad + L.tile_off + t * 8, t % 2 ? 0xffffffffu : 0u);
-        zt_wr32(bad + L.tile_off + t * 8 + 4, t % 2 ? 0xffffffffu : L.n_esc2 - 1);
+    g_valid = img;
+    smash_sections(bad, &L, 0xff);
+    run_case("every code an escape, every escape raw", bad, &L, NULL, NULL, 0);
+    run_case("the same, in pieces", bad, &L, NULL, NULL, 1);
+    for (int round = 0; round < 3; round++) {
+        memcpy(bad, img, bytes);
+        smash_sections(bad, &L, 0xff);
+        for (uint32_t c = 0; c < L.n_chunks; c++) {
+            const uint64_t pc = zt_wcode_dir(img, c);
+            for (uint64_t t = 0; t <= ZT_WCODE_CHUNK_TILES; t++) { /* ranges that never end, or decrease */
+                const uint32_t v = round == 0 ? 0xffffffffu : round == 1 ? (t % 2 ? 0xffffffffu : 0u) : (uint32_t)(70 - t);
+                if (16 + 8 * t + 8 <= ZT_WCODE_CHUNK_HEAD) {
+                    zt_wr32(bad + pc + 16 + 8 * t, v);
+                    zt_wr32(bad + pc + 20 + 8 * t, v);
+                }
+            }
+        }
+        if (round == 2) /* a directory that points backwards, past the end, off the alignment */
+            for (uint32_t c = 0; c <= L.n_chunks; c++) zt_wr64(bad + 256 + 8 * c, c % 3 == 0 ? bytes * 2 : c % 3 == 1 ? 512 : 1000);
+        char what[64];
+        snprintf(what, sizeof what, "lying tile tables, round %d", round);
+        run_case(what, bad, &L, NULL, NULL, 0);
+        snprintf(what, sizeof what, "lying tile tables, round %d, in pieces", round);
+        run_case(what, bad, &L, NULL, NULL, 2);
     }
-    run_case("runaway tile table", bad, &L, NULL, NULL);
-    for (uint64_t t = 0; t <= L.n_tiles; t++) {
-        zt_wr32(bad + L.tile_off + t * 8, (uint32_t)(L.n_esc1 - 3 * t));
-        zt_wr32(bad + L.tile_off + t * 8 + 4, (uint32_t)(L.n_esc2 - t));
-    }
-    run_case("decreasing tile table", bad, &L, NULL, NULL);
     memcpy(bad, img, bytes);
-    for (uint64_t i = L.chunk_off; i < L.tile_off; i++) bad[i] = (uint8_t)zt_rng_u64(&g_rng);
-    for (uint64_t i = L.sm_off; i < bytes; i++)
+    for (uint64_t i = 256; i < bytes; i++)
         if (zt_rng_u64(&g_rng) % 97 == 0) bad[i] = (uint8_t)zt_rng_u64(&g_rng);
-    run_case("random bytes in codebooks and body", bad, &L, NULL, NULL);
+    run_case("random bytes everywhere past the header", bad, &L, NULL, NULL, 0);
     free(bad);
 
     free(w);

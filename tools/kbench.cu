@@ -532,7 +532,7 @@ static void bench_wdecode(void) {
         out.push_back(buf(n, ZT_DT_BF16));
         zt_mem_upload(g_ops, in.back(), img, bytes);
     }
-    const double ms = time_ms([&](int r) { zt_op_wdecode(g_ops, in[r % sets], &L, (uint16_t *)out[r % sets], NULL); });
+    const double ms = time_ms([&](int r) { zt_op_wdecode_image(g_ops, &L, in[r % sets], (uint16_t *)out[r % sets], NULL); });
     /* check the result once: a wrong decode must not print a rate */
     uint16_t *back = (uint16_t *)malloc(n * 2);
     zt_mem_download(g_ops, back, out[0], n * 2);

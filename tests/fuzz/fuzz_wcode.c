@@ -7,7 +7,8 @@
  *     words. Then the last 8 bytes pick an edit of the image (offset, xor
  *     mask, whether the checksums are recomputed so the edit gets past
  *     them); the edited image is validated at every level, decoded when its
- *     tables pass (the decoder must stay inside the image: ASan), and when it
+ *     tables pass (the decoder must stay inside the image: ASan), whole and
+ *     chunk by chunk from exact-size pieces (the same words), and when it
  *     passes every check and its image checksum, it must decode to the
  *     original words.
  *   selector odd: the payload is taken as an image as it is (checksums
@@ -46,6 +47,18 @@ static int exercise(const uint8_t *img, size_t len, uint16_t **out, uint64_t *n_
     uint16_t *dst = malloc(L.n_words * 2);
     if (!dst) return 0;
     int verified = zt_wcode_decode(img, &L, dst, 1, 1, "fuzz", &e) == ZT_OK;
+    /* the same chunk by chunk from exact-size copies of each (the stream's pieces) */
+    uint16_t *dst2 = malloc(L.n_words * 2);
+    for (uint32_t c = 0; dst2 && c < L.n_chunks; c++) {
+        const uint64_t base = zt_wcode_dir(img, c), plen = zt_wcode_dir(img, c + 1) - base;
+        uint8_t *piece = malloc(plen ? plen : 1);
+        if (!piece) break;
+        memcpy(piece, img + base, plen);
+        zt_wcode_decode_chunks(img, piece, base, plen, &L, c, c + 1, dst2);
+        free(piece);
+    }
+    if (dst2 && memcmp(dst, dst2, L.n_words * 2)) abort(); /* pieces decode as the whole image does */
+    free(dst2);
     int full = zt_wcode_validate(img, len, ZT_WCODE_CHECK_BODY | ZT_WCODE_CHECK_CONTENT, "fuzz", &L, &e) == ZT_OK;
     *out = dst;
     *n_out = L.n_words;
