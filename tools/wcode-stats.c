@@ -39,6 +39,7 @@
 #include "common/zt_dtype.h"
 #include "storage/catalog.h"
 #include "storage/source.h"
+#include "storage/wcode.h"
 #include "tools/mkmodel_init.h"
 
 enum { C_DIT_ATTN, C_DIT_FFN, C_DIT_ADALN, C_DIT_EMBED, C_DIT_NORM, C_DIT_BIAS, C_TE_ATTN, C_TE_MLP, C_TE_EMBED,
@@ -61,6 +62,9 @@ typedef struct {
 } class_stats;
 
 static class_stats g_cls[N_CLASS];
+static double g_coded[ZT_COMP_COUNT], g_raw[ZT_COMP_COUNT]; /* the real format's bytes per component */
+static uint8_t *g_img_coded;
+static uint64_t g_cap;
 static uint64_t g_chunk = 256u * 1024u; /* elements */
 
 static int classify(const zt_tensor_desc *t, zt_component comp) {
@@ -165,6 +169,12 @@ static void add_unit(const zt_catalog *cat, int u, const uint8_t *img) {
         add_data(&g_cls[classify(td, ud->comp)], (const uint16_t *)(img + td->offset), td->nbytes / 2);
     }
     add_data(&g_cls[C_UNIT_DIT + ud->comp], (const uint16_t *)img, ud->nbytes / 2);
+    uint64_t bytes = 0;
+    zt_err e = {0};
+    if (zt_wcode_encode((const uint16_t *)img, ud->nbytes / 2, g_img_coded, g_cap, 2, &bytes, &e) == ZT_OK) {
+        g_coded[ud->comp] += (double)bytes;
+        g_raw[ud->comp] += (double)ud->nbytes;
+    }
 }
 
 /* The unit image mkmodel's checkpoint would load to (bf16 values; VAE conv
@@ -269,7 +279,9 @@ int main(int argc, char **argv) {
     uint64_t maxb = 0;
     for (int u = 0; u < cat->n_units; u++) maxb = ZT_MAX(maxb, cat->units[u].nbytes);
     uint8_t *img = malloc(maxb);
-    if (!img) {
+    g_cap = zt_wcode_bound(maxb / 2);
+    g_img_coded = malloc(g_cap);
+    if (!img || !g_img_coded) {
         fprintf(stderr, "wcode-stats: out of memory\n");
         return 1;
     }
@@ -305,6 +317,17 @@ int main(int argc, char **argv) {
         for (int k = 0; k < N_CAND; k++) printf(" %7.4f", (8 + s->bits[k] / s->n) / 16);
         printf("\n");
     }
+    printf("\n# storage/wcode.h on the unit images (tables, directory and padding included)\n");
+    static const char *comp[] = {"DiT", "TE", "VAE"};
+    double cs = 0, rs = 0;
+    for (int c = 0; c < ZT_COMP_COUNT; c++) {
+        if (g_raw[c] == 0) continue;
+        printf("%-4s %14.0f bytes bf16 -> %14.0f coded: ratio %.4f\n", comp[c], g_raw[c], g_coded[c], g_coded[c] / g_raw[c]);
+        cs += g_coded[c];
+        rs += g_raw[c];
+    }
+    if (rs > 0) printf("all  %14.0f bytes bf16 -> %14.0f coded: ratio %.4f\n", rs, cs, cs / rs);
+    free(g_img_coded);
     free(img);
     zt_source_close(src);
     zt_catalog_free(&own);
