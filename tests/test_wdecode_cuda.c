@@ -101,9 +101,10 @@ static int run_case(const char *what, const uint8_t *img, const zt_wcode_info *L
         if (want && gpu[i] != want[i]) want_bad++;
     }
     for (uint64_t i = n; i < n + GUARD; i++) guard_bad += gpu[i] != 0xffff;
-    printf("wdecode %-44s %9llu words: %llu differ from the CPU decoder%s, guard %s\n", what, (unsigned long long)n,
+    printf("wdecode %-44s %9llu words: %llu differ from the CPU decoder%s, guard %s%s\n", what, (unsigned long long)n,
            (unsigned long long)bad, want ? (want_bad ? ", DIFFERS from the source" : ", exact") : "",
-           guard_bad ? "WRITTEN" : "intact");
+           guard_bad ? "WRITTEN" : "intact",
+           bad || want_bad || guard_bad ? "  OVER THE ELEMENT BOUND (the bound is 0: bit-exact)" : "");
     ZT_CHECK(bad == 0, "%s: %llu words differ from the CPU decoder, first at %llu (gpu %04x cpu %04x)", what,
              (unsigned long long)bad, (unsigned long long)first, first < n ? gpu[first] : 0,
              first < n ? cpu[first] : 0);
