@@ -33,6 +33,18 @@
  *     them afterwards). They count as resident in the step simulation and
  *     once per image in image_bus_bytes. The plan lends only when the
  *     simulated steps gain more than those copies cost at the link rate.
+ *   - Coded weights (storage/wcode.h; decode_bw > 0): a unit with a coded
+ *     form (coded_bytes > 0) crosses the bus and lives in host memory coded,
+ *     and is decoded on the copy stream into its slot: a streamed use costs
+ *     coded_bytes / link_bw + bytes / decode_bw on the copy timeline. It may
+ *     also stay on the device coded (RESIDENT_CODED: coded_bytes in the
+ *     resident arena, decoded into a slot at each use: bytes / decode_bw on
+ *     the copy timeline, no bus). Coded units coming from the host go
+ *     through a device piece buffer (`cstage_bytes`: the image's directory
+ *     and a run of its chunks at a time). The planner tries, in residency
+ *     order, the first r candidates decoded-resident and the rest coded-
+ *     resident where they fit (r from all to none) and keeps the fastest
+ *     simulated step (ties: more units decoded).
  */
 #ifndef ZT_SCHED_PLAN_H
 #define ZT_SCHED_PLAN_H
@@ -49,7 +61,15 @@ typedef enum { ZT_PHASE_TEXT = 0, ZT_PHASE_DIT = 1, ZT_PHASE_VAE = 2, ZT_PHASE_C
 /* LENT: a per-step DiT unit copied to the device once per image, into the
  * tail of the workspace that the denoising loop leaves idle (the rest of a
  * whole-image VAE decode's scratch), and used there on every step. */
-typedef enum { ZT_RES_STREAMED = 0, ZT_RES_RESIDENT = 1, ZT_RES_HOST = 2, ZT_RES_LENT = 3 } zt_residency;
+/* RESIDENT_CODED: on the device in coded form (coded weights), decoded into a
+ * window slot before each use. */
+typedef enum {
+    ZT_RES_STREAMED = 0,
+    ZT_RES_RESIDENT = 1,
+    ZT_RES_HOST = 2,
+    ZT_RES_LENT = 3,
+    ZT_RES_RESIDENT_CODED = 4,
+} zt_residency;
 typedef enum { ZT_TIER_NONE = 0, ZT_TIER_PINNED = 1, ZT_TIER_DISK = 2 } zt_host_tier;
 
 typedef struct {
@@ -60,6 +80,7 @@ typedef struct {
     int always_resident;  /* small units every phase needs (dit.globals...) */
     int host_only;        /* never on the device (te.embed) */
     double compute_s;     /* estimated compute seconds per use (0 if unknown) */
+    uint64_t coded_bytes; /* size of its coded image (storage/wcode.h); 0: no coded form */
 } zt_plan_unit;
 
 typedef struct {
@@ -76,13 +97,22 @@ typedef struct {
     int prefetch_override;     /* --prefetch N (-1 = plan decides) */
     uint64_t staging_bytes;    /* pinned staging ring for DISK-tier reads (0 = plan decides) */
     uint64_t lend_bytes;       /* the workspace's tail, idle while the DiT steps run (0: none) */
+    double decode_bw;          /* coded weights: bf16 bytes/s the device decodes; 0: every unit moves as bf16 */
+    uint64_t piece_bytes;      /* coded weights: the device piece buffer's chunk run (0: ZT_PLAN_PIECE_DEFAULT) */
 } zt_plan_input;
+
+/* Device piece buffer for coded units from the host: the largest coded image's
+ * directory (ZT_PLAN_PIECE_HEAD) + a run of chunks of up to piece_bytes. */
+#define ZT_PLAN_PIECE_DEFAULT (32ull << 20)
+#define ZT_PLAN_PIECE_HEAD (64ull << 10)
 
 typedef struct {
     zt_residency residency;
     zt_host_tier tier;         /* for streamed units */
     uint64_t device_offset;    /* offset in the resident arena (resident units) or in the lent
                                   region (lent units) */
+    int coded;                 /* 1: the unit moves (and, RESIDENT_CODED, stays) coded: its host image
+                                  is the coded one */
 } zt_plan_unit_choice;
 
 typedef struct {
@@ -93,15 +123,18 @@ typedef struct {
     int prefetch;                 /* units copied ahead of compute */
     uint64_t resident_bytes;      /* device arena for resident units */
     uint64_t window_bytes;        /* n_slots * slot_bytes */
+    uint64_t cstage_bytes;        /* device piece buffer for coded units from the host (0: none) */
+    int n_coded_resident;         /* units kept on the device coded */
     uint64_t workspace_bytes;
     uint64_t lent_offset;         /* where the lent units start in the workspace */
     uint64_t lent_bytes;          /* their bytes (from lent_offset on) */
     int n_lent;
-    uint64_t device_total;        /* context + resident + window + workspace */
+    uint64_t device_total;        /* context + resident + window + cstage + workspace */
     uint64_t pinned_bytes;        /* pinned host memory: PINNED-tier units + staging ring */
     uint64_t staging_bytes;
     /* predictions for one DiT evaluation (steady state) */
-    uint64_t step_bus_bytes;      /* bytes copied host->device per evaluation */
+    uint64_t step_bus_bytes;      /* bytes copied host->device per evaluation (coded where coded) */
+    uint64_t step_decode_bytes;   /* bf16 bytes decoded per evaluation (coded units streamed or coded-resident) */
     uint64_t step_disk_bytes;     /* of which read from the store */
     double step_compute_s;
     double step_time_s;

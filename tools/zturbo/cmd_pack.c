@@ -44,12 +44,16 @@ static void on_progress(void *ctx, int done, int n, uint64_t bytes, uint64_t tot
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: zturbo pack MODEL_DIR -o STORE [--zstd LEVEL | --no-compress] [--threads N]\n"
-            "                   [--chunk SIZE] [--verify] [-q]\n"
+            "usage: zturbo pack MODEL_DIR -o STORE [--weights coded|bf16] [--zstd LEVEL | --no-compress]\n"
+            "                   [--threads N] [--chunk SIZE] [--verify] [-q]\n"
             "\n"
             "Pack a Hugging Face snapshot folder (or an existing store) into a zturbo block store.\n"
             "  -o, --output STORE   the store file to write (replaced atomically; never left partial)\n"
-            "  --zstd LEVEL         zstd level 1..22 per 4 MiB chunk, bf16 byte planes (default 1)\n"
+            "  --weights coded      code the transformer, text-encoder and VAE units losslessly (~0.68 of\n"
+            "                       the bf16 bytes; decoded on the GPU) (default)\n"
+            "  --weights bf16       store them as bf16 images (zstd or plain, as below)\n"
+            "  --zstd LEVEL         zstd level 1..22 per 4 MiB chunk, bf16 byte planes (default 1), for\n"
+            "                       what is not coded\n"
             "  --no-compress        store the unit images as they are (fastest to read)\n"
             "  --threads N          compression threads (default: CPUs, at most 16)\n"
             "  --chunk SIZE         chunk size, a power of two in [64K, 256M] (default 4M)\n"
@@ -63,10 +67,11 @@ int cmd_pack(int argc, char **argv) {
         {"no-compress", no_argument, NULL, 'n'},  {"threads", required_argument, NULL, 't'},
         {"chunk", required_argument, NULL, 'c'},  {"verify", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"weights", required_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
     const char *out = NULL;
-    int level = 1, verify = 0, quiet = 0, threads = 0, saw_zstd = 0, saw_raw = 0;
+    int level = 1, verify = 0, quiet = 0, threads = 0, saw_zstd = 0, saw_raw = 0, wcode = 1;
     uint64_t chunk = 0;
     zt_err e = {0};
     optind = 1;
@@ -80,6 +85,11 @@ int cmd_pack(int argc, char **argv) {
             saw_zstd = 1;
             break;
         case 'n': saw_raw = 1; break;
+        case 'w':
+            if (!strcmp(optarg, "coded")) wcode = 1;
+            else if (!strcmp(optarg, "bf16")) wcode = 0;
+            else return cli_usage_error("pack", "--weights: '%s' is not coded or bf16", optarg);
+            break;
         case 't':
             threads = (int)strtol(optarg, &end, 10);
             if (*end || threads < 1 || threads > 256)
@@ -106,7 +116,7 @@ int cmd_pack(int argc, char **argv) {
     zt_source *src;
     if (zt_source_open(model, &src, &e)) return cli_fail(&e);
 
-    zt_pack_opts po = {.zstd_level = saw_raw ? 0 : level, .threads = threads, .chunk_bytes = (uint32_t)chunk,
+    zt_pack_opts po = {.wcode = wcode, .zstd_level = saw_raw ? 0 : level, .threads = threads, .chunk_bytes = (uint32_t)chunk,
                        .cancel = &g_cancel};
 #ifdef ZT_TEST_HOOKS
     const char *fault = getenv("ZT_PACK_FAULT");
@@ -133,7 +143,7 @@ int cmd_pack(int argc, char **argv) {
         printf("packed %s -> %s: %s of unit images stored in %s (ratio %.3f, %s), file %s, %.1f s\n", model, out,
                zt_fmt_bytes(st.image_bytes, b1, sizeof b1), zt_fmt_bytes(st.stored_bytes, b2, sizeof b2),
                st.stored_bytes ? (double)st.image_bytes / (double)st.stored_bytes : 0.0,
-               po.zstd_level ? "zstd" : "uncompressed", zt_fmt_bytes(st.file_bytes, b3, sizeof b3), st.seconds);
+               po.wcode ? (po.zstd_level ? "coded weights, zstd" : "coded weights") : po.zstd_level ? "zstd" : "uncompressed", zt_fmt_bytes(st.file_bytes, b3, sizeof b3), st.seconds);
     }
     if (verify) {
         progress_state vs = {.tty = !quiet && isatty(STDERR_FILENO), .t0 = zt_now(), .what = "verifying"};
