@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "models/carve.h"
 #include "api/noise.h"
@@ -12,6 +13,8 @@
 #include "api/stfile.h"
 #include "api/tokenizer.h"
 #include "models/units_stream.h"
+#include "storage/store.h"
+#include "stream/coded_host.h"
 #include "stream/resident.h"
 
 void zt_gen_params_default(zt_gen_params *gp) {
@@ -26,6 +29,7 @@ void zt_gen_params_default(zt_gen_params *gp) {
 void zt_pipeline_close(zt_pipeline *p) {
     if (!p) return;
     zt_units_destroy(p->units);
+    zt_coded_host_close(p->coded_host);
     zt_plan_free(&p->plan);
     if (p->vae_host_owned) free(p->vae_host);
     if (p->store) zt_source_close(p->store);
@@ -47,6 +51,7 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_height = 1024;
     o->plan_steps = 8;
     o->plan_vae_dt = ZT_DT_F32;
+    o->weights_coded = 1;
 }
 
 /* Headroom on top of the measured context for what the driver allocates
@@ -103,6 +108,14 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     }
     estimate_compute(p, o, compute);
     zt_stream_describe_units(p->cat, o->plan_steps, compute, pu);
+    if (o->weights_coded) { /* the coded sizes: exact once coded (or from a coded store), else estimated */
+        zt_store *zs = p->store ? zt_store_of_source(p->store) : NULL;
+        for (int i = 0; i < n; i++) {
+            if (p->coded_host) pu[i].coded_bytes = zt_coded_host_bytes(p->coded_host, i);
+            else if (zs) pu[i].coded_bytes = zt_store_unit_coded(zs, i) ? zt_store_extent_of(zs, i)->stored_bytes : 0;
+            else if (!pu[i].host_only) pu[i].coded_bytes = (uint64_t)((double)pu[i].bytes * ZT_CODED_RATIO_ESTIMATE);
+        }
+    }
     zt_gen_params gp = plan_gen_params(o);
     memset(in, 0, sizeof *in);
     in->vram_budget = o->vram_budget;
@@ -113,6 +126,12 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     if (o->throttle_bw > 0 && o->throttle_bw < in->link_bw) in->link_bw = o->throttle_bw;
     in->disk_bw = o->disk_bw > 0 ? o->disk_bw : 2e9;
     in->steps = o->plan_steps;
+    if (o->weights_coded)
+        in->decode_bw = o->decode_bw > 0 ? o->decode_bw
+                        : zt_ops_backend(p->ops) == ZT_BACKEND_CUDA && zt_ops_mem_bandwidth(p->ops) > 0
+                            ? ZT_DECODE_BW_FRACTION * zt_ops_mem_bandwidth(p->ops)
+                        : o->context_override ? 1.5e12 /* a simulated GPU (CPU backend plans for one) */
+                                              : 1e9;
     in->window_override = o->window;
     in->prefetch_override = o->prefetch;
     const zt_model_config *c = &p->cat->cfg;
@@ -162,6 +181,18 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
             p->vae_cap = 0;
         }
     }
+    if (!rc && !o->weights_coded && p->store) { /* bf16 weights cannot come from coded extents on every use */
+        zt_store *zs = zt_store_of_source(p->store);
+        for (int i = 0; i < n && !rc; i++)
+            if (plan->units[i].residency == ZT_RES_STREAMED && plan->units[i].tier == ZT_TIER_DISK &&
+                zt_store_unit_coded(zs, i)) {
+                zt_plan_free(plan);
+                rc = zt_err_set(e, ZT_ERR_ARG,
+                                "--weights bf16 reads %s from disk on every use, but %s holds it coded: use --weights "
+                                "coded, raise --pinned, or repack the store with --weights bf16",
+                                p->cat->units[i].name, o->store_path ? o->store_path : "the store");
+            }
+    }
     if (!rc) p->vae_host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp.vae_dt, p->vae_cap);
     free(pu);
     free(compute);
@@ -207,6 +238,13 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     return rc;
 }
 
+/* Encoder threads for coding at load: every core (at most 16). */
+static int coding_threads(const zt_pipeline_opts *o) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->backend == ZT_BACKEND_CPU && o->cpu_threads > 0) n = o->cpu_threads;
+    return (int)(n < 1 ? 1 : n > 16 ? 16 : n);
+}
+
 int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
                           size_t *vae_host_bytes, zt_err *e) {
     zt_pipeline *p = calloc(1, sizeof *p);
@@ -239,9 +277,15 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
     }
     if (o->vram_budget) {
         zt_plan_input in;
+        if (o->weights_coded) { /* code the weights once, now: the plan needs their coded sizes */
+            const double tc = zt_now();
+            rc = zt_coded_host_open(p->cat, p->src, p->store, coding_threads(o), NULL, NULL, &p->coded_host, e);
+            if (rc) goto fail;
+            p->code_s = zt_now() - tc;
+        }
         rc = build_plan(p, o, &p->plan, &in, e);
         if (rc) goto fail;
-        zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes};
+        zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes, p->coded_host};
         rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
         if (rc) goto fail;
         p->streaming = 1;

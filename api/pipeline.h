@@ -61,11 +61,29 @@ typedef struct {
      * host memory, freeing device memory for resident transformer blocks)
      * is predicted faster per image at link_bw; DEVICE / BANDED force one. */
     enum { ZT_VAE_DECODE_AUTO = 0, ZT_VAE_DECODE_DEVICE, ZT_VAE_DECODE_BANDED } vae_decode;
+    /* Weights under a budget: 1 coded (storage/wcode.h: ~0.68 of the bf16
+     * bytes in host memory and on the bus, decoded on the device; a store's
+     * units as it holds them), 0 bf16. Without a budget everything is
+     * resident bf16 either way. */
+    int weights_coded;
+    double decode_bw;         /* bf16 bytes/s the device decodes, for the plan (0: ZT_DECODE_BW_FRACTION of the
+                                 card's memory bandwidth; the CPU backend 1e9) */
 } zt_pipeline_opts;
+
+/* The plan's assumed decode rate on a GPU, as a fraction of its memory bandwidth:
+ * the decoder touches ~3.35 bytes per bf16 output word (2 bytes out), so at
+ * 60% of the memory bandwidth it writes 0.36 of it as bf16 output. */
+#define ZT_DECODE_BW_FRACTION 0.36
+/* Coded size the plan assumes, as a fraction of the bf16 bytes, when it must
+ * plan before coding (zturbo plan on a source that is not a coded store):
+ * 0.679 measured on mkmodel's weights (bin/wcode-stats). */
+#define ZT_CODED_RATIO_ESTIMATE 0.68
 
 typedef struct {
     zt_source *src;
     zt_source *store;         /* --store, or NULL */
+    struct zt_coded_host *coded_host; /* coded weights: the coded images made at load, or from the store */
+    double code_s;            /* seconds spent coding at load */
     const zt_catalog *cat;
     zt_ops *ops;
     zt_units *units;

@@ -66,6 +66,7 @@ enum {
 
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
+typedef enum { ZTURBO_WEIGHTS_DEFAULT = 0, ZTURBO_WEIGHTS_CODED, ZTURBO_WEIGHTS_BF16 } zturbo_weights;
 
 typedef struct zturbo zturbo;
 
@@ -90,6 +91,9 @@ typedef struct {
     double link_bw;             /* host->device bytes/s the plan predicts with (0: measured at start
                                  * on a GPU, else 25e9, PCIe 4 x16) */
     int vae_decode;             /* 0 auto, 1 whole image on the device, 2 banded from host memory */
+    zturbo_weights weights;     /* under a budget: DEFAULT / CODED lossless coded weights (~0.68 of the
+                                 * bytes in host memory and on the bus, decoded on the GPU), BF16 as
+                                 * they are (for comparisons); no effect without vram */
 } zturbo_options;
 
 typedef struct {

@@ -152,6 +152,10 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "vae_decode %d not allowed: 0 auto, 1 device, 2 banded", o->vae_decode),
                fail(&e, err, errlen);
     po.vae_decode = o->vae_decode;
+    if (o->weights < ZTURBO_WEIGHTS_DEFAULT || o->weights > ZTURBO_WEIGHTS_BF16)
+        return zt_err_set(&e, ZT_ERR_ARG, "weights %d not allowed: 0 default (coded), 1 coded, 2 bf16", (int)o->weights),
+               fail(&e, err, errlen);
+    po.weights_coded = o->weights != ZTURBO_WEIGHTS_BF16;
     po.plan_width = o->max_width;
     po.plan_height = o->max_height;
     po.plan_steps = o->max_steps;

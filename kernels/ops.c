@@ -51,6 +51,17 @@ void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes) {
     *total_bytes = t;
 }
 
+double zt_ops_mem_bandwidth(zt_ops *ops) {
+    if (ops->backend != ZT_BACKEND_CUDA) return 0;
+    int khz = 0, bits = 0;
+    if (cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, ops->device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, ops->device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return 2.0 * (double)khz * 1e3 * (double)bits / 8.0; /* double data rate */
+}
+
 double zt_ops_measure_h2d(zt_ops *ops, size_t bytes) {
     if (ops->backend != ZT_BACKEND_CUDA || !bytes) return 0;
     void *h = NULL, *d = NULL;

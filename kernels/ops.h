@@ -78,6 +78,10 @@ void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
  * buffer and device buffer freed before it returns. 0 on the CPU backend or
  * when the buffers cannot be had. Set-up only (~10 ms for 64 MiB). */
 double zt_ops_measure_h2d(zt_ops *ops, size_t bytes);
+/* Peak device memory bandwidth in bytes/s from the card's memory clock and
+ * bus width (what the plan's decode-rate assumption scales with). 0 on the
+ * CPU backend or when the driver does not say. */
+double zt_ops_mem_bandwidth(zt_ops *ops);
 /* The tensor-core kernels the CUDA backend runs for attention and
  * convolutions on the current device: "wgmma" (a compute capability 9.0 card
  * with a binary built for sm_90a) or "mma.sync". */

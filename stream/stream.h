@@ -25,6 +25,18 @@
  * Host tiers: PINNED units are loaded once into one pinned arena; DISK units
  * are read from the block store on every use by an I/O thread that runs
  * ahead along the use order into a ring of pinned staging buffers.
+ *
+ * Coded weights (choice.coded, storage/wcode.h): the host image of such a
+ * unit is its coded image, in the pinned arena or read coded from the store
+ * into a stage (its header and tables validated there before anything
+ * decodes it). Filling a slot then means, on the copy stream: the image's
+ * directory and runs of its chunks copied through the device piece buffer
+ * (plan.cstage_bytes), each run decoded into the slot (zt_op_wdecode).
+ * RESIDENT_CODED units sit coded in the resident arena and are decoded into
+ * a slot on the copy stream at each use, like a streamed unit without the
+ * copy. Lent coded units are decoded into the lent region. The host never
+ * decodes on the CUDA backend; the CPU backend decodes on the host where
+ * the CUDA backend copies.
  */
 #ifndef ZT_STREAM_STREAM_H
 #define ZT_STREAM_STREAM_H
@@ -54,6 +66,8 @@ typedef struct {
     double throttle_bw;    /* hidden test knob: cap host->device copies at this many bytes/s (0 = off) */
     int verify_checksums;  /* store reads: verify extent checksums (default 1) */
     uint64_t host_scratch_bytes; /* host activation memory (pinned when allowed) for the banded VAE; 0: none */
+    struct zt_coded_host *coded_host; /* coded weights (stream/coded_host.h): the coded images of the units the
+                                         plan moves coded (choice.coded); the stream releases each once loaded */
 } zt_stream_options;
 
 /* Per-phase counters since the last zt_stream_stats_reset. Times are host

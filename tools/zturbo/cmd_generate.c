@@ -21,7 +21,7 @@
 enum {
     O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_NOISE,
     O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
-    O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
+    O_VRAM, O_PINNED, O_STORE, O_WEIGHTS, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
 };
 
@@ -76,6 +76,9 @@ static const cli_option k_opts[O_N] = {
     [O_PINNED] = {"--pinned", NULL, CLI_SIZE, "SIZE", .def_help = "no limit",
                   .help = "pinned host memory for streamed weights; what does not fit\nis read from --store on every use"},
     [O_STORE] = {"--store", NULL, CLI_STRING, "FILE", .help = "zturbo block store (zturbo pack) to read weights from"},
+    [O_WEIGHTS] = {"--weights", NULL, CLI_ENUM, "coded|bf16", .choices = "coded|bf16", .def = "coded",
+                   .help = "with --vram: weights in host memory and on the bus coded losslessly\n"
+                           "(~0.68 of the bytes, decoded on the GPU), or bf16 as they are"},
     [O_WINDOW] = {"--window", NULL, CLI_INT, "N", 1, 16, .def_help = "prefetch + 1", .help = "window slots, 1..16"},
     [O_PREFETCH] = {"--prefetch", NULL, CLI_INT, "N", 0, 8, .def_help = "1, or 2..3 where the plan predicts it faster",
                     .help = "units copied ahead of compute, 0..8"},
@@ -467,6 +470,7 @@ int cmd_generate(int argc, char **argv) {
     zo.throttle_bw = v[O_THROTTLE].set ? v[O_THROTTLE].d * 1e9 : 0;
     zo.link_bw = v[O_LINK_BW].set ? v[O_LINK_BW].d * 1e9 : 0;
     zo.vae_decode = !strcmp(v[O_VAE_DECODE].s, "device") ? 1 : !strcmp(v[O_VAE_DECODE].s, "banded") ? 2 : 0;
+    zo.weights = !strcmp(v[O_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
     zo.threads = (int)v[O_THREADS].i;
     zo.tokenizer_path = v[O_TOKENIZER].s;
     zo.max_width = (int)v[O_WIDTH].i;
