@@ -35,7 +35,7 @@ int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, 
     if (!h) return zt_err_set(e, ZT_ERR_NOMEM, "coded weights: out of host memory");
     h->n_units = cat->n_units;
     h->u = calloc((size_t)cat->n_units, sizeof *h->u);
-    zt_store *zs = store ? zt_store_of_source(store) : NULL;
+    zt_store *zs = zt_store_of_source(store ? store : src); /* the model may be a store itself */
     zt_source *from = store ? store : src;
     uint64_t max_image = 0;
     for (int i = 0; i < cat->n_units; i++)

@@ -29,7 +29,8 @@ extern "C" {
 typedef struct zt_coded_host zt_coded_host;
 
 /* src: the model source; store: the block store the stream reads from (may
- * be NULL; when given, every unit is read from it, as the stream does).
+ * be NULL; when given, every unit is read from it, as the stream does; a
+ * src that is a store counts as one).
  * progress (may be NULL) after each coded unit. */
 typedef void (*zt_coded_host_progress_fn)(void *ctx, int units_done, int n_units);
 int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, int threads,

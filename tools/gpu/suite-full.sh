@@ -11,6 +11,7 @@
 #   lend    : three images per process at 8G/6G with lent blocks, PNG by PNG
 #   lendab  : lending on / off (ZT_LEND=0) at 12G / 8G / 6G, same machine
 #   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
+#   provider: resident through the streaming provider vs OLD=zturbo (resident.c), s/eval + PNG bytes
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
 #   mutants : the GPU mutants of tools/mutate.sh --gpu must fail test_ops_cuda's element bound
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
@@ -247,6 +248,36 @@ copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two 
     if [ -n "${OLD:-}" ] && [ $v != 4G ]; then Z=$OLD ours "vram-$v-old" "${A1024[@]}" --vram $v -o $W/v.png; fi
   done
   [ -n "${OLD:-}" ] && Z=$OLD ours resident-old "${A1024[@]}" -o $W/v.png
+  ;;
+provider) # the one weight provider: everything resident = the streaming provider with no budget (no
+  # stream/resident.c any more) against OLD=path (a zturbo build that still has it), same checkpoint,
+  # 1024x1024, 8 steps, interleaved rounds: s/eval, load and the PNG bytes; 8G too (lending unchanged)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  [ -n "${OLD:-}" ] || { echo "provider: set OLD=path/to/the/old/zturbo"; exit 2; }
+  for round in 1 2 3; do
+    Z=$OLD ours "provider-resident-old-$round" "${A1024[@]}" -o $W/po.png
+    ours "provider-resident-new-$round" "${A1024[@]}" -o $W/pn.png
+    cmp -s $W/po.png $W/pn.png && echo "  resident round $round: same PNG old/new" || echo "  resident round $round: PNG DIFFERS old/new"
+  done | tee -a "$OUT/provider.txt"
+  Z=$OLD ours "provider-8G-old" "${A1024[@]}" --vram 8G -o $W/qo.png
+  ours "provider-8G-new" "${A1024[@]}" --vram 8G -o $W/qn.png
+  { cmp -s $W/qo.png $W/qn.png && echo "  8G: same PNG old/new" || echo "  8G: PNG DIFFERS old/new"
+    cmp -s $W/po.png $W/qn.png && echo "  8G new: same PNG as resident" || echo "  8G new: PNG DIFFERS from resident"; } | tee -a "$OUT/provider.txt"
+  python3 - "$OUT/ours.jsonl" <<'PY' | tee -a "$OUT/provider.txt"
+import json, sys, statistics as st
+runs = {}
+for line in open(sys.argv[1]):
+    try: j = json.loads(line)
+    except ValueError: continue
+    if not j.get("r") or not j["run"].startswith("provider-"): continue
+    key = j["run"].rsplit("-", 1)[0] if j["run"].startswith("provider-resident-") else j["run"]
+    runs.setdefault(key, []).append(j["r"])
+for k, rs in sorted(runs.items()):
+    ev = [r["dit_eval_s"] for r in rs]
+    print("%-22s n=%d  s/eval median %.4f (min %.4f max %.4f)  load_s median %.2f  total_s median %.3f  device_used_peak %.2f GiB"
+          % (k, len(rs), st.median(ev), min(ev), max(ev), st.median([r["load_s"] for r in rs]),
+             st.median([r["total_s"] for r in rs]), max(r["device_used_peak"] for r in rs) / 2**30))
+PY
   ;;
 sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
