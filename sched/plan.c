@@ -274,10 +274,17 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
         if (in->vram_budget < min) {
             free(order);
             zt_plan_free(out);
+            uint64_t max_coded = 0;
+            for (int i = 0; i < n_units; i++)
+                if (is_candidate(&units[i]) && unit_coded(&units[i], in)) max_coded = ZT_MAX(max_coded, units[i].coded_bytes);
+            char b5[32], piece[96] = "";
+            if (max_coded)
+                snprintf(piece, sizeof piece, " + coded-weight piece buffer %s",
+                         zt_fmt_bytes(cstage_for(max_coded, in), b5, sizeof b5));
             return zt_err_set(e, ZT_ERR_NOMEM,
-                              "plan: --vram %s is too small: context %s + workspace %s + window of %d slots needs at least %s",
+                              "plan: --vram %s is too small: context %s + workspace %s + window of %d slots%s needs at least %s",
                               zt_fmt_bytes(in->vram_budget, b1, sizeof b1), zt_fmt_bytes(in->context_bytes, b2, sizeof b2),
-                              zt_fmt_bytes(in->workspace_bytes, b3, sizeof b3), plan_slots(in),
+                              zt_fmt_bytes(in->workspace_bytes, b3, sizeof b3), plan_slots(in), piece,
                               zt_fmt_bytes(min, b4, sizeof b4));
         }
         /* Depths: the default (or the override), then deeper ones when the

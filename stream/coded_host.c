@@ -66,6 +66,7 @@ int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, 
             zt_err_prefix(e, "coding unit '%s'", d->name);
             break;
         }
+        if (n >= d->nbytes) continue; /* no smaller coded: this unit moves as bf16 */
         if (posix_memalign((void **)&c->img, 4096, n)) {
             rc = zt_err_set(e, ZT_ERR_NOMEM, "coded weights: out of host memory for unit '%s'", d->name);
             break;
