@@ -140,6 +140,10 @@ typedef struct {
     int units_resident, units_streamed, slots, prefetch;
     uint64_t slot_bytes;
     int units_lent;             /* transformer blocks copied once per image into the VAE's idle workspace */
+    int units_coded;            /* of the resident units, kept coded (decoded into a slot at each use) */
+    uint64_t pinned_bytes;      /* pinned host memory of the plan: streamed weights + staging */
+    int weights_coded;          /* 1: coded weights (zturbo_options.weights) */
+    double code_s;              /* seconds zturbo_create spent coding the weights (a snapshot; 0: none) */
 } zturbo_result;
 
 void zturbo_options_default(zturbo_options *o);

@@ -226,11 +226,16 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
         r->streaming = 1;
         r->vram = z->vram;
         for (int i = 0; i < pl->n_units; i++) {
-            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT;
+            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT ||
+                                 pl->units[i].residency == ZT_RES_RESIDENT_CODED;
+            r->units_coded += pl->units[i].residency == ZT_RES_RESIDENT_CODED;
             r->units_streamed += pl->units[i].residency == ZT_RES_STREAMED;
             r->units_lent += pl->units[i].residency == ZT_RES_LENT;
         }
         r->slots = pl->n_slots;
+        r->pinned_bytes = pl->pinned_bytes;
+        r->weights_coded = z->p->coded_host != NULL;
+        r->code_s = z->p->code_s;
         r->slot_bytes = pl->slot_bytes;
         r->prefetch = pl->prefetch;
     }

@@ -345,6 +345,10 @@ static void print_json(int index, const char *prompt, const char *output, const 
             json_object_set_new(pl, "units_resident", json_integer(r->units_resident));
             json_object_set_new(pl, "units_streamed", json_integer(r->units_streamed));
             json_object_set_new(pl, "units_lent", json_integer(r->units_lent));
+            json_object_set_new(pl, "units_coded", json_integer(r->units_coded));
+            json_object_set_new(pl, "weights", json_string(r->weights_coded ? "coded" : "bf16"));
+            json_put_u64(pl, "pinned_bytes", r->pinned_bytes);
+            json_object_set_new(pl, "code_s", json_real(r->code_s));
             json_object_set_new(pl, "slots", json_integer(r->slots));
             json_put_u64(pl, "slot_bytes", r->slot_bytes);
             json_object_set_new(pl, "prefetch", json_integer(r->prefetch));
@@ -388,10 +392,13 @@ static void print_stats(const zturbo_params *zp, const zturbo_result *r) {
     printf("stats-json: {\"width\":%d,\"height\":%d,\"steps\":%d,\"vram\":%llu,\"text_s\":%.6f,"
            "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
            "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
-           "\"device_alloc_peak\":%llu}\n",
+           "\"device_alloc_peak\":%llu,\"weights\":\"%s\",\"units_resident\":%d,\"units_coded\":%d,"
+           "\"pinned_bytes\":%llu,\"host_rss\":%llu,\"code_s\":%.3f}\n",
            zp->width, zp->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
            r->vae_s, r->total_s, r->load_s, (unsigned long long)r->bytes_h2d, (unsigned long long)r->bytes_disk,
-           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory);
+           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory,
+           r->weights_coded ? "coded" : "bf16", r->units_resident, r->units_coded, (unsigned long long)r->pinned_bytes,
+           (unsigned long long)r->host_rss, r->code_s);
     fflush(stdout);
 }
 
