@@ -180,10 +180,13 @@ int main(void) {
                 zt_wr64(ti + 120, XXH64(ti, 120, 0));
                 reseal(t, victim, tx);
                 write_whole(hpath, t, ts);
+                /* ZT_TEST_DEVICE=cuda: the same through the GPU decoder's path (run under compute-sanitizer
+                 * by tools/gpu/suite-full.sh coded: nothing may reach a kernel) */
+                const char *dev = getenv("ZT_TEST_DEVICE") ? getenv("ZT_TEST_DEVICE") : "cpu";
                 snprintf(cmd, sizeof cmd,
                          "cd '%s' && rm -f h.png && '%s/zturbo' generate -m snap --store snap-hostile.zts --pinned 0 "
-                         "--vram 12M --device cpu -p bird --width 64 --height 64 --steps 2 -q -o h.png 2> h.err",
-                         dir, getenv("ZT_BIN"));
+                         "--vram %s --device %s -p bird --width 64 --height 64 --steps 2 -q -o h.png 2> h.err",
+                         dir, getenv("ZT_BIN"), strcmp(dev, "cuda") ? "12M" : "1200M", dev);
                 const int st2 = system(cmd);
                 snprintf(cmd, sizeof cmd, "%s/h.err", dir);
                 size_t el = 0;

@@ -3,6 +3,7 @@
  *
  *   bin/wcode-stats -m MODEL [--units SUBSTR] [--chunk-elems N] [--max-units N]
  *   bin/wcode-stats --synth tiny|full [--seed N] [--dist normal|laplace|mix|t3] [...]
+ *   bin/wcode-stats --store-ratios STORE   (coded / bf16 bytes per component, from the index)
  *
  * MODEL is anything zt_source_open reads (snapshot, ComfyUI files, store).
  * --synth builds the unit images in memory from mkmodel's own generator
@@ -39,6 +40,7 @@
 #include "common/zt_dtype.h"
 #include "storage/catalog.h"
 #include "storage/source.h"
+#include "storage/store.h"
 #include "storage/wcode.h"
 #include "tools/mkmodel_init.h"
 
@@ -222,8 +224,41 @@ static void synth_unit(const zt_catalog *cat, int u, uint64_t seed, uint8_t *img
     }
 }
 
+/* --store-ratios STORE: per component, the bf16 image bytes of the units a
+ * store holds coded and their coded bytes (from its index: no data read). */
+static int store_ratios(const char *path) {
+    zt_err e = {0};
+    zt_store *s;
+    if (zt_store_open(path, 0, &s, &e)) {
+        fprintf(stderr, "wcode-stats: %s\n", e.msg);
+        return 1;
+    }
+    const zt_catalog *cat = zt_store_catalog(s);
+    double img[ZT_COMP_COUNT] = {0}, cod[ZT_COMP_COUNT] = {0}, ti = 0, tc = 0;
+    int n[ZT_COMP_COUNT] = {0};
+    for (int u = 0; u < cat->n_units; u++) {
+        if (!zt_store_unit_coded(s, u)) continue;
+        const zt_store_extent *x = zt_store_extent_of(s, u);
+        img[cat->units[u].comp] += (double)x->image_bytes;
+        cod[cat->units[u].comp] += (double)x->stored_bytes;
+        n[cat->units[u].comp]++;
+    }
+    static const char *comp[] = {"DiT", "TE", "VAE"};
+    printf("# %s: coded units (storage/wcode.h), from the index\n", path);
+    for (int c = 0; c < ZT_COMP_COUNT; c++) {
+        if (!n[c]) continue;
+        printf("%-4s %3d units %15.0f bytes bf16 -> %15.0f coded: ratio %.4f\n", comp[c], n[c], img[c], cod[c], cod[c] / img[c]);
+        ti += img[c];
+        tc += cod[c];
+    }
+    if (ti > 0) printf("all  %19.0f bytes bf16 -> %15.0f coded: ratio %.4f\n", ti, tc, tc / ti);
+    zt_store_close(s);
+    return 0;
+}
+
 static void usage(FILE *f) {
-    fprintf(f, "usage: wcode-stats (-m MODEL | --synth tiny|full) [--seed N] [--units SUBSTR] [--max-units N]\n"
+    fprintf(f, "usage: wcode-stats --store-ratios STORE\n"
+               "       wcode-stats (-m MODEL | --synth tiny|full) [--seed N] [--units SUBSTR] [--max-units N]\n"
                "                   [--chunk-elems N] [--dist normal|laplace|mix|t3 (with --synth)]\n");
 }
 
@@ -234,6 +269,7 @@ int main(int argc, char **argv) {
     static const struct option lo[] = {{"synth", 1, 0, 'S'}, {"seed", 1, 0, 's'},      {"units", 1, 0, 'u'},
                                        {"max-units", 1, 0, 'n'}, {"chunk-elems", 1, 0, 'c'}, {"dist", 1, 0, 'd'}, {"help", 0, 0, 'h'},
                                        {0, 0, 0, 0}};
+    if (argc == 3 && !strcmp(argv[1], "--store-ratios")) return store_ratios(argv[2]);
     for (int o; (o = getopt_long(argc, argv, "m:h", lo, NULL)) != -1;) {
         switch (o) {
         case 'm': model = optarg; break;

@@ -428,6 +428,98 @@ disk) # disk bandwidth (bench-io) and --pinned 0 from the zstd store, same machi
   [ -f $W/r.png ] || ours resident "${A1024[@]}" -o $W/r.png
   ours "vram-8G-pinned0-store" "${A1024[@]}" --vram 8G --pinned 0 --store $S -o $W/d.png; same $W/r.png $W/d.png | tee -a "$OUT/ours.jsonl"
   ;;
+coded) # issue 16, coded weights, Must-show 1-6 in one part (~7 min after prep; the bf16 zstd store is packed once
+  # here if missing): ratios and entropy bound, decode rate against the copy ceiling, s/eval coded vs bf16 at
+  # 1024^2 x 8 steps (min, 4G, 8G with --throttle 12 and 3, 8G, resident), pinned memory and RSS, --pinned 0
+  # from the coded store vs the bf16 store, minimum budget and units resident at 8G, PNG identity for every
+  # row, compute-sanitizer on the decoder with lying data and on a generate from a hostile coded store.
+  # RAW=1 also packs a plain bf16 store (20 GB more disk) for the --pinned 0 row.
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  Sb=$W/full-bf16.zts; Sr=$W/full-raw.zts; CJ=$OUT/coded.jsonl; : > "$CJ"
+  [ -f $Sb ] || { log pack bf16 zstd store; $Z pack $M -o $Sb --weights bf16 -q >> "$OUT/mk.log" 2>&1 || fail "pack bf16 store"; }
+  [ "${RAW:-0}" = 1 ] && [ ! -f $Sr ] && { log pack raw bf16 store; $Z pack $M -o $Sr --weights bf16 --no-compress -q >> "$OUT/mk.log" 2>&1 || fail "pack raw store"; }
+  nvidia-smi --query-gpu=name,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv,noheader | tee "$OUT/coded-machine.txt"
+  # 1. ratios (the store's index) and the entropy bound (a DiT, a TE and the VAE unit read back from the store)
+  $B/wcode-stats --store-ratios $S | tee "$OUT/coded-ratios.txt" || fail "wcode-stats --store-ratios"
+  for u in dit.layers.7 te.layers.5 vae.decoder; do
+    timeout 120 $B/wcode-stats -m $S --units $u --max-units 1 > "$OUT/coded-entropy-$u.txt" 2>&1 || fail "wcode-stats $u"
+  done
+  # 2. the decoder: exact on every case, memcheck with lying data, and its rate (kbench wdecode, copy ceiling)
+  timeout 200 $B/tests/test_wdecode_cuda > "$OUT/t-wdecode.log" 2>&1; rc test_wdecode_cuda $? "$(tail -1 "$OUT/t-wdecode.log")"
+  ZT_WDECODE_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_wdecode_cuda > "$OUT/memcheck-wdecode.log" 2>&1
+  sanitizer "memcheck wdecode (lying data after validation)" "$OUT/memcheck-wdecode.log" $?
+  ZT_TEST_DEVICE=cuda timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 --target-processes all \
+    $B/tests/test_store_wcode > "$OUT/memcheck-hostile.log" 2>&1
+  sanitizer "memcheck generate from a hostile coded store" "$OUT/memcheck-hostile.log" $?
+  grep -q 'test_store_wcode: .* 0 failed' "$OUT/memcheck-hostile.log" || fail "test_store_wcode on cuda (see memcheck-hostile.log)"
+  timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
+  grep -E 'ceiling: copy \| 1 GiB|wdecode' "$OUT/kbench-wdecode.txt"
+  grep -q 'WRONG RESULT' "$OUT/kbench-wdecode.txt" && fail "kbench wdecode: wrong result"
+  # 3-6. generate rows: coded from the coded store, bf16 from the snapshot as before
+  crun() { # name, args...
+    local name=$1; shift
+    local line
+    line=$(timeout 300 $Z generate -q --stats "$@" 2>>"$OUT/coded.err" | grep '^stats-json:' | sed 's/^stats-json: //')
+    echo "{\"run\":\"$name\",\"r\":${line:-null}}" >> "$CJ"
+    [ -n "$line" ] || fail "generate $name: no stats line (see coded.err)"
+  }
+  cpng() { if cmp -s $W/cr.png $W/cx.png; then echo "$1 same" >> "$OUT/coded-png.txt"; else echo "$1 DIFFERS" >> "$OUT/coded-png.txt"; fail "coded: PNG of $1 differs from resident"; fi; rm -f $W/cx.png; }
+  CO=(-m $M --store $S --weights coded); BF=(-m $M --weights bf16)
+  crun resident -m $M "${A1024[@]}" -o $W/cr.png
+  minc=$(min_budget --store $S --weights coded); minb=$(min_budget --weights bf16)
+  echo "minimum budget at 1024^2: coded $minc, bf16 $minb" | tee "$OUT/coded-min.txt"
+  for v in 8G $minc; do $Z plan "${CO[@]}" --vram $v -v > "$OUT/coded-plan-coded-$v.txt" 2>&1 || fail "plan coded $v"; done
+  for v in 8G $minb; do $Z plan "${BF[@]}" --vram $v -v > "$OUT/coded-plan-bf16-$v.txt" 2>&1 || fail "plan bf16 $v"; done
+  rows=("min:" "4G:--vram 4G" "8G-link12:--vram 8G --throttle 12" "8G-link3:--vram 8G --throttle 3" "8G:--vram 8G")
+  for row in "${rows[@]}"; do
+    name=${row%%:*}; args=${row#*:}
+    for w in bf16 coded; do
+      if [ $name = min ]; then [ $w = coded ] && args="--vram $minc" || args="--vram $minb"; fi
+      if [ $w = coded ]; then crun "$name-$w" "${CO[@]}" "${A1024[@]}" $args -o $W/cx.png; else crun "$name-$w" "${BF[@]}" "${A1024[@]}" $args -o $W/cx.png; fi
+      cpng "$name-$w"
+    done
+  done
+  crun "8G-coded-from-snapshot" -m $M --weights coded "${A1024[@]}" --vram 8G -o $W/cx.png; cpng 8G-coded-from-snapshot
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+  crun "8G-pinned0-bf16" "${BF[@]}" --store $Sb "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-bf16
+  [ -f $Sr ] && { crun "8G-pinned0-raw" "${BF[@]}" --store $Sr "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-raw; }
+  crun "8G-pinned0-coded" "${CO[@]}" "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-coded
+  # the table: s/eval, coded / bf16, bus bytes per image's steps, units resident (coded), pinned, RSS, PNG
+  python3 - "$CJ" "$OUT/coded-png.txt" "$OUT/kbench-wdecode.txt" "$OUT/coded-ratios.txt" <<'PY' | tee "$OUT/coded-table.txt"
+import json, re, sys
+rows = {}
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    if j["r"]: rows[j["run"]] = j["r"]
+png = dict(l.rsplit(" ", 1) for l in open(sys.argv[2]).read().split("\n") if l)
+G = lambda b: "%.2f" % (b / 2**30)
+print("| row | weights | s/eval | coded/bf16 | bus GiB (steps) | resident (coded) | pinned GiB | RSS GiB | load s (coding) | PNG |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name in ["resident", "min", "4G", "8G-link12", "8G-link3", "8G", "8G-coded-from-snapshot", "8G-pinned0"]:
+    for w in (["bf16", "raw", "coded"] if name == "8G-pinned0" else ["bf16", "coded"] if name not in ("resident", "8G-coded-from-snapshot") else [""]):
+        key = name + ("-" + w if w else "")
+        r = rows.get(key)
+        if not r: continue
+        base = rows.get(name + "-bf16")
+        ratio = "%.3f" % (r["dit_eval_s"] / base["dit_eval_s"]) if w == "coded" and base else ""
+        print("| %s | %s | %.4f | %s | %s | %d (%d) | %s | %s | %.1f (%.1f) | %s |" % (name, r.get("weights", w), r["dit_eval_s"], ratio,
+              G(r["bytes_h2d"]), r.get("units_resident", 0), r.get("units_coded", 0), G(r.get("pinned_bytes", 0)),
+              G(r.get("host_rss", 0)), r["load_s"], r.get("code_s", 0), png.get(key, "(reference)")))
+kb = open(sys.argv[3]).read()
+cp = re.search(r"ceiling: copy \| 1 GiB D2D, read\+write \| [0-9.]+ \| ([0-9]+) GB/s", kb)
+wd = re.search(r"wdecode: bf16 output \| ([^|]*) \| ([0-9.]+) \| ([0-9]+) GB/s", kb)
+wt = re.search(r"wdecode: bytes touched \| [^|]* \| [0-9.]+ \| ([0-9]+) GB/s", kb)
+if cp and wd and wt:
+    copy, out, touched = float(cp.group(1)), float(wd.group(3)), float(wt.group(1))
+    ratio = re.search(r"all .* ratio ([0-9.]+)", open(sys.argv[4]).read())
+    r = float(ratio.group(1)) if ratio else 0.68
+    dit = 12309872640  # bf16 bytes of the DiT's unit images
+    per_eval = dit * (1 + r)  # bytes touched to decode every block once: read coded + write bf16
+    print("\ndecode: %.0f GB/s of bf16 output (%.0f GB/s touched = %.0f%% of the %.0f GB/s D2D copy); a 4060-class card "
+          "(272 GB/s) at the same fraction: %.0f ms per evaluation to decode the whole DiT (%.1f GB touched)" %
+          (out, touched, 100 * touched / copy, copy, 1e3 * per_eval / (272e9 * touched / copy), per_eval / 1e9))
+PY
+  ;;
 *) fail "unknown part '$part'" ;;
 esac
 nfail=$(grep -c '' "$fails_file")
