@@ -264,10 +264,14 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     order_candidates(units, n_units, order, &n_order);
 
     if (all <= in->vram_budget && in->window_override == 0 && in->prefetch_override < 0) {
+        uint64_t max_coded = 0;
         for (int k = 0; k < n_order; k++) {
             ch[order[k]].residency = ZT_RES_RESIDENT;
             ch[order[k]].coded = unit_coded(&units[order[k]], in); /* loaded from its coded image, decoded on the device */
+            if (ch[order[k]].coded) max_coded = ZT_MAX(max_coded, units[order[k]].coded_bytes);
         }
+        /* no budget (and so no workspace to decode through at load): a piece buffer */
+        if (in->vram_budget == UINT64_MAX) out->cstage_bytes = cstage_for(max_coded, in);
         out->all_resident = 1;
     } else {
         uint64_t min = zt_plan_min_budget(units, n_units, in);
