@@ -190,7 +190,8 @@ int main(void) {
                 const int st2 = system(cmd);
                 snprintf(cmd, sizeof cmd, "%s/h.err", dir);
                 size_t el = 0;
-                char *err = (char *)read_whole(cmd, &el);
+                char *raw = (char *)read_whole(cmd, &el), *err = raw ? realloc(raw, el + 1) : NULL;
+                if (err) err[el] = 0; /* the message as a string */
                 snprintf(cmd, sizeof cmd, "%s/h.png", dir);
                 ZT_CHECK(WIFEXITED(st2) && WEXITSTATUS(st2) == 1 && err && strstr(err, "dit.layers.0") &&
                              strstr(err, "escape") && !file_exists(cmd),
