@@ -64,6 +64,14 @@ enum {
     ZTURBO_ERR_INTERNAL = -10,   /* a bug */
 };
 
+/* Limits of zturbo_params (zturbo_params_check). */
+enum {
+    ZTURBO_SIZE_MIN = 16,
+    ZTURBO_SIZE_MAX = 2048,
+    ZTURBO_SIZE_MULTIPLE = 16,
+    ZTURBO_STEPS_MAX = 100,
+};
+
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
 
@@ -141,6 +149,13 @@ typedef struct {
 void zturbo_options_default(zturbo_options *o);
 void zturbo_params_default(zturbo_params *p);
 
+/* The one check of a zturbo_params, before anything runs: width and height
+ * multiples of 16 in 16..2048, steps in 1..100, a prompt or ids. generate
+ * calls it; the command line and the server reject with its messages
+ * ("width 17 not allowed: must be a multiple of 16 in 16..2048"). Needs no
+ * context. Returns 0, ZTURBO_ERR_RANGE or ZTURBO_ERR_ARG. */
+int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen);
+
 /* Load the model. On success *out is the context; on failure *out is NULL. */
 int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen);
 /* One image into rgb [height * width * 3]. res may be NULL. */
@@ -150,6 +165,11 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
  * (the inputs, no timings: the same inputs give the same file). */
 int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
                         size_t errlen);
+/* One image as PNG bytes in memory: exactly the bytes zturbo_generate_png
+ * writes to a file for the same context and params. *png is malloc'd (the
+ * caller frees it); on failure *png is NULL. */
+int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                               char *err, size_t errlen);
 void zturbo_destroy(zturbo *z);
 
 /* Resolved settings of a context (after AUTO/DEFAULT are decided). */

@@ -236,13 +236,9 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
 static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st, int *truncated, zt_err *e) {
     *truncated = 0;
     if (!z || !p || !rgb) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate: context, params and rgb must not be NULL");
-    int rc = check_size("width", p->width, e);
-    if (!rc) rc = check_size("height", p->height, e);
-    if (rc) return rc;
-    if (p->steps < 1 || p->steps > 100)
-        return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..100", p->steps);
-    if (!p->prompt && !p->ids) return zt_err_set(e, ZT_ERR_ARG, "no prompt: set prompt or ids");
-    if (p->ids && p->n_ids < 1) return zt_err_set(e, ZT_ERR_ARG, "ids: empty list");
+    char msg[ZT_ERR_MSG];
+    int rc = zturbo_params_check(p, msg, sizeof msg);
+    if (rc) return zt_err_set(e, rc, "%s", msg);
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
@@ -312,31 +308,55 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
     return *info && *json ? 0 : ZT_ERR_NOMEM;
 }
 
-int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
-                        size_t errlen) {
-    zt_err e = {0};
+/* One image as PNG bytes (the texts above): what both the file and the
+ * buffer variants write. */
+static int generate_png_bytes(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                              zt_err *e) {
+    *png = NULL;
+    *png_len = 0;
     if (res) memset(res, 0, sizeof *res);
-    if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
-    if (!z || !p) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL"),
-                  fail(&e, err, errlen);
-    int rc = check_size("width", p->width, &e);
-    if (!rc) rc = check_size("height", p->height, &e);
-    if (rc) return fail(&e, err, errlen);
+    if (!z || !p) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL");
+    char msg[ZT_ERR_MSG];
+    int rc = zturbo_params_check(p, msg, sizeof msg);
+    if (rc) return zt_err_set(e, rc, "%s", msg);
     uint8_t *rgb = malloc((size_t)p->width * p->height * 3);
-    if (!rgb) return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+    if (!rgb) return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
     zt_gen_stats st;
     memset(&st, 0, sizeof st);
     int truncated = 0;
     char *info = NULL, *json = NULL;
-    rc = run(z, p, rgb, &st, &truncated, &e);
-    if (!rc && png_texts(z, p, st.tokens, truncated, &info, &json)) rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
+    rc = run(z, p, rgb, &st, &truncated, e);
+    if (!rc && png_texts(z, p, st.tokens, truncated, &info, &json)) rc = zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
     if (!rc) {
         zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
-        rc = zt_png_write(path, rgb, p->width, p->height, tx, 3, &e);
+        rc = zt_png_encode(rgb, p->width, p->height, tx, 3, png, png_len, e);
     }
     if (!rc && res) fill_result(z, p, &st, truncated, res);
     free(info);
     free(json);
     free(rgb);
+    return rc;
+}
+
+int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                               char *err, size_t errlen) {
+    zt_err e = {0};
+    if (!png || !png_len) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png_buffer: png and png_len must not be NULL"),
+                          fail(&e, err, errlen);
+    int rc = generate_png_bytes(z, p, png, png_len, res, &e);
+    return rc ? fail(&e, err, errlen) : 0;
+}
+
+int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
+                        size_t errlen) {
+    zt_err e = {0};
+    if (res) memset(res, 0, sizeof *res);
+    if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    int rc = generate_png_bytes(z, p, &png, &len, res, &e);
+    if (!rc) rc = zt_png_write_bytes(path, png, len, &e);
+    free(png);
+    if (rc && res) memset(res, 0, sizeof *res);
     return rc ? fail(&e, err, errlen) : 0;
 }
