@@ -170,6 +170,9 @@ int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, ztu
  * caller frees it); on failure *png is NULL. */
 int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
                                char *err, size_t errlen);
+/* The A1111 "parameters" infotext the PNG of p carries (prompt, then
+ * "Steps: 8, Sampler: Euler, ..."), malloc'd; NULL when out of memory. */
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p);
 void zturbo_destroy(zturbo *z);
 
 /* Resolved settings of a context (after AUTO/DEFAULT are decided). */

@@ -282,7 +282,8 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
 
 /* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
  * (no timings, so the same inputs give the same file). */
-static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
+    (void)z;
     char steps_s[16], seed_s[32], size_s[32];
     snprintf(steps_s, sizeof steps_s, "%d", p->steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
@@ -290,7 +291,14 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
     const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file"};
     const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name};
-    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+}
+
+static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
+    char seed_s[32];
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
+    const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
+    *info = zturbo_infotext(z, p);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
                           "width", p->width, "height", p->height, "steps", p->steps, "sampler", "flow_match_euler",

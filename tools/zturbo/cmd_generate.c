@@ -595,3 +595,8 @@ done:
     zturbo_destroy(z);
     return exit_code;
 }
+
+const cli_option *generate_options(int *n) {
+    *n = O_N;
+    return k_opts;
+}

@@ -54,4 +54,8 @@ void cli_options_help(FILE *f, const char *usage, const cli_option *t, int n);
 /* "name value" lines, one per listed option; "(default)" marks unset values. */
 void cli_options_print(FILE *f, const cli_option *t, int n, const cli_value *v);
 
+/* generate's table (cmd_generate.c): `serve` takes its model, device,
+ * streaming and image options by name, so the two never disagree. */
+const cli_option *generate_options(int *n);
+
 #endif
