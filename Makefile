@@ -151,7 +151,10 @@ fuzz: deps $(FUZZ_BINS)
 	  n=$$(basename $$f); mkdir -p build/fuzz-corpus/$$n; \
 	  seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-corpus/$$n $$seeds 2>&1 | tail -n 3; \
+	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz-$$n- \
+	       build/fuzz-corpus/$$n $$seeds > build/fuzz-$$n.log 2>&1; then \
+	    tail -n 40 build/fuzz-$$n.log; echo "fuzz: $$n FAILED (input saved as build/fuzz-$$n-*)"; exit 1; fi; \
+	  tail -n 3 build/fuzz-$$n.log; \
 	done
 
 clean:

@@ -22,6 +22,8 @@ static int fail(zt_sreq_error *err, int status, const char *param, const char *f
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    for (char *c = err->msg; *c; c++) /* one line, whatever the body quoted */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
     return status;
 }
 
