@@ -308,6 +308,7 @@ static void on_reply_complete(struct evhttp_request *req, void *arg) {
     (void)req;
     zt_server *s = arg;
     s->replies_in_flight--;
+    if (s->exiting && s->replies_in_flight <= 0) event_base_loopbreak(s->base);
 }
 
 /* Is origin one of the comma-separated allowed ones ("*": any)? */
@@ -737,7 +738,6 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
                   queued, busy, queued + busy == 1 ? "" : "s");
     }
     if (level >= 2 && s->stop_level < 2) {
-        s->result = ZT_ERR_INTERRUPTED;
         job *cancelled[1024];
         int n = 0;
         pthread_mutex_lock(&s->mu);
@@ -756,8 +756,11 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
         }
         const int busy = s->current != NULL;
         pthread_mutex_unlock(&s->mu);
-        logf_(s, 0, "cancelling: %d queued request%s answered 503%s", n, n == 1 ? "" : "s",
-              busy ? ", the running one stops before its next evaluation" : "");
+        if (busy || n) { /* something was cancelled: the exit says so */
+            s->result = ZT_ERR_INTERRUPTED;
+            logf_(s, 0, "cancelling: %d queued request%s answered 503%s", n, n == 1 ? "" : "s",
+                  busy ? ", the running one stops before its next evaluation" : "");
+        }
         for (int i = 0; i < n; i++) finish_job(s, cancelled[i]);
     }
     s->stop_level = level;

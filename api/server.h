@@ -11,7 +11,7 @@
  *   POST /sdapi/v1/interrupt        the running request stops before its next
  *                                   transformer evaluation; it returns the images done
  *   GET  /sdapi/v1/sd-models, /sdapi/v1/samplers, /sdapi/v1/schedulers
- *   GET/POST /sdapi/v1/options      sd_model_checkpoint only
+ *   GET/POST /sdapi/v1/options      sd_model_checkpoint (and samples_format png) only
  *   POST /v1/images/generations     OpenAI: data[].b64_json
  *   GET  /v1/models                 OpenAI: the one model
  *   GET  /health                    {"status": "ok"} (503 "draining" while stopping)

@@ -293,8 +293,13 @@ static int parse_options(json_t *o, const zt_sreq_limits *lim, zt_sreq_error *er
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v) {
+        if (!strcmp(key, "samples_format")) { /* what GET reports may come back */
+            if (!json_is_string(v) || strcmp(json_string_value(v), "png"))
+                return fail(err, 400, key, "samples_format: png only");
+            continue;
+        }
         if (strcmp(key, "sd_model_checkpoint"))
-            return fail(err, 400, key, "option '%.60s' not supported: sd_model_checkpoint only", key);
+            return fail(err, 400, key, "option '%.60s' not supported: sd_model_checkpoint and samples_format only", key);
         if (!json_is_string(v))
             return fail(err, 400, key, "sd_model_checkpoint: expected a string, got %s", type_name(v));
         if (!model_ok(json_string_value(v), lim))

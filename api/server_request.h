@@ -22,7 +22,8 @@
  *       (the served model's name only), output_format (png only), stream
  *       (false only); extras: seed, steps (as above).
  *   ZT_SREQ_OPTIONS            A1111 POST /sdapi/v1/options
- *       sd_model_checkpoint (the served model's name only); nothing else.
+ *       sd_model_checkpoint (the served model's name only), samples_format
+ *       ("png" only): what GET reports, so it may be posted back; nothing else.
  * Per-image values go through zturbo_params_check, so a bad size or step
  * count is refused with the words of `zturbo generate`; the server's own
  * limits (largest planned size, images per request) come after.

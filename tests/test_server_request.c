@@ -160,7 +160,10 @@ int main(void) {
     ZT_CHECK(rc == 0, "options: rc %d %s", rc, e.msg);
     zt_sreq_free(&r);
     refused(ZT_SREQ_OPTIONS, "{\"sd_model_checkpoint\": \"other.safetensors\"}", 404, "sd_model_checkpoint", "not found");
-    refused(ZT_SREQ_OPTIONS, "{\"CLIP_stop_at_last_layers\": 2}", 400, "CLIP_stop_at_last_layers", "sd_model_checkpoint only");
+    refused(ZT_SREQ_OPTIONS, "{\"CLIP_stop_at_last_layers\": 2}", 400, "CLIP_stop_at_last_layers", "not supported");
+    refused(ZT_SREQ_OPTIONS, "{\"samples_format\": \"jpg\"}", 400, "samples_format", "png only");
+    rc = parse(ZT_SREQ_OPTIONS, "{\"sd_model_checkpoint\": \"z-image-turbo\", \"samples_format\": \"png\"}", &r, &e);
+    ZT_CHECK(rc == 0, "options as GET shows them: rc %d %s", rc, e.msg);
 
     /* sizes */
     int w = 0, h = 0;
