@@ -2,6 +2,7 @@
  * the AUTOMATIC1111 and OpenAI image APIs over HTTP (api/server.h). The
  * model, device, streaming and image options are generate's own table
  * entries, taken by name; the serve options follow. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,12 @@ int cmd_serve(int argc, char **argv) {
     so.max_height = (int)v[S_MAX_HEIGHT].i;
     so.log_prompts = v[S_LOG_PROMPTS].set;
     so.log = log_line;
+
+    /* A server lives long and sees many image sizes: buffers of 1 MiB and more
+     * (activations on the CPU backend, pixels, PNGs, replies) come from mmap
+     * and go back to the system when freed, instead of glibc's sliding
+     * threshold keeping the largest peak in the heap. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
     zt_err e = {0};
     char err[ZT_ERR_MSG];
