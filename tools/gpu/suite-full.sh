@@ -14,6 +14,7 @@
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
+#   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
 set -u
@@ -238,6 +239,12 @@ budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from th
   for v in 8G ${min}; do $Z plan -m $M --vram $v > "$OUT/plan-$v.txt" 2>&1; done
   # the progress line on a terminal (script gives the process a pty)
   timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1
+  ;;
+serve) # zturbo serve at 8G: s/image through the API vs generate --prompts-jsonl (20 images, within 3%),
+  # PNG identity, a 100-request soak with device memory / RSS flat (tools/gpu/serve_bench.py; ~3.5 min)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 400 python3 tools/gpu/serve_bench.py --zturbo $Z --model $M --prompts $P --out "$OUT" --work $W/serve
+  echo "serve: exit $?" | tee -a "$OUT/steps.log"
   ;;
 soak) # 50 images, mixed sizes and prompts, one process, --vram 8G: memory after each image
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
