@@ -1,22 +1,13 @@
-/* api/params.c — the defaults and the one check of per-image parameters
- * (api/zturbo.h zturbo_params_default, zturbo_params_check): what generate
- * runs, what the command line and the server reject with the same words.
- * No model needed, no allocation. */
+/* api/params.c — the one check of per-image parameters (api/zturbo.h
+ * zturbo_params_check): what generate runs, what the command line and the
+ * server reject with the same words. No model needed, no allocation. */
 #include <stdio.h>
-#include <string.h>
 
 #include "api/zturbo.h"
 
 static int put(char *err, size_t errlen, int code, const char *msg1, const char *what, int v, const char *msg2) {
     if (err && errlen) snprintf(err, errlen, "%s%s %d not allowed: %s", msg1, what, v, msg2);
     return code;
-}
-
-void zturbo_params_default(zturbo_params *p) {
-    memset(p, 0, sizeof *p);
-    p->width = 1024;
-    p->height = 1024;
-    p->steps = 8;
 }
 
 int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen) {

@@ -181,7 +181,7 @@ int zt_sreq_parse_size(const char *s, int *w, int *h) {
 /* What both APIs share once the per-API fields are read. */
 static int check_image(zt_sreq *r, const zt_sreq_limits *lim, const char *count_name, zt_sreq_error *err) {
     zturbo_params p;
-    zturbo_params_default(&p);
+    memset(&p, 0, sizeof p); /* not zturbo_params_default: the parser links without the pipeline */
     p.prompt = r->prompt;
     p.width = r->width;
     p.height = r->height;

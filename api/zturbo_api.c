@@ -60,6 +60,13 @@ void zturbo_options_default(zturbo_options *o) {
     o->max_steps = 8;
 }
 
+void zturbo_params_default(zturbo_params *p) {
+    memset(p, 0, sizeof *p);
+    p->width = 1024;
+    p->height = 1024;
+    p->steps = 8;
+}
+
 const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
