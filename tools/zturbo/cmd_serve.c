@@ -35,7 +35,7 @@ static const cli_option k_serve_opts[S_N] = {
     [S_LISTEN] = {"--listen", NULL, CLI_STRING, "HOST:PORT", .def = "127.0.0.1:7860",
                   .section = "  server:",
                   .help = "address to listen on ([::1]:PORT for IPv6, port 0: any free\n"
-                          "one); not loopback only with --api-key"},
+                          "one); an address other than loopback needs --api-key"},
     [S_API_KEY] = {"--api-key", NULL, CLI_STRING, "KEY",
                    .help = "clients must send \"Authorization: Bearer KEY\" (or HTTP Basic\n"
                            "with KEY as the password); needed off loopback; >= 8 characters"},
