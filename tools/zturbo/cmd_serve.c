@@ -17,18 +17,21 @@
 
 enum {
     S_MODEL, S_WIDTH, S_HEIGHT, S_STEPS, S_DEVICE, S_PRECISION, S_VAE_PRECISION, S_VAE_DECODE, S_LINK_BW, S_THREADS,
-    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WINDOW, S_PREFETCH, S_THROTTLE,
+    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND, S_COPY_STREAMS,
+    S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS,
     S_LISTEN, S_API_KEY, S_API_KEY_FILE, S_CORS, S_MODEL_NAME, S_QUEUE, S_MAX_IMAGES, S_MAX_BODY, S_MAX_WIDTH,
     S_MAX_HEIGHT, S_LOG_PROMPTS, S_PRINT_CONFIG, S_QUIET, S_HELP, S_N
 };
 
-/* Entries taken from generate's table, by name (S_MODEL .. S_THROTTLE). */
+/* Entries taken from generate's table, by name (S_MODEL .. S_VAE_BANDS). */
 static const char *const k_from_generate[] = {
     [S_MODEL] = "--model", [S_WIDTH] = "--width", [S_HEIGHT] = "--height", [S_STEPS] = "--steps",
     [S_DEVICE] = "--device", [S_PRECISION] = "--precision", [S_VAE_PRECISION] = "--vae-precision",
     [S_VAE_DECODE] = "--vae-decode", [S_LINK_BW] = "--link-bw", [S_THREADS] = "--threads",
     [S_TOKENIZER] = "--tokenizer", [S_VRAM] = "--vram", [S_PINNED] = "--pinned", [S_STORE] = "--store",
-    [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle",
+    [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle", [S_LEND] = "--lend",
+    [S_COPY_STREAMS] = "--copy-streams", [S_NORM_VARIANT] = "--norm-variant", [S_LOAD_THREADS] = "--load-threads",
+    [S_IO] = "--io", [S_VAE_BANDS] = "--vae-bands",
 };
 
 static const cli_option k_serve_opts[S_N] = {
@@ -75,7 +78,7 @@ static int build_table(cli_option *t) {
     int n_gen = 0;
     const cli_option *gen = generate_options(&n_gen);
     for (int k = 0; k < S_N; k++) {
-        if (k > S_THROTTLE || !k_from_generate[k]) {
+        if (k > S_VAE_BANDS || !k_from_generate[k]) {
             t[k] = k_serve_opts[k];
             continue;
         }
@@ -137,6 +140,8 @@ int cmd_serve(int argc, char **argv) {
     }
     if ((v[S_WINDOW].set || v[S_PREFETCH].set || v[S_STORE].set || v[S_PINNED].set || v[S_THROTTLE].set) && !v[S_VRAM].set)
         return cli_usage_error("serve", "--window/--prefetch/--store/--pinned/--throttle need --vram SIZE");
+    int band_level = 0, band_rows = 0;
+    if (v[S_VAE_BANDS].set && (rc = cli_parse_bands("serve", v[S_VAE_BANDS].s, &band_level, &band_rows))) return rc;
     if (v[S_API_KEY].set && v[S_API_KEY_FILE].set) return cli_usage_error("serve", "--api-key and --api-key-file exclude each other");
     if (v[S_WIDTH].i > v[S_MAX_WIDTH].i || v[S_HEIGHT].i > v[S_MAX_HEIGHT].i)
         return cli_usage_error("serve", "--width/--height %lldx%lld exceed --max-width/--max-height %lldx%lld", v[S_WIDTH].i,
@@ -177,6 +182,13 @@ int cmd_serve(int argc, char **argv) {
     zo.vae_decode = !strcmp(v[S_VAE_DECODE].s, "device") ? 1 : !strcmp(v[S_VAE_DECODE].s, "banded") ? 2 : 0;
     zo.threads = (int)v[S_THREADS].i;
     zo.tokenizer_path = v[S_TOKENIZER].s;
+    zo.lend = !strcmp(v[S_LEND].s, "on");
+    zo.copy_streams = (int)v[S_COPY_STREAMS].i;
+    zo.norm_variant = (int)v[S_NORM_VARIANT].i;
+    zo.load_threads = (int)v[S_LOAD_THREADS].i;
+    zo.io = !strcmp(v[S_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[S_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
+    zo.vae_band_level = band_level;
+    zo.vae_band_rows = band_rows;
     zo.max_width = (int)v[S_MAX_WIDTH].i;
     zo.max_height = (int)v[S_MAX_HEIGHT].i;
     zo.max_steps = (int)v[S_STEPS].i;
