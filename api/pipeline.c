@@ -407,6 +407,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "VAE precision %s not supported (bf16 or f32)", zt_dtype_name(gp->vae_dt));
+    if (!zt_rng_name(gp->rng)) return zt_err_set(e, ZT_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", gp->rng);
     if (gp->dt == ZT_DT_F32 && zt_ops_backend(p->ops) != ZT_BACKEND_CPU)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED,
                           "precision f32 runs on the CPU backend only (the CUDA attention is bf16); use --device cpu");
@@ -508,7 +509,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
 
     /* ---- initial noise (host, so every backend starts from the same bits) ---- */
     if (gp->noise) memcpy(host, gp->noise, nlat * sizeof *host);
-    else zt_noise_fill(gp->seed, host, nlat);
+    else zt_noise_draw(gp->rng, gp->seed, host, nlat);
     zt_mem_upload(p->ops, m.lat, host, nlat * sizeof *host);
     zt_ops_sync(p->ops);
     sh[0] = C;
@@ -636,6 +637,11 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
             zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
             zt_stf_meta(f, "producer", "zturbo", NULL);
             if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
+            if (!gp->noise) {
+                snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
+                zt_stf_meta(f, "seed", v, NULL);
+                zt_stf_meta(f, "rng", zt_rng_name(gp->rng), NULL);
+            }
             dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
         }
         if (dd.rc) {

@@ -94,7 +94,8 @@ typedef struct {
 typedef struct {
     int width, height;        /* pixels, multiples of 16 in 16..2048 */
     int steps;                /* transformer evaluations, 1..100 (8 for Turbo) */
-    uint64_t seed;            /* api/noise.h generator, unless noise is set */
+    uint64_t seed;            /* seed of the generator `rng` (api/noise.h), unless noise is set */
+    int rng;                  /* zt_rng_kind (api/noise.h): ZT_RNG_TORCH_CPU (0) or ZT_RNG_ZTURBO */
     const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
     zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16 or ZT_DT_F32 (CPU only) */
     zt_dtype vae_dt;          /* VAE activations: ZT_DT_F32 (official) or ZT_DT_BF16 */

@@ -67,6 +67,13 @@ enum {
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
 
+/* The generator of the initial latent for a seed. TORCH_CPU (the default):
+ * torch.randn([1, 16, H/8, W/8]) with torch.Generator("cpu").manual_seed(seed),
+ * bit for bit, which is what diffusers (randn_tensor with a CPU generator)
+ * and ComfyUI draw, so the same seed gives their image; ZTURBO: zturbo's
+ * own generator (api/noise.h), what zturbo drew before this option. */
+typedef enum { ZTURBO_RNG_TORCH_CPU = 0, ZTURBO_RNG_ZTURBO = 1 } zturbo_rng;
+
 typedef struct zturbo zturbo;
 
 typedef struct {
@@ -108,6 +115,7 @@ typedef struct {
     int width, height;          /* multiples of 16 in 16..2048 (1024) */
     int steps;                  /* 1..100 (8) */
     uint64_t seed;              /* noise seed (0) */
+    zturbo_rng rng;             /* generator the seed drives (TORCH_CPU) */
     const float *noise;         /* f32 [16, height/8, width/8] initial latent instead of the seed, or NULL */
     const char *noise_name;     /* recorded in the PNG as "Noise file" when noise is set (may be NULL) */
     const char *dump_path;      /* write every intermediate (tools/ref format) here, or NULL */
@@ -156,6 +164,8 @@ void zturbo_destroy(zturbo *z);
 zturbo_device zturbo_device_of(const zturbo *z);
 /* "bf16" / "f32" */
 const char *zturbo_precision_name(zturbo_precision p);
+/* "torch-cpu" / "zturbo" (NULL for a value outside the enum) */
+const char *zturbo_rng_name(zturbo_rng r);
 zturbo_precision zturbo_precision_of(const zturbo *z);
 zturbo_precision zturbo_vae_precision_of(const zturbo *z);
 /* What degraded at create, in one line ("" when nothing): pinning refused

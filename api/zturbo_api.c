@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/noise.h"
 #include "api/pipeline.h"
 #include "api/png.h"
 
@@ -18,6 +19,8 @@ _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (
                    (int)ZTURBO_ERR_RANGE == (int)ZT_ERR_RANGE && (int)ZTURBO_ERR_INTERNAL == (int)ZT_ERR_INTERNAL &&
                    (int)ZTURBO_ERR_MISSING == (int)ZT_ERR_MISSING,
                "zturbo.h codes mirror zt_code");
+_Static_assert((int)ZTURBO_RNG_TORCH_CPU == (int)ZT_RNG_TORCH_CPU && (int)ZTURBO_RNG_ZTURBO == (int)ZT_RNG_ZTURBO,
+               "zturbo_rng mirrors zt_rng_kind");
 
 struct zturbo {
     zt_pipeline *p;
@@ -68,6 +71,7 @@ void zturbo_params_default(zturbo_params *p) {
 }
 
 const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
+const char *zturbo_rng_name(zturbo_rng r) { return zt_rng_name((int)r); }
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
@@ -242,6 +246,7 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     if (p->steps < 1 || p->steps > 100)
         return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..100", p->steps);
     if (!p->prompt && !p->ids) return zt_err_set(e, ZT_ERR_ARG, "no prompt: set prompt or ids");
+    if (!zturbo_rng_name(p->rng)) return zt_err_set(e, ZT_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", (int)p->rng);
     if (p->ids && p->n_ids < 1) return zt_err_set(e, ZT_ERR_ARG, "ids: empty list");
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
@@ -260,6 +265,7 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     gp.height = p->height;
     gp.steps = p->steps;
     gp.seed = p->seed;
+    gp.rng = (int)p->rng;
     gp.noise = p->noise;
     gp.dump_path = p->dump_path;
     gp.prompt = p->prompt;
@@ -292,9 +298,10 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
     snprintf(size_s, sizeof size_s, "%dx%d", p->width, p->height);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
-    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file"};
-    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name};
-    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+    const char *rng = p->noise ? NULL : zturbo_rng_name(p->rng);
+    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "Noise file"};
+    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo", noise_name};
+    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 8);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
                           "width", p->width, "height", p->height, "steps", p->steps, "sampler", "flow_match_euler",
@@ -304,8 +311,11 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
                           truncated);
     if (j) {
         if (p->noise) json_object_set_new(j, "noise_file", json_string(noise_name));
-        else if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
-        else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+        else {
+            if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
+            else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+            json_object_set_new(j, "rng", json_string(rng));
+        }
         *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
         json_decref(j);
     }

@@ -19,7 +19,7 @@
 #include "tools/zturbo/options.h"
 
 enum {
-    O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_NOISE,
+    O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_RNG, O_NOISE,
     O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
     O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
@@ -37,7 +37,7 @@ static const cli_option k_opts[O_N] = {
                            "a failed line is reported, the run goes on and exits 1"},
     [O_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE",
                          .help = "one JSON string, or {\"prompt\": ...} with optional \"width\",\n"
-                                 "\"height\", \"steps\", \"seed\" overriding the flags, per line"},
+                                 "\"height\", \"steps\", \"seed\", \"rng\" overriding the flags, per line"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
     [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
@@ -46,6 +46,10 @@ static const cli_option k_opts[O_N] = {
     [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, 100, .def = "8", .help = "transformer evaluations, 1..100"},
     [O_SEED] = {"--seed", NULL, CLI_U64, "N", .def_help = "random, printed",
                 .help = "noise seed, 0..18446744073709551615; image i gets SEED+i"},
+    [O_RNG] = {"--rng", NULL, CLI_ENUM, "torch-cpu|zturbo", .choices = "torch-cpu|zturbo", .def = "torch-cpu",
+               .help = "generator of the seed's noise: torch-cpu draws what diffusers\n"
+                       "(CPU generator) and ComfyUI draw for the seed; zturbo: the\n"
+                       "generator of zturbo before 0.2"},
     [O_NOISE] = {"--noise", NULL, CLI_STRING, "FILE",
                  .help = "initial latent instead of the seed: safetensors F32 \"noise\"\n"
                          "[16, H/8, W/8] or raw little-endian f32"},
@@ -158,6 +162,7 @@ typedef struct {
     int width, height, steps; /* JSON lines may set them; 0: the command line's */
     int has_seed;
     uint64_t seed;
+    int rng;                  /* zturbo_rng + 1; 0: the command line's */
 } job;
 
 /* A JSON line's optional integer field in [lo, hi] (multiple of `mult`):
@@ -241,6 +246,12 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                         j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1..100", path, lineno);
                     else if ((hs = json_int_field(v, "seed", 0, INT64_MAX, 1, &sd)) < 0)
                         j->error = fmt_error("%s:%d: \"seed\" must be a non-negative integer", path, lineno);
+                    else if (json_object_get(v, "rng")) {
+                        const char *r = json_string_value(json_object_get(v, "rng"));
+                        if (r && !strcmp(r, "torch-cpu")) j->rng = 1 + ZTURBO_RNG_TORCH_CPU;
+                        else if (r && !strcmp(r, "zturbo")) j->rng = 1 + ZTURBO_RNG_ZTURBO;
+                        else j->error = fmt_error("%s:%d: \"rng\" must be \"torch-cpu\" or \"zturbo\"", path, lineno);
+                    }
                 }
                 if (!j->error) {
                     j->prompt = dupstr(json_string_value(s));
@@ -317,7 +328,10 @@ static void print_json(int index, const char *prompt, const char *output, const 
     if (output) json_object_set_new(o, "output", json_string(output));
     if (error) json_object_set_new(o, "error", json_string(error));
     else {
-        if (!zp->noise) json_put_u64(o, "seed", zp->seed);
+        if (!zp->noise) {
+            json_put_u64(o, "seed", zp->seed);
+            json_object_set_new(o, "rng", json_string(zturbo_rng_name(zp->rng)));
+        }
         json_object_set_new(o, "width", json_integer(zp->width));
         json_object_set_new(o, "height", json_integer(zp->height));
         json_object_set_new(o, "steps", json_integer(zp->steps));
@@ -360,7 +374,7 @@ static void print_json(int index, const char *prompt, const char *output, const 
 /* The human summary of one image on stderr. */
 static void print_summary(const zturbo_params *zp, const zturbo_result *r, int cuda, const char *output) {
     char b1[32], b2[32], b3[32];
-    if (!zp->noise) fprintf(stderr, "seed %llu\n", (unsigned long long)zp->seed);
+    if (!zp->noise) fprintf(stderr, "seed %llu (rng %s)\n", (unsigned long long)zp->seed, zturbo_rng_name(zp->rng));
     fprintf(stderr, "text encoder %.3f s (%d tokens), transformer %.3f s per evaluation (+%.3f s once), VAE %.3f s, total %.3f s\n",
             r->text_s, r->tokens, r->dit_eval_s, r->dit_prep_s, r->vae_s, r->total_s);
     fprintf(stderr, "%s memory: %s peak (weights %s, activations %s)\n", cuda ? "device" : "host",
@@ -408,6 +422,7 @@ int cmd_generate(int argc, char **argv) {
     if (prompts_file && (v[O_PROMPT].set || v[O_IDS].set))
         return cli_usage_error("generate", "--prompts/--prompts-jsonl and -p/--ids exclude each other");
     if (v[O_NOISE].set && v[O_SEED].set) return cli_usage_error("generate", "--seed and --noise exclude each other");
+    if (v[O_NOISE].set && v[O_RNG].set) return cli_usage_error("generate", "--rng and --noise exclude each other");
     if (multi && (v[O_NOISE].set || v[O_DUMP].set))
         return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
     if ((v[O_WINDOW].set || v[O_PREFETCH].set || v[O_STORE].set || v[O_PINNED].set || v[O_THROTTLE].set) && !v[O_VRAM].set)
@@ -551,6 +566,7 @@ int cmd_generate(int argc, char **argv) {
         zp.width = jb->width ? jb->width : (int)v[O_WIDTH].i;
         zp.height = jb->height ? jb->height : (int)v[O_HEIGHT].i;
         zp.steps = jb->steps ? jb->steps : (int)v[O_STEPS].i;
+        zp.rng = jb->rng ? (zturbo_rng)(jb->rng - 1) : !strcmp(v[O_RNG].s, "zturbo") ? ZTURBO_RNG_ZTURBO : ZTURBO_RNG_TORCH_CPU;
         if (zp.noise && (zp.width != (int)v[O_WIDTH].i || zp.height != (int)v[O_HEIGHT].i)) {
             char msg[160];
             snprintf(msg, sizeof msg, "--noise is shaped for %dx%d, this line asks for %dx%d", (int)v[O_WIDTH].i,
