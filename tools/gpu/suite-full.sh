@@ -69,6 +69,33 @@ accuracy1) # one case against diffusers bf16 (p100, 1024x1024)
   python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image \
     $W/ours.st $W/ref_bf16.st > "$OUT/compare_p100_bf16.txt" 2>&1; cat "$OUT/compare_p100_bf16.txt"
   ;;
+seed) # --rng torch-cpu --seed 42 and no --noise: our initial latent is bitwise the latents diffusers'
+  # pipeline draws with generator=torch.Generator("cpu").manual_seed(42), and the image is as close to the
+  # f32 reference as diffusers bf16 is (p100, 1024x1024)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  for pr in bf16 f32; do
+    timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --pipeline-generator --precision $pr --device cuda -o $W/ref_gen_$pr.st > "$OUT/oracle_gen_$pr.log" 2>&1 ||
+      { echo "oracle $pr failed:"; tail -3 "$OUT/oracle_gen_$pr.log"; }
+  done
+  $Z generate -m $M -q -p "$(cat $P/p100.txt)" --seed 42 --rng torch-cpu --width 1024 --height 1024 -o $W/seed42.png \
+    --dump $W/ours_seed42.st 2>>"$OUT/ours.err"
+  python3 - $W/ours_seed42.st $W/ref_gen_bf16.st $W/ref_gen_f32.st <<'PY' | tee "$OUT/seed_noise.txt"
+import json, struct, sys
+def noise(path):
+    d = open(path, "rb").read(); n = struct.unpack("<Q", d[:8])[0]; t = json.loads(d[8:8 + n])["noise"]
+    b, e = t["data_offsets"]; return t["shape"], d[8 + n + b:8 + n + e]
+ours = noise(sys.argv[1])
+for ref in sys.argv[2:]:
+    r = noise(ref)
+    print(f"noise {ours[0]} vs {ref.split('/')[-1]} {r[0]}: {'BITWISE EQUAL' if ours == r else 'DIFFERENT'}")
+PY
+  only=(--only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours (bf16) vs diffusers f32, both from seed 42"; python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_f32.st
+    echo "-- diffusers bf16 vs diffusers f32 (the bf16 spread)"; python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_bf16.st $W/ref_gen_f32.st
+    echo "-- ours vs diffusers bf16"; python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_bf16.st
+  } > "$OUT/compare_seed42.txt" 2>&1; cat "$OUT/compare_seed42.txt"
+  ;;
 floor) # the oracle's own bf16 spread: diffusers/transformers bf16 run a second way (eager text-encoder
   # attention, math SDPA in the DiT) against the default way, and ours against both (needs accuracy1 first)
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1

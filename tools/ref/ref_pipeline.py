@@ -22,6 +22,11 @@ FORMAT of the output file (all tensors batch-free, C order):
   image      U8  [H, W, 3]    final RGB image as the pipeline returns it (PIL -> numpy)
   __metadata__: prompt, size, steps, precision, device, library versions.
 
+Initial noise: --noise FILE, or --seed N drawn as the pipeline draws it (randn_tensor with
+torch.Generator(--noise-device).manual_seed(N)) and passed as `latents=`; with --pipeline-generator the
+generator itself is passed (`generator=`, no latents) and the latents the pipeline's own prepare_latents
+returns are recorded as "noise" (what zturbo's --rng torch-cpu must reproduce bit for bit).
+
 Noise file (--noise): a safetensors file with one F32 tensor "noise" [16, H/8, W/8] (a leading
 batch dim of 1 is accepted), or raw little-endian F32 of exactly 16*(H/8)*(W/8) values.
 
@@ -245,8 +250,20 @@ class Recorder:
 def run_reference(pipe, a, device, noise):
     rec = Recorder(pipe)
     kwargs = dict(height=a.height, width=a.width, num_inference_steps=a.steps, guidance_scale=0.0,
-                  latents=noise[None].to(device), output_type="pil", max_sequence_length=a.max_seq_len,
+                  output_type="pil", max_sequence_length=a.max_seq_len,
                   callback_on_step_end=rec.step_end, callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"])
+    drawn = []
+    if noise is None:  # --pipeline-generator: the pipeline draws the latents itself; record what it drew
+        kwargs["generator"] = torch.Generator(a.noise_device).manual_seed(a.seed)
+        prepare = pipe.prepare_latents
+
+        def recording_prepare(*args, **kw):
+            x = prepare(*args, **kw)
+            drawn.append(x[0].detach().float().cpu().clone())
+            return x
+        pipe.prepare_latents = recording_prepare
+    else:
+        kwargs["latents"] = noise[None].to(device)
     if a.ids is not None:
         cap, ids = encode_ids(pipe, a.ids, device, a.max_seq_len)
         rec.ids = ids
@@ -254,6 +271,10 @@ def run_reference(pipe, a, device, noise):
     else:
         out = pipe(prompt=a.prompt, **kwargs)
     rec.remove()
+    if noise is None:
+        pipe.prepare_latents = prepare
+        assert len(drawn) == 1, len(drawn)
+        noise = drawn[0]
     image = np.asarray(out.images[0])  # PIL RGB -> [H, W, 3] uint8
     assert image.dtype == np.uint8 and image.shape == (a.height, a.width, 3), image.shape
     assert len(rec.latents) == a.steps and len(rec.t_model) == a.steps
@@ -393,6 +414,8 @@ def main():
     n.add_argument("--noise", help="initial noise file (safetensors 'noise' F32 [16,H/8,W/8] or raw LE f32)")
     n.add_argument("--seed", type=int, help="generate the noise with torch.Generator(--noise-device).manual_seed")
     ap.add_argument("--noise-device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--pipeline-generator", action="store_true",
+                    help="with --seed: pass the generator to the pipeline (no latents) and record the latents it draws")
     ap.add_argument("--save-noise", help="also write the noise alone to this safetensors file")
     ap.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -428,8 +451,12 @@ def main():
     set_precision_flags(a.precision, a.device)
     dtype = torch.float32 if a.precision == "f32" else torch.bfloat16
     shape = (16, a.height // 8, a.width // 8)
+    if a.pipeline_generator and (a.seed is None or a.timing or a.png or a.save_noise):
+        sys.exit("--pipeline-generator needs --seed and -o (not --timing, --png or --save-noise)")
     if a.noise:
         noise = read_noise(a.noise, shape)
+    elif a.pipeline_generator:
+        noise = None
     else:
         noise = make_noise(a.seed if a.seed is not None else 0, shape, a.noise_device, a.device)
     if a.save_noise:
@@ -448,7 +475,8 @@ def main():
         meta = {"prompt": a.prompt if a.prompt is not None else "", "ids_given": str(a.ids is not None).lower(),
                 "height": str(a.height), "width": str(a.width), "steps": str(a.steps),
                 "precision": a.precision, "device": a.device, "noise": a.noise and "file" or
-                f"seed {a.seed if a.seed is not None else 0} on {a.noise_device}",
+                f"seed {a.seed if a.seed is not None else 0} on {a.noise_device}" +
+                (" (the pipeline's generator)" if a.pipeline_generator else ""),
                 "versions": json.dumps(versions(), sort_keys=True)}
         if a.device == "cpu":  # CPU results depend (at the ulp level) on the thread count and the ISA path
             meta["cpu"] = f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"

@@ -48,8 +48,8 @@ static const cli_option k_opts[O_N] = {
                 .help = "noise seed, 0..18446744073709551615; image i gets SEED+i"},
     [O_RNG] = {"--rng", NULL, CLI_ENUM, "torch-cpu|zturbo", .choices = "torch-cpu|zturbo", .def = "torch-cpu",
                .help = "generator of the seed's noise: torch-cpu draws what diffusers\n"
-                       "(CPU generator) and ComfyUI draw for the seed; zturbo: the\n"
-                       "generator of zturbo before 0.2"},
+                       "(CPU generator) and ComfyUI draw for the seed; zturbo: its\n"
+                       "own generator (what zturbo drew before --rng existed)"},
     [O_NOISE] = {"--noise", NULL, CLI_STRING, "FILE",
                  .help = "initial latent instead of the seed: safetensors F32 \"noise\"\n"
                          "[16, H/8, W/8] or raw little-endian f32"},
