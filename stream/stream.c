@@ -178,10 +178,15 @@ static void *io_reaper(void *arg) {
             pthread_cond_broadcast(&st->cv);
             continue;
         }
-        st->io_inflight--;
         int kd = (int)d.tag;
         zt_stage *sg = &st->stages[kd % st->n_stages];
         int unit = st->seq[st->disk_use[kd]];
+        if (!d.status) { /* a transform of the store source (LoRA merge) applies to what was read */
+            pthread_mutex_unlock(&st->mu);
+            d.status = zt_source_transform_image(st->store, unit, sg->mem, st->cat->units[unit].nbytes, &d.err);
+            pthread_mutex_lock(&st->mu);
+        }
+        st->io_inflight--;
         st->stats.disk_s += zt_now() - sg->t_submit;
         if (d.status) set_error(st, &d.err);
         else st->stats.bytes_disk += st->cat->units[unit].nbytes;
@@ -230,7 +235,7 @@ static void *io_main(void *arg) {
                                        (char *)st->rstage + (size_t)rs * st->rstage_bytes, st->rstage_bytes,
                                        st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
         } else {
-            rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
+            rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e); /* transforms included */
         }
         pthread_mutex_lock(&st->mu);
         if (st->reader && !rc) {

@@ -24,7 +24,9 @@
  *
  * Host tiers: PINNED units are loaded once into one pinned arena; DISK units
  * are read from the block store on every use by an I/O thread that runs
- * ahead along the use order into a ring of pinned staging buffers.
+ * ahead along the use order into a ring of pinned staging buffers. When the
+ * store source is a transform (storage/source.h: LoRA merging), the I/O
+ * thread applies it to each image it read, before the copy to the device.
  */
 #ifndef ZT_STREAM_STREAM_H
 #define ZT_STREAM_STREAM_H
