@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/lora.h"
 #include "models/carve.h"
 #include "api/noise.h"
 #include "models/sampler.h"
@@ -35,6 +36,7 @@ void zt_pipeline_close(zt_pipeline *p) {
     zt_tokenizer_free(p->tok);
     if (p->ops) zt_ops_destroy(p->ops);
     if (p->src) zt_source_close(p->src);
+    zt_lora_merger_destroy(p->lora); /* after the sources that call it */
     free(p);
 }
 
@@ -224,6 +226,12 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
     if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
     int rc = pipeline_prepare(model_path, o, p, e);
     if (rc) goto fail;
+    if (o->n_loras) { /* every file checked before any weight is read */
+        zt_lora_set *set = NULL;
+        rc = zt_lora_set_open(p->cat, o->loras, o->n_loras, &set, e);
+        if (!rc) rc = zt_lora_merger_create(set, o->cpu_threads, &p->lora, e);
+        if (rc) goto fail;
+    }
     /* The tokenizer: given explicitly, or the snapshot's tokenizer/tokenizer.json. */
     if (o->tokenizer_path) {
         rc = zt_tokenizer_load(o->tokenizer_path, &p->tok, e);
@@ -241,6 +249,17 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         zt_plan_input in;
         rc = build_plan(p, o, &p->plan, &in, e);
         if (rc) goto fail;
+        if (p->lora) { /* streamed tiers: merged on the host as each unit image is read */
+            zt_source *w = NULL;
+            rc = zt_source_transform(p->src, zt_lora_transform, p->lora, NULL, &w, e);
+            if (rc) goto fail;
+            p->src = w;
+            if (p->store) {
+                rc = zt_source_transform(p->store, zt_lora_transform, p->lora, NULL, &w, e);
+                if (rc) goto fail;
+                p->store = w;
+            }
+        }
         zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes};
         rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
         if (rc) goto fail;
@@ -257,6 +276,15 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
         if (rc) goto fail;
         p->weight_bytes = zt_resident_bytes(p->units);
+        /* resident: merged in place, on the device when the backend is CUDA */
+        for (int u = 0; p->lora && u < p->cat->n_units && !rc; u++) {
+            const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+            if (!ls->unit_count[u]) continue;
+            void *img = (void *)zt_units_acquire(p->units, u);
+            rc = img ? zt_lora_merge_unit(p->lora, p->ops, u, img, e) : zt_units_fail(p->units, e);
+            if (img) zt_units_release(p->units, u);
+        }
+        if (rc) goto fail;
     }
     p->load_s = zt_now() - t0;
     *out = p;

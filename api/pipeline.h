@@ -26,6 +26,7 @@
 #include "models/units.h"
 #include "models/vae.h"
 #include "sched/plan.h"
+#include "storage/lora.h"
 #include "storage/source.h"
 #include "stream/stream.h"
 
@@ -61,7 +62,12 @@ typedef struct {
      * host memory, freeing device memory for resident transformer blocks)
      * is predicted faster per image at link_bw; DEVICE / BANDED force one. */
     enum { ZT_VAE_DECODE_AUTO = 0, ZT_VAE_DECODE_DEVICE, ZT_VAE_DECODE_BANDED } vae_decode;
+    /* LoRA files merged into the weights at open (api/lora.h); n_loras 0: none */
+    const zt_lora_spec *loras;
+    int n_loras;
 } zt_pipeline_opts;
+
+typedef struct zt_lora_merger zt_lora_merger;
 
 typedef struct {
     zt_source *src;
@@ -89,6 +95,7 @@ typedef struct {
     void *vae_host;
     size_t vae_host_bytes;
     int vae_host_owned;       /* vae_host is ours (malloc), not the stream's */
+    zt_lora_merger *lora;     /* LoRAs merged into the weights, or NULL (api/lora.h) */
 } zt_pipeline;
 
 typedef struct {

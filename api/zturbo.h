@@ -74,6 +74,15 @@ typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECI
  * own generator (api/noise.h), what zturbo drew before this option. */
 typedef enum { ZTURBO_RNG_TORCH_CPU = 0, ZTURBO_RNG_ZTURBO = 1 } zturbo_rng;
 
+/* A LoRA file and its strength (README "LoRA"): merged into the weights
+ * once, W' = bf16(W + scale * alpha/rank * B A). */
+typedef struct {
+    const char *path;           /* safetensors LoRA file (diffusers/PEFT, kohya, ComfyUI, ai-toolkit...) */
+    float scale;                /* strength, finite, |scale| <= 1e6 (1: as trained) */
+} zturbo_lora;
+
+#define ZTURBO_MAX_LORAS 16
+
 typedef struct zturbo zturbo;
 
 typedef struct {
@@ -97,6 +106,8 @@ typedef struct {
     double link_bw;             /* host->device bytes/s the plan predicts with (0: measured at start
                                  * on a GPU, else 25e9, PCIe 4 x16) */
     int vae_decode;             /* 0 auto, 1 whole image on the device, 2 banded from host memory */
+    const zturbo_lora *loras;   /* merged into the weights at create (every file checked first), or NULL */
+    int n_loras;                /* 0..ZTURBO_MAX_LORAS */
 } zturbo_options;
 
 typedef struct {
@@ -144,6 +155,9 @@ typedef struct {
     int units_resident, units_streamed, slots, prefetch;
     uint64_t slot_bytes;
     int units_lent;             /* transformer blocks copied once per image into the VAE's idle workspace */
+    int loras;                  /* LoRA files merged into the weights */
+    int lora_tensors;           /* weight matrices they changed (merges done so far) */
+    double lora_merge_s;        /* seconds spent merging (load included) */
 } zturbo_result;
 
 void zturbo_options_default(zturbo_options *o);
@@ -174,6 +188,9 @@ zturbo_precision zturbo_vae_precision_of(const zturbo *z);
 const char *zturbo_notice(zturbo *z);
 /* 1 when a usable CUDA device is present (what ZTURBO_DEVICE_AUTO picks). */
 int zturbo_cuda_available(void);
+/* The LoRA fields of a result (loras, lora_tensors, lora_merge_s) for the
+ * context as created, the rest zero: what the load merged and how long it took. */
+void zturbo_lora_info(const zturbo *z, zturbo_result *r);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w);
 

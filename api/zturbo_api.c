@@ -5,11 +5,13 @@
 #include "api/zturbo.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "api/lora.h"
 #include "api/noise.h"
 #include "api/pipeline.h"
 #include "api/png.h"
@@ -29,6 +31,9 @@ struct zturbo {
     zturbo_precision vae_precision;
     uint64_t vram;
     int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
+    int n_loras;                 /* the LoRAs merged (for the PNG) */
+    zt_lora_spec loras[ZTURBO_MAX_LORAS];
+    char *lora_paths[ZTURBO_MAX_LORAS];
 };
 
 
@@ -81,6 +86,13 @@ void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h,
     zt_pipeline_latent_shape(z->p, width, height, c, h, w);
 }
 
+void zturbo_lora_info(const zturbo *z, zturbo_result *r) {
+    memset(r, 0, sizeof *r);
+    r->loras = z->n_loras;
+    r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
+    r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
+}
+
 static int check_size(const char *what, int v, zt_err *e) {
     if (v < 16 || v > 2048 || v % 16)
         return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of 16 in 16..2048", what, v);
@@ -108,6 +120,13 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (o->threads < 0 || o->threads > 1024)
         return zt_err_set(&e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads),
                fail(&e, err, errlen);
+    if (o->n_loras < 0 || o->n_loras > ZTURBO_MAX_LORAS || (o->n_loras && !o->loras))
+        return zt_err_set(&e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d (with loras set)", o->n_loras, ZTURBO_MAX_LORAS),
+               fail(&e, err, errlen);
+    for (int i = 0; i < o->n_loras; i++)
+        if (!o->loras[i].path || !isfinite(o->loras[i].scale) || fabsf(o->loras[i].scale) > 1e6f)
+            return zt_err_set(&e, ZT_ERR_ARG, "LoRA %d: %s", i, o->loras[i].path ? "scale not a finite number within 1e6" : "no path"),
+                   fail(&e, err, errlen);
     if (check_size("max width", o->max_width, &e) || check_size("max height", o->max_height, &e)) return fail(&e, err, errlen);
     if (o->max_steps < 1 || o->max_steps > 100)
         return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
@@ -139,6 +158,15 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     z->precision = prec;
     z->vae_precision = vprec;
     z->vram = o->vram;
+    z->n_loras = o->n_loras;
+    for (int i = 0; i < o->n_loras; i++) {
+        z->lora_paths[i] = strdup(o->loras[i].path);
+        if (!z->lora_paths[i]) {
+            zturbo_destroy(z);
+            return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        }
+        z->loras[i] = (zt_lora_spec){z->lora_paths[i], o->loras[i].scale};
+    }
 
     zt_pipeline_opts po;
     zt_pipeline_opts_default(&po);
@@ -161,6 +189,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.plan_steps = o->max_steps;
     po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     po.tokenizer_path = o->tokenizer_path;
+    po.loras = z->loras;
+    po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
     if (rc) {
         zturbo_destroy(z);
@@ -173,6 +203,7 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
 void zturbo_destroy(zturbo *z) {
     if (!z) return;
     zt_pipeline_close(z->p);
+    for (int i = 0; i < z->n_loras; i++) free(z->lora_paths[i]);
     free(z->ids);
     free(z);
 }
@@ -221,6 +252,9 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
     zt_ops_mem_info(z->p->ops, &fr, &tot);
     r->device_used_after = tot - fr;
     r->host_rss = host_rss_bytes();
+    r->loras = z->n_loras;
+    r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
+    r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
     if (z->p->streaming) {
         const zt_plan *pl = &z->p->plan;
         r->streaming = 1;
@@ -299,9 +333,17 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
     snprintf(size_s, sizeof size_s, "%dx%d", p->width, p->height);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
     const char *rng = p->noise ? NULL : zturbo_rng_name(p->rng);
-    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "Noise file"};
-    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo", noise_name};
-    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 8);
+    char loras[1024] = "";
+    for (int i = 0; i < z->n_loras; i++) { /* "name:scale, ..." (file names without folders) */
+        const char *slash = strrchr(z->loras[i].path, '/');
+        size_t k = strlen(loras);
+        snprintf(loras + k, sizeof loras - k, "%s%s:%g", i ? ", " : "", slash ? slash + 1 : z->loras[i].path,
+                 (double)z->loras[i].scale);
+    }
+    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file"};
+    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo",
+                          z->n_loras ? loras : NULL, noise_name};
+    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 9);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
                           "width", p->width, "height", p->height, "steps", p->steps, "sampler", "flow_match_euler",
@@ -315,6 +357,12 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
             if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
             else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
             json_object_set_new(j, "rng", json_string(rng));
+        }
+        if (z->n_loras) { /* the files as given and their strengths */
+            json_t *a = json_array();
+            for (int i = 0; i < z->n_loras; i++)
+                json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->loras[i].path, "scale", (double)z->loras[i].scale));
+            json_object_set_new(j, "loras", a);
         }
         *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
         json_decref(j);

@@ -156,6 +156,32 @@ def load_pipeline(model_dir, dtype, device, offload=None, te_attn=None):
     return pipe
 
 
+def apply_loras(pipe, specs, round_bf16):
+    """diffusers' own LoRA path: load_lora_weights per file (its converter handles kohya / ComfyUI /
+    ai-toolkit layouts), set_adapters with the strengths, fuse_lora into the transformer weights (in the
+    weights' dtype), unload the adapter layers. round_bf16 (f32 runs): round the fused weights to bf16
+    afterwards, as an engine that stores bf16 weights merges them once (the CI goldens)."""
+    names, weights = [], []
+    for i, spec in enumerate(specs):
+        path, scale = spec, 1.0
+        if ":" in spec:
+            head, tail = spec.rsplit(":", 1)
+            try:
+                path, scale = head, float(tail)
+            except ValueError:
+                pass
+        names.append(f"lora{i}")
+        weights.append(scale)
+        pipe.load_lora_weights(path, adapter_name=names[-1])
+    pipe.set_adapters(names, adapter_weights=weights)
+    pipe.fuse_lora(components=["transformer"], adapter_names=names, lora_scale=1.0)
+    pipe.unload_lora_weights()
+    if round_bf16:
+        with torch.no_grad():
+            for prm in pipe.transformer.parameters():
+                prm.copy_(prm.to(torch.bfloat16).to(prm.dtype))
+
+
 def read_noise(path, shape):
     """shape = (16, Hl, Wl). Returns a F32 CPU tensor of that shape."""
     n = int(np.prod(shape))
@@ -424,6 +450,10 @@ def main():
     ap.add_argument("--te-attn", choices=["sdpa", "eager"],
                     help="the text encoder's attention (transformers attn_implementation); with --attention-backend "
                          "this runs the oracle a second way, to measure its own bf16 spread")
+    ap.add_argument("--lora", action="append", default=[],
+                    help="FILE[:SCALE], repeatable: load_lora_weights + set_adapters + fuse_lora (diffusers' LoRA path)")
+    ap.add_argument("--lora-round-bf16", action="store_true",
+                    help="with --lora in f32: round the fused transformer weights to bf16 (as zturbo merges them)")
     ap.add_argument("-o", "--out", help="output safetensors file (all intermediates)")
     ap.add_argument("--png", help="one plain pipeline call, the image saved as this PNG (a user's run, "
                     "for process-start-to-PNG timing next to ours)")
@@ -466,6 +496,11 @@ def main():
     pipe = load_pipeline(a.model, dtype, a.device, a.offload if a.offload != "none" else None, a.te_attn)
     if a.attention_backend:
         pipe.transformer.set_attention_backend(a.attention_backend)
+    if a.lora:
+        t1 = time.perf_counter()
+        apply_loras(pipe, a.lora, a.lora_round_bf16)
+        print(json.dumps({"what": "ref_pipeline lora", "files": a.lora, "fuse_s": round(time.perf_counter() - t1, 3)}),
+              file=sys.stderr)
     load_s = time.perf_counter() - t0
 
     if a.out:
@@ -478,6 +513,8 @@ def main():
                 f"seed {a.seed if a.seed is not None else 0} on {a.noise_device}" +
                 (" (the pipeline's generator)" if a.pipeline_generator else ""),
                 "versions": json.dumps(versions(), sort_keys=True)}
+        if a.lora:
+            meta["loras"] = json.dumps(a.lora) + (" (fused weights rounded to bf16)" if a.lora_round_bf16 else "")
         if a.device == "cpu":  # CPU results depend (at the ulp level) on the thread count and the ISA path
             meta["cpu"] = f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
         write_safetensors(a.out, t, meta)

@@ -15,12 +15,13 @@
 #include "common/zt_common.h"
 #include "api/noise.h"
 #include "api/zturbo.h"
+#include "storage/lora.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
 enum {
     O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_RNG, O_NOISE,
-    O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
+    O_LORA, O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
     O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
 };
@@ -53,6 +54,9 @@ static const cli_option k_opts[O_N] = {
     [O_NOISE] = {"--noise", NULL, CLI_STRING, "FILE",
                  .help = "initial latent instead of the seed: safetensors F32 \"noise\"\n"
                          "[16, H/8, W/8] or raw little-endian f32"},
+    [O_LORA] = {"--lora", NULL, CLI_STRING, "FILE[:SCALE]", .repeat = 1,
+                .help = "LoRA file merged into the weights at load (diffusers/PEFT,\n"
+                        "kohya, ComfyUI, ai-toolkit...), strength SCALE (1); repeatable"},
     [O_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
     [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32", .choices = "bf16|f32", .def = "bf16",
@@ -350,6 +354,11 @@ static void print_json(int index, const char *prompt, const char *output, const 
         json_put_u64(o, "host_rss", r->host_rss);
         json_put_u64(o, "weight_bytes", r->weight_bytes);
         json_put_u64(o, "activation_bytes", r->activation_bytes);
+        if (r->loras) {
+            json_object_set_new(o, "loras", json_integer(r->loras));
+            json_object_set_new(o, "lora_tensors", json_integer(r->lora_tensors));
+            json_object_set_new(o, "lora_merge_s", json_real(r->lora_merge_s));
+        }
         if (r->streaming) {
             json_t *pl = json_object();
             json_put_u64(pl, "vram", r->vram);
@@ -470,8 +479,23 @@ int cmd_generate(int argc, char **argv) {
         jobs = &one;
     }
 
+    static char lora_path[ZTURBO_MAX_LORAS][4096];
+    zturbo_lora loras[ZTURBO_MAX_LORAS];
+    for (int i = 0; i < v[O_LORA].n; i++) {
+        if (zt_lora_parse_arg(v[O_LORA].list[i], lora_path[i], sizeof lora_path[i], &loras[i].scale, &e)) {
+            if (jobs != &one) {
+                for (int k = 0; k < n_jobs; k++) free(jobs[k].prompt), free(jobs[k].error);
+                free(jobs);
+            }
+            free(ids);
+            return cli_usage_error("generate", "%s", e.msg);
+        }
+        loras[i].path = lora_path[i];
+    }
     zturbo_options zo;
     zturbo_options_default(&zo);
+    zo.loras = loras;
+    zo.n_loras = v[O_LORA].n;
     zo.model_path = v[O_MODEL].s;
     zo.device = cuda ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
     zo.vram = v[O_VRAM].u;
@@ -508,6 +532,12 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!quiet)
         fprintf(stderr, "loaded %s in %.1f s (%s backend)\n", zo.model_path, zt_now() - t0, cuda ? "cuda" : "cpu");
+    if (!quiet && zo.n_loras) {
+        zturbo_result lr;
+        zturbo_lora_info(z, &lr);
+        fprintf(stderr, "merged %d LoRA file%s into %d weight matrices in %.3f s\n", lr.loras, lr.loras > 1 ? "s" : "",
+                lr.lora_tensors, lr.lora_merge_s);
+    }
     if (zturbo_notice(z)[0]) fprintf(stderr, "zturbo: warning: %s\n", zturbo_notice(z));
 
     zturbo_params zp;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/test_lora_golden.sh — LoRA merging end to end on the tiny checkpoint (CPU backend):
+#  1. against diffusers + peft (tests/golden/tiny_lora, tools/ref/make_lora_goldens.sh: ZImagePipeline
+#     f32 with load_lora_weights + fuse_lora, fused weights rounded to bf16): a diffusers/PEFT file
+#     (alpha from its metadata), a kohya file (.alpha, strength 0.7) and both at once (0.8 and 0.5);
+#     f32 activations within relative L2 3e-5 per tensor (we reach <= 3.1e-6), the image 1e-3
+#     (one level on a few values); bf16 activations within 2e-2 (we reach <= 1e-2);
+#  2. the same factors in six other layouts (tests/lora_layouts.py: kohya, ComfyUI native with fused
+#     qkv, dot format, ai-toolkit without alpha, lycoris_, raw PEFT) give the same pixels;
+#  3. the same LoRAs give the same PNG bytes resident, at the minimum --vram, half resident,
+#     with --pinned 0 from a store (merged after every disk read), and from a store packed with
+#     `zturbo pack --lora` (pixels; that store's PNG does not name the LoRA);
+#  4. a LoRA changes the image; strength 0 gives the image without it.
+set -u
+Z="$ZT_BIN/zturbo"
+R=$ZT_ROOT
+dir="$R/build/test-tmp/lora-golden"
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+"$ZT_BIN/mkmodel" --config tiny --seed 1 --dtype bf16 -q -o snap || exit 1
+fail=0
+check() { # label, command...
+    local what=$1; shift
+    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail+1)); fi
+}
+D=$R/tests/data/lora G=$R/tests/golden/tiny_lora
+P=$D/tiny_peft_r2.safetensors K=$D/tiny_kohya_r3.safetensors
+gen() { "$Z" generate -m snap -p "a cat" --width 64 --height 64 --seed 1 --device cpu -q "$@"; }
+cmp_golden() { # golden, precision, lora args...
+    local g=$1 pr=$2; shift 2
+    gen --precision "$pr" --vae-precision "$pr" "$@" -o "$g-$pr.png" --dump "$g-$pr.st" || return 1
+    if [ "$pr" = f32 ]; then
+        python3 "$R/tools/ref/compare.py" --tol 3e-5 --tol-for image=1e-3 "$g-$pr.st" "$G/${g}_cat_64x64.safetensors"
+    else
+        python3 "$R/tools/ref/compare.py" --tol 2e-2 "$g-$pr.st" "$G/${g}_cat_64x64.safetensors"
+    fi
+}
+for pr in f32 bf16; do
+    check "diffusers/PEFT LoRA vs diffusers ($pr)" cmp_golden peft $pr --lora "$P"
+    check "kohya LoRA at 0.7 vs diffusers ($pr)" cmp_golden kohya $pr --lora "$K:0.7"
+    check "two LoRAs at 0.8 and 0.5 vs diffusers ($pr)" cmp_golden both $pr --lora "$P:0.8" --lora "$K:0.5"
+done
+pixels() { python3 -c "
+import hashlib, struct, sys, zlib
+d = open(sys.argv[1], 'rb').read(); i, idat = 8, b''
+while i < len(d):
+    n, t = struct.unpack('>I4s', d[i:i + 8]); idat += d[i + 8:i + 8 + n] if t == b'IDAT' else b''; i += 12 + n
+print(hashlib.md5(zlib.decompress(idat)).hexdigest())" "$1"; }
+gen --lora "$P" -o peft.png
+mkdir -p lay && python3 "$R/tests/lora_layouts.py" "$P" lay > /dev/null
+for l in kohya comfy dots aitoolkit lycoris peftraw; do
+    gen --lora "lay/$l.safetensors" -o "lay/$l.png"
+    check "$l layout: the same pixels as the diffusers file" test "$(pixels lay/$l.png)" = "$(pixels peft.png)"
+done
+gen -o none.png
+check "the LoRA changes the image" test "$(pixels none.png)" != "$(pixels peft.png)"
+gen --lora "$P:0" -o zero.png
+check "strength 0: the image without the LoRA" test "$(pixels zero.png)" = "$(pixels none.png)"
+# tiers and budgets (CPU backend: simulated device)
+"$Z" pack snap -o snap.zts -q || exit 1
+L2=(--lora "$P:0.8" --lora "$K:0.5")
+gen "${L2[@]}" -o ref.png
+m=$(gen "${L2[@]}" --vram 1M -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p')
+m=$(awk "BEGIN{printf \"%.2f\", $m + 0.01}")
+for b in "--vram ${m}M" "--vram $(awk "BEGIN{printf \"%.2f\", $m + 4}")M" "--vram ${m}M --pinned 0 --store snap.zts" \
+         "--vram ${m}M --pinned 2M --store snap.zts"; do
+    # shellcheck disable=SC2086
+    gen "${L2[@]}" $b -o t.png
+    check "two LoRAs, $b: the resident PNG bytes" cmp -s ref.png t.png
+done
+"$Z" pack snap -o merged.zts -q "${L2[@]}" || fail=$((fail+1))
+"$Z" generate -m merged.zts --tokenizer snap/tokenizer/tokenizer.json -p "a cat" --width 64 --height 64 --seed 1 \
+    --device cpu -q -o packed.png
+check "zturbo pack --lora: the same pixels from the merged store" test "$(pixels packed.png)" = "$(pixels ref.png)"
+exit $((fail > 0))
