@@ -71,4 +71,23 @@ done
 "$Z" generate -m merged.zts --tokenizer snap/tokenizer/tokenizer.json -p "a cat" --width 64 --height 64 --seed 1 \
     --device cpu -q -o packed.png
 check "zturbo pack --lora: the same pixels from the merged store" test "$(pixels packed.png)" = "$(pixels ref.png)"
+# refused at the command line: one line, exit 1 (file) / 2 (usage), no PNG
+python3 - nan.safetensors <<'PY'
+import json, struct, sys
+a = struct.pack("<512f", *([0.01] * 511 + [float("nan")])); b = struct.pack("<512f", *([0.01] * 512))
+h = {"transformer.layers.0.attention.to_q.lora_A.weight": {"dtype": "F32", "shape": [2, 256], "data_offsets": [0, 2048]},
+     "transformer.layers.0.attention.to_q.lora_B.weight": {"dtype": "F32", "shape": [256, 2], "data_offsets": [2048, 4096]}}
+hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(hb)) + hb + a + b)
+PY
+bad() { # label, exit code, text, args...
+    local what=$1 code=$2 text=$3; shift 3
+    rm -f bad.png
+    local out; out=$(gen "$@" -o bad.png 2>&1); local rc=$?
+    check "$what: exit $code, one line naming it, no PNG" bash -c "test $rc -eq $code && [[ \"\$1\" == *\"$text\"* ]] && [ \$(printf '%s\n' \"\$1\" | grep -c '') -eq 1 ] && test ! -e bad.png" _ "$out"
+}
+bad "a NaN in a LoRA" 1 "lora_A.weight: NaN at element 511" --lora nan.safetensors
+bad "a missing LoRA file" 1 "--lora: missing.safetensors: cannot open" --lora missing.safetensors
+bad "an infinite strength" 2 "scale inf not allowed" --lora "$P:inf"
+bad "a second file that is no safetensors" 1 "lora_layouts.py: header length" --lora "$P" --lora "$R/tests/lora_layouts.py"
 exit $((fail > 0))

@@ -96,6 +96,56 @@ PY
     echo "-- ours vs diffusers bf16"; python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_bf16.st
   } > "$OUT/compare_seed42.txt" 2>&1; cat "$OUT/compare_seed42.txt"
   ;;
+lora) # LoRAs on the full checkpoint (after prep; ~4 min): random LoRAs made with peft on diffusers'
+  # ZImageTransformer2DModel (ranks 4, 16, 64) saved with save_lora_weights, the same factors rewritten
+  # kohya / ComfyUI-style; diffusers load_lora_weights + fuse_lora as the oracle (f32 and bf16) with two at
+  # once (r16 at 0.8, r4 through diffusers' kohya converter at 0.5); our DiT output of step 0 and decoded
+  # image against the f32 reference next to diffusers bf16's distance; the same PNG from the ComfyUI-style
+  # files; PNG bytes identical resident / 8G / minimum budget; merge time of the rank-64 LoRA (GPU merge
+  # resident, host merge under a budget)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  ML="python3 tools/ref/make_lora.py --model $M --meta"
+  { $ML --rank 16 --alpha 16 --seed 1 --std 0.04 --out $W/l16.st --comfy $W/l16_comfy.st
+    $ML --rank 4 --alpha 2 --seed 2 --std 0.1 --out $W/l4.st --kohya $W/l4_kohya.st
+    $ML --rank 64 --alpha 32 --seed 3 --std 0.035 --out $W/l64.st --kohya $W/l64_kohya.st; } > "$OUT/lora_make.log" 2>&1
+  ls -l $W/l*.st | tee -a "$OUT/lora_make.log"
+  LA=("$W/l16.st:0.8" "$W/l4_kohya.st:0.5")
+  for pr in f32 bf16; do
+    timeout 300 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --precision $pr --device cuda --lora "${LA[0]}" --lora "${LA[1]}" -o $W/ref_lora_$pr.st \
+      > "$OUT/oracle_lora_$pr.log" 2>&1 || { echo "oracle $pr failed:"; tail -5 "$OUT/oracle_lora_$pr.log"; }
+    grep '"what": "ref_pipeline lora"' "$OUT/oracle_lora_$pr.log"
+  done
+  G=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
+  lj() { grep -o '"loras".*"lora_merge_s":[0-9.e-]*' "$1" | head -1; }
+  $Z generate -m $M -q "${G[@]}" --lora "${LA[0]}" --lora "${LA[1]}" -o $W/lr.png --dump $W/ours_lora.st --json > $W/lr.json 2>>"$OUT/ours.err"
+  echo "resident, r16@0.8 + r4@0.5: $(lj $W/lr.json)" | tee -a "$OUT/lora.txt"
+  only=(--only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours (bf16, LoRAs merged) vs diffusers f32 (fused)"; python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ours_lora.st $W/ref_lora_f32.st
+    echo "-- diffusers bf16 (fused in bf16) vs diffusers f32 (the bf16 spread)"; python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_lora_bf16.st $W/ref_lora_f32.st
+    echo "-- ours vs diffusers bf16"; python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ours_lora.st $W/ref_lora_bf16.st
+  } > "$OUT/compare_lora.txt" 2>&1; cat "$OUT/compare_lora.txt"
+  pix() { python3 -c "
+import hashlib, struct, sys, zlib
+d = open(sys.argv[1], 'rb').read(); i, idat = 8, b''
+while i < len(d):
+    n, t = struct.unpack('>I4s', d[i:i + 8]); idat += d[i + 8:i + 8 + n] if t == b'IDAT' else b''; i += 12 + n
+print(hashlib.md5(zlib.decompress(idat)).hexdigest())" "$1"; }
+  $Z generate -m $M -q "${G[@]}" --lora "$W/l16_comfy.st:0.8" --lora "$W/l4.st:0.5" -o $W/lc.png 2>>"$OUT/ours.err"
+  [ "$(pix $W/lr.png)" = "$(pix $W/lc.png)" ] && echo "  ComfyUI-style r16 + diffusers r4: same pixels" || echo "  ComfyUI-style files: PIXELS DIFFER"
+  min=$(min_budget --lora "${LA[0]}" --lora "${LA[1]}")
+  for b in 8G $min; do
+    $Z generate -m $M -q "${G[@]}" --lora "${LA[0]}" --lora "${LA[1]}" --vram $b -o $W/lb.png --json > $W/lb.json 2>>"$OUT/ours.err"
+    echo "--vram $b: $(lj $W/lb.json)" | tee -a "$OUT/lora.txt"; cmp -s $W/lr.png $W/lb.png && echo "  same PNG as resident" || echo "  PNG DIFFERS from resident"
+  done
+  for b in none 8G; do
+    vr=(); [ $b = none ] || vr=(--vram $b)
+    $Z generate -m $M -q "${G[@]}" "${vr[@]}" --lora "$W/l64.st" -o $W/l64.png --json > $W/l64.json 2>>"$OUT/ours.err"
+    echo "rank 64 alone, --vram $b (merge time): $(lj $W/l64.json)" | tee -a "$OUT/lora.txt"
+  done
+  $Z generate -m $M -q "${G[@]}" --lora "$W/l64_kohya.st" -o $W/l64k.png 2>>"$OUT/ours.err"
+  [ "$(pix $W/l64.png)" = "$(pix $W/l64k.png)" ] && echo "  rank 64 kohya file: same pixels" || echo "  rank 64 kohya: PIXELS DIFFER"
+  ;;
 floor) # the oracle's own bf16 spread: diffusers/transformers bf16 run a second way (eager text-encoder
   # attention, math SDPA in the DiT) against the default way, and ours against both (needs accuracy1 first)
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1

@@ -29,18 +29,28 @@ DEFAULT_TARGETS = (r".*(attention\.to_q|attention\.to_k|attention\.to_v|attentio
                    r"all_final_layer\.2-1\.adaLN_modulation\.1)$")
 
 
-def build(model_dir, rank, alpha, seed, std, targets, dtype):
+def build(model_dir, rank, alpha, seed, std, targets, dtype, meta=False):
+    """meta: the transformer built from its config on the meta device (no weights read: the full model
+    in f32 would take 25 GB and a minute); the LoRA factors are the same either way."""
     from diffusers import ZImageTransformer2DModel
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
-    tr = ZImageTransformer2DModel.from_pretrained(os.path.join(model_dir, "transformer"), torch_dtype=torch.float32)
+    path = os.path.join(model_dir, "transformer")
+    if meta:
+        from accelerate import init_empty_weights
+        with init_empty_weights():
+            tr = ZImageTransformer2DModel.from_config(ZImageTransformer2DModel.load_config(path))
+    else:
+        tr = ZImageTransformer2DModel.from_pretrained(path, torch_dtype=torch.float32)
     cfg = LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, init_lora_weights=False)
     tr.add_adapter(cfg)
     g = torch.Generator("cpu").manual_seed(seed)
     with torch.no_grad():
         for name, p in sorted(tr.named_parameters()):
             if ".lora_A." in name or ".lora_B." in name:
-                p.copy_((torch.randn(p.shape, generator=g) * std).to(dtype).float())
+                x = (torch.randn(p.shape, generator=g) * std).to(dtype).float()
+                owner = tr.get_submodule(name.rsplit(".", 1)[0])
+                setattr(owner, name.rsplit(".", 1)[1], torch.nn.Parameter(x, requires_grad=False))
     sd = {k: v.detach().to(dtype).contiguous() for k, v in get_peft_model_state_dict(tr).items()}
     return sd, cfg
 
@@ -53,6 +63,20 @@ def save_diffusers(path, sd, cfg):
                                      weight_name="lora.safetensors", safe_serialization=True)
     os.replace(os.path.join(d, "lora.safetensors"), path)
     os.rmdir(d)
+    canonical_header(path)
+
+
+def canonical_header(path):
+    """Rewrite the header JSON with sorted keys (safetensors orders the metadata map differently from run to
+    run), so the same LoRA is the same bytes; the data section is kept as it is."""
+    import json
+    import struct
+    d = open(path, "rb").read()
+    n = struct.unpack("<Q", d[:8])[0]
+    h = json.dumps(json.loads(d[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + d[8 + n:])
 
 
 def pairs(sd):
@@ -67,6 +91,7 @@ def pairs(sd):
 def save(path, tensors, meta=None):
     from safetensors.torch import save_file
     save_file({k: v.contiguous() for k, v in sorted(tensors.items())}, path, metadata=meta or {"format": "pt"})
+    canonical_header(path)
 
 
 def kohya(sd, alpha, dtype):
@@ -127,6 +152,7 @@ def main():
     ap.add_argument("--std", type=float, default=0.05, help="factors ~ N(0, std^2)")
     ap.add_argument("--targets", default=DEFAULT_TARGETS, help="peft target_modules (a regex)")
     ap.add_argument("--dtype", choices=["bf16", "f32"], default="bf16")
+    ap.add_argument("--meta", action="store_true", help="do not read the base weights (the model from its config)")
     ap.add_argument("--out", required=True, help="diffusers/PEFT file (save_lora_weights)")
     ap.add_argument("--kohya")
     ap.add_argument("--comfy")
@@ -134,7 +160,7 @@ def main():
     a = ap.parse_args()
     dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     alpha = a.alpha if a.alpha is not None else a.rank
-    sd, cfg = build(a.model, a.rank, alpha, a.seed, a.std, a.targets, dtype)
+    sd, cfg = build(a.model, a.rank, alpha, a.seed, a.std, a.targets, dtype, a.meta)
     save_diffusers(a.out, sd, cfg)
     if a.kohya:
         save(a.kohya, kohya(sd, alpha, dtype))

@@ -514,7 +514,8 @@ def main():
                 (" (the pipeline's generator)" if a.pipeline_generator else ""),
                 "versions": json.dumps(versions(), sort_keys=True)}
         if a.lora:
-            meta["loras"] = json.dumps(a.lora) + (" (fused weights rounded to bf16)" if a.lora_round_bf16 else "")
+            meta["loras"] = json.dumps([os.path.basename(x) for x in a.lora]) + \
+                (" (fused weights rounded to bf16)" if a.lora_round_bf16 else "")
         if a.device == "cpu":  # CPU results depend (at the ulp level) on the thread count and the ISA path
             meta["cpu"] = f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
         write_safetensors(a.out, t, meta)
