@@ -226,9 +226,10 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
     if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
     int rc = pipeline_prepare(model_path, o, p, e);
     if (rc) goto fail;
-    if (o->n_loras) { /* every file checked before any weight is read */
+    { /* LoRAs: every file checked before any weight is read; a merger even without (a later
+       * zt_pipeline_set_loras merges into the same sources) */
         zt_lora_set *set = NULL;
-        rc = zt_lora_set_open(p->cat, o->loras, o->n_loras, &set, e);
+        if (o->n_loras) rc = zt_lora_set_open(p->cat, o->loras, o->n_loras, &set, e);
         if (!rc) rc = zt_lora_merger_create(set, o->cpu_threads, &p->lora, e);
         if (rc) goto fail;
     }
@@ -249,7 +250,7 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         zt_plan_input in;
         rc = build_plan(p, o, &p->plan, &in, e);
         if (rc) goto fail;
-        if (p->lora) { /* streamed tiers: merged on the host as each unit image is read */
+        { /* streamed tiers: LoRAs merged on the host as each unit image is read */
             zt_source *w = NULL;
             rc = zt_source_transform(p->src, zt_lora_transform, p->lora, NULL, &w, e);
             if (rc) goto fail;
@@ -277,8 +278,8 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         if (rc) goto fail;
         p->weight_bytes = zt_resident_bytes(p->units);
         /* resident: merged in place, on the device when the backend is CUDA */
-        for (int u = 0; p->lora && u < p->cat->n_units && !rc; u++) {
-            const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+        const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+        for (int u = 0; ls && u < p->cat->n_units && !rc; u++) {
             if (!ls->unit_count[u]) continue;
             void *img = (void *)zt_units_acquire(p->units, u);
             rc = img ? zt_lora_merge_unit(p->lora, p->ops, u, img, e) : zt_units_fail(p->units, e);
@@ -294,6 +295,37 @@ fail:
     return rc;
 }
 
+
+int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e) {
+    if (p->lora_broken)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch");
+    zt_lora_set *set = NULL;
+    int rc = n ? zt_lora_set_open(p->cat, specs, n, &set, e) : ZT_OK;
+    if (rc) return rc; /* nothing changed */
+    const zt_lora_set *old = zt_lora_merger_set(p->lora);
+    const int nu = p->cat->n_units;
+    char *changed = calloc((size_t)nu, 1);
+    if (!changed) {
+        zt_lora_set_close(set);
+        return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    }
+    for (int u = 0; u < nu; u++) changed[u] = !p->cat->units[u].host_only && !zt_lora_unit_same(old, set, u);
+    zt_lora_merger_replace(p->lora, set); /* from here the sources' transform merges the new set */
+    for (int u = 0; u < nu && !rc; u++) {
+        if (!changed[u]) continue;
+        if (p->streaming) {
+            rc = zt_stream_reload_unit(p->stream, u, e);
+        } else {
+            rc = zt_resident_reload(p->units, p->src, u, e);
+            void *img = rc ? NULL : (void *)zt_units_acquire(p->units, u);
+            if (!rc) rc = img ? zt_lora_merge_unit(p->lora, p->ops, u, img, e) : zt_units_fail(p->units, e);
+            if (img) zt_units_release(p->units, u);
+        }
+    }
+    free(changed);
+    if (rc) p->lora_broken = 1;
+    return rc;
+}
 
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w) {
     const zt_model_config *cfg = &p->cat->cfg;
@@ -430,6 +462,9 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     zt_gen_stats stats;
     memset(&stats, 0, sizeof stats);
     if (n_ids < 1) return zt_err_set(e, ZT_ERR_RANGE, "prompt: no tokens");
+    if (p->lora_broken)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch: "
+                                              "create the context again");
     const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
     if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));

@@ -95,7 +95,8 @@ typedef struct {
     void *vae_host;
     size_t vae_host_bytes;
     int vae_host_owned;       /* vae_host is ours (malloc), not the stream's */
-    zt_lora_merger *lora;     /* LoRAs merged into the weights, or NULL (api/lora.h) */
+    zt_lora_merger *lora;     /* the LoRAs merged into the weights (api/lora.h; its set may be NULL) */
+    int lora_broken;          /* a LoRA switch failed half-way: the weights are unknown */
 } zt_pipeline;
 
 typedef struct {
@@ -143,6 +144,12 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
  * load the tokenizer (when one is found) and load every unit resident. */
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e);
 void zt_pipeline_close(zt_pipeline *p);
+/* Switch to the LoRAs specs[0..n) (n 0: none): every file is checked
+ * first (an error there changes nothing); then exactly the units whose
+ * patches differ are read again and merged (resident: on the device).
+ * Between generates only. If a reload fails the pipeline refuses further
+ * work (its weights are then unknown). */
+int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
 /* Token ids of a prompt: chat template (spec §5.1), tokenizer, the first

@@ -130,6 +130,9 @@ typedef struct {
     const float *noise;         /* f32 [16, height/8, width/8] initial latent instead of the seed, or NULL */
     const char *noise_name;     /* recorded in the PNG as "Noise file" when noise is set (may be NULL) */
     const char *dump_path;      /* write every intermediate (tools/ref format) here, or NULL */
+    const zturbo_lora *loras;   /* NULL: the LoRAs of zturbo_options; else exactly these n_loras (0: none).
+                                 * A change re-merges only the weight units whose patches differ */
+    int n_loras;
     volatile int *cancel;       /* non-zero stops before the next evaluation, or NULL */
     void (*on_progress)(void *user, const zturbo_progress *pr); /* after each evaluation, or NULL */
     void *user;

@@ -31,10 +31,52 @@ struct zturbo {
     zturbo_precision vae_precision;
     uint64_t vram;
     int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
-    int n_loras;                 /* the LoRAs merged (for the PNG) */
+    int n_loras;                 /* the LoRAs of the options */
     zt_lora_spec loras[ZTURBO_MAX_LORAS];
     char *lora_paths[ZTURBO_MAX_LORAS];
+    int n_cur;                   /* the LoRAs merged now (for the PNG) */
+    zt_lora_spec cur[ZTURBO_MAX_LORAS];
+    char *cur_paths[ZTURBO_MAX_LORAS];
 };
+
+/* Make the merged LoRAs those of p (or of the options when p gives none). */
+static int switch_loras(zturbo *z, const zturbo_params *p, zt_err *e) {
+    zt_lora_spec want[ZTURBO_MAX_LORAS];
+    int n = z->n_loras;
+    if (p->loras || p->n_loras) {
+        if (p->n_loras < 0 || p->n_loras > ZTURBO_MAX_LORAS || (p->n_loras && !p->loras))
+            return zt_err_set(e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d", p->n_loras, ZTURBO_MAX_LORAS);
+        n = p->n_loras;
+        for (int i = 0; i < n; i++) {
+            if (!p->loras[i].path || !isfinite(p->loras[i].scale) || fabsf(p->loras[i].scale) > 1e6f)
+                return zt_err_set(e, ZT_ERR_ARG, "LoRA %d: no path or a scale that is not a finite number within 1e6", i);
+            want[i] = (zt_lora_spec){p->loras[i].path, p->loras[i].scale};
+        }
+    } else {
+        for (int i = 0; i < n; i++) want[i] = z->loras[i];
+    }
+    int same = n == z->n_cur;
+    for (int i = 0; same && i < n; i++) same = want[i].scale == z->cur[i].scale && !strcmp(want[i].path, z->cur[i].path);
+    if (same) return ZT_OK;
+    char *paths[ZTURBO_MAX_LORAS] = {0};
+    for (int i = 0; i < n; i++)
+        if (!(paths[i] = strdup(want[i].path))) {
+            for (int k = 0; k < i; k++) free(paths[k]);
+            return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+        }
+    int rc = zt_pipeline_set_loras(z->p, want, n, e);
+    if (rc) {
+        for (int i = 0; i < n; i++) free(paths[i]);
+        return rc;
+    }
+    for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
+    for (int i = 0; i < n; i++) {
+        z->cur_paths[i] = paths[i];
+        z->cur[i] = (zt_lora_spec){paths[i], want[i].scale};
+    }
+    z->n_cur = n;
+    return ZT_OK;
+}
 
 
 /* Resident set size from /proc/self/statm (0 where there is none). */
@@ -88,7 +130,7 @@ void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h,
 
 void zturbo_lora_info(const zturbo *z, zturbo_result *r) {
     memset(r, 0, sizeof *r);
-    r->loras = z->n_loras;
+    r->loras = z->n_cur;
     r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
     r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
 }
@@ -166,6 +208,13 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
             return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
         }
         z->loras[i] = (zt_lora_spec){z->lora_paths[i], o->loras[i].scale};
+        z->cur_paths[i] = strdup(o->loras[i].path);
+        if (!z->cur_paths[i]) {
+            zturbo_destroy(z);
+            return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        }
+        z->cur[i] = (zt_lora_spec){z->cur_paths[i], o->loras[i].scale};
+        z->n_cur = i + 1;
     }
 
     zt_pipeline_opts po;
@@ -204,6 +253,7 @@ void zturbo_destroy(zturbo *z) {
     if (!z) return;
     zt_pipeline_close(z->p);
     for (int i = 0; i < z->n_loras; i++) free(z->lora_paths[i]);
+    for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
     free(z->ids);
     free(z);
 }
@@ -252,7 +302,7 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
     zt_ops_mem_info(z->p->ops, &fr, &tot);
     r->device_used_after = tot - fr;
     r->host_rss = host_rss_bytes();
-    r->loras = z->n_loras;
+    r->loras = z->n_cur;
     r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
     r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
     if (z->p->streaming) {
@@ -282,6 +332,8 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     if (!p->prompt && !p->ids) return zt_err_set(e, ZT_ERR_ARG, "no prompt: set prompt or ids");
     if (!zturbo_rng_name(p->rng)) return zt_err_set(e, ZT_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", (int)p->rng);
     if (p->ids && p->n_ids < 1) return zt_err_set(e, ZT_ERR_ARG, "ids: empty list");
+    rc = switch_loras(z, p, e);
+    if (rc) return rc;
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
@@ -334,15 +386,15 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
     const char *rng = p->noise ? NULL : zturbo_rng_name(p->rng);
     char loras[1024] = "";
-    for (int i = 0; i < z->n_loras; i++) { /* "name:scale, ..." (file names without folders) */
-        const char *slash = strrchr(z->loras[i].path, '/');
+    for (int i = 0; i < z->n_cur; i++) { /* "name:scale, ..." (file names without folders) */
+        const char *slash = strrchr(z->cur[i].path, '/');
         size_t k = strlen(loras);
-        snprintf(loras + k, sizeof loras - k, "%s%s:%g", i ? ", " : "", slash ? slash + 1 : z->loras[i].path,
-                 (double)z->loras[i].scale);
+        snprintf(loras + k, sizeof loras - k, "%s%s:%g", i ? ", " : "", slash ? slash + 1 : z->cur[i].path,
+                 (double)z->cur[i].scale);
     }
     const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file"};
     const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo",
-                          z->n_loras ? loras : NULL, noise_name};
+                          z->n_cur ? loras : NULL, noise_name};
     *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 9);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
@@ -358,10 +410,10 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
             else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
             json_object_set_new(j, "rng", json_string(rng));
         }
-        if (z->n_loras) { /* the files as given and their strengths */
+        if (z->n_cur) { /* the files as given and their strengths */
             json_t *a = json_array();
-            for (int i = 0; i < z->n_loras; i++)
-                json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->loras[i].path, "scale", (double)z->loras[i].scale));
+            for (int i = 0; i < z->n_cur; i++)
+                json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->cur[i].path, "scale", (double)z->cur[i].scale));
             json_object_set_new(j, "loras", a);
         }
         *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));

@@ -43,6 +43,25 @@ static const zt_units_vtable k_resident_vt = {resident_acquire, resident_release
 
 uint64_t zt_resident_bytes(const zt_units *u) { return ((const resident *)u)->bytes; }
 
+int zt_resident_reload(zt_units *u, zt_source *src, int unit, zt_err *e) {
+    resident *r = (resident *)u;
+    if (unit < 0 || unit >= r->n_units || r->offset[unit] == UINT64_MAX)
+        return zt_err_set(e, ZT_ERR_ARG, "resident weights: unit %d is not loaded", unit);
+    const uint64_t n = u->cat->units[unit].nbytes;
+    char *dst = (char *)r->mem + r->offset[unit];
+    zt_ops_sync(r->ops);
+    if (zt_ops_backend(r->ops) == ZT_BACKEND_CPU) return zt_source_read_unit(src, unit, dst, n, e);
+    void *staging = malloc(n); /* between images, not in the step loop */
+    if (!staging) return zt_err_set(e, ZT_ERR_NOMEM, "resident weights: no host memory to reload %s", u->cat->units[unit].name);
+    int rc = zt_source_read_unit(src, unit, staging, n, e);
+    if (!rc) {
+        zt_mem_upload(r->ops, dst, staging, n);
+        zt_ops_sync(r->ops);
+    }
+    free(staging);
+    return rc;
+}
+
 int zt_resident_open(zt_ops *ops, zt_source *src, unsigned comp_mask, zt_units **out, zt_err *e) {
     const zt_catalog *cat = zt_source_catalog(src);
     resident *r = calloc(1, sizeof *r);

@@ -30,6 +30,9 @@ extern "C" {
  * of backend memory (ZT_ERR_NOMEM naming the bytes), read errors from the
  * source (its message, prefixed with the unit name). */
 int zt_resident_open(zt_ops *ops, zt_source *src, unsigned comp_mask, zt_units **out, zt_err *e);
+/* Read unit `unit` of a provider made by zt_resident_open again from src
+ * (the same model) into its place. No op may be in flight on it. */
+int zt_resident_reload(zt_units *u, zt_source *src, int unit, zt_err *e);
 /* Bytes of backend memory the provider holds. */
 uint64_t zt_resident_bytes(const zt_units *u);
 

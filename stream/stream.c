@@ -736,6 +736,31 @@ int zt_stream_end_phase(zt_stream *st, zt_err *e) {
     return zt_stream_error(st, e);
 }
 
+int zt_stream_reload_unit(zt_stream *st, int unit, zt_err *e) {
+    if (unit < 0 || unit >= st->n_units) return zt_err_set(e, ZT_ERR_ARG, "stream: unit %d out of range", unit);
+    if (st->io_running) return zt_err_set(e, ZT_ERR_INTERNAL, "stream: reload while a phase runs");
+    zt_ops_sync(st->ops); /* compute is done with every unit */
+    const zt_plan_unit_choice *c = &st->choice[unit];
+    int rc = ZT_OK;
+    if (c->residency == ZT_RES_RESIDENT) {
+        uint8_t *dst = st->resident + c->device_offset;
+        if (!st->cuda) return read_unit(st, unit, dst, e);
+        zt_stage *sg = &st->stages[0];
+        ZT_ASSERT(sg->mem);
+        rc = read_unit(st, unit, sg->mem, e);
+        if (!rc) {
+            ZT_CUDA_CHECK(cudaMemcpyAsync(dst, sg->mem, st->cat->units[unit].nbytes, cudaMemcpyHostToDevice,
+                                          st->copy_stream));
+            ZT_CUDA_CHECK(cudaStreamSynchronize(st->copy_stream));
+        }
+    } else if (st->host_image[unit]) {
+        rc = read_unit(st, unit, st->host_image[unit], e);
+        st->lent_valid = 0; /* lent copies are taken from the host image again */
+    }
+    if (rc) zt_err_prefix(e, "%s", st->cat->units[unit].name);
+    return rc;
+}
+
 void zt_stream_stats_get(const zt_stream *st, zt_stream_stats *out) { *out = st->stats; }
 void zt_stream_stats_reset(zt_stream *st) { memset(&st->stats, 0, sizeof st->stats); }
 

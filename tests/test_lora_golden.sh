@@ -71,6 +71,30 @@ done
 "$Z" generate -m merged.zts --tokenizer snap/tokenizer/tokenizer.json -p "a cat" --width 64 --height 64 --seed 1 \
     --device cpu -q -o packed.png
 check "zturbo pack --lora: the same pixels from the merged store" test "$(pixels packed.png)" = "$(pixels ref.png)"
+# per-line LoRAs in --prompts-jsonl: each line = a separate run with those LoRAs (pixels), resident,
+# streamed and from disk; a line with the flags' LoRAs re-merges nothing
+printf '%s\n' "{\"prompt\": \"a cat\", \"seed\": 1, \"loras\": [\"$P\"]}" "{\"prompt\": \"a cat\", \"seed\": 1, \"loras\": []}" \
+    "{\"prompt\": \"a cat\", \"seed\": 1, \"loras\": [\"$K:0.7\"]}" '{"prompt": "a cat", "seed": 1}' \
+    "{\"prompt\": \"a cat\", \"seed\": 1, \"loras\": [\"$P:0.8\", \"$K:0.5\"]}" "{\"prompt\": \"a cat\", \"seed\": 1, \"loras\": [\"$K:x\"]}" > l.jsonl
+gen --lora "$K:0.7" -o k.png
+want=("$(pixels peft.png)" "$(pixels none.png)" "$(pixels k.png)" "$(pixels peft.png)" "$(pixels ref.png)")
+for b in "" "--vram ${m}M" "--vram ${m}M --pinned 0 --store snap.zts"; do
+    rm -f l-*.png
+    # shellcheck disable=SC2086
+    "$Z" generate -m snap --prompts-jsonl l.jsonl --width 64 --height 64 --seed 1 --device cpu -q --lora "$P" $b \
+        -o l.png --json > l.json 2> l.err; rc=$?
+    ok=1
+    for i in 0 1 2 3 4; do [ "$(pixels l-$i.png)" = "${want[$i]}" ] || { ok=0; echo "  line $i differs"; }; done
+    check "per-line LoRAs ${b:-resident}: each image = its own run; the bad line named" \
+        bash -c "test $ok = 1 && test $rc = 1 && grep -q 'tiny_kohya_r3.safetensors:x: cannot open' l.err"
+done
+check "a line with the flags' LoRAs merges nothing again (lora_tensors)" python3 - l.json <<'PY'
+import json, sys
+o = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+t = [x.get("lora_tensors") for x in o]
+# line 0 = the flags' LoRA (merged at load, nothing new); line 3 goes back to it after line 2's
+assert o[0]["loras"] == 1 and t[0] > 0 and "loras" not in o[1] and t[4] > t[3] > t[2], t
+PY
 # refused at the command line: one line, exit 1 (file) / 2 (usage), no PNG
 python3 - nan.safetensors <<'PY'
 import json, struct, sys

@@ -38,7 +38,9 @@ static const cli_option k_opts[O_N] = {
                            "a failed line is reported, the run goes on and exits 1"},
     [O_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE",
                          .help = "one JSON string, or {\"prompt\": ...} with optional \"width\",\n"
-                                 "\"height\", \"steps\", \"seed\", \"rng\" overriding the flags, per line"},
+                                 "\"height\", \"steps\", \"seed\", \"rng\", \"loras\" overriding the flags,\n"
+                                 "per line (\"loras\": [\"FILE[:SCALE]\", ...]; a change re-merges\n"
+                                 "only the layers it touches)"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
     [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
@@ -167,7 +169,17 @@ typedef struct {
     int has_seed;
     uint64_t seed;
     int rng;                  /* zturbo_rng + 1; 0: the command line's */
+    zturbo_lora *loras;       /* "loras" of a JSON line (malloc'ed, paths too), or NULL: the flags' */
+    int n_loras;
 } job;
+
+static void job_free(job *j) {
+    free(j->prompt);
+    free(j->error);
+    for (int i = 0; j->loras && i < j->n_loras; i++) free((char *)j->loras[i].path);
+    free(j->loras);
+}
+
 
 /* A JSON line's optional integer field in [lo, hi] (multiple of `mult`):
  * 0 when absent, -1 (and *err set) when invalid. */
@@ -196,6 +208,26 @@ static char *fmt_error(const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     return dupstr(buf);
+}
+
+/* A JSON line's "loras": ["FILE[:SCALE]", ...]; NULL on success, else the error. */
+static char *json_loras(json_t *a, const char *path, int lineno, job *j) {
+    if (!json_is_array(a) || json_array_size(a) > ZTURBO_MAX_LORAS)
+        return fmt_error("%s:%d: \"loras\" must be a list of at most %d \"FILE[:SCALE]\" strings", path, lineno,
+                         ZTURBO_MAX_LORAS);
+    j->loras = calloc(json_array_size(a) + 1, sizeof *j->loras);
+    if (!j->loras) return fmt_error("out of host memory");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        char buf[4096];
+        zt_err e = {0};
+        if (!s) return fmt_error("%s:%d: \"loras\" must be a list of \"FILE[:SCALE]\" strings", path, lineno);
+        if (zt_lora_parse_arg(s, buf, sizeof buf, &j->loras[i].scale, &e))
+            return fmt_error("%s:%d: \"loras\": %s", path, lineno, e.msg);
+        if (!(j->loras[i].path = dupstr(buf))) return fmt_error("out of host memory");
+        j->n_loras = (int)i + 1;
+    }
+    return NULL;
 }
 
 /* Read the prompts file: plain lines or JSON lines; empty lines skipped. */
@@ -250,7 +282,9 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                         j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1..100", path, lineno);
                     else if ((hs = json_int_field(v, "seed", 0, INT64_MAX, 1, &sd)) < 0)
                         j->error = fmt_error("%s:%d: \"seed\" must be a non-negative integer", path, lineno);
-                    else if (json_object_get(v, "rng")) {
+                    else if (json_object_get(v, "loras") &&
+                             (j->error = json_loras(json_object_get(v, "loras"), path, lineno, j)) != NULL) {
+                    } else if (json_object_get(v, "rng")) {
                         const char *r = json_string_value(json_object_get(v, "rng"));
                         if (r && !strcmp(r, "torch-cpu")) j->rng = 1 + ZTURBO_RNG_TORCH_CPU;
                         else if (r && !strcmp(r, "zturbo")) j->rng = 1 + ZTURBO_RNG_ZTURBO;
@@ -278,7 +312,7 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
     fclose(f);
     if (!rc && n == 0) rc = zt_err_set(e, ZT_ERR_ARG, "%s: no prompts in the file", path);
     if (rc) {
-        for (int i = 0; i < n; i++) free(jobs[i].prompt), free(jobs[i].error);
+        for (int i = 0; i < n; i++) job_free(&jobs[i]);
         free(jobs);
         return rc;
     }
@@ -484,7 +518,7 @@ int cmd_generate(int argc, char **argv) {
     for (int i = 0; i < v[O_LORA].n; i++) {
         if (zt_lora_parse_arg(v[O_LORA].list[i], lora_path[i], sizeof lora_path[i], &loras[i].scale, &e)) {
             if (jobs != &one) {
-                for (int k = 0; k < n_jobs; k++) free(jobs[k].prompt), free(jobs[k].error);
+                for (int k = 0; k < n_jobs; k++) job_free(&jobs[k]);
                 free(jobs);
             }
             free(ids);
@@ -597,6 +631,8 @@ int cmd_generate(int argc, char **argv) {
         zp.height = jb->height ? jb->height : (int)v[O_HEIGHT].i;
         zp.steps = jb->steps ? jb->steps : (int)v[O_STEPS].i;
         zp.rng = jb->rng ? (zturbo_rng)(jb->rng - 1) : !strcmp(v[O_RNG].s, "zturbo") ? ZTURBO_RNG_ZTURBO : ZTURBO_RNG_TORCH_CPU;
+        zp.loras = jb->loras; /* NULL: the --lora flags' (merged at load) */
+        zp.n_loras = jb->n_loras;
         if (zp.noise && (zp.width != (int)v[O_WIDTH].i || zp.height != (int)v[O_HEIGHT].i)) {
             char msg[160];
             snprintf(msg, sizeof msg, "--noise is shaped for %dx%d, this line asks for %dx%d", (int)v[O_WIDTH].i,
@@ -633,7 +669,7 @@ int cmd_generate(int argc, char **argv) {
     }
 done:
     if (jobs != &one) {
-        for (int i = 0; i < n_jobs; i++) free(jobs[i].prompt), free(jobs[i].error);
+        for (int i = 0; i < n_jobs; i++) job_free(&jobs[i]);
         free(jobs);
     }
     free(noise);
