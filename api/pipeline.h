@@ -3,7 +3,7 @@
  *   hidden_states[-2] -> DiT (caption path once, N evaluations in the
  *   flow-match Euler loop) -> VAE decoder -> RGB8.
  *
- * Weights come from a zt_units provider (resident for now, stream/resident.h).
+ * Weights come from the zt_units provider of stream/stream.h.
  * Activations live in ONE backend allocation per generate call, sized from
  * the resolution and caption length: a persistent part (caption features,
  * latent, model output, the DiT's per-image state, the decoded image) and a
@@ -23,7 +23,7 @@
 #include "kernels/ops.h"
 #include "models/dit.h"
 #include "models/qwen3.h"
-#include "models/units.h"
+#include "stream/units.h"
 #include "models/vae.h"
 #include "sched/plan.h"
 #include "storage/lora.h"
@@ -57,11 +57,8 @@ typedef struct {
     zt_dtype plan_vae_dt;     /* VAE activations the workspace is planned for (ZT_DT_F32 / ZT_DT_BF16) */
     uint64_t context_override; /* plan with this context size instead of the measured one (0 = measure) */
     const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
-    /* VAE decode under a budget: AUTO picks the whole-image decode unless it
-     * does not fit or the banded one (activations of the largest levels in
-     * host memory, freeing device memory for resident transformer blocks)
-     * is predicted faster per image at link_bw; DEVICE / BANDED force one. */
-    enum { ZT_VAE_DECODE_AUTO = 0, ZT_VAE_DECODE_DEVICE, ZT_VAE_DECODE_BANDED } vae_decode;
+    zt_vae_decode_mode vae_decode; /* whole-image or banded VAE decode (sched/plan.h) */
+    zt_plan_policy policy;    /* the plan's constants (zt_plan_policy_default) */
     /* LoRA files merged into the weights at open (api/lora.h); n_loras 0: none */
     const zt_lora_spec *loras;
     int n_loras;
@@ -81,11 +78,11 @@ typedef struct {
     zt_vae vae;
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
-    /* streaming state (vram_budget != 0) */
+    zt_plan plan;             /* every unit resident when there is no budget */
+    /* a budget was given (vram_budget != 0): the workspace is the plan's */
     int streaming;
-    zt_plan plan;
     zt_stream *stream;        /* owned by units */
-    uint64_t context_bytes;   /* device bytes in use before the plan's allocations */
+    uint64_t context_measured; /* device bytes in use before the plan's allocations (0: no GPU) */
     double link_bw_measured;  /* host->device bytes/s measured at start (0: not measured) */
     uint64_t device_total;    /* device bytes of the card */
     int plan_width, plan_height; /* the image size the workspace was planned for */
@@ -97,6 +94,7 @@ typedef struct {
     int vae_host_owned;       /* vae_host is ours (malloc), not the stream's */
     zt_lora_merger *lora;     /* the LoRAs merged into the weights (api/lora.h; its set may be NULL) */
     int lora_broken;          /* a LoRA switch failed half-way: the weights are unknown */
+    int lora_in_place;        /* no budget: LoRAs merged into the resident images (else by the source transform) */
 } zt_pipeline;
 
 typedef struct {

@@ -67,7 +67,8 @@ struct zt_stream {
     uint8_t *lent;                 /* the workspace's tail holding the lent units (plan->lent_offset) */
     cudaEvent_t lent_free;         /* compute stream: the tail's previous users are done */
     cudaEvent_t *lent_copied;      /* [n_units]: a lent unit's copy landed (lent units only) */
-    int lent_valid;                /* the lent units are in place (until a VAE phase begins) */
+    zt_phase lent_phase;           /* the phase the lent units belong to */
+    int lent_valid;                /* the lent units are in place (until a phase of another kind begins) */
 
     /* current phase */
     int *seq;                      /* [n_seq] unit of each streamed use */
@@ -350,21 +351,6 @@ static void issue_use(zt_stream *st, int j) {
 
 /* ---- public ---- */
 
-void zt_stream_describe_units(const zt_catalog *cat, int steps, const double *compute_s, zt_plan_unit *out) {
-    for (int i = 0; i < cat->n_units; i++) {
-        const zt_unit_desc *u = &cat->units[i];
-        zt_plan_unit *p = &out[i];
-        memset(p, 0, sizeof *p);
-        p->name = u->name;
-        p->phase = u->comp == ZT_COMP_TEXT ? ZT_PHASE_TEXT : u->comp == ZT_COMP_VAE ? ZT_PHASE_VAE : ZT_PHASE_DIT;
-        p->bytes = u->nbytes;
-        p->uses_per_image = u->per_step ? steps : 1;
-        p->always_resident = !strcmp(u->name, "dit.globals");
-        p->host_only = u->host_only;
-        p->compute_s = compute_s ? compute_s[i] : 0;
-    }
-}
-
 int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_source *store, const zt_plan *plan,
                      const zt_stream_options *opt, zt_stream **out, zt_err *e) {
     if (plan->n_units != cat->n_units)
@@ -454,6 +440,8 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     st->workspace = backend_alloc(st, st->workspace_bytes, "the activation workspace", e);
     if (st->workspace_bytes && !st->workspace) goto fail;
     if (plan->n_lent) st->lent = st->workspace + plan->lent_offset;
+    for (int i = 0; i < st->n_units; i++)
+        if (st->choice[i].residency == ZT_RES_LENT) st->lent_phase = st->choice[i].phase;
     for (int s = 0; s < st->n_slots; s++) {
         st->slots[s].mem = st->window + (uint64_t)s * st->slot_bytes;
         st->slots[s].use = -1;
@@ -522,7 +510,9 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     for (int k = 0; k < STAGE_MAX; k++) {
         st->stages[k].copy_issued = 0;
         st->stages[k].k = -1;
+        if (!any_disk) st->stages[k].mem = NULL;
     }
+    if (!any_disk) zt_arena_free(&st->staging_arena); /* it only bounced the residents (its warning stays) */
     return ZT_OK;
 nomem:
     zt_err_set(e, ZT_ERR_NOMEM, "stream: out of host memory");
@@ -593,19 +583,18 @@ uint64_t zt_stream_device_bytes(const zt_stream *st) {
     return st->resident_bytes + (uint64_t)st->n_slots * (st->slot_bytes + TIMER_BYTES) + st->workspace_bytes;
 }
 
-/* The lent units go to the workspace's tail at the start of the first
- * transformer phase of an image (the per-image preparation, whose compute
- * the copies overlap), on the copy stream after everything the compute
- * stream queued so far (the tail's previous user: the last image's VAE). A
- * VAE phase overwrites them. */
+/* The lent units go to the workspace's tail at the start of the first phase
+ * of their kind of an image (the transformer's per-image preparation, whose
+ * compute the copies overlap), on the copy stream after everything the
+ * compute stream queued so far (the tail's previous user: the last image's
+ * VAE decode). A phase of another kind may overwrite the tail: they are
+ * copied again the next time. */
 static void copy_lent(zt_stream *st, const int *order, int n) {
     if (!st->lent) return;
-    int dit = 0;
-    for (int i = 0; i < n; i++) {
-        if (st->cat->units[order[i]].comp == ZT_COMP_VAE) st->lent_valid = 0;
-        dit |= st->cat->units[order[i]].comp == ZT_COMP_DIT;
-    }
-    if (!dit || st->lent_valid) return;
+    int ours = 0;
+    for (int i = 0; i < n; i++) ours |= st->choice[order[i]].phase == st->lent_phase;
+    if (!ours) st->lent_valid = 0;
+    if (!ours || st->lent_valid) return;
     st->lent_valid = 1;
     int waited = 0;
     for (int u = 0; u < st->n_units; u++) {

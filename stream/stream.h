@@ -45,13 +45,6 @@ extern "C" {
 
 typedef struct zt_stream zt_stream;
 
-/* The planner's view of a catalog: one zt_plan_unit per catalog unit, in
- * catalog order. Per-step units (DiT blocks) are used `steps` times per
- * image; dit.globals is always resident; te.embed is host-only.
- * compute_s (seconds per use, by catalog unit; may be NULL) fills the
- * compute estimates. `out` has room for cat->n_units entries. */
-void zt_stream_describe_units(const zt_catalog *cat, int steps, const double *compute_s, zt_plan_unit *out);
-
 typedef struct {
     double throttle_bw;    /* hidden test knob: cap host->device copies at this many bytes/s (0 = off) */
     int verify_checksums;  /* store reads: verify extent checksums (default 1) */
