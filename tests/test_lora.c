@@ -317,6 +317,59 @@ int main(void) {
         }
         zt_lora_set_close(s);
     }
+    /* the module names of tests/data/lora_keys/zimage.tsv (diffusers' converter, ComfyUI's key map, PEFT) */
+    {
+        FILE *fp = fopen(zt_test_path("tests/data/lora_keys/zimage.tsv"), "r");
+        ZT_CHECK(fp != NULL, "tests/data/lora_keys/zimage.tsv missing");
+        char line[1024];
+        int lines = 0;
+        while (fp && fgets(line, sizeof line, fp)) {
+            if (line[0] == '#' || line[0] == '\n') continue;
+            char *mod = strtok(line, "\t"), *style = strtok(NULL, "\t"), *want = strtok(NULL, "\t");
+            if (!mod || !style || !want) continue;
+            const char *sa = ".lora_A.weight", *sb = ".lora_B.weight";
+            if (!strcmp(style, "down/up")) sa = ".lora_down.weight", sb = ".lora_up.weight";
+            if (!strcmp(style, "dot")) sa = ".lora.down.weight", sb = ".lora.up.weight";
+            if (!strcmp(style, "A/B-default")) sa = ".lora_A.default.weight", sb = ".lora_B.default.weight";
+            char wants[3][128];
+            int nw = 0;
+            int64_t rows = 0, cols = 0;
+            for (char *w = strtok(want, ","); w && nw < 3; w = strtok(NULL, ",")) {
+                snprintf(wants[nw], sizeof wants[nw], "%s", w);
+                for (int i = 0; i < g_cat.n_tensors; i++)
+                    if (!strcmp(g_cat.tensors[i].name, w)) rows += g_cat.tensors[i].shape[0], cols = g_cat.tensors[i].shape[1];
+                nw++;
+            }
+            char ka[600], kb[600];
+            snprintf(ka, sizeof ka, "%s%s", mod, sa);
+            snprintf(kb, sizeof kb, "%s%s", mod, sb);
+            zt_st_tensor t[2];
+            memset(t, 0, sizeof t);
+            const int a_first = strcmp(ka, kb) < 0;
+            zt_st_tensor *ta = &t[a_first ? 0 : 1], *tb = &t[a_first ? 1 : 0];
+            *ta = (zt_st_tensor){.name = ka, .dtype = ZT_ST_BF16, .ndim = 2, .shape = {2, cols}, .begin = 0, .end = (uint64_t)(4 * cols)};
+            *tb = (zt_st_tensor){.name = kb, .dtype = ZT_ST_BF16, .ndim = 2, .shape = {rows, 2}, .begin = 0, .end = (uint64_t)(4 * rows)};
+            zt_st_file f;
+            memset(&f, 0, sizeof f);
+            f.path = "keys.safetensors";
+            f.fd = -1;
+            f.n_tensors = 2;
+            f.tensors = t;
+            zt_lora_patch *pp = NULL;
+            int np = 0;
+            zt_lora_file lf;
+            memset(&lf, 0, sizeof lf);
+            int rc = zt_lora_map_file(&g_cat, &f, NULL, 1.0f, 0, &pp, &np, &lf, &e);
+            int ok = rc == 0 && np == nw && cols > 0;
+            for (int i = 0; ok && i < np; i++) ok = !strcmp(g_cat.tensors[pp[i].tensor].name, wants[i]);
+            ZT_CHECK(ok, "%s (%s): %s -> %d patches, first %s, want %s", mod, style, rc ? e.msg : "ok", np,
+                     np ? g_cat.tensors[pp[0].tensor].name : "-", wants[0]);
+            free(pp);
+            lines++;
+        }
+        if (fp) fclose(fp);
+        ZT_CHECK(lines >= 40, "only %d names in zimage.tsv", lines);
+    }
     /* --lora FILE[:SCALE] */
     {
         char path[256];
