@@ -18,6 +18,7 @@ typedef struct {
     uint16_t *w;
     const zt_lora_term *t;
     int n;
+    int plain;              /* 1: the portable loop even where FMA vectors exist */
 } lm_job;
 
 #define LM_BODY                                                                                    \
@@ -96,7 +97,7 @@ static void lm_task(void *ctx, int64_t task, int worker) {
     const int64_t i0 = task * LM_ROWS;
     const int ni = (int)ZT_MIN(LM_ROWS, j->rows - i0);
 #ifdef LM_HAVE_FMA
-    const int fma = __builtin_cpu_supports("fma");
+    const int fma = !j->plain && __builtin_cpu_supports("fma");
 #endif
     for (int64_t j0 = 0; j0 < j->cols; j0 += LM_COLS) {
         const int nj = (int)ZT_MIN(LM_COLS, j->cols - j0);
@@ -112,9 +113,14 @@ static void lm_task(void *ctx, int64_t task, int worker) {
     }
 }
 
-void zt_cpu_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n) {
-    lm_job j = {rows, cols, w, terms, n};
+void zt_cpu_lora_merge_variant(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n,
+                               int plain) {
+    lm_job j = {rows, cols, w, terms, n, plain};
     double work = (double)rows * (double)cols;
     for (int l = 0; l < n; l++) work += (double)rows * (double)cols * terms[l].rank;
     zt_cpu_parallel_for(zt_cpu_threads_for(ops, work), (rows + LM_ROWS - 1) / LM_ROWS, lm_task, &j);
+}
+
+void zt_cpu_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n) {
+    zt_cpu_lora_merge_variant(ops, rows, cols, w, terms, n, 0);
 }

@@ -2,13 +2,14 @@
  * shapes (rows and columns not multiples of any tile, rank 1, 3, 17, 64,
  * 130, up to three terms, coefficients of both signs): the CPU backend
  * against a plain loop of ops.h's formula, bit for bit, with 1 and 2
- * threads; the CUDA backend against the CPU backend, bit for bit (skipped
+ * threads, in both of its variants (FMA vectors where the CPU has them, and
+ * the portable loop); the CUDA backend against the CPU backend, bit for bit (skipped
  * without a GPU). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/ops.h"
+#include "kernels/ops_internal.h"
 #include "tests/zt_test.h"
 
 static void reference(int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *t, int n) {
@@ -64,6 +65,11 @@ int main(void) {
         reference(R, C, wr, t, cases[ci].n);
         zt_op_lora_merge(cpu1, R, C, w1, t, cases[ci].n);
         zt_op_lora_merge(cpu2, R, C, w2, t, cases[ci].n);
+        uint16_t *w3 = malloc((size_t)R * C * 2);
+        memcpy(w3, w0, (size_t)R * C * 2);
+        zt_cpu_lora_merge_variant(cpu2, R, C, w3, t, cases[ci].n, 1);
+        ZT_CHECK(!memcmp(wr, w3, (size_t)R * C * 2), "case %zu: CPU portable loop differs from the formula", ci);
+        free(w3);
         size_t changed = 0;
         for (int64_t k = 0; k < R * C; k++) changed += wr[k] != w0[k];
         ZT_CHECK(!memcmp(wr, w1, (size_t)R * C * 2), "case %zu: CPU (1 thread) differs from the formula", ci);
