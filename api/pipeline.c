@@ -12,6 +12,7 @@
 #include "models/sampler.h"
 #include "api/stfile.h"
 #include "api/tokenizer.h"
+#include "kernels/cuda_norm.h"
 #include "models/plan_units.h"
 #include "stream/units_stream.h"
 
@@ -50,6 +51,10 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_steps = 8;
     o->plan_vae_dt = ZT_DT_F32;
     zt_plan_policy_default(&o->policy);
+    o->lend = 1;
+    o->copy_streams = 1;
+    o->norm_variant = ZT_NORM_VARIANT_DEFAULT;
+    o->io_engine = ZT_IO_AUTO;
 }
 
 static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks - 1); }
@@ -118,8 +123,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     rq.flops_pair = 4.0 * D;
     rq.image_tokens = (gp.height / vae_factor(c) / c->patch) * (gp.width / vae_factor(c) / c->patch);
     rq.vae_decode = o->vae_decode;
-    const char *lend = getenv("ZT_LEND"); /* ZT_LEND=0: lend nothing (for comparisons) */
-    rq.lend = !(lend && atoi(lend) == 0);
+    rq.lend = o->lend;
     /* The banded VAE's cap: the scratch the other networks need anyway. */
     const size_t banded_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
     rq.vae[ZT_PLAN_VAE_WHOLE] = vae_alternative(p, &gp, 0);
@@ -140,6 +144,7 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
         return zt_err_set(e, ZT_ERR_ARG, "pipeline: planned for %dx%d, %d steps (start from zt_pipeline_opts_default)",
                           o->plan_width, o->plan_height, o->plan_steps);
     int rc = zt_source_open(model_path, &p->src, e);
+    if (!rc) rc = zt_source_set_load_threads(p->src, o->load_threads, e);
     if (rc) return rc;
     p->cat = zt_source_catalog(p->src);
     if (o->store_path) {
@@ -161,6 +166,7 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     oc.device = o->device;
     oc.cpu_threads = o->cpu_threads;
     rc = zt_ops_create(&oc, &p->ops, e);
+    if (!rc) rc = zt_ops_set_norm_variant(p->ops, o->norm_variant, e);
     if (rc) return rc;
     uint64_t fr = 0, tot = 0;
     zt_ops_mem_info(p->ops, &fr, &tot);
@@ -172,6 +178,7 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     rc = zt_qwen3_init(&p->te, p->cat, e);
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
+    if (!rc) zt_vae_force_bands(&p->vae, o->vae_band_level, o->vae_band_rows);
     return rc;
 }
 
@@ -230,7 +237,12 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
             p->store = w;
         }
     }
-    zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes};
+    zt_stream_options so;
+    zt_stream_options_default(&so);
+    so.throttle_bw = o->throttle_bw;
+    so.host_scratch_bytes = p->vae_host_bytes;
+    so.copy_streams = o->copy_streams;
+    so.io_engine = o->io_engine;
     rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
     if (rc) goto fail;
     p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;

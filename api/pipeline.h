@@ -59,6 +59,12 @@ typedef struct {
     const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
     zt_vae_decode_mode vae_decode; /* whole-image or banded VAE decode (sched/plan.h) */
     zt_plan_policy policy;    /* the plan's constants (zt_plan_policy_default) */
+    int lend;                 /* 1: the plan may lend the VAE's idle workspace to streamed blocks */
+    int copy_streams;         /* 1 or 2 (zt_stream_options) */
+    int norm_variant;         /* CUDA row norms (kernels/cuda_norm.h) */
+    int load_threads;         /* readers per unit when converting a checkpoint (storage/source.h; 0: default) */
+    zt_io_engine io_engine;   /* store reads (storage/reader.h) */
+    int vae_band_level, vae_band_rows; /* zt_vae_force_bands (0, 0: the plan decides) */
     /* LoRA files merged into the weights at open (api/lora.h); n_loras 0: none */
     const zt_lora_spec *loras;
     int n_loras;

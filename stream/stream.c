@@ -351,6 +351,13 @@ static void issue_use(zt_stream *st, int j) {
 
 /* ---- public ---- */
 
+void zt_stream_options_default(zt_stream_options *o) {
+    memset(o, 0, sizeof *o);
+    o->verify_checksums = 1;
+    o->copy_streams = 1;
+    o->io_engine = ZT_IO_AUTO;
+}
+
 int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_source *store, const zt_plan *plan,
                      const zt_stream_options *opt, zt_stream **out, zt_err *e) {
     if (plan->n_units != cat->n_units)
@@ -364,7 +371,13 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     st->store = store;
     st->n_units = cat->n_units;
     if (opt) st->opt = *opt;
-    else st->opt.verify_checksums = 1;
+    else zt_stream_options_default(&st->opt);
+    if (st->opt.copy_streams < 1 || st->opt.copy_streams > 2) {
+        const int n = st->opt.copy_streams;
+        free(st);
+        *out = NULL;
+        return zt_err_set(e, ZT_ERR_ARG, "stream: %d copy streams not allowed: 1 or 2", n);
+    }
     st->n_slots = plan->n_slots;
     st->slot_bytes = plan->slot_bytes;
     st->prefetch = plan->prefetch;
@@ -413,10 +426,10 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
 
     if (st->cuda) {
         ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream, cudaStreamNonBlocking));
-        /* ZT_COPY_STREAMS=2: split each streamed copy over two streams (see issue_use); measured
-         * neutral on an H100 whose one copy engine kept 54 GB/s under load, so off by default */
-        const char *cs = getenv("ZT_COPY_STREAMS");
-        if (cs && atoi(cs) == 2) ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream2, cudaStreamNonBlocking));
+        /* two copy streams: each streamed copy split over both (see issue_use); measured neutral
+         * on an H100 whose one copy engine kept 54 GB/s under load, so one by default */
+        if (st->opt.copy_streams == 2)
+            ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream2, cudaStreamNonBlocking));
         for (int s = 0; s < st->n_slots; s++) {
             ZT_CUDA_CHECK(cudaEventCreate(&st->slots[s].copy_start));
             ZT_CUDA_CHECK(cudaEventCreate(&st->slots[s].copied));
@@ -473,7 +486,8 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     if (any_disk && plan->staging_bytes >= 3 * st->slot_bytes) st->n_stages = plan->staging_bytes >= 4 * st->slot_bytes ? 4 : 3;
     st->zs = any_disk ? zt_store_of_source(store) : NULL;
     if (st->zs) {
-        if (zt_reader_open(zt_store_path(st->zs), NULL, &st->reader, e)) goto fail;
+        const zt_reader_opts ro = {.engine = st->opt.io_engine};
+        if (zt_reader_open(zt_store_path(st->zs), &ro, &st->reader, e)) goto fail;
         st->rstage_bytes = ZT_ALIGN_UP(zt_store_max_read_bytes(st->zs), 4096); /* x2: two reads in flight */
     }
     if (stage_bytes && (any_disk || (st->cuda && st->resident_bytes))) {

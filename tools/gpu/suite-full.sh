@@ -9,7 +9,7 @@
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
 #   lend    : three images per process at 8G/6G with lent blocks, PNG by PNG
-#   lendab  : lending on / off (ZT_LEND=0) at 12G / 8G / 6G, same machine
+#   lendab  : lending on / off (--lend off) at 12G / 8G / 6G, same machine
 #   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
 #   provider: resident through the streaming provider vs OLD=zturbo (resident.c), s/eval + PNG bytes
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
@@ -258,14 +258,14 @@ depth) # the chosen prefetch depth against --prefetch 1 (the old fixed depth) at
     ours "vram-$v-prefetch1" "${A1024[@]}" --vram $v --prefetch 1 -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
   done
   ;;
-load) # loading the snapshot at 8G, process start -> PNG: the old single reader (ZT_LOAD_THREADS=1) vs
+load) # loading the snapshot at 8G, process start -> PNG: the old single reader (--load-threads 1) vs
   # the default (8 readers + readahead advice), cold and warm page cache, same run
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   for k in 1 8; do
     for c in cold warm; do
       [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
       t0=$(date +%s.%N)
-      line=$(ZT_LOAD_THREADS=$k $Z generate -m $M "${A1024[@]}" --vram 8G -q --stats -o $W/c.png 2>>"$OUT/ours.err" | grep '^stats-json:')
+      line=$($Z generate -m $M "${A1024[@]}" --vram 8G --load-threads $k -q --stats -o $W/c.png 2>>"$OUT/ours.err" | grep '^stats-json:')
       [ -n "$line" ] || fail "load: readers $k $c"
       t1=$(date +%s.%N)
       echo "readers $k, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s, load_s $(echo "$line" | sed 's/.*"load_s":\([0-9.]*\).*/\1/')" | tee -a "$OUT/steps.log"
@@ -327,24 +327,24 @@ lend) # three images in one process at 8G and 6G (transformer blocks lent the VA
     done
   done
   ;;
-lendab) # lending on (default) against ZT_LEND=0, interleaved, two rounds, at 12G / 8G / 6G, with this machine's
+lendab) # lending on (default) against --lend off, interleaved, two rounds, at 12G / 8G / 6G, with this machine's
   # under-load copy ceilings
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-lend.txt" 2>&1 || fail "kbench ceiling-only"; grep 'H2D' "$OUT/ceiling-lend.txt"
   ours resident "${A1024[@]}" -o $W/r.png
   for round in 1 2; do for v in 12G 8G 6G; do
-    ZT_LEND=0 ours "vram-$v-nolend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+    ours "vram-$v-nolend-$round" "${A1024[@]}" --vram $v --lend off -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
     ours "vram-$v-lend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
   done; done
   ;;
-copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two halves on two (the default),
+copysplit) # streamed copies on one copy stream (--copy-streams 1, the default) against two halves on two,
   # interleaved, with the under-load H2D probe of this machine; OLD=path: also that zturbo build at 8G / min
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-split.txt" 2>&1 || fail "kbench ceiling-only"; grep 'under load' "$OUT/ceiling-split.txt"
   ours resident "${A1024[@]}" -o $W/r.png
   min=$(min_budget)
   for v in 8G 4G ${min}; do
-    for n in 1 2; do ZT_COPY_STREAMS=$n ours "vram-$v-copy$n" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
+    for n in 1 2; do ours "vram-$v-copy$n" "${A1024[@]}" --vram $v --copy-streams $n -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
     if [ -n "${OLD:-}" ] && [ $v != 4G ]; then Z=$OLD ours "vram-$v-old" "${A1024[@]}" --vram $v -o $W/v.png; fi
   done
   [ -n "${OLD:-}" ] && Z=$OLD ours resident-old "${A1024[@]}" -o $W/v.png
@@ -383,8 +383,8 @@ sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with 
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
   for tool in memcheck racecheck; do
     for mode in resident banded; do
-      extra=(); [ $mode = banded ] && extra=(--vram 3G)
-      ZT_VAE_BANDED=$([ $mode = banded ] && echo 1,3) timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny \
+      extra=(); [ $mode = banded ] && extra=(--vram 3G --vae-bands 1,3)
+      timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny \
         -p "a cat" --width 64 --height 48 --seed 1 -q -o $W/san.png "${extra[@]}" > "$OUT/san-$tool-$mode.log" 2>&1
       sanitizer "$tool tiny $mode" "$OUT/san-$tool-$mode.log" $?
     done
