@@ -74,7 +74,7 @@ prep) ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
 gputests) # the GPU tests only (the CPU ones run in CI)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny; do
+  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny test_lora_merge_op; do
     timeout 300 $B/tests/$t > "$OUT/t-$t.log" 2>&1; rc $t $? "$(tail -1 "$OUT/t-$t.log")"
   done
   for t in test_stream_cuda test_stream_invariance; do
