@@ -28,7 +28,7 @@ static int codable(const zt_catalog *cat, const zt_unit_desc *u) {
     return 1;
 }
 
-int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, int threads,
+int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, const uint8_t *keep_bf16, int threads,
                        zt_coded_host_progress_fn progress, void *ctx, zt_coded_host **out, zt_err *e) {
     *out = NULL;
     zt_coded_host *h = calloc(1, sizeof *h);
@@ -54,7 +54,7 @@ int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, 
         coded_unit *c = &h->u[i];
         if (!codable(cat, d)) continue;
         if (zs) { /* the stream reads every unit from the store: coded where the store holds it coded */
-            if (zt_store_unit_coded(zs, i)) {
+            if (zt_store_unit_coded(zs, i) && !(keep_bf16 && keep_bf16[i])) {
                 c->bytes = zt_store_extent_of(zs, i)->stored_bytes;
                 c->in_store = 1;
             }

@@ -33,7 +33,11 @@ typedef struct zt_coded_host zt_coded_host;
  * src that is a store counts as one).
  * progress (may be NULL) after each coded unit. */
 typedef void (*zt_coded_host_progress_fn)(void *ctx, int units_done, int n_units);
-int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, int threads,
+/* keep_bf16 (may be NULL): [n_units], non-zero for units a store must not
+ * serve coded (a LoRA merges into them on the host as they are read: the
+ * store's coded extent is the unmerged weights). Without a store every unit
+ * is coded from src as src reads it (merges included). */
+int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, const uint8_t *keep_bf16, int threads,
                        zt_coded_host_progress_fn progress, void *ctx, zt_coded_host **out, zt_err *e);
 void zt_coded_host_close(zt_coded_host *h);
 
