@@ -18,7 +18,7 @@
 
 enum {
     S_MODEL, S_WIDTH, S_HEIGHT, S_STEPS, S_DEVICE, S_PRECISION, S_VAE_PRECISION, S_VAE_DECODE, S_LINK_BW, S_THREADS,
-    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND, S_COPY_STREAMS,
+    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WEIGHTS, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND, S_COPY_STREAMS,
     S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS, S_LORA,
     S_LISTEN, S_API_KEY, S_API_KEY_FILE, S_CORS, S_MODEL_NAME, S_QUEUE, S_MAX_IMAGES, S_MAX_BODY, S_MAX_WIDTH,
     S_MAX_HEIGHT, S_LOG_PROMPTS, S_PRINT_CONFIG, S_QUIET, S_HELP, S_N
@@ -30,7 +30,7 @@ static const char *const k_from_generate[] = {
     [S_DEVICE] = "--device", [S_PRECISION] = "--precision", [S_VAE_PRECISION] = "--vae-precision",
     [S_VAE_DECODE] = "--vae-decode", [S_LINK_BW] = "--link-bw", [S_THREADS] = "--threads",
     [S_TOKENIZER] = "--tokenizer", [S_VRAM] = "--vram", [S_PINNED] = "--pinned", [S_STORE] = "--store",
-    [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle", [S_LEND] = "--lend",
+    [S_WEIGHTS] = "--weights", [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle", [S_LEND] = "--lend",
     [S_COPY_STREAMS] = "--copy-streams", [S_NORM_VARIANT] = "--norm-variant", [S_LOAD_THREADS] = "--load-threads",
     [S_IO] = "--io", [S_VAE_BANDS] = "--vae-bands", [S_LORA] = "--lora",
 };
@@ -192,6 +192,7 @@ int cmd_serve(int argc, char **argv) {
     zo.throttle_bw = v[S_THROTTLE].set ? v[S_THROTTLE].d * 1e9 : 0;
     zo.link_bw = v[S_LINK_BW].set ? v[S_LINK_BW].d * 1e9 : 0;
     zo.vae_decode = !strcmp(v[S_VAE_DECODE].s, "device") ? 1 : !strcmp(v[S_VAE_DECODE].s, "banded") ? 2 : 0;
+    zo.weights = !strcmp(v[S_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
     zo.threads = (int)v[S_THREADS].i;
     zo.tokenizer_path = v[S_TOKENIZER].s;
     zo.lend = !strcmp(v[S_LEND].s, "on");
