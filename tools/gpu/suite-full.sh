@@ -82,6 +82,17 @@ gputests) # the GPU tests only (the CPU ones run in CI)
     timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; rc $t.sh $? "$(tail -1 "$OUT/t-$t.log")"
   done
   ;;
+gpucheck) # every GPU test of the tree, tiny checkpoints only (no prep): gputests' programs, the coded-weight
+  # decoder (exactness, memcheck with lying data, generate from hostile stores), coded PNG identity, kbench wdecode
+  bash tools/gpu/suite-full.sh gputests || fail "gputests"
+  timeout 200 $B/tests/test_wdecode_cuda > "$OUT/t-wdecode.log" 2>&1; rc test_wdecode_cuda $? "$(tail -1 "$OUT/t-wdecode.log")"
+  ZT_TEST_DEVICE=cuda timeout 240 $B/tests/test_store_wcode > "$OUT/t-store-wcode.log" 2>&1; rc test_store_wcode $? "$(tail -1 "$OUT/t-store-wcode.log")"
+  timeout 300 bash tests/test_coded_weights.sh > "$OUT/t-coded-weights.log" 2>&1; rc test_coded_weights.sh $? "$(tail -1 "$OUT/t-coded-weights.log")"
+  ZT_WDECODE_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_wdecode_cuda > "$OUT/memcheck-wdecode.log" 2>&1
+  sanitizer "memcheck wdecode (lying data after validation)" "$OUT/memcheck-wdecode.log" $?
+  timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
+  grep -E 'ceiling|wdecode' "$OUT/kbench-wdecode.txt"
+  ;;
 ceiling) # the bus and copy ceilings of this card (kbench runs its ceilings before any filtered op)
   timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1 || fail "kbench ceiling-only"; grep ceiling "$OUT/ceiling.txt"
   ;;
