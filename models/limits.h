@@ -18,5 +18,7 @@
 /* A limit as a string literal, for help and messages built at compile time. */
 #define ZT_LIMIT_STR_(x) #x
 #define ZT_LIMIT_STR(x) ZT_LIMIT_STR_(x)
+/* "16 in 16..2048" */
+#define ZT_SIDES_STR ZT_LIMIT_STR(ZT_SIDE_MULTIPLE) " in " ZT_LIMIT_STR(ZT_SIDE_MULTIPLE) ".." ZT_LIMIT_STR(ZT_MAX_SIDE)
 
 #endif

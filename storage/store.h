@@ -45,7 +45,8 @@
  *       64 u64      image_bytes: the unit's image size (multiple of 4096)
  *       72 u64      extent_offset (multiple of 4096)
  *       80 u64      stored_bytes: bytes of the extent (the chunks)
- *       88 u32      codec: 0 raw, 1 zstd, 2 zstd over bf16 byte planes
+ *       88 u32      codec: 0 raw, 1 zstd, 2 zstd over bf16 byte planes,
+ *                   3 coded weights (storage/wcode.h; see Chunks)
  *       92 u32      reserved: 0
  *       96 u64      first_chunk (units cover the chunk table in order)
  *      104 u64      extent_xxh64 = XXH64(the stored_bytes bytes, seed 0)
@@ -70,6 +71,16 @@
  * chunk's byte planes (codec 2, storage/zcodec.h); a larger one is invalid.
  * Codec 0 means every chunk is a plain copy. Chunks let several threads
  * check and decode one large unit, and a corrupt byte be located.
+ *
+ * Codec 3: the extent is one coded image (storage/wcode.h) of the unit's
+ * image (image_bytes / 2 bf16 words), smaller than the image. Its chunks
+ * are cuts of the coded bytes, ceil(stored_bytes / chunk_bytes) of them,
+ * each a plain copy (its stored size is its size): they carry checksums
+ * only. Reading such a chunk or extent gives coded bytes (what the GPU
+ * decodes, storage/reader.h and stream/); zt_store_read_unit decodes the
+ * image on the host. The coded image's header and tables are validated
+ * before anything decodes it; zt_store_verify also checks its content and
+ * that it decodes to the words it was coded from (its image checksum).
  *
  * An extent is read with one request of ALIGN_UP(stored_bytes, 4096) bytes
  * at extent_offset (O_DIRECT: aligned offset, size and buffer).
@@ -113,7 +124,7 @@ extern "C" {
 #define ZT_STORE_CHUNK_MAX (256u * 1024u * 1024u)
 #define ZT_STORE_CHUNK_DEFAULT (4u * 1024u * 1024u)
 
-typedef enum { ZT_CODEC_RAW = 0, ZT_CODEC_ZSTD = 1, ZT_CODEC_ZSTD_PLANES = 2 } zt_store_codec;
+typedef enum { ZT_CODEC_RAW = 0, ZT_CODEC_ZSTD = 1, ZT_CODEC_ZSTD_PLANES = 2, ZT_CODEC_WCODE = 3 } zt_store_codec;
 
 /* Open / read flags. */
 enum {
@@ -135,7 +146,7 @@ typedef struct {
 typedef struct {
     uint64_t at;            /* offset of the stored chunk inside its extent */
     uint32_t stored;        /* stored size */
-    uint32_t raw;           /* image bytes it decodes to */
+    uint32_t raw;           /* image bytes it decodes to (codec 3: = stored, coded bytes) */
     uint64_t xxh64;
 } zt_store_chunk;
 
@@ -180,6 +191,16 @@ int zt_store_extent_is_image(const zt_store *s, int unit);
  * calling thread) into dst (>= image_bytes). Thread-safe. */
 int zt_store_read_unit(zt_store *s, int unit, void *dst, uint64_t dst_bytes, unsigned flags, zt_err *e);
 
+/* 1 when `unit` is stored coded (codec 3). */
+int zt_store_unit_coded(const zt_store *s, int unit);
+/* Synchronous read of a coded unit's coded image into dst (>= read_bytes,
+ * 4 KiB aligned for O_DIRECT callers; the bytes past stored_bytes are the
+ * extent's zero padding): chunk checksums (unless ZT_STORE_NO_VERIFY), then
+ * the coded image's header and tables (always), *info filled. Thread-safe. */
+struct zt_wcode_info;
+int zt_store_read_coded(zt_store *s, int unit, void *dst, uint64_t dst_bytes, unsigned flags,
+                        struct zt_wcode_info *info, zt_err *e);
+
 /* Re-read the whole file and check every extent, chunk, padding byte and
  * the index; progress (may be NULL) after each unit. */
 typedef void (*zt_store_progress_fn)(void *ctx, int units_done, int n_units, uint64_t bytes_done,
@@ -192,6 +213,8 @@ int zt_store_verify(const char *path, zt_store_progress_fn progress, void *ctx, 
  * error names the path and the cause (e.g. ENOSPC): there is never a
  * partial store under the final name. */
 typedef struct {
+    int wcode;             /* 1: code every device unit (not host_only) with storage/wcode.h (codec 3)
+                              when that is smaller; the rest as zstd_level says */
     int zstd_level;        /* 0: no compression (codec 0); 1..22: zstd */
     int threads;           /* compression threads; 0: number of CPUs (max 16) */
     uint32_t chunk_bytes;  /* 0: ZT_STORE_CHUNK_DEFAULT */
