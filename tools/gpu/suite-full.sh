@@ -373,9 +373,13 @@ provider) # the one weight provider: everything resident = the streaming provide
     ours "provider-resident-new-$round" "${A1024[@]}" -o $W/pn.png
     oldnew $W/po.png $W/pn.png "resident round $round, old/new"
   done | tee -a "$OUT/provider.txt"
-  Z=$OLD ours "provider-8G-old" "${A1024[@]}" --vram 8G -o $W/qo.png
-  ours "provider-8G-new" "${A1024[@]}" --vram 8G -o $W/qn.png
-  { oldnew $W/qo.png $W/qn.png "8G, old/new"; oldnew $W/pn.png $W/qn.png "8G new against resident new"; } | tee -a "$OUT/provider.txt"
+  # under a budget the new build would code the weights (issue 16): --weights bf16 compares the refactor alone
+  minp=$(Z=$OLD min_budget)
+  for v in 8G $minp; do
+    Z=$OLD ours "provider-$v-old" "${A1024[@]}" --vram $v -o $W/qo.png
+    ours "provider-$v-new" "${A1024[@]}" --vram $v --weights bf16 -o $W/qn.png
+    { oldnew $W/qo.png $W/qn.png "$v, old/new"; oldnew $W/pn.png $W/qn.png "$v new against resident new"; } | tee -a "$OUT/provider.txt"
+  done
   python3 - "$OUT/ours.jsonl" <<'PY' | tee -a "$OUT/provider.txt"
 import json, sys, statistics as st
 runs = {}
