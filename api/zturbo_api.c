@@ -113,6 +113,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (dev == ZTURBO_DEVICE_CUDA && !zt_cuda_available())
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)"),
                fail(&e, err, errlen);
+    /* a card this build cannot serve stops here, before any file is read */
+    if (dev == ZTURBO_DEVICE_CUDA && zt_ops_check_gpu(o->cuda_ordinal, &e)) return fail(&e, err, errlen);
     zturbo_precision prec = o->precision == ZTURBO_PRECISION_DEFAULT ? ZTURBO_PRECISION_BF16 : o->precision;
     if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32)
         return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16 or f32", (int)prec), fail(&e, err, errlen);
