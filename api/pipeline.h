@@ -55,7 +55,8 @@ typedef struct {
     int plan_width, plan_height, plan_steps; /* the largest image the workspace is planned for */
     zt_dtype plan_vae_dt;     /* VAE activations the workspace is planned for (ZT_DT_F32 / ZT_DT_BF16) */
     uint64_t context_override; /* plan with this context size instead of the measured one (0 = measure) */
-    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
+    const char *tokenizer_path; /* tokenizer.json; NULL: the model's own (snapshot or store) if it has one */
+    int need_tokenizer;         /* 1: open fails (before loading weights) when there is no tokenizer */
     /* VAE decode under a budget: AUTO picks the whole-image decode unless it
      * does not fit or the banded one (activations of the largest levels in
      * host memory, freeing device memory for resident transformer blocks)
@@ -137,6 +138,9 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
 void zt_pipeline_close(zt_pipeline *p);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
+/* The "no tokenizer" error for p's model: which file is needed and where
+ * people get it (ComfyUI files and old stores carry none). */
+int zt_pipeline_no_tokenizer(const zt_pipeline *p, zt_err *e);
 /* Token ids of a prompt: chat template (spec §5.1), tokenizer, the first
  * `cap` (512) ids kept; *truncated = 1 when more existed. ZT_ERR_MISSING
  * when the model source has no tokenizer. */
