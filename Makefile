@@ -261,10 +261,12 @@ demo: deps print-arch $(DEMO_BINS)
 	@rm -rf build/demo && mkdir -p build/demo
 	$(call step,RUN,mkmodel --config tiny -o build/demo/tiny-model)
 	$(Q)$(BIN)/mkmodel --config tiny --seed 1 --dtype bf16 -q -o build/demo/tiny-model
-	$(call step,RUN,zturbo generate -o build/demo/demo.png)
-	$(Q)$(BIN)/zturbo generate -m build/demo/tiny-model -p "a lighthouse on a cliff at sunset" --width 256 --height 256 \
+	$(call step,RUN,zturbo pack build/demo/tiny-model -o build/demo/tiny.zts)
+	$(Q)$(BIN)/zturbo pack build/demo/tiny-model -o build/demo/tiny.zts -q
+	$(call step,RUN,zturbo generate -m build/demo/tiny.zts -o build/demo/demo.png)
+	$(Q)$(BIN)/zturbo generate -m build/demo/tiny.zts -p "a lighthouse on a cliff at sunset" --width 256 --height 256 \
 	  --seed 42 -o build/demo/demo.png
-	@echo "demo: wrote build/demo/demo.png (random weights: expect structured noise, not a picture)"
+	@echo "demo: wrote build/demo/demo.png from the store alone (random weights: expect structured noise, not a picture)"
 
 test: deps-test print-arch $(TEST_BINS)
 	@[ -x build/tokenizer-venv/bin/python ] || echo "test: test_tokenizer_exact.sh installs tokenizers (the oracle) from PyPI into build/tokenizer-venv on its first run"
