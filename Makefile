@@ -1,12 +1,14 @@
 # zturbo — build on a machine with or without a GPU.
 #
 #   make demo      library + bin/zturbo + bin/mkmodel, then one image of a tiny random checkpoint
-#   make test      bin/zturbo, bin/mkmodel and the test programs, then every test
+#   make test      bin/zturbo, bin/mkmodel and the test programs, then every test (offline)
+#   make test-oracle  the live comparisons that fetch their oracle from PyPI (the tokenizer
+#                  against Hugging Face tokenizers, into build/tokenizer-venv); CI runs it
 #   make           everything: also the benchmarks (kbench, attnbench, bench-io)
 #   make asan      the test programs with ASan+UBSan (bin/asan), then the C tests
 #   make fuzz      the libFuzzer harnesses (clang), each run for FUZZ_SECONDS
-#   make deps      the Debian packages of the build (deps-test: + python3, python3-venv;
-#                  deps-fuzz: + clang); demo/test/asan/fuzz run the one they need
+#   make deps      the Debian packages of the build (deps-test: + python3; deps-oracle:
+#                  + python3-venv; deps-fuzz: + clang); each target runs the one it needs
 #   make clean
 #
 # Parallel by default (-j<number of CPUs>; -jN overrides). One progress line per
@@ -99,7 +101,8 @@ NVGENCODE := $(foreach a,$(CUDA_ARCH),$(call gencode,$(a:sm_%=%)))
 NVTHREADS := $(words $(CUDA_ARCH))
 
 DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev
-DEBIAN_PKGS_TEST := python3 python3-venv
+DEBIAN_PKGS_TEST := python3
+DEBIAN_PKGS_ORACLE := python3 python3-venv
 DEBIAN_PKGS_FUZZ := clang
 
 CPPFLAGS := -I. -I$(CUDA_HOME)/include -D_GNU_SOURCE
@@ -145,12 +148,13 @@ TEST_BINS := $(BIN)/zturbo $(BIN)/test-zturbo $(BIN)/mkmodel $(TESTS)
 
 # demo/test/asan compile only once their packages are there (make -j would
 # start compiling next to the install otherwise).
-ZT_NEEDS_DEPS := $(if $(filter test,$(MAKECMDGOALS)),deps-test,$(if $(filter demo asan,$(MAKECMDGOALS)),deps))
+ZT_NEEDS_DEPS := $(if $(filter test,$(MAKECMDGOALS)),deps-test,$(if $(filter test-oracle,$(MAKECMDGOALS)),deps-oracle,$(if $(filter demo asan,$(MAKECMDGOALS)),deps)))
 
 # Objects are rebuilt when their flags change (the architectures above, SAN;
 # not the compiler command, so that `CC="ccache gcc"` reuses them).
 ZT_FLAGS_C := $(BUILD)/.flags
 ZT_FLAGS_CU := $(CUBUILD)/.flags
+ifndef ZT_DRYRUN
 $(shell mkdir -p $(BUILD) $(CUBUILD))
 ifneq ($(file <$(ZT_FLAGS_C)),$(CPPFLAGS) $(CFLAGS))
 $(file >$(ZT_FLAGS_C),$(CPPFLAGS) $(CFLAGS))
@@ -158,23 +162,25 @@ endif
 ifneq ($(file <$(ZT_FLAGS_CU)),$(NVFLAGS))
 $(file >$(ZT_FLAGS_CU),$(NVFLAGS))
 endif
+endif
 
 # ---- output: one line per step, or the commands with V=1 ----------------------
 # [k/n]: k counts the steps started by this make (recipes are expanded one at a
 # time, in the make process), n is what a dry run (make -n) of the same goals
-# finds: the steps that are out of date.
+# finds: the steps that are out of date (it gets this make's command-line
+# variables, and leaves the flag stamps alone).
 ifeq ($(V),1)
 Q :=
 else
 Q := @
 endif
 ifndef ZT_NSTEPS
-ZT_NSTEPS := $(shell $(MAKE) -n ZT_NSTEPS=0 $(MAKECMDGOALS) 2>/dev/null | grep -c "^echo '\[")
+ZT_NSTEPS := $(shell $(MAKE) -n ZT_NSTEPS=0 ZT_DRYRUN=1 $(-*-command-variables-*-) $(MAKECMDGOALS) 2>/dev/null | grep -c "^echo '\[")
 endif
 ZT_TICKS :=
 step = $(eval ZT_TICKS += x)@echo '[$(words $(ZT_TICKS))/$(ZT_NSTEPS)] $(1) $(2)'
 
-.PHONY: all deps deps-test deps-fuzz test asan fuzz clean print-arch demo
+.PHONY: all deps deps-test deps-oracle deps-fuzz test test-oracle asan fuzz clean print-arch demo
 all: print-arch $(ALL_BINS)
 
 print-arch:
@@ -193,6 +199,8 @@ deps:
 	@command -v $(NVCC) >/dev/null 2>&1 || { echo "deps: nvcc not found at $(NVCC): install the CUDA toolkit or set CUDA_HOME"; exit 1; }
 deps-test: deps
 	$(call deps_install,deps-test,$(DEBIAN_PKGS_TEST))
+deps-oracle: deps
+	$(call deps_install,deps-oracle,$(DEBIAN_PKGS_ORACLE))
 deps-fuzz: deps
 	$(call deps_install,deps-fuzz,$(DEBIAN_PKGS_FUZZ))
 
@@ -269,8 +277,12 @@ demo: deps print-arch $(DEMO_BINS)
 	@echo "demo: wrote build/demo/demo.png from the store alone (random weights: expect structured noise, not a picture)"
 
 test: deps-test print-arch $(TEST_BINS)
-	@[ -x build/tokenizer-venv/bin/python ] || echo "test: test_tokenizer_exact.sh installs tokenizers (the oracle) from PyPI into build/tokenizer-venv on its first run"
 	@tests/run $(BIN)
+
+# Fetches tokenizers==0.23.3 from PyPI into build/tokenizer-venv (once, ~70 MB).
+test-oracle: deps-oracle print-arch $(BIN)/zturbo
+	@[ -x build/tokenizer-venv/bin/python ] || echo "test-oracle: installing tokenizers (the oracle) from PyPI into build/tokenizer-venv"
+	@ZT_TEST_ORACLE=1 ZT_TEST_FILTER=test_tokenizer_exact tests/run $(BIN)
 
 asan: deps print-arch $(TEST_BINS)
 	@ZT_TEST_SAN=1 tests/run $(BIN)
