@@ -7,7 +7,7 @@
 #   make           everything: also the benchmarks (kbench, attnbench, bench-io)
 #   make asan      the test programs with ASan+UBSan (bin/asan), then the C tests
 #   make fuzz      the libFuzzer harnesses (clang), each run for FUZZ_SECONDS
-#   make deps      the Debian packages of the build (deps-test: + python3; deps-oracle:
+#   make deps      the Debian packages of the build (deps-test: + python3, curl, nginx; deps-oracle:
 #                  + python3-venv; deps-fuzz: + clang); each target runs the one it needs
 #   make clean
 #
@@ -100,8 +100,9 @@ NVGENCODE := $(foreach a,$(CUDA_ARCH),$(call gencode,$(a:sm_%=%)))
 # Each nvcc compiles its targets in parallel (cuda_norm.cu alone is most of the work).
 NVTHREADS := $(words $(CUDA_ARCH))
 
-DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev
-DEBIAN_PKGS_TEST := python3
+# libevent-dev: the HTTP server of `zturbo serve` (linked statically); curl and nginx: its tests.
+DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev libevent-dev
+DEBIAN_PKGS_TEST := python3 curl nginx
 DEBIAN_PKGS_ORACLE := python3 python3-venv
 DEBIAN_PKGS_FUZZ := clang
 
@@ -110,8 +111,8 @@ CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -ffp-contract=off $(
 # sm_90a (Hopper's arch-specific target: wgmma) also compiles the wgmma kernels.
 NVFLAGS := -O3 -g -std=c++17 -I. $(NVGENCODE) --threads $(NVTHREADS) $(if $(filter sm_90a,$(CUDA_ARCH)),-DZT_HAVE_SM90A=1) \
            -Xcompiler -Wall,-Wextra,-Werror,-fPIC --expt-relaxed-constexpr -Werror all-warnings -fmad=false
-# Static: what the GPU machine lacks (liburing). Dynamic: the rest.
-LDLIBS := -Wl,-Bstatic -luring -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
+# Static: what the GPU machine lacks (liburing, libevent). Dynamic: the rest.
+LDLIBS := -Wl,-Bstatic -luring -levent_extra -levent_pthreads -levent_core -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
           -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static \
           -lstdc++ -ldl -lrt -lpthread -lm
 LDFLAGS := $(SANFLAGS)
@@ -288,9 +289,9 @@ asan: deps print-arch $(TEST_BINS)
 	@ZT_TEST_SAN=1 tests/run $(BIN)
 
 # libFuzzer harnesses: tests/fuzz/fuzz_*.c linked with the GPU-free modules
-# (common/, storage/ and the tokenizer) built by clang with coverage.
+# (common/, storage/, the tokenizer and the server request parser) built by clang with coverage.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c)
+FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/server_request.c api/params.c
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 FUZZFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE -Wall -Wextra -Werror
 bin/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_C) | deps-fuzz

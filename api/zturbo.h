@@ -64,8 +64,17 @@ enum {
     ZTURBO_ERR_INTERNAL = -10,   /* a bug */
 };
 
+/* Limits of zturbo_params (zturbo_params_check). */
+enum {
+    ZTURBO_SIZE_MIN = 16,
+    ZTURBO_SIZE_MAX = 2048,
+    ZTURBO_SIZE_MULTIPLE = 16,
+    ZTURBO_STEPS_MAX = 100,
+};
+
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
+typedef enum { ZTURBO_IO_AUTO = 0, ZTURBO_IO_URING, ZTURBO_IO_PREAD } zturbo_io;
 
 typedef struct zturbo zturbo;
 
@@ -95,6 +104,19 @@ typedef struct {
     double link_bw;             /* host->device bytes/s the plan predicts with (0: measured at start
                                  * on a GPU, else 25e9, PCIe 4 x16) */
     int vae_decode;             /* 0 auto, 1 whole image on the device, 2 banded from host memory */
+    /* Tuning: the defaults are the measured best; other values are for
+     * comparisons. None changes the image bytes, except norm variants 2..4
+     * against 0..1 (rows longer than 1024 summed in another f32 order). */
+    int lend;                   /* 1 (default): transformer blocks streamed under a budget may use the
+                                 * whole-image VAE's workspace during the steps; 0: never */
+    int copy_streams;           /* 1 (default) or 2: split each streamed copy over two copy streams */
+    int norm_variant;           /* CUDA row-norm launch variant 0..4 (3, the fastest measured) */
+    int load_threads;           /* readers per unit when loading a checkpoint, 1..8 (0: min(8, cores));
+                                 * 1 is the old single reader without readahead advice */
+    zturbo_io io;               /* store reads: AUTO io_uring else pread threads, URING (fail
+                                 * without it), PREAD */
+    int vae_band_level, vae_band_rows; /* decode the VAE levels from 1..16 on in bands of 1..65536 rows,
+                                 * whatever the plan (0, 0: the plan decides) */
 } zturbo_options;
 
 typedef struct {
@@ -146,6 +168,13 @@ typedef struct {
 void zturbo_options_default(zturbo_options *o);
 void zturbo_params_default(zturbo_params *p);
 
+/* The one check of a zturbo_params, before anything runs: width and height
+ * multiples of 16 in 16..2048, steps in 1..100, a prompt or ids. generate
+ * calls it; the command line and the server reject with its messages
+ * ("width 17 not allowed: must be a multiple of 16 in 16..2048"). Needs no
+ * context. Returns 0, ZTURBO_ERR_RANGE or ZTURBO_ERR_ARG. */
+int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen);
+
 /* Load the model. On success *out is the context; on failure *out is NULL. */
 int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen);
 /* One image into rgb [height * width * 3]. res may be NULL. */
@@ -155,6 +184,14 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
  * (the inputs, no timings: the same inputs give the same file). */
 int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
                         size_t errlen);
+/* One image as PNG bytes in memory: exactly the bytes zturbo_generate_png
+ * writes to a file for the same context and params. *png is malloc'd (the
+ * caller frees it); on failure *png is NULL. */
+int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                               char *err, size_t errlen);
+/* The A1111 "parameters" infotext the PNG of p carries (prompt, then
+ * "Steps: 8, Sampler: Euler, ..."), malloc'd; NULL when out of memory. */
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p);
 void zturbo_destroy(zturbo *z);
 
 /* Resolved settings of a context (after AUTO/DEFAULT are decided). */

@@ -12,6 +12,8 @@
 
 #include "api/pipeline.h"
 #include "api/png.h"
+#include "kernels/cuda_norm.h"
+#include "storage/tensor_image.h"
 
 _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
                    (int)ZTURBO_ERR_NOMEM == (int)ZT_ERR_NOMEM && (int)ZTURBO_ERR_INTERRUPTED == (int)ZT_ERR_INTERRUPTED &&
@@ -58,6 +60,9 @@ void zturbo_options_default(zturbo_options *o) {
     o->max_width = 1024;
     o->max_height = 1024;
     o->max_steps = 8;
+    o->lend = 1;
+    o->copy_streams = 1;
+    o->norm_variant = ZT_NORM_VARIANT_DEFAULT;
 }
 
 void zturbo_params_default(zturbo_params *p) {
@@ -105,6 +110,24 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads),
                fail(&e, err, errlen);
     if (check_size("max width", o->max_width, &e) || check_size("max height", o->max_height, &e)) return fail(&e, err, errlen);
+    if (o->lend != 0 && o->lend != 1)
+        return zt_err_set(&e, ZT_ERR_ARG, "lend %d not allowed: 0 or 1", o->lend), fail(&e, err, errlen);
+    if (o->copy_streams < 1 || o->copy_streams > 2)
+        return zt_err_set(&e, ZT_ERR_ARG, "copy streams %d not allowed: 1 or 2", o->copy_streams), fail(&e, err, errlen);
+    if (o->norm_variant < 0 || o->norm_variant >= ZT_NORM_VARIANTS)
+        return zt_err_set(&e, ZT_ERR_ARG, "norm variant %d not allowed: 0..%d", o->norm_variant, ZT_NORM_VARIANTS - 1),
+               fail(&e, err, errlen);
+    if (o->load_threads < 0 || o->load_threads > ZT_LOAD_THREADS_MAX)
+        return zt_err_set(&e, ZT_ERR_ARG, "load threads %d not allowed: 1..%d (0: default)", o->load_threads,
+                          ZT_LOAD_THREADS_MAX),
+               fail(&e, err, errlen);
+    if (o->io != ZTURBO_IO_AUTO && o->io != ZTURBO_IO_URING && o->io != ZTURBO_IO_PREAD)
+        return zt_err_set(&e, ZT_ERR_ARG, "io %d not allowed: auto, uring or pread", (int)o->io), fail(&e, err, errlen);
+    if (o->vae_band_level < 0 || o->vae_band_level > 16 || o->vae_band_rows < 0 || o->vae_band_rows > 65536 ||
+        !o->vae_band_level != !o->vae_band_rows)
+        return zt_err_set(&e, ZT_ERR_ARG, "VAE bands %d,%d not allowed: level 1..16 and rows 1..65536, or both 0",
+                          o->vae_band_level, o->vae_band_rows),
+               fail(&e, err, errlen);
     if (o->max_steps < 1 || o->max_steps > 100)
         return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
 
@@ -153,7 +176,14 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (o->vae_decode < 0 || o->vae_decode > 2)
         return zt_err_set(&e, ZT_ERR_ARG, "vae_decode %d not allowed: 0 auto, 1 device, 2 banded", o->vae_decode),
                fail(&e, err, errlen);
-    po.vae_decode = o->vae_decode;
+    po.vae_decode = (zt_vae_decode_mode)o->vae_decode;
+    po.lend = o->lend;
+    po.copy_streams = o->copy_streams;
+    po.norm_variant = o->norm_variant;
+    po.load_threads = o->load_threads;
+    po.io_engine = o->io == ZTURBO_IO_URING ? ZT_IO_URING : o->io == ZTURBO_IO_PREAD ? ZT_IO_PREAD : ZT_IO_AUTO;
+    po.vae_band_level = o->vae_band_level;
+    po.vae_band_rows = o->vae_band_rows;
     po.plan_width = o->max_width;
     po.plan_height = o->max_height;
     po.plan_steps = o->max_steps;
@@ -239,13 +269,9 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
 static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st, int *truncated, zt_err *e) {
     *truncated = 0;
     if (!z || !p || !rgb) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate: context, params and rgb must not be NULL");
-    int rc = check_size("width", p->width, e);
-    if (!rc) rc = check_size("height", p->height, e);
-    if (rc) return rc;
-    if (p->steps < 1 || p->steps > 100)
-        return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..100", p->steps);
-    if (!p->prompt && !p->ids) return zt_err_set(e, ZT_ERR_ARG, "no prompt: set prompt or ids");
-    if (p->ids && p->n_ids < 1) return zt_err_set(e, ZT_ERR_ARG, "ids: empty list");
+    char msg[ZT_ERR_MSG];
+    int rc = zturbo_params_check(p, msg, sizeof msg);
+    if (rc) return zt_err_set(e, rc, "%s", msg);
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
@@ -289,7 +315,8 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
 
 /* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
  * (no timings, so the same inputs give the same file). */
-static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
+    (void)z;
     char steps_s[16], seed_s[32], size_s[32];
     snprintf(steps_s, sizeof steps_s, "%d", p->steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
@@ -297,7 +324,14 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
     const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file"};
     const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name};
-    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+}
+
+static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
+    char seed_s[32];
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
+    const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
+    *info = zturbo_infotext(z, p);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
                           "width", p->width, "height", p->height, "steps", p->steps, "sampler", "flow_match_euler",
@@ -315,31 +349,55 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
     return *info && *json ? 0 : ZT_ERR_NOMEM;
 }
 
-int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
-                        size_t errlen) {
-    zt_err e = {0};
+/* One image as PNG bytes (the texts above): what both the file and the
+ * buffer variants write. */
+static int generate_png_bytes(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                              zt_err *e) {
+    *png = NULL;
+    *png_len = 0;
     if (res) memset(res, 0, sizeof *res);
-    if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
-    if (!z || !p) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL"),
-                  fail(&e, err, errlen);
-    int rc = check_size("width", p->width, &e);
-    if (!rc) rc = check_size("height", p->height, &e);
-    if (rc) return fail(&e, err, errlen);
+    if (!z || !p) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL");
+    char msg[ZT_ERR_MSG];
+    int rc = zturbo_params_check(p, msg, sizeof msg);
+    if (rc) return zt_err_set(e, rc, "%s", msg);
     uint8_t *rgb = malloc((size_t)p->width * p->height * 3);
-    if (!rgb) return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+    if (!rgb) return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
     zt_gen_stats st;
     memset(&st, 0, sizeof st);
     int truncated = 0;
     char *info = NULL, *json = NULL;
-    rc = run(z, p, rgb, &st, &truncated, &e);
-    if (!rc && png_texts(z, p, st.tokens, truncated, &info, &json)) rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
+    rc = run(z, p, rgb, &st, &truncated, e);
+    if (!rc && png_texts(z, p, st.tokens, truncated, &info, &json)) rc = zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
     if (!rc) {
         zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
-        rc = zt_png_write(path, rgb, p->width, p->height, tx, 3, &e);
+        rc = zt_png_encode(rgb, p->width, p->height, tx, 3, png, png_len, e);
     }
     if (!rc && res) fill_result(z, p, &st, truncated, res);
     free(info);
     free(json);
     free(rgb);
+    return rc;
+}
+
+int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                               char *err, size_t errlen) {
+    zt_err e = {0};
+    if (!png || !png_len) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png_buffer: png and png_len must not be NULL"),
+                          fail(&e, err, errlen);
+    int rc = generate_png_bytes(z, p, png, png_len, res, &e);
+    return rc ? fail(&e, err, errlen) : 0;
+}
+
+int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
+                        size_t errlen) {
+    zt_err e = {0};
+    if (res) memset(res, 0, sizeof *res);
+    if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    int rc = generate_png_bytes(z, p, &png, &len, res, &e);
+    if (!rc) rc = zt_png_write_bytes(path, png, len, &e);
+    free(png);
+    if (rc && res) memset(res, 0, sizeof *res);
     return rc ? fail(&e, err, errlen) : 0;
 }
