@@ -2,13 +2,14 @@
 #
 #   make demo      library + bin/zturbo + bin/mkmodel, then one image of a tiny random checkpoint
 #   make test      bin/zturbo, bin/mkmodel and the test programs, then every test (offline)
-#   make test-oracle  the live comparisons that fetch their oracle from PyPI (the tokenizer
-#                  against Hugging Face tokenizers, into build/tokenizer-venv); CI runs it
+#   make test-online  the tests that fetch from PyPI (the tokenizer against Hugging Face
+#                  tokenizers, into build/tokenizer-venv; the server against the requests and
+#                  openai clients, into ~/.cache/zturbo/serve-venv); CI runs it
 #   make           everything: also the benchmarks (kbench, attnbench, bench-io)
 #   make asan      the test programs with ASan+UBSan (bin/asan), then the C tests
 #   make fuzz      the libFuzzer harnesses (clang), each run for FUZZ_SECONDS
-#   make deps      the Debian packages of the build (deps-test: + python3, curl, nginx; deps-oracle:
-#                  + python3-venv; deps-fuzz: + clang); each target runs the one it needs
+#   make deps      the Debian packages of the build (deps-test: + python3, curl, nginx;
+#                  deps-online: + python3-venv; deps-fuzz: + clang); each target runs the one it needs
 #   make clean
 #
 # Parallel by default (-j<number of CPUs>; -jN overrides). One progress line per
@@ -103,7 +104,7 @@ NVTHREADS := $(words $(CUDA_ARCH))
 # libevent-dev: the HTTP server of `zturbo serve` (linked statically); curl and nginx: its tests.
 DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev libevent-dev
 DEBIAN_PKGS_TEST := python3 curl nginx
-DEBIAN_PKGS_ORACLE := python3 python3-venv
+DEBIAN_PKGS_ONLINE := python3 python3-venv
 DEBIAN_PKGS_FUZZ := clang
 
 CPPFLAGS := -I. -I$(CUDA_HOME)/include -D_GNU_SOURCE
@@ -149,7 +150,7 @@ TEST_BINS := $(BIN)/zturbo $(BIN)/test-zturbo $(BIN)/mkmodel $(TESTS)
 
 # demo/test/asan compile only once their packages are there (make -j would
 # start compiling next to the install otherwise).
-ZT_NEEDS_DEPS := $(if $(filter test,$(MAKECMDGOALS)),deps-test,$(if $(filter test-oracle,$(MAKECMDGOALS)),deps-oracle,$(if $(filter demo asan,$(MAKECMDGOALS)),deps)))
+ZT_NEEDS_DEPS := $(if $(filter test,$(MAKECMDGOALS)),deps-test,$(if $(filter test-online,$(MAKECMDGOALS)),deps-online,$(if $(filter demo asan,$(MAKECMDGOALS)),deps)))
 
 # Objects are rebuilt when their flags change (the architectures above, SAN;
 # not the compiler command, so that `CC="ccache gcc"` reuses them).
@@ -181,7 +182,7 @@ endif
 ZT_TICKS :=
 step = $(eval ZT_TICKS += x)@echo '[$(words $(ZT_TICKS))/$(ZT_NSTEPS)] $(1) $(2)'
 
-.PHONY: all deps deps-test deps-oracle deps-fuzz test test-oracle asan fuzz clean print-arch demo
+.PHONY: all deps deps-test deps-online deps-fuzz test test-online asan fuzz clean print-arch demo
 all: print-arch $(ALL_BINS)
 
 print-arch:
@@ -200,8 +201,8 @@ deps:
 	@command -v $(NVCC) >/dev/null 2>&1 || { echo "deps: nvcc not found at $(NVCC): install the CUDA toolkit or set CUDA_HOME"; exit 1; }
 deps-test: deps
 	$(call deps_install,deps-test,$(DEBIAN_PKGS_TEST))
-deps-oracle: deps
-	$(call deps_install,deps-oracle,$(DEBIAN_PKGS_ORACLE))
+deps-online: deps
+	$(call deps_install,deps-online,$(DEBIAN_PKGS_ONLINE))
 deps-fuzz: deps
 	$(call deps_install,deps-fuzz,$(DEBIAN_PKGS_FUZZ))
 
@@ -280,10 +281,11 @@ demo: deps print-arch $(DEMO_BINS)
 test: deps-test print-arch $(TEST_BINS)
 	@tests/run $(BIN)
 
-# Fetches tokenizers==0.23.3 from PyPI into build/tokenizer-venv (once, ~70 MB).
-test-oracle: deps-oracle print-arch $(BIN)/zturbo
-	@[ -x build/tokenizer-venv/bin/python ] || echo "test-oracle: installing tokenizers (the oracle) from PyPI into build/tokenizer-venv"
-	@ZT_TEST_ORACLE=1 ZT_TEST_FILTER=test_tokenizer_exact tests/run $(BIN)
+# Fetches tokenizers==0.23.3 into build/tokenizer-venv and requests, openai into
+# ~/.cache/zturbo/serve-venv (once each, from PyPI); without PyPI the tests skip.
+ZT_ONLINE_TESTS := test_tokenizer_exact test_serve_clients
+test-online: deps-online print-arch $(BIN)/zturbo $(BIN)/mkmodel
+	@for t in $(ZT_ONLINE_TESTS); do ZT_TEST_ONLINE=1 ZT_TEST_FILTER=$$t tests/run $(BIN) || exit 1; done
 
 asan: deps print-arch $(TEST_BINS)
 	@ZT_TEST_SAN=1 tests/run $(BIN)
