@@ -63,10 +63,12 @@ CUBUILD := build/cu
 # With a GPU: its compute capability (nvidia-smi), 9.0 as sm_90a (the wgmma
 # kernels). Without one, CUDA_ARCH_FAT: sm_80 SASS also runs on every 8.x card
 # (8.6 RTX 30xx, 8.7, 8.9 RTX 40xx: binary compatible within a major version),
-# sm_90a is Hopper's wgmma fast path, sm_120 the RTX 50xx cards. PTX of the
-# oldest and the newest target is embedded as well (free: nvcc makes it on the
-# way to the SASS): the driver compiles compute_80 PTX for 10.x/11.x cards
-# (B200, Thor) and compute_120 PTX for cards newer than this toolkit knows.
+# sm_90a is Hopper's wgmma fast path, sm_120 the RTX 50xx cards.
+# The portable targets (all but sm_90a) are compiled from ONE PTX, that of the
+# oldest: the kernels use nothing newer than 8.0 outside the sm_90a pass (no
+# __CUDA_ARCH__ test), so compute_120 PTX would be the same code at the cost of
+# another front-end pass. That PTX is embedded too: the driver compiles it for
+# every card without SASS here (10.x B200, 11.x, 12.x successors).
 # The cost of each target on a 2-core machine is measured in the README.
 # Cards below 8.0 have no compute path: zturbo refuses them at start.
 CUDA_ARCH_FAT := sm_80 sm_90a sm_120
@@ -91,13 +93,17 @@ endif
 else
 ZT_ARCH_WHY := as given
 endif
-# PTX for the lowest and the highest non-arch-specific target.
-ZT_ARCH_PORTABLE := $(filter-out %a,$(CUDA_ARCH))
-ZT_ARCH_SORTED := $(shell printf '%s\n' $(ZT_ARCH_PORTABLE:sm_%=%) | sort -n)
-ZT_PTX_ARCHS := $(firstword $(ZT_ARCH_SORTED)) $(lastword $(ZT_ARCH_SORTED))
+# One gencode for the portable targets (from the oldest one's PTX, embedded),
+# one for each arch-specific target (sm_90a: SASS only; its PTX runs on 9.0 alone).
+ZT_ARCH_PORTABLE := $(shell printf '%s\n' $(patsubst sm_%,%,$(filter-out %a,$(CUDA_ARCH))) | sort -n)
+ZT_PTX_ARCH := $(firstword $(ZT_ARCH_PORTABLE))
 ZT_COMMA := ,
-gencode = -gencode arch=compute_$(1),code=$(if $(filter $(1),$(ZT_PTX_ARCHS)),[sm_$(1)$(ZT_COMMA)compute_$(1)],sm_$(1))
-NVGENCODE := $(foreach a,$(CUDA_ARCH),$(call gencode,$(a:sm_%=%)))
+ZT_EMPTY :=
+ZT_SPACE := $(ZT_EMPTY) $(ZT_EMPTY)
+ZT_PORTABLE_CODES := $(subst $(ZT_SPACE),$(ZT_COMMA),$(strip $(ZT_ARCH_PORTABLE:%=sm_%) $(ZT_PTX_ARCH:%=compute_%)))
+ZT_GENCODE_PORTABLE := -gencode arch=compute_$(ZT_PTX_ARCH),code=[$(ZT_PORTABLE_CODES)]
+NVGENCODE := $(if $(ZT_PTX_ARCH),$(ZT_GENCODE_PORTABLE)) \
+             $(foreach a,$(filter %a,$(CUDA_ARCH)),-gencode arch=compute_$(a:sm_%=%),code=$(a))
 # Each nvcc compiles its targets in parallel (cuda_norm.cu alone is most of the work).
 NVTHREADS := $(words $(CUDA_ARCH))
 
@@ -121,7 +127,12 @@ LDFLAGS := $(SANFLAGS)
 LIB_DIRS := common storage sched stream kernels models api
 LIB_C := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_CU := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cu))
-LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(CUBUILD)/%.o)
+# CUDA objects first, the slowest (cuda_norm.cu: half of the CUDA work) at the
+# head: make -j starts prerequisites in this order, and it would otherwise be
+# the one job left running at the end.
+ZT_CU_SLOW := kernels/cuda_norm.cu
+LIB_OBJ := $(patsubst %.cu,$(CUBUILD)/%.o,$(filter $(ZT_CU_SLOW),$(LIB_CU)) $(filter-out $(ZT_CU_SLOW),$(LIB_CU))) \
+           $(LIB_C:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libzturbo.a
 
 # Programs: tools/NAME.c or tools/NAME.cu -> bin/NAME; tools/zturbo/*.c -> bin/zturbo
@@ -156,7 +167,8 @@ ZT_NEEDS_DEPS := $(if $(filter test,$(MAKECMDGOALS)),deps-test,$(if $(filter tes
 # not the compiler command, so that `CC="ccache gcc"` reuses them).
 ZT_FLAGS_C := $(BUILD)/.flags
 ZT_FLAGS_CU := $(CUBUILD)/.flags
-ifndef ZT_DRYRUN
+ZT_DRYRUN ?= $(findstring n,$(firstword -$(MAKEFLAGS)))
+ifeq ($(ZT_DRYRUN),)
 $(shell mkdir -p $(BUILD) $(CUBUILD))
 ifneq ($(file <$(ZT_FLAGS_C)),$(CPPFLAGS) $(CFLAGS))
 $(file >$(ZT_FLAGS_C),$(CPPFLAGS) $(CFLAGS))
@@ -165,6 +177,7 @@ ifneq ($(file <$(ZT_FLAGS_CU)),$(NVFLAGS))
 $(file >$(ZT_FLAGS_CU),$(NVFLAGS))
 endif
 endif
+$(ZT_FLAGS_C) $(ZT_FLAGS_CU): ;
 
 # ---- output: one line per step, or the commands with V=1 ----------------------
 # [k/n]: k counts the steps started by this make (recipes are expanded one at a
@@ -230,12 +243,12 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN)/zturbo: $(ZTURBO_OBJ) $(LIB)
+$(BIN)/zturbo: $(LIB) $(ZTURBO_OBJ)
 	$(call step,LINK,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(ZTURBO_OBJ) $(LIB) $(LDLIBS)
 
-$(BIN)/test-zturbo: $(ZTURBO_HOOK_OBJ) $(HOOK_OBJ) $(LIB)
+$(BIN)/test-zturbo: $(LIB) $(ZTURBO_HOOK_OBJ) $(HOOK_OBJ)
 	$(call step,LINK,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(ZTURBO_HOOK_OBJ) $(HOOK_OBJ) $(LIB) $(LDLIBS)
