@@ -392,7 +392,7 @@ offload)
 tests)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
+  ZT_TEST_JOBS=1 tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
   [ $r -eq 0 ] || fail "tests/run: $(grep '^failed:' "$OUT/tests.log")"
   grep '^SKIP' "$OUT/tests.log" | grep -iq 'cuda\|gpu' && fail "tests/run: a GPU test skipped on the GPU machine"
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
