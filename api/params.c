@@ -30,6 +30,10 @@ int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen) {
         if (err && errlen) snprintf(err, errlen, "ids: empty list");
         return ZTURBO_ERR_ARG;
     }
+    if (!zturbo_rng_name(p->rng)) {
+        if (err && errlen) snprintf(err, errlen, "rng %d not allowed: torch-cpu or zturbo", (int)p->rng);
+        return ZTURBO_ERR_ARG;
+    }
     if (err && errlen) err[0] = 0;
     return 0;
 }

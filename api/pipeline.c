@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "api/lora.h"
 #include "models/carve.h"
 #include "api/noise.h"
 #include "models/sampler.h"
@@ -14,6 +16,8 @@
 #include "storage/store.h"
 #include "kernels/cuda_norm.h"
 #include "models/plan_units.h"
+#include "storage/store.h"
+#include "stream/coded_host.h"
 #include "stream/units_stream.h"
 
 void zt_gen_params_default(zt_gen_params *gp) {
@@ -28,6 +32,7 @@ void zt_gen_params_default(zt_gen_params *gp) {
 void zt_pipeline_close(zt_pipeline *p) {
     if (!p) return;
     zt_units_destroy(p->units);
+    zt_coded_host_close(p->coded_host);
     zt_plan_free(&p->plan);
     if (p->vae_host_owned) free(p->vae_host);
     if (p->store && p->store != p->src) zt_source_close(p->store);
@@ -37,6 +42,7 @@ void zt_pipeline_close(zt_pipeline *p) {
     zt_tokenizer_free(p->tok);
     if (p->ops) zt_ops_destroy(p->ops);
     if (p->src) zt_source_close(p->src);
+    zt_lora_merger_destroy(p->lora); /* after the sources that call it */
     free(p);
 }
 
@@ -49,6 +55,7 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_height = 1024;
     o->plan_steps = 8;
     o->plan_vae_dt = ZT_DT_F32;
+    o->weights_coded = 1;
     zt_plan_policy_default(&o->policy);
     o->lend = 1;
     o->copy_streams = 1;
@@ -93,11 +100,25 @@ static zt_plan_vae vae_alternative(zt_pipeline *p, const zt_gen_params *gp, size
 /* The plan for these options (sched/plan.h zt_plan_choose holds every
  * decision; this only measures what it decides from). Sets the VAE's cap
  * and host memory for the decode the plan chose. */
+/* The block store weights are read from: --store, or the model itself. */
+static zt_store *weights_store(const zt_pipeline *p) {
+    return zt_store_of_source(p->store ? p->store : p->src);
+}
+
 static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in, zt_err *e) {
     const int n = p->cat->n_units;
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
     if (!pu) return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
     zt_models_plan_units(p->cat, o->plan_steps, pu);
+    /* coded weights: the coded sizes, exact once coded (or from a coded store), else (zturbo plan on
+     * a snapshot) estimated; without a budget a snapshot stays bf16 */
+    zt_store *zs = weights_store(p);
+    const int coded = o->weights_coded && (o->vram_budget || zs);
+    for (int i = 0; coded && i < n; i++) {
+        if (p->coded_host) pu[i].coded_bytes = zt_coded_host_bytes(p->coded_host, i);
+        else if (zs) pu[i].coded_bytes = zt_store_unit_coded(zs, i) ? zt_store_extent_of(zs, i)->stored_bytes : 0;
+        else if (!pu[i].host_only) pu[i].coded_bytes = (uint64_t)((double)pu[i].bytes * o->policy.coded_ratio);
+    }
     const zt_gen_params gp = plan_gen_params(o);
     const zt_model_config *c = &p->cat->cfg;
     zt_plan_request rq;
@@ -127,8 +148,23 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     const size_t banded_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
     rq.vae[ZT_PLAN_VAE_WHOLE] = vae_alternative(p, &gp, 0);
     rq.vae[ZT_PLAN_VAE_BANDED] = vae_alternative(p, &gp, banded_cap);
+    rq.coded = coded;
+    rq.decode_bw = o->decode_bw;
+    rq.mem_bw = zt_ops_mem_bandwidth(p->ops);
     int vae = ZT_PLAN_VAE_WHOLE;
-    const int rc = zt_plan_choose(pu, n, &rq, &o->policy, plan, in, &vae, e);
+    int rc = zt_plan_choose(pu, n, &rq, &o->policy, plan, in, &vae, e);
+    if (!rc && !o->weights_coded && p->store) { /* bf16 weights cannot come from coded extents on every use */
+        zt_store *zs = zt_store_of_source(p->store);
+        for (int i = 0; i < n && !rc; i++)
+            if (plan->units[i].residency == ZT_RES_STREAMED && plan->units[i].tier == ZT_TIER_DISK &&
+                zt_store_unit_coded(zs, i)) {
+                zt_plan_free(plan);
+                rc = zt_err_set(e, ZT_ERR_ARG,
+                                "--weights bf16 reads %s from disk on every use, but %s holds it coded: use --weights "
+                                "coded, raise --pinned, or repack the store with --weights bf16",
+                                p->cat->units[i].name, o->store_path ? o->store_path : "the store");
+            }
+    }
     free(pu);
     if (rc) return rc;
     p->vae_cap = vae == ZT_PLAN_VAE_BANDED ? banded_cap : 0;
@@ -183,6 +219,13 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     return rc;
 }
 
+/* Encoder threads for coding at load: every core (at most 16). */
+static int coding_threads(const zt_pipeline_opts *o) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->backend == ZT_BACKEND_CPU && o->cpu_threads > 0) n = o->cpu_threads;
+    return (int)(n < 1 ? 1 : n > 16 ? 16 : n);
+}
+
 int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
                           size_t *vae_host_bytes, zt_err *e) {
     zt_pipeline *p = calloc(1, sizeof *p);
@@ -194,12 +237,64 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
     return rc;
 }
 
+static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
+
+/* The weights' side of opening: coded images (a coded store's sizes, or the
+ * units coded now, once, as the sources read them: LoRA merges included),
+ * the plan, the stream. Without a budget everything is resident: a snapshot
+ * is not coded then, a coded store's units are decoded on the device as they
+ * load. With a store, units the LoRA set changes move as bf16 (the store's
+ * coded extents are the unmerged weights). Also a LoRA switch's rebuild. */
+static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
+    int rc = ZT_OK;
+    if (o->weights_coded && (o->vram_budget || weights_store(p))) {
+        const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+        uint8_t *keep = calloc((size_t)p->cat->n_units, 1);
+        if (!keep) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+        for (int u = 0; ls && u < p->cat->n_units; u++) keep[u] = ls->unit_count[u] > 0;
+        const double tc = zt_now();
+        rc = zt_coded_host_open(p->cat, p->src, p->store, keep, coding_threads(o), NULL, NULL, &p->coded_host, e);
+        free(keep);
+        if (rc) return rc;
+        p->code_s = zt_now() - tc;
+    }
+    /* One provider: with no budget the plan keeps every unit resident. */
+    zt_plan_input in;
+    rc = build_plan(p, o, &p->plan, &in, e);
+    if (rc) return rc;
+    if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
+    zt_stream_options so;
+    zt_stream_options_default(&so);
+    so.throttle_bw = o->throttle_bw;
+    so.host_scratch_bytes = p->vae_host_bytes;
+    so.copy_streams = o->copy_streams;
+    so.io_engine = o->io_engine;
+    so.coded_host = p->coded_host;
+    rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
+    if (rc) return rc;
+    p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes + p->plan.cstage_bytes;
+    if (o->vram_budget) {
+        p->streaming = 1;
+        p->vae_host = zt_stream_host_scratch(p->stream);
+        p->plan_width = o->plan_width;
+        p->plan_height = o->plan_height;
+    }
+    return ZT_OK;
+}
+
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
     double t0 = zt_now();
     zt_pipeline *p = calloc(1, sizeof *p);
     if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
     int rc = pipeline_prepare(model_path, o, p, e);
     if (rc) goto fail;
+    { /* LoRAs: every file checked before any weight is read; a merger even without (a later
+       * zt_pipeline_set_loras merges into the same sources) */
+        zt_lora_set *set = NULL;
+        if (o->n_loras) rc = zt_lora_set_open(p->cat, o->loras, o->n_loras, &set, e);
+        if (!rc) rc = zt_lora_merger_create(set, o->cpu_threads, &p->lora, e);
+        if (rc) goto fail;
+    }
     /* The tokenizer: given explicitly, or the model's own (a snapshot's
      * tokenizer/tokenizer.json, the copy in a store). */
     if (o->tokenizer_path) {
@@ -227,25 +322,31 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         rc = zt_pipeline_no_tokenizer(p, e);
         goto fail;
     }
-    /* One provider: with no budget the plan keeps every unit resident. */
-    zt_plan_input in;
-    rc = build_plan(p, o, &p->plan, &in, e);
+    p->opts = *o;
+    p->opts.loras = NULL; /* the caller's; the merger holds the set */
+    p->opts.n_loras = 0;
+    if (o->vram_budget) { /* under a budget: LoRAs merged on the host as each unit image is read */
+        zt_source *w = NULL;
+        const int store_is_model = p->store == p->src; /* -m STORE: one source, wrapped once */
+        rc = zt_source_transform(p->src, zt_lora_transform, p->lora, NULL, &w, e);
+        if (rc) goto fail;
+        p->src = w;
+        if (store_is_model) {
+            p->store = w;
+        } else if (p->store) {
+            rc = zt_source_transform(p->store, zt_lora_transform, p->lora, NULL, &w, e);
+            if (rc) goto fail;
+            p->store = w;
+        }
+    }
+    rc = open_weights(p, o, e);
     if (rc) goto fail;
-    if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
-    zt_stream_options so;
-    zt_stream_options_default(&so);
-    so.throttle_bw = o->throttle_bw;
-    so.host_scratch_bytes = p->vae_host_bytes;
-    so.copy_streams = o->copy_streams;
-    so.io_engine = o->io_engine;
-    rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
-    if (rc) goto fail;
-    p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
-    if (o->vram_budget) {
-        p->streaming = 1;
-        p->vae_host = zt_stream_host_scratch(p->stream);
-        p->plan_width = o->plan_width;
-        p->plan_height = o->plan_height;
+    if (!o->vram_budget) { /* everything resident: LoRAs merged in place, on the device with CUDA */
+        p->lora_in_place = 1;
+        const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+        for (int u = 0; ls && u < p->cat->n_units && !rc; u++)
+            if (ls->unit_count[u]) rc = merge_in_place(p, u, e);
+        if (rc) goto fail;
     }
     p->load_s = zt_now() - t0;
     *out = p;
@@ -255,6 +356,56 @@ fail:
     return rc;
 }
 
+
+/* The LoRA patches of unit u into its resident image (device memory with CUDA). */
+static int merge_in_place(zt_pipeline *p, int u, zt_err *e) {
+    void *img = (void *)zt_units_acquire(p->units, u);
+    int rc = img ? zt_lora_merge_unit(p->lora, p->ops, u, img, e) : zt_units_fail(p->units, e);
+    if (img) zt_units_release(p->units, u);
+    return rc;
+}
+
+int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e) {
+    if (p->lora_broken)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch");
+    zt_lora_set *set = NULL;
+    int rc = n ? zt_lora_set_open(p->cat, specs, n, &set, e) : ZT_OK;
+    if (rc) return rc; /* nothing changed */
+    const zt_lora_set *old = zt_lora_merger_set(p->lora);
+    const int nu = p->cat->n_units;
+    char *changed = calloc((size_t)nu, 1);
+    if (!changed) {
+        zt_lora_set_close(set);
+        return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    }
+    for (int u = 0; u < nu; u++) changed[u] = !p->cat->units[u].host_only && !zt_lora_unit_same(old, set, u);
+    zt_lora_merger_replace(p->lora, set); /* from here the sources' transform merges the new set */
+    int rebuild = 0; /* a changed unit held coded: its coded image (and size) changes, so the weights are
+                      * coded, planned and loaded again (a store serves those units bf16 from now on) */
+    for (int u = 0; u < nu && p->coded_host; u++) rebuild |= changed[u] && p->plan.units[u].coded;
+    if (rebuild) {
+        zt_units_destroy(p->units);
+        p->units = NULL;
+        p->stream = NULL;
+        if (!p->vae_host_owned) p->vae_host = NULL;
+        zt_coded_host_close(p->coded_host);
+        p->coded_host = NULL;
+        zt_plan_free(&p->plan);
+        rc = open_weights(p, &p->opts, e);
+        /* under a budget the sources merged the new set as they were read; without one it merges in place */
+        for (int u = 0; u < nu && !rc; u++)
+            if (p->lora_in_place && set && set->unit_count[u]) rc = merge_in_place(p, u, e);
+        for (int u = 0; u < nu; u++) changed[u] = 0;
+    }
+    for (int u = 0; u < nu && !rc; u++) {
+        if (!changed[u]) continue;
+        rc = zt_stream_reload_unit(p->stream, u, e); /* under a budget: merged as it is read */
+        if (!rc && p->lora_in_place) rc = merge_in_place(p, u, e);
+    }
+    free(changed);
+    if (rc) p->lora_broken = 1;
+    return rc;
+}
 
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w) {
     const zt_model_config *cfg = &p->cat->cfg;
@@ -414,11 +565,15 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     zt_gen_stats stats;
     memset(&stats, 0, sizeof stats);
     if (n_ids < 1) return zt_err_set(e, ZT_ERR_RANGE, "prompt: no tokens");
+    if (p->lora_broken)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch: "
+                                              "create the context again");
     const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
     if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "VAE precision %s not supported (bf16 or f32)", zt_dtype_name(gp->vae_dt));
+    if (!zt_rng_name(gp->rng)) return zt_err_set(e, ZT_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", gp->rng);
     if (gp->dt == ZT_DT_F32 && zt_ops_backend(p->ops) != ZT_BACKEND_CPU)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED,
                           "precision f32 runs on the CPU backend only (the CUDA attention is bf16); use --device cpu");
@@ -520,7 +675,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
 
     /* ---- initial noise (host, so every backend starts from the same bits) ---- */
     if (gp->noise) memcpy(host, gp->noise, nlat * sizeof *host);
-    else zt_noise_fill(gp->seed, host, nlat);
+    else zt_noise_draw(gp->rng, gp->seed, host, nlat);
     zt_mem_upload(p->ops, m.lat, host, nlat * sizeof *host);
     zt_ops_sync(p->ops);
     sh[0] = C;
@@ -648,6 +803,11 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
             zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
             zt_stf_meta(f, "producer", "zturbo", NULL);
             if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
+            if (!gp->noise) {
+                snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
+                zt_stf_meta(f, "seed", v, NULL);
+                zt_stf_meta(f, "rng", zt_rng_name(gp->rng), NULL);
+            }
             dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
         }
         if (dd.rc) {

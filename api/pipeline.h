@@ -3,7 +3,7 @@
  *   hidden_states[-2] -> DiT (caption path once, N evaluations in the
  *   flow-match Euler loop) -> VAE decoder -> RGB8.
  *
- * Weights come from a zt_units provider (resident for now, stream/resident.h).
+ * Weights come from the zt_units provider of stream/stream.h.
  * Activations live in ONE backend allocation per generate call, sized from
  * the resolution and caption length: a persistent part (caption features,
  * latent, model output, the DiT's per-image state, the decoded image) and a
@@ -26,6 +26,7 @@
 #include "stream/units.h"
 #include "models/vae.h"
 #include "sched/plan.h"
+#include "storage/lora.h"
 #include "storage/source.h"
 #include "stream/stream.h"
 
@@ -65,11 +66,23 @@ typedef struct {
     int load_threads;         /* readers per unit when converting a checkpoint (storage/source.h; 0: default) */
     zt_io_engine io_engine;   /* store reads (storage/reader.h) */
     int vae_band_level, vae_band_rows; /* zt_vae_force_bands (0, 0: the plan decides) */
+    /* LoRA files merged into the weights at open (api/lora.h); n_loras 0: none */
+    const zt_lora_spec *loras;
+    int n_loras;
+    /* Weights under a budget: 1 coded (storage/wcode.h: ~0.68 of the bf16
+     * bytes in host memory and on the bus, decoded on the device; a store's
+     * units as it holds them), 0 bf16. */
+    int weights_coded;
+    double decode_bw;         /* bf16 bytes/s the device decodes, for the plan (0: the policy's assumption) */
 } zt_pipeline_opts;
+
+typedef struct zt_lora_merger zt_lora_merger;
 
 typedef struct {
     zt_source *src;
     zt_source *store;         /* --store, or NULL */
+    struct zt_coded_host *coded_host; /* coded weights: the coded images made at load, or from the store */
+    double code_s;            /* seconds spent coding at load */
     const zt_catalog *cat;
     zt_ops *ops;
     zt_units *units;
@@ -93,12 +106,17 @@ typedef struct {
     void *vae_host;
     size_t vae_host_bytes;
     int vae_host_owned;       /* vae_host is ours (malloc), not the stream's */
+    zt_lora_merger *lora;     /* the LoRAs merged into the weights (api/lora.h; its set may be NULL) */
+    zt_pipeline_opts opts;    /* as opened (coded weights rebuild the stream on a LoRA switch; its loras not kept) */
+    int lora_broken;          /* a LoRA switch failed half-way: the weights are unknown */
+    int lora_in_place;        /* no budget: LoRAs merged into the resident images (else by the source transform) */
 } zt_pipeline;
 
 typedef struct {
     int width, height;        /* pixels, multiples of 16 in 16..2048 */
     int steps;                /* transformer evaluations, 1..100 (8 for Turbo) */
-    uint64_t seed;            /* api/noise.h generator, unless noise is set */
+    uint64_t seed;            /* seed of the generator `rng` (api/noise.h), unless noise is set */
+    int rng;                  /* zt_rng_kind (api/noise.h): ZT_RNG_TORCH_CPU (0) or ZT_RNG_ZTURBO */
     const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
     zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16 or ZT_DT_F32 (CPU only) */
     zt_dtype vae_dt;          /* VAE activations: ZT_DT_F32 (official) or ZT_DT_BF16 */
@@ -139,6 +157,12 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
  * load the tokenizer (when one is found) and load every unit resident. */
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e);
 void zt_pipeline_close(zt_pipeline *p);
+/* Switch to the LoRAs specs[0..n) (n 0: none): every file is checked
+ * first (an error there changes nothing); then exactly the units whose
+ * patches differ are read again and merged (resident: on the device).
+ * Between generates only. If a reload fails the pipeline refuses further
+ * work (its weights are then unknown). */
+int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
 /* The "no tokenizer" error for p's model: which file is needed and where

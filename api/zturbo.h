@@ -75,6 +75,23 @@ enum {
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
 typedef enum { ZTURBO_IO_AUTO = 0, ZTURBO_IO_URING, ZTURBO_IO_PREAD } zturbo_io;
+typedef enum { ZTURBO_WEIGHTS_DEFAULT = 0, ZTURBO_WEIGHTS_CODED, ZTURBO_WEIGHTS_BF16 } zturbo_weights;
+
+/* The generator of the initial latent for a seed. TORCH_CPU (the default):
+ * torch.randn([1, 16, H/8, W/8]) with torch.Generator("cpu").manual_seed(seed),
+ * bit for bit, which is what diffusers (randn_tensor with a CPU generator)
+ * and ComfyUI draw, so the same seed gives their image; ZTURBO: zturbo's
+ * own generator (api/noise.h), what zturbo drew before this option. */
+typedef enum { ZTURBO_RNG_TORCH_CPU = 0, ZTURBO_RNG_ZTURBO = 1 } zturbo_rng;
+
+/* A LoRA file and its strength (README "LoRA"): merged into the weights
+ * once, W' = bf16(W + scale * alpha/rank * B A). */
+typedef struct {
+    const char *path;           /* safetensors LoRA file (diffusers/PEFT, kohya, ComfyUI, ai-toolkit...) */
+    float scale;                /* strength, finite, |scale| <= 1e6 (1: as trained) */
+} zturbo_lora;
+
+#define ZTURBO_MAX_LORAS 16
 
 typedef struct zturbo zturbo;
 
@@ -117,6 +134,11 @@ typedef struct {
                                  * without it), PREAD */
     int vae_band_level, vae_band_rows; /* decode the VAE levels from 1..16 on in bands of 1..65536 rows,
                                  * whatever the plan (0, 0: the plan decides) */
+    const zturbo_lora *loras;   /* merged into the weights at create (every file checked first), or NULL */
+    int n_loras;                /* 0..ZTURBO_MAX_LORAS */
+    zturbo_weights weights;     /* under a budget: DEFAULT / CODED lossless coded weights (~0.68 of the
+                                 * bytes in host memory and on the bus, decoded on the GPU), BF16 as
+                                 * they are (for comparisons); no effect without vram */
 } zturbo_options;
 
 typedef struct {
@@ -135,9 +157,13 @@ typedef struct {
     int width, height;          /* multiples of 16 in 16..2048 (1024) */
     int steps;                  /* 1..100 (8) */
     uint64_t seed;              /* noise seed (0) */
+    zturbo_rng rng;             /* generator the seed drives (TORCH_CPU) */
     const float *noise;         /* f32 [16, height/8, width/8] initial latent instead of the seed, or NULL */
     const char *noise_name;     /* recorded in the PNG as "Noise file" when noise is set (may be NULL) */
     const char *dump_path;      /* write every intermediate (tools/ref format) here, or NULL */
+    const zturbo_lora *loras;   /* NULL: the LoRAs of zturbo_options; else exactly these n_loras (0: none).
+                                 * A change re-merges only the weight units whose patches differ */
+    int n_loras;
     volatile int *cancel;       /* non-zero stops before the next evaluation, or NULL */
     void (*on_progress)(void *user, const zturbo_progress *pr); /* after each evaluation, or NULL */
     void *user;
@@ -163,6 +189,13 @@ typedef struct {
     int units_resident, units_streamed, slots, prefetch;
     uint64_t slot_bytes;
     int units_lent;             /* transformer blocks copied once per image into the VAE's idle workspace */
+    int loras;                  /* LoRA files merged into the weights */
+    int lora_tensors;           /* weight matrices they changed (merges done so far) */
+    double lora_merge_s;        /* seconds spent merging (load included) */
+    int units_coded;            /* of the resident units, kept coded (decoded into a slot at each use) */
+    uint64_t pinned_bytes;      /* pinned host memory of the plan: streamed weights + staging */
+    int weights_coded;          /* 1: coded weights (zturbo_options.weights) */
+    double code_s;              /* seconds zturbo_create spent coding the weights (a snapshot; 0: none) */
 } zturbo_result;
 
 void zturbo_options_default(zturbo_options *o);
@@ -198,6 +231,8 @@ void zturbo_destroy(zturbo *z);
 zturbo_device zturbo_device_of(const zturbo *z);
 /* "bf16" / "f32" */
 const char *zturbo_precision_name(zturbo_precision p);
+/* "torch-cpu" / "zturbo" (NULL for a value outside the enum) */
+const char *zturbo_rng_name(zturbo_rng r);
 zturbo_precision zturbo_precision_of(const zturbo *z);
 zturbo_precision zturbo_vae_precision_of(const zturbo *z);
 /* What degraded at create, in one line ("" when nothing): pinning refused
@@ -206,6 +241,9 @@ zturbo_precision zturbo_vae_precision_of(const zturbo *z);
 const char *zturbo_notice(zturbo *z);
 /* 1 when a usable CUDA device is present (what ZTURBO_DEVICE_AUTO picks). */
 int zturbo_cuda_available(void);
+/* The LoRA fields of a result (loras, lora_tensors, lora_merge_s) for the
+ * context as created, the rest zero: what the load merged and how long it took. */
+void zturbo_lora_info(const zturbo *z, zturbo_result *r);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w);
 

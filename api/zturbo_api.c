@@ -5,11 +5,14 @@
 #include "api/zturbo.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "api/lora.h"
+#include "api/noise.h"
 #include "api/pipeline.h"
 #include "api/png.h"
 #include "kernels/cuda_norm.h"
@@ -20,6 +23,8 @@ _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (
                    (int)ZTURBO_ERR_RANGE == (int)ZT_ERR_RANGE && (int)ZTURBO_ERR_INTERNAL == (int)ZT_ERR_INTERNAL &&
                    (int)ZTURBO_ERR_MISSING == (int)ZT_ERR_MISSING,
                "zturbo.h codes mirror zt_code");
+_Static_assert((int)ZTURBO_RNG_TORCH_CPU == (int)ZT_RNG_TORCH_CPU && (int)ZTURBO_RNG_ZTURBO == (int)ZT_RNG_ZTURBO,
+               "zturbo_rng mirrors zt_rng_kind");
 
 struct zturbo {
     zt_pipeline *p;
@@ -28,7 +33,52 @@ struct zturbo {
     zturbo_precision vae_precision;
     uint64_t vram;
     int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
+    int n_loras;                 /* the LoRAs of the options */
+    zt_lora_spec loras[ZTURBO_MAX_LORAS];
+    char *lora_paths[ZTURBO_MAX_LORAS];
+    int n_cur;                   /* the LoRAs merged now (for the PNG) */
+    zt_lora_spec cur[ZTURBO_MAX_LORAS];
+    char *cur_paths[ZTURBO_MAX_LORAS];
 };
+
+/* Make the merged LoRAs those of p (or of the options when p gives none). */
+static int switch_loras(zturbo *z, const zturbo_params *p, zt_err *e) {
+    zt_lora_spec want[ZTURBO_MAX_LORAS];
+    int n = z->n_loras;
+    if (p->loras || p->n_loras) {
+        if (p->n_loras < 0 || p->n_loras > ZTURBO_MAX_LORAS || (p->n_loras && !p->loras))
+            return zt_err_set(e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d", p->n_loras, ZTURBO_MAX_LORAS);
+        n = p->n_loras;
+        for (int i = 0; i < n; i++) {
+            if (!p->loras[i].path || !isfinite(p->loras[i].scale) || fabsf(p->loras[i].scale) > 1e6f)
+                return zt_err_set(e, ZT_ERR_ARG, "LoRA %d: no path or a scale that is not a finite number within 1e6", i);
+            want[i] = (zt_lora_spec){p->loras[i].path, p->loras[i].scale};
+        }
+    } else {
+        for (int i = 0; i < n; i++) want[i] = z->loras[i];
+    }
+    int same = n == z->n_cur;
+    for (int i = 0; same && i < n; i++) same = want[i].scale == z->cur[i].scale && !strcmp(want[i].path, z->cur[i].path);
+    if (same) return ZT_OK;
+    char *paths[ZTURBO_MAX_LORAS] = {0};
+    for (int i = 0; i < n; i++)
+        if (!(paths[i] = strdup(want[i].path))) {
+            for (int k = 0; k < i; k++) free(paths[k]);
+            return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+        }
+    int rc = zt_pipeline_set_loras(z->p, want, n, e);
+    if (rc) {
+        for (int i = 0; i < n; i++) free(paths[i]);
+        return rc;
+    }
+    for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
+    for (int i = 0; i < n; i++) {
+        z->cur_paths[i] = paths[i];
+        z->cur[i] = (zt_lora_spec){paths[i], want[i].scale};
+    }
+    z->n_cur = n;
+    return ZT_OK;
+}
 
 
 /* Resident set size from /proc/self/statm (0 where there is none). */
@@ -73,6 +123,7 @@ void zturbo_params_default(zturbo_params *p) {
 }
 
 const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
+const char *zturbo_rng_name(zturbo_rng r) { return zt_rng_name((int)r); }
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
@@ -80,6 +131,13 @@ const char *zturbo_notice(zturbo *z) { return z->p->stream ? zt_stream_notice(z-
 int zturbo_cuda_available(void) { return zt_cuda_available(); }
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
     zt_pipeline_latent_shape(z->p, width, height, c, h, w);
+}
+
+void zturbo_lora_info(const zturbo *z, zturbo_result *r) {
+    memset(r, 0, sizeof *r);
+    r->loras = z->n_cur;
+    r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
+    r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
 }
 
 static int check_size(const char *what, int v, zt_err *e) {
@@ -109,6 +167,13 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (o->threads < 0 || o->threads > 1024)
         return zt_err_set(&e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads),
                fail(&e, err, errlen);
+    if (o->n_loras < 0 || o->n_loras > ZTURBO_MAX_LORAS || (o->n_loras && !o->loras))
+        return zt_err_set(&e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d (with loras set)", o->n_loras, ZTURBO_MAX_LORAS),
+               fail(&e, err, errlen);
+    for (int i = 0; i < o->n_loras; i++)
+        if (!o->loras[i].path || !isfinite(o->loras[i].scale) || fabsf(o->loras[i].scale) > 1e6f)
+            return zt_err_set(&e, ZT_ERR_ARG, "LoRA %d: %s", i, o->loras[i].path ? "scale not a finite number within 1e6" : "no path"),
+                   fail(&e, err, errlen);
     if (check_size("max width", o->max_width, &e) || check_size("max height", o->max_height, &e)) return fail(&e, err, errlen);
     if (o->lend != 0 && o->lend != 1)
         return zt_err_set(&e, ZT_ERR_ARG, "lend %d not allowed: 0 or 1", o->lend), fail(&e, err, errlen);
@@ -160,6 +225,22 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     z->precision = prec;
     z->vae_precision = vprec;
     z->vram = o->vram;
+    z->n_loras = o->n_loras;
+    for (int i = 0; i < o->n_loras; i++) {
+        z->lora_paths[i] = strdup(o->loras[i].path);
+        if (!z->lora_paths[i]) {
+            zturbo_destroy(z);
+            return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        }
+        z->loras[i] = (zt_lora_spec){z->lora_paths[i], o->loras[i].scale};
+        z->cur_paths[i] = strdup(o->loras[i].path);
+        if (!z->cur_paths[i]) {
+            zturbo_destroy(z);
+            return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        }
+        z->cur[i] = (zt_lora_spec){z->cur_paths[i], o->loras[i].scale};
+        z->n_cur = i + 1;
+    }
 
     zt_pipeline_opts po;
     zt_pipeline_opts_default(&po);
@@ -184,12 +265,18 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.io_engine = o->io == ZTURBO_IO_URING ? ZT_IO_URING : o->io == ZTURBO_IO_PREAD ? ZT_IO_PREAD : ZT_IO_AUTO;
     po.vae_band_level = o->vae_band_level;
     po.vae_band_rows = o->vae_band_rows;
+    if (o->weights < ZTURBO_WEIGHTS_DEFAULT || o->weights > ZTURBO_WEIGHTS_BF16)
+        return zt_err_set(&e, ZT_ERR_ARG, "weights %d not allowed: 0 default (coded), 1 coded, 2 bf16", (int)o->weights),
+               fail(&e, err, errlen);
+    po.weights_coded = o->weights != ZTURBO_WEIGHTS_BF16;
     po.plan_width = o->max_width;
     po.plan_height = o->max_height;
     po.plan_steps = o->max_steps;
     po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     po.tokenizer_path = o->tokenizer_path;
     po.need_tokenizer = o->need_tokenizer;
+    po.loras = z->loras;
+    po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
     if (rc) {
         zturbo_destroy(z);
@@ -202,6 +289,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
 void zturbo_destroy(zturbo *z) {
     if (!z) return;
     zt_pipeline_close(z->p);
+    for (int i = 0; i < z->n_loras; i++) free(z->lora_paths[i]);
+    for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
     free(z->ids);
     free(z);
 }
@@ -250,16 +339,24 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
     zt_ops_mem_info(z->p->ops, &fr, &tot);
     r->device_used_after = tot - fr;
     r->host_rss = host_rss_bytes();
+    r->loras = z->n_cur;
+    r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
+    r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
     if (z->p->streaming) {
         const zt_plan *pl = &z->p->plan;
         r->streaming = 1;
         r->vram = z->vram;
         for (int i = 0; i < pl->n_units; i++) {
-            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT;
+            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT ||
+                                 pl->units[i].residency == ZT_RES_RESIDENT_CODED;
+            r->units_coded += pl->units[i].residency == ZT_RES_RESIDENT_CODED;
             r->units_streamed += pl->units[i].residency == ZT_RES_STREAMED;
             r->units_lent += pl->units[i].residency == ZT_RES_LENT;
         }
         r->slots = pl->n_slots;
+        r->pinned_bytes = pl->pinned_bytes;
+        r->weights_coded = z->p->coded_host != NULL;
+        r->code_s = z->p->code_s;
         r->slot_bytes = pl->slot_bytes;
         r->prefetch = pl->prefetch;
     }
@@ -272,6 +369,8 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     char msg[ZT_ERR_MSG];
     int rc = zturbo_params_check(p, msg, sizeof msg);
     if (rc) return zt_err_set(e, rc, "%s", msg);
+    rc = switch_loras(z, p, e);
+    if (rc) return rc;
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
@@ -289,6 +388,7 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     gp.height = p->height;
     gp.steps = p->steps;
     gp.seed = p->seed;
+    gp.rng = (int)p->rng;
     gp.noise = p->noise;
     gp.dump_path = p->dump_path;
     gp.prompt = p->prompt;
@@ -316,21 +416,30 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
 /* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
  * (no timings, so the same inputs give the same file). */
 char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
-    (void)z;
     char steps_s[16], seed_s[32], size_s[32];
     snprintf(steps_s, sizeof steps_s, "%d", p->steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
     snprintf(size_s, sizeof size_s, "%dx%d", p->width, p->height);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
-    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file"};
-    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name};
-    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+    const char *rng = p->noise ? NULL : zturbo_rng_name(p->rng);
+    char loras[1024] = "";
+    for (int i = 0; i < z->n_cur; i++) { /* "name:scale, ..." (file names without folders) */
+        const char *slash = strrchr(z->cur[i].path, '/');
+        size_t k = strlen(loras);
+        snprintf(loras + k, sizeof loras - k, "%s%s:%g", i ? ", " : "", slash ? slash + 1 : z->cur[i].path,
+                 (double)z->cur[i].scale);
+    }
+    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file"};
+    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo",
+                          z->n_cur ? loras : NULL, noise_name};
+    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 9);
 }
 
 static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
     char seed_s[32];
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
+    const char *rng = zturbo_rng_name(p->rng);
     *info = zturbo_infotext(z, p);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
@@ -341,8 +450,17 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
                           truncated);
     if (j) {
         if (p->noise) json_object_set_new(j, "noise_file", json_string(noise_name));
-        else if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
-        else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+        else {
+            if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
+            else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+            json_object_set_new(j, "rng", json_string(rng));
+        }
+        if (z->n_cur) { /* the files as given and their strengths */
+            json_t *a = json_array();
+            for (int i = 0; i < z->n_cur; i++)
+                json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->cur[i].path, "scale", (double)z->cur[i].scale));
+            json_object_set_new(j, "loras", a);
+        }
         *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
         json_decref(j);
     }

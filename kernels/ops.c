@@ -1,6 +1,7 @@
 /* kernels/ops.c — context life cycle, host-side memory helpers and the
  * dispatch of every zt_op_* to its backend (see ops_internal.h). */
 #include "kernels/ops_internal.h"
+#include "storage/wcode.h"
 
 #include <cuda_runtime.h>
 
@@ -118,6 +119,17 @@ void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes) {
     ZT_CUDA_CHECK(cudaMemGetInfo(&f, &t));
     *free_bytes = f;
     *total_bytes = t;
+}
+
+double zt_ops_mem_bandwidth(zt_ops *ops) {
+    if (ops->backend != ZT_BACKEND_CUDA) return 0;
+    int khz = 0, bits = 0;
+    if (cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, ops->device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, ops->device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return 2.0 * (double)khz * 1e3 * (double)bits / 8.0; /* double data rate */
 }
 
 double zt_ops_measure_h2d(zt_ops *ops, size_t bytes) {
@@ -326,6 +338,13 @@ void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, f
     else zt_cpu_euler_step(ops, n, x, model_out, dt);
 }
 
+void zt_op_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n) {
+    ZT_ASSERT(w && rows > 0 && cols > 0 && n >= 0 && n <= ZT_LORA_MAX_TERMS && (n == 0 || terms));
+    for (int l = 0; l < n; l++) ZT_ASSERT(terms[l].rank > 0 && terms[l].a && terms[l].b);
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_lora_merge(ops, rows, cols, w, terms, n);
+    else zt_cpu_lora_merge(ops, rows, cols, w, terms, n);
+}
+
 void zt_op_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_vae_input(ops, c, h, w, lat, mul, add, y, y_dt);
     else zt_cpu_vae_input(ops, c, h, w, lat, mul, add, y, y_dt);
@@ -350,3 +369,14 @@ void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_
     else zt_cpu_to_rgb8(ops, h, w, x, dt, rgb);
 }
 
+
+void zt_op_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_wdecode(ops, info, d, stream);
+    else zt_cpu_wdecode(ops, info, d);
+}
+
+void zt_op_wdecode_image(zt_ops *ops, const struct zt_wcode_info *info, const void *coded, uint16_t *dst, void *stream) {
+    const zt_wdecode d = {coded, (const uint8_t *)coded + info->dir_bytes, info->dir_bytes,
+                          info->total_bytes - info->dir_bytes, 0, info->n_chunks, dst};
+    zt_op_wdecode(ops, info, &d, stream);
+}

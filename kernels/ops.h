@@ -87,6 +87,10 @@ void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
  * buffer and device buffer freed before it returns. 0 on the CPU backend or
  * when the buffers cannot be had. Set-up only (~10 ms for 64 MiB). */
 double zt_ops_measure_h2d(zt_ops *ops, size_t bytes);
+/* Peak device memory bandwidth in bytes/s from the card's memory clock and
+ * bus width (what the plan's decode-rate assumption scales with). 0 on the
+ * CPU backend or when the driver does not say. */
+double zt_ops_mem_bandwidth(zt_ops *ops);
 /* The tensor-core kernels the CUDA backend runs for attention and
  * convolutions on the current device: "wgmma" (a compute capability 9.0 card
  * with a binary built for sm_90a) or "mma.sync". */
@@ -302,6 +306,48 @@ void zt_op_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, 
 /* Image mapping (spec §7.6): x [h*w, 3] (NHWC, dtype dt) ->
  *   rgb[p, ch] = uint8(round_half_even(fl32(clamp(x/2 + 0.5, 0, 1) * 255))). */
 void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+
+/* ---- LoRA merge (api/lora.h) ----
+ * One bf16 weight matrix w [rows, cols] (in place) gets n low-rank updates,
+ * n <= ZT_LORA_MAX_TERMS: w = bf16(w + sum_l coef_l * B_l A_l) with A_l f32
+ * [rank_l, cols] and B_l f32 [rows, rank_l]. Every element in exactly this
+ * order, on both backends, so that they give the same bits:
+ *   acc = f32(w[i,j]); for l in order: d = 0; for k = 0 .. rank_l - 1:
+ *   d = fma(B_l[i,k], A_l[k,j], d); acc = fma(coef_l, d, acc);
+ *   w[i,j] = bf16(acc) (round to nearest even). */
+#define ZT_LORA_MAX_TERMS 16
+typedef struct {
+    int rank;
+    float coef;
+    const float *a; /* [rank, cols] */
+    const float *b; /* [rows, rank] */
+} zt_lora_term;
+void zt_op_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
+
+/* ---- coded weights (format: storage/wcode.h) --------------------------------
+ * Decode chunks [c0, c1) of a coded unit image into their bf16 words. The
+ * bytes may be a piece of the image (the stream moves a unit through a small
+ * device buffer chunk run by chunk run):
+ *   head  the image's first info->dir_bytes bytes (header + directory)
+ *   piece image bytes [piece_base, piece_base + piece_len), piece_base =
+ *         dir[c0] (the caller reads it from its validated host copy)
+ *   dst   [n_words] the whole image's words; only the chunks' words written
+ * All three in backend memory, 16-byte aligned. `info` is what
+ * zt_wcode_validate returned for these bytes on the host: then no read or
+ * write leaves head, piece and dst whatever their bytes hold (wrong codes
+ * decode to wrong words; a chunk not whole in the piece to zeros). `stream`:
+ * the cudaStream_t to run on (NULL: the ops stream), so a copy stream can
+ * decode what it brought. CPU backend: the CPU decoder (storage/wcode.c). */
+struct zt_wcode_info;
+typedef struct {
+    const void *head, *piece;
+    uint64_t piece_base, piece_len;
+    uint32_t c0, c1;
+    uint16_t *dst;
+} zt_wdecode;
+void zt_op_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream);
+/* The whole image at `coded` (info->total_bytes bytes) into dst. */
+void zt_op_wdecode_image(zt_ops *ops, const struct zt_wcode_info *info, const void *coded, uint16_t *dst, void *stream);
 
 #ifdef __cplusplus
 }

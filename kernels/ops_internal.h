@@ -77,11 +77,16 @@ void zt_cpu_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype 
 void zt_cpu_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 void zt_cpu_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt);
 void zt_cpu_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cpu_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
+/* plain = 1: the portable loop even where the FMA-vector one would run (its test covers both) */
+void zt_cpu_lora_merge_variant(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n,
+                               int plain);
 void zt_cpu_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cpu_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 void zt_cpu_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
 void zt_cpu_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+void zt_cpu_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d);
 
 /* Ops, CUDA backend (kernels/cuda_*.cu). */
 void zt_cuda_gemm(zt_ops *ops, const zt_gemm *g);
@@ -106,11 +111,13 @@ void zt_cuda_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype
 void zt_cuda_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 void zt_cuda_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt);
 void zt_cuda_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cuda_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
 void zt_cuda_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 void zt_cuda_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
 void zt_cuda_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+void zt_cuda_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream);
 
 #ifdef __cplusplus
 }

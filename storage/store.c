@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "storage/store_format.h"
+#include "storage/wcode.h"
 
 struct zt_store {
     char *path;
@@ -435,7 +436,7 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
             rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': unknown component %u", name, un, ur[u].comp);
             goto done;
         }
-        if (codec > ZT_CODEC_ZSTD_PLANES) { /* store.h: a newer zturbo's codec */
+        if (codec > ZT_CODEC_WCODE) { /* store.h: a newer zturbo's codec */
             rc = zt_err_set(e, ZT_ERR_UNSUPPORTED,
                             "%s: unit '%s': codec %u is unknown to this zturbo (a newer one wrote it): repack the model "
                             "with this one",
@@ -458,7 +459,14 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
                             (unsigned long long)x->image_bytes);
             goto done;
         }
-        uint64_t nck = x->image_bytes / cb + (x->image_bytes % cb != 0);
+        if (x->codec == ZT_CODEC_WCODE && (x->stored_bytes == 0 || x->stored_bytes >= x->image_bytes)) {
+            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': coded extent of %llu bytes for a %llu-byte image", name, un,
+                            (unsigned long long)x->stored_bytes, (unsigned long long)x->image_bytes);
+            goto done;
+        }
+        /* codec 3: chunks cut the coded bytes; else the image */
+        const uint64_t cut = x->codec == ZT_CODEC_WCODE ? x->stored_bytes : x->image_bytes;
+        uint64_t nck = cut / cb + (cut % cb != 0);
         if (x->first_chunk != next_chunk || nck > H->n_chunks - next_chunk || nck > UINT32_MAX) {
             rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': chunks %llu..+%llu do not follow the previous unit's",
                             name, un, (unsigned long long)x->first_chunk, (unsigned long long)nck);
@@ -469,9 +477,10 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
         uint64_t at = 0;
         for (uint32_t k = 0; k < x->n_chunks; k++) {
             zt_store_chunk *c = &s->chunks[x->first_chunk + k];
-            c->raw = (uint32_t)ZT_MIN(cb, x->image_bytes - (uint64_t)k * cb);
+            c->raw = (uint32_t)ZT_MIN(cb, cut - (uint64_t)k * cb);
             c->at = at;
-            if (c->stored == 0 || c->stored > c->raw || (x->codec == ZT_CODEC_RAW && c->stored != c->raw)) {
+            if (c->stored == 0 || c->stored > c->raw ||
+                ((x->codec == ZT_CODEC_RAW || x->codec == ZT_CODEC_WCODE) && c->stored != c->raw)) {
                 rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s' chunk %u: stored size %u for %u image bytes (codec %u)",
                                 name, un, k, c->stored, c->raw, codec);
                 goto done;
@@ -784,6 +793,39 @@ int zt_store_read_chunk(zt_store *s, int unit, uint32_t k, void *dst, unsigned f
     return rc;
 }
 
+int zt_store_unit_coded(const zt_store *s, int unit) {
+    const zt_store_extent *x = zt_store_extent_of(s, unit);
+    return x && x->codec == ZT_CODEC_WCODE;
+}
+
+/* The header and tables of a coded extent read into buf (coded bytes). */
+static int check_coded(const zt_store *s, int unit, const void *buf, unsigned checks, zt_wcode_info *info, zt_err *e) {
+    const zt_store_extent *x = &s->ext[unit];
+    char what[160];
+    snprintf(what, sizeof what, "%s: unit '%s'", s->path, s->cat.units[unit].name);
+    int rc = zt_wcode_validate(buf, x->stored_bytes, checks, what, info, e);
+    if (!rc && (info->n_words * 2 != x->image_bytes || info->total_bytes != x->stored_bytes))
+        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: coded image of %llu words in %llu bytes, the unit has %llu image bytes in %llu",
+                        what, (unsigned long long)info->n_words, (unsigned long long)info->total_bytes,
+                        (unsigned long long)x->image_bytes, (unsigned long long)x->stored_bytes);
+    return rc;
+}
+
+int zt_store_read_coded(zt_store *s, int unit, void *dst, uint64_t dst_bytes, unsigned flags, zt_wcode_info *info,
+                        zt_err *e) {
+    const zt_store_extent *x = zt_store_extent_of(s, unit);
+    if (!x) return zt_err_set(e, ZT_ERR_ARG, "%s: no unit %d", s->path, unit);
+    if (x->codec != ZT_CODEC_WCODE)
+        return zt_err_set(e, ZT_ERR_ARG, "%s: unit '%s' is not stored coded", s->path, s->cat.units[unit].name);
+    if (dst_bytes < x->read_bytes)
+        return zt_err_set(e, ZT_ERR_ARG, "%s: unit '%s' needs %llu bytes, buffer has %llu", s->path,
+                          s->cat.units[unit].name, (unsigned long long)x->read_bytes, (unsigned long long)dst_bytes);
+    if (s->fd < 0) return zt_err_set(e, ZT_ERR_ARG, "%s: store parsed from memory has no file", s->path);
+    int rc = zt_store_pread_full(s->fd, dst, x->read_bytes, x->offset, s->path, e);
+    for (uint32_t k = 0; k < x->n_chunks && !rc; k++) rc = zt_store_decode_chunk(s, unit, k, dst, dst, NULL, NULL, flags, e);
+    return rc ? rc : check_coded(s, unit, dst, 0, info, e);
+}
+
 int zt_store_read_unit(zt_store *s, int unit, void *dst, uint64_t dst_bytes, unsigned flags, zt_err *e) {
     const zt_store_extent *x = zt_store_extent_of(s, unit);
     if (!x) return zt_err_set(e, ZT_ERR_ARG, "%s: no unit %d", s->path, unit);
@@ -792,6 +834,22 @@ int zt_store_read_unit(zt_store *s, int unit, void *dst, uint64_t dst_bytes, uns
                           s->cat.units[unit].name, (unsigned long long)x->image_bytes, (unsigned long long)dst_bytes);
     if (s->fd < 0) return zt_err_set(e, ZT_ERR_ARG, "%s: store parsed from memory has no file", s->path);
     int rc;
+    if (x->codec == ZT_CODEC_WCODE) { /* the coded bytes, checked, decoded on this host (and that checked too) */
+        uint8_t *buf = NULL;
+        if (posix_memalign((void **)&buf, ZT_STORE_ALIGN, x->read_bytes))
+            return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory reading a unit", s->path);
+        zt_wcode_info info;
+        rc = zt_store_read_coded(s, unit, buf, x->read_bytes, flags, &info, e);
+        if (!rc) {
+            char what[160];
+            snprintf(what, sizeof what, "%s: unit '%s'", s->path, s->cat.units[unit].name);
+            long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+            rc = zt_wcode_decode(buf, &info, dst, (int)ZT_MIN(ZT_MAX(ncpu, 1L), 16L),
+                                 !((flags | s->flags) & ZT_STORE_NO_VERIFY), what, e);
+        }
+        free(buf);
+        return rc;
+    }
     if (zt_store_extent_is_image(s, unit)) {
         /* Plain copy: read straight into the destination, then check. */
         if ((rc = zt_store_pread_full(s->fd, dst, x->stored_bytes, x->offset, s->path, e))) return rc;
@@ -855,7 +913,15 @@ int zt_store_verify(const char *path, zt_store_progress_fn progress, void *ctx, 
             break;
         }
         for (uint32_t k = 0; k < x->n_chunks && !rc; k++)
-            rc = zt_store_decode_chunk(s, u, k, buf, image, d, scratch, 0, e);
+            rc = zt_store_decode_chunk(s, u, k, buf, x->codec == ZT_CODEC_WCODE ? buf : image, d, scratch, 0, e);
+        if (!rc && x->codec == ZT_CODEC_WCODE) { /* everything: body, content, and the words it decodes to */
+            zt_wcode_info info;
+            rc = check_coded(s, u, buf, ZT_WCODE_CHECK_BODY | ZT_WCODE_CHECK_CONTENT, &info, e);
+            char what[160];
+            snprintf(what, sizeof what, "%s: unit '%s'", path, un);
+            long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+            if (!rc) rc = zt_wcode_decode(buf, &info, (uint16_t *)image, (int)ZT_MIN(ZT_MAX(ncpu, 1L), 16L), 1, what, e);
+        }
         at = x->offset + x->read_bytes;
         done += x->read_bytes;
         if (progress && !rc) progress(ctx, i + 1, nu, done, total);

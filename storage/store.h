@@ -86,12 +86,14 @@
  *
  * Codec (unit record offset 88): 0 raw (every chunk a plain copy), 1 zstd
  * (a chunk smaller than its image is one zstd frame), 2 zstd over bf16 byte
- * planes (one zstd frame of the chunk's byte planes, storage/zcodec.h).
+ * planes (one zstd frame of the chunk's byte planes, storage/zcodec.h),
+ * 3 coded weights (storage/wcode.h; its chunks are described below).
  * Readers refuse a codec they do not know (ZT_ERR_UNSUPPORTED naming the
  * unit and the value: the file was written by a newer zturbo), so a new
- * codec takes the next value without a new version; it must keep "stored
- * size <= image size" per chunk and say what a chunk whose stored size
- * equals its image size means.
+ * codec takes the next value without a new version; it must say how its
+ * chunks cut the extent and what a chunk whose stored size equals its
+ * size means. (Codec 3 was added to version 1 stores before version 2;
+ * such stores are read as any version 1 store.)
  *
  * Chunks: the image of a unit is cut into ceil(image_bytes / chunk_bytes)
  * chunks of chunk_bytes (the last one shorter); their stored forms follow
@@ -100,6 +102,16 @@
  * a smaller one is decoded by the unit's codec; a larger one is invalid.
  * Chunks let several threads check and decode one large unit, and a
  * corrupt byte be located.
+ *
+ * Codec 3: the extent is one coded image (storage/wcode.h) of the unit's
+ * image (image_bytes / 2 bf16 words), smaller than the image. Its chunks
+ * are cuts of the coded bytes, ceil(stored_bytes / chunk_bytes) of them,
+ * each a plain copy (its stored size is its size): they carry checksums
+ * only. Reading such a chunk or extent gives coded bytes (what the GPU
+ * decodes, storage/reader.h and stream/); zt_store_read_unit decodes the
+ * image on the host. The coded image's header and tables are validated
+ * before anything decodes it; zt_store_verify also checks its content and
+ * that it decodes to the words it was coded from (its image checksum).
  *
  * An extent is read with one request of ALIGN_UP(stored_bytes, 4096) bytes
  * at extent_offset (O_DIRECT: aligned offset, size and buffer).
@@ -149,7 +161,7 @@ extern "C" {
 #define ZT_STORE_CHUNK_MAX (256u * 1024u * 1024u)
 #define ZT_STORE_CHUNK_DEFAULT (4u * 1024u * 1024u)
 
-typedef enum { ZT_CODEC_RAW = 0, ZT_CODEC_ZSTD = 1, ZT_CODEC_ZSTD_PLANES = 2 } zt_store_codec;
+typedef enum { ZT_CODEC_RAW = 0, ZT_CODEC_ZSTD = 1, ZT_CODEC_ZSTD_PLANES = 2, ZT_CODEC_WCODE = 3 } zt_store_codec;
 
 /* Open / read flags. */
 enum {
@@ -171,7 +183,7 @@ typedef struct {
 typedef struct {
     uint64_t at;            /* offset of the stored chunk inside its extent */
     uint32_t stored;        /* stored size */
-    uint32_t raw;           /* image bytes it decodes to */
+    uint32_t raw;           /* image bytes it decodes to (codec 3: = stored, coded bytes) */
     uint64_t xxh64;
 } zt_store_chunk;
 
@@ -226,6 +238,16 @@ int zt_store_extent_is_image(const zt_store *s, int unit);
  * calling thread) into dst (>= image_bytes). Thread-safe. */
 int zt_store_read_unit(zt_store *s, int unit, void *dst, uint64_t dst_bytes, unsigned flags, zt_err *e);
 
+/* 1 when `unit` is stored coded (codec 3). */
+int zt_store_unit_coded(const zt_store *s, int unit);
+/* Synchronous read of a coded unit's coded image into dst (>= read_bytes,
+ * 4 KiB aligned for O_DIRECT callers; the bytes past stored_bytes are the
+ * extent's zero padding): chunk checksums (unless ZT_STORE_NO_VERIFY), then
+ * the coded image's header and tables (always), *info filled. Thread-safe. */
+struct zt_wcode_info;
+int zt_store_read_coded(zt_store *s, int unit, void *dst, uint64_t dst_bytes, unsigned flags,
+                        struct zt_wcode_info *info, zt_err *e);
+
 /* Re-read the whole file and check every extent, chunk, padding byte and
  * the index; progress (may be NULL) after each unit. */
 typedef void (*zt_store_progress_fn)(void *ctx, int units_done, int n_units, uint64_t bytes_done,
@@ -245,6 +267,8 @@ typedef struct {
 } zt_store_file_in;
 
 typedef struct {
+    int wcode;             /* 1: code every device unit (not host_only) with storage/wcode.h (codec 3)
+                              when that is smaller; the rest as zstd_level says */
     int zstd_level;        /* 0: no compression (codec 0); 1..22: zstd */
     int threads;           /* compression threads; 0: number of CPUs (max 16) */
     uint32_t chunk_bytes;  /* 0: ZT_STORE_CHUNK_DEFAULT */

@@ -3,8 +3,10 @@
  *
  * Pipeline: the calling thread reads unit u+1 from the source while worker
  * threads compress (or only hash) the chunks of unit u; then the calling
- * thread writes unit u's chunks in order. Memory: two image buffers and one
- * output buffer of the largest unit. The file is built under a temporary
+ * thread writes unit u's chunks in order. A unit coded with storage/wcode.h
+ * (opts.wcode) is coded by the encoder's own threads before the next read.
+ * Memory: two image buffers and one output buffer of the largest unit (and
+ * one coded buffer with opts.wcode). The file is built under a temporary
  * name and renamed only once it is complete and on disk. */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 
 #include "storage/store.h"
 #include "storage/store_format.h"
+#include "storage/wcode.h"
 #include "storage/zcodec.h"
 
 typedef struct {
@@ -199,6 +202,15 @@ static uint8_t *build_index(const zt_catalog *cat, const zt_store_extent *ext, c
     return idx;
 }
 
+/* Units the weight code applies to: device units whose tensors are all
+ * bf16 (te.embed stays as it is: the pipeline gathers rows of it). */
+static int unit_codable(const zt_catalog *cat, const zt_unit_desc *u) {
+    if (u->host_only || u->nbytes % 2) return 0;
+    for (int t = u->first_tensor; t < u->first_tensor + u->n_tensors; t++)
+        if (cat->tensors[t].dtype != ZT_DT_BF16) return 0;
+    return 1;
+}
+
 static int unit_planes(const zt_catalog *cat, const zt_unit_desc *u) {
     for (int t = u->first_tensor; t < u->first_tensor + u->n_tensors; t++)
         if (cat->tensors[t].dtype != ZT_DT_BF16 && cat->tensors[t].dtype != ZT_DT_F16) return 0;
@@ -253,7 +265,7 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
 
     int rc = ZT_OK, fd = -1, nthreads = 0;
     char *tmp = NULL;
-    uint8_t *img[2] = {NULL, NULL}, *out = NULL, *index = NULL;
+    uint8_t *img[2] = {NULL, NULL}, *out = NULL, *index = NULL, *coded = NULL;
     zt_store_extent *ext = calloc((size_t)nu, sizeof *ext);
     uint32_t *stored = calloc(n_chunks, sizeof *stored);
     uint64_t *hash = calloc(n_chunks, sizeof *hash);
@@ -269,7 +281,10 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
     if (posix_memalign((void **)&img[0], 4096, max_image) || posix_memalign((void **)&img[1], 4096, max_image))
         img[0] = img[1] = NULL;
     if (opts.zstd_level > 0) out = malloc(max_chunks * stride);
-    if (!ext || !stored || !hash || !workers || !img[0] || !img[1] || (opts.zstd_level > 0 && !out)) {
+    const uint64_t wcap = opts.wcode ? zt_wcode_bound(max_image / 2) : 0;
+    if (opts.wcode && posix_memalign((void **)&coded, 4096, wcap)) coded = NULL;
+    if (!ext || !stored || !hash || !workers || !img[0] || !img[1] || (opts.zstd_level > 0 && !out) ||
+        (opts.wcode && !coded)) {
         char b[32];
         rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory for packing (units up to %s)", out_path,
                         zt_fmt_bytes(max_image, b, sizeof b));
@@ -322,14 +337,27 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
             goto fail;
         }
         int planes = opts.zstd_level > 0 && unit_planes(cat, d);
-        pool_dispatch(&pool, cur, d->nbytes, planes, stored + chunk_base, hash + chunk_base);
+        /* coded weights: the coded image when it is smaller, cut into chunks of cb */
+        uint64_t coded_bytes = 0;
+        if (opts.wcode && unit_codable(cat, d)) {
+            if ((rc = zt_wcode_encode((const uint16_t *)cur, d->nbytes / 2, coded, wcap, opts.threads, &coded_bytes, e))) {
+                zt_err_prefix(e, "cannot code unit '%s'", d->name);
+                goto fail;
+            }
+            if (coded_bytes >= d->nbytes) coded_bytes = 0;
+            for (uint64_t k = 0; coded_bytes && k * cb < coded_bytes; k++) {
+                stored[chunk_base + k] = (uint32_t)ZT_MIN((uint64_t)cb, coded_bytes - k * cb);
+                hash[chunk_base + k] = XXH64(coded + k * cb, stored[chunk_base + k], 0);
+            }
+        }
+        if (!coded_bytes) pool_dispatch(&pool, cur, d->nbytes, planes, stored + chunk_base, hash + chunk_base);
         int rrc = ZT_OK;
         zt_err re = {0};
         if (u + 1 < nu) {
             rrc = read_unit(read_ctx, u + 1, img[(u + 1) & 1], max_image, &re);
             if (rrc) zt_err_prefix(&re, "cannot pack unit '%s'", cat->units[u + 1].name);
         }
-        rc = pool_wait(&pool, e);
+        if (!coded_bytes) rc = pool_wait(&pool, e);
         if (rc) goto fail;
         if (rrc) {
             rc = rrc;
@@ -340,8 +368,11 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
         x->offset = offset;
         x->image_bytes = d->nbytes;
         x->first_chunk = chunk_base;
-        x->n_chunks = (uint32_t)((d->nbytes + cb - 1) / cb);
-        x->codec = opts.zstd_level == 0 ? ZT_CODEC_RAW : planes ? ZT_CODEC_ZSTD_PLANES : ZT_CODEC_ZSTD;
+        x->n_chunks = (uint32_t)(((coded_bytes ? coded_bytes : d->nbytes) + cb - 1) / cb);
+        x->codec = coded_bytes ? ZT_CODEC_WCODE
+                   : opts.zstd_level == 0 ? ZT_CODEC_RAW
+                   : planes ? ZT_CODEC_ZSTD_PLANES
+                   : ZT_CODEC_ZSTD;
         XXH64_state_t *hs = XXH64_createState();
         if (!hs) {
             rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", out_path);
@@ -352,7 +383,7 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
         for (uint32_t k = 0; k < x->n_chunks && !rc; k++) {
             uint32_t raw = (uint32_t)ZT_MIN((uint64_t)cb, d->nbytes - (uint64_t)k * cb);
             uint32_t n = stored[chunk_base + k];
-            const uint8_t *p = n == raw ? cur + (uint64_t)k * cb : out + (size_t)k * stride;
+            const uint8_t *p = coded_bytes ? coded + (uint64_t)k * cb : n == raw ? cur + (uint64_t)k * cb : out + (size_t)k * stride;
             XXH64_update(hs, p, n);
             rc = write_full(fd, p, n, offset + at, fault_at, out_path, e);
             at += n;
@@ -371,6 +402,7 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
 
     /* Index, header, then make it durable and visible. */
     uint64_t index_size = 0, names_size = 0, files_size = 0;
+    n_chunks = chunk_base; /* coded units have fewer chunks than their images would */
     index = build_index(cat, ext, stored, hash, n_chunks, &opts, &index_size, &names_size, &files_size);
     if (!index) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory for the index", out_path);
@@ -452,6 +484,7 @@ fail:
     free(index);
     free(img[0]);
     free(img[1]);
+    free(coded);
     free(out);
     free(ext);
     free(stored);

@@ -24,7 +24,21 @@
  *
  * Host tiers: PINNED units are loaded once into one pinned arena; DISK units
  * are read from the block store on every use by an I/O thread that runs
- * ahead along the use order into a ring of pinned staging buffers.
+ * ahead along the use order into a ring of pinned staging buffers. When the
+ * store source is a transform (storage/source.h: LoRA merging), the I/O
+ * thread applies it to each image it read, before the copy to the device.
+ *
+ * Coded weights (choice.coded, storage/wcode.h): the host image of such a
+ * unit is its coded image, in the pinned arena or read coded from the store
+ * into a stage (its header and tables validated there before anything
+ * decodes it). Filling a slot then means, on the copy stream: the image's
+ * directory and runs of its chunks copied through the device piece buffer
+ * (plan.cstage_bytes), each run decoded into the slot (zt_op_wdecode).
+ * RESIDENT_CODED units sit coded in the resident arena and are decoded into
+ * a slot on the copy stream at each use, like a streamed unit without the
+ * copy. Lent coded units are decoded into the lent region. The host never
+ * decodes on the CUDA backend; the CPU backend decodes on the host where
+ * the CUDA backend copies.
  */
 #ifndef ZT_STREAM_STREAM_H
 #define ZT_STREAM_STREAM_H
@@ -51,6 +65,8 @@ typedef struct {
     int copy_streams;      /* 1 (default) or 2: each streamed copy of 8 MiB or more split in halves over two
                               copy streams (two copy engines; measured neutral on an H100 under load) */
     zt_io_engine io_engine; /* store reads: AUTO (io_uring, else pread threads), URING (fail without), PREAD */
+    struct zt_coded_host *coded_host; /* coded weights (stream/coded_host.h): the coded images of the units the
+                                         plan moves coded (choice.coded); the stream releases each once loaded */
 } zt_stream_options;
 
 /* The defaults: checksums verified, one copy stream, io_uring when available. */
@@ -95,6 +111,13 @@ const void *zt_stream_acquire(zt_stream *st, int unit);
 void zt_stream_release(zt_stream *st, int unit);
 /* Wait for outstanding copies/reads of the phase (end of phase, errors). */
 int zt_stream_end_phase(zt_stream *st, zt_err *e);
+
+/* Read unit `unit` again from the sources into its home (device-resident
+ * memory through a staging buffer, or its pinned host image; lent units
+ * are copied again at the next image; disk-tier units are read on every
+ * use anyway). Between phases only (no phase running). For LoRA switches:
+ * the sources' transforms (storage/source.h) see the new LoRA set. */
+int zt_stream_reload_unit(zt_stream *st, int unit, zt_err *e);
 
 void zt_stream_stats_get(const zt_stream *st, zt_stream_stats *out);
 void zt_stream_stats_reset(zt_stream *st);

@@ -18,7 +18,7 @@
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
 #   standalone: generate -m full.zts alone (snapshot moved away, no --store, no --tokenizer) at
 #             1024^2, resident and --vram 8G --pinned 0: the PNG of the snapshot run, byte for byte
-#   gpucheck: the start-up GPU check passes on this card; a build without code for it is refused
+#   refuse  : the start-up GPU check passes on this card; a build without code for it is refused
 #   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
@@ -78,12 +78,23 @@ prep) ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
 gputests) # the GPU tests only (the CPU ones run in CI)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny; do
+  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny test_lora_merge_op; do
     timeout 300 $B/tests/$t > "$OUT/t-$t.log" 2>&1; rc $t $? "$(tail -1 "$OUT/t-$t.log")"
   done
   for t in test_stream_cuda test_stream_invariance; do
     timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; rc $t.sh $? "$(tail -1 "$OUT/t-$t.log")"
   done
+  ;;
+gpucheck) # every GPU test of the tree, tiny checkpoints only (no prep): gputests' programs, the coded-weight
+  # decoder (exactness, memcheck with lying data, generate from hostile stores), coded PNG identity, kbench wdecode
+  bash tools/gpu/suite-full.sh gputests || fail "gputests"
+  timeout 200 $B/tests/test_wdecode_cuda > "$OUT/t-wdecode.log" 2>&1; rc test_wdecode_cuda $? "$(tail -1 "$OUT/t-wdecode.log")"
+  ZT_TEST_DEVICE=cuda timeout 240 $B/tests/test_store_wcode > "$OUT/t-store-wcode.log" 2>&1; rc test_store_wcode $? "$(tail -1 "$OUT/t-store-wcode.log")"
+  timeout 300 bash tests/test_coded_weights.sh > "$OUT/t-coded-weights.log" 2>&1; rc test_coded_weights.sh $? "$(tail -1 "$OUT/t-coded-weights.log")"
+  ZT_WDECODE_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_wdecode_cuda > "$OUT/memcheck-wdecode.log" 2>&1
+  sanitizer "memcheck wdecode (lying data after validation)" "$OUT/memcheck-wdecode.log" $?
+  timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
+  grep -E 'ceiling|wdecode' "$OUT/kbench-wdecode.txt"
   ;;
 ceiling) # the bus and copy ceilings of this card (kbench runs its ceilings before any filtered op)
   timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1 || fail "kbench ceiling-only"; grep ceiling "$OUT/ceiling.txt"
@@ -95,6 +106,106 @@ accuracy1) # one case against diffusers bf16 (p100, 1024x1024)
   $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st -o $W/o.png --dump $W/ours.st 2>>"$OUT/ours.err" || fail "generate p100"
   compare p100-bf16 --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image \
     $W/ours.st $W/ref_bf16.st > "$OUT/compare_p100_bf16.txt" 2>&1; cat "$OUT/compare_p100_bf16.txt"
+  ;;
+seed) # --rng torch-cpu --seed 42 and no --noise: our initial latent is bitwise the latents diffusers'
+  # pipeline draws with generator=torch.Generator("cpu").manual_seed(42), and the image is as close to the
+  # f32 reference as diffusers bf16 is (p100, 1024x1024; tolerances: the accuracy table's levels x ~3)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  for pr in bf16 f32; do
+    timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --pipeline-generator --precision $pr --device cuda -o $W/ref_gen_$pr.st > "$OUT/oracle_gen_$pr.log" 2>&1 ||
+      fail "oracle $pr with the pipeline's generator (see oracle_gen_$pr.log)"
+  done
+  $Z generate -m $M -q -p "$(cat $P/p100.txt)" --seed 42 --rng torch-cpu --width 1024 --height 1024 -o $W/seed42.png \
+    --dump $W/ours_seed42.st 2>>"$OUT/ours.err" || fail "generate --rng torch-cpu --seed 42"
+  python3 - $W/ours_seed42.st $W/ref_gen_bf16.st $W/ref_gen_f32.st <<'PY' | tee "$OUT/seed_noise.txt"
+import json, struct, sys
+def noise(path):
+    d = open(path, "rb").read(); n = struct.unpack("<Q", d[:8])[0]; t = json.loads(d[8:8 + n])["noise"]
+    b, e = t["data_offsets"]; return t["shape"], d[8 + n + b:8 + n + e]
+ours = noise(sys.argv[1])
+for ref in sys.argv[2:]:
+    r = noise(ref)
+    print(f"noise {ours[0]} vs {ref.split('/')[-1]} {r[0]}: {'BITWISE EQUAL' if ours == r else 'DIFFERENT'}")
+PY
+  [ "$(grep -c 'BITWISE EQUAL' "$OUT/seed_noise.txt")" -eq 2 ] || fail "our torch-cpu latent is not diffusers' (seed_noise.txt)"
+  only=(--only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours (bf16) vs diffusers f32, both from seed 42"
+    compare seed-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_f32.st
+    echo "-- diffusers bf16 vs diffusers f32 (the bf16 spread)"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_bf16.st $W/ref_gen_f32.st
+    echo "-- ours vs diffusers bf16"
+    compare seed-ours-bf16 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_bf16.st
+  } > "$OUT/compare_seed42.txt" 2>&1; cat "$OUT/compare_seed42.txt"
+  ;;
+lora) # LoRAs on the full checkpoint (after prep; ~4 min): random LoRAs made with peft on diffusers'
+  # ZImageTransformer2DModel (ranks 4, 16, 64) saved with save_lora_weights, the same factors rewritten
+  # kohya / ComfyUI-style; diffusers load_lora_weights + fuse_lora as the oracle (f32 and bf16) with two at
+  # once (r16 at 0.8, r4 through diffusers' kohya converter at 0.5); our DiT output of step 0 and decoded
+  # image against the f32 reference next to diffusers bf16's distance; the same pixels from the ComfyUI-style
+  # files; PNG bytes identical resident / 8G / minimum budget; merge time of the rank-64 LoRA (GPU merge
+  # resident, host merge under a budget)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  ML="python3 tools/ref/make_lora.py --model $M --meta"
+  { $ML --rank 16 --alpha 16 --seed 1 --std 0.04 --out $W/l16.st --comfy $W/l16_comfy.st &&
+    $ML --rank 4 --alpha 2 --seed 2 --std 0.1 --out $W/l4.st --kohya $W/l4_kohya.st &&
+    $ML --rank 64 --alpha 32 --seed 3 --std 0.035 --out $W/l64.st --kohya $W/l64_kohya.st; } > "$OUT/lora_make.log" 2>&1 ||
+    fail "make_lora.py (see lora_make.log)"
+  ls -l $W/l*.st | tee -a "$OUT/lora_make.log"
+  LA=("$W/l16.st:0.8" "$W/l4_kohya.st:0.5")
+  for pr in f32 bf16; do
+    timeout 300 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --precision $pr --device cuda --lora "${LA[0]}" --lora "${LA[1]}" -o $W/ref_lora_$pr.st \
+      > "$OUT/oracle_lora_$pr.log" 2>&1 || fail "oracle $pr with LoRAs (see oracle_lora_$pr.log)"
+    grep '"what": "ref_pipeline lora"' "$OUT/oracle_lora_$pr.log"
+  done
+  G=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
+  lj() { grep -o '"loras".*"lora_merge_s":[0-9.e-]*' "$1" | head -1; }
+  $Z generate -m $M -q "${G[@]}" --lora "${LA[0]}" --lora "${LA[1]}" -o $W/lr.png --dump $W/ours_lora.st --json \
+    > $W/lr.json 2>>"$OUT/ours.err" || fail "generate with two LoRAs"
+  echo "resident, r16@0.8 + r4@0.5: $(lj $W/lr.json)" | tee -a "$OUT/lora.txt"
+  only=(--only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours (bf16, LoRAs merged) vs diffusers f32 (fused)"
+    compare lora-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_lora.st $W/ref_lora_f32.st
+    echo "-- diffusers bf16 (fused in bf16) vs diffusers f32 (the bf16 spread)"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_lora_bf16.st $W/ref_lora_f32.st
+    echo "-- ours vs diffusers bf16"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ours_lora.st $W/ref_lora_bf16.st
+  } > "$OUT/compare_lora.txt" 2>&1; cat "$OUT/compare_lora.txt"
+  python3 - "$OUT/compare_lora.txt" <<'PY' || fail "ours farther from the f32 reference than diffusers bf16 (compare_lora.txt)"
+import re, sys
+blocks = open(sys.argv[1]).read().split("-- ")[1:]
+rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-9.e+-]+)", b, re.M)} for b in blocks]
+ours, theirs = rel[0], rel[1]
+for k in ("dit_out_0", "decoded"):
+    print(f"{k}: ours vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {theirs[k]:.3e}")
+    assert ours[k] <= 1.25 * theirs[k], k
+PY
+  pix() { python3 -c "
+import hashlib, struct, sys, zlib
+d = open(sys.argv[1], 'rb').read(); i, idat = 8, b''
+while i < len(d):
+    n, t = struct.unpack('>I4s', d[i:i + 8]); idat += d[i + 8:i + 8 + n] if t == b'IDAT' else b''; i += 12 + n
+print(hashlib.md5(zlib.decompress(idat)).hexdigest())" "$1"; }
+  $Z generate -m $M -q "${G[@]}" --lora "$W/l16_comfy.st:0.8" --lora "$W/l4.st:0.5" -o $W/lc.png 2>>"$OUT/ours.err"
+  if [ "$(pix $W/lr.png)" = "$(pix $W/lc.png)" ]; then echo "  ComfyUI-style r16 + diffusers r4: same pixels"
+  else fail "ComfyUI-style LoRA files: other pixels than the diffusers ones"; fi
+  min=$(min_budget --lora "${LA[0]}" --lora "${LA[1]}")
+  for b in 8G $min; do
+    $Z generate -m $M -q "${G[@]}" --lora "${LA[0]}" --lora "${LA[1]}" --vram $b -o $W/lb.png --json > $W/lb.json \
+      2>>"$OUT/ours.err" || fail "generate with two LoRAs at --vram $b"
+    echo "--vram $b: $(lj $W/lb.json)" | tee -a "$OUT/lora.txt"
+    cp $W/lr.png $W/lr_keep.png; same $W/lr_keep.png $W/lb.png
+  done
+  for b in none 8G; do
+    vr=(); [ $b = none ] || vr=(--vram $b)
+    $Z generate -m $M -q "${G[@]}" "${vr[@]}" --lora "$W/l64.st" -o $W/l64.png --json > $W/l64.json 2>>"$OUT/ours.err" ||
+      fail "generate with the rank-64 LoRA at --vram $b"
+    echo "rank 64 alone, --vram $b (merge time): $(lj $W/l64.json)" | tee -a "$OUT/lora.txt"
+  done
+  $Z generate -m $M -q "${G[@]}" --lora "$W/l64_kohya.st" -o $W/l64k.png 2>>"$OUT/ours.err"
+  if [ "$(pix $W/l64.png)" = "$(pix $W/l64k.png)" ]; then echo "  rank 64 kohya file: same pixels"
+  else fail "rank-64 kohya file: other pixels than the diffusers file"; fi
   ;;
 floor) # the oracle's own bf16 spread: diffusers/transformers bf16 run a second way (eager text-encoder
   # attention, math SDPA in the DiT) against the default way, and ours against both (needs accuracy1 first)
@@ -337,19 +448,19 @@ standalone) # a store stands alone: `zturbo pack` stored the tokenizer and the c
   done
   cat "$OUT/standalone.err"
   ;;
-gpucheck) # the start-up GPU check: this card passes (info, a tiny generate), and a binary without code for it
+refuse) # the start-up GPU check: this card passes (info, a tiny generate), and a binary without code for it
   # (.device/bin-sm120: built with CUDA_ARCH=sm_120, whose SASS and compute_120 PTX cannot run on 9.0)
   # stops at start with one line naming the card, exit 1, no PNG
-  $Z info | tee "$OUT/gpucheck.txt"
+  $Z info | tee "$OUT/refuse.txt"
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
   timeout 120 $Z generate -m $W/tiny -p "a fox" --width 256 --height 256 --seed 1 -q -o $W/g.png; rc "tiny generate on this card" $?
   if [ -x .device/bin-sm120/zturbo ]; then
     rm -f $W/g120.png
     timeout 120 .device/bin-sm120/zturbo generate -m $W/tiny -p "a fox" --width 256 --height 256 --seed 1 -q -o $W/g120.png \
-      > /dev/null 2> "$OUT/gpucheck-sm120.err"; r=$?
-    cat "$OUT/gpucheck-sm120.err"
+      > /dev/null 2> "$OUT/refuse-sm120.err"; r=$?
+    cat "$OUT/refuse-sm120.err"
     [ $r -eq 1 ] || fail "sm_120-only build on this card: exit $r, want 1"
-    [ "$(grep -c '' "$OUT/gpucheck-sm120.err")" -eq 1 ] && grep -q "no code for it" "$OUT/gpucheck-sm120.err" ||
+    [ "$(grep -c '' "$OUT/refuse-sm120.err")" -eq 1 ] && grep -q "no code for it" "$OUT/refuse-sm120.err" ||
       fail "sm_120-only build: not the one-line refusal"
     [ ! -e $W/g120.png ] || fail "sm_120-only build wrote a PNG"
   else
@@ -475,6 +586,98 @@ disk) # disk bandwidth (bench-io) and --pinned 0 from the zstd store, same machi
   # the full 8 steps from the store, against the resident image
   [ -f $W/r.png ] || ours resident "${A1024[@]}" -o $W/r.png
   ours "vram-8G-pinned0-store" "${A1024[@]}" --vram 8G --pinned 0 --store $S -o $W/d.png; same $W/r.png $W/d.png | tee -a "$OUT/ours.jsonl"
+  ;;
+coded) # issue 16, coded weights, Must-show 1-6 in one part (~7 min after prep; the bf16 zstd store is packed once
+  # here if missing): ratios and entropy bound, decode rate against the copy ceiling, s/eval coded vs bf16 at
+  # 1024^2 x 8 steps (min, 4G, 8G with --throttle 12 and 3, 8G, resident), pinned memory and RSS, --pinned 0
+  # from the coded store vs the bf16 store, minimum budget and units resident at 8G, PNG identity for every
+  # row, compute-sanitizer on the decoder with lying data and on a generate from a hostile coded store.
+  # RAW=1 also packs a plain bf16 store (20 GB more disk) for the --pinned 0 row.
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  Sb=$W/full-bf16.zts; Sr=$W/full-raw.zts; CJ=$OUT/coded.jsonl; : > "$CJ"
+  [ -f $Sb ] || { log pack bf16 zstd store; $Z pack $M -o $Sb --weights bf16 -q >> "$OUT/mk.log" 2>&1 || fail "pack bf16 store"; }
+  [ "${RAW:-0}" = 1 ] && [ ! -f $Sr ] && { log pack raw bf16 store; $Z pack $M -o $Sr --weights bf16 --no-compress -q >> "$OUT/mk.log" 2>&1 || fail "pack raw store"; }
+  nvidia-smi --query-gpu=name,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv,noheader | tee "$OUT/coded-machine.txt"
+  # 1. ratios (the store's index) and the entropy bound (a DiT, a TE and the VAE unit read back from the store)
+  $B/wcode-stats --store-ratios $S | tee "$OUT/coded-ratios.txt" || fail "wcode-stats --store-ratios"
+  for u in dit.layers.7 te.layers.5 vae.decoder; do
+    timeout 120 $B/wcode-stats -m $S --units $u --max-units 1 > "$OUT/coded-entropy-$u.txt" 2>&1 || fail "wcode-stats $u"
+  done
+  # 2. the decoder: exact on every case, memcheck with lying data, and its rate (kbench wdecode, copy ceiling)
+  timeout 200 $B/tests/test_wdecode_cuda > "$OUT/t-wdecode.log" 2>&1; rc test_wdecode_cuda $? "$(tail -1 "$OUT/t-wdecode.log")"
+  ZT_WDECODE_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_wdecode_cuda > "$OUT/memcheck-wdecode.log" 2>&1
+  sanitizer "memcheck wdecode (lying data after validation)" "$OUT/memcheck-wdecode.log" $?
+  ZT_TEST_DEVICE=cuda timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 --target-processes all \
+    $B/tests/test_store_wcode > "$OUT/memcheck-hostile.log" 2>&1
+  sanitizer "memcheck generate from a hostile coded store" "$OUT/memcheck-hostile.log" $?
+  grep -q 'test_store_wcode: .* 0 failed' "$OUT/memcheck-hostile.log" || fail "test_store_wcode on cuda (see memcheck-hostile.log)"
+  timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
+  grep -E 'ceiling: copy \| 1 GiB|wdecode' "$OUT/kbench-wdecode.txt"
+  grep -q 'WRONG RESULT' "$OUT/kbench-wdecode.txt" && fail "kbench wdecode: wrong result"
+  # 3-6. generate rows: coded from the coded store, bf16 from the snapshot as before
+  crun() { # name, args...
+    local name=$1; shift
+    local line
+    line=$(timeout 300 $Z generate -q --stats "$@" 2>>"$OUT/coded.err" | grep '^stats-json:' | sed 's/^stats-json: //')
+    echo "{\"run\":\"$name\",\"r\":${line:-null}}" >> "$CJ"
+    [ -n "$line" ] || fail "generate $name: no stats line (see coded.err)"
+  }
+  cpng() { if cmp -s $W/cr.png $W/cx.png; then echo "$1 same" >> "$OUT/coded-png.txt"; else echo "$1 DIFFERS" >> "$OUT/coded-png.txt"; fail "coded: PNG of $1 differs from resident"; fi; rm -f $W/cx.png; }
+  CO=(-m $M --store $S --weights coded); BF=(-m $M --weights bf16)
+  crun resident -m $M "${A1024[@]}" -o $W/cr.png
+  minc=$(min_budget --store $S --weights coded); minb=$(min_budget --weights bf16)
+  echo "minimum budget at 1024^2: coded $minc, bf16 $minb" | tee "$OUT/coded-min.txt"
+  for v in 8G $minc; do $Z plan "${CO[@]}" --vram $v -v > "$OUT/coded-plan-coded-$v.txt" 2>&1 || fail "plan coded $v"; done
+  for v in 8G $minb; do $Z plan "${BF[@]}" --vram $v -v > "$OUT/coded-plan-bf16-$v.txt" 2>&1 || fail "plan bf16 $v"; done
+  rows=("min:" "4G:--vram 4G" "8G-link12:--vram 8G --throttle 12" "8G-link3:--vram 8G --throttle 3" "8G:--vram 8G")
+  for row in "${rows[@]}"; do
+    name=${row%%:*}; args=${row#*:}
+    for w in bf16 coded; do
+      if [ $name = min ]; then [ $w = coded ] && args="--vram $minc" || args="--vram $minb"; fi
+      if [ $w = coded ]; then crun "$name-$w" "${CO[@]}" "${A1024[@]}" $args -o $W/cx.png; else crun "$name-$w" "${BF[@]}" "${A1024[@]}" $args -o $W/cx.png; fi
+      cpng "$name-$w"
+    done
+  done
+  crun "8G-coded-from-snapshot" -m $M --weights coded "${A1024[@]}" --vram 8G -o $W/cx.png; cpng 8G-coded-from-snapshot
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+  crun "8G-pinned0-bf16" "${BF[@]}" --store $Sb "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-bf16
+  [ -f $Sr ] && { crun "8G-pinned0-raw" "${BF[@]}" --store $Sr "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-raw; }
+  crun "8G-pinned0-coded" "${CO[@]}" "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-coded
+  # the table: s/eval, coded / bf16, bus bytes per image's steps, units resident (coded), pinned, RSS, PNG
+  python3 - "$CJ" "$OUT/coded-png.txt" "$OUT/kbench-wdecode.txt" "$OUT/coded-ratios.txt" <<'PY' | tee "$OUT/coded-table.txt"
+import json, re, sys
+rows = {}
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    if j["r"]: rows[j["run"]] = j["r"]
+png = dict(l.rsplit(" ", 1) for l in open(sys.argv[2]).read().split("\n") if l)
+G = lambda b: "%.2f" % (b / 2**30)
+print("| row | weights | s/eval | coded/bf16 | bus GiB (steps) | resident (coded) | pinned GiB | RSS GiB | load s (coding) | PNG |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name in ["resident", "min", "4G", "8G-link12", "8G-link3", "8G", "8G-coded-from-snapshot", "8G-pinned0"]:
+    for w in (["bf16", "raw", "coded"] if name == "8G-pinned0" else ["bf16", "coded"] if name not in ("resident", "8G-coded-from-snapshot") else [""]):
+        key = name + ("-" + w if w else "")
+        r = rows.get(key)
+        if not r: continue
+        base = rows.get(name + "-bf16")
+        ratio = "%.3f" % (r["dit_eval_s"] / base["dit_eval_s"]) if w == "coded" and base else ""
+        print("| %s | %s | %.4f | %s | %s | %d (%d) | %s | %s | %.1f (%.1f) | %s |" % (name, r.get("weights", w), r["dit_eval_s"], ratio,
+              G(r["bytes_h2d"]), r.get("units_resident", 0), r.get("units_coded", 0), G(r.get("pinned_bytes", 0)),
+              G(r.get("host_rss", 0)), r["load_s"], r.get("code_s", 0), png.get(key, "(reference)")))
+kb = open(sys.argv[3]).read()
+cp = re.search(r"ceiling: copy \| 1 GiB D2D, read\+write \| [0-9.]+ \| ([0-9]+) GB/s", kb)
+wd = re.search(r"wdecode: bf16 output \| ([^|]*) \| ([0-9.]+) \| ([0-9]+) GB/s", kb)
+wt = re.search(r"wdecode: bytes touched \| [^|]* \| [0-9.]+ \| ([0-9]+) GB/s", kb)
+if cp and wd and wt:
+    copy, out, touched = float(cp.group(1)), float(wd.group(3)), float(wt.group(1))
+    ratio = re.search(r"all .* ratio ([0-9.]+)", open(sys.argv[4]).read())
+    r = float(ratio.group(1)) if ratio else 0.68
+    dit = 12309872640  # bf16 bytes of the DiT's unit images
+    per_eval = dit * (1 + r)  # bytes touched to decode every block once: read coded + write bf16
+    print("\ndecode: %.0f GB/s of bf16 output (%.0f GB/s touched = %.0f%% of the %.0f GB/s D2D copy); a 4060-class card "
+          "(272 GB/s) at the same fraction: %.0f ms per evaluation to decode the whole DiT (%.1f GB touched)" %
+          (out, touched, 100 * touched / copy, copy, 1e3 * per_eval / (272e9 * touched / copy), per_eval / 1e9))
+PY
   ;;
 *) fail "unknown part '$part'" ;;
 esac

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/lora.h"
 #include "api/tokenizer.h"
 #include "storage/source.h"
 #include "storage/store.h"
@@ -47,19 +48,25 @@ static void on_progress(void *ctx, int done, int n, uint64_t bytes, uint64_t tot
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: zturbo pack MODEL_DIR -o STORE [--zstd LEVEL | --no-compress] [--threads N]\n"
-            "                   [--chunk SIZE] [--tokenizer FILE] [--verify] [-q]\n"
+            "usage: zturbo pack MODEL_DIR -o STORE [--weights coded|bf16] [--zstd LEVEL | --no-compress]\n"
+            "                   [--threads N] [--chunk SIZE] [--tokenizer FILE] [--verify] [--lora FILE[:SCALE]]... [-q]\n"
             "\n"
             "Pack a Hugging Face snapshot folder (or ComfyUI files, or an existing store) into a\n"
             "zturbo block store, which holds the weights, the configs and the tokenizer.\n"
             "  -o, --output STORE   the store file to write (replaced atomically; never left partial)\n"
-            "  --zstd LEVEL         zstd level 1..22 per 4 MiB chunk, bf16 byte planes (default 1)\n"
+            "  --weights coded      code the transformer, text-encoder and VAE units losslessly (~0.68 of\n"
+            "                       the bf16 bytes; decoded on the GPU) (default)\n"
+            "  --weights bf16       store them as bf16 images (zstd or plain, as below)\n"
+            "  --zstd LEVEL         zstd level 1..22 per 4 MiB chunk, bf16 byte planes (default 1), for\n"
+            "                       what is not coded\n"
             "  --no-compress        store the unit images as they are (fastest to read)\n"
             "  --threads N          compression threads (default: CPUs, at most 16)\n"
             "  --chunk SIZE         chunk size, a power of two in [64K, 256M] (default 4M)\n"
             "  --tokenizer FILE     the tokenizer.json to store (default: the model's own; ComfyUI\n"
             "                       files have none: Tongyi-MAI/Z-Image-Turbo's tokenizer/tokenizer.json)\n"
             "  --verify             re-read the written store and check every byte\n"
+            "  --lora FILE[:SCALE]  merge a LoRA into the stored weights (repeatable; as generate --lora:\n"
+            "                       a store packed with LoRAs serves merged units at no cost per use)\n"
             "  -q, --quiet          no progress and no summary\n");
 }
 
@@ -69,13 +76,18 @@ int cmd_pack(int argc, char **argv) {
         {"no-compress", no_argument, NULL, 'n'},  {"threads", required_argument, NULL, 't'},
         {"chunk", required_argument, NULL, 'c'},  {"verify", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"weights", required_argument, NULL, 'w'},
+        {"lora", required_argument, NULL, 'l'},
         {"tokenizer", required_argument, NULL, 'k'},
         {NULL, 0, NULL, 0},
     };
     const char *out = NULL, *tokenizer = NULL;
-    int level = 1, verify = 0, quiet = 0, threads = 0, saw_zstd = 0, saw_raw = 0;
+    int level = 1, verify = 0, quiet = 0, threads = 0, saw_zstd = 0, saw_raw = 0, wcode = 1;
     uint64_t chunk = 0;
     zt_err e = {0};
+    static char lora_path[ZT_LORA_MAX_FILES][4096];
+    zt_lora_spec loras[ZT_LORA_MAX_FILES];
+    int n_loras = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1;) {
         char *end;
@@ -87,6 +99,11 @@ int cmd_pack(int argc, char **argv) {
             saw_zstd = 1;
             break;
         case 'n': saw_raw = 1; break;
+        case 'w':
+            if (!strcmp(optarg, "coded")) wcode = 1;
+            else if (!strcmp(optarg, "bf16")) wcode = 0;
+            else return cli_usage_error("pack", "--weights: '%s' is not coded or bf16", optarg);
+            break;
         case 't':
             threads = (int)strtol(optarg, &end, 10);
             if (*end || threads < 1 || threads > 256)
@@ -97,6 +114,13 @@ int cmd_pack(int argc, char **argv) {
             break;
         case 'v': verify = 1; break;
         case 'k': tokenizer = optarg; break;
+        case 'l':
+            if (n_loras == ZT_LORA_MAX_FILES) return cli_usage_error("pack", "--lora given more than %d times", ZT_LORA_MAX_FILES);
+            if (zt_lora_parse_arg(optarg, lora_path[n_loras], sizeof lora_path[n_loras], &loras[n_loras].scale, &e))
+                return cli_usage_error("pack", "%s", e.msg);
+            loras[n_loras].path = lora_path[n_loras];
+            n_loras++;
+            break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return ZT_EXIT_OK;
         default: usage(stderr); return ZT_EXIT_USAGE;
@@ -143,8 +167,18 @@ int cmd_pack(int argc, char **argv) {
         free(tok_json);
         return cli_fail(&e);
     }
+    zt_lora_merger *merger = NULL;
+    if (n_loras) { /* every file checked before the first unit is written; merged on the host as units are read */
+        zt_source *w;
+        if (zt_lora_wrap_source(src, loras, n_loras, threads, &w, &merger, &e)) {
+            zt_source_close(src);
+            free(tok_json);
+            return cli_fail(&e);
+        }
+        src = w;
+    }
 
-    zt_pack_opts po = {.zstd_level = saw_raw ? 0 : level, .threads = threads, .chunk_bytes = (uint32_t)chunk,
+    zt_pack_opts po = {.wcode = wcode, .zstd_level = saw_raw ? 0 : level, .threads = threads, .chunk_bytes = (uint32_t)chunk,
                        .cancel = &g_cancel, .files = tokenizer ? &tok_file : NULL, .n_files = tokenizer ? 1 : 0};
 #ifdef ZT_TEST_HOOKS
     const char *fault = getenv("ZT_PACK_FAULT");
@@ -161,8 +195,10 @@ int cmd_pack(int argc, char **argv) {
     int rc = zt_store_pack(src, out, &po, on_progress, &ps, &st, &e);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    const double merge_s = zt_lora_merger_seconds(merger);
+    const int merged = zt_lora_merger_tensors(merger);
     zt_source_kind kind = zt_source_kind_of(src);
-    zt_source_close(src);
+    zt_source_close(src); /* (and the merger with it) */
     free(tok_json);
     if (rc) {
         if (ps.tty) fputc('\n', stderr);
@@ -182,7 +218,10 @@ int cmd_pack(int argc, char **argv) {
         printf("packed %s -> %s: %s of unit images stored in %s (ratio %.3f, %s), file %s, %.1f s\n", model, out,
                zt_fmt_bytes(st.image_bytes, b1, sizeof b1), zt_fmt_bytes(st.stored_bytes, b2, sizeof b2),
                st.stored_bytes ? (double)st.image_bytes / (double)st.stored_bytes : 0.0,
-               po.zstd_level ? "zstd" : "uncompressed", zt_fmt_bytes(st.file_bytes, b3, sizeof b3), st.seconds);
+               po.wcode ? (po.zstd_level ? "coded weights, zstd" : "coded weights") : po.zstd_level ? "zstd" : "uncompressed", zt_fmt_bytes(st.file_bytes, b3, sizeof b3), st.seconds);
+        if (n_loras)
+            printf("merged %d LoRA file%s into %d weight matrices in %.3f s\n", n_loras, n_loras > 1 ? "s" : "", merged,
+                   merge_s);
     }
     if (verify) {
         progress_state vs = {.tty = !quiet && isatty(STDERR_FILENO), .t0 = zt_now(), .what = "verifying"};

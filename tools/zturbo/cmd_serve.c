@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api/server.h"
+#include "storage/lora.h"
 #include "api/zturbo.h"
 #include "common/zt_common.h"
 #include "tools/zturbo/cli.h"
@@ -17,21 +18,21 @@
 
 enum {
     S_MODEL, S_WIDTH, S_HEIGHT, S_STEPS, S_DEVICE, S_PRECISION, S_VAE_PRECISION, S_VAE_DECODE, S_LINK_BW, S_THREADS,
-    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND, S_COPY_STREAMS,
-    S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS,
+    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WEIGHTS, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND, S_COPY_STREAMS,
+    S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS, S_LORA,
     S_LISTEN, S_API_KEY, S_API_KEY_FILE, S_CORS, S_MODEL_NAME, S_QUEUE, S_MAX_IMAGES, S_MAX_BODY, S_MAX_WIDTH,
     S_MAX_HEIGHT, S_LOG_PROMPTS, S_PRINT_CONFIG, S_QUIET, S_HELP, S_N
 };
 
-/* Entries taken from generate's table, by name (S_MODEL .. S_VAE_BANDS). */
+/* Entries taken from generate's table, by name (S_MODEL .. S_LORA). */
 static const char *const k_from_generate[] = {
     [S_MODEL] = "--model", [S_WIDTH] = "--width", [S_HEIGHT] = "--height", [S_STEPS] = "--steps",
     [S_DEVICE] = "--device", [S_PRECISION] = "--precision", [S_VAE_PRECISION] = "--vae-precision",
     [S_VAE_DECODE] = "--vae-decode", [S_LINK_BW] = "--link-bw", [S_THREADS] = "--threads",
     [S_TOKENIZER] = "--tokenizer", [S_VRAM] = "--vram", [S_PINNED] = "--pinned", [S_STORE] = "--store",
-    [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle", [S_LEND] = "--lend",
+    [S_WEIGHTS] = "--weights", [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle", [S_LEND] = "--lend",
     [S_COPY_STREAMS] = "--copy-streams", [S_NORM_VARIANT] = "--norm-variant", [S_LOAD_THREADS] = "--load-threads",
-    [S_IO] = "--io", [S_VAE_BANDS] = "--vae-bands",
+    [S_IO] = "--io", [S_VAE_BANDS] = "--vae-bands", [S_LORA] = "--lora",
 };
 
 static const cli_option k_serve_opts[S_N] = {
@@ -78,7 +79,7 @@ static int build_table(cli_option *t) {
     int n_gen = 0;
     const cli_option *gen = generate_options(&n_gen);
     for (int k = 0; k < S_N; k++) {
-        if (k > S_VAE_BANDS || !k_from_generate[k]) {
+        if (k > S_LORA || !k_from_generate[k]) {
             t[k] = k_serve_opts[k];
             continue;
         }
@@ -168,8 +169,19 @@ int cmd_serve(int argc, char **argv) {
         return cli_usage_error("serve", "--precision f32 runs on the CPU backend only: add --device cpu");
     g_quiet = v[S_QUIET].set;
 
+    /* LoRAs are chosen at start (a request never names a file) */
+    static char lora_path[ZTURBO_MAX_LORAS][4096];
+    zturbo_lora loras[ZTURBO_MAX_LORAS];
+    for (int i = 0; i < v[S_LORA].n; i++) {
+        zt_err le = {0};
+        if (zt_lora_parse_arg(v[S_LORA].list[i], lora_path[i], sizeof lora_path[i], &loras[i].scale, &le))
+            return cli_usage_error("serve", "%s", le.msg);
+        loras[i].path = lora_path[i];
+    }
     zturbo_options zo;
     zturbo_options_default(&zo);
+    zo.loras = loras;
+    zo.n_loras = v[S_LORA].n;
     zo.model_path = v[S_MODEL].s;
     zo.device = cuda ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
     zo.vram = v[S_VRAM].u;
@@ -180,6 +192,7 @@ int cmd_serve(int argc, char **argv) {
     zo.throttle_bw = v[S_THROTTLE].set ? v[S_THROTTLE].d * 1e9 : 0;
     zo.link_bw = v[S_LINK_BW].set ? v[S_LINK_BW].d * 1e9 : 0;
     zo.vae_decode = !strcmp(v[S_VAE_DECODE].s, "device") ? 1 : !strcmp(v[S_VAE_DECODE].s, "banded") ? 2 : 0;
+    zo.weights = !strcmp(v[S_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
     zo.threads = (int)v[S_THREADS].i;
     zo.tokenizer_path = v[S_TOKENIZER].s;
     zo.lend = !strcmp(v[S_LEND].s, "on");

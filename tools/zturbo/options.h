@@ -36,7 +36,10 @@ typedef struct {
     const char *help;     /* '\n' starts a continuation line */
     const char *section;  /* heading printed before this option in --help, or NULL */
     int hidden;           /* test knobs: parsed, not listed */
+    int repeat;           /* CLI_STRING given any number of times (up to CLI_MAX_REPEAT): .list */
 } cli_option;
+
+#define CLI_MAX_REPEAT 16
 
 typedef struct {
     int set;              /* given on the command line (or resolved = 2) */
@@ -44,6 +47,8 @@ typedef struct {
     uint64_t u;
     double d;
     const char *s;
+    int n;                /* repeat options: values in .list (the last one also in .s) */
+    const char *list[CLI_MAX_REPEAT];
 } cli_value;
 
 /* Returns 0, or the exit code of a usage error (already printed as
