@@ -31,11 +31,11 @@ rc=$?
 if [ $rc -eq 0 ] && cmp -s snap.png store.png; then ok "generate -m STORE alone: same PNG as the snapshot run"
 else bad "generate -m STORE alone: exit $rc, $(cmp snap.png store.png 2>&1) $(cat err.txt)"; fi
 
-"$Z" generate -m model.zts "${G[@]}" -o disk.png --vram 10M --pinned 0 --stats >err.txt 2>&1
+"$Z" generate -m model.zts "${G[@]}" -o disk.png --vram 12M --pinned 0 --stats >err.txt 2>&1
 rc=$?
 disk=$(sed -n 's/.*"bytes_disk":\([0-9]*\).*/\1/p' err.txt)
 if [ $rc -eq 0 ] && cmp -s snap.png disk.png && [ "${disk:-0}" -gt 0 ]; then
-    ok "generate -m STORE --vram 10M --pinned 0 (no --store; $disk bytes from disk): same PNG"
+    ok "generate -m STORE --vram 12M --pinned 0 (no --store; $disk bytes from disk): same PNG"
 else bad "-m STORE --pinned 0: exit $rc, disk bytes '${disk}', $(cmp snap.png disk.png 2>&1) $(grep -v '^stats' err.txt)"; fi
 
 echo "a lighthouse at dusk" | "$Z" tokenize -m model.zts --chat >ids-store.txt 2>err.txt
