@@ -63,13 +63,13 @@ CUBUILD := build/cu
 # With a GPU: its compute capability (nvidia-smi), 9.0 as sm_90a (the wgmma
 # kernels). Without one, CUDA_ARCH_FAT: sm_80 SASS also runs on every 8.x card
 # (8.6 RTX 30xx, 8.7, 8.9 RTX 40xx: binary compatible within a major version),
-# sm_90a is Hopper's wgmma fast path, sm_120 the RTX 50xx cards.
-# The portable targets (all but sm_90a) are compiled from ONE PTX, that of the
-# oldest: the kernels use nothing newer than 8.0 outside the sm_90a pass (no
-# __CUDA_ARCH__ test), so compute_120 PTX would be the same code at the cost of
-# another front-end pass. That PTX is embedded too: the driver compiles it for
-# every card without SASS here (10.x B200, 11.x, 12.x successors).
-# The cost of each target on a 2-core machine is measured in the README.
+# sm_90a is Hopper's wgmma fast path, sm_120 the RTX 50xx cards. PTX of the
+# oldest and the newest portable target is embedded as well (nvcc makes it on
+# the way to the SASS): the driver compiles compute_80 PTX for 10.x/11.x cards
+# (B200, Thor) and compute_120 PTX for cards newer than this toolkit knows.
+# Each target gets its own front-end pass: kernels size themselves to the
+# target's SM (__CUDA_ARCH__: 1536 threads per SM on 8.6/8.9/12.x, 2048 on
+# 8.0/9.0). The cost of each target on a 2-core machine is in the README.
 # Cards below 8.0 have no compute path: zturbo refuses them at start.
 CUDA_ARCH_FAT := sm_80 sm_90a sm_120
 ifeq ($(origin CUDA_ARCH),undefined)
@@ -93,17 +93,12 @@ endif
 else
 ZT_ARCH_WHY := as given
 endif
-# One gencode for the portable targets (from the oldest one's PTX, embedded),
-# one for each arch-specific target (sm_90a: SASS only; its PTX runs on 9.0 alone).
-ZT_ARCH_PORTABLE := $(shell printf '%s\n' $(patsubst sm_%,%,$(filter-out %a,$(CUDA_ARCH))) | sort -n)
-ZT_PTX_ARCH := $(firstword $(ZT_ARCH_PORTABLE))
+# PTX for the lowest and the highest non-arch-specific target.
+ZT_ARCH_SORTED := $(shell printf '%s\n' $(patsubst sm_%,%,$(filter-out %a,$(CUDA_ARCH))) | sort -n)
+ZT_PTX_ARCHS := $(firstword $(ZT_ARCH_SORTED)) $(lastword $(ZT_ARCH_SORTED))
 ZT_COMMA := ,
-ZT_EMPTY :=
-ZT_SPACE := $(ZT_EMPTY) $(ZT_EMPTY)
-ZT_PORTABLE_CODES := $(subst $(ZT_SPACE),$(ZT_COMMA),$(strip $(ZT_ARCH_PORTABLE:%=sm_%) $(ZT_PTX_ARCH:%=compute_%)))
-ZT_GENCODE_PORTABLE := -gencode arch=compute_$(ZT_PTX_ARCH),code=[$(ZT_PORTABLE_CODES)]
-NVGENCODE := $(if $(ZT_PTX_ARCH),$(ZT_GENCODE_PORTABLE)) \
-             $(foreach a,$(filter %a,$(CUDA_ARCH)),-gencode arch=compute_$(a:sm_%=%),code=$(a))
+gencode = -gencode arch=compute_$(1),code=$(if $(filter $(1),$(ZT_PTX_ARCHS)),[sm_$(1)$(ZT_COMMA)compute_$(1)],sm_$(1))
+NVGENCODE := $(foreach a,$(CUDA_ARCH),$(call gencode,$(a:sm_%=%)))
 # Each nvcc compiles its targets in parallel (cuda_norm.cu alone is most of the work).
 NVTHREADS := $(words $(CUDA_ARCH))
 
