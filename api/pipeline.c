@@ -13,6 +13,7 @@
 #include "models/sampler.h"
 #include "api/stfile.h"
 #include "api/tokenizer.h"
+#include "storage/store.h"
 #include "kernels/cuda_norm.h"
 #include "models/plan_units.h"
 #include "storage/store.h"
@@ -34,7 +35,7 @@ void zt_pipeline_close(zt_pipeline *p) {
     zt_coded_host_close(p->coded_host);
     zt_plan_free(&p->plan);
     if (p->vae_host_owned) free(p->vae_host);
-    if (p->store) zt_source_close(p->store);
+    if (p->store && p->store != p->src) zt_source_close(p->store);
     zt_qwen3_free(&p->te);
     zt_dit_free(&p->dit);
     zt_vae_free(&p->vae);
@@ -194,6 +195,8 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
         if (!same)
             return zt_err_set(e, ZT_ERR_ARG, "--store %s was packed from a different model than %s", o->store_path,
                               model_path);
+    } else if (zt_source_kind_of(p->src) == ZT_SOURCE_STORE) {
+        p->store = p->src; /* -m STORE also serves the units read from disk */
     }
     zt_ops_config oc = {0};
     oc.backend = o->backend;
@@ -292,28 +295,45 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         if (!rc) rc = zt_lora_merger_create(set, o->cpu_threads, &p->lora, e);
         if (rc) goto fail;
     }
-    /* The tokenizer: given explicitly, or the snapshot's tokenizer/tokenizer.json. */
+    /* The tokenizer: given explicitly, or the model's own (a snapshot's
+     * tokenizer/tokenizer.json, the copy in a store). */
     if (o->tokenizer_path) {
         rc = zt_tokenizer_load(o->tokenizer_path, &p->tok, e);
         if (rc) goto fail;
     } else {
-        char tp[4096];
-        struct stat sb;
-        snprintf(tp, sizeof tp, "%s/tokenizer/tokenizer.json", model_path);
-        if (stat(tp, &sb) == 0) {
-            rc = zt_tokenizer_load(tp, &p->tok, e);
+        void *json = NULL;
+        uint64_t len = 0;
+        zt_err fe = {0};
+        int frc = zt_source_read_file(p->src, ZT_STORE_FILE_TOKENIZER, &json, &len, &fe);
+        if (!frc) {
+            char name[4200];
+            snprintf(name, sizeof name, "%s%s%s", model_path, zt_source_kind_of(p->src) == ZT_SOURCE_STORE ? ":" : "/",
+                     ZT_STORE_FILE_TOKENIZER);
+            rc = zt_tokenizer_load_mem(json, (size_t)len, name, &p->tok, e);
+            free(json);
             if (rc) goto fail;
+        } else if (frc != ZT_ERR_MISSING) {
+            *e = fe;
+            rc = frc;
+            goto fail;
         }
+    }
+    if (!p->tok && o->need_tokenizer) { /* before the weights load */
+        rc = zt_pipeline_no_tokenizer(p, e);
+        goto fail;
     }
     p->opts = *o;
     p->opts.loras = NULL; /* the caller's; the merger holds the set */
     p->opts.n_loras = 0;
     if (o->vram_budget) { /* under a budget: LoRAs merged on the host as each unit image is read */
         zt_source *w = NULL;
+        const int store_is_model = p->store == p->src; /* -m STORE: one source, wrapped once */
         rc = zt_source_transform(p->src, zt_lora_transform, p->lora, NULL, &w, e);
         if (rc) goto fail;
         p->src = w;
-        if (p->store) {
+        if (store_is_model) {
+            p->store = w;
+        } else if (p->store) {
             rc = zt_source_transform(p->store, zt_lora_transform, p->lora, NULL, &w, e);
             if (rc) goto fail;
             p->store = w;
@@ -542,12 +562,35 @@ static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L) {
     return cv.used - ZT_ALIGN_UP(m.scratch_bytes, ZT_CARVE_ALIGN) + scratch_but_vae(p, gp, L);
 }
 
+/* Where the Qwen3 tokenizer comes from (ComfyUI files and old stores lack it). */
+#define TOKENIZER_SOURCE                                                                                         \
+    "tokenizer/tokenizer.json of Tongyi-MAI/Z-Image-Turbo on Hugging Face "                                     \
+    "(https://huggingface.co/Tongyi-MAI/Z-Image-Turbo/resolve/main/tokenizer/tokenizer.json)"
+
+int zt_pipeline_no_tokenizer(const zt_pipeline *p, zt_err *e) {
+    const char *m = zt_source_path(p->src);
+    switch (zt_source_kind_of(p->src)) {
+    case ZT_SOURCE_COMFY:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: ComfyUI files carry none; give --tokenizer FILE with the Qwen3 tokenizer, "
+                          TOKENIZER_SOURCE);
+    case ZT_SOURCE_STORE:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: the store %s holds none (packed from ComfyUI files or by an older zturbo); "
+                          "give --tokenizer FILE, or repack it with `zturbo pack %s -o NEW.zts --tokenizer FILE`; the "
+                          "file is " TOKENIZER_SOURCE,
+                          m, m);
+    default:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: %s has no tokenizer/tokenizer.json; give --tokenizer FILE, the " TOKENIZER_SOURCE,
+                          m);
+    }
+}
+
 int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e) {
     *n = 0;
     *truncated = 0;
-    if (!p->tok)
-        return zt_err_set(e, ZT_ERR_MISSING,
-                          "no tokenizer: the model folder has no tokenizer/tokenizer.json (give one with --tokenizer FILE)");
+    if (!p->tok) return zt_pipeline_no_tokenizer(p, e);
     size_t got = 0;
     int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_MAX_TOKENS, ids, (size_t)cap, &got,
                                       truncated, e);

@@ -58,7 +58,8 @@ typedef struct {
     int plan_width, plan_height, plan_steps; /* the largest image the workspace is planned for */
     zt_dtype plan_vae_dt;     /* VAE activations the workspace is planned for (ZT_DT_F32 / ZT_DT_BF16) */
     uint64_t context_override; /* plan with this context size instead of the measured one (0 = measure) */
-    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
+    const char *tokenizer_path; /* tokenizer.json; NULL: the model's own (snapshot or store) if it has one */
+    int need_tokenizer;         /* 1: open fails (before loading weights) when there is no tokenizer */
     zt_vae_decode_mode vae_decode; /* whole-image or banded VAE decode (sched/plan.h) */
     zt_plan_policy policy;    /* the plan's constants (zt_plan_policy_default) */
     int lend;                 /* 1: the plan may lend the VAE's idle workspace to streamed blocks */
@@ -167,6 +168,9 @@ void zt_pipeline_close(zt_pipeline *p);
 int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
+/* The "no tokenizer" error for p's model: which file is needed and where
+ * people get it (ComfyUI files and old stores carry none). */
+int zt_pipeline_no_tokenizer(const zt_pipeline *p, zt_err *e);
 /* Token ids of a prompt: chat template (spec §5.1), tokenizer, the first
  * `cap` (ZT_MAX_TOKENS) ids kept; *truncated = 1 when more existed. ZT_ERR_MISSING
  * when the model source has no tokenizer. */

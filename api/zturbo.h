@@ -102,11 +102,16 @@ typedef struct {
     uint64_t vram;              /* 0: every weight resident, no budget; else the whole device
                                  * footprint (CUDA context included) in bytes, >= 1 MiB */
     uint64_t pinned;            /* pinned host bytes for streamed weights; UINT64_MAX: no limit */
-    const char *store;          /* block store serving units read from disk each use, or NULL */
+    const char *store;          /* block store serving units read from disk each use, or NULL
+                                 * (a model_path that is a store serves them itself) */
     int window;                 /* window slots 1..16, 0: prefetch + 1 */
     int prefetch;               /* units copied ahead 0..8, -1: the plan decides (1) */
     int threads;                /* CPU backend worker threads, 0: all cores */
-    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json */
+    const char *tokenizer_path; /* tokenizer.json; NULL: the model's own (a snapshot's
+                                 * tokenizer/tokenizer.json, or the copy a store carries) */
+    int need_tokenizer;         /* 1: create fails (ZTURBO_ERR_MISSING, naming the file needed and
+                                 * where to get it) before loading weights when there is no
+                                 * tokenizer; 0: generate fails then (ids still work) */
     int max_width, max_height;  /* the largest image planned for (1024 x 1024); only the
                                  * streaming workspace depends on it */
     int max_steps;              /* steps planned for (8) */

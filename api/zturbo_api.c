@@ -208,6 +208,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (dev == ZTURBO_DEVICE_CUDA && !zt_cuda_available())
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)"),
                fail(&e, err, errlen);
+    /* a card this build cannot serve stops here, before any file is read */
+    if (dev == ZTURBO_DEVICE_CUDA && zt_ops_check_gpu(o->cuda_ordinal, &e)) return fail(&e, err, errlen);
     zturbo_precision prec = o->precision == ZTURBO_PRECISION_DEFAULT ? ZTURBO_PRECISION_BF16 : o->precision;
     if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32)
         return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16 or f32", (int)prec), fail(&e, err, errlen);
@@ -279,6 +281,7 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.plan_steps = o->max_steps;
     po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     po.tokenizer_path = o->tokenizer_path;
+    po.need_tokenizer = o->need_tokenizer;
     po.loras = z->loras;
     po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);

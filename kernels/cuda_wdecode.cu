@@ -78,7 +78,16 @@ __device__ __forceinline__ uint32_t wd_cb(uint64_t lo, uint64_t hi, uint32_t b) 
     return (uint32_t)((b < 8 ? lo >> (8 * b) : hi >> (8 * (b - 8))) & 0xff);
 }
 
-__global__ void __launch_bounds__(WD_THREADS, 8) k_wdecode(wd_args A) {
+/* 8 blocks of 256 threads fill an SM of 2048 threads (8.0, 9.0, 10.x); SMs of
+ * 1536 threads (8.6, 8.7, 8.9, 12.x) take 6: ptxas refuses a minimum it cannot
+ * place (and -Werror makes its warning an error). */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ != 800 && __CUDA_ARCH__ != 900 && __CUDA_ARCH__ != 1000 && \
+    __CUDA_ARCH__ != 1030
+#define WD_MIN_BLOCKS 6
+#else
+#define WD_MIN_BLOCKS 8
+#endif
+__global__ void __launch_bounds__(WD_THREADS, WD_MIN_BLOCKS) k_wdecode(wd_args A) {
     __shared__ uint32_t s_esc[WD_ESC_WORDS];
     __shared__ uint8_t s_raw[ZT_WCODE_TILE];
     __shared__ uint32_t s_scan[2][WD_WARPS + 1];

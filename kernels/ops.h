@@ -69,6 +69,15 @@ void zt_ops_sync(zt_ops *ops);                       /* wait for all enqueued wo
 size_t zt_ops_device_bytes(const zt_ops *ops);
 /* 1 when a usable CUDA device exists (tests use it to skip with exit 77). */
 int zt_cuda_available(void);
+/* Whether CUDA device `device` can run this build, before any work: its
+ * compute capability must be 8.0 or newer (bf16 tensor cores; older cards
+ * have no path yet) and the build must hold code for it (SASS of its
+ * architecture or PTX the driver can compile). Else ZT_ERR_UNSUPPORTED with
+ * one line naming the card, its capability and what is needed. Called by
+ * zt_ops_create (CUDA) and at the start of zturbo_create. Test builds
+ * (-DZT_TEST_HOOKS) read a simulated card from ZT_TEST_GPU =
+ * "MAJOR.MINOR|NAME[|no-image|ptx-too-new]" instead of asking the driver. */
+int zt_ops_check_gpu(int device, zt_err *e);
 /* Device memory of the context's GPU: free and total bytes (cudaMemGetInfo).
  * CPU backend: both 0. */
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);

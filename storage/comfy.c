@@ -253,7 +253,7 @@ static void comfy_free(comfy *s) {
 
 static void comfy_close(zt_source *src) { comfy_free(src->impl); }
 
-static const zt_source_ops k_comfy_ops = {comfy_read_unit, comfy_read_embed_rows, comfy_close};
+static const zt_source_ops k_comfy_ops = {comfy_read_unit, comfy_read_embed_rows, comfy_close, NULL};
 
 /* ---- finding the files ------------------------------------------------------ */
 

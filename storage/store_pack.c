@@ -138,13 +138,16 @@ static int write_full(int fd, const void *buf, uint64_t n, uint64_t off, uint64_
     return ZT_OK;
 }
 
-/* The index (store.h): config, units, tensors, chunks, names. */
+/* The index (store.h): config, units, tensors, chunks, names, files. */
 static uint8_t *build_index(const zt_catalog *cat, const zt_store_extent *ext, const uint32_t *stored,
-                            const uint64_t *hash, uint64_t n_chunks, uint64_t *out_size, uint64_t *out_names) {
-    uint64_t names = 0;
+                            const uint64_t *hash, uint64_t n_chunks, const zt_pack_opts *o, uint64_t *out_size,
+                            uint64_t *out_names, uint64_t *out_files) {
+    uint64_t names = 0, files = 0;
     for (int t = 0; t < cat->n_tensors; t++) names += strlen(cat->tensors[t].name) + 1;
+    for (int i = 0; i < o->n_files; i++) files += o->files[i].size;
     uint64_t size = (uint64_t)zt_store_n_cfg_fields * ZT_STORE_CONFIG_REC + (uint64_t)cat->n_units * ZT_STORE_UNIT_REC +
-                    (uint64_t)cat->n_tensors * ZT_STORE_TENSOR_REC + n_chunks * ZT_STORE_CHUNK_REC + names;
+                    (uint64_t)cat->n_tensors * ZT_STORE_TENSOR_REC + n_chunks * ZT_STORE_CHUNK_REC + names +
+                    (uint64_t)o->n_files * ZT_STORE_FILE_REC + files;
     uint8_t *idx = calloc(1, size), *p = idx;
     if (!idx) return NULL;
     zt_store_config_encode(&cat->cfg, p);
@@ -183,8 +186,19 @@ static uint8_t *build_index(const zt_catalog *cat, const zt_store_extent *ext, c
         zt_wr32(p, stored[c]);
         zt_wr64(p + 8, hash[c]);
     }
+    p += names; /* the name table, written above */
+    uint8_t *p_data = p + (uint64_t)o->n_files * ZT_STORE_FILE_REC;
+    uint64_t at = 0;
+    for (int i = 0; i < o->n_files; i++, p += ZT_STORE_FILE_REC) {
+        snprintf((char *)p, ZT_STORE_FILE_NAME, "%s", o->files[i].name);
+        zt_wr64(p + 48, at);
+        zt_wr64(p + 56, o->files[i].size);
+        if (o->files[i].size) memcpy(p_data + at, o->files[i].data, o->files[i].size);
+        at += o->files[i].size;
+    }
     *out_size = size;
     *out_names = names;
+    *out_files = files;
     return idx;
 }
 
@@ -216,6 +230,20 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
                           opts.chunk_bytes);
     if (opts.zstd_level < 0 || opts.zstd_level > 22)
         return zt_err_set(e, ZT_ERR_ARG, "pack: zstd level %d is outside 1..22 (0: no compression)", opts.zstd_level);
+    if (opts.n_files < 0 || (uint32_t)opts.n_files > ZT_STORE_FILES_MAX || (opts.n_files && !opts.files))
+        return zt_err_set(e, ZT_ERR_ARG, "pack: %d files, at most %u", opts.n_files, ZT_STORE_FILES_MAX);
+    for (int i = 0; i < opts.n_files; i++) {
+        const zt_store_file_in *f = &opts.files[i];
+        if (!f->name || !zt_store_file_name_ok(f->name))
+            return zt_err_set(e, ZT_ERR_ARG, "pack: '%s' cannot name a stored file (store.h, section 6)",
+                              f->name ? f->name : "(null)");
+        if (f->size > ZT_STORE_FILE_MAX || (f->size && !f->data))
+            return zt_err_set(e, ZT_ERR_ARG, "pack: file '%s' of %llu bytes is over the %u MiB a stored file may have",
+                              f->name, (unsigned long long)f->size, ZT_STORE_FILE_MAX >> 20);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(opts.files[j].name, f->name))
+                return zt_err_set(e, ZT_ERR_ARG, "pack: file '%s' given twice", f->name);
+    }
     if (opts.threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         opts.threads = (int)ZT_MIN(ZT_MAX(n, 1L), 16L);
@@ -373,9 +401,9 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
     }
 
     /* Index, header, then make it durable and visible. */
-    uint64_t index_size = 0, names_size = 0;
+    uint64_t index_size = 0, names_size = 0, files_size = 0;
     n_chunks = chunk_base; /* coded units have fewer chunks than their images would */
-    index = build_index(cat, ext, stored, hash, n_chunks, &index_size, &names_size);
+    index = build_index(cat, ext, stored, hash, n_chunks, &opts, &index_size, &names_size, &files_size);
     if (!index) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory for the index", out_path);
         goto fail;
@@ -390,7 +418,9 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
                          .n_tensors = (uint32_t)cat->n_tensors,
                          .chunk_bytes = cb,
                          .n_chunks = n_chunks,
-                         .names_size = names_size};
+                         .names_size = names_size,
+                         .n_files = (uint32_t)opts.n_files,
+                         .files_size = files_size};
     uint8_t head[ZT_STORE_ALIGN];
     memset(head, 0, sizeof head);
     zt_store_header_encode(&H, head);

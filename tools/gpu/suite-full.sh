@@ -16,6 +16,9 @@
 #   mutants : the GPU mutants of tools/mutate.sh --gpu must fail test_ops_cuda's element bound
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
+#   standalone: generate -m full.zts alone (snapshot moved away, no --store, no --tokenizer) at
+#             1024^2, resident and --vram 8G --pinned 0: the PNG of the snapshot run, byte for byte
+#   refuse  : the start-up GPU check passes on this card; a build without code for it is refused
 #   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
@@ -431,6 +434,44 @@ budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from th
   # the progress line on a terminal (script gives the process a pty)
   timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1 || fail "progress under a pty"
   ;;
+standalone) # a store stands alone: `zturbo pack` stored the tokenizer and the configs, so generate -m STORE
+  # needs nothing else. The snapshot is moved away first; the store's PNG must be the snapshot run's,
+  # resident and with every streamed unit read from the store (--vram 8G --pinned 0, no --store)
+  [ -d $M.away ] && mv $M.away $M # left by an interrupted run
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  timeout 300 $Z generate -m $M "${A1024[@]}" -q -o $W/snap.png 2>>"$OUT/standalone.err"; rc "generate -m snapshot" $?
+  mv $M $M.away
+  timeout 300 $Z generate -m $S "${A1024[@]}" -q -o $W/store.png 2>>"$OUT/standalone.err"; rc "generate -m STORE alone" $?
+  timeout 300 $Z generate -m $S "${A1024[@]}" -q --vram 8G --pinned 0 --stats -o $W/disk.png \
+    > "$OUT/standalone-disk.txt" 2>>"$OUT/standalone.err"; rc "generate -m STORE --vram 8G --pinned 0" $?
+  mv $M.away $M
+  grep '^stats:' "$OUT/standalone-disk.txt"
+  grep -q '"bytes_disk":[1-9]' "$OUT/standalone-disk.txt" || fail "--pinned 0 read nothing from the store"
+  for f in store disk; do
+    if cmp -s $W/snap.png $W/$f.png; then echo "  $f.png: same PNG as the snapshot run" | tee -a "$OUT/steps.log"
+    else fail "$f.png differs from the snapshot run's PNG"; fi
+  done
+  cat "$OUT/standalone.err"
+  ;;
+refuse) # the start-up GPU check: this card passes (info, a tiny generate), and a binary without code for it
+  # (.device/bin-sm120: built with CUDA_ARCH=sm_120, whose SASS and compute_120 PTX cannot run on 9.0)
+  # stops at start with one line naming the card, exit 1, no PNG
+  $Z info | tee "$OUT/refuse.txt"
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
+  timeout 120 $Z generate -m $W/tiny -p "a fox" --width 256 --height 256 --seed 1 -q -o $W/g.png; rc "tiny generate on this card" $?
+  if [ -x .device/bin-sm120/zturbo ]; then
+    rm -f $W/g120.png
+    timeout 120 .device/bin-sm120/zturbo generate -m $W/tiny -p "a fox" --width 256 --height 256 --seed 1 -q -o $W/g120.png \
+      > /dev/null 2> "$OUT/refuse-sm120.err"; r=$?
+    cat "$OUT/refuse-sm120.err"
+    [ $r -eq 1 ] || fail "sm_120-only build on this card: exit $r, want 1"
+    [ "$(grep -c '' "$OUT/refuse-sm120.err")" -eq 1 ] && grep -q "no code for it" "$OUT/refuse-sm120.err" ||
+      fail "sm_120-only build: not the one-line refusal"
+    [ ! -e $W/g120.png ] || fail "sm_120-only build wrote a PNG"
+  else
+    echo "(no .device/bin-sm120: the refusal half was not run)"
+  fi
+  ;;
 serve) # zturbo serve at 8G: s/image through the API vs generate --prompts-jsonl (20 images, within 3%),
   # PNG identity, a 100-request soak with device memory / RSS flat (tools/gpu/serve_bench.py; ~3.5 min)
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
@@ -467,7 +508,7 @@ offload)
 tests)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
+  ZT_TEST_JOBS=1 tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
   [ $r -eq 0 ] || fail "tests/run: $(grep '^failed:' "$OUT/tests.log")"
   grep '^SKIP' "$OUT/tests.log" | grep -iq 'cuda\|gpu' && fail "tests/run: a GPU test skipped on the GPU machine"
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"

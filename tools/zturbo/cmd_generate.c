@@ -568,6 +568,7 @@ int cmd_generate(int argc, char **argv) {
     zo.vram = v[O_VRAM].u;
     zo.pinned = v[O_PINNED].u;
     zo.store = v[O_STORE].s;
+    zo.need_tokenizer = !v[O_IDS].set; /* prompts: a missing tokenizer fails before loading */
     zo.window = (int)v[O_WINDOW].i;
     zo.prefetch = v[O_PREFETCH].set ? (int)v[O_PREFETCH].i : -1;
     zo.throttle_bw = v[O_THROTTLE].set ? v[O_THROTTLE].d * 1e9 : 0;
