@@ -1,4 +1,4 @@
-/* api/pipeline.c — prompt ids -> image, resident weights (spec §9.1). */
+/* api/pipeline.c — prompt ids -> image (spec §9.1), see pipeline.h. */
 #include "api/pipeline.h"
 
 #include <stdio.h>
@@ -86,8 +86,8 @@ static zt_plan_vae vae_alternative(zt_pipeline *p, const zt_gen_params *gp, size
     const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c);
     zt_plan_vae a;
     p->vae_cap = cap;
-    a.workspace_bytes = zt_pipeline_activation_bytes(p, gp, ZT_TE_MAX_TOKENS);
-    const size_t front = dit_front_bytes(p, gp, ZT_TE_MAX_TOKENS);
+    a.workspace_bytes = zt_pipeline_activation_bytes(p, gp, ZT_MAX_TOKENS);
+    const size_t front = dit_front_bytes(p, gp, ZT_MAX_TOKENS);
     /* the banded decode's scratch is the other networks' own: nothing idle to lend */
     a.lend_bytes = !cap && a.workspace_bytes > front ? ZT_ALIGN_UP(a.workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
     a.host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, cap);
@@ -144,7 +144,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     rq.vae_decode = o->vae_decode;
     rq.lend = o->lend;
     /* The banded VAE's cap: the scratch the other networks need anyway. */
-    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
+    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_MAX_TOKENS);
     rq.vae[ZT_PLAN_VAE_WHOLE] = vae_alternative(p, &gp, 0);
     rq.vae[ZT_PLAN_VAE_BANDED] = vae_alternative(p, &gp, banded_cap);
     rq.coded = coded;
@@ -437,6 +437,61 @@ static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape
     free(h);
 }
 
+/* The end of a --dump: the decoded image (NHWC -> CHW f32), the RGB8 image,
+ * the schedule and the metadata, then the file. */
+static int dump_finish(dumper *dd, zt_pipeline *p, const zt_gen_params *gp, const zt_schedule *sch, const void *decoded,
+                       const uint8_t *rgb, zt_err *e) {
+    const size_t npix = (size_t)gp->width * gp->height;
+    /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
+    int64_t dsh[3] = {(int64_t)npix, 3, 0};
+    dump_dev(dd, "decoded_nhwc", 2, dsh, decoded, gp->vae_dt);
+    if (!dd->rc) {
+        zt_stf_tensor *tn = &dd->f.t[dd->f.n - 1];
+        float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
+        if (!chw) return zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
+        for (size_t px = 0; px < npix; px++)
+            for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
+        free(tn->data);
+        free(tn->name);
+        tn->data = chw;
+        tn->name = strdup("decoded");
+        tn->ndim = 3;
+        tn->shape[0] = 3;
+        tn->shape[1] = gp->height;
+        tn->shape[2] = gp->width;
+        if (!tn->name) dd->rc = zt_err_set(&dd->err, ZT_ERR_NOMEM, "--dump: out of host memory");
+    }
+    int64_t ish[3] = {gp->height, gp->width, 3};
+    dump_host(dd, "image", "U8", 3, ish, rgb, npix * 3);
+    int64_t n1 = gp->steps + 1, n0 = gp->steps;
+    dump_host(dd, "sigmas", "F32", 1, &n1, sch->sigma, (size_t)n1 * 4);
+    dump_host(dd, "timesteps", "F32", 1, &n0, sch->timestep, (size_t)n0 * 4);
+    dump_host(dd, "t_model", "F32", 1, &n0, sch->t_model, (size_t)n0 * 4);
+    if (!dd->rc) {
+        char v[64];
+        zt_stf *f = &dd->f;
+        snprintf(v, sizeof v, "%d", gp->height);
+        zt_stf_meta(f, "height", v, NULL);
+        snprintf(v, sizeof v, "%d", gp->width);
+        zt_stf_meta(f, "width", v, NULL);
+        snprintf(v, sizeof v, "%d", gp->steps);
+        zt_stf_meta(f, "steps", v, NULL);
+        zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+        zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+        zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
+        zt_stf_meta(f, "producer", "zturbo", NULL);
+        if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
+        if (!gp->noise) {
+            snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
+            zt_stf_meta(f, "seed", v, NULL);
+            zt_stf_meta(f, "rng", zt_rng_name(gp->rng), NULL);
+        }
+        dd->rc = zt_stf_save(f, gp->dump_path, &dd->err);
+    }
+    if (dd->rc) *e = dd->err;
+    return dd->rc;
+}
+
 /* ---- generate ------------------------------------------------------------------ */
 
 typedef struct {
@@ -494,7 +549,7 @@ int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int c
         return zt_err_set(e, ZT_ERR_MISSING,
                           "no tokenizer: the model folder has no tokenizer/tokenizer.json (give one with --tokenizer FILE)");
     size_t got = 0;
-    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_TOKENIZER_MAX_TOKENS, ids, (size_t)cap, &got,
+    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_MAX_TOKENS, ids, (size_t)cap, &got,
                                       truncated, e);
     if (rc) return rc;
     *n = (int)got;
@@ -525,7 +580,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     if (p->lora_broken)
         return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch: "
                                               "create the context again");
-    const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
+    const int L = n_ids < ZT_MAX_TOKENS ? n_ids : ZT_MAX_TOKENS;
     if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
@@ -693,7 +748,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     /* ---- VAE ---- */
     t = zt_now();
     if (!p->streaming) {
-        /* resident: banded only when forced (ZT_VAE_BANDED); host memory on demand */
+        /* no budget: banded only when asked for (--vae-decode banded, --vae-bands); host memory on demand */
         const size_t hb = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, p->vae_cap);
         if (hb > p->vae_host_bytes) {
             void *nh = p->vae_host_owned ? realloc(p->vae_host, hb) : malloc(hb);
@@ -717,62 +772,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     stats.vae_s = zt_now() - t;
     note_device_use(p, &stats);
 
-    if (dd.on) {
-        /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
-        int64_t dsh[3] = {(int64_t)npix, 3, 0};
-        dump_dev(&dd, "decoded_nhwc", 2, dsh, m.decoded, gp->vae_dt);
-        if (!dd.rc) {
-            zt_stf_tensor *tn = &dd.f.t[dd.f.n - 1];
-            float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
-            if (!chw) {
-                rc = zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
-                goto out;
-            }
-            for (size_t px = 0; px < npix; px++)
-                for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
-            free(tn->data);
-            free(tn->name);
-            tn->data = chw;
-            tn->name = strdup("decoded");
-            tn->ndim = 3;
-            tn->shape[0] = 3;
-            tn->shape[1] = gp->height;
-            tn->shape[2] = gp->width;
-            if (!tn->name) dd.rc = zt_err_set(&dd.err, ZT_ERR_NOMEM, "--dump: out of host memory");
-        }
-        int64_t ish[3] = {gp->height, gp->width, 3};
-        dump_host(&dd, "image", "U8", 3, ish, rgb, npix * 3);
-        int64_t n1 = gp->steps + 1, n0 = gp->steps;
-        dump_host(&dd, "sigmas", "F32", 1, &n1, sch.sigma, (size_t)n1 * 4);
-        dump_host(&dd, "timesteps", "F32", 1, &n0, sch.timestep, (size_t)n0 * 4);
-        dump_host(&dd, "t_model", "F32", 1, &n0, sch.t_model, (size_t)n0 * 4);
-        if (!dd.rc) {
-            char v[64];
-            zt_stf *f = &dd.f;
-            snprintf(v, sizeof v, "%d", gp->height);
-            zt_stf_meta(f, "height", v, NULL);
-            snprintf(v, sizeof v, "%d", gp->width);
-            zt_stf_meta(f, "width", v, NULL);
-            snprintf(v, sizeof v, "%d", gp->steps);
-            zt_stf_meta(f, "steps", v, NULL);
-            zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
-            zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
-            zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
-            zt_stf_meta(f, "producer", "zturbo", NULL);
-            if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
-            if (!gp->noise) {
-                snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
-                zt_stf_meta(f, "seed", v, NULL);
-                zt_stf_meta(f, "rng", zt_rng_name(gp->rng), NULL);
-            }
-            dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
-        }
-        if (dd.rc) {
-            *e = dd.err;
-            rc = dd.rc;
-            goto out;
-        }
-    }
+    if (dd.on && (rc = dump_finish(&dd, p, gp, &sch, m.decoded, rgb, e))) goto out;
     stats.tokens = L;
     stats.weight_bytes = p->weight_bytes;
     stats.activation_bytes = total;

@@ -1,11 +1,13 @@
 /* api/pipeline.h — Z-Image-Turbo end to end (spec §9.1):
- *   prompt -> chat template + tokenizer (truncated to 512 ids) -> Qwen3
+ *   prompt -> chat template + tokenizer (the first ZT_MAX_TOKENS ids) -> Qwen3
  *   hidden_states[-2] -> DiT (caption path once, N evaluations in the
  *   flow-match Euler loop) -> VAE decoder -> RGB8.
  *
- * Weights come from the zt_units provider of stream/stream.h.
- * Activations live in ONE backend allocation per generate call, sized from
- * the resolution and caption length: a persistent part (caption features,
+ * Weights come from the one provider, the stream (stream/units_stream.h),
+ * executing the plan zt_plan_choose makes (sched/plan.h): with no budget
+ * every unit is resident. Activations live in ONE backend allocation: per
+ * generate call with no budget, the plan's workspace under one (sized for
+ * the planned image and the longest caption): a persistent part (caption features,
  * latent, model output, the DiT's per-image state, the decoded image) and a
  * scratch part shared by the three models, which run one after the other.
  * Nothing is allocated inside the step loop.
@@ -41,7 +43,7 @@ typedef struct {
     int device;          /* CUDA ordinal */
     int cpu_threads;     /* CPU backend; 0 = all cores */
     /* Streaming (sched/plan.h, stream/stream.h). vram_budget 0: everything
-     * resident with no budget (the plan is not used). Otherwise the whole
+     * resident with no budget (the plan with no budget). Otherwise the whole
      * device footprint, CUDA context included (measured after the context is
      * created), is kept under vram_budget; on the CPU backend the "device" is
      * simulated in host memory (context 0) so plans can be tested in CI. */
@@ -112,8 +114,8 @@ typedef struct {
 } zt_pipeline;
 
 typedef struct {
-    int width, height;        /* pixels, multiples of 16 in 16..2048 */
-    int steps;                /* transformer evaluations, 1..100 (8 for Turbo) */
+    int width, height;        /* pixels (models/limits.h: multiples of 16 in 16..2048) */
+    int steps;                /* transformer evaluations, 1..ZT_MAX_STEPS (8 for Turbo) */
     uint64_t seed;            /* seed of the generator `rng` (api/noise.h), unless noise is set */
     int rng;                  /* zt_rng_kind (api/noise.h): ZT_RNG_TORCH_CPU (0) or ZT_RNG_ZTURBO */
     const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
@@ -152,8 +154,9 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o);
 int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
                           size_t *vae_host_bytes /* 0: whole-image VAE decode; may be NULL */, zt_err *e);
 
-/* Open a model source (snapshot folder or store), create the ops context,
- * load the tokenizer (when one is found) and load every unit resident. */
+/* Open a model source (snapshot folder, store or ComfyUI files), create the
+ * ops context, load the tokenizer (when one is found), make the plan and
+ * load the weights it keeps on the device or in pinned memory. */
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e);
 void zt_pipeline_close(zt_pipeline *p);
 /* Switch to the LoRAs specs[0..n) (n 0: none): every file is checked
@@ -165,14 +168,14 @@ int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_e
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
 /* Token ids of a prompt: chat template (spec §5.1), tokenizer, the first
- * `cap` (512) ids kept; *truncated = 1 when more existed. ZT_ERR_MISSING
+ * `cap` (ZT_MAX_TOKENS) ids kept; *truncated = 1 when more existed. ZT_ERR_MISSING
  * when the model source has no tokenizer. */
 int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e);
 /* Backend bytes of the one activation allocation of a generate call with
  * these parameters and a caption of cap_len tokens (for planning). */
 size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len);
 /* Generate from token ids of the already formatted prompt (truncated to the
- * first 512). rgb: host uint8 [H, W, 3]. st may be NULL. */
+ * first ZT_MAX_TOKENS). rgb: host uint8 [H, W, 3]. st may be NULL. */
 int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
                              zt_gen_stats *st, zt_err *e);
 

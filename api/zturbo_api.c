@@ -16,6 +16,7 @@
 #include "api/pipeline.h"
 #include "api/png.h"
 #include "kernels/cuda_norm.h"
+#include "models/limits.h"
 #include "storage/tensor_image.h"
 
 _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
@@ -23,6 +24,10 @@ _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (
                    (int)ZTURBO_ERR_RANGE == (int)ZT_ERR_RANGE && (int)ZTURBO_ERR_INTERNAL == (int)ZT_ERR_INTERNAL &&
                    (int)ZTURBO_ERR_MISSING == (int)ZT_ERR_MISSING,
                "zturbo.h codes mirror zt_code");
+/* The public limits (a standalone header) are models/limits.h's. */
+_Static_assert(ZTURBO_SIZE_MIN == ZT_SIDE_MULTIPLE && ZTURBO_SIZE_MAX == ZT_MAX_SIDE &&
+                   ZTURBO_SIZE_MULTIPLE == ZT_SIDE_MULTIPLE && ZTURBO_STEPS_MAX == ZT_MAX_STEPS,
+               "zturbo.h limits mirror models/limits.h");
 _Static_assert((int)ZTURBO_RNG_TORCH_CPU == (int)ZT_RNG_TORCH_CPU && (int)ZTURBO_RNG_ZTURBO == (int)ZT_RNG_ZTURBO,
                "zturbo_rng mirrors zt_rng_kind");
 
@@ -32,7 +37,7 @@ struct zturbo {
     zturbo_precision precision;  /* resolved */
     zturbo_precision vae_precision;
     uint64_t vram;
-    int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
+    int32_t *ids;                /* [ZT_MAX_TOKENS] tokenizer output, reused */
     int n_loras;                 /* the LoRAs of the options */
     zt_lora_spec loras[ZTURBO_MAX_LORAS];
     char *lora_paths[ZTURBO_MAX_LORAS];
@@ -141,8 +146,9 @@ void zturbo_lora_info(const zturbo *z, zturbo_result *r) {
 }
 
 static int check_size(const char *what, int v, zt_err *e) {
-    if (v < 16 || v > 2048 || v % 16)
-        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of 16 in 16..2048", what, v);
+    if (v < ZT_SIDE_MULTIPLE || v > ZT_MAX_SIDE || v % ZT_SIDE_MULTIPLE)
+        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of %d in %d..%d", what, v,
+                          ZT_SIDE_MULTIPLE, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE);
     return 0;
 }
 
@@ -193,8 +199,9 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "VAE bands %d,%d not allowed: level 1..16 and rows 1..65536, or both 0",
                           o->vae_band_level, o->vae_band_rows),
                fail(&e, err, errlen);
-    if (o->max_steps < 1 || o->max_steps > 100)
-        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
+    if (o->max_steps < 1 || o->max_steps > ZT_MAX_STEPS)
+        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..%d", o->max_steps, ZT_MAX_STEPS),
+               fail(&e, err, errlen);
 
     zturbo_device dev = o->device;
     if (dev == ZTURBO_DEVICE_AUTO) dev = zt_cuda_available() ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
@@ -212,7 +219,7 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec), fail(&e, err, errlen);
 
     zturbo *z = calloc(1, sizeof *z);
-    int32_t *ids = calloc(ZT_TE_MAX_TOKENS, sizeof *ids);
+    int32_t *ids = calloc(ZT_MAX_TOKENS, sizeof *ids);
     if (!z || !ids) {
         free(z);
         free(ids);
@@ -371,9 +378,9 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
-        *truncated = n_ids > ZT_TE_MAX_TOKENS;
+        *truncated = n_ids > ZT_MAX_TOKENS;
     } else {
-        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_TE_MAX_TOKENS, &n_ids, truncated, e);
+        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_MAX_TOKENS, &n_ids, truncated, e);
         if (rc) return rc;
         ids = z->ids;
     }

@@ -123,13 +123,6 @@ void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes) {
     ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, zt_cu_stream(ops)));
 }
 
-void zt_cuda_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                        size_t row_bytes, size_t rows) {
-    if (!rows || !row_bytes) return;
-    ZT_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_stride, src, src_stride, row_bytes, rows, cudaMemcpyDeviceToDevice,
-                                    zt_cu_stream(ops)));
-}
-
 void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes) {
     if (!bytes) return;
     ZT_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, zt_cu_stream(ops)));

@@ -48,7 +48,6 @@ int zt_ops_set_norm_variant(zt_ops *ops, int v, zt_err *e) {
 
 int zt_ops_norm_variant(const zt_ops *ops) { return ops->norm_variant; }
 void *zt_ops_stream(const zt_ops *ops) { return ops->stream; }
-void zt_ops_set_stream(zt_ops *ops, void *stream) { ops->stream = stream; }
 size_t zt_ops_device_bytes(const zt_ops *ops) { return ops->backend == ZT_BACKEND_CUDA ? ops->gemm_ws_bytes : 0; }
 int zt_cuda_available(void) { return zt_cuda_device_count() > 0; }
 const char *zt_cuda_kernel_path(void) { return zt_cuda_wgmma_device() ? "wgmma" : "mma.sync"; }
@@ -145,16 +144,6 @@ void zt_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes
 void zt_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_copy(ops, dst, src, bytes);
     else memmove(dst, src, bytes);
-}
-
-void zt_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                   size_t row_bytes, size_t rows) {
-    if (ops->backend == ZT_BACKEND_CUDA) {
-        zt_cuda_mem_copy2d(ops, dst, dst_stride, src, src_stride, row_bytes, rows);
-        return;
-    }
-    for (size_t r = 0; r < rows; r++)
-        memmove((char *)dst + r * dst_stride, (const char *)src + r * src_stride, row_bytes);
 }
 
 void zt_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes) {

@@ -64,7 +64,6 @@ int zt_ops_create(const zt_ops_config *cfg, zt_ops **out, zt_err *e);
 void zt_ops_destroy(zt_ops *ops);
 zt_backend zt_ops_backend(const zt_ops *ops);
 void *zt_ops_stream(const zt_ops *ops);              /* cudaStream_t or NULL */
-void zt_ops_set_stream(zt_ops *ops, void *stream);   /* switch the compute stream */
 void zt_ops_sync(zt_ops *ops);                       /* wait for all enqueued work */
 /* Bytes of device memory the context itself holds (cuBLASLt workspace...). */
 size_t zt_ops_device_bytes(const zt_ops *ops);
@@ -102,9 +101,6 @@ void zt_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
  * is synchronised. Pinned host memory makes them truly asynchronous. */
 void zt_mem_upload_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
-/* 2-D copy: `rows` rows of `row_bytes`, strides in bytes. backend -> backend. */
-void zt_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                   size_t row_bytes, size_t rows);
 void zt_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
 
 /* ---- GEMM ------------------------------------------------------------------

@@ -35,8 +35,6 @@ void zt_cuda_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes)
 void zt_cuda_mem_upload_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_cuda_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
-void zt_cuda_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                        size_t row_bytes, size_t rows);
 void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
 int zt_cuda_device_count(void);
 /* 1 when the current device runs the wgmma kernels: a compute capability 9.0

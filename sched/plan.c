@@ -229,6 +229,83 @@ static double sim_step(const zt_plan_unit *units, int n, const zt_plan_unit_choi
     return t_comp - start;
 }
 
+/* Lending: streamed per-step units with pinned images, in residency order,
+ * into the workspace's idle tail [out->lent_offset, workspace), kept only
+ * when the steps gain more than the once-per-image copies cost (a step
+ * already bound by compute gains nothing). */
+static void plan_lend(const zt_plan_unit *units, int n_units, const int *order, int n_order, const zt_plan_input *in,
+                      zt_plan *out) {
+    zt_plan_unit_choice *ch = out->units;
+    const uint64_t room = out->workspace_bytes - out->lent_offset;
+    const double t_streamed = sim_step(units, n_units, ch, out->n_slots, in);
+    uint64_t loff = 0;
+    double lent_cost = 0; /* once per image: their copies (and decodes) */
+    for (int k = 0; k < n_order; k++) {
+        int i = order[k];
+        uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+        if (ch[i].residency != ZT_RES_STREAMED || ch[i].tier != ZT_TIER_PINNED || unit_class(&units[i]) != 0) continue;
+        if (loff + b > room) continue;
+        ch[i].residency = ZT_RES_LENT;
+        ch[i].device_offset = loff;
+        loff += b;
+        lent_cost += (double)bus_bytes(&units[i], in) / in->link_bw + decode_s(&units[i], in);
+        out->n_lent++;
+    }
+    const double gain = in->steps * (t_streamed - sim_step(units, n_units, ch, out->n_slots, in));
+    if (out->n_lent && gain <= lent_cost) {
+        for (int i = 0; i < n_units; i++)
+            if (ch[i].residency == ZT_RES_LENT) ch[i].residency = ZT_RES_STREAMED, ch[i].device_offset = 0;
+        out->n_lent = 0;
+        loff = 0;
+    }
+    out->lent_bytes = loff;
+}
+
+/* The predictions of a finished plan: bus and disk bytes, step and image times, the note. */
+static void plan_predict(const zt_plan_unit *units, int n_units, const int *order, int n_order, const zt_plan_input *in,
+                         zt_plan *out) {
+    const zt_plan_unit_choice *ch = out->units;
+    for (int i = 0; i < n_units; i++) {
+        const zt_plan_unit *u = &units[i];
+        int per_step = u->phase == ZT_PHASE_DIT && u->uses_per_image > 1;
+        if (per_step) out->step_compute_s += u->compute_s;
+        const uint64_t bb = bus_bytes(u, in);
+        if (ch[i].residency == ZT_RES_LENT) out->image_bus_bytes += bb; /* once per image */
+        if (per_step && ch[i].coded && (ch[i].residency == ZT_RES_STREAMED || ch[i].residency == ZT_RES_RESIDENT_CODED))
+            out->step_decode_bytes += u->bytes;
+        if (ch[i].residency != ZT_RES_STREAMED) continue;
+        if (per_step) {
+            out->step_bus_bytes += bb;
+            if (ch[i].tier == ZT_TIER_DISK) out->step_disk_bytes += bb;
+        }
+        out->image_bus_bytes += bb * (uint64_t)(u->uses_per_image > 0 ? u->uses_per_image : 1);
+    }
+    double t_link = (double)out->step_bus_bytes / in->link_bw +
+                    (in->decode_bw > 0 ? (double)out->step_decode_bytes / in->decode_bw : 0);
+    double t_disk = in->disk_bw > 0 ? (double)out->step_disk_bytes / in->disk_bw : 0;
+    if (out->prefetch >= 1 || out->n_slots == 0) {
+        double t = out->step_compute_s;
+        if (out->n_slots) t = sim_step(units, n_units, ch, out->n_slots, in); /* >= max(compute, link) */
+        if (t_disk > t) t = t_disk;
+        out->step_time_s = t;
+    } else {
+        out->step_time_s = out->step_compute_s + t_link + t_disk;
+    }
+    if (!out->all_resident) {
+        int kept = 0;
+        for (int k = 0; k < n_order; k++)
+            kept += ch[order[k]].residency == ZT_RES_RESIDENT || ch[order[k]].residency == ZT_RES_RESIDENT_CODED;
+        char coded[48] = "";
+        if (out->n_coded_resident) snprintf(coded, sizeof coded, " (%d of them coded)", out->n_coded_resident);
+        if (out->n_lent)
+            snprintf(out->note, sizeof out->note,
+                     "%d of %d streamable units stay on the device%s, %d more while the steps run", kept, n_order, coded,
+                     out->n_lent);
+        else
+            snprintf(out->note, sizeof out->note, "%d of %d streamable units stay on the device%s", kept, n_order, coded);
+    }
+}
+
 int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in, zt_plan *out, zt_err *e) {
     char b1[32], b2[32], b3[32], b4[32];
     memset(out, 0, sizeof *out);
@@ -418,74 +495,8 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                           zt_fmt_bytes(in->lend_bytes, b1, sizeof b1), zt_fmt_bytes(in->workspace_bytes, b2, sizeof b2));
     }
     out->lent_offset = ZT_ALIGN_UP(out->workspace_bytes - in->lend_bytes, PLAN_ALIGN);
-    if (!out->all_resident && out->n_slots) {
-        const uint64_t room = out->workspace_bytes - out->lent_offset;
-        const double t_streamed = sim_step(units, n_units, ch, out->n_slots, in);
-        uint64_t loff = 0;
-        double lent_cost = 0; /* once per image: their copies (and decodes) */
-        for (int k = 0; k < n_order; k++) {
-            int i = order[k];
-            uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
-            if (ch[i].residency != ZT_RES_STREAMED || ch[i].tier != ZT_TIER_PINNED || unit_class(&units[i]) != 0) continue;
-            if (loff + b > room) continue;
-            ch[i].residency = ZT_RES_LENT;
-            ch[i].device_offset = loff;
-            loff += b;
-            lent_cost += (double)bus_bytes(&units[i], in) / in->link_bw + decode_s(&units[i], in);
-            out->n_lent++;
-        }
-        /* Worth it only when the steps gain more than the once-per-image
-         * copies cost (a step already bound by compute gains nothing). */
-        const double gain = in->steps * (t_streamed - sim_step(units, n_units, ch, out->n_slots, in));
-        if (out->n_lent && gain <= lent_cost) {
-            for (int i = 0; i < n_units; i++)
-                if (ch[i].residency == ZT_RES_LENT) ch[i].residency = ZT_RES_STREAMED, ch[i].device_offset = 0;
-            out->n_lent = 0;
-            loff = 0;
-        }
-        out->lent_bytes = loff;
-    }
-
-    /* Predictions. */
-    for (int i = 0; i < n_units; i++) {
-        const zt_plan_unit *u = &units[i];
-        int per_step = u->phase == ZT_PHASE_DIT && u->uses_per_image > 1;
-        if (per_step) out->step_compute_s += u->compute_s;
-        const uint64_t bb = bus_bytes(u, in);
-        if (ch[i].residency == ZT_RES_LENT) out->image_bus_bytes += bb; /* once per image */
-        if (per_step && ch[i].coded && (ch[i].residency == ZT_RES_STREAMED || ch[i].residency == ZT_RES_RESIDENT_CODED))
-            out->step_decode_bytes += u->bytes;
-        if (ch[i].residency != ZT_RES_STREAMED) continue;
-        if (per_step) {
-            out->step_bus_bytes += bb;
-            if (ch[i].tier == ZT_TIER_DISK) out->step_disk_bytes += bb;
-        }
-        out->image_bus_bytes += bb * (uint64_t)(u->uses_per_image > 0 ? u->uses_per_image : 1);
-    }
-    double t_link = (double)out->step_bus_bytes / in->link_bw +
-                    (in->decode_bw > 0 ? (double)out->step_decode_bytes / in->decode_bw : 0);
-    double t_disk = in->disk_bw > 0 ? (double)out->step_disk_bytes / in->disk_bw : 0;
-    if (out->prefetch >= 1 || out->n_slots == 0) {
-        double t = out->step_compute_s;
-        if (out->n_slots) t = sim_step(units, n_units, ch, out->n_slots, in); /* >= max(compute, link) */
-        if (t_disk > t) t = t_disk;
-        out->step_time_s = t;
-    } else {
-        out->step_time_s = out->step_compute_s + t_link + t_disk;
-    }
-    if (!out->all_resident) {
-        int kept = 0;
-        for (int k = 0; k < n_order; k++)
-            kept += ch[order[k]].residency == ZT_RES_RESIDENT || ch[order[k]].residency == ZT_RES_RESIDENT_CODED;
-        char coded[48] = "";
-        if (out->n_coded_resident) snprintf(coded, sizeof coded, " (%d of them coded)", out->n_coded_resident);
-        if (out->n_lent)
-            snprintf(out->note, sizeof out->note,
-                     "%d of %d streamable units stay on the device%s, %d more while the steps run", kept, n_order, coded,
-                     out->n_lent);
-        else
-            snprintf(out->note, sizeof out->note, "%d of %d streamable units stay on the device%s", kept, n_order, coded);
-    }
+    if (!out->all_resident && out->n_slots) plan_lend(units, n_units, order, n_order, in, out);
+    plan_predict(units, n_units, order, n_order, in, out);
     free(order);
     return ZT_OK;
 }

@@ -81,9 +81,9 @@ static int check_tensor(const snapshot *s, const zt_ckpt_tensor *k, loc *out, zt
         return zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s' has shape %s but the model config needs %s", f->path,
                           k->name, fmt_shape(t->ndim, t->shape, a, sizeof a), fmt_shape(k->ndim, k->shape, b, sizeof b));
     }
-    if (t->dtype != ZT_ST_F32 && t->dtype != ZT_ST_BF16 && t->dtype != ZT_ST_F16)
+    if (t->dtype != ZT_DT_F32 && t->dtype != ZT_DT_BF16 && t->dtype != ZT_DT_F16)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (expected F32, BF16 or F16)", f->path,
-                          k->name, zt_st_dtype_name(t->dtype));
+                          k->name, zt_dtype_name(t->dtype));
     out->f = f;
     out->t = t;
     return ZT_OK;

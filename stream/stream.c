@@ -798,7 +798,6 @@ void zt_stream_destroy(zt_stream *st) {
 
 void *zt_stream_workspace(zt_stream *st) { return st->workspace; }
 void *zt_stream_host_scratch(zt_stream *st) { return st->host_scratch_mem; }
-const char *zt_stream_host_scratch_warning(const zt_stream *st) { return st->host_scratch.warning; }
 
 const char *zt_stream_notice(zt_stream *st) {
     const char *parts[4] = {st->pinned.warning, st->staging_arena.warning, st->host_scratch.warning,

@@ -94,9 +94,8 @@ void zt_stream_destroy(zt_stream *st);
 /* The activation workspace (plan.workspace_bytes, 256-B aligned, backend memory). */
 void *zt_stream_workspace(zt_stream *st);
 /* Host activation memory (opt->host_scratch_bytes; NULL when 0): pinned
- * unless pinning was refused (see zt_stream_host_scratch_warning). */
+ * unless pinning was refused (zt_stream_notice says so). */
 void *zt_stream_host_scratch(zt_stream *st);
-const char *zt_stream_host_scratch_warning(const zt_stream *st);
 /* What degraded when the stream was made, in one line ("" when nothing):
  * pinning refused for a host arena (pageable copies are slower), io_uring
  * or O_DIRECT unavailable for the store (pread / buffered reads instead). */

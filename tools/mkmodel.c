@@ -93,7 +93,7 @@ static void die(const char *fmt, ...) {
 
 #define CHUNK_ELEMS (4u << 20)
 
-static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_st_dtype dt, uint64_t seed, void *buf,
+static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_dtype dt, uint64_t seed, void *buf,
                         zt_err *e) {
     uint64_t n = 1;
     for (int d = 0; d < k->ndim; d++) n *= (uint64_t)k->shape[d];
@@ -104,14 +104,14 @@ static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_st_dtype dt
     for (uint64_t done = 0; done < n;) {
         if (g_stop) return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted");
         uint32_t c = (uint32_t)ZT_MIN(n - done, (uint64_t)CHUNK_ELEMS);
-        if (dt == ZT_ST_F32) {
+        if (dt == ZT_DT_F32) {
             float *f = buf;
             for (uint32_t i = 0; i < c; i++) f[i] = mean + rng_normal(&r, scale);
         } else {
             uint16_t *h = buf;
             for (uint32_t i = 0; i < c; i++) h[i] = zt_f32_to_bf16(mean + rng_normal(&r, scale));
         }
-        int rc = zt_st_writer_write(w, buf, (size_t)c * zt_st_dtype_size(dt), e);
+        int rc = zt_st_writer_write(w, buf, (size_t)c * zt_dtype_size(dt), e);
         if (rc) return rc;
         done += c;
     }
@@ -289,8 +289,8 @@ static void write_configs(const char *root, const zt_model_config *c) {
 
 /* ---- weights ------------------------------------------------------------- */
 
-static uint64_t ckpt_bytes(const zt_ckpt_tensor *k, zt_st_dtype dt) {
-    uint64_t n = zt_st_dtype_size(dt);
+static uint64_t ckpt_bytes(const zt_ckpt_tensor *k, zt_dtype dt) {
+    uint64_t n = zt_dtype_size(dt);
     for (int d = 0; d < k->ndim; d++) n *= (uint64_t)k->shape[d];
     return n;
 }
@@ -310,7 +310,7 @@ static void report(progress *p) {
 /* Write one component: all catalog checkpoint tensors of `comp`, split into
  * n_shards files by cumulative bytes (n_shards 0: one unsharded file). */
 static void write_component(const char *root, const char *sub, const char *base, const zt_catalog *cat,
-                            zt_component comp, zt_st_dtype dt, int n_shards, uint64_t seed, void *buf, progress *pg) {
+                            zt_component comp, zt_dtype dt, int n_shards, uint64_t seed, void *buf, progress *pg) {
     int n = 0;
     uint64_t total = 0;
     for (int i = 0; i < cat->n_ckpt; i++)
@@ -465,7 +465,7 @@ static int comfy_te(const zt_catalog *cat, ctensor *out) {
     return n;
 }
 
-static void write_comfy_file(const char *root, const char *file, const ctensor *ts, int n, zt_st_dtype dt,
+static void write_comfy_file(const char *root, const char *file, const ctensor *ts, int n, zt_dtype dt,
                              uint64_t seed, void *buf, progress *pg) {
     char path[PATH_MAX + 300];
     zt_err e = {0};
@@ -493,17 +493,17 @@ static void write_comfy_file(const char *root, const char *file, const ctensor *
     free(ws);
 }
 
-static void write_comfy(const char *root, const zt_catalog *cat, zt_st_dtype dit_dt, uint64_t seed, void *buf,
+static void write_comfy(const char *root, const zt_catalog *cat, zt_dtype dit_dt, uint64_t seed, void *buf,
                         progress *pg) {
     ctensor *ts = malloc((size_t)cat->n_ckpt * sizeof *ts);
     if (!ts) die("out of memory");
     int n = comfy_dit(cat, ts);
-    write_comfy_file(root, dit_dt == ZT_ST_BF16 ? "z_image_turbo_bf16.safetensors" : "z_image_turbo_fp32.safetensors",
+    write_comfy_file(root, dit_dt == ZT_DT_BF16 ? "z_image_turbo_bf16.safetensors" : "z_image_turbo_fp32.safetensors",
                      ts, n, dit_dt, seed, buf, pg);
     n = comfy_te(cat, ts);
-    write_comfy_file(root, "qwen_3_4b.safetensors", ts, n, ZT_ST_BF16, seed, buf, pg);
+    write_comfy_file(root, "qwen_3_4b.safetensors", ts, n, ZT_DT_BF16, seed, buf, pg);
     n = comfy_vae(cat, ts);
-    write_comfy_file(root, "ae.safetensors", ts, n, ZT_ST_F32, seed, buf, pg);
+    write_comfy_file(root, "ae.safetensors", ts, n, ZT_DT_F32, seed, buf, pg);
     free(ts);
 }
 
@@ -542,7 +542,7 @@ static void find_tokenizer(char *out, size_t n, const char *given) {
 }
 
 /* The Hugging Face snapshot layout (the default). */
-static void write_hf(const char *root, const zt_catalog *cat, const char *tok, zt_st_dtype dit_dt, int shards,
+static void write_hf(const char *root, const zt_catalog *cat, const char *tok, zt_dtype dit_dt, int shards,
                      uint64_t seed, void *buf, progress *pg) {
     char tokdir[PATH_MAX];
     find_tokenizer(tokdir, sizeof tokdir, tok);
@@ -557,8 +557,8 @@ static void write_hf(const char *root, const zt_catalog *cat, const char *tok, z
         copy_file(src, root, rel);
     }
     write_component(root, "transformer", "diffusion_pytorch_model", cat, ZT_COMP_DIT, dit_dt, shards, seed, buf, pg);
-    write_component(root, "text_encoder", "model", cat, ZT_COMP_TEXT, ZT_ST_BF16, shards, seed, buf, pg);
-    write_component(root, "vae", "diffusion_pytorch_model", cat, ZT_COMP_VAE, ZT_ST_BF16, 0, seed, buf, pg);
+    write_component(root, "text_encoder", "model", cat, ZT_COMP_TEXT, ZT_DT_BF16, shards, seed, buf, pg);
+    write_component(root, "vae", "diffusion_pytorch_model", cat, ZT_COMP_VAE, ZT_DT_BF16, 0, seed, buf, pg);
 }
 
 static void usage(FILE *f) {
@@ -606,9 +606,9 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    zt_st_dtype dit_dt;
-    if (!strcmp(dtype, "f32")) dit_dt = ZT_ST_F32;
-    else if (!strcmp(dtype, "bf16")) dit_dt = ZT_ST_BF16;
+    zt_dtype dit_dt;
+    if (!strcmp(dtype, "f32")) dit_dt = ZT_DT_F32;
+    else if (!strcmp(dtype, "bf16")) dit_dt = ZT_DT_BF16;
     else {
         fprintf(stderr, "mkmodel: --dtype '%s' must be f32 or bf16\n", dtype);
         return 2;
@@ -666,8 +666,8 @@ int main(int argc, char **argv) {
     progress pg = {0, 0, zt_now(), !quiet && isatty(2)};
     for (int i = 0; i < cat.n_ckpt; i++)
         pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cat.ckpt[i].comp == ZT_COMP_DIT                ? dit_dt
-                                                   : comfy && cat.ckpt[i].comp == ZT_COMP_VAE ? ZT_ST_F32
-                                                                                               : ZT_ST_BF16);
+                                                   : comfy && cat.ckpt[i].comp == ZT_COMP_VAE ? ZT_DT_F32
+                                                                                               : ZT_DT_BF16);
     void *buf = malloc((size_t)CHUNK_ELEMS * 4);
     if (!buf) die("out of memory");
     if (comfy) write_comfy(g_tmp, &cat, dit_dt, seed, buf, &pg);

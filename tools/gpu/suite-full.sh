@@ -365,16 +365,21 @@ provider) # the one weight provider: everything resident = the streaming provide
   # stream/resident.c any more) against OLD=path (a zturbo build that still has it), same checkpoint,
   # 1024x1024, 8 steps, interleaved rounds: s/eval, load and the PNG bytes; 8G too (lending unchanged)
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
-  [ -n "${OLD:-}" ] || { echo "provider: set OLD=path/to/the/old/zturbo"; exit 2; }
+  [ -n "${OLD:-}" ] || { fail "provider: set OLD=path/to/the/old/zturbo"; OLD=/nonexistent; }
+  # oldnew A B LABEL: the two builds' PNGs must be the same bytes
+  oldnew() { if cmp -s "$1" "$2"; then echo "  $3: same PNG"; else echo "  $3: PNG DIFFERS"; fail "provider: $3 PNG differs"; fi; }
   for round in 1 2 3; do
     Z=$OLD ours "provider-resident-old-$round" "${A1024[@]}" -o $W/po.png
     ours "provider-resident-new-$round" "${A1024[@]}" -o $W/pn.png
-    cmp -s $W/po.png $W/pn.png && echo "  resident round $round: same PNG old/new" || echo "  resident round $round: PNG DIFFERS old/new"
+    oldnew $W/po.png $W/pn.png "resident round $round, old/new"
   done | tee -a "$OUT/provider.txt"
-  Z=$OLD ours "provider-8G-old" "${A1024[@]}" --vram 8G -o $W/qo.png
-  ours "provider-8G-new" "${A1024[@]}" --vram 8G -o $W/qn.png
-  { cmp -s $W/qo.png $W/qn.png && echo "  8G: same PNG old/new" || echo "  8G: PNG DIFFERS old/new"
-    cmp -s $W/po.png $W/qn.png && echo "  8G new: same PNG as resident" || echo "  8G new: PNG DIFFERS from resident"; } | tee -a "$OUT/provider.txt"
+  # under a budget the new build would code the weights (issue 16): --weights bf16 compares the refactor alone
+  minp=$(Z=$OLD min_budget)
+  for v in 8G $minp; do
+    Z=$OLD ours "provider-$v-old" "${A1024[@]}" --vram $v -o $W/qo.png
+    ours "provider-$v-new" "${A1024[@]}" --vram $v --weights bf16 -o $W/qn.png
+    { oldnew $W/qo.png $W/qn.png "$v, old/new"; oldnew $W/pn.png $W/qn.png "$v new against resident new"; } | tee -a "$OUT/provider.txt"
+  done
   python3 - "$OUT/ours.jsonl" <<'PY' | tee -a "$OUT/provider.txt"
 import json, sys, statistics as st
 runs = {}

@@ -15,6 +15,7 @@
 #include "common/zt_common.h"
 #include "api/noise.h"
 #include "api/zturbo.h"
+#include "models/limits.h"
 #include "storage/lora.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
@@ -29,7 +30,7 @@ enum {
 
 static const cli_option k_opts[O_N] = {
     [O_MODEL] = {"--model", "-m", CLI_STRING, "DIR|STORE", .help = "Hugging Face snapshot folder or zturbo block store"},
-    [O_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "the prompt (chat template applied; first 512 tokens used)"},
+    [O_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "the prompt (chat template applied; first " ZT_LIMIT_STR(ZT_MAX_TOKENS) " tokens used)"},
     [O_OUTPUT] = {"--output", "-o", CLI_STRING, "FILE",
                   .help = "PNG to write (written to a temporary name, then renamed); with\n"
                           "--prompts/--count a pattern: %d (or %03d...) is the image index\n"
@@ -44,10 +45,12 @@ static const cli_option k_opts[O_N] = {
                                  "only the layers it touches)"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
-    [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
-    [O_HEIGHT] = {"--height", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024",
-                  .help = "image height, multiple of 16 in 16..2048"},
-    [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, 100, .def = "8", .help = "transformer evaluations, 1..100"},
+    [O_WIDTH] = {"--width", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
+                 .help = "image width, multiple of " ZT_SIDES_STR},
+    [O_HEIGHT] = {"--height", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
+                  .help = "image height, multiple of " ZT_SIDES_STR},
+    [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, ZT_MAX_STEPS, .def = "8",
+                 .help = "transformer evaluations, 1.." ZT_LIMIT_STR(ZT_MAX_STEPS)},
     [O_SEED] = {"--seed", NULL, CLI_U64, "N", .def_help = "random, printed",
                 .help = "noise seed, 0..18446744073709551615; image i gets SEED+i"},
     [O_RNG] = {"--rng", NULL, CLI_ENUM, "torch-cpu|zturbo", .choices = "torch-cpu|zturbo", .def = "torch-cpu",
@@ -97,7 +100,7 @@ static const cli_option k_opts[O_N] = {
     [O_STATS] = {"--stats", NULL, CLI_FLAG,
                  .help = "print bytes moved, copy, stall and disk time of the denoising loop"},
     [O_LEND] = {"--lend", NULL, CLI_ENUM, "on|off", .choices = "on|off", .def = "on",
-                .section = "  tuning (the defaults are the measured best; the image bytes never change):",
+                .section = "  tuning (the defaults are the measured best; other values are for comparisons):",
                 .help = "with --vram: streamed transformer blocks may use the whole-image\n"
                         "VAE decode's idle workspace during the steps"},
     [O_COPY_STREAMS] = {"--copy-streams", NULL, CLI_INT, "N", 1, 2, .def = "1",
@@ -294,12 +297,13 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                 long long w = 0, h = 0, st = 0, sd = 0;
                 int hs = 0;
                 if (json_is_object(v)) {
-                    if (json_int_field(v, "width", 16, 2048, 16, &w) < 0)
-                        j->error = fmt_error("%s:%d: \"width\" must be a multiple of 16 in 16..2048", path, lineno);
-                    else if (json_int_field(v, "height", 16, 2048, 16, &h) < 0)
-                        j->error = fmt_error("%s:%d: \"height\" must be a multiple of 16 in 16..2048", path, lineno);
-                    else if (json_int_field(v, "steps", 1, 100, 1, &st) < 0)
-                        j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1..100", path, lineno);
+                    if (json_int_field(v, "width", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, &w) < 0)
+                        j->error = fmt_error("%s:%d: \"width\" must be a multiple of " ZT_SIDES_STR, path, lineno);
+                    else if (json_int_field(v, "height", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, &h) < 0)
+                        j->error = fmt_error("%s:%d: \"height\" must be a multiple of " ZT_SIDES_STR, path, lineno);
+                    else if (json_int_field(v, "steps", 1, ZT_MAX_STEPS, 1, &st) < 0)
+                        j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1.." ZT_LIMIT_STR(ZT_MAX_STEPS), path,
+                                             lineno);
                     else if ((hs = json_int_field(v, "seed", 0, INT64_MAX, 1, &sd)) < 0)
                         j->error = fmt_error("%s:%d: \"seed\" must be a non-negative integer", path, lineno);
                     else if (json_object_get(v, "loras") &&
@@ -641,8 +645,9 @@ int cmd_generate(int argc, char **argv) {
         zp.noise = noise;
         zp.noise_name = v[O_NOISE].s;
     }
-    if (ids && n_ids > 512 && !quiet)
-        fprintf(stderr, "zturbo: warning: %d ids given: only the first 512 are used, as the reference does\n", n_ids);
+    if (ids && n_ids > ZT_MAX_TOKENS && !quiet)
+        fprintf(stderr, "zturbo: warning: %d ids given: only the first %d are used, as the reference does\n", n_ids,
+                ZT_MAX_TOKENS);
 
     struct sigaction sa, old_int;
     memset(&sa, 0, sizeof sa);
@@ -694,7 +699,8 @@ int cmd_generate(int argc, char **argv) {
             continue;
         }
         if (r.truncated && !quiet && !ids)
-            fprintf(stderr, "zturbo: warning: the prompt has more than 512 tokens: the rest is ignored, as the reference does\n");
+            fprintf(stderr, "zturbo: warning: the prompt has more than %d tokens: the rest is ignored, as the reference does\n",
+                    ZT_MAX_TOKENS);
         if (!quiet) print_summary(&zp, &r, cuda, out);
         if (json) print_json(index, jb->prompt, out, &zp, &r, NULL);
         else if (v[O_STATS].set) print_stats(&zp, &r);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/pipeline.h"
+#include "models/limits.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
@@ -80,9 +81,9 @@ int cmd_plan(int argc, char **argv) {
         else if (!strcmp(a, "--vram")) rc = zt_parse_size(v, "--vram", &vram, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--pinned")) rc = zt_parse_size(v, "--pinned", &pinned, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--context")) rc = zt_parse_size(v, "--context", &context, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
-        else if (!strcmp(a, "--width")) rc = parse_long(a, v, 16, 2048, &width);
-        else if (!strcmp(a, "--height")) rc = parse_long(a, v, 16, 2048, &height);
-        else if (!strcmp(a, "--steps")) rc = parse_long(a, v, 1, 100, &steps);
+        else if (!strcmp(a, "--width")) rc = parse_long(a, v, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, &width);
+        else if (!strcmp(a, "--height")) rc = parse_long(a, v, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, &height);
+        else if (!strcmp(a, "--steps")) rc = parse_long(a, v, 1, ZT_MAX_STEPS, &steps);
         else if (!strcmp(a, "--window")) rc = parse_long(a, v, 1, 16, &window);
         else if (!strcmp(a, "--prefetch")) rc = parse_long(a, v, 0, 8, &prefetch);
         else if (!strcmp(a, "--threads")) rc = parse_long(a, v, 1, 1024, &threads);
@@ -93,7 +94,9 @@ int cmd_plan(int argc, char **argv) {
     }
     if (!model) return cli_usage_error("plan", "missing -m MODEL (see --help)");
     if (!vram) return cli_usage_error("plan", "missing --vram SIZE (see --help)");
-    if (width % 16 || height % 16) return cli_usage_error("plan", "--width/--height must be multiples of 16 in 16..2048");
+    if (width % ZT_SIDE_MULTIPLE || height % ZT_SIDE_MULTIPLE)
+        return cli_usage_error("plan", "--width/--height must be multiples of %d in %d..%d", ZT_SIDE_MULTIPLE, ZT_SIDE_MULTIPLE,
+                               ZT_MAX_SIDE);
     zt_pipeline_opts po;
     zt_pipeline_opts_default(&po);
     if (!device) po.backend = zt_cuda_available() ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;

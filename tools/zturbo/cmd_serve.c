@@ -13,6 +13,7 @@
 #include "storage/lora.h"
 #include "api/zturbo.h"
 #include "common/zt_common.h"
+#include "models/limits.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
@@ -55,9 +56,9 @@ static const cli_option k_serve_opts[S_N] = {
     [S_MAX_IMAGES] = {"--max-images", NULL, CLI_INT, "N", 1, 1000, .def = "8",
                       .help = "images per request (batch_size x n_iter, or n)"},
     [S_MAX_BODY] = {"--max-body", NULL, CLI_SIZE, "SIZE", 1024, .def = "1M", .help = "request body limit (413 above)"},
-    [S_MAX_WIDTH] = {"--max-width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024",
+    [S_MAX_WIDTH] = {"--max-width", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
                      .help = "largest width a request may ask for (the plan's size)"},
-    [S_MAX_HEIGHT] = {"--max-height", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024",
+    [S_MAX_HEIGHT] = {"--max-height", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
                       .help = "largest height a request may ask for"},
     [S_LOG_PROMPTS] = {"--log-prompts", NULL, CLI_FLAG, .help = "log each request's prompt (off: prompts never reach the log)"},
     [S_PRINT_CONFIG] = {"--print-config", NULL, CLI_FLAG, .help = "print the resolved options and exit"},
@@ -88,9 +89,9 @@ static int build_table(cli_option *t) {
         if (g == n_gen) return cli_usage_error("serve", "internal: generate has no option %s", k_from_generate[k]);
         t[k] = gen[g];
     }
-    t[S_WIDTH].help = "width of requests that give none, multiple of 16 in 16..2048";
-    t[S_HEIGHT].help = "height of requests that give none, multiple of 16 in 16..2048";
-    t[S_STEPS].help = "steps of requests that give none, 1..100";
+    t[S_WIDTH].help = "width of requests that give none, multiple of " ZT_SIDES_STR;
+    t[S_HEIGHT].help = "height of requests that give none, multiple of " ZT_SIDES_STR;
+    t[S_STEPS].help = "steps of requests that give none, 1.." ZT_LIMIT_STR(ZT_MAX_STEPS);
     t[S_VRAM].section = "  streaming (the whole model runs inside a fixed device budget):";
     t[S_DEVICE].section = "  model:";
     return 0;

@@ -139,7 +139,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (!model == !file) return cli_usage_error("tokenize", "give exactly one of -m MODEL_DIR and --tokenizer FILE");
     if (raw && r.jsonl) return cli_usage_error("tokenize", "--raw and --jsonl exclude each other");
-    r.max_tokens = max_tokens >= 0 ? (size_t)max_tokens : r.chat ? ZT_TOKENIZER_MAX_TOKENS : 0;
+    r.max_tokens = max_tokens >= 0 ? (size_t)max_tokens : r.chat ? ZT_MAX_TOKENS : 0;
 
     char path[4096];
     if (model) {
