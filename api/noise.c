@@ -7,7 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/rng_torch.h"
 #include "api/stfile.h"
+
+const char *zt_rng_name(int kind) {
+    return kind == ZT_RNG_TORCH_CPU ? "torch-cpu" : kind == ZT_RNG_ZTURBO ? "zturbo" : NULL;
+}
+
+void zt_noise_draw(int kind, uint64_t seed, float *out, size_t n) {
+    if (kind == ZT_RNG_ZTURBO) zt_noise_fill(seed, out, n);
+    else zt_rng_torch_randn(seed, out, n);
+}
 
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

@@ -1,19 +1,25 @@
-/* api/pipeline.c — prompt ids -> image, resident weights (spec §9.1). */
+/* api/pipeline.c — prompt ids -> image (spec §9.1), see pipeline.h. */
 #include "api/pipeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "api/lora.h"
 #include "models/carve.h"
 #include "models/precision.h"
 #include "api/noise.h"
 #include "models/sampler.h"
 #include "api/stfile.h"
 #include "api/tokenizer.h"
-#include "models/units_stream.h"
-#include "stream/resident.h"
+#include "storage/store.h"
+#include "kernels/cuda_norm.h"
+#include "models/plan_units.h"
+#include "storage/store.h"
+#include "stream/coded_host.h"
+#include "stream/units_stream.h"
 
 void zt_gen_params_default(zt_gen_params *gp) {
     memset(gp, 0, sizeof *gp);
@@ -27,15 +33,17 @@ void zt_gen_params_default(zt_gen_params *gp) {
 void zt_pipeline_close(zt_pipeline *p) {
     if (!p) return;
     zt_units_destroy(p->units);
+    zt_coded_host_close(p->coded_host);
     zt_plan_free(&p->plan);
     if (p->vae_host_owned) free(p->vae_host);
-    if (p->store) zt_source_close(p->store);
+    if (p->store && p->store != p->src) zt_source_close(p->store);
     zt_qwen3_free(&p->te);
     zt_dit_free(&p->dit);
     zt_vae_free(&p->vae);
     zt_tokenizer_free(p->tok);
     if (p->ops) zt_ops_destroy(p->ops);
     if (p->src) zt_source_close(p->src);
+    zt_lora_merger_destroy(p->lora); /* after the sources that call it */
     free(p);
 }
 
@@ -49,39 +57,18 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_steps = 8;
     o->plan_vae_dt = ZT_DT_F32;
     o->precision = ZT_DT_BF16;
-}
-
-/* Headroom on top of the measured context for what the driver allocates
- * lazily (kernel local memory, module loads) after planning. */
-#define CONTEXT_HEADROOM (96ull << 20)
-
-/* Rough per-use compute estimate for the plan's predictions: FLOPs at the
- * planned resolution over an assumed sustained rate. Only predictions use it. */
-static void estimate_compute(const zt_pipeline *p, const zt_pipeline_opts *o, double *compute) {
-    const zt_model_config *c = &p->cat->cfg;
-    int f = 1 << (c->vae_n_blocks - 1);
-    double ni = (double)(o->plan_height / f / c->patch) * (double)(o->plan_width / f / c->patch);
-    double S = ni + 128.0; /* a ~100-token caption padded to 128 */
-    double D = c->dim, FF = c->ffn_dim;
-    double block = S * (8.0 * D * D + 6.0 * D * FF) + 4.0 * S * S * D;
-    /* a simulated device (CPU backend with an assumed context) plans for a GPU; 6.0e14 predicts
-     * the H100's resident 0.0965 s per 1024² evaluation (wgmma attention) */
-    double rate = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA || o->context_override ? 6.0e14 : 5.0e10;
-    for (int i = 0; i < p->cat->n_units; i++) compute[i] = p->cat->units[i].per_step ? block / rate : 0;
+    o->weights_coded = 1;
+    zt_plan_policy_default(&o->policy);
+    o->lend = 1;
+    o->copy_streams = 1;
+    o->norm_variant = ZT_NORM_VARIANT_DEFAULT;
+    o->io_engine = ZT_IO_AUTO;
 }
 
 static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks - 1); }
 
 static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L);
 static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L);
-
-/* Predicted seconds per image of a plan, without the compute of the
- * once-per-image phases (the same for every plan). image_bus_bytes counts
- * the per-step units too; their copies are inside step_time_s. */
-static double image_time(const zt_plan *pl, int steps, double link_bw) {
-    const double once = (double)pl->image_bus_bytes - (double)steps * (double)pl->step_bus_bytes;
-    return steps * pl->step_time_s + (once > 0 ? once : 0) / link_bw;
-}
 
 /* The image the workspace is planned for. */
 static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
@@ -94,86 +81,107 @@ static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
     return gp;
 }
 
+/* One way to decode the VAE (device cap `cap`, 0: whole image) measured for
+ * the planned image, with the longest caption: its workspace, the tail of
+ * it the denoising loop leaves idle, its host memory and host traffic. */
+static zt_plan_vae vae_alternative(zt_pipeline *p, const zt_gen_params *gp, size_t cap) {
+    const zt_model_config *c = &p->cat->cfg;
+    const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c);
+    zt_plan_vae a;
+    p->vae_cap = cap;
+    a.workspace_bytes = zt_pipeline_activation_bytes(p, gp, ZT_MAX_TOKENS);
+    const size_t front = dit_front_bytes(p, gp, ZT_MAX_TOKENS);
+    /* the banded decode's scratch is the other networks' own: nothing idle to lend */
+    a.lend_bytes = !cap && a.workspace_bytes > front ? ZT_ALIGN_UP(a.workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
+    a.host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, cap);
+    a.host_traffic = zt_vae_host_traffic(&p->vae, p->ops, hl, wl, gp->vae_dt, cap);
+    p->vae_cap = 0;
+    return a;
+}
+
+/* The plan for these options (sched/plan.h zt_plan_choose holds every
+ * decision; this only measures what it decides from). Sets the VAE's cap
+ * and host memory for the decode the plan chose. */
+/* The block store weights are read from: --store, or the model itself. */
+static zt_store *weights_store(const zt_pipeline *p) {
+    return zt_store_of_source(p->store ? p->store : p->src);
+}
+
 static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in, zt_err *e) {
     const int n = p->cat->n_units;
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
-    double *compute = calloc((size_t)n, sizeof *compute);
-    if (!pu || !compute) {
-        free(pu);
-        free(compute);
-        return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
+    if (!pu) return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
+    zt_models_plan_units(p->cat, o->plan_steps, pu);
+    /* coded weights: the coded sizes, exact once coded (or from a coded store), else (zturbo plan on
+     * a snapshot) estimated; without a budget a snapshot stays bf16 */
+    zt_store *zs = weights_store(p);
+    const int coded = o->weights_coded && (o->vram_budget || zs);
+    for (int i = 0; coded && i < n; i++) {
+        if (p->coded_host) pu[i].coded_bytes = zt_coded_host_bytes(p->coded_host, i);
+        else if (zs) pu[i].coded_bytes = zt_store_unit_coded(zs, i) ? zt_store_extent_of(zs, i)->stored_bytes : 0;
+        else if (!pu[i].host_only) pu[i].coded_bytes = (uint64_t)((double)pu[i].bytes * o->policy.coded_ratio);
     }
-    estimate_compute(p, o, compute);
-    zt_stream_describe_units(p->cat, o->plan_steps, compute, pu);
-    zt_gen_params gp = plan_gen_params(o);
-    memset(in, 0, sizeof *in);
-    in->vram_budget = o->vram_budget;
-    in->context_bytes = p->context_bytes;
-    in->pinned_budget = o->pinned_budget;
-    in->have_store = p->store != NULL;
-    in->link_bw = o->link_bw > 0 ? o->link_bw : p->link_bw_measured > 0 ? p->link_bw_measured : 25e9;
-    if (o->throttle_bw > 0 && o->throttle_bw < in->link_bw) in->link_bw = o->throttle_bw;
-    in->disk_bw = o->disk_bw > 0 ? o->disk_bw : 2e9;
-    in->steps = o->plan_steps;
-    in->window_override = o->window;
-    in->prefetch_override = o->prefetch;
+    const zt_gen_params gp = plan_gen_params(o);
     const zt_model_config *c = &p->cat->cfg;
-    const int hl = gp.height / vae_factor(c), wl = gp.width / vae_factor(c);
+    zt_plan_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.vram_budget = o->vram_budget;
+    rq.pinned_budget = o->pinned_budget;
+    rq.have_store = p->store != NULL;
+    rq.steps = o->plan_steps;
+    rq.window_override = o->window;
+    rq.prefetch_override = o->prefetch;
+    rq.gpu = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA;
+    rq.context_measured = p->context_measured;
+    rq.context_override = o->context_override;
+    rq.link_bw = o->link_bw;
+    rq.link_measured = p->link_bw_measured;
+    rq.throttle_bw = o->throttle_bw;
+    rq.disk_bw = o->disk_bw;
+    /* a transformer block over S tokens: the projections and the feed-forward
+     * (8 D^2 + 6 D FF per token) and attention (4 S^2 D) */
+    const double D = c->dim, FF = c->ffn_dim;
+    rq.flops_token = 8.0 * D * D + 6.0 * D * FF;
+    rq.flops_pair = 4.0 * D;
+    rq.image_tokens = (gp.height / vae_factor(c) / c->patch) * (gp.width / vae_factor(c) / c->patch);
+    rq.vae_decode = o->vae_decode;
+    rq.lend = o->lend;
     /* The banded VAE's cap: the scratch the other networks need anyway. */
-    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
-    int rc = ZT_ERR_NOMEM;
-    if (o->vae_decode != ZT_VAE_DECODE_BANDED) {
-        p->vae_cap = 0;
-        in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
-        /* the denoising loop leaves the whole-image decode's extra scratch idle: lend it */
-        const size_t front = dit_front_bytes(p, &gp, ZT_TE_MAX_TOKENS);
-        in->lend_bytes = in->workspace_bytes > front ? ZT_ALIGN_UP(in->workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
-        const char *lend = getenv("ZT_LEND"); /* ZT_LEND=0: lend nothing (for comparisons) */
-        if (lend && atoi(lend) == 0) in->lend_bytes = 0;
-        rc = zt_plan_make(pu, n, in, plan, e);
+    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_MAX_TOKENS);
+    rq.vae[ZT_PLAN_VAE_WHOLE] = vae_alternative(p, &gp, 0);
+    rq.vae[ZT_PLAN_VAE_BANDED] = vae_alternative(p, &gp, banded_cap);
+    rq.coded = coded;
+    rq.decode_bw = o->decode_bw;
+    rq.mem_bw = zt_ops_mem_bandwidth(p->ops);
+    int vae = ZT_PLAN_VAE_WHOLE;
+    int rc = zt_plan_choose(pu, n, &rq, &o->policy, plan, in, &vae, e);
+    if (!rc && !o->weights_coded && p->store) { /* bf16 weights cannot come from coded extents on every use */
+        zt_store *zs = zt_store_of_source(p->store);
+        for (int i = 0; i < n && !rc; i++)
+            if (plan->units[i].residency == ZT_RES_STREAMED && plan->units[i].tier == ZT_TIER_DISK &&
+                zt_store_unit_coded(zs, i)) {
+                zt_plan_free(plan);
+                rc = zt_err_set(e, ZT_ERR_ARG,
+                                "--weights bf16 reads %s from disk on every use, but %s holds it coded: use --weights "
+                                "coded, raise --pinned, or repack the store with --weights bf16",
+                                p->cat->units[i].name, o->store_path ? o->store_path : "the store");
+            }
     }
-    if (o->vae_decode != ZT_VAE_DECODE_DEVICE && (rc == ZT_ERR_NOMEM || (!rc && !plan->all_resident))) {
-        /* Whole-image decode too big, or a banded one may free room for
-         * resident transformer blocks: plan with the banded VAE and keep the
-         * plan predicted faster per image (its extra host traffic at the
-         * link rate against the transformer's saved bus time). */
-        zt_plan alt;
-        zt_err e2;
-        p->vae_cap = banded_cap;
-        zt_plan_input in2 = *in;
-        in2.workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
-        in2.lend_bytes = 0; /* the banded decode's scratch is the other networks' own */
-        const int rc2 = zt_plan_make(pu, n, &in2, &alt, &e2);
-        int take = !rc2 && (rc || o->vae_decode == ZT_VAE_DECODE_BANDED);
-        if (!rc2 && !rc && !take) {
-            /* per image: the steps (copies overlapped with compute) + the
-             * once-per-image units over the link (+ the banded decode's traffic) */
-            const double extra = zt_vae_host_traffic(&p->vae, p->ops, hl, wl, gp.vae_dt, banded_cap) / in->link_bw;
-            const double t_dev = image_time(plan, gp.steps, in->link_bw);
-            const double t_band = image_time(&alt, gp.steps, in->link_bw) + extra;
-            take = t_band < t_dev;
-        }
-        if (take) {
-            if (!rc) zt_plan_free(plan);
-            *plan = alt;
-            *in = in2;
-            rc = 0;
-        } else {
-            if (!rc2) zt_plan_free(&alt);
-            if (rc) *e = e2; /* neither fits: the banded minimum is the one to report */
-            p->vae_cap = 0;
-        }
-    }
-    if (!rc) p->vae_host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp.vae_dt, p->vae_cap);
     free(pu);
-    free(compute);
-    return rc;
+    if (rc) return rc;
+    p->vae_cap = vae == ZT_PLAN_VAE_BANDED ? banded_cap : 0;
+    p->vae_host_bytes = rq.vae[vae].host_bytes;
+    return ZT_OK;
 }
 
 /* Everything but the weights: source, optional store, ops context, model
  * descriptions, tokenizer, measured context size. */
 static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, zt_pipeline *p, zt_err *e) {
+    if (o->plan_width < 16 || o->plan_height < 16 || o->plan_steps < 1)
+        return zt_err_set(e, ZT_ERR_ARG, "pipeline: planned for %dx%d, %d steps (start from zt_pipeline_opts_default)",
+                          o->plan_width, o->plan_height, o->plan_steps);
     int rc = zt_source_open(model_path, &p->src, e);
+    if (!rc) rc = zt_source_set_load_threads(p->src, o->load_threads, e);
     if (rc) return rc;
     p->cat = zt_source_catalog(p->src);
     if (o->store_path) {
@@ -189,12 +197,15 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
         if (!same)
             return zt_err_set(e, ZT_ERR_ARG, "--store %s was packed from a different model than %s", o->store_path,
                               model_path);
+    } else if (zt_source_kind_of(p->src) == ZT_SOURCE_STORE) {
+        p->store = p->src; /* -m STORE also serves the units read from disk */
     }
     zt_ops_config oc = {0};
     oc.backend = o->backend;
     oc.device = o->device;
     oc.cpu_threads = o->cpu_threads;
     rc = zt_ops_create(&oc, &p->ops, e);
+    if (!rc) rc = zt_ops_set_norm_variant(p->ops, o->norm_variant, e);
     if (rc) return rc;
     /* The fp16 path: DiT and text-encoder images become f16 as they are read
      * (resident, pinned or from the store on every use); the VAE keeps bf16. */
@@ -208,7 +219,7 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     uint64_t fr = 0, tot = 0;
     zt_ops_mem_info(p->ops, &fr, &tot);
     p->device_total = tot;
-    p->context_bytes = o->context_override ? o->context_override : tot ? tot - fr + CONTEXT_HEADROOM : 0;
+    p->context_measured = tot - fr;
     /* the plan's link rate: measured here unless given (64 MiB pinned copies,
      * ~10 ms; the buffers are gone before the plan's allocations) */
     if (o->link_bw <= 0 && !o->context_override && o->vram_budget) p->link_bw_measured = zt_ops_measure_h2d(p->ops, 64u << 20);
@@ -216,7 +227,15 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
     if (!rc && o->precision == ZT_DT_F16) p->vae.attn16_dt = ZT_DT_F16;
+    if (!rc) zt_vae_force_bands(&p->vae, o->vae_band_level, o->vae_band_rows);
     return rc;
+}
+
+/* Encoder threads for coding at load: every core (at most 16). */
+static int coding_threads(const zt_pipeline_opts *o) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->backend == ZT_BACKEND_CPU && o->cpu_threads > 0) n = o->cpu_threads;
+    return (int)(n < 1 ? 1 : n > 16 ? 16 : n);
 }
 
 int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
@@ -230,45 +249,116 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
     return rc;
 }
 
+static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
+
+/* The weights' side of opening: coded images (a coded store's sizes, or the
+ * units coded now, once, as the sources read them: LoRA merges included),
+ * the plan, the stream. Without a budget everything is resident: a snapshot
+ * is not coded then, a coded store's units are decoded on the device as they
+ * load. With a store, units the LoRA set changes move as bf16 (the store's
+ * coded extents are the unmerged weights). Also a LoRA switch's rebuild. */
+static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
+    int rc = ZT_OK;
+    if (o->weights_coded && (o->vram_budget || weights_store(p))) {
+        const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+        uint8_t *keep = calloc((size_t)p->cat->n_units, 1);
+        if (!keep) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+        for (int u = 0; ls && u < p->cat->n_units; u++) keep[u] = ls->unit_count[u] > 0;
+        const double tc = zt_now();
+        rc = zt_coded_host_open(p->cat, p->src, p->store, keep, coding_threads(o), NULL, NULL, &p->coded_host, e);
+        free(keep);
+        if (rc) return rc;
+        p->code_s = zt_now() - tc;
+    }
+    /* One provider: with no budget the plan keeps every unit resident. */
+    zt_plan_input in;
+    rc = build_plan(p, o, &p->plan, &in, e);
+    if (rc) return rc;
+    if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
+    zt_stream_options so;
+    zt_stream_options_default(&so);
+    so.throttle_bw = o->throttle_bw;
+    so.host_scratch_bytes = p->vae_host_bytes;
+    so.copy_streams = o->copy_streams;
+    so.io_engine = o->io_engine;
+    so.coded_host = p->coded_host;
+    rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
+    if (rc) return rc;
+    p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes + p->plan.cstage_bytes;
+    if (o->vram_budget) {
+        p->streaming = 1;
+        p->vae_host = zt_stream_host_scratch(p->stream);
+        p->plan_width = o->plan_width;
+        p->plan_height = o->plan_height;
+    }
+    return ZT_OK;
+}
+
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
     double t0 = zt_now();
     zt_pipeline *p = calloc(1, sizeof *p);
     if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
     int rc = pipeline_prepare(model_path, o, p, e);
     if (rc) goto fail;
-    /* The tokenizer: given explicitly, or the snapshot's tokenizer/tokenizer.json. */
+    { /* LoRAs: every file checked before any weight is read; a merger even without (a later
+       * zt_pipeline_set_loras merges into the same sources) */
+        zt_lora_set *set = NULL;
+        if (o->n_loras) rc = zt_lora_set_open(p->cat, o->loras, o->n_loras, &set, e);
+        if (!rc) rc = zt_lora_merger_create(set, o->cpu_threads, &p->lora, e);
+        if (rc) goto fail;
+    }
+    /* The tokenizer: given explicitly, or the model's own (a snapshot's
+     * tokenizer/tokenizer.json, the copy in a store). */
     if (o->tokenizer_path) {
         rc = zt_tokenizer_load(o->tokenizer_path, &p->tok, e);
         if (rc) goto fail;
     } else {
-        char tp[4096];
-        struct stat sb;
-        snprintf(tp, sizeof tp, "%s/tokenizer/tokenizer.json", model_path);
-        if (stat(tp, &sb) == 0) {
-            rc = zt_tokenizer_load(tp, &p->tok, e);
+        void *json = NULL;
+        uint64_t len = 0;
+        zt_err fe = {0};
+        int frc = zt_source_read_file(p->src, ZT_STORE_FILE_TOKENIZER, &json, &len, &fe);
+        if (!frc) {
+            char name[4200];
+            snprintf(name, sizeof name, "%s%s%s", model_path, zt_source_kind_of(p->src) == ZT_SOURCE_STORE ? ":" : "/",
+                     ZT_STORE_FILE_TOKENIZER);
+            rc = zt_tokenizer_load_mem(json, (size_t)len, name, &p->tok, e);
+            free(json);
             if (rc) goto fail;
+        } else if (frc != ZT_ERR_MISSING) {
+            *e = fe;
+            rc = frc;
+            goto fail;
         }
     }
-    if (o->vram_budget) {
-        zt_plan_input in;
-        rc = build_plan(p, o, &p->plan, &in, e);
+    if (!p->tok && o->need_tokenizer) { /* before the weights load */
+        rc = zt_pipeline_no_tokenizer(p, e);
+        goto fail;
+    }
+    p->opts = *o;
+    p->opts.loras = NULL; /* the caller's; the merger holds the set */
+    p->opts.n_loras = 0;
+    if (o->vram_budget) { /* under a budget: LoRAs merged on the host as each unit image is read */
+        zt_source *w = NULL;
+        const int store_is_model = p->store == p->src; /* -m STORE: one source, wrapped once */
+        rc = zt_source_transform(p->src, zt_lora_transform, p->lora, NULL, &w, e);
         if (rc) goto fail;
-        zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes};
-        rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
-        if (rc) goto fail;
-        p->streaming = 1;
-        p->vae_host = zt_stream_host_scratch(p->stream);
-        p->plan_width = o->plan_width;
-        p->plan_height = o->plan_height;
-        p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
-    } else {
-        if (o->vae_decode == ZT_VAE_DECODE_BANDED) { /* no budget, but asked for (host memory on first use) */
-            const zt_gen_params gp = plan_gen_params(o);
-            p->vae_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
+        p->src = w;
+        if (store_is_model) {
+            p->store = w;
+        } else if (p->store) {
+            rc = zt_source_transform(p->store, zt_lora_transform, p->lora, NULL, &w, e);
+            if (rc) goto fail;
+            p->store = w;
         }
-        rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
+    }
+    rc = open_weights(p, o, e);
+    if (rc) goto fail;
+    if (!o->vram_budget) { /* everything resident: LoRAs merged in place, on the device with CUDA */
+        p->lora_in_place = 1;
+        const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+        for (int u = 0; ls && u < p->cat->n_units && !rc; u++)
+            if (ls->unit_count[u]) rc = merge_in_place(p, u, e);
         if (rc) goto fail;
-        p->weight_bytes = zt_resident_bytes(p->units);
     }
     p->load_s = zt_now() - t0;
     *out = p;
@@ -278,6 +368,56 @@ fail:
     return rc;
 }
 
+
+/* The LoRA patches of unit u into its resident image (device memory with CUDA). */
+static int merge_in_place(zt_pipeline *p, int u, zt_err *e) {
+    void *img = (void *)zt_units_acquire(p->units, u);
+    int rc = img ? zt_lora_merge_unit(p->lora, p->ops, u, img, e) : zt_units_fail(p->units, e);
+    if (img) zt_units_release(p->units, u);
+    return rc;
+}
+
+int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e) {
+    if (p->lora_broken)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch");
+    zt_lora_set *set = NULL;
+    int rc = n ? zt_lora_set_open(p->cat, specs, n, &set, e) : ZT_OK;
+    if (rc) return rc; /* nothing changed */
+    const zt_lora_set *old = zt_lora_merger_set(p->lora);
+    const int nu = p->cat->n_units;
+    char *changed = calloc((size_t)nu, 1);
+    if (!changed) {
+        zt_lora_set_close(set);
+        return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    }
+    for (int u = 0; u < nu; u++) changed[u] = !p->cat->units[u].host_only && !zt_lora_unit_same(old, set, u);
+    zt_lora_merger_replace(p->lora, set); /* from here the sources' transform merges the new set */
+    int rebuild = 0; /* a changed unit held coded: its coded image (and size) changes, so the weights are
+                      * coded, planned and loaded again (a store serves those units bf16 from now on) */
+    for (int u = 0; u < nu && p->coded_host; u++) rebuild |= changed[u] && p->plan.units[u].coded;
+    if (rebuild) {
+        zt_units_destroy(p->units);
+        p->units = NULL;
+        p->stream = NULL;
+        if (!p->vae_host_owned) p->vae_host = NULL;
+        zt_coded_host_close(p->coded_host);
+        p->coded_host = NULL;
+        zt_plan_free(&p->plan);
+        rc = open_weights(p, &p->opts, e);
+        /* under a budget the sources merged the new set as they were read; without one it merges in place */
+        for (int u = 0; u < nu && !rc; u++)
+            if (p->lora_in_place && set && set->unit_count[u]) rc = merge_in_place(p, u, e);
+        for (int u = 0; u < nu; u++) changed[u] = 0;
+    }
+    for (int u = 0; u < nu && !rc; u++) {
+        if (!changed[u]) continue;
+        rc = zt_stream_reload_unit(p->stream, u, e); /* under a budget: merged as it is read */
+        if (!rc && p->lora_in_place) rc = merge_in_place(p, u, e);
+    }
+    free(changed);
+    if (rc) p->lora_broken = 1;
+    return rc;
+}
 
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w) {
     const zt_model_config *cfg = &p->cat->cfg;
@@ -327,6 +467,61 @@ static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape
     }
     dump_host(d, name, "F32", ndim, shape, h, n * 4);
     free(h);
+}
+
+/* The end of a --dump: the decoded image (NHWC -> CHW f32), the RGB8 image,
+ * the schedule and the metadata, then the file. */
+static int dump_finish(dumper *dd, zt_pipeline *p, const zt_gen_params *gp, const zt_schedule *sch, const void *decoded,
+                       const uint8_t *rgb, zt_err *e) {
+    const size_t npix = (size_t)gp->width * gp->height;
+    /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
+    int64_t dsh[3] = {(int64_t)npix, 3, 0};
+    dump_dev(dd, "decoded_nhwc", 2, dsh, decoded, gp->vae_dt);
+    if (!dd->rc) {
+        zt_stf_tensor *tn = &dd->f.t[dd->f.n - 1];
+        float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
+        if (!chw) return zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
+        for (size_t px = 0; px < npix; px++)
+            for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
+        free(tn->data);
+        free(tn->name);
+        tn->data = chw;
+        tn->name = strdup("decoded");
+        tn->ndim = 3;
+        tn->shape[0] = 3;
+        tn->shape[1] = gp->height;
+        tn->shape[2] = gp->width;
+        if (!tn->name) dd->rc = zt_err_set(&dd->err, ZT_ERR_NOMEM, "--dump: out of host memory");
+    }
+    int64_t ish[3] = {gp->height, gp->width, 3};
+    dump_host(dd, "image", "U8", 3, ish, rgb, npix * 3);
+    int64_t n1 = gp->steps + 1, n0 = gp->steps;
+    dump_host(dd, "sigmas", "F32", 1, &n1, sch->sigma, (size_t)n1 * 4);
+    dump_host(dd, "timesteps", "F32", 1, &n0, sch->timestep, (size_t)n0 * 4);
+    dump_host(dd, "t_model", "F32", 1, &n0, sch->t_model, (size_t)n0 * 4);
+    if (!dd->rc) {
+        char v[64];
+        zt_stf *f = &dd->f;
+        snprintf(v, sizeof v, "%d", gp->height);
+        zt_stf_meta(f, "height", v, NULL);
+        snprintf(v, sizeof v, "%d", gp->width);
+        zt_stf_meta(f, "width", v, NULL);
+        snprintf(v, sizeof v, "%d", gp->steps);
+        zt_stf_meta(f, "steps", v, NULL);
+        zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : gp->dt == ZT_DT_F16 ? "fp16" : "bf16", NULL);
+        zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+        zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
+        zt_stf_meta(f, "producer", "zturbo", NULL);
+        if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
+        if (!gp->noise) {
+            snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
+            zt_stf_meta(f, "seed", v, NULL);
+            zt_stf_meta(f, "rng", zt_rng_name(gp->rng), NULL);
+        }
+        dd->rc = zt_stf_save(f, gp->dump_path, &dd->err);
+    }
+    if (dd->rc) *e = dd->err;
+    return dd->rc;
 }
 
 /* ---- generate ------------------------------------------------------------------ */
@@ -379,14 +574,37 @@ static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L) {
     return cv.used - ZT_ALIGN_UP(m.scratch_bytes, ZT_CARVE_ALIGN) + scratch_but_vae(p, gp, L);
 }
 
+/* Where the Qwen3 tokenizer comes from (ComfyUI files and old stores lack it). */
+#define TOKENIZER_SOURCE                                                                                         \
+    "tokenizer/tokenizer.json of Tongyi-MAI/Z-Image-Turbo on Hugging Face "                                     \
+    "(https://huggingface.co/Tongyi-MAI/Z-Image-Turbo/resolve/main/tokenizer/tokenizer.json)"
+
+int zt_pipeline_no_tokenizer(const zt_pipeline *p, zt_err *e) {
+    const char *m = zt_source_path(p->src);
+    switch (zt_source_kind_of(p->src)) {
+    case ZT_SOURCE_COMFY:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: ComfyUI files carry none; give --tokenizer FILE with the Qwen3 tokenizer, "
+                          TOKENIZER_SOURCE);
+    case ZT_SOURCE_STORE:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: the store %s holds none (packed from ComfyUI files or by an older zturbo); "
+                          "give --tokenizer FILE, or repack it with `zturbo pack %s -o NEW.zts --tokenizer FILE`; the "
+                          "file is " TOKENIZER_SOURCE,
+                          m, m);
+    default:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: %s has no tokenizer/tokenizer.json; give --tokenizer FILE, the " TOKENIZER_SOURCE,
+                          m);
+    }
+}
+
 int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e) {
     *n = 0;
     *truncated = 0;
-    if (!p->tok)
-        return zt_err_set(e, ZT_ERR_MISSING,
-                          "no tokenizer: the model folder has no tokenizer/tokenizer.json (give one with --tokenizer FILE)");
+    if (!p->tok) return zt_pipeline_no_tokenizer(p, e);
     size_t got = 0;
-    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_TOKENIZER_MAX_TOKENS, ids, (size_t)cap, &got,
+    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_MAX_TOKENS, ids, (size_t)cap, &got,
                                       truncated, e);
     if (rc) return rc;
     *n = (int)got;
@@ -414,7 +632,10 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     zt_gen_stats stats;
     memset(&stats, 0, sizeof stats);
     if (n_ids < 1) return zt_err_set(e, ZT_ERR_RANGE, "prompt: no tokens");
-    const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
+    if (p->lora_broken)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch: "
+                                              "create the context again");
+    const int L = n_ids < ZT_MAX_TOKENS ? n_ids : ZT_MAX_TOKENS;
     if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32 && gp->dt != ZT_DT_F16)
         return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16, f32 or f16)", zt_dtype_name(gp->dt));
     if ((gp->dt == ZT_DT_F16) != (p->precision == ZT_DT_F16))
@@ -423,6 +644,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
                           p->precision == ZT_DT_F16 ? "f16" : "bf16/f32");
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "VAE precision %s not supported (bf16 or f32)", zt_dtype_name(gp->vae_dt));
+    if (!zt_rng_name(gp->rng)) return zt_err_set(e, ZT_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", gp->rng);
     if (gp->dt == ZT_DT_F32 && zt_ops_backend(p->ops) != ZT_BACKEND_CPU)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED,
                           "precision f32 runs on the CPU backend only (the CUDA attention is bf16); use --device cpu");
@@ -529,7 +751,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
 
     /* ---- initial noise (host, so every backend starts from the same bits) ---- */
     if (gp->noise) memcpy(host, gp->noise, nlat * sizeof *host);
-    else zt_noise_fill(gp->seed, host, nlat);
+    else zt_noise_draw(gp->rng, gp->seed, host, nlat);
     zt_mem_upload(p->ops, m.lat, host, nlat * sizeof *host);
     zt_ops_sync(p->ops);
     sh[0] = C;
@@ -590,7 +812,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     /* ---- VAE ---- */
     t = zt_now();
     if (!p->streaming) {
-        /* resident: banded only when forced (ZT_VAE_BANDED); host memory on demand */
+        /* no budget: banded only when asked for (--vae-decode banded, --vae-bands); host memory on demand */
         const size_t hb = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, p->vae_cap);
         if (hb > p->vae_host_bytes) {
             void *nh = p->vae_host_owned ? realloc(p->vae_host, hb) : malloc(hb);
@@ -614,57 +836,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     stats.vae_s = zt_now() - t;
     note_device_use(p, &stats);
 
-    if (dd.on) {
-        /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
-        int64_t dsh[3] = {(int64_t)npix, 3, 0};
-        dump_dev(&dd, "decoded_nhwc", 2, dsh, m.decoded, gp->vae_dt);
-        if (!dd.rc) {
-            zt_stf_tensor *tn = &dd.f.t[dd.f.n - 1];
-            float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
-            if (!chw) {
-                rc = zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
-                goto out;
-            }
-            for (size_t px = 0; px < npix; px++)
-                for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
-            free(tn->data);
-            free(tn->name);
-            tn->data = chw;
-            tn->name = strdup("decoded");
-            tn->ndim = 3;
-            tn->shape[0] = 3;
-            tn->shape[1] = gp->height;
-            tn->shape[2] = gp->width;
-            if (!tn->name) dd.rc = zt_err_set(&dd.err, ZT_ERR_NOMEM, "--dump: out of host memory");
-        }
-        int64_t ish[3] = {gp->height, gp->width, 3};
-        dump_host(&dd, "image", "U8", 3, ish, rgb, npix * 3);
-        int64_t n1 = gp->steps + 1, n0 = gp->steps;
-        dump_host(&dd, "sigmas", "F32", 1, &n1, sch.sigma, (size_t)n1 * 4);
-        dump_host(&dd, "timesteps", "F32", 1, &n0, sch.timestep, (size_t)n0 * 4);
-        dump_host(&dd, "t_model", "F32", 1, &n0, sch.t_model, (size_t)n0 * 4);
-        if (!dd.rc) {
-            char v[64];
-            zt_stf *f = &dd.f;
-            snprintf(v, sizeof v, "%d", gp->height);
-            zt_stf_meta(f, "height", v, NULL);
-            snprintf(v, sizeof v, "%d", gp->width);
-            zt_stf_meta(f, "width", v, NULL);
-            snprintf(v, sizeof v, "%d", gp->steps);
-            zt_stf_meta(f, "steps", v, NULL);
-            zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : gp->dt == ZT_DT_F16 ? "fp16" : "bf16", NULL);
-            zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
-            zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
-            zt_stf_meta(f, "producer", "zturbo", NULL);
-            if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
-            dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
-        }
-        if (dd.rc) {
-            *e = dd.err;
-            rc = dd.rc;
-            goto out;
-        }
-    }
+    if (dd.on && (rc = dump_finish(&dd, p, gp, &sch, m.decoded, rgb, e))) goto out;
     stats.tokens = L;
     stats.weight_bytes = p->weight_bytes;
     stats.activation_bytes = total;

@@ -64,6 +64,14 @@ enum {
     ZTURBO_ERR_INTERNAL = -10,   /* a bug */
 };
 
+/* Limits of zturbo_params (zturbo_params_check). */
+enum {
+    ZTURBO_SIZE_MIN = 16,
+    ZTURBO_SIZE_MAX = 2048,
+    ZTURBO_SIZE_MULTIPLE = 16,
+    ZTURBO_STEPS_MAX = 100,
+};
+
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 /* F16: the fp16 path (weights converted to f16 at load, f32 residual
  * streams, the SiLU gate clamped to ±65504), for cards without bf16. */
@@ -73,6 +81,24 @@ typedef enum {
     ZTURBO_PRECISION_F32,
     ZTURBO_PRECISION_F16
 } zturbo_precision;
+typedef enum { ZTURBO_IO_AUTO = 0, ZTURBO_IO_URING, ZTURBO_IO_PREAD } zturbo_io;
+typedef enum { ZTURBO_WEIGHTS_DEFAULT = 0, ZTURBO_WEIGHTS_CODED, ZTURBO_WEIGHTS_BF16 } zturbo_weights;
+
+/* The generator of the initial latent for a seed. TORCH_CPU (the default):
+ * torch.randn([1, 16, H/8, W/8]) with torch.Generator("cpu").manual_seed(seed),
+ * bit for bit, which is what diffusers (randn_tensor with a CPU generator)
+ * and ComfyUI draw, so the same seed gives their image; ZTURBO: zturbo's
+ * own generator (api/noise.h), what zturbo drew before this option. */
+typedef enum { ZTURBO_RNG_TORCH_CPU = 0, ZTURBO_RNG_ZTURBO = 1 } zturbo_rng;
+
+/* A LoRA file and its strength (README "LoRA"): merged into the weights
+ * once, W' = bf16(W + scale * alpha/rank * B A). */
+typedef struct {
+    const char *path;           /* safetensors LoRA file (diffusers/PEFT, kohya, ComfyUI, ai-toolkit...) */
+    float scale;                /* strength, finite, |scale| <= 1e6 (1: as trained) */
+} zturbo_lora;
+
+#define ZTURBO_MAX_LORAS 16
 
 typedef struct zturbo zturbo;
 
@@ -83,11 +109,16 @@ typedef struct {
     uint64_t vram;              /* 0: every weight resident, no budget; else the whole device
                                  * footprint (CUDA context included) in bytes, >= 1 MiB */
     uint64_t pinned;            /* pinned host bytes for streamed weights; UINT64_MAX: no limit */
-    const char *store;          /* block store serving units read from disk each use, or NULL */
+    const char *store;          /* block store serving units read from disk each use, or NULL
+                                 * (a model_path that is a store serves them itself) */
     int window;                 /* window slots 1..16, 0: prefetch + 1 */
     int prefetch;               /* units copied ahead 0..8, -1: the plan decides (1) */
     int threads;                /* CPU backend worker threads, 0: all cores */
-    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json */
+    const char *tokenizer_path; /* tokenizer.json; NULL: the model's own (a snapshot's
+                                 * tokenizer/tokenizer.json, or the copy a store carries) */
+    int need_tokenizer;         /* 1: create fails (ZTURBO_ERR_MISSING, naming the file needed and
+                                 * where to get it) before loading weights when there is no
+                                 * tokenizer; 0: generate fails then (ids still work) */
     int max_width, max_height;  /* the largest image planned for (1024 x 1024); only the
                                  * streaming workspace depends on it */
     int max_steps;              /* steps planned for (8) */
@@ -98,6 +129,24 @@ typedef struct {
     double link_bw;             /* host->device bytes/s the plan predicts with (0: measured at start
                                  * on a GPU, else 25e9, PCIe 4 x16) */
     int vae_decode;             /* 0 auto, 1 whole image on the device, 2 banded from host memory */
+    /* Tuning: the defaults are the measured best; other values are for
+     * comparisons. None changes the image bytes, except norm variants 2..4
+     * against 0..1 (rows longer than 1024 summed in another f32 order). */
+    int lend;                   /* 1 (default): transformer blocks streamed under a budget may use the
+                                 * whole-image VAE's workspace during the steps; 0: never */
+    int copy_streams;           /* 1 (default) or 2: split each streamed copy over two copy streams */
+    int norm_variant;           /* CUDA row-norm launch variant 0..4 (3, the fastest measured) */
+    int load_threads;           /* readers per unit when loading a checkpoint, 1..8 (0: min(8, cores));
+                                 * 1 is the old single reader without readahead advice */
+    zturbo_io io;               /* store reads: AUTO io_uring else pread threads, URING (fail
+                                 * without it), PREAD */
+    int vae_band_level, vae_band_rows; /* decode the VAE levels from 1..16 on in bands of 1..65536 rows,
+                                 * whatever the plan (0, 0: the plan decides) */
+    const zturbo_lora *loras;   /* merged into the weights at create (every file checked first), or NULL */
+    int n_loras;                /* 0..ZTURBO_MAX_LORAS */
+    zturbo_weights weights;     /* under a budget: DEFAULT / CODED lossless coded weights (~0.68 of the
+                                 * bytes in host memory and on the bus, decoded on the GPU), BF16 as
+                                 * they are (for comparisons); no effect without vram */
 } zturbo_options;
 
 typedef struct {
@@ -116,9 +165,13 @@ typedef struct {
     int width, height;          /* multiples of 16 in 16..2048 (1024) */
     int steps;                  /* 1..100 (8) */
     uint64_t seed;              /* noise seed (0) */
+    zturbo_rng rng;             /* generator the seed drives (TORCH_CPU) */
     const float *noise;         /* f32 [16, height/8, width/8] initial latent instead of the seed, or NULL */
     const char *noise_name;     /* recorded in the PNG as "Noise file" when noise is set (may be NULL) */
     const char *dump_path;      /* write every intermediate (tools/ref format) here, or NULL */
+    const zturbo_lora *loras;   /* NULL: the LoRAs of zturbo_options; else exactly these n_loras (0: none).
+                                 * A change re-merges only the weight units whose patches differ */
+    int n_loras;
     volatile int *cancel;       /* non-zero stops before the next evaluation, or NULL */
     void (*on_progress)(void *user, const zturbo_progress *pr); /* after each evaluation, or NULL */
     void *user;
@@ -144,10 +197,24 @@ typedef struct {
     int units_resident, units_streamed, slots, prefetch;
     uint64_t slot_bytes;
     int units_lent;             /* transformer blocks copied once per image into the VAE's idle workspace */
+    int loras;                  /* LoRA files merged into the weights */
+    int lora_tensors;           /* weight matrices they changed (merges done so far) */
+    double lora_merge_s;        /* seconds spent merging (load included) */
+    int units_coded;            /* of the resident units, kept coded (decoded into a slot at each use) */
+    uint64_t pinned_bytes;      /* pinned host memory of the plan: streamed weights + staging */
+    int weights_coded;          /* 1: coded weights (zturbo_options.weights) */
+    double code_s;              /* seconds zturbo_create spent coding the weights (a snapshot; 0: none) */
 } zturbo_result;
 
 void zturbo_options_default(zturbo_options *o);
 void zturbo_params_default(zturbo_params *p);
+
+/* The one check of a zturbo_params, before anything runs: width and height
+ * multiples of 16 in 16..2048, steps in 1..100, a prompt or ids. generate
+ * calls it; the command line and the server reject with its messages
+ * ("width 17 not allowed: must be a multiple of 16 in 16..2048"). Needs no
+ * context. Returns 0, ZTURBO_ERR_RANGE or ZTURBO_ERR_ARG. */
+int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen);
 
 /* Load the model. On success *out is the context; on failure *out is NULL. */
 int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen);
@@ -158,12 +225,22 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
  * (the inputs, no timings: the same inputs give the same file). */
 int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
                         size_t errlen);
+/* One image as PNG bytes in memory: exactly the bytes zturbo_generate_png
+ * writes to a file for the same context and params. *png is malloc'd (the
+ * caller frees it); on failure *png is NULL. */
+int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                               char *err, size_t errlen);
+/* The A1111 "parameters" infotext the PNG of p carries (prompt, then
+ * "Steps: 8, Sampler: Euler, ..."), malloc'd; NULL when out of memory. */
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p);
 void zturbo_destroy(zturbo *z);
 
 /* Resolved settings of a context (after AUTO/DEFAULT are decided). */
 zturbo_device zturbo_device_of(const zturbo *z);
 /* "bf16" / "f32" */
 const char *zturbo_precision_name(zturbo_precision p);
+/* "torch-cpu" / "zturbo" (NULL for a value outside the enum) */
+const char *zturbo_rng_name(zturbo_rng r);
 zturbo_precision zturbo_precision_of(const zturbo *z);
 zturbo_precision zturbo_vae_precision_of(const zturbo *z);
 /* What degraded at create, in one line ("" when nothing): pinning refused
@@ -177,6 +254,9 @@ int zturbo_cuda_available(void);
  * 16xx, T4) or an sm_75-only build, which run the fp16 path
  * (ZTURBO_PRECISION_F16, the default there). */
 int zturbo_cuda_has_bf16(int ordinal);
+/* The LoRA fields of a result (loras, lora_tensors, lora_merge_s) for the
+ * context as created, the rest zero: what the load merged and how long it took. */
+void zturbo_lora_info(const zturbo *z, zturbo_result *r);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w);
 

@@ -5,19 +5,31 @@
 #include "api/zturbo.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "api/lora.h"
+#include "api/noise.h"
 #include "api/pipeline.h"
 #include "api/png.h"
+#include "kernels/cuda_norm.h"
+#include "models/limits.h"
+#include "storage/tensor_image.h"
 
 _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
                    (int)ZTURBO_ERR_NOMEM == (int)ZT_ERR_NOMEM && (int)ZTURBO_ERR_INTERRUPTED == (int)ZT_ERR_INTERRUPTED &&
                    (int)ZTURBO_ERR_RANGE == (int)ZT_ERR_RANGE && (int)ZTURBO_ERR_INTERNAL == (int)ZT_ERR_INTERNAL &&
                    (int)ZTURBO_ERR_MISSING == (int)ZT_ERR_MISSING,
                "zturbo.h codes mirror zt_code");
+/* The public limits (a standalone header) are models/limits.h's. */
+_Static_assert(ZTURBO_SIZE_MIN == ZT_SIDE_MULTIPLE && ZTURBO_SIZE_MAX == ZT_MAX_SIDE &&
+                   ZTURBO_SIZE_MULTIPLE == ZT_SIDE_MULTIPLE && ZTURBO_STEPS_MAX == ZT_MAX_STEPS,
+               "zturbo.h limits mirror models/limits.h");
+_Static_assert((int)ZTURBO_RNG_TORCH_CPU == (int)ZT_RNG_TORCH_CPU && (int)ZTURBO_RNG_ZTURBO == (int)ZT_RNG_ZTURBO,
+               "zturbo_rng mirrors zt_rng_kind");
 
 struct zturbo {
     zt_pipeline *p;
@@ -25,8 +37,53 @@ struct zturbo {
     zturbo_precision precision;  /* resolved */
     zturbo_precision vae_precision;
     uint64_t vram;
-    int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
+    int32_t *ids;                /* [ZT_MAX_TOKENS] tokenizer output, reused */
+    int n_loras;                 /* the LoRAs of the options */
+    zt_lora_spec loras[ZTURBO_MAX_LORAS];
+    char *lora_paths[ZTURBO_MAX_LORAS];
+    int n_cur;                   /* the LoRAs merged now (for the PNG) */
+    zt_lora_spec cur[ZTURBO_MAX_LORAS];
+    char *cur_paths[ZTURBO_MAX_LORAS];
 };
+
+/* Make the merged LoRAs those of p (or of the options when p gives none). */
+static int switch_loras(zturbo *z, const zturbo_params *p, zt_err *e) {
+    zt_lora_spec want[ZTURBO_MAX_LORAS];
+    int n = z->n_loras;
+    if (p->loras || p->n_loras) {
+        if (p->n_loras < 0 || p->n_loras > ZTURBO_MAX_LORAS || (p->n_loras && !p->loras))
+            return zt_err_set(e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d", p->n_loras, ZTURBO_MAX_LORAS);
+        n = p->n_loras;
+        for (int i = 0; i < n; i++) {
+            if (!p->loras[i].path || !isfinite(p->loras[i].scale) || fabsf(p->loras[i].scale) > 1e6f)
+                return zt_err_set(e, ZT_ERR_ARG, "LoRA %d: no path or a scale that is not a finite number within 1e6", i);
+            want[i] = (zt_lora_spec){p->loras[i].path, p->loras[i].scale};
+        }
+    } else {
+        for (int i = 0; i < n; i++) want[i] = z->loras[i];
+    }
+    int same = n == z->n_cur;
+    for (int i = 0; same && i < n; i++) same = want[i].scale == z->cur[i].scale && !strcmp(want[i].path, z->cur[i].path);
+    if (same) return ZT_OK;
+    char *paths[ZTURBO_MAX_LORAS] = {0};
+    for (int i = 0; i < n; i++)
+        if (!(paths[i] = strdup(want[i].path))) {
+            for (int k = 0; k < i; k++) free(paths[k]);
+            return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+        }
+    int rc = zt_pipeline_set_loras(z->p, want, n, e);
+    if (rc) {
+        for (int i = 0; i < n; i++) free(paths[i]);
+        return rc;
+    }
+    for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
+    for (int i = 0; i < n; i++) {
+        z->cur_paths[i] = paths[i];
+        z->cur[i] = (zt_lora_spec){paths[i], want[i].scale};
+    }
+    z->n_cur = n;
+    return ZT_OK;
+}
 
 
 /* Resident set size from /proc/self/statm (0 where there is none). */
@@ -58,6 +115,9 @@ void zturbo_options_default(zturbo_options *o) {
     o->max_width = 1024;
     o->max_height = 1024;
     o->max_steps = 8;
+    o->lend = 1;
+    o->copy_streams = 1;
+    o->norm_variant = ZT_NORM_VARIANT_DEFAULT;
 }
 
 void zturbo_params_default(zturbo_params *p) {
@@ -74,19 +134,31 @@ const char *zturbo_precision_name(zturbo_precision p) {
 static zt_dtype precision_dt(zturbo_precision p) {
     return p == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : p == ZTURBO_PRECISION_F16 ? ZT_DT_F16 : ZT_DT_BF16;
 }
+const char *zturbo_rng_name(zturbo_rng r) { return zt_rng_name((int)r); }
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
 const char *zturbo_notice(zturbo *z) { return z->p->stream ? zt_stream_notice(z->p->stream) : ""; }
 int zturbo_cuda_available(void) { return zt_cuda_available(); }
-int zturbo_cuda_has_bf16(int ordinal) { return zt_cuda_capability(ordinal) >= 80 && zt_cuda_bf16_kernels(); }
+int zturbo_cuda_has_bf16(int ordinal) {
+    zt_err e = {0};
+    return zt_ops_check_gpu_bf16(ordinal, &e) == ZT_OK;
+}
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
     zt_pipeline_latent_shape(z->p, width, height, c, h, w);
 }
 
+void zturbo_lora_info(const zturbo *z, zturbo_result *r) {
+    memset(r, 0, sizeof *r);
+    r->loras = z->n_cur;
+    r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
+    r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
+}
+
 static int check_size(const char *what, int v, zt_err *e) {
-    if (v < 16 || v > 2048 || v % 16)
-        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of 16 in 16..2048", what, v);
+    if (v < ZT_SIDE_MULTIPLE || v > ZT_MAX_SIDE || v % ZT_SIDE_MULTIPLE)
+        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of %d in %d..%d", what, v,
+                          ZT_SIDE_MULTIPLE, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE);
     return 0;
 }
 
@@ -111,29 +183,54 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (o->threads < 0 || o->threads > 1024)
         return zt_err_set(&e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads),
                fail(&e, err, errlen);
+    if (o->n_loras < 0 || o->n_loras > ZTURBO_MAX_LORAS || (o->n_loras && !o->loras))
+        return zt_err_set(&e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d (with loras set)", o->n_loras, ZTURBO_MAX_LORAS),
+               fail(&e, err, errlen);
+    for (int i = 0; i < o->n_loras; i++)
+        if (!o->loras[i].path || !isfinite(o->loras[i].scale) || fabsf(o->loras[i].scale) > 1e6f)
+            return zt_err_set(&e, ZT_ERR_ARG, "LoRA %d: %s", i, o->loras[i].path ? "scale not a finite number within 1e6" : "no path"),
+                   fail(&e, err, errlen);
     if (check_size("max width", o->max_width, &e) || check_size("max height", o->max_height, &e)) return fail(&e, err, errlen);
-    if (o->max_steps < 1 || o->max_steps > 100)
-        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
+    if (o->lend != 0 && o->lend != 1)
+        return zt_err_set(&e, ZT_ERR_ARG, "lend %d not allowed: 0 or 1", o->lend), fail(&e, err, errlen);
+    if (o->copy_streams < 1 || o->copy_streams > 2)
+        return zt_err_set(&e, ZT_ERR_ARG, "copy streams %d not allowed: 1 or 2", o->copy_streams), fail(&e, err, errlen);
+    if (o->norm_variant < 0 || o->norm_variant >= ZT_NORM_VARIANTS)
+        return zt_err_set(&e, ZT_ERR_ARG, "norm variant %d not allowed: 0..%d", o->norm_variant, ZT_NORM_VARIANTS - 1),
+               fail(&e, err, errlen);
+    if (o->load_threads < 0 || o->load_threads > ZT_LOAD_THREADS_MAX)
+        return zt_err_set(&e, ZT_ERR_ARG, "load threads %d not allowed: 1..%d (0: default)", o->load_threads,
+                          ZT_LOAD_THREADS_MAX),
+               fail(&e, err, errlen);
+    if (o->io != ZTURBO_IO_AUTO && o->io != ZTURBO_IO_URING && o->io != ZTURBO_IO_PREAD)
+        return zt_err_set(&e, ZT_ERR_ARG, "io %d not allowed: auto, uring or pread", (int)o->io), fail(&e, err, errlen);
+    if (o->vae_band_level < 0 || o->vae_band_level > 16 || o->vae_band_rows < 0 || o->vae_band_rows > 65536 ||
+        !o->vae_band_level != !o->vae_band_rows)
+        return zt_err_set(&e, ZT_ERR_ARG, "VAE bands %d,%d not allowed: level 1..16 and rows 1..65536, or both 0",
+                          o->vae_band_level, o->vae_band_rows),
+               fail(&e, err, errlen);
+    if (o->max_steps < 1 || o->max_steps > ZT_MAX_STEPS)
+        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..%d", o->max_steps, ZT_MAX_STEPS),
+               fail(&e, err, errlen);
 
     zturbo_device dev = o->device;
     if (dev == ZTURBO_DEVICE_AUTO) dev = zt_cuda_available() ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
     if (dev == ZTURBO_DEVICE_CUDA && !zt_cuda_available())
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)"),
                fail(&e, err, errlen);
-    /* a card without bf16 tensor cores (compute capability < 8.0) runs the fp16 path */
-    const int no_bf16 = dev == ZTURBO_DEVICE_CUDA && !zturbo_cuda_has_bf16(o->cuda_ordinal);
+    /* a card this build cannot serve stops here, before any file is read; one
+     * without bf16 (compute capability 7.5, or an sm_75-only build) runs the
+     * fp16 path */
+    zt_err ebf = {0};
+    if (dev == ZTURBO_DEVICE_CUDA && zt_ops_check_gpu(o->cuda_ordinal, &e)) return fail(&e, err, errlen);
+    const int no_bf16 = dev == ZTURBO_DEVICE_CUDA && zt_ops_check_gpu_bf16(o->cuda_ordinal, &ebf);
     zturbo_precision prec = o->precision;
     if (prec == ZTURBO_PRECISION_DEFAULT) prec = no_bf16 ? ZTURBO_PRECISION_F16 : ZTURBO_PRECISION_BF16;
     if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32 && prec != ZTURBO_PRECISION_F16)
         return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16, f32 or fp16", (int)prec), fail(&e, err, errlen);
     if (prec == ZTURBO_PRECISION_F32 && dev == ZTURBO_DEVICE_CUDA)
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "precision f32 runs on the CPU backend only"), fail(&e, err, errlen);
-    if (prec == ZTURBO_PRECISION_BF16 && no_bf16)
-        return zt_err_set(&e, ZT_ERR_UNSUPPORTED,
-                          "precision bf16 needs compute capability 8.0+ and a build with sm_80+ code (this card: %d.%d): "
-                          "use fp16",
-                          zt_cuda_capability(o->cuda_ordinal) / 10, zt_cuda_capability(o->cuda_ordinal) % 10),
-               fail(&e, err, errlen);
+    if (prec == ZTURBO_PRECISION_BF16 && no_bf16) return fail(&ebf, err, errlen);
     zturbo_precision vprec = o->vae_precision;
     /* the fp16 path decodes in f32 (the Flux VAE is not fp16-safe; ComfyUI also keeps it out of fp16) */
     if (vprec == ZTURBO_PRECISION_DEFAULT)
@@ -145,7 +242,7 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec), fail(&e, err, errlen);
 
     zturbo *z = calloc(1, sizeof *z);
-    int32_t *ids = calloc(ZT_TE_MAX_TOKENS, sizeof *ids);
+    int32_t *ids = calloc(ZT_MAX_TOKENS, sizeof *ids);
     if (!z || !ids) {
         free(z);
         free(ids);
@@ -156,6 +253,22 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     z->precision = prec;
     z->vae_precision = vprec;
     z->vram = o->vram;
+    z->n_loras = o->n_loras;
+    for (int i = 0; i < o->n_loras; i++) {
+        z->lora_paths[i] = strdup(o->loras[i].path);
+        if (!z->lora_paths[i]) {
+            zturbo_destroy(z);
+            return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        }
+        z->loras[i] = (zt_lora_spec){z->lora_paths[i], o->loras[i].scale};
+        z->cur_paths[i] = strdup(o->loras[i].path);
+        if (!z->cur_paths[i]) {
+            zturbo_destroy(z);
+            return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        }
+        z->cur[i] = (zt_lora_spec){z->cur_paths[i], o->loras[i].scale};
+        z->n_cur = i + 1;
+    }
 
     zt_pipeline_opts po;
     zt_pipeline_opts_default(&po);
@@ -172,7 +285,24 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (o->vae_decode < 0 || o->vae_decode > 2)
         return zt_err_set(&e, ZT_ERR_ARG, "vae_decode %d not allowed: 0 auto, 1 device, 2 banded", o->vae_decode),
                fail(&e, err, errlen);
-    po.vae_decode = o->vae_decode;
+    po.vae_decode = (zt_vae_decode_mode)o->vae_decode;
+    po.lend = o->lend;
+    po.copy_streams = o->copy_streams;
+    po.norm_variant = o->norm_variant;
+    po.load_threads = o->load_threads;
+    po.io_engine = o->io == ZTURBO_IO_URING ? ZT_IO_URING : o->io == ZTURBO_IO_PREAD ? ZT_IO_PREAD : ZT_IO_AUTO;
+    po.vae_band_level = o->vae_band_level;
+    po.vae_band_rows = o->vae_band_rows;
+    if (o->weights < ZTURBO_WEIGHTS_DEFAULT || o->weights > ZTURBO_WEIGHTS_BF16)
+        return zt_err_set(&e, ZT_ERR_ARG, "weights %d not allowed: 0 default (coded), 1 coded, 2 bf16", (int)o->weights),
+               fail(&e, err, errlen);
+    /* coded weights decode to bf16 on the device: the fp16 path reads bf16 weights (converted to f16 as
+     * they are read); --weights coded with it is refused, the default becomes bf16 */
+    if (prec == ZTURBO_PRECISION_F16 && o->weights == ZTURBO_WEIGHTS_CODED)
+        return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "--weights coded with --precision fp16: coded weights decode to bf16; "
+                          "use --weights bf16"),
+               fail(&e, err, errlen);
+    po.weights_coded = o->weights != ZTURBO_WEIGHTS_BF16 && prec != ZTURBO_PRECISION_F16;
     po.plan_width = o->max_width;
     po.plan_height = o->max_height;
     po.plan_steps = o->max_steps;
@@ -180,6 +310,9 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.precision = precision_dt(prec);
     po.f16_unguarded = o->f16_unguarded;
     po.tokenizer_path = o->tokenizer_path;
+    po.need_tokenizer = o->need_tokenizer;
+    po.loras = z->loras;
+    po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
     if (rc) {
         zturbo_destroy(z);
@@ -192,6 +325,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
 void zturbo_destroy(zturbo *z) {
     if (!z) return;
     zt_pipeline_close(z->p);
+    for (int i = 0; i < z->n_loras; i++) free(z->lora_paths[i]);
+    for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
     free(z->ids);
     free(z);
 }
@@ -240,16 +375,24 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
     zt_ops_mem_info(z->p->ops, &fr, &tot);
     r->device_used_after = tot - fr;
     r->host_rss = host_rss_bytes();
+    r->loras = z->n_cur;
+    r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
+    r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
     if (z->p->streaming) {
         const zt_plan *pl = &z->p->plan;
         r->streaming = 1;
         r->vram = z->vram;
         for (int i = 0; i < pl->n_units; i++) {
-            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT;
+            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT ||
+                                 pl->units[i].residency == ZT_RES_RESIDENT_CODED;
+            r->units_coded += pl->units[i].residency == ZT_RES_RESIDENT_CODED;
             r->units_streamed += pl->units[i].residency == ZT_RES_STREAMED;
             r->units_lent += pl->units[i].residency == ZT_RES_LENT;
         }
         r->slots = pl->n_slots;
+        r->pinned_bytes = pl->pinned_bytes;
+        r->weights_coded = z->p->coded_host != NULL;
+        r->code_s = z->p->code_s;
         r->slot_bytes = pl->slot_bytes;
         r->prefetch = pl->prefetch;
     }
@@ -259,19 +402,17 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
 static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st, int *truncated, zt_err *e) {
     *truncated = 0;
     if (!z || !p || !rgb) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate: context, params and rgb must not be NULL");
-    int rc = check_size("width", p->width, e);
-    if (!rc) rc = check_size("height", p->height, e);
+    char msg[ZT_ERR_MSG];
+    int rc = zturbo_params_check(p, msg, sizeof msg);
+    if (rc) return zt_err_set(e, rc, "%s", msg);
+    rc = switch_loras(z, p, e);
     if (rc) return rc;
-    if (p->steps < 1 || p->steps > 100)
-        return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..100", p->steps);
-    if (!p->prompt && !p->ids) return zt_err_set(e, ZT_ERR_ARG, "no prompt: set prompt or ids");
-    if (p->ids && p->n_ids < 1) return zt_err_set(e, ZT_ERR_ARG, "ids: empty list");
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
-        *truncated = n_ids > ZT_TE_MAX_TOKENS;
+        *truncated = n_ids > ZT_MAX_TOKENS;
     } else {
-        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_TE_MAX_TOKENS, &n_ids, truncated, e);
+        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_MAX_TOKENS, &n_ids, truncated, e);
         if (rc) return rc;
         ids = z->ids;
     }
@@ -283,6 +424,7 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     gp.height = p->height;
     gp.steps = p->steps;
     gp.seed = p->seed;
+    gp.rng = (int)p->rng;
     gp.noise = p->noise;
     gp.dump_path = p->dump_path;
     gp.prompt = p->prompt;
@@ -309,15 +451,32 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
 
 /* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
  * (no timings, so the same inputs give the same file). */
-static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
     char steps_s[16], seed_s[32], size_s[32];
     snprintf(steps_s, sizeof steps_s, "%d", p->steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
     snprintf(size_s, sizeof size_s, "%dx%d", p->width, p->height);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
-    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file"};
-    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name};
-    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+    const char *rng = p->noise ? NULL : zturbo_rng_name(p->rng);
+    char loras[1024] = "";
+    for (int i = 0; i < z->n_cur; i++) { /* "name:scale, ..." (file names without folders) */
+        const char *slash = strrchr(z->cur[i].path, '/');
+        size_t k = strlen(loras);
+        snprintf(loras + k, sizeof loras - k, "%s%s:%g", i ? ", " : "", slash ? slash + 1 : z->cur[i].path,
+                 (double)z->cur[i].scale);
+    }
+    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file"};
+    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo",
+                          z->n_cur ? loras : NULL, noise_name};
+    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 9);
+}
+
+static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
+    char seed_s[32];
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
+    const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
+    const char *rng = zturbo_rng_name(p->rng);
+    *info = zturbo_infotext(z, p);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
                           "width", p->width, "height", p->height, "steps", p->steps, "sampler", "flow_match_euler",
@@ -327,12 +486,60 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
                           truncated);
     if (j) {
         if (p->noise) json_object_set_new(j, "noise_file", json_string(noise_name));
-        else if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
-        else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+        else {
+            if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
+            else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+            json_object_set_new(j, "rng", json_string(rng));
+        }
+        if (z->n_cur) { /* the files as given and their strengths */
+            json_t *a = json_array();
+            for (int i = 0; i < z->n_cur; i++)
+                json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->cur[i].path, "scale", (double)z->cur[i].scale));
+            json_object_set_new(j, "loras", a);
+        }
         *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
         json_decref(j);
     }
     return *info && *json ? 0 : ZT_ERR_NOMEM;
+}
+
+/* One image as PNG bytes (the texts above): what both the file and the
+ * buffer variants write. */
+static int generate_png_bytes(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                              zt_err *e) {
+    *png = NULL;
+    *png_len = 0;
+    if (res) memset(res, 0, sizeof *res);
+    if (!z || !p) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL");
+    char msg[ZT_ERR_MSG];
+    int rc = zturbo_params_check(p, msg, sizeof msg);
+    if (rc) return zt_err_set(e, rc, "%s", msg);
+    uint8_t *rgb = malloc((size_t)p->width * p->height * 3);
+    if (!rgb) return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+    zt_gen_stats st;
+    memset(&st, 0, sizeof st);
+    int truncated = 0;
+    char *info = NULL, *json = NULL;
+    rc = run(z, p, rgb, &st, &truncated, e);
+    if (!rc && png_texts(z, p, st.tokens, truncated, &info, &json)) rc = zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+    if (!rc) {
+        zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
+        rc = zt_png_encode(rgb, p->width, p->height, tx, 3, png, png_len, e);
+    }
+    if (!rc && res) fill_result(z, p, &st, truncated, res);
+    free(info);
+    free(json);
+    free(rgb);
+    return rc;
+}
+
+int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                               char *err, size_t errlen) {
+    zt_err e = {0};
+    if (!png || !png_len) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png_buffer: png and png_len must not be NULL"),
+                          fail(&e, err, errlen);
+    int rc = generate_png_bytes(z, p, png, png_len, res, &e);
+    return rc ? fail(&e, err, errlen) : 0;
 }
 
 int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
@@ -340,26 +547,11 @@ int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, ztu
     zt_err e = {0};
     if (res) memset(res, 0, sizeof *res);
     if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
-    if (!z || !p) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL"),
-                  fail(&e, err, errlen);
-    int rc = check_size("width", p->width, &e);
-    if (!rc) rc = check_size("height", p->height, &e);
-    if (rc) return fail(&e, err, errlen);
-    uint8_t *rgb = malloc((size_t)p->width * p->height * 3);
-    if (!rgb) return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
-    zt_gen_stats st;
-    memset(&st, 0, sizeof st);
-    int truncated = 0;
-    char *info = NULL, *json = NULL;
-    rc = run(z, p, rgb, &st, &truncated, &e);
-    if (!rc && png_texts(z, p, st.tokens, truncated, &info, &json)) rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
-    if (!rc) {
-        zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
-        rc = zt_png_write(path, rgb, p->width, p->height, tx, 3, &e);
-    }
-    if (!rc && res) fill_result(z, p, &st, truncated, res);
-    free(info);
-    free(json);
-    free(rgb);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    int rc = generate_png_bytes(z, p, &png, &len, res, &e);
+    if (!rc) rc = zt_png_write_bytes(path, png, len, &e);
+    free(png);
+    if (rc && res) memset(res, 0, sizeof *res);
     return rc ? fail(&e, err, errlen) : 0;
 }

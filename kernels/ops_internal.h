@@ -22,6 +22,7 @@ struct zt_ops {
     size_t gemm_ws_bytes;
     int cpu_threads;       /* CPU backend worker count (>= 1) */
     int f16_unguarded;     /* test switch (zt_ops_set_f16_guard): fp16 ops without the guards */
+    int norm_variant;      /* CUDA row norms' launch variant (kernels/cuda_norm.h) */
 };
 
 /* CUDA life cycle and memory (kernels/cuda_context.cu). */
@@ -35,10 +36,20 @@ void zt_cuda_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes)
 void zt_cuda_mem_upload_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_cuda_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
-void zt_cuda_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                        size_t row_bytes, size_t rows);
 void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
 int zt_cuda_device_count(void);
+/* What the start-up check (zt_ops_check_gpu) needs to know about a device. */
+#define ZT_CUDA_MIN_CC 75  /* 10 * major + minor: the fp16 path's m16n8k8 f16 MMA needs Turing (7.5) */
+#define ZT_CUDA_BF16_CC 80 /* the bf16 tensor-core kernels need Ampere (8.0) or newer */
+enum { ZT_GPU_LOADS = 0, ZT_GPU_NO_IMAGE, ZT_GPU_PTX_TOO_NEW, ZT_GPU_LOAD_ERROR };
+typedef struct {
+    int device, major, minor;
+    int load;        /* ZT_GPU_*: whether this build's kernels load on it (not probed below 7.5) */
+    char name[256];  /* cudaDeviceProp.name */
+    char error[128]; /* the CUDA error behind a failed probe or load */
+} zt_gpu_probe;
+/* 0 and *g filled, or -1 with g->error (no such device, no driver). */
+int zt_cuda_device_probe(int device, zt_gpu_probe *g);
 /* 1 when the current device runs the wgmma kernels: a compute capability 9.0
  * card and a binary built for sm_90a. */
 int zt_cuda_wgmma_device(void);
@@ -66,11 +77,16 @@ void zt_cpu_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype 
 void zt_cpu_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 void zt_cpu_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt);
 void zt_cpu_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cpu_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
+/* plain = 1: the portable loop even where the FMA-vector one would run (its test covers both) */
+void zt_cpu_lora_merge_variant(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n,
+                               int plain);
 void zt_cpu_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cpu_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 void zt_cpu_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
 void zt_cpu_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+void zt_cpu_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d);
 
 /* Ops, CUDA backend (kernels/cuda_*.cu). */
 void zt_cuda_gemm(zt_ops *ops, const zt_gemm *g);
@@ -95,11 +111,13 @@ void zt_cuda_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype
 void zt_cuda_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 void zt_cuda_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt);
 void zt_cuda_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cuda_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
 void zt_cuda_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 void zt_cuda_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
 void zt_cuda_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+void zt_cuda_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 
 #include "models/bind.h"
 #include "models/carve.h"
+#include "models/linear.h"
 
 static int bind_conv(const zt_catalog *cat, int unit, const char *prefix, int cout, int k, int cin, uint64_t *w,
                      uint64_t *b, zt_err *e) {
@@ -250,21 +251,7 @@ static void resnet(vae_ctx *x, const zt_vae_resnet *r, int h, int w, void **cur,
 
 static void linear(vae_ctx *x, int m, int n, int k, const void *in, int64_t ldx, uint64_t woff, uint64_t boff, void *out,
                    int64_t ldy) {
-    if (x->measure) return;
-    zt_gemm g = {0};
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.x = in;
-    g.x_dt = x->dt;
-    g.ldx = ldx;
-    g.w = x->img + woff;
-    g.w_dt = ZT_DT_BF16;
-    g.bias = x->img + boff;
-    g.y = out;
-    g.y_dt = x->dt;
-    g.ldy = ldy;
-    zt_op_gemm(x->ops, &g);
+    if (!x->measure) zt_linear(x->ops, m, n, k, in, ldx, x->img + woff, x->img + boff, out, ldy, x->dt);
 }
 
 /* Mid-block attention (spec §7.4) on *cur [h*w, C], in place. */
@@ -628,17 +615,19 @@ static size_t cfg_device_bytes(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_
     return cv.used;
 }
 
+void zt_vae_force_bands(zt_vae *v, int level, int rows) {
+    v->force_level = level >= 1 && rows >= 1 ? level : 0;
+    v->force_rows = level >= 1 && rows >= 1 ? rows : 0;
+}
+
 /* The configuration for a device cap: the whole decode on the device when it
  * fits (or cap is 0), else the fewest host levels and the tallest bands that
- * fit, else the smallest configuration. ZT_VAE_BANDED="LEVEL,ROWS" forces
- * one (tests). */
+ * fit, else the smallest configuration; zt_vae_force_bands overrides. */
 static vae_cfg vae_choose(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap) {
     vae_cfg cfg = {v->n_up, 1 << 30};
-    const char *force = getenv("ZT_VAE_BANDED");
-    int lv = 0, rows = 0;
-    if (force && sscanf(force, "%d,%d", &lv, &rows) == 2 && lv >= 1 && rows >= 1) {
-        cfg.host_from = lv < v->n_up ? lv : v->n_up;
-        cfg.band = rows;
+    if (v->force_level) {
+        cfg.host_from = v->force_level < v->n_up ? v->force_level : v->n_up;
+        cfg.band = v->force_rows;
         return cfg;
     }
     if (!cap || v->n_up < 2 || cfg_device_bytes(v, ops, hl, wl, dt, cfg, NULL, NULL) <= cap) return cfg;

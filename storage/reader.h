@@ -8,7 +8,7 @@
  *             one large unit also fills the queue);
  *   pread     `queue_depth` threads calling pread(2): used when
  *             io_uring_queue_init fails (ENOSYS on old kernels, EPERM under
- *             seccomp) or when forced (option, or ZT_IO=pread).
+ *             seccomp) or when asked for (engine = ZT_IO_PREAD).
  * Reads use O_DIRECT when the offset, size and buffer are 4 KiB aligned and
  * the file system supports it; otherwise (EINVAL: tmpfs, some FUSE) the
  * reader falls back to buffered reads. Each fallback leaves a one-line
@@ -19,15 +19,15 @@
  * Unit requests: the extent is read into the caller's staging buffer (or,
  * when the extent is a plain copy of the image and dst is aligned, straight
  * into dst), then `decode_threads` workers check each chunk's checksum and
- * decode it into dst (storage/store.h).
+ * decode it into dst (storage/store.h). A coded unit (codec 3) is read
+ * straight into dst and only checked: dst receives its coded bytes, which
+ * the caller validates (zt_wcode_validate) and decodes (on the GPU).
  *
  * Completions are reported per request through zt_reader_wait, in any
  * order, with the caller's tag, a status code and a one-line message.
  *
- * Environment: ZT_IO = comma-separated words: "pread" (force the thread
- * pool), "uring" (force io_uring, fail if unavailable), "buffered" (never
- * O_DIRECT). Test builds only (compiled with -DZT_TEST_HOOKS: the tests and
- * bin/test-zturbo): ZT_IO_FAULT = fault injection, see zt_reader_opts.
+ * Environment, test builds only (compiled with -DZT_TEST_HOOKS: the tests
+ * and bin/test-zturbo): ZT_IO_FAULT = fault injection, see zt_reader_opts.
  *
  * Thread safety: submit / wait / poll from one thread (the owner). */
 #ifndef ZT_STORAGE_READER_H
@@ -51,7 +51,7 @@ typedef struct {
     int decode_threads;     /* checksum/zstd workers for unit requests; 0: CPUs (max 16) */
     int max_requests;       /* requests submitted and not yet returned by wait; 0: 64 */
     int buffered;           /* 1: never O_DIRECT */
-    int ignore_env;         /* 1: do not read ZT_IO / ZT_IO_FAULT */
+    int ignore_env;         /* 1: do not read ZT_IO_FAULT */
     /* Fault injection (tests): comma-separated KIND@OFFSET[xCOUNT], where
      * KIND is short, eio, eagain, eintr, einval or eof. The first COUNT
      * (default 1) reads whose range contains file offset OFFSET get: short =
@@ -91,7 +91,7 @@ void zt_reader_close(zt_reader *r);
  * outstanding (wait first). */
 int zt_reader_submit(zt_reader *r, uint64_t offset, uint64_t len, void *buf, uint64_t tag, zt_err *e);
 /* Read unit `unit` of store `s` (which must be the reader's file) into dst
- * (>= image_bytes). staging: >= extent read_bytes (zt_store_max_read_bytes),
+ * (>= image_bytes; a coded unit: >= read_bytes, its coded bytes). staging: >= extent read_bytes (zt_store_max_read_bytes),
  * 4 KiB aligned for O_DIRECT; may be NULL when the extent is a plain copy
  * and dst is at least read_bytes. flags: ZT_STORE_NO_VERIFY skips checksums. */
 int zt_reader_submit_unit(zt_reader *r, const zt_store *s, int unit, void *dst, uint64_t dst_bytes, void *staging,

@@ -22,6 +22,8 @@ typedef struct {
     int (*read_embed_rows)(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e);
     /* Release everything, including src itself. */
     void (*close)(zt_source *src);
+    /* A file besides the weights (source.h); NULL: the source has none. */
+    int (*read_file)(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e);
 } zt_source_ops;
 
 struct zt_source {
@@ -31,6 +33,7 @@ struct zt_source {
     char *path;             /* as opened (malloc'ed; freed by the implementation's close) */
     void *impl;             /* implementation state */
     unsigned f16_comps;     /* zt_source_set_f16: components whose images are converted to f16 */
+    int load_threads;       /* readers per unit when converting checkpoints (0: default) */
 };
 
 /* Open a Hugging Face snapshot folder (storage/snapshot.c). */

@@ -24,7 +24,21 @@
  *
  * Host tiers: PINNED units are loaded once into one pinned arena; DISK units
  * are read from the block store on every use by an I/O thread that runs
- * ahead along the use order into a ring of pinned staging buffers.
+ * ahead along the use order into a ring of pinned staging buffers. When the
+ * store source is a transform (storage/source.h: LoRA merging), the I/O
+ * thread applies it to each image it read, before the copy to the device.
+ *
+ * Coded weights (choice.coded, storage/wcode.h): the host image of such a
+ * unit is its coded image, in the pinned arena or read coded from the store
+ * into a stage (its header and tables validated there before anything
+ * decodes it). Filling a slot then means, on the copy stream: the image's
+ * directory and runs of its chunks copied through the device piece buffer
+ * (plan.cstage_bytes), each run decoded into the slot (zt_op_wdecode).
+ * RESIDENT_CODED units sit coded in the resident arena and are decoded into
+ * a slot on the copy stream at each use, like a streamed unit without the
+ * copy. Lent coded units are decoded into the lent region. The host never
+ * decodes on the CUDA backend; the CPU backend decodes on the host where
+ * the CUDA backend copies.
  */
 #ifndef ZT_STREAM_STREAM_H
 #define ZT_STREAM_STREAM_H
@@ -35,6 +49,7 @@
 #include "kernels/ops.h"
 #include "sched/plan.h"
 #include "storage/catalog.h"
+#include "storage/reader.h"
 #include "storage/source.h"
 
 #ifdef __cplusplus
@@ -43,18 +58,19 @@ extern "C" {
 
 typedef struct zt_stream zt_stream;
 
-/* The planner's view of a catalog: one zt_plan_unit per catalog unit, in
- * catalog order. Per-step units (DiT blocks) are used `steps` times per
- * image; dit.globals is always resident; te.embed is host-only.
- * compute_s (seconds per use, by catalog unit; may be NULL) fills the
- * compute estimates. `out` has room for cat->n_units entries. */
-void zt_stream_describe_units(const zt_catalog *cat, int steps, const double *compute_s, zt_plan_unit *out);
-
 typedef struct {
     double throttle_bw;    /* hidden test knob: cap host->device copies at this many bytes/s (0 = off) */
     int verify_checksums;  /* store reads: verify extent checksums (default 1) */
     uint64_t host_scratch_bytes; /* host activation memory (pinned when allowed) for the banded VAE; 0: none */
+    int copy_streams;      /* 1 (default) or 2: each streamed copy of 8 MiB or more split in halves over two
+                              copy streams (two copy engines; measured neutral on an H100 under load) */
+    zt_io_engine io_engine; /* store reads: AUTO (io_uring, else pread threads), URING (fail without), PREAD */
+    struct zt_coded_host *coded_host; /* coded weights (stream/coded_host.h): the coded images of the units the
+                                         plan moves coded (choice.coded); the stream releases each once loaded */
 } zt_stream_options;
+
+/* The defaults: checksums verified, one copy stream, io_uring when available. */
+void zt_stream_options_default(zt_stream_options *o);
 
 /* Per-phase counters since the last zt_stream_stats_reset. Times are host
  * wall-clock measured with events where the backend has them. */
@@ -78,9 +94,8 @@ void zt_stream_destroy(zt_stream *st);
 /* The activation workspace (plan.workspace_bytes, 256-B aligned, backend memory). */
 void *zt_stream_workspace(zt_stream *st);
 /* Host activation memory (opt->host_scratch_bytes; NULL when 0): pinned
- * unless pinning was refused (see zt_stream_host_scratch_warning). */
+ * unless pinning was refused (zt_stream_notice says so). */
 void *zt_stream_host_scratch(zt_stream *st);
-const char *zt_stream_host_scratch_warning(const zt_stream *st);
 /* What degraded when the stream was made, in one line ("" when nothing):
  * pinning refused for a host arena (pageable copies are slower), io_uring
  * or O_DIRECT unavailable for the store (pread / buffered reads instead). */
@@ -95,6 +110,13 @@ const void *zt_stream_acquire(zt_stream *st, int unit);
 void zt_stream_release(zt_stream *st, int unit);
 /* Wait for outstanding copies/reads of the phase (end of phase, errors). */
 int zt_stream_end_phase(zt_stream *st, zt_err *e);
+
+/* Read unit `unit` again from the sources into its home (device-resident
+ * memory through a staging buffer, or its pinned host image; lent units
+ * are copied again at the next image; disk-tier units are read on every
+ * use anyway). Between phases only (no phase running). For LoRA switches:
+ * the sources' transforms (storage/source.h) see the new LoRA set. */
+int zt_stream_reload_unit(zt_stream *st, int unit, zt_err *e);
 
 void zt_stream_stats_get(const zt_stream *st, zt_stream_stats *out);
 void zt_stream_stats_reset(zt_stream *st);

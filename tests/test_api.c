@@ -4,7 +4,9 @@
  * the same prompt and seed, and for the same --noise latent (the CLI runs
  * as its own process); zturbo_generate's raw pixels equal the CLI PNG's and
  * two generates give the same pixels; bad parameters return a negative code and
- * a one-line message without crashing, and leave the context usable; destroy
+ * a one-line message without crashing, and leave the context usable;
+ * zturbo_generate_png_buffer returns the CLI file's bytes; zturbo_params_check
+ * gives generate's messages without a context; destroy
  * after a failed generate is clean (the ASan build checks leaks). */
 #include <png.h>
 #include <stdio.h>
@@ -100,6 +102,29 @@ int main(void) {
     rc = zturbo_create(&o, &z, err, sizeof err);
     ZT_CHECK(rc == ZTURBO_ERR_ARG && z == NULL && one_line(err), "window without vram: rc %d, err '%s'", rc, err);
     o.window = 0;
+    /* the tuning options: each bounded, its default in range */
+    ZT_CHECK(o.lend == 1 && o.copy_streams == 1 && o.norm_variant == 3 && o.load_threads == 0 && o.io == ZTURBO_IO_AUTO &&
+                 o.vae_band_level == 0 && o.vae_band_rows == 0,
+             "tuning defaults");
+    struct {
+        int *field, bad, good;
+        const char *name;
+    } bounds[] = {{&o.lend, 2, 1, "lend"},
+                  {&o.copy_streams, 3, 1, "copy streams"},
+                  {&o.copy_streams, 0, 1, "copy streams"},
+                  {&o.norm_variant, 5, 3, "norm variant"},
+                  {&o.norm_variant, -1, 3, "norm variant"},
+                  {&o.load_threads, 9, 0, "load threads"},
+                  {(int *)&o.io, 3, 0, "io"},
+                  {&o.vae_band_level, 2, 0, "VAE bands"}, /* a level without rows */
+                  {&o.vae_band_rows, 70000, 0, "VAE bands"}};
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        *bounds[i].field = bounds[i].bad;
+        rc = zturbo_create(&o, &z, err, sizeof err);
+        ZT_CHECK(rc == ZTURBO_ERR_ARG && z == NULL && strstr(err, bounds[i].name) && one_line(err),
+                 "%s = %d: rc %d, err '%s'", bounds[i].name, bounds[i].bad, rc, err);
+        *bounds[i].field = bounds[i].good;
+    }
 
     rc = zturbo_create(&o, &z, err, sizeof err);
     ZT_CHECK(rc == 0 && z, "create: %s", err);
@@ -203,6 +228,35 @@ int main(void) {
     /* the context still works after the failures, and gives the same image */
     rc = zturbo_generate_png(z, &p, api_png2, NULL, err, sizeof err);
     ZT_CHECK(rc == 0 && same_file(api_png2, cli_png), "generate after failures: rc %d '%s'", rc, err);
+    /* the in-memory PNG is the file's bytes */
+    uint8_t *buf = NULL;
+    size_t buf_len = 0, cli_len = 0;
+    unsigned char *cli_bytes = slurp(cli_png, &cli_len);
+    rc = zturbo_generate_png_buffer(z, &p, &buf, &buf_len, NULL, err, sizeof err);
+    ZT_CHECK(rc == 0 && buf && cli_bytes && buf_len == cli_len && !memcmp(buf, cli_bytes, cli_len),
+             "png buffer: rc %d '%s', %zu bytes vs the CLI's %zu", rc, err, buf_len, cli_len);
+    free(buf);
+    free(cli_bytes);
+    zturbo_params pw = p;
+    pw.width = 40;
+    rc = zturbo_generate_png_buffer(z, &pw, &buf, &buf_len, NULL, err, sizeof err);
+    ZT_CHECK(rc == ZTURBO_ERR_RANGE && !buf && !strcmp(err, "width 40 not allowed: must be a multiple of 16 in 16..2048"),
+             "png buffer, width 40: rc %d '%s'", rc, err);
+    /* the check alone: the same words without a context */
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_RANGE &&
+                 !strcmp(err, "width 40 not allowed: must be a multiple of 16 in 16..2048"), "check: '%s'", err);
+    pw = p;
+    pw.height = 2064;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_RANGE && strstr(err, "height 2064"), "'%s'", err);
+    pw = p;
+    pw.steps = 101;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_RANGE &&
+                 !strcmp(err, "steps 101 not allowed: expected an integer in 1..100"), "'%s'", err);
+    pw = p;
+    pw.prompt = NULL;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_ARG, "no prompt: '%s'", err);
+    ZT_CHECK(zturbo_params_check(&p, err, sizeof err) == 0 && !err[0], "valid params: '%s'", err);
+
     rc = zturbo_generate(z, &q, a, NULL, err, sizeof err); /* end on a failed generate */
     ZT_CHECK(rc < 0, "cancelled again: rc %d", rc);
     zturbo_destroy(z);

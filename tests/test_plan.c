@@ -4,7 +4,9 @@
  * streaming engine relies on: the device total never exceeds the budget,
  * per-step units win residency, the minimum budget is exact, host tiers
  * respect --pinned, and predictions behave (prefetch overlaps, more budget
- * never means more bus traffic). */
+ * never means more bus traffic), and the policy on top (zt_plan_choose:
+ * compute and context estimates, link rate, whole vs banded VAE decode,
+ * lending) against plans made directly for each alternative. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,7 +20,7 @@ static int g_n;
 
 static void add(const char *name, zt_phase ph, uint64_t bytes, int uses, int always, int host, double compute) {
     snprintf(g_names[g_n], sizeof g_names[g_n], "%s", name);
-    g_units[g_n] = (zt_plan_unit){g_names[g_n], ph, bytes, uses, always, host, compute};
+    g_units[g_n] = (zt_plan_unit){g_names[g_n], ph, bytes, uses, always, host, compute, 0};
     g_n++;
 }
 
@@ -99,6 +101,310 @@ static void check_invariants(const zt_plan *p, const zt_plan_input *in, const ch
     ZT_CHECK(!streamed_per_step || resident_once + unused < block,
              "%s: per-image units (%llu B) took residency from a per-step unit", what, (unsigned long long)resident_once);
     if (p->n_slots) ZT_CHECK(p->n_slots >= p->prefetch + 1, "%s: slots %d < prefetch %d + 1", what, p->n_slots, p->prefetch);
+}
+
+/* Coded weights: every device unit of the model has a coded form of 0.68 of
+ * its bytes. Against the bf16 plan at the same budget: the invariants hold
+ * (coded-resident units counted at their coded size in the arena, the piece
+ * buffer in the device total), the minimum grows by exactly the piece buffer,
+ * no budget predicts a slower step, the bus carries coded bytes, a budget
+ * that holds the coded DiT but not the bf16 one moves nothing per step, and
+ * a slow decoder makes the plan keep units decoded. */
+static void test_coded(zt_err *e) {
+    zt_plan p, q;
+    build_zimage(8);
+    for (int i = 0; i < g_n; i++)
+        if (!g_units[i].host_only) g_units[i].coded_bytes = (uint64_t)((double)g_units[i].bytes * 0.68);
+    zt_plan_input in = base_input(0), bf = base_input(0);
+    in.decode_bw = 1.5e12;
+    const uint64_t min_bf = zt_plan_min_budget(g_units, g_n, &bf), min_c = zt_plan_min_budget(g_units, g_n, &in);
+    ZT_CHECK(min_c == min_bf + ZT_ALIGN_UP(ZT_PLAN_PIECE_HEAD + ZT_PLAN_PIECE_DEFAULT, 256),
+             "coded minimum %llu = bf16 minimum %llu + the piece buffer", (unsigned long long)min_c,
+             (unsigned long long)min_bf);
+    in.vram_budget = min_c - 1;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, e) == ZT_ERR_NOMEM, "coded: below the minimum fails");
+    int slower = 0, more_bus = 0, bad = 0, saw_coded_resident = 0;
+    for (uint64_t v = min_c; v <= 24ull * ZT_GiB; v += 256ull * ZT_MiB) {
+        in.vram_budget = bf.vram_budget = v;
+        if (zt_plan_make(g_units, g_n, &in, &p, e)) {
+            ZT_CHECK(0, "coded %llu MiB: %s", (unsigned long long)(v >> 20), e->msg);
+            break;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "coded %llu MiB", (unsigned long long)(v >> 20));
+        check_invariants(&p, &in, what);
+        uint64_t arena = 0, max_coded_streamed = 0;
+        for (int i = 0; i < g_n; i++) {
+            const zt_plan_unit_choice *c = &p.units[i];
+            if (c->residency == ZT_RES_RESIDENT_CODED) {
+                saw_coded_resident = 1;
+                arena += ZT_ALIGN_UP(g_units[i].coded_bytes, 256);
+                bad += !c->coded || c->device_offset + g_units[i].coded_bytes > p.resident_bytes ||
+                       g_units[i].bytes > p.slot_bytes;
+            } else if (c->residency == ZT_RES_RESIDENT) {
+                arena += ZT_ALIGN_UP(g_units[i].bytes, 256);
+            }
+            if (c->residency == ZT_RES_STREAMED && !g_units[i].host_only) {
+                bad += !c->coded;
+                if (g_units[i].coded_bytes > max_coded_streamed) max_coded_streamed = g_units[i].coded_bytes;
+            }
+        }
+        ZT_CHECK(arena == p.resident_bytes, "%s: arena %llu, sum of residents %llu", what, (unsigned long long)p.resident_bytes,
+                 (unsigned long long)arena);
+        ZT_CHECK((p.cstage_bytes > 0) == (max_coded_streamed > 0), "%s: piece buffer %llu for coded units streamed up to %llu",
+                 what, (unsigned long long)p.cstage_bytes, (unsigned long long)max_coded_streamed);
+        if (v >= min_bf && zt_plan_make(g_units, g_n, &bf, &q, e) == ZT_OK) {
+            if (p.step_time_s > q.step_time_s * 1.001) {
+                slower++;
+                fprintf(stderr, "%s: coded %.4f s > bf16 %.4f s\n", what, p.step_time_s, q.step_time_s);
+            }
+            if (p.step_bus_bytes > q.step_bus_bytes) more_bus++;
+            if (v == 8ull * ZT_GiB)
+                printf("8G: bf16 %.4f s/step, %llu MB over the bus; coded %.4f s/step, %llu MB, %d units resident coded\n",
+                       q.step_time_s, (unsigned long long)(q.step_bus_bytes / 1000000), p.step_time_s,
+                       (unsigned long long)(p.step_bus_bytes / 1000000), p.n_coded_resident);
+            zt_plan_free(&q);
+        }
+        zt_plan_free(&p);
+    }
+    ZT_CHECK(!slower && !more_bus && !bad, "coded plans: %d slower, %d with more bus bytes, %d bad choices", slower,
+             more_bus, bad);
+    ZT_CHECK(saw_coded_resident, "some budget keeps units resident coded");
+    /* 10 GiB holds the coded DiT (~8.4 GB) but not the bf16 one (~12.3 GB);
+     * on a 3 GB/s link (an eGPU) the coded plan keeps all of it */
+    in.vram_budget = bf.vram_budget = 10ull * ZT_GiB;
+    in.link_bw = bf.link_bw = 3e9;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, e) == ZT_OK && zt_plan_make(g_units, g_n, &bf, &q, e) == ZT_OK, "10G");
+    ZT_CHECK(p.step_bus_bytes == 0 && q.step_bus_bytes > 0 && p.step_decode_bytes > 0,
+             "10G: coded moves %llu B per step (bf16 %llu B), decodes %llu B", (unsigned long long)p.step_bus_bytes,
+             (unsigned long long)q.step_bus_bytes, (unsigned long long)p.step_decode_bytes);
+    zt_plan_free(&p);
+    zt_plan_free(&q);
+    /* on that link, a decoder as slow as a disk keeps units decoded where they fit */
+    in.vram_budget = 8ull * ZT_GiB;
+    in.decode_bw = 2e9;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, e) == ZT_OK, "8G slow decode");
+    in.decode_bw = 1.5e12;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &q, e) == ZT_OK, "8G");
+    int dec_p = 0, dec_q = 0;
+    for (int i = 0; i < g_n; i++) {
+        dec_p += p.units[i].residency == ZT_RES_RESIDENT && per_step(&g_units[i]);
+        dec_q += q.units[i].residency == ZT_RES_RESIDENT && per_step(&g_units[i]);
+    }
+    ZT_CHECK(dec_p > dec_q && p.n_coded_resident < q.n_coded_resident,
+             "slow decode keeps more units decoded (%d vs %d per-step decoded, %d vs %d coded)", dec_p, dec_q,
+             p.n_coded_resident, q.n_coded_resident);
+    zt_plan_free(&p);
+    zt_plan_free(&q);
+    build_zimage(8);
+}
+
+/* A request for the Z-Image units at `vram`: a whole-image VAE decode with a
+ * 1570 MiB workspace whose last 1100 MiB are idle during the steps, and a
+ * banded one with 900 MiB and no idle tail, host traffic `band_traffic`. */
+static zt_plan_request base_request(uint64_t vram, double band_traffic) {
+    zt_plan_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.vram_budget = vram;
+    rq.pinned_budget = UINT64_MAX;
+    rq.steps = 8;
+    rq.prefetch_override = -1;
+    rq.gpu = 1;
+    rq.context_override = 500ull * ZT_MiB;
+    rq.link_bw = 50e9;
+    rq.lend = 1;
+    rq.vae[ZT_PLAN_VAE_WHOLE] = (zt_plan_vae){1570ull * ZT_MiB, 1100ull * ZT_MiB, 0, 0};
+    rq.vae[ZT_PLAN_VAE_BANDED] = (zt_plan_vae){900ull * ZT_MiB, 0, 600ull * ZT_MiB, band_traffic};
+    return rq;
+}
+
+/* Seconds per image the way the policy compares plans: the steps plus the
+ * once-per-image copies over the link (+ the banded decode's traffic). */
+static double image_seconds(const zt_plan *p, int steps, double link, double traffic) {
+    double once = (double)p->image_bus_bytes - (double)steps * (double)p->step_bus_bytes;
+    return steps * p->step_time_s + (once > 0 ? once : 0) / link + traffic / link;
+}
+
+/* The plan zt_plan_make gives for one VAE alternative of a request (the oracle). */
+static int plan_alternative(const zt_plan_request *rq, int vae, zt_plan *p, zt_err *e) {
+    zt_plan_input in;
+    memset(&in, 0, sizeof in);
+    in.vram_budget = rq->vram_budget;
+    in.context_bytes = rq->context_override;
+    in.workspace_bytes = rq->vae[vae].workspace_bytes;
+    in.lend_bytes = rq->lend ? rq->vae[vae].lend_bytes : 0;
+    in.pinned_budget = rq->pinned_budget;
+    in.link_bw = rq->link_bw;
+    in.disk_bw = 2e9;
+    in.steps = rq->steps;
+    in.prefetch_override = -1;
+    return zt_plan_make(g_units, g_n, &in, p, e);
+}
+
+static void test_choose(void) {
+    zt_err e;
+    zt_plan p;
+    zt_plan_input in;
+    int vae = -1;
+    zt_plan_policy pol;
+    zt_plan_policy_default(&pol);
+
+    /* Compute: per use of a per-step unit (S tokens: image + the assumed
+     * caption) S * flops_token + S^2 * flops_pair over the GPU rate; the CPU
+     * rate without a GPU or a simulated one. */
+    zt_plan_request rq = base_request(8ull * ZT_GiB, 0);
+    rq.flops_token = 1e8;
+    rq.flops_pair = 1e4;
+    rq.image_tokens = 4096;
+    const double S = 4096.0 + pol.caption_tokens, per_use = S * 1e8 + S * S * 1e4;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "compute: %s", e.msg);
+    ZT_CHECK(fabs(p.step_compute_s - 32 * per_use / pol.gpu_flops) < 1e-9 * p.step_compute_s,
+             "compute: step %g s, want 32 x %g FLOPs at the GPU rate", p.step_compute_s, per_use);
+    zt_plan_free(&p);
+    rq.gpu = 0;
+    rq.context_override = 0;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "compute cpu: %s", e.msg);
+    ZT_CHECK(fabs(p.step_compute_s - 32 * per_use / pol.cpu_flops) < 1e-9 * p.step_compute_s,
+             "compute cpu: step %g s, want the CPU rate", p.step_compute_s);
+    zt_plan_free(&p);
+    rq.context_override = 500ull * ZT_MiB; /* a simulated GPU (CPU backend, context given) */
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "compute simulated: %s", e.msg);
+    ZT_CHECK(fabs(p.step_compute_s - 32 * per_use / pol.gpu_flops) < 1e-9 * p.step_compute_s,
+             "compute on a simulated GPU: step %g s, want the GPU rate", p.step_compute_s);
+    zt_plan_free(&p);
+
+    /* Context: measured + the headroom, an override instead, 0 without a GPU;
+     * link: given, else measured, else the policy's, capped by a throttle. */
+    rq = base_request(8ull * ZT_GiB, 0);
+    rq.context_override = 0;
+    rq.context_measured = 400ull * ZT_MiB;
+    pol.context_headroom = 77ull * ZT_MiB;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, &pol, &p, &in, &vae, &e) == ZT_OK, "context: %s", e.msg);
+    ZT_CHECK(in.context_bytes == 477ull * ZT_MiB && p.device_total <= rq.vram_budget, "context %llu: want measured + headroom",
+             (unsigned long long)in.context_bytes);
+    zt_plan_free(&p);
+    zt_plan_policy_default(&pol);
+    rq.context_override = 300ull * ZT_MiB;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.context_bytes == 300ull * ZT_MiB,
+             "context override: %llu", (unsigned long long)in.context_bytes);
+    zt_plan_free(&p);
+    rq = base_request(8ull * ZT_GiB, 0);
+    rq.link_measured = 40e9;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.link_bw == 50e9 && in.disk_bw == 2e9,
+             "link given: %g, disk %g", in.link_bw, in.disk_bw);
+    zt_plan_free(&p);
+    rq.link_bw = 0;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.link_bw == 40e9, "link measured: %g",
+             in.link_bw);
+    zt_plan_free(&p);
+    rq.link_measured = 0;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.link_bw == pol.link_bw,
+             "link default: %g", in.link_bw);
+    zt_plan_free(&p);
+    rq.throttle_bw = 3e9;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.link_bw == 3e9, "throttled link: %g",
+             in.link_bw);
+    zt_plan_free(&p);
+
+    /* No budget: everything resident, no workspace (allocated per image), the
+     * banded decode only when asked for. */
+    rq = base_request(0, 0);
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "no budget: %s", e.msg);
+    ZT_CHECK(p.all_resident && p.n_slots == 0 && p.workspace_bytes == 0 && p.n_lent == 0 && vae == ZT_PLAN_VAE_WHOLE,
+             "no budget: all resident %d, slots %d, workspace %llu, lent %d, vae %d", p.all_resident, p.n_slots,
+             (unsigned long long)p.workspace_bytes, p.n_lent, vae);
+    zt_plan_free(&p);
+    rq.vae_decode = ZT_VAE_DECODE_BANDED;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && vae == ZT_PLAN_VAE_BANDED,
+             "no budget, banded asked for: vae %d", vae);
+    zt_plan_free(&p);
+
+    /* A large card: the whole-image decode, everything resident. */
+    rq = base_request(80ull * ZT_GiB, 0);
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "80G: %s", e.msg);
+    ZT_CHECK(p.all_resident && vae == ZT_PLAN_VAE_WHOLE && in.workspace_bytes == 1570ull * ZT_MiB,
+             "80G: all resident %d, vae %d", p.all_resident, vae);
+    zt_plan_free(&p);
+
+    /* Between the two minimums: only the banded decode fits (auto takes it,
+     * device fails, and that failure names the whole decode's workspace);
+     * below both: the banded minimum is the one reported. */
+    rq = base_request(0, 0);
+    zt_plan_input mi;
+    memset(&mi, 0, sizeof mi);
+    mi.context_bytes = rq.context_override;
+    mi.prefetch_override = -1;
+    mi.workspace_bytes = rq.vae[ZT_PLAN_VAE_WHOLE].workspace_bytes;
+    const uint64_t min_whole = zt_plan_min_budget(g_units, g_n, &mi);
+    mi.workspace_bytes = rq.vae[ZT_PLAN_VAE_BANDED].workspace_bytes;
+    const uint64_t min_band = zt_plan_min_budget(g_units, g_n, &mi);
+    ZT_CHECK(min_band < min_whole, "minimums: banded %llu, whole %llu", (unsigned long long)min_band,
+             (unsigned long long)min_whole);
+    rq.vram_budget = (min_band + min_whole) / 2;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "between minimums: %s", e.msg);
+    ZT_CHECK(vae == ZT_PLAN_VAE_BANDED && in.workspace_bytes == 900ull * ZT_MiB && p.device_total <= rq.vram_budget,
+             "between minimums: vae %d workspace %llu", vae, (unsigned long long)in.workspace_bytes);
+    zt_plan_free(&p);
+    rq.vae_decode = ZT_VAE_DECODE_DEVICE;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_ERR_NOMEM && strstr(e.msg, "1.53 GiB"),
+             "device forced between minimums must fail naming the whole decode's 1.53 GiB workspace: %s", e.msg);
+    rq.vae_decode = ZT_VAE_DECODE_AUTO;
+    rq.vram_budget = min_band - 1;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_ERR_NOMEM && strstr(e.msg, "900.00 MiB"),
+             "below both minimums: the banded decode's minimum (workspace 900 MiB) must be reported: %s", e.msg);
+
+    /* Both fit, some blocks stream: the policy keeps the alternative with the
+     * shorter image time (the oracle computes both from zt_plan_make). With no
+     * host traffic the banded decode's 670 MiB hold resident blocks and it
+     * wins; with 400 GB of traffic per image the whole decode wins. */
+    const double traffic[2] = {0, 400e9};
+    for (int k = 0; k < 2; k++) {
+        rq = base_request(8ull * ZT_GiB, traffic[k]);
+        rq.lend = 0;
+        zt_plan pw, pb;
+        ZT_CHECK(plan_alternative(&rq, ZT_PLAN_VAE_WHOLE, &pw, &e) == ZT_OK && plan_alternative(&rq, ZT_PLAN_VAE_BANDED, &pb, &e) == ZT_OK,
+                 "alternatives: %s", e.msg);
+        const double tw = image_seconds(&pw, 8, rq.link_bw, 0), tb = image_seconds(&pb, 8, rq.link_bw, traffic[k]);
+        const int want = tb < tw ? ZT_PLAN_VAE_BANDED : ZT_PLAN_VAE_WHOLE;
+        ZT_CHECK(want == (k == 0 ? ZT_PLAN_VAE_BANDED : ZT_PLAN_VAE_WHOLE), "traffic %g: the oracle's times %g / %g",
+                 traffic[k], tw, tb);
+        ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "8G traffic %g: %s", traffic[k], e.msg);
+        ZT_CHECK(vae == want, "8G traffic %g: chose %d, the faster one is %d (%g s whole, %g s banded)", traffic[k], vae, want,
+                 tw, tb);
+        const zt_plan *w = want == ZT_PLAN_VAE_BANDED ? &pb : &pw;
+        ZT_CHECK(p.resident_bytes == w->resident_bytes && p.step_bus_bytes == w->step_bus_bytes &&
+                     p.workspace_bytes == w->workspace_bytes,
+                 "8G traffic %g: not the plan zt_plan_make gives for that decode", traffic[k]);
+        zt_plan_free(&p);
+        /* forcing one takes it whatever the prediction */
+        rq.vae_decode = ZT_VAE_DECODE_BANDED;
+        ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && vae == ZT_PLAN_VAE_BANDED,
+                 "banded forced: vae %d", vae);
+        zt_plan_free(&p);
+        rq.vae_decode = ZT_VAE_DECODE_DEVICE;
+        ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && vae == ZT_PLAN_VAE_WHOLE,
+                 "device forced: vae %d", vae);
+        zt_plan_free(&p);
+        zt_plan_free(&pw);
+        zt_plan_free(&pb);
+    }
+
+    /* Lending: the whole decode's idle tail takes streamed per-step blocks
+     * when lend is on, nothing when it is off, never the banded decode's. */
+    rq = base_request(8ull * ZT_GiB, 400e9); /* the whole decode wins */
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "lend: %s", e.msg);
+    ZT_CHECK(vae == ZT_PLAN_VAE_WHOLE && p.n_lent == 3 && in.lend_bytes == 1100ull * ZT_MiB, "lend on: vae %d, %d lent",
+             vae, p.n_lent);
+    zt_plan_free(&p);
+    rq.lend = 0;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "lend off: %s", e.msg);
+    ZT_CHECK(vae == ZT_PLAN_VAE_WHOLE && p.n_lent == 0 && in.lend_bytes == 0, "lend off: %d lent", p.n_lent);
+    zt_plan_free(&p);
+    rq = base_request(8ull * ZT_GiB, 0);
+    rq.vae_decode = ZT_VAE_DECODE_BANDED;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && p.n_lent == 0,
+             "banded: %d lent from the whole decode's tail", p.n_lent);
+    zt_plan_free(&p);
 }
 
 int main(void) {
@@ -333,6 +639,9 @@ int main(void) {
     ZT_CHECK(p.n_lent == 0, "lend, pinned 0: units read from disk are never lent");
     zt_plan_free(&p);
 
+    /* 10. The policy (zt_plan_choose): compute, context, link, VAE and lending. */
+    test_choose();
+
     /* 9. Bad input. */
     in = base_input(8ull * ZT_GiB);
     in.steps = 0;
@@ -340,5 +649,6 @@ int main(void) {
     in = base_input(8ull * ZT_GiB);
     in.link_bw = 0;
     ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "bw 0 must fail");
+    test_coded(&e);
     return zt_test_finish("test_plan");
 }

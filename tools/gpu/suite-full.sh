@@ -9,12 +9,19 @@
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
 #   lend    : three images per process at 8G/6G with lent blocks, PNG by PNG
-#   lendab  : lending on / off (ZT_LEND=0) at 12G / 8G / 6G, same machine
+#   lendab  : lending on / off (--lend off) at 12G / 8G / 6G, same machine
 #   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
+#   provider: resident through the streaming provider vs OLD=zturbo (resident.c), s/eval + PNG bytes
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
 #   mutants : the GPU mutants of tools/mutate.sh --gpu must fail test_ops_cuda's element bound
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
+#   standalone: generate -m full.zts alone (snapshot moved away, no --store, no --tokenizer) at
+#             1024^2, resident and --vram 8G --pinned 0: the PNG of the snapshot run, byte for byte
+#   refuse  : the start-up GPU check passes on this card; a build without code for it is refused
+#   fp16    : issue 21's fp16 path: f16 op tests, tiny CUDA fp16 vs CPU emulation and goldens, 1024^2 vs
+#             diffusers f32/bf16/fp16, s/eval fp16 vs bf16 at 8G (after prep; ~4.5 min)
+#   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
 # Exit status: 0 when every check of the part passed, 1 otherwise; each
@@ -73,12 +80,23 @@ prep) ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
 gputests) # the GPU tests only (the CPU ones run in CI)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny; do
+  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny test_lora_merge_op; do
     timeout 300 $B/tests/$t > "$OUT/t-$t.log" 2>&1; rc $t $? "$(tail -1 "$OUT/t-$t.log")"
   done
   for t in test_stream_cuda test_stream_invariance; do
     timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; rc $t.sh $? "$(tail -1 "$OUT/t-$t.log")"
   done
+  ;;
+gpucheck) # every GPU test of the tree, tiny checkpoints only (no prep): gputests' programs, the coded-weight
+  # decoder (exactness, memcheck with lying data, generate from hostile stores), coded PNG identity, kbench wdecode
+  bash tools/gpu/suite-full.sh gputests || fail "gputests"
+  timeout 200 $B/tests/test_wdecode_cuda > "$OUT/t-wdecode.log" 2>&1; rc test_wdecode_cuda $? "$(tail -1 "$OUT/t-wdecode.log")"
+  ZT_TEST_DEVICE=cuda timeout 240 $B/tests/test_store_wcode > "$OUT/t-store-wcode.log" 2>&1; rc test_store_wcode $? "$(tail -1 "$OUT/t-store-wcode.log")"
+  timeout 300 bash tests/test_coded_weights.sh > "$OUT/t-coded-weights.log" 2>&1; rc test_coded_weights.sh $? "$(tail -1 "$OUT/t-coded-weights.log")"
+  ZT_WDECODE_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_wdecode_cuda > "$OUT/memcheck-wdecode.log" 2>&1
+  sanitizer "memcheck wdecode (lying data after validation)" "$OUT/memcheck-wdecode.log" $?
+  timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
+  grep -E 'ceiling|wdecode' "$OUT/kbench-wdecode.txt"
   ;;
 ceiling) # the bus and copy ceilings of this card (kbench runs its ceilings before any filtered op)
   timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1 || fail "kbench ceiling-only"; grep ceiling "$OUT/ceiling.txt"
@@ -90,6 +108,106 @@ accuracy1) # one case against diffusers bf16 (p100, 1024x1024)
   $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st -o $W/o.png --dump $W/ours.st 2>>"$OUT/ours.err" || fail "generate p100"
   compare p100-bf16 --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image \
     $W/ours.st $W/ref_bf16.st > "$OUT/compare_p100_bf16.txt" 2>&1; cat "$OUT/compare_p100_bf16.txt"
+  ;;
+seed) # --rng torch-cpu --seed 42 and no --noise: our initial latent is bitwise the latents diffusers'
+  # pipeline draws with generator=torch.Generator("cpu").manual_seed(42), and the image is as close to the
+  # f32 reference as diffusers bf16 is (p100, 1024x1024; tolerances: the accuracy table's levels x ~3)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  for pr in bf16 f32; do
+    timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --pipeline-generator --precision $pr --device cuda -o $W/ref_gen_$pr.st > "$OUT/oracle_gen_$pr.log" 2>&1 ||
+      fail "oracle $pr with the pipeline's generator (see oracle_gen_$pr.log)"
+  done
+  $Z generate -m $M -q -p "$(cat $P/p100.txt)" --seed 42 --rng torch-cpu --width 1024 --height 1024 -o $W/seed42.png \
+    --dump $W/ours_seed42.st 2>>"$OUT/ours.err" || fail "generate --rng torch-cpu --seed 42"
+  python3 - $W/ours_seed42.st $W/ref_gen_bf16.st $W/ref_gen_f32.st <<'PY' | tee "$OUT/seed_noise.txt"
+import json, struct, sys
+def noise(path):
+    d = open(path, "rb").read(); n = struct.unpack("<Q", d[:8])[0]; t = json.loads(d[8:8 + n])["noise"]
+    b, e = t["data_offsets"]; return t["shape"], d[8 + n + b:8 + n + e]
+ours = noise(sys.argv[1])
+for ref in sys.argv[2:]:
+    r = noise(ref)
+    print(f"noise {ours[0]} vs {ref.split('/')[-1]} {r[0]}: {'BITWISE EQUAL' if ours == r else 'DIFFERENT'}")
+PY
+  [ "$(grep -c 'BITWISE EQUAL' "$OUT/seed_noise.txt")" -eq 2 ] || fail "our torch-cpu latent is not diffusers' (seed_noise.txt)"
+  only=(--only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours (bf16) vs diffusers f32, both from seed 42"
+    compare seed-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_f32.st
+    echo "-- diffusers bf16 vs diffusers f32 (the bf16 spread)"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_bf16.st $W/ref_gen_f32.st
+    echo "-- ours vs diffusers bf16"
+    compare seed-ours-bf16 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_bf16.st
+  } > "$OUT/compare_seed42.txt" 2>&1; cat "$OUT/compare_seed42.txt"
+  ;;
+lora) # LoRAs on the full checkpoint (after prep; ~4 min): random LoRAs made with peft on diffusers'
+  # ZImageTransformer2DModel (ranks 4, 16, 64) saved with save_lora_weights, the same factors rewritten
+  # kohya / ComfyUI-style; diffusers load_lora_weights + fuse_lora as the oracle (f32 and bf16) with two at
+  # once (r16 at 0.8, r4 through diffusers' kohya converter at 0.5); our DiT output of step 0 and decoded
+  # image against the f32 reference next to diffusers bf16's distance; the same pixels from the ComfyUI-style
+  # files; PNG bytes identical resident / 8G / minimum budget; merge time of the rank-64 LoRA (GPU merge
+  # resident, host merge under a budget)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  ML="python3 tools/ref/make_lora.py --model $M --meta"
+  { $ML --rank 16 --alpha 16 --seed 1 --std 0.04 --out $W/l16.st --comfy $W/l16_comfy.st &&
+    $ML --rank 4 --alpha 2 --seed 2 --std 0.1 --out $W/l4.st --kohya $W/l4_kohya.st &&
+    $ML --rank 64 --alpha 32 --seed 3 --std 0.035 --out $W/l64.st --kohya $W/l64_kohya.st; } > "$OUT/lora_make.log" 2>&1 ||
+    fail "make_lora.py (see lora_make.log)"
+  ls -l $W/l*.st | tee -a "$OUT/lora_make.log"
+  LA=("$W/l16.st:0.8" "$W/l4_kohya.st:0.5")
+  for pr in f32 bf16; do
+    timeout 300 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --precision $pr --device cuda --lora "${LA[0]}" --lora "${LA[1]}" -o $W/ref_lora_$pr.st \
+      > "$OUT/oracle_lora_$pr.log" 2>&1 || fail "oracle $pr with LoRAs (see oracle_lora_$pr.log)"
+    grep '"what": "ref_pipeline lora"' "$OUT/oracle_lora_$pr.log"
+  done
+  G=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
+  lj() { grep -o '"loras".*"lora_merge_s":[0-9.e-]*' "$1" | head -1; }
+  $Z generate -m $M -q "${G[@]}" --lora "${LA[0]}" --lora "${LA[1]}" -o $W/lr.png --dump $W/ours_lora.st --json \
+    > $W/lr.json 2>>"$OUT/ours.err" || fail "generate with two LoRAs"
+  echo "resident, r16@0.8 + r4@0.5: $(lj $W/lr.json)" | tee -a "$OUT/lora.txt"
+  only=(--only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours (bf16, LoRAs merged) vs diffusers f32 (fused)"
+    compare lora-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_lora.st $W/ref_lora_f32.st
+    echo "-- diffusers bf16 (fused in bf16) vs diffusers f32 (the bf16 spread)"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_lora_bf16.st $W/ref_lora_f32.st
+    echo "-- ours vs diffusers bf16"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ours_lora.st $W/ref_lora_bf16.st
+  } > "$OUT/compare_lora.txt" 2>&1; cat "$OUT/compare_lora.txt"
+  python3 - "$OUT/compare_lora.txt" <<'PY' || fail "ours farther from the f32 reference than diffusers bf16 (compare_lora.txt)"
+import re, sys
+blocks = open(sys.argv[1]).read().split("-- ")[1:]
+rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-9.e+-]+)", b, re.M)} for b in blocks]
+ours, theirs = rel[0], rel[1]
+for k in ("dit_out_0", "decoded"):
+    print(f"{k}: ours vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {theirs[k]:.3e}")
+    assert ours[k] <= 1.25 * theirs[k], k
+PY
+  pix() { python3 -c "
+import hashlib, struct, sys, zlib
+d = open(sys.argv[1], 'rb').read(); i, idat = 8, b''
+while i < len(d):
+    n, t = struct.unpack('>I4s', d[i:i + 8]); idat += d[i + 8:i + 8 + n] if t == b'IDAT' else b''; i += 12 + n
+print(hashlib.md5(zlib.decompress(idat)).hexdigest())" "$1"; }
+  $Z generate -m $M -q "${G[@]}" --lora "$W/l16_comfy.st:0.8" --lora "$W/l4.st:0.5" -o $W/lc.png 2>>"$OUT/ours.err"
+  if [ "$(pix $W/lr.png)" = "$(pix $W/lc.png)" ]; then echo "  ComfyUI-style r16 + diffusers r4: same pixels"
+  else fail "ComfyUI-style LoRA files: other pixels than the diffusers ones"; fi
+  min=$(min_budget --lora "${LA[0]}" --lora "${LA[1]}")
+  for b in 8G $min; do
+    $Z generate -m $M -q "${G[@]}" --lora "${LA[0]}" --lora "${LA[1]}" --vram $b -o $W/lb.png --json > $W/lb.json \
+      2>>"$OUT/ours.err" || fail "generate with two LoRAs at --vram $b"
+    echo "--vram $b: $(lj $W/lb.json)" | tee -a "$OUT/lora.txt"
+    cp $W/lr.png $W/lr_keep.png; same $W/lr_keep.png $W/lb.png
+  done
+  for b in none 8G; do
+    vr=(); [ $b = none ] || vr=(--vram $b)
+    $Z generate -m $M -q "${G[@]}" "${vr[@]}" --lora "$W/l64.st" -o $W/l64.png --json > $W/l64.json 2>>"$OUT/ours.err" ||
+      fail "generate with the rank-64 LoRA at --vram $b"
+    echo "rank 64 alone, --vram $b (merge time): $(lj $W/l64.json)" | tee -a "$OUT/lora.txt"
+  done
+  $Z generate -m $M -q "${G[@]}" --lora "$W/l64_kohya.st" -o $W/l64k.png 2>>"$OUT/ours.err"
+  if [ "$(pix $W/l64.png)" = "$(pix $W/l64k.png)" ]; then echo "  rank 64 kohya file: same pixels"
+  else fail "rank-64 kohya file: other pixels than the diffusers file"; fi
   ;;
 floor) # the oracle's own bf16 spread: diffusers/transformers bf16 run a second way (eager text-encoder
   # attention, math SDPA in the DiT) against the default way, and ours against both (needs accuracy1 first)
@@ -157,14 +275,14 @@ depth) # the chosen prefetch depth against --prefetch 1 (the old fixed depth) at
     ours "vram-$v-prefetch1" "${A1024[@]}" --vram $v --prefetch 1 -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
   done
   ;;
-load) # loading the snapshot at 8G, process start -> PNG: the old single reader (ZT_LOAD_THREADS=1) vs
+load) # loading the snapshot at 8G, process start -> PNG: the old single reader (--load-threads 1) vs
   # the default (8 readers + readahead advice), cold and warm page cache, same run
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   for k in 1 8; do
     for c in cold warm; do
       [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
       t0=$(date +%s.%N)
-      line=$(ZT_LOAD_THREADS=$k $Z generate -m $M "${A1024[@]}" --vram 8G -q --stats -o $W/c.png 2>>"$OUT/ours.err" | grep '^stats-json:')
+      line=$($Z generate -m $M "${A1024[@]}" --vram 8G --load-threads $k -q --stats -o $W/c.png 2>>"$OUT/ours.err" | grep '^stats-json:')
       [ -n "$line" ] || fail "load: readers $k $c"
       t1=$(date +%s.%N)
       echo "readers $k, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s, load_s $(echo "$line" | sed 's/.*"load_s":\([0-9.]*\).*/\1/')" | tee -a "$OUT/steps.log"
@@ -226,34 +344,69 @@ lend) # three images in one process at 8G and 6G (transformer blocks lent the VA
     done
   done
   ;;
-lendab) # lending on (default) against ZT_LEND=0, interleaved, two rounds, at 12G / 8G / 6G, with this machine's
+lendab) # lending on (default) against --lend off, interleaved, two rounds, at 12G / 8G / 6G, with this machine's
   # under-load copy ceilings
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-lend.txt" 2>&1 || fail "kbench ceiling-only"; grep 'H2D' "$OUT/ceiling-lend.txt"
   ours resident "${A1024[@]}" -o $W/r.png
   for round in 1 2; do for v in 12G 8G 6G; do
-    ZT_LEND=0 ours "vram-$v-nolend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+    ours "vram-$v-nolend-$round" "${A1024[@]}" --vram $v --lend off -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
     ours "vram-$v-lend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
   done; done
   ;;
-copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two halves on two (the default),
+copysplit) # streamed copies on one copy stream (--copy-streams 1, the default) against two halves on two,
   # interleaved, with the under-load H2D probe of this machine; OLD=path: also that zturbo build at 8G / min
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-split.txt" 2>&1 || fail "kbench ceiling-only"; grep 'under load' "$OUT/ceiling-split.txt"
   ours resident "${A1024[@]}" -o $W/r.png
   min=$(min_budget)
   for v in 8G 4G ${min}; do
-    for n in 1 2; do ZT_COPY_STREAMS=$n ours "vram-$v-copy$n" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
+    for n in 1 2; do ours "vram-$v-copy$n" "${A1024[@]}" --vram $v --copy-streams $n -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
     if [ -n "${OLD:-}" ] && [ $v != 4G ]; then Z=$OLD ours "vram-$v-old" "${A1024[@]}" --vram $v -o $W/v.png; fi
   done
   [ -n "${OLD:-}" ] && Z=$OLD ours resident-old "${A1024[@]}" -o $W/v.png
+  ;;
+provider) # the one weight provider: everything resident = the streaming provider with no budget (no
+  # stream/resident.c any more) against OLD=path (a zturbo build that still has it), same checkpoint,
+  # 1024x1024, 8 steps, interleaved rounds: s/eval, load and the PNG bytes; 8G too (lending unchanged)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  [ -n "${OLD:-}" ] || { fail "provider: set OLD=path/to/the/old/zturbo"; OLD=/nonexistent; }
+  # oldnew A B LABEL: the two builds' PNGs must be the same bytes
+  oldnew() { if cmp -s "$1" "$2"; then echo "  $3: same PNG"; else echo "  $3: PNG DIFFERS"; fail "provider: $3 PNG differs"; fi; }
+  for round in 1 2 3; do
+    Z=$OLD ours "provider-resident-old-$round" "${A1024[@]}" -o $W/po.png
+    ours "provider-resident-new-$round" "${A1024[@]}" -o $W/pn.png
+    oldnew $W/po.png $W/pn.png "resident round $round, old/new"
+  done | tee -a "$OUT/provider.txt"
+  # under a budget the new build would code the weights (issue 16): --weights bf16 compares the refactor alone
+  minp=$(Z=$OLD min_budget)
+  for v in 8G $minp; do
+    Z=$OLD ours "provider-$v-old" "${A1024[@]}" --vram $v -o $W/qo.png
+    ours "provider-$v-new" "${A1024[@]}" --vram $v --weights bf16 -o $W/qn.png
+    { oldnew $W/qo.png $W/qn.png "$v, old/new"; oldnew $W/pn.png $W/qn.png "$v new against resident new"; } | tee -a "$OUT/provider.txt"
+  done
+  python3 - "$OUT/ours.jsonl" <<'PY' | tee -a "$OUT/provider.txt"
+import json, sys, statistics as st
+runs = {}
+for line in open(sys.argv[1]):
+    try: j = json.loads(line)
+    except ValueError: continue
+    if not j.get("r") or not j["run"].startswith("provider-"): continue
+    key = j["run"].rsplit("-", 1)[0] if j["run"].startswith("provider-resident-") else j["run"]
+    runs.setdefault(key, []).append(j["r"])
+for k, rs in sorted(runs.items()):
+    ev = [r["dit_eval_s"] for r in rs]
+    print("%-22s n=%d  s/eval median %.4f (min %.4f max %.4f)  load_s median %.2f  total_s median %.3f  device_used_peak %.2f GiB"
+          % (k, len(rs), st.median(ev), min(ev), max(ev), st.median([r["load_s"] for r in rs]),
+             st.median([r["total_s"] for r in rs]), max(r["device_used_peak"] for r in rs) / 2**30))
+PY
   ;;
 sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
   for tool in memcheck racecheck; do
     for mode in resident banded; do
-      extra=(); [ $mode = banded ] && extra=(--vram 3G)
-      ZT_VAE_BANDED=$([ $mode = banded ] && echo 1,3) timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny \
+      extra=(); [ $mode = banded ] && extra=(--vram 3G --vae-bands 1,3)
+      timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny \
         -p "a cat" --width 64 --height 48 --seed 1 -q -o $W/san.png "${extra[@]}" > "$OUT/san-$tool-$mode.log" 2>&1
       sanitizer "$tool tiny $mode" "$OUT/san-$tool-$mode.log" $?
     done
@@ -282,6 +435,148 @@ budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from th
   for v in 8G ${min}; do $Z plan -m $M --vram $v > "$OUT/plan-$v.txt" 2>&1 || fail "plan $v"; done
   # the progress line on a terminal (script gives the process a pty)
   timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1 || fail "progress under a pty"
+  ;;
+standalone) # a store stands alone: `zturbo pack` stored the tokenizer and the configs, so generate -m STORE
+  # needs nothing else. The snapshot is moved away first; the store's PNG must be the snapshot run's,
+  # resident and with every streamed unit read from the store (--vram 8G --pinned 0, no --store)
+  [ -d $M.away ] && mv $M.away $M # left by an interrupted run
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  timeout 300 $Z generate -m $M "${A1024[@]}" -q -o $W/snap.png 2>>"$OUT/standalone.err"; rc "generate -m snapshot" $?
+  mv $M $M.away
+  timeout 300 $Z generate -m $S "${A1024[@]}" -q -o $W/store.png 2>>"$OUT/standalone.err"; rc "generate -m STORE alone" $?
+  timeout 300 $Z generate -m $S "${A1024[@]}" -q --vram 8G --pinned 0 --stats -o $W/disk.png \
+    > "$OUT/standalone-disk.txt" 2>>"$OUT/standalone.err"; rc "generate -m STORE --vram 8G --pinned 0" $?
+  mv $M.away $M
+  grep '^stats:' "$OUT/standalone-disk.txt"
+  grep -q '"bytes_disk":[1-9]' "$OUT/standalone-disk.txt" || fail "--pinned 0 read nothing from the store"
+  for f in store disk; do
+    if cmp -s $W/snap.png $W/$f.png; then echo "  $f.png: same PNG as the snapshot run" | tee -a "$OUT/steps.log"
+    else fail "$f.png differs from the snapshot run's PNG"; fi
+  done
+  cat "$OUT/standalone.err"
+  ;;
+fp16) # issue 21, the fp16 path (--precision fp16) on this card (9.0 runs its sm_80+ f16 kernels), ~4.5 min:
+  # (1) the CUDA op and attention tests (every f16 case; bf16 too); (2) tiny checkpoint: CUDA fp16 generate
+  # (the golden's ids and noise) against the CPU fp16 emulation and the fp16 goldens (test_pipeline_tiny's fp16
+  # limits); (3) full checkpoint (after prep), p100 1024^2 seed 42: ours fp16 against diffusers f32, next to
+  # diffusers bf16's distance (ours fp16 must be no farther: 10 mantissa bits vs 8) and to diffusers fp16 with
+  # the same guards (ref_pipeline.py --precision fp16); (4) s/eval at --vram 8G: fp16 vs bf16 (bf16 and coded
+  # weights). With .device/bin-sm75 (a CUDA_ARCH=sm_75 build: test_ops_cuda, test_attention_cuda, zturbo), also
+  # Turing's kernels (m16n8k8 f16 MMA, plain loads, 48 KB tiles) JIT-compiled here from compute_75 PTX: its op
+  # tests and its tiny fp16 generate against the CPU emulation.
+  for t in test_ops_cuda test_attention_cuda; do
+    timeout 150 $B/tests/$t > "$OUT/t16-$t.log" 2>&1; rc "$t (bf16 + f16)" $? "$(tail -1 "$OUT/t16-$t.log")"
+  done
+  grep -E '^-- (bf16|f16) --' "$OUT/t16-test_attention_cuda.log" | tr '\n' ' '; echo
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny16 || fail "mkmodel tiny"
+  # test_pipeline_tiny's fp16 limits (tests/test_pipeline_tiny.c k_limits; the latents' largest)
+  lim=(--tol 7e-4 --tol-for cap_feats=4e-3 --tol-for dit_out_0=5e-3 --tol-for image=5e-3
+       --only cap_feats --only dit_out_0 --only 'latents_*' --only decoded --only image)
+  # tiny16 ZBIN DEVICE GOLDEN: generate with the golden's ids, noise and size, dump to $W/t16-<case>-<tag>.st
+  tiny16() {
+    local z=$1 dev=$2 g=$3 tag=$4 c; c=$(basename "$g" .fp16.safetensors)
+    local args; args=$(python3 - "$g" <<'PY'
+import json, struct, sys
+d = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", d[:8])[0]; h = json.loads(d[8:8 + n])
+t = h["ids"]; b, e = t["data_offsets"]; ids = struct.unpack(f"<{(e - b) // 8}q", d[8 + n + b:8 + n + e])
+m = h["__metadata__"]
+print(f"--ids {','.join(map(str, ids))} --width {m['width']} --height {m['height']} --steps {m['steps']}")
+PY
+)
+    timeout 120 $z generate -m $W/tiny16 --device $dev --precision fp16 $args --noise "$g" -q -o $W/t16.png \
+      --dump $W/t16-$c-$tag.st 2>>"$OUT/ours.err" || fail "tiny fp16 generate $c on $dev ($tag)"
+  }
+  for g in tests/golden/tiny/*.fp16.safetensors; do
+    c=$(basename "$g" .fp16.safetensors)
+    tiny16 $Z cpu "$g" cpu; tiny16 $Z cuda "$g" cuda
+    { echo "-- tiny $c: CUDA fp16 vs the fp16 golden (diffusers/transformers fp16 with the guards)"
+      compare "tiny-$c-cuda-golden" "${lim[@]}" $W/t16-$c-cuda.st "$g"
+      echo "-- tiny $c: CPU fp16 emulation vs the fp16 golden (test_pipeline_tiny's pass)"
+      compare "tiny-$c-cpu-golden" "${lim[@]}" $W/t16-$c-cpu.st "$g"
+      echo "-- tiny $c: CUDA fp16 vs the CPU fp16 emulation"
+      compare "tiny-$c-cuda-cpu" "${lim[@]}" $W/t16-$c-cuda.st $W/t16-$c-cpu.st
+      if [ -x .device/bin-sm75/zturbo ]; then
+        tiny16 .device/bin-sm75/zturbo cuda "$g" sm75
+        echo "-- tiny $c: the sm_75 build's CUDA fp16 (Turing kernels, JIT) vs the CPU fp16 emulation"
+        compare "tiny-$c-sm75-cpu" "${lim[@]}" $W/t16-$c-sm75.st $W/t16-$c-cpu.st
+      fi
+    } > "$OUT/compare_fp16_tiny_$c.txt" 2>&1; cat "$OUT/compare_fp16_tiny_$c.txt"
+  done
+  if [ -d .device/bin-sm75/tests ]; then
+    for t in test_ops_cuda test_attention_cuda; do
+      timeout 150 .device/bin-sm75/tests/$t > "$OUT/t16-sm75-$t.log" 2>&1; rc "sm_75 build: $t (f16, JIT)" $? "$(tail -1 "$OUT/t16-sm75-$t.log")"
+      grep -q "no bf16" "$OUT/t16-sm75-$t.log" || [ $t = test_attention_cuda ] || fail "sm_75 build: $t ran bf16 MMA cases"
+    done
+  else
+    echo "(no .device/bin-sm75: the Turing kernels were not run)" | tee -a "$OUT/gputests.txt"
+  fi
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  for pr in f32 bf16 fp16; do
+    [ -s $W/ref_gen_$pr.st ] && continue # the seed part's, same arguments
+    timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --pipeline-generator --precision $pr --device cuda -o $W/ref_gen_$pr.st > "$OUT/oracle_gen_$pr.log" 2>&1 ||
+      fail "oracle $pr (see oracle_gen_$pr.log)"
+  done
+  timeout 200 $Z generate -m $M -q -p "$(cat $P/p100.txt)" --seed 42 --rng torch-cpu --width 1024 --height 1024 \
+    --precision fp16 -o $W/fp16.png --dump $W/ours_fp16.st 2>>"$OUT/ours.err" || fail "generate --precision fp16 1024^2"
+  only=(--only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours fp16 vs diffusers f32"
+    compare fp16-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_fp16.st $W/ref_gen_f32.st
+    echo "-- diffusers bf16 vs diffusers f32 (the bf16 spread)"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_bf16.st $W/ref_gen_f32.st
+    echo "-- diffusers fp16 (the same guards) vs diffusers f32"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_fp16.st $W/ref_gen_f32.st
+    echo "-- ours fp16 vs diffusers fp16 (the same guards)"
+    compare fp16-ours-dfp16 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_fp16.st $W/ref_gen_fp16.st
+  } > "$OUT/compare_fp16.txt" 2>&1; cat "$OUT/compare_fp16.txt"
+  python3 - "$OUT/compare_fp16.txt" <<'PY' || fail "ours fp16 farther from the f32 reference than diffusers bf16 (compare_fp16.txt)"
+import re, sys
+blocks = open(sys.argv[1]).read().split("-- ")[1:]
+rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-9.e+-]+)", b, re.M)} for b in blocks]
+ours, bf, f16 = rel[0], rel[1], rel[2]
+ok = True
+for k in ("cap_feats", "dit_out_0", "latents_8", "decoded"):
+    print(f"{k}: ours fp16 vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {bf[k]:.3e}, diffusers fp16 vs f32 {f16[k]:.3e}")
+    ok &= ours[k] <= bf[k]
+sys.exit(0 if ok else 1)
+PY
+  # s/eval at 8G: fp16 (bf16 weights converted to f16 as read) vs bf16 (coded weights, the default; and bf16 weights)
+  ours fp16-8G "${A1024[@]}" --vram 8G --precision fp16 -o $W/f8.png
+  ours bf16-8G-bf16w "${A1024[@]}" --vram 8G --weights bf16 -o $W/b8.png
+  ours bf16-8G-coded "${A1024[@]}" --vram 8G -o $W/c8.png
+  python3 - "$OUT/ours.jsonl" <<'PY' | tee "$OUT/fp16_speed.txt"
+import json, sys
+for line in open(sys.argv[1]):
+    try: j = json.loads(line)
+    except ValueError: continue
+    if j["run"] in ("fp16-8G", "bf16-8G-bf16w", "bf16-8G-coded") and j.get("r"):
+        r = j["r"]; print(f"{j['run']:14s} s/eval {r['dit_eval_s']:.4f}  total_s {r['total_s']:.2f}  load_s {r['load_s']:.2f}")
+PY
+  ;;
+refuse) # the start-up GPU check: this card passes (info, a tiny generate), and a binary without code for it
+  # (.device/bin-sm120: built with CUDA_ARCH=sm_120, whose SASS and compute_120 PTX cannot run on 9.0)
+  # stops at start with one line naming the card, exit 1, no PNG
+  $Z info | tee "$OUT/refuse.txt"
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
+  timeout 120 $Z generate -m $W/tiny -p "a fox" --width 256 --height 256 --seed 1 -q -o $W/g.png; rc "tiny generate on this card" $?
+  if [ -x .device/bin-sm120/zturbo ]; then
+    rm -f $W/g120.png
+    timeout 120 .device/bin-sm120/zturbo generate -m $W/tiny -p "a fox" --width 256 --height 256 --seed 1 -q -o $W/g120.png \
+      > /dev/null 2> "$OUT/refuse-sm120.err"; r=$?
+    cat "$OUT/refuse-sm120.err"
+    [ $r -eq 1 ] || fail "sm_120-only build on this card: exit $r, want 1"
+    [ "$(grep -c '' "$OUT/refuse-sm120.err")" -eq 1 ] && grep -q "no code for it" "$OUT/refuse-sm120.err" ||
+      fail "sm_120-only build: not the one-line refusal"
+    [ ! -e $W/g120.png ] || fail "sm_120-only build wrote a PNG"
+  else
+    echo "(no .device/bin-sm120: the refusal half was not run)"
+  fi
+  ;;
+serve) # zturbo serve at 8G: s/image through the API vs generate --prompts-jsonl (20 images, within 3%),
+  # PNG identity, a 100-request soak with device memory / RSS flat (tools/gpu/serve_bench.py; ~3.5 min)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 400 python3 tools/gpu/serve_bench.py --zturbo $Z --model $M --prompts $P --out "$OUT" --work $W/serve
+  echo "serve: exit $?" | tee -a "$OUT/steps.log"
   ;;
 soak) # 50 images, mixed sizes and prompts, one process, --vram 8G: memory after each image
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
@@ -313,7 +608,7 @@ offload)
 tests)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
+  ZT_TEST_JOBS=1 tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
   [ $r -eq 0 ] || fail "tests/run: $(grep '^failed:' "$OUT/tests.log")"
   grep '^SKIP' "$OUT/tests.log" | grep -iq 'cuda\|gpu' && fail "tests/run: a GPU test skipped on the GPU machine"
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
@@ -396,6 +691,98 @@ disk) # disk bandwidth (bench-io) and --pinned 0 from the zstd store, same machi
   # the full 8 steps from the store, against the resident image
   [ -f $W/r.png ] || ours resident "${A1024[@]}" -o $W/r.png
   ours "vram-8G-pinned0-store" "${A1024[@]}" --vram 8G --pinned 0 --store $S -o $W/d.png; same $W/r.png $W/d.png | tee -a "$OUT/ours.jsonl"
+  ;;
+coded) # issue 16, coded weights, Must-show 1-6 in one part (~7 min after prep; the bf16 zstd store is packed once
+  # here if missing): ratios and entropy bound, decode rate against the copy ceiling, s/eval coded vs bf16 at
+  # 1024^2 x 8 steps (min, 4G, 8G with --throttle 12 and 3, 8G, resident), pinned memory and RSS, --pinned 0
+  # from the coded store vs the bf16 store, minimum budget and units resident at 8G, PNG identity for every
+  # row, compute-sanitizer on the decoder with lying data and on a generate from a hostile coded store.
+  # RAW=1 also packs a plain bf16 store (20 GB more disk) for the --pinned 0 row.
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  Sb=$W/full-bf16.zts; Sr=$W/full-raw.zts; CJ=$OUT/coded.jsonl; : > "$CJ"
+  [ -f $Sb ] || { log pack bf16 zstd store; $Z pack $M -o $Sb --weights bf16 -q >> "$OUT/mk.log" 2>&1 || fail "pack bf16 store"; }
+  [ "${RAW:-0}" = 1 ] && [ ! -f $Sr ] && { log pack raw bf16 store; $Z pack $M -o $Sr --weights bf16 --no-compress -q >> "$OUT/mk.log" 2>&1 || fail "pack raw store"; }
+  nvidia-smi --query-gpu=name,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv,noheader | tee "$OUT/coded-machine.txt"
+  # 1. ratios (the store's index) and the entropy bound (a DiT, a TE and the VAE unit read back from the store)
+  $B/wcode-stats --store-ratios $S | tee "$OUT/coded-ratios.txt" || fail "wcode-stats --store-ratios"
+  for u in dit.layers.7 te.layers.5 vae.decoder; do
+    timeout 120 $B/wcode-stats -m $S --units $u --max-units 1 > "$OUT/coded-entropy-$u.txt" 2>&1 || fail "wcode-stats $u"
+  done
+  # 2. the decoder: exact on every case, memcheck with lying data, and its rate (kbench wdecode, copy ceiling)
+  timeout 200 $B/tests/test_wdecode_cuda > "$OUT/t-wdecode.log" 2>&1; rc test_wdecode_cuda $? "$(tail -1 "$OUT/t-wdecode.log")"
+  ZT_WDECODE_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_wdecode_cuda > "$OUT/memcheck-wdecode.log" 2>&1
+  sanitizer "memcheck wdecode (lying data after validation)" "$OUT/memcheck-wdecode.log" $?
+  ZT_TEST_DEVICE=cuda timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 --target-processes all \
+    $B/tests/test_store_wcode > "$OUT/memcheck-hostile.log" 2>&1
+  sanitizer "memcheck generate from a hostile coded store" "$OUT/memcheck-hostile.log" $?
+  grep -q 'test_store_wcode: .* 0 failed' "$OUT/memcheck-hostile.log" || fail "test_store_wcode on cuda (see memcheck-hostile.log)"
+  timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
+  grep -E 'ceiling: copy \| 1 GiB|wdecode' "$OUT/kbench-wdecode.txt"
+  grep -q 'WRONG RESULT' "$OUT/kbench-wdecode.txt" && fail "kbench wdecode: wrong result"
+  # 3-6. generate rows: coded from the coded store, bf16 from the snapshot as before
+  crun() { # name, args...
+    local name=$1; shift
+    local line
+    line=$(timeout 300 $Z generate -q --stats "$@" 2>>"$OUT/coded.err" | grep '^stats-json:' | sed 's/^stats-json: //')
+    echo "{\"run\":\"$name\",\"r\":${line:-null}}" >> "$CJ"
+    [ -n "$line" ] || fail "generate $name: no stats line (see coded.err)"
+  }
+  cpng() { if cmp -s $W/cr.png $W/cx.png; then echo "$1 same" >> "$OUT/coded-png.txt"; else echo "$1 DIFFERS" >> "$OUT/coded-png.txt"; fail "coded: PNG of $1 differs from resident"; fi; rm -f $W/cx.png; }
+  CO=(-m $M --store $S --weights coded); BF=(-m $M --weights bf16)
+  crun resident -m $M "${A1024[@]}" -o $W/cr.png
+  minc=$(min_budget --store $S --weights coded); minb=$(min_budget --weights bf16)
+  echo "minimum budget at 1024^2: coded $minc, bf16 $minb" | tee "$OUT/coded-min.txt"
+  for v in 8G $minc; do $Z plan "${CO[@]}" --vram $v -v > "$OUT/coded-plan-coded-$v.txt" 2>&1 || fail "plan coded $v"; done
+  for v in 8G $minb; do $Z plan "${BF[@]}" --vram $v -v > "$OUT/coded-plan-bf16-$v.txt" 2>&1 || fail "plan bf16 $v"; done
+  rows=("min:" "4G:--vram 4G" "8G-link12:--vram 8G --throttle 12" "8G-link3:--vram 8G --throttle 3" "8G:--vram 8G")
+  for row in "${rows[@]}"; do
+    name=${row%%:*}; args=${row#*:}
+    for w in bf16 coded; do
+      if [ $name = min ]; then [ $w = coded ] && args="--vram $minc" || args="--vram $minb"; fi
+      if [ $w = coded ]; then crun "$name-$w" "${CO[@]}" "${A1024[@]}" $args -o $W/cx.png; else crun "$name-$w" "${BF[@]}" "${A1024[@]}" $args -o $W/cx.png; fi
+      cpng "$name-$w"
+    done
+  done
+  crun "8G-coded-from-snapshot" -m $M --weights coded "${A1024[@]}" --vram 8G -o $W/cx.png; cpng 8G-coded-from-snapshot
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+  crun "8G-pinned0-bf16" "${BF[@]}" --store $Sb "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-bf16
+  [ -f $Sr ] && { crun "8G-pinned0-raw" "${BF[@]}" --store $Sr "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-raw; }
+  crun "8G-pinned0-coded" "${CO[@]}" "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-coded
+  # the table: s/eval, coded / bf16, bus bytes per image's steps, units resident (coded), pinned, RSS, PNG
+  python3 - "$CJ" "$OUT/coded-png.txt" "$OUT/kbench-wdecode.txt" "$OUT/coded-ratios.txt" <<'PY' | tee "$OUT/coded-table.txt"
+import json, re, sys
+rows = {}
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    if j["r"]: rows[j["run"]] = j["r"]
+png = dict(l.rsplit(" ", 1) for l in open(sys.argv[2]).read().split("\n") if l)
+G = lambda b: "%.2f" % (b / 2**30)
+print("| row | weights | s/eval | coded/bf16 | bus GiB (steps) | resident (coded) | pinned GiB | RSS GiB | load s (coding) | PNG |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name in ["resident", "min", "4G", "8G-link12", "8G-link3", "8G", "8G-coded-from-snapshot", "8G-pinned0"]:
+    for w in (["bf16", "raw", "coded"] if name == "8G-pinned0" else ["bf16", "coded"] if name not in ("resident", "8G-coded-from-snapshot") else [""]):
+        key = name + ("-" + w if w else "")
+        r = rows.get(key)
+        if not r: continue
+        base = rows.get(name + "-bf16")
+        ratio = "%.3f" % (r["dit_eval_s"] / base["dit_eval_s"]) if w == "coded" and base else ""
+        print("| %s | %s | %.4f | %s | %s | %d (%d) | %s | %s | %.1f (%.1f) | %s |" % (name, r.get("weights", w), r["dit_eval_s"], ratio,
+              G(r["bytes_h2d"]), r.get("units_resident", 0), r.get("units_coded", 0), G(r.get("pinned_bytes", 0)),
+              G(r.get("host_rss", 0)), r["load_s"], r.get("code_s", 0), png.get(key, "(reference)")))
+kb = open(sys.argv[3]).read()
+cp = re.search(r"ceiling: copy \| 1 GiB D2D, read\+write \| [0-9.]+ \| ([0-9]+) GB/s", kb)
+wd = re.search(r"wdecode: bf16 output \| ([^|]*) \| ([0-9.]+) \| ([0-9]+) GB/s", kb)
+wt = re.search(r"wdecode: bytes touched \| [^|]* \| [0-9.]+ \| ([0-9]+) GB/s", kb)
+if cp and wd and wt:
+    copy, out, touched = float(cp.group(1)), float(wd.group(3)), float(wt.group(1))
+    ratio = re.search(r"all .* ratio ([0-9.]+)", open(sys.argv[4]).read())
+    r = float(ratio.group(1)) if ratio else 0.68
+    dit = 12309872640  # bf16 bytes of the DiT's unit images
+    per_eval = dit * (1 + r)  # bytes touched to decode every block once: read coded + write bf16
+    print("\ndecode: %.0f GB/s of bf16 output (%.0f GB/s touched = %.0f%% of the %.0f GB/s D2D copy); a 4060-class card "
+          "(272 GB/s) at the same fraction: %.0f ms per evaluation to decode the whole DiT (%.1f GB touched)" %
+          (out, touched, 100 * touched / copy, copy, 1e3 * per_eval / (272e9 * touched / copy), per_eval / 1e9))
+PY
   ;;
 *) fail "unknown part '$part'" ;;
 esac

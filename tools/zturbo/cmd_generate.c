@@ -15,19 +15,22 @@
 #include "common/zt_common.h"
 #include "api/noise.h"
 #include "api/zturbo.h"
+#include "models/limits.h"
+#include "storage/lora.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
 enum {
-    O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_NOISE,
-    O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
-    O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
+    O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_RNG, O_NOISE,
+    O_LORA, O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
+    O_VRAM, O_PINNED, O_STORE, O_WEIGHTS, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
+    O_LEND, O_COPY_STREAMS, O_NORM_VARIANT, O_LOAD_THREADS, O_IO, O_VAE_BANDS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
 };
 
 static const cli_option k_opts[O_N] = {
     [O_MODEL] = {"--model", "-m", CLI_STRING, "DIR|STORE", .help = "Hugging Face snapshot folder or zturbo block store"},
-    [O_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "the prompt (chat template applied; first 512 tokens used)"},
+    [O_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "the prompt (chat template applied; first " ZT_LIMIT_STR(ZT_MAX_TOKENS) " tokens used)"},
     [O_OUTPUT] = {"--output", "-o", CLI_STRING, "FILE",
                   .help = "PNG to write (written to a temporary name, then renamed); with\n"
                           "--prompts/--count a pattern: %d (or %03d...) is the image index\n"
@@ -37,18 +40,29 @@ static const cli_option k_opts[O_N] = {
                            "a failed line is reported, the run goes on and exits 1"},
     [O_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE",
                          .help = "one JSON string, or {\"prompt\": ...} with optional \"width\",\n"
-                                 "\"height\", \"steps\", \"seed\" overriding the flags, per line"},
+                                 "\"height\", \"steps\", \"seed\", \"rng\", \"loras\" overriding the flags,\n"
+                                 "per line (\"loras\": [\"FILE[:SCALE]\", ...]; a change re-merges\n"
+                                 "only the layers it touches)"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
-    [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
-    [O_HEIGHT] = {"--height", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024",
-                  .help = "image height, multiple of 16 in 16..2048"},
-    [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, 100, .def = "8", .help = "transformer evaluations, 1..100"},
+    [O_WIDTH] = {"--width", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
+                 .help = "image width, multiple of " ZT_SIDES_STR},
+    [O_HEIGHT] = {"--height", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
+                  .help = "image height, multiple of " ZT_SIDES_STR},
+    [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, ZT_MAX_STEPS, .def = "8",
+                 .help = "transformer evaluations, 1.." ZT_LIMIT_STR(ZT_MAX_STEPS)},
     [O_SEED] = {"--seed", NULL, CLI_U64, "N", .def_help = "random, printed",
                 .help = "noise seed, 0..18446744073709551615; image i gets SEED+i"},
+    [O_RNG] = {"--rng", NULL, CLI_ENUM, "torch-cpu|zturbo", .choices = "torch-cpu|zturbo", .def = "torch-cpu",
+               .help = "generator of the seed's noise: torch-cpu draws what diffusers\n"
+                       "(CPU generator) and ComfyUI draw for the seed; zturbo: its\n"
+                       "own generator (what zturbo drew before --rng existed)"},
     [O_NOISE] = {"--noise", NULL, CLI_STRING, "FILE",
                  .help = "initial latent instead of the seed: safetensors F32 \"noise\"\n"
                          "[16, H/8, W/8] or raw little-endian f32"},
+    [O_LORA] = {"--lora", NULL, CLI_STRING, "FILE[:SCALE]", .repeat = 1,
+                .help = "LoRA file merged into the weights at load (diffusers/PEFT,\n"
+                        "kohya, ComfyUI, ai-toolkit...), strength SCALE (1); repeatable"},
     [O_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
     [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32|fp16", .choices = "bf16|f32|fp16",
@@ -78,12 +92,31 @@ static const cli_option k_opts[O_N] = {
     [O_PINNED] = {"--pinned", NULL, CLI_SIZE, "SIZE", .def_help = "no limit",
                   .help = "pinned host memory for streamed weights; what does not fit\nis read from --store on every use"},
     [O_STORE] = {"--store", NULL, CLI_STRING, "FILE", .help = "zturbo block store (zturbo pack) to read weights from"},
+    [O_WEIGHTS] = {"--weights", NULL, CLI_ENUM, "coded|bf16", .choices = "coded|bf16", .def = "coded",
+                   .help = "with --vram: weights in host memory and on the bus coded losslessly\n"
+                           "(~0.68 of the bytes, decoded on the GPU), or bf16 as they are"},
     [O_WINDOW] = {"--window", NULL, CLI_INT, "N", 1, 16, .def_help = "prefetch + 1", .help = "window slots, 1..16"},
     [O_PREFETCH] = {"--prefetch", NULL, CLI_INT, "N", 0, 8, .def_help = "1, or 2..3 where the plan predicts it faster",
                     .help = "units copied ahead of compute, 0..8"},
     [O_THROTTLE] = {"--throttle", NULL, CLI_REAL, "GB/s", 0, 10000, .hidden = 1, .help = "test knob: cap copies"},
     [O_STATS] = {"--stats", NULL, CLI_FLAG,
                  .help = "print bytes moved, copy, stall and disk time of the denoising loop"},
+    [O_LEND] = {"--lend", NULL, CLI_ENUM, "on|off", .choices = "on|off", .def = "on",
+                .section = "  tuning (the defaults are the measured best; other values are for comparisons):",
+                .help = "with --vram: streamed transformer blocks may use the whole-image\n"
+                        "VAE decode's idle workspace during the steps"},
+    [O_COPY_STREAMS] = {"--copy-streams", NULL, CLI_INT, "N", 1, 2, .def = "1",
+                        .help = "2: split each streamed copy over two copy streams"},
+    [O_NORM_VARIANT] = {"--norm-variant", NULL, CLI_INT, "N", 0, 4, .def = "3",
+                        .help = "CUDA row-norm launch variant, 0..4 (kernels/cuda_norm.cu)"},
+    [O_LOAD_THREADS] = {"--load-threads", NULL, CLI_INT, "N", 1, 8, .def_help = "min(8, cores)",
+                        .help = "readers per unit loading a checkpoint, 1..8 (1: one reader,\n"
+                                "no readahead advice)"},
+    [O_IO] = {"--io", NULL, CLI_ENUM, "auto|uring|pread", .choices = "auto|uring|pread", .def = "auto",
+              .help = "store reads: io_uring (else pread threads), io_uring only, or\npread threads"},
+    [O_VAE_BANDS] = {"--vae-bands", NULL, CLI_STRING, "LEVEL,ROWS", .def_help = "the plan decides",
+                     .help = "decode the VAE levels from LEVEL (1..16) on in bands of ROWS\n"
+                             "(1..65536) rows from host memory, whatever the plan"},
     [O_JSON] = {"--json", NULL, CLI_FLAG, .section = "  output:",
                 .help = "one JSON summary per image on stdout (timings, tokens, bytes\n"
                         "moved, peak memory, the plan when streaming), nothing else"},
@@ -160,7 +193,18 @@ typedef struct {
     int width, height, steps; /* JSON lines may set them; 0: the command line's */
     int has_seed;
     uint64_t seed;
+    int rng;                  /* zturbo_rng + 1; 0: the command line's */
+    zturbo_lora *loras;       /* "loras" of a JSON line (malloc'ed, paths too), or NULL: the flags' */
+    int n_loras;
 } job;
+
+static void job_free(job *j) {
+    free(j->prompt);
+    free(j->error);
+    for (int i = 0; j->loras && i < j->n_loras; i++) free((char *)j->loras[i].path);
+    free(j->loras);
+}
+
 
 /* A JSON line's optional integer field in [lo, hi] (multiple of `mult`):
  * 0 when absent, -1 (and *err set) when invalid. */
@@ -189,6 +233,26 @@ static char *fmt_error(const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     return dupstr(buf);
+}
+
+/* A JSON line's "loras": ["FILE[:SCALE]", ...]; NULL on success, else the error. */
+static char *json_loras(json_t *a, const char *path, int lineno, job *j) {
+    if (!json_is_array(a) || json_array_size(a) > ZTURBO_MAX_LORAS)
+        return fmt_error("%s:%d: \"loras\" must be a list of at most %d \"FILE[:SCALE]\" strings", path, lineno,
+                         ZTURBO_MAX_LORAS);
+    j->loras = calloc(json_array_size(a) + 1, sizeof *j->loras);
+    if (!j->loras) return fmt_error("out of host memory");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        char buf[4096];
+        zt_err e = {0};
+        if (!s) return fmt_error("%s:%d: \"loras\" must be a list of \"FILE[:SCALE]\" strings", path, lineno);
+        if (zt_lora_parse_arg(s, buf, sizeof buf, &j->loras[i].scale, &e))
+            return fmt_error("%s:%d: \"loras\": %s", path, lineno, e.msg);
+        if (!(j->loras[i].path = dupstr(buf))) return fmt_error("out of host memory");
+        j->n_loras = (int)i + 1;
+    }
+    return NULL;
 }
 
 /* Read the prompts file: plain lines or JSON lines; empty lines skipped. */
@@ -235,14 +299,23 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                 long long w = 0, h = 0, st = 0, sd = 0;
                 int hs = 0;
                 if (json_is_object(v)) {
-                    if (json_int_field(v, "width", 16, 2048, 16, &w) < 0)
-                        j->error = fmt_error("%s:%d: \"width\" must be a multiple of 16 in 16..2048", path, lineno);
-                    else if (json_int_field(v, "height", 16, 2048, 16, &h) < 0)
-                        j->error = fmt_error("%s:%d: \"height\" must be a multiple of 16 in 16..2048", path, lineno);
-                    else if (json_int_field(v, "steps", 1, 100, 1, &st) < 0)
-                        j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1..100", path, lineno);
+                    if (json_int_field(v, "width", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, &w) < 0)
+                        j->error = fmt_error("%s:%d: \"width\" must be a multiple of " ZT_SIDES_STR, path, lineno);
+                    else if (json_int_field(v, "height", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, &h) < 0)
+                        j->error = fmt_error("%s:%d: \"height\" must be a multiple of " ZT_SIDES_STR, path, lineno);
+                    else if (json_int_field(v, "steps", 1, ZT_MAX_STEPS, 1, &st) < 0)
+                        j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1.." ZT_LIMIT_STR(ZT_MAX_STEPS), path,
+                                             lineno);
                     else if ((hs = json_int_field(v, "seed", 0, INT64_MAX, 1, &sd)) < 0)
                         j->error = fmt_error("%s:%d: \"seed\" must be a non-negative integer", path, lineno);
+                    else if (json_object_get(v, "loras") &&
+                             (j->error = json_loras(json_object_get(v, "loras"), path, lineno, j)) != NULL) {
+                    } else if (json_object_get(v, "rng")) {
+                        const char *r = json_string_value(json_object_get(v, "rng"));
+                        if (r && !strcmp(r, "torch-cpu")) j->rng = 1 + ZTURBO_RNG_TORCH_CPU;
+                        else if (r && !strcmp(r, "zturbo")) j->rng = 1 + ZTURBO_RNG_ZTURBO;
+                        else j->error = fmt_error("%s:%d: \"rng\" must be \"torch-cpu\" or \"zturbo\"", path, lineno);
+                    }
                 }
                 if (!j->error) {
                     j->prompt = dupstr(json_string_value(s));
@@ -265,7 +338,7 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
     fclose(f);
     if (!rc && n == 0) rc = zt_err_set(e, ZT_ERR_ARG, "%s: no prompts in the file", path);
     if (rc) {
-        for (int i = 0; i < n; i++) free(jobs[i].prompt), free(jobs[i].error);
+        for (int i = 0; i < n; i++) job_free(&jobs[i]);
         free(jobs);
         return rc;
     }
@@ -319,7 +392,10 @@ static void print_json(int index, const char *prompt, const char *output, const 
     if (output) json_object_set_new(o, "output", json_string(output));
     if (error) json_object_set_new(o, "error", json_string(error));
     else {
-        if (!zp->noise) json_put_u64(o, "seed", zp->seed);
+        if (!zp->noise) {
+            json_put_u64(o, "seed", zp->seed);
+            json_object_set_new(o, "rng", json_string(zturbo_rng_name(zp->rng)));
+        }
         json_object_set_new(o, "width", json_integer(zp->width));
         json_object_set_new(o, "height", json_integer(zp->height));
         json_object_set_new(o, "steps", json_integer(zp->steps));
@@ -338,12 +414,21 @@ static void print_json(int index, const char *prompt, const char *output, const 
         json_put_u64(o, "host_rss", r->host_rss);
         json_put_u64(o, "weight_bytes", r->weight_bytes);
         json_put_u64(o, "activation_bytes", r->activation_bytes);
+        if (r->loras) {
+            json_object_set_new(o, "loras", json_integer(r->loras));
+            json_object_set_new(o, "lora_tensors", json_integer(r->lora_tensors));
+            json_object_set_new(o, "lora_merge_s", json_real(r->lora_merge_s));
+        }
         if (r->streaming) {
             json_t *pl = json_object();
             json_put_u64(pl, "vram", r->vram);
             json_object_set_new(pl, "units_resident", json_integer(r->units_resident));
             json_object_set_new(pl, "units_streamed", json_integer(r->units_streamed));
             json_object_set_new(pl, "units_lent", json_integer(r->units_lent));
+            json_object_set_new(pl, "units_coded", json_integer(r->units_coded));
+            json_object_set_new(pl, "weights", json_string(r->weights_coded ? "coded" : "bf16"));
+            json_put_u64(pl, "pinned_bytes", r->pinned_bytes);
+            json_object_set_new(pl, "code_s", json_real(r->code_s));
             json_object_set_new(pl, "slots", json_integer(r->slots));
             json_put_u64(pl, "slot_bytes", r->slot_bytes);
             json_object_set_new(pl, "prefetch", json_integer(r->prefetch));
@@ -362,7 +447,7 @@ static void print_json(int index, const char *prompt, const char *output, const 
 /* The human summary of one image on stderr. */
 static void print_summary(const zturbo_params *zp, const zturbo_result *r, int cuda, const char *output) {
     char b1[32], b2[32], b3[32];
-    if (!zp->noise) fprintf(stderr, "seed %llu\n", (unsigned long long)zp->seed);
+    if (!zp->noise) fprintf(stderr, "seed %llu (rng %s)\n", (unsigned long long)zp->seed, zturbo_rng_name(zp->rng));
     fprintf(stderr, "text encoder %.3f s (%d tokens), transformer %.3f s per evaluation (+%.3f s once), VAE %.3f s, total %.3f s\n",
             r->text_s, r->tokens, r->dit_eval_s, r->dit_prep_s, r->vae_s, r->total_s);
     fprintf(stderr, "%s memory: %s peak (weights %s, activations %s)\n", cuda ? "device" : "host",
@@ -387,10 +472,13 @@ static void print_stats(const zturbo_params *zp, const zturbo_result *r) {
     printf("stats-json: {\"width\":%d,\"height\":%d,\"steps\":%d,\"vram\":%llu,\"text_s\":%.6f,"
            "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
            "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
-           "\"device_alloc_peak\":%llu}\n",
+           "\"device_alloc_peak\":%llu,\"weights\":\"%s\",\"units_resident\":%d,\"units_coded\":%d,"
+           "\"pinned_bytes\":%llu,\"host_rss\":%llu,\"code_s\":%.3f}\n",
            zp->width, zp->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
            r->vae_s, r->total_s, r->load_s, (unsigned long long)r->bytes_h2d, (unsigned long long)r->bytes_disk,
-           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory);
+           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory,
+           r->weights_coded ? "coded" : "bf16", r->units_resident, r->units_coded, (unsigned long long)r->pinned_bytes,
+           (unsigned long long)r->host_rss, r->code_s);
     fflush(stdout);
 }
 
@@ -410,10 +498,13 @@ int cmd_generate(int argc, char **argv) {
     if (prompts_file && (v[O_PROMPT].set || v[O_IDS].set))
         return cli_usage_error("generate", "--prompts/--prompts-jsonl and -p/--ids exclude each other");
     if (v[O_NOISE].set && v[O_SEED].set) return cli_usage_error("generate", "--seed and --noise exclude each other");
+    if (v[O_NOISE].set && v[O_RNG].set) return cli_usage_error("generate", "--rng and --noise exclude each other");
     if (multi && (v[O_NOISE].set || v[O_DUMP].set))
         return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
     if ((v[O_WINDOW].set || v[O_PREFETCH].set || v[O_STORE].set || v[O_PINNED].set || v[O_THROTTLE].set) && !v[O_VRAM].set)
         return cli_usage_error("generate", "--window/--prefetch/--store/--pinned/--throttle need --vram SIZE");
+    int band_level = 0, band_rows = 0;
+    if (v[O_VAE_BANDS].set && (rc = cli_parse_bands("generate", v[O_VAE_BANDS].s, &band_level, &band_rows))) return rc;
     /* resolve the "auto" defaults so --print-config shows what runs */
     if (!v[O_DEVICE].set) v[O_DEVICE] = (cli_value){.set = 2, .s = zturbo_cuda_available() ? "cuda" : "cpu"};
     const int cuda = !strcmp(v[O_DEVICE].s, "cuda");
@@ -421,6 +512,8 @@ int cmd_generate(int argc, char **argv) {
         v[O_PRECISION] = (cli_value){.set = 2, .s = cuda && !zturbo_cuda_has_bf16(0) ? "fp16" : "bf16"};
     if (!v[O_VAE_PRECISION].set)
         v[O_VAE_PRECISION] = (cli_value){.set = 2, .s = cuda && strcmp(v[O_PRECISION].s, "fp16") ? "bf16" : "f32"};
+    /* coded weights decode to bf16: the fp16 path reads bf16 weights (f16 once read) */
+    if (!v[O_WEIGHTS].set && !strcmp(v[O_PRECISION].s, "fp16")) v[O_WEIGHTS] = (cli_value){.set = 2, .s = "bf16"};
     if (!v[O_PINNED].set) v[O_PINNED].u = UINT64_MAX;
     if (!v[O_SEED].set && !v[O_NOISE].set) {
         uint64_t seed;
@@ -460,20 +553,44 @@ int cmd_generate(int argc, char **argv) {
         jobs = &one;
     }
 
+    static char lora_path[ZTURBO_MAX_LORAS][4096];
+    zturbo_lora loras[ZTURBO_MAX_LORAS];
+    for (int i = 0; i < v[O_LORA].n; i++) {
+        if (zt_lora_parse_arg(v[O_LORA].list[i], lora_path[i], sizeof lora_path[i], &loras[i].scale, &e)) {
+            if (jobs != &one) {
+                for (int k = 0; k < n_jobs; k++) job_free(&jobs[k]);
+                free(jobs);
+            }
+            free(ids);
+            return cli_usage_error("generate", "%s", e.msg);
+        }
+        loras[i].path = lora_path[i];
+    }
     zturbo_options zo;
     zturbo_options_default(&zo);
+    zo.loras = loras;
+    zo.n_loras = v[O_LORA].n;
     zo.model_path = v[O_MODEL].s;
     zo.device = cuda ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
     zo.vram = v[O_VRAM].u;
     zo.pinned = v[O_PINNED].u;
     zo.store = v[O_STORE].s;
+    zo.need_tokenizer = !v[O_IDS].set; /* prompts: a missing tokenizer fails before loading */
     zo.window = (int)v[O_WINDOW].i;
     zo.prefetch = v[O_PREFETCH].set ? (int)v[O_PREFETCH].i : -1;
     zo.throttle_bw = v[O_THROTTLE].set ? v[O_THROTTLE].d * 1e9 : 0;
     zo.link_bw = v[O_LINK_BW].set ? v[O_LINK_BW].d * 1e9 : 0;
     zo.vae_decode = !strcmp(v[O_VAE_DECODE].s, "device") ? 1 : !strcmp(v[O_VAE_DECODE].s, "banded") ? 2 : 0;
+    zo.weights = !strcmp(v[O_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
     zo.threads = (int)v[O_THREADS].i;
     zo.tokenizer_path = v[O_TOKENIZER].s;
+    zo.lend = !strcmp(v[O_LEND].s, "on");
+    zo.copy_streams = (int)v[O_COPY_STREAMS].i;
+    zo.norm_variant = (int)v[O_NORM_VARIANT].i;
+    zo.load_threads = (int)v[O_LOAD_THREADS].i;
+    zo.io = !strcmp(v[O_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[O_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
+    zo.vae_band_level = band_level;
+    zo.vae_band_rows = band_rows;
     zo.max_width = (int)v[O_WIDTH].i;
     zo.max_height = (int)v[O_HEIGHT].i;
     zo.max_steps = (int)v[O_STEPS].i;
@@ -505,6 +622,12 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!quiet)
         fprintf(stderr, "loaded %s in %.1f s (%s backend)\n", zo.model_path, zt_now() - t0, cuda ? "cuda" : "cpu");
+    if (!quiet && zo.n_loras) {
+        zturbo_result lr;
+        zturbo_lora_info(z, &lr);
+        fprintf(stderr, "merged %d LoRA file%s into %d weight matrices in %.3f s\n", lr.loras, lr.loras > 1 ? "s" : "",
+                lr.lora_tensors, lr.lora_merge_s);
+    }
     if (zturbo_notice(z)[0]) fprintf(stderr, "zturbo: warning: %s\n", zturbo_notice(z));
 
     zturbo_params zp;
@@ -537,8 +660,9 @@ int cmd_generate(int argc, char **argv) {
         zp.noise = noise;
         zp.noise_name = v[O_NOISE].s;
     }
-    if (ids && n_ids > 512 && !quiet)
-        fprintf(stderr, "zturbo: warning: %d ids given: only the first 512 are used, as the reference does\n", n_ids);
+    if (ids && n_ids > ZT_MAX_TOKENS && !quiet)
+        fprintf(stderr, "zturbo: warning: %d ids given: only the first %d are used, as the reference does\n", n_ids,
+                ZT_MAX_TOKENS);
 
     struct sigaction sa, old_int;
     memset(&sa, 0, sizeof sa);
@@ -563,6 +687,9 @@ int cmd_generate(int argc, char **argv) {
         zp.width = jb->width ? jb->width : (int)v[O_WIDTH].i;
         zp.height = jb->height ? jb->height : (int)v[O_HEIGHT].i;
         zp.steps = jb->steps ? jb->steps : (int)v[O_STEPS].i;
+        zp.rng = jb->rng ? (zturbo_rng)(jb->rng - 1) : !strcmp(v[O_RNG].s, "zturbo") ? ZTURBO_RNG_ZTURBO : ZTURBO_RNG_TORCH_CPU;
+        zp.loras = jb->loras; /* NULL: the --lora flags' (merged at load) */
+        zp.n_loras = jb->n_loras;
         if (zp.noise && (zp.width != (int)v[O_WIDTH].i || zp.height != (int)v[O_HEIGHT].i)) {
             char msg[160];
             snprintf(msg, sizeof msg, "--noise is shaped for %dx%d, this line asks for %dx%d", (int)v[O_WIDTH].i,
@@ -587,7 +714,8 @@ int cmd_generate(int argc, char **argv) {
             continue;
         }
         if (r.truncated && !quiet && !ids)
-            fprintf(stderr, "zturbo: warning: the prompt has more than 512 tokens: the rest is ignored, as the reference does\n");
+            fprintf(stderr, "zturbo: warning: the prompt has more than %d tokens: the rest is ignored, as the reference does\n",
+                    ZT_MAX_TOKENS);
         if (!quiet) print_summary(&zp, &r, cuda, out);
         if (json) print_json(index, jb->prompt, out, &zp, &r, NULL);
         else if (v[O_STATS].set) print_stats(&zp, &r);
@@ -599,11 +727,16 @@ int cmd_generate(int argc, char **argv) {
     }
 done:
     if (jobs != &one) {
-        for (int i = 0; i < n_jobs; i++) free(jobs[i].prompt), free(jobs[i].error);
+        for (int i = 0; i < n_jobs; i++) job_free(&jobs[i]);
         free(jobs);
     }
     free(noise);
     free(ids);
     zturbo_destroy(z);
     return exit_code;
+}
+
+const cli_option *generate_options(int *n) {
+    *n = O_N;
+    return k_opts;
 }
