@@ -474,13 +474,17 @@ fp16) # issue 21, the fp16 path (--precision fp16) on this card (9.0 runs its sm
   # weights). With .device/bin-sm75 (a CUDA_ARCH=sm_75 build: test_ops_cuda, test_attention_cuda, zturbo), also
   # Turing's kernels (m16n8k8 f16 MMA, plain loads, 48 KB tiles) JIT-compiled here from compute_75 PTX: its op
   # tests and its tiny fp16 generate against the CPU emulation.
+  export CUDA_CACHE_MAXSIZE=4294967296 # the sm_75 build's PTX is JIT-compiled once, then cached for its next runs
   for t in test_ops_cuda test_attention_cuda; do
     timeout 150 $B/tests/$t > "$OUT/t16-$t.log" 2>&1; rc "$t (bf16 + f16)" $? "$(tail -1 "$OUT/t16-$t.log")"
   done
   grep -E '^-- (bf16|f16) --' "$OUT/t16-test_attention_cuda.log" | tr '\n' ' '; echo
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny16 || fail "mkmodel tiny"
-  # test_pipeline_tiny's fp16 limits (tests/test_pipeline_tiny.c k_limits; the latents' largest)
-  lim=(--tol 7e-4 --tol-for cap_feats=4e-3 --tol-for dit_out_0=5e-3 --tol-for image=5e-3
+  # test_pipeline_tiny's fp16 limits (tests/test_pipeline_tiny.c k_limits: ~10x what the CPU emulation reaches
+  # against the golden; the CLI's CPU fp16 run reaches the same: latents_1 6.4e-6 ... latents_8 6.8e-5, image 4.1e-4)
+  lim=(--tol 7e-4 --tol-for cap_feats=4e-3 --tol-for dit_out_0=5e-3 --tol-for latents_1=8e-5 --tol-for latents_2=1.2e-4
+       --tol-for latents_3=1.6e-4 --tol-for latents_4=2.2e-4 --tol-for latents_5=2.8e-4 --tol-for latents_6=3.6e-4
+       --tol-for latents_7=5e-4 --tol-for image=5e-3
        --only cap_feats --only dit_out_0 --only 'latents_*' --only decoded --only image)
   # tiny16 ZBIN DEVICE GOLDEN: generate with the golden's ids, noise and size, dump to $W/t16-<case>-<tag>.st
   tiny16() {
@@ -515,8 +519,10 @@ PY
   if [ -d .device/bin-sm75/tests ]; then
     for t in test_ops_cuda test_attention_cuda; do
       timeout 150 .device/bin-sm75/tests/$t > "$OUT/t16-sm75-$t.log" 2>&1; rc "sm_75 build: $t (f16, JIT)" $? "$(tail -1 "$OUT/t16-sm75-$t.log")"
-      grep -q "no bf16" "$OUT/t16-sm75-$t.log" || [ $t = test_attention_cuda ] || fail "sm_75 build: $t ran bf16 MMA cases"
     done
+    # that build has no bf16 MMA: zt_cuda_bf16_kernels must see it (the PTX is 7.5 though JIT-compiled for 9.0)
+    grep -q "no bf16 MMA kernels" "$OUT/t16-sm75-test_ops_cuda.log" || fail "sm_75 build: test_ops_cuda ran its bf16 MMA cases"
+    grep -q '^-- bf16 --' "$OUT/t16-sm75-test_attention_cuda.log" && fail "sm_75 build: test_attention_cuda ran bf16 cases"
   else
     echo "(no .device/bin-sm75: the Turing kernels were not run)" | tee -a "$OUT/gputests.txt"
   fi
@@ -539,7 +545,7 @@ PY
     echo "-- ours fp16 vs diffusers fp16 (the same guards)"
     compare fp16-ours-dfp16 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_fp16.st $W/ref_gen_fp16.st
   } > "$OUT/compare_fp16.txt" 2>&1; cat "$OUT/compare_fp16.txt"
-  python3 - "$OUT/compare_fp16.txt" <<'PY' || fail "ours fp16 farther from the f32 reference than diffusers bf16 (compare_fp16.txt)"
+  python3 - "$OUT/compare_fp16.txt" <<'PY' || fail "ours fp16 farther from the f32 reference than diffusers bf16 +5% (compare_fp16.txt)"
 import re, sys
 blocks = open(sys.argv[1]).read().split("-- ")[1:]
 rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-9.e+-]+)", b, re.M)} for b in blocks]
@@ -547,7 +553,7 @@ ours, bf, f16 = rel[0], rel[1], rel[2]
 ok = True
 for k in ("cap_feats", "dit_out_0", "latents_8", "decoded"):
     print(f"{k}: ours fp16 vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {bf[k]:.3e}, diffusers fp16 vs f32 {f16[k]:.3e}")
-    ok &= ours[k] <= bf[k]
+    ok &= ours[k] <= 1.05 * bf[k]  # the project's criterion (seed, lora): no farther than diffusers bf16 +5%
 sys.exit(0 if ok else 1)
 PY
   # s/eval at 8G: fp16 (bf16 weights converted to f16 as read) vs bf16 (coded weights, the default; and bf16 weights)
