@@ -14,6 +14,7 @@
 #include "common/zt_common.h"
 #include "common/zt_input.h"
 #include "models/limits.h"
+#include "storage/lora.h"
 
 _Static_assert(ZTURBO_MAX_TOKENS == ZT_MAX_TOKENS && ZTURBO_SIZE_MAX == ZT_MAX_SIDE,
                "the public limits are the models' limits");
@@ -264,6 +265,7 @@ int zturbo_params_from_json(const char *text, size_t len, zturbo_params *p, char
     json_t *s = json_is_object(root) ? json_object_get(root, "prompt") : root;
     char w[64], t[48];
     zturbo_params q = *p;
+    json_t *loras = NULL; /* "loras": copied with the prompt below */
     if (!json_is_string(s)) {
         rc = put(err, errlen, ZTURBO_ERR_ARG, "expected a JSON string or an object with \"prompt\": a string");
         goto done;
@@ -306,20 +308,68 @@ int zturbo_params_from_json(const char *text, size_t len, zturbo_params *p, char
                     goto done;
                 }
                 *given |= ZTURBO_GIVEN_SEED;
+            } else if (!strcmp(key, "rng")) {
+                const char *r = json_string_value(v);
+                if (r && !strcmp(r, "torch-cpu")) q.rng = ZTURBO_RNG_TORCH_CPU;
+                else if (r && !strcmp(r, "zturbo")) q.rng = ZTURBO_RNG_ZTURBO;
+                else {
+                    rc = put(err, errlen, ZTURBO_ERR_ARG, "\"rng\" must be \"torch-cpu\" or \"zturbo\"");
+                    goto done;
+                }
+                *given |= ZTURBO_GIVEN_RNG;
+            } else if (!strcmp(key, "loras")) {
+                int ok = json_is_array(v) && json_array_size(v) <= ZTURBO_MAX_LORAS;
+                for (size_t i = 0; ok && i < json_array_size(v); i++) ok = json_is_string(json_array_get(v, i));
+                if (!ok) {
+                    rc = put(err, errlen, ZTURBO_ERR_ARG, "\"loras\" must be a list of at most %d \"FILE[:SCALE]\" strings",
+                             ZTURBO_MAX_LORAS);
+                    goto done;
+                }
+                loras = v;
+                *given |= ZTURBO_GIVEN_LORAS;
             } else {
                 rc = put(err, errlen, ZTURBO_ERR_ARG,
-                         "unknown key \"%.40s\" (known: \"prompt\", \"width\", \"height\", \"steps\", \"seed\")", key);
+                         "unknown key \"%.40s\" (known: \"prompt\", \"width\", \"height\", \"steps\", \"seed\", "
+                         "\"rng\", \"loras\")",
+                         key);
                 goto done;
             }
         }
     }
-    *prompt = malloc(json_string_length(s) + 1);
+    /* one block: the prompt, then the "loras" array and their paths (the caller frees *prompt) */
+    const size_t plen = json_string_length(s) + 1, at = (plen + 15) / 16 * 16;
+    const size_t nl = loras ? json_array_size(loras) : 0;
+    size_t total = at + (nl + 1) * sizeof(zturbo_lora);
+    for (size_t i = 0; i < nl; i++) total += json_string_length(json_array_get(loras, i)) + 1;
+    *prompt = malloc(total);
     if (!*prompt) {
         rc = put(err, errlen, ZTURBO_ERR_NOMEM, "out of host memory");
         goto done;
     }
-    memcpy(*prompt, json_string_value(s), json_string_length(s) + 1);
+    memcpy(*prompt, json_string_value(s), plen);
     q.prompt = *prompt;
+    if (loras) {
+        zturbo_lora *l = (zturbo_lora *)(void *)(*prompt + at);
+        char *path = (char *)(l + nl + 1);
+        for (size_t i = 0; i < nl && !rc; i++) {
+            json_t *a = json_array_get(loras, i);
+            const size_t n = json_string_length(a) + 1;
+            zt_err le = {0};
+            if (strlen(json_string_value(a)) + 1 != n) rc = put(err, errlen, ZTURBO_ERR_ARG, "\"loras\": a name holds a NUL character");
+            else if (n > 4096) rc = put(err, errlen, ZTURBO_ERR_ARG, "\"loras\": a file name of over 4095 bytes");
+            else if (zt_lora_parse_arg(json_string_value(a), path, n, &l[i].scale, &le))
+                rc = put(err, errlen, ZTURBO_ERR_ARG, "\"loras\": %s", le.msg);
+            l[i].path = path;
+            path += n;
+        }
+        q.loras = l;
+        q.n_loras = (int)nl;
+        if (rc) {
+            free(*prompt);
+            *prompt = NULL;
+            goto done;
+        }
+    }
     q.ids = NULL;
     q.n_ids = 0;
     rc = zturbo_params_check(&q, err, errlen);

@@ -277,6 +277,8 @@ static uint64_t load_bytes(const zt_pipeline *p, const zt_plan *plan) {
 static void load_hooks(zt_pipeline *p, load_progress *lp) {
     zt_source_set_read_hook(p->src, lp ? on_unit_read : NULL, lp);
     if (p->store) zt_source_set_read_hook(p->store, lp ? on_unit_read : NULL, lp);
+}
+
 static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
 
 /* The weights' side of opening: coded images (a coded store's sizes, or the

@@ -241,14 +241,20 @@ int zturbo_seed_parse(const char *s, uint64_t *seed, int *random, char *err, siz
 uint64_t zturbo_seed_random(void);
 
 /* One request as JSON text: a JSON string (the prompt), or an object with
- * "prompt" (string) and optional "width", "height", "steps" (integers) and
- * "seed" (an integer 0..18446744073709551615, or -1 for random: drawn here).
- * Other keys are refused. Absent fields keep p's values; *given gets the
+ * "prompt" (string) and optional "width", "height", "steps" (integers),
+ * "seed" (an integer 0..18446744073709551615, or -1 for random: drawn here),
+ * "rng" ("torch-cpu" or "zturbo") and "loras" (a list of at most
+ * ZTURBO_MAX_LORAS "FILE[:SCALE]" strings: p->loras and p->n_loras, held in
+ * the *prompt block; the files are read by generate). Other keys are
+ * refused. Absent fields keep p's values; *given gets the
  * ZTURBO_GIVEN_* bits of the fields present. The prompt is copied into
  * *prompt (malloc'd, the caller frees it; NULL on failure) and p->prompt
  * points at it. The result passes zturbo_params_check; errors name the
  * field ("\"width\" 17 not allowed: ..."). */
-enum { ZTURBO_GIVEN_WIDTH = 1, ZTURBO_GIVEN_HEIGHT = 2, ZTURBO_GIVEN_STEPS = 4, ZTURBO_GIVEN_SEED = 8 };
+enum {
+    ZTURBO_GIVEN_WIDTH = 1, ZTURBO_GIVEN_HEIGHT = 2, ZTURBO_GIVEN_STEPS = 4, ZTURBO_GIVEN_SEED = 8, ZTURBO_GIVEN_RNG = 16,
+    ZTURBO_GIVEN_LORAS = 32
+};
 int zturbo_params_from_json(const char *text, size_t len, zturbo_params *p, char **prompt, unsigned *given, char *err,
                             size_t errlen);
 

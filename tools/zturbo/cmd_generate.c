@@ -314,7 +314,10 @@ static void print_json(int index, const char *prompt, const char *output, const 
     char seed[32] = "";
     if (error) json_object_set_new(t, "error", json_string(error));
     else {
-        if (!zp->noise) snprintf(seed, sizeof seed, "%llu", (unsigned long long)zp->seed);
+        if (!zp->noise) {
+            snprintf(seed, sizeof seed, "%llu", (unsigned long long)zp->seed);
+            json_object_set_new(t, "rng", json_string(zturbo_rng_name(zp->rng)));
+        }
         json_object_set_new(t, "width", json_integer(zp->width));
         json_object_set_new(t, "height", json_integer(zp->height));
         json_object_set_new(t, "steps", json_integer(zp->steps));
@@ -333,12 +336,21 @@ static void print_json(int index, const char *prompt, const char *output, const 
         json_put_u64(t, "host_rss", r->host_rss);
         json_put_u64(t, "weight_bytes", r->weight_bytes);
         json_put_u64(t, "activation_bytes", r->activation_bytes);
+        if (r->loras) {
+            json_object_set_new(t, "loras", json_integer(r->loras));
+            json_object_set_new(t, "lora_tensors", json_integer(r->lora_tensors));
+            json_object_set_new(t, "lora_merge_s", json_real(r->lora_merge_s));
+        }
         if (r->streaming) {
             json_t *pl = json_object();
             json_put_u64(pl, "vram", r->vram);
             json_object_set_new(pl, "units_resident", json_integer(r->units_resident));
             json_object_set_new(pl, "units_streamed", json_integer(r->units_streamed));
             json_object_set_new(pl, "units_lent", json_integer(r->units_lent));
+            json_object_set_new(pl, "units_coded", json_integer(r->units_coded));
+            json_object_set_new(pl, "weights", json_string(r->weights_coded ? "coded" : "bf16"));
+            json_put_u64(pl, "pinned_bytes", r->pinned_bytes);
+            json_object_set_new(pl, "code_s", json_real(r->code_s));
             json_object_set_new(pl, "slots", json_integer(r->slots));
             json_put_u64(pl, "slot_bytes", r->slot_bytes);
             json_object_set_new(pl, "prefetch", json_integer(r->prefetch));
@@ -359,10 +371,11 @@ static void print_summary(const zturbo_result *r, int cuda) {
             zt_fmt_bytes(r->peak_memory, b1, sizeof b1), zt_fmt_bytes(r->weight_bytes, b2, sizeof b2),
             zt_fmt_bytes(r->activation_bytes, b3, sizeof b3));
     if (r->streaming)
-        fprintf(stderr, "plan: --vram %s: %d units resident, %d lent per image, %d streamed through %d slots of %s "
-                        "(prefetch %d); device in use at peak %s\n",
-                zt_fmt_bytes(r->vram, b1, sizeof b1), r->units_resident, r->units_lent, r->units_streamed, r->slots,
-                zt_fmt_bytes(r->slot_bytes, b2, sizeof b2), r->prefetch, zt_fmt_bytes(r->device_used_peak, b3, sizeof b3));
+        fprintf(stderr, "plan: --vram %s: %d units resident (%d kept coded), %d lent per image, %d streamed through %d "
+                        "slots of %s (prefetch %d, weights %s); device in use at peak %s\n",
+                zt_fmt_bytes(r->vram, b1, sizeof b1), r->units_resident, r->units_coded, r->units_lent, r->units_streamed,
+                r->slots, zt_fmt_bytes(r->slot_bytes, b2, sizeof b2), r->prefetch, r->weights_coded ? "coded" : "bf16",
+                zt_fmt_bytes(r->device_used_peak, b3, sizeof b3));
 }
 
 static void print_stats(const zturbo_params *zp, const zturbo_result *r) {
@@ -376,10 +389,13 @@ static void print_stats(const zturbo_params *zp, const zturbo_result *r) {
     printf("stats-json: {\"width\":%d,\"height\":%d,\"steps\":%d,\"vram\":%llu,\"text_s\":%.6f,"
            "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
            "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
-           "\"device_alloc_peak\":%llu}\n",
+           "\"device_alloc_peak\":%llu,\"weights\":\"%s\",\"units_resident\":%d,\"units_coded\":%d,"
+           "\"pinned_bytes\":%llu,\"host_rss\":%llu,\"code_s\":%.3f}\n",
            zp->width, zp->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
            r->vae_s, r->total_s, r->load_s, (unsigned long long)r->bytes_h2d, (unsigned long long)r->bytes_disk,
-           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory);
+           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory,
+           r->weights_coded ? "coded" : "bf16", r->units_resident, r->units_coded, (unsigned long long)r->pinned_bytes,
+           (unsigned long long)r->host_rss, r->code_s);
     fflush(stdout);
 }
 
@@ -432,11 +448,13 @@ int cmd_generate(int argc, char **argv) {
     if (prompts_file && (v[G_PROMPT].set || v[G_IDS].set))
         return cli_usage_error("generate", "--prompts/--prompts-jsonl and -p/--ids exclude each other");
     if (v[G_NOISE].set && v[G_SEED].set) return cli_usage_error("generate", "--seed and --noise exclude each other");
+    if (v[G_NOISE].set && v[G_RNG].set) return cli_usage_error("generate", "--rng and --noise exclude each other");
     if (multi && (v[G_NOISE].set || v[G_DUMP].set))
         return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
     zturbo_options zo;
     if ((rc = gen_resolve(&sp, v, &zo))) return rc;
     const int cuda = zo.device == ZTURBO_DEVICE_CUDA;
+    zo.need_tokenizer = !v[G_IDS].set; /* prompts: a missing tokenizer fails before the weights load */
     if (v[G_PRINT_CONFIG].set) return print_config(&sp, v, &zo);
     if (!v[G_OUTPUT].set) return cli_missing(&sp, G_OUTPUT);
     if (!v[G_PROMPT].set && !v[G_IDS].set && !prompts_file) return cli_missing(&sp, G_PROMPT);
@@ -462,6 +480,8 @@ int cmd_generate(int argc, char **argv) {
     base.ids = ids;
     base.n_ids = n_ids;
     base.dump_path = v[G_DUMP].s;
+    base.rng = !strcmp(v[G_RNG].s, "zturbo") ? ZTURBO_RNG_ZTURBO : ZTURBO_RNG_TORCH_CPU;
+    base.loras = NULL; /* the --lora flags' (merged at load); a JSON line's "loras" replace them */
     base.cancel = &g_cancel;
     /* the seed, decided now and printed before the model loads */
     const int random_seed = !v[G_NOISE].set && (!v[G_SEED].set || v[G_SEED].random);
@@ -549,12 +569,18 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "loaded %s in %.1f s (%s read, %.2f GB/s)          \n", zo.model_path, dt,
                 zt_fmt_bytes(pg.loaded, b, sizeof b), dt > 0 ? (double)pg.loaded / dt / 1e9 : 0.0);
     }
+    if (!quiet && zo.n_loras) {
+        zturbo_result lr;
+        zturbo_lora_info(z, &lr);
+        fprintf(stderr, "merged %d LoRA file%s into %d weight matrices in %.3f s\n", lr.loras, lr.loras > 1 ? "s" : "",
+                lr.lora_tensors, lr.lora_merge_s);
+    }
     if (zturbo_notice(z)[0]) fprintf(stderr, "zturbo: warning: %s\n", zturbo_notice(z));
     if (!quiet) {
-        char sb[64] = "", vb[64] = "", b[32];
+        char sb[96] = "", vb[64] = "", b[32];
         if (v[G_NOISE].set) snprintf(sb, sizeof sb, "noise from %.40s", v[G_NOISE].s);
-        else snprintf(sb, sizeof sb, "seed %llu%s%s", (unsigned long long)base.seed, multi ? " and up" : "",
-                      random_seed ? " (random)" : "");
+        else snprintf(sb, sizeof sb, "seed %llu%s%s (rng %s)", (unsigned long long)base.seed, multi ? " and up" : "",
+                      random_seed ? " (random)" : "", zturbo_rng_name(base.rng));
         if (v[G_VRAM].set)
             snprintf(vb, sizeof vb, ", --vram %s (%llu bytes)", zt_fmt_bytes(zo.vram, b, sizeof b), (unsigned long long)zo.vram);
         fprintf(stderr, "generating %d image%s: %s, %dx%d, %d steps, %s backend%s\n", total, total == 1 ? "" : "s", sb,

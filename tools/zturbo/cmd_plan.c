@@ -43,10 +43,12 @@ void gen_plan_free(gen_plan *gp) {
 static const char *k_comp[3] = {"transformer", "text encoder", "vae"};
 
 static const char *where_name(const zt_plan_unit_choice *c) {
-    return c->residency == ZT_RES_RESIDENT   ? "device"
-           : c->residency == ZT_RES_STREAMED ? "streamed"
-           : c->residency == ZT_RES_LENT     ? "lent"
-                                             : "host";
+    return c->residency == ZT_RES_RESIDENT                  ? "device"
+           : c->residency == ZT_RES_RESIDENT_CODED          ? "device, coded"
+           : c->residency == ZT_RES_STREAMED && c->coded    ? "streamed, coded"
+           : c->residency == ZT_RES_STREAMED                ? "streamed"
+           : c->residency == ZT_RES_LENT                    ? "lent"
+                                                            : "host";
 }
 static const char *tier_name(const zt_plan_unit_choice *c) {
     return c->residency != ZT_RES_STREAMED && c->residency != ZT_RES_LENT ? "-"
@@ -85,13 +87,21 @@ static int print_json(const cli_value *v, const gen_plan *gp, int verbose) {
     put_u64(o, "vae_host_bytes", gp->vae_host);
     json_t *comps = json_object();
     for (int c = 0; c < 3; c++) {
-        int n[4] = {0};
+        int n[5] = {0};
         for (int i = 0; i < plan->n_units; i++)
             if ((int)cat->units[i].comp == c) n[plan->units[i].residency]++;
-        json_object_set_new(comps, k_comp[c], json_pack("{s:i, s:i, s:i, s:i}", "resident", n[ZT_RES_RESIDENT], "streamed",
-                                                        n[ZT_RES_STREAMED], "lent", n[ZT_RES_LENT], "host", n[ZT_RES_HOST]));
+        json_object_set_new(comps, k_comp[c],
+                            json_pack("{s:i, s:i, s:i, s:i, s:i}", "resident", n[ZT_RES_RESIDENT] + n[ZT_RES_RESIDENT_CODED],
+                                      "resident_coded", n[ZT_RES_RESIDENT_CODED], "streamed", n[ZT_RES_STREAMED], "lent",
+                                      n[ZT_RES_LENT], "host", n[ZT_RES_HOST]));
     }
     json_object_set_new(o, "units", comps);
+    json_object_set_new(o, "weights", json_string(gp->po.weights_coded ? "coded" : "bf16"));
+    if (gp->po.weights_coded) {
+        json_object_set_new(o, "decode_gbps", json_real(gp->in.decode_bw / 1e9));
+        put_u64(o, "step_decode_bytes", plan->step_decode_bytes);
+        put_u64(o, "cstage_bytes", plan->cstage_bytes);
+    }
     if (verbose) {
         json_t *a = json_array();
         for (int i = 0; i < plan->n_units; i++)
@@ -118,15 +128,25 @@ void gen_plan_print(FILE *f, const cli_value *v, const gen_plan *gp, int verbose
             zt_fmt_bytes(gp->in.context_bytes, b1, sizeof b1), zt_fmt_bytes(plan->workspace_bytes, b2, sizeof b2),
             zt_fmt_bytes(plan->resident_bytes, b3, sizeof b3), plan->n_slots, zt_fmt_bytes(plan->slot_bytes, b4, sizeof b4),
             zt_fmt_bytes(plan->device_total, b5, sizeof b5));
-    int counts[3][4] = {{0}}; /* [component][zt_residency] */
+    int counts[3][5] = {{0}}; /* [component][zt_residency] */
     for (int i = 0; i < plan->n_units; i++) counts[cat->units[i].comp][plan->units[i].residency]++;
     for (int c = 0; c < 3; c++) {
-        fprintf(f, "%s  %-12s %d units resident, %d streamed, %d host-only", indent, k_comp[c], counts[c][ZT_RES_RESIDENT],
-                counts[c][ZT_RES_STREAMED], counts[c][ZT_RES_HOST]);
+        fprintf(f, "%s  %-12s %d units resident, %d streamed, %d host-only", indent, k_comp[c],
+                counts[c][ZT_RES_RESIDENT] + counts[c][ZT_RES_RESIDENT_CODED], counts[c][ZT_RES_STREAMED],
+                counts[c][ZT_RES_HOST]);
+        if (counts[c][ZT_RES_RESIDENT_CODED])
+            fprintf(f, ", %d of the resident ones kept coded (decoded into a slot at each use)",
+                    counts[c][ZT_RES_RESIDENT_CODED]);
         if (counts[c][ZT_RES_LENT])
             fprintf(f, ", %d lent the VAE's workspace (copied once per image)", counts[c][ZT_RES_LENT]);
         fprintf(f, "\n");
     }
+    if (gp->po.weights_coded)
+        fprintf(f, "%s  weights coded (storage/wcode.h): decode %.0f GB/s assumed, %s decoded per evaluation, piece buffer %s\n",
+                indent, gp->in.decode_bw / 1e9, zt_fmt_bytes(plan->step_decode_bytes, b1, sizeof b1),
+                zt_fmt_bytes(plan->cstage_bytes, b2, sizeof b2));
+    else
+        fprintf(f, "%s  weights bf16 (--weights bf16)\n", indent);
     fprintf(f, "%s  prefetch %d; pinned host memory %s (staging %s)\n", indent, plan->prefetch,
             zt_fmt_bytes(plan->pinned_bytes, b1, sizeof b1), zt_fmt_bytes(plan->staging_bytes, b2, sizeof b2));
     fprintf(f,
@@ -142,9 +162,9 @@ void gen_plan_print(FILE *f, const cli_value *v, const gen_plan *gp, int verbose
                 zt_fmt_bytes(gp->vae_host, b1, sizeof b1));
     else fprintf(f, "%s  vae: whole-image decode on the device\n", indent);
     if (!verbose) return;
-    fprintf(f, "\n%s  %-26s %12s  %-9s %s\n", indent, "unit", "bytes", "where", "host tier");
+    fprintf(f, "\n%s  %-26s %12s  %-15s %s\n", indent, "unit", "bytes", "where", "host tier");
     for (int i = 0; i < plan->n_units; i++)
-        fprintf(f, "%s  %-26s %12llu  %-9s %s\n", indent, cat->units[i].name, (unsigned long long)cat->units[i].nbytes,
+        fprintf(f, "%s  %-26s %12llu  %-15s %s\n", indent, cat->units[i].name, (unsigned long long)cat->units[i].nbytes,
                 where_name(&plan->units[i]), tier_name(&plan->units[i]));
 }
 

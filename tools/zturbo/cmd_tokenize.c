@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "api/tokenizer.h"
 #include "common/zt_input.h"
+#include "storage/store.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
@@ -89,7 +91,8 @@ static int do_text(tk_run *r, const char *text, size_t len, zt_err *e) {
 enum { T_MODEL, T_TOKENIZER, T_PROMPT, T_CHAT, T_MAX_TOKENS, T_TEMPLATE, T_RAW, T_JSONL, T_TIME, T_N };
 
 static const cli_option k_opts[T_N] = {
-    [T_MODEL] = {"--model", "-m", CLI_STRING, "MODEL_DIR", .help = "read MODEL_DIR/tokenizer/tokenizer.json"},
+    [T_MODEL] = {"--model", "-m", CLI_STRING, "MODEL",
+                 .help = "read MODEL/tokenizer/tokenizer.json, or the copy a block store\nholds (zturbo pack)"},
     [T_TOKENIZER] = {"--tokenizer", NULL, CLI_STRING, "FILE", .help = "this tokenizer.json"},
     [T_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "tokenize TEXT instead of reading stdin"},
     [T_CHAT] = {"--chat", NULL, CLI_FLAG, .help = "apply Z-Image's chat template and keep the first 512 ids"},
@@ -106,7 +109,7 @@ static const cli_option k_opts[T_N] = {
 };
 
 static const char *k_usage =
-    "usage: zturbo tokenize (-m MODEL_DIR | --tokenizer FILE) [-p TEXT] [options] [< text]\n"
+    "usage: zturbo tokenize (-m MODEL | --tokenizer FILE) [-p TEXT] [options] [< text]\n"
     "\n"
     "Prints Qwen3 token ids of -p TEXT, or of stdin: one output line per prompt (per input\n"
     "line unless --raw; stdin is read up to 256 MiB).\n"
@@ -128,13 +131,15 @@ int cmd_tokenize(int argc, char **argv) {
     r.jsonl = v[T_JSONL].set;
     const int raw = v[T_RAW].set, timing = v[T_TIME].set;
     const char *model = v[T_MODEL].s, *file = v[T_TOKENIZER].s;
-    if (!model == !file) return cli_usage_error("tokenize", "give exactly one of -m MODEL_DIR and --tokenizer FILE");
+    if (!model == !file) return cli_usage_error("tokenize", "give exactly one of -m MODEL and --tokenizer FILE");
     if (raw && r.jsonl) return cli_usage_error("tokenize", "--raw and --jsonl exclude each other");
     if (v[T_PROMPT].set && (raw || r.jsonl)) return cli_usage_error("tokenize", "-p and --raw/--jsonl exclude each other");
     r.max_tokens = v[T_MAX_TOKENS].set ? (size_t)v[T_MAX_TOKENS].i : r.chat ? ZT_TOKENIZER_MAX_TOKENS : 0;
 
     char path[4096];
-    if (model) {
+    struct stat st;
+    const int from_store = model && stat(model, &st) == 0 && S_ISREG(st.st_mode);
+    if (model && !from_store) {
         int k = snprintf(path, sizeof path, "%s/tokenizer/tokenizer.json", model);
         if (k < 0 || (size_t)k >= sizeof path) return cli_usage_error("tokenize", "model path too long");
         file = path;
@@ -142,7 +147,18 @@ int cmd_tokenize(int argc, char **argv) {
     zt_err e = {0};
     zt_tokenizer *tok;
     double t0 = zt_now();
-    if (zt_tokenizer_load(file, &tok, &e)) return cli_fail(&e);
+    if (from_store) { /* a block store carries its tokenizer (storage/store.h) */
+        zt_store *s;
+        if (zt_store_open(model, ZT_STORE_NO_VERIFY, &s, &e)) return cli_fail(&e);
+        uint64_t n = 0;
+        const void *json = zt_store_file_data(s, zt_store_file_find(s, ZT_STORE_FILE_TOKENIZER), &n);
+        rc = json ? zt_tokenizer_load_mem(json, (size_t)n, model, &tok, &e)
+                  : zt_err_set(&e, ZT_ERR_MISSING, "%s: the store holds no %s; use --tokenizer FILE", model,
+                               ZT_STORE_FILE_TOKENIZER);
+        zt_store_close(s);
+        if (rc) return cli_fail(&e);
+    } else if (zt_tokenizer_load(file, &tok, &e))
+        return cli_fail(&e);
     double t_load = zt_now() - t0;
     r.tok = tok;
 

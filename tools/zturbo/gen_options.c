@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/lora.h"
 #include "tools/zturbo/cli.h"
 
 #define G GEN_SCOPE_GENERATE
@@ -48,9 +49,18 @@ const cli_option k_gen_opts[G_N] = {
                 .help = "noise seed, 0..18446744073709551615, or -1: random (drawn\n"
                         "below 2^53); image i gets SEED+i",
                 .comfy = "KSampler seed"},
+    [G_RNG] = {"--rng", NULL, CLI_ENUM, "torch-cpu|zturbo", .choices = "torch-cpu|zturbo", .def = "torch-cpu", .scope = G,
+               .help = "generator of the seed's noise: torch-cpu draws what diffusers\n"
+                       "(CPU generator) and ComfyUI draw for the seed; zturbo: its\n"
+                       "own generator (what zturbo drew before --rng existed)"},
     [G_NOISE] = {"--noise", NULL, CLI_STRING, "FILE", .scope = G,
                  .help = "initial latent instead of the seed: safetensors F32 \"noise\"\n"
                          "[16, H/8, W/8] or raw little-endian f32 (finite values)"},
+    [G_LORA] = {"--lora", NULL, CLI_STRING, "FILE[:SCALE]", .scope = G, .repeat = 1,
+                .help = "LoRA file merged into the weights at load (diffusers/PEFT,\n"
+                        "kohya, ComfyUI, ai-toolkit...), strength SCALE (1); repeatable\n"
+                        "(up to 16)",
+                .comfy = "LoraLoaderModelOnly lora_name, strength_model"},
     [G_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
     [G_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32", .choices = "bf16|f32", .def = "bf16", .scope = G,
@@ -81,6 +91,11 @@ const cli_option k_gen_opts[G_N] = {
     [G_PINNED] = {"--pinned", NULL, CLI_SIZE, "SIZE", .def_help = "no limit",
                   .help = "pinned host memory for streamed weights; what does not fit\nis read from --store on every use"},
     [G_STORE] = {"--store", NULL, CLI_STRING, "FILE", .help = "zturbo block store (zturbo pack) to read weights from"},
+    [G_WEIGHTS] = {"--weights", NULL, CLI_ENUM, "coded|bf16", .choices = "coded|bf16", .def = "coded",
+                   .help = "with --vram: weights in host memory and on the bus coded losslessly\n"
+                           "(~0.68 of the bytes, decoded on the GPU), or bf16 as they are;\n"
+                           "plan: on a snapshot the coded sizes are estimated at 0.68, a\n"
+                           "coded store gives them exactly"},
     [G_WINDOW] = {"--window", NULL, CLI_INT, "N", 1, 16, .def_help = "prefetch + 1", .help = "window slots, 1..16"},
     [G_PREFETCH] = {"--prefetch", NULL, CLI_INT, "N", 0, 8, .def_help = "1, or 2..3 where the plan predicts it faster",
                     .help = "units copied ahead of compute, 0..8"},
@@ -91,6 +106,22 @@ const cli_option k_gen_opts[G_N] = {
                    .help = "store read GB/s the plan predicts with"},
     [G_STATS] = {"--stats", NULL, CLI_FLAG, .scope = G,
                  .help = "print bytes moved, copy, stall and disk time of the denoising loop"},
+    [G_LEND] = {"--lend", NULL, CLI_ENUM, "on|off", .choices = "on|off", .def = "on",
+                .section = "tuning (the defaults are the measured best; other values are for comparisons):",
+                .help = "with --vram: streamed transformer blocks may use the whole-image\n"
+                        "VAE decode's idle workspace during the steps"},
+    [G_COPY_STREAMS] = {"--copy-streams", NULL, CLI_INT, "N", 1, 2, .def = "1", .scope = G,
+                        .help = "2: split each streamed copy over two copy streams"},
+    [G_NORM_VARIANT] = {"--norm-variant", NULL, CLI_INT, "N", 0, 4, .def = "3", .scope = G,
+                        .help = "CUDA row-norm launch variant, 0..4 (kernels/cuda_norm.cu)"},
+    [G_LOAD_THREADS] = {"--load-threads", NULL, CLI_INT, "N", 1, 8, .def_help = "min(8, cores)", .scope = G,
+                        .help = "readers per unit loading a checkpoint, 1..8 (1: one reader,\n"
+                                "no readahead advice)"},
+    [G_IO] = {"--io", NULL, CLI_ENUM, "auto|uring|pread", .choices = "auto|uring|pread", .def = "auto", .scope = G,
+              .help = "store reads: io_uring (else pread threads), io_uring only, or\npread threads"},
+    [G_VAE_BANDS] = {"--vae-bands", NULL, CLI_STRING, "LEVEL,ROWS", .def_help = "the plan decides",
+                     .help = "decode the VAE levels from LEVEL (1..16) on in bands of ROWS\n"
+                             "(1..65536) rows from host memory, whatever the plan"},
     [G_JSON] = {"--json", NULL, CLI_FLAG, .section = "output:",
                 .help = "generate: one JSON object per image on stdout (seed, timings,\n"
                         "tokens, bytes moved, peak memory, the plan when streaming);\n"
@@ -126,6 +157,18 @@ int gen_resolve(const cli_spec *sp, cli_value *v, zturbo_options *zo) {
         v[G_THREADS] = (cli_value){.set = CLI_RESOLVED, .i = n < 1 ? 1 : n > 1024 ? 1024 : n, .note = "all cores"};
     }
     if (!v[G_PINNED].set) v[G_PINNED].u = UINT64_MAX;
+    int band_level = 0, band_rows = 0, rc;
+    if (v[G_VAE_BANDS].set && (rc = cli_parse_bands(cmd, v[G_VAE_BANDS].s, &band_level, &band_rows))) return rc;
+    /* LoRAs: "FILE[:SCALE]" (the files are read at load: every one checked first) */
+    static char lora_path[CLI_MAX_REPEAT][4096];
+    static zturbo_lora loras[CLI_MAX_REPEAT];
+    _Static_assert(CLI_MAX_REPEAT <= ZTURBO_MAX_LORAS, "every --lora given fits zturbo_options");
+    for (int i = 0; i < v[G_LORA].n; i++) {
+        zt_err le = {0};
+        if (zt_lora_parse_arg(v[G_LORA].list[i], lora_path[i], sizeof lora_path[i], &loras[i].scale, &le))
+            return cli_usage_error(cmd, "%s", le.msg);
+        loras[i].path = lora_path[i];
+    }
 
     zturbo_options_default(zo);
     zo->model_path = v[G_MODEL].s;
@@ -140,6 +183,16 @@ int gen_resolve(const cli_spec *sp, cli_value *v, zturbo_options *zo) {
     zo->vae_decode = !strcmp(v[G_VAE_DECODE].s, "device") ? 1 : !strcmp(v[G_VAE_DECODE].s, "banded") ? 2 : 0;
     zo->threads = v[G_THREADS].set ? (int)v[G_THREADS].i : 0;
     zo->tokenizer_path = v[G_TOKENIZER].s;
+    zo->loras = v[G_LORA].n ? loras : NULL;
+    zo->n_loras = v[G_LORA].n;
+    zo->weights = !strcmp(v[G_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
+    zo->lend = !strcmp(v[G_LEND].s, "on");
+    zo->copy_streams = (int)v[G_COPY_STREAMS].i;
+    zo->norm_variant = (int)v[G_NORM_VARIANT].i;
+    zo->load_threads = v[G_LOAD_THREADS].set ? (int)v[G_LOAD_THREADS].i : 0;
+    zo->io = !strcmp(v[G_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[G_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
+    zo->vae_band_level = band_level;
+    zo->vae_band_rows = band_rows;
     zo->max_width = (int)v[G_WIDTH].i;
     zo->max_height = (int)v[G_HEIGHT].i;
     zo->max_steps = (int)v[G_STEPS].i;

@@ -180,6 +180,15 @@ int cli_parse(const cli_spec *sp, int argc, char **argv, cli_value *v) {
             if (i + 1 >= argc) return cli_usage_error(sp->cmd, "%s needs a value (see --help)", name);
             val = argv[++i];
         }
+        if (o->repeat) {
+            if (v[k].n == CLI_MAX_REPEAT)
+                return cli_usage_error(sp->cmd, "%s given more than %d times", name, CLI_MAX_REPEAT);
+            int rc = parse_value(sp, o, name, val, &v[k]);
+            if (rc) return rc;
+            v[k].list[v[k].n++] = v[k].s;
+            v[k].set = CLI_GIVEN;
+            continue;
+        }
         cli_value nv = {0};
         int rc = parse_value(sp, o, name, val, &nv);
         if (rc) return rc;
@@ -266,9 +275,32 @@ void cli_print_config(FILE *f, const cli_spec *sp, const cli_value *v) {
         case CLI_POSITIONAL: s = v[k].s; have = s != NULL; break;
         }
         const char *name = o->kind == CLI_POSITIONAL ? o->name : o->name + 2;
+        if (o->repeat && v[k].n > 0 && !v[k].text) { /* one line per value, in order */
+            for (int r = 0; r < v[k].n; r++) fprintf(f, "%-18s %s\n", name, v[k].list[r]);
+            continue;
+        }
         const char *shown_v = v[k].text ? v[k].text : have ? s : o->def_help ? o->def_help : "-";
         if (v[k].set == CLI_RESOLVED) fprintf(f, "%-18s %s  (resolved%s%s)\n", name, shown_v, v[k].note ? ": " : "", v[k].note ? v[k].note : "");
         else if (v[k].set == CLI_AT_RUN) fprintf(f, "%-18s %s  (at run time)\n", name, shown_v);
         else fprintf(f, "%-18s %s%s\n", name, shown_v, v[k].set ? "" : "  (default)");
     }
+}
+
+int cli_parse_bands(const char *cmd, const char *s, int *level, int *rows) {
+    /* two decimal integers (common/zt_input.h: no blanks, no '+') around one comma */
+    char buf[64];
+    const char *comma = strchr(s, ',');
+    int64_t lv = 0, rw = 0;
+    const size_t n = comma ? (size_t)(comma - s) : 0;
+    int ok = comma && n < sizeof buf;
+    if (ok) {
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        ok = !zt_parse_i64(buf, &lv) && !zt_parse_i64(comma + 1, &rw) && lv >= 1 && lv <= 16 && rw >= 1 && rw <= 65536;
+    }
+    if (!ok)
+        return cli_usage_error(cmd, "--vae-bands '%.60s' not allowed: LEVEL,ROWS with LEVEL in 1..16 and ROWS in 1..65536", s);
+    *level = (int)lv;
+    *rows = (int)rw;
+    return 0;
 }

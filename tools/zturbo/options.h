@@ -7,7 +7,8 @@
  *   --name VALUE and --name=VALUE for every long option; -x VALUE and -xVALUE
  *   for short ones; a value may start with '-' (--seed -1); "--" ends the
  *   options; "-" alone is an argument (stdin). The last of a repeated option
- *   wins. -h/--help and --version exist in every command.
+ *   wins, except for options marked repeat (--lora), which collect every
+ *   value in order. -h/--help and --version exist in every command.
  *   Numbers follow common/zt_input.h (decimal, no blanks or '+'); sizes
  *   zt_parse_size (K/M/G/T 1024-based, a unit required). A bad value is
  *   refused with the allowed range ("--width 17 not allowed: must be a
@@ -50,7 +51,10 @@ typedef struct {
     int hidden;             /* test knobs: parsed, not listed */
     unsigned scope;         /* commands sharing the table that take it (cli_spec.scope bits); 0: all */
     const char *comfy;      /* the ComfyUI input it stands for, shown in --help, or NULL */
+    int repeat;             /* CLI_STRING given any number of times (up to CLI_MAX_REPEAT): .list, .n */
 } cli_option;
+
+#define CLI_MAX_REPEAT 16
 
 enum { CLI_UNSET = 0, CLI_GIVEN = 1, CLI_RESOLVED = 2, CLI_AT_RUN = 3 };
 
@@ -63,6 +67,8 @@ typedef struct {
     int random;             /* CLI_SEED: -1 given, or unset */
     const char *note;       /* --print-config: how a resolved value was found ("measured"), or NULL */
     const char *text;       /* --print-config: words shown instead of the value, or NULL */
+    int n;                  /* repeat options: the values given, in order, in .list (the last also in .s) */
+    const char *list[CLI_MAX_REPEAT];
 } cli_value;
 
 typedef struct {
@@ -86,5 +92,8 @@ void cli_print_config(FILE *f, const cli_spec *sp, const cli_value *v);
 /* The option's name as given in messages: "-m/--model" style for the
  * required-option messages ("missing -m MODEL"). */
 int cli_missing(const cli_spec *sp, int k);
+/* --vae-bands LEVEL,ROWS: LEVEL 1..16, ROWS 1..65536; 0 or the usage
+ * error's exit code. */
+int cli_parse_bands(const char *cmd, const char *s, int *level, int *rows);
 
 #endif
