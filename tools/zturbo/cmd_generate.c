@@ -579,7 +579,7 @@ int cmd_generate(int argc, char **argv) {
     if (!quiet) {
         char sb[96] = "", vb[64] = "", b[32];
         if (v[G_NOISE].set) snprintf(sb, sizeof sb, "noise from %.40s", v[G_NOISE].s);
-        else snprintf(sb, sizeof sb, "seed %llu%s%s (rng %s)", (unsigned long long)base.seed, multi ? " and up" : "",
+        else snprintf(sb, sizeof sb, "seed %llu%s%s, rng %s", (unsigned long long)base.seed, multi ? " and up" : "",
                       random_seed ? " (random)" : "", zturbo_rng_name(base.rng));
         if (v[G_VRAM].set)
             snprintf(vb, sizeof vb, ", --vram %s (%llu bytes)", zt_fmt_bytes(zo.vram, b, sizeof b), (unsigned long long)zo.vram);

@@ -85,7 +85,9 @@ static void build_table(cli_option *t) {
     t[S_HEIGHT].help = "height of requests that give none, a multiple of 16 in 16..2048";
     t[S_STEPS].help = "steps of requests that give none, 1..100";
     t[S_VERBOSE].help = "the plan at start (with --vram)";
-    t[S_DEVICE].section = "model:";
+    t[S_MODEL].section = "model:";
+    t[S_WIDTH].section = "requests' defaults:";
+    t[S_DEVICE].section = "device:";
 }
 
 static zt_server *volatile g_server;
