@@ -203,7 +203,8 @@ int cmd_serve(int argc, char **argv) {
     so.load_s = zt_now() - t0;
     if (zturbo_notice(z)[0]) fprintf(stderr, "zturbo: warning: %s\n", zturbo_notice(z));
     if ((rc = zt_server_create(z, &so, &s, &e))) {
-        exit_code = cli_fail(&e);
+        /* the server's options (--listen, --api-key, --cors-origin): a usage error */
+        exit_code = rc == ZT_ERR_ARG || rc == ZT_ERR_RANGE ? cli_usage_error("serve", "%s", e.msg) : cli_fail(&e);
         goto done;
     }
     g_server = s;
