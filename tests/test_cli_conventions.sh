@@ -167,5 +167,24 @@ check "plan refuses generate-only options (rc $rc)" bash -c "[ $rc -eq 2 ] && [[
 out=$("$Z" plan -m snap 2>&1); rc=$?
 check "plan requires --vram (rc $rc)" bash -c "[ $rc -eq 2 ] && [[ '$out' == *'missing --vram SIZE'* ]]"
 
+# main's options on this machinery: a repeatable option keeps every value in order; the tuning,
+# --weights and --lora entries are generate's, plan's and serve's as their scope says
+out=$("$Z" "${G[@]}" --print-config -p x -o a.png --lora a.safetensors --lora=b.safetensors:0.5 --weights bf16 --lend off \
+    --vae-bands 2,64 --io pread --rng zturbo); rc=$?
+check "--lora twice: both on --print-config, in order (rc $rc)" bash -c "[ $rc -eq 0 ] && [ \"\$(grep '^lora ' <<< '$out' | awk '{print \$2}' | tr '\n' ' ')\" = 'a.safetensors b.safetensors:0.5 ' ]"
+check "--print-config shows --weights, --lend, --vae-bands, --io, --rng as given" bash -c "grep -Eq '^weights +bf16\$' <<< '$out' && grep -Eq '^lend +off\$' <<< '$out' && grep -Eq '^vae-bands +2,64\$' <<< '$out' && grep -Eq '^io +pread\$' <<< '$out' && grep -Eq '^rng +zturbo\$' <<< '$out'"
+out=$("$Z" "${G[@]}" -p x -o a.png --vae-bands 2,+64 2>&1); rc=$?
+check "--vae-bands 2,+64: refused with the range (rc $rc)" bash -c "[ $rc -eq 2 ] && [[ '$out' == *'LEVEL in 1..16 and ROWS in 1..65536'* ]]"
+out=$("$Z" "${G[@]}" -p x -o a.png --lora a:inf 2>&1); rc=$?
+check "--lora a:inf: a usage error before any file is read (rc $rc)" bash -c "[ $rc -eq 2 ] && [[ '$out' == *'scale inf not allowed'* ]]"
+"$Z" plan --help > ph.txt
+check "plan takes --weights, --lend, --vae-bands; not --lora, --rng, --io" bash -c "grep -q -- --weights ph.txt && grep -q -- --lend ph.txt && grep -q -- --vae-bands ph.txt && ! grep -q -- '--lora\|--rng\|--io ' ph.txt"
+pw=$("$Z" plan -m snap --vram 1G --device cpu --weights bf16); pc=$("$Z" plan -m snap --vram 1G --device cpu)
+check "plan --weights bf16 / coded: the weights line" bash -c "grep -q 'weights bf16 (--weights bf16)' <<< '$pw' && grep -q 'weights coded (storage/wcode.h)' <<< '$pc'"
+out=$("$Z" serve -m snap --device cpu --print-config --lora x.safetensors:0.3 --weights bf16 --vram 1G --window 2 -v); rc=$?
+check "serve --print-config: generate's entries resolved as generate resolves them (rc $rc)" bash -c "[ $rc -eq 0 ] && grep -Eq '^lora +x.safetensors:0.3\$' <<< '$out' && grep -Eq '^weights +bf16\$' <<< '$out' && grep -Eq '^vae-precision +f32 +\(resolved' <<< '$out' && grep -Eq '^window +2\$' <<< '$out' && grep -Eq '^listen +127.0.0.1:7860 +\(default\)' <<< '$out'"
+out=$("$Z" serve -m snap --device cpu --window 2 2>&1); rc=$?
+check "serve: --window without --vram in generate's words (rc $rc)" bash -c "[ $rc -eq 2 ] && [[ '$out' == *'need --vram SIZE'* ]]"
+
 echo "$n checks, $fail failed"
 [ $fail -eq 0 ]

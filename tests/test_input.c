@@ -321,6 +321,18 @@ static void json_requests(void) {
         {"{\"prompt\": \"a\" ", ZTURBO_ERR_ARG, "not JSON", 0, 0, 0, 0},
         {"{\"prompt\": \"\\udc80\"}", ZTURBO_ERR_ARG, "not JSON", 0, 0, 0, 0},
         {"{\"prompt\": \"a\", \"x\": \"18446744073709551616 \\\" 5\"}", ZTURBO_ERR_ARG, "unknown key \"x\"", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"rng\": \"cuda\"}", ZTURBO_ERR_ARG, "\"rng\" must be \"torch-cpu\" or \"zturbo\"", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"rng\": 1}", ZTURBO_ERR_ARG, "\"rng\" must be", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"rng\": \"zturbo\"}", 0, NULL, 0, ZTURBO_GIVEN_RNG, 1024, 8},
+        {"{\"prompt\": \"a\", \"loras\": \"x.safetensors\"}", ZTURBO_ERR_ARG, "\"loras\" must be a list of at most 16", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"loras\": [1]}", ZTURBO_ERR_ARG, "\"loras\" must be a list", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"loras\": [\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+         "\"a\",\"a\",\"a\"]}", ZTURBO_ERR_ARG, "\"loras\" must be a list of at most 16", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"loras\": [\"a.safetensors:inf\"]}", ZTURBO_ERR_ARG, "\"loras\": --lora a.safetensors:inf: scale inf",
+         0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"loras\": [\":0.5\"]}", ZTURBO_ERR_ARG, "no file name", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"loras\": [\"a\\u0000b\"]}", ZTURBO_ERR_ARG, "NUL", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"loras\": []}", 0, NULL, 0, ZTURBO_GIVEN_LORAS, 1024, 8},
     };
     for (size_t i = 0; i < ZT_ARRAY_LEN(t); i++) {
         zturbo_params p;
@@ -346,6 +358,22 @@ static void json_requests(void) {
     ZT_CHECK(zturbo_params_from_json(r, strlen(r), &p, &prompt, &given, err, sizeof err) == 0 &&
                  given == ZTURBO_GIVEN_SEED && p.seed < ZTURBO_SEED_RANDOM_LIMIT,
              "seed -1 in JSON: random below 2^53");
+    free(prompt);
+    /* "rng" and "loras": the values land in p; the LoRA list and paths live in the prompt's block */
+    const char *rl = "{\"loras\": [\"dir/p.safetensors:0.5\", \"k:x\", \"c:d:-2\"], \"rng\": \"zturbo\", \"prompt\": \"a cat\"}";
+    zturbo_params_default(&p);
+    ZT_CHECK(zturbo_params_from_json(rl, strlen(rl), &p, &prompt, &given, err, sizeof err) == 0 &&
+                 given == (ZTURBO_GIVEN_RNG | ZTURBO_GIVEN_LORAS) && p.rng == ZTURBO_RNG_ZTURBO && !strcmp(p.prompt, "a cat") &&
+                 p.n_loras == 3 && p.loras && !strcmp(p.loras[0].path, "dir/p.safetensors") && p.loras[0].scale == 0.5f &&
+                 !strcmp(p.loras[1].path, "k:x") && p.loras[1].scale == 1.0f && !strcmp(p.loras[2].path, "c:d") &&
+                 p.loras[2].scale == -2.0f,
+             "JSON \"rng\" and \"loras\": '%s' rng %d, %d LoRAs", err, (int)p.rng, p.n_loras);
+    free(prompt);
+    const char *none = "{\"prompt\": \"a\", \"loras\": []}";
+    zturbo_params_default(&p);
+    ZT_CHECK(zturbo_params_from_json(none, strlen(none), &p, &prompt, &given, err, sizeof err) == 0 && p.loras &&
+                 p.n_loras == 0 && p.rng == ZTURBO_RNG_TORCH_CPU,
+             "JSON \"loras\": []: no LoRAs (not the options'), rng kept");
     free(prompt);
     const char *bad_utf8 = "{\"prompt\": \"caf\xe9\"}";
     ZT_CHECK(zturbo_params_from_json(bad_utf8, strlen(bad_utf8), &p, &prompt, &given, err, sizeof err) == ZTURBO_ERR_ARG,
