@@ -53,6 +53,7 @@ static int size_ok(long long v) {
 
 int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen) {
     char v[32];
+    if (err && errlen) err[0] = 0; /* valid: no message */
     if (!p) return put(err, errlen, ZTURBO_ERR_ARG, "no parameters");
     if (!size_ok(p->width)) return snprintf(v, sizeof v, "%d", p->width), size_rule("width", v, err, errlen);
     if (!size_ok(p->height)) return snprintf(v, sizeof v, "%d", p->height), size_rule("height", v, err, errlen);
