@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "api/noise.h"
 #include "api/zturbo.h"
 #include "common/zt_common.h"
 #include "common/zt_input.h"
@@ -32,6 +33,7 @@ static int put(char *err, size_t errlen, int code, const char *fmt, ...) {
 }
 
 const char *zturbo_version(void) { return "0.9.0"; }
+const char *zturbo_rng_name(zturbo_rng r) { return zt_rng_name((int)r); }
 
 /* "NAME VALUE not allowed: must be ..." — VALUE is the text given. */
 static int size_rule(const char *name, const char *value, char *err, size_t errlen) {

@@ -133,7 +133,6 @@ void zturbo_params_default(zturbo_params *p) {
 }
 
 const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
-const char *zturbo_rng_name(zturbo_rng r) { return zt_rng_name((int)r); }
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }

@@ -1,7 +1,7 @@
 /* tests/fuzz/fuzz_input.c — libFuzzer harness of the input rules
  * (common/zt_input.h, zt_parse_size) and of the JSON requests of the API
- * (zturbo_params_from_json, api/params.c, compiled in here: the fuzz build
- * links only the GPU-free modules). The first input byte picks:
+ * (zturbo_params_from_json, api/params.c: the fuzz build links it with
+ * the other GPU-free modules, Makefile FUZZ_LIB_C). The first input byte picks:
  *   0: numbers and sizes: a value accepted prints back to the same value;
  *      an accepted real is finite; a refusal leaves the output untouched;
  *   1: UTF-8: the bytes before the first bad offset are valid, and a valid
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/params.c"
+#include "api/zturbo.h"
 #include "common/zt_input.h"
 
 static void check(int ok, const char *what) {
