@@ -51,6 +51,8 @@ typedef struct {
     uint64_t up_conv_w[ZT_VAE_MAX_BLOCKS], up_conv_b[ZT_VAE_MAX_BLOCKS]; /* upsampler conv; unused for the last */
     uint64_t norm_out_w, norm_out_b, conv_out_w, conv_out_b;
     int force_level, force_rows; /* zt_vae_force_bands (0: chosen from the cap) */
+    volatile int *cancel;      /* polled between the decoder's stages (resnets, upsamplers; on the GPU
+                                * at enqueue time): non-zero ends zt_vae_decode with ZT_ERR_INTERRUPTED */
 } zt_vae;
 
 int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e);

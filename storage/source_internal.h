@@ -33,6 +33,8 @@ struct zt_source {
     char *path;             /* as opened (malloc'ed; freed by the implementation's close) */
     void *impl;             /* implementation state */
     int load_threads;       /* readers per unit when converting checkpoints (0: default) */
+    void (*on_read)(void *ctx, uint64_t bytes); /* zt_source_set_read_hook */
+    void *on_read_ctx;
 };
 
 /* Open a Hugging Face snapshot folder (storage/snapshot.c). */
