@@ -304,7 +304,8 @@ asan: deps print-arch $(TEST_BINS)
 # libFuzzer harnesses: tests/fuzz/fuzz_*.c linked with the GPU-free modules
 # (common/, storage/, the tokenizer and the server request parser) built by clang with coverage.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/server_request.c api/params.c
+FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/server_request.c api/params.c \
+              api/noise.c api/rng_torch.c
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 FUZZFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE -Wall -Wextra -Werror
 bin/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_C) | deps-fuzz

@@ -1,6 +1,8 @@
 /* api/pipeline.c — prompt ids -> image (spec §9.1), see pipeline.h. */
 #include "api/pipeline.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "api/lora.h"
+#include "common/zt_input.h"
 #include "models/carve.h"
 #include "models/precision.h"
 #include "api/noise.h"
@@ -250,6 +253,45 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
     return rc;
 }
 
+/* Load progress: the sources' read hooks (maybe on several loader threads)
+ * add up here and reach the caller one call at a time. */
+typedef struct {
+    pthread_mutex_t mu;
+    uint64_t done, total;
+    const zt_pipeline_opts *o;
+} load_progress;
+
+static void on_unit_read(void *ctx, uint64_t bytes) {
+    load_progress *lp = ctx;
+    pthread_mutex_lock(&lp->mu);
+    lp->done += bytes;
+    lp->o->on_load(lp->o->load_user, lp->done, lp->total);
+    pthread_mutex_unlock(&lp->mu);
+}
+
+/* Bytes zt_pipeline_open reads from the sources: every unit the device
+ * holds, and with a plan those kept in pinned memory (the rest is read
+ * from the store when used). */
+static uint64_t load_bytes(const zt_pipeline *p, const zt_plan *plan) {
+    uint64_t t = 0;
+    for (int i = 0; i < p->cat->n_units; i++) {
+        const zt_unit_desc *u = &p->cat->units[i];
+        if (!plan) t += u->host_only ? 0 : u->nbytes;
+        else {
+            const zt_plan_unit_choice *c = &plan->units[i];
+            if (c->residency == ZT_RES_RESIDENT ||
+                ((c->residency == ZT_RES_STREAMED || c->residency == ZT_RES_LENT) && c->tier == ZT_TIER_PINNED))
+                t += u->nbytes;
+        }
+    }
+    return t;
+}
+
+static void load_hooks(zt_pipeline *p, load_progress *lp) {
+    zt_source_set_read_hook(p->src, lp ? on_unit_read : NULL, lp);
+    if (p->store) zt_source_set_read_hook(p->store, lp ? on_unit_read : NULL, lp);
+}
+
 static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
 
 /* The weights' side of opening: coded images (a coded store's sizes, or the
@@ -258,9 +300,14 @@ static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
  * is not coded then, a coded store's units are decoded on the device as they
  * load. With a store, units the LoRA set changes move as bf16 (the store's
  * coded extents are the unmerged weights). Also a LoRA switch's rebuild. */
-static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
+static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, load_progress *lp, zt_err *e) {
     int rc = ZT_OK;
+    if (lp && !o->on_load) lp = NULL;
     if (o->weights_coded && (o->vram_budget || weights_store(p))) {
+        if (lp) { /* coding reads every unit once; the stream then loads from the coded images */
+            lp->total = load_bytes(p, NULL);
+            load_hooks(p, lp);
+        }
         const zt_lora_set *ls = zt_lora_merger_set(p->lora);
         uint8_t *keep = calloc((size_t)p->cat->n_units, 1);
         if (!keep) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
@@ -275,6 +322,10 @@ static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
     zt_plan_input in;
     rc = build_plan(p, o, &p->plan, &in, e);
     if (rc) return rc;
+    if (lp && !p->coded_host) {
+        lp->total = load_bytes(p, &p->plan);
+        load_hooks(p, lp);
+    }
     if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
     zt_stream_options so;
     zt_stream_options_default(&so);
@@ -297,6 +348,7 @@ static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
 
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
     double t0 = zt_now();
+    load_progress lp = {PTHREAD_MUTEX_INITIALIZER, 0, 0, o};
     zt_pipeline *p = calloc(1, sizeof *p);
     if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
     int rc = pipeline_prepare(model_path, o, p, e);
@@ -352,7 +404,7 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
             p->store = w;
         }
     }
-    rc = open_weights(p, o, e);
+    rc = open_weights(p, o, &lp, e);
     if (rc) goto fail;
     if (!o->vram_budget) { /* everything resident: LoRAs merged in place, on the device with CUDA */
         p->lora_in_place = 1;
@@ -363,9 +415,11 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         if (rc) goto fail;
     }
     p->load_s = zt_now() - t0;
+    load_hooks(p, NULL);
     *out = p;
     return ZT_OK;
 fail:
+    if (p->src) load_hooks(p, NULL);
     zt_pipeline_close(p);
     return rc;
 }
@@ -405,7 +459,7 @@ int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_e
         zt_coded_host_close(p->coded_host);
         p->coded_host = NULL;
         zt_plan_free(&p->plan);
-        rc = open_weights(p, &p->opts, e);
+        rc = open_weights(p, &p->opts, NULL, e);
         /* under a budget the sources merged the new set as they were read; without one it merges in place */
         for (int u = 0; u < nu && !rc; u++)
             if (p->lora_in_place && set && set->unit_count[u]) rc = merge_in_place(p, u, e);
@@ -621,6 +675,11 @@ size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int
     return cv.used;
 }
 
+static int check_cancel(const zt_gen_params *gp, const char *where, zt_err *e) {
+    if (gp->cancel && *gp->cancel) return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted %s", where);
+    return ZT_OK;
+}
+
 /* Device bytes in use right now (context included), kept as a peak. */
 static void note_device_use(zt_pipeline *p, zt_gen_stats *st) {
     uint64_t fr = 0, tot = 0;
@@ -708,6 +767,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     int64_t sh[3];
 
     /* ---- text encoder ---- */
+    if ((rc = check_cancel(gp, "before the text encoder", e))) goto out;
     double t = zt_now();
     rows = malloc((size_t)L * c->te_hidden * 2);
     host = malloc(nlat * sizeof *host);
@@ -763,6 +823,8 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     dump_host(&dd, "noise", "F32", 3, sh, host, nlat * 4);
 
     /* ---- transformer: per-image preparation, then the Euler loop ---- */
+    if (gp->on_phase) gp->on_phase(gp->on_step_ctx, ZT_GEN_PHASE_DENOISE);
+    if ((rc = check_cancel(gp, "before the transformer", e))) goto out;
     t = zt_now();
     zt_dit_run run;
     n_order = zt_dit_unit_order(&p->dit, 0, order, p->cat->n_units);
@@ -813,6 +875,8 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     stats.dit_eval_s = stats.dit_s / gp->steps;
 
     /* ---- VAE ---- */
+    if (gp->on_phase) gp->on_phase(gp->on_step_ctx, ZT_GEN_PHASE_VAE);
+    if ((rc = check_cancel(gp, "before the VAE decode", e))) goto out;
     t = zt_now();
     if (!p->streaming) {
         /* no budget: banded only when asked for (--vae-decode banded, --vae-bands); host memory on demand */
@@ -829,6 +893,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         }
     }
     n_order = zt_vae_unit_order(&p->vae, order, p->cat->n_units);
+    p->vae.cancel = gp->cancel;
     rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
     if (!rc)
         rc = zt_vae_decode(&p->vae, p->ops, p->units, hl, wl, m.lat, gp->vae_dt, m.decoded, m.rgb, m.scratch,

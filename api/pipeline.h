@@ -82,6 +82,10 @@ typedef struct {
      * calls must then use this precision (zt_gen_params.dt). */
     zt_dtype precision;
     int f16_unguarded;        /* test switch: the fp16 path without its guards (zt_ops_set_f16_guard) */
+    /* while zt_pipeline_open loads: bytes read so far of the total it expects
+     * (serialised: never two calls at once), or NULL */
+    void (*on_load)(void *user, uint64_t bytes_done, uint64_t bytes_total);
+    void *load_user;
 } zt_pipeline_opts;
 
 typedef struct zt_lora_merger zt_lora_merger;
@@ -121,6 +125,9 @@ typedef struct {
     int lora_in_place;        /* no budget: LoRAs merged into the resident images (else by the source transform) */
 } zt_pipeline;
 
+/* The phases of one image (the values of zturbo.h's zturbo_phase). */
+enum { ZT_GEN_PHASE_TEXT = 1, ZT_GEN_PHASE_DENOISE, ZT_GEN_PHASE_VAE, ZT_GEN_PHASE_WRITE };
+
 typedef struct {
     int width, height;        /* pixels (models/limits.h: multiples of 16 in 16..2048) */
     int steps;                /* transformer evaluations, 1..ZT_MAX_STEPS (8 for Turbo) */
@@ -132,9 +139,11 @@ typedef struct {
     zt_dtype vae_dt;          /* VAE activations: ZT_DT_F32 (official) or ZT_DT_BF16 */
     const char *dump_path;    /* write intermediates here, or NULL */
     const char *prompt;       /* recorded in the dump's metadata (may be NULL) */
-    volatile int *cancel;     /* polled between evaluations; non-zero stops with ZT_ERR_INTERRUPTED */
+    volatile int *cancel;     /* polled before each phase and evaluation and between the VAE's stages;
+                               * non-zero stops with ZT_ERR_INTERRUPTED */
     void (*on_step)(void *ctx, int step, int steps, double seconds); /* after each evaluation, or NULL */
     void *on_step_ctx;
+    void (*on_phase)(void *ctx, int phase); /* ZTURBO_PHASE_DENOISE / _VAE as they start (on_step_ctx), or NULL */
 } zt_gen_params;
 
 typedef struct {

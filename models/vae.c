@@ -157,7 +157,14 @@ typedef struct {
     size_t max_act, max_wt, max_wt1, max_conv_ws, max_gn_ws, max_attn_ws;
     size_t max_stage, max_hstats, max_host;
     double traffic;         /* bytes between host and device in the banded passes */
+    int cancelled;          /* v->cancel was seen set: the rest of the decode is skipped */
 } vae_ctx;
+
+/* Between stages: stop issuing work once the caller asked to stop. */
+static int stop(vae_ctx *x) {
+    if (!x->measure && x->v->cancel && *x->v->cancel) x->cancelled = 1;
+    return x->cancelled;
+}
 
 static void need_act(vae_ctx *x, size_t elems) {
     if (elems > x->max_act) x->max_act = elems;
@@ -500,6 +507,7 @@ static void decode_banded(vae_ctx *x, int b, int h, int w, void *cur, void *deco
     w *= 2;
     for (int bb = b + 1; bb < v->n_up; bb++) {
         for (int j = 0; j < v->n_res; j++) {
+            if (stop(x)) return;
             const zt_vae_resnet *r = &v->up_res[bb * v->n_res + j];
             vt *cx = &t[xi], *hh = &t[1 - xi];
             vt_host(x, hh, 1 - xi, h, w, r->cout);
@@ -532,6 +540,7 @@ static void decode_banded(vae_ctx *x, int b, int h, int w, void *cur, void *deco
             w *= 2;
         }
     }
+    if (stop(x)) return;
     /* decoded = conv_out(silu(norm_out(x))), straight into device memory */
     vt dec = {(char *)decoded, NULL, 0, NULL, h, w, 3};
     p = pass_gn_conv(&t[xi], v->norm_out_w, v->norm_out_b, 3, v->conv_out_w, v->conv_out_b, &dec);
@@ -553,10 +562,16 @@ static void decode_body(vae_ctx *x, int hl, int wl, void *decoded) {
     conv(x, h, w, c->vae_latent, v->c_top, 3, cur, v->conv_in_w, v->conv_in_b, NULL, f1);
     swap(&cur, &f1);
     resnet(x, &v->mid[0], h, w, &cur, &f1, &f2);
+    if (stop(x)) return;
     mid_attention(x, h, w, &cur, &f1, &f2);
+    if (stop(x)) return;
     resnet(x, &v->mid[1], h, w, &cur, &f1, &f2);
     for (int b = 0; b < v->n_up; b++) {
-        for (int j = 0; j < v->n_res; j++) resnet(x, &v->up_res[b * v->n_res + j], h, w, &cur, &f1, &f2);
+        for (int j = 0; j < v->n_res; j++) {
+            if (stop(x)) return;
+            resnet(x, &v->up_res[b * v->n_res + j], h, w, &cur, &f1, &f2);
+        }
+        if (stop(x)) return;
         if (b < v->n_up - 1) {
             if (b + 1 >= x->cfg.host_from) {
                 decode_banded(x, b, h, w, cur, decoded);
@@ -684,6 +699,10 @@ int zt_vae_decode(const zt_vae *v, zt_ops *ops, zt_units *u, int hl, int wl, con
     const float mul = 1.0f / c->vae_scale;
     zt_op_vae_input(ops, c->vae_latent, hl, wl, latent, mul, c->vae_shift, x.w.a, dt);
     decode_body(&x, hl, wl, decoded);
+    if (x.cancelled) {
+        zt_units_release(u, v->unit);
+        return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted during the VAE decode");
+    }
     const int up = 1 << (v->n_up - 1);
     zt_op_to_rgb8(ops, hl * up, wl * up, decoded, dt, rgb);
     zt_units_release(u, v->unit);

@@ -53,6 +53,8 @@ typedef struct {
     zt_dtype attn16_dt;        /* f32 decode on CUDA: the attention core's dtype (bf16; the pipeline sets
                                 * f16 on the fp16 path, for cards without bf16) */
     int force_level, force_rows; /* zt_vae_force_bands (0: chosen from the cap) */
+    volatile int *cancel;      /* polled between the decoder's stages (resnets, upsamplers; on the GPU
+                                * at enqueue time): non-zero ends zt_vae_decode with ZT_ERR_INTERRUPTED */
 } zt_vae;
 
 int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e);

@@ -33,6 +33,9 @@ typedef enum { ZT_SOURCE_SNAPSHOT = 0, ZT_SOURCE_STORE = 1, ZT_SOURCE_COMFY = 2 
  * typed tensor is an error naming the tensor and the file. */
 int zt_source_open(const char *path, zt_source **out, zt_err *e);
 void zt_source_close(zt_source *src);
+/* fn(ctx, bytes) after each successful zt_source_read_unit (progress while
+ * loading; may run on several loader threads at once), or NULL: none. */
+void zt_source_set_read_hook(zt_source *src, void (*fn)(void *ctx, uint64_t bytes), void *ctx);
 zt_source_kind zt_source_kind_of(const zt_source *src);
 const char *zt_source_path(const zt_source *src); /* as opened */
 const zt_catalog *zt_source_catalog(const zt_source *src);

@@ -1,6 +1,7 @@
 /* storage/store.c — block store: index parsing and validation, chunk
  * decoding, synchronous unit reads and full verification (format in
  * store.h; packing in store_pack.c). */
+#include "common/zt_input.h"
 #include "storage/store.h"
 
 #include "storage/tensor_image.h"
@@ -650,16 +651,10 @@ int zt_store_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char 
 
 int zt_store_open(const char *path, unsigned flags, zt_store **out, zt_err *e) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: cannot open: %s", path,
-                          strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return zt_err_set(e, ZT_ERR_IO, "%s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)st.st_size;
+    int fd;
+    uint64_t size;
+    int rc0 = zt_file_open(path, &fd, &size, e); /* regular files only: a FIFO cannot block */
+    if (rc0) return rc0;
     uint8_t head[ZT_STORE_ALIGN];
     size_t hl = (size_t)ZT_MIN(size, (uint64_t)ZT_STORE_ALIGN);
     int rc = zt_store_pread_full(fd, head, hl, 0, path, e);

@@ -274,7 +274,7 @@ int main(void) {
     pw = p;
     pw.steps = 101;
     ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_RANGE &&
-                 !strcmp(err, "steps 101 not allowed: expected an integer in 1..100"), "'%s'", err);
+                 !strcmp(err, "steps 101 not allowed: must be an integer in 1..100"), "'%s'", err);
     pw = p;
     pw.prompt = NULL;
     ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_ARG, "no prompt: '%s'", err);

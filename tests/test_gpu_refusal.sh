@@ -49,7 +49,7 @@ refused "no code in the build (8.9)" "8.9|NVIDIA GeForce RTX 4090|no-image" "RTX
 refused "no code in the build (7.5)" "7.5|Tesla T4|no-image" "Tesla T4" "no code for it" "CUDA_ARCH=sm_75"
 refused "driver too old for the PTX (12.0)" "12.0|NVIDIA GeForce RTX 5090|ptx-too-new" "RTX 5090" "update the driver"
 # Turing is admitted and runs the fp16 path by default (f32 VAE): what --print-config resolves...
-cfg=$(ZT_TEST_GPU="7.5|Tesla T4" "$ZT_BIN/test-zturbo" generate --print-config 2>&1)
+cfg=$(ZT_TEST_GPU="7.5|Tesla T4" "$ZT_BIN/test-zturbo" generate -m "$T/snap" --print-config 2>&1)
 if echo "$cfg" | grep -Eq '^ *precision +fp16 ' && echo "$cfg" | grep -Eq '^ *vae-precision +f32 ' &&
     echo "$cfg" | grep -Eq '^ *weights +bf16 '; then
     echo "ok   Turing defaults: precision fp16, vae-precision f32, weights bf16"
