@@ -526,6 +526,7 @@ PY
   else
     echo "(no .device/bin-sm75: the Turing kernels were not run)" | tee -a "$OUT/gputests.txt"
   fi
+  if [ "${FP16_QUICK:-0}" != 1 ]; then # FP16_QUICK=1: the op tests and the tiny checkpoint only
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
   for pr in f32 bf16 fp16; do
     [ -s $W/ref_gen_$pr.st ] && continue # the seed part's, same arguments
@@ -568,6 +569,7 @@ for line in open(sys.argv[1]):
     if j["run"] in ("fp16-8G", "bf16-8G-bf16w", "bf16-8G-coded") and j.get("r"):
         r = j["r"]; print(f"{j['run']:14s} s/eval {r['dit_eval_s']:.4f}  total_s {r['total_s']:.2f}  load_s {r['load_s']:.2f}")
 PY
+  fi
   ;;
 refuse) # the start-up GPU check: this card passes (info, a tiny generate), and a binary without code for it
   # (.device/bin-sm120: built with CUDA_ARCH=sm_120, whose SASS and compute_120 PTX cannot run on 9.0)
