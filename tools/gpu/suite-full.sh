@@ -98,6 +98,23 @@ gpucheck) # every GPU test of the tree, tiny checkpoints only (no prep): gputest
   timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
   grep -E 'ceiling|wdecode' "$OUT/kbench-wdecode.txt"
   ;;
+gpuquick) # the GPU tests a change of the stream or the LoRA merge needs (tiny checkpoints, ~1 min): the pipeline
+  # test, the stream's CUDA and invariance tests, coded PNG identity at every budget, and a resident CUDA generate
+  # with a LoRA (merged on the GPU; it crashed at exit before zt_lora_merger_free_device) against the same LoRA
+  # under a budget (merged on the host): exit 0 and the same PNG
+  for t in test_pipeline_tiny test_stream; do
+    timeout 300 $B/tests/$t > "$OUT/t-$t.log" 2>&1; rc $t $? "$(tail -1 "$OUT/t-$t.log")"
+  done
+  for t in test_stream_cuda test_stream_invariance test_coded_weights; do
+    timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; rc $t.sh $? "$(tail -1 "$OUT/t-$t.log")"
+  done
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tinyl || fail "mkmodel tiny"
+  LF=tests/data/lora/tiny_peft_r2.safetensors
+  timeout 120 $Z generate -m $W/tinyl -p "a cat" --width 64 --height 64 --seed 1 -q --lora $LF:0.8 -o $W/lr.png; rc "resident CUDA generate with a LoRA" $?
+  timeout 120 $Z generate -m $W/tinyl -p "a cat" --width 64 --height 64 --seed 1 -q --lora $LF:0.8 --vram 2G -o $W/lb.png; rc "--vram 2G generate with a LoRA" $?
+  if cmp -s $W/lr.png $W/lb.png; then echo "  LoRA resident (GPU merge) and --vram 2G (host merge): same PNG"
+  else fail "LoRA: resident (GPU merge) and --vram 2G (host merge) PNGs differ"; fi
+  ;;
 ceiling) # the bus and copy ceilings of this card (kbench runs its ceilings before any filtered op)
   timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1 || fail "kbench ceiling-only"; grep ceiling "$OUT/ceiling.txt"
   ;;
