@@ -35,7 +35,7 @@ endif
 CUBUILD := build/cu
 
 DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev \
-               clang python3 python3-venv
+               libjpeg62-turbo-dev clang python3 python3-venv
 
 CPPFLAGS := -I. -I$(CUDA_HOME)/include -D_GNU_SOURCE
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -ffp-contract=off $(SANFLAGS)
@@ -43,8 +43,8 @@ NVGENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a:sm_%=%),code=$(a
 # sm_90a (Hopper's arch-specific target: wgmma) also compiles the wgmma conv kernel.
 NVFLAGS := -O3 -g -std=c++17 -I. $(NVGENCODE) $(if $(filter sm_90a,$(CUDA_ARCH)),-DZT_HAVE_SM90A=1) -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
            --expt-relaxed-constexpr -Werror all-warnings -fmad=false
-# Static: what the GPU machine lacks (liburing). Dynamic: the rest.
-LDLIBS := -Wl,-Bstatic -luring -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
+# Static: what the GPU machine lacks (liburing, libjpeg-turbo). Dynamic: the rest.
+LDLIBS := -Wl,-Bstatic -luring -ljpeg -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
           -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static \
           -lstdc++ -ldl -lrt -lpthread -lm
 LDFLAGS := $(SANFLAGS)
@@ -136,14 +136,14 @@ asan: deps
 	@ZT_TEST_SAN=1 tests/run bin/asan
 
 # libFuzzer harnesses: tests/fuzz/fuzz_*.c linked with the GPU-free modules
-# (common/, storage/ and the tokenizer) built by clang with coverage.
+# (common/, storage/, the tokenizer and the image loader) built by clang with coverage.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c)
+FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/image_in.c
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 FUZZFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE -Wall -Wextra -Werror
 bin/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_C)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZFLAGS) -o $@ $^ -Wl,-Bstatic -luring -Wl,-Bdynamic -lzstd -lxxhash -ljansson -lpthread -lm
+	$(CLANG) $(FUZZFLAGS) -o $@ $^ -Wl,-Bstatic -luring -ljpeg -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson -lpthread -lm
 
 fuzz: deps $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \
