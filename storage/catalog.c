@@ -211,6 +211,8 @@ int zt_config_preset(const char *name, zt_model_config *cfg, zt_err *e) {
     c.vae_scale = 0.3611f;
     c.vae_shift = 0.1159f;
     c.vae_post_quant_conv = 0;
+    c.vae_encoder = 1; /* the released VAE file holds it; tools/mkmodel writes it */
+    c.vae_quant_conv = 0;
     c.sched_shift = 3.0f;
     c.sched_train_steps = 1000;
     c.sched_dynamic = 0;
@@ -536,8 +538,13 @@ static void walk(builder *b) {
     emit_conv(b, "decoder.conv_out.", c->vae_block_out[0], 3, 1);
     end_unit(b);
 
-    /* VAE encoder: in the file, ignored by the engine */
-    b->role = ZT_CKPT_UNUSED;
+    /* VAE encoder, in use order: its own unit when the file has it, else
+     * ignored (its tensors stay UNUSED, as stores packed without it) */
+    if (c->vae_encoder) {
+        begin_unit(b, "vae.encoder", 0, 0);
+    } else {
+        b->role = ZT_CKPT_UNUSED;
+    }
     emit_conv(b, "encoder.conv_in.", 3, c->vae_block_out[0], 1);
     prev = c->vae_block_out[0];
     for (int i = 0; i < nb; i++) {
@@ -555,6 +562,9 @@ static void walk(builder *b) {
     emit_vae_mid(b, "encoder", top);
     emit_norm(b, "encoder.conv_norm_out.", top);
     emit_conv(b, "encoder.conv_out.", top, 2 * (int64_t)c->vae_latent, 1);
+    if (c->vae_encoder && c->vae_quant_conv)
+        emit_conv(b, "quant_conv.", 2 * (int64_t)c->vae_latent, 2 * (int64_t)c->vae_latent, 0);
+    end_unit(b);
 }
 
 int zt_catalog_build(const zt_model_config *cfg, zt_catalog *cat, zt_err *e) {

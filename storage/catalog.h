@@ -17,7 +17,10 @@
  *   "te.layers.I"            Qwen3 layer I, for I < te_layers - 1 only
  *                            (hidden_states[-2] never needs the last layer
  *                            nor model.norm; they are validated, not packed)
- *   "vae.decoder"            every decoder.* tensor (the encoder is ignored)
+ *   "vae.decoder"            every decoder.* tensor (+ post_quant_conv when present)
+ *   "vae.encoder"            every encoder.* tensor (+ quant_conv when present),
+ *                            only when cfg.vae_encoder (the checkpoint has one;
+ *                            stores packed before it existed have none)
  *
  * Byte image of a unit: its tensors back to back in catalog order, each
  * starting at a multiple of ZT_TENSOR_ALIGN, EXCEPT members of a fused group,
@@ -97,6 +100,8 @@ typedef struct {
     float vae_scale;       /* 0.3611 */
     float vae_shift;       /* 0.1159 */
     int vae_post_quant_conv; /* 1 only if post_quant_conv.weight exists in the file */
+    int vae_encoder;       /* 1 if the file holds the encoder (encoder.conv_in.weight): unit vae.encoder */
+    int vae_quant_conv;    /* 1 only if quant_conv.weight exists in the file (with the encoder) */
     /* scheduler */
     float sched_shift;     /* 3.0 */
     int sched_train_steps; /* 1000 */
@@ -127,8 +132,8 @@ typedef struct {
  * storage/catalog.c): PACKED tensors belong to a unit; CHECKED ones must be
  * present with this shape but are not packed (the last Qwen3 layer and
  * model.norm); UNUSED ones are what a real snapshot also holds but the
- * engine ignores (the VAE encoder: tools/mkmodel writes it, sources skip
- * it). */
+ * engine ignores (the VAE encoder when cfg.vae_encoder is 0: tools/mkmodel
+ * writes it, sources skip it). */
 typedef enum { ZT_CKPT_PACKED = 0, ZT_CKPT_CHECKED = 1, ZT_CKPT_UNUSED = 2 } zt_ckpt_role;
 
 typedef struct {
@@ -159,8 +164,9 @@ int zt_config_preset(const char *name, zt_model_config *cfg, zt_err *e);
 /* Read a snapshot folder's config files (transformer/config.json,
  * text_encoder/config.json, vae/config.json, scheduler/scheduler_config.json;
  * model_index.json is optional) into cfg, derived fields filled and the
- * result validated. te_prefix_model is set to 1 and vae_post_quant_conv to
- * 0: the weight files decide those (storage/source.h). Errors name the file
+ * result validated. te_prefix_model is set to 1, vae_post_quant_conv,
+ * vae_encoder and vae_quant_conv to 0: the weight files decide those
+ * (storage/source.h). Errors name the file
  * and the key. */
 int zt_config_load(const char *snapshot_dir, zt_model_config *cfg, zt_err *e);
 /* Fill the transformer constants the reference hard-codes (head_dim,

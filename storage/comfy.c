@@ -161,38 +161,47 @@ static void resnet_rest(const char *r, char *out, size_t n) {
     else snprintf(out, n, "%s", r);
 }
 
+/* diffusers -> BFL VAE names, decoder and encoder alike ("decoder." / "encoder.");
+ * the decoder's up blocks run in reverse order, the encoder's down blocks not. */
 static void map_vae_bfl(const zt_model_config *c, const char *k, mapped *m) {
-    const char *r;
-    char rest[200];
+    const char *r, *side = after(k, "decoder.") ? "decoder" : after(k, "encoder.") ? "encoder" : NULL;
+    char rest[200], p[32];
     int i, j;
-    if ((r = after(k, "decoder.conv_norm_out."))) {
-        snprintf(m->key, sizeof m->key, "decoder.norm_out.%s", r);
-    } else if ((r = take_index(after(k, "decoder.mid_block.resnets."), &i))) {
+    snprintf(m->key, sizeof m->key, "%s", k); /* unknown: unchanged (reported missing) */
+    if (!side) return;
+    const char *t = k + strlen(side) + 1;
+    if ((r = after(t, "conv_norm_out."))) {
+        snprintf(m->key, sizeof m->key, "%s.norm_out.%s", side, r);
+    } else if ((r = take_index(after(t, "mid_block.resnets."), &i))) {
         resnet_rest(r, rest, sizeof rest);
-        snprintf(m->key, sizeof m->key, "decoder.mid.block_%d.%s", i + 1, rest);
-    } else if ((r = after(k, "decoder.mid_block.attentions.0."))) {
+        snprintf(m->key, sizeof m->key, "%s.mid.block_%d.%s", side, i + 1, rest);
+    } else if ((r = after(t, "mid_block.attentions.0."))) {
         static const char *const names[][2] = {
             {"group_norm.", "norm."}, {"to_q.", "q."}, {"to_k.", "k."}, {"to_v.", "v."}, {"to_out.0.", "proj_out."}};
-        snprintf(m->key, sizeof m->key, "%s", k); /* unknown: unchanged (reported missing) */
-        for (size_t t = 0; t < ZT_ARRAY_LEN(names); t++) {
-            const char *s = after(r, names[t][0]);
+        for (size_t n = 0; n < ZT_ARRAY_LEN(names); n++) {
+            const char *s = after(r, names[n][0]);
             if (!s) continue;
-            snprintf(m->key, sizeof m->key, "decoder.mid.attn_1.%s%s", names[t][1], s);
-            m->conv1x1_ok = !strcmp(s, "weight") && strcmp(names[t][0], "group_norm.");
+            snprintf(m->key, sizeof m->key, "%s.mid.attn_1.%s%s", side, names[n][1], s);
+            m->conv1x1_ok = !strcmp(s, "weight") && strcmp(names[n][0], "group_norm.");
         }
-    } else if ((r = take_index(after(k, "decoder.up_blocks."), &i))) {
+    } else if ((r = take_index(after(t, "up_blocks."), &i))) {
         const char *s;
         int bfl = c->vae_n_blocks - 1 - i;
         if ((s = take_index(after(r, "resnets."), &j))) {
             resnet_rest(s, rest, sizeof rest);
-            snprintf(m->key, sizeof m->key, "decoder.up.%d.block.%d.%s", bfl, j, rest);
+            snprintf(m->key, sizeof m->key, "%s.up.%d.block.%d.%s", side, bfl, j, rest);
         } else if ((s = after(r, "upsamplers.0.conv."))) {
-            snprintf(m->key, sizeof m->key, "decoder.up.%d.upsample.conv.%s", bfl, s);
-        } else {
-            snprintf(m->key, sizeof m->key, "%s", k);
+            snprintf(m->key, sizeof m->key, "%s.up.%d.upsample.conv.%s", side, bfl, s);
         }
-    } else {
-        snprintf(m->key, sizeof m->key, "%s", k);
+    } else if ((r = take_index(after(t, "down_blocks."), &i))) {
+        const char *s;
+        snprintf(p, sizeof p, "%s.down.%d", side, i);
+        if ((s = take_index(after(r, "resnets."), &j))) {
+            resnet_rest(s, rest, sizeof rest);
+            snprintf(m->key, sizeof m->key, "%s.block.%d.%s", p, j, rest);
+        } else if ((s = after(r, "downsamplers.0.conv."))) {
+            snprintf(m->key, sizeof m->key, "%s.downsample.conv.%s", p, s);
+        }
     }
 }
 
@@ -557,6 +566,8 @@ int zt_comfy_open(const zt_comfy_files *files, zt_source **out, zt_err *e) {
         rc = pick_config(&s->files[fd], s->cls[fd].prefix[ZT_COMP_DIT], &cfg, e);
         cfg.te_prefix_model = zt_st_find(&s->files[ft], "model.embed_tokens.weight") != NULL;
         cfg.vae_post_quant_conv = has(&s->files[fv], s->cls[fv].prefix[ZT_COMP_VAE], "post_quant_conv.weight");
+        cfg.vae_encoder = has(&s->files[fv], s->cls[fv].prefix[ZT_COMP_VAE], "encoder.conv_in.weight");
+        cfg.vae_quant_conv = cfg.vae_encoder && has(&s->files[fv], s->cls[fv].prefix[ZT_COMP_VAE], "quant_conv.weight");
     }
     if (!rc) rc = zt_catalog_build(&cfg, &s->cat, e);
     if (!rc && !(s->locs = calloc((size_t)(s->cat.n_tensors ? s->cat.n_tensors : 1), sizeof *s->locs)))
