@@ -275,6 +275,12 @@ void zt_op_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, 
     else zt_cpu_upsample2x(ops, h, w, c, x, y, dt);
 }
 
+void zt_op_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
+                         float scale, float *lat) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_vae_posterior(ops, c, h, w, x, dt, eps, shift, scale, lat);
+    else zt_cpu_vae_posterior(ops, c, h, w, x, dt, eps, shift, scale, lat);
+}
+
 void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_to_rgb8(ops, h, w, x, dt, rgb);
     else zt_cpu_to_rgb8(ops, h, w, x, dt, rgb);

@@ -583,6 +583,60 @@ static void test_upsample(zt_rng *rng, int h, int w, int c, zt_dtype dt) {
     tt_free(&x);
 }
 
+/* The encoder posterior: each rounding point of diffusers' f32 arithmetic
+ * (clamp, 0.5 * logvar, exp, std * eps, mean + ..., - shift, * scale)
+ * rebuilt in f32 with volatile temporaries; exp in double then rounded (the
+ * op's expf may be 1 ulp off: compared to 2e-7 relative). Logvars beyond the
+ * clamp on both sides, argmax (eps NULL) exactly the scaled mean. */
+static void test_vae_posterior(zt_rng *rng, int c, int h, int w, zt_dtype dt) {
+    char what[80];
+    snprintf(what, sizeof what, "vae_posterior c%d %dx%d %s", c, h, w, tt_dt(dt));
+    const size_t hw = (size_t)h * w, n = (size_t)c * hw;
+    tt_tensor m;
+    tt_random(&m, hw * 2 * c, dt, rng, 0.0, 2.0);
+    for (size_t p = 0; p < hw; p += 3) { /* logvars past the clamp */
+        const double big = (p % 2 ? 45.0 : -70.0);
+        if (dt == ZT_DT_F32) ((float *)m.p)[p * 2 * c + c] = (float)big;
+        else ((uint16_t *)m.p)[p * 2 * c + c] = zt_f32_to_bf16((float)big);
+        m.v[p * 2 * c + c] = big;
+    }
+    float *eps = malloc(n * sizeof *eps), *out = malloc(n * sizeof *out);
+    double *ref = malloc(n * sizeof *ref), *refm = malloc(n * sizeof *refm);
+    for (size_t i = 0; i < n; i++) eps[i] = (float)zt_rng_normal(rng);
+    const float shift = 0.1159f, scale = 0.3611f;
+    for (int ch = 0; ch < c; ch++)
+        for (size_t p = 0; p < hw; p++) {
+            const float mean = (float)m.v[p * 2 * c + ch];
+            float lv = (float)m.v[p * 2 * c + c + ch];
+            lv = lv < -30.0f ? -30.0f : lv > 20.0f ? 20.0f : lv;
+            const volatile float half = 0.5f * lv;
+            const volatile float sd = (float)exp((double)half);
+            const volatile float se = sd * eps[(size_t)ch * hw + p];
+            const volatile float z = mean + se;
+            const volatile float zs = z - shift, zm = mean - shift;
+            ref[(size_t)ch * hw + p] = (float)(zs * scale);
+            refm[(size_t)ch * hw + p] = (float)(zm * scale);
+        }
+    tt_poison(out, n * sizeof *out);
+    zt_op_vae_posterior(ops3, c, h, w, m.p, dt, eps, shift, scale, out);
+    size_t bad = 0, exact = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad += !(fabs(out[i] - ref[i]) <= 4e-7 * fabs(ref[i]) + 1e-30); /* NaN counts */
+        exact += out[i] == (float)ref[i];
+    }
+    ZT_CHECK(bad == 0 && exact >= n * 9 / 10, "%s: %zu beyond 4e-7, %zu of %zu exact", what, bad, exact, n);
+    tt_poison(out, n * sizeof *out);
+    zt_op_vae_posterior(ops3, c, h, w, m.p, dt, NULL, shift, scale, out);
+    bad = 0;
+    for (size_t i = 0; i < n; i++) bad += out[i] != (float)refm[i];
+    ZT_CHECK(bad == 0, "%s argmax: %zu of %zu differ from fl32((mean - shift) * scale)", what, bad, n);
+    free(eps);
+    free(out);
+    free(ref);
+    free(refm);
+    tt_free(&m);
+}
+
 /* u8 = round_half_even(fl32(clamp(fl32(x*0.5 + 0.5), 0, 1) * 255)), by floor
  * and parity (independent of the op's nearbyintf). */
 static int ref_rgb8(float x) {
@@ -654,6 +708,8 @@ int main(void) {
     test_upsample(&rng, 5, 7, 3, ZT_DT_BF16);
     test_upsample(&rng, 4, 3, 33, ZT_DT_F32);
     test_to_rgb8(&rng);
+    test_vae_posterior(&rng, 16, 5, 7, ZT_DT_F32);
+    test_vae_posterior(&rng, 3, 4, 4, ZT_DT_BF16);
     zt_ops_destroy(ops3);
     zt_ops_destroy(ops1);
     return zt_test_finish("test_ops_cpu_misc");

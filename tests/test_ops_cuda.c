@@ -459,17 +459,17 @@ static void t_vae_input(int c, int h, int w, zt_dtype dt) {
     tb_free(&lat); tb_free(&y);
 }
 
-static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid, int variant) {
+static void t_conv_s(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid, int variant, int stride) {
     if (!want("conv2d")) return;
-    const size_t hw = (size_t)h * w, K = (size_t)k * k * cin;
-    tbuf x = tb_new(hw * cin, dt), wt = tb_new((size_t)cout * K, dt), b = tb_new((size_t)cout, dt);
+    const size_t ihw = (size_t)h * w, hw = (size_t)(h / stride) * (w / stride), K = (size_t)k * k * cin;
+    tbuf x = tb_new(ihw * cin, dt), wt = tb_new((size_t)cout * K, dt), b = tb_new((size_t)cout, dt);
     tbuf r = tb_new(hw * cout, dt), y = tb_new(hw * cout, dt);
     tb_rand(&x, 1.0, 0.0);
     tb_rand(&wt, 1.0 / sqrt((double)K), 0.0);
     tb_rand(&b, 0.5, 0.0);
     tb_rand(&r, 1.0, 0.0);
     tb_poison(&y, 0xFF);
-    zt_conv2d c = {.h = h, .w = w, .cin = cin, .cout = cout, .k = k, .dt = dt};
+    zt_conv2d c = {.h = h, .w = w, .cin = cin, .cout = cout, .k = k, .dt = dt, .stride = stride};
     for (int side = 0; side < 2; side++) {
         const int gpu = side == 1;
         zt_ops *o = gpu ? g_gpu : g_cpu;
@@ -486,10 +486,35 @@ static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias
         zt_mem_free(o, ws);
     }
     char what[128];
-    snprintf(what, sizeof what, "%dx%d %d->%d k%d %s%s%s v%d", h, w, cin, cout, k, dn(dt), bias ? " bias" : "",
-             resid ? " resid" : "", variant);
+    snprintf(what, sizeof what, "%dx%d %d->%d k%d %s%s%s v%d%s", h, w, cin, cout, k, dn(dt), bias ? " bias" : "",
+             resid ? " resid" : "", variant, stride == 2 ? " stride2" : "");
     tb_check("conv2d", what, &y, dt == ZT_DT_F32);
     tb_free(&x); tb_free(&wt); tb_free(&b); tb_free(&r); tb_free(&y);
+}
+
+static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid, int variant) {
+    t_conv_s(h, w, cin, cout, k, dt, bias, resid, variant, 1);
+}
+
+/* The encoder posterior: sample (eps) and argmax (eps NULL); logvars beyond
+ * the clamp on both sides. CUDA's expf may differ from the CPU's by an ulp. */
+static void t_vae_posterior(int c, int h, int w, zt_dtype dt) {
+    if (!want("vae_posterior")) return;
+    const size_t hw = (size_t)h * w;
+    tbuf m = tb_new(hw * 2 * c, dt), eps = tb_new((size_t)c * hw, ZT_DT_F32), y = tb_new((size_t)c * hw, ZT_DT_F32);
+    tb_rand(&m, 2.0, 0.0);
+    for (size_t p = 0; p < hw; p += 3) h_set(m.h, dt, p * 2 * c + c, p % 2 ? 45.0f : -70.0f);
+    tb_sync(&m);
+    tb_rand(&eps, 1.0, 0.0);
+    for (int sample = 0; sample < 2; sample++) {
+        tb_poison(&y, 0xFF);
+        zt_op_vae_posterior(g_cpu, c, h, w, m.h, dt, sample ? (const float *)eps.h : NULL, 0.1159f, 0.3611f, y.h);
+        zt_op_vae_posterior(g_gpu, c, h, w, m.d, dt, sample ? (const float *)eps.d : NULL, 0.1159f, 0.3611f, y.d);
+        char what[128];
+        snprintf(what, sizeof what, "c%d %dx%d %s %s", c, h, w, dn(dt), sample ? "sample" : "argmax");
+        tb_check("vae_posterior", what, &y, 1);
+    }
+    tb_free(&m); tb_free(&eps); tb_free(&y);
 }
 
 static void t_upsample(int h, int w, int c, zt_dtype dt) {
@@ -663,6 +688,14 @@ int main(void) {
         t_upsample(16, 16, 512, dt);
         t_to_rgb8(5, 7, dt);
         t_to_rgb8(64, 48, dt);
+        t_vae_posterior(16, 5, 7, dt);
+        t_vae_posterior(16, 64, 64, dt);
+        /* stride 2 (the encoder's downsamplers: im2col + cuBLASLt on both paths) */
+        t_conv_s(8, 10, 5, 5, 3, dt, 1, 0, 0, 2);
+        t_conv_s(14, 6, 40, 40, 3, dt, 1, 1, 0, 2);
+        t_conv_s(2, 2, 16, 7, 3, dt, 1, 0, 0, 2);
+        t_conv_s(64, 48, 128, 128, 3, dt, 1, 0, 0, 2);
+        t_conv_s(32, 32, 512, 512, 3, dt, 1, 0, 0, 2);
     }
     /* conv2d: implicit GEMM (bf16, cin % 8 == 0): both tile shapes, odd pixel
      * counts, cout not a multiple of the tile, 1x1; im2col + cuBLASLt: f32 and
