@@ -67,7 +67,15 @@ TEST_C := $(wildcard tests/test_*.c)
 TEST_CU := $(wildcard tests/test_*.cu)
 TESTS := $(TEST_C:tests/%.c=$(BIN)/tests/%) $(TEST_CU:tests/%.cu=$(BIN)/tests/%)
 
-ALL_BINS := $(if $(ZTURBO_C),$(BIN)/zturbo) $(TOOLS) $(TESTS)
+# Test builds: fault injection (ZT_IO_FAULT, ZT_PACK_FAULT) is compiled only into
+# objects built with -DZT_TEST_HOOKS. The tests and bin/test-zturbo (the CLI the shell
+# tests inject faults into) link them ahead of the library; bin/zturbo and
+# libzturbo.a have no fault injection.
+HOOK_C := storage/reader.c
+HOOK_OBJ := $(HOOK_C:%.c=$(BUILD)/hooks/%.o)
+ZTURBO_HOOK_OBJ := $(ZTURBO_C:%.c=$(BUILD)/hooks/%.o)
+
+ALL_BINS := $(if $(ZTURBO_C),$(BIN)/zturbo $(BIN)/test-zturbo) $(TOOLS) $(TESTS)
 
 .PHONY: all deps test test-gpu asan fuzz clean print-arch demo
 all: print-arch $(ALL_BINS)
@@ -87,6 +95,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DZT_TEST_HOOKS $(CFLAGS) -MMD -MP -c $< -o $@
+
 $(CUBUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
@@ -99,6 +111,10 @@ $(BIN)/zturbo: $(ZTURBO_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(ZTURBO_OBJ) $(LIB) $(LDLIBS)
 
+$(BIN)/test-zturbo: $(ZTURBO_HOOK_OBJ) $(HOOK_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(ZTURBO_HOOK_OBJ) $(HOOK_OBJ) $(LIB) $(LDLIBS)
+
 $(BIN)/%: $(BUILD)/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -107,13 +123,13 @@ $(BIN)/%: $(CUBUILD)/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BIN)/tests/%: $(BUILD)/tests/%.o $(LIB)
+$(BIN)/tests/%: $(BUILD)/tests/%.o $(HOOK_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(HOOK_OBJ) $(LIB) $(LDLIBS)
 
-$(BIN)/tests/%: $(CUBUILD)/tests/%.o $(LIB)
+$(BIN)/tests/%: $(CUBUILD)/tests/%.o $(HOOK_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(HOOK_OBJ) $(LIB) $(LDLIBS)
 
 # Keep objects of pattern rules.
 .SECONDARY:

@@ -115,12 +115,7 @@ static const char *take_index(const char *s, int *v) {
     return s + 1;
 }
 
-typedef struct {
-    char key[256];       /* the key in the file, prefix included */
-    int64_t row0;        /* first row inside a fused tensor */
-    int64_t fused_rows;  /* rows of the fused tensor; 0 = not fused */
-    int conv1x1_ok;      /* a [C, C] weight may be stored as [C, C, 1, 1] */
-} mapped;
+typedef zt_comfy_key mapped; /* key: prefix included once map_key is done */
 
 static void map_dit_comfy(const zt_model_config *c, const char *k, mapped *m) {
     char ptag[32];
@@ -161,56 +156,59 @@ static void resnet_rest(const char *r, char *out, size_t n) {
     else snprintf(out, n, "%s", r);
 }
 
-/* diffusers -> BFL VAE names, decoder and encoder alike ("decoder." / "encoder.");
- * the decoder's up blocks run in reverse order, the encoder's down blocks not. */
+/* Decoder and encoder (the reader needs only the decoder; mkmodel writes
+ * both). up_blocks count from the lowest resolution in diffusers and from
+ * the highest in the BFL file; down_blocks count the same way in both. */
 static void map_vae_bfl(const zt_model_config *c, const char *k, mapped *m) {
-    const char *r, *side = after(k, "decoder.") ? "decoder" : after(k, "encoder.") ? "encoder" : NULL;
-    char rest[200], p[32];
+    const char *r, *side = !strncmp(k, "encoder.", 8) ? "encoder" : "decoder";
+    char rest[200];
     int i, j;
     snprintf(m->key, sizeof m->key, "%s", k); /* unknown: unchanged (reported missing) */
-    if (!side) return;
-    const char *t = k + strlen(side) + 1;
-    if ((r = after(t, "conv_norm_out."))) {
+    if (strncmp(k, "encoder.", 8) && strncmp(k, "decoder.", 8)) return; /* post_quant_conv, quant_conv */
+    const char *in = k + 8;
+    if ((r = after(in, "conv_norm_out."))) {
         snprintf(m->key, sizeof m->key, "%s.norm_out.%s", side, r);
-    } else if ((r = take_index(after(t, "mid_block.resnets."), &i))) {
+    } else if ((r = take_index(after(in, "mid_block.resnets."), &i))) {
         resnet_rest(r, rest, sizeof rest);
         snprintf(m->key, sizeof m->key, "%s.mid.block_%d.%s", side, i + 1, rest);
-    } else if ((r = after(t, "mid_block.attentions.0."))) {
+    } else if ((r = after(in, "mid_block.attentions.0."))) {
         static const char *const names[][2] = {
             {"group_norm.", "norm."}, {"to_q.", "q."}, {"to_k.", "k."}, {"to_v.", "v."}, {"to_out.0.", "proj_out."}};
-        for (size_t n = 0; n < ZT_ARRAY_LEN(names); n++) {
-            const char *s = after(r, names[n][0]);
+        for (size_t t = 0; t < ZT_ARRAY_LEN(names); t++) {
+            const char *s = after(r, names[t][0]);
             if (!s) continue;
-            snprintf(m->key, sizeof m->key, "%s.mid.attn_1.%s%s", side, names[n][1], s);
-            m->conv1x1_ok = !strcmp(s, "weight") && strcmp(names[n][0], "group_norm.");
+            snprintf(m->key, sizeof m->key, "%s.mid.attn_1.%s%s", side, names[t][1], s);
+            m->conv1x1 = !strcmp(s, "weight") && strcmp(names[t][0], "group_norm.");
         }
-    } else if ((r = take_index(after(t, "up_blocks."), &i))) {
+    } else if ((r = take_index(after(in, "up_blocks."), &i)) || (r = take_index(after(in, "down_blocks."), &i))) {
+        const int up = !strncmp(in, "up_blocks.", 10);
+        const int b = up ? c->vae_n_blocks - 1 - i : i;
         const char *s;
-        int bfl = c->vae_n_blocks - 1 - i;
         if ((s = take_index(after(r, "resnets."), &j))) {
             resnet_rest(s, rest, sizeof rest);
-            snprintf(m->key, sizeof m->key, "%s.up.%d.block.%d.%s", side, bfl, j, rest);
-        } else if ((s = after(r, "upsamplers.0.conv."))) {
-            snprintf(m->key, sizeof m->key, "%s.up.%d.upsample.conv.%s", side, bfl, s);
-        }
-    } else if ((r = take_index(after(t, "down_blocks."), &i))) {
-        const char *s;
-        snprintf(p, sizeof p, "%s.down.%d", side, i);
-        if ((s = take_index(after(r, "resnets."), &j))) {
-            resnet_rest(s, rest, sizeof rest);
-            snprintf(m->key, sizeof m->key, "%s.block.%d.%s", p, j, rest);
-        } else if ((s = after(r, "downsamplers.0.conv."))) {
-            snprintf(m->key, sizeof m->key, "%s.downsample.conv.%s", p, s);
+            snprintf(m->key, sizeof m->key, "%s.%s.%d.block.%d.%s", side, up ? "up" : "down", b, j, rest);
+        } else if ((s = after(r, up ? "upsamplers.0.conv." : "downsamplers.0.conv."))) {
+            snprintf(m->key, sizeof m->key, "%s.%s.%d.%s.conv.%s", side, up ? "up" : "down", b,
+                     up ? "upsample" : "downsample", s);
         }
     }
 }
 
-static void map_key(const zt_model_config *c, const classification *cl, zt_component comp, const char *k, mapped *m) {
+void zt_comfy_map_key(const zt_model_config *c, zt_component comp, const char *k, zt_comfy_key *m) {
     memset(m, 0, sizeof *m);
-    int lay = cl->layout[comp];
-    if (comp == ZT_COMP_DIT && lay == LAY_COMFY) map_dit_comfy(c, k, m);
-    else if (comp == ZT_COMP_VAE && lay == LAY_BFL) map_vae_bfl(c, k, m);
+    if (comp == ZT_COMP_DIT) map_dit_comfy(c, k, m);
+    else if (comp == ZT_COMP_VAE) map_vae_bfl(c, k, m);
     else snprintf(m->key, sizeof m->key, "%s", k);
+}
+
+static void map_key(const zt_model_config *c, const classification *cl, zt_component comp, const char *k, mapped *m) {
+    int lay = cl->layout[comp];
+    if ((comp == ZT_COMP_DIT && lay == LAY_COMFY) || (comp == ZT_COMP_VAE && lay == LAY_BFL)) {
+        zt_comfy_map_key(c, comp, k, m);
+    } else {
+        memset(m, 0, sizeof *m);
+        snprintf(m->key, sizeof m->key, "%s", k);
+    }
     const char *p = cl->prefix[comp] ? cl->prefix[comp] : "";
     if (*p) {
         char t[256];
@@ -504,7 +502,7 @@ static int bind_component(comfy *s, zt_component comp, zt_err *e) {
         } else {
             ok = t->ndim == k->ndim;
             for (int d = 0; ok && d < k->ndim; d++) ok = t->shape[d] == k->shape[d];
-            if (!ok && m.conv1x1_ok && k->ndim == 2)
+            if (!ok && m.conv1x1 && k->ndim == 2)
                 ok = t->ndim == 4 && t->shape[0] == k->shape[0] && t->shape[1] == k->shape[1] && t->shape[2] == 1 &&
                      t->shape[3] == 1;
         }

@@ -36,7 +36,9 @@
  *   common name (z_image_turbo_bf16 / qwen_3_4b / ae .safetensors) wins,
  *   else the open fails naming two of them and the variable to set.
  *
- * NAME MAPPING (catalog key -> key in the file), after the file's prefix:
+ * NAME MAPPING (catalog key -> key in the file), after the file's prefix
+ * (zt_comfy_map_key; checked against ComfyUI's and diffusers' names by
+ * tests/test_comfy_keys.c):
  *   DiT comfy:  all_x_embedder.2-1.X            -> x_embedder.X
  *               all_final_layer.2-1.X           -> final_layer.X
  *               B.attention.to_q|to_k|to_v.weight -> B.attention.qkv.weight,
@@ -99,6 +101,23 @@ typedef struct {
 int zt_comfy_open(const zt_comfy_files *files, zt_source **out, zt_err *e);
 /* Open from a folder or from one of the files (as zt_source_open does). */
 int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e);
+
+/* The name mapping above for one catalog tensor, without the file's key
+ * prefix: the key in a file of the DiT's "comfy" layout (comp ZT_COMP_DIT)
+ * or the VAE's "bfl" layout (ZT_COMP_VAE); other components keep the catalog
+ * key. A tensor fused into a larger one (to_q|to_k|to_v -> qkv) gets its
+ * first row and the fused tensor's row count; conv1x1: a [C, C] weight may
+ * be stored as [C, C, 1, 1]. The one mapping: this reader uses it, and
+ * `mkmodel --layout comfy` writes its files with it; tests/test_comfy_keys.c
+ * checks it against key names from ComfyUI and diffusers
+ * (tests/data/comfy_keys/zimage.tsv). */
+typedef struct {
+    char key[256];
+    int64_t row0;       /* first row inside the fused tensor */
+    int64_t fused_rows; /* rows of the fused tensor; 0 = not fused */
+    int conv1x1;
+} zt_comfy_key;
+void zt_comfy_map_key(const zt_model_config *c, zt_component comp, const char *catalog_key, zt_comfy_key *out);
 
 /* For zt_source_open's dispatch: 1 if `path` is a regular file that starts
  * like a safetensors file (plausible 8-byte header length, then '{'). */

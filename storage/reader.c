@@ -323,6 +323,9 @@ static int seg_fd(zt_reader *r, sg *s) {
     return s->direct ? r->fd_direct : r->fd_buf;
 }
 
+/* Fault injection exists only in test builds (-DZT_TEST_HOOKS: the tests
+ * and bin/test-zturbo); the product's reader has none. */
+#ifdef ZT_TEST_HOOKS
 static int64_t apply_faults(zt_reader *r, sg *s, int64_t res) {
     uint64_t lo = s->off + s->done, hi = s->off + s->len;
     for (int i = 0; i < r->n_faults; i++) {
@@ -338,10 +341,14 @@ static int64_t apply_faults(zt_reader *r, sg *s, int64_t res) {
         case 2: return -EAGAIN;
         case 3: return -EINTR;
         case 4: return s->direct ? -EINVAL : res;
+        case 5: return 0;
         }
     }
     return res;
 }
+#else
+#define apply_faults(r, s, res) (res)
+#endif
 
 /* One read attempt of segment s came back with res (bytes or -errno).
  * Returns 1 when s was queued for another attempt. */
@@ -557,6 +564,10 @@ static void *decode_main(void *arg) {
 
 static int parse_faults(zt_reader *r, const char *spec, zt_err *e) {
     if (!spec || !*spec) return ZT_OK;
+#ifndef ZT_TEST_HOOKS
+    (void)r;
+    return zt_err_set(e, ZT_ERR_UNSUPPORTED, "reader: fault injection ('%s') exists only in test builds", spec);
+#else
     char buf[512];
     snprintf(buf, sizeof buf, "%s", spec);
     char *save = NULL;
@@ -569,17 +580,17 @@ static int parse_faults(zt_reader *r, const char *spec, zt_err *e) {
             r->fake_no_direct = 1;
             continue;
         }
-        static const char *kinds[] = {"short", "eio", "eagain", "eintr", "einval"};
+        static const char *kinds[] = {"short", "eio", "eagain", "eintr", "einval", "eof"};
         char *at = strchr(tok, '@');
         int kind = -1;
         if (at) {
             *at = 0;
-            for (int k = 0; k < 5; k++)
+            for (int k = 0; k < 6; k++)
                 if (!strcmp(tok, kinds[k])) kind = k;
         }
         if (kind < 0 || r->n_faults == MAX_FAULTS)
             return zt_err_set(e, ZT_ERR_ARG,
-                              "ZT_IO_FAULT: '%s' is not KIND@OFFSET[xCOUNT] (short, eio, eagain, eintr, einval) nor "
+                              "ZT_IO_FAULT: '%s' is not KIND@OFFSET[xCOUNT] (short, eio, eagain, eintr, einval, eof) nor "
                               "nouring / nodirect",
                               tok);
         char *end;
@@ -591,6 +602,7 @@ static int parse_faults(zt_reader *r, const char *spec, zt_err *e) {
         r->faults[r->n_faults++] = (fault_rule){kind, off, (int)count};
     }
     return ZT_OK;
+#endif
 }
 
 int zt_reader_open(const char *path, const zt_reader_opts *opts_in, zt_reader **out, zt_err *e) {
@@ -627,7 +639,9 @@ int zt_reader_open(const char *path, const zt_reader_opts *opts_in, zt_reader **
                 }
             }
         }
+#ifdef ZT_TEST_HOOKS
         if (!o.faults) o.faults = getenv("ZT_IO_FAULT");
+#endif
     }
     r->qd = o.queue_depth > 0 ? ZT_MIN(o.queue_depth, 1024) : 8;
     r->seg_bytes = o.segment_bytes ? o.segment_bytes : 8u << 20;

@@ -26,7 +26,8 @@
  *
  * Environment: ZT_IO = comma-separated words: "pread" (force the thread
  * pool), "uring" (force io_uring, fail if unavailable), "buffered" (never
- * O_DIRECT). ZT_IO_FAULT = fault injection for tests, see zt_reader_opts.
+ * O_DIRECT). Test builds only (compiled with -DZT_TEST_HOOKS: the tests and
+ * bin/test-zturbo): ZT_IO_FAULT = fault injection, see zt_reader_opts.
  *
  * Thread safety: submit / wait / poll from one thread (the owner). */
 #ifndef ZT_STORAGE_READER_H
@@ -52,13 +53,15 @@ typedef struct {
     int buffered;           /* 1: never O_DIRECT */
     int ignore_env;         /* 1: do not read ZT_IO / ZT_IO_FAULT */
     /* Fault injection (tests): comma-separated KIND@OFFSET[xCOUNT], where
-     * KIND is short, eio, eagain, eintr or einval. The first COUNT (default 1)
-     * reads whose range contains file offset OFFSET get: short = a count
-     * that stops just before OFFSET (at least 1 byte), eio = -EIO, eagain /
-     * eintr = that error, einval = EINVAL on an O_DIRECT read (the reader
-     * then goes buffered). Words: nouring (io_uring_queue_init fails with
+     * KIND is short, eio, eagain, eintr, einval or eof. The first COUNT
+     * (default 1) reads whose range contains file offset OFFSET get: short =
+     * a count that stops just before OFFSET (at least 1 byte), eio = -EIO,
+     * eagain / eintr = that error, einval = EINVAL on an O_DIRECT read (the
+     * reader then goes buffered), eof = 0 bytes (the file ended early, as one
+     * truncated while it is read). Words: nouring (io_uring_queue_init fails with
      * ENOSYS), nodirect (open with O_DIRECT fails with EINVAL).
-     * NULL: $ZT_IO_FAULT. */
+     * NULL: $ZT_IO_FAULT. Test builds only: elsewhere a non-empty value
+     * fails the open with ZT_ERR_UNSUPPORTED. */
     const char *faults;
 } zt_reader_opts;
 

@@ -39,8 +39,23 @@ bad "vae-decode unknown" "$Z" "${G[@]}" --vae-decode tiles -p x -o out.png
 bad "link-bw 0" "$Z" "${G[@]}" --link-bw 0 -p x -o out.png
 bad "link-bw garbage" "$Z" "${G[@]}" --link-bw fast -p x -o out.png
 bad "nonexistent model" "$Z" generate -m does-not-exist -p x -o out.png --device cpu
+# An unreadable model folder. Root reads anything (CI runs as root), so there
+# the case runs as nobody (setpriv), with a folder nobody may write the PNG
+# to: otherwise it would fail for another reason (an empty folder, or an
+# unwritable output) and prove nothing about permissions.
 mkdir -p unreadable && chmod 000 unreadable
-bad "unreadable model folder" "$Z" generate -m unreadable -p x -o out.png --device cpu
+if [ "$(id -u)" = 0 ]; then
+    if command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
+        mkdir -p nobody-out && chmod 777 nobody-out && rm -f nobody-out/*
+        bad "unreadable model folder (as nobody)" setpriv --reuid=65534 --regid=65534 --clear-groups \
+            "$Z" generate -m unreadable -p x -o nobody-out/out.png --device cpu
+        if [ -n "$(ls -A nobody-out)" ]; then echo "FAIL unreadable model folder: wrote $(ls nobody-out)"; fail=$((fail+1)); fi
+    else
+        echo "note: running as root without setpriv: the unreadable-folder case cannot be made (root reads anything)"
+    fi
+else
+    bad "unreadable model folder" "$Z" generate -m unreadable -p x -o out.png --device cpu
+fi
 printf 'this is not safetensors at all' > notst.safetensors
 bad "not a safetensors file" "$Z" generate -m notst.safetensors -p x -o out.png --device cpu
 cp -r snap trunc && f=$(ls trunc/transformer/*00001-of-*.safetensors) && truncate -s 100000 "$f"

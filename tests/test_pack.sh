@@ -9,6 +9,7 @@ set -u
 ZT_ROOT=${ZT_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 ZT_BIN=${ZT_BIN:-$ZT_ROOT/bin}
 Z=$ZT_BIN/zturbo
+ZF=$ZT_BIN/test-zturbo # the test build: ZT_PACK_FAULT works only there
 T=$ZT_ROOT/build/test-tmp/test_pack
 mountpoint -q "$T/full" 2>/dev/null && umount -l "$T/full" # left by a crashed run
 rm -rf "$T" && mkdir -p "$T" || exit 1
@@ -75,12 +76,12 @@ expect_fail "truncated shard" "vae/diffusion_pytorch_model.safetensors" -- "$Z" 
 expect_fail "missing output folder" "$T/outdir/no/model.zts" "No such file" -- "$Z" pack "$T/snap" -o "$T/outdir/no/model.zts"
 
 ZT_PACK_FAULT=enospc@200000 expect_fail "disk full (injected)" "$O" "No space left on device" -- \
-    env ZT_PACK_FAULT=enospc@200000 "$Z" pack "$T/snap" -o "$O"
+    env ZT_PACK_FAULT=enospc@200000 "$ZF" pack "$T/snap" -o "$O"
 
 # A failed pack over an existing store leaves the old one as it was.
 cp "$T/a.zts" "$T/keep.zts"
 sum0=$(md5sum <"$T/keep.zts")
-env ZT_PACK_FAULT=enospc@300000 "$Z" pack "$T/snap" -o "$T/keep.zts" >/dev/null 2>&1
+env ZT_PACK_FAULT=enospc@300000 "$ZF" pack "$T/snap" -o "$T/keep.zts" >/dev/null 2>&1
 if [ $? -ne 0 ] && [ "$(md5sum <"$T/keep.zts")" = "$sum0" ] && ! ls "$T" | grep -q "tmp-"; then ok
 else bad "failed pack damaged the existing store or left a temporary"; fi
 

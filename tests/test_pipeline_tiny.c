@@ -1,18 +1,26 @@
 /* tests/test_pipeline_tiny.c — the whole pipeline on the CPU backend against
- * the float32 oracle (tools/ref/ref_pipeline.py, diffusers + transformers)
- * goldens tests/golden/tiny/<case>.safetensors, on the mkmodel tiny checkpoint
- * (--config tiny --seed 1 --dtype bf16), which the test builds.
- *
- * For every golden case the run takes the golden's token ids and initial
- * noise and dumps its intermediates (--dump format):
- *   f32 activations (the f32-math path): cap_feats, dit_out_0, latents_1..N
- *     and decoded within relative L2 1e-4 each; the uint8 image within one
- *     level on at least 99.9% of the values;
- *   bf16 activations (what users run; reference rounding points, bf16 VAE):
- *     the same tensors within relative L2 2e-2.
- * Schedule tensors (sigmas, timesteps) must be bit-identical.
- * Every measured error is printed (the report quotes them). */
+ * the oracle (tools/ref/ref_pipeline.py: diffusers + transformers on the CPU)
+ * goldens tests/golden/tiny/, on the mkmodel tiny checkpoint (--config tiny
+ * --seed 1 --dtype bf16), which the test builds. Each case has two goldens:
+ *   CASE.safetensors       the oracle in float32 (weights upcast exactly);
+ *   CASE.bf16.safetensors  the oracle in bf16 (every module, VAE and
+ *                          postprocess included: what diffusers users run).
+ * The run takes the golden's initial noise and token ids and dumps every
+ * intermediate (--dump format); the engine's f32-math path is compared with
+ * the f32 golden, its bf16 path (reference rounding points, bf16 VAE) with the
+ * bf16 golden:
+ *   cap_feats, dit_out_0, latents_1..N, decoded: relative L2 within the
+ *     per-tensor limits of k_limits, about 10x what the engine reaches
+ *     (the reached values are in the table's comments and printed by every
+ *     run; tools/mutate.sh plants bugs these limits must catch);
+ *   image: at most k_image[].max_diff levels apart, and at most
+ *     k_image[].off per million values differing at all;
+ *   sigmas, timesteps: bit-identical;
+ *   ids: the golden's prompt (its metadata) through the pipeline's own
+ *     tokenizer gives the golden's ids exactly (the run itself is fed the
+ *     golden's ids, so comparing the dump's ids would prove nothing). */
 #include <dirent.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +29,41 @@
 #include "api/stfile.h"
 #include "tests/zt_test.h"
 
+/* Relative L2 limits per tensor. Reached (this engine, CPU backend, worst of
+ * the two cases), f32 path vs f32 golden / bf16 path vs bf16 golden:
+ * see the comment on each line. The oracle's own spread between two CPUs
+ * (AMD EPYC AVX512 vs Intel AVX512 runs of the f32 golden) is 2e-8 (latents_1)
+ * to 9e-7 (decoded): far below every f32 limit. */
 typedef struct {
     const char *name;
-    double tol;
+    double f32, bf16;
 } tol_rule;
+static const tol_rule k_limits[] = {
+    /* name         f32     bf16       reached f32 / bf16 (max of the cases) */
+    {"cap_feats", 6e-6, 5e-2},    /* 5.4e-7 / 4.1e-3 */
+    {"dit_out_0", 6e-6, 6e-2},    /* 6.0e-7 / 5.4e-3 */
+    {"latents_1", 3e-7, 8e-4},    /* 2.1e-8 / 7.9e-5 */
+    {"latents_2", 4e-7, 1.4e-3},  /* 3.4e-8 / 1.3e-4 */
+    {"latents_3", 5e-7, 2e-3},    /* 4.4e-8 / 1.9e-4 */
+    {"latents_4", 7e-7, 3e-3},    /* 6.4e-8 / 2.5e-4 */
+    {"latents_5", 8e-7, 4e-3},    /* 7.5e-8 / 3.3e-4 */
+    {"latents_6", 1e-6, 5e-3},    /* 9.1e-8 / 4.3e-4 */
+    {"latents_7", 1.1e-6, 6e-3},  /* 1.1e-7 / 6.0e-4 */
+    {"latents_8", 5e-6, 9e-3},    /* 4.9e-7 / 8.1e-4 */
+    {"decoded", 5e-6, 1.4e-1},    /* 1.5e-6 / 1.4e-2; f32 3.3x, not 10x: the VAE's GroupNorm eps at 1e-5
+                                   * instead of 1e-6 moves it to 1.0e-5 and must fail */
+};
+/* uint8 image: largest difference, values differing per million, mean
+ * absolute difference in levels. */
+typedef struct {
+    int max_diff;
+    double off_ppm, mean_abs;
+} image_rule;
+static const image_rule k_image[2] = {
+    {1, 2600, 0.003},  /* f32: reached 3 of 11520 values (260 ppm, mean 0.0003), each by one level */
+    {25, 8e5, 6.6},    /* bf16: reached 54% of the values (diffusers' postprocess runs in bf16, ours is
+                        * spec §7.6's f32 mapping), mean 0.66, max 5 levels */
+};
 
 static double rel_err(const zt_stf_tensor *a, const zt_stf_tensor *b, int *shape_ok) {
     *shape_ok = a->ndim == b->ndim;
@@ -37,28 +76,23 @@ static double rel_err(const zt_stf_tensor *a, const zt_stf_tensor *b, int *shape
     return r;
 }
 
-/* Compare the dump with the golden; returns the worst relative error. */
-static double compare(const char *label, const zt_stf *got, const zt_stf *ref, int steps, double tol, int check_image) {
-    char names[64][24];
-    int n = 0;
-    snprintf(names[n++], 24, "cap_feats");
-    snprintf(names[n++], 24, "dit_out_0");
-    for (int i = 1; i <= steps && n < 60; i++) snprintf(names[n++], 24, "latents_%d", i);
-    snprintf(names[n++], 24, "decoded");
-    double worst = 0;
-    for (int i = 0; i < n; i++) {
-        const zt_stf_tensor *a = zt_stf_find(got, names[i]), *b = zt_stf_find(ref, names[i]);
-        ZT_CHECK(a && b, "%s: tensor %s missing (dump %p, golden %p)", label, names[i], (void *)a, (void *)b);
+/* Compare the dump with the golden of its precision (pass 0: f32, 1: bf16). */
+static void compare(int pass, const char *label, const zt_stf *got, const zt_stf *ref, int steps) {
+    for (size_t i = 0; i < ZT_ARRAY_LEN(k_limits); i++) {
+        const char *name = k_limits[i].name;
+        if (!strncmp(name, "latents_", 8) && atoi(name + 8) > steps) continue;
+        const double tol = pass ? k_limits[i].bf16 : k_limits[i].f32;
+        const zt_stf_tensor *a = zt_stf_find(got, name), *b = zt_stf_find(ref, name);
+        ZT_CHECK(a && b, "%s: tensor %s missing (dump %p, golden %p)", label, name, (void *)a, (void *)b);
         if (!a || !b) continue;
         int shape_ok;
         double r = rel_err(a, b, &shape_ok);
-        ZT_CHECK(shape_ok, "%s: %s shapes differ", label, names[i]);
-        printf("  %-6s %-12s rel_l2 %.3e\n", label, names[i], r);
-        ZT_CHECK(r <= tol, "%s: %s relative L2 %.3e > %.1e", label, names[i], r, tol);
-        if (r > worst) worst = r;
+        ZT_CHECK(shape_ok, "%s: %s shapes differ", label, name);
+        printf("  %-6s %-12s rel_l2 %.3e  (limit %.1e, %.1fx)\n", label, name, r, tol, r > 0 ? tol / r : INFINITY);
+        ZT_CHECK(r <= tol, "%s: %s relative L2 %.3e > %.1e", label, name, r, tol);
     }
-    const char *exact[] = {"sigmas", "timesteps", "ids"};
-    for (int i = 0; i < 3; i++) {
+    const char *exact[] = {"sigmas", "timesteps"};
+    for (int i = 0; i < 2; i++) {
         const zt_stf_tensor *a = zt_stf_find(got, exact[i]), *b = zt_stf_find(ref, exact[i]);
         ZT_CHECK(a && b && a->nbytes == b->nbytes && !strcmp(a->dtype, b->dtype) && !memcmp(a->data, b->data, a->nbytes),
                  "%s: %s not bit-identical to the golden", label, exact[i]);
@@ -66,34 +100,69 @@ static double compare(const char *label, const zt_stf *got, const zt_stf *ref, i
     const zt_stf_tensor *a = zt_stf_find(got, "image"), *b = zt_stf_find(ref, "image");
     ZT_CHECK(a && b && a->nbytes == b->nbytes, "%s: image missing or of another size", label);
     if (a && b && a->nbytes == b->nbytes) {
-        size_t off1 = 0, exact_n = 0;
+        size_t off = 0, sum = 0;
         int maxd = 0;
         for (size_t i = 0; i < a->nbytes; i++) {
             int d = abs((int)((uint8_t *)a->data)[i] - (int)((uint8_t *)b->data)[i]);
-            off1 += d > 1;
-            exact_n += d == 0;
+            off += d != 0;
+            sum += (size_t)d;
             if (d > maxd) maxd = d;
         }
-        printf("  %-6s image        %zu/%zu values exact, %zu off by more than 1, max diff %d\n", label, exact_n,
-               a->nbytes, off1, maxd);
-        if (check_image) ZT_CHECK(off1 * 1000 <= a->nbytes, "%s: %zu image values off by more than one level", label, off1);
+        const double ppm = 1e6 * (double)off / (double)a->nbytes, mean = (double)sum / (double)a->nbytes;
+        const image_rule *ir = &k_image[pass];
+        printf("  %-6s image        %zu of %zu values differ (%.0f ppm, limit %.0f), mean |diff| %.4f (limit %.4f), "
+               "max diff %d (limit %d)\n",
+               label, off, a->nbytes, ppm, ir->off_ppm, mean, ir->mean_abs, maxd, ir->max_diff);
+        ZT_CHECK(maxd <= ir->max_diff && ppm <= ir->off_ppm && mean <= ir->mean_abs,
+                 "%s: image: %zu values differ (%.0f ppm), mean |diff| %.4f, max diff %d", label, off, ppm, mean, maxd);
     }
-    return worst;
+}
+
+/* The golden's __metadata__ "prompt" (the oracle's input text), or NULL. */
+static char *golden_prompt(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    uint64_t n = 0;
+    char *hdr = NULL, *out = NULL;
+    if (fread(&n, 8, 1, f) == 1 && n < (1u << 24) && (hdr = malloc(n + 1)) && fread(hdr, 1, n, f) == n) {
+        hdr[n] = 0;
+        json_t *j = json_loads(hdr, 0, NULL);
+        const char *pr = json_string_value(json_object_get(json_object_get(j, "__metadata__"), "prompt"));
+        if (pr) out = strdup(pr);
+        json_decref(j);
+    }
+    free(hdr);
+    fclose(f);
+    return out;
 }
 
 static int run_case(zt_pipeline *p, const char *golden_path, const char *tmpdir) {
-    zt_stf ref;
+    zt_stf ref[2];
     zt_err e = {0};
-    if (zt_stf_load(golden_path, &ref, &e)) {
+    char bf16_path[1400];
+    snprintf(bf16_path, sizeof bf16_path, "%.*s.bf16.safetensors", (int)(strlen(golden_path) - 12), golden_path);
+    if (zt_stf_load(golden_path, &ref[0], &e)) {
         ZT_CHECK(0, "golden %s: %s", golden_path, e.msg);
         return 1;
     }
-    const zt_stf_tensor *ids = zt_stf_find(&ref, "ids"), *noise = zt_stf_find(&ref, "noise"),
-                        *tm = zt_stf_find(&ref, "t_model");
+    if (zt_stf_load(bf16_path, &ref[1], &e)) {
+        ZT_CHECK(0, "bf16 golden %s: %s", bf16_path, e.msg);
+        zt_stf_free(&ref[0]);
+        return 1;
+    }
+    const zt_stf_tensor *ids = zt_stf_find(&ref[0], "ids"), *noise = zt_stf_find(&ref[0], "noise"),
+                        *tm = zt_stf_find(&ref[0], "t_model");
     ZT_CHECK(ids && noise && tm && !strcmp(ids->dtype, "I64") && !strcmp(noise->dtype, "F32") && noise->ndim == 3,
              "%s: ids/noise/t_model missing or of unexpected type", golden_path);
+    for (int g = 0; g < 2 && ids && noise; g++) { /* both goldens: same inputs */
+        const zt_stf_tensor *i2 = zt_stf_find(&ref[g], "ids"), *n2 = zt_stf_find(&ref[g], "noise");
+        ZT_CHECK(i2 && n2 && i2->nbytes == ids->nbytes && !memcmp(i2->data, ids->data, ids->nbytes) &&
+                     n2->nbytes == noise->nbytes && !memcmp(n2->data, noise->data, noise->nbytes),
+                 "%s: the bf16 golden has other ids or noise than the f32 golden", bf16_path);
+    }
     if (!ids || !noise || !tm) {
-        zt_stf_free(&ref);
+        zt_stf_free(&ref[0]);
+        zt_stf_free(&ref[1]);
         return 1;
     }
     const int L = (int)ids->shape[0], steps = (int)tm->shape[0];
@@ -101,6 +170,19 @@ static int run_case(zt_pipeline *p, const char *golden_path, const char *tmpdir)
     for (int i = 0; i < L; i++) ids32[i] = (int32_t)((const int64_t *)ids->data)[i];
     const int H = (int)noise->shape[1] * 8, W = (int)noise->shape[2] * 8;
     printf("%s: %d tokens, %dx%d, %d steps\n", golden_path, L, W, H, steps);
+
+    /* the text path: the golden's prompt through our tokenizer = its ids */
+    char *prompt = golden_prompt(golden_path);
+    ZT_CHECK(prompt != NULL, "%s: no prompt in the metadata", golden_path);
+    if (prompt) {
+        int32_t tok[512];
+        int n = 0, trunc = 0;
+        int rc = zt_pipeline_tokenize(p, prompt, tok, 512, &n, &trunc, &e);
+        ZT_CHECK(rc == ZT_OK, "tokenize: %s", e.msg);
+        ZT_CHECK(rc || (n == L && !memcmp(tok, ids32, (size_t)L * sizeof *tok)),
+                 "%s: our tokenizer gives %d ids for the golden's prompt, not the golden's %d ids", golden_path, n, L);
+        free(prompt);
+    }
 
     uint8_t *rgb = malloc((size_t)W * H * 3);
     char dump[1200];
@@ -129,12 +211,13 @@ static int run_case(zt_pipeline *p, const char *golden_path, const char *tmpdir)
         const zt_stf_tensor *img = zt_stf_find(&got, "image");
         ZT_CHECK(img && img->nbytes == (size_t)W * H * 3 && !memcmp(img->data, rgb, img->nbytes),
                  "dumped image differs from the returned pixels");
-        compare(labels[pass], &got, &ref, steps, pass == 0 ? 1e-4 : 2e-2, pass == 0);
+        compare(pass, labels[pass], &got, &ref[pass], steps);
         zt_stf_free(&got);
     }
     free(rgb);
     free(ids32);
-    zt_stf_free(&ref);
+    zt_stf_free(&ref[0]);
+    zt_stf_free(&ref[1]);
     return 0;
 }
 
@@ -168,6 +251,7 @@ int main(void) {
     while (d && (de = readdir(d))) {
         size_t n = strlen(de->d_name);
         if (n < 12 || strcmp(de->d_name + n - 12, ".safetensors")) continue;
+        if (n >= 17 && !strcmp(de->d_name + n - 17, ".bf16.safetensors")) continue; /* the f32 case's twin */
         char path[1400];
         snprintf(path, sizeof path, "%s/%s", gdir, de->d_name);
         run_case(p, path, tmpdir);

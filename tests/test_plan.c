@@ -156,7 +156,18 @@ int main(void) {
                 in = base_input(mib * ZT_MiB);
                 in.link_bw = links[li];
                 zt_plan q;
-                if (zt_plan_make(g_units, g_n, &in, &p, &e)) continue;
+                /* below the minimum budget the plan must fail; at or above it, succeed */
+                const uint64_t min_here = zt_plan_min_budget(g_units, g_n, &in);
+                const int mrc = zt_plan_make(g_units, g_n, &in, &p, &e);
+                if (in.vram_budget < min_here) {
+                    ZT_CHECK(mrc == ZT_ERR_NOMEM, "depth sweep %lluM (below the minimum %llu): rc %d",
+                             (unsigned long long)mib, (unsigned long long)min_here, mrc);
+                    if (mrc == ZT_OK) zt_plan_free(&p);
+                    continue;
+                }
+                ZT_CHECK(mrc == ZT_OK, "depth sweep %lluM %.0f GB/s (minimum %llu): %s", (unsigned long long)mib,
+                         links[li] / 1e9, (unsigned long long)min_here, e.msg);
+                if (mrc) continue;
                 check_invariants(&p, &in, "depth sweep");
                 if (p.prefetch > 1) {
                     deeper++;

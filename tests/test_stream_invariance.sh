@@ -71,7 +71,7 @@ for dev in cpu cuda; do
     fi
     # io_uring missing: the store is read by pread threads, the user is told in one line, same PNG
     rm -f x.png
-    out=$(ZT_IO_FAULT=nouring "$Z" generate "${common[@]}" --vram "${m}M" --pinned 0 --store tiny.zts -o x.png 2>&1); rc=$?
+    out=$(ZT_IO_FAULT=nouring "$ZT_BIN/test-zturbo" generate "${common[@]}" --vram "${m}M" --pinned 0 --store tiny.zts -o x.png 2>&1); rc=$?
     checks=$((checks+1))
     if [ $rc -ne 0 ] || ! printf '%s' "$out" | grep -q "^zturbo: warning: io_uring unavailable" || ! cmp -s ref.png x.png; then
         echo "FAIL $dev io_uring unavailable: rc=$rc out=$out"; fail=$((fail+1))

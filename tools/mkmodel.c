@@ -53,6 +53,7 @@
 #include "common/zt_common.h"
 #include "common/zt_dtype.h"
 #include "storage/catalog.h"
+#include "storage/comfy.h"
 #include "storage/safetensors.h"
 
 static volatile sig_atomic_t g_stop;
@@ -464,9 +465,10 @@ static void write_component(const char *root, const char *sub, const char *base,
 }
 
 /* ---- ComfyUI layout ------------------------------------------------------
- * Written from the ComfyUI / Flux module names, diffusers name -> file name
- * (storage/comfy.c maps the other way round with its own code, so the
- * round-trip test does not test one table against itself). */
+ * The names come from the one mapping of the reader (zt_comfy_map_key,
+ * storage/comfy.h); tests/test_comfy_keys.c checks that mapping against key
+ * names from ComfyUI and diffusers, so these files are not a test of the
+ * mapping against itself. */
 
 typedef struct {
     char name[256];
@@ -476,102 +478,43 @@ typedef struct {
     int64_t shape[ZT_MAX_DIMS];
 } ctensor;
 
-/* Replace the first `from` in s by `to` (s has room for 256 bytes). */
-static int subst(char *s, const char *from, const char *to) {
-    char *p = strstr(s, from);
-    if (!p) return 0;
-    char t[256];
-    snprintf(t, sizeof t, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
-    snprintf(s, 256, "%s", t);
-    return 1;
-}
-
-static const zt_ckpt_tensor *ckpt_named(const zt_catalog *cat, const char *name) {
-    for (int i = 0; i < cat->n_ckpt; i++)
-        if (!strcmp(cat->ckpt[i].name, name)) return &cat->ckpt[i];
-    die("catalog has no tensor '%s'", name);
-}
-
-/* ComfyUI's NextDiT: to_q|to_k|to_v fused into attention.qkv. */
-static int comfy_dit(const zt_catalog *cat, ctensor *out) {
-    const zt_model_config *c = &cat->cfg;
-    char xe[64], fl[64];
-    snprintf(xe, sizeof xe, "all_x_embedder.%d-%d.", c->patch, c->f_patch);
-    snprintf(fl, sizeof fl, "all_final_layer.%d-%d.", c->patch, c->f_patch);
+/* DiT "comfy" (to_q|to_k|to_v fused into attention.qkv) and VAE "bfl"
+ * (attention projections as 1x1 convs) files of one component. */
+static int comfy_component(const zt_catalog *cat, zt_component comp, ctensor *out) {
     int n = 0;
     for (int i = 0; i < cat->n_ckpt; i++) {
         const zt_ckpt_tensor *k = &cat->ckpt[i];
-        if (k->comp != ZT_COMP_DIT) continue;
-        ctensor *t = &out[n];
-        memset(t, 0, sizeof *t);
-        snprintf(t->name, sizeof t->name, "%s", k->name);
-        t->parts[t->n_parts++] = k;
-        t->ndim = k->ndim;
-        memcpy(t->shape, k->shape, sizeof t->shape);
-        if (strstr(k->name, ".attention.to_k.") || strstr(k->name, ".attention.to_v.")) continue; /* in qkv */
-        if (subst(t->name, ".attention.to_q.", ".attention.qkv.")) {
-            char kn[256], vn[256];
-            snprintf(kn, sizeof kn, "%s", k->name);
-            snprintf(vn, sizeof vn, "%s", k->name);
-            subst(kn, ".to_q.", ".to_k.");
-            subst(vn, ".to_q.", ".to_v.");
-            t->parts[t->n_parts++] = ckpt_named(cat, kn);
-            t->parts[t->n_parts++] = ckpt_named(cat, vn);
-            t->shape[0] = t->parts[0]->shape[0] + t->parts[1]->shape[0] + t->parts[2]->shape[0];
-        }
-        subst(t->name, xe, "x_embedder.");
-        subst(t->name, fl, "final_layer.");
-        subst(t->name, ".attention.to_out.0.", ".attention.out.");
-        subst(t->name, ".attention.norm_q.", ".attention.q_norm.");
-        subst(t->name, ".attention.norm_k.", ".attention.k_norm.");
-        n++;
-    }
-    return n;
-}
-
-/* The Flux autoencoder's own names (ldm Encoder/Decoder): down.I / up.I
- * count from the highest resolution, so diffusers up_blocks.I is
- * up.(n-1-I); attention projections are 1x1 convs. */
-static int comfy_vae(const zt_catalog *cat, ctensor *out) {
-    const int nb = cat->cfg.vae_n_blocks;
-    int n = 0;
-    for (int i = 0; i < cat->n_ckpt; i++) {
-        const zt_ckpt_tensor *k = &cat->ckpt[i];
-        if (k->comp != ZT_COMP_VAE) continue;
+        if (k->comp != comp) continue;
+        zt_comfy_key m;
+        zt_comfy_map_key(&cat->cfg, comp, k->name, &m);
+        if (m.fused_rows && m.row0) continue; /* written with the fused tensor's first part */
         ctensor *t = &out[n++];
         memset(t, 0, sizeof *t);
-        snprintf(t->name, sizeof t->name, "%s", k->name);
-        t->parts[t->n_parts++] = k;
+        snprintf(t->name, sizeof t->name, "%s", m.key);
         t->ndim = k->ndim;
         memcpy(t->shape, k->shape, sizeof t->shape);
-        char *s = t->name, from[64], to[64];
-        int b;
-        subst(s, ".mid_block.resnets.0.", ".mid.block_1.");
-        subst(s, ".mid_block.resnets.1.", ".mid.block_2.");
-        if (subst(s, ".mid_block.attentions.0.", ".mid.attn_1.")) {
-            int proj = subst(s, ".attn_1.to_q.", ".attn_1.q.") || subst(s, ".attn_1.to_k.", ".attn_1.k.") ||
-                       subst(s, ".attn_1.to_v.", ".attn_1.v.") || subst(s, ".attn_1.to_out.0.", ".attn_1.proj_out.");
-            subst(s, ".attn_1.group_norm.", ".attn_1.norm.");
-            if (proj && t->ndim == 2) t->ndim = 4, t->shape[2] = t->shape[3] = 1;
+        t->parts[t->n_parts++] = k;
+        if (m.fused_rows) { /* the other parts: the catalog tensors mapped into the same key */
+            int64_t rows = k->shape[0];
+            for (int j = 0; j < cat->n_ckpt && t->n_parts < 3; j++) {
+                zt_comfy_key m2;
+                if (cat->ckpt[j].comp != comp || j == i) continue;
+                zt_comfy_map_key(&cat->cfg, comp, cat->ckpt[j].name, &m2);
+                if (strcmp(m2.key, m.key) || m2.row0 != rows) continue;
+                t->parts[t->n_parts++] = &cat->ckpt[j];
+                rows += cat->ckpt[j].shape[0];
+                j = -1; /* look for the next part from the start */
+            }
+            if (rows != m.fused_rows) die("comfy layout: %s: parts cover %lld of %lld rows", m.key, (long long)rows,
+                                          (long long)m.fused_rows);
+            t->shape[0] = rows;
         }
-        if (sscanf(s, "decoder.up_blocks.%d.", &b) == 1) {
-            snprintf(from, sizeof from, "decoder.up_blocks.%d.", b);
-            snprintf(to, sizeof to, "decoder.up.%d.", nb - 1 - b);
-            subst(s, from, to);
-            subst(s, ".upsamplers.0.", ".upsample.");
-        }
-        if (sscanf(s, "encoder.down_blocks.%d.", &b) == 1) {
-            snprintf(from, sizeof from, "encoder.down_blocks.%d.", b);
-            snprintf(to, sizeof to, "encoder.down.%d.", b);
-            subst(s, from, to);
-            subst(s, ".downsamplers.0.", ".downsample.");
-        }
-        if (!subst(s, ".resnets.", ".block.")) (void)0;
-        subst(s, ".conv_shortcut.", ".nin_shortcut.");
-        subst(s, ".conv_norm_out.", ".norm_out.");
+        if (m.conv1x1 && t->ndim == 2) t->ndim = 4, t->shape[2] = t->shape[3] = 1;
     }
     return n;
 }
+static int comfy_dit(const zt_catalog *cat, ctensor *out) { return comfy_component(cat, ZT_COMP_DIT, out); }
+static int comfy_vae(const zt_catalog *cat, ctensor *out) { return comfy_component(cat, ZT_COMP_VAE, out); }
 
 static int comfy_te(const zt_catalog *cat, ctensor *out) {
     int n = 0;

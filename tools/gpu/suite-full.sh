@@ -12,10 +12,15 @@
 #   lendab  : lending on / off (ZT_LEND=0) at 12G / 8G / 6G, same machine
 #   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
+#   mutants : the GPU mutants of tools/mutate.sh --gpu must fail test_ops_cuda's element bound
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
+# Exit status: 0 when every check of the part passed, 1 otherwise; each
+# failed check prints one "FAILED: ..." line (also in $OUT/steps.log) and the
+# part ends with "part PART: N checks failed". A test that skips (77) on the
+# GPU machine counts as failed: there it must run.
 set -u
 part=${1:?part}
 OUT=${OUT:-build/gpu-out}; mkdir -p "$OUT"
@@ -26,6 +31,17 @@ M=$W/full; S=$W/full.zts
 Z=$B/zturbo
 P=tools/gpu/prompts
 log() { echo "== $(date -u +%T) $*" | tee -a "$OUT/steps.log"; }
+# failures go to a file: checks inside pipelines and subshells count too
+fails_file=$OUT/failed-$part.txt; : > "$fails_file"
+fail() { echo "$*" >> "$fails_file"; echo "FAILED: $*" | tee -a "$OUT/steps.log"; }
+# rc LABEL RC [DETAIL]: one result line; a non-zero RC is a failure
+rc() { echo "$1: exit $2${3:+ $3}" | tee -a "$OUT/gputests.txt"; [ "$2" -eq 0 ] || fail "$1 (exit $2)"; }
+# sanitizer LABEL LOG RC: compute-sanitizer's exit code and its summary must both be clean
+sanitizer() {
+  local sum; sum=$(grep 'ERROR SUMMARY\|RACECHECK SUMMARY' "$2" | tail -1)
+  echo "$1: exit $3 $sum" | tee -a "$OUT/sanitizer.txt"
+  if [ "$3" -ne 0 ] || [ -z "$sum" ] || ! echo "$sum" | grep -q ' 0 error\| 0 hazard'; then fail "$1 (exit $3: ${sum:-no summary})"; fi
+}
 pyenv() {
   [ -d /tmp/site/diffusers ] || python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl >/dev/null 2>&1
   export PYTHONPATH=/tmp/site
@@ -39,57 +55,65 @@ ours() { # name, args...: one generate with --stats, JSON to $OUT/ours.jsonl
   local line
   line=$(timeout 300 $Z generate -m $M -q --stats "$@" 2>>"$OUT/ours.err" | grep '^stats-json:' | sed 's/^stats-json: //')
   echo "{\"run\":\"$name\",\"r\":${line:-null}}" | tee -a "$OUT/ours.jsonl"
+  [ -n "$line" ] || fail "generate $name: no stats line (see ours.err)"
 }
 A1024=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
 min_budget() { # the minimum --vram for A1024 plus extra args, as "<MiB>M" rounded up
   $Z generate -m $M "${A1024[@]}" "$@" -q --vram 1M -o $W/x.png 2>&1 |
     sed -n 's/.*needs at least \([0-9.]*\) \([MG]\)iB.*/\1 \2/p' | awk '{v = ($1 + 0.01) * ($2 == "G" ? 1024 : 1); printf "%dM", int(v) + 1}'
 }
-same() { cmp -s "$1" "$2" && echo "  same PNG as resident" || echo "  PNG DIFFERS from resident"; rm -f "$2"; }
+same() {
+  if cmp -s "$1" "$2"; then echo "  same PNG as resident"; else echo "  PNG DIFFERS from resident"; fail "PNG $2 differs from $1"; fi
+  rm -f "$2"
+}
+# compare LABEL ARGS...: tools/ref/compare.py (exit 1 over tolerance)
+compare() { local l=$1; shift; python3 tools/ref/compare.py "$@"; local r=$?; [ $r -eq 0 ] || fail "compare $l (exit $r)"; return 0; }
 case $part in
-prep) ( ensure_model ) >> "$OUT/mk.log" 2>&1 ;;
+prep) ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)" ;;
 gputests) # the GPU tests only (the CPU ones run in CI)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
   for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny; do
-    timeout 300 $B/tests/$t > "$OUT/t-$t.log" 2>&1; echo "$t: exit $? $(tail -1 "$OUT/t-$t.log")" | tee -a "$OUT/gputests.txt"
+    timeout 300 $B/tests/$t > "$OUT/t-$t.log" 2>&1; rc $t $? "$(tail -1 "$OUT/t-$t.log")"
   done
   for t in test_stream_cuda test_stream_invariance; do
-    timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; echo "$t.sh: exit $? $(tail -1 "$OUT/t-$t.log")" | tee -a "$OUT/gputests.txt"
+    timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; rc $t.sh $? "$(tail -1 "$OUT/t-$t.log")"
   done
   ;;
 ceiling) # the bus and copy ceilings of this card (kbench runs its ceilings before any filtered op)
-  timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1; grep ceiling "$OUT/ceiling.txt"
+  timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1 || fail "kbench ceiling-only"; grep ceiling "$OUT/ceiling.txt"
   ;;
 accuracy1) # one case against diffusers bf16 (p100, 1024x1024)
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 --seed 42 \
-    --save-noise $W/n42.st --precision bf16 --device cuda -o $W/ref_bf16.st > "$OUT/oracle_bf16b.log" 2>&1
-  $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st -o $W/o.png --dump $W/ours.st 2>>"$OUT/ours.err"
-  python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image \
+    --save-noise $W/n42.st --precision bf16 --device cuda -o $W/ref_bf16.st > "$OUT/oracle_bf16b.log" 2>&1 || fail "oracle bf16 p100"
+  $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st -o $W/o.png --dump $W/ours.st 2>>"$OUT/ours.err" || fail "generate p100"
+  compare p100-bf16 --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image \
     $W/ours.st $W/ref_bf16.st > "$OUT/compare_p100_bf16.txt" 2>&1; cat "$OUT/compare_p100_bf16.txt"
   ;;
 floor) # the oracle's own bf16 spread: diffusers/transformers bf16 run a second way (eager text-encoder
   # attention, math SDPA in the DiT) against the default way, and ours against both (needs accuracy1 first)
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
-    --noise $W/n42.st --precision bf16 --device cuda --te-attn eager --attention-backend _native_math -o $W/ref_bf16_alt.st > "$OUT/oracle_bf16_alt.log" 2>&1
+    --noise $W/n42.st --precision bf16 --device cuda --te-attn eager --attention-backend _native_math -o $W/ref_bf16_alt.st > "$OUT/oracle_bf16_alt.log" 2>&1 || fail "oracle bf16 alt"
   tail -1 "$OUT/oracle_bf16_alt.log"
   only=(--only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image)
   { echo "-- diffusers bf16 (eager TE attention, math SDPA) vs diffusers bf16 (default)"
-    python3 tools/ref/compare.py --tol 1e-2 "${only[@]}" $W/ref_bf16_alt.st $W/ref_bf16.st
+    compare floor-oracle --tol 1e-2 "${only[@]}" $W/ref_bf16_alt.st $W/ref_bf16.st
     echo "-- ours vs diffusers bf16 (eager TE attention, math SDPA)"
-    python3 tools/ref/compare.py --tol 1e-2 "${only[@]}" $W/ours.st $W/ref_bf16_alt.st; } > "$OUT/compare_floor.txt" 2>&1
+    compare floor-ours --tol 1e-2 "${only[@]}" $W/ours.st $W/ref_bf16_alt.st; } > "$OUT/compare_floor.txt" 2>&1
   cat "$OUT/compare_floor.txt"
   ;;
 walk) # a new user's first commands on this machine (binaries built on the dev machine)
-  ( set -x
+  ( set -ex
     $B/mkmodel --config tiny --seed 1 -o $W/walk-tiny
     $Z generate -m $W/walk-tiny -p "a lighthouse at dawn" --width 256 --height 256 --device cpu -o $W/walk-cpu.png
     $Z info
     $Z plan -m $M --vram 8G
     $Z generate -m $M -p "a lighthouse at dawn" --vram 8G -o $W/walk-gpu.png --stats
-    file $W/walk-cpu.png $W/walk-gpu.png ) > "$OUT/walk.txt" 2>&1; tail -25 "$OUT/walk.txt"
+    file $W/walk-cpu.png $W/walk-gpu.png ) > "$OUT/walk.txt" 2>&1 || fail "walk (a command failed, see walk.txt)"
+  tail -25 "$OUT/walk.txt"
+  [ -s $W/walk-cpu.png ] && [ -s $W/walk-gpu.png ] || fail "walk: a PNG is missing"
   ;;
 prefetch) # full-size PNG identity for prefetch/window overrides (8G and the minimum)
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
@@ -104,13 +128,13 @@ cold) # process start -> PNG at 8G: page cache dropped, then warm; then 4 prompt
   for c in cold warm; do
     [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
     t0=$(date +%s.%N)
-    $Z generate -m $M "${A1024[@]}" --vram 8G -q -o $W/c.png 2>>"$OUT/ours.err"
+    $Z generate -m $M "${A1024[@]}" --vram 8G -q -o $W/c.png 2>>"$OUT/ours.err" || fail "cold: generate ($c)"
     t1=$(date +%s.%N)
     echo "$c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s" | tee -a "$OUT/steps.log"
   done
   printf '%s\n' "$(cat $P/p1.txt)" "$(cat $P/p37.txt)" "$(cat $P/p100.txt)" "$(cat $P/p300.txt)" > $W/four.txt
   t0=$(date +%s.%N)
-  $Z generate -m $M --prompts $W/four.txt --seed 42 --vram 8G -q --json -o "$W/four%d.png" > "$OUT/four.jsonl" 2>>"$OUT/ours.err"
+  $Z generate -m $M --prompts $W/four.txt --seed 42 --vram 8G -q --json -o "$W/four%d.png" > "$OUT/four.jsonl" 2>>"$OUT/ours.err" || fail "cold: 4 prompts"
   t1=$(date +%s.%N)
   echo "4 prompts in one process at 8G: $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s from process start" | tee -a "$OUT/steps.log"
   # the peer: diffusers with block-level group offload, one image per process (python start -> PNG);
@@ -120,7 +144,7 @@ cold) # process start -> PNG at 8G: page cache dropped, then warm; then 4 prompt
     [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
     t0=$(date +%s.%N)
     timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
-      --seed 42 --precision bf16 --device cuda --offload group --png $W/dc.png >> "$OUT/oracle_cold.log" 2>&1
+      --seed 42 --precision bf16 --device cuda --offload group --png $W/dc.png >> "$OUT/oracle_cold.log" 2>&1 || fail "cold: diffusers ($c)"
     t1=$(date +%s.%N)
     echo "diffusers group offload, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s" | tee -a "$OUT/steps.log"
   done
@@ -129,7 +153,7 @@ depth) # the chosen prefetch depth against --prefetch 1 (the old fixed depth) at
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   [ -f $W/r.png ] || ours resident "${A1024[@]}" -o $W/r.png
   for v in 8G 6G 4G; do
-    $Z plan -m $M --vram $v > "$OUT/plan-depth-$v.txt" 2>&1
+    $Z plan -m $M --vram $v > "$OUT/plan-depth-$v.txt" 2>&1 || fail "plan $v"
     ours "vram-$v-prefetch1" "${A1024[@]}" --vram $v --prefetch 1 -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
   done
   ;;
@@ -141,51 +165,71 @@ load) # loading the snapshot at 8G, process start -> PNG: the old single reader 
       [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
       t0=$(date +%s.%N)
       line=$(ZT_LOAD_THREADS=$k $Z generate -m $M "${A1024[@]}" --vram 8G -q --stats -o $W/c.png 2>>"$OUT/ours.err" | grep '^stats-json:')
+      [ -n "$line" ] || fail "load: readers $k $c"
       t1=$(date +%s.%N)
       echo "readers $k, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s, load_s $(echo "$line" | sed 's/.*"load_s":\([0-9.]*\).*/\1/')" | tee -a "$OUT/steps.log"
     done
   done
   ;;
+mutants) # GPU mutants (tools/mutate.sh --gpu, carried in .device/mutants): each test binary has one planted
+  # wrong tile/element in a CUDA kernel and must fail its element bound (a survivor is a failure)
+  M_DIR=${M_DIR:-.device/mutants}; n=0
+  for m in "$M_DIR"/*; do
+    [ -x "$m" ] && [ -f "$m" ] || continue
+    name=$(basename "$m"); n=$((n + 1))
+    env $(cat "$m.env" 2>/dev/null) timeout 200 "$m" > "$OUT/mutant-$name.log" 2>&1; r=$?
+    over=$(grep -c 'OVER THE ELEMENT BOUND' "$OUT/mutant-$name.log")
+    if [ $r -ne 0 ] && [ $r -ne 77 ] && [ "$over" -gt 0 ]; then
+      echo "mutant $name: killed (exit $r, $over cases over the element bound)" | tee -a "$OUT/gputests.txt"
+      grep 'OVER THE ELEMENT BOUND' "$OUT/mutant-$name.log" | head -3
+    else
+      echo "mutant $name: SURVIVED (exit $r, $over cases over the element bound)" | tee -a "$OUT/gputests.txt"; fail "mutant $name survived"
+    fi
+  done
+  [ $n -gt 0 ] || fail "no GPU mutants in $M_DIR (tools/mutate.sh --gpu builds them)"
+  ;;
 optests) # the CUDA op tests alone (every norm variant included)
-  timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; echo "test_ops_cuda: exit $? $(tail -1 "$OUT/t-test_ops_cuda.log")" | tee -a "$OUT/gputests.txt"
+  timeout 200 $B/tests/test_ops_cuda > "$OUT/t-test_ops_cuda.log" 2>&1; rc test_ops_cuda $? "$(tail -1 "$OUT/t-test_ops_cuda.log")"
   ;;
 kern) # the conv kernels (wgmma and mma.sync tiles) and the row norms: op tests, memcheck, kbench next to torch
-  ZT_TEST_OPS=conv2d timeout 120 $B/tests/test_ops_cuda > "$OUT/t-conv.log" 2>&1; echo "test_ops_cuda conv2d: exit $? $(tail -1 "$OUT/t-conv.log")" | tee -a "$OUT/gputests.txt"
-  timeout 120 $B/tests/test_banded > "$OUT/t-banded.log" 2>&1; echo "test_banded: exit $? $(tail -1 "$OUT/t-banded.log")" | tee -a "$OUT/gputests.txt"
-  ZT_TEST_OPS=conv2d timeout 200 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_ops_cuda > "$OUT/memcheck-conv.log" 2>&1
-  echo "memcheck conv2d: exit $? $(grep 'ERROR SUMMARY' "$OUT/memcheck-conv.log" | tail -1)" | tee -a "$OUT/gputests.txt"
-  timeout 60 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1; grep ceiling "$OUT/ceiling.txt"
-  KBENCH_CONV_VARIANTS=${VARIANTS:-5,6,8,9,10,11} timeout 200 $B/kbench conv > "$OUT/kbench-conv.txt" 2>&1; cat "$OUT/kbench-conv.txt"
-  timeout 120 python3 tools/kbench_torch.py conv > "$OUT/kbench_torch-conv.txt" 2>&1; cat "$OUT/kbench_torch-conv.txt"
-  timeout 60 $B/kbench norm > "$OUT/kbench-norm.txt" 2>&1; grep -v '^#' "$OUT/kbench-norm.txt"
-  KBENCH_SERIAL=1 timeout 60 $B/kbench norm > "$OUT/kbench-norm-serial.txt" 2>&1
-  timeout 60 python3 tools/kbench_torch.py norm > "$OUT/kbench_torch-norm.txt" 2>&1
+  ZT_TEST_OPS=conv2d timeout 120 $B/tests/test_ops_cuda > "$OUT/t-conv.log" 2>&1; rc "test_ops_cuda conv2d" $? "$(tail -1 "$OUT/t-conv.log")"
+  timeout 120 $B/tests/test_banded > "$OUT/t-banded.log" 2>&1; rc test_banded $? "$(tail -1 "$OUT/t-banded.log")"
+  ZT_TEST_OPS=conv2d timeout 200 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_ops_cuda > "$OUT/memcheck-conv.log" 2>&1
+  sanitizer "memcheck conv2d" "$OUT/memcheck-conv.log" $?
+  timeout 60 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1 || fail "kbench ceiling-only"; grep ceiling "$OUT/ceiling.txt"
+  KBENCH_CONV_VARIANTS=${VARIANTS:-5,6,8,9,10,11} timeout 200 $B/kbench conv > "$OUT/kbench-conv.txt" 2>&1 || fail "kbench conv"; cat "$OUT/kbench-conv.txt"
+  timeout 120 python3 tools/kbench_torch.py conv > "$OUT/kbench_torch-conv.txt" 2>&1 || fail "kbench_torch conv"; cat "$OUT/kbench_torch-conv.txt"
+  timeout 60 $B/kbench norm > "$OUT/kbench-norm.txt" 2>&1 || fail "kbench norm"; grep -v '^#' "$OUT/kbench-norm.txt"
+  KBENCH_SERIAL=1 timeout 60 $B/kbench norm > "$OUT/kbench-norm-serial.txt" 2>&1 || fail "kbench norm serial"
+  timeout 60 python3 tools/kbench_torch.py norm > "$OUT/kbench_torch-norm.txt" 2>&1 || fail "kbench_torch norm"
   ;;
 attn) # the attention kernels (mma.sync and wgmma variants): op tests, memcheck (quick set), attnbench next to torch
-  timeout 200 $B/tests/test_attention_cuda > "$OUT/t-attn.log" 2>&1; echo "test_attention_cuda: exit $? $(tail -1 "$OUT/t-attn.log")" | tee -a "$OUT/gputests.txt"
-  ZT_ATTN_TEST_QUICK=1 timeout 200 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_attention_cuda > "$OUT/memcheck-attn.log" 2>&1
-  echo "memcheck attention (quick): exit $? $(grep 'ERROR SUMMARY' "$OUT/memcheck-attn.log" | tail -1)" | tee -a "$OUT/gputests.txt"
-  timeout 200 $B/attnbench > "$OUT/attnbench.txt" 2>&1; cat "$OUT/attnbench.txt"
-  timeout 120 python3 tools/attnbench_torch.py > "$OUT/attnbench_torch.txt" 2>&1; cat "$OUT/attnbench_torch.txt"
+  timeout 200 $B/tests/test_attention_cuda > "$OUT/t-attn.log" 2>&1; rc test_attention_cuda $? "$(tail -1 "$OUT/t-attn.log")"
+  ZT_ATTN_TEST_QUICK=1 timeout 200 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_attention_cuda > "$OUT/memcheck-attn.log" 2>&1
+  sanitizer "memcheck attention (quick)" "$OUT/memcheck-attn.log" $?
+  timeout 200 $B/attnbench > "$OUT/attnbench.txt" 2>&1 || fail attnbench; cat "$OUT/attnbench.txt"
+  timeout 120 python3 tools/attnbench_torch.py > "$OUT/attnbench_torch.txt" 2>&1 || fail attnbench_torch; cat "$OUT/attnbench_torch.txt"
   ;;
 opsan) # compute-sanitizer memcheck on the whole CUDA op test (every op, every variant)
-  timeout 400 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_ops_cuda > "$OUT/memcheck-ops.log" 2>&1
-  echo "memcheck test_ops_cuda: exit $? $(grep 'ERROR SUMMARY' "$OUT/memcheck-ops.log" | tail -1) $(grep 'checks,' "$OUT/memcheck-ops.log" | tail -1)" | tee -a "$OUT/gputests.txt"
+  timeout 400 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_ops_cuda > "$OUT/memcheck-ops.log" 2>&1
+  sanitizer "memcheck test_ops_cuda" "$OUT/memcheck-ops.log" $?; grep 'checks,' "$OUT/memcheck-ops.log" | tail -1
   ;;
 lend) # three images in one process at 8G and 6G (transformer blocks lent the VAE's workspace, re-copied each
   # image) against the resident run, PNG by PNG
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
-  $Z generate -m $M "${A1024[@]}" -q --count 3 -o $W/r.png 2>>"$OUT/ours.err"
+  $Z generate -m $M "${A1024[@]}" -q --count 3 -o $W/r.png 2>>"$OUT/ours.err" || fail "lend: resident generate"
   for v in 8G 6G; do
-    $Z plan -m $M --vram $v > "$OUT/plan-lend-$v.txt" 2>&1
-    $Z generate -m $M "${A1024[@]}" -q --count 3 --vram $v --json -o $W/l.png 2>>"$OUT/ours.err" > "$OUT/lend-$v.jsonl"
-    for i in 0 1 2; do cmp -s $W/r-$i.png $W/l-$i.png && echo "$v image $i: same PNG as resident" || echo "$v image $i: PNG DIFFERS"; done | tee -a "$OUT/lend.txt"
+    $Z plan -m $M --vram $v > "$OUT/plan-lend-$v.txt" 2>&1 || fail "lend: plan $v"
+    $Z generate -m $M "${A1024[@]}" -q --count 3 --vram $v --json -o $W/l.png 2>>"$OUT/ours.err" > "$OUT/lend-$v.jsonl" || fail "lend: generate $v"
+    for i in 0 1 2; do
+      if cmp -s $W/r-$i.png $W/l-$i.png; then echo "$v image $i: same PNG as resident"; else echo "$v image $i: PNG DIFFERS"; fail "lend: $v image $i differs"; fi | tee -a "$OUT/lend.txt"
+    done
   done
   ;;
 lendab) # lending on (default) against ZT_LEND=0, interleaved, two rounds, at 12G / 8G / 6G, with this machine's
   # under-load copy ceilings
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
-  timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-lend.txt" 2>&1; grep 'H2D' "$OUT/ceiling-lend.txt"
+  timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-lend.txt" 2>&1 || fail "kbench ceiling-only"; grep 'H2D' "$OUT/ceiling-lend.txt"
   ours resident "${A1024[@]}" -o $W/r.png
   for round in 1 2; do for v in 12G 8G 6G; do
     ZT_LEND=0 ours "vram-$v-nolend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
@@ -195,7 +239,7 @@ lendab) # lending on (default) against ZT_LEND=0, interleaved, two rounds, at 12
 copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two halves on two (the default),
   # interleaved, with the under-load H2D probe of this machine; OLD=path: also that zturbo build at 8G / min
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
-  timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-split.txt" 2>&1; grep 'under load' "$OUT/ceiling-split.txt"
+  timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-split.txt" 2>&1 || fail "kbench ceiling-only"; grep 'under load' "$OUT/ceiling-split.txt"
   ours resident "${A1024[@]}" -o $W/r.png
   min=$(min_budget)
   for v in 8G 4G ${min}; do
@@ -205,27 +249,27 @@ copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two 
   [ -n "${OLD:-}" ] && Z=$OLD ours resident-old "${A1024[@]}" -o $W/v.png
   ;;
 sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
-  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
   for tool in memcheck racecheck; do
     for mode in resident banded; do
       extra=(); [ $mode = banded ] && extra=(--vram 3G)
       ZT_VAE_BANDED=$([ $mode = banded ] && echo 1,3) timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny \
         -p "a cat" --width 64 --height 48 --seed 1 -q -o $W/san.png "${extra[@]}" > "$OUT/san-$tool-$mode.log" 2>&1
-      echo "$tool tiny $mode: exit $? $(grep 'ERROR SUMMARY\|RACECHECK SUMMARY' "$OUT/san-$tool-$mode.log" | tail -1)" | tee -a "$OUT/sanitizer.txt"
+      sanitizer "$tool tiny $mode" "$OUT/san-$tool-$mode.log" $?
     done
   done
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 420 compute-sanitizer --tool memcheck --error-exitcode 9 $Z generate -m $M -p "a cat on a hill" --width 256 --height 256 \
     --steps 2 --seed 1 -q -o $W/san.png --vram 2G > "$OUT/san-memcheck-full.log" 2>&1
-  echo "memcheck full-size 256x256 2 steps --vram 2G (banded VAE): exit $? $(grep 'ERROR SUMMARY' "$OUT/san-memcheck-full.log" | tail -1)" | tee -a "$OUT/sanitizer.txt"
+  sanitizer "memcheck full-size 256x256 2 steps --vram 2G (banded VAE)" "$OUT/san-memcheck-full.log" $?
   ;;
 warm) # resident: 3 images in one process (cold, then warm) and diffusers bf16 timing in the same run
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
-  timeout 200 $Z generate -m $M "${A1024[@]}" --count 3 -o "$W/w%d.png" -q --json > "$OUT/warm.jsonl" 2>>"$OUT/ours.err"
+  timeout 200 $Z generate -m $M "${A1024[@]}" --count 3 -o "$W/w%d.png" -q --json > "$OUT/warm.jsonl" 2>>"$OUT/ours.err" || fail "warm: generate --count 3"
   cat "$OUT/warm.jsonl" | cut -c1-400
   log oracle bf16 timing
   timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
-    --seed 42 --save-noise $W/noise1024.st --precision bf16 --device cuda --timing -o $W/ref_bf16_1024.st > "$OUT/oracle_bf16.log" 2>&1
+    --seed 42 --save-noise $W/noise1024.st --precision bf16 --device cuda --timing -o $W/ref_bf16_1024.st > "$OUT/oracle_bf16.log" 2>&1 || fail "oracle bf16 timing"
   tail -2 "$OUT/oracle_bf16.log"
   ;;
 budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from the store
@@ -235,9 +279,9 @@ budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from th
   for v in 12G 8G 6G 4G ${min}; do ours "vram-$v" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
   for v in 12G 8G; do ours "vram-$v-vae-device" "${A1024[@]}" --vram $v --vae-decode device -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
   for d in 1 2; do ours "vram-8G-banded-prefetch$d" "${A1024[@]}" --vram 8G --vae-decode banded --prefetch $d -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
-  for v in 8G ${min}; do $Z plan -m $M --vram $v > "$OUT/plan-$v.txt" 2>&1; done
+  for v in 8G ${min}; do $Z plan -m $M --vram $v > "$OUT/plan-$v.txt" 2>&1 || fail "plan $v"; done
   # the progress line on a terminal (script gives the process a pty)
-  timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1
+  timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1 || fail "progress under a pty"
   ;;
 soak) # 50 images, mixed sizes and prompts, one process, --vram 8G: memory after each image
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
@@ -251,7 +295,9 @@ for i in range(50):
     print(json.dumps({"prompt": prompts[(i * 3) % len(prompts)], "width": w, "height": h, "seed": 1000 + i}))
 PY
   timeout 500 $Z generate -m $M --prompts-jsonl $W/soak.jsonl --vram 8G -o "$W/soak%d.png" -q --json > "$OUT/soak.jsonl" 2>"$OUT/soak.err"
-  echo "soak exit $? images $(grep -c '"output"' "$OUT/soak.jsonl") errors $(grep -c '"error"' "$OUT/soak.jsonl")" | tee -a "$OUT/steps.log"
+  r=$?; imgs=$(grep -c '"output"' "$OUT/soak.jsonl"); errs=$(grep -c '"error"' "$OUT/soak.jsonl")
+  echo "soak exit $r images $imgs errors $errs" | tee -a "$OUT/steps.log"
+  [ $r -eq 0 ] && [ "$imgs" -eq 50 ] && [ "$errs" -eq 0 ] || fail "soak: exit $r, $imgs images, $errs errors"
   ;;
 throttle) # s/eval for budgets x throttled links (2 evaluations each)
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
@@ -261,38 +307,40 @@ throttle) # s/eval for budgets x throttled links (2 evaluations each)
 offload)
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 300 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
-    --seed 42 --precision bf16 --device cuda --timing --offload group --repeat 3 --repeat-e2e 1 > "$OUT/oracle_offload.log" 2>&1
+    --seed 42 --precision bf16 --device cuda --timing --offload group --repeat 3 --repeat-e2e 1 > "$OUT/oracle_offload.log" 2>&1 || fail "diffusers group offload"
   tail -2 "$OUT/oracle_offload.log"
   ;;
 tests)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  tests/run $B 2>&1 | tee "$OUT/tests.log" | tail -40
-  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
+  tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
+  [ $r -eq 0 ] || fail "tests/run: $(grep '^failed:' "$OUT/tests.log")"
+  grep '^SKIP' "$OUT/tests.log" | grep -iq 'cuda\|gpu' && fail "tests/run: a GPU test skipped on the GPU machine"
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
   for tool in memcheck racecheck; do
-    timeout 200 compute-sanitizer --tool $tool $Z generate -m $W/tiny -p "a cat" --width 64 --height 64 --seed 1 -q \
+    timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny -p "a cat" --width 64 --height 64 --seed 1 -q \
       -o $W/san.png --vram 2G > "$OUT/sanitizer-$tool.log" 2>&1
-    echo "$tool generate: exit $? $(grep 'ERROR SUMMARY\|RACECHECK SUMMARY' "$OUT/sanitizer-$tool.log" | tail -1)" | tee -a "$OUT/sanitizer.txt"
+    sanitizer "$tool generate" "$OUT/sanitizer-$tool.log" $?
   done
   ;;
 bench)
-  KBENCH_CONV_VARIANTS=${VARIANTS:-1} $B/kbench 2>&1 | tee "$OUT/kbench.txt" | tail -40
-  python3 tools/kbench_torch.py > "$OUT/kbench_torch.txt" 2>&1
-  $B/attnbench > "$OUT/attnbench.txt" 2>&1
-  python3 tools/attnbench_torch.py > "$OUT/attnbench_torch.txt" 2>&1
+  KBENCH_CONV_VARIANTS=${VARIANTS:-1} $B/kbench > "$OUT/kbench.txt" 2>&1 || fail kbench; tail -40 "$OUT/kbench.txt"
+  python3 tools/kbench_torch.py > "$OUT/kbench_torch.txt" 2>&1 || fail kbench_torch
+  $B/attnbench > "$OUT/attnbench.txt" 2>&1 || fail attnbench
+  python3 tools/attnbench_torch.py > "$OUT/attnbench_torch.txt" 2>&1 || fail attnbench_torch
   ;;
 full)
   pyenv
-  ( ensure_model ) > "$OUT/mk.log" 2>&1
-  log bench-io; timeout 90 $B/bench-io $S > "$OUT/bench-io.txt" 2>&1
+  ( ensure_model ) > "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  log bench-io; timeout 90 $B/bench-io $S > "$OUT/bench-io.txt" 2>&1 || fail bench-io
   log oracle bf16 timing
   timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
-    --seed 42 --save-noise $W/noise1024.st --precision bf16 --device cuda --timing -o $W/ref_bf16_1024.st > "$OUT/oracle_bf16.log" 2>&1
+    --seed 42 --save-noise $W/noise1024.st --precision bf16 --device cuda --timing -o $W/ref_bf16_1024.st > "$OUT/oracle_bf16.log" 2>&1 || fail "oracle bf16 timing"
   tail -3 "$OUT/oracle_bf16.log"
   log ours resident
   ours resident --noise $W/noise1024.st -p "$(cat $P/p100.txt)" -o $W/ours1024.png --dump $W/ours1024.st
   ours resident-bf16vae --noise $W/noise1024.st -p "$(cat $P/p100.txt)" -o $W/ours1024b.png --vae-precision bf16
-  python3 tools/ref/compare.py --tol 1e-2 $W/ours1024.st $W/ref_bf16_1024.st > "$OUT/compare_1024_bf16.txt" 2>&1; cat "$OUT/compare_1024_bf16.txt"
+  compare 1024-bf16 --tol 1e-2 $W/ours1024.st $W/ref_bf16_1024.st > "$OUT/compare_1024_bf16.txt" 2>&1; cat "$OUT/compare_1024_bf16.txt"
   ;;
 stream)
   pyenv
@@ -302,12 +350,12 @@ stream)
   ours resident "${A[@]}" -o $W/r.png
   min=$($Z generate -m $M "${A[@]}" -q --vram 100M -o $W/x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) GiB.*/\1/p')
   min=$(awk "BEGIN{printf \"%.2f\", $min + 0.01}"); echo "min budget ${min}G" | tee -a "$OUT/steps.log"
-  for v in 12G 8G 6G 4G ${min}G; do ours "vram-$v" "${A[@]}" --vram $v -o $W/v.png; cmp -s $W/r.png $W/v.png && echo "  same PNG as resident" | tee -a "$OUT/ours.jsonl"; done
-  ours "vram-${min}G-pinned0-store" "${A[@]}" --vram ${min}G --pinned 0 --store $S -o $W/v.png; cmp -s $W/r.png $W/v.png && echo "  same PNG as resident" | tee -a "$OUT/ours.jsonl"
+  for v in 12G 8G 6G 4G ${min}G; do ours "vram-$v" "${A[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
+  ours "vram-${min}G-pinned0-store" "${A[@]}" --vram ${min}G --pinned 0 --store $S -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
   for t in 25 12 3; do for v in 8G ${min}G; do ours "vram-$v-link-$t" "${A[@]}" --steps 2 --vram $v --throttle $t -o $W/t.png; done; done
   log diffusers group offload
   timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
-    --noise $W/noise1024.st --precision bf16 --device cuda --timing --offload group --repeat 3 --repeat-e2e 1 > "$OUT/oracle_offload.log" 2>&1
+    --noise $W/noise1024.st --precision bf16 --device cuda --timing --offload group --repeat 3 --repeat-e2e 1 > "$OUT/oracle_offload.log" 2>&1 || fail "diffusers group offload"
   tail -2 "$OUT/oracle_offload.log"
   ;;
 accuracy)
@@ -317,31 +365,31 @@ accuracy)
     set -- $c; pr=$1 w=$2 h=$3
     log "accuracy $pr ${w}x$h"
     timeout 150 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/$pr.txt)" --width $w --height $h --seed 7 \
-      --save-noise $W/n.st --precision bf16 --device cuda -o $W/ref_$pr.st > "$OUT/oracle_$pr.log" 2>&1
-    $Z generate -m $M -q -p "$(cat $P/$pr.txt)" --width $w --height $h --noise $W/n.st -o $W/o.png --dump $W/ours_$pr.st 2>>"$OUT/ours.err"
-    python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_$pr.st $W/ref_$pr.st > "$OUT/compare_$pr.txt" 2>&1
+      --save-noise $W/n.st --precision bf16 --device cuda -o $W/ref_$pr.st > "$OUT/oracle_$pr.log" 2>&1 || fail "oracle $pr"
+    $Z generate -m $M -q -p "$(cat $P/$pr.txt)" --width $w --height $h --noise $W/n.st -o $W/o.png --dump $W/ours_$pr.st 2>>"$OUT/ours.err" || fail "generate $pr"
+    compare $pr --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_$pr.st $W/ref_$pr.st > "$OUT/compare_$pr.txt" 2>&1
     cat "$OUT/compare_$pr.txt"
   done
   log "f32 reference, p100 1024x1024"
   timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 --seed 42 \
-    --save-noise $W/n42.st --precision f32 --device cuda -o $W/ref_f32.st > "$OUT/oracle_f32.log" 2>&1
+    --save-noise $W/n42.st --precision f32 --device cuda -o $W/ref_f32.st > "$OUT/oracle_f32.log" 2>&1 || fail "oracle f32"
   timeout 150 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
-    --noise $W/n42.st --precision bf16 --device cuda -o $W/ref_bf16.st > "$OUT/oracle_bf16b.log" 2>&1
+    --noise $W/n42.st --precision bf16 --device cuda -o $W/ref_bf16.st > "$OUT/oracle_bf16b.log" 2>&1 || fail "oracle bf16"
   for v in bf16 f32; do
-    $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st --vae-precision $v -o $W/o.png --dump $W/ours_vae$v.st 2>>"$OUT/ours.err"
+    $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st --vae-precision $v -o $W/o.png --dump $W/ours_vae$v.st 2>>"$OUT/ours.err" || fail "generate vae $v"
     echo "-- ours (vae $v) vs diffusers f32" >> "$OUT/compare_f32.txt"
     python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_vae$v.st $W/ref_f32.st >> "$OUT/compare_f32.txt" 2>&1
   done
   echo "-- diffusers bf16 vs diffusers f32" >> "$OUT/compare_f32.txt"
   python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ref_bf16.st $W/ref_f32.st >> "$OUT/compare_f32.txt" 2>&1
   echo "-- ours (vae bf16) vs diffusers bf16" >> "$OUT/compare_f32.txt"
-  python3 tools/ref/compare.py --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_vaebf16.st $W/ref_bf16.st >> "$OUT/compare_f32.txt" 2>&1
+  compare accuracy-bf16 --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image $W/ours_vaebf16.st $W/ref_bf16.st >> "$OUT/compare_f32.txt" 2>&1
   cat "$OUT/compare_f32.txt"
   ;;
 disk) # disk bandwidth (bench-io) and --pinned 0 from the zstd store, same machine
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
-  timeout 120 $B/bench-io --quick $S > "$OUT/bench-io.txt" 2>&1; tail -12 "$OUT/bench-io.txt"
+  timeout 120 $B/bench-io --quick $S > "$OUT/bench-io.txt" 2>&1 || fail bench-io; tail -12 "$OUT/bench-io.txt"
   min=$(min_budget)
   ours "vram-8G-pinned0-store-2steps" "${A1024[@]}" --steps 2 --vram 8G --pinned 0 --store $S -o $W/d.png
   ours "vram-${min}-pinned0-store-2steps" "${A1024[@]}" --steps 2 --vram ${min} --pinned 0 --store $S -o $W/d.png
@@ -349,4 +397,8 @@ disk) # disk bandwidth (bench-io) and --pinned 0 from the zstd store, same machi
   [ -f $W/r.png ] || ours resident "${A1024[@]}" -o $W/r.png
   ours "vram-8G-pinned0-store" "${A1024[@]}" --vram 8G --pinned 0 --store $S -o $W/d.png; same $W/r.png $W/d.png | tee -a "$OUT/ours.jsonl"
   ;;
+*) fail "unknown part '$part'" ;;
 esac
+nfail=$(grep -c '' "$fails_file")
+echo "part $part: $nfail checks failed" | tee -a "$OUT/steps.log"
+[ "$nfail" -eq 0 ]

@@ -6,8 +6,8 @@
  * bench-io) level 1 with byte planes beat level 3 on ratio (1.46 vs 1.41),
  * compression speed and decode speed (2.2 vs 1.7 GB/s per thread).
  *
- * Environment (tests): ZT_PACK_FAULT=enospc@OFFSET makes writes reaching
- * that file offset fail with ENOSPC. */
+ * Environment (test builds only, bin/test-zturbo): ZT_PACK_FAULT=enospc@OFFSET
+ * makes writes reaching that file offset fail with ENOSPC. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -108,8 +108,10 @@ int cmd_pack(int argc, char **argv) {
 
     zt_pack_opts po = {.zstd_level = saw_raw ? 0 : level, .threads = threads, .chunk_bytes = (uint32_t)chunk,
                        .cancel = &g_cancel};
+#ifdef ZT_TEST_HOOKS
     const char *fault = getenv("ZT_PACK_FAULT");
     if (fault && !strncmp(fault, "enospc@", 7)) po.fault_enospc_at = strtoull(fault + 7, NULL, 0);
+#endif
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
