@@ -256,6 +256,12 @@ void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, f
     else zt_cpu_euler_step(ops, n, x, model_out, dt);
 }
 
+void zt_op_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                    float *lat) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_flow_mix(ops, c, hw, x0, noise, sigma, mask, lat);
+    else zt_cpu_flow_mix(ops, c, hw, x0, noise, sigma, mask, lat);
+}
+
 void zt_op_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_vae_input(ops, c, h, w, lat, mul, add, y, y_dt);
     else zt_cpu_vae_input(ops, c, h, w, lat, mul, add, y, y_dt);

@@ -258,6 +258,16 @@ void zt_op_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok
  * two separately rounded f32 operations (no FMA). */
 void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
 
+/* Flow-matching forward mix (diffusers FlowMatchEulerDiscreteScheduler.
+ * scale_noise: img2img's first latent) and the inpainting re-mix after each
+ * step (ZImageInpaintPipeline: (1 - mask) * scale_noise(...) + mask * lat):
+ *   v = fl32(fl32(sigma * noise) + fl32(fl32(1 - sigma) * x0))
+ *   lat[ch, p] = v                          mask == NULL
+ *   lat[ch, p] = mask[p] != 0 ? lat[ch, p] : v   (mask 1: being repainted)
+ * x0, noise, lat: f32 [c, hw] (CHW); mask: f32 [hw] in {0, 1} or NULL. */
+void zt_op_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                    float *lat);
+
 /* ---- VAE decoder -----------------------------------------------------------
  * Latent to decoder input (spec §7.1): lat f32 [c, h, w] (CHW) ->
  *   y [h*w, c] (NHWC) = fl32(fl32(lat * mul) + add), rounded to y_dt. */

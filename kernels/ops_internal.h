@@ -65,6 +65,8 @@ void zt_cpu_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype 
 void zt_cpu_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 void zt_cpu_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt);
 void zt_cpu_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cpu_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                     float *lat);
 void zt_cpu_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cpu_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
@@ -96,6 +98,8 @@ void zt_cuda_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype
 void zt_cuda_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 void zt_cuda_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt);
 void zt_cuda_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cuda_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                      float *lat);
 void zt_cuda_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);

@@ -637,6 +637,37 @@ static void test_vae_posterior(zt_rng *rng, int c, int h, int w, zt_dtype dt) {
     tt_free(&m);
 }
 
+/* scale_noise / the inpainting blend: exact, each product and the sum
+ * rounded once in f32 (volatile temporaries); sigma 1 gives the noise and
+ * sigma 0 the clean latents exactly; a mask keeps the masked latents. */
+static void test_flow_mix(zt_rng *rng) {
+    enum { C = 3, HW = 37, N = C * HW };
+    float x0[N], nz[N], lat[N], prev[N], mask[HW];
+    for (int i = 0; i < N; i++) {
+        x0[i] = (float)(zt_rng_normal(rng) * 1.7);
+        nz[i] = (float)zt_rng_normal(rng);
+        prev[i] = (float)zt_rng_normal(rng);
+    }
+    for (int p = 0; p < HW; p++) mask[p] = (float)(zt_rng_u64(rng) % 2);
+    const float sigmas[] = {1.0f, 0.9545454f, 0.6f, 0.3f, 0.0f};
+    for (size_t s = 0; s < ZT_ARRAY_LEN(sigmas); s++)
+        for (int m = 0; m < 2; m++) {
+            const float sg = sigmas[s];
+            memcpy(lat, prev, sizeof lat);
+            zt_op_flow_mix(ops3, C, HW, x0, nz, sg, m ? mask : NULL, lat);
+            int bad = 0;
+            for (int i = 0; i < N; i++) {
+                const volatile float keep = 1.0f - sg;
+                const volatile float a = sg * nz[i], b = keep * x0[i];
+                const float v = a + b, want = m && mask[i % HW] != 0.0f ? prev[i] : v;
+                bad += memcmp(&lat[i], &want, 4) != 0;
+                if (!m && sg == 1.0f) bad += lat[i] != nz[i];
+                if (!m && sg == 0.0f) bad += lat[i] != x0[i];
+            }
+            ZT_CHECK(bad == 0, "flow_mix sigma %g mask %d: %d elements wrong", sg, m, bad);
+        }
+}
+
 /* u8 = round_half_even(fl32(clamp(fl32(x*0.5 + 0.5), 0, 1) * 255)), by floor
  * and parity (independent of the op's nearbyintf). */
 static int ref_rgb8(float x) {
@@ -709,6 +740,7 @@ int main(void) {
     test_upsample(&rng, 4, 3, 33, ZT_DT_F32);
     test_to_rgb8(&rng);
     test_vae_posterior(&rng, 16, 5, 7, ZT_DT_F32);
+    test_flow_mix(&rng);
     test_vae_posterior(&rng, 3, 4, 4, ZT_DT_BF16);
     zt_ops_destroy(ops3);
     zt_ops_destroy(ops1);

@@ -635,6 +635,24 @@ static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias
     t_conv_s(h, w, cin, cout, k, dt, bias, resid, variant, 1);
 }
 
+/* scale_noise / inpaint blend: the same f32 operations on both sides. */
+static void t_flow_mix(int c, size_t hw, float sigma, int masked) {
+    if (!want("flow_mix")) return;
+    tbuf x0 = tb_new((size_t)c * hw, ZT_DT_F32), nz = tb_new((size_t)c * hw, ZT_DT_F32);
+    tbuf m = tb_new(hw, ZT_DT_F32), y = tb_new((size_t)c * hw, ZT_DT_F32);
+    tb_rand(&x0, 1.5, 0.0);
+    tb_rand(&nz, 1.0, 0.0);
+    tb_rand(&y, 1.0, 0.0);
+    for (size_t p = 0; p < hw; p++) ((float *)m.h)[p] = (float)(p % 3 == 0);
+    tb_sync(&m);
+    zt_op_flow_mix(g_cpu, c, hw, x0.h, nz.h, sigma, masked ? m.h : NULL, y.h);
+    zt_op_flow_mix(g_gpu, c, hw, x0.d, nz.d, sigma, masked ? m.d : NULL, y.d);
+    char what[128];
+    snprintf(what, sizeof what, "c%d hw%zu sigma %g%s", c, hw, sigma, masked ? " masked" : "");
+    tb_check("flow_mix", what, &y, 1);
+    tb_free(&x0); tb_free(&nz); tb_free(&m); tb_free(&y);
+}
+
 /* The encoder posterior: sample (eps) and argmax (eps NULL); logvars beyond
  * the clamp on both sides. CUDA's expf may differ from the CPU's by an ulp. */
 static void t_vae_posterior(int c, int h, int w, zt_dtype dt) {
@@ -836,6 +854,8 @@ int main(void) {
         t_to_rgb8(5, 7, dt);
         t_to_rgb8(64, 48, dt);
         t_vae_posterior(16, 5, 7, dt);
+        t_flow_mix(16, 35, d ? 0.6f : 1.0f, d);
+        t_flow_mix(16, 128 * 96, d ? 0.0f : 0.3f, !d);
         t_vae_posterior(16, 64, 64, dt);
         /* stride 2 (the encoder's downsamplers: im2col + cuBLASLt on both paths) */
         t_conv_s(8, 10, 5, 5, 3, dt, 1, 0, 0, 2);
