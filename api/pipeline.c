@@ -11,8 +11,9 @@
 #include "models/sampler.h"
 #include "api/stfile.h"
 #include "api/tokenizer.h"
-#include "models/units_stream.h"
-#include "stream/resident.h"
+#include "kernels/cuda_norm.h"
+#include "models/plan_units.h"
+#include "stream/units_stream.h"
 
 void zt_gen_params_default(zt_gen_params *gp) {
     memset(gp, 0, sizeof *gp);
@@ -47,39 +48,17 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_height = 1024;
     o->plan_steps = 8;
     o->plan_vae_dt = ZT_DT_F32;
-}
-
-/* Headroom on top of the measured context for what the driver allocates
- * lazily (kernel local memory, module loads) after planning. */
-#define CONTEXT_HEADROOM (96ull << 20)
-
-/* Rough per-use compute estimate for the plan's predictions: FLOPs at the
- * planned resolution over an assumed sustained rate. Only predictions use it. */
-static void estimate_compute(const zt_pipeline *p, const zt_pipeline_opts *o, double *compute) {
-    const zt_model_config *c = &p->cat->cfg;
-    int f = 1 << (c->vae_n_blocks - 1);
-    double ni = (double)(o->plan_height / f / c->patch) * (double)(o->plan_width / f / c->patch);
-    double S = ni + 128.0; /* a ~100-token caption padded to 128 */
-    double D = c->dim, FF = c->ffn_dim;
-    double block = S * (8.0 * D * D + 6.0 * D * FF) + 4.0 * S * S * D;
-    /* a simulated device (CPU backend with an assumed context) plans for a GPU; 6.0e14 predicts
-     * the H100's resident 0.0965 s per 1024² evaluation (wgmma attention) */
-    double rate = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA || o->context_override ? 6.0e14 : 5.0e10;
-    for (int i = 0; i < p->cat->n_units; i++) compute[i] = p->cat->units[i].per_step ? block / rate : 0;
+    zt_plan_policy_default(&o->policy);
+    o->lend = 1;
+    o->copy_streams = 1;
+    o->norm_variant = ZT_NORM_VARIANT_DEFAULT;
+    o->io_engine = ZT_IO_AUTO;
 }
 
 static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks - 1); }
 
 static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L);
 static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L);
-
-/* Predicted seconds per image of a plan, without the compute of the
- * once-per-image phases (the same for every plan). image_bus_bytes counts
- * the per-step units too; their copies are inside step_time_s. */
-static double image_time(const zt_plan *pl, int steps, double link_bw) {
-    const double once = (double)pl->image_bus_bytes - (double)steps * (double)pl->step_bus_bytes;
-    return steps * pl->step_time_s + (once > 0 ? once : 0) / link_bw;
-}
 
 /* The image the workspace is planned for. */
 static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
@@ -92,86 +71,78 @@ static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
     return gp;
 }
 
+/* One way to decode the VAE (device cap `cap`, 0: whole image) measured for
+ * the planned image, with the longest caption: its workspace, the tail of
+ * it the denoising loop leaves idle, its host memory and host traffic. */
+static zt_plan_vae vae_alternative(zt_pipeline *p, const zt_gen_params *gp, size_t cap) {
+    const zt_model_config *c = &p->cat->cfg;
+    const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c);
+    zt_plan_vae a;
+    p->vae_cap = cap;
+    a.workspace_bytes = zt_pipeline_activation_bytes(p, gp, ZT_TE_MAX_TOKENS);
+    const size_t front = dit_front_bytes(p, gp, ZT_TE_MAX_TOKENS);
+    /* the banded decode's scratch is the other networks' own: nothing idle to lend */
+    a.lend_bytes = !cap && a.workspace_bytes > front ? ZT_ALIGN_UP(a.workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
+    a.host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, cap);
+    a.host_traffic = zt_vae_host_traffic(&p->vae, p->ops, hl, wl, gp->vae_dt, cap);
+    p->vae_cap = 0;
+    return a;
+}
+
+/* The plan for these options (sched/plan.h zt_plan_choose holds every
+ * decision; this only measures what it decides from). Sets the VAE's cap
+ * and host memory for the decode the plan chose. */
 static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in, zt_err *e) {
     const int n = p->cat->n_units;
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
-    double *compute = calloc((size_t)n, sizeof *compute);
-    if (!pu || !compute) {
-        free(pu);
-        free(compute);
-        return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
-    }
-    estimate_compute(p, o, compute);
-    zt_stream_describe_units(p->cat, o->plan_steps, compute, pu);
-    zt_gen_params gp = plan_gen_params(o);
-    memset(in, 0, sizeof *in);
-    in->vram_budget = o->vram_budget;
-    in->context_bytes = p->context_bytes;
-    in->pinned_budget = o->pinned_budget;
-    in->have_store = p->store != NULL;
-    in->link_bw = o->link_bw > 0 ? o->link_bw : p->link_bw_measured > 0 ? p->link_bw_measured : 25e9;
-    if (o->throttle_bw > 0 && o->throttle_bw < in->link_bw) in->link_bw = o->throttle_bw;
-    in->disk_bw = o->disk_bw > 0 ? o->disk_bw : 2e9;
-    in->steps = o->plan_steps;
-    in->window_override = o->window;
-    in->prefetch_override = o->prefetch;
+    if (!pu) return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
+    zt_models_plan_units(p->cat, o->plan_steps, pu);
+    const zt_gen_params gp = plan_gen_params(o);
     const zt_model_config *c = &p->cat->cfg;
-    const int hl = gp.height / vae_factor(c), wl = gp.width / vae_factor(c);
+    zt_plan_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.vram_budget = o->vram_budget;
+    rq.pinned_budget = o->pinned_budget;
+    rq.have_store = p->store != NULL;
+    rq.steps = o->plan_steps;
+    rq.window_override = o->window;
+    rq.prefetch_override = o->prefetch;
+    rq.gpu = zt_ops_backend(p->ops) == ZT_BACKEND_CUDA;
+    rq.context_measured = p->context_measured;
+    rq.context_override = o->context_override;
+    rq.link_bw = o->link_bw;
+    rq.link_measured = p->link_bw_measured;
+    rq.throttle_bw = o->throttle_bw;
+    rq.disk_bw = o->disk_bw;
+    /* a transformer block over S tokens: the projections and the feed-forward
+     * (8 D^2 + 6 D FF per token) and attention (4 S^2 D) */
+    const double D = c->dim, FF = c->ffn_dim;
+    rq.flops_token = 8.0 * D * D + 6.0 * D * FF;
+    rq.flops_pair = 4.0 * D;
+    rq.image_tokens = (gp.height / vae_factor(c) / c->patch) * (gp.width / vae_factor(c) / c->patch);
+    rq.vae_decode = o->vae_decode;
+    rq.lend = o->lend;
     /* The banded VAE's cap: the scratch the other networks need anyway. */
     const size_t banded_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
-    int rc = ZT_ERR_NOMEM;
-    if (o->vae_decode != ZT_VAE_DECODE_BANDED) {
-        p->vae_cap = 0;
-        in->workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
-        /* the denoising loop leaves the whole-image decode's extra scratch idle: lend it */
-        const size_t front = dit_front_bytes(p, &gp, ZT_TE_MAX_TOKENS);
-        in->lend_bytes = in->workspace_bytes > front ? ZT_ALIGN_UP(in->workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
-        const char *lend = getenv("ZT_LEND"); /* ZT_LEND=0: lend nothing (for comparisons) */
-        if (lend && atoi(lend) == 0) in->lend_bytes = 0;
-        rc = zt_plan_make(pu, n, in, plan, e);
-    }
-    if (o->vae_decode != ZT_VAE_DECODE_DEVICE && (rc == ZT_ERR_NOMEM || (!rc && !plan->all_resident))) {
-        /* Whole-image decode too big, or a banded one may free room for
-         * resident transformer blocks: plan with the banded VAE and keep the
-         * plan predicted faster per image (its extra host traffic at the
-         * link rate against the transformer's saved bus time). */
-        zt_plan alt;
-        zt_err e2;
-        p->vae_cap = banded_cap;
-        zt_plan_input in2 = *in;
-        in2.workspace_bytes = zt_pipeline_activation_bytes(p, &gp, ZT_TE_MAX_TOKENS);
-        in2.lend_bytes = 0; /* the banded decode's scratch is the other networks' own */
-        const int rc2 = zt_plan_make(pu, n, &in2, &alt, &e2);
-        int take = !rc2 && (rc || o->vae_decode == ZT_VAE_DECODE_BANDED);
-        if (!rc2 && !rc && !take) {
-            /* per image: the steps (copies overlapped with compute) + the
-             * once-per-image units over the link (+ the banded decode's traffic) */
-            const double extra = zt_vae_host_traffic(&p->vae, p->ops, hl, wl, gp.vae_dt, banded_cap) / in->link_bw;
-            const double t_dev = image_time(plan, gp.steps, in->link_bw);
-            const double t_band = image_time(&alt, gp.steps, in->link_bw) + extra;
-            take = t_band < t_dev;
-        }
-        if (take) {
-            if (!rc) zt_plan_free(plan);
-            *plan = alt;
-            *in = in2;
-            rc = 0;
-        } else {
-            if (!rc2) zt_plan_free(&alt);
-            if (rc) *e = e2; /* neither fits: the banded minimum is the one to report */
-            p->vae_cap = 0;
-        }
-    }
-    if (!rc) p->vae_host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp.vae_dt, p->vae_cap);
+    rq.vae[ZT_PLAN_VAE_WHOLE] = vae_alternative(p, &gp, 0);
+    rq.vae[ZT_PLAN_VAE_BANDED] = vae_alternative(p, &gp, banded_cap);
+    int vae = ZT_PLAN_VAE_WHOLE;
+    const int rc = zt_plan_choose(pu, n, &rq, &o->policy, plan, in, &vae, e);
     free(pu);
-    free(compute);
-    return rc;
+    if (rc) return rc;
+    p->vae_cap = vae == ZT_PLAN_VAE_BANDED ? banded_cap : 0;
+    p->vae_host_bytes = rq.vae[vae].host_bytes;
+    return ZT_OK;
 }
 
 /* Everything but the weights: source, optional store, ops context, model
  * descriptions, tokenizer, measured context size. */
 static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, zt_pipeline *p, zt_err *e) {
+    if (o->plan_width < 16 || o->plan_height < 16 || o->plan_steps < 1)
+        return zt_err_set(e, ZT_ERR_ARG, "pipeline: planned for %dx%d, %d steps (start from zt_pipeline_opts_default)",
+                          o->plan_width, o->plan_height, o->plan_steps);
     int rc = zt_source_open(model_path, &p->src, e);
+    if (!rc) rc = zt_source_set_load_threads(p->src, o->load_threads, e);
     if (rc) return rc;
     p->cat = zt_source_catalog(p->src);
     if (o->store_path) {
@@ -193,17 +164,19 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     oc.device = o->device;
     oc.cpu_threads = o->cpu_threads;
     rc = zt_ops_create(&oc, &p->ops, e);
+    if (!rc) rc = zt_ops_set_norm_variant(p->ops, o->norm_variant, e);
     if (rc) return rc;
     uint64_t fr = 0, tot = 0;
     zt_ops_mem_info(p->ops, &fr, &tot);
     p->device_total = tot;
-    p->context_bytes = o->context_override ? o->context_override : tot ? tot - fr + CONTEXT_HEADROOM : 0;
+    p->context_measured = tot - fr;
     /* the plan's link rate: measured here unless given (64 MiB pinned copies,
      * ~10 ms; the buffers are gone before the plan's allocations) */
     if (o->link_bw <= 0 && !o->context_override && o->vram_budget) p->link_bw_measured = zt_ops_measure_h2d(p->ops, 64u << 20);
     rc = zt_qwen3_init(&p->te, p->cat, e);
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
+    if (!rc) zt_vae_force_bands(&p->vae, o->vae_band_level, o->vae_band_rows);
     return rc;
 }
 
@@ -237,26 +210,25 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
             if (rc) goto fail;
         }
     }
+    /* One provider: with no budget the plan keeps every unit resident. */
+    zt_plan_input in;
+    rc = build_plan(p, o, &p->plan, &in, e);
+    if (rc) goto fail;
+    if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
+    zt_stream_options so;
+    zt_stream_options_default(&so);
+    so.throttle_bw = o->throttle_bw;
+    so.host_scratch_bytes = p->vae_host_bytes;
+    so.copy_streams = o->copy_streams;
+    so.io_engine = o->io_engine;
+    rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
+    if (rc) goto fail;
+    p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
     if (o->vram_budget) {
-        zt_plan_input in;
-        rc = build_plan(p, o, &p->plan, &in, e);
-        if (rc) goto fail;
-        zt_stream_options so = {o->throttle_bw, 1, p->vae_host_bytes};
-        rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
-        if (rc) goto fail;
         p->streaming = 1;
         p->vae_host = zt_stream_host_scratch(p->stream);
         p->plan_width = o->plan_width;
         p->plan_height = o->plan_height;
-        p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
-    } else {
-        if (o->vae_decode == ZT_VAE_DECODE_BANDED) { /* no budget, but asked for (host memory on first use) */
-            const zt_gen_params gp = plan_gen_params(o);
-            p->vae_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
-        }
-        rc = zt_resident_open(p->ops, p->src, ZT_COMP_MASK_ALL, &p->units, e);
-        if (rc) goto fail;
-        p->weight_bytes = zt_resident_bytes(p->units);
     }
     p->load_s = zt_now() - t0;
     *out = p;

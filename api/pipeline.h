@@ -23,7 +23,7 @@
 #include "kernels/ops.h"
 #include "models/dit.h"
 #include "models/qwen3.h"
-#include "models/units.h"
+#include "stream/units.h"
 #include "models/vae.h"
 #include "sched/plan.h"
 #include "storage/source.h"
@@ -56,11 +56,14 @@ typedef struct {
     zt_dtype plan_vae_dt;     /* VAE activations the workspace is planned for (ZT_DT_F32 / ZT_DT_BF16) */
     uint64_t context_override; /* plan with this context size instead of the measured one (0 = measure) */
     const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
-    /* VAE decode under a budget: AUTO picks the whole-image decode unless it
-     * does not fit or the banded one (activations of the largest levels in
-     * host memory, freeing device memory for resident transformer blocks)
-     * is predicted faster per image at link_bw; DEVICE / BANDED force one. */
-    enum { ZT_VAE_DECODE_AUTO = 0, ZT_VAE_DECODE_DEVICE, ZT_VAE_DECODE_BANDED } vae_decode;
+    zt_vae_decode_mode vae_decode; /* whole-image or banded VAE decode (sched/plan.h) */
+    zt_plan_policy policy;    /* the plan's constants (zt_plan_policy_default) */
+    int lend;                 /* 1: the plan may lend the VAE's idle workspace to streamed blocks */
+    int copy_streams;         /* 1 or 2 (zt_stream_options) */
+    int norm_variant;         /* CUDA row norms (kernels/cuda_norm.h) */
+    int load_threads;         /* readers per unit when converting a checkpoint (storage/source.h; 0: default) */
+    zt_io_engine io_engine;   /* store reads (storage/reader.h) */
+    int vae_band_level, vae_band_rows; /* zt_vae_force_bands (0, 0: the plan decides) */
 } zt_pipeline_opts;
 
 typedef struct {
@@ -75,11 +78,11 @@ typedef struct {
     zt_vae vae;
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
-    /* streaming state (vram_budget != 0) */
+    zt_plan plan;             /* every unit resident when there is no budget */
+    /* a budget was given (vram_budget != 0): the workspace is the plan's */
     int streaming;
-    zt_plan plan;
     zt_stream *stream;        /* owned by units */
-    uint64_t context_bytes;   /* device bytes in use before the plan's allocations */
+    uint64_t context_measured; /* device bytes in use before the plan's allocations (0: no GPU) */
     double link_bw_measured;  /* host->device bytes/s measured at start (0: not measured) */
     uint64_t device_total;    /* device bytes of the card */
     int plan_width, plan_height; /* the image size the workspace was planned for */

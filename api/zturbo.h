@@ -66,6 +66,7 @@ enum {
 
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
+typedef enum { ZTURBO_IO_AUTO = 0, ZTURBO_IO_URING, ZTURBO_IO_PREAD } zturbo_io;
 
 typedef struct zturbo zturbo;
 
@@ -90,6 +91,19 @@ typedef struct {
     double link_bw;             /* host->device bytes/s the plan predicts with (0: measured at start
                                  * on a GPU, else 25e9, PCIe 4 x16) */
     int vae_decode;             /* 0 auto, 1 whole image on the device, 2 banded from host memory */
+    /* Tuning: the defaults are the measured best; other values are for
+     * comparisons. None changes the image bytes, except norm variants 2..4
+     * against 0..1 (rows longer than 1024 summed in another f32 order). */
+    int lend;                   /* 1 (default): transformer blocks streamed under a budget may use the
+                                 * whole-image VAE's workspace during the steps; 0: never */
+    int copy_streams;           /* 1 (default) or 2: split each streamed copy over two copy streams */
+    int norm_variant;           /* CUDA row-norm launch variant 0..4 (3, the fastest measured) */
+    int load_threads;           /* readers per unit when loading a checkpoint, 1..8 (0: min(8, cores));
+                                 * 1 is the old single reader without readahead advice */
+    zturbo_io io;               /* store reads: AUTO io_uring else pread threads, URING (fail
+                                 * without it), PREAD */
+    int vae_band_level, vae_band_rows; /* decode the VAE levels from 1..16 on in bands of 1..65536 rows,
+                                 * whatever the plan (0, 0: the plan decides) */
 } zturbo_options;
 
 typedef struct {

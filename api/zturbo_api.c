@@ -12,6 +12,8 @@
 
 #include "api/pipeline.h"
 #include "api/png.h"
+#include "kernels/cuda_norm.h"
+#include "storage/tensor_image.h"
 
 _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
                    (int)ZTURBO_ERR_NOMEM == (int)ZT_ERR_NOMEM && (int)ZTURBO_ERR_INTERRUPTED == (int)ZT_ERR_INTERRUPTED &&
@@ -58,6 +60,9 @@ void zturbo_options_default(zturbo_options *o) {
     o->max_width = 1024;
     o->max_height = 1024;
     o->max_steps = 8;
+    o->lend = 1;
+    o->copy_streams = 1;
+    o->norm_variant = ZT_NORM_VARIANT_DEFAULT;
 }
 
 void zturbo_params_default(zturbo_params *p) {
@@ -105,6 +110,24 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads),
                fail(&e, err, errlen);
     if (check_size("max width", o->max_width, &e) || check_size("max height", o->max_height, &e)) return fail(&e, err, errlen);
+    if (o->lend != 0 && o->lend != 1)
+        return zt_err_set(&e, ZT_ERR_ARG, "lend %d not allowed: 0 or 1", o->lend), fail(&e, err, errlen);
+    if (o->copy_streams < 1 || o->copy_streams > 2)
+        return zt_err_set(&e, ZT_ERR_ARG, "copy streams %d not allowed: 1 or 2", o->copy_streams), fail(&e, err, errlen);
+    if (o->norm_variant < 0 || o->norm_variant >= ZT_NORM_VARIANTS)
+        return zt_err_set(&e, ZT_ERR_ARG, "norm variant %d not allowed: 0..%d", o->norm_variant, ZT_NORM_VARIANTS - 1),
+               fail(&e, err, errlen);
+    if (o->load_threads < 0 || o->load_threads > ZT_LOAD_THREADS_MAX)
+        return zt_err_set(&e, ZT_ERR_ARG, "load threads %d not allowed: 1..%d (0: default)", o->load_threads,
+                          ZT_LOAD_THREADS_MAX),
+               fail(&e, err, errlen);
+    if (o->io != ZTURBO_IO_AUTO && o->io != ZTURBO_IO_URING && o->io != ZTURBO_IO_PREAD)
+        return zt_err_set(&e, ZT_ERR_ARG, "io %d not allowed: auto, uring or pread", (int)o->io), fail(&e, err, errlen);
+    if (o->vae_band_level < 0 || o->vae_band_level > 16 || o->vae_band_rows < 0 || o->vae_band_rows > 65536 ||
+        !o->vae_band_level != !o->vae_band_rows)
+        return zt_err_set(&e, ZT_ERR_ARG, "VAE bands %d,%d not allowed: level 1..16 and rows 1..65536, or both 0",
+                          o->vae_band_level, o->vae_band_rows),
+               fail(&e, err, errlen);
     if (o->max_steps < 1 || o->max_steps > 100)
         return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
 
@@ -151,7 +174,14 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (o->vae_decode < 0 || o->vae_decode > 2)
         return zt_err_set(&e, ZT_ERR_ARG, "vae_decode %d not allowed: 0 auto, 1 device, 2 banded", o->vae_decode),
                fail(&e, err, errlen);
-    po.vae_decode = o->vae_decode;
+    po.vae_decode = (zt_vae_decode_mode)o->vae_decode;
+    po.lend = o->lend;
+    po.copy_streams = o->copy_streams;
+    po.norm_variant = o->norm_variant;
+    po.load_threads = o->load_threads;
+    po.io_engine = o->io == ZTURBO_IO_URING ? ZT_IO_URING : o->io == ZTURBO_IO_PREAD ? ZT_IO_PREAD : ZT_IO_AUTO;
+    po.vae_band_level = o->vae_band_level;
+    po.vae_band_rows = o->vae_band_rows;
     po.plan_width = o->max_width;
     po.plan_height = o->max_height;
     po.plan_steps = o->max_steps;

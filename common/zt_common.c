@@ -64,35 +64,6 @@ const char *zt_code_name(int code) {
     }
 }
 
-static zt_log_level g_log_level = ZT_LOG_WARN;
-static int g_log_init;
-
-void zt_log_set_level(zt_log_level lvl) {
-    g_log_level = lvl;
-    g_log_init = 1;
-}
-
-zt_log_level zt_log_get_level(void) {
-    if (!g_log_init) {
-        const char *s = getenv("ZT_LOG");
-        if (s && !strcmp(s, "debug")) g_log_level = ZT_LOG_DEBUG;
-        else if (s && !strcmp(s, "info")) g_log_level = ZT_LOG_INFO;
-        else if (s && !strcmp(s, "quiet")) g_log_level = ZT_LOG_QUIET;
-        g_log_init = 1;
-    }
-    return g_log_level;
-}
-
-void zt_log(zt_log_level lvl, const char *fmt, ...) {
-    if (lvl > zt_log_get_level()) return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(lvl == ZT_LOG_WARN ? "zturbo: warning: " : "zturbo: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
 double zt_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -56,13 +56,6 @@ void zt_err_clear(zt_err *e);
 /* Short name of a code: "io", "format", ... */
 const char *zt_code_name(int code);
 
-/* Logging: only the command line enables it. Library code may call
- * zt_log_debug for traces (off by default, stderr, ZT_LOG=debug). */
-typedef enum { ZT_LOG_QUIET = 0, ZT_LOG_WARN = 1, ZT_LOG_INFO = 2, ZT_LOG_DEBUG = 3 } zt_log_level;
-void zt_log_set_level(zt_log_level lvl);
-zt_log_level zt_log_get_level(void);
-void zt_log(zt_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Monotonic clock in seconds. */
 double zt_now(void);
 

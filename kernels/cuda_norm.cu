@@ -16,7 +16,7 @@
  * f32. r = 1/sqrtf(v + eps) (IEEE sqrt and division, as the CPU backend).
  *
  * Launch variants (kernels/cuda_norm.h; issue #4: reach >= 70% of copy
- * bandwidth), selected per launch by host state (env ZT_NORM_VARIANT):
+ * bandwidth), selected per launch by the ops context's setting:
  *   0  the kernels above.
  *   1  0 with a packed bf16 epilogue (bf16 outputs): R(x·r) two values per
  *      cvt.rn.bf16x2.f32 and the weight/scale/gate products and the
@@ -39,7 +39,6 @@
 #include "kernels/cuda_common.cuh"
 #include "kernels/cuda_norm.h"
 
-#include <atomic>
 #include <climits>
 #include <stdlib.h>
 
@@ -660,32 +659,6 @@ template <typename TX, typename TY, int MODE> static bool norm_launch_grid(const
     return false;
 }
 
-/* ---- variant selection ---- */
-static std::atomic<int> g_norm_variant(-1);
-
-extern "C" void zt_cuda_norm_set_variant(int v) {
-    ZT_ASSERT(v >= 0 && v < ZT_NORM_VARIANTS);
-    g_norm_variant.store(v, std::memory_order_relaxed);
-}
-
-extern "C" int zt_cuda_norm_get_variant(void) {
-    int v = g_norm_variant.load(std::memory_order_relaxed);
-    if (v >= 0) return v;
-    v = 3;
-    const char *e = getenv("ZT_NORM_VARIANT");
-    if (e && *e) {
-        char *end = NULL;
-        const long l = strtol(e, &end, 10);
-        if (*end || l < 0 || l >= ZT_NORM_VARIANTS)
-            fprintf(stderr, "zturbo: ZT_NORM_VARIANT=%s is not 0..%d; using 3\n", e, ZT_NORM_VARIANTS - 1);
-        else
-            v = (int)l;
-    }
-    int unset = -1; /* a concurrent set wins */
-    g_norm_variant.compare_exchange_strong(unset, v, std::memory_order_relaxed);
-    return g_norm_variant.load(std::memory_order_relaxed);
-}
-
 template <typename TX, typename TY, int MODE> static void norm_launch_t(const zt_ops *ops, const norm_args *a, int variant) {
     if (variant >= 2 && norm_launch_grid<TX, TY, MODE>(ops, a)) return;
     /* variant 1 differs from 0 only where rounding to bf16 happens */
@@ -716,7 +689,7 @@ static void norm_run(zt_ops *ops, const zt_norm *n, const void *gate, void *out,
     const unsigned sx = zt_dtype_size(n->x_dt), sy = zt_dtype_size(out_dt);
     a.vec = n->dim % 8 == 0 && zt_al16(n->x) && (a.ldx * sx) % 16 == 0 && zt_al16(out) && (a.ldy * sy) % 16 == 0 &&
             (!n->weight || zt_al16(n->weight)) && (!n->scale || zt_al16(n->scale)) && (!gate || zt_al16(gate));
-    const int variant = zt_cuda_norm_get_variant();
+    const int variant = ops->norm_variant;
     a.hint = variant == 3 ? 1 : variant == 4 ? 3 : 0;
     const bool xb = n->x_dt == ZT_DT_BF16, yb = out_dt == ZT_DT_BF16;
     if (xb && yb) norm_launch_t<zt_bf16, zt_bf16, MODE>(ops, &a, variant);

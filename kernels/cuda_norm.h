@@ -4,23 +4,25 @@
  * op test can check each against the CPU reference. Every variant keeps the
  * numerics of ops.h; what each one changes is in cuda_norm.cu's header.
  *
- * The variant is process-wide host state read at each launch: the default is
- * env ZT_NORM_VARIANT (read once; unset = 3, the fastest measured),
- * zt_cuda_norm_set_variant overrides it. Not for the models: only the tools
- * and tests set it. */
+ * The variant is a setting of the ops context, read at each launch:
+ * ZT_NORM_VARIANT_DEFAULT (the fastest measured) from zt_ops_create, changed
+ * with zt_ops_set_norm_variant (the public API's norm_variant option, kbench,
+ * the op test). The CPU backend keeps it and ignores it. */
 #ifndef ZT_KERNELS_CUDA_NORM_H
 #define ZT_KERNELS_CUDA_NORM_H
+
+#include "kernels/ops.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define ZT_NORM_VARIANTS 5 /* variants 0 .. ZT_NORM_VARIANTS - 1 */
+#define ZT_NORM_VARIANTS 5        /* variants 0 .. ZT_NORM_VARIANTS - 1 */
+#define ZT_NORM_VARIANT_DEFAULT 3
 
-/* v in [0, ZT_NORM_VARIANTS) (anything else aborts). */
-void zt_cuda_norm_set_variant(int v);
-/* The variant in force (the env default until set). */
-int zt_cuda_norm_get_variant(void);
+/* v in [0, ZT_NORM_VARIANTS), else ZT_ERR_ARG naming the range. */
+int zt_ops_set_norm_variant(zt_ops *ops, int v, zt_err *e);
+int zt_ops_norm_variant(const zt_ops *ops);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include "common/zt_cuda.h"
+#include "kernels/cuda_norm.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ int zt_ops_create(const zt_ops_config *cfg, zt_ops **out, zt_err *e) {
     ops->device = cfg->device;
     ops->cpu_threads = cfg->cpu_threads > 0 ? cfg->cpu_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (ops->cpu_threads < 1) ops->cpu_threads = 1;
+    ops->norm_variant = ZT_NORM_VARIANT_DEFAULT;
     if (cfg->backend == ZT_BACKEND_CUDA) {
         int rc = zt_cuda_ops_init(ops, cfg, e);
         if (rc) {
@@ -35,6 +37,15 @@ void zt_ops_destroy(zt_ops *ops) {
 }
 
 zt_backend zt_ops_backend(const zt_ops *ops) { return ops->backend; }
+
+int zt_ops_set_norm_variant(zt_ops *ops, int v, zt_err *e) {
+    if (v < 0 || v >= ZT_NORM_VARIANTS)
+        return zt_err_set(e, ZT_ERR_ARG, "norm variant %d not allowed: 0..%d", v, ZT_NORM_VARIANTS - 1);
+    ops->norm_variant = v;
+    return ZT_OK;
+}
+
+int zt_ops_norm_variant(const zt_ops *ops) { return ops->norm_variant; }
 void *zt_ops_stream(const zt_ops *ops) { return ops->stream; }
 void zt_ops_set_stream(zt_ops *ops, void *stream) { ops->stream = stream; }
 size_t zt_ops_device_bytes(const zt_ops *ops) { return ops->backend == ZT_BACKEND_CUDA ? ops->gemm_ws_bytes : 0; }

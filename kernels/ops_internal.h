@@ -21,6 +21,7 @@ struct zt_ops {
     void *gemm_ws;         /* device workspace for cuBLASLt, fixed at create */
     size_t gemm_ws_bytes;
     int cpu_threads;       /* CPU backend worker count (>= 1) */
+    int norm_variant;      /* CUDA row norms' launch variant (kernels/cuda_norm.h) */
 };
 
 /* CUDA life cycle and memory (kernels/cuda_context.cu). */

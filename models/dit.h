@@ -29,7 +29,7 @@
 
 #include "common/zt_common.h"
 #include "kernels/ops.h"
-#include "models/units.h"
+#include "stream/units.h"
 #include "storage/catalog.h"
 
 #ifdef __cplusplus

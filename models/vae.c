@@ -645,17 +645,19 @@ static size_t cfg_device_bytes(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_
     return cv.used;
 }
 
+void zt_vae_force_bands(zt_vae *v, int level, int rows) {
+    v->force_level = level >= 1 && rows >= 1 ? level : 0;
+    v->force_rows = level >= 1 && rows >= 1 ? rows : 0;
+}
+
 /* The configuration for a device cap: the whole decode on the device when it
  * fits (or cap is 0), else the fewest host levels and the tallest bands that
- * fit, else the smallest configuration. ZT_VAE_BANDED="LEVEL,ROWS" forces
- * one (tests). */
+ * fit, else the smallest configuration; zt_vae_force_bands overrides. */
 static vae_cfg vae_choose(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype dt, size_t cap) {
     vae_cfg cfg = {v->n_up, 1 << 30};
-    const char *force = getenv("ZT_VAE_BANDED");
-    int lv = 0, rows = 0;
-    if (force && sscanf(force, "%d,%d", &lv, &rows) == 2 && lv >= 1 && rows >= 1) {
-        cfg.host_from = lv < v->n_up ? lv : v->n_up;
-        cfg.band = rows;
+    if (v->force_level) {
+        cfg.host_from = v->force_level < v->n_up ? v->force_level : v->n_up;
+        cfg.band = v->force_rows;
         return cfg;
     }
     if (!cap || v->n_up < 2 || cfg_device_bytes(v, ops, hl, wl, dt, cfg, NULL, NULL) <= cap) return cfg;

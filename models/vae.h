@@ -13,8 +13,8 @@
  * (256 * H * W elements for the real model) when the whole decode runs on
  * the device. Under a device cap (a small --vram) the levels from some
  * resolution on keep their activations in two host buffers and run in row
- * bands (vae.c, "workspace"); set ZT_VAE_BANDED=LEVEL,ROWS to force that
- * (tests: LEVEL = first banded level, 1..n_up-1). */
+ * bands (vae.c, "workspace"); zt_vae_force_bands fixes that configuration
+ * whatever the cap (the vae_bands option: tests and comparisons). */
 #ifndef ZT_MODELS_VAE_H
 #define ZT_MODELS_VAE_H
 
@@ -23,7 +23,7 @@
 
 #include "common/zt_common.h"
 #include "kernels/ops.h"
-#include "models/units.h"
+#include "stream/units.h"
 #include "storage/catalog.h"
 
 #ifdef __cplusplus
@@ -55,11 +55,16 @@ typedef struct {
     int up_cout[ZT_VAE_MAX_BLOCKS];
     uint64_t up_conv_w[ZT_VAE_MAX_BLOCKS], up_conv_b[ZT_VAE_MAX_BLOCKS]; /* upsampler conv; unused for the last */
     uint64_t norm_out_w, norm_out_b, conv_out_w, conv_out_b;
+    int force_level, force_rows; /* zt_vae_force_bands (0: chosen from the cap) */
 } zt_vae;
 
 int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e);
 void zt_vae_free(zt_vae *v);
 int zt_vae_unit_order(const zt_vae *v, int *order, int max);
+/* Keep the levels from `level` on (1..n_up-1; larger means the last) in host
+ * memory and run them in bands of `rows` output rows, whatever the cap;
+ * 0, 0: the configuration follows the cap (the default). */
+void zt_vae_force_bands(zt_vae *v, int level, int rows);
 /* Device scratch bytes for a latent of hl x wl when the decode may use at
  * most `cap` device bytes (0: no cap). Within the cap, the largest levels
  * run in row bands with their activations in host memory (banded decode);

@@ -7,6 +7,23 @@
 
 #define PLAN_ALIGN 256u
 
+static const zt_plan_policy k_policy_default = {
+    .gpu_flops = 6.0e14,
+    .cpu_flops = 5.0e10,
+    .caption_tokens = 128,
+    .context_headroom = 96ull << 20,
+    .link_bw = 25e9,
+    .disk_bw = 2e9,
+    .prefetch = 1,
+    .prefetch_max = 3,
+    .deeper_factor = 0.99,
+    .staging_slots = 4,
+};
+
+void zt_plan_policy_default(zt_plan_policy *p) { *p = k_policy_default; }
+
+static const zt_plan_policy *policy_of(const zt_plan_input *in) { return in->policy ? in->policy : &k_policy_default; }
+
 /* Residency priority class: lower wins. Per-step DiT units cost bus time on
  * every evaluation; everything else once per image. */
 static int unit_class(const zt_plan_unit *u) {
@@ -24,7 +41,9 @@ static uint64_t fixed_bytes(const zt_plan_unit *units, int n, const zt_plan_inpu
     return b;
 }
 
-static int plan_prefetch(const zt_plan_input *in) { return in->prefetch_override >= 0 ? in->prefetch_override : 1; }
+static int plan_prefetch(const zt_plan_input *in) {
+    return in->prefetch_override >= 0 ? in->prefetch_override : policy_of(in)->prefetch;
+}
 
 static int plan_slots(const zt_plan_input *in) {
     int pf = plan_prefetch(in);
@@ -186,6 +205,7 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     uint64_t fixed = fixed_bytes(units, n_units, in);
     uint64_t all = fixed;
     for (int i = 0; i < n_units; i++) {
+        ch[i].phase = units[i].phase;
         if (units[i].host_only) ch[i].residency = ZT_RES_HOST;
         else if (units[i].always_resident) ch[i].residency = ZT_RES_RESIDENT;
         if (is_candidate(&units[i])) all += ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
@@ -213,14 +233,15 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
             /* A deeper prefetch costs a resident block per extra slot but lets
              * a copy start earlier; take it when the simulated step is more
              * than 1% faster (stalls behind a late copy against more bytes). */
+            const zt_plan_policy *pol = policy_of(in);
             zt_plan_unit_choice *alt = malloc(sizeof *alt * (size_t)n_units);
             double best = sim_step(units, n_units, ch, slots, in->link_bw);
-            for (int d = 2; alt && d <= 3; d++) {
+            for (int d = pf + 1; alt && d <= pol->prefetch_max; d++) {
                 memcpy(alt, ch, sizeof *alt * (size_t)n_units);
                 uint64_t s2 = fit_window(units, order, n_order, in->vram_budget - fixed, d + 1, alt);
                 if (!s2) continue; /* does not fit */
                 double t = sim_step(units, n_units, alt, d + 1, in->link_bw);
-                if (t < best * 0.99) {
+                if (t < best * pol->deeper_factor) {
                     best = t;
                     memcpy(ch, alt, sizeof *alt * (size_t)n_units);
                     slots = d + 1;
@@ -277,8 +298,8 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                               "them from: pack one with `zturbo pack` and pass --store, or raise --pinned",
                               zt_fmt_bytes(in->pinned_budget, b1, sizeof b1));
         }
-        /* four stages: reads run ahead while earlier stages wait for a slot */
-        uint64_t staging = in->staging_bytes ? in->staging_bytes : 4 * out->slot_bytes;
+        /* several stages: reads run ahead while earlier stages wait for a slot */
+        uint64_t staging = in->staging_bytes ? in->staging_bytes : (uint64_t)policy_of(in)->staging_slots * out->slot_bytes;
         if (staging < out->slot_bytes) staging = out->slot_bytes;
         out->staging_bytes = staging;
         out->pinned_bytes += staging;
@@ -355,4 +376,111 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     }
     free(order);
     return ZT_OK;
+}
+
+/* ---- the policy ---- */
+
+/* Predicted seconds per image of a plan, without the compute of the
+ * once-per-image phases (the same for every plan). image_bus_bytes counts
+ * the per-step units too; their copies are inside step_time_s. */
+static double image_time(const zt_plan *pl, int steps, double link_bw) {
+    const double once = (double)pl->image_bus_bytes - (double)steps * (double)pl->step_bus_bytes;
+    return steps * pl->step_time_s + (once > 0 ? once : 0) / link_bw;
+}
+
+int zt_plan_choose(const zt_plan_unit *units_in, int n_units, const zt_plan_request *rq, const zt_plan_policy *pol,
+                   zt_plan *out, zt_plan_input *in, int *vae_choice, zt_err *e) {
+    zt_plan_policy def;
+    if (!pol) {
+        zt_plan_policy_default(&def);
+        pol = &def;
+    }
+    memset(out, 0, sizeof *out);
+    *vae_choice = ZT_PLAN_VAE_WHOLE;
+    if (n_units <= 0 || !units_in) return zt_err_set(e, ZT_ERR_ARG, "plan: no units");
+    if (rq->vae_decode != ZT_VAE_DECODE_AUTO && rq->vae_decode != ZT_VAE_DECODE_DEVICE &&
+        rq->vae_decode != ZT_VAE_DECODE_BANDED)
+        return zt_err_set(e, ZT_ERR_ARG, "plan: VAE decode mode %d is not auto, device or banded", (int)rq->vae_decode);
+    zt_plan_unit *units = malloc(sizeof *units * (size_t)n_units);
+    if (!units) return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
+    memcpy(units, units_in, sizeof *units * (size_t)n_units);
+
+    /* Compute estimates: the cost model's FLOPs over an assumed sustained
+     * rate (a simulated device, context given, plans for a GPU). Only the
+     * predictions and the prefetch/lending choices use them. */
+    const int gpu = rq->gpu || rq->context_override;
+    const double rate = gpu ? pol->gpu_flops : pol->cpu_flops;
+    if (rq->flops_token > 0 || rq->flops_pair > 0) {
+        const double S = (double)rq->image_tokens + (double)pol->caption_tokens;
+        const double flops = S * rq->flops_token + S * S * rq->flops_pair;
+        for (int i = 0; i < n_units; i++)
+            if (units[i].phase == ZT_PHASE_DIT && units[i].uses_per_image > 1) units[i].compute_s = flops / rate;
+    }
+
+    memset(in, 0, sizeof *in);
+    in->policy = pol;
+    in->pinned_budget = rq->pinned_budget;
+    in->have_store = rq->have_store;
+    in->steps = rq->steps;
+    in->window_override = rq->window_override;
+    in->prefetch_override = rq->prefetch_override;
+    in->link_bw = rq->link_bw > 0 ? rq->link_bw : rq->link_measured > 0 ? rq->link_measured : pol->link_bw;
+    if (rq->throttle_bw > 0 && rq->throttle_bw < in->link_bw) in->link_bw = rq->throttle_bw;
+    in->disk_bw = rq->disk_bw > 0 ? rq->disk_bw : pol->disk_bw;
+    int rc;
+    if (!rq->vram_budget) {
+        /* no budget: every unit resident, the caller allocates activations per image;
+         * the VAE decodes in bands only when asked to */
+        in->vram_budget = UINT64_MAX;
+        *vae_choice = rq->vae_decode == ZT_VAE_DECODE_BANDED ? ZT_PLAN_VAE_BANDED : ZT_PLAN_VAE_WHOLE;
+        rc = zt_plan_make(units, n_units, in, out, e);
+        free(units);
+        return rc;
+    }
+    in->vram_budget = rq->vram_budget;
+    in->context_bytes = rq->context_override  ? rq->context_override
+                        : rq->context_measured ? rq->context_measured + pol->context_headroom
+                                               : 0;
+
+    /* The whole-image decode first (its idle tail lent to per-step units),
+     * unless the banded one is forced. */
+    zt_plan_input in_whole = *in;
+    rc = ZT_ERR_NOMEM;
+    if (rq->vae_decode != ZT_VAE_DECODE_BANDED) {
+        in_whole.workspace_bytes = rq->vae[ZT_PLAN_VAE_WHOLE].workspace_bytes;
+        in_whole.lend_bytes = rq->lend ? rq->vae[ZT_PLAN_VAE_WHOLE].lend_bytes : 0;
+        rc = zt_plan_make(units, n_units, &in_whole, out, e);
+    }
+    *in = in_whole;
+    if (rq->vae_decode != ZT_VAE_DECODE_DEVICE && (rc == ZT_ERR_NOMEM || (!rc && !out->all_resident))) {
+        /* Whole-image decode too big, or a banded one may free room for
+         * resident transformer blocks: plan with the banded decode and keep
+         * the plan predicted faster per image (its extra host traffic at the
+         * link rate against the transformer's saved bus time). */
+        zt_plan alt;
+        zt_err e2;
+        zt_plan_input in_band = in_whole;
+        in_band.workspace_bytes = rq->vae[ZT_PLAN_VAE_BANDED].workspace_bytes;
+        in_band.lend_bytes = rq->lend ? rq->vae[ZT_PLAN_VAE_BANDED].lend_bytes : 0;
+        const int rc2 = zt_plan_make(units, n_units, &in_band, &alt, &e2);
+        int take = !rc2 && rc; /* the whole decode failed or was not asked for */
+        if (!rc2 && !rc && !take) {
+            /* per image: the steps (copies overlapped with compute) + the
+             * once-per-image units over the link (+ the banded decode's traffic) */
+            const double extra = rq->vae[ZT_PLAN_VAE_BANDED].host_traffic / in->link_bw;
+            take = image_time(&alt, rq->steps, in->link_bw) + extra < image_time(out, rq->steps, in->link_bw);
+        }
+        if (take) {
+            if (!rc) zt_plan_free(out);
+            *out = alt;
+            *in = in_band;
+            *vae_choice = ZT_PLAN_VAE_BANDED;
+            rc = ZT_OK;
+        } else {
+            if (!rc2) zt_plan_free(&alt);
+            if (rc && e) *e = e2; /* neither fits: the banded minimum is the one to report */
+        }
+    }
+    free(units);
+    return rc;
 }

@@ -25,7 +25,8 @@
  *     max(compute, pinned_bytes / link_bw) and their sum; at least
  *     disk_bytes / disk_bw; at prefetch 0 the plain sum (no overlap).
  *   - Prefetch depth: 1 (two slots) unless overridden, or deeper (up to 3)
- *     when that simulated step is more than 1% faster at the budget.
+ *     when that simulated step is more than 1% faster at the budget
+ *     (zt_plan_policy names these numbers).
  *   - Lending: the denoising loop uses only the front of the workspace; the
  *     last `lend_bytes` of it (sized for the VAE) are idle then. Streamed
  *     per-step units with pinned host images that fit there become LENT:
@@ -33,6 +34,14 @@
  *     them afterwards). They count as resident in the step simulation and
  *     once per image in image_bus_bytes. The plan lends only when the
  *     simulated steps gain more than those copies cost at the link rate.
+ *
+ * zt_plan_make is the residency planner for one workspace. zt_plan_choose
+ * is the whole policy on top of it, the one function a pipeline calls: it
+ * turns what the pipeline measured (context, link rate, the transformer's
+ * cost model, the two ways to decode the VAE with their workspace, idle
+ * tail, host memory and host traffic) into the planner's input with the
+ * constants of zt_plan_policy, plans each VAE alternative the options allow
+ * and keeps the one predicted faster per image.
  */
 #ifndef ZT_SCHED_PLAN_H
 #define ZT_SCHED_PLAN_H
@@ -51,6 +60,26 @@ typedef enum { ZT_PHASE_TEXT = 0, ZT_PHASE_DIT = 1, ZT_PHASE_VAE = 2, ZT_PHASE_C
  * whole-image VAE decode's scratch), and used there on every step. */
 typedef enum { ZT_RES_STREAMED = 0, ZT_RES_RESIDENT = 1, ZT_RES_HOST = 2, ZT_RES_LENT = 3 } zt_residency;
 typedef enum { ZT_TIER_NONE = 0, ZT_TIER_PINNED = 1, ZT_TIER_DISK = 2 } zt_host_tier;
+
+/* The constants of the policy, named (zt_plan_policy_default sets them). */
+typedef struct {
+    double gpu_flops;          /* sustained FLOP/s of a GPU on a transformer block: 6.0e14 predicts the
+                                  H100's resident 0.0965 s per 1024² evaluation (wgmma attention) */
+    double cpu_flops;          /* the same on the CPU backend: 5.0e10 */
+    int caption_tokens;        /* caption length the compute estimate assumes: a ~100-token prompt
+                                  padded to 128 (the workspace is sized for the longest, 512) */
+    uint64_t context_headroom; /* on top of the measured CUDA context: what the driver allocates
+                                  lazily after planning (kernel local memory, module loads): 96 MiB */
+    double link_bw;            /* host->device bytes/s when neither given nor measured: 25e9 (PCIe 4 x16) */
+    double disk_bw;            /* store read bytes/s when not given: 2e9 */
+    int prefetch;              /* prefetch depth unless the simulation prefers a deeper one: 1 */
+    int prefetch_max;          /* the deepest prefetch the plan tries on its own: 3 */
+    double deeper_factor;      /* a deeper prefetch is taken when its simulated step is below this
+                                  fraction of the best so far: 0.99 (more than 1% faster) */
+    int staging_slots;         /* the DISK-tier staging ring, in slots (reads run ahead): 4 */
+} zt_plan_policy;
+
+void zt_plan_policy_default(zt_plan_policy *p);
 
 typedef struct {
     const char *name;     /* unit name (catalog) */
@@ -76,11 +105,14 @@ typedef struct {
     int prefetch_override;     /* --prefetch N (-1 = plan decides) */
     uint64_t staging_bytes;    /* pinned staging ring for DISK-tier reads (0 = plan decides) */
     uint64_t lend_bytes;       /* the workspace's tail, idle while the DiT steps run (0: none) */
+    const zt_plan_policy *policy; /* NULL: zt_plan_policy_default */
 } zt_plan_input;
 
 typedef struct {
     zt_residency residency;
     zt_host_tier tier;         /* for streamed units */
+    zt_phase phase;            /* the unit's phase (as given): lent units are valid from the start of a
+                                  phase of theirs until a phase of another kind begins */
     uint64_t device_offset;    /* offset in the resident arena (resident units) or in the lent
                                   region (lent units) */
 } zt_plan_unit_choice;
@@ -119,6 +151,57 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
 void zt_plan_free(zt_plan *p);
 /* The smallest vram_budget for which zt_plan_make succeeds with this input. */
 uint64_t zt_plan_min_budget(const zt_plan_unit *units, int n_units, const zt_plan_input *in);
+
+/* ---- the policy: one request in, one plan out ---- */
+
+/* How the VAE decodes: AUTO takes the whole-image decode unless it does not
+ * fit or the banded one (the largest activations in host memory, freeing
+ * device memory for resident transformer blocks) is predicted faster per
+ * image; DEVICE / BANDED force one. */
+typedef enum { ZT_VAE_DECODE_AUTO = 0, ZT_VAE_DECODE_DEVICE = 1, ZT_VAE_DECODE_BANDED = 2 } zt_vae_decode_mode;
+enum { ZT_PLAN_VAE_WHOLE = 0, ZT_PLAN_VAE_BANDED = 1 };
+
+/* One way to decode the VAE, as the pipeline measured it for the planned image. */
+typedef struct {
+    uint64_t workspace_bytes;  /* the activation workspace with this decode (largest phase) */
+    uint64_t lend_bytes;       /* its tail, idle while the denoising loop runs (0: nothing to lend) */
+    uint64_t host_bytes;       /* host activation memory of the decode (0: all on the device) */
+    double host_traffic;       /* bytes per image the decode moves between host and device */
+} zt_plan_vae;
+
+typedef struct {
+    /* the budget and the user's overrides (as in zt_plan_input) */
+    uint64_t vram_budget;      /* 0: no budget: everything resident, activations allocated per image
+                                  (the plan's workspace is 0) */
+    uint64_t pinned_budget;
+    int have_store;
+    int steps;
+    int window_override, prefetch_override;
+    /* the device, as measured (0: not measured) or given (0: not given) */
+    int gpu;                   /* the plan is for a GPU (the CUDA backend) */
+    uint64_t context_measured; /* device bytes in use before planning; + policy headroom */
+    uint64_t context_override; /* assume this context instead (a simulated GPU when not gpu) */
+    double link_bw;            /* given host->device bytes/s, wins over the measured one */
+    double link_measured;
+    double throttle_bw;        /* copies are capped at this rate (test knob; 0: off) */
+    double disk_bw;            /* given store read rate */
+    /* the transformer's cost model: one use of a per-step unit costs
+     * S * flops_token + S^2 * flops_pair FLOPs, S = image_tokens + the
+     * policy's caption_tokens (0, 0: keep the units' compute_s) */
+    double flops_token, flops_pair;
+    int image_tokens;
+    /* the VAE */
+    zt_vae_decode_mode vae_decode;
+    zt_plan_vae vae[2];        /* [ZT_PLAN_VAE_WHOLE], [ZT_PLAN_VAE_BANDED] */
+    int lend;                  /* 1: lend the whole-image decode's idle tail to per-step units; 0: never */
+} zt_plan_request;
+
+/* The plan for a request: *in receives the planner input it was made with
+ * (context, rates, workspace: what a printer shows), *vae_choice which VAE
+ * alternative it uses (ZT_PLAN_VAE_*). Errors as zt_plan_make (when neither
+ * VAE alternative fits, the banded one's minimum is the one reported). */
+int zt_plan_choose(const zt_plan_unit *units, int n_units, const zt_plan_request *rq, const zt_plan_policy *pol,
+                   zt_plan *out, zt_plan_input *in, int *vae_choice, zt_err *e);
 
 #ifdef __cplusplus
 }

@@ -357,7 +357,10 @@ static int64_t resolve(const builder *b, int s) {
     }
 }
 
-static void begin_unit(builder *b, const char *name, int per_step, int host_only) {
+/* flags of begin_unit */
+enum { U_PER_STEP = 1, U_HOST_ONLY = 2, U_ALWAYS_RESIDENT = 4 };
+
+static void begin_unit(builder *b, const char *name, unsigned flags) {
     zt_unit_desc *u = grow(b->units, &b->cap_units, b->n_units + 1, sizeof *u);
     if (!u) {
         b->oom = 1;
@@ -369,8 +372,9 @@ static void begin_unit(builder *b, const char *name, int per_step, int host_only
     snprintf(u->name, sizeof u->name, "%s", name);
     u->comp = b->comp;
     u->first_tensor = -1;
-    u->per_step = per_step;
-    u->host_only = host_only;
+    u->per_step = (flags & U_PER_STEP) != 0;
+    u->host_only = (flags & U_HOST_ONLY) != 0;
+    u->always_resident = (flags & U_ALWAYS_RESIDENT) != 0;
     b->cur_unit = b->n_units++;
 }
 
@@ -465,10 +469,10 @@ static void walk(builder *b) {
     /* transformer */
     b->comp = ZT_COMP_DIT;
     b->role = ZT_CKPT_PACKED;
-    begin_unit(b, "dit.globals", 1, 0);
+    begin_unit(b, "dit.globals", U_PER_STEP | U_ALWAYS_RESIDENT);
     emit(b, "", k_dit_globals, ZT_ARRAY_LEN(k_dit_globals), 0, 0);
     end_unit(b);
-    begin_unit(b, "dit.adaln", 0, 0);
+    begin_unit(b, "dit.adaln", 0);
     for (int i = 0; i < c->n_refiner_layers; i++) {
         snprintf(p, sizeof p, "noise_refiner.%d.", i);
         emit(b, p, k_dit_block, ZT_ARRAY_LEN(k_dit_block), F_ADALN, F_ADALN);
@@ -487,7 +491,7 @@ static void walk(builder *b) {
         for (int i = 0; i < n; i++) {
             snprintf(un, sizeof un, "dit.%s.%d", fams[f].fam, i);
             snprintf(p, sizeof p, "%s.%d.", fams[f].fam, i);
-            begin_unit(b, un, fams[f].per_step, 0);
+            begin_unit(b, un, fams[f].per_step ? U_PER_STEP : 0);
             emit(b, p, k_dit_block, ZT_ARRAY_LEN(k_dit_block), F_ADALN, 0);
             end_unit(b);
         }
@@ -496,14 +500,14 @@ static void walk(builder *b) {
     /* text encoder */
     b->comp = ZT_COMP_TEXT;
     const char *mp = c->te_prefix_model ? "model." : "";
-    begin_unit(b, "te.embed", 0, 1);
+    begin_unit(b, "te.embed", U_HOST_ONLY);
     emit(b, mp, k_te_embed, ZT_ARRAY_LEN(k_te_embed), 0, 0);
     end_unit(b);
     for (int i = 0; i < c->te_layers; i++) {
         snprintf(p, sizeof p, "%slayers.%d.", mp, i);
         if (i < c->te_layers - 1) {
             snprintf(un, sizeof un, "te.layers.%d", i);
-            begin_unit(b, un, 0, 0);
+            begin_unit(b, un, 0);
         } else {
             b->role = ZT_CKPT_CHECKED; /* hidden_states[-2] never needs the last layer */
         }
@@ -517,7 +521,7 @@ static void walk(builder *b) {
     b->role = ZT_CKPT_PACKED;
     int nb = c->vae_n_blocks;
     int64_t top = c->vae_block_out[nb - 1];
-    begin_unit(b, "vae.decoder", 0, 0);
+    begin_unit(b, "vae.decoder", 0);
     if (c->vae_post_quant_conv) emit_conv(b, "post_quant_conv.", c->vae_latent, c->vae_latent, 0);
     emit_conv(b, "decoder.conv_in.", c->vae_latent, top, 1);
     emit_vae_mid(b, "decoder", top);

@@ -5,6 +5,7 @@
  * Streaming units (names are stable; the store, the plan and --stats use them):
  *   "dit.globals"            t_embedder, cap_embedder, all_x_embedder.2-1,
  *                            x_pad_token, cap_pad_token, all_final_layer.2-1
+ *                            (always resident: small, used around every block)
  *   "dit.adaln"              adaLN_modulation.0.{weight,bias} of every
  *                            modulated block, in use order: noise_refiner.0..,
  *                            layers.0..  (so all modulation vectors of all
@@ -126,6 +127,8 @@ typedef struct {
     uint64_t nbytes;      /* image size, multiple of ZT_UNIT_ALIGN */
     int per_step;         /* 1: used on every DiT evaluation; 0: once per image */
     int host_only;        /* 1: never copied to the device (te.embed) */
+    int always_resident;  /* 1: small, needed throughout its phases: never streamed (dit.globals);
+                             the catalog's choice, not stored (a store's catalog is rebuilt) */
 } zt_unit_desc;
 
 /* Every tensor the checkpoint files hold, packed or not (the one table of

@@ -624,24 +624,13 @@ int zt_reader_open(const char *path, const zt_reader_opts *opts_in, zt_reader **
     }
 
     if (!o.ignore_env) {
-        const char *io = getenv("ZT_IO");
-        if (io && *io) {
-            char buf[128];
-            snprintf(buf, sizeof buf, "%s", io);
-            char *save = NULL;
-            for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                if (!strcmp(t, "pread")) o.engine = ZT_IO_PREAD;
-                else if (!strcmp(t, "uring")) o.engine = ZT_IO_URING;
-                else if (!strcmp(t, "buffered")) o.buffered = 1;
-                else if (strcmp(t, "auto")) {
-                    rc = zt_err_set(e, ZT_ERR_ARG, "ZT_IO: unknown word '%s' (pread, uring, buffered, auto)", t);
-                    goto fail;
-                }
-            }
-        }
 #ifdef ZT_TEST_HOOKS
         if (!o.faults) o.faults = getenv("ZT_IO_FAULT");
 #endif
+    }
+    if (o.engine != ZT_IO_AUTO && o.engine != ZT_IO_URING && o.engine != ZT_IO_PREAD) {
+        rc = zt_err_set(e, ZT_ERR_ARG, "reader: io engine %d not allowed (auto, uring, pread)", (int)o.engine);
+        goto fail;
     }
     r->qd = o.queue_depth > 0 ? ZT_MIN(o.queue_depth, 1024) : 8;
     r->seg_bytes = o.segment_bytes ? o.segment_bytes : 8u << 20;
@@ -698,7 +687,7 @@ int zt_reader_open(const char *path, const zt_reader_opts *opts_in, zt_reader **
                 goto fail;
             }
         } else if (o.engine == ZT_IO_URING) {
-            rc = zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: io_uring unavailable (%s) and forced by ZT_IO=uring", path,
+            rc = zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: io_uring unavailable (%s) and asked for (io uring)", path,
                             strerror(-urc));
             goto fail;
         } else {

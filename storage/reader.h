@@ -8,7 +8,7 @@
  *             one large unit also fills the queue);
  *   pread     `queue_depth` threads calling pread(2): used when
  *             io_uring_queue_init fails (ENOSYS on old kernels, EPERM under
- *             seccomp) or when forced (option, or ZT_IO=pread).
+ *             seccomp) or when asked for (engine = ZT_IO_PREAD).
  * Reads use O_DIRECT when the offset, size and buffer are 4 KiB aligned and
  * the file system supports it; otherwise (EINVAL: tmpfs, some FUSE) the
  * reader falls back to buffered reads. Each fallback leaves a one-line
@@ -24,10 +24,8 @@
  * Completions are reported per request through zt_reader_wait, in any
  * order, with the caller's tag, a status code and a one-line message.
  *
- * Environment: ZT_IO = comma-separated words: "pread" (force the thread
- * pool), "uring" (force io_uring, fail if unavailable), "buffered" (never
- * O_DIRECT). Test builds only (compiled with -DZT_TEST_HOOKS: the tests and
- * bin/test-zturbo): ZT_IO_FAULT = fault injection, see zt_reader_opts.
+ * Environment, test builds only (compiled with -DZT_TEST_HOOKS: the tests
+ * and bin/test-zturbo): ZT_IO_FAULT = fault injection, see zt_reader_opts.
  *
  * Thread safety: submit / wait / poll from one thread (the owner). */
 #ifndef ZT_STORAGE_READER_H
@@ -51,7 +49,7 @@ typedef struct {
     int decode_threads;     /* checksum/zstd workers for unit requests; 0: CPUs (max 16) */
     int max_requests;       /* requests submitted and not yet returned by wait; 0: 64 */
     int buffered;           /* 1: never O_DIRECT */
-    int ignore_env;         /* 1: do not read ZT_IO / ZT_IO_FAULT */
+    int ignore_env;         /* 1: do not read ZT_IO_FAULT */
     /* Fault injection (tests): comma-separated KIND@OFFSET[xCOUNT], where
      * KIND is short, eio, eagain, eintr, einval or eof. The first COUNT
      * (default 1) reads whose range contains file offset OFFSET get: short =

@@ -46,7 +46,7 @@ static const zt_st_entry *find(const zt_st_set *s, const char *name) { return zt
 static int snap_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes, zt_err *e) {
     (void)dst_bytes;
     snapshot *s = src->impl;
-    return zt_tensor_image_fill_unit(&s->cat, unit, s->locs, dst, src->path, e);
+    return zt_tensor_image_fill_unit(&s->cat, unit, s->locs, src->load_threads, dst, src->path, e);
 }
 
 static int snap_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e) {

@@ -8,6 +8,7 @@
 #include "storage/comfy.h"
 #include "storage/source_internal.h"
 #include "storage/store.h"
+#include "storage/tensor_image.h"
 
 int zt_source_open(const char *path, zt_source **out, zt_err *e) {
     *out = NULL;
@@ -26,6 +27,13 @@ void zt_source_close(zt_source *src) {
 }
 
 zt_source_kind zt_source_kind_of(const zt_source *src) { return src->kind; }
+
+int zt_source_set_load_threads(zt_source *src, int threads, zt_err *e) {
+    if (threads < 0 || threads > ZT_LOAD_THREADS_MAX)
+        return zt_err_set(e, ZT_ERR_ARG, "load threads %d not allowed: 1..%d (0: default)", threads, ZT_LOAD_THREADS_MAX);
+    src->load_threads = threads;
+    return ZT_OK;
+}
 const zt_catalog *zt_source_catalog(const zt_source *src) { return src->cat; }
 
 int zt_source_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes, zt_err *e) {

@@ -38,6 +38,11 @@ const zt_catalog *zt_source_catalog(const zt_source *src);
 /* Fill the byte image of unit `unit` (index into catalog units) into dst
  * (at least units[unit].nbytes bytes; padding bytes are zero). */
 int zt_source_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes, zt_err *e);
+/* Readers per unit image when the source converts checkpoint files
+ * (snapshot, ComfyUI): 0 (default) min(8, cores) with readahead advice,
+ * 1..ZT_LOAD_THREADS_MAX (storage/tensor_image.h) that many, 1 without the
+ * advice (the old loader). A store ignores it. ZT_ERR_ARG outside 0..max. */
+int zt_source_set_load_threads(zt_source *src, int threads, zt_err *e);
 /* Read the host-only embedding rows `ids[0..n)` of te.embed into dst
  * (bf16 [n, te_hidden]) without loading the whole table. */
 int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e);

@@ -30,6 +30,7 @@ struct zt_source {
     const zt_catalog *cat;  /* owned by the implementation */
     char *path;             /* as opened (malloc'ed; freed by the implementation's close) */
     void *impl;             /* implementation state */
+    int load_threads;       /* readers per unit when converting checkpoints (0: default) */
 };
 
 /* Open a Hugging Face snapshot folder (storage/snapshot.c). */

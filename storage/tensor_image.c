@@ -92,7 +92,7 @@ static int fill_tensor(const zt_tensor_desc *td, const zt_tensor_loc *l, uint8_t
  * one thread reading a page-cached checkpoint into pinned memory moves ~3 GB/s,
  * which made loading 20 GB the bulk of a warm process start; several readers
  * also keep more reads in flight when the file comes from disk. */
-#define FILL_THREADS 8
+#define FILL_THREADS ZT_LOAD_THREADS_MAX
 #define PIECE_ELEMS (4u << 20)
 
 typedef struct {
@@ -149,8 +149,8 @@ static void *fill_worker(void *arg) {
     return NULL;
 }
 
-int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_loc *locs, void *dst, const char *what,
-                              zt_err *e) {
+int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_loc *locs, int threads, void *dst,
+                              const char *what, zt_err *e) {
     const zt_unit_desc *u = &cat->units[unit];
     uint8_t *d = dst;
     /* the pieces, and the zeroed gaps between tensors */
@@ -179,12 +179,11 @@ int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_l
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nt = (int)ZT_MIN((long)FILL_THREADS, ncpu > 1 ? ncpu : 1);
-    const char *env = getenv("ZT_LOAD_THREADS"); /* benchmark knob: 1 = the old single reader, no readahead advice */
-    if (env && atoi(env) >= 1) nt = ZT_MIN(atoi(env), FILL_THREADS);
+    if (threads >= 1) nt = ZT_MIN(threads, FILL_THREADS);
     /* Ask the kernel to read the unit's bytes ahead now: from a cold page
      * cache the readers then find their pages arriving instead of each
      * waiting on its own small readahead window. */
-    for (int i = u->first_tensor; i < u->first_tensor + u->n_tensors && !(env && nt == 1); i++) {
+    for (int i = u->first_tensor; i < u->first_tensor + u->n_tensors && threads != 1; i++) {
         const zt_tensor_loc *l = &locs[i];
         if (!l->f || l->f->fd < 0) continue;
         unsigned es = zt_st_dtype_size(l->t->dtype);

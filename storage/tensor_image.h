@@ -20,10 +20,15 @@ typedef struct {
 
 /* Elements [first, first + n) of l (after elem_off) as BF16 into dst. */
 int zt_tensor_loc_read_bf16(const zt_tensor_loc *l, uint64_t first, uint64_t n, uint16_t *dst, zt_err *e);
+/* Readers that fill one unit image: at most ZT_LOAD_THREADS_MAX. */
+#define ZT_LOAD_THREADS_MAX 8
+
 /* The image of catalog unit `unit` into dst (units[unit].nbytes), tensor i
- * read from locs[i]. `what` names the source in messages. */
-int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_loc *locs, void *dst, const char *what,
-                              zt_err *e);
+ * read from locs[i], by `threads` readers (0: min(ZT_LOAD_THREADS_MAX,
+ * cores) with readahead advice; 1: one reader and no advice, the loader as
+ * it was, for comparisons). `what` names the source in messages. */
+int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_loc *locs, int threads, void *dst,
+                              const char *what, zt_err *e);
 /* Rows ids[0..n) of an embedding table [vocab, hidden] as BF16 [n, hidden]. */
 int zt_tensor_image_embed_rows(const zt_tensor_loc *embed, uint64_t hidden, const int32_t *ids, int n, uint16_t *dst,
                                zt_err *e);

@@ -67,7 +67,8 @@ struct zt_stream {
     uint8_t *lent;                 /* the workspace's tail holding the lent units (plan->lent_offset) */
     cudaEvent_t lent_free;         /* compute stream: the tail's previous users are done */
     cudaEvent_t *lent_copied;      /* [n_units]: a lent unit's copy landed (lent units only) */
-    int lent_valid;                /* the lent units are in place (until a VAE phase begins) */
+    zt_phase lent_phase;           /* the phase the lent units belong to */
+    int lent_valid;                /* the lent units are in place (until a phase of another kind begins) */
 
     /* current phase */
     int *seq;                      /* [n_seq] unit of each streamed use */
@@ -345,19 +346,11 @@ static void issue_use(zt_stream *st, int j) {
 
 /* ---- public ---- */
 
-void zt_stream_describe_units(const zt_catalog *cat, int steps, const double *compute_s, zt_plan_unit *out) {
-    for (int i = 0; i < cat->n_units; i++) {
-        const zt_unit_desc *u = &cat->units[i];
-        zt_plan_unit *p = &out[i];
-        memset(p, 0, sizeof *p);
-        p->name = u->name;
-        p->phase = u->comp == ZT_COMP_TEXT ? ZT_PHASE_TEXT : u->comp == ZT_COMP_VAE ? ZT_PHASE_VAE : ZT_PHASE_DIT;
-        p->bytes = u->nbytes;
-        p->uses_per_image = u->per_step ? steps : 1;
-        p->always_resident = !strcmp(u->name, "dit.globals");
-        p->host_only = u->host_only;
-        p->compute_s = compute_s ? compute_s[i] : 0;
-    }
+void zt_stream_options_default(zt_stream_options *o) {
+    memset(o, 0, sizeof *o);
+    o->verify_checksums = 1;
+    o->copy_streams = 1;
+    o->io_engine = ZT_IO_AUTO;
 }
 
 int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_source *store, const zt_plan *plan,
@@ -373,7 +366,13 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     st->store = store;
     st->n_units = cat->n_units;
     if (opt) st->opt = *opt;
-    else st->opt.verify_checksums = 1;
+    else zt_stream_options_default(&st->opt);
+    if (st->opt.copy_streams < 1 || st->opt.copy_streams > 2) {
+        const int n = st->opt.copy_streams;
+        free(st);
+        *out = NULL;
+        return zt_err_set(e, ZT_ERR_ARG, "stream: %d copy streams not allowed: 1 or 2", n);
+    }
     st->n_slots = plan->n_slots;
     st->slot_bytes = plan->slot_bytes;
     st->prefetch = plan->prefetch;
@@ -422,10 +421,10 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
 
     if (st->cuda) {
         ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream, cudaStreamNonBlocking));
-        /* ZT_COPY_STREAMS=2: split each streamed copy over two streams (see issue_use); measured
-         * neutral on an H100 whose one copy engine kept 54 GB/s under load, so off by default */
-        const char *cs = getenv("ZT_COPY_STREAMS");
-        if (cs && atoi(cs) == 2) ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream2, cudaStreamNonBlocking));
+        /* two copy streams: each streamed copy split over both (see issue_use); measured neutral
+         * on an H100 whose one copy engine kept 54 GB/s under load, so one by default */
+        if (st->opt.copy_streams == 2)
+            ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream2, cudaStreamNonBlocking));
         for (int s = 0; s < st->n_slots; s++) {
             ZT_CUDA_CHECK(cudaEventCreate(&st->slots[s].copy_start));
             ZT_CUDA_CHECK(cudaEventCreate(&st->slots[s].copied));
@@ -449,6 +448,8 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     st->workspace = backend_alloc(st, st->workspace_bytes, "the activation workspace", e);
     if (st->workspace_bytes && !st->workspace) goto fail;
     if (plan->n_lent) st->lent = st->workspace + plan->lent_offset;
+    for (int i = 0; i < st->n_units; i++)
+        if (st->choice[i].residency == ZT_RES_LENT) st->lent_phase = st->choice[i].phase;
     for (int s = 0; s < st->n_slots; s++) {
         st->slots[s].mem = st->window + (uint64_t)s * st->slot_bytes;
         st->slots[s].use = -1;
@@ -480,7 +481,8 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     if (any_disk && plan->staging_bytes >= 3 * st->slot_bytes) st->n_stages = plan->staging_bytes >= 4 * st->slot_bytes ? 4 : 3;
     st->zs = any_disk ? zt_store_of_source(store) : NULL;
     if (st->zs) {
-        if (zt_reader_open(zt_store_path(st->zs), NULL, &st->reader, e)) goto fail;
+        const zt_reader_opts ro = {.engine = st->opt.io_engine};
+        if (zt_reader_open(zt_store_path(st->zs), &ro, &st->reader, e)) goto fail;
         st->rstage_bytes = ZT_ALIGN_UP(zt_store_max_read_bytes(st->zs), 4096); /* x2: two reads in flight */
     }
     if (stage_bytes && (any_disk || (st->cuda && st->resident_bytes))) {
@@ -517,7 +519,9 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     for (int k = 0; k < STAGE_MAX; k++) {
         st->stages[k].copy_issued = 0;
         st->stages[k].k = -1;
+        if (!any_disk) st->stages[k].mem = NULL;
     }
+    if (!any_disk) zt_arena_free(&st->staging_arena); /* it only bounced the residents (its warning stays) */
     return ZT_OK;
 nomem:
     zt_err_set(e, ZT_ERR_NOMEM, "stream: out of host memory");
@@ -588,19 +592,18 @@ uint64_t zt_stream_device_bytes(const zt_stream *st) {
     return st->resident_bytes + (uint64_t)st->n_slots * (st->slot_bytes + TIMER_BYTES) + st->workspace_bytes;
 }
 
-/* The lent units go to the workspace's tail at the start of the first
- * transformer phase of an image (the per-image preparation, whose compute
- * the copies overlap), on the copy stream after everything the compute
- * stream queued so far (the tail's previous user: the last image's VAE). A
- * VAE phase overwrites them. */
+/* The lent units go to the workspace's tail at the start of the first phase
+ * of their kind of an image (the transformer's per-image preparation, whose
+ * compute the copies overlap), on the copy stream after everything the
+ * compute stream queued so far (the tail's previous user: the last image's
+ * VAE decode). A phase of another kind may overwrite the tail: they are
+ * copied again the next time. */
 static void copy_lent(zt_stream *st, const int *order, int n) {
     if (!st->lent) return;
-    int dit = 0;
-    for (int i = 0; i < n; i++) {
-        if (st->cat->units[order[i]].comp == ZT_COMP_VAE) st->lent_valid = 0;
-        dit |= st->cat->units[order[i]].comp == ZT_COMP_DIT;
-    }
-    if (!dit || st->lent_valid) return;
+    int ours = 0;
+    for (int i = 0; i < n; i++) ours |= st->choice[order[i]].phase == st->lent_phase;
+    if (!ours) st->lent_valid = 0;
+    if (!ours || st->lent_valid) return;
     st->lent_valid = 1;
     int waited = 0;
     for (int u = 0; u < st->n_units; u++) {

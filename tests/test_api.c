@@ -100,6 +100,29 @@ int main(void) {
     rc = zturbo_create(&o, &z, err, sizeof err);
     ZT_CHECK(rc == ZTURBO_ERR_ARG && z == NULL && one_line(err), "window without vram: rc %d, err '%s'", rc, err);
     o.window = 0;
+    /* the tuning options: each bounded, its default in range */
+    ZT_CHECK(o.lend == 1 && o.copy_streams == 1 && o.norm_variant == 3 && o.load_threads == 0 && o.io == ZTURBO_IO_AUTO &&
+                 o.vae_band_level == 0 && o.vae_band_rows == 0,
+             "tuning defaults");
+    struct {
+        int *field, bad, good;
+        const char *name;
+    } bounds[] = {{&o.lend, 2, 1, "lend"},
+                  {&o.copy_streams, 3, 1, "copy streams"},
+                  {&o.copy_streams, 0, 1, "copy streams"},
+                  {&o.norm_variant, 5, 3, "norm variant"},
+                  {&o.norm_variant, -1, 3, "norm variant"},
+                  {&o.load_threads, 9, 0, "load threads"},
+                  {(int *)&o.io, 3, 0, "io"},
+                  {&o.vae_band_level, 2, 0, "VAE bands"}, /* a level without rows */
+                  {&o.vae_band_rows, 70000, 0, "VAE bands"}};
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        *bounds[i].field = bounds[i].bad;
+        rc = zturbo_create(&o, &z, err, sizeof err);
+        ZT_CHECK(rc == ZTURBO_ERR_ARG && z == NULL && strstr(err, bounds[i].name) && one_line(err),
+                 "%s = %d: rc %d, err '%s'", bounds[i].name, bounds[i].bad, rc, err);
+        *bounds[i].field = bounds[i].good;
+    }
 
     rc = zturbo_create(&o, &z, err, sizeof err);
     ZT_CHECK(rc == 0 && z, "create: %s", err);

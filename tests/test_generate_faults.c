@@ -152,21 +152,23 @@ int main(void) {
     char eio_env[256];
     snprintf(eio_env, sizeof eio_env, "%s", env);
     expect_same("product ignores ZT_IO_FAULT", eio_env, "zturbo", "s.zts");
-    const char *engines[2] = {"", "ZT_IO=pread"};
+    const char *engines[2] = {"", " --io pread"};
     for (int en = 0; en < 2; en++) {
-        char label[80];
+        char label[80], store[64], flip[64];
         const char *ename = en ? "pread" : "io_uring";
-        snprintf(env, sizeof env, "%s ZT_IO_FAULT=eio@%llux1000000", engines[en], (unsigned long long)mid);
+        snprintf(store, sizeof store, "s.zts%s", engines[en]);
+        snprintf(flip, sizeof flip, "flip.zts%s", engines[en]);
+        snprintf(env, sizeof env, "ZT_IO_FAULT=eio@%llux1000000", (unsigned long long)mid);
         snprintf(label, sizeof label, "EIO (%s)", ename);
-        expect_fail(label, env, "test-zturbo", "s.zts", "Input/output error");
-        snprintf(env, sizeof env, "%s ZT_IO_FAULT=eof@%llux1000000", engines[en], (unsigned long long)mid);
+        expect_fail(label, env, "test-zturbo", store, "Input/output error");
+        snprintf(env, sizeof env, "ZT_IO_FAULT=eof@%llux1000000", (unsigned long long)mid);
         snprintf(label, sizeof label, "end of file (%s)", ename);
-        expect_fail(label, env, "test-zturbo", "s.zts", "unexpected end of file");
-        snprintf(env, sizeof env, "%s ZT_IO_FAULT=short@%llux3", engines[en], (unsigned long long)mid);
+        expect_fail(label, env, "test-zturbo", store, "unexpected end of file");
+        snprintf(env, sizeof env, "ZT_IO_FAULT=short@%llux3", (unsigned long long)mid);
         snprintf(label, sizeof label, "short reads (%s)", ename);
-        expect_same(label, env, "test-zturbo", "s.zts");
+        expect_same(label, env, "test-zturbo", store);
         snprintf(label, sizeof label, "flipped chunk byte (%s)", ename);
-        expect_fail(label, engines[en], "zturbo", "flip.zts", "checksum");
+        expect_fail(label, "", "zturbo", flip, "checksum");
     }
     return zt_test_finish("test_generate_faults");
 }

@@ -386,13 +386,13 @@ static void t_norm(int kind, int rows, int heads, int dim, zt_dtype xdt, zt_dtyp
     void *ref = malloc(out_bytes), *got = malloc(out_bytes);
     zt_norm nm = {.rows = rows, .heads = heads, .dim = dim, .x_dt = xdt, .ldx = ldx, .eps = 1e-5f, .y_dt = ydt, .ldy = ldy};
     const char *op = kind == T_RMS ? "rmsnorm" : kind == T_LAYER ? "layernorm" : "rmsnorm_gate_add";
-    const int saved = zt_cuda_norm_get_variant();
+    const int saved = zt_ops_norm_variant(g_gpu);
     for (int v = -1; v < ZT_NORM_VARIANTS; v++) { /* -1: the CPU */
         const int gpu = v >= 0;
         if (gpu) {
             zt_mem_upload(g_gpu, x.d, x0, tb_bytes(&x));
             if (!inplace) zt_mem_upload(g_gpu, y.d, y0, tb_bytes(&y));
-            zt_cuda_norm_set_variant(v);
+            ZT_CHECK(zt_ops_set_norm_variant(g_gpu, v, NULL) == ZT_OK, "norm variant %d", v);
         }
         nm.x = gpu ? x.d : x.h;
         nm.weight = weight ? (const uint16_t *)(gpu ? wt.d : wt.h) : NULL;
@@ -418,7 +418,7 @@ static void t_norm(int kind, int rows, int heads, int dim, zt_dtype xdt, zt_dtyp
                must ? " (must be 0)" : "");
         ZT_CHECK(!must || ndiff == 0, "%s %s: %zu elements differ from variant 0", op, what, ndiff);
     }
-    zt_cuda_norm_set_variant(saved);
+    zt_ops_set_norm_variant(g_gpu, saved, NULL);
     free(x0); free(y0); free(ref); free(got);
     tb_free(&x); tb_free(&y); tb_free(&wt); tb_free(&sc); tb_free(&gt);
 }

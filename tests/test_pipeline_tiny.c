@@ -236,8 +236,8 @@ int main(void) {
     ZT_CHECK(rc == 0, "mkmodel failed: %s", cmd);
     if (rc) return zt_test_finish("test_pipeline_tiny");
 
-    zt_pipeline_opts po = {0};
-    po.backend = ZT_BACKEND_CPU;
+    zt_pipeline_opts po;
+    zt_pipeline_opts_default(&po);
     zt_pipeline *p = NULL;
     zt_err e = {0};
     rc = zt_pipeline_open(ckpt, &po, &p, &e);

@@ -4,7 +4,9 @@
  * streaming engine relies on: the device total never exceeds the budget,
  * per-step units win residency, the minimum budget is exact, host tiers
  * respect --pinned, and predictions behave (prefetch overlaps, more budget
- * never means more bus traffic). */
+ * never means more bus traffic), and the policy on top (zt_plan_choose:
+ * compute and context estimates, link rate, whole vs banded VAE decode,
+ * lending) against plans made directly for each alternative. */
 #include <stdio.h>
 #include <string.h>
 
@@ -99,6 +101,214 @@ static void check_invariants(const zt_plan *p, const zt_plan_input *in, const ch
     ZT_CHECK(!streamed_per_step || resident_once + unused < block,
              "%s: per-image units (%llu B) took residency from a per-step unit", what, (unsigned long long)resident_once);
     if (p->n_slots) ZT_CHECK(p->n_slots >= p->prefetch + 1, "%s: slots %d < prefetch %d + 1", what, p->n_slots, p->prefetch);
+}
+
+/* A request for the Z-Image units at `vram`: a whole-image VAE decode with a
+ * 1570 MiB workspace whose last 1100 MiB are idle during the steps, and a
+ * banded one with 900 MiB and no idle tail, host traffic `band_traffic`. */
+static zt_plan_request base_request(uint64_t vram, double band_traffic) {
+    zt_plan_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.vram_budget = vram;
+    rq.pinned_budget = UINT64_MAX;
+    rq.steps = 8;
+    rq.prefetch_override = -1;
+    rq.gpu = 1;
+    rq.context_override = 500ull * ZT_MiB;
+    rq.link_bw = 50e9;
+    rq.lend = 1;
+    rq.vae[ZT_PLAN_VAE_WHOLE] = (zt_plan_vae){1570ull * ZT_MiB, 1100ull * ZT_MiB, 0, 0};
+    rq.vae[ZT_PLAN_VAE_BANDED] = (zt_plan_vae){900ull * ZT_MiB, 0, 600ull * ZT_MiB, band_traffic};
+    return rq;
+}
+
+/* Seconds per image the way the policy compares plans: the steps plus the
+ * once-per-image copies over the link (+ the banded decode's traffic). */
+static double image_seconds(const zt_plan *p, int steps, double link, double traffic) {
+    double once = (double)p->image_bus_bytes - (double)steps * (double)p->step_bus_bytes;
+    return steps * p->step_time_s + (once > 0 ? once : 0) / link + traffic / link;
+}
+
+/* The plan zt_plan_make gives for one VAE alternative of a request (the oracle). */
+static int plan_alternative(const zt_plan_request *rq, int vae, zt_plan *p, zt_err *e) {
+    zt_plan_input in;
+    memset(&in, 0, sizeof in);
+    in.vram_budget = rq->vram_budget;
+    in.context_bytes = rq->context_override;
+    in.workspace_bytes = rq->vae[vae].workspace_bytes;
+    in.lend_bytes = rq->lend ? rq->vae[vae].lend_bytes : 0;
+    in.pinned_budget = rq->pinned_budget;
+    in.link_bw = rq->link_bw;
+    in.disk_bw = 2e9;
+    in.steps = rq->steps;
+    in.prefetch_override = -1;
+    return zt_plan_make(g_units, g_n, &in, p, e);
+}
+
+static void test_choose(void) {
+    zt_err e;
+    zt_plan p;
+    zt_plan_input in;
+    int vae = -1;
+    zt_plan_policy pol;
+    zt_plan_policy_default(&pol);
+
+    /* Compute: per use of a per-step unit (S tokens: image + the assumed
+     * caption) S * flops_token + S^2 * flops_pair over the GPU rate; the CPU
+     * rate without a GPU or a simulated one. */
+    zt_plan_request rq = base_request(8ull * ZT_GiB, 0);
+    rq.flops_token = 1e8;
+    rq.flops_pair = 1e4;
+    rq.image_tokens = 4096;
+    const double S = 4096.0 + pol.caption_tokens, per_use = S * 1e8 + S * S * 1e4;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "compute: %s", e.msg);
+    ZT_CHECK(fabs(p.step_compute_s - 32 * per_use / pol.gpu_flops) < 1e-9 * p.step_compute_s,
+             "compute: step %g s, want 32 x %g FLOPs at the GPU rate", p.step_compute_s, per_use);
+    zt_plan_free(&p);
+    rq.gpu = 0;
+    rq.context_override = 0;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "compute cpu: %s", e.msg);
+    ZT_CHECK(fabs(p.step_compute_s - 32 * per_use / pol.cpu_flops) < 1e-9 * p.step_compute_s,
+             "compute cpu: step %g s, want the CPU rate", p.step_compute_s);
+    zt_plan_free(&p);
+    rq.context_override = 500ull * ZT_MiB; /* a simulated GPU (CPU backend, context given) */
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "compute simulated: %s", e.msg);
+    ZT_CHECK(fabs(p.step_compute_s - 32 * per_use / pol.gpu_flops) < 1e-9 * p.step_compute_s,
+             "compute on a simulated GPU: step %g s, want the GPU rate", p.step_compute_s);
+    zt_plan_free(&p);
+
+    /* Context: measured + the headroom, an override instead, 0 without a GPU;
+     * link: given, else measured, else the policy's, capped by a throttle. */
+    rq = base_request(8ull * ZT_GiB, 0);
+    rq.context_override = 0;
+    rq.context_measured = 400ull * ZT_MiB;
+    pol.context_headroom = 77ull * ZT_MiB;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, &pol, &p, &in, &vae, &e) == ZT_OK, "context: %s", e.msg);
+    ZT_CHECK(in.context_bytes == 477ull * ZT_MiB && p.device_total <= rq.vram_budget, "context %llu: want measured + headroom",
+             (unsigned long long)in.context_bytes);
+    zt_plan_free(&p);
+    zt_plan_policy_default(&pol);
+    rq.context_override = 300ull * ZT_MiB;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.context_bytes == 300ull * ZT_MiB,
+             "context override: %llu", (unsigned long long)in.context_bytes);
+    zt_plan_free(&p);
+    rq = base_request(8ull * ZT_GiB, 0);
+    rq.link_measured = 40e9;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.link_bw == 50e9 && in.disk_bw == 2e9,
+             "link given: %g, disk %g", in.link_bw, in.disk_bw);
+    zt_plan_free(&p);
+    rq.link_bw = 0;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.link_bw == 40e9, "link measured: %g",
+             in.link_bw);
+    zt_plan_free(&p);
+    rq.link_measured = 0;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.link_bw == pol.link_bw,
+             "link default: %g", in.link_bw);
+    zt_plan_free(&p);
+    rq.throttle_bw = 3e9;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && in.link_bw == 3e9, "throttled link: %g",
+             in.link_bw);
+    zt_plan_free(&p);
+
+    /* No budget: everything resident, no workspace (allocated per image), the
+     * banded decode only when asked for. */
+    rq = base_request(0, 0);
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "no budget: %s", e.msg);
+    ZT_CHECK(p.all_resident && p.n_slots == 0 && p.workspace_bytes == 0 && p.n_lent == 0 && vae == ZT_PLAN_VAE_WHOLE,
+             "no budget: all resident %d, slots %d, workspace %llu, lent %d, vae %d", p.all_resident, p.n_slots,
+             (unsigned long long)p.workspace_bytes, p.n_lent, vae);
+    zt_plan_free(&p);
+    rq.vae_decode = ZT_VAE_DECODE_BANDED;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && vae == ZT_PLAN_VAE_BANDED,
+             "no budget, banded asked for: vae %d", vae);
+    zt_plan_free(&p);
+
+    /* A large card: the whole-image decode, everything resident. */
+    rq = base_request(80ull * ZT_GiB, 0);
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "80G: %s", e.msg);
+    ZT_CHECK(p.all_resident && vae == ZT_PLAN_VAE_WHOLE && in.workspace_bytes == 1570ull * ZT_MiB,
+             "80G: all resident %d, vae %d", p.all_resident, vae);
+    zt_plan_free(&p);
+
+    /* Between the two minimums: only the banded decode fits (auto takes it,
+     * device fails, and that failure names the whole decode's workspace);
+     * below both: the banded minimum is the one reported. */
+    rq = base_request(0, 0);
+    zt_plan_input mi;
+    memset(&mi, 0, sizeof mi);
+    mi.context_bytes = rq.context_override;
+    mi.prefetch_override = -1;
+    mi.workspace_bytes = rq.vae[ZT_PLAN_VAE_WHOLE].workspace_bytes;
+    const uint64_t min_whole = zt_plan_min_budget(g_units, g_n, &mi);
+    mi.workspace_bytes = rq.vae[ZT_PLAN_VAE_BANDED].workspace_bytes;
+    const uint64_t min_band = zt_plan_min_budget(g_units, g_n, &mi);
+    ZT_CHECK(min_band < min_whole, "minimums: banded %llu, whole %llu", (unsigned long long)min_band,
+             (unsigned long long)min_whole);
+    rq.vram_budget = (min_band + min_whole) / 2;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "between minimums: %s", e.msg);
+    ZT_CHECK(vae == ZT_PLAN_VAE_BANDED && in.workspace_bytes == 900ull * ZT_MiB && p.device_total <= rq.vram_budget,
+             "between minimums: vae %d workspace %llu", vae, (unsigned long long)in.workspace_bytes);
+    zt_plan_free(&p);
+    rq.vae_decode = ZT_VAE_DECODE_DEVICE;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_ERR_NOMEM && strstr(e.msg, "1.53 GiB"),
+             "device forced between minimums must fail naming the whole decode's 1.53 GiB workspace: %s", e.msg);
+    rq.vae_decode = ZT_VAE_DECODE_AUTO;
+    rq.vram_budget = min_band - 1;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_ERR_NOMEM && strstr(e.msg, "900.00 MiB"),
+             "below both minimums: the banded decode's minimum (workspace 900 MiB) must be reported: %s", e.msg);
+
+    /* Both fit, some blocks stream: the policy keeps the alternative with the
+     * shorter image time (the oracle computes both from zt_plan_make). With no
+     * host traffic the banded decode's 670 MiB hold resident blocks and it
+     * wins; with 400 GB of traffic per image the whole decode wins. */
+    const double traffic[2] = {0, 400e9};
+    for (int k = 0; k < 2; k++) {
+        rq = base_request(8ull * ZT_GiB, traffic[k]);
+        rq.lend = 0;
+        zt_plan pw, pb;
+        ZT_CHECK(plan_alternative(&rq, ZT_PLAN_VAE_WHOLE, &pw, &e) == ZT_OK && plan_alternative(&rq, ZT_PLAN_VAE_BANDED, &pb, &e) == ZT_OK,
+                 "alternatives: %s", e.msg);
+        const double tw = image_seconds(&pw, 8, rq.link_bw, 0), tb = image_seconds(&pb, 8, rq.link_bw, traffic[k]);
+        const int want = tb < tw ? ZT_PLAN_VAE_BANDED : ZT_PLAN_VAE_WHOLE;
+        ZT_CHECK(want == (k == 0 ? ZT_PLAN_VAE_BANDED : ZT_PLAN_VAE_WHOLE), "traffic %g: the oracle's times %g / %g",
+                 traffic[k], tw, tb);
+        ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "8G traffic %g: %s", traffic[k], e.msg);
+        ZT_CHECK(vae == want, "8G traffic %g: chose %d, the faster one is %d (%g s whole, %g s banded)", traffic[k], vae, want,
+                 tw, tb);
+        const zt_plan *w = want == ZT_PLAN_VAE_BANDED ? &pb : &pw;
+        ZT_CHECK(p.resident_bytes == w->resident_bytes && p.step_bus_bytes == w->step_bus_bytes &&
+                     p.workspace_bytes == w->workspace_bytes,
+                 "8G traffic %g: not the plan zt_plan_make gives for that decode", traffic[k]);
+        zt_plan_free(&p);
+        /* forcing one takes it whatever the prediction */
+        rq.vae_decode = ZT_VAE_DECODE_BANDED;
+        ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && vae == ZT_PLAN_VAE_BANDED,
+                 "banded forced: vae %d", vae);
+        zt_plan_free(&p);
+        rq.vae_decode = ZT_VAE_DECODE_DEVICE;
+        ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && vae == ZT_PLAN_VAE_WHOLE,
+                 "device forced: vae %d", vae);
+        zt_plan_free(&p);
+        zt_plan_free(&pw);
+        zt_plan_free(&pb);
+    }
+
+    /* Lending: the whole decode's idle tail takes streamed per-step blocks
+     * when lend is on, nothing when it is off, never the banded decode's. */
+    rq = base_request(8ull * ZT_GiB, 400e9); /* the whole decode wins */
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "lend: %s", e.msg);
+    ZT_CHECK(vae == ZT_PLAN_VAE_WHOLE && p.n_lent == 3 && in.lend_bytes == 1100ull * ZT_MiB, "lend on: vae %d, %d lent",
+             vae, p.n_lent);
+    zt_plan_free(&p);
+    rq.lend = 0;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK, "lend off: %s", e.msg);
+    ZT_CHECK(vae == ZT_PLAN_VAE_WHOLE && p.n_lent == 0 && in.lend_bytes == 0, "lend off: %d lent", p.n_lent);
+    zt_plan_free(&p);
+    rq = base_request(8ull * ZT_GiB, 0);
+    rq.vae_decode = ZT_VAE_DECODE_BANDED;
+    ZT_CHECK(zt_plan_choose(g_units, g_n, &rq, NULL, &p, &in, &vae, &e) == ZT_OK && p.n_lent == 0,
+             "banded: %d lent from the whole decode's tail", p.n_lent);
+    zt_plan_free(&p);
 }
 
 int main(void) {
@@ -332,6 +542,9 @@ int main(void) {
     ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_OK, "lend, pinned 0: %s", e.msg);
     ZT_CHECK(p.n_lent == 0, "lend, pinned 0: units read from disk are never lent");
     zt_plan_free(&p);
+
+    /* 10. The policy (zt_plan_choose): compute, context, link, VAE and lending. */
+    test_choose();
 
     /* 9. Bad input. */
     in = base_input(8ull * ZT_GiB);

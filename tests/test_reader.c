@@ -3,7 +3,7 @@
  * small segments, odd offsets/sizes/buffers (buffered path), injected short
  * reads, EAGAIN, EINTR, EIO, EINVAL on O_DIRECT, end of file, the request
  * limit, the io_uring-unavailable and O_DIRECT-unsupported fallbacks with
- * their notices, ZT_IO / ZT_IO_FAULT parsing, and closing with reads in
+ * their notices, the engine option, ZT_IO_FAULT parsing, and closing with reads in
  * flight. Content is checked byte for byte against the file's pattern. */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -202,17 +202,25 @@ int main(void) {
     int rc = zt_reader_open(g_path, &o, &r, &e);
     ZT_CHECK(rc == ZT_ERR_UNSUPPORTED && strstr(e.msg, "io_uring unavailable"), "forced io_uring: %s", e.msg);
 
-    /* Environment. */
-    setenv("ZT_IO", "pread,buffered", 1);
+    /* The engine is an option (the environment does not choose it). */
     zt_reader_opts env = {0};
+    char auto_engine[64] = "";
     rc = zt_reader_open(g_path, &env, &r, &e);
-    ZT_CHECK(rc == ZT_OK && !strcmp(zt_reader_engine(r), "pread (buffered)"), "ZT_IO=pread,buffered: %s",
+    if (!rc) snprintf(auto_engine, sizeof auto_engine, "%s", zt_reader_engine(r)), zt_reader_close(r);
+    setenv("ZT_IO", !strncmp(auto_engine, "io_uring", 8) ? "pread" : "uring", 1);
+    rc = zt_reader_open(g_path, &env, &r, &e);
+    ZT_CHECK(rc == ZT_OK && !strcmp(zt_reader_engine(r), auto_engine), "ZT_IO chose the engine: %s (auto: %s)",
+             rc ? e.msg : zt_reader_engine(r), auto_engine);
+    if (!rc) zt_reader_close(r);
+    unsetenv("ZT_IO");
+    o = (zt_reader_opts){.engine = ZT_IO_PREAD, .buffered = 1, .ignore_env = 1};
+    rc = zt_reader_open(g_path, &o, &r, &e);
+    ZT_CHECK(rc == ZT_OK && !strcmp(zt_reader_engine(r), "pread (buffered)"), "engine pread, buffered: %s",
              rc ? e.msg : zt_reader_engine(r));
     if (!rc) zt_reader_close(r);
-    setenv("ZT_IO", "fast", 1);
-    rc = zt_reader_open(g_path, &env, &r, &e);
-    ZT_CHECK(rc == ZT_ERR_ARG && strstr(e.msg, "fast"), "bad ZT_IO: %s", e.msg);
-    unsetenv("ZT_IO");
+    o = (zt_reader_opts){.engine = (zt_io_engine)7, .ignore_env = 1};
+    rc = zt_reader_open(g_path, &o, &r, &e);
+    ZT_CHECK(rc == ZT_ERR_ARG && strstr(e.msg, "engine 7"), "bad engine: %s", e.msg);
     setenv("ZT_IO_FAULT", "boom@12", 1);
     rc = zt_reader_open(g_path, &env, &r, &e);
     ZT_CHECK(rc == ZT_ERR_ARG && strstr(e.msg, "boom"), "bad ZT_IO_FAULT: %s", e.msg);

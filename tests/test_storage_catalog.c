@@ -170,6 +170,9 @@ static void test_full(void) {
     /* flags and order */
     const zt_unit_desc *u = zt_catalog_unit(&c, "te.embed");
     ZT_CHECK(u && u->host_only && !u->per_step && u->comp == ZT_COMP_TEXT, "te.embed flags");
+    for (int i = 0; i < c.n_units; i++) /* the plan keeps exactly dit.globals on the device */
+        ZT_CHECK(c.units[i].always_resident == !strcmp(c.units[i].name, "dit.globals"), "%s: always_resident %d",
+                 c.units[i].name, c.units[i].always_resident);
     u = zt_catalog_unit(&c, "dit.layers.7");
     ZT_CHECK(u && u->per_step && !u->host_only && u->n_tensors == 13, "dit.layers.7");
     u = zt_catalog_unit(&c, "dit.context_refiner.1");

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/ops.h"
+#include "models/plan_units.h"
 #include "sched/plan.h"
 #include "storage/source.h"
 #include "storage/store.h"
@@ -44,7 +45,7 @@ static void run_plan(zt_ops *ops, const zt_catalog *cat, zt_source *snap, zt_sou
     zt_err e;
     int n = cat->n_units;
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
-    zt_stream_describe_units(cat, in.steps, NULL, pu);
+    zt_models_plan_units(cat, in.steps, pu);
     zt_plan plan;
     if (zt_plan_make(pu, n, &in, &plan, &e) != ZT_OK) {
         ZT_CHECK(0, "%s: plan: %s", what, e.msg);
@@ -156,7 +157,7 @@ int main(int argc, char **argv) {
     run_plan(ops, cat, snap, store, in, "resident");
 
     zt_plan_unit *pu = calloc((size_t)cat->n_units, sizeof *pu);
-    zt_stream_describe_units(cat, base.steps, NULL, pu);
+    zt_models_plan_units(cat, base.steps, pu);
     uint64_t min = zt_plan_min_budget(pu, cat->n_units, &base);
     free(pu);
     in = base;

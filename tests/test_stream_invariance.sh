@@ -39,13 +39,18 @@ for dev in cpu cuda; do
     check_same "$dev all resident under a budget" --vram 4G
     check_same "$dev --pinned 0 from the zstd store" --vram "${m}M" --pinned 0 --store tiny.zts
     check_same "$dev --pinned 3M, rest from disk" --vram "${m}M" --pinned 3M --store tiny.zts
+    # the tuning options never change the image
+    check_same "$dev --io pread from the store" --vram "${m}M" --pinned 0 --store tiny.zts --io pread
+    check_same "$dev --copy-streams 2" --vram "${m}M" --copy-streams 2
+    check_same "$dev --load-threads 1" --load-threads 1
+    check_same "$dev --load-threads 3 under a budget" --load-threads 3 --vram "${m}M"
     # the banded VAE decode (host-memory activations, row bands), forced at
     # every level and band height the tiny VAE has
     for b in 1,1 1,5 2,3 3,64; do
-        mb=$(up "$(ZT_VAE_BANDED=$b min_budget)")
-        ZT_VAE_BANDED=$b check_same "$dev banded VAE decode $b at its min budget ${mb}M" --vram "${mb}M"
+        mb=$(up "$(min_budget --vae-bands $b)")
+        check_same "$dev banded VAE decode $b at its min budget ${mb}M" --vae-bands $b --vram "${mb}M"
     done
-    ZT_VAE_BANDED=2,2 check_same "$dev banded VAE decode 2,2 resident"
+    check_same "$dev banded VAE decode 2,2 resident" --vae-bands 2,2
     # transformer blocks lent the whole-image VAE's idle workspace: copied in at every image's
     # denoising loop, overwritten by its VAE decode (two images in one process). --vae-decode
     # device: on a fast link the plan may prefer the banded decode, which lends nothing;
@@ -68,6 +73,13 @@ for dev in cpu cuda; do
         if "$Z" generate "${big[@]}" --count 2 --vram "${lend}M" -o x.png && cmp -s ref2-0.png x-0.png && cmp -s ref2-1.png x-1.png
         then echo "ok   $dev lent blocks at --vram ${lend}M, two images"
         else echo "FAIL $dev lent blocks at --vram ${lend}M: PNG differs from the resident run"; fail=$((fail+1)); fi
+        # --lend off: the plan lends nothing at that budget, same images
+        checks=$((checks+1)); rm -f x-0.png x-1.png
+        if "$Z" plan -m snap "${lendopt[@]}" --vram "${lend}M" --lend off | grep -q "lent the VAE"; then
+            echo "FAIL $dev --lend off still lends at --vram ${lend}M"; fail=$((fail+1))
+        elif "$Z" generate "${big[@]}" --count 2 --vram "${lend}M" --lend off -o x.png && cmp -s ref2-0.png x-0.png && cmp -s ref2-1.png x-1.png
+        then echo "ok   $dev --lend off at --vram ${lend}M: nothing lent, same images"
+        else echo "FAIL $dev --lend off at --vram ${lend}M: PNG differs from the resident run"; fail=$((fail+1)); fi
     fi
     # io_uring missing: the store is read by pread threads, the user is told in one line, same PNG
     rm -f x.png

@@ -282,7 +282,7 @@ static void ceiling_copy(const char *op, double bytes, int sets) {
  * buffers, one row each. */
 static void time_norm_variants(const char *op, const char *shape, double bytes, const std::function<void(int)> &fn) {
     for (int v = 0; v < ZT_NORM_VARIANTS; v++) {
-        zt_cuda_norm_set_variant(v);
+        zt_ops_set_norm_variant(g_ops, v, NULL);
         const double ms = time_ms(fn);
         char name[64];
         snprintf(name, sizeof name, "%s v%d", op, v);
@@ -291,7 +291,7 @@ static void time_norm_variants(const char *op, const char *shape, double bytes, 
 }
 
 static void bench_norms(void) {
-    const int variant = zt_cuda_norm_get_variant();
+    const int variant = zt_ops_norm_variant(g_ops);
     const size_t act = (size_t)S * D, bytes2 = 2.0 * act * 2;
     if (wanted("rmsnorm")) {
         const int sets = sets_for(bytes2);
@@ -347,7 +347,7 @@ static void bench_norms(void) {
         free_all();
         ceiling_copy("layernorm", bytes2, sets);
     }
-    zt_cuda_norm_set_variant(variant);
+    zt_ops_set_norm_variant(g_ops, variant, NULL);
 }
 
 static void bench_rope_swiglu_ew(void) {

@@ -9,8 +9,9 @@
 #   stream  : s/step for budgets x throttled links, --pinned 0 from the store,
 #             diffusers group offload; accuracy at 3 sizes x 3 prompt lengths
 #   lend    : three images per process at 8G/6G with lent blocks, PNG by PNG
-#   lendab  : lending on / off (ZT_LEND=0) at 12G / 8G / 6G, same machine
+#   lendab  : lending on / off (--lend off) at 12G / 8G / 6G, same machine
 #   copysplit: one copy stream vs two halves on two, at 8G / 4G / minimum
+#   provider: resident through the streaming provider vs OLD=zturbo (resident.c), s/eval + PNG bytes
 #   opsan   : compute-sanitizer memcheck on the whole CUDA op test
 #   mutants : the GPU mutants of tools/mutate.sh --gpu must fail test_ops_cuda's element bound
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
@@ -157,14 +158,14 @@ depth) # the chosen prefetch depth against --prefetch 1 (the old fixed depth) at
     ours "vram-$v-prefetch1" "${A1024[@]}" --vram $v --prefetch 1 -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
   done
   ;;
-load) # loading the snapshot at 8G, process start -> PNG: the old single reader (ZT_LOAD_THREADS=1) vs
+load) # loading the snapshot at 8G, process start -> PNG: the old single reader (--load-threads 1) vs
   # the default (8 readers + readahead advice), cold and warm page cache, same run
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   for k in 1 8; do
     for c in cold warm; do
       [ $c = cold ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
       t0=$(date +%s.%N)
-      line=$(ZT_LOAD_THREADS=$k $Z generate -m $M "${A1024[@]}" --vram 8G -q --stats -o $W/c.png 2>>"$OUT/ours.err" | grep '^stats-json:')
+      line=$($Z generate -m $M "${A1024[@]}" --vram 8G --load-threads $k -q --stats -o $W/c.png 2>>"$OUT/ours.err" | grep '^stats-json:')
       [ -n "$line" ] || fail "load: readers $k $c"
       t1=$(date +%s.%N)
       echo "readers $k, $c page cache: process start to PNG $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", b-a}') s, load_s $(echo "$line" | sed 's/.*"load_s":\([0-9.]*\).*/\1/')" | tee -a "$OUT/steps.log"
@@ -226,34 +227,64 @@ lend) # three images in one process at 8G and 6G (transformer blocks lent the VA
     done
   done
   ;;
-lendab) # lending on (default) against ZT_LEND=0, interleaved, two rounds, at 12G / 8G / 6G, with this machine's
+lendab) # lending on (default) against --lend off, interleaved, two rounds, at 12G / 8G / 6G, with this machine's
   # under-load copy ceilings
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-lend.txt" 2>&1 || fail "kbench ceiling-only"; grep 'H2D' "$OUT/ceiling-lend.txt"
   ours resident "${A1024[@]}" -o $W/r.png
   for round in 1 2; do for v in 12G 8G 6G; do
-    ZT_LEND=0 ours "vram-$v-nolend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
+    ours "vram-$v-nolend-$round" "${A1024[@]}" --vram $v --lend off -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
     ours "vram-$v-lend-$round" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"
   done; done
   ;;
-copysplit) # streamed copies on one copy stream (ZT_COPY_STREAMS=1) against two halves on two (the default),
+copysplit) # streamed copies on one copy stream (--copy-streams 1, the default) against two halves on two,
   # interleaved, with the under-load H2D probe of this machine; OLD=path: also that zturbo build at 8G / min
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
   timeout 90 $B/kbench ceiling-only > "$OUT/ceiling-split.txt" 2>&1 || fail "kbench ceiling-only"; grep 'under load' "$OUT/ceiling-split.txt"
   ours resident "${A1024[@]}" -o $W/r.png
   min=$(min_budget)
   for v in 8G 4G ${min}; do
-    for n in 1 2; do ZT_COPY_STREAMS=$n ours "vram-$v-copy$n" "${A1024[@]}" --vram $v -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
+    for n in 1 2; do ours "vram-$v-copy$n" "${A1024[@]}" --vram $v --copy-streams $n -o $W/v.png; same $W/r.png $W/v.png | tee -a "$OUT/ours.jsonl"; done
     if [ -n "${OLD:-}" ] && [ $v != 4G ]; then Z=$OLD ours "vram-$v-old" "${A1024[@]}" --vram $v -o $W/v.png; fi
   done
   [ -n "${OLD:-}" ] && Z=$OLD ours resident-old "${A1024[@]}" -o $W/v.png
+  ;;
+provider) # the one weight provider: everything resident = the streaming provider with no budget (no
+  # stream/resident.c any more) against OLD=path (a zturbo build that still has it), same checkpoint,
+  # 1024x1024, 8 steps, interleaved rounds: s/eval, load and the PNG bytes; 8G too (lending unchanged)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  [ -n "${OLD:-}" ] || { echo "provider: set OLD=path/to/the/old/zturbo"; exit 2; }
+  for round in 1 2 3; do
+    Z=$OLD ours "provider-resident-old-$round" "${A1024[@]}" -o $W/po.png
+    ours "provider-resident-new-$round" "${A1024[@]}" -o $W/pn.png
+    cmp -s $W/po.png $W/pn.png && echo "  resident round $round: same PNG old/new" || echo "  resident round $round: PNG DIFFERS old/new"
+  done | tee -a "$OUT/provider.txt"
+  Z=$OLD ours "provider-8G-old" "${A1024[@]}" --vram 8G -o $W/qo.png
+  ours "provider-8G-new" "${A1024[@]}" --vram 8G -o $W/qn.png
+  { cmp -s $W/qo.png $W/qn.png && echo "  8G: same PNG old/new" || echo "  8G: PNG DIFFERS old/new"
+    cmp -s $W/po.png $W/qn.png && echo "  8G new: same PNG as resident" || echo "  8G new: PNG DIFFERS from resident"; } | tee -a "$OUT/provider.txt"
+  python3 - "$OUT/ours.jsonl" <<'PY' | tee -a "$OUT/provider.txt"
+import json, sys, statistics as st
+runs = {}
+for line in open(sys.argv[1]):
+    try: j = json.loads(line)
+    except ValueError: continue
+    if not j.get("r") or not j["run"].startswith("provider-"): continue
+    key = j["run"].rsplit("-", 1)[0] if j["run"].startswith("provider-resident-") else j["run"]
+    runs.setdefault(key, []).append(j["r"])
+for k, rs in sorted(runs.items()):
+    ev = [r["dit_eval_s"] for r in rs]
+    print("%-22s n=%d  s/eval median %.4f (min %.4f max %.4f)  load_s median %.2f  total_s median %.3f  device_used_peak %.2f GiB"
+          % (k, len(rs), st.median(ev), min(ev), max(ev), st.median([r["load_s"] for r in rs]),
+             st.median([r["total_s"] for r in rs]), max(r["device_used_peak"] for r in rs) / 2**30))
+PY
   ;;
 sanitize) # compute-sanitizer on whole generates: tiny (resident, streamed with a banded VAE), full size small
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
   for tool in memcheck racecheck; do
     for mode in resident banded; do
-      extra=(); [ $mode = banded ] && extra=(--vram 3G)
-      ZT_VAE_BANDED=$([ $mode = banded ] && echo 1,3) timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny \
+      extra=(); [ $mode = banded ] && extra=(--vram 3G --vae-bands 1,3)
+      timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $Z generate -m $W/tiny \
         -p "a cat" --width 64 --height 48 --seed 1 -q -o $W/san.png "${extra[@]}" > "$OUT/san-$tool-$mode.log" 2>&1
       sanitizer "$tool tiny $mode" "$OUT/san-$tool-$mode.log" $?
     done

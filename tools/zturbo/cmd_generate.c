@@ -22,6 +22,7 @@ enum {
     O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_NOISE,
     O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
     O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
+    O_LEND, O_COPY_STREAMS, O_NORM_VARIANT, O_LOAD_THREADS, O_IO, O_VAE_BANDS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
 };
 
@@ -82,6 +83,22 @@ static const cli_option k_opts[O_N] = {
     [O_THROTTLE] = {"--throttle", NULL, CLI_REAL, "GB/s", 0, 10000, .hidden = 1, .help = "test knob: cap copies"},
     [O_STATS] = {"--stats", NULL, CLI_FLAG,
                  .help = "print bytes moved, copy, stall and disk time of the denoising loop"},
+    [O_LEND] = {"--lend", NULL, CLI_ENUM, "on|off", .choices = "on|off", .def = "on",
+                .section = "  tuning (the defaults are the measured best; the image bytes never change):",
+                .help = "with --vram: streamed transformer blocks may use the whole-image\n"
+                        "VAE decode's idle workspace during the steps"},
+    [O_COPY_STREAMS] = {"--copy-streams", NULL, CLI_INT, "N", 1, 2, .def = "1",
+                        .help = "2: split each streamed copy over two copy streams"},
+    [O_NORM_VARIANT] = {"--norm-variant", NULL, CLI_INT, "N", 0, 4, .def = "3",
+                        .help = "CUDA row-norm launch variant, 0..4 (kernels/cuda_norm.cu)"},
+    [O_LOAD_THREADS] = {"--load-threads", NULL, CLI_INT, "N", 1, 8, .def_help = "min(8, cores)",
+                        .help = "readers per unit loading a checkpoint, 1..8 (1: one reader,\n"
+                                "no readahead advice)"},
+    [O_IO] = {"--io", NULL, CLI_ENUM, "auto|uring|pread", .choices = "auto|uring|pread", .def = "auto",
+              .help = "store reads: io_uring (else pread threads), io_uring only, or\npread threads"},
+    [O_VAE_BANDS] = {"--vae-bands", NULL, CLI_STRING, "LEVEL,ROWS", .def_help = "the plan decides",
+                     .help = "decode the VAE levels from LEVEL (1..16) on in bands of ROWS\n"
+                             "(1..65536) rows from host memory, whatever the plan"},
     [O_JSON] = {"--json", NULL, CLI_FLAG, .section = "  output:",
                 .help = "one JSON summary per image on stdout (timings, tokens, bytes\n"
                         "moved, peak memory, the plan when streaming), nothing else"},
@@ -412,6 +429,8 @@ int cmd_generate(int argc, char **argv) {
         return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
     if ((v[O_WINDOW].set || v[O_PREFETCH].set || v[O_STORE].set || v[O_PINNED].set || v[O_THROTTLE].set) && !v[O_VRAM].set)
         return cli_usage_error("generate", "--window/--prefetch/--store/--pinned/--throttle need --vram SIZE");
+    int band_level = 0, band_rows = 0;
+    if (v[O_VAE_BANDS].set && (rc = cli_parse_bands("generate", v[O_VAE_BANDS].s, &band_level, &band_rows))) return rc;
     /* resolve the "auto" defaults so --print-config shows what runs */
     if (!v[O_DEVICE].set) v[O_DEVICE] = (cli_value){.set = 2, .s = zturbo_cuda_available() ? "cuda" : "cpu"};
     const int cuda = !strcmp(v[O_DEVICE].s, "cuda");
@@ -469,6 +488,13 @@ int cmd_generate(int argc, char **argv) {
     zo.vae_decode = !strcmp(v[O_VAE_DECODE].s, "device") ? 1 : !strcmp(v[O_VAE_DECODE].s, "banded") ? 2 : 0;
     zo.threads = (int)v[O_THREADS].i;
     zo.tokenizer_path = v[O_TOKENIZER].s;
+    zo.lend = !strcmp(v[O_LEND].s, "on");
+    zo.copy_streams = (int)v[O_COPY_STREAMS].i;
+    zo.norm_variant = (int)v[O_NORM_VARIANT].i;
+    zo.load_threads = (int)v[O_LOAD_THREADS].i;
+    zo.io = !strcmp(v[O_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[O_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
+    zo.vae_band_level = band_level;
+    zo.vae_band_rows = band_rows;
     zo.max_width = (int)v[O_WIDTH].i;
     zo.max_height = (int)v[O_HEIGHT].i;
     zo.max_steps = (int)v[O_STEPS].i;

@@ -8,6 +8,7 @@
 
 #include "api/pipeline.h"
 #include "tools/zturbo/cli.h"
+#include "tools/zturbo/options.h"
 
 static const char *k_usage =
     "usage: zturbo plan -m MODEL [options]\n"
@@ -21,6 +22,7 @@ static const char *k_usage =
     "      --window N, --prefetch N           overrides (see generate)\n"
     "      --vae-precision bf16|f32           (default bf16 on cuda, f32 on cpu)\n"
     "      --vae-decode auto|device|banded    (see generate; default auto)\n"
+    "      --lend on|off, --vae-bands LEVEL,ROWS   (see generate)\n"
     "      --device cpu|cuda   backend whose context is measured (default cuda when present)\n"
     "      --context SIZE      assume this CUDA context size instead of measuring it\n"
     "      --threads N         CPU backend worker threads (their scratch is in the workspace)\n"
@@ -45,7 +47,8 @@ static int parse_gbps(const char *opt, const char *v, double *out) {
 }
 
 int cmd_plan(int argc, char **argv) {
-    const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL, *vae_decode = NULL;
+    const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL, *vae_decode = NULL, *lend = "on";
+    int band_level = 0, band_rows = 0;
     uint64_t vram = 0, pinned = UINT64_MAX, context = 0;
     long width = 1024, height = 1024, steps = 8, window = 0, prefetch = -1, threads = 0;
     double link = 0, disk = 0;
@@ -69,6 +72,8 @@ int cmd_plan(int argc, char **argv) {
         else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--vae-precision")) vae = v;
         else if (!strcmp(a, "--vae-decode")) vae_decode = v;
+        else if (!strcmp(a, "--lend")) lend = v;
+        else if (!strcmp(a, "--vae-bands")) rc = cli_parse_bands("plan", v, &band_level, &band_rows);
         else if (!strcmp(a, "--vram")) rc = zt_parse_size(v, "--vram", &vram, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--pinned")) rc = zt_parse_size(v, "--pinned", &pinned, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--context")) rc = zt_parse_size(v, "--context", &context, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
@@ -99,6 +104,10 @@ int cmd_plan(int argc, char **argv) {
     else if (!strcmp(vae_decode, "device")) po.vae_decode = ZT_VAE_DECODE_DEVICE;
     else if (!strcmp(vae_decode, "banded")) po.vae_decode = ZT_VAE_DECODE_BANDED;
     else return cli_usage_error("plan", "--vae-decode '%s' not allowed: auto, device or banded", vae_decode);
+    if (strcmp(lend, "on") && strcmp(lend, "off")) return cli_usage_error("plan", "--lend '%s' not allowed: on or off", lend);
+    po.lend = !strcmp(lend, "on");
+    po.vae_band_level = band_level;
+    po.vae_band_rows = band_rows;
     if (!strcmp(vae, "bf16")) po.plan_vae_dt = ZT_DT_BF16;
     else if (!strcmp(vae, "f32")) po.plan_vae_dt = ZT_DT_F32;
     else return cli_usage_error("plan", "--vae-precision '%s' not allowed: bf16 or f32", vae);

@@ -173,3 +173,17 @@ void cli_options_print(FILE *f, const cli_option *t, int n, const cli_value *v) 
         fprintf(f, "%-18s %s%s\n", o->name + 2, have ? s : o->def_help ? o->def_help : "-", v[k].set == 2 ? "  (resolved)" : v[k].set ? "" : "  (default)");
     }
 }
+
+int cli_parse_bands(const char *cmd, const char *s, int *level, int *rows) {
+    char *end = NULL;
+    errno = 0;
+    const long lv = strtol(s, &end, 10);
+    const int ok1 = end != s && *end == ',' && lv >= 1 && lv <= 16;
+    const char *r = ok1 ? end + 1 : s;
+    const long rw = ok1 ? strtol(r, &end, 10) : 0;
+    if (!ok1 || end == r || *end || errno || rw < 1 || rw > 65536)
+        return cli_usage_error(cmd, "--vae-bands '%s' not allowed: LEVEL,ROWS with LEVEL in 1..16 and ROWS in 1..65536", s);
+    *level = (int)lv;
+    *rows = (int)rw;
+    return 0;
+}

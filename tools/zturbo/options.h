@@ -53,5 +53,7 @@ int cli_options_parse(const char *cmd, const cli_option *t, int n, int argc, cha
 void cli_options_help(FILE *f, const char *usage, const cli_option *t, int n);
 /* "name value" lines, one per listed option; "(default)" marks unset values. */
 void cli_options_print(FILE *f, const cli_option *t, int n, const cli_value *v);
+/* --vae-bands LEVEL,ROWS: LEVEL 1..16, ROWS 1..65536; 0 or the usage error's exit code. */
+int cli_parse_bands(const char *cmd, const char *s, int *level, int *rows);
 
 #endif

@@ -1,5 +1,5 @@
-/* models/units_stream.c — see units_stream.h. */
-#include "models/units_stream.h"
+/* stream/units_stream.c — see units_stream.h. */
+#include "stream/units_stream.h"
 
 #include <stdlib.h>
 

@@ -1,4 +1,5 @@
-/* models/units.h — the weight-provider interface every model uses.
+/* stream/units.h — the weight-provider interface every model uses (the
+ * streaming engine implements it: stream/units_stream.h).
  *
  * A model never knows where a streaming unit lives (design.md). Its forward
  * is, for each unit in its static use order:
@@ -29,8 +30,8 @@
  * errors (a checksum mismatch found by an I/O thread). These map one to one
  * onto stream/stream.h (zt_stream_begin_phase / zt_stream_end_phase).
  */
-#ifndef ZT_MODELS_UNITS_H
-#define ZT_MODELS_UNITS_H
+#ifndef ZT_STREAM_UNITS_H
+#define ZT_STREAM_UNITS_H
 
 #include "common/zt_common.h"
 #include "storage/catalog.h"

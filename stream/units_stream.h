@@ -1,12 +1,13 @@
-/* models/units_stream.h — the streaming weight provider: models/units.h on
- * top of stream/stream.h. A plan (sched/plan.h) says which units stay on
- * the device and which stream through the window; acquire/release and the
- * phase calls map one to one onto zt_stream_*. An all-resident plan gives
- * the resident behaviour with the same code path. */
-#ifndef ZT_MODELS_UNITS_STREAM_H
-#define ZT_MODELS_UNITS_STREAM_H
+/* stream/units_stream.h — the weight provider: stream/units.h on top of
+ * stream/stream.h. A plan (sched/plan.h) says which units stay on the
+ * device and which stream through the window; acquire/release and the
+ * phase calls map one to one onto zt_stream_*. "Everything resident" is the
+ * plan with no budget (zt_plan_choose with vram_budget 0): the same code
+ * path, every unit in the resident arena, no window. */
+#ifndef ZT_STREAM_UNITS_STREAM_H
+#define ZT_STREAM_UNITS_STREAM_H
 
-#include "models/units.h"
+#include "stream/units.h"
 #include "stream/stream.h"
 
 #ifdef __cplusplus
