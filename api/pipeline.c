@@ -33,6 +33,7 @@ void zt_pipeline_close(zt_pipeline *p) {
     zt_qwen3_free(&p->te);
     zt_dit_free(&p->dit);
     zt_vae_free(&p->vae);
+    zt_vae_encoder_free(&p->venc);
     zt_tokenizer_free(p->tok);
     if (p->ops) zt_ops_destroy(p->ops);
     if (p->src) zt_source_close(p->src);
@@ -68,6 +69,7 @@ static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
     gp.height = o->plan_height;
     gp.steps = o->plan_steps;
     gp.vae_dt = o->plan_vae_dt;
+    gp.plan_images = o->plan_images;
     return gp;
 }
 
@@ -97,6 +99,7 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
     if (!pu) return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
     zt_models_plan_units(p->cat, o->plan_steps, pu);
+    if (!o->plan_images && p->venc.unit >= 0) pu[p->venc.unit].uses_per_image = 0; /* never resident for nothing */
     const zt_gen_params gp = plan_gen_params(o);
     const zt_model_config *c = &p->cat->cfg;
     zt_plan_request rq;
@@ -176,7 +179,9 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     rc = zt_qwen3_init(&p->te, p->cat, e);
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
+    if (!rc) rc = zt_vae_encoder_init(&p->venc, p->cat, e);
     if (!rc) zt_vae_force_bands(&p->vae, o->vae_band_level, o->vae_band_rows);
+    p->plan_images = o->plan_images;
     return rc;
 }
 
@@ -298,9 +303,17 @@ typedef struct {
     void *dit_state;
     void *decoded;      /* [H*W, 3] vae_dt */
     uint8_t *rgb;       /* [H*W*3] */
+    /* images in (0 bytes otherwise) */
+    float *img;         /* [3, H, W] f32: the image the encoder reads */
+    float *img_lat;     /* [C, hl, wl] f32: its latents */
+    float *noise;       /* [C, hl, wl] f32: the initial noise (inpainting mixes it in again each step) */
+    float *eps;         /* [C, hl, wl] f32: the posterior sample's noise */
+    float *mask;        /* [hl * wl] f32: the mask at latent resolution (inpainting) */
     void *scratch;
     size_t dit_state_bytes, scratch_bytes;
 } gen_mem;
+
+static int gen_images(const zt_gen_params *gp) { return gp->init_image || gp->plan_images; }
 
 /* Scratch of the text encoder and the transformer (the VAE's is capped to it
  * when the plan makes the VAE banded). */
@@ -323,8 +336,15 @@ static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve 
     m->dit_state = zt_carve_take(cv, m->dit_state_bytes);
     m->decoded = zt_carve_take(cv, npix * 3 * zt_dtype_size(gp->vae_dt));
     m->rgb = zt_carve_take(cv, npix * 3);
+    const int im = gen_images(gp);
+    m->img = zt_carve_take(cv, im ? npix * 3 * 4 : 0);
+    m->img_lat = zt_carve_take(cv, im ? nlat * 4 : 0);
+    m->noise = zt_carve_take(cv, im ? nlat * 4 : 0);
+    m->eps = zt_carve_take(cv, im ? nlat * 4 : 0);
+    m->mask = zt_carve_take(cv, im ? (size_t)hl * wl * 4 : 0);
     size_t s = scratch_but_vae(p, gp, L);
     s = ZT_MAX(s, zt_vae_workspace_size(&p->vae, p->ops, hl, wl, gp->vae_dt, p->vae_cap));
+    if (im) s = ZT_MAX(s, zt_vae_encode_workspace_size(&p->venc, p->ops, gp->height, gp->width, gp->vae_dt));
     m->scratch_bytes = s;
     m->scratch = zt_carve_take(cv, s);
 }
@@ -367,6 +387,91 @@ static void note_device_use(zt_pipeline *p, zt_gen_stats *st) {
     if (tot && tot - fr > st->device_used_peak) st->device_used_peak = tot - fr;
 }
 
+/* ---- images in (img2img, inpainting) -------------------------------------------- */
+
+/* diffusers' get_timesteps: the first step of an img2img schedule, in the
+ * same double arithmetic as the Python floats. */
+static int images_start_step(int steps, double strength) {
+    double init = steps * strength;
+    if (init > steps) init = steps;
+    const double t = steps - init;
+    return (int)(t > 0 ? t : 0);
+}
+
+static int images_check(const zt_pipeline *p, const zt_gen_params *gp, zt_err *e) {
+    if (!gp->init_image) {
+        if (gp->mask) return zt_err_set(e, ZT_ERR_ARG, "a mask needs an init image (inpainting)");
+        return ZT_OK;
+    }
+    if (!(gp->strength > 0 && gp->strength <= 1))
+        return zt_err_set(e, ZT_ERR_RANGE, "strength %g outside (0, 1]", gp->strength);
+    if (p->venc.unit < 0)
+        return zt_err_set(e, ZT_ERR_MISSING, "init image: this model has no VAE encoder (encoder.* tensors; a store "
+                                             "packed before zturbo encoded images has none: re-pack it)");
+    if (p->streaming && !p->plan_images)
+        return zt_err_set(e, ZT_ERR_ARG, "init image: the streaming plan was made without image inputs (the VAE "
+                                         "encoder's workspace): plan for them (zturbo_options.images_in)");
+    if (gp->steps - images_start_step(gp->steps, gp->strength) < 1)
+        return zt_err_set(e, ZT_ERR_RANGE, "strength %g with %d steps leaves no step to run", gp->strength, gp->steps);
+    return ZT_OK;
+}
+
+/* The latent mask: torch's nearest interpolation from H x W to hl x wl
+ * (an integer factor f: pixel (f*i, f*j)). */
+static void images_latent_mask(const float *mask, int W, int hl, int wl, int f, float *out) {
+    for (int i = 0; i < hl; i++)
+        for (int j = 0; j < wl; j++) out[(size_t)i * wl + j] = mask[(size_t)i * f * W + (size_t)j * f];
+}
+
+/* Encode the init image (the VAE encoder's phase) and make the first latent
+ * scale_noise(image latents, sigma[t_start], noise) in m->lat; the noise
+ * (host, [nlat]) stays in m->noise for the inpainting re-mix. */
+static int images_begin(zt_pipeline *p, const zt_gen_params *gp, gen_mem *m, const zt_schedule *sch, int t_start,
+                        const float *noise, dumper *dd, zt_err *e) {
+    const zt_model_config *c = &p->cat->cfg;
+    const int f = vae_factor(c), hl = gp->height / f, wl = gp->width / f, C = c->vae_latent;
+    const size_t nlat = (size_t)C * hl * wl, npix = (size_t)gp->width * gp->height;
+    float *eps = malloc(2 * nlat * sizeof *eps), *ml = malloc((size_t)hl * wl * sizeof *ml);
+    int *order = malloc((size_t)p->cat->n_units * sizeof *order);
+    if (!eps || !ml || !order) {
+        free(eps);
+        free(ml);
+        free(order);
+        return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    }
+    const float *en = gp->encode_noise;
+    if (!en) { /* the seed's stream after the initial noise */
+        zt_noise_fill(gp->seed, eps, 2 * nlat);
+        en = eps + nlat;
+    }
+    zt_mem_upload(p->ops, m->noise, noise, nlat * 4);
+    zt_mem_upload(p->ops, m->eps, en, nlat * 4);
+    zt_mem_upload(p->ops, m->img, gp->init_image, npix * 3 * 4);
+    if (gp->mask) {
+        images_latent_mask(gp->mask, gp->width, hl, wl, f, ml);
+        zt_mem_upload(p->ops, m->mask, ml, (size_t)hl * wl * 4);
+    }
+    const int n_order = zt_vae_encoder_unit_order(&p->venc, order, p->cat->n_units);
+    int rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc)
+        rc = zt_vae_encode(&p->venc, p->ops, p->units, gp->height, gp->width, m->img, m->eps, gp->vae_dt, m->img_lat,
+                           m->scratch, m->scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
+    if (!rc) {
+        zt_op_flow_mix(p->ops, C, (size_t)hl * wl, m->img_lat, m->noise, sch->sigma[t_start], NULL, m->lat);
+        zt_ops_sync(p->ops);
+        int64_t sh[3] = {C, hl, wl};
+        dump_host(dd, "encode_noise", "F32", 3, sh, en, nlat * 4);
+        dump_dev(dd, "image_latents", 3, sh, m->img_lat, ZT_DT_F32);
+        dump_dev(dd, "init_latents", 3, sh, m->lat, ZT_DT_F32);
+        if (gp->mask) dump_host(dd, "mask_latent", "F32", 2, sh + 1, ml, (size_t)hl * wl * 4);
+    }
+    free(eps);
+    free(ml);
+    free(order);
+    return rc;
+}
+
 int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
                              zt_gen_stats *st, zt_err *e) {
     const double t0 = zt_now();
@@ -387,10 +492,13 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
             return zt_err_set(e, ZT_ERR_RANGE, "token id %d at position %d outside the vocabulary 0..%d", ids[i], i,
                               c->te_vocab - 1);
     int rc = zt_dit_check(c, gp->width, gp->height, L, e);
+    if (!rc) rc = images_check(p, gp, e);
     if (rc) return rc;
     zt_schedule sch;
     rc = zt_schedule_build(gp->steps, c->sched_shift, c->sched_train_steps, c->sched_dynamic, &sch, e);
     if (rc) return rc;
+    /* img2img / inpainting run the tail of the schedule from tstart */
+    const int tstart = gp->init_image ? images_start_step(gp->steps, gp->strength) : 0, nrun = gp->steps - tstart;
     const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c), C = c->vae_latent;
     const size_t nlat = (size_t)C * hl * wl, npix = (size_t)gp->width * gp->height;
 
@@ -487,6 +595,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     sh[1] = hl;
     sh[2] = wl;
     dump_host(&dd, "noise", "F32", 3, sh, host, nlat * 4);
+    if (gp->init_image && (rc = images_begin(p, gp, &m, &sch, tstart, host, &dd, e))) goto out;
 
     /* ---- transformer: per-image preparation, then the Euler loop ---- */
     t = zt_now();
@@ -494,34 +603,38 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     n_order = zt_dit_unit_order(&p->dit, 0, order, p->cat->n_units);
     rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
     if (!rc)
-        rc = zt_dit_begin(&p->dit, &run, p->ops, p->units, gp->width, gp->height, m.hidden, L, sch.t_model, gp->steps,
+        rc = zt_dit_begin(&p->dit, &run, p->ops, p->units, gp->width, gp->height, m.hidden, L, sch.t_model + tstart, nrun,
                           gp->dt, m.dit_state, m.dit_state_bytes, m.scratch, m.scratch_bytes, e);
     if (!rc) rc = zt_units_end_phase(p->units, e);
     n_order = zt_dit_unit_order(&p->dit, 1, order, p->cat->n_units);
-    if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, gp->steps, e);
+    if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, nrun, e);
     if (rc) goto out;
     zt_ops_sync(p->ops);
     note_device_use(p, &stats);
     stats.dit_prep_s = zt_now() - t;
     if (p->stream) zt_stream_stats_reset(p->stream);
     t = zt_now();
-    for (int i = 0; i < gp->steps; i++) {
+    for (int i = 0; i < nrun; i++) {
         double ts = zt_now();
         if (gp->cancel && *gp->cancel) {
-            rc = zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before evaluation %d of %d", i + 1, gp->steps);
+            rc = zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before evaluation %d of %d", i + 1, nrun);
             goto out;
         }
         rc = zt_dit_forward(&p->dit, &run, p->ops, p->units, i, m.lat, m.out, e);
         if (rc) goto out;
         if (i == 0) dump_dev(&dd, "dit_out_0", 3, sh, m.out, ZT_DT_F32);
-        zt_op_euler_step(p->ops, nlat, m.lat, m.out, sch.dt[i]);
+        zt_op_euler_step(p->ops, nlat, m.lat, m.out, sch.dt[tstart + i]);
+        /* inpainting: the kept area back on the image's noise level of the next step (clean after the last) */
+        if (gp->mask)
+            zt_op_flow_mix(p->ops, C, (size_t)hl * wl, m.img_lat, m.noise, i < nrun - 1 ? sch.sigma[tstart + i + 1] : 0.0f,
+                           m.mask, m.lat);
         zt_ops_sync(p->ops);
         if (dd.on) {
             char name[32];
             snprintf(name, sizeof name, "latents_%d", i + 1);
             dump_dev(&dd, name, 3, sh, m.lat, ZT_DT_F32);
         }
-        if (gp->on_step) gp->on_step(gp->on_step_ctx, i, gp->steps, zt_now() - ts);
+        if (gp->on_step) gp->on_step(gp->on_step_ctx, i, nrun, zt_now() - ts);
     }
     rc = zt_units_end_phase(p->units, e);
     if (rc) goto out;
@@ -536,7 +649,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         stats.dit_stall_s = ss.stall_s;
         stats.dit_disk_s = ss.disk_s;
     }
-    stats.dit_eval_s = stats.dit_s / gp->steps;
+    stats.dit_eval_s = stats.dit_s / nrun;
 
     /* ---- VAE ---- */
     t = zt_now();
@@ -607,6 +720,13 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
             zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
             zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
             zt_stf_meta(f, "producer", "zturbo", NULL);
+            if (gp->init_image) {
+                snprintf(v, sizeof v, "%d", tstart);
+                zt_stf_meta(f, "t_start", v, NULL);
+                snprintf(v, sizeof v, "%.17g", gp->strength);
+                zt_stf_meta(f, "strength", v, NULL);
+                zt_stf_meta(f, "mode", gp->mask ? "inpaint" : "img2img", NULL);
+            }
             if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
             dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
         }

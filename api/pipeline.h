@@ -64,6 +64,9 @@ typedef struct {
     int load_threads;         /* readers per unit when converting a checkpoint (storage/source.h; 0: default) */
     zt_io_engine io_engine;   /* store reads (storage/reader.h) */
     int vae_band_level, vae_band_rows; /* zt_vae_force_bands (0, 0: the plan decides) */
+    int plan_images;          /* plan for image inputs (img2img, inpainting, ControlNet): the workspace
+                               * holds the VAE encoder's (whole image) and the plan counts its unit;
+                               * 0: such a request fails when streaming */
 } zt_pipeline_opts;
 
 typedef struct {
@@ -76,6 +79,8 @@ typedef struct {
     zt_qwen3 te;
     zt_dit dit;
     zt_vae vae;
+    zt_vae_encoder venc;      /* unit -1 when the checkpoint has no encoder */
+    int plan_images;          /* the workspace was planned with the encoder's */
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
     zt_plan plan;             /* every unit resident when there is no budget */
@@ -106,6 +111,21 @@ typedef struct {
     volatile int *cancel;     /* polled between evaluations; non-zero stops with ZT_ERR_INTERRUPTED */
     void (*on_step)(void *ctx, int step, int steps, double seconds); /* after each evaluation, or NULL */
     void *on_step_ctx;
+    /* Images in (api/image_in.h tensors at width x height; NULL: text to image).
+     * init_image: img2img as ZImageImg2ImgPipeline — the image is encoded
+     * (posterior sample with encode_noise), the schedule starts at step
+     * t_start = int(max(steps - min(steps * strength, steps), 0)) and the
+     * first latent is scale_noise(image latents, sigma[t_start], noise);
+     * steps - t_start evaluations run. With mask: inpainting as
+     * ZImageInpaintPipeline — after every step the unmasked latents are
+     * replaced by scale_noise(image latents, sigma of the next step, noise)
+     * (the clean image latents after the last). */
+    const float *init_image;  /* host f32 [3, height, width] in [-1, 1] */
+    double strength;          /* (0, 1] with init_image */
+    const float *mask;        /* host f32 [height, width] in {0, 1} (1: repaint), with init_image */
+    const float *encode_noise; /* host f32 [C, H/8, W/8]: the posterior sample's noise; NULL: the seed's stream
+                                * right after the initial noise (api/noise.h values nlat..2 nlat-1) */
+    int plan_images;          /* size the workspace for image inputs (planning) */
 } zt_gen_params;
 
 typedef struct {

@@ -545,7 +545,7 @@ static void walk(builder *b) {
     /* VAE encoder, in use order: its own unit when the file has it, else
      * ignored (its tensors stay UNUSED, as stores packed without it) */
     if (c->vae_encoder) {
-        begin_unit(b, "vae.encoder", 0, 0);
+        begin_unit(b, "vae.encoder", 0);
     } else {
         b->role = ZT_CKPT_UNUSED;
     }

@@ -17,8 +17,7 @@
 #include "api/image_in.h"
 #include "api/stfile.h"
 #include "models/vae.h"
-#include "storage/source.h"
-#include "stream/resident.h"
+#include "api/pipeline.h"
 #include "tests/zt_test.h"
 
 static const zt_stf_tensor *need(const zt_stf *g, const char *name) {
@@ -72,27 +71,26 @@ int main(void) {
     ZT_CHECK(!memcmp(img, gimg->data, (size_t)3 * W * H * 4), "image tensor differs from the oracle's preprocess");
     zt_image_free(&im);
 
-    zt_source *src;
-    rc = zt_source_open(ckpt, &src, &e);
+    /* the weights through the pipeline's provider (no budget: every unit resident) */
+    zt_pipeline *p3 = NULL, *p1 = NULL;
+    zt_pipeline_opts po;
+    zt_pipeline_opts_default(&po);
+    po.backend = ZT_BACKEND_CPU;
+    po.cpu_threads = 3;
+    rc = zt_pipeline_open(ckpt, &po, &p3, &e);
+    po.cpu_threads = 1;
+    if (!rc) rc = zt_pipeline_open(ckpt, &po, &p1, &e);
     ZT_CHECK(rc == 0, "%s", e.msg);
     if (rc) return zt_test_finish("test_vae_encode");
-    const zt_catalog *cat = zt_source_catalog(src);
-    zt_ops *ops3, *ops1;
-    zt_ops_config oc = {.backend = ZT_BACKEND_CPU, .cpu_threads = 3};
-    ZT_ASSERT(zt_ops_create(&oc, &ops3, &e) == 0);
-    oc.cpu_threads = 1;
-    ZT_ASSERT(zt_ops_create(&oc, &ops1, &e) == 0);
-    zt_units *u;
-    rc = zt_resident_open(ops3, src, ZT_COMP_MASK_ALL, &u, &e);
-    ZT_CHECK(rc == 0, "%s", e.msg);
-    zt_vae_encoder enc;
-    rc = rc ? rc : zt_vae_encoder_init(&enc, cat, &e);
-    ZT_CHECK(rc == 0 && enc.unit >= 0, "encoder init: %s", e.msg);
-    if (rc) return zt_test_finish("test_vae_encode");
-
+    const zt_catalog *cat = p3->cat;
+    zt_ops *ops3 = p3->ops, *ops1 = p1->ops;
+    zt_units *u = p3->units;
+    const zt_vae_encoder enc = p3->venc;
+    ZT_CHECK(enc.unit >= 0, "the tiny checkpoint has an encoder unit");
+    if (enc.unit < 0) return zt_test_finish("test_vae_encode");
     float *s32 = encode(ops3, u, &enc, img, H, W, geps->data, ZT_DT_F32, nlat);
     float *a32 = encode(ops3, u, &enc, img, H, W, NULL, ZT_DT_F32, nlat);
-    float *s32_1 = encode(ops1, u, &enc, img, H, W, geps->data, ZT_DT_F32, nlat);
+    float *s32_1 = encode(ops1, p1->units, &enc, img, H, W, geps->data, ZT_DT_F32, nlat);
     float *s16 = encode(ops3, u, &enc, img, H, W, geps->data, ZT_DT_BF16, nlat);
     float *a16 = encode(ops3, u, &enc, img, H, W, NULL, ZT_DT_BF16, nlat);
     const double r_s32 = zt_rel_l2(s32, glat->data, nlat), r_a32 = zt_rel_l2(a32, garg->data, nlat);
@@ -122,11 +120,8 @@ int main(void) {
     zt_vae_encoder_free(&none);
     zt_catalog_free(&nocat);
 
-    zt_vae_encoder_free(&enc);
-    zt_units_destroy(u);
-    zt_ops_destroy(ops3);
-    zt_ops_destroy(ops1);
-    zt_source_close(src);
+    zt_pipeline_close(p3);
+    zt_pipeline_close(p1);
     zt_stf_free(&g);
     free(img);
     return zt_test_finish("test_vae_encode");
