@@ -29,6 +29,33 @@ void zt_noise_fill(uint64_t seed, float *out, size_t n) {
     }
 }
 
+int zt_noise_read_encode(const char *path, int c, int h, int w, float *out, int *found, zt_err *e) {
+    *found = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return zt_err_set(e, ZT_ERR_IO, "--noise %s: %s", path, strerror(errno));
+    uint8_t head[9];
+    const size_t got = fread(head, 1, 9, fp);
+    fclose(fp);
+    if (got != 9 || head[8] != '{') return ZT_OK; /* raw f32: the latent only */
+    zt_stf f;
+    int rc = zt_stf_load(path, &f, e);
+    if (rc) return zt_err_prefix(e, "--noise");
+    const zt_stf_tensor *t = zt_stf_find(&f, "encode_noise");
+    if (t) {
+        const int64_t *s = t->shape;
+        const int shape_ok = (t->ndim == 3 && s[0] == c && s[1] == h && s[2] == w) ||
+                             (t->ndim == 4 && s[0] == 1 && s[1] == c && s[2] == h && s[3] == w);
+        if (strcmp(t->dtype, "F32") || !shape_ok) {
+            rc = zt_err_set(e, ZT_ERR_FORMAT, "--noise %s: \"encode_noise\" is not F32 [%d, %d, %d]", path, c, h, w);
+        } else {
+            memcpy(out, t->data, (size_t)c * h * w * 4);
+            *found = 1;
+        }
+    }
+    zt_stf_free(&f);
+    return rc;
+}
+
 int zt_noise_read(const char *path, int c, int h, int w, float *out, zt_err *e) {
     const size_t n = (size_t)c * h * w;
     FILE *fp = fopen(path, "rb");

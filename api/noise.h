@@ -35,6 +35,10 @@ void zt_noise_fill(uint64_t seed, float *out, size_t n);
  * f32 file of exactly c*h*w values. Any other shape or size is an error
  * naming the file, the shape found and the shape expected. */
 int zt_noise_read(const char *path, int c, int h, int w, float *out, zt_err *e);
+/* The init image's posterior-sample noise from the same safetensors file: an
+ * F32 tensor "encode_noise" [c, h, w] (or [1, c, h, w]). *found = 0 (and
+ * ZT_OK) when the file is raw f32 or holds no such tensor. */
+int zt_noise_read_encode(const char *path, int c, int h, int w, float *out, int *found, zt_err *e);
 
 #ifdef __cplusplus
 }

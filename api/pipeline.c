@@ -703,10 +703,10 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         }
         int64_t ish[3] = {gp->height, gp->width, 3};
         dump_host(&dd, "image", "U8", 3, ish, rgb, npix * 3);
-        int64_t n1 = gp->steps + 1, n0 = gp->steps;
+        int64_t n1 = gp->steps + 1, n0 = gp->steps, nr = nrun;
         dump_host(&dd, "sigmas", "F32", 1, &n1, sch.sigma, (size_t)n1 * 4);
         dump_host(&dd, "timesteps", "F32", 1, &n0, sch.timestep, (size_t)n0 * 4);
-        dump_host(&dd, "t_model", "F32", 1, &n0, sch.t_model, (size_t)n0 * 4);
+        dump_host(&dd, "t_model", "F32", 1, &nr, sch.t_model + tstart, (size_t)nr * 4); /* the evaluations' */
         if (!dd.rc) {
             char v[64];
             zt_stf *f = &dd.f;

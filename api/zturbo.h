@@ -104,6 +104,9 @@ typedef struct {
                                  * without it), PREAD */
     int vae_band_level, vae_band_rows; /* decode the VAE levels from 1..16 on in bands of 1..65536 rows,
                                  * whatever the plan (0, 0: the plan decides) */
+    int images_in;              /* 1: plan for image inputs (init_image, mask): with vram set, the
+                                 * workspace then holds the VAE encoder's whole-image activations (a
+                                 * larger minimum budget); 0: such a request fails under a budget */
 } zturbo_options;
 
 typedef struct {
@@ -128,10 +131,20 @@ typedef struct {
     volatile int *cancel;       /* non-zero stops before the next evaluation, or NULL */
     void (*on_progress)(void *user, const zturbo_progress *pr); /* after each evaluation, or NULL */
     void *user;
+    /* Images in (README "Images in": PNG/JPEG, read as diffusers' load_image + VaeImageProcessor). */
+    const char *init_image;     /* img2img start image, or NULL. width/height 0: the image's own size
+                                 * rounded down to multiples of 16; else it is resized (Lanczos) */
+    double strength;            /* (0, 1]: the part of the schedule that runs (0: 0.6 for img2img, 1.0
+                                 * with a mask, the diffusers pipelines' defaults) */
+    const char *mask;           /* with init_image: inpainting; white (>= 128 gray) = repaint, black =
+                                 * keep; the same size as init_image */
+    const float *encode_noise;  /* f32 [16, height/8, width/8]: the init image's posterior sample noise
+                                 * instead of the seed's, or NULL */
 } zturbo_params;
 
 typedef struct {
     uint64_t seed;              /* the seed used (meaningless when noise was given) */
+    int width, height;          /* the image made */
     int tokens;                 /* caption length after truncation */
     int truncated;              /* 1: the prompt had more than 512 tokens */
     double load_s;              /* zturbo_create's load time (same for every image) */
@@ -178,6 +191,10 @@ zturbo_precision zturbo_vae_precision_of(const zturbo *z);
 const char *zturbo_notice(zturbo *z);
 /* 1 when a usable CUDA device is present (what ZTURBO_DEVICE_AUTO picks). */
 int zturbo_cuda_available(void);
+/* The output size of a request: width x height, or with an init image and
+ * width/height 0 the image's size rounded down to multiples of 16 (read from
+ * the file). What rgb of zturbo_generate must hold. */
+int zturbo_output_size(const zturbo_params *p, int *width, int *height, char *err, size_t errlen);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w);
 

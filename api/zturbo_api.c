@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/image_in.h"
 #include "api/pipeline.h"
 #include "api/png.h"
 #include "kernels/cuda_norm.h"
@@ -128,6 +129,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "VAE bands %d,%d not allowed: level 1..16 and rows 1..65536, or both 0",
                           o->vae_band_level, o->vae_band_rows),
                fail(&e, err, errlen);
+    if (o->images_in != 0 && o->images_in != 1)
+        return zt_err_set(&e, ZT_ERR_ARG, "images_in %d not allowed: 0 or 1", o->images_in), fail(&e, err, errlen);
     if (o->max_steps < 1 || o->max_steps > 100)
         return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
 
@@ -187,6 +190,7 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.plan_steps = o->max_steps;
     po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     po.tokenizer_path = o->tokenizer_path;
+    po.plan_images = o->images_in;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
     if (rc) {
         zturbo_destroy(z);
@@ -221,10 +225,20 @@ static void on_step(void *ctx, int step, int steps, double seconds) {
     pc->p->on_progress(pc->p->user, &pr);
 }
 
-static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_stats *st, int truncated,
+/* A request's images, decoded and prepared at the output size w x h. */
+typedef struct {
+    int w, h;
+    double strength;  /* resolved (0 without an init image) */
+    float *img;       /* [3, h, w] in [-1, 1] or NULL */
+    float *mask;      /* [h, w] in {0, 1} or NULL */
+} images_in;
+
+static void fill_result(const zturbo *z, const zturbo_params *p, const images_in *im, const zt_gen_stats *st, int truncated,
                         zturbo_result *r) {
     memset(r, 0, sizeof *r);
     r->seed = p->seed;
+    r->width = im->w;
+    r->height = im->h;
     r->tokens = st->tokens;
     r->truncated = truncated;
     r->load_s = z->p->load_s;
@@ -262,12 +276,100 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
     }
 }
 
+/* ---- images in -------------------------------------------------------------------- */
+
+static void images_free(images_in *in) {
+    free(in->img);
+    free(in->mask);
+    memset(in, 0, sizeof *in);
+}
+
+/* The output size (zturbo_output_size) and, when `prepare`, the tensors:
+ * the init image resized to it (diffusers' preprocess), the mask (same file
+ * size as the init image) resized, gray, binarized. */
+static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_err *e) {
+    memset(in, 0, sizeof *in);
+    in->w = p->width;
+    in->h = p->height;
+    if (!p->init_image) {
+        if (p->mask) return zt_err_set(e, ZT_ERR_ARG, "a mask needs an init image (inpainting)");
+        if (p->strength != 0) return zt_err_set(e, ZT_ERR_ARG, "strength needs an init image");
+        return 0;
+    }
+    if (!p->width != !p->height)
+        return zt_err_set(e, ZT_ERR_ARG, "width %d, height %d: with an init image give both or neither (0: the "
+                                         "image's size)", p->width, p->height);
+    in->strength = p->strength != 0 ? p->strength : p->mask ? 1.0 : 0.6;
+    if (!(in->strength > 0 && in->strength <= 1))
+        return zt_err_set(e, ZT_ERR_RANGE, "strength %g not allowed: expected (0, 1]", p->strength);
+    zt_image im = {0}, mk = {0};
+    int rc = zt_image_load(p->init_image, &im, e);
+    if (rc) return zt_err_prefix(e, "init image");
+    if (!p->width) {
+        zt_image_default_size(&im, 16, &in->w, &in->h);
+        if (in->w < 16 || in->h < 16 || in->w > 2048 || in->h > 2048) {
+            rc = zt_err_set(e, ZT_ERR_RANGE, "init image %s: %dx%d gives a %dx%d image (16..2048 per side): give the "
+                                             "width and height to resize it to", p->init_image, im.w, im.h, in->w, in->h);
+            goto out;
+        }
+    }
+    if (p->mask) {
+        rc = zt_image_load(p->mask, &mk, e);
+        if (rc) {
+            zt_err_prefix(e, "mask");
+            goto out;
+        }
+        if (mk.w != im.w || mk.h != im.h) {
+            rc = zt_err_set(e, ZT_ERR_ARG, "mask %s is %dx%d, the init image %dx%d: they must have the same size",
+                            p->mask, mk.w, mk.h, im.w, im.h);
+            goto out;
+        }
+    }
+    if (!prepare) goto out;
+    const size_t np = (size_t)in->w * in->h;
+    in->img = malloc(np * 3 * sizeof *in->img);
+    in->mask = p->mask ? malloc(np * sizeof *in->mask) : NULL;
+    uint8_t *gray = p->mask ? malloc(np) : NULL;
+    if (!in->img || (p->mask && (!in->mask || !gray))) {
+        free(gray);
+        rc = zt_err_set(e, ZT_ERR_NOMEM, "init image: out of host memory");
+        goto out;
+    }
+    rc = zt_image_resize_inplace(&im, in->w, in->h, e);
+    if (!rc) zt_image_to_tensor(&im, in->img);
+    if (!rc && p->mask) rc = zt_image_resize_inplace(&mk, in->w, in->h, e);
+    if (!rc && p->mask) {
+        zt_image_to_gray(&mk, gray);
+        zt_image_binarize(gray, np, in->mask);
+    }
+    free(gray);
+out:
+    zt_image_free(&im);
+    zt_image_free(&mk);
+    if (rc) images_free(in);
+    return rc;
+}
+
+int zturbo_output_size(const zturbo_params *p, int *width, int *height, char *err, size_t errlen) {
+    zt_err e = {0};
+    images_in in;
+    if (!p || !width || !height) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_output_size: NULL argument"), fail(&e, err, errlen);
+    int rc = images_load(p, 0, &in, &e);
+    if (!rc) rc = check_size("width", in.w, &e);
+    if (!rc) rc = check_size("height", in.h, &e);
+    if (rc) return fail(&e, err, errlen);
+    *width = in.w;
+    *height = in.h;
+    return 0;
+}
+
 /* Validate, tokenize and run; *truncated tells whether ids were dropped. */
-static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st, int *truncated, zt_err *e) {
+static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *rgb, zt_gen_stats *st, int *truncated,
+               zt_err *e) {
     *truncated = 0;
     if (!z || !p || !rgb) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate: context, params and rgb must not be NULL");
-    int rc = check_size("width", p->width, e);
-    if (!rc) rc = check_size("height", p->height, e);
+    int rc = check_size("width", im->w, e);
+    if (!rc) rc = check_size("height", im->h, e);
     if (rc) return rc;
     if (p->steps < 1 || p->steps > 100)
         return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..100", p->steps);
@@ -286,11 +388,15 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     zt_gen_params_default(&gp);
     gp.dt = z->precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     gp.vae_dt = z->vae_precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
-    gp.width = p->width;
-    gp.height = p->height;
+    gp.width = im->w;
+    gp.height = im->h;
     gp.steps = p->steps;
     gp.seed = p->seed;
     gp.noise = p->noise;
+    gp.init_image = im->img;
+    gp.strength = im->strength;
+    gp.mask = im->mask;
+    gp.encode_noise = p->encode_noise;
     gp.dump_path = p->dump_path;
     gp.prompt = p->prompt;
     gp.cancel = p->cancel;
@@ -308,26 +414,32 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
     memset(&st, 0, sizeof st);
     int truncated = 0;
     if (res) memset(res, 0, sizeof *res);
-    int rc = run(z, p, rgb, &st, &truncated, &e);
-    if (rc) return fail(&e, err, errlen);
-    if (res) fill_result(z, p, &st, truncated, res);
-    return 0;
+    images_in im;
+    int rc = p ? images_load(p, 1, &im, &e) : zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate: params must not be NULL");
+    if (!rc) rc = run(z, p, &im, rgb, &st, &truncated, &e);
+    if (!rc && res) fill_result(z, p, &im, &st, truncated, res);
+    images_free(&im);
+    return rc ? fail(&e, err, errlen) : 0;
 }
 
 /* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
  * (no timings, so the same inputs give the same file). */
-static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json) {
-    char steps_s[16], seed_s[32], size_s[32];
+static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *im, int tokens, int truncated,
+                     char **info, char **json) {
+    char steps_s[16], seed_s[32], size_s[32], str_s[32];
     snprintf(steps_s, sizeof steps_s, "%d", p->steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
-    snprintf(size_s, sizeof size_s, "%dx%d", p->width, p->height);
+    snprintf(size_s, sizeof size_s, "%dx%d", im->w, im->h);
+    snprintf(str_s, sizeof str_s, "%g", im->strength);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
-    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file"};
-    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name};
-    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 7);
+    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file", "Denoising strength",
+                          "Init image", "Mask"};
+    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name,
+                          p->init_image ? str_s : NULL, p->init_image, p->mask};
+    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 10);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
-                          "width", p->width, "height", p->height, "steps", p->steps, "sampler", "flow_match_euler",
+                          "width", im->w, "height", im->h, "steps", p->steps, "sampler", "flow_match_euler",
                           "shift", 3.0, "cfg_scale", 0.0, "model", "Z-Image-Turbo", "precision",
                           zturbo_precision_name(z->precision), "vae_precision", zturbo_precision_name(z->vae_precision),
                           "device", z->device == ZTURBO_DEVICE_CUDA ? "cuda" : "cpu", "tokens", tokens, "truncated",
@@ -336,6 +448,11 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
         if (p->noise) json_object_set_new(j, "noise_file", json_string(noise_name));
         else if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
         else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+        if (p->init_image) {
+            json_object_set_new(j, "init_image", json_string(p->init_image));
+            json_object_set_new(j, "strength", json_real(im->strength));
+        }
+        if (p->mask) json_object_set_new(j, "mask", json_string(p->mask));
         *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
         json_decref(j);
     }
@@ -349,22 +466,32 @@ int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, ztu
     if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
     if (!z || !p) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL"),
                   fail(&e, err, errlen);
-    int rc = check_size("width", p->width, &e);
-    if (!rc) rc = check_size("height", p->height, &e);
-    if (rc) return fail(&e, err, errlen);
-    uint8_t *rgb = malloc((size_t)p->width * p->height * 3);
-    if (!rgb) return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+    images_in im;
+    int rc = images_load(p, 1, &im, &e);
+    if (!rc) rc = check_size("width", im.w, &e);
+    if (!rc) rc = check_size("height", im.h, &e);
+    if (rc) {
+        images_free(&im);
+        return fail(&e, err, errlen);
+    }
+    uint8_t *rgb = malloc((size_t)im.w * im.h * 3);
+    if (!rgb) {
+        images_free(&im);
+        return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+    }
     zt_gen_stats st;
     memset(&st, 0, sizeof st);
     int truncated = 0;
     char *info = NULL, *json = NULL;
-    rc = run(z, p, rgb, &st, &truncated, &e);
-    if (!rc && png_texts(z, p, st.tokens, truncated, &info, &json)) rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
+    rc = run(z, p, &im, rgb, &st, &truncated, &e);
+    if (!rc && png_texts(z, p, &im, st.tokens, truncated, &info, &json))
+        rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
     if (!rc) {
         zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
-        rc = zt_png_write(path, rgb, p->width, p->height, tx, 3, &e);
+        rc = zt_png_write(path, rgb, im.w, im.h, tx, 3, &e);
     }
-    if (!rc && res) fill_result(z, p, &st, truncated, res);
+    if (!rc && res) fill_result(z, p, &im, &st, truncated, res);
+    images_free(&im);
     free(info);
     free(json);
     free(rgb);

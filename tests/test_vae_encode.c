@@ -55,7 +55,7 @@ int main(void) {
     rc = zt_stf_load(zt_test_path("tests/golden/images/encode_big_64x48.safetensors"), &g, &e);
     ZT_CHECK(rc == 0, "%s", e.msg);
     if (rc) return zt_test_finish("test_vae_encode");
-    const zt_stf_tensor *gimg = need(&g, "image"), *geps = need(&g, "encode_noise"), *glat = need(&g, "image_latents"),
+    const zt_stf_tensor *gimg = need(&g, "init_image"), *geps = need(&g, "encode_noise"), *glat = need(&g, "image_latents"),
                         *garg = need(&g, "image_latents_argmax");
     if (!gimg || !geps || !glat || !garg) return zt_test_finish("test_vae_encode");
     const int H = (int)gimg->shape[1], W = (int)gimg->shape[2];

@@ -129,6 +129,16 @@ def main(outdir):
     files["interlaced.png"] = raw_png(pic, 8, 2, interlace=True)
     files["interlaced_gray2.png"] = raw_png((gray.astype(np.int64) >> 6), 2, 0, interlace=True)
     files["exif6.png"] = raw_png(pic, 8, 2, exif=tiff_orientation(6))
+    # an inpainting mask for big.png: an ellipse with a gray ramp across the 0.5 threshold, as RGB
+    yy, xx = np.mgrid[0:90, 0:120].astype(np.float64)
+    r = np.sqrt(((xx - 70) / 38) ** 2 + ((yy - 40) / 26) ** 2)
+    m = np.clip((1.3 - r) * 400, 0, 255).astype(np.uint8)
+    files["mask.png"] = raw_png(np.repeat(m[..., None], 3, -1), 8, 2)
+    # the pipeline goldens' inputs (tests/golden/images): a 70x52 JPEG photo (default size 64x48) and its mask
+    yy, xx = np.mgrid[0:52, 0:70].astype(np.float64)
+    r = np.sqrt(((xx - 40) / 20) ** 2 + ((yy - 22) / 14) ** 2)
+    m2 = np.clip((1.3 - r) * 400, 0, 255).astype(np.uint8)
+    files["mask_70x52.png"] = raw_png(np.repeat(m2[..., None], 3, -1), 8, 2)
     files["exif8_tail.png"] = raw_png(pic, 8, 2, exif=tiff_orientation(8, big_endian=True), tail_exif=True)
 
     def jpeg(img, **kw):
@@ -142,6 +152,7 @@ def main(outdir):
     files["progressive.jpg"] = jpeg(pim, quality=85, progressive=True)
     files["gray.jpg"] = jpeg(pim.convert("L"), quality=90)
     files["odd.jpg"] = jpeg(Image.fromarray(pic), quality=80)
+    files["in_70x52.jpg"] = jpeg(Image.fromarray(picture(70, 52, 3)), quality=90)
     for o in range(1, 9):
         ex = Image.Exif()
         ex[0x0112] = o
@@ -178,7 +189,7 @@ def main(outdir):
     proc = VaeImageProcessor(vae_scale_factor=16)
     mproc = VaeImageProcessor(vae_scale_factor=16, do_normalize=False, do_binarize=True, do_convert_grayscale=True)
     tensors = {}
-    sizes = {"rgb8.png": [(16, 16), (64, 48), (37, 8), (13, 23)], "big.png": [(48, 32), (112, 80), (128, 96), (120, 40), (50, 90)],
+    sizes = {"rgb8.png": [(16, 16), (64, 48), (37, 8), (13, 23)], "big.png": [(48, 32), (112, 80), (128, 96), (120, 40), (50, 90)], "mask.png": [(112, 80), (64, 48)], "in_70x52.jpg": [(64, 48)], "mask_70x52.png": [(64, 48)],
              "q90_420.jpg": [(64, 48)], "exif6.png": [(16, 32)], "rgba8.png": [(32, 16)], "gray16.png": [(16, 16)]}
     for name in files:
         if name in refuse:

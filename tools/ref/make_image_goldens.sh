@@ -18,6 +18,12 @@ rm -rf "$ckpt"
 ref() { "$PY" tools/ref/ref_images.py "$@" --model "$ckpt" --precision f32 --device cpu --threads 1; }
 
 ref encode --image tests/data/images/big.png --width 64 --height 48 --seed 3 -o "$out/encode_big_64x48.safetensors"
+# img2img / inpainting through diffusers' pipelines: a 70x52 JPEG (default size 64x48), prompt "a cat"
+img=tests/data/images/in_70x52.jpg mask=tests/data/images/mask_70x52.png
+ref img2img --image $img --strength 0.6 --seed 11 -o "$out/img2img_s06.safetensors"
+ref img2img --image $img --strength 0.3 --seed 12 -o "$out/img2img_s03.safetensors"
+ref inpaint --image $img --mask $mask --seed 13 -o "$out/inpaint_s10.safetensors"
+ref inpaint --image $img --mask $mask --strength 0.7 --seed 14 -o "$out/inpaint_s07.safetensors"
 
 if [ "$out" != tests/golden/images ]; then
     for f in "$out"/*.safetensors; do cmp "$f" "tests/golden/images/$(basename "$f")"; done

@@ -15,7 +15,7 @@ and `encode_noise`) and hands them in by replacing `randn_tensor` in the VAE and
 so the engine can be fed the same values (`zturbo generate --noise FILE`).
 
 MODES and extra tensors (all batch-free F32 unless noted):
-  encode      image [3,H,W] (the preprocessed image), encode_noise [16,h,w], enc_mean, enc_logvar
+  encode      init_image [3,H,W] (the preprocessed image), encode_noise [16,h,w], enc_mean, enc_logvar
               [16,h,w] (raw posterior), image_latents ((sample - shift) * scale),
               image_latents_argmax ((mean - shift) * scale)
   img2img     image, encode_noise, image_latents, noise, init_latents (after scale_noise),
@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ref_pipeline import check_loaded_from_files, set_precision_flags, versions, write_safetensors  # noqa: E402
+from ref_pipeline import (Recorder, check_loaded_from_files, load_pipeline, set_precision_flags,  # noqa: E402
+                          versions, write_safetensors)
 
 
 def load_vae(model_dir, dtype, device):
@@ -51,9 +52,99 @@ def cpu_randn(gen, shape):
     return randn_tensor((1,) + tuple(shape), generator=gen, device=torch.device("cpu"), dtype=torch.float32)[0]
 
 
+class Randn:
+    """Hands the pipelines our random numbers: `randn_tensor` of the VAE module (the posterior sample)
+    returns eps, that of the pipeline module (the initial noise) returns noise."""
+
+    def __init__(self, pipe_module, eps, noise):
+        import diffusers.models.autoencoders.vae as vae_mod
+        self.mods = [(vae_mod, vae_mod.randn_tensor), (pipe_module, pipe_module.randn_tensor)]
+        vae_mod.randn_tensor = lambda shape, **kw: eps[None].to(kw.get("device"), kw.get("dtype"))
+        pipe_module.randn_tensor = lambda shape, **kw: noise[None].to(kw.get("device"), kw.get("dtype"))
+
+    def restore(self):
+        for m, f in self.mods:
+            m.randn_tensor = f
+
+
+def run_pipeline(a, dtype):
+    """img2img / inpaint through diffusers' own pipeline classes."""
+    import diffusers.pipelines.z_image.pipeline_z_image_img2img as m_i2i
+    import diffusers.pipelines.z_image.pipeline_z_image_inpaint as m_inp
+    from diffusers import ZImageImg2ImgPipeline, ZImageInpaintPipeline
+    from diffusers.utils import load_image
+
+    base = load_pipeline(a.model, dtype, a.device)
+    check_loaded_from_files(base.vae, os.path.join(a.model, "vae"))  # the encoder too
+    cls, mod = (ZImageImg2ImgPipeline, m_i2i) if a.mode == "img2img" else (ZImageInpaintPipeline, m_inp)
+    pipe = cls(**base.components)
+    pipe.set_progress_bar_config(disable=True)
+    image = load_image(a.image)
+    mask = load_image(a.mask) if a.mode == "inpaint" else None
+    # the output size the pipeline will take (the image's, rounded down to 16, unless given)
+    H, W = pipe.image_processor.preprocess(image, a.height, a.width).shape[-2:]
+    factor = pipe.vae_scale_factor
+    C = pipe.transformer.config.in_channels
+    gen = torch.Generator("cpu").manual_seed(a.seed)
+    eps = cpu_randn(gen, (C, H // factor, W // factor))  # as the pipelines: the posterior sample first,
+    noise = cpu_randn(gen, (C, H // factor, W // factor))  # then the initial noise
+    rec = Recorder(pipe)
+    got = {}
+    sched_scale = pipe.scheduler.scale_noise
+
+    def scale_noise(sample, timestep, noise_):
+        out = sched_scale(sample, timestep, noise_)
+        if "init_latents" not in got:  # the first call: img2img's start
+            got["image_latents"] = sample[0].detach().float().cpu().clone()
+            got["init_latents"] = out[0].detach().float().cpu().clone()
+        return out
+    pipe.scheduler.scale_noise = scale_noise
+    if a.mode == "inpaint":
+        pml = pipe.prepare_mask_latents
+
+        def prepare_mask_latents(*args, **kw):
+            m, mil = pml(*args, **kw)
+            got["mask_latent"] = m[0, 0].detach().float().cpu().clone()
+            return m, mil
+        pipe.prepare_mask_latents = prepare_mask_latents
+    rnd = Randn(mod, eps, noise)
+    kw = dict(prompt=a.prompt, image=image, num_inference_steps=a.steps, guidance_scale=0.0, height=a.height,
+              width=a.width, generator=torch.Generator("cpu").manual_seed(a.seed), output_type="pil",
+              callback_on_step_end=rec.step_end, callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"])
+    if a.strength is not None:
+        kw["strength"] = a.strength
+    if mask is not None:
+        kw["mask_image"] = mask
+    try:
+        with torch.no_grad():
+            out = pipe(**kw)
+    finally:
+        rnd.restore()
+        rec.remove()
+    img = np.asarray(out.images[0])
+    t = {"ids": rec.ids.to(torch.int64), "cap_feats": rec.cap_feats, "noise": noise, "encode_noise": eps,
+         "sigmas": pipe.scheduler.sigmas.detach().float().cpu(), "timesteps": pipe.scheduler.timesteps.float().cpu(),
+         "t_model": torch.stack(rec.t_model), "dit_out_0": rec.dit_out_0, "decoded": rec.decoded,
+         "image": torch.from_numpy(img.copy())}
+    for i, x in enumerate(rec.latents):
+        t[f"latents_{i + 1}"] = x
+    t.update(got)
+    meta = {"mode": a.mode, "prompt": a.prompt, "image_file": os.path.basename(a.image), "height": H, "width": W,
+            "steps": a.steps, "strength": kw.get("strength", "default"), "seed": a.seed, "precision": a.precision,
+            "device": a.device, "evaluations": len(rec.latents), "versions": json.dumps(versions())}
+    if mask is not None:
+        meta["mask_file"] = os.path.basename(a.mask)
+    write_safetensors(a.output, {k: v.cpu().contiguous() for k, v in t.items()}, meta)
+    print(f"wrote {a.output}: {len(rec.latents)} evaluations, " + ", ".join(sorted(t)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["encode"])
+    ap.add_argument("mode", choices=["encode", "img2img", "inpaint"])
+    ap.add_argument("--prompt", default="a cat")
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--strength", type=float, default=None, help="img2img/inpaint (default: the pipeline's)")
+    ap.add_argument("--mask", help="inpaint: the mask image file")
     ap.add_argument("--model", required=True)
     ap.add_argument("--image", required=True, help="the input image file (PNG/JPEG)")
     ap.add_argument("--width", type=int, default=None)
@@ -68,6 +159,8 @@ def main():
         torch.set_num_threads(a.threads)
     set_precision_flags(a.precision, a.device)
     dtype = torch.float32 if a.precision == "f32" else torch.bfloat16
+    if a.mode in ("img2img", "inpaint"):
+        return run_pipeline(a, dtype)
     from diffusers.image_processor import VaeImageProcessor
     from diffusers.utils import load_image
 
@@ -79,7 +172,7 @@ def main():
     C = vae.config.latent_channels
     gen = torch.Generator("cpu").manual_seed(a.seed)
     eps = cpu_randn(gen, (C, H // factor, W // factor))
-    out = {"image": image[0]}
+    out = {"init_image": image[0]}
     with torch.no_grad():
         dist = vae.encode(image.to(a.device, dtype)).latent_dist
         # the pipelines: retrieve_latents(..., generator) -> latent_dist.sample(generator) (img2img,

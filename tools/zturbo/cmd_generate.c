@@ -21,6 +21,7 @@
 enum {
     O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_NOISE,
     O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
+    O_INIT_IMAGE, O_STRENGTH, O_MASK,
     O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
     O_LEND, O_COPY_STREAMS, O_NORM_VARIANT, O_LOAD_THREADS, O_IO, O_VAE_BANDS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
@@ -38,7 +39,8 @@ static const cli_option k_opts[O_N] = {
                            "a failed line is reported, the run goes on and exits 1"},
     [O_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE",
                          .help = "one JSON string, or {\"prompt\": ...} with optional \"width\",\n"
-                                 "\"height\", \"steps\", \"seed\" overriding the flags, per line"},
+                                 "\"height\", \"steps\", \"seed\", \"init_image\", \"mask\", \"strength\"\n"
+                                 "overriding the flags, per line"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
     [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
@@ -50,6 +52,14 @@ static const cli_option k_opts[O_N] = {
     [O_NOISE] = {"--noise", NULL, CLI_STRING, "FILE",
                  .help = "initial latent instead of the seed: safetensors F32 \"noise\"\n"
                          "[16, H/8, W/8] or raw little-endian f32"},
+    [O_INIT_IMAGE] = {"--init-image", NULL, CLI_STRING, "FILE", .section = "  images in (README \"Images in\"):",
+                      .help = "img2img from this PNG/JPEG (ZImageImg2ImgPipeline); without\n"
+                              "--width/--height the output takes its size rounded down to 16"},
+    [O_STRENGTH] = {"--strength", NULL, CLI_STRING, "S", .def_help = "0.6; 1.0 with --mask",
+                    .help = "with --init-image: the part of the schedule that runs, (0, 1]"},
+    [O_MASK] = {"--mask", NULL, CLI_STRING, "FILE",
+                .help = "with --init-image: inpainting (ZImageInpaintPipeline); white =\n"
+                        "repaint, black = keep; the init image's size"},
     [O_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
     [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32", .choices = "bf16|f32", .def = "bf16",
@@ -175,7 +185,18 @@ typedef struct {
     int width, height, steps; /* JSON lines may set them; 0: the command line's */
     int has_seed;
     uint64_t seed;
+    char *init_image, *mask;  /* JSON lines may set them (malloc'd); NULL: the command line's */
+    double strength;          /* 0: the command line's */
 } job;
+
+/* A JSON line's optional string field: 0 absent, 1 set (*out malloc'd), -1 not a string. */
+static int json_str_field(json_t *o, const char *key, char **out) {
+    json_t *f = json_object_get(o, key);
+    if (!f) return 0;
+    if (!json_is_string(f) || strlen(json_string_value(f)) != json_string_length(f) || !json_string_length(f)) return -1;
+    *out = strdup(json_string_value(f));
+    return *out ? 1 : -1;
+}
 
 /* A JSON line's optional integer field in [lo, hi] (multiple of `mult`):
  * 0 when absent, -1 (and *err set) when invalid. */
@@ -258,6 +279,16 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                         j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1..100", path, lineno);
                     else if ((hs = json_int_field(v, "seed", 0, INT64_MAX, 1, &sd)) < 0)
                         j->error = fmt_error("%s:%d: \"seed\" must be a non-negative integer", path, lineno);
+                    else if (json_str_field(v, "init_image", &j->init_image) < 0)
+                        j->error = fmt_error("%s:%d: \"init_image\" must be a file name", path, lineno);
+                    else if (json_str_field(v, "mask", &j->mask) < 0)
+                        j->error = fmt_error("%s:%d: \"mask\" must be a file name", path, lineno);
+                    else if (json_object_get(v, "strength")) {
+                        json_t *sv = json_object_get(v, "strength");
+                        j->strength = json_is_number(sv) ? json_number_value(sv) : -1;
+                        if (!(j->strength > 0 && j->strength <= 1))
+                            j->error = fmt_error("%s:%d: \"strength\" must be a number in (0, 1]", path, lineno);
+                    }
                 }
                 if (!j->error) {
                     j->prompt = dupstr(json_string_value(s));
@@ -335,8 +366,8 @@ static void print_json(int index, const char *prompt, const char *output, const 
     if (error) json_object_set_new(o, "error", json_string(error));
     else {
         if (!zp->noise) json_put_u64(o, "seed", zp->seed);
-        json_object_set_new(o, "width", json_integer(zp->width));
-        json_object_set_new(o, "height", json_integer(zp->height));
+        json_object_set_new(o, "width", json_integer(r->width));
+        json_object_set_new(o, "height", json_integer(r->height));
         json_object_set_new(o, "steps", json_integer(zp->steps));
         json_object_set_new(o, "tokens", json_integer(r->tokens));
         json_object_set_new(o, "truncated", json_boolean(r->truncated));
@@ -403,7 +434,7 @@ static void print_stats(const zturbo_params *zp, const zturbo_result *r) {
            "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
            "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
            "\"device_alloc_peak\":%llu}\n",
-           zp->width, zp->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
+           r->width, r->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
            r->vae_s, r->total_s, r->load_s, (unsigned long long)r->bytes_h2d, (unsigned long long)r->bytes_disk,
            r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory);
     fflush(stdout);
@@ -425,6 +456,14 @@ int cmd_generate(int argc, char **argv) {
     if (prompts_file && (v[O_PROMPT].set || v[O_IDS].set))
         return cli_usage_error("generate", "--prompts/--prompts-jsonl and -p/--ids exclude each other");
     if (v[O_NOISE].set && v[O_SEED].set) return cli_usage_error("generate", "--seed and --noise exclude each other");
+    if ((v[O_STRENGTH].set || v[O_MASK].set) && !v[O_INIT_IMAGE].set && !v[O_PROMPTS_JSONL].set)
+        return cli_usage_error("generate", "--strength and --mask need --init-image FILE");
+    if (v[O_STRENGTH].set) { /* (0, 1]: both ends matter, so parsed here */
+        char *end = NULL;
+        v[O_STRENGTH].d = strtod(v[O_STRENGTH].s, &end);
+        if (end == v[O_STRENGTH].s || *end || !(v[O_STRENGTH].d > 0 && v[O_STRENGTH].d <= 1))
+            return cli_usage_error("generate", "--strength '%s' not allowed: expected a number in (0, 1]", v[O_STRENGTH].s);
+    }
     if (multi && (v[O_NOISE].set || v[O_DUMP].set))
         return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
     if ((v[O_WINDOW].set || v[O_PREFETCH].set || v[O_STORE].set || v[O_PINNED].set || v[O_THROTTLE].set) && !v[O_VRAM].set)
@@ -495,20 +534,32 @@ int cmd_generate(int argc, char **argv) {
     zo.io = !strcmp(v[O_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[O_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
     zo.vae_band_level = band_level;
     zo.vae_band_rows = band_rows;
-    zo.max_width = (int)v[O_WIDTH].i;
-    zo.max_height = (int)v[O_HEIGHT].i;
+    /* plan for the largest image of the run: each job's size (a JSON line's, the flags', or an init
+     * image's own when neither is given) */
+    zo.max_width = zo.max_height = 16;
     zo.max_steps = (int)v[O_STEPS].i;
-    for (int i = 0; i < n_jobs; i++) { /* plan for the largest JSON-line sizes too */
-        zo.max_width = jobs[i].width > zo.max_width ? jobs[i].width : zo.max_width;
-        zo.max_height = jobs[i].height > zo.max_height ? jobs[i].height : zo.max_height;
+    for (int i = 0; i < n_jobs; i++) {
+        int jw = jobs[i].width ? jobs[i].width : (int)v[O_WIDTH].i, jh = jobs[i].height ? jobs[i].height : (int)v[O_HEIGHT].i;
         zo.max_steps = jobs[i].steps > zo.max_steps ? jobs[i].steps : zo.max_steps;
+        const char *ii = jobs[i].init_image ? jobs[i].init_image : v[O_INIT_IMAGE].s;
+        if (ii) zo.images_in = 1; /* the plan holds the VAE encoder's workspace */
+        if (ii && !jobs[i].width && !v[O_WIDTH].set && !v[O_HEIGHT].set) {
+            zturbo_params sp; /* the size the init image gives (an unreadable one fails later) */
+            zturbo_params_default(&sp);
+            sp.init_image = ii;
+            sp.width = sp.height = 0;
+            char serr[ZT_ERR_MSG];
+            if (zturbo_output_size(&sp, &jw, &jh, serr, sizeof serr)) jw = jh = 16;
+        }
+        zo.max_width = jw > zo.max_width ? jw : zo.max_width;
+        zo.max_height = jh > zo.max_height ? jh : zo.max_height;
     }
     zo.precision = !strcmp(v[O_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
     zo.vae_precision = !strcmp(v[O_VAE_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
 
     char err[ZT_ERR_MSG];
     zturbo *z = NULL;
-    float *noise = NULL;
+    float *noise = NULL, *enc_noise = NULL;
     int exit_code = ZT_EXIT_OK;
     double t0 = zt_now();
     rc = zturbo_create(&zo, &z, err, sizeof err);
@@ -535,21 +586,34 @@ int cmd_generate(int argc, char **argv) {
         zp.on_progress = on_progress;
         zp.user = &pc;
     }
+    zp.init_image = v[O_INIT_IMAGE].s;
+    zp.mask = v[O_MASK].s;
+    zp.strength = v[O_STRENGTH].set ? v[O_STRENGTH].d : 0;
+    if (zp.init_image && !v[O_WIDTH].set && !v[O_HEIGHT].set) zp.width = zp.height = 0; /* the image's size */
     if (v[O_NOISE].set) {
-        int c, h, w;
-        zturbo_latent_shape(z, zp.width, zp.height, &c, &h, &w);
+        int c, h, w, ow = zp.width, oh = zp.height;
+        if (zturbo_output_size(&zp, &ow, &oh, err, sizeof err)) {
+            zt_err_set(&e, ZT_ERR_ARG, "%s", err);
+            exit_code = cli_fail(&e);
+            goto done;
+        }
+        zturbo_latent_shape(z, ow, oh, &c, &h, &w);
         noise = malloc((size_t)c * h * w * sizeof *noise);
+        enc_noise = malloc((size_t)c * h * w * sizeof *enc_noise);
         if (!noise) {
             zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
             exit_code = cli_fail(&e);
             goto done;
         }
-        if (zt_noise_read(v[O_NOISE].s, c, h, w, noise, &e)) {
+        int found = 0;
+        if (zt_noise_read(v[O_NOISE].s, c, h, w, noise, &e) ||
+            (zp.init_image && zt_noise_read_encode(v[O_NOISE].s, c, h, w, enc_noise, &found, &e))) {
             exit_code = cli_fail(&e);
             goto done;
         }
         zp.noise = noise;
         zp.noise_name = v[O_NOISE].s;
+        if (found) zp.encode_noise = enc_noise; /* the oracle's posterior noise too */
     }
     if (ids && n_ids > 512 && !quiet)
         fprintf(stderr, "zturbo: warning: %d ids given: only the first 512 are used, as the reference does\n", n_ids);
@@ -577,7 +641,11 @@ int cmd_generate(int argc, char **argv) {
         zp.width = jb->width ? jb->width : (int)v[O_WIDTH].i;
         zp.height = jb->height ? jb->height : (int)v[O_HEIGHT].i;
         zp.steps = jb->steps ? jb->steps : (int)v[O_STEPS].i;
-        if (zp.noise && (zp.width != (int)v[O_WIDTH].i || zp.height != (int)v[O_HEIGHT].i)) {
+        zp.init_image = jb->init_image ? jb->init_image : v[O_INIT_IMAGE].s;
+        zp.mask = jb->mask ? jb->mask : v[O_MASK].s;
+        zp.strength = jb->strength ? jb->strength : v[O_STRENGTH].set ? v[O_STRENGTH].d : 0;
+        if (zp.init_image && !jb->width && !v[O_WIDTH].set && !v[O_HEIGHT].set) zp.width = zp.height = 0;
+        if (zp.noise && zp.width && (zp.width != (int)v[O_WIDTH].i || zp.height != (int)v[O_HEIGHT].i)) {
             char msg[160];
             snprintf(msg, sizeof msg, "--noise is shaped for %dx%d, this line asks for %dx%d", (int)v[O_WIDTH].i,
                      (int)v[O_HEIGHT].i, zp.width, zp.height);
@@ -613,10 +681,12 @@ int cmd_generate(int argc, char **argv) {
     }
 done:
     if (jobs != &one) {
-        for (int i = 0; i < n_jobs; i++) free(jobs[i].prompt), free(jobs[i].error);
+        for (int i = 0; i < n_jobs; i++)
+            free(jobs[i].prompt), free(jobs[i].error), free(jobs[i].init_image), free(jobs[i].mask);
         free(jobs);
     }
     free(noise);
+    free(enc_noise);
     free(ids);
     zturbo_destroy(z);
     return exit_code;
