@@ -149,8 +149,43 @@ typedef struct {
     int tensor;           /* index into zt_catalog.tensors (PACKED), else -1 */
 } zt_ckpt_tensor;
 
+/* A ControlNet-Union model for the transformer (diffusers
+ * ZImageControlNetModel; the released Z-Image-Turbo-Fun-Controlnet-Union
+ * checkpoints). Its blocks have the transformer's dim, heads and FFN; it
+ * borrows the transformer's t_embedder, x_pad_token, noise and context
+ * refiners. Units (component DIT, appended after the VAE's):
+ *   "control.globals"         control_all_x_embedder.{P}  (once per image)
+ *   "control.adaln"           adaLN_modulation.0 of every control block, in use
+ *                             order: control_noise_refiner.I, then control_layers.K
+ *   "control.noise_refiner.I" one block of control_noise_refiner (refiner
+ *                             PLAIN or BLOCKS; BLOCKS: + before_proj (I = 0),
+ *                             after_proj)
+ *   "control.layers.K"        one block of control_layers + before_proj (K = 0)
+ *                             + after_proj
+ * (the last two used on every evaluation; with refiner LAYERS the control
+ * layers run twice per evaluation). */
+#define ZT_CONTROL_MAX_LAYERS 64
+typedef enum {
+    ZT_CONTROL_REFINER_PLAIN = 0,  /* add_control_noise_refiner null (Union 1.0): plain modulated blocks over the
+                                    * control tokens, no hints into the noise refiner */
+    ZT_CONTROL_REFINER_LAYERS = 1, /* "control_layers" (Union 2.0): the control layers run over the image tokens
+                                    * first; their first hints go into the noise refiner */
+    ZT_CONTROL_REFINER_BLOCKS = 2, /* "control_noise_refiner" (Union 2.1): control blocks with projections */
+} zt_control_refiner;
+typedef struct {
+    int n_layers;                          /* control_layers */
+    int places[ZT_CONTROL_MAX_LAYERS];     /* the transformer layer each hint is added after (places[0] = 0) */
+    int n_refiner_places;
+    int refiner_places[8];                 /* noise_refiner layers given the refiner hints (LAYERS, BLOCKS) */
+    int in_dim;                            /* control context channels: 16, or 33 (control | 1 - mask | masked image) */
+    zt_control_refiner refiner;
+    int n_refiner_blocks;                  /* control_noise_refiner blocks: n_refiner_layers, 0 with LAYERS */
+} zt_control_config;
+
 typedef struct {
     zt_model_config cfg;
+    int has_control;
+    zt_control_config control; /* when has_control (units appended: zt_catalog_build_control) */
     int n_units;
     zt_unit_desc *units;      /* in use order within a component */
     int n_tensors;
@@ -182,6 +217,11 @@ int zt_config_validate(const zt_model_config *cfg, zt_err *e);
 
 /* Build the catalog (units, tensors, image offsets) for a config. */
 int zt_catalog_build(const zt_model_config *cfg, zt_catalog *cat, zt_err *e);
+/* The same catalog with a ControlNet's units appended (the model's units
+ * keep their indices). Checks the control config (places inside the
+ * transformer's layers, increasing, the first 0; refiner places inside its
+ * refiner; in_dim 1..256). */
+int zt_catalog_build_control(const zt_model_config *cfg, const zt_control_config *cc, zt_catalog *cat, zt_err *e);
 void zt_catalog_free(zt_catalog *cat);
 /* Lookups (NULL when absent). Unit by name; tensor by unit and the key
  * relative to the unit's prefix:
