@@ -34,8 +34,9 @@ endif
 # CUDA objects are shared by the normal and the sanitizer builds.
 CUBUILD := build/cu
 
-DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev \
-               libjpeg62-turbo-dev clang python3 python3-venv
+# libevent-dev: the HTTP server of `zturbo serve` (linked statically); curl and nginx: its tests.
+DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev libevent-dev \
+               libjpeg62-turbo-dev clang python3 python3-venv curl nginx
 
 CPPFLAGS := -I. -I$(CUDA_HOME)/include -D_GNU_SOURCE
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -ffp-contract=off $(SANFLAGS)
@@ -43,8 +44,8 @@ NVGENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a:sm_%=%),code=$(a
 # sm_90a (Hopper's arch-specific target: wgmma) also compiles the wgmma conv kernel.
 NVFLAGS := -O3 -g -std=c++17 -I. $(NVGENCODE) $(if $(filter sm_90a,$(CUDA_ARCH)),-DZT_HAVE_SM90A=1) -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
            --expt-relaxed-constexpr -Werror all-warnings -fmad=false
-# Static: what the GPU machine lacks (liburing, libjpeg-turbo). Dynamic: the rest.
-LDLIBS := -Wl,-Bstatic -luring -ljpeg -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
+# Static: what the GPU machine lacks (liburing, libevent, libjpeg-turbo). Dynamic: the rest.
+LDLIBS := -Wl,-Bstatic -luring -levent_extra -levent_pthreads -levent_core -ljpeg -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
           -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static \
           -lstdc++ -ldl -lrt -lpthread -lm
 LDFLAGS := $(SANFLAGS)
@@ -152,9 +153,9 @@ asan: deps
 	@ZT_TEST_SAN=1 tests/run bin/asan
 
 # libFuzzer harnesses: tests/fuzz/fuzz_*.c linked with the GPU-free modules
-# (common/, storage/, the tokenizer and the image loader) built by clang with coverage.
+# (common/, storage/, the tokenizer, the server request parser and the image loader) built by clang with coverage.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/image_in.c
+FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/server_request.c api/params.c api/image_in.c
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 FUZZFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE -Wall -Wextra -Werror
 bin/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_C)
@@ -166,7 +167,10 @@ fuzz: deps $(FUZZ_BINS)
 	  n=$$(basename $$f); mkdir -p build/fuzz-corpus/$$n; \
 	  seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-corpus/$$n $$seeds 2>&1 | tail -n 3; \
+	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz-$$n- \
+	       build/fuzz-corpus/$$n $$seeds > build/fuzz-$$n.log 2>&1; then \
+	    tail -n 40 build/fuzz-$$n.log; echo "fuzz: $$n FAILED (input saved as build/fuzz-$$n-*)"; exit 1; fi; \
+	  tail -n 3 build/fuzz-$$n.log; \
 	done
 
 clean:

@@ -7,7 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/rng_torch.h"
 #include "api/stfile.h"
+
+const char *zt_rng_name(int kind) {
+    return kind == ZT_RNG_TORCH_CPU ? "torch-cpu" : kind == ZT_RNG_ZTURBO ? "zturbo" : NULL;
+}
+
+void zt_noise_draw(int kind, uint64_t seed, float *out, size_t n) {
+    if (kind == ZT_RNG_ZTURBO) zt_noise_fill(seed, out, n);
+    else zt_rng_torch_randn(seed, out, n);
+}
+
+int zt_noise_draw_image(int kind, uint64_t seed, float *noise, float *enc, size_t n) {
+    if (kind == ZT_RNG_ZTURBO) {
+        float *both = malloc(2 * n * sizeof *both);
+        if (!both) return ZT_ERR_NOMEM;
+        zt_noise_fill(seed, both, 2 * n);
+        if (noise) memcpy(noise, both, n * sizeof *both);
+        memcpy(enc, both + n, n * sizeof *both);
+        free(both);
+        return 0;
+    }
+    zt_mt19937 g;
+    zt_mt19937_seed(&g, seed);
+    zt_rng_torch_randn_next(&g, enc, n);
+    if (noise) zt_rng_torch_randn_next(&g, noise, n);
+    return 0;
+}
 
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

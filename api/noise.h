@@ -1,10 +1,12 @@
-/* api/noise.h — the initial latent noise of zturbo (spec §6.2).
+/* api/noise.h — the initial latent noise (spec §6.2), drawn on the host so
+ * that every backend starts from the same bits, or read from a file
+ * (--noise).
  *
- * The reference draws torch.randn on a CUDA generator (Philox), which cannot
- * reasonably be reproduced outside PyTorch; zturbo therefore has its own
- * generator, computed on the host so that every backend starts from the
- * same bits, and accepts the exact reference noise from a file (--noise).
+ * Two generators (zt_rng_kind): torch's CPU generator (api/rng_torch.h, the
+ * default: what diffusers with a CPU generator and ComfyUI draw for the same
+ * seed), and zturbo's own, below (`--rng zturbo`; the only one before).
  *
+ * The zturbo generator (seed: any uint64):
  * Generator (seed: any uint64):
  *   key   = splitmix64(seed)                       (one step from state `seed`)
  *   r_i   = mix(key + (i + 1) * 0x9E3779B97F4A7C15) (the splitmix64 stream from key)
@@ -27,7 +29,28 @@
 extern "C" {
 #endif
 
-/* n standard-normal f32 values into out (host memory). */
+/* The generators of the initial latent (zturbo_params.rng, --rng). */
+typedef enum {
+    ZT_RNG_TORCH_CPU = 0, /* torch.randn with torch.Generator("cpu").manual_seed(seed): api/rng_torch.h */
+    ZT_RNG_ZTURBO = 1,    /* this file's splitmix64 generator (zturbo before --rng) */
+    ZT_RNG_COUNT
+} zt_rng_kind;
+
+/* "torch-cpu" / "zturbo" (NULL for an unknown kind). */
+const char *zt_rng_name(int kind);
+/* n standard-normal f32 values into out (host memory) from the generator `kind`. */
+void zt_noise_draw(int kind, uint64_t seed, float *out, size_t n);
+
+/* The two draws of a request with an init image (n values each): enc, the
+ * noise of the VAE posterior's sample, and noise, the initial noise (NULL:
+ * not drawn, --noise gave it). torch-cpu: in the order diffusers'
+ * ZImageImg2ImgPipeline / ZImageInpaintPipeline draw them from one generator
+ * (retrieve_latents(vae.encode(image), generator) first, then randn_tensor),
+ * so a seed gives diffusers' image; zturbo: noise = the n values drawn
+ * without an image, enc = the n after them. 0 or ZT_ERR_NOMEM. */
+int zt_noise_draw_image(int kind, uint64_t seed, float *noise, float *enc, size_t n);
+
+/* n standard-normal f32 values into out (host memory): the zturbo generator. */
 void zt_noise_fill(uint64_t seed, float *out, size_t n);
 
 /* Read the initial latent from `path`: a safetensors file holding an F32

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/lora.h"
 #include "models/carve.h"
 #include "api/noise.h"
 #include "models/sampler.h"
@@ -37,6 +38,7 @@ void zt_pipeline_close(zt_pipeline *p) {
     zt_tokenizer_free(p->tok);
     if (p->ops) zt_ops_destroy(p->ops);
     if (p->src) zt_source_close(p->src);
+    zt_lora_merger_destroy(p->lora); /* after the sources that call it */
     free(p);
 }
 
@@ -196,12 +198,21 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
     return rc;
 }
 
+static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
+
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
     double t0 = zt_now();
     zt_pipeline *p = calloc(1, sizeof *p);
     if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
     int rc = pipeline_prepare(model_path, o, p, e);
     if (rc) goto fail;
+    { /* LoRAs: every file checked before any weight is read; a merger even without (a later
+       * zt_pipeline_set_loras merges into the same sources) */
+        zt_lora_set *set = NULL;
+        if (o->n_loras) rc = zt_lora_set_open(p->cat, o->loras, o->n_loras, &set, e);
+        if (!rc) rc = zt_lora_merger_create(set, o->cpu_threads, &p->lora, e);
+        if (rc) goto fail;
+    }
     /* The tokenizer: given explicitly, or the snapshot's tokenizer/tokenizer.json. */
     if (o->tokenizer_path) {
         rc = zt_tokenizer_load(o->tokenizer_path, &p->tok, e);
@@ -220,6 +231,17 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
     rc = build_plan(p, o, &p->plan, &in, e);
     if (rc) goto fail;
     if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
+    if (o->vram_budget) { /* under a budget: LoRAs merged on the host as each unit image is read */
+        zt_source *w = NULL;
+        rc = zt_source_transform(p->src, zt_lora_transform, p->lora, NULL, &w, e);
+        if (rc) goto fail;
+        p->src = w;
+        if (p->store) {
+            rc = zt_source_transform(p->store, zt_lora_transform, p->lora, NULL, &w, e);
+            if (rc) goto fail;
+            p->store = w;
+        }
+    }
     zt_stream_options so;
     zt_stream_options_default(&so);
     so.throttle_bw = o->throttle_bw;
@@ -229,6 +251,13 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
     rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
     if (rc) goto fail;
     p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
+    if (!o->vram_budget) { /* everything resident: LoRAs merged in place, on the device with CUDA */
+        p->lora_in_place = 1;
+        const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+        for (int u = 0; ls && u < p->cat->n_units && !rc; u++)
+            if (ls->unit_count[u]) rc = merge_in_place(p, u, e);
+        if (rc) goto fail;
+    }
     if (o->vram_budget) {
         p->streaming = 1;
         p->vae_host = zt_stream_host_scratch(p->stream);
@@ -243,6 +272,39 @@ fail:
     return rc;
 }
 
+
+/* The LoRA patches of unit u into its resident image (device memory with CUDA). */
+static int merge_in_place(zt_pipeline *p, int u, zt_err *e) {
+    void *img = (void *)zt_units_acquire(p->units, u);
+    int rc = img ? zt_lora_merge_unit(p->lora, p->ops, u, img, e) : zt_units_fail(p->units, e);
+    if (img) zt_units_release(p->units, u);
+    return rc;
+}
+
+int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e) {
+    if (p->lora_broken)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch");
+    zt_lora_set *set = NULL;
+    int rc = n ? zt_lora_set_open(p->cat, specs, n, &set, e) : ZT_OK;
+    if (rc) return rc; /* nothing changed */
+    const zt_lora_set *old = zt_lora_merger_set(p->lora);
+    const int nu = p->cat->n_units;
+    char *changed = calloc((size_t)nu, 1);
+    if (!changed) {
+        zt_lora_set_close(set);
+        return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    }
+    for (int u = 0; u < nu; u++) changed[u] = !p->cat->units[u].host_only && !zt_lora_unit_same(old, set, u);
+    zt_lora_merger_replace(p->lora, set); /* from here the sources' transform merges the new set */
+    for (int u = 0; u < nu && !rc; u++) {
+        if (!changed[u]) continue;
+        rc = zt_stream_reload_unit(p->stream, u, e); /* under a budget: merged as it is read */
+        if (!rc && p->lora_in_place) rc = merge_in_place(p, u, e);
+    }
+    free(changed);
+    if (rc) p->lora_broken = 1;
+    return rc;
+}
 
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w) {
     const zt_model_config *cfg = &p->cat->cfg;
@@ -427,22 +489,16 @@ static void images_latent_mask(const float *mask, int W, int hl, int wl, int f, 
  * scale_noise(image latents, sigma[t_start], noise) in m->lat; the noise
  * (host, [nlat]) stays in m->noise for the inpainting re-mix. */
 static int images_begin(zt_pipeline *p, const zt_gen_params *gp, gen_mem *m, const zt_schedule *sch, int t_start,
-                        const float *noise, dumper *dd, zt_err *e) {
+                        const float *noise, const float *en, dumper *dd, zt_err *e) {
     const zt_model_config *c = &p->cat->cfg;
     const int f = vae_factor(c), hl = gp->height / f, wl = gp->width / f, C = c->vae_latent;
     const size_t nlat = (size_t)C * hl * wl, npix = (size_t)gp->width * gp->height;
-    float *eps = malloc(2 * nlat * sizeof *eps), *ml = malloc((size_t)hl * wl * sizeof *ml);
+    float *ml = malloc((size_t)hl * wl * sizeof *ml);
     int *order = malloc((size_t)p->cat->n_units * sizeof *order);
-    if (!eps || !ml || !order) {
-        free(eps);
+    if (!ml || !order) {
         free(ml);
         free(order);
         return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
-    }
-    const float *en = gp->encode_noise;
-    if (!en) { /* the seed's stream after the initial noise */
-        zt_noise_fill(gp->seed, eps, 2 * nlat);
-        en = eps + nlat;
     }
     zt_mem_upload(p->ops, m->noise, noise, nlat * 4);
     zt_mem_upload(p->ops, m->eps, en, nlat * 4);
@@ -466,7 +522,6 @@ static int images_begin(zt_pipeline *p, const zt_gen_params *gp, gen_mem *m, con
         dump_dev(dd, "init_latents", 3, sh, m->lat, ZT_DT_F32);
         if (gp->mask) dump_host(dd, "mask_latent", "F32", 2, sh + 1, ml, (size_t)hl * wl * 4);
     }
-    free(eps);
     free(ml);
     free(order);
     return rc;
@@ -479,11 +534,15 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     zt_gen_stats stats;
     memset(&stats, 0, sizeof stats);
     if (n_ids < 1) return zt_err_set(e, ZT_ERR_RANGE, "prompt: no tokens");
+    if (p->lora_broken)
+        return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch: "
+                                              "create the context again");
     const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
     if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "VAE precision %s not supported (bf16 or f32)", zt_dtype_name(gp->vae_dt));
+    if (!zt_rng_name(gp->rng)) return zt_err_set(e, ZT_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", gp->rng);
     if (gp->dt == ZT_DT_F32 && zt_ops_backend(p->ops) != ZT_BACKEND_CPU)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED,
                           "precision f32 runs on the CPU backend only (the CUDA attention is bf16); use --device cpu");
@@ -541,6 +600,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     dd.ops = p->ops;
     dd.on = gp->dump_path != NULL;
     float *host = NULL;    /* host staging: noise / latent, [nlat] */
+    float *enc = NULL;     /* with an init image: the posterior sample's noise, [nlat] */
     uint16_t *rows = NULL; /* embedding rows, bf16 [L, te_hidden] */
     int *order = NULL;     /* unit use order of the current phase */
     int n_order;
@@ -551,7 +611,8 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     rows = malloc((size_t)L * c->te_hidden * 2);
     host = malloc(nlat * sizeof *host);
     order = malloc((size_t)p->cat->n_units * sizeof *order);
-    if (!rows || !host || !order) {
+    enc = gp->init_image ? malloc(nlat * sizeof *enc) : NULL;
+    if (!rows || !host || !order || (gp->init_image && !enc)) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
         goto out;
     }
@@ -588,14 +649,22 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
 
     /* ---- initial noise (host, so every backend starts from the same bits) ---- */
     if (gp->noise) memcpy(host, gp->noise, nlat * sizeof *host);
-    else zt_noise_fill(gp->seed, host, nlat);
+    else if (!gp->init_image) zt_noise_draw(gp->rng, gp->seed, host, nlat);
+    if (gp->init_image) { /* both draws in diffusers' order (api/noise.h); given ones replace them */
+        if ((!gp->noise || !gp->encode_noise) &&
+            zt_noise_draw_image(gp->rng, gp->seed, gp->noise ? NULL : host, enc, nlat)) {
+            rc = zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+            goto out;
+        }
+        if (gp->encode_noise) memcpy(enc, gp->encode_noise, nlat * sizeof *enc);
+    }
     zt_mem_upload(p->ops, m.lat, host, nlat * sizeof *host);
     zt_ops_sync(p->ops);
     sh[0] = C;
     sh[1] = hl;
     sh[2] = wl;
     dump_host(&dd, "noise", "F32", 3, sh, host, nlat * 4);
-    if (gp->init_image && (rc = images_begin(p, gp, &m, &sch, tstart, host, &dd, e))) goto out;
+    if (gp->init_image && (rc = images_begin(p, gp, &m, &sch, tstart, host, enc, &dd, e))) goto out;
 
     /* ---- transformer: per-image preparation, then the Euler loop ---- */
     t = zt_now();
@@ -728,6 +797,11 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
                 zt_stf_meta(f, "mode", gp->mask ? "inpaint" : "img2img", NULL);
             }
             if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
+            if (!gp->noise) {
+                snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
+                zt_stf_meta(f, "seed", v, NULL);
+                zt_stf_meta(f, "rng", zt_rng_name(gp->rng), NULL);
+            }
             dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
         }
         if (dd.rc) {
@@ -748,6 +822,7 @@ out:
     if (!p->streaming) zt_mem_free(p->ops, mem);
     free(rows);
     free(host);
+    free(enc);
     free(order);
     zt_stf_free(&dd.f);
     return rc;

@@ -3,7 +3,7 @@
  *   hidden_states[-2] -> DiT (caption path once, N evaluations in the
  *   flow-match Euler loop) -> VAE decoder -> RGB8.
  *
- * Weights come from a zt_units provider (resident for now, stream/resident.h).
+ * Weights come from the zt_units provider of stream/stream.h.
  * Activations live in ONE backend allocation per generate call, sized from
  * the resolution and caption length: a persistent part (caption features,
  * latent, model output, the DiT's per-image state, the decoded image) and a
@@ -26,6 +26,7 @@
 #include "stream/units.h"
 #include "models/vae.h"
 #include "sched/plan.h"
+#include "storage/lora.h"
 #include "storage/source.h"
 #include "stream/stream.h"
 
@@ -67,7 +68,12 @@ typedef struct {
     int plan_images;          /* plan for image inputs (img2img, inpainting, ControlNet): the workspace
                                * holds the VAE encoder's (whole image) and the plan counts its unit;
                                * 0: such a request fails when streaming */
+    /* LoRA files merged into the weights at open (api/lora.h); n_loras 0: none */
+    const zt_lora_spec *loras;
+    int n_loras;
 } zt_pipeline_opts;
+
+typedef struct zt_lora_merger zt_lora_merger;
 
 typedef struct {
     zt_source *src;
@@ -97,12 +103,16 @@ typedef struct {
     void *vae_host;
     size_t vae_host_bytes;
     int vae_host_owned;       /* vae_host is ours (malloc), not the stream's */
+    zt_lora_merger *lora;     /* the LoRAs merged into the weights (api/lora.h; its set may be NULL) */
+    int lora_broken;          /* a LoRA switch failed half-way: the weights are unknown */
+    int lora_in_place;        /* no budget: LoRAs merged into the resident images (else by the source transform) */
 } zt_pipeline;
 
 typedef struct {
     int width, height;        /* pixels, multiples of 16 in 16..2048 */
     int steps;                /* transformer evaluations, 1..100 (8 for Turbo) */
-    uint64_t seed;            /* api/noise.h generator, unless noise is set */
+    uint64_t seed;            /* seed of the generator `rng` (api/noise.h), unless noise is set */
+    int rng;                  /* zt_rng_kind (api/noise.h): ZT_RNG_TORCH_CPU (0) or ZT_RNG_ZTURBO */
     const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
     zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16 or ZT_DT_F32 (CPU only) */
     zt_dtype vae_dt;          /* VAE activations: ZT_DT_F32 (official) or ZT_DT_BF16 */
@@ -158,6 +168,12 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
  * load the tokenizer (when one is found) and load every unit resident. */
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e);
 void zt_pipeline_close(zt_pipeline *p);
+/* Switch to the LoRAs specs[0..n) (n 0: none): every file is checked
+ * first (an error there changes nothing); then exactly the units whose
+ * patches differ are read again and merged (resident: on the device).
+ * Between generates only. If a reload fails the pipeline refuses further
+ * work (its weights are then unknown). */
+int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
 /* Token ids of a prompt: chat template (spec §5.1), tokenizer, the first

@@ -142,35 +142,59 @@ static void on_png_warning(png_structp png, png_const_charp msg) {
     (void)msg;
 }
 
-int zt_png_write(const char *path, const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts,
-                 zt_err *e) {
-    if (w < 1 || h < 1) return zt_err_set(e, ZT_ERR_ARG, "%s: bad image size %dx%d", path, w, h);
+/* libpng's write callback: append to a growing malloc'd buffer. */
+typedef struct {
+    uint8_t *data;
+    size_t n, cap;
+    int oom;
+} membuf;
+
+static void on_png_write(png_structp png, png_bytep data, png_size_t len) {
+    membuf *m = png_get_io_ptr(png);
+    if (m->oom) return;
+    if (m->n + len > m->cap) {
+        size_t cap = m->cap ? m->cap : 65536;
+        while (cap < m->n + len) cap *= 2;
+        uint8_t *t = realloc(m->data, cap);
+        if (!t) {
+            m->oom = 1;
+            return;
+        }
+        m->data = t;
+        m->cap = cap;
+    }
+    memcpy(m->data + m->n, data, len);
+    m->n += len;
+}
+
+static void on_png_flush(png_structp png) { (void)png; }
+
+int zt_png_encode(const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts, uint8_t **out,
+                  size_t *out_len, zt_err *e) {
+    *out = NULL;
+    *out_len = 0;
+    if (w < 1 || h < 1) return zt_err_set(e, ZT_ERR_ARG, "PNG: bad image size %dx%d", w, h);
     for (int i = 0; i < n_texts; i++) {
         size_t kl = strlen(texts[i].key);
-        if (kl < 1 || kl > 79) return zt_err_set(e, ZT_ERR_ARG, "%s: PNG text key '%s' must have 1..79 characters", path, texts[i].key);
+        if (kl < 1 || kl > 79) return zt_err_set(e, ZT_ERR_ARG, "PNG text key '%s' must have 1..79 characters", texts[i].key);
     }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
-        return zt_err_set(e, ZT_ERR_ARG, "%s: path too long", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) return zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
-
     png_errctx ec;
     ec.msg[0] = 0;
+    membuf m = {0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ec, on_png_error, on_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     png_text *pt = calloc((size_t)n_texts + 1, sizeof *pt);
     char **conv = calloc((size_t)n_texts + 1, sizeof *conv);
     int rc = ZT_OK;
     if (!png || !info || !pt || !conv) {
-        rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
+        rc = zt_err_set(e, ZT_ERR_NOMEM, "PNG: out of memory");
         goto done;
     }
     if (setjmp(ec.jb)) {
-        rc = zt_err_set(e, ZT_ERR_IO, "%s: libpng: %s", tmp, ec.msg);
+        rc = zt_err_set(e, ZT_ERR_INTERNAL, "libpng: %s", ec.msg);
         goto done;
     }
-    png_init_io(png, fp);
+    png_set_write_fn(png, &m, on_png_write, on_png_flush);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     for (int i = 0; i < n_texts; i++) {
@@ -190,16 +214,43 @@ int zt_png_write(const char *path, const uint8_t *rgb, int w, int h, const zt_pn
     png_write_info(png, info);
     for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * w * 3));
     png_write_end(png, info);
+    if (m.oom) rc = zt_err_set(e, ZT_ERR_NOMEM, "PNG: out of memory");
 done:
     if (png) png_destroy_write_struct(&png, info ? &info : NULL);
     for (int i = 0; conv && i < n_texts; i++) free(conv[i]);
     free(conv);
     free(pt);
-    if (fflush(fp) || fsync(fileno(fp))) {
-        if (!rc) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (rc) {
+        free(m.data);
+        return rc;
     }
+    *out = m.data;
+    *out_len = m.n;
+    return 0;
+}
+
+int zt_png_write_bytes(const char *path, const uint8_t *data, size_t len, zt_err *e) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+        return zt_err_set(e, ZT_ERR_ARG, "%s: path too long", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) return zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
+    int rc = 0;
+    if (fwrite(data, 1, len, fp) != len) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if ((fflush(fp) || fsync(fileno(fp))) && !rc) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
     if (fclose(fp) && !rc) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
     if (!rc && rename(tmp, path)) rc = zt_err_set(e, ZT_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
     if (rc) unlink(tmp);
+    return rc;
+}
+
+int zt_png_write(const char *path, const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts,
+                 zt_err *e) {
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = zt_png_encode(rgb, w, h, texts, n_texts, &data, &len, e);
+    if (rc) return zt_err_prefix(e, "%s", path);
+    rc = zt_png_write_bytes(path, data, len, e);
+    free(data);
     return rc;
 }

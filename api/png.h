@@ -31,7 +31,13 @@ typedef struct {
     const char *text;   /* UTF-8 */
 } zt_png_text;
 
-/* rgb: [h, w, 3] uint8, rows top to bottom. */
+/* rgb: [h, w, 3] uint8, rows top to bottom. zt_png_write writes the bytes
+ * zt_png_encode returns (*out malloc'd, the caller frees it), so a file and a
+ * buffer of the same image are identical. */
+int zt_png_encode(const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts, uint8_t **out,
+                  size_t *out_len, zt_err *e);
+/* len bytes to path, atomically (temporary name, fsync, rename). */
+int zt_png_write_bytes(const char *path, const uint8_t *data, size_t len, zt_err *e);
 int zt_png_write(const char *path, const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts,
                  zt_err *e);
 

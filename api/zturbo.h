@@ -64,9 +64,33 @@ enum {
     ZTURBO_ERR_INTERNAL = -10,   /* a bug */
 };
 
+/* Limits of zturbo_params (zturbo_params_check). */
+enum {
+    ZTURBO_SIZE_MIN = 16,
+    ZTURBO_SIZE_MAX = 2048,
+    ZTURBO_SIZE_MULTIPLE = 16,
+    ZTURBO_STEPS_MAX = 100,
+};
+
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
 typedef enum { ZTURBO_IO_AUTO = 0, ZTURBO_IO_URING, ZTURBO_IO_PREAD } zturbo_io;
+
+/* The generator of the initial latent for a seed. TORCH_CPU (the default):
+ * torch.randn([1, 16, H/8, W/8]) with torch.Generator("cpu").manual_seed(seed),
+ * bit for bit, which is what diffusers (randn_tensor with a CPU generator)
+ * and ComfyUI draw, so the same seed gives their image; ZTURBO: zturbo's
+ * own generator (api/noise.h), what zturbo drew before this option. */
+typedef enum { ZTURBO_RNG_TORCH_CPU = 0, ZTURBO_RNG_ZTURBO = 1 } zturbo_rng;
+
+/* A LoRA file and its strength (README "LoRA"): merged into the weights
+ * once, W' = bf16(W + scale * alpha/rank * B A). */
+typedef struct {
+    const char *path;           /* safetensors LoRA file (diffusers/PEFT, kohya, ComfyUI, ai-toolkit...) */
+    float scale;                /* strength, finite, |scale| <= 1e6 (1: as trained) */
+} zturbo_lora;
+
+#define ZTURBO_MAX_LORAS 16
 
 typedef struct zturbo zturbo;
 
@@ -107,6 +131,8 @@ typedef struct {
     int images_in;              /* 1: plan for image inputs (init_image, mask): with vram set, the
                                  * workspace then holds the VAE encoder's whole-image activations (a
                                  * larger minimum budget); 0: such a request fails under a budget */
+    const zturbo_lora *loras;   /* merged into the weights at create (every file checked first), or NULL */
+    int n_loras;                /* 0..ZTURBO_MAX_LORAS */
 } zturbo_options;
 
 typedef struct {
@@ -125,9 +151,13 @@ typedef struct {
     int width, height;          /* multiples of 16 in 16..2048 (1024) */
     int steps;                  /* 1..100 (8) */
     uint64_t seed;              /* noise seed (0) */
+    zturbo_rng rng;             /* generator the seed drives (TORCH_CPU) */
     const float *noise;         /* f32 [16, height/8, width/8] initial latent instead of the seed, or NULL */
     const char *noise_name;     /* recorded in the PNG as "Noise file" when noise is set (may be NULL) */
     const char *dump_path;      /* write every intermediate (tools/ref format) here, or NULL */
+    const zturbo_lora *loras;   /* NULL: the LoRAs of zturbo_options; else exactly these n_loras (0: none).
+                                 * A change re-merges only the weight units whose patches differ */
+    int n_loras;
     volatile int *cancel;       /* non-zero stops before the next evaluation, or NULL */
     void (*on_progress)(void *user, const zturbo_progress *pr); /* after each evaluation, or NULL */
     void *user;
@@ -163,10 +193,23 @@ typedef struct {
     int units_resident, units_streamed, slots, prefetch;
     uint64_t slot_bytes;
     int units_lent;             /* transformer blocks copied once per image into the VAE's idle workspace */
+    int loras;                  /* LoRA files merged into the weights */
+    int lora_tensors;           /* weight matrices they changed (merges done so far) */
+    double lora_merge_s;        /* seconds spent merging (load included) */
 } zturbo_result;
 
 void zturbo_options_default(zturbo_options *o);
 void zturbo_params_default(zturbo_params *p);
+
+/* The one check of a zturbo_params, before anything runs: width and height
+ * multiples of 16 in 16..2048 (or both 0 with an init image: its size),
+ * steps in 1..100, a prompt or ids, a mask or a strength only with an init
+ * image, strength in (0, 1] (0: the default). The image files are read by
+ * generate (zturbo_output_size reads their sizes). generate
+ * calls it; the command line and the server reject with its messages
+ * ("width 17 not allowed: must be a multiple of 16 in 16..2048"). Needs no
+ * context. Returns 0, ZTURBO_ERR_RANGE or ZTURBO_ERR_ARG. */
+int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen);
 
 /* Load the model. On success *out is the context; on failure *out is NULL. */
 int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen);
@@ -177,12 +220,22 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
  * (the inputs, no timings: the same inputs give the same file). */
 int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
                         size_t errlen);
+/* One image as PNG bytes in memory: exactly the bytes zturbo_generate_png
+ * writes to a file for the same context and params. *png is malloc'd (the
+ * caller frees it); on failure *png is NULL. */
+int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                               char *err, size_t errlen);
+/* The A1111 "parameters" infotext the PNG of p carries (prompt, then
+ * "Steps: 8, Sampler: Euler, ..."), malloc'd; NULL when out of memory. */
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p);
 void zturbo_destroy(zturbo *z);
 
 /* Resolved settings of a context (after AUTO/DEFAULT are decided). */
 zturbo_device zturbo_device_of(const zturbo *z);
 /* "bf16" / "f32" */
 const char *zturbo_precision_name(zturbo_precision p);
+/* "torch-cpu" / "zturbo" (NULL for a value outside the enum) */
+const char *zturbo_rng_name(zturbo_rng r);
 zturbo_precision zturbo_precision_of(const zturbo *z);
 zturbo_precision zturbo_vae_precision_of(const zturbo *z);
 /* What degraded at create, in one line ("" when nothing): pinning refused
@@ -195,6 +248,9 @@ int zturbo_cuda_available(void);
  * width/height 0 the image's size rounded down to multiples of 16 (read from
  * the file). What rgb of zturbo_generate must hold. */
 int zturbo_output_size(const zturbo_params *p, int *width, int *height, char *err, size_t errlen);
+/* The LoRA fields of a result (loras, lora_tensors, lora_merge_s) for the
+ * context as created, the rest zero: what the load merged and how long it took. */
+void zturbo_lora_info(const zturbo *z, zturbo_result *r);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w);
 

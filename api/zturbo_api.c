@@ -5,12 +5,15 @@
 #include "api/zturbo.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/image_in.h"
+#include "api/lora.h"
+#include "api/noise.h"
 #include "api/pipeline.h"
 #include "api/png.h"
 #include "kernels/cuda_norm.h"
@@ -21,6 +24,8 @@ _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (
                    (int)ZTURBO_ERR_RANGE == (int)ZT_ERR_RANGE && (int)ZTURBO_ERR_INTERNAL == (int)ZT_ERR_INTERNAL &&
                    (int)ZTURBO_ERR_MISSING == (int)ZT_ERR_MISSING,
                "zturbo.h codes mirror zt_code");
+_Static_assert((int)ZTURBO_RNG_TORCH_CPU == (int)ZT_RNG_TORCH_CPU && (int)ZTURBO_RNG_ZTURBO == (int)ZT_RNG_ZTURBO,
+               "zturbo_rng mirrors zt_rng_kind");
 
 struct zturbo {
     zt_pipeline *p;
@@ -29,7 +34,52 @@ struct zturbo {
     zturbo_precision vae_precision;
     uint64_t vram;
     int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
+    int n_loras;                 /* the LoRAs of the options */
+    zt_lora_spec loras[ZTURBO_MAX_LORAS];
+    char *lora_paths[ZTURBO_MAX_LORAS];
+    int n_cur;                   /* the LoRAs merged now (for the PNG) */
+    zt_lora_spec cur[ZTURBO_MAX_LORAS];
+    char *cur_paths[ZTURBO_MAX_LORAS];
 };
+
+/* Make the merged LoRAs those of p (or of the options when p gives none). */
+static int switch_loras(zturbo *z, const zturbo_params *p, zt_err *e) {
+    zt_lora_spec want[ZTURBO_MAX_LORAS];
+    int n = z->n_loras;
+    if (p->loras || p->n_loras) {
+        if (p->n_loras < 0 || p->n_loras > ZTURBO_MAX_LORAS || (p->n_loras && !p->loras))
+            return zt_err_set(e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d", p->n_loras, ZTURBO_MAX_LORAS);
+        n = p->n_loras;
+        for (int i = 0; i < n; i++) {
+            if (!p->loras[i].path || !isfinite(p->loras[i].scale) || fabsf(p->loras[i].scale) > 1e6f)
+                return zt_err_set(e, ZT_ERR_ARG, "LoRA %d: no path or a scale that is not a finite number within 1e6", i);
+            want[i] = (zt_lora_spec){p->loras[i].path, p->loras[i].scale};
+        }
+    } else {
+        for (int i = 0; i < n; i++) want[i] = z->loras[i];
+    }
+    int same = n == z->n_cur;
+    for (int i = 0; same && i < n; i++) same = want[i].scale == z->cur[i].scale && !strcmp(want[i].path, z->cur[i].path);
+    if (same) return ZT_OK;
+    char *paths[ZTURBO_MAX_LORAS] = {0};
+    for (int i = 0; i < n; i++)
+        if (!(paths[i] = strdup(want[i].path))) {
+            for (int k = 0; k < i; k++) free(paths[k]);
+            return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+        }
+    int rc = zt_pipeline_set_loras(z->p, want, n, e);
+    if (rc) {
+        for (int i = 0; i < n; i++) free(paths[i]);
+        return rc;
+    }
+    for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
+    for (int i = 0; i < n; i++) {
+        z->cur_paths[i] = paths[i];
+        z->cur[i] = (zt_lora_spec){paths[i], want[i].scale};
+    }
+    z->n_cur = n;
+    return ZT_OK;
+}
 
 
 /* Resident set size from /proc/self/statm (0 where there is none). */
@@ -74,6 +124,7 @@ void zturbo_params_default(zturbo_params *p) {
 }
 
 const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
+const char *zturbo_rng_name(zturbo_rng r) { return zt_rng_name((int)r); }
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
@@ -81,6 +132,13 @@ const char *zturbo_notice(zturbo *z) { return z->p->stream ? zt_stream_notice(z-
 int zturbo_cuda_available(void) { return zt_cuda_available(); }
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
     zt_pipeline_latent_shape(z->p, width, height, c, h, w);
+}
+
+void zturbo_lora_info(const zturbo *z, zturbo_result *r) {
+    memset(r, 0, sizeof *r);
+    r->loras = z->n_cur;
+    r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
+    r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
 }
 
 static int check_size(const char *what, int v, zt_err *e) {
@@ -110,6 +168,13 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     if (o->threads < 0 || o->threads > 1024)
         return zt_err_set(&e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads),
                fail(&e, err, errlen);
+    if (o->n_loras < 0 || o->n_loras > ZTURBO_MAX_LORAS || (o->n_loras && !o->loras))
+        return zt_err_set(&e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d (with loras set)", o->n_loras, ZTURBO_MAX_LORAS),
+               fail(&e, err, errlen);
+    for (int i = 0; i < o->n_loras; i++)
+        if (!o->loras[i].path || !isfinite(o->loras[i].scale) || fabsf(o->loras[i].scale) > 1e6f)
+            return zt_err_set(&e, ZT_ERR_ARG, "LoRA %d: %s", i, o->loras[i].path ? "scale not a finite number within 1e6" : "no path"),
+                   fail(&e, err, errlen);
     if (check_size("max width", o->max_width, &e) || check_size("max height", o->max_height, &e)) return fail(&e, err, errlen);
     if (o->lend != 0 && o->lend != 1)
         return zt_err_set(&e, ZT_ERR_ARG, "lend %d not allowed: 0 or 1", o->lend), fail(&e, err, errlen);
@@ -161,6 +226,22 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     z->precision = prec;
     z->vae_precision = vprec;
     z->vram = o->vram;
+    z->n_loras = o->n_loras;
+    for (int i = 0; i < o->n_loras; i++) {
+        z->lora_paths[i] = strdup(o->loras[i].path);
+        if (!z->lora_paths[i]) {
+            zturbo_destroy(z);
+            return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        }
+        z->loras[i] = (zt_lora_spec){z->lora_paths[i], o->loras[i].scale};
+        z->cur_paths[i] = strdup(o->loras[i].path);
+        if (!z->cur_paths[i]) {
+            zturbo_destroy(z);
+            return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        }
+        z->cur[i] = (zt_lora_spec){z->cur_paths[i], o->loras[i].scale};
+        z->n_cur = i + 1;
+    }
 
     zt_pipeline_opts po;
     zt_pipeline_opts_default(&po);
@@ -191,6 +272,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     po.tokenizer_path = o->tokenizer_path;
     po.plan_images = o->images_in;
+    po.loras = z->loras;
+    po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
     if (rc) {
         zturbo_destroy(z);
@@ -203,6 +286,8 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
 void zturbo_destroy(zturbo *z) {
     if (!z) return;
     zt_pipeline_close(z->p);
+    for (int i = 0; i < z->n_loras; i++) free(z->lora_paths[i]);
+    for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
     free(z->ids);
     free(z);
 }
@@ -261,6 +346,9 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const images_in
     zt_ops_mem_info(z->p->ops, &fr, &tot);
     r->device_used_after = tot - fr;
     r->host_rss = host_rss_bytes();
+    r->loras = z->n_cur;
+    r->lora_tensors = zt_lora_merger_tensors(z->p->lora);
+    r->lora_merge_s = zt_lora_merger_seconds(z->p->lora);
     if (z->p->streaming) {
         const zt_plan *pl = &z->p->plan;
         r->streaming = 1;
@@ -368,13 +456,11 @@ static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *
                zt_err *e) {
     *truncated = 0;
     if (!z || !p || !rgb) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate: context, params and rgb must not be NULL");
-    int rc = check_size("width", im->w, e);
-    if (!rc) rc = check_size("height", im->h, e);
+    char msg[ZT_ERR_MSG];
+    int rc = zturbo_params_check(p, msg, sizeof msg);
+    if (rc) return zt_err_set(e, rc, "%s", msg);
+    rc = switch_loras(z, p, e);
     if (rc) return rc;
-    if (p->steps < 1 || p->steps > 100)
-        return zt_err_set(e, ZT_ERR_RANGE, "steps %d not allowed: expected an integer in 1..100", p->steps);
-    if (!p->prompt && !p->ids) return zt_err_set(e, ZT_ERR_ARG, "no prompt: set prompt or ids");
-    if (p->ids && p->n_ids < 1) return zt_err_set(e, ZT_ERR_ARG, "ids: empty list");
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
@@ -392,6 +478,7 @@ static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *
     gp.height = im->h;
     gp.steps = p->steps;
     gp.seed = p->seed;
+    gp.rng = (int)p->rng;
     gp.noise = p->noise;
     gp.init_image = im->img;
     gp.strength = im->strength;
@@ -418,25 +505,52 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
     int rc = p ? images_load(p, 1, &im, &e) : zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate: params must not be NULL");
     if (!rc) rc = run(z, p, &im, rgb, &st, &truncated, &e);
     if (!rc && res) fill_result(z, p, &im, &st, truncated, res);
-    images_free(&im);
+    if (p) images_free(&im);
     return rc ? fail(&e, err, errlen) : 0;
 }
 
 /* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
  * (no timings, so the same inputs give the same file). */
-static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *im, int tokens, int truncated,
-                     char **info, char **json) {
+static char *infotext(const zturbo *z, const zturbo_params *p, const images_in *im) {
     char steps_s[16], seed_s[32], size_s[32], str_s[32];
     snprintf(steps_s, sizeof steps_s, "%d", p->steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
     snprintf(size_s, sizeof size_s, "%dx%d", im->w, im->h);
     snprintf(str_s, sizeof str_s, "%g", im->strength);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
-    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Noise file", "Denoising strength",
-                          "Init image", "Mask"};
-    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, size_s, "Z-Image-Turbo", noise_name,
-                          p->init_image ? str_s : NULL, p->init_image, p->mask};
-    *info = zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 10);
+    const char *rng = p->noise ? NULL : zturbo_rng_name(p->rng);
+    char loras[1024] = "";
+    for (int i = 0; i < z->n_cur; i++) { /* "name:scale, ..." (file names without folders) */
+        const char *slash = strrchr(z->cur[i].path, '/');
+        size_t k = strlen(loras);
+        snprintf(loras + k, sizeof loras - k, "%s%s:%g", i ? ", " : "", slash ? slash + 1 : z->cur[i].path,
+                 (double)z->cur[i].scale);
+    }
+    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file",
+                          "Denoising strength", "Init image", "Mask"};
+    const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo",
+                          z->n_cur ? loras : NULL, noise_name, p->init_image ? str_s : NULL, p->init_image, p->mask};
+    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 12);
+}
+
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
+    zt_err e = {0};
+    images_in im;
+    if (images_load(p, 0, &im, &e)) { /* the sizes as given when the files cannot be read */
+        memset(&im, 0, sizeof im);
+        im.w = p->width;
+        im.h = p->height;
+    }
+    return infotext(z, p, &im);
+}
+
+static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *im, int tokens, int truncated,
+                     char **info, char **json) {
+    char seed_s[32];
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
+    const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
+    const char *rng = zturbo_rng_name(p->rng);
+    *info = infotext(z, p, im);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
                           "width", im->w, "height", im->h, "steps", p->steps, "sampler", "flow_match_euler",
@@ -446,8 +560,17 @@ static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *i
                           truncated);
     if (j) {
         if (p->noise) json_object_set_new(j, "noise_file", json_string(noise_name));
-        else if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
-        else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+        else {
+            if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
+            else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
+            json_object_set_new(j, "rng", json_string(rng));
+        }
+        if (z->n_cur) { /* the files as given and their strengths */
+            json_t *a = json_array();
+            for (int i = 0; i < z->n_cur; i++)
+                json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->cur[i].path, "scale", (double)z->cur[i].scale));
+            json_object_set_new(j, "loras", a);
+        }
         if (p->init_image) {
             json_object_set_new(j, "init_image", json_string(p->init_image));
             json_object_set_new(j, "strength", json_real(im->strength));
@@ -459,41 +582,63 @@ static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *i
     return *info && *json ? 0 : ZT_ERR_NOMEM;
 }
 
-int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
-                        size_t errlen) {
-    zt_err e = {0};
+/* One image as PNG bytes (the texts above): what both the file and the
+ * buffer variants write. */
+static int generate_png_bytes(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                              zt_err *e) {
+    *png = NULL;
+    *png_len = 0;
     if (res) memset(res, 0, sizeof *res);
-    if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
-    if (!z || !p) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL"),
-                  fail(&e, err, errlen);
+    if (!z || !p) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL");
+    char msg[ZT_ERR_MSG];
+    int rc = zturbo_params_check(p, msg, sizeof msg);
+    if (rc) return zt_err_set(e, rc, "%s", msg);
     images_in im;
-    int rc = images_load(p, 1, &im, &e);
-    if (!rc) rc = check_size("width", im.w, &e);
-    if (!rc) rc = check_size("height", im.h, &e);
-    if (rc) {
-        images_free(&im);
-        return fail(&e, err, errlen);
-    }
+    rc = images_load(p, 1, &im, e);
+    if (rc) return rc;
     uint8_t *rgb = malloc((size_t)im.w * im.h * 3);
     if (!rgb) {
         images_free(&im);
-        return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
     }
     zt_gen_stats st;
     memset(&st, 0, sizeof st);
     int truncated = 0;
     char *info = NULL, *json = NULL;
-    rc = run(z, p, &im, rgb, &st, &truncated, &e);
+    rc = run(z, p, &im, rgb, &st, &truncated, e);
     if (!rc && png_texts(z, p, &im, st.tokens, truncated, &info, &json))
-        rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
+        rc = zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
     if (!rc) {
         zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
-        rc = zt_png_write(path, rgb, im.w, im.h, tx, 3, &e);
+        rc = zt_png_encode(rgb, im.w, im.h, tx, 3, png, png_len, e);
     }
     if (!rc && res) fill_result(z, p, &im, &st, truncated, res);
     images_free(&im);
     free(info);
     free(json);
     free(rgb);
+    return rc;
+}
+
+int zturbo_generate_png_buffer(zturbo *z, const zturbo_params *p, uint8_t **png, size_t *png_len, zturbo_result *res,
+                               char *err, size_t errlen) {
+    zt_err e = {0};
+    if (!png || !png_len) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png_buffer: png and png_len must not be NULL"),
+                          fail(&e, err, errlen);
+    int rc = generate_png_bytes(z, p, png, png_len, res, &e);
+    return rc ? fail(&e, err, errlen) : 0;
+}
+
+int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, zturbo_result *res, char *err,
+                        size_t errlen) {
+    zt_err e = {0};
+    if (res) memset(res, 0, sizeof *res);
+    if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    int rc = generate_png_bytes(z, p, &png, &len, res, &e);
+    if (!rc) rc = zt_png_write_bytes(path, png, len, &e);
+    free(png);
+    if (rc && res) memset(res, 0, sizeof *res);
     return rc ? fail(&e, err, errlen) : 0;
 }

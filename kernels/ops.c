@@ -273,6 +273,13 @@ void zt_op_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float 
     else zt_cpu_flow_mix(ops, c, hw, x0, noise, sigma, mask, lat);
 }
 
+void zt_op_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n) {
+    ZT_ASSERT(w && rows > 0 && cols > 0 && n >= 0 && n <= ZT_LORA_MAX_TERMS && (n == 0 || terms));
+    for (int l = 0; l < n; l++) ZT_ASSERT(terms[l].rank > 0 && terms[l].a && terms[l].b);
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_lora_merge(ops, rows, cols, w, terms, n);
+    else zt_cpu_lora_merge(ops, rows, cols, w, terms, n);
+}
+
 void zt_op_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_vae_input(ops, c, h, w, lat, mul, add, y, y_dt);
     else zt_cpu_vae_input(ops, c, h, w, lat, mul, add, y, y_dt);

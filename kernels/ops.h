@@ -321,6 +321,23 @@ void zt_op_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dty
  *   rgb[p, ch] = uint8(round_half_even(fl32(clamp(x/2 + 0.5, 0, 1) * 255))). */
 void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
 
+/* ---- LoRA merge (api/lora.h) ----
+ * One bf16 weight matrix w [rows, cols] (in place) gets n low-rank updates,
+ * n <= ZT_LORA_MAX_TERMS: w = bf16(w + sum_l coef_l * B_l A_l) with A_l f32
+ * [rank_l, cols] and B_l f32 [rows, rank_l]. Every element in exactly this
+ * order, on both backends, so that they give the same bits:
+ *   acc = f32(w[i,j]); for l in order: d = 0; for k = 0 .. rank_l - 1:
+ *   d = fma(B_l[i,k], A_l[k,j], d); acc = fma(coef_l, d, acc);
+ *   w[i,j] = bf16(acc) (round to nearest even). */
+#define ZT_LORA_MAX_TERMS 16
+typedef struct {
+    int rank;
+    float coef;
+    const float *a; /* [rank, cols] */
+    const float *b; /* [rows, rank] */
+} zt_lora_term;
+void zt_op_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -68,6 +68,10 @@ void zt_cpu_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *to
 void zt_cpu_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
 void zt_cpu_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
                      float *lat);
+void zt_cpu_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
+/* plain = 1: the portable loop even where the FMA-vector one would run (its test covers both) */
+void zt_cpu_lora_merge_variant(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n,
+                               int plain);
 void zt_cpu_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cpu_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
@@ -101,6 +105,7 @@ void zt_cuda_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *t
 void zt_cuda_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
 void zt_cuda_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
                       float *lat);
+void zt_cuda_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
 void zt_cuda_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);

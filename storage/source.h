@@ -47,6 +47,20 @@ int zt_source_set_load_threads(zt_source *src, int threads, zt_err *e);
  * (bf16 [n, te_hidden]) without loading the whole table. */
 int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e);
 
+/* A source whose unit images are those of `inner` passed through fn (which
+ * changes the image in place; bytes = the unit's image size). The wrapper
+ * owns inner (closed with it) and calls free_ctx(ctx) at close (may be
+ * NULL). Kind, catalog and embedding rows are inner's. Used for LoRA
+ * merging (api/lora.h), so that every unit read gets the same treatment. */
+typedef int (*zt_unit_transform_fn)(void *ctx, int unit, void *img, uint64_t bytes, zt_err *e);
+int zt_source_transform(zt_source *inner, zt_unit_transform_fn fn, void *ctx, void (*free_ctx)(void *ctx),
+                        zt_source **out, zt_err *e);
+/* Apply src's transforms (none for a plain source) to an image of `unit`
+ * that was read from the underlying store directly (the stream's reader). */
+int zt_source_transform_image(zt_source *src, int unit, void *img, uint64_t bytes, zt_err *e);
+/* The plain source under any transforms. */
+zt_source *zt_source_inner(zt_source *src);
+
 #ifdef __cplusplus
 }
 #endif

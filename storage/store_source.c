@@ -103,5 +103,6 @@ int zt_store_source_open(const char *path, zt_source **out, zt_err *e) {
 }
 
 zt_store *zt_store_of_source(zt_source *src) {
+    src = zt_source_inner(src); /* a store under a transform (LoRA merge) is still read directly */
     return src && src->kind == ZT_SOURCE_STORE && src->ops && src->ops->close == ss_close ? src->impl : NULL;
 }

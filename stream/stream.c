@@ -179,10 +179,15 @@ static void *io_reaper(void *arg) {
             pthread_cond_broadcast(&st->cv);
             continue;
         }
-        st->io_inflight--;
         int kd = (int)d.tag;
         zt_stage *sg = &st->stages[kd % st->n_stages];
         int unit = st->seq[st->disk_use[kd]];
+        if (!d.status) { /* a transform of the store source (LoRA merge) applies to what was read */
+            pthread_mutex_unlock(&st->mu);
+            d.status = zt_source_transform_image(st->store, unit, sg->mem, st->cat->units[unit].nbytes, &d.err);
+            pthread_mutex_lock(&st->mu);
+        }
+        st->io_inflight--;
         st->stats.disk_s += zt_now() - sg->t_submit;
         if (d.status) set_error(st, &d.err);
         else st->stats.bytes_disk += st->cat->units[unit].nbytes;
@@ -231,7 +236,7 @@ static void *io_main(void *arg) {
                                        (char *)st->rstage + (size_t)rs * st->rstage_bytes, st->rstage_bytes,
                                        st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
         } else {
-            rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e);
+            rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e); /* transforms included */
         }
         pthread_mutex_lock(&st->mu);
         if (st->reader && !rc) {
@@ -732,6 +737,31 @@ int zt_stream_end_phase(zt_stream *st, zt_err *e) {
         for (int s = 0; s < st->n_slots; s++) account_timing(st, &st->slots[s]);
     }
     return zt_stream_error(st, e);
+}
+
+int zt_stream_reload_unit(zt_stream *st, int unit, zt_err *e) {
+    if (unit < 0 || unit >= st->n_units) return zt_err_set(e, ZT_ERR_ARG, "stream: unit %d out of range", unit);
+    if (st->io_running) return zt_err_set(e, ZT_ERR_INTERNAL, "stream: reload while a phase runs");
+    zt_ops_sync(st->ops); /* compute is done with every unit */
+    const zt_plan_unit_choice *c = &st->choice[unit];
+    int rc = ZT_OK;
+    if (c->residency == ZT_RES_RESIDENT) {
+        uint8_t *dst = st->resident + c->device_offset;
+        if (!st->cuda) return read_unit(st, unit, dst, e);
+        zt_stage *sg = &st->stages[0];
+        ZT_ASSERT(sg->mem);
+        rc = read_unit(st, unit, sg->mem, e);
+        if (!rc) {
+            ZT_CUDA_CHECK(cudaMemcpyAsync(dst, sg->mem, st->cat->units[unit].nbytes, cudaMemcpyHostToDevice,
+                                          st->copy_stream));
+            ZT_CUDA_CHECK(cudaStreamSynchronize(st->copy_stream));
+        }
+    } else if (st->host_image[unit]) {
+        rc = read_unit(st, unit, st->host_image[unit], e);
+        st->lent_valid = 0; /* lent copies are taken from the host image again */
+    }
+    if (rc) zt_err_prefix(e, "%s", st->cat->units[unit].name);
+    return rc;
 }
 
 void zt_stream_stats_get(const zt_stream *st, zt_stream_stats *out) { *out = st->stats; }

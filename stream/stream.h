@@ -24,7 +24,9 @@
  *
  * Host tiers: PINNED units are loaded once into one pinned arena; DISK units
  * are read from the block store on every use by an I/O thread that runs
- * ahead along the use order into a ring of pinned staging buffers.
+ * ahead along the use order into a ring of pinned staging buffers. When the
+ * store source is a transform (storage/source.h: LoRA merging), the I/O
+ * thread applies it to each image it read, before the copy to the device.
  */
 #ifndef ZT_STREAM_STREAM_H
 #define ZT_STREAM_STREAM_H
@@ -95,6 +97,13 @@ const void *zt_stream_acquire(zt_stream *st, int unit);
 void zt_stream_release(zt_stream *st, int unit);
 /* Wait for outstanding copies/reads of the phase (end of phase, errors). */
 int zt_stream_end_phase(zt_stream *st, zt_err *e);
+
+/* Read unit `unit` again from the sources into its home (device-resident
+ * memory through a staging buffer, or its pinned host image; lent units
+ * are copied again at the next image; disk-tier units are read on every
+ * use anyway). Between phases only (no phase running). For LoRA switches:
+ * the sources' transforms (storage/source.h) see the new LoRA set. */
+int zt_stream_reload_unit(zt_stream *st, int unit, zt_err *e);
 
 void zt_stream_stats_get(const zt_stream *st, zt_stream_stats *out);
 void zt_stream_stats_reset(zt_stream *st);

@@ -4,7 +4,9 @@
  * the same prompt and seed, and for the same --noise latent (the CLI runs
  * as its own process); zturbo_generate's raw pixels equal the CLI PNG's and
  * two generates give the same pixels; bad parameters return a negative code and
- * a one-line message without crashing, and leave the context usable; destroy
+ * a one-line message without crashing, and leave the context usable;
+ * zturbo_generate_png_buffer returns the CLI file's bytes; zturbo_params_check
+ * gives generate's messages without a context; destroy
  * after a failed generate is clean (the ASan build checks leaks). */
 #include <png.h>
 #include <stdio.h>
@@ -226,6 +228,35 @@ int main(void) {
     /* the context still works after the failures, and gives the same image */
     rc = zturbo_generate_png(z, &p, api_png2, NULL, err, sizeof err);
     ZT_CHECK(rc == 0 && same_file(api_png2, cli_png), "generate after failures: rc %d '%s'", rc, err);
+    /* the in-memory PNG is the file's bytes */
+    uint8_t *buf = NULL;
+    size_t buf_len = 0, cli_len = 0;
+    unsigned char *cli_bytes = slurp(cli_png, &cli_len);
+    rc = zturbo_generate_png_buffer(z, &p, &buf, &buf_len, NULL, err, sizeof err);
+    ZT_CHECK(rc == 0 && buf && cli_bytes && buf_len == cli_len && !memcmp(buf, cli_bytes, cli_len),
+             "png buffer: rc %d '%s', %zu bytes vs the CLI's %zu", rc, err, buf_len, cli_len);
+    free(buf);
+    free(cli_bytes);
+    zturbo_params pw = p;
+    pw.width = 40;
+    rc = zturbo_generate_png_buffer(z, &pw, &buf, &buf_len, NULL, err, sizeof err);
+    ZT_CHECK(rc == ZTURBO_ERR_RANGE && !buf && !strcmp(err, "width 40 not allowed: must be a multiple of 16 in 16..2048"),
+             "png buffer, width 40: rc %d '%s'", rc, err);
+    /* the check alone: the same words without a context */
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_RANGE &&
+                 !strcmp(err, "width 40 not allowed: must be a multiple of 16 in 16..2048"), "check: '%s'", err);
+    pw = p;
+    pw.height = 2064;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_RANGE && strstr(err, "height 2064"), "'%s'", err);
+    pw = p;
+    pw.steps = 101;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_RANGE &&
+                 !strcmp(err, "steps 101 not allowed: expected an integer in 1..100"), "'%s'", err);
+    pw = p;
+    pw.prompt = NULL;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_ARG, "no prompt: '%s'", err);
+    ZT_CHECK(zturbo_params_check(&p, err, sizeof err) == 0 && !err[0], "valid params: '%s'", err);
+
     rc = zturbo_generate(z, &q, a, NULL, err, sizeof err); /* end on a failed generate */
     ZT_CHECK(rc < 0, "cancelled again: rc %d", rc);
     zturbo_destroy(z);

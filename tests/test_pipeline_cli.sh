@@ -54,9 +54,9 @@ while i < len(d):
     if t == b"IHDR": c["size"] = struct.unpack(">II", body[:8])
     if t == b"tEXt": k, v = body.split(b"\0", 1); c[k.decode()] = v.decode("latin-1")
 assert c["size"] == (64, 48), c["size"]
-assert c["parameters"] == "a cat\nSteps: 8, Sampler: Euler, CFG scale: 0, Seed: 7, Size: 64x48, Model: Z-Image-Turbo", c["parameters"]
+assert c["parameters"] == "a cat\nSteps: 8, Sampler: Euler, CFG scale: 0, Seed: 7, RNG: torch-cpu, Size: 64x48, Model: Z-Image-Turbo", c["parameters"]
 j = json.loads(c["zturbo"])
-assert j["seed"] == 7 and j["width"] == 64 and j["height"] == 48 and j["steps"] == 8 and j["tokens"] == 10, j
+assert j["seed"] == 7 and j["rng"] == "torch-cpu" and j["width"] == 64 and j["height"] == 48 and j["steps"] == 8 and j["tokens"] == 10, j
 PY
 check "dump holds the oracle's tensors" python3 - "$tmp/a.st" <<'PY'
 import json, struct, sys

@@ -16,6 +16,7 @@
 #   mutants : the GPU mutants of tools/mutate.sh --gpu must fail test_ops_cuda's element bound
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
+#   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
 # Exit status: 0 when every check of the part passed, 1 otherwise; each
@@ -74,7 +75,7 @@ prep) ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
 gputests) # the GPU tests only (the CPU ones run in CI)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny; do
+  for t in test_ops_cuda test_attention_cuda test_banded test_stream test_pipeline_tiny test_lora_merge_op; do
     timeout 300 $B/tests/$t > "$OUT/t-$t.log" 2>&1; rc $t $? "$(tail -1 "$OUT/t-$t.log")"
   done
   for t in test_stream_cuda test_stream_invariance; do
@@ -91,6 +92,106 @@ accuracy1) # one case against diffusers bf16 (p100, 1024x1024)
   $Z generate -m $M -q -p "$(cat $P/p100.txt)" --noise $W/n42.st -o $W/o.png --dump $W/ours.st 2>>"$OUT/ours.err" || fail "generate p100"
   compare p100-bf16 --tol 1e-2 --only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image \
     $W/ours.st $W/ref_bf16.st > "$OUT/compare_p100_bf16.txt" 2>&1; cat "$OUT/compare_p100_bf16.txt"
+  ;;
+seed) # --rng torch-cpu --seed 42 and no --noise: our initial latent is bitwise the latents diffusers'
+  # pipeline draws with generator=torch.Generator("cpu").manual_seed(42), and the image is as close to the
+  # f32 reference as diffusers bf16 is (p100, 1024x1024; tolerances: the accuracy table's levels x ~3)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  for pr in bf16 f32; do
+    timeout 240 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --pipeline-generator --precision $pr --device cuda -o $W/ref_gen_$pr.st > "$OUT/oracle_gen_$pr.log" 2>&1 ||
+      fail "oracle $pr with the pipeline's generator (see oracle_gen_$pr.log)"
+  done
+  $Z generate -m $M -q -p "$(cat $P/p100.txt)" --seed 42 --rng torch-cpu --width 1024 --height 1024 -o $W/seed42.png \
+    --dump $W/ours_seed42.st 2>>"$OUT/ours.err" || fail "generate --rng torch-cpu --seed 42"
+  python3 - $W/ours_seed42.st $W/ref_gen_bf16.st $W/ref_gen_f32.st <<'PY' | tee "$OUT/seed_noise.txt"
+import json, struct, sys
+def noise(path):
+    d = open(path, "rb").read(); n = struct.unpack("<Q", d[:8])[0]; t = json.loads(d[8:8 + n])["noise"]
+    b, e = t["data_offsets"]; return t["shape"], d[8 + n + b:8 + n + e]
+ours = noise(sys.argv[1])
+for ref in sys.argv[2:]:
+    r = noise(ref)
+    print(f"noise {ours[0]} vs {ref.split('/')[-1]} {r[0]}: {'BITWISE EQUAL' if ours == r else 'DIFFERENT'}")
+PY
+  [ "$(grep -c 'BITWISE EQUAL' "$OUT/seed_noise.txt")" -eq 2 ] || fail "our torch-cpu latent is not diffusers' (seed_noise.txt)"
+  only=(--only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours (bf16) vs diffusers f32, both from seed 42"
+    compare seed-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_f32.st
+    echo "-- diffusers bf16 vs diffusers f32 (the bf16 spread)"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_bf16.st $W/ref_gen_f32.st
+    echo "-- ours vs diffusers bf16"
+    compare seed-ours-bf16 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_bf16.st
+  } > "$OUT/compare_seed42.txt" 2>&1; cat "$OUT/compare_seed42.txt"
+  ;;
+lora) # LoRAs on the full checkpoint (after prep; ~4 min): random LoRAs made with peft on diffusers'
+  # ZImageTransformer2DModel (ranks 4, 16, 64) saved with save_lora_weights, the same factors rewritten
+  # kohya / ComfyUI-style; diffusers load_lora_weights + fuse_lora as the oracle (f32 and bf16) with two at
+  # once (r16 at 0.8, r4 through diffusers' kohya converter at 0.5); our DiT output of step 0 and decoded
+  # image against the f32 reference next to diffusers bf16's distance; the same pixels from the ComfyUI-style
+  # files; PNG bytes identical resident / 8G / minimum budget; merge time of the rank-64 LoRA (GPU merge
+  # resident, host merge under a budget)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  ML="python3 tools/ref/make_lora.py --model $M --meta"
+  { $ML --rank 16 --alpha 16 --seed 1 --std 0.04 --out $W/l16.st --comfy $W/l16_comfy.st &&
+    $ML --rank 4 --alpha 2 --seed 2 --std 0.1 --out $W/l4.st --kohya $W/l4_kohya.st &&
+    $ML --rank 64 --alpha 32 --seed 3 --std 0.035 --out $W/l64.st --kohya $W/l64_kohya.st; } > "$OUT/lora_make.log" 2>&1 ||
+    fail "make_lora.py (see lora_make.log)"
+  ls -l $W/l*.st | tee -a "$OUT/lora_make.log"
+  LA=("$W/l16.st:0.8" "$W/l4_kohya.st:0.5")
+  for pr in f32 bf16; do
+    timeout 300 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --precision $pr --device cuda --lora "${LA[0]}" --lora "${LA[1]}" -o $W/ref_lora_$pr.st \
+      > "$OUT/oracle_lora_$pr.log" 2>&1 || fail "oracle $pr with LoRAs (see oracle_lora_$pr.log)"
+    grep '"what": "ref_pipeline lora"' "$OUT/oracle_lora_$pr.log"
+  done
+  G=(-p "$(cat $P/p100.txt)" --seed 42 --width 1024 --height 1024)
+  lj() { grep -o '"loras".*"lora_merge_s":[0-9.e-]*' "$1" | head -1; }
+  $Z generate -m $M -q "${G[@]}" --lora "${LA[0]}" --lora "${LA[1]}" -o $W/lr.png --dump $W/ours_lora.st --json \
+    > $W/lr.json 2>>"$OUT/ours.err" || fail "generate with two LoRAs"
+  echo "resident, r16@0.8 + r4@0.5: $(lj $W/lr.json)" | tee -a "$OUT/lora.txt"
+  only=(--only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours (bf16, LoRAs merged) vs diffusers f32 (fused)"
+    compare lora-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_lora.st $W/ref_lora_f32.st
+    echo "-- diffusers bf16 (fused in bf16) vs diffusers f32 (the bf16 spread)"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_lora_bf16.st $W/ref_lora_f32.st
+    echo "-- ours vs diffusers bf16"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ours_lora.st $W/ref_lora_bf16.st
+  } > "$OUT/compare_lora.txt" 2>&1; cat "$OUT/compare_lora.txt"
+  python3 - "$OUT/compare_lora.txt" <<'PY' || fail "ours farther from the f32 reference than diffusers bf16 (compare_lora.txt)"
+import re, sys
+blocks = open(sys.argv[1]).read().split("-- ")[1:]
+rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-9.e+-]+)", b, re.M)} for b in blocks]
+ours, theirs = rel[0], rel[1]
+for k in ("dit_out_0", "decoded"):
+    print(f"{k}: ours vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {theirs[k]:.3e}")
+    assert ours[k] <= 1.25 * theirs[k], k
+PY
+  pix() { python3 -c "
+import hashlib, struct, sys, zlib
+d = open(sys.argv[1], 'rb').read(); i, idat = 8, b''
+while i < len(d):
+    n, t = struct.unpack('>I4s', d[i:i + 8]); idat += d[i + 8:i + 8 + n] if t == b'IDAT' else b''; i += 12 + n
+print(hashlib.md5(zlib.decompress(idat)).hexdigest())" "$1"; }
+  $Z generate -m $M -q "${G[@]}" --lora "$W/l16_comfy.st:0.8" --lora "$W/l4.st:0.5" -o $W/lc.png 2>>"$OUT/ours.err"
+  if [ "$(pix $W/lr.png)" = "$(pix $W/lc.png)" ]; then echo "  ComfyUI-style r16 + diffusers r4: same pixels"
+  else fail "ComfyUI-style LoRA files: other pixels than the diffusers ones"; fi
+  min=$(min_budget --lora "${LA[0]}" --lora "${LA[1]}")
+  for b in 8G $min; do
+    $Z generate -m $M -q "${G[@]}" --lora "${LA[0]}" --lora "${LA[1]}" --vram $b -o $W/lb.png --json > $W/lb.json \
+      2>>"$OUT/ours.err" || fail "generate with two LoRAs at --vram $b"
+    echo "--vram $b: $(lj $W/lb.json)" | tee -a "$OUT/lora.txt"
+    cp $W/lr.png $W/lr_keep.png; same $W/lr_keep.png $W/lb.png
+  done
+  for b in none 8G; do
+    vr=(); [ $b = none ] || vr=(--vram $b)
+    $Z generate -m $M -q "${G[@]}" "${vr[@]}" --lora "$W/l64.st" -o $W/l64.png --json > $W/l64.json 2>>"$OUT/ours.err" ||
+      fail "generate with the rank-64 LoRA at --vram $b"
+    echo "rank 64 alone, --vram $b (merge time): $(lj $W/l64.json)" | tee -a "$OUT/lora.txt"
+  done
+  $Z generate -m $M -q "${G[@]}" --lora "$W/l64_kohya.st" -o $W/l64k.png 2>>"$OUT/ours.err"
+  if [ "$(pix $W/l64.png)" = "$(pix $W/l64k.png)" ]; then echo "  rank 64 kohya file: same pixels"
+  else fail "rank-64 kohya file: other pixels than the diffusers file"; fi
   ;;
 floor) # the oracle's own bf16 spread: diffusers/transformers bf16 run a second way (eager text-encoder
   # attention, math SDPA in the DiT) against the default way, and ours against both (needs accuracy1 first)
@@ -313,6 +414,12 @@ budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from th
   for v in 8G ${min}; do $Z plan -m $M --vram $v > "$OUT/plan-$v.txt" 2>&1 || fail "plan $v"; done
   # the progress line on a terminal (script gives the process a pty)
   timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1 || fail "progress under a pty"
+  ;;
+serve) # zturbo serve at 8G: s/image through the API vs generate --prompts-jsonl (20 images, within 3%),
+  # PNG identity, a 100-request soak with device memory / RSS flat (tools/gpu/serve_bench.py; ~3.5 min)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 400 python3 tools/gpu/serve_bench.py --zturbo $Z --model $M --prompts $P --out "$OUT" --work $W/serve
+  echo "serve: exit $?" | tee -a "$OUT/steps.log"
   ;;
 soak) # 50 images, mixed sizes and prompts, one process, --vram 8G: memory after each image
   ( ensure_model ) >> "$OUT/mk.log" 2>&1

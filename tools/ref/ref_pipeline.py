@@ -22,6 +22,11 @@ FORMAT of the output file (all tensors batch-free, C order):
   image      U8  [H, W, 3]    final RGB image as the pipeline returns it (PIL -> numpy)
   __metadata__: prompt, size, steps, precision, device, library versions.
 
+Initial noise: --noise FILE, or --seed N drawn as the pipeline draws it (randn_tensor with
+torch.Generator(--noise-device).manual_seed(N)) and passed as `latents=`; with --pipeline-generator the
+generator itself is passed (`generator=`, no latents) and the latents the pipeline's own prepare_latents
+returns are recorded as "noise" (what zturbo's --rng torch-cpu must reproduce bit for bit).
+
 Noise file (--noise): a safetensors file with one F32 tensor "noise" [16, H/8, W/8] (a leading
 batch dim of 1 is accepted), or raw little-endian F32 of exactly 16*(H/8)*(W/8) values.
 
@@ -151,6 +156,32 @@ def load_pipeline(model_dir, dtype, device, offload=None, te_attn=None):
     return pipe
 
 
+def apply_loras(pipe, specs, round_bf16):
+    """diffusers' own LoRA path: load_lora_weights per file (its converter handles kohya / ComfyUI /
+    ai-toolkit layouts), set_adapters with the strengths, fuse_lora into the transformer weights (in the
+    weights' dtype), unload the adapter layers. round_bf16 (f32 runs): round the fused weights to bf16
+    afterwards, as an engine that stores bf16 weights merges them once (the CI goldens)."""
+    names, weights = [], []
+    for i, spec in enumerate(specs):
+        path, scale = spec, 1.0
+        if ":" in spec:
+            head, tail = spec.rsplit(":", 1)
+            try:
+                path, scale = head, float(tail)
+            except ValueError:
+                pass
+        names.append(f"lora{i}")
+        weights.append(scale)
+        pipe.load_lora_weights(path, adapter_name=names[-1])
+    pipe.set_adapters(names, adapter_weights=weights)
+    pipe.fuse_lora(components=["transformer"], adapter_names=names, lora_scale=1.0)
+    pipe.unload_lora_weights()
+    if round_bf16:
+        with torch.no_grad():
+            for prm in pipe.transformer.parameters():
+                prm.copy_(prm.to(torch.bfloat16).to(prm.dtype))
+
+
 def read_noise(path, shape):
     """shape = (16, Hl, Wl). Returns a F32 CPU tensor of that shape."""
     n = int(np.prod(shape))
@@ -245,8 +276,20 @@ class Recorder:
 def run_reference(pipe, a, device, noise):
     rec = Recorder(pipe)
     kwargs = dict(height=a.height, width=a.width, num_inference_steps=a.steps, guidance_scale=0.0,
-                  latents=noise[None].to(device), output_type="pil", max_sequence_length=a.max_seq_len,
+                  output_type="pil", max_sequence_length=a.max_seq_len,
                   callback_on_step_end=rec.step_end, callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"])
+    drawn = []
+    if noise is None:  # --pipeline-generator: the pipeline draws the latents itself; record what it drew
+        kwargs["generator"] = torch.Generator(a.noise_device).manual_seed(a.seed)
+        prepare = pipe.prepare_latents
+
+        def recording_prepare(*args, **kw):
+            x = prepare(*args, **kw)
+            drawn.append(x[0].detach().float().cpu().clone())
+            return x
+        pipe.prepare_latents = recording_prepare
+    else:
+        kwargs["latents"] = noise[None].to(device)
     if a.ids is not None:
         cap, ids = encode_ids(pipe, a.ids, device, a.max_seq_len)
         rec.ids = ids
@@ -254,6 +297,10 @@ def run_reference(pipe, a, device, noise):
     else:
         out = pipe(prompt=a.prompt, **kwargs)
     rec.remove()
+    if noise is None:
+        pipe.prepare_latents = prepare
+        assert len(drawn) == 1, len(drawn)
+        noise = drawn[0]
     image = np.asarray(out.images[0])  # PIL RGB -> [H, W, 3] uint8
     assert image.dtype == np.uint8 and image.shape == (a.height, a.width, 3), image.shape
     assert len(rec.latents) == a.steps and len(rec.t_model) == a.steps
@@ -393,6 +440,8 @@ def main():
     n.add_argument("--noise", help="initial noise file (safetensors 'noise' F32 [16,H/8,W/8] or raw LE f32)")
     n.add_argument("--seed", type=int, help="generate the noise with torch.Generator(--noise-device).manual_seed")
     ap.add_argument("--noise-device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--pipeline-generator", action="store_true",
+                    help="with --seed: pass the generator to the pipeline (no latents) and record the latents it draws")
     ap.add_argument("--save-noise", help="also write the noise alone to this safetensors file")
     ap.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -401,6 +450,10 @@ def main():
     ap.add_argument("--te-attn", choices=["sdpa", "eager"],
                     help="the text encoder's attention (transformers attn_implementation); with --attention-backend "
                          "this runs the oracle a second way, to measure its own bf16 spread")
+    ap.add_argument("--lora", action="append", default=[],
+                    help="FILE[:SCALE], repeatable: load_lora_weights + set_adapters + fuse_lora (diffusers' LoRA path)")
+    ap.add_argument("--lora-round-bf16", action="store_true",
+                    help="with --lora in f32: round the fused transformer weights to bf16 (as zturbo merges them)")
     ap.add_argument("-o", "--out", help="output safetensors file (all intermediates)")
     ap.add_argument("--png", help="one plain pipeline call, the image saved as this PNG (a user's run, "
                     "for process-start-to-PNG timing next to ours)")
@@ -428,8 +481,12 @@ def main():
     set_precision_flags(a.precision, a.device)
     dtype = torch.float32 if a.precision == "f32" else torch.bfloat16
     shape = (16, a.height // 8, a.width // 8)
+    if a.pipeline_generator and (a.seed is None or a.timing or a.png or a.save_noise):
+        sys.exit("--pipeline-generator needs --seed and -o (not --timing, --png or --save-noise)")
     if a.noise:
         noise = read_noise(a.noise, shape)
+    elif a.pipeline_generator:
+        noise = None
     else:
         noise = make_noise(a.seed if a.seed is not None else 0, shape, a.noise_device, a.device)
     if a.save_noise:
@@ -439,6 +496,11 @@ def main():
     pipe = load_pipeline(a.model, dtype, a.device, a.offload if a.offload != "none" else None, a.te_attn)
     if a.attention_backend:
         pipe.transformer.set_attention_backend(a.attention_backend)
+    if a.lora:
+        t1 = time.perf_counter()
+        apply_loras(pipe, a.lora, a.lora_round_bf16)
+        print(json.dumps({"what": "ref_pipeline lora", "files": a.lora, "fuse_s": round(time.perf_counter() - t1, 3)}),
+              file=sys.stderr)
     load_s = time.perf_counter() - t0
 
     if a.out:
@@ -448,8 +510,12 @@ def main():
         meta = {"prompt": a.prompt if a.prompt is not None else "", "ids_given": str(a.ids is not None).lower(),
                 "height": str(a.height), "width": str(a.width), "steps": str(a.steps),
                 "precision": a.precision, "device": a.device, "noise": a.noise and "file" or
-                f"seed {a.seed if a.seed is not None else 0} on {a.noise_device}",
+                f"seed {a.seed if a.seed is not None else 0} on {a.noise_device}" +
+                (" (the pipeline's generator)" if a.pipeline_generator else ""),
                 "versions": json.dumps(versions(), sort_keys=True)}
+        if a.lora:
+            meta["loras"] = json.dumps([os.path.basename(x) for x in a.lora]) + \
+                (" (fused weights rounded to bf16)" if a.lora_round_bf16 else "")
         if a.device == "cpu":  # CPU results depend (at the ulp level) on the thread count and the ISA path
             meta["cpu"] = f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
         write_safetensors(a.out, t, meta)

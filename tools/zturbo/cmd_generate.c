@@ -15,12 +15,13 @@
 #include "common/zt_common.h"
 #include "api/noise.h"
 #include "api/zturbo.h"
+#include "storage/lora.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
 enum {
-    O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_NOISE,
-    O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
+    O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_RNG, O_NOISE,
+    O_LORA, O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
     O_INIT_IMAGE, O_STRENGTH, O_MASK,
     O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
     O_LEND, O_COPY_STREAMS, O_NORM_VARIANT, O_LOAD_THREADS, O_IO, O_VAE_BANDS,
@@ -39,8 +40,10 @@ static const cli_option k_opts[O_N] = {
                            "a failed line is reported, the run goes on and exits 1"},
     [O_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE",
                          .help = "one JSON string, or {\"prompt\": ...} with optional \"width\",\n"
-                                 "\"height\", \"steps\", \"seed\", \"init_image\", \"mask\", \"strength\"\n"
-                                 "overriding the flags, per line"},
+                                 "\"height\", \"steps\", \"seed\", \"rng\", \"loras\", \"init_image\",\n"
+                                 "\"mask\", \"strength\" overriding the flags, per line\n"
+                                 "(\"loras\": [\"FILE[:SCALE]\", ...]; a change re-merges\n"
+                                 "only the layers it touches)"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
     [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
@@ -49,6 +52,10 @@ static const cli_option k_opts[O_N] = {
     [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, 100, .def = "8", .help = "transformer evaluations, 1..100"},
     [O_SEED] = {"--seed", NULL, CLI_U64, "N", .def_help = "random, printed",
                 .help = "noise seed, 0..18446744073709551615; image i gets SEED+i"},
+    [O_RNG] = {"--rng", NULL, CLI_ENUM, "torch-cpu|zturbo", .choices = "torch-cpu|zturbo", .def = "torch-cpu",
+               .help = "generator of the seed's noise: torch-cpu draws what diffusers\n"
+                       "(CPU generator) and ComfyUI draw for the seed; zturbo: its\n"
+                       "own generator (what zturbo drew before --rng existed)"},
     [O_NOISE] = {"--noise", NULL, CLI_STRING, "FILE",
                  .help = "initial latent instead of the seed: safetensors F32 \"noise\"\n"
                          "[16, H/8, W/8] or raw little-endian f32"},
@@ -60,6 +67,9 @@ static const cli_option k_opts[O_N] = {
     [O_MASK] = {"--mask", NULL, CLI_STRING, "FILE",
                 .help = "with --init-image: inpainting (ZImageInpaintPipeline); white =\n"
                         "repaint, black = keep; the init image's size"},
+    [O_LORA] = {"--lora", NULL, CLI_STRING, "FILE[:SCALE]", .repeat = 1,
+                .help = "LoRA file merged into the weights at load (diffusers/PEFT,\n"
+                        "kohya, ComfyUI, ai-toolkit...), strength SCALE (1); repeatable"},
     [O_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
     [O_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32", .choices = "bf16|f32", .def = "bf16",
@@ -187,6 +197,9 @@ typedef struct {
     uint64_t seed;
     char *init_image, *mask;  /* JSON lines may set them (malloc'd); NULL: the command line's */
     double strength;          /* 0: the command line's */
+    int rng;                  /* zturbo_rng + 1; 0: the command line's */
+    zturbo_lora *loras;       /* "loras" of a JSON line (malloc'ed, paths too), or NULL: the flags' */
+    int n_loras;
 } job;
 
 /* A JSON line's optional string field: 0 absent, 1 set (*out malloc'd), -1 not a string. */
@@ -197,6 +210,16 @@ static int json_str_field(json_t *o, const char *key, char **out) {
     *out = strdup(json_string_value(f));
     return *out ? 1 : -1;
 }
+
+static void job_free(job *j) {
+    free(j->prompt);
+    free(j->error);
+    free(j->init_image);
+    free(j->mask);
+    for (int i = 0; j->loras && i < j->n_loras; i++) free((char *)j->loras[i].path);
+    free(j->loras);
+}
+
 
 /* A JSON line's optional integer field in [lo, hi] (multiple of `mult`):
  * 0 when absent, -1 (and *err set) when invalid. */
@@ -225,6 +248,26 @@ static char *fmt_error(const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     return dupstr(buf);
+}
+
+/* A JSON line's "loras": ["FILE[:SCALE]", ...]; NULL on success, else the error. */
+static char *json_loras(json_t *a, const char *path, int lineno, job *j) {
+    if (!json_is_array(a) || json_array_size(a) > ZTURBO_MAX_LORAS)
+        return fmt_error("%s:%d: \"loras\" must be a list of at most %d \"FILE[:SCALE]\" strings", path, lineno,
+                         ZTURBO_MAX_LORAS);
+    j->loras = calloc(json_array_size(a) + 1, sizeof *j->loras);
+    if (!j->loras) return fmt_error("out of host memory");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        char buf[4096];
+        zt_err e = {0};
+        if (!s) return fmt_error("%s:%d: \"loras\" must be a list of \"FILE[:SCALE]\" strings", path, lineno);
+        if (zt_lora_parse_arg(s, buf, sizeof buf, &j->loras[i].scale, &e))
+            return fmt_error("%s:%d: \"loras\": %s", path, lineno, e.msg);
+        if (!(j->loras[i].path = dupstr(buf))) return fmt_error("out of host memory");
+        j->n_loras = (int)i + 1;
+    }
+    return NULL;
 }
 
 /* Read the prompts file: plain lines or JSON lines; empty lines skipped. */
@@ -283,11 +326,17 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                         j->error = fmt_error("%s:%d: \"init_image\" must be a file name", path, lineno);
                     else if (json_str_field(v, "mask", &j->mask) < 0)
                         j->error = fmt_error("%s:%d: \"mask\" must be a file name", path, lineno);
-                    else if (json_object_get(v, "strength")) {
-                        json_t *sv = json_object_get(v, "strength");
-                        j->strength = json_is_number(sv) ? json_number_value(sv) : -1;
-                        if (!(j->strength > 0 && j->strength <= 1))
-                            j->error = fmt_error("%s:%d: \"strength\" must be a number in (0, 1]", path, lineno);
+                    else if (json_object_get(v, "strength") &&
+                             !(json_is_number(json_object_get(v, "strength")) &&
+                               (j->strength = json_number_value(json_object_get(v, "strength"))) > 0 && j->strength <= 1))
+                        j->error = fmt_error("%s:%d: \"strength\" must be a number in (0, 1]", path, lineno);
+                    else if (json_object_get(v, "loras") &&
+                             (j->error = json_loras(json_object_get(v, "loras"), path, lineno, j)) != NULL) {
+                    } else if (json_object_get(v, "rng")) {
+                        const char *r = json_string_value(json_object_get(v, "rng"));
+                        if (r && !strcmp(r, "torch-cpu")) j->rng = 1 + ZTURBO_RNG_TORCH_CPU;
+                        else if (r && !strcmp(r, "zturbo")) j->rng = 1 + ZTURBO_RNG_ZTURBO;
+                        else j->error = fmt_error("%s:%d: \"rng\" must be \"torch-cpu\" or \"zturbo\"", path, lineno);
                     }
                 }
                 if (!j->error) {
@@ -311,7 +360,7 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
     fclose(f);
     if (!rc && n == 0) rc = zt_err_set(e, ZT_ERR_ARG, "%s: no prompts in the file", path);
     if (rc) {
-        for (int i = 0; i < n; i++) free(jobs[i].prompt), free(jobs[i].error);
+        for (int i = 0; i < n; i++) job_free(&jobs[i]);
         free(jobs);
         return rc;
     }
@@ -365,7 +414,10 @@ static void print_json(int index, const char *prompt, const char *output, const 
     if (output) json_object_set_new(o, "output", json_string(output));
     if (error) json_object_set_new(o, "error", json_string(error));
     else {
-        if (!zp->noise) json_put_u64(o, "seed", zp->seed);
+        if (!zp->noise) {
+            json_put_u64(o, "seed", zp->seed);
+            json_object_set_new(o, "rng", json_string(zturbo_rng_name(zp->rng)));
+        }
         json_object_set_new(o, "width", json_integer(r->width));
         json_object_set_new(o, "height", json_integer(r->height));
         json_object_set_new(o, "steps", json_integer(zp->steps));
@@ -384,6 +436,11 @@ static void print_json(int index, const char *prompt, const char *output, const 
         json_put_u64(o, "host_rss", r->host_rss);
         json_put_u64(o, "weight_bytes", r->weight_bytes);
         json_put_u64(o, "activation_bytes", r->activation_bytes);
+        if (r->loras) {
+            json_object_set_new(o, "loras", json_integer(r->loras));
+            json_object_set_new(o, "lora_tensors", json_integer(r->lora_tensors));
+            json_object_set_new(o, "lora_merge_s", json_real(r->lora_merge_s));
+        }
         if (r->streaming) {
             json_t *pl = json_object();
             json_put_u64(pl, "vram", r->vram);
@@ -408,7 +465,7 @@ static void print_json(int index, const char *prompt, const char *output, const 
 /* The human summary of one image on stderr. */
 static void print_summary(const zturbo_params *zp, const zturbo_result *r, int cuda, const char *output) {
     char b1[32], b2[32], b3[32];
-    if (!zp->noise) fprintf(stderr, "seed %llu\n", (unsigned long long)zp->seed);
+    if (!zp->noise) fprintf(stderr, "seed %llu (rng %s)\n", (unsigned long long)zp->seed, zturbo_rng_name(zp->rng));
     fprintf(stderr, "text encoder %.3f s (%d tokens), transformer %.3f s per evaluation (+%.3f s once), VAE %.3f s, total %.3f s\n",
             r->text_s, r->tokens, r->dit_eval_s, r->dit_prep_s, r->vae_s, r->total_s);
     fprintf(stderr, "%s memory: %s peak (weights %s, activations %s)\n", cuda ? "device" : "host",
@@ -464,6 +521,7 @@ int cmd_generate(int argc, char **argv) {
         if (end == v[O_STRENGTH].s || *end || !(v[O_STRENGTH].d > 0 && v[O_STRENGTH].d <= 1))
             return cli_usage_error("generate", "--strength '%s' not allowed: expected a number in (0, 1]", v[O_STRENGTH].s);
     }
+    if (v[O_NOISE].set && v[O_RNG].set) return cli_usage_error("generate", "--rng and --noise exclude each other");
     if (multi && (v[O_NOISE].set || v[O_DUMP].set))
         return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
     if ((v[O_WINDOW].set || v[O_PREFETCH].set || v[O_STORE].set || v[O_PINNED].set || v[O_THROTTLE].set) && !v[O_VRAM].set)
@@ -513,8 +571,23 @@ int cmd_generate(int argc, char **argv) {
         jobs = &one;
     }
 
+    static char lora_path[ZTURBO_MAX_LORAS][4096];
+    zturbo_lora loras[ZTURBO_MAX_LORAS];
+    for (int i = 0; i < v[O_LORA].n; i++) {
+        if (zt_lora_parse_arg(v[O_LORA].list[i], lora_path[i], sizeof lora_path[i], &loras[i].scale, &e)) {
+            if (jobs != &one) {
+                for (int k = 0; k < n_jobs; k++) job_free(&jobs[k]);
+                free(jobs);
+            }
+            free(ids);
+            return cli_usage_error("generate", "%s", e.msg);
+        }
+        loras[i].path = lora_path[i];
+    }
     zturbo_options zo;
     zturbo_options_default(&zo);
+    zo.loras = loras;
+    zo.n_loras = v[O_LORA].n;
     zo.model_path = v[O_MODEL].s;
     zo.device = cuda ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
     zo.vram = v[O_VRAM].u;
@@ -570,6 +643,12 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!quiet)
         fprintf(stderr, "loaded %s in %.1f s (%s backend)\n", zo.model_path, zt_now() - t0, cuda ? "cuda" : "cpu");
+    if (!quiet && zo.n_loras) {
+        zturbo_result lr;
+        zturbo_lora_info(z, &lr);
+        fprintf(stderr, "merged %d LoRA file%s into %d weight matrices in %.3f s\n", lr.loras, lr.loras > 1 ? "s" : "",
+                lr.lora_tensors, lr.lora_merge_s);
+    }
     if (zturbo_notice(z)[0]) fprintf(stderr, "zturbo: warning: %s\n", zturbo_notice(z));
 
     zturbo_params zp;
@@ -645,6 +724,9 @@ int cmd_generate(int argc, char **argv) {
         zp.mask = jb->mask ? jb->mask : v[O_MASK].s;
         zp.strength = jb->strength ? jb->strength : v[O_STRENGTH].set ? v[O_STRENGTH].d : 0;
         if (zp.init_image && !jb->width && !v[O_WIDTH].set && !v[O_HEIGHT].set) zp.width = zp.height = 0;
+        zp.rng = jb->rng ? (zturbo_rng)(jb->rng - 1) : !strcmp(v[O_RNG].s, "zturbo") ? ZTURBO_RNG_ZTURBO : ZTURBO_RNG_TORCH_CPU;
+        zp.loras = jb->loras; /* NULL: the --lora flags' (merged at load) */
+        zp.n_loras = jb->n_loras;
         if (zp.noise && zp.width && (zp.width != (int)v[O_WIDTH].i || zp.height != (int)v[O_HEIGHT].i)) {
             char msg[160];
             snprintf(msg, sizeof msg, "--noise is shaped for %dx%d, this line asks for %dx%d", (int)v[O_WIDTH].i,
@@ -681,8 +763,7 @@ int cmd_generate(int argc, char **argv) {
     }
 done:
     if (jobs != &one) {
-        for (int i = 0; i < n_jobs; i++)
-            free(jobs[i].prompt), free(jobs[i].error), free(jobs[i].init_image), free(jobs[i].mask);
+        for (int i = 0; i < n_jobs; i++) job_free(&jobs[i]);
         free(jobs);
     }
     free(noise);
@@ -690,4 +771,9 @@ done:
     free(ids);
     zturbo_destroy(z);
     return exit_code;
+}
+
+const cli_option *generate_options(int *n) {
+    *n = O_N;
+    return k_opts;
 }

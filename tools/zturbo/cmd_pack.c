@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/lora.h"
 #include "storage/source.h"
 #include "storage/store.h"
 #include "tools/zturbo/cli.h"
@@ -45,7 +46,7 @@ static void on_progress(void *ctx, int done, int n, uint64_t bytes, uint64_t tot
 static void usage(FILE *f) {
     fprintf(f,
             "usage: zturbo pack MODEL_DIR -o STORE [--zstd LEVEL | --no-compress] [--threads N]\n"
-            "                   [--chunk SIZE] [--verify] [-q]\n"
+            "                   [--chunk SIZE] [--verify] [--lora FILE[:SCALE]]... [-q]\n"
             "\n"
             "Pack a Hugging Face snapshot folder (or an existing store) into a zturbo block store.\n"
             "  -o, --output STORE   the store file to write (replaced atomically; never left partial)\n"
@@ -54,6 +55,8 @@ static void usage(FILE *f) {
             "  --threads N          compression threads (default: CPUs, at most 16)\n"
             "  --chunk SIZE         chunk size, a power of two in [64K, 256M] (default 4M)\n"
             "  --verify             re-read the written store and check every byte\n"
+            "  --lora FILE[:SCALE]  merge a LoRA into the stored weights (repeatable; as generate --lora:\n"
+            "                       a store packed with LoRAs serves merged units at no cost per use)\n"
             "  -q, --quiet          no progress and no summary\n");
 }
 
@@ -63,12 +66,16 @@ int cmd_pack(int argc, char **argv) {
         {"no-compress", no_argument, NULL, 'n'},  {"threads", required_argument, NULL, 't'},
         {"chunk", required_argument, NULL, 'c'},  {"verify", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"lora", required_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
     const char *out = NULL;
     int level = 1, verify = 0, quiet = 0, threads = 0, saw_zstd = 0, saw_raw = 0;
     uint64_t chunk = 0;
     zt_err e = {0};
+    static char lora_path[ZT_LORA_MAX_FILES][4096];
+    zt_lora_spec loras[ZT_LORA_MAX_FILES];
+    int n_loras = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1;) {
         char *end;
@@ -89,6 +96,13 @@ int cmd_pack(int argc, char **argv) {
             if (zt_parse_size(optarg, "--chunk", &chunk, &e)) return cli_usage_error("pack", "%s", e.msg);
             break;
         case 'v': verify = 1; break;
+        case 'l':
+            if (n_loras == ZT_LORA_MAX_FILES) return cli_usage_error("pack", "--lora given more than %d times", ZT_LORA_MAX_FILES);
+            if (zt_lora_parse_arg(optarg, lora_path[n_loras], sizeof lora_path[n_loras], &loras[n_loras].scale, &e))
+                return cli_usage_error("pack", "%s", e.msg);
+            loras[n_loras].path = lora_path[n_loras];
+            n_loras++;
+            break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return ZT_EXIT_OK;
         default: usage(stderr); return ZT_EXIT_USAGE;
@@ -105,6 +119,15 @@ int cmd_pack(int argc, char **argv) {
 
     zt_source *src;
     if (zt_source_open(model, &src, &e)) return cli_fail(&e);
+    zt_lora_merger *merger = NULL;
+    if (n_loras) { /* every file checked before the first unit is written; merged on the host as units are read */
+        zt_source *w;
+        if (zt_lora_wrap_source(src, loras, n_loras, threads, &w, &merger, &e)) {
+            zt_source_close(src);
+            return cli_fail(&e);
+        }
+        src = w;
+    }
 
     zt_pack_opts po = {.zstd_level = saw_raw ? 0 : level, .threads = threads, .chunk_bytes = (uint32_t)chunk,
                        .cancel = &g_cancel};
@@ -123,7 +146,9 @@ int cmd_pack(int argc, char **argv) {
     int rc = zt_store_pack(src, out, &po, on_progress, &ps, &st, &e);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    zt_source_close(src);
+    const double merge_s = zt_lora_merger_seconds(merger);
+    const int merged = zt_lora_merger_tensors(merger);
+    zt_source_close(src); /* (and the merger with it) */
     if (rc) {
         if (ps.tty) fputc('\n', stderr);
         return cli_fail(&e);
@@ -134,6 +159,9 @@ int cmd_pack(int argc, char **argv) {
                zt_fmt_bytes(st.image_bytes, b1, sizeof b1), zt_fmt_bytes(st.stored_bytes, b2, sizeof b2),
                st.stored_bytes ? (double)st.image_bytes / (double)st.stored_bytes : 0.0,
                po.zstd_level ? "zstd" : "uncompressed", zt_fmt_bytes(st.file_bytes, b3, sizeof b3), st.seconds);
+        if (n_loras)
+            printf("merged %d LoRA file%s into %d weight matrices in %.3f s\n", n_loras, n_loras > 1 ? "s" : "", merged,
+                   merge_s);
     }
     if (verify) {
         progress_state vs = {.tty = !quiet && isatty(STDERR_FILENO), .t0 = zt_now(), .what = "verifying"};

@@ -8,3 +8,4 @@ ZT_COMMAND(generate, cmd_generate, "generate an image from a prompt (PNG with th
 ZT_COMMAND(tokenize, cmd_tokenize, "text to Qwen3 token ids (--chat: Z-Image prompt template)")
 ZT_COMMAND(verify, cmd_verify, "check a downloaded snapshot against the md5 manifest of the official release")
 ZT_COMMAND(plan, cmd_plan, "print the residency plan generate would use (no weights loaded)")
+ZT_COMMAND(serve, cmd_serve, "keep the model loaded and answer the AUTOMATIC1111 and OpenAI image APIs over HTTP")

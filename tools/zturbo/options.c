@@ -117,6 +117,10 @@ int cli_options_parse(const char *cmd, const cli_option *t, int n, int argc, cha
         if (i + 1 >= argc) return cli_usage_error(cmd, "option '%s' needs a value (see --help)", a);
         int rc = parse_value(cmd, o, a, argv[++i], &v[k]);
         if (rc) return rc;
+        if (o->repeat) {
+            if (v[k].n == CLI_MAX_REPEAT) return cli_usage_error(cmd, "%s given more than %d times", a, CLI_MAX_REPEAT);
+            v[k].list[v[k].n++] = v[k].s;
+        }
         v[k].set = 1;
     }
     return 0;
@@ -169,6 +173,10 @@ void cli_options_print(FILE *f, const cli_option *t, int n, const cli_value *v) 
         case CLI_REAL: snprintf(val, sizeof val, "%g", v[k].d); break;
         case CLI_STRING:
         case CLI_ENUM: s = v[k].s; have = s != NULL; break;
+        }
+        if (o->repeat && v[k].n > 1) { /* one line per value */
+            for (int r = 0; r < v[k].n; r++) fprintf(f, "%-18s %s\n", o->name + 2, v[k].list[r]);
+            continue;
         }
         fprintf(f, "%-18s %s%s\n", o->name + 2, have ? s : o->def_help ? o->def_help : "-", v[k].set == 2 ? "  (resolved)" : v[k].set ? "" : "  (default)");
     }

@@ -36,7 +36,10 @@ typedef struct {
     const char *help;     /* '\n' starts a continuation line */
     const char *section;  /* heading printed before this option in --help, or NULL */
     int hidden;           /* test knobs: parsed, not listed */
+    int repeat;           /* CLI_STRING given any number of times (up to CLI_MAX_REPEAT): .list */
 } cli_option;
+
+#define CLI_MAX_REPEAT 16
 
 typedef struct {
     int set;              /* given on the command line (or resolved = 2) */
@@ -44,6 +47,8 @@ typedef struct {
     uint64_t u;
     double d;
     const char *s;
+    int n;                /* repeat options: values in .list (the last one also in .s) */
+    const char *list[CLI_MAX_REPEAT];
 } cli_value;
 
 /* Returns 0, or the exit code of a usage error (already printed as
@@ -55,5 +60,9 @@ void cli_options_help(FILE *f, const char *usage, const cli_option *t, int n);
 void cli_options_print(FILE *f, const cli_option *t, int n, const cli_value *v);
 /* --vae-bands LEVEL,ROWS: LEVEL 1..16, ROWS 1..65536; 0 or the usage error's exit code. */
 int cli_parse_bands(const char *cmd, const char *s, int *level, int *rows);
+
+/* generate's table (cmd_generate.c): `serve` takes its model, device,
+ * streaming and image options by name, so the two never disagree. */
+const cli_option *generate_options(int *n);
 
 #endif
