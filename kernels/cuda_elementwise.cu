@@ -17,6 +17,11 @@ struct op_silu { __device__ float operator()(float a, float) const { return a / 
 struct op_one_plus { __device__ float operator()(float a, float) const { return 1.0f + a; } };
 struct op_tanh { __device__ float operator()(float a, float) const { return tanhf(a); } };
 struct op_copy { __device__ float operator()(float a, float) const { return a; } };
+/* a + rnd(b * s): the scaled product rounded to the activation type first */
+template <typename T> struct op_add_scaled {
+    float s;
+    __device__ float operator()(float a, float b) const { return a + zt_to_f32(zt_from_f32<T>(b * s)); }
+};
 
 template <typename TA, typename TY, typename Op, bool VEC>
 __global__ void k_map(size_t n, const TA *a, const TA *b, TY *y, Op op) {
@@ -65,6 +70,12 @@ template <typename Op> static void map_same(zt_ops *ops, const char *what, size_
 void zt_cuda_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt) {
     ZT_ASSERT(b);
     map_same(ops, "add", n, a, b, y, dt, op_add());
+}
+void zt_cuda_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt) {
+    ZT_ASSERT(b);
+    if (dt == ZT_DT_BF16) map_launch<zt_bf16, zt_bf16>(ops, n, a, b, y, op_add_scaled<zt_bf16>{s});
+    else if (dt == ZT_DT_F32) map_launch<float, float>(ops, n, a, b, y, op_add_scaled<float>{s});
+    else ZT_CU_FAIL_DTYPE("add_scaled", dt);
 }
 void zt_cuda_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) { map_same(ops, "silu", n, x, NULL, y, dt, op_silu()); }
 void zt_cuda_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) {

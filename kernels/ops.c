@@ -203,6 +203,11 @@ void zt_op_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_
     else zt_cpu_add(ops, n, a, b, y, dt);
 }
 
+void zt_op_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_add_scaled(ops, n, a, b, s, y, dt);
+    else zt_cpu_add_scaled(ops, n, a, b, s, y, dt);
+}
+
 void zt_op_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_silu(ops, n, x, y, dt);
     else zt_cpu_silu(ops, n, x, y, dt);

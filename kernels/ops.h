@@ -190,6 +190,9 @@ void zt_op_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats
 /* ---- elementwise (n elements, contiguous) -------------------------------- */
 /* y = x + b, rounded to dt (f32 or bf16). May alias. */
 void zt_op_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+/* y = a + rnd(b * s), rounded to dt: b scaled and rounded to dt first (torch's
+ * `hint * scale` of a ControlNet), then added. s = 1 is zt_op_add. May alias. */
+void zt_op_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt);
 /* y = silu(x) = x / (1 + exp(-x)), f32 math, rounded to dt. */
 void zt_op_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 /* y = 1 + x (adaLN scale), rounded to dt */

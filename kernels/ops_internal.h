@@ -53,6 +53,7 @@ void zt_cpu_groupnorm_partial(zt_ops *ops, const zt_groupnorm *g, int row0, void
 void zt_cpu_groupnorm_finalize(zt_ops *ops, const zt_groupnorm *g, void *stats);
 void zt_cpu_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats);
 void zt_cpu_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+void zt_cpu_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt);
 void zt_cpu_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_cpu_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_cpu_tanh(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
@@ -90,6 +91,7 @@ void zt_cuda_groupnorm_partial(zt_ops *ops, const zt_groupnorm *g, int row0, voi
 void zt_cuda_groupnorm_finalize(zt_ops *ops, const zt_groupnorm *g, void *stats);
 void zt_cuda_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats);
 void zt_cuda_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+void zt_cuda_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt);
 void zt_cuda_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_cuda_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_cuda_tanh(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);

@@ -330,6 +330,32 @@ static void test_swiglu(zt_rng *rng, int rows, int ff, int in_pad, int out_pad, 
     tt_free(&in);
 }
 
+/* y = a + rnd(b * s): exact (the scaled b rounded to dt before the add, as
+ * torch's `hint * scale`, then the sum rounded once). */
+static void test_add_scaled(zt_rng *rng, size_t n, zt_dtype dt, float s, int inplace) {
+    char what[120];
+    snprintf(what, sizeof what, "add_scaled n%zu %s s%g%s", n, tt_dt(dt), s, inplace ? " inplace" : "");
+    const size_t sz = n * zt_dtype_size(dt);
+    tt_tensor a, b;
+    tt_random(&a, n, dt, rng, 0.0, 3.0);
+    tt_random(&b, n, dt, rng, 0.0, 3.0);
+    double *ref = malloc(sizeof(double) * n);
+    for (size_t i = 0; i < n; i++) {
+        const double hs = ref_round((double)(float)(b.v[i] * (double)s), dt);
+        ref[i] = ref_round((double)(float)(a.v[i] + hs), dt);
+    }
+    void *y = inplace ? a.p : malloc(sz + 1);
+    if (!inplace) tt_poison(y, sz);
+    zt_op_add_scaled(ops3, n, a.p, b.p, s, y, dt);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) off += tt_get(y, dt, i) != ref[i];
+    ZT_CHECK(off == 0, "%s: %zu of %zu values differ from a + rnd(b * s)", what, off, n);
+    if (!inplace) free(y);
+    free(ref);
+    tt_free(&a);
+    tt_free(&b);
+}
+
 static void test_elementwise_all(zt_rng *rng) {
     const zt_dtype dts[2] = {ZT_DT_BF16, ZT_DT_F32};
     for (int d = 0; d < 2; d++) {
@@ -338,6 +364,9 @@ static void test_elementwise_all(zt_rng *rng) {
             test_elementwise(rng, op, 1001, dts[d], 1);
         }
         test_elementwise(rng, EW_ADD, 300001, dts[d], 0); /* threaded slices */
+        test_add_scaled(rng, 1001, dts[d], 0.7f, 0);
+        test_add_scaled(rng, 300001, dts[d], 0.35f, 1);
+        test_add_scaled(rng, 999, dts[d], 1.0f, 0);
         test_elementwise(rng, EW_SILU, 300001, dts[d], 1);
         test_swiglu(rng, 5, 77, 6, 3, dts[d]);
         test_swiglu(rng, 300, 1000, 0, 0, dts[d]);

@@ -176,6 +176,7 @@ static const elem_bound k_bounds[] = {
     {"silu", 1, 1.0 / 16},            /* expf of the device's libm */
     {"tanh", 1, 1.0 / 16},
     {"add", 1, 1.0 / 16},
+    {"add_scaled", 0, 1.0 / 16},      /* two exact-f32 steps, two RNE: bit-exact */
     {"one_plus", 1, 1.0 / 16},
     {"convert", 1, 1.0 / 16},
     {"vae_input", 1, 1.0 / 16},
@@ -453,9 +454,9 @@ static void t_groupnorm(int hw, int c, int groups, zt_dtype dt, zt_dtype gbdt, i
 }
 
 /* ---- elementwise ----------------------------------------------------------------- */
-enum { E_ADD, E_SILU, E_ONE_PLUS, E_TANH };
+enum { E_ADD, E_SILU, E_ONE_PLUS, E_TANH, E_ADD_SCALED };
 static void t_elementwise(int kind, size_t n, zt_dtype dt, int misalign, int inplace) {
-    static const char *wn[] = {"add", "silu", "one_plus", "tanh"};
+    static const char *wn[] = {"add", "silu", "one_plus", "tanh", "add_scaled"};
     if (!want(wn[kind])) return;
     const size_t off = misalign ? 1 : 0;
     tbuf a = tb_new(n + off, dt), b = tb_new(n + off, dt), y = tb_new(n + off, dt);
@@ -468,11 +469,12 @@ static void t_elementwise(int kind, size_t n, zt_dtype dt, int misalign, int inp
         void *pa = gpu ? tb_d(&a, off) : tb_h(&a, off), *pb = gpu ? tb_d(&b, off) : tb_h(&b, off);
         void *py = inplace ? pa : (gpu ? tb_d(&y, off) : tb_h(&y, off));
         if (kind == E_ADD) zt_op_add(o, n, pa, pb, py, dt);
+        else if (kind == E_ADD_SCALED) zt_op_add_scaled(o, n, pa, pb, 0.7f, py, dt);
         else if (kind == E_SILU) zt_op_silu(o, n, pa, py, dt);
         else if (kind == E_ONE_PLUS) zt_op_one_plus(o, n, pa, py, dt);
         else zt_op_tanh(o, n, pa, py, dt);
     }
-    static const char *names[] = {"add", "silu", "one_plus", "tanh"};
+    static const char *names[] = {"add", "silu", "one_plus", "tanh", "add_scaled"};
     char what[128];
     snprintf(what, sizeof what, "n%zu %s%s%s", n, dn(dt), misalign ? " misaligned" : "", inplace ? " inplace" : "");
     tb_check(names[kind], what, inplace ? &a : &y, dt == ZT_DT_F32);
@@ -795,7 +797,7 @@ int main(void) {
 
     /* elementwise: vector and scalar paths, in place */
     static const size_t ns[] = {1, 7, 1000, 4099, 65536};
-    for (int kind = 0; kind < 4; kind++)
+    for (int kind = 0; kind <= E_ADD_SCALED; kind++)
         for (size_t i = 0; i < ZT_ARRAY_LEN(ns); i++)
             for (int d = 0; d < 2; d++) {
                 t_elementwise(kind, ns[i], d ? F : B, 0, 0);
