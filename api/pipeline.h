@@ -21,6 +21,7 @@
 
 #include "common/zt_common.h"
 #include "kernels/ops.h"
+#include "models/controlnet.h"
 #include "models/dit.h"
 #include "models/qwen3.h"
 #include "stream/units.h"
@@ -71,6 +72,11 @@ typedef struct {
     /* LoRA files merged into the weights at open (api/lora.h); n_loras 0: none */
     const zt_lora_spec *loras;
     int n_loras;
+    /* A ControlNet-Union model (storage/control.h: a diffusers folder or a
+     * released .safetensors) beside the transformer, or NULL. Its units join
+     * the catalog and the plan (which then counts them and the control
+     * buffers, image inputs included); not with store_path. */
+    const char *control_path;
 } zt_pipeline_opts;
 
 typedef struct zt_lora_merger zt_lora_merger;
@@ -87,6 +93,8 @@ typedef struct {
     zt_vae vae;
     zt_vae_encoder venc;      /* unit -1 when the checkpoint has no encoder */
     int plan_images;          /* the workspace was planned with the encoder's */
+    int has_control;          /* a ControlNet was opened with the model (control_path) */
+    zt_control ctl;
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
     zt_plan plan;             /* every unit resident when there is no budget */
@@ -136,6 +144,17 @@ typedef struct {
     const float *encode_noise; /* host f32 [C, H/8, W/8]: the posterior sample's noise; NULL: the seed's stream
                                 * right after the initial noise (api/noise.h values nlat..2 nlat-1) */
     int plan_images;          /* size the workspace for image inputs (planning) */
+    /* ControlNet (the pipeline opened with control_path): control_image
+     * makes it ZImageControlNetPipeline — the image VAE-encoded (argmax),
+     * (z - shift) * scale, padded with zeros to control_in_dim channels,
+     * hints times control_scale; the initial noise as text to image. With
+     * init_image and mask: ZImageControlNetInpaintPipeline — the context is
+     * [control, 1 - mask (nearest, latent size), encoded init_image * (mask
+     * < 0.5)] (control_in_dim 33), the whole schedule runs from noise, no
+     * re-mix, no strength. */
+    const float *control_image; /* host f32 [3, height, width] in [-1, 1] or NULL */
+    float control_scale;        /* controlnet_conditioning_scale (diffusers' default 0.75) */
+    int plan_control;           /* size the workspace for the ControlNet (planning) */
 } zt_gen_params;
 
 typedef struct {

@@ -138,15 +138,82 @@ def run_pipeline(a, dtype):
     print(f"wrote {a.output}: {len(rec.latents)} evaluations, " + ", ".join(sorted(t)))
 
 
+def run_control(a, dtype):
+    """ControlNet / ControlNet inpainting through diffusers' ZImageControlNetPipeline /
+    ZImageControlNetInpaintPipeline with the ZImageControlNetModel folder --control-model."""
+    from diffusers import ZImageControlNetInpaintPipeline, ZImageControlNetModel, ZImageControlNetPipeline
+    from diffusers.utils import load_image
+
+    base = load_pipeline(a.model, dtype, a.device)
+    check_loaded_from_files(base.vae, os.path.join(a.model, "vae"))  # the encoder too
+    controlnet = ZImageControlNetModel.from_pretrained(a.control_model, torch_dtype=dtype)
+    check_loaded_from_files(controlnet, a.control_model)
+    controlnet = controlnet.eval().to(a.device)
+    inpaint = a.mode == "control_inpaint"
+    cls = ZImageControlNetInpaintPipeline if inpaint else ZImageControlNetPipeline
+    pipe = cls(**base.components, controlnet=controlnet)
+    pipe.set_progress_bar_config(disable=True)
+    H, W = a.height or 1024, a.width or 1024  # the pipelines' defaults
+    factor = pipe.vae_scale_factor
+    C = pipe.transformer.config.in_channels
+    # the one draw of these pipelines (the encodings take the posterior's mode): the initial noise
+    noise = cpu_randn(torch.Generator("cpu").manual_seed(a.seed), (C, H // factor, W // factor))
+    rec = Recorder(pipe)
+    got = {}
+
+    def cn_hook(mod, args, kwargs, out):
+        if "control_latents" not in got:
+            ctx = kwargs.get("control_context", args[3] if len(args) > 3 else None)
+            got["control_latents"] = ctx[0][:, 0].detach().float().cpu().clone()  # [C_in, 1, h, w] -> [C_in, h, w]
+            first = min(out)
+            got["hints_0"] = out[first][0].detach().float().cpu().clone()  # the first place's hint, scaled
+    h = pipe.controlnet.register_forward_hook(cn_hook, with_kwargs=True)
+    kw = dict(prompt=a.prompt, control_image=load_image(a.control), num_inference_steps=a.steps, guidance_scale=0.0,
+              height=H, width=W, latents=noise[None].to(a.device), controlnet_conditioning_scale=a.control_scale,
+              output_type="pil", callback_on_step_end=rec.step_end,
+              callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"])
+    if inpaint:
+        kw["image"] = load_image(a.image)
+        kw["mask_image"] = load_image(a.mask)
+    try:
+        with torch.no_grad():
+            out = pipe(**kw)
+    finally:
+        h.remove()
+        rec.remove()
+    img = np.asarray(out.images[0])
+    t = {"ids": rec.ids.to(torch.int64), "cap_feats": rec.cap_feats, "noise": noise,
+         "sigmas": pipe.scheduler.sigmas.detach().float().cpu(), "timesteps": pipe.scheduler.timesteps.float().cpu(),
+         "t_model": torch.stack(rec.t_model), "dit_out_0": rec.dit_out_0, "decoded": rec.decoded,
+         "image": torch.from_numpy(img.copy())}
+    for i, x in enumerate(rec.latents):
+        t[f"latents_{i + 1}"] = x
+    t.update(got)
+    cfg = dict(pipe.controlnet.config)
+    meta = {"mode": a.mode, "prompt": a.prompt, "control_file": os.path.basename(a.control), "height": H, "width": W,
+            "steps": a.steps, "control_scale": a.control_scale, "seed": a.seed, "precision": a.precision,
+            "device": a.device, "evaluations": len(rec.latents), "versions": json.dumps(versions()),
+            "controlnet": json.dumps({k: cfg[k] for k in ("control_layers_places", "control_refiner_layers_places",
+                                                          "control_in_dim", "add_control_noise_refiner")})}
+    if inpaint:
+        meta["image_file"] = os.path.basename(a.image)
+        meta["mask_file"] = os.path.basename(a.mask)
+    write_safetensors(a.output, {k: v.cpu().contiguous() for k, v in t.items()}, meta)
+    print(f"wrote {a.output}: {len(rec.latents)} evaluations, " + ", ".join(sorted(t)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["encode", "img2img", "inpaint"])
+    ap.add_argument("mode", choices=["encode", "img2img", "inpaint", "control", "control_inpaint"])
     ap.add_argument("--prompt", default="a cat")
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--strength", type=float, default=None, help="img2img/inpaint (default: the pipeline's)")
     ap.add_argument("--mask", help="inpaint: the mask image file")
     ap.add_argument("--model", required=True)
-    ap.add_argument("--image", required=True, help="the input image file (PNG/JPEG)")
+    ap.add_argument("--image", help="the input image file (PNG/JPEG); not for control")
+    ap.add_argument("--control", help="control, control_inpaint: the control image file")
+    ap.add_argument("--control-model", help="control, control_inpaint: a ZImageControlNetModel folder")
+    ap.add_argument("--control-scale", type=float, default=0.75, help="controlnet_conditioning_scale (0.75)")
     ap.add_argument("--width", type=int, default=None)
     ap.add_argument("--height", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -159,6 +226,12 @@ def main():
         torch.set_num_threads(a.threads)
     set_precision_flags(a.precision, a.device)
     dtype = torch.float32 if a.precision == "f32" else torch.bfloat16
+    if a.mode in ("control", "control_inpaint"):
+        if not a.control or not a.control_model or (a.mode == "control_inpaint" and not (a.image and a.mask)):
+            ap.error("control needs --control and --control-model; control_inpaint also --image and --mask")
+        return run_control(a, dtype)
+    if not a.image:
+        ap.error(f"{a.mode} needs --image")
     if a.mode in ("img2img", "inpaint"):
         return run_pipeline(a, dtype)
     from diffusers.image_processor import VaeImageProcessor
