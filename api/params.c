@@ -39,6 +39,20 @@ int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen) {
         if (err && errlen) snprintf(err, errlen, "%s needs an init image", p->mask ? "a mask (inpainting)" : "strength");
         return ZTURBO_ERR_ARG;
     }
+    if (p->control_image && p->strength != 0) {
+        if (err && errlen) snprintf(err, errlen, "strength is not used with a control image (ControlNet inpainting "
+                                                 "runs the whole schedule)");
+        return ZTURBO_ERR_ARG;
+    }
+    if (p->control_image && p->init_image && !p->mask) {
+        if (err && errlen) snprintf(err, errlen, "a control image with an init image needs a mask (ControlNet "
+                                                 "inpainting); diffusers has no ControlNet img2img");
+        return ZTURBO_ERR_ARG;
+    }
+    if (!(p->control_scale >= -1000 && p->control_scale <= 1000)) {
+        if (err && errlen) snprintf(err, errlen, "control scale %g not allowed: expected -1000..1000", p->control_scale);
+        return ZTURBO_ERR_RANGE;
+    }
     if (p->init_image && p->strength != 0 && !(p->strength > 0 && p->strength <= 1)) {
         if (err && errlen) snprintf(err, errlen, "strength %g not allowed: expected (0, 1]", p->strength);
         return ZTURBO_ERR_RANGE;

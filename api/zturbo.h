@@ -133,6 +133,9 @@ typedef struct {
                                  * larger minimum budget); 0: such a request fails under a budget */
     const zturbo_lora *loras;   /* merged into the weights at create (every file checked first), or NULL */
     int n_loras;                /* 0..ZTURBO_MAX_LORAS */
+    const char *control_model;  /* a ControlNet-Union (README "ControlNet": a diffusers folder or a released
+                                 * .safetensors) loaded beside the transformer, or NULL; its weights join
+                                 * the plan (and image inputs are planned); not with store */
 } zturbo_options;
 
 typedef struct {
@@ -170,6 +173,11 @@ typedef struct {
                                  * keep; the same size as init_image */
     const float *encode_noise;  /* f32 [16, height/8, width/8]: the init image's posterior sample noise
                                  * instead of the seed's, or NULL */
+    /* ControlNet (zturbo_options.control_model): the control image, ready-made (a canny, depth, pose...
+     * map, as diffusers takes it), resized to width x height; with init_image and mask: ControlNet
+     * inpainting (no strength). NULL: none. */
+    const char *control_image;
+    double control_scale;       /* controlnet_conditioning_scale, |s| <= 1000 (0.75 from zturbo_params_default) */
 } zturbo_params;
 
 typedef struct {
@@ -204,7 +212,9 @@ void zturbo_params_default(zturbo_params *p);
 /* The one check of a zturbo_params, before anything runs: width and height
  * multiples of 16 in 16..2048 (or both 0 with an init image: its size),
  * steps in 1..100, a prompt or ids, a mask or a strength only with an init
- * image, strength in (0, 1] (0: the default). The image files are read by
+ * image, strength in (0, 1] (0: the default), no strength with a control
+ * image, an init image with a control image only with a mask, control scale
+ * within +-1000. The image files are read by
  * generate (zturbo_output_size reads their sizes). generate
  * calls it; the command line and the server reject with its messages
  * ("width 17 not allowed: must be a multiple of 16 in 16..2048"). Needs no

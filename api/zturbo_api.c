@@ -40,6 +40,7 @@ struct zturbo {
     int n_cur;                   /* the LoRAs merged now (for the PNG) */
     zt_lora_spec cur[ZTURBO_MAX_LORAS];
     char *cur_paths[ZTURBO_MAX_LORAS];
+    char *control_model;         /* zturbo_options.control_model (copied), or NULL */
 };
 
 /* Make the merged LoRAs those of p (or of the options when p gives none). */
@@ -121,6 +122,7 @@ void zturbo_params_default(zturbo_params *p) {
     p->width = 1024;
     p->height = 1024;
     p->steps = 8;
+    p->control_scale = 0.75;
 }
 
 const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
@@ -272,6 +274,11 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     po.tokenizer_path = o->tokenizer_path;
     po.plan_images = o->images_in;
+    po.control_path = o->control_model;
+    if (o->control_model && !(z->control_model = strdup(o->control_model))) {
+        zturbo_destroy(z);
+        return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+    }
     po.loras = z->loras;
     po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
@@ -288,6 +295,7 @@ void zturbo_destroy(zturbo *z) {
     zt_pipeline_close(z->p);
     for (int i = 0; i < z->n_loras; i++) free(z->lora_paths[i]);
     for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
+    free(z->control_model);
     free(z->ids);
     free(z);
 }
@@ -313,8 +321,9 @@ static void on_step(void *ctx, int step, int steps, double seconds) {
 /* A request's images, decoded and prepared at the output size w x h. */
 typedef struct {
     int w, h;
-    double strength;  /* resolved (0 without an init image) */
+    double strength;  /* resolved (0 without an init image, and with a control image) */
     float *img;       /* [3, h, w] in [-1, 1] or NULL */
+    float *ctl;       /* [3, h, w] in [-1, 1]: the control image, or NULL */
     float *mask;      /* [h, w] in {0, 1} or NULL */
 } images_in;
 
@@ -369,12 +378,26 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const images_in
 static void images_free(images_in *in) {
     free(in->img);
     free(in->mask);
+    free(in->ctl);
     memset(in, 0, sizeof *in);
 }
 
 /* The output size (zturbo_output_size) and, when `prepare`, the tensors:
  * the init image resized to it (diffusers' preprocess), the mask (same file
  * size as the init image) resized, gray, binarized. */
+/* The control image resized to the output size (diffusers' prepare_image: preprocess(image, height, width)). */
+static int control_load(const zturbo_params *p, images_in *in, zt_err *e) {
+    zt_image im = {0};
+    int rc = zt_image_load(p->control_image, &im, e);
+    if (rc) return zt_err_prefix(e, "control image");
+    in->ctl = malloc((size_t)in->w * in->h * 3 * sizeof *in->ctl);
+    if (!in->ctl) rc = zt_err_set(e, ZT_ERR_NOMEM, "control image: out of host memory");
+    if (!rc) rc = zt_image_resize_inplace(&im, in->w, in->h, e);
+    if (!rc) zt_image_to_tensor(&im, in->ctl);
+    zt_image_free(&im);
+    return rc;
+}
+
 static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_err *e) {
     memset(in, 0, sizeof *in);
     in->w = p->width;
@@ -382,13 +405,18 @@ static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_er
     if (!p->init_image) {
         if (p->mask) return zt_err_set(e, ZT_ERR_ARG, "a mask needs an init image (inpainting)");
         if (p->strength != 0) return zt_err_set(e, ZT_ERR_ARG, "strength needs an init image");
-        return 0;
+        int rc = p->control_image && prepare ? control_load(p, in, e) : 0;
+        if (rc) images_free(in);
+        return rc;
     }
+    if (p->control_image && p->strength != 0)
+        return zt_err_set(e, ZT_ERR_ARG, "strength is not used with a control image (ControlNet inpainting runs the "
+                                         "whole schedule)");
     if (!p->width != !p->height)
         return zt_err_set(e, ZT_ERR_ARG, "width %d, height %d: with an init image give both or neither (0: the "
                                          "image's size)", p->width, p->height);
-    in->strength = p->strength != 0 ? p->strength : p->mask ? 1.0 : 0.6;
-    if (!(in->strength > 0 && in->strength <= 1))
+    in->strength = p->control_image ? 0 : p->strength != 0 ? p->strength : p->mask ? 1.0 : 0.6;
+    if (!p->control_image && !(in->strength > 0 && in->strength <= 1))
         return zt_err_set(e, ZT_ERR_RANGE, "strength %g not allowed: expected (0, 1]", p->strength);
     zt_image im = {0}, mk = {0};
     int rc = zt_image_load(p->init_image, &im, e);
@@ -431,6 +459,7 @@ static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_er
         zt_image_binarize(gray, np, in->mask);
     }
     free(gray);
+    if (!rc && p->control_image) rc = control_load(p, in, e);
 out:
     zt_image_free(&im);
     zt_image_free(&mk);
@@ -484,6 +513,8 @@ static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *
     gp.strength = im->strength;
     gp.mask = im->mask;
     gp.encode_noise = p->encode_noise;
+    gp.control_image = im->ctl;
+    gp.control_scale = (float)p->control_scale;
     gp.dump_path = p->dump_path;
     gp.prompt = p->prompt;
     gp.cancel = p->cancel;
@@ -512,7 +543,8 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
 /* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
  * (no timings, so the same inputs give the same file). */
 static char *infotext(const zturbo *z, const zturbo_params *p, const images_in *im) {
-    char steps_s[16], seed_s[32], size_s[32], str_s[32];
+    char steps_s[16], seed_s[32], size_s[32], str_s[32], cs_s[32];
+    snprintf(cs_s, sizeof cs_s, "%g", p->control_scale);
     snprintf(steps_s, sizeof steps_s, "%d", p->steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
     snprintf(size_s, sizeof size_s, "%dx%d", im->w, im->h);
@@ -526,11 +558,14 @@ static char *infotext(const zturbo *z, const zturbo_params *p, const images_in *
         snprintf(loras + k, sizeof loras - k, "%s%s:%g", i ? ", " : "", slash ? slash + 1 : z->cur[i].path,
                  (double)z->cur[i].scale);
     }
+    const char *cm = p->control_image && z->control_model ? strrchr(z->control_model, '/') : NULL;
+    cm = cm && cm[1] ? cm + 1 : p->control_image ? z->control_model : NULL;
     const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file",
-                          "Denoising strength", "Init image", "Mask"};
+                          "Denoising strength", "Init image", "Mask", "ControlNet", "Control image", "Control scale"};
     const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo",
-                          z->n_cur ? loras : NULL, noise_name, p->init_image ? str_s : NULL, p->init_image, p->mask};
-    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 12);
+                          z->n_cur ? loras : NULL, noise_name, p->init_image && !p->control_image ? str_s : NULL,
+                          p->init_image, p->mask, cm, p->control_image, p->control_image ? cs_s : NULL};
+    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 15);
 }
 
 char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
@@ -573,9 +608,14 @@ static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *i
         }
         if (p->init_image) {
             json_object_set_new(j, "init_image", json_string(p->init_image));
-            json_object_set_new(j, "strength", json_real(im->strength));
+            if (!p->control_image) json_object_set_new(j, "strength", json_real(im->strength));
         }
         if (p->mask) json_object_set_new(j, "mask", json_string(p->mask));
+        if (p->control_image) {
+            json_object_set_new(j, "control", json_string(p->control_image));
+            json_object_set_new(j, "control_model", json_string(z->control_model ? z->control_model : ""));
+            json_object_set_new(j, "control_scale", json_real(p->control_scale));
+        }
         *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
         json_decref(j);
     }

@@ -242,9 +242,16 @@ int zt_source_add_control(zt_source *inner, const char *path, zt_source **out, z
             int ok = en->t->ndim == t->ndim;
             for (int d = 0; ok && d < t->ndim; d++) ok = en->t->shape[d] == t->shape[d];
             if (!ok) {
-                rc = zt_err_set(e, ZT_ERR_FORMAT, "control model %s: tensor '%s' has %d dims [%lld, ...], the "
-                                                  "transformer needs [%lld, ...]: it does not match the transformer",
-                                path, t->name, en->t->ndim, (long long)en->t->shape[0], (long long)t->shape[0]);
+                char got[96] = "", want[96] = "";
+                for (int d = 0; d < en->t->ndim && d < ZT_MAX_DIMS; d++)
+                    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                             (long long)en->t->shape[d]);
+                for (int d = 0; d < t->ndim; d++)
+                    snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? ", " : "",
+                             (long long)t->shape[d]);
+                rc = zt_err_set(e, ZT_ERR_FORMAT, "control model %s: tensor '%s' is [%s], the transformer and the "
+                                                  "config need [%s]: it does not match",
+                                path, t->name, got, want);
                 break;
             }
             if (en->t->dtype != ZT_ST_BF16 && en->t->dtype != ZT_ST_F16 && en->t->dtype != ZT_ST_F32) {

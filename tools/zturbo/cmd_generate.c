@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 enum {
     O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_RNG, O_NOISE,
     O_LORA, O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
-    O_INIT_IMAGE, O_STRENGTH, O_MASK,
+    O_INIT_IMAGE, O_STRENGTH, O_MASK, O_CONTROL, O_CONTROL_MODEL, O_CONTROL_SCALE,
     O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
     O_LEND, O_COPY_STREAMS, O_NORM_VARIANT, O_LOAD_THREADS, O_IO, O_VAE_BANDS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
@@ -41,7 +42,8 @@ static const cli_option k_opts[O_N] = {
     [O_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE",
                          .help = "one JSON string, or {\"prompt\": ...} with optional \"width\",\n"
                                  "\"height\", \"steps\", \"seed\", \"rng\", \"loras\", \"init_image\",\n"
-                                 "\"mask\", \"strength\" overriding the flags, per line\n"
+                                 "\"mask\", \"strength\", \"control\", \"control_scale\" overriding\n"
+                                 "the flags, per line\n"
                                  "(\"loras\": [\"FILE[:SCALE]\", ...]; a change re-merges\n"
                                  "only the layers it touches)"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
@@ -67,6 +69,15 @@ static const cli_option k_opts[O_N] = {
     [O_MASK] = {"--mask", NULL, CLI_STRING, "FILE",
                 .help = "with --init-image: inpainting (ZImageInpaintPipeline); white =\n"
                         "repaint, black = keep; the init image's size"},
+    [O_CONTROL] = {"--control", NULL, CLI_STRING, "FILE",
+                   .help = "ControlNet: a ready-made control image (canny, depth, pose...\n"
+                           "map), resized to the output; with --init-image and --mask:\n"
+                           "ControlNet inpainting (README \"ControlNet\")"},
+    [O_CONTROL_MODEL] = {"--control-model", NULL, CLI_STRING, "PATH",
+                         .help = "the ControlNet-Union: a diffusers folder or a released\n"
+                                 ".safetensors (Z-Image-Turbo-Fun-Controlnet-Union 1.0/2.0/2.1)"},
+    [O_CONTROL_SCALE] = {"--control-scale", NULL, CLI_STRING, "S", .def = "0.75",
+                         .help = "controlnet_conditioning_scale, -1000..1000"},
     [O_LORA] = {"--lora", NULL, CLI_STRING, "FILE[:SCALE]", .repeat = 1,
                 .help = "LoRA file merged into the weights at load (diffusers/PEFT,\n"
                         "kohya, ComfyUI, ai-toolkit...), strength SCALE (1); repeatable"},
@@ -197,6 +208,9 @@ typedef struct {
     uint64_t seed;
     char *init_image, *mask;  /* JSON lines may set them (malloc'd); NULL: the command line's */
     double strength;          /* 0: the command line's */
+    char *control;            /* "control" (malloc'd) or NULL: the command line's */
+    int has_control_scale;
+    double control_scale;
     int rng;                  /* zturbo_rng + 1; 0: the command line's */
     zturbo_lora *loras;       /* "loras" of a JSON line (malloc'ed, paths too), or NULL: the flags' */
     int n_loras;
@@ -215,6 +229,7 @@ static void job_free(job *j) {
     free(j->prompt);
     free(j->error);
     free(j->init_image);
+    free(j->control);
     free(j->mask);
     for (int i = 0; j->loras && i < j->n_loras; i++) free((char *)j->loras[i].path);
     free(j->loras);
@@ -330,6 +345,12 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                              !(json_is_number(json_object_get(v, "strength")) &&
                                (j->strength = json_number_value(json_object_get(v, "strength"))) > 0 && j->strength <= 1))
                         j->error = fmt_error("%s:%d: \"strength\" must be a number in (0, 1]", path, lineno);
+                    else if (json_str_field(v, "control", &j->control) < 0)
+                        j->error = fmt_error("%s:%d: \"control\" must be a file name", path, lineno);
+                    else if (json_object_get(v, "control_scale") &&
+                             !((j->has_control_scale = json_is_number(json_object_get(v, "control_scale"))) &&
+                               fabs(j->control_scale = json_number_value(json_object_get(v, "control_scale"))) <= 1000))
+                        j->error = fmt_error("%s:%d: \"control_scale\" must be a number in -1000..1000", path, lineno);
                     else if (json_object_get(v, "loras") &&
                              (j->error = json_loras(json_object_get(v, "loras"), path, lineno, j)) != NULL) {
                     } else if (json_object_get(v, "rng")) {
@@ -515,6 +536,21 @@ int cmd_generate(int argc, char **argv) {
     if (v[O_NOISE].set && v[O_SEED].set) return cli_usage_error("generate", "--seed and --noise exclude each other");
     if ((v[O_STRENGTH].set || v[O_MASK].set) && !v[O_INIT_IMAGE].set && !v[O_PROMPTS_JSONL].set)
         return cli_usage_error("generate", "--strength and --mask need --init-image FILE");
+    if (v[O_CONTROL].set && !v[O_CONTROL_MODEL].set)
+        return cli_usage_error("generate", "--control needs --control-model PATH (the ControlNet)");
+    if (v[O_CONTROL].set && v[O_STRENGTH].set)
+        return cli_usage_error("generate", "--strength is not used with --control (ControlNet inpainting runs the whole "
+                                           "schedule)");
+    if (v[O_CONTROL_MODEL].set && v[O_STORE].set)
+        return cli_usage_error("generate", "--control-model with --store: not supported (a store holds the model's units "
+                                           "only)");
+    { /* -1000..1000, negative allowed, so parsed here */
+        char *end = NULL;
+        v[O_CONTROL_SCALE].d = strtod(v[O_CONTROL_SCALE].s, &end);
+        if (end == v[O_CONTROL_SCALE].s || *end || !(fabs(v[O_CONTROL_SCALE].d) <= 1000))
+            return cli_usage_error("generate", "--control-scale '%s' not allowed: expected a number in -1000..1000",
+                                   v[O_CONTROL_SCALE].s);
+    }
     if (v[O_STRENGTH].set) { /* (0, 1]: both ends matter, so parsed here */
         char *end = NULL;
         v[O_STRENGTH].d = strtod(v[O_STRENGTH].s, &end);
@@ -607,6 +643,7 @@ int cmd_generate(int argc, char **argv) {
     zo.io = !strcmp(v[O_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[O_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
     zo.vae_band_level = band_level;
     zo.vae_band_rows = band_rows;
+    zo.control_model = v[O_CONTROL_MODEL].s;
     /* plan for the largest image of the run: each job's size (a JSON line's, the flags', or an init
      * image's own when neither is given) */
     zo.max_width = zo.max_height = 16;
@@ -615,8 +652,9 @@ int cmd_generate(int argc, char **argv) {
         int jw = jobs[i].width ? jobs[i].width : (int)v[O_WIDTH].i, jh = jobs[i].height ? jobs[i].height : (int)v[O_HEIGHT].i;
         zo.max_steps = jobs[i].steps > zo.max_steps ? jobs[i].steps : zo.max_steps;
         const char *ii = jobs[i].init_image ? jobs[i].init_image : v[O_INIT_IMAGE].s;
-        if (ii) zo.images_in = 1; /* the plan holds the VAE encoder's workspace */
-        if (ii && !jobs[i].width && !v[O_WIDTH].set && !v[O_HEIGHT].set) {
+        const char *ci = jobs[i].control ? jobs[i].control : v[O_CONTROL].s;
+        if (ii || ci) zo.images_in = 1; /* the plan holds the VAE encoder's workspace */
+        if (ii && !ci && !jobs[i].width && !v[O_WIDTH].set && !v[O_HEIGHT].set) {
             zturbo_params sp; /* the size the init image gives (an unreadable one fails later) */
             zturbo_params_default(&sp);
             sp.init_image = ii;
@@ -668,7 +706,10 @@ int cmd_generate(int argc, char **argv) {
     zp.init_image = v[O_INIT_IMAGE].s;
     zp.mask = v[O_MASK].s;
     zp.strength = v[O_STRENGTH].set ? v[O_STRENGTH].d : 0;
-    if (zp.init_image && !v[O_WIDTH].set && !v[O_HEIGHT].set) zp.width = zp.height = 0; /* the image's size */
+    zp.control_image = v[O_CONTROL].s;
+    zp.control_scale = v[O_CONTROL_SCALE].d;
+    /* the init image's size, unless a control image (its pipelines default to 1024 x 1024) */
+    if (zp.init_image && !zp.control_image && !v[O_WIDTH].set && !v[O_HEIGHT].set) zp.width = zp.height = 0;
     if (v[O_NOISE].set) {
         int c, h, w, ow = zp.width, oh = zp.height;
         if (zturbo_output_size(&zp, &ow, &oh, err, sizeof err)) {
@@ -723,7 +764,10 @@ int cmd_generate(int argc, char **argv) {
         zp.init_image = jb->init_image ? jb->init_image : v[O_INIT_IMAGE].s;
         zp.mask = jb->mask ? jb->mask : v[O_MASK].s;
         zp.strength = jb->strength ? jb->strength : v[O_STRENGTH].set ? v[O_STRENGTH].d : 0;
-        if (zp.init_image && !jb->width && !v[O_WIDTH].set && !v[O_HEIGHT].set) zp.width = zp.height = 0;
+        zp.control_image = jb->control ? jb->control : v[O_CONTROL].s;
+        zp.control_scale = jb->has_control_scale ? jb->control_scale : v[O_CONTROL_SCALE].d;
+        if (zp.init_image && !zp.control_image && !jb->width && !v[O_WIDTH].set && !v[O_HEIGHT].set)
+            zp.width = zp.height = 0;
         zp.rng = jb->rng ? (zturbo_rng)(jb->rng - 1) : !strcmp(v[O_RNG].s, "zturbo") ? ZTURBO_RNG_ZTURBO : ZTURBO_RNG_TORCH_CPU;
         zp.loras = jb->loras; /* NULL: the --lora flags' (merged at load) */
         zp.n_loras = jb->n_loras;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/pipeline.h"
+#include "storage/control.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
@@ -26,6 +27,8 @@ static const char *k_usage =
     "      --device cpu|cuda   backend whose context is measured (default cuda when present)\n"
     "      --context SIZE      assume this CUDA context size instead of measuring it\n"
     "      --threads N         CPU backend worker threads (their scratch is in the workspace)\n"
+    "      --images on|off     plan for image inputs (generate --init-image: the VAE encoder)\n"
+    "      --control-model PATH   plan with this ControlNet (its units; image inputs too)\n"
     "      --link-bw GBPS, --disk-bw GBPS     bandwidths for the prediction (link: measured\n"
     "                          on a GPU, else 25; disk: 2)\n"
     "  -v, --verbose           one line per unit\n";
@@ -48,6 +51,7 @@ static int parse_gbps(const char *opt, const char *v, double *out) {
 
 int cmd_plan(int argc, char **argv) {
     const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL, *vae_decode = NULL, *lend = "on";
+    const char *images = "off", *control = NULL;
     int band_level = 0, band_rows = 0;
     uint64_t vram = 0, pinned = UINT64_MAX, context = 0;
     long width = 1024, height = 1024, steps = 8, window = 0, prefetch = -1, threads = 0;
@@ -73,6 +77,8 @@ int cmd_plan(int argc, char **argv) {
         else if (!strcmp(a, "--vae-precision")) vae = v;
         else if (!strcmp(a, "--vae-decode")) vae_decode = v;
         else if (!strcmp(a, "--lend")) lend = v;
+        else if (!strcmp(a, "--images")) images = v;
+        else if (!strcmp(a, "--control-model")) control = v;
         else if (!strcmp(a, "--vae-bands")) rc = cli_parse_bands("plan", v, &band_level, &band_rows);
         else if (!strcmp(a, "--vram")) rc = zt_parse_size(v, "--vram", &vram, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--pinned")) rc = zt_parse_size(v, "--pinned", &pinned, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
@@ -106,6 +112,10 @@ int cmd_plan(int argc, char **argv) {
     else return cli_usage_error("plan", "--vae-decode '%s' not allowed: auto, device or banded", vae_decode);
     if (strcmp(lend, "on") && strcmp(lend, "off")) return cli_usage_error("plan", "--lend '%s' not allowed: on or off", lend);
     po.lend = !strcmp(lend, "on");
+    if (strcmp(images, "on") && strcmp(images, "off"))
+        return cli_usage_error("plan", "--images '%s' not allowed: on or off", images);
+    po.plan_images = !strcmp(images, "on");
+    po.control_path = control;
     po.vae_band_level = band_level;
     po.vae_band_rows = band_rows;
     if (!strcmp(vae, "bf16")) po.plan_vae_dt = ZT_DT_BF16;
@@ -130,6 +140,7 @@ int cmd_plan(int argc, char **argv) {
     if (rc) return cli_fail(&e);
     zt_source *src = NULL;
     rc = zt_source_open(model, &src, &e);
+    if (!rc && control) rc = zt_source_add_control(src, control, &src, &e);
     if (rc) {
         zt_plan_free(&plan);
         return cli_fail(&e);
@@ -144,7 +155,7 @@ int cmd_plan(int argc, char **argv) {
            zt_fmt_bytes(plan.device_total, b5, sizeof b5));
     int counts[3][4] = {{0}}; /* [component][zt_residency] */
     for (int i = 0; i < plan.n_units; i++) counts[cat->units[i].comp][plan.units[i].residency]++;
-    const char *comp[3] = {"transformer", "text encoder", "vae"};
+    const char *comp[3] = {control ? "transformer (with the ControlNet)" : "transformer", "text encoder", "vae"};
     for (int c = 0; c < 3; c++) {
         printf("  %-12s %d units resident, %d streamed, %d host-only", comp[c], counts[c][ZT_RES_RESIDENT],
                counts[c][ZT_RES_STREAMED], counts[c][ZT_RES_HOST]);
