@@ -866,7 +866,7 @@ int main(int argc, char **argv) {
             if (!strncmp(cat.ckpt[i].name, "control_", 8)) pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cdt);
         void *cbuf = malloc((size_t)CHUNK_ELEMS * 4);
         if (!cbuf) die("out of memory");
-        char path[PATH_MAX + 64];
+        char path[PATH_MAX + 128];
         if (single) {
             snprintf(path, sizeof path, "%s/control.safetensors", g_tmp);
         } else {
