@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "api/zturbo.h"
+#include "models/limits.h"
 
 static int put(char *err, size_t errlen, int code, const char *msg1, const char *what, int v, const char *msg2) {
     if (err && errlen) snprintf(err, errlen, "%s%s %d not allowed: %s", msg1, what, v, msg2);
@@ -20,9 +21,9 @@ int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen) {
     const int from_image = p->init_image && !p->width && !p->height; /* the init image's size */
     for (int i = 0; i < 2 && !from_image; i++)
         if (sizes[i] < ZTURBO_SIZE_MIN || sizes[i] > ZTURBO_SIZE_MAX || sizes[i] % ZTURBO_SIZE_MULTIPLE)
-            return put(err, errlen, ZTURBO_ERR_RANGE, "", names[i], sizes[i], "must be a multiple of 16 in 16..2048");
+            return put(err, errlen, ZTURBO_ERR_RANGE, "", names[i], sizes[i], "must be a multiple of " ZT_SIDES_STR);
     if (p->steps < 1 || p->steps > ZTURBO_STEPS_MAX)
-        return put(err, errlen, ZTURBO_ERR_RANGE, "", "steps", p->steps, "expected an integer in 1..100");
+        return put(err, errlen, ZTURBO_ERR_RANGE, "", "steps", p->steps, "expected an integer in 1.." ZT_LIMIT_STR(ZT_MAX_STEPS));
     if (!p->prompt && !p->ids) {
         if (err && errlen) snprintf(err, errlen, "no prompt: set prompt or ids");
         return ZTURBO_ERR_ARG;

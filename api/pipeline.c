@@ -1,10 +1,11 @@
-/* api/pipeline.c — prompt ids -> image, resident weights (spec §9.1). */
+/* api/pipeline.c — prompt ids -> image (spec §9.1), see pipeline.h. */
 #include "api/pipeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/lora.h"
 #include "models/carve.h"
@@ -12,9 +13,11 @@
 #include "models/sampler.h"
 #include "api/stfile.h"
 #include "api/tokenizer.h"
+#include "storage/store.h"
 #include "kernels/cuda_norm.h"
 #include "models/plan_units.h"
 #include "storage/control.h"
+#include "stream/coded_host.h"
 #include "stream/units_stream.h"
 
 void zt_gen_params_default(zt_gen_params *gp) {
@@ -30,9 +33,10 @@ void zt_gen_params_default(zt_gen_params *gp) {
 void zt_pipeline_close(zt_pipeline *p) {
     if (!p) return;
     zt_units_destroy(p->units);
+    zt_coded_host_close(p->coded_host);
     zt_plan_free(&p->plan);
     if (p->vae_host_owned) free(p->vae_host);
-    if (p->store) zt_source_close(p->store);
+    if (p->store && p->store != p->src) zt_source_close(p->store);
     zt_qwen3_free(&p->te);
     zt_dit_free(&p->dit);
     zt_vae_free(&p->vae);
@@ -54,6 +58,7 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_height = 1024;
     o->plan_steps = 8;
     o->plan_vae_dt = ZT_DT_F32;
+    o->weights_coded = 1;
     zt_plan_policy_default(&o->policy);
     o->lend = 1;
     o->copy_streams = 1;
@@ -87,8 +92,8 @@ static zt_plan_vae vae_alternative(zt_pipeline *p, const zt_gen_params *gp, size
     const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c);
     zt_plan_vae a;
     p->vae_cap = cap;
-    a.workspace_bytes = zt_pipeline_activation_bytes(p, gp, ZT_TE_MAX_TOKENS);
-    const size_t front = dit_front_bytes(p, gp, ZT_TE_MAX_TOKENS);
+    a.workspace_bytes = zt_pipeline_activation_bytes(p, gp, ZT_MAX_TOKENS);
+    const size_t front = dit_front_bytes(p, gp, ZT_MAX_TOKENS);
     /* the banded decode's scratch is the other networks' own: nothing idle to lend */
     a.lend_bytes = !cap && a.workspace_bytes > front ? ZT_ALIGN_UP(a.workspace_bytes, 256) - ZT_ALIGN_UP(front, 256) : 0;
     a.host_bytes = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, cap);
@@ -100,6 +105,11 @@ static zt_plan_vae vae_alternative(zt_pipeline *p, const zt_gen_params *gp, size
 /* The plan for these options (sched/plan.h zt_plan_choose holds every
  * decision; this only measures what it decides from). Sets the VAE's cap
  * and host memory for the decode the plan chose. */
+/* The block store weights are read from: --store, or the model itself. */
+static zt_store *weights_store(const zt_pipeline *p) {
+    return zt_store_of_source(p->store ? p->store : p->src);
+}
+
 static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in, zt_err *e) {
     const int n = p->cat->n_units;
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
@@ -107,6 +117,15 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     zt_models_plan_units(p->cat, o->plan_steps, pu);
     if (!o->plan_images && !o->control_path && p->venc.unit >= 0)
         pu[p->venc.unit].uses_per_image = 0; /* never resident for nothing */
+    /* coded weights: the coded sizes, exact once coded (or from a coded store), else (zturbo plan on
+     * a snapshot) estimated; without a budget a snapshot stays bf16 */
+    zt_store *zs = weights_store(p);
+    const int coded = o->weights_coded && (o->vram_budget || zs);
+    for (int i = 0; coded && i < n; i++) {
+        if (p->coded_host) pu[i].coded_bytes = zt_coded_host_bytes(p->coded_host, i);
+        else if (zs) pu[i].coded_bytes = zt_store_unit_coded(zs, i) ? zt_store_extent_of(zs, i)->stored_bytes : 0;
+        else if (!pu[i].host_only) pu[i].coded_bytes = (uint64_t)((double)pu[i].bytes * o->policy.coded_ratio);
+    }
     const zt_gen_params gp = plan_gen_params(o);
     const zt_model_config *c = &p->cat->cfg;
     zt_plan_request rq;
@@ -133,11 +152,26 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     rq.vae_decode = o->vae_decode;
     rq.lend = o->lend;
     /* The banded VAE's cap: the scratch the other networks need anyway. */
-    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_TE_MAX_TOKENS);
+    const size_t banded_cap = scratch_but_vae(p, &gp, ZT_MAX_TOKENS);
     rq.vae[ZT_PLAN_VAE_WHOLE] = vae_alternative(p, &gp, 0);
     rq.vae[ZT_PLAN_VAE_BANDED] = vae_alternative(p, &gp, banded_cap);
+    rq.coded = coded;
+    rq.decode_bw = o->decode_bw;
+    rq.mem_bw = zt_ops_mem_bandwidth(p->ops);
     int vae = ZT_PLAN_VAE_WHOLE;
-    const int rc = zt_plan_choose(pu, n, &rq, &o->policy, plan, in, &vae, e);
+    int rc = zt_plan_choose(pu, n, &rq, &o->policy, plan, in, &vae, e);
+    if (!rc && !o->weights_coded && p->store) { /* bf16 weights cannot come from coded extents on every use */
+        zt_store *zs = zt_store_of_source(p->store);
+        for (int i = 0; i < n && !rc; i++)
+            if (plan->units[i].residency == ZT_RES_STREAMED && plan->units[i].tier == ZT_TIER_DISK &&
+                zt_store_unit_coded(zs, i)) {
+                zt_plan_free(plan);
+                rc = zt_err_set(e, ZT_ERR_ARG,
+                                "--weights bf16 reads %s from disk on every use, but %s holds it coded: use --weights "
+                                "coded, raise --pinned, or repack the store with --weights bf16",
+                                p->cat->units[i].name, o->store_path ? o->store_path : "the store");
+            }
+    }
     free(pu);
     if (rc) return rc;
     p->vae_cap = vae == ZT_PLAN_VAE_BANDED ? banded_cap : 0;
@@ -172,6 +206,8 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
         if (!same)
             return zt_err_set(e, ZT_ERR_ARG, "--store %s was packed from a different model than %s", o->store_path,
                               model_path);
+    } else if (zt_source_kind_of(p->src) == ZT_SOURCE_STORE) {
+        p->store = p->src; /* -m STORE also serves the units read from disk */
     }
     zt_ops_config oc = {0};
     oc.backend = o->backend;
@@ -200,6 +236,13 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     return rc;
 }
 
+/* Encoder threads for coding at load: every core (at most 16). */
+static int coding_threads(const zt_pipeline_opts *o) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->backend == ZT_BACKEND_CPU && o->cpu_threads > 0) n = o->cpu_threads;
+    return (int)(n < 1 ? 1 : n > 16 ? 16 : n);
+}
+
 int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
                           size_t *vae_host_bytes, zt_err *e) {
     zt_pipeline *p = calloc(1, sizeof *p);
@@ -212,6 +255,49 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
 }
 
 static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
+
+/* The weights' side of opening: coded images (a coded store's sizes, or the
+ * units coded now, once, as the sources read them: LoRA merges included),
+ * the plan, the stream. Without a budget everything is resident: a snapshot
+ * is not coded then, a coded store's units are decoded on the device as they
+ * load. With a store, units the LoRA set changes move as bf16 (the store's
+ * coded extents are the unmerged weights). Also a LoRA switch's rebuild. */
+static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
+    int rc = ZT_OK;
+    if (o->weights_coded && (o->vram_budget || weights_store(p))) {
+        const zt_lora_set *ls = zt_lora_merger_set(p->lora);
+        uint8_t *keep = calloc((size_t)p->cat->n_units, 1);
+        if (!keep) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+        for (int u = 0; ls && u < p->cat->n_units; u++) keep[u] = ls->unit_count[u] > 0;
+        const double tc = zt_now();
+        rc = zt_coded_host_open(p->cat, p->src, p->store, keep, coding_threads(o), NULL, NULL, &p->coded_host, e);
+        free(keep);
+        if (rc) return rc;
+        p->code_s = zt_now() - tc;
+    }
+    /* One provider: with no budget the plan keeps every unit resident. */
+    zt_plan_input in;
+    rc = build_plan(p, o, &p->plan, &in, e);
+    if (rc) return rc;
+    if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
+    zt_stream_options so;
+    zt_stream_options_default(&so);
+    so.throttle_bw = o->throttle_bw;
+    so.host_scratch_bytes = p->vae_host_bytes;
+    so.copy_streams = o->copy_streams;
+    so.io_engine = o->io_engine;
+    so.coded_host = p->coded_host;
+    rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
+    if (rc) return rc;
+    p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes + p->plan.cstage_bytes;
+    if (o->vram_budget) {
+        p->streaming = 1;
+        p->vae_host = zt_stream_host_scratch(p->stream);
+        p->plan_width = o->plan_width;
+        p->plan_height = o->plan_height;
+    }
+    return ZT_OK;
+}
 
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
     double t0 = zt_now();
@@ -226,56 +312,58 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         if (!rc) rc = zt_lora_merger_create(set, o->cpu_threads, &p->lora, e);
         if (rc) goto fail;
     }
-    /* The tokenizer: given explicitly, or the snapshot's tokenizer/tokenizer.json. */
+    /* The tokenizer: given explicitly, or the model's own (a snapshot's
+     * tokenizer/tokenizer.json, the copy in a store). */
     if (o->tokenizer_path) {
         rc = zt_tokenizer_load(o->tokenizer_path, &p->tok, e);
         if (rc) goto fail;
     } else {
-        char tp[4096];
-        struct stat sb;
-        snprintf(tp, sizeof tp, "%s/tokenizer/tokenizer.json", model_path);
-        if (stat(tp, &sb) == 0) {
-            rc = zt_tokenizer_load(tp, &p->tok, e);
+        void *json = NULL;
+        uint64_t len = 0;
+        zt_err fe = {0};
+        int frc = zt_source_read_file(p->src, ZT_STORE_FILE_TOKENIZER, &json, &len, &fe);
+        if (!frc) {
+            char name[4200];
+            snprintf(name, sizeof name, "%s%s%s", model_path, zt_source_kind_of(p->src) == ZT_SOURCE_STORE ? ":" : "/",
+                     ZT_STORE_FILE_TOKENIZER);
+            rc = zt_tokenizer_load_mem(json, (size_t)len, name, &p->tok, e);
+            free(json);
             if (rc) goto fail;
+        } else if (frc != ZT_ERR_MISSING) {
+            *e = fe;
+            rc = frc;
+            goto fail;
         }
     }
-    /* One provider: with no budget the plan keeps every unit resident. */
-    zt_plan_input in;
-    rc = build_plan(p, o, &p->plan, &in, e);
-    if (rc) goto fail;
-    if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
+    if (!p->tok && o->need_tokenizer) { /* before the weights load */
+        rc = zt_pipeline_no_tokenizer(p, e);
+        goto fail;
+    }
+    p->opts = *o;
+    p->opts.loras = NULL; /* the caller's; the merger holds the set */
+    p->opts.n_loras = 0;
     if (o->vram_budget) { /* under a budget: LoRAs merged on the host as each unit image is read */
         zt_source *w = NULL;
+        const int store_is_model = p->store == p->src; /* -m STORE: one source, wrapped once */
         rc = zt_source_transform(p->src, zt_lora_transform, p->lora, NULL, &w, e);
         if (rc) goto fail;
         p->src = w;
-        if (p->store) {
+        if (store_is_model) {
+            p->store = w;
+        } else if (p->store) {
             rc = zt_source_transform(p->store, zt_lora_transform, p->lora, NULL, &w, e);
             if (rc) goto fail;
             p->store = w;
         }
     }
-    zt_stream_options so;
-    zt_stream_options_default(&so);
-    so.throttle_bw = o->throttle_bw;
-    so.host_scratch_bytes = p->vae_host_bytes;
-    so.copy_streams = o->copy_streams;
-    so.io_engine = o->io_engine;
-    rc = zt_units_stream_open(p->ops, p->src, p->store, &p->plan, &so, &p->units, &p->stream, e);
+    rc = open_weights(p, o, e);
     if (rc) goto fail;
-    p->weight_bytes = p->plan.resident_bytes + p->plan.window_bytes;
     if (!o->vram_budget) { /* everything resident: LoRAs merged in place, on the device with CUDA */
         p->lora_in_place = 1;
         const zt_lora_set *ls = zt_lora_merger_set(p->lora);
         for (int u = 0; ls && u < p->cat->n_units && !rc; u++)
             if (ls->unit_count[u]) rc = merge_in_place(p, u, e);
         if (rc) goto fail;
-    }
-    if (o->vram_budget) {
-        p->streaming = 1;
-        p->vae_host = zt_stream_host_scratch(p->stream);
-        p->plan_width = o->plan_width;
-        p->plan_height = o->plan_height;
     }
     p->load_s = zt_now() - t0;
     *out = p;
@@ -309,6 +397,23 @@ int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_e
     }
     for (int u = 0; u < nu; u++) changed[u] = !p->cat->units[u].host_only && !zt_lora_unit_same(old, set, u);
     zt_lora_merger_replace(p->lora, set); /* from here the sources' transform merges the new set */
+    int rebuild = 0; /* a changed unit held coded: its coded image (and size) changes, so the weights are
+                      * coded, planned and loaded again (a store serves those units bf16 from now on) */
+    for (int u = 0; u < nu && p->coded_host; u++) rebuild |= changed[u] && p->plan.units[u].coded;
+    if (rebuild) {
+        zt_units_destroy(p->units);
+        p->units = NULL;
+        p->stream = NULL;
+        if (!p->vae_host_owned) p->vae_host = NULL;
+        zt_coded_host_close(p->coded_host);
+        p->coded_host = NULL;
+        zt_plan_free(&p->plan);
+        rc = open_weights(p, &p->opts, e);
+        /* under a budget the sources merged the new set as they were read; without one it merges in place */
+        for (int u = 0; u < nu && !rc; u++)
+            if (p->lora_in_place && set && set->unit_count[u]) rc = merge_in_place(p, u, e);
+        for (int u = 0; u < nu; u++) changed[u] = 0;
+    }
     for (int u = 0; u < nu && !rc; u++) {
         if (!changed[u]) continue;
         rc = zt_stream_reload_unit(p->stream, u, e); /* under a budget: merged as it is read */
@@ -367,6 +472,72 @@ static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape
     }
     dump_host(d, name, "F32", ndim, shape, h, n * 4);
     free(h);
+}
+
+/* The end of a --dump: the decoded image (NHWC -> CHW f32), the RGB8 image,
+ * the schedule and the metadata, then the file. */
+static int dump_finish(dumper *dd, zt_pipeline *p, const zt_gen_params *gp, const zt_schedule *sch, const void *decoded,
+                       const uint8_t *rgb, int ctl, int tstart, int nrun, zt_err *e) {
+    const size_t npix = (size_t)gp->width * gp->height;
+    /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
+    int64_t dsh[3] = {(int64_t)npix, 3, 0};
+    dump_dev(dd, "decoded_nhwc", 2, dsh, decoded, gp->vae_dt);
+    if (!dd->rc) {
+        zt_stf_tensor *tn = &dd->f.t[dd->f.n - 1];
+        float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
+        if (!chw) return zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
+        for (size_t px = 0; px < npix; px++)
+            for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
+        free(tn->data);
+        free(tn->name);
+        tn->data = chw;
+        tn->name = strdup("decoded");
+        tn->ndim = 3;
+        tn->shape[0] = 3;
+        tn->shape[1] = gp->height;
+        tn->shape[2] = gp->width;
+        if (!tn->name) dd->rc = zt_err_set(&dd->err, ZT_ERR_NOMEM, "--dump: out of host memory");
+    }
+    int64_t ish[3] = {gp->height, gp->width, 3};
+    dump_host(dd, "image", "U8", 3, ish, rgb, npix * 3);
+    int64_t n1 = gp->steps + 1, n0 = gp->steps, nr = nrun;
+    dump_host(dd, "sigmas", "F32", 1, &n1, sch->sigma, (size_t)n1 * 4);
+    dump_host(dd, "timesteps", "F32", 1, &n0, sch->timestep, (size_t)n0 * 4);
+    dump_host(dd, "t_model", "F32", 1, &nr, sch->t_model + tstart, (size_t)nr * 4); /* the evaluations' */
+    if (!dd->rc) {
+        char v[64];
+        zt_stf *f = &dd->f;
+        snprintf(v, sizeof v, "%d", gp->height);
+        zt_stf_meta(f, "height", v, NULL);
+        snprintf(v, sizeof v, "%d", gp->width);
+        zt_stf_meta(f, "width", v, NULL);
+        snprintf(v, sizeof v, "%d", gp->steps);
+        zt_stf_meta(f, "steps", v, NULL);
+        zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+        zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+        zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
+        zt_stf_meta(f, "producer", "zturbo", NULL);
+        if (ctl) {
+            zt_stf_meta(f, "mode", gp->mask ? "control_inpaint" : "control", NULL);
+            snprintf(v, sizeof v, "%.9g", (double)gp->control_scale);
+            zt_stf_meta(f, "control_scale", v, NULL);
+        } else if (gp->init_image) {
+            snprintf(v, sizeof v, "%d", tstart);
+            zt_stf_meta(f, "t_start", v, NULL);
+            snprintf(v, sizeof v, "%.17g", gp->strength);
+            zt_stf_meta(f, "strength", v, NULL);
+            zt_stf_meta(f, "mode", gp->mask ? "inpaint" : "img2img", NULL);
+        }
+        if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
+        if (!gp->noise) {
+            snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
+            zt_stf_meta(f, "seed", v, NULL);
+            zt_stf_meta(f, "rng", zt_rng_name(gp->rng), NULL);
+        }
+        dd->rc = zt_stf_save(f, gp->dump_path, &dd->err);
+    }
+    if (dd->rc) *e = dd->err;
+    return dd->rc;
 }
 
 /* ---- generate ------------------------------------------------------------------ */
@@ -448,14 +619,37 @@ static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L) {
     return cv.used - ZT_ALIGN_UP(m.scratch_bytes, ZT_CARVE_ALIGN) + scratch_but_vae(p, gp, L);
 }
 
+/* Where the Qwen3 tokenizer comes from (ComfyUI files and old stores lack it). */
+#define TOKENIZER_SOURCE                                                                                         \
+    "tokenizer/tokenizer.json of Tongyi-MAI/Z-Image-Turbo on Hugging Face "                                     \
+    "(https://huggingface.co/Tongyi-MAI/Z-Image-Turbo/resolve/main/tokenizer/tokenizer.json)"
+
+int zt_pipeline_no_tokenizer(const zt_pipeline *p, zt_err *e) {
+    const char *m = zt_source_path(p->src);
+    switch (zt_source_kind_of(p->src)) {
+    case ZT_SOURCE_COMFY:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: ComfyUI files carry none; give --tokenizer FILE with the Qwen3 tokenizer, "
+                          TOKENIZER_SOURCE);
+    case ZT_SOURCE_STORE:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: the store %s holds none (packed from ComfyUI files or by an older zturbo); "
+                          "give --tokenizer FILE, or repack it with `zturbo pack %s -o NEW.zts --tokenizer FILE`; the "
+                          "file is " TOKENIZER_SOURCE,
+                          m, m);
+    default:
+        return zt_err_set(e, ZT_ERR_MISSING,
+                          "no tokenizer: %s has no tokenizer/tokenizer.json; give --tokenizer FILE, the " TOKENIZER_SOURCE,
+                          m);
+    }
+}
+
 int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e) {
     *n = 0;
     *truncated = 0;
-    if (!p->tok)
-        return zt_err_set(e, ZT_ERR_MISSING,
-                          "no tokenizer: the model folder has no tokenizer/tokenizer.json (give one with --tokenizer FILE)");
+    if (!p->tok) return zt_pipeline_no_tokenizer(p, e);
     size_t got = 0;
-    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_TOKENIZER_MAX_TOKENS, ids, (size_t)cap, &got,
+    int rc = zt_tokenizer_encode_chat(p->tok, prompt, strlen(prompt), ZT_MAX_TOKENS, ids, (size_t)cap, &got,
                                       truncated, e);
     if (rc) return rc;
     *n = (int)got;
@@ -643,7 +837,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     if (p->lora_broken)
         return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch: "
                                               "create the context again");
-    const int L = n_ids < ZT_TE_MAX_TOKENS ? n_ids : ZT_TE_MAX_TOKENS;
+    const int L = n_ids < ZT_MAX_TOKENS ? n_ids : ZT_MAX_TOKENS;
     if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
@@ -771,8 +965,15 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     sh[1] = hl;
     sh[2] = wl;
     dump_host(&dd, "noise", "F32", 3, sh, host, nlat * 4);
+    const double te = zt_now();
     if (i2i && (rc = images_begin(p, gp, &m, &sch, tstart, host, enc, &dd, e))) goto out;
     if (ctl && (rc = control_images(p, gp, &m, &dd, e))) goto out;
+    if (i2i || ctl) {
+        zt_ops_sync(p->ops);
+        stats.vae_encode_s = zt_now() - te;
+        stats.vae_encode_bytes = zt_vae_encode_workspace_size(&p->venc, p->ops, gp->height, gp->width, gp->vae_dt);
+        note_device_use(p, &stats);
+    }
 
     /* ---- transformer (and ControlNet): per-image preparation, then the Euler loop ---- */
     t = zt_now();
@@ -837,7 +1038,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     /* ---- VAE ---- */
     t = zt_now();
     if (!p->streaming) {
-        /* resident: banded only when forced (ZT_VAE_BANDED); host memory on demand */
+        /* no budget: banded only when asked for (--vae-decode banded, --vae-bands); host memory on demand */
         const size_t hb = zt_vae_host_size(&p->vae, p->ops, hl, wl, gp->vae_dt, p->vae_cap);
         if (hb > p->vae_host_bytes) {
             void *nh = p->vae_host_owned ? realloc(p->vae_host, hb) : malloc(hb);
@@ -861,73 +1062,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     stats.vae_s = zt_now() - t;
     note_device_use(p, &stats);
 
-    if (dd.on) {
-        /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
-        int64_t dsh[3] = {(int64_t)npix, 3, 0};
-        dump_dev(&dd, "decoded_nhwc", 2, dsh, m.decoded, gp->vae_dt);
-        if (!dd.rc) {
-            zt_stf_tensor *tn = &dd.f.t[dd.f.n - 1];
-            float *nhwc = tn->data, *chw = malloc(npix * 3 * sizeof *chw);
-            if (!chw) {
-                rc = zt_err_set(e, ZT_ERR_NOMEM, "--dump: out of host memory");
-                goto out;
-            }
-            for (size_t px = 0; px < npix; px++)
-                for (int ch = 0; ch < 3; ch++) chw[(size_t)ch * npix + px] = nhwc[px * 3 + ch];
-            free(tn->data);
-            free(tn->name);
-            tn->data = chw;
-            tn->name = strdup("decoded");
-            tn->ndim = 3;
-            tn->shape[0] = 3;
-            tn->shape[1] = gp->height;
-            tn->shape[2] = gp->width;
-            if (!tn->name) dd.rc = zt_err_set(&dd.err, ZT_ERR_NOMEM, "--dump: out of host memory");
-        }
-        int64_t ish[3] = {gp->height, gp->width, 3};
-        dump_host(&dd, "image", "U8", 3, ish, rgb, npix * 3);
-        int64_t n1 = gp->steps + 1, n0 = gp->steps, nr = nrun;
-        dump_host(&dd, "sigmas", "F32", 1, &n1, sch.sigma, (size_t)n1 * 4);
-        dump_host(&dd, "timesteps", "F32", 1, &n0, sch.timestep, (size_t)n0 * 4);
-        dump_host(&dd, "t_model", "F32", 1, &nr, sch.t_model + tstart, (size_t)nr * 4); /* the evaluations' */
-        if (!dd.rc) {
-            char v[64];
-            zt_stf *f = &dd.f;
-            snprintf(v, sizeof v, "%d", gp->height);
-            zt_stf_meta(f, "height", v, NULL);
-            snprintf(v, sizeof v, "%d", gp->width);
-            zt_stf_meta(f, "width", v, NULL);
-            snprintf(v, sizeof v, "%d", gp->steps);
-            zt_stf_meta(f, "steps", v, NULL);
-            zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
-            zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
-            zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
-            zt_stf_meta(f, "producer", "zturbo", NULL);
-            if (ctl) {
-                zt_stf_meta(f, "mode", gp->mask ? "control_inpaint" : "control", NULL);
-                snprintf(v, sizeof v, "%.9g", (double)gp->control_scale);
-                zt_stf_meta(f, "control_scale", v, NULL);
-            } else if (gp->init_image) {
-                snprintf(v, sizeof v, "%d", tstart);
-                zt_stf_meta(f, "t_start", v, NULL);
-                snprintf(v, sizeof v, "%.17g", gp->strength);
-                zt_stf_meta(f, "strength", v, NULL);
-                zt_stf_meta(f, "mode", gp->mask ? "inpaint" : "img2img", NULL);
-            }
-            if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
-            if (!gp->noise) {
-                snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
-                zt_stf_meta(f, "seed", v, NULL);
-                zt_stf_meta(f, "rng", zt_rng_name(gp->rng), NULL);
-            }
-            dd.rc = zt_stf_save(f, gp->dump_path, &dd.err);
-        }
-        if (dd.rc) {
-            *e = dd.err;
-            rc = dd.rc;
-            goto out;
-        }
-    }
+    if (dd.on && (rc = dump_finish(&dd, p, gp, &sch, m.decoded, rgb, ctl, tstart, nrun, e))) goto out;
     stats.tokens = L;
     stats.weight_bytes = p->weight_bytes;
     stats.activation_bytes = total;

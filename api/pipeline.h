@@ -1,11 +1,13 @@
 /* api/pipeline.h — Z-Image-Turbo end to end (spec §9.1):
- *   prompt -> chat template + tokenizer (truncated to 512 ids) -> Qwen3
+ *   prompt -> chat template + tokenizer (the first ZT_MAX_TOKENS ids) -> Qwen3
  *   hidden_states[-2] -> DiT (caption path once, N evaluations in the
  *   flow-match Euler loop) -> VAE decoder -> RGB8.
  *
- * Weights come from the zt_units provider of stream/stream.h.
- * Activations live in ONE backend allocation per generate call, sized from
- * the resolution and caption length: a persistent part (caption features,
+ * Weights come from the one provider, the stream (stream/units_stream.h),
+ * executing the plan zt_plan_choose makes (sched/plan.h): with no budget
+ * every unit is resident. Activations live in ONE backend allocation: per
+ * generate call with no budget, the plan's workspace under one (sized for
+ * the planned image and the longest caption): a persistent part (caption features,
  * latent, model output, the DiT's per-image state, the decoded image) and a
  * scratch part shared by the three models, which run one after the other.
  * Nothing is allocated inside the step loop.
@@ -42,7 +44,7 @@ typedef struct {
     int device;          /* CUDA ordinal */
     int cpu_threads;     /* CPU backend; 0 = all cores */
     /* Streaming (sched/plan.h, stream/stream.h). vram_budget 0: everything
-     * resident with no budget (the plan is not used). Otherwise the whole
+     * resident with no budget (the plan with no budget). Otherwise the whole
      * device footprint, CUDA context included (measured after the context is
      * created), is kept under vram_budget; on the CPU backend the "device" is
      * simulated in host memory (context 0) so plans can be tested in CI. */
@@ -57,7 +59,8 @@ typedef struct {
     int plan_width, plan_height, plan_steps; /* the largest image the workspace is planned for */
     zt_dtype plan_vae_dt;     /* VAE activations the workspace is planned for (ZT_DT_F32 / ZT_DT_BF16) */
     uint64_t context_override; /* plan with this context size instead of the measured one (0 = measure) */
-    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json if present */
+    const char *tokenizer_path; /* tokenizer.json; NULL: the model's own (snapshot or store) if it has one */
+    int need_tokenizer;         /* 1: open fails (before loading weights) when there is no tokenizer */
     zt_vae_decode_mode vae_decode; /* whole-image or banded VAE decode (sched/plan.h) */
     zt_plan_policy policy;    /* the plan's constants (zt_plan_policy_default) */
     int lend;                 /* 1: the plan may lend the VAE's idle workspace to streamed blocks */
@@ -77,6 +80,11 @@ typedef struct {
      * the catalog and the plan (which then counts them and the control
      * buffers, image inputs included); not with store_path. */
     const char *control_path;
+    /* Weights under a budget: 1 coded (storage/wcode.h: ~0.68 of the bf16
+     * bytes in host memory and on the bus, decoded on the device; a store's
+     * units as it holds them), 0 bf16. */
+    int weights_coded;
+    double decode_bw;         /* bf16 bytes/s the device decodes, for the plan (0: the policy's assumption) */
 } zt_pipeline_opts;
 
 typedef struct zt_lora_merger zt_lora_merger;
@@ -84,6 +92,8 @@ typedef struct zt_lora_merger zt_lora_merger;
 typedef struct {
     zt_source *src;
     zt_source *store;         /* --store, or NULL */
+    struct zt_coded_host *coded_host; /* coded weights: the coded images made at load, or from the store */
+    double code_s;            /* seconds spent coding at load */
     const zt_catalog *cat;
     zt_ops *ops;
     zt_units *units;
@@ -112,13 +122,14 @@ typedef struct {
     size_t vae_host_bytes;
     int vae_host_owned;       /* vae_host is ours (malloc), not the stream's */
     zt_lora_merger *lora;     /* the LoRAs merged into the weights (api/lora.h; its set may be NULL) */
+    zt_pipeline_opts opts;    /* as opened (coded weights rebuild the stream on a LoRA switch; its loras not kept) */
     int lora_broken;          /* a LoRA switch failed half-way: the weights are unknown */
     int lora_in_place;        /* no budget: LoRAs merged into the resident images (else by the source transform) */
 } zt_pipeline;
 
 typedef struct {
-    int width, height;        /* pixels, multiples of 16 in 16..2048 */
-    int steps;                /* transformer evaluations, 1..100 (8 for Turbo) */
+    int width, height;        /* pixels (models/limits.h: multiples of 16 in 16..2048) */
+    int steps;                /* transformer evaluations, 1..ZT_MAX_STEPS (8 for Turbo) */
     uint64_t seed;            /* seed of the generator `rng` (api/noise.h), unless noise is set */
     int rng;                  /* zt_rng_kind (api/noise.h): ZT_RNG_TORCH_CPU (0) or ZT_RNG_ZTURBO */
     const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
@@ -164,6 +175,8 @@ typedef struct {
     double dit_s;             /* all evaluations */
     double dit_eval_s;        /* mean seconds per evaluation */
     double vae_s;
+    double vae_encode_s;      /* the image inputs' VAE encodes (init image, control image), synchronized */
+    uint64_t vae_encode_bytes; /* the encoder's workspace at this size (0 without image inputs) */
     double total_s;
     uint64_t weight_bytes, activation_bytes, ops_bytes;
     uint64_t device_peak;     /* weights + activations + ops context (device memory we allocate) */
@@ -183,8 +196,9 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o);
 int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_plan *plan, zt_plan_input *in,
                           size_t *vae_host_bytes /* 0: whole-image VAE decode; may be NULL */, zt_err *e);
 
-/* Open a model source (snapshot folder or store), create the ops context,
- * load the tokenizer (when one is found) and load every unit resident. */
+/* Open a model source (snapshot folder, store or ComfyUI files), create the
+ * ops context, load the tokenizer (when one is found), make the plan and
+ * load the weights it keeps on the device or in pinned memory. */
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e);
 void zt_pipeline_close(zt_pipeline *p);
 /* Switch to the LoRAs specs[0..n) (n 0: none): every file is checked
@@ -195,15 +209,18 @@ void zt_pipeline_close(zt_pipeline *p);
 int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_err *e);
 /* Latent shape [c, h, w] of an image size (c = latent channels, h = H/8). */
 void zt_pipeline_latent_shape(const zt_pipeline *p, int width, int height, int *c, int *h, int *w);
+/* The "no tokenizer" error for p's model: which file is needed and where
+ * people get it (ComfyUI files and old stores carry none). */
+int zt_pipeline_no_tokenizer(const zt_pipeline *p, zt_err *e);
 /* Token ids of a prompt: chat template (spec §5.1), tokenizer, the first
- * `cap` (512) ids kept; *truncated = 1 when more existed. ZT_ERR_MISSING
+ * `cap` (ZT_MAX_TOKENS) ids kept; *truncated = 1 when more existed. ZT_ERR_MISSING
  * when the model source has no tokenizer. */
 int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int cap, int *n, int *truncated, zt_err *e);
 /* Backend bytes of the one activation allocation of a generate call with
  * these parameters and a caption of cap_len tokens (for planning). */
 size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len);
 /* Generate from token ids of the already formatted prompt (truncated to the
- * first 512). rgb: host uint8 [H, W, 3]. st may be NULL. */
+ * first ZT_MAX_TOKENS). rgb: host uint8 [H, W, 3]. st may be NULL. */
 int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
                              zt_gen_stats *st, zt_err *e);
 

@@ -10,16 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-size_t zt_stf_dtype_size(const char *dt) {
-    static const struct { const char *n; size_t s; } k[] = {
-        {"F64", 8}, {"I64", 8}, {"U64", 8}, {"F32", 4}, {"I32", 4}, {"U32", 4}, {"F16", 2}, {"BF16", 2},
-        {"I16", 2}, {"U16", 2}, {"U8", 1}, {"I8", 1}, {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
-    };
-    for (size_t i = 0; i < ZT_ARRAY_LEN(k); i++)
-        if (!strcmp(dt, k[i].n)) return k[i].s;
-    return 0;
-}
-
 int64_t zt_stf_numel(const zt_stf_tensor *t) {
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
@@ -107,7 +97,7 @@ int zt_stf_load(const char *path, zt_stf *f, zt_err *e) {
     for (int i = 0; i < sf.n_tensors && !rc; i++) {
         const zt_st_tensor *t = &sf.tensors[i];
         const uint64_t nb = t->end - t->begin;
-        rc = zt_stf_add(f, t->name, zt_st_dtype_name(t->dtype), t->ndim, t->shape, NULL, 0, e);
+        rc = zt_stf_add(f, t->name, zt_dtype_name(t->dtype), t->ndim, t->shape, NULL, 0, e);
         if (rc) break;
         zt_stf_tensor *d = &f->t[f->n - 1];
         free(d->data);

@@ -54,8 +54,6 @@ int zt_stf_meta(zt_stf *f, const char *key, const char *value, zt_err *e);
 /* Write to path via path.tmp.PID + rename (nothing half-written is left). */
 int zt_stf_save(const zt_stf *f, const char *path, zt_err *e);
 void zt_stf_free(zt_stf *f);
-/* Bytes per element of a dtype string (0 if unknown). */
-size_t zt_stf_dtype_size(const char *dtype);
 
 #ifdef __cplusplus
 }

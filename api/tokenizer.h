@@ -42,13 +42,12 @@
 #include <stdint.h>
 
 #include "common/zt_common.h"
+#include "models/limits.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Z-Image's text encoder input: the first 512 ids of the formatted prompt. */
-#define ZT_TOKENIZER_MAX_TOKENS 512
 /* Ids of the Qwen3 special tokens used by the chat template and padding. */
 #define ZT_TOKEN_ENDOFTEXT 151643
 #define ZT_TOKEN_IM_START 151644
@@ -83,7 +82,7 @@ size_t zt_tokenizer_max_ids(size_t len);
 int zt_tokenizer_chat_format(const char *prompt, size_t len, char **str, size_t *slen,
                              zt_err *e);
 /* Encode the chat-formatted prompt and keep its first min(max_tokens, cap) ids
- * (max_tokens 0 = no limit but cap): Z-Image uses ZT_TOKENIZER_MAX_TOKENS. */
+ * (max_tokens 0 = no limit but cap): Z-Image uses ZT_MAX_TOKENS (models/limits.h). */
 int zt_tokenizer_encode_chat(const zt_tokenizer *tok, const char *prompt, size_t len,
                              size_t max_tokens, int32_t *ids, size_t cap, size_t *n,
                              int *truncated, zt_err *e);

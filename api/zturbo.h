@@ -75,6 +75,7 @@ enum {
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
 typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
 typedef enum { ZTURBO_IO_AUTO = 0, ZTURBO_IO_URING, ZTURBO_IO_PREAD } zturbo_io;
+typedef enum { ZTURBO_WEIGHTS_DEFAULT = 0, ZTURBO_WEIGHTS_CODED, ZTURBO_WEIGHTS_BF16 } zturbo_weights;
 
 /* The generator of the initial latent for a seed. TORCH_CPU (the default):
  * torch.randn([1, 16, H/8, W/8]) with torch.Generator("cpu").manual_seed(seed),
@@ -101,11 +102,16 @@ typedef struct {
     uint64_t vram;              /* 0: every weight resident, no budget; else the whole device
                                  * footprint (CUDA context included) in bytes, >= 1 MiB */
     uint64_t pinned;            /* pinned host bytes for streamed weights; UINT64_MAX: no limit */
-    const char *store;          /* block store serving units read from disk each use, or NULL */
+    const char *store;          /* block store serving units read from disk each use, or NULL
+                                 * (a model_path that is a store serves them itself) */
     int window;                 /* window slots 1..16, 0: prefetch + 1 */
     int prefetch;               /* units copied ahead 0..8, -1: the plan decides (1) */
     int threads;                /* CPU backend worker threads, 0: all cores */
-    const char *tokenizer_path; /* tokenizer.json; NULL: MODEL/tokenizer/tokenizer.json */
+    const char *tokenizer_path; /* tokenizer.json; NULL: the model's own (a snapshot's
+                                 * tokenizer/tokenizer.json, or the copy a store carries) */
+    int need_tokenizer;         /* 1: create fails (ZTURBO_ERR_MISSING, naming the file needed and
+                                 * where to get it) before loading weights when there is no
+                                 * tokenizer; 0: generate fails then (ids still work) */
     int max_width, max_height;  /* the largest image planned for (1024 x 1024); only the
                                  * streaming workspace depends on it */
     int max_steps;              /* steps planned for (8) */
@@ -136,6 +142,9 @@ typedef struct {
     const char *control_model;  /* a ControlNet-Union (README "ControlNet": a diffusers folder or a released
                                  * .safetensors) loaded beside the transformer, or NULL; its weights join
                                  * the plan (and image inputs are planned); not with store */
+    zturbo_weights weights;     /* under a budget: DEFAULT / CODED lossless coded weights (~0.68 of the
+                                 * bytes in host memory and on the bus, decoded on the GPU), BF16 as
+                                 * they are (for comparisons); no effect without vram */
 } zturbo_options;
 
 typedef struct {
@@ -187,6 +196,8 @@ typedef struct {
     int truncated;              /* 1: the prompt had more than 512 tokens */
     double load_s;              /* zturbo_create's load time (same for every image) */
     double text_s, dit_prep_s, dit_s, dit_eval_s, vae_s, total_s; /* seconds; dit_eval_s per evaluation */
+    double vae_encode_s;        /* the image inputs' VAE encodes (0 without init or control image) */
+    uint64_t vae_encode_bytes;  /* the VAE encoder's device workspace at this size (0 without) */
     uint64_t bytes_h2d;         /* bytes streamed to the device during denoising */
     uint64_t bytes_disk;        /* of which read from the store */
     double copy_s, stall_s, disk_s;
@@ -204,6 +215,10 @@ typedef struct {
     int loras;                  /* LoRA files merged into the weights */
     int lora_tensors;           /* weight matrices they changed (merges done so far) */
     double lora_merge_s;        /* seconds spent merging (load included) */
+    int units_coded;            /* of the resident units, kept coded (decoded into a slot at each use) */
+    uint64_t pinned_bytes;      /* pinned host memory of the plan: streamed weights + staging */
+    int weights_coded;          /* 1: coded weights (zturbo_options.weights) */
+    double code_s;              /* seconds zturbo_create spent coding the weights (a snapshot; 0: none) */
 } zturbo_result;
 
 void zturbo_options_default(zturbo_options *o);

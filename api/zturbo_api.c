@@ -17,6 +17,7 @@
 #include "api/pipeline.h"
 #include "api/png.h"
 #include "kernels/cuda_norm.h"
+#include "models/limits.h"
 #include "storage/tensor_image.h"
 
 _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
@@ -24,6 +25,10 @@ _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (
                    (int)ZTURBO_ERR_RANGE == (int)ZT_ERR_RANGE && (int)ZTURBO_ERR_INTERNAL == (int)ZT_ERR_INTERNAL &&
                    (int)ZTURBO_ERR_MISSING == (int)ZT_ERR_MISSING,
                "zturbo.h codes mirror zt_code");
+/* The public limits (a standalone header) are models/limits.h's. */
+_Static_assert(ZTURBO_SIZE_MIN == ZT_SIDE_MULTIPLE && ZTURBO_SIZE_MAX == ZT_MAX_SIDE &&
+                   ZTURBO_SIZE_MULTIPLE == ZT_SIDE_MULTIPLE && ZTURBO_STEPS_MAX == ZT_MAX_STEPS,
+               "zturbo.h limits mirror models/limits.h");
 _Static_assert((int)ZTURBO_RNG_TORCH_CPU == (int)ZT_RNG_TORCH_CPU && (int)ZTURBO_RNG_ZTURBO == (int)ZT_RNG_ZTURBO,
                "zturbo_rng mirrors zt_rng_kind");
 
@@ -33,7 +38,7 @@ struct zturbo {
     zturbo_precision precision;  /* resolved */
     zturbo_precision vae_precision;
     uint64_t vram;
-    int32_t *ids;                /* [ZT_TE_MAX_TOKENS] tokenizer output, reused */
+    int32_t *ids;                /* [ZT_MAX_TOKENS] tokenizer output, reused */
     int n_loras;                 /* the LoRAs of the options */
     zt_lora_spec loras[ZTURBO_MAX_LORAS];
     char *lora_paths[ZTURBO_MAX_LORAS];
@@ -144,8 +149,9 @@ void zturbo_lora_info(const zturbo *z, zturbo_result *r) {
 }
 
 static int check_size(const char *what, int v, zt_err *e) {
-    if (v < 16 || v > 2048 || v % 16)
-        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of 16 in 16..2048", what, v);
+    if (v < ZT_SIDE_MULTIPLE || v > ZT_MAX_SIDE || v % ZT_SIDE_MULTIPLE)
+        return zt_err_set(e, ZT_ERR_RANGE, "%s %d not allowed: must be a multiple of %d in %d..%d", what, v,
+                          ZT_SIDE_MULTIPLE, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE);
     return 0;
 }
 
@@ -198,14 +204,17 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
                fail(&e, err, errlen);
     if (o->images_in != 0 && o->images_in != 1)
         return zt_err_set(&e, ZT_ERR_ARG, "images_in %d not allowed: 0 or 1", o->images_in), fail(&e, err, errlen);
-    if (o->max_steps < 1 || o->max_steps > 100)
-        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..100", o->max_steps), fail(&e, err, errlen);
+    if (o->max_steps < 1 || o->max_steps > ZT_MAX_STEPS)
+        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..%d", o->max_steps, ZT_MAX_STEPS),
+               fail(&e, err, errlen);
 
     zturbo_device dev = o->device;
     if (dev == ZTURBO_DEVICE_AUTO) dev = zt_cuda_available() ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
     if (dev == ZTURBO_DEVICE_CUDA && !zt_cuda_available())
         return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)"),
                fail(&e, err, errlen);
+    /* a card this build cannot serve stops here, before any file is read */
+    if (dev == ZTURBO_DEVICE_CUDA && zt_ops_check_gpu(o->cuda_ordinal, &e)) return fail(&e, err, errlen);
     zturbo_precision prec = o->precision == ZTURBO_PRECISION_DEFAULT ? ZTURBO_PRECISION_BF16 : o->precision;
     if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32)
         return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16 or f32", (int)prec), fail(&e, err, errlen);
@@ -217,7 +226,7 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec), fail(&e, err, errlen);
 
     zturbo *z = calloc(1, sizeof *z);
-    int32_t *ids = calloc(ZT_TE_MAX_TOKENS, sizeof *ids);
+    int32_t *ids = calloc(ZT_MAX_TOKENS, sizeof *ids);
     if (!z || !ids) {
         free(z);
         free(ids);
@@ -268,6 +277,10 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
     po.io_engine = o->io == ZTURBO_IO_URING ? ZT_IO_URING : o->io == ZTURBO_IO_PREAD ? ZT_IO_PREAD : ZT_IO_AUTO;
     po.vae_band_level = o->vae_band_level;
     po.vae_band_rows = o->vae_band_rows;
+    if (o->weights < ZTURBO_WEIGHTS_DEFAULT || o->weights > ZTURBO_WEIGHTS_BF16)
+        return zt_err_set(&e, ZT_ERR_ARG, "weights %d not allowed: 0 default (coded), 1 coded, 2 bf16", (int)o->weights),
+               fail(&e, err, errlen);
+    po.weights_coded = o->weights != ZTURBO_WEIGHTS_BF16;
     po.plan_width = o->max_width;
     po.plan_height = o->max_height;
     po.plan_steps = o->max_steps;
@@ -279,6 +292,7 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         zturbo_destroy(z);
         return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
     }
+    po.need_tokenizer = o->need_tokenizer;
     po.loras = z->loras;
     po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
@@ -341,6 +355,8 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const images_in
     r->dit_s = st->dit_s;
     r->dit_eval_s = st->dit_eval_s;
     r->vae_s = st->vae_s;
+    r->vae_encode_s = st->vae_encode_s;
+    r->vae_encode_bytes = st->vae_encode_bytes;
     r->total_s = st->total_s;
     r->bytes_h2d = st->dit_bytes_h2d;
     r->bytes_disk = st->dit_bytes_disk;
@@ -363,11 +379,16 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const images_in
         r->streaming = 1;
         r->vram = z->vram;
         for (int i = 0; i < pl->n_units; i++) {
-            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT;
+            r->units_resident += pl->units[i].residency == ZT_RES_RESIDENT ||
+                                 pl->units[i].residency == ZT_RES_RESIDENT_CODED;
+            r->units_coded += pl->units[i].residency == ZT_RES_RESIDENT_CODED;
             r->units_streamed += pl->units[i].residency == ZT_RES_STREAMED;
             r->units_lent += pl->units[i].residency == ZT_RES_LENT;
         }
         r->slots = pl->n_slots;
+        r->pinned_bytes = pl->pinned_bytes;
+        r->weights_coded = z->p->coded_host != NULL;
+        r->code_s = z->p->code_s;
         r->slot_bytes = pl->slot_bytes;
         r->prefetch = pl->prefetch;
     }
@@ -493,9 +514,9 @@ static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
-        *truncated = n_ids > ZT_TE_MAX_TOKENS;
+        *truncated = n_ids > ZT_MAX_TOKENS;
     } else {
-        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_TE_MAX_TOKENS, &n_ids, truncated, e);
+        rc = zt_pipeline_tokenize(z->p, p->prompt, z->ids, ZT_MAX_TOKENS, &n_ids, truncated, e);
         if (rc) return rc;
         ids = z->ids;
     }

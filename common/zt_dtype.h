@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Every element type a safetensors file may declare, one enum for the
+ * whole program. The first eight values are stored in the block store's
+ * tensor records (storage/store.h): never renumber them; new types go last. */
 typedef enum {
     ZT_DT_F32 = 0,
     ZT_DT_BF16 = 1,
@@ -17,21 +20,45 @@ typedef enum {
     ZT_DT_I64 = 5,
     ZT_DT_F8_E4M3 = 6,
     ZT_DT_F8_E5M2 = 7,
+    ZT_DT_BOOL = 8,
+    ZT_DT_I8 = 9,
+    ZT_DT_I16 = 10,
+    ZT_DT_U16 = 11,
+    ZT_DT_U32 = 12,
+    ZT_DT_F64 = 13,
+    ZT_DT_U64 = 14,
+    ZT_DT_F8_E8M0 = 15,
+    ZT_DT_C64 = 16,
     ZT_DT_COUNT
 } zt_dtype;
 
-static inline unsigned zt_dtype_size(zt_dtype t) {
-    switch (t) {
-    case ZT_DT_F32: case ZT_DT_I32: return 4;
-    case ZT_DT_BF16: case ZT_DT_F16: return 2;
-    case ZT_DT_I64: return 8;
-    default: return 1;
-    }
+typedef struct {
+    const char *name; /* as safetensors spells it */
+    unsigned size;    /* bytes per element */
+} zt_dtype_info;
+
+static inline const zt_dtype_info *zt_dtype_info_of(zt_dtype t) {
+    /* in enum order (positional: this header is also C++) */
+    static const zt_dtype_info k[ZT_DT_COUNT + 1] = {
+        {"F32", 4}, {"BF16", 2}, {"F16", 2}, {"U8", 1},  {"I32", 4}, {"I64", 8},     {"F8_E4M3", 1}, {"F8_E5M2", 1},
+        {"BOOL", 1}, {"I8", 1},  {"I16", 2}, {"U16", 2}, {"U32", 4}, {"F64", 8},     {"U64", 8},     {"F8_E8M0", 1},
+        {"C64", 8},  {"?", 0},
+    };
+    return &k[(unsigned)t < ZT_DT_COUNT ? t : ZT_DT_COUNT];
 }
 
-static inline const char *zt_dtype_name(zt_dtype t) {
-    static const char *n[] = {"F32", "BF16", "F16", "U8", "I32", "I64", "F8_E4M3", "F8_E5M2"};
-    return (unsigned)t < ZT_DT_COUNT ? n[t] : "?";
+/* Bytes per element (0 for a value outside the enum). */
+static inline unsigned zt_dtype_size(zt_dtype t) { return zt_dtype_info_of(t)->size; }
+/* "F32", "BF16", ... ("?" outside the enum). */
+static inline const char *zt_dtype_name(zt_dtype t) { return zt_dtype_info_of(t)->name; }
+/* The type safetensors calls `s`: 0, or -1 when it is none of them. */
+static inline int zt_dtype_parse(const char *s, zt_dtype *out) {
+    for (int i = 0; i < ZT_DT_COUNT; i++)
+        if (!strcmp(s, zt_dtype_info_of((zt_dtype)i)->name)) {
+            *out = (zt_dtype)i;
+            return 0;
+        }
+    return -1;
 }
 
 static inline float zt_bf16_to_f32(uint16_t h) {

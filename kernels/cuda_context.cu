@@ -2,6 +2,8 @@
  * selection, the cuBLASLt handle with its fixed workspace, and the memory
  * helpers of ops.h (set-up, tests and tools only; never in the step loop). */
 #include <cublasLt.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "kernels/cuda_common.cuh"
 
@@ -32,6 +34,38 @@ int zt_cuda_wgmma_device(void) {
 #else
     return 0;
 #endif
+}
+
+/* An empty kernel of this module: whether it loads tells whether the build
+ * has code for the card (every module is compiled for the same targets). */
+__global__ void zt_probe_kernel(void) {}
+
+int zt_cuda_device_probe(int device, zt_gpu_probe *g) {
+    memset(g, 0, sizeof *g);
+    g->device = device;
+    struct cudaDeviceProp p;
+    cudaError_t rc = cudaGetDeviceProperties(&p, device);
+    if (rc != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(g->error, sizeof g->error, "%s", cudaGetErrorString(rc));
+        return -1;
+    }
+    snprintf(g->name, sizeof g->name, "%s", p.name);
+    g->major = p.major;
+    g->minor = p.minor;
+    if (p.major < ZT_CUDA_MIN_MAJOR) return 0; /* refused without touching the card */
+    int prev = 0;
+    if (cudaGetDevice(&prev) != cudaSuccess) prev = 0;
+    struct cudaFuncAttributes fa;
+    if ((rc = cudaSetDevice(device)) == cudaSuccess) rc = cudaFuncGetAttributes(&fa, zt_probe_kernel);
+    (void)cudaGetLastError();
+    (void)cudaSetDevice(prev);
+    g->load = rc == cudaSuccess ? ZT_GPU_LOADS
+              : rc == cudaErrorNoKernelImageForDevice || rc == cudaErrorInvalidDeviceFunction ? ZT_GPU_NO_IMAGE
+              : rc == cudaErrorUnsupportedPtxVersion || rc == cudaErrorInvalidPtx ? ZT_GPU_PTX_TOO_NEW
+                                                                                   : ZT_GPU_LOAD_ERROR;
+    if (rc != cudaSuccess) snprintf(g->error, sizeof g->error, "%s", cudaGetErrorString(rc));
+    return 0;
 }
 
 int zt_cuda_ops_init(zt_ops *ops, const zt_ops_config *cfg, zt_err *e) {
@@ -121,13 +155,6 @@ void zt_cuda_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t 
 void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
     ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, zt_cu_stream(ops)));
-}
-
-void zt_cuda_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                        size_t row_bytes, size_t rows) {
-    if (!rows || !row_bytes) return;
-    ZT_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_stride, src, src_stride, row_bytes, rows, cudaMemcpyDeviceToDevice,
-                                    zt_cu_stream(ops)));
 }
 
 void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes) {

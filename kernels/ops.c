@@ -1,12 +1,14 @@
 /* kernels/ops.c — context life cycle, host-side memory helpers and the
  * dispatch of every zt_op_* to its backend (see ops_internal.h). */
 #include "kernels/ops_internal.h"
+#include "storage/wcode.h"
 
 #include <cuda_runtime.h>
 
 #include "common/zt_cuda.h"
 #include "kernels/cuda_norm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,7 +22,9 @@ int zt_ops_create(const zt_ops_config *cfg, zt_ops **out, zt_err *e) {
     if (ops->cpu_threads < 1) ops->cpu_threads = 1;
     ops->norm_variant = ZT_NORM_VARIANT_DEFAULT;
     if (cfg->backend == ZT_BACKEND_CUDA) {
-        int rc = zt_cuda_ops_init(ops, cfg, e);
+        /* a card the build cannot serve is refused before anything runs on it */
+        int rc = zt_cuda_available() ? zt_ops_check_gpu(cfg->device, e) : ZT_OK;
+        if (!rc) rc = zt_cuda_ops_init(ops, cfg, e);
         if (rc) {
             free(ops);
             return rc;
@@ -47,9 +51,64 @@ int zt_ops_set_norm_variant(zt_ops *ops, int v, zt_err *e) {
 
 int zt_ops_norm_variant(const zt_ops *ops) { return ops->norm_variant; }
 void *zt_ops_stream(const zt_ops *ops) { return ops->stream; }
-void zt_ops_set_stream(zt_ops *ops, void *stream) { ops->stream = stream; }
 size_t zt_ops_device_bytes(const zt_ops *ops) { return ops->backend == ZT_BACKEND_CUDA ? ops->gemm_ws_bytes : 0; }
+#ifdef ZT_TEST_HOOKS
+/* Test builds: ZT_TEST_GPU simulates one card (ops.h), so that the refusal
+ * of cards this build cannot serve is tested without such a card. */
+static int simulated_gpu(int device, zt_gpu_probe *g) {
+    const char *sim = getenv("ZT_TEST_GPU");
+    if (!sim || !*sim) return 0;
+    memset(g, 0, sizeof *g);
+    g->device = device;
+    char load[32] = "";
+    if (sscanf(sim, "%d.%d|%255[^|]|%31s", &g->major, &g->minor, g->name, load) < 3) {
+        fprintf(stderr, "ZT_TEST_GPU='%s': expected MAJOR.MINOR|NAME[|no-image|ptx-too-new]\n", sim);
+        abort();
+    }
+    g->load = !strcmp(load, "no-image") ? ZT_GPU_NO_IMAGE : !strcmp(load, "ptx-too-new") ? ZT_GPU_PTX_TOO_NEW : ZT_GPU_LOADS;
+    if (g->load) snprintf(g->error, sizeof g->error, "simulated");
+    return 1;
+}
+int zt_cuda_available(void) {
+    zt_gpu_probe g;
+    return simulated_gpu(0, &g) || zt_cuda_device_count() > 0;
+}
+#else
 int zt_cuda_available(void) { return zt_cuda_device_count() > 0; }
+#endif
+
+/* The targets of this build's fat binary (the Makefile passes them). */
+#ifndef ZT_CUDA_ARCHS
+#define ZT_CUDA_ARCHS "?"
+#endif
+
+int zt_ops_check_gpu(int device, zt_err *e) {
+    zt_gpu_probe g;
+#ifdef ZT_TEST_HOOKS
+    if (!simulated_gpu(device, &g))
+#endif
+        if (zt_cuda_device_probe(device, &g))
+            return zt_err_set(e, ZT_ERR_UNSUPPORTED, "CUDA device %d: %s", device, g.error);
+    if (g.major < ZT_CUDA_MIN_MAJOR)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED,
+                          "GPU %d (%s) has compute capability %d.%d; zturbo needs %d.0 or newer (Ampere, Ada, Hopper, "
+                          "Blackwell): cards before Ampere have no compute path yet. `--device cpu` runs on the CPU",
+                          device, g.name, g.major, g.minor, ZT_CUDA_MIN_MAJOR);
+    if (g.load == ZT_GPU_NO_IMAGE)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED,
+                          "GPU %d (%s, compute capability %d.%d): this zturbo has no code for it (built for %s); "
+                          "rebuild it on this machine with `make`, or with `make CUDA_ARCH=sm_%d%d`",
+                          device, g.name, g.major, g.minor, ZT_CUDA_ARCHS, g.major, g.minor);
+    if (g.load == ZT_GPU_PTX_TOO_NEW)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED,
+                          "GPU %d (%s, compute capability %d.%d): the NVIDIA driver cannot compile this build's PTX "
+                          "(%s; built for %s): update the driver, or rebuild with `make CUDA_ARCH=sm_%d%d`",
+                          device, g.name, g.major, g.minor, g.error, ZT_CUDA_ARCHS, g.major, g.minor);
+    if (g.load != ZT_GPU_LOADS)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "GPU %d (%s, compute capability %d.%d): cannot load the kernels: %s",
+                          device, g.name, g.major, g.minor, g.error);
+    return ZT_OK;
+}
 const char *zt_cuda_kernel_path(void) { return zt_cuda_wgmma_device() ? "wgmma" : "mma.sync"; }
 
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes) {
@@ -59,6 +118,17 @@ void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes) {
     ZT_CUDA_CHECK(cudaMemGetInfo(&f, &t));
     *free_bytes = f;
     *total_bytes = t;
+}
+
+double zt_ops_mem_bandwidth(zt_ops *ops) {
+    if (ops->backend != ZT_BACKEND_CUDA) return 0;
+    int khz = 0, bits = 0;
+    if (cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, ops->device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, ops->device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return 2.0 * (double)khz * 1e3 * (double)bits / 8.0; /* double data rate */
 }
 
 double zt_ops_measure_h2d(zt_ops *ops, size_t bytes) {
@@ -133,16 +203,6 @@ void zt_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes
 void zt_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_mem_copy(ops, dst, src, bytes);
     else memmove(dst, src, bytes);
-}
-
-void zt_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                   size_t row_bytes, size_t rows) {
-    if (ops->backend == ZT_BACKEND_CUDA) {
-        zt_cuda_mem_copy2d(ops, dst, dst_stride, src, src_stride, row_bytes, rows);
-        return;
-    }
-    for (size_t r = 0; r < rows; r++)
-        memmove((char *)dst + r * dst_stride, (const char *)src + r * src_stride, row_bytes);
 }
 
 void zt_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes) {
@@ -315,3 +375,14 @@ void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_
     else zt_cpu_to_rgb8(ops, h, w, x, dt, rgb);
 }
 
+
+void zt_op_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_wdecode(ops, info, d, stream);
+    else zt_cpu_wdecode(ops, info, d);
+}
+
+void zt_op_wdecode_image(zt_ops *ops, const struct zt_wcode_info *info, const void *coded, uint16_t *dst, void *stream) {
+    const zt_wdecode d = {coded, (const uint8_t *)coded + info->dir_bytes, info->dir_bytes,
+                          info->total_bytes - info->dir_bytes, 0, info->n_chunks, dst};
+    zt_op_wdecode(ops, info, &d, stream);
+}

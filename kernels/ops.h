@@ -64,12 +64,20 @@ int zt_ops_create(const zt_ops_config *cfg, zt_ops **out, zt_err *e);
 void zt_ops_destroy(zt_ops *ops);
 zt_backend zt_ops_backend(const zt_ops *ops);
 void *zt_ops_stream(const zt_ops *ops);              /* cudaStream_t or NULL */
-void zt_ops_set_stream(zt_ops *ops, void *stream);   /* switch the compute stream */
 void zt_ops_sync(zt_ops *ops);                       /* wait for all enqueued work */
 /* Bytes of device memory the context itself holds (cuBLASLt workspace...). */
 size_t zt_ops_device_bytes(const zt_ops *ops);
 /* 1 when a usable CUDA device exists (tests use it to skip with exit 77). */
 int zt_cuda_available(void);
+/* Whether CUDA device `device` can run this build, before any work: its
+ * compute capability must be 8.0 or newer (bf16 tensor cores; older cards
+ * have no path yet) and the build must hold code for it (SASS of its
+ * architecture or PTX the driver can compile). Else ZT_ERR_UNSUPPORTED with
+ * one line naming the card, its capability and what is needed. Called by
+ * zt_ops_create (CUDA) and at the start of zturbo_create. Test builds
+ * (-DZT_TEST_HOOKS) read a simulated card from ZT_TEST_GPU =
+ * "MAJOR.MINOR|NAME[|no-image|ptx-too-new]" instead of asking the driver. */
+int zt_ops_check_gpu(int device, zt_err *e);
 /* Device memory of the context's GPU: free and total bytes (cudaMemGetInfo).
  * CPU backend: both 0. */
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
@@ -78,6 +86,10 @@ void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
  * buffer and device buffer freed before it returns. 0 on the CPU backend or
  * when the buffers cannot be had. Set-up only (~10 ms for 64 MiB). */
 double zt_ops_measure_h2d(zt_ops *ops, size_t bytes);
+/* Peak device memory bandwidth in bytes/s from the card's memory clock and
+ * bus width (what the plan's decode-rate assumption scales with). 0 on the
+ * CPU backend or when the driver does not say. */
+double zt_ops_mem_bandwidth(zt_ops *ops);
 /* The tensor-core kernels the CUDA backend runs for attention and
  * convolutions on the current device: "wgmma" (a compute capability 9.0 card
  * with a binary built for sm_90a) or "mma.sync". */
@@ -98,9 +110,6 @@ void zt_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
  * is synchronised. Pinned host memory makes them truly asynchronous. */
 void zt_mem_upload_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
-/* 2-D copy: `rows` rows of `row_bytes`, strides in bytes. backend -> backend. */
-void zt_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                   size_t row_bytes, size_t rows);
 void zt_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
 
 /* ---- GEMM ------------------------------------------------------------------
@@ -340,6 +349,31 @@ typedef struct {
     const float *b; /* [rows, rank] */
 } zt_lora_term;
 void zt_op_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
+
+/* ---- coded weights (format: storage/wcode.h) --------------------------------
+ * Decode chunks [c0, c1) of a coded unit image into their bf16 words. The
+ * bytes may be a piece of the image (the stream moves a unit through a small
+ * device buffer chunk run by chunk run):
+ *   head  the image's first info->dir_bytes bytes (header + directory)
+ *   piece image bytes [piece_base, piece_base + piece_len), piece_base =
+ *         dir[c0] (the caller reads it from its validated host copy)
+ *   dst   [n_words] the whole image's words; only the chunks' words written
+ * All three in backend memory, 16-byte aligned. `info` is what
+ * zt_wcode_validate returned for these bytes on the host: then no read or
+ * write leaves head, piece and dst whatever their bytes hold (wrong codes
+ * decode to wrong words; a chunk not whole in the piece to zeros). `stream`:
+ * the cudaStream_t to run on (NULL: the ops stream), so a copy stream can
+ * decode what it brought. CPU backend: the CPU decoder (storage/wcode.c). */
+struct zt_wcode_info;
+typedef struct {
+    const void *head, *piece;
+    uint64_t piece_base, piece_len;
+    uint32_t c0, c1;
+    uint16_t *dst;
+} zt_wdecode;
+void zt_op_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream);
+/* The whole image at `coded` (info->total_bytes bytes) into dst. */
+void zt_op_wdecode_image(zt_ops *ops, const struct zt_wcode_info *info, const void *coded, uint16_t *dst, void *stream);
 
 #ifdef __cplusplus
 }

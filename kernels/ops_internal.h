@@ -35,10 +35,19 @@ void zt_cuda_mem_download(zt_ops *ops, void *dst, const void *src, size_t bytes)
 void zt_cuda_mem_upload_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_cuda_mem_download_async(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
-void zt_cuda_mem_copy2d(zt_ops *ops, void *dst, size_t dst_stride, const void *src, size_t src_stride,
-                        size_t row_bytes, size_t rows);
 void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
 int zt_cuda_device_count(void);
+/* What the start-up check (zt_ops_check_gpu) needs to know about a device. */
+#define ZT_CUDA_MIN_MAJOR 8 /* the bf16 tensor-core kernels need Ampere (8.0) or newer */
+enum { ZT_GPU_LOADS = 0, ZT_GPU_NO_IMAGE, ZT_GPU_PTX_TOO_NEW, ZT_GPU_LOAD_ERROR };
+typedef struct {
+    int device, major, minor;
+    int load;        /* ZT_GPU_*: whether this build's kernels load on it (not probed below 8.0) */
+    char name[256];  /* cudaDeviceProp.name */
+    char error[128]; /* the CUDA error behind a failed probe or load */
+} zt_gpu_probe;
+/* 0 and *g filled, or -1 with g->error (no such device, no driver). */
+int zt_cuda_device_probe(int device, zt_gpu_probe *g);
 /* 1 when the current device runs the wgmma kernels: a compute capability 9.0
  * card and a binary built for sm_90a. */
 int zt_cuda_wgmma_device(void);
@@ -80,6 +89,7 @@ void zt_cpu_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y,
 void zt_cpu_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
                           float scale, float *lat);
 void zt_cpu_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+void zt_cpu_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d);
 
 /* Ops, CUDA backend (kernels/cuda_*.cu). */
 void zt_cuda_gemm(zt_ops *ops, const zt_gemm *g);
@@ -115,6 +125,7 @@ void zt_cuda_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y
 void zt_cuda_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
                            float scale, float *lat);
 void zt_cuda_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
+void zt_cuda_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream);
 
 #ifdef __cplusplus
 }

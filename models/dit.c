@@ -148,14 +148,14 @@ static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks -
 
 int zt_dit_check(const zt_model_config *c, int width, int height, int cap_len, zt_err *e) {
     const int mult = vae_factor(c) * c->patch;
-    if (width < mult || width > ZT_DIT_MAX_SIDE || width % mult)
+    if (width < mult || width > ZT_MAX_SIDE || width % mult)
         return zt_err_set(e, ZT_ERR_RANGE, "width %d not allowed: must be a multiple of %d in %d..%d", width, mult, mult,
-                          ZT_DIT_MAX_SIDE);
-    if (height < mult || height > ZT_DIT_MAX_SIDE || height % mult)
+                          ZT_MAX_SIDE);
+    if (height < mult || height > ZT_MAX_SIDE || height % mult)
         return zt_err_set(e, ZT_ERR_RANGE, "height %d not allowed: must be a multiple of %d in %d..%d", height, mult,
-                          mult, ZT_DIT_MAX_SIDE);
-    if (cap_len < 1 || cap_len > ZT_DIT_MAX_CAPTION)
-        return zt_err_set(e, ZT_ERR_RANGE, "caption of %d tokens not allowed: 1..%d", cap_len, ZT_DIT_MAX_CAPTION);
+                          mult, ZT_MAX_SIDE);
+    if (cap_len < 1 || cap_len > ZT_MAX_TOKENS)
+        return zt_err_set(e, ZT_ERR_RANGE, "caption of %d tokens not allowed: 1..%d", cap_len, ZT_MAX_TOKENS);
     const int ht = height / mult, wt = width / mult, lp = (int)ZT_ALIGN_UP(cap_len, 32);
     if (ht >= c->axes_lens[1] || wt >= c->axes_lens[2] || lp + 1 >= c->axes_lens[0])
         return zt_err_set(e, ZT_ERR_RANGE,
@@ -192,23 +192,7 @@ static void state_layout(const zt_dit *d, zt_dit_run *r, zt_carve *cv) {
 
 
 static zt_attn attn_desc(const zt_model_config *c, int rows, zt_dtype dt, void *qkv, void *o) {
-    const size_t es = zt_dtype_size(dt);
-    const int kvw = c->n_kv_heads * c->head_dim, qkv_w = c->dim + 2 * kvw;
-    zt_attn a = {0};
-    a.sq = a.sk = rows;
-    a.heads = c->n_heads;
-    a.kv_heads = c->n_kv_heads;
-    a.hd = c->head_dim;
-    a.q = qkv;
-    a.k = qkv ? (char *)qkv + (size_t)c->dim * es : NULL;
-    a.v = qkv ? (char *)qkv + (size_t)(c->dim + kvw) * es : NULL;
-    a.ldq = a.ldk = a.ldv = qkv_w;
-    a.o = o;
-    a.ldo = c->dim;
-    a.dt = dt;
-    a.scale = (float)(1.0 / sqrt((double)c->head_dim));
-    a.causal = 0;
-    return a;
+    return zt_attn_fused_qkv(rows, c->n_heads, c->n_kv_heads, c->head_dim, dt, qkv, o, 0);
 }
 
 void zt_dit_ws_layout(const zt_dit *d, zt_ops *ops, const zt_dit_run *r, zt_carve *cv, zt_dit_ws *w) {

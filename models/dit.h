@@ -29,6 +29,7 @@
 
 #include "common/zt_common.h"
 #include "kernels/ops.h"
+#include "models/limits.h"
 #include "stream/units.h"
 #include "storage/catalog.h"
 
@@ -36,8 +37,6 @@
 extern "C" {
 #endif
 
-#define ZT_DIT_MAX_SIDE 2048
-#define ZT_DIT_MAX_CAPTION 512
 
 typedef struct {
     uint64_t norm1, qkv, q_norm, k_norm, out, norm2, ffn_norm1, w13, w2, ffn_norm2;

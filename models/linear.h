@@ -5,25 +5,16 @@
 #ifndef ZT_MODELS_LINEAR_H
 #define ZT_MODELS_LINEAR_H
 
+#include <math.h>
+
 #include "kernels/ops.h"
 
 /* x: [m, k] (row stride ldx, 0 = k), w: bf16 [n, k], bias: bf16 [n] or NULL,
  * y: [m, n] (row stride ldy, 0 = n); x and y of dtype dt. */
 static inline void zt_linear(zt_ops *ops, int m, int n, int k, const void *x, int64_t ldx, const void *w,
                              const void *bias, void *y, int64_t ldy, zt_dtype dt) {
-    zt_gemm g = {0};
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.x = x;
-    g.x_dt = dt;
-    g.ldx = ldx;
-    g.w = w;
-    g.w_dt = ZT_DT_BF16;
-    g.bias = bias;
-    g.y = y;
-    g.y_dt = dt;
-    g.ldy = ldy;
+    const zt_gemm g = {.m = m, .n = n, .k = k, .x = x, .x_dt = dt, .ldx = ldx, .w = w, .w_dt = ZT_DT_BF16,
+                       .bias = bias, .y = y, .y_dt = dt, .ldy = ldy};
     zt_op_gemm(ops, &g);
 }
 
@@ -31,20 +22,24 @@ static inline void zt_linear(zt_ops *ops, int m, int n, int k, const void *x, in
  * [dim] or NULL; scale: [heads*dim] of dt (adaLN 1+scale) or NULL. */
 static inline zt_norm zt_norm_desc(int rows, int heads, int dim, const void *x, int64_t ldx, const void *weight,
                                    const void *scale, float eps, void *y, int64_t ldy, zt_dtype dt) {
-    zt_norm n = {0};
-    n.rows = rows;
-    n.heads = heads;
-    n.dim = dim;
-    n.x = x;
-    n.x_dt = dt;
-    n.ldx = ldx;
-    n.weight = (const uint16_t *)weight;
-    n.scale = scale;
-    n.eps = eps;
-    n.y = y;
-    n.y_dt = dt;
-    n.ldy = ldy;
+    const zt_norm n = {.rows = rows, .heads = heads, .dim = dim, .x = x, .x_dt = dt, .ldx = ldx,
+                       .weight = (const uint16_t *)weight, .scale = scale, .eps = eps, .y = y, .y_dt = dt, .ldy = ldy};
     return n;
+}
+
+/* Self-attention over `rows` tokens whose q | k | v sit side by side in one
+ * fused projection row (qkv: [rows, (heads + 2 kv_heads) * hd] of dt, NULL
+ * when only sizing); o: [rows, heads * hd]. Scale 1/sqrt(hd). */
+static inline zt_attn zt_attn_fused_qkv(int rows, int heads, int kv_heads, int hd, zt_dtype dt, void *qkv, void *o,
+                                        int causal) {
+    const size_t es = zt_dtype_size(dt);
+    char *q = qkv;
+    const zt_attn a = {.sq = rows, .sk = rows, .heads = heads, .kv_heads = kv_heads, .hd = hd, .q = q,
+                       .k = q ? q + (size_t)heads * hd * es : NULL, .v = q ? q + (size_t)(heads + kv_heads) * hd * es : NULL,
+                       .ldq = (int64_t)(heads + 2 * kv_heads) * hd, .ldk = (int64_t)(heads + 2 * kv_heads) * hd,
+                       .ldv = (int64_t)(heads + 2 * kv_heads) * hd, .o = o, .ldo = (int64_t)heads * hd, .dt = dt,
+                       .scale = (float)(1.0 / sqrt((double)hd)), .causal = causal};
+    return a;
 }
 
 #endif

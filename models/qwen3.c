@@ -88,23 +88,7 @@ typedef struct {
 } qwen3_ws;
 
 static zt_attn qwen3_attn_desc(const zt_model_config *c, int L, zt_dtype dt, void *big, void *mid) {
-    const size_t es = zt_dtype_size(dt);
-    const int qkv_w = (c->te_heads + 2 * c->te_kv_heads) * c->te_head_dim;
-    zt_attn a = {0};
-    a.sq = a.sk = L;
-    a.heads = c->te_heads;
-    a.kv_heads = c->te_kv_heads;
-    a.hd = c->te_head_dim;
-    a.q = big;
-    a.k = big ? (char *)big + (size_t)c->te_heads * c->te_head_dim * es : NULL;
-    a.v = big ? (char *)big + (size_t)(c->te_heads + c->te_kv_heads) * c->te_head_dim * es : NULL;
-    a.ldq = a.ldk = a.ldv = qkv_w;
-    a.o = mid;
-    a.ldo = (int64_t)c->te_heads * c->te_head_dim;
-    a.dt = dt;
-    a.scale = (float)(1.0 / sqrt((double)c->te_head_dim));
-    a.causal = 1;
-    return a;
+    return zt_attn_fused_qkv(L, c->te_heads, c->te_kv_heads, c->te_head_dim, dt, big, mid, 1);
 }
 
 static void qwen3_layout(const zt_qwen3 *m, zt_ops *ops, int L, zt_dtype dt, zt_carve *cv, qwen3_ws *w) {
@@ -132,8 +116,8 @@ size_t zt_qwen3_workspace_size(const zt_qwen3 *m, zt_ops *ops, int max_len, zt_d
 int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hidden, zt_dtype dt, void *ws,
                     size_t ws_bytes, zt_err *e) {
     const zt_model_config *c = m->cfg;
-    if (L < 1 || L > ZT_TE_MAX_TOKENS)
-        return zt_err_set(e, ZT_ERR_RANGE, "text encoder: %d tokens, allowed 1..%d", L, ZT_TE_MAX_TOKENS);
+    if (L < 1 || L > ZT_MAX_TOKENS)
+        return zt_err_set(e, ZT_ERR_RANGE, "text encoder: %d tokens, allowed 1..%d", L, ZT_MAX_TOKENS);
     const size_t es = zt_dtype_size(dt);
     const int D = c->te_hidden, H = c->te_heads, KV = c->te_kv_heads, hd = c->te_head_dim, I = c->te_inter;
     const int qkv_w = (H + 2 * KV) * hd;

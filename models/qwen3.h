@@ -19,13 +19,12 @@
 #include "common/zt_common.h"
 #include "kernels/ops.h"
 #include "stream/units.h"
+#include "models/limits.h"
 #include "storage/catalog.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define ZT_TE_MAX_TOKENS 512
 
 typedef struct {
     uint64_t in_norm, qkv, q_norm, k_norm, o_proj, post_norm, gate_up, down; /* byte offsets in the unit image */

@@ -8,6 +8,7 @@
 
 #include "models/bind.h"
 #include "models/carve.h"
+#include "models/linear.h"
 
 static int bind_conv(const zt_catalog *cat, int unit, const char *prefix, int cout, int k, int cin, uint64_t *w,
                      uint64_t *b, zt_err *e) {
@@ -269,21 +270,7 @@ static void resnet(vae_ctx *x, const zt_vae_resnet *r, int h, int w, void **cur,
 
 static void linear(vae_ctx *x, int m, int n, int k, const void *in, int64_t ldx, uint64_t woff, uint64_t boff, void *out,
                    int64_t ldy) {
-    if (x->measure) return;
-    zt_gemm g = {0};
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.x = in;
-    g.x_dt = x->dt;
-    g.ldx = ldx;
-    g.w = x->img + woff;
-    g.w_dt = ZT_DT_BF16;
-    g.bias = x->img + boff;
-    g.y = out;
-    g.y_dt = x->dt;
-    g.ldy = ldy;
-    zt_op_gemm(x->ops, &g);
+    if (!x->measure) zt_linear(x->ops, m, n, k, in, ldx, x->img + woff, x->img + boff, out, ldy, x->dt);
 }
 
 /* Mid-block attention (spec §7.4) on *cur [h*w, C], in place. */

@@ -18,6 +18,10 @@ static const zt_plan_policy k_policy_default = {
     .prefetch_max = 3,
     .deeper_factor = 0.99,
     .staging_slots = 4,
+    .decode_mem_fraction = 0.36,
+    .decode_bw_gpu = 1.5e12,
+    .decode_bw_cpu = 1e9,
+    .coded_ratio = 0.68,
 };
 
 void zt_plan_policy_default(zt_plan_policy *p) { *p = k_policy_default; }
@@ -34,6 +38,23 @@ static int unit_class(const zt_plan_unit *u) {
 }
 
 static int is_candidate(const zt_plan_unit *u) { return !u->always_resident && !u->host_only; }
+
+/* Coded weights: the unit moves (and may stay) coded. */
+static int unit_coded(const zt_plan_unit *u, const zt_plan_input *in) { return in->decode_bw > 0 && u->coded_bytes > 0; }
+/* Bytes it moves over the bus and keeps in host memory. */
+static uint64_t bus_bytes(const zt_plan_unit *u, const zt_plan_input *in) {
+    return unit_coded(u, in) ? u->coded_bytes : u->bytes;
+}
+/* Seconds the device spends decoding one use of it (0: not coded). */
+static double decode_s(const zt_plan_unit *u, const zt_plan_input *in) {
+    return unit_coded(u, in) ? (double)u->bytes / in->decode_bw : 0;
+}
+/* The device piece buffer when coded units up to max_coded bytes come from the host. */
+static uint64_t cstage_for(uint64_t max_coded, const zt_plan_input *in) {
+    if (!max_coded) return 0;
+    const uint64_t cap = in->piece_bytes ? in->piece_bytes : ZT_PLAN_PIECE_DEFAULT;
+    return ZT_ALIGN_UP(ZT_PLAN_PIECE_HEAD + ZT_MIN(max_coded, cap), PLAN_ALIGN);
+}
 
 static uint64_t fixed_bytes(const zt_plan_unit *units, int n, const zt_plan_input *in) {
     uint64_t b = in->context_bytes + ZT_ALIGN_UP(in->workspace_bytes, PLAN_ALIGN);
@@ -54,11 +75,14 @@ static int plan_slots(const zt_plan_input *in) {
 }
 
 uint64_t zt_plan_min_budget(const zt_plan_unit *units, int n_units, const zt_plan_input *in) {
-    uint64_t maxc = 0;
-    for (int i = 0; i < n_units; i++)
-        if (is_candidate(&units[i]) && units[i].bytes > maxc) maxc = units[i].bytes;
+    uint64_t maxc = 0, max_coded = 0;
+    for (int i = 0; i < n_units; i++) {
+        if (!is_candidate(&units[i])) continue;
+        if (units[i].bytes > maxc) maxc = units[i].bytes;
+        if (unit_coded(&units[i], in) && units[i].coded_bytes > max_coded) max_coded = units[i].coded_bytes;
+    }
     uint64_t slot = ZT_ALIGN_UP(maxc, PLAN_ALIGN);
-    return fixed_bytes(units, n_units, in) + (maxc ? (uint64_t)plan_slots(in) * slot : 0);
+    return fixed_bytes(units, n_units, in) + (maxc ? (uint64_t)plan_slots(in) * slot + cstage_for(max_coded, in) : 0);
 }
 
 void zt_plan_free(zt_plan *p) {
@@ -103,48 +127,71 @@ static void order_candidates(const zt_plan_unit *units, int n, int *order, int *
     *n_order = k;
 }
 
-/* Greedy first fit of residents into `avail` bytes. Returns the largest
- * streamed candidate (the slot size that this choice needs). */
-static uint64_t choose_residents(const zt_plan_unit *units, const int *order, int n_order, uint64_t avail,
-                                 zt_plan_unit_choice *ch) {
-    uint64_t used = 0, max_streamed = 0;
+/* Greedy first fit of residents into `avail` bytes, in residency order: the
+ * first `r` candidates decoded where they fit (else coded, if they have a
+ * coded form), the rest coded where they fit (units without a coded form:
+ * decoded). Returns the slot size this choice needs (the largest unit used
+ * through a slot: streamed or coded-resident) and *cstage the piece buffer
+ * (coded units streamed from the host). */
+static uint64_t choose_residents(const zt_plan_unit *units, const int *order, int n_order, uint64_t avail, int r,
+                                 const zt_plan_input *in, zt_plan_unit_choice *ch, uint64_t *cstage) {
+    uint64_t used = 0, max_slot = 0, max_coded = 0;
     for (int k = 0; k < n_order; k++) {
-        int i = order[k];
-        uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
-        if (used + b <= avail) {
+        const int i = order[k];
+        const int coded = unit_coded(&units[i], in);
+        const uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+        const uint64_t cb = coded ? ZT_ALIGN_UP(units[i].coded_bytes, PLAN_ALIGN) : 0;
+        ch[i].coded = coded;
+        if ((k < r || !coded) && used + b <= avail) {
             ch[i].residency = ZT_RES_RESIDENT;
             used += b;
+        } else if (coded && used + cb <= avail) {
+            ch[i].residency = ZT_RES_RESIDENT_CODED;
+            used += cb;
+            if (units[i].bytes > max_slot) max_slot = units[i].bytes;
         } else {
             ch[i].residency = ZT_RES_STREAMED;
-            if (units[i].bytes > max_streamed) max_streamed = units[i].bytes;
+            if (units[i].bytes > max_slot) max_slot = units[i].bytes;
+            if (coded && units[i].coded_bytes > max_coded) max_coded = units[i].coded_bytes;
         }
     }
-    return max_streamed;
+    *cstage = cstage_for(max_coded, in);
+    return max_slot;
 }
 
 /* Residents for a window of `slots` slots inside `avail` bytes: the slots
- * start sized for the largest candidate, then shrink to the largest unit
- * actually streamed, the freed bytes taking more residents (three rounds
- * settle it). Returns the slot size, 0 if the window does not fit. */
-static uint64_t fit_window(const zt_plan_unit *units, const int *order, int n_order, uint64_t avail, int slots,
-                           zt_plan_unit_choice *ch) {
-    uint64_t slot = 0;
-    for (int k = 0; k < n_order; k++)
-        if (units[order[k]].bytes > slot) slot = units[order[k]].bytes;
+ * and the piece buffer start sized for the largest candidate, then shrink to
+ * what the units actually streamed need, the freed bytes taking more
+ * residents (three rounds settle it). Returns the slot size, 0 if the window
+ * does not fit; *cstage_out the piece buffer. */
+static uint64_t fit_window(const zt_plan_unit *units, const int *order, int n_order, uint64_t avail, int slots, int r,
+                           const zt_plan_input *in, zt_plan_unit_choice *ch, uint64_t *cstage_out) {
+    uint64_t slot = 0, max_coded = 0;
+    for (int k = 0; k < n_order; k++) {
+        const zt_plan_unit *u = &units[order[k]];
+        if (u->bytes > slot) slot = u->bytes;
+        if (unit_coded(u, in) && u->coded_bytes > max_coded) max_coded = u->coded_bytes;
+    }
     slot = ZT_ALIGN_UP(slot, PLAN_ALIGN);
-    if (avail < (uint64_t)slots * slot) return 0;
+    uint64_t cst = cstage_for(max_coded, in), need_cst = 0;
+    if (avail < (uint64_t)slots * slot + cst) return 0;
     for (int round = 0; round < 3; round++) {
-        uint64_t need = ZT_ALIGN_UP(choose_residents(units, order, n_order, avail - (uint64_t)slots * slot, ch), PLAN_ALIGN);
-        if (need == slot || need == 0) break;
-        slot = need; /* every streamed unit fits: need is the largest streamed size */
+        uint64_t need = ZT_ALIGN_UP(choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, in, ch,
+                                                     &need_cst),
+                                    PLAN_ALIGN);
+        if ((need == slot || need == 0) && need_cst == cst) break;
+        if (need) slot = need; /* every unit through a slot fits: need is the largest of them */
+        cst = need_cst;
     }
-    /* the final choice with the final slot size (never larger than the first) */
-    uint64_t need = choose_residents(units, order, n_order, avail - (uint64_t)slots * slot, ch);
-    if (ZT_ALIGN_UP(need, PLAN_ALIGN) > slot) { /* cannot happen, but never exceed the budget */
-        slot = ZT_ALIGN_UP(need, PLAN_ALIGN);
-        if (avail < (uint64_t)slots * slot) return 0;
-        choose_residents(units, order, n_order, avail - (uint64_t)slots * slot, ch);
+    /* the final choice with the final sizes (never larger than the first) */
+    uint64_t need = choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, in, ch, &need_cst);
+    if (ZT_ALIGN_UP(need, PLAN_ALIGN) > slot || need_cst > cst) { /* cannot happen, but never exceed the budget */
+        slot = ZT_MAX(slot, ZT_ALIGN_UP(need, PLAN_ALIGN));
+        cst = ZT_MAX(cst, need_cst);
+        if (avail < (uint64_t)slots * slot + cst) return 0;
+        choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, in, ch, &need_cst);
     }
+    *cstage_out = cst;
     return slot ? slot : PLAN_ALIGN;
 }
 
@@ -155,8 +202,9 @@ static uint64_t fit_window(const zt_plan_unit *units, const int *order, int n_or
  * computes after the one before it and after its copy landed. Three steps
  * are run so the prefetch that wraps across steps is in the last one. The
  * result lies between max(compute, link) and compute + link. */
-static double sim_step(const zt_plan_unit *units, int n, const zt_plan_unit_choice *ch, int slots, double link_bw) {
-    double done[17] = {0}; /* compute end of the last `slots` streamed uses, ring */
+static double sim_step(const zt_plan_unit *units, int n, const zt_plan_unit_choice *ch, int slots,
+                       const zt_plan_input *in) {
+    double done[17] = {0}; /* compute end of the last `slots` slot uses, ring */
     double t_comp = 0, t_link = 0, start = 0;
     long g = 0;
     if (slots < 1) slots = 1;
@@ -166,18 +214,97 @@ static double sim_step(const zt_plan_unit *units, int n, const zt_plan_unit_choi
         for (int i = 0; i < n; i++) {
             const zt_plan_unit *u = &units[i];
             if (!(u->phase == ZT_PHASE_DIT && u->uses_per_image > 1)) continue;
+            const int via_slot = ch[i].residency == ZT_RES_STREAMED || ch[i].residency == ZT_RES_RESIDENT_CODED;
             double c0 = t_comp;
-            if (ch[i].residency == ZT_RES_STREAMED) {
+            if (via_slot) { /* the copy stream: the copy (streamed), then the decode (coded) */
                 double free_at = g >= slots ? done[g % slots] : 0;
                 double s0 = t_link > free_at ? t_link : free_at;
-                t_link = s0 + (double)u->bytes / link_bw;
+                t_link = s0 + (ch[i].residency == ZT_RES_STREAMED ? (double)bus_bytes(u, in) / in->link_bw : 0) +
+                         (ch[i].coded ? decode_s(u, in) : 0);
                 if (t_link > c0) c0 = t_link;
             }
             t_comp = c0 + u->compute_s;
-            if (ch[i].residency == ZT_RES_STREAMED) done[g++ % slots] = t_comp;
+            if (via_slot) done[g++ % slots] = t_comp;
         }
     }
     return t_comp - start;
+}
+
+/* Lending: streamed per-step units with pinned images, in residency order,
+ * into the workspace's idle tail [out->lent_offset, workspace), kept only
+ * when the steps gain more than the once-per-image copies cost (a step
+ * already bound by compute gains nothing). */
+static void plan_lend(const zt_plan_unit *units, int n_units, const int *order, int n_order, const zt_plan_input *in,
+                      zt_plan *out) {
+    zt_plan_unit_choice *ch = out->units;
+    const uint64_t room = out->workspace_bytes - out->lent_offset;
+    const double t_streamed = sim_step(units, n_units, ch, out->n_slots, in);
+    uint64_t loff = 0;
+    double lent_cost = 0; /* once per image: their copies (and decodes) */
+    for (int k = 0; k < n_order; k++) {
+        int i = order[k];
+        uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+        if (ch[i].residency != ZT_RES_STREAMED || ch[i].tier != ZT_TIER_PINNED || unit_class(&units[i]) != 0) continue;
+        if (loff + b > room) continue;
+        ch[i].residency = ZT_RES_LENT;
+        ch[i].device_offset = loff;
+        loff += b;
+        lent_cost += (double)bus_bytes(&units[i], in) / in->link_bw + decode_s(&units[i], in);
+        out->n_lent++;
+    }
+    const double gain = in->steps * (t_streamed - sim_step(units, n_units, ch, out->n_slots, in));
+    if (out->n_lent && gain <= lent_cost) {
+        for (int i = 0; i < n_units; i++)
+            if (ch[i].residency == ZT_RES_LENT) ch[i].residency = ZT_RES_STREAMED, ch[i].device_offset = 0;
+        out->n_lent = 0;
+        loff = 0;
+    }
+    out->lent_bytes = loff;
+}
+
+/* The predictions of a finished plan: bus and disk bytes, step and image times, the note. */
+static void plan_predict(const zt_plan_unit *units, int n_units, const int *order, int n_order, const zt_plan_input *in,
+                         zt_plan *out) {
+    const zt_plan_unit_choice *ch = out->units;
+    for (int i = 0; i < n_units; i++) {
+        const zt_plan_unit *u = &units[i];
+        int per_step = u->phase == ZT_PHASE_DIT && u->uses_per_image > 1;
+        if (per_step) out->step_compute_s += u->compute_s;
+        const uint64_t bb = bus_bytes(u, in);
+        if (ch[i].residency == ZT_RES_LENT) out->image_bus_bytes += bb; /* once per image */
+        if (per_step && ch[i].coded && (ch[i].residency == ZT_RES_STREAMED || ch[i].residency == ZT_RES_RESIDENT_CODED))
+            out->step_decode_bytes += u->bytes;
+        if (ch[i].residency != ZT_RES_STREAMED) continue;
+        if (per_step) {
+            out->step_bus_bytes += bb;
+            if (ch[i].tier == ZT_TIER_DISK) out->step_disk_bytes += bb;
+        }
+        out->image_bus_bytes += bb * (uint64_t)(u->uses_per_image > 0 ? u->uses_per_image : 1);
+    }
+    double t_link = (double)out->step_bus_bytes / in->link_bw +
+                    (in->decode_bw > 0 ? (double)out->step_decode_bytes / in->decode_bw : 0);
+    double t_disk = in->disk_bw > 0 ? (double)out->step_disk_bytes / in->disk_bw : 0;
+    if (out->prefetch >= 1 || out->n_slots == 0) {
+        double t = out->step_compute_s;
+        if (out->n_slots) t = sim_step(units, n_units, ch, out->n_slots, in); /* >= max(compute, link) */
+        if (t_disk > t) t = t_disk;
+        out->step_time_s = t;
+    } else {
+        out->step_time_s = out->step_compute_s + t_link + t_disk;
+    }
+    if (!out->all_resident) {
+        int kept = 0;
+        for (int k = 0; k < n_order; k++)
+            kept += ch[order[k]].residency == ZT_RES_RESIDENT || ch[order[k]].residency == ZT_RES_RESIDENT_CODED;
+        char coded[48] = "";
+        if (out->n_coded_resident) snprintf(coded, sizeof coded, " (%d of them coded)", out->n_coded_resident);
+        if (out->n_lent)
+            snprintf(out->note, sizeof out->note,
+                     "%d of %d streamable units stay on the device%s, %d more while the steps run", kept, n_order, coded,
+                     out->n_lent);
+        else
+            snprintf(out->note, sizeof out->note, "%d of %d streamable units stay on the device%s", kept, n_order, coded);
+    }
 }
 
 int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in, zt_plan *out, zt_err *e) {
@@ -215,49 +342,98 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     order_candidates(units, n_units, order, &n_order);
 
     if (all <= in->vram_budget && in->window_override == 0 && in->prefetch_override < 0) {
-        for (int k = 0; k < n_order; k++) ch[order[k]].residency = ZT_RES_RESIDENT;
+        uint64_t max_coded = 0;
+        for (int k = 0; k < n_order; k++) {
+            ch[order[k]].residency = ZT_RES_RESIDENT;
+            ch[order[k]].coded = unit_coded(&units[order[k]], in); /* loaded from its coded image, decoded on the device */
+            if (ch[order[k]].coded) max_coded = ZT_MAX(max_coded, units[order[k]].coded_bytes);
+        }
+        /* no budget (and so no workspace to decode through at load): a piece buffer */
+        if (in->vram_budget == UINT64_MAX) out->cstage_bytes = cstage_for(max_coded, in);
         out->all_resident = 1;
     } else {
         uint64_t min = zt_plan_min_budget(units, n_units, in);
         if (in->vram_budget < min) {
             free(order);
             zt_plan_free(out);
+            uint64_t max_coded = 0;
+            for (int i = 0; i < n_units; i++)
+                if (is_candidate(&units[i]) && unit_coded(&units[i], in)) max_coded = ZT_MAX(max_coded, units[i].coded_bytes);
+            char b5[32], piece[96] = "";
+            if (max_coded)
+                snprintf(piece, sizeof piece, " + coded-weight piece buffer %s",
+                         zt_fmt_bytes(cstage_for(max_coded, in), b5, sizeof b5));
             return zt_err_set(e, ZT_ERR_NOMEM,
-                              "plan: --vram %s is too small: context %s + workspace %s + window of %d slots needs at least %s",
+                              "plan: --vram %s is too small: context %s + workspace %s + window of %d slots%s needs at least %s",
                               zt_fmt_bytes(in->vram_budget, b1, sizeof b1), zt_fmt_bytes(in->context_bytes, b2, sizeof b2),
-                              zt_fmt_bytes(in->workspace_bytes, b3, sizeof b3), plan_slots(in),
+                              zt_fmt_bytes(in->workspace_bytes, b3, sizeof b3), plan_slots(in), piece,
                               zt_fmt_bytes(min, b4, sizeof b4));
         }
-        int slots = plan_slots(in), pf = plan_prefetch(in);
-        uint64_t slot = fit_window(units, order, n_order, in->vram_budget - fixed, slots, ch);
-        if (in->prefetch_override < 0 && in->window_override == 0) {
-            /* A deeper prefetch costs a resident block per extra slot but lets
-             * a copy start earlier; take it when the simulated step is more
-             * than 1% faster (stalls behind a late copy against more bytes). */
-            const zt_plan_policy *pol = policy_of(in);
-            zt_plan_unit_choice *alt = malloc(sizeof *alt * (size_t)n_units);
-            double best = sim_step(units, n_units, ch, slots, in->link_bw);
-            for (int d = pf + 1; alt && d <= pol->prefetch_max; d++) {
-                memcpy(alt, ch, sizeof *alt * (size_t)n_units);
-                uint64_t s2 = fit_window(units, order, n_order, in->vram_budget - fixed, d + 1, alt);
+        /* Depths: the default (or the override), then deeper ones when the
+         * simulated step is more than 1% faster (a deeper prefetch costs a
+         * resident block per extra slot but lets a copy start earlier). Per
+         * depth, the split r between decoded and coded residents: from all
+         * decoded down, a smaller r only when more than 0.1% faster. */
+        const int auto_depth = in->prefetch_override < 0 && in->window_override == 0;
+        const zt_plan_policy *pol = policy_of(in);
+        int n_coded = 0;
+        for (int k = 0; k < n_order; k++) n_coded += unit_coded(&units[order[k]], in);
+        zt_plan_unit_choice *alt = malloc(sizeof *alt * (size_t)n_units), *cur = malloc(sizeof *cur * (size_t)n_units);
+        if (!alt || !cur) {
+            free(alt);
+            free(cur);
+            free(order);
+            zt_plan_free(out);
+            return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
+        }
+        double best = 0;
+        int slots = 0, pf = 0, have = 0;
+        uint64_t slot = 0, cst = 0;
+        for (int d = plan_prefetch(in); d <= (auto_depth ? pol->prefetch_max : plan_prefetch(in)); d++) {
+            const int sl = auto_depth ? d + 1 : plan_slots(in);
+            double best_d = 0;
+            int have_d = 0;
+            uint64_t slot_d = 0, cst_d = 0;
+            for (int r = n_order; r >= 0; r--) {
+                if (r < n_order && !n_coded) break; /* no coded units: r changes nothing */
+                memcpy(cur, ch, sizeof *cur * (size_t)n_units);
+                uint64_t c2 = 0, s2 = fit_window(units, order, n_order, in->vram_budget - fixed, sl, r, in, cur, &c2);
                 if (!s2) continue; /* does not fit */
-                double t = sim_step(units, n_units, alt, d + 1, in->link_bw);
-                if (t < best * pol->deeper_factor) {
-                    best = t;
-                    memcpy(ch, alt, sizeof *alt * (size_t)n_units);
-                    slots = d + 1;
-                    pf = d;
-                    slot = s2;
+                const double t = sim_step(units, n_units, cur, sl, in);
+                if (!have_d || t < best_d * (1 - 1e-3)) {
+                    have_d = 1;
+                    best_d = t;
+                    slot_d = s2;
+                    cst_d = c2;
+                    memcpy(alt, cur, sizeof *alt * (size_t)n_units);
                 }
             }
-            free(alt);
+            if (!have_d) continue;
+            if (!have || best_d < best * pol->deeper_factor) {
+                have = 1;
+                best = best_d;
+                slots = sl;
+                pf = d;
+                slot = slot_d;
+                cst = cst_d;
+                memcpy(ch, alt, sizeof *ch * (size_t)n_units);
+            }
         }
-        int any_streamed = 0;
-        for (int k = 0; k < n_order; k++) any_streamed |= ch[order[k]].residency == ZT_RES_STREAMED;
-        if (any_streamed) {
+        free(alt);
+        free(cur);
+        if (!have) { /* cannot happen above the minimum */
+            free(order);
+            zt_plan_free(out);
+            return zt_err_set(e, ZT_ERR_INTERNAL, "plan: no window fits --vram %s", zt_fmt_bytes(in->vram_budget, b1, sizeof b1));
+        }
+        int via_slot = 0;
+        for (int k = 0; k < n_order; k++)
+            via_slot |= ch[order[k]].residency == ZT_RES_STREAMED || ch[order[k]].residency == ZT_RES_RESIDENT_CODED;
+        if (via_slot) {
             out->n_slots = slots;
             out->slot_bytes = slot;
             out->prefetch = pf;
+            out->cstage_bytes = cst;
         } else {
             out->all_resident = 1;
         }
@@ -266,28 +442,32 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     /* Resident arena offsets, in unit order. */
     uint64_t off = 0;
     for (int i = 0; i < n_units; i++) {
-        if (ch[i].residency != ZT_RES_RESIDENT) continue;
+        if (ch[i].residency != ZT_RES_RESIDENT && ch[i].residency != ZT_RES_RESIDENT_CODED) continue;
         ch[i].device_offset = off;
-        off += ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
+        off += ZT_ALIGN_UP(ch[i].residency == ZT_RES_RESIDENT_CODED ? units[i].coded_bytes : units[i].bytes, PLAN_ALIGN);
+        out->n_coded_resident += ch[i].residency == ZT_RES_RESIDENT_CODED;
     }
     out->resident_bytes = off;
     out->window_bytes = (uint64_t)out->n_slots * out->slot_bytes;
     out->workspace_bytes = ZT_ALIGN_UP(in->workspace_bytes, PLAN_ALIGN);
-    out->device_total = in->context_bytes + out->resident_bytes + out->window_bytes + out->workspace_bytes;
+    out->device_total =
+        in->context_bytes + out->resident_bytes + out->window_bytes + out->cstage_bytes + out->workspace_bytes;
 
     /* Host tiers for streamed units, per-step units first. */
-    uint64_t pinned_left = in->pinned_budget;
+    uint64_t pinned_left = in->pinned_budget, max_disk = 0;
     int any_disk = 0;
     for (int k = 0; k < n_order; k++) {
         int i = order[k];
         if (ch[i].residency != ZT_RES_STREAMED) continue;
-        if (units[i].bytes <= pinned_left) {
+        const uint64_t hb = bus_bytes(&units[i], in);
+        if (hb <= pinned_left) {
             ch[i].tier = ZT_TIER_PINNED;
-            pinned_left -= units[i].bytes;
-            out->pinned_bytes += units[i].bytes;
+            pinned_left -= hb;
+            out->pinned_bytes += hb;
         } else {
             ch[i].tier = ZT_TIER_DISK;
             any_disk = 1;
+            if (hb > max_disk) max_disk = hb;
         }
     }
     if (any_disk) {
@@ -300,8 +480,9 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                               zt_fmt_bytes(in->pinned_budget, b1, sizeof b1));
         }
         /* several stages: reads run ahead while earlier stages wait for a slot */
-        uint64_t staging = in->staging_bytes ? in->staging_bytes : (uint64_t)policy_of(in)->staging_slots * out->slot_bytes;
-        if (staging < out->slot_bytes) staging = out->slot_bytes;
+        const uint64_t stage = ZT_ALIGN_UP(max_disk, 4096); /* a disk unit's bytes as read (coded where coded) */
+        uint64_t staging = in->staging_bytes ? in->staging_bytes : (uint64_t)policy_of(in)->staging_slots * stage;
+        if (staging < stage) staging = stage;
         out->staging_bytes = staging;
         out->pinned_bytes += staging;
     }
@@ -315,66 +496,8 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                           zt_fmt_bytes(in->lend_bytes, b1, sizeof b1), zt_fmt_bytes(in->workspace_bytes, b2, sizeof b2));
     }
     out->lent_offset = ZT_ALIGN_UP(out->workspace_bytes - in->lend_bytes, PLAN_ALIGN);
-    if (!out->all_resident && out->n_slots) {
-        const uint64_t room = out->workspace_bytes - out->lent_offset;
-        const double t_streamed = sim_step(units, n_units, ch, out->n_slots, in->link_bw);
-        uint64_t loff = 0, lent_raw = 0;
-        for (int k = 0; k < n_order; k++) {
-            int i = order[k];
-            uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
-            if (ch[i].residency != ZT_RES_STREAMED || ch[i].tier != ZT_TIER_PINNED || unit_class(&units[i]) != 0) continue;
-            if (loff + b > room) continue;
-            ch[i].residency = ZT_RES_LENT;
-            ch[i].device_offset = loff;
-            loff += b;
-            lent_raw += units[i].bytes;
-            out->n_lent++;
-        }
-        /* Worth it only when the steps gain more than the once-per-image
-         * copies cost (a step already bound by compute gains nothing). */
-        const double gain = in->steps * (t_streamed - sim_step(units, n_units, ch, out->n_slots, in->link_bw));
-        if (out->n_lent && gain <= (double)lent_raw / in->link_bw) {
-            for (int i = 0; i < n_units; i++)
-                if (ch[i].residency == ZT_RES_LENT) ch[i].residency = ZT_RES_STREAMED, ch[i].device_offset = 0;
-            out->n_lent = 0;
-            loff = 0;
-        }
-        out->lent_bytes = loff;
-    }
-
-    /* Predictions. */
-    for (int i = 0; i < n_units; i++) {
-        const zt_plan_unit *u = &units[i];
-        int per_step = u->phase == ZT_PHASE_DIT && u->uses_per_image > 1;
-        if (per_step) out->step_compute_s += u->compute_s;
-        if (ch[i].residency == ZT_RES_LENT) out->image_bus_bytes += u->bytes; /* once per image */
-        if (ch[i].residency != ZT_RES_STREAMED) continue;
-        if (per_step) {
-            out->step_bus_bytes += u->bytes;
-            if (ch[i].tier == ZT_TIER_DISK) out->step_disk_bytes += u->bytes;
-        }
-        out->image_bus_bytes += u->bytes * (uint64_t)(u->uses_per_image > 0 ? u->uses_per_image : 1);
-    }
-    double t_link = (double)out->step_bus_bytes / in->link_bw;
-    double t_disk = in->disk_bw > 0 ? (double)out->step_disk_bytes / in->disk_bw : 0;
-    if (out->prefetch >= 1 || out->n_slots == 0) {
-        double t = out->step_compute_s;
-        if (out->n_slots) t = sim_step(units, n_units, ch, out->n_slots, in->link_bw); /* >= max(compute, link) */
-        if (t_disk > t) t = t_disk;
-        out->step_time_s = t;
-    } else {
-        out->step_time_s = out->step_compute_s + t_link + t_disk;
-    }
-    if (!out->all_resident) {
-        int kept = 0;
-        for (int k = 0; k < n_order; k++) kept += ch[order[k]].residency == ZT_RES_RESIDENT;
-        if (out->n_lent)
-            snprintf(out->note, sizeof out->note,
-                     "%d of %d streamable units stay on the device, %d more while the steps run", kept, n_order,
-                     out->n_lent);
-        else
-            snprintf(out->note, sizeof out->note, "%d of %d streamable units stay on the device", kept, n_order);
-    }
+    if (!out->all_resident && out->n_slots) plan_lend(units, n_units, order, n_order, in, out);
+    plan_predict(units, n_units, order, n_order, in, out);
     free(order);
     return ZT_OK;
 }
@@ -428,6 +551,11 @@ int zt_plan_choose(const zt_plan_unit *units_in, int n_units, const zt_plan_requ
     in->link_bw = rq->link_bw > 0 ? rq->link_bw : rq->link_measured > 0 ? rq->link_measured : pol->link_bw;
     if (rq->throttle_bw > 0 && rq->throttle_bw < in->link_bw) in->link_bw = rq->throttle_bw;
     in->disk_bw = rq->disk_bw > 0 ? rq->disk_bw : pol->disk_bw;
+    if (rq->coded)
+        in->decode_bw = rq->decode_bw > 0 ? rq->decode_bw
+                        : !gpu           ? pol->decode_bw_cpu
+                        : rq->mem_bw > 0 ? pol->decode_mem_fraction * rq->mem_bw
+                                         : pol->decode_bw_gpu;
     int rc;
     if (!rq->vram_budget) {
         /* no budget: every unit resident, the caller allocates activations per image;

@@ -34,6 +34,18 @@
  *     them afterwards). They count as resident in the step simulation and
  *     once per image in image_bus_bytes. The plan lends only when the
  *     simulated steps gain more than those copies cost at the link rate.
+ *   - Coded weights (storage/wcode.h; decode_bw > 0): a unit with a coded
+ *     form (coded_bytes > 0) crosses the bus and lives in host memory coded,
+ *     and is decoded on the copy stream into its slot: a streamed use costs
+ *     coded_bytes / link_bw + bytes / decode_bw on the copy timeline. It may
+ *     also stay on the device coded (RESIDENT_CODED: coded_bytes in the
+ *     resident arena, decoded into a slot at each use: bytes / decode_bw on
+ *     the copy timeline, no bus). Coded units coming from the host go
+ *     through a device piece buffer (`cstage_bytes`: the image's directory
+ *     and a run of its chunks at a time). The planner tries, in residency
+ *     order, the first r candidates decoded-resident and the rest coded-
+ *     resident where they fit (r from all to none) and keeps the fastest
+ *     simulated step (ties: more units decoded).
  *
  * zt_plan_make is the residency planner for one workspace. zt_plan_choose
  * is the whole policy on top of it, the one function a pipeline calls: it
@@ -58,7 +70,15 @@ typedef enum { ZT_PHASE_TEXT = 0, ZT_PHASE_DIT = 1, ZT_PHASE_VAE = 2, ZT_PHASE_C
 /* LENT: a per-step DiT unit copied to the device once per image, into the
  * tail of the workspace that the denoising loop leaves idle (the rest of a
  * whole-image VAE decode's scratch), and used there on every step. */
-typedef enum { ZT_RES_STREAMED = 0, ZT_RES_RESIDENT = 1, ZT_RES_HOST = 2, ZT_RES_LENT = 3 } zt_residency;
+/* RESIDENT_CODED: on the device in coded form (coded weights), decoded into a
+ * window slot before each use. */
+typedef enum {
+    ZT_RES_STREAMED = 0,
+    ZT_RES_RESIDENT = 1,
+    ZT_RES_HOST = 2,
+    ZT_RES_LENT = 3,
+    ZT_RES_RESIDENT_CODED = 4,
+} zt_residency;
 typedef enum { ZT_TIER_NONE = 0, ZT_TIER_PINNED = 1, ZT_TIER_DISK = 2 } zt_host_tier;
 
 /* The constants of the policy, named (zt_plan_policy_default sets them). */
@@ -77,6 +97,14 @@ typedef struct {
     double deeper_factor;      /* a deeper prefetch is taken when its simulated step is below this
                                   fraction of the best so far: 0.99 (more than 1% faster) */
     int staging_slots;         /* the DISK-tier staging ring, in slots (reads run ahead): 4 */
+    /* coded weights (storage/wcode.h) */
+    double decode_mem_fraction; /* decoded bf16 bytes/s assumed on a GPU, as a fraction of its memory
+                                  bandwidth: 0.36 (the decoder touches ~3.35 bytes per 2 bytes it writes:
+                                  0.36 is 60% of the memory bandwidth; measure with kbench wdecode) */
+    double decode_bw_gpu;      /* when the card's memory bandwidth is unknown (a simulated GPU): 1.5e12 */
+    double decode_bw_cpu;      /* the CPU backend's host decoder: 1e9 */
+    double coded_ratio;        /* coded / bf16 bytes assumed before the weights are coded (zturbo plan on a
+                                  snapshot): 0.68 (0.679 measured on mkmodel's weights, bin/wcode-stats) */
 } zt_plan_policy;
 
 void zt_plan_policy_default(zt_plan_policy *p);
@@ -89,6 +117,7 @@ typedef struct {
     int always_resident;  /* small units every phase needs (dit.globals...) */
     int host_only;        /* never on the device (te.embed) */
     double compute_s;     /* estimated compute seconds per use (0 if unknown) */
+    uint64_t coded_bytes; /* size of its coded image (storage/wcode.h); 0: no coded form */
 } zt_plan_unit;
 
 typedef struct {
@@ -106,7 +135,14 @@ typedef struct {
     uint64_t staging_bytes;    /* pinned staging ring for DISK-tier reads (0 = plan decides) */
     uint64_t lend_bytes;       /* the workspace's tail, idle while the DiT steps run (0: none) */
     const zt_plan_policy *policy; /* NULL: zt_plan_policy_default */
+    double decode_bw;          /* coded weights: bf16 bytes/s the device decodes; 0: every unit moves as bf16 */
+    uint64_t piece_bytes;      /* coded weights: the device piece buffer's chunk run (0: ZT_PLAN_PIECE_DEFAULT) */
 } zt_plan_input;
+
+/* Device piece buffer for coded units from the host: the largest coded image's
+ * directory (ZT_PLAN_PIECE_HEAD) + a run of chunks of up to piece_bytes. */
+#define ZT_PLAN_PIECE_DEFAULT (32ull << 20)
+#define ZT_PLAN_PIECE_HEAD (64ull << 10)
 
 typedef struct {
     zt_residency residency;
@@ -115,6 +151,8 @@ typedef struct {
                                   phase of theirs until a phase of another kind begins */
     uint64_t device_offset;    /* offset in the resident arena (resident units) or in the lent
                                   region (lent units) */
+    int coded;                 /* 1: the unit moves (and, RESIDENT_CODED, stays) coded: its host image
+                                  is the coded one */
 } zt_plan_unit_choice;
 
 typedef struct {
@@ -125,15 +163,18 @@ typedef struct {
     int prefetch;                 /* units copied ahead of compute */
     uint64_t resident_bytes;      /* device arena for resident units */
     uint64_t window_bytes;        /* n_slots * slot_bytes */
+    uint64_t cstage_bytes;        /* device piece buffer for coded units from the host (0: none) */
+    int n_coded_resident;         /* units kept on the device coded */
     uint64_t workspace_bytes;
     uint64_t lent_offset;         /* where the lent units start in the workspace */
     uint64_t lent_bytes;          /* their bytes (from lent_offset on) */
     int n_lent;
-    uint64_t device_total;        /* context + resident + window + workspace */
+    uint64_t device_total;        /* context + resident + window + cstage + workspace */
     uint64_t pinned_bytes;        /* pinned host memory: PINNED-tier units + staging ring */
     uint64_t staging_bytes;
     /* predictions for one DiT evaluation (steady state) */
-    uint64_t step_bus_bytes;      /* bytes copied host->device per evaluation */
+    uint64_t step_bus_bytes;      /* bytes copied host->device per evaluation (coded where coded) */
+    uint64_t step_decode_bytes;   /* bf16 bytes decoded per evaluation (coded units streamed or coded-resident) */
     uint64_t step_disk_bytes;     /* of which read from the store */
     double step_compute_s;
     double step_time_s;
@@ -194,6 +235,11 @@ typedef struct {
     zt_vae_decode_mode vae_decode;
     zt_plan_vae vae[2];        /* [ZT_PLAN_VAE_WHOLE], [ZT_PLAN_VAE_BANDED] */
     int lend;                  /* 1: lend the whole-image decode's idle tail to per-step units; 0: never */
+    /* coded weights: units with coded_bytes move coded when `coded`; the
+     * decode rate is decode_bw when given, else the policy's assumption
+     * (a fraction of mem_bw, the card's memory bandwidth, when known) */
+    int coded;
+    double decode_bw, mem_bw;
 } zt_plan_request;
 
 /* The plan for a request: *in receives the planner input it was made with

@@ -253,7 +253,7 @@ static void comfy_free(comfy *s) {
 
 static void comfy_close(zt_source *src) { comfy_free(src->impl); }
 
-static const zt_source_ops k_comfy_ops = {comfy_read_unit, comfy_read_embed_rows, comfy_close};
+static const zt_source_ops k_comfy_ops = {comfy_read_unit, comfy_read_embed_rows, comfy_close, NULL};
 
 /* ---- finding the files ------------------------------------------------------ */
 
@@ -462,18 +462,18 @@ static int pick_config(const zt_st_file *f, const char *p, zt_model_config *cfg,
 }
 
 static int dtype_ok(const comfy *s, int fi, const zt_st_tensor *t, zt_err *e) {
-    zt_st_dtype dt = t->dtype;
+    zt_dtype dt = t->dtype;
     const zt_st_file *f = &s->files[fi];
-    if (dt == ZT_ST_F32 || dt == ZT_ST_F16 || dt == ZT_ST_BF16) return ZT_OK;
-    int f8 = dt == ZT_ST_F8_E4M3 || dt == ZT_ST_F8_E5M2;
+    if (dt == ZT_DT_F32 || dt == ZT_DT_F16 || dt == ZT_DT_BF16) return ZT_OK;
+    int f8 = dt == ZT_DT_F8_E4M3 || dt == ZT_DT_F8_E5M2;
     if (f8 && !s->cls[fi].scaled_fp8) return ZT_OK;
     if (f8)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED,
                           "unsupported dtype %s in %s: use a bf16/fp16 file (its FP8 weights come with scale tensors, "
                           "e.g. '%s')",
-                          zt_st_dtype_name(dt), f->path, t->name);
+                          zt_dtype_name(dt), f->path, t->name);
     return zt_err_set(e, ZT_ERR_UNSUPPORTED, "unsupported dtype %s in %s: use a bf16/fp16 file (tensor '%s')",
-                      zt_st_dtype_name(dt), f->path, t->name);
+                      zt_dtype_name(dt), f->path, t->name);
 }
 
 /* Locate every needed tensor of component `comp`; one line on failure. */
@@ -588,6 +588,19 @@ int zt_comfy_open(const zt_comfy_files *files, zt_source **out, zt_err *e) {
     return ZT_OK;
 }
 
+/* The opened source's name becomes `path`, as the user gave it. */
+static int rename_source(zt_source **out, const char *path, zt_err *e) {
+    char *p = strdup(path);
+    if (!p) {
+        zt_source_close(*out);
+        *out = NULL;
+        return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    free((*out)->path);
+    (*out)->path = p;
+    return ZT_OK;
+}
+
 int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e) {
     *out = NULL;
     struct stat st;
@@ -609,17 +622,7 @@ int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e) {
             }
         }
         int rc = zt_comfy_open(&f, out, e);
-        if (!rc && f.dir != path) { /* name the source after the folder the user gave */
-            char *p = strdup(path);
-            if (!p) {
-                zt_source_close(*out);
-                *out = NULL;
-                return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
-            }
-            free((*out)->path);
-            (*out)->path = p;
-        }
-        return rc;
+        return !rc && f.dir != path ? rename_source(out, path, e) : rc; /* named after the folder given */
     }
     /* the named file plays every role it has; the others are searched */
     zt_st_file sf;
@@ -639,17 +642,7 @@ int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e) {
     if (c.roles & (1 << ZT_COMP_TEXT)) f.te = path;
     if (c.roles & (1 << ZT_COMP_VAE)) f.vae = path;
     rc = zt_comfy_open(&f, out, e);
-    if (!rc && !f.dit) { /* name the source after the file the user gave */
-        char *p = strdup(path);
-        if (!p) {
-            zt_source_close(*out);
-            *out = NULL;
-            return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
-        }
-        free((*out)->path);
-        (*out)->path = p;
-    }
-    return rc;
+    return !rc && !f.dit ? rename_source(out, path, e) : rc; /* named after the file the user gave */
 }
 
 /* ---- dispatch probes -------------------------------------------------------- */

@@ -108,7 +108,7 @@ static int all_zero(const zt_st_file *f, const zt_st_tensor *t, int *zero, zt_er
     int rc = zt_st_pread(f, t, 0, b, n, e);
     *zero = 1;
     for (uint64_t i = 0; !rc && i < n; i++)
-        if (b[i] && !(b[i] == 0x80 && ((i + 1) % zt_st_dtype_size(t->dtype)) == 0)) { /* -0.0 is zero too */
+        if (b[i] && !(b[i] == 0x80 && ((i + 1) % zt_dtype_size(t->dtype)) == 0)) { /* -0.0 is zero too */
             *zero = 0;
             break;
         }
@@ -209,7 +209,11 @@ static void ctl_free(ctlsrc *s) {
 
 static void ctl_close(zt_source *src) { ctl_free(src->impl); }
 
-static const zt_source_ops k_ctl_ops = {ctl_read_unit, ctl_read_embed_rows, ctl_close};
+static int ctl_read_file(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e) {
+    return zt_source_read_file(((ctlsrc *)src->impl)->inner, name, data, size, e);
+}
+
+static const zt_source_ops k_ctl_ops = {ctl_read_unit, ctl_read_embed_rows, ctl_close, ctl_read_file};
 
 int zt_source_add_control(zt_source *inner, const char *path, zt_source **out, zt_err *e) {
     *out = NULL;
@@ -254,9 +258,9 @@ int zt_source_add_control(zt_source *inner, const char *path, zt_source **out, z
                                 path, t->name, got, want);
                 break;
             }
-            if (en->t->dtype != ZT_ST_BF16 && en->t->dtype != ZT_ST_F16 && en->t->dtype != ZT_ST_F32) {
+            if (en->t->dtype != ZT_DT_BF16 && en->t->dtype != ZT_DT_F16 && en->t->dtype != ZT_DT_F32) {
                 rc = zt_err_set(e, ZT_ERR_UNSUPPORTED, "control model %s: tensor '%s' is %s (F32, F16 or BF16 only)",
-                                path, t->name, zt_st_dtype_name(en->t->dtype));
+                                path, t->name, zt_dtype_name(en->t->dtype));
                 break;
             }
             s->locs[i] = (zt_tensor_loc){&s->set.files[en->file], en->t, 0};

@@ -321,7 +321,7 @@ typedef struct {
     const char *via;          /* the A key (for messages) */
 } pair;
 
-static int is_float_dt(zt_st_dtype d) { return d == ZT_ST_F32 || d == ZT_ST_F16 || d == ZT_ST_BF16; }
+static int is_float_dt(zt_dtype d) { return d == ZT_DT_F32 || d == ZT_DT_F16 || d == ZT_DT_BF16; }
 
 static int64_t mat_dim(const zt_st_tensor *t, int d) { return t->shape[d]; }
 
@@ -429,7 +429,7 @@ int zt_lora_map_file(const zt_catalog *cat, const zt_st_file *f, const char *ada
         if (!is_float_dt(A->dtype) || !is_float_dt(B->dtype)) {
             const zt_st_tensor *bad = is_float_dt(A->dtype) ? B : A;
             rc = zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: key %s: dtype %s (F32, F16 or BF16 expected)", path, bad->name,
-                            zt_st_dtype_name(bad->dtype));
+                            zt_dtype_name(bad->dtype));
             break;
         }
         if (!mat2(A) || !mat2(B)) {
@@ -466,9 +466,9 @@ int zt_lora_map_file(const zt_catalog *cat, const zt_st_file *f, const char *ada
                                 (unsigned long long)n);
                 break;
             }
-            if (!is_float_dt(al->dtype) && al->dtype != ZT_ST_F64 && al->dtype != ZT_ST_I64 && al->dtype != ZT_ST_I32) {
+            if (!is_float_dt(al->dtype) && al->dtype != ZT_DT_F64 && al->dtype != ZT_DT_I64 && al->dtype != ZT_DT_I32) {
                 rc = zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: key %s: alpha of dtype %s", path, al->name,
-                                zt_st_dtype_name(al->dtype));
+                                zt_dtype_name(al->dtype));
                 break;
             }
             alpha = NAN; /* read with the values (zt_lora_set_open) */
@@ -538,14 +538,14 @@ out:
 
 /* Elements [first, first + n) of t as f32. */
 static int read_f32(const zt_st_file *f, const zt_st_tensor *t, uint64_t first, uint64_t n, float *dst, zt_err *e) {
-    const unsigned es = zt_st_dtype_size(t->dtype);
-    if (t->dtype == ZT_ST_F32) return zt_st_pread(f, t, first * 4, dst, n * 4, e);
+    const unsigned es = zt_dtype_size(t->dtype);
+    if (t->dtype == ZT_DT_F32) return zt_st_pread(f, t, first * 4, dst, n * 4, e);
     /* narrower types: read into the tail of dst, widen front to back */
     void *raw = (char *)dst + n * 4 - n * es;
     int rc = zt_st_pread(f, t, first * es, raw, n * es, e);
     if (rc) return rc;
     const uint16_t *h = raw;
-    if (t->dtype == ZT_ST_BF16)
+    if (t->dtype == ZT_DT_BF16)
         for (uint64_t i = 0; i < n; i++) dst[i] = zt_bf16_to_f32(h[i]);
     else
         for (uint64_t i = 0; i < n; i++) dst[i] = zt_f16_to_f32(h[i]);
@@ -554,14 +554,14 @@ static int read_f32(const zt_st_file *f, const zt_st_tensor *t, uint64_t first, 
 
 static int read_scalar(const zt_st_file *f, const zt_st_tensor *t, double *v, zt_err *e) {
     uint8_t b[8] = {0};
-    int rc = zt_st_pread(f, t, 0, b, zt_st_dtype_size(t->dtype), e);
+    int rc = zt_st_pread(f, t, 0, b, zt_dtype_size(t->dtype), e);
     if (rc) return rc;
     switch (t->dtype) {
-    case ZT_ST_F64: memcpy(v, b, 8); break;
-    case ZT_ST_I64: { int64_t x; memcpy(&x, b, 8); *v = (double)x; } break;
-    case ZT_ST_I32: { int32_t x; memcpy(&x, b, 4); *v = x; } break;
-    case ZT_ST_F32: { float x; memcpy(&x, b, 4); *v = x; } break;
-    case ZT_ST_BF16: { uint16_t x; memcpy(&x, b, 2); *v = zt_bf16_to_f32(x); } break;
+    case ZT_DT_F64: memcpy(v, b, 8); break;
+    case ZT_DT_I64: { int64_t x; memcpy(&x, b, 8); *v = (double)x; } break;
+    case ZT_DT_I32: { int32_t x; memcpy(&x, b, 4); *v = x; } break;
+    case ZT_DT_F32: { float x; memcpy(&x, b, 4); *v = x; } break;
+    case ZT_DT_BF16: { uint16_t x; memcpy(&x, b, 2); *v = zt_bf16_to_f32(x); } break;
     default: { uint16_t x; memcpy(&x, b, 2); *v = zt_f16_to_f32(x); } break;
     }
     return ZT_OK;
@@ -569,7 +569,7 @@ static int read_scalar(const zt_st_file *f, const zt_st_tensor *t, double *v, zt
 
 /* Every value of t finite (in chunks through buf of `cap` floats). */
 static int check_finite(const zt_st_file *f, const zt_st_tensor *t, float *buf, uint64_t cap, zt_err *e) {
-    uint64_t n = (t->end - t->begin) / zt_st_dtype_size(t->dtype);
+    uint64_t n = (t->end - t->begin) / zt_dtype_size(t->dtype);
     for (uint64_t i = 0; i < n; i += cap) {
         uint64_t c = ZT_MIN(cap, n - i);
         int rc = read_f32(f, t, i, c, buf, e);

@@ -828,11 +828,14 @@ int zt_reader_submit_unit(zt_reader *r, const zt_store *s, int unit, void *dst, 
     const zt_store_extent *x = zt_store_extent_of(s, unit);
     if (!x) return zt_err_set(e, ZT_ERR_ARG, "%s: no unit %d", zt_store_path(s), unit);
     const char *un = zt_store_catalog(s)->units[unit].name;
-    if (!dst || dst_bytes < x->image_bytes)
+    /* a coded unit (codec 3) arrives as its coded bytes, read straight into dst */
+    const int coded = x->codec == ZT_CODEC_WCODE;
+    const uint64_t need = coded ? x->read_bytes : x->image_bytes;
+    if (!dst || dst_bytes < need)
         return zt_err_set(e, ZT_ERR_ARG, "%s: unit '%s' needs a %llu-byte destination", zt_store_path(s), un,
-                          (unsigned long long)x->image_bytes);
+                          (unsigned long long)need);
     uint8_t *into;
-    if (zt_store_extent_is_image(s, unit) && dst_bytes >= x->read_bytes) into = dst;
+    if (coded || (zt_store_extent_is_image(s, unit) && dst_bytes >= x->read_bytes)) into = dst;
     else if (staging && staging_bytes >= x->read_bytes) into = staging;
     else
         return zt_err_set(e, ZT_ERR_ARG, "%s: unit '%s' needs a staging buffer of %llu bytes", zt_store_path(s), un,

@@ -19,7 +19,9 @@
  * Unit requests: the extent is read into the caller's staging buffer (or,
  * when the extent is a plain copy of the image and dst is aligned, straight
  * into dst), then `decode_threads` workers check each chunk's checksum and
- * decode it into dst (storage/store.h).
+ * decode it into dst (storage/store.h). A coded unit (codec 3) is read
+ * straight into dst and only checked: dst receives its coded bytes, which
+ * the caller validates (zt_wcode_validate) and decodes (on the GPU).
  *
  * Completions are reported per request through zt_reader_wait, in any
  * order, with the caller's tag, a status code and a one-line message.
@@ -89,7 +91,7 @@ void zt_reader_close(zt_reader *r);
  * outstanding (wait first). */
 int zt_reader_submit(zt_reader *r, uint64_t offset, uint64_t len, void *buf, uint64_t tag, zt_err *e);
 /* Read unit `unit` of store `s` (which must be the reader's file) into dst
- * (>= image_bytes). staging: >= extent read_bytes (zt_store_max_read_bytes),
+ * (>= image_bytes; a coded unit: >= read_bytes, its coded bytes). staging: >= extent read_bytes (zt_store_max_read_bytes),
  * 4 KiB aligned for O_DIRECT; may be NULL when the extent is a plain copy
  * and dst is at least read_bytes. flags: ZT_STORE_NO_VERIFY skips checksums. */
 int zt_reader_submit_unit(zt_reader *r, const zt_store *s, int unit, void *dst, uint64_t dst_bytes, void *staging,

@@ -11,29 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const struct {
-    const char *name;
-    unsigned size;
-} k_dtypes[ZT_ST_DTYPE_COUNT] = {
-    [ZT_ST_BOOL] = {"BOOL", 1},       [ZT_ST_U8] = {"U8", 1},           [ZT_ST_I8] = {"I8", 1},
-    [ZT_ST_I16] = {"I16", 2},         [ZT_ST_U16] = {"U16", 2},         [ZT_ST_F16] = {"F16", 2},
-    [ZT_ST_BF16] = {"BF16", 2},       [ZT_ST_I32] = {"I32", 4},         [ZT_ST_U32] = {"U32", 4},
-    [ZT_ST_F32] = {"F32", 4},         [ZT_ST_F64] = {"F64", 8},         [ZT_ST_I64] = {"I64", 8},
-    [ZT_ST_U64] = {"U64", 8},         [ZT_ST_F8_E4M3] = {"F8_E4M3", 1}, [ZT_ST_F8_E5M2] = {"F8_E5M2", 1},
-    [ZT_ST_F8_E8M0] = {"F8_E8M0", 1}, [ZT_ST_C64] = {"C64", 8},
-};
-
-const char *zt_st_dtype_name(zt_st_dtype t) { return (unsigned)t < ZT_ST_DTYPE_COUNT ? k_dtypes[t].name : "?"; }
-unsigned zt_st_dtype_size(zt_st_dtype t) { return (unsigned)t < ZT_ST_DTYPE_COUNT ? k_dtypes[t].size : 0; }
-
-int zt_st_dtype_parse(const char *s, zt_st_dtype *out) {
-    for (int i = 0; i < ZT_ST_DTYPE_COUNT; i++)
-        if (!strcmp(s, k_dtypes[i].name)) {
-            *out = (zt_st_dtype)i;
-            return ZT_OK;
-        }
-    return ZT_ERR_UNSUPPORTED;
-}
 
 /* A printable, bounded copy of an untrusted name for one-line messages. */
 static const char *shown(const char *s, char *buf, size_t n) {
@@ -89,7 +66,7 @@ static int parse_tensor(const char *label, const char *key, json_t *v, uint64_t 
     json_t *dt = json_object_get(v, "dtype"), *sh = json_object_get(v, "shape"), *off = json_object_get(v, "data_offsets");
     if (!dt || !json_is_string(dt))
         return zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s': missing or non-string 'dtype'", label, nm);
-    if (zt_st_dtype_parse(json_string_value(dt), &t->dtype)) {
+    if (zt_dtype_parse(json_string_value(dt), &t->dtype)) {
         char db[32];
         return zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: tensor '%s': unknown dtype '%s'", label, nm,
                           shown(json_string_value(dt), db, sizeof db));
@@ -112,7 +89,7 @@ static int parse_tensor(const char *label, const char *key, json_t *v, uint64_t 
         if (__builtin_mul_overflow(count, dim, &count)) overflow = 1;
     }
     uint64_t bytes = 0;
-    if (overflow || __builtin_mul_overflow(count, (uint64_t)zt_st_dtype_size(t->dtype), &bytes))
+    if (overflow || __builtin_mul_overflow(count, (uint64_t)zt_dtype_size(t->dtype), &bytes))
         return zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s': shape size overflows", label, nm);
     if (!off || !json_is_array(off) || json_array_size(off) != 2)
         return zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s': 'data_offsets' must be an array [begin, end]", label, nm);
@@ -124,7 +101,7 @@ static int parse_tensor(const char *label, const char *key, json_t *v, uint64_t 
     if (t->end - t->begin != bytes)
         return zt_err_set(e, ZT_ERR_FORMAT,
                           "%s: tensor '%s': shape x %s = %llu bytes but data_offsets span %llu bytes", label, nm,
-                          zt_st_dtype_name(t->dtype), (unsigned long long)bytes,
+                          zt_dtype_name(t->dtype), (unsigned long long)bytes,
                           (unsigned long long)(t->end - t->begin));
     if (t->end > data_size)
         return zt_err_set(e, ZT_ERR_FORMAT,
@@ -668,7 +645,7 @@ int zt_st_writer_open(const char *path, const zt_st_wtensor *ts, int n, zt_st_wr
             goto fail;
         }
         if (!strcmp(t->name, "__metadata__") || t->ndim < 0 || t->ndim > ZT_ST_MAX_DIMS ||
-            (unsigned)t->dtype >= ZT_ST_DTYPE_COUNT) {
+            (unsigned)t->dtype >= ZT_DT_COUNT) {
             rc = zt_err_set(e, ZT_ERR_ARG, "%s: tensor '%s': bad name, rank or dtype", path, t->name);
             goto fail;
         }
@@ -678,12 +655,12 @@ int zt_st_writer_open(const char *path, const zt_st_wtensor *ts, int n, zt_st_wr
             cnt *= (uint64_t)t->shape[d];
             json_array_append_new(shape, json_integer(t->shape[d]));
         }
-        uint64_t b = cnt * zt_st_dtype_size(t->dtype);
+        uint64_t b = cnt * zt_dtype_size(t->dtype);
         w->bytes[w->order[k]] = b;
         json_t *ent = json_object(), *offs = json_array();
         json_array_append_new(offs, json_integer((json_int_t)off));
         json_array_append_new(offs, json_integer((json_int_t)(off + b)));
-        json_object_set_new(ent, "dtype", json_string(zt_st_dtype_name(t->dtype)));
+        json_object_set_new(ent, "dtype", json_string(zt_dtype_name(t->dtype)));
         json_object_set_new(ent, "shape", shape);
         json_object_set_new(ent, "data_offsets", offs);
         if (json_object_set_new(root, t->name, ent)) {

@@ -47,35 +47,12 @@ extern "C" {
 #define ZT_ST_MAX_DIMS 8
 #define ZT_ST_MAX_HEADER (100ull * 1024 * 1024) /* same cap as the reference library */
 
-typedef enum {
-    ZT_ST_BOOL = 0,
-    ZT_ST_U8,
-    ZT_ST_I8,
-    ZT_ST_I16,
-    ZT_ST_U16,
-    ZT_ST_F16,
-    ZT_ST_BF16,
-    ZT_ST_I32,
-    ZT_ST_U32,
-    ZT_ST_F32,
-    ZT_ST_F64,
-    ZT_ST_I64,
-    ZT_ST_U64,
-    ZT_ST_F8_E4M3,
-    ZT_ST_F8_E5M2,
-    ZT_ST_F8_E8M0,
-    ZT_ST_C64,
-    ZT_ST_DTYPE_COUNT
-} zt_st_dtype;
-
-const char *zt_st_dtype_name(zt_st_dtype t);
-unsigned zt_st_dtype_size(zt_st_dtype t);
-/* ZT_OK, or ZT_ERR_UNSUPPORTED when the string is not a known dtype. */
-int zt_st_dtype_parse(const char *s, zt_st_dtype *out);
+/* Element types: zt_dtype (common/zt_dtype.h), one enum and one size table
+ * for the files and the engine. */
 
 typedef struct {
     const char *name;
-    zt_st_dtype dtype;
+    zt_dtype dtype;
     int ndim;
     int64_t shape[ZT_ST_MAX_DIMS];
     uint64_t begin, end;  /* relative to the data section */
@@ -133,7 +110,7 @@ void zt_st_index_free(int n, char **tensors, char **shards);
 /* Streaming writer. */
 typedef struct {
     const char *name;
-    zt_st_dtype dtype;
+    zt_dtype dtype;
     int ndim;
     int64_t shape[ZT_ST_MAX_DIMS];
 } zt_st_wtensor;

@@ -3,11 +3,16 @@
  * checked against it at open, and unit images are assembled by pread +
  * conversion to BF16 (round to nearest even, spec §1.4) + OHWI permutation
  * of VAE convs. Thread-safe reads (pread, per-call scratch). Never prints. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "storage/safetensors.h"
+#include "storage/store.h"
 #include "storage/source_internal.h"
 #include "storage/tensor_image.h"
 
@@ -63,7 +68,44 @@ static void snap_close(zt_source *src) {
     free(s);
 }
 
-static const zt_source_ops k_snapshot_ops = {snap_read_unit, snap_read_embed_rows, snap_close};
+/* FOLDER/NAME whole: a regular file (checked on the open descriptor, opened
+ * without blocking so that a FIFO cannot hang us) of at most 64 MiB. */
+static int snap_read_file(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e) {
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", src->path, name) >= sizeof path)
+        return zt_err_set(e, ZT_ERR_ARG, "%s/%s: path too long", src->path, name);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return zt_err_set(e, errno == ENOENT || errno == ENOTDIR ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: cannot open: %s",
+                          path, strerror(errno));
+    struct stat st;
+    int rc = ZT_OK;
+    uint8_t *buf = NULL;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size > ZT_STORE_FILE_MAX)
+        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: %llu bytes, over the %u MiB cap for a model file", path,
+                        (unsigned long long)st.st_size, ZT_STORE_FILE_MAX >> 20);
+    else if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1)))
+        rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
+    uint64_t got = 0;
+    while (!rc && got < (uint64_t)st.st_size) {
+        ssize_t r = pread(fd, buf + got, (size_t)((uint64_t)st.st_size - got), (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) rc = zt_err_set(e, ZT_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        else if (r == 0) rc = zt_err_set(e, ZT_ERR_IO, "%s: shrank while being read", path);
+        else got += (uint64_t)r;
+    }
+    close(fd);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *data = buf;
+    *size = got;
+    return ZT_OK;
+}
+
+static const zt_source_ops k_snapshot_ops = {snap_read_unit, snap_read_embed_rows, snap_close, snap_read_file};
 
 /* ---- open ------------------------------------------------------------------ */
 
@@ -81,9 +123,9 @@ static int check_tensor(const snapshot *s, const zt_ckpt_tensor *k, loc *out, zt
         return zt_err_set(e, ZT_ERR_FORMAT, "%s: tensor '%s' has shape %s but the model config needs %s", f->path,
                           k->name, fmt_shape(t->ndim, t->shape, a, sizeof a), fmt_shape(k->ndim, k->shape, b, sizeof b));
     }
-    if (t->dtype != ZT_ST_F32 && t->dtype != ZT_ST_BF16 && t->dtype != ZT_ST_F16)
+    if (t->dtype != ZT_DT_F32 && t->dtype != ZT_DT_BF16 && t->dtype != ZT_DT_F16)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (expected F32, BF16 or F16)", f->path,
-                          k->name, zt_st_dtype_name(t->dtype));
+                          k->name, zt_dtype_name(t->dtype));
     out->f = f;
     out->t = t;
     return ZT_OK;

@@ -27,6 +27,7 @@ void zt_source_close(zt_source *src) {
 }
 
 zt_source_kind zt_source_kind_of(const zt_source *src) { return src->kind; }
+const char *zt_source_path(const zt_source *src) { return src->path; }
 
 int zt_source_set_load_threads(zt_source *src, int threads, zt_err *e) {
     if (threads < 0 || threads > ZT_LOAD_THREADS_MAX)
@@ -54,4 +55,13 @@ int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_
             return zt_err_set(e, ZT_ERR_RANGE, "%s: token id %d outside the vocabulary [0, %d)", src->path, ids[i],
                               src->cat->cfg.te_vocab);
     return n ? src->ops->read_embed_rows(src, ids, n, dst, e) : ZT_OK;
+}
+
+int zt_source_read_file(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e) {
+    *data = NULL;
+    *size = 0;
+    if (!src->ops->read_file)
+        return zt_err_set(e, ZT_ERR_MISSING, "%s: %s files carry no %s", src->path,
+                          src->kind == ZT_SOURCE_COMFY ? "ComfyUI" : "these", name);
+    return src->ops->read_file(src, name, data, size, e);
 }

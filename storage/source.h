@@ -34,6 +34,7 @@ typedef enum { ZT_SOURCE_SNAPSHOT = 0, ZT_SOURCE_STORE = 1, ZT_SOURCE_COMFY = 2 
 int zt_source_open(const char *path, zt_source **out, zt_err *e);
 void zt_source_close(zt_source *src);
 zt_source_kind zt_source_kind_of(const zt_source *src);
+const char *zt_source_path(const zt_source *src); /* as opened */
 const zt_catalog *zt_source_catalog(const zt_source *src);
 /* Fill the byte image of unit `unit` (index into catalog units) into dst
  * (at least units[unit].nbytes bytes; padding bytes are zero). */
@@ -46,6 +47,13 @@ int zt_source_set_load_threads(zt_source *src, int threads, zt_err *e);
 /* Read the host-only embedding rows `ids[0..n)` of te.embed into dst
  * (bf16 [n, te_hidden]) without loading the whole table. */
 int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e);
+/* A file besides the weights, by its path in a Hugging Face snapshot
+ * ("tokenizer/tokenizer.json"): a snapshot reads FOLDER/NAME (a regular
+ * file of at most 64 MiB), a store gives its stored copy (storage/store.h);
+ * ComfyUI files have none. *data is malloc'ed (the caller frees it).
+ * ZT_ERR_MISSING (message naming where it was looked for) when the source
+ * has no such file. */
+int zt_source_read_file(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e);
 
 /* A source whose unit images are those of `inner` passed through fn (which
  * changes the image in place; bytes = the unit's image size). The wrapper

@@ -22,6 +22,8 @@ typedef struct {
     int (*read_embed_rows)(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e);
     /* Release everything, including src itself. */
     void (*close)(zt_source *src);
+    /* A file besides the weights (source.h); NULL: the source has none. */
+    int (*read_file)(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e);
 } zt_source_ops;
 
 struct zt_source {

@@ -35,7 +35,11 @@ static void tr_close(zt_source *src) {
     free(src);
 }
 
-static const zt_source_ops k_transform_ops = {tr_read_unit, tr_read_embed_rows, tr_close};
+static int tr_read_file(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e) {
+    return zt_source_read_file(((transform *)src->impl)->inner, name, data, size, e);
+}
+
+static const zt_source_ops k_transform_ops = {tr_read_unit, tr_read_embed_rows, tr_close, tr_read_file};
 
 int zt_source_transform(zt_source *inner, zt_unit_transform_fn fn, void *ctx, void (*free_ctx)(void *ctx),
                         zt_source **out, zt_err *e) {

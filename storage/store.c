@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "storage/store_format.h"
+#include "storage/wcode.h"
 
 struct zt_store {
     char *path;
@@ -28,6 +29,13 @@ struct zt_store {
     int have_cat;
     zt_store_extent *ext;     /* [n_units] */
     zt_store_chunk *chunks;   /* [n_chunks] */
+    unsigned version;
+    uint32_t n_files;
+    struct {
+        char name[ZT_STORE_FILE_NAME];
+        uint64_t offset, size;
+    } *files;                 /* [n_files] */
+    uint8_t *file_data;       /* section 7, files_size bytes */
 };
 
 /* ---- config records: the fields of zt_model_config, in file order ---- */
@@ -87,6 +95,8 @@ void zt_store_close(zt_store *s) {
     if (s->have_cat) zt_catalog_free(&s->cat);
     free(s->ext);
     free(s->chunks);
+    free(s->files);
+    free(s->file_data);
     free(s->path);
     free(s);
 }
@@ -103,14 +113,21 @@ int zt_store_header_decode(const uint8_t *h, size_t len, uint64_t file_size, con
     zt_store_header H;
     memset(&H, 0, sizeof H);
     H.version = zt_rd32(h + 8);
-    if (H.version != ZT_STORE_VERSION)
-        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "%s: store format version %u (this zturbo reads version %u; repack it)",
-                          name, H.version, ZT_STORE_VERSION);
+    if (H.version != 1 && H.version != ZT_STORE_VERSION)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED,
+                          "%s: store format version %u, this zturbo reads versions 1 and %u: %s", name, H.version,
+                          ZT_STORE_VERSION,
+                          H.version > ZT_STORE_VERSION ? "written by a newer zturbo; repack it from the model with this one"
+                                                       : "repack it from the model (zturbo pack MODEL -o STORE)");
     if (!(flags & ZT_STORE_TRUST_INDEX) && XXH64(h, 248, 0) != zt_rd64(h + 248))
         return zt_err_set(e, ZT_ERR_CHECKSUM, "%s: header checksum mismatch", name);
     H.flags = zt_rd32(h + 12);
     if (H.flags) return zt_err_set(e, ZT_ERR_FORMAT, "%s: reserved header flags set (0x%x)", name, H.flags);
-    if (!is_zero(h + 80, 168)) return zt_err_set(e, ZT_ERR_FORMAT, "%s: reserved header bytes are not zero", name);
+    /* version 1 reserved [80, 248): zero there reads as no files */
+    H.n_files = zt_rd32(h + 80);
+    H.files_size = zt_rd64(h + 88);
+    if (zt_rd32(h + 84) || !is_zero(h + 96, 152) || (H.version == 1 && (H.n_files || H.files_size)))
+        return zt_err_set(e, ZT_ERR_FORMAT, "%s: reserved header bytes are not zero", name);
     H.file_size = zt_rd64(h + 16);
     H.index_offset = zt_rd64(h + 24);
     H.index_size = zt_rd64(h + 32);
@@ -144,11 +161,16 @@ int zt_store_header_decode(const uint8_t *h, size_t len, uint64_t file_size, con
      * bounded by it so that no product overflows. */
     uint64_t isz = H.index_size;
     if (H.n_units == 0 || H.n_units > isz / ZT_STORE_UNIT_REC || H.n_tensors > isz / ZT_STORE_TENSOR_REC ||
-        H.n_config > isz / ZT_STORE_CONFIG_REC || H.n_chunks > isz / ZT_STORE_CHUNK_REC || H.names_size > isz)
+        H.n_config > isz / ZT_STORE_CONFIG_REC || H.n_chunks > isz / ZT_STORE_CHUNK_REC || H.names_size > isz ||
+        H.files_size > isz)
         return zt_err_set(e, ZT_ERR_FORMAT, "%s: index counts do not fit its %llu bytes", name,
                           (unsigned long long)isz);
+    if (H.n_files > ZT_STORE_FILES_MAX)
+        return zt_err_set(e, ZT_ERR_FORMAT, "%s: %u files, at most %u are allowed", name, H.n_files,
+                          ZT_STORE_FILES_MAX);
     uint64_t want = (uint64_t)H.n_config * ZT_STORE_CONFIG_REC + (uint64_t)H.n_units * ZT_STORE_UNIT_REC +
-                    (uint64_t)H.n_tensors * ZT_STORE_TENSOR_REC + H.n_chunks * ZT_STORE_CHUNK_REC + H.names_size;
+                    (uint64_t)H.n_tensors * ZT_STORE_TENSOR_REC + H.n_chunks * ZT_STORE_CHUNK_REC + H.names_size +
+                    (uint64_t)H.n_files * ZT_STORE_FILE_REC + H.files_size;
     if (want != isz)
         return zt_err_set(e, ZT_ERR_FORMAT, "%s: index is %llu bytes, its counts make %llu", name,
                           (unsigned long long)isz, (unsigned long long)want);
@@ -171,6 +193,10 @@ void zt_store_header_encode(const zt_store_header *H, uint8_t h[ZT_STORE_HEADER_
     zt_wr32(h + 60, H->chunk_bytes);
     zt_wr64(h + 64, H->n_chunks);
     zt_wr64(h + 72, H->names_size);
+    if (H->version >= 2) {
+        zt_wr32(h + 80, H->n_files);
+        zt_wr64(h + 88, H->files_size);
+    }
     zt_wr64(h + 248, XXH64(h, 248, 0));
 }
 
@@ -283,6 +309,67 @@ static int match_catalog(const zt_catalog *cat, const unit_rec *ur, const zt_sto
     return ZT_OK;
 }
 
+int zt_store_file_name_ok(const char *n) {
+    size_t len = strnlen(n, ZT_STORE_FILE_NAME);
+    if (len == 0 || len >= ZT_STORE_FILE_NAME) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = n[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-' || c == '/'))
+            return 0;
+    }
+    /* parts between '/': not empty, not "." or ".." (a name may become a path) */
+    for (const char *p = n;;) {
+        const char *q = strchr(p, '/');
+        size_t pl = q ? (size_t)(q - p) : strlen(p);
+        if (pl == 0 || (pl == 1 && p[0] == '.') || (pl == 2 && p[0] == '.' && p[1] == '.')) return 0;
+        if (!q) return 1;
+        p = q + 1;
+    }
+}
+
+/* Sections 6 and 7: the file records and their contents (copied). */
+static int parse_files(zt_store *s, const zt_store_header *H, const uint8_t *p_files, const uint8_t *p_data,
+                       const char *name, zt_err *e) {
+    if (!H->n_files) {
+        if (H->files_size)
+            return zt_err_set(e, ZT_ERR_FORMAT, "%s: no files but %llu bytes of file contents", name,
+                              (unsigned long long)H->files_size);
+        return ZT_OK;
+    }
+    s->files = calloc(H->n_files, sizeof *s->files);
+    s->file_data = malloc(H->files_size ? H->files_size : 1);
+    if (!s->files || !s->file_data) return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory for the stored files", name);
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < H->n_files; i++) {
+        const uint8_t *p = p_files + (uint64_t)i * ZT_STORE_FILE_REC;
+        size_t nlen = strnlen((const char *)p, ZT_STORE_FILE_NAME);
+        if (nlen == ZT_STORE_FILE_NAME || !is_zero(p + nlen, ZT_STORE_FILE_NAME - nlen) ||
+            !zt_store_file_name_ok((const char *)p))
+            return zt_err_set(e, ZT_ERR_FORMAT, "%s: file record %u: bad name", name, i);
+        memcpy(s->files[i].name, p, ZT_STORE_FILE_NAME);
+        for (uint32_t j = 0; j < i; j++)
+            if (!strcmp(s->files[j].name, s->files[i].name))
+                return zt_err_set(e, ZT_ERR_FORMAT, "%s: file '%s' appears twice", name, s->files[i].name);
+        uint64_t off = zt_rd64(p + 48), size = zt_rd64(p + 56);
+        if (off != at || size > ZT_STORE_FILE_MAX || size > H->files_size - at)
+            return zt_err_set(e, ZT_ERR_FORMAT,
+                              "%s: file '%s': %llu bytes at %llu do not follow the previous file inside the %llu bytes "
+                              "of file contents (at most %u MiB each)",
+                              name, s->files[i].name, (unsigned long long)size, (unsigned long long)off,
+                              (unsigned long long)H->files_size, ZT_STORE_FILE_MAX >> 20);
+        s->files[i].offset = off;
+        s->files[i].size = size;
+        at += size;
+    }
+    if (at != H->files_size)
+        return zt_err_set(e, ZT_ERR_FORMAT, "%s: the files hold %llu bytes, the header says %llu", name,
+                          (unsigned long long)at, (unsigned long long)H->files_size);
+    memcpy(s->file_data, p_data, H->files_size);
+    s->n_files = H->n_files; /* only now: the accessors trust these records */
+    return ZT_OK;
+}
+
 static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx, const char *name, zt_err *e) {
     int rc = ZT_OK;
     if (!(s->flags & ZT_STORE_TRUST_INDEX) && XXH64(idx, H->index_size, 0) != H->index_xxh64)
@@ -292,11 +379,14 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
     const uint8_t *p_tensors = p_units + (uint64_t)H->n_units * ZT_STORE_UNIT_REC;
     const uint8_t *p_chunks = p_tensors + (uint64_t)H->n_tensors * ZT_STORE_TENSOR_REC;
     const uint8_t *p_names = p_chunks + H->n_chunks * ZT_STORE_CHUNK_REC;
+    const uint8_t *p_files = p_names + H->names_size;
+    const uint8_t *p_fdata = p_files + (uint64_t)H->n_files * ZT_STORE_FILE_REC;
     const uint32_t nu = H->n_units, nt = H->n_tensors;
     const uint64_t cb = H->chunk_bytes;
 
     zt_model_config cfg;
     if ((rc = decode_config(p_cfg, H->n_config, name, &cfg, e))) return rc;
+    if ((rc = parse_files(s, H, p_files, p_fdata, name, e))) return rc;
 
     unit_rec *ur = calloc(nu, sizeof *ur);
     tensor_rec *tr = calloc(nt ? nt : 1, sizeof *tr);
@@ -346,9 +436,15 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
         uint32_t codec = zt_rd32(p + 88);
         x->first_chunk = zt_rd64(p + 96);
         x->xxh64 = zt_rd64(p + 104);
-        if (ur[u].comp >= ZT_COMP_COUNT || codec > ZT_CODEC_ZSTD_PLANES) {
-            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': unknown component %u or codec %u", name, un, ur[u].comp,
-                            codec);
+        if (ur[u].comp >= ZT_COMP_COUNT) {
+            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': unknown component %u", name, un, ur[u].comp);
+            goto done;
+        }
+        if (codec > ZT_CODEC_WCODE) { /* store.h: a newer zturbo's codec */
+            rc = zt_err_set(e, ZT_ERR_UNSUPPORTED,
+                            "%s: unit '%s': codec %u is unknown to this zturbo (a newer one wrote it): repack the model "
+                            "with this one",
+                            name, un, codec);
             goto done;
         }
         if ((ur[u].flags & ~3u) || zt_rd32(p + 92)) {
@@ -367,7 +463,14 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
                             (unsigned long long)x->image_bytes);
             goto done;
         }
-        uint64_t nck = x->image_bytes / cb + (x->image_bytes % cb != 0);
+        if (x->codec == ZT_CODEC_WCODE && (x->stored_bytes == 0 || x->stored_bytes >= x->image_bytes)) {
+            rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': coded extent of %llu bytes for a %llu-byte image", name, un,
+                            (unsigned long long)x->stored_bytes, (unsigned long long)x->image_bytes);
+            goto done;
+        }
+        /* codec 3: chunks cut the coded bytes; else the image */
+        const uint64_t cut = x->codec == ZT_CODEC_WCODE ? x->stored_bytes : x->image_bytes;
+        uint64_t nck = cut / cb + (cut % cb != 0);
         if (x->first_chunk != next_chunk || nck > H->n_chunks - next_chunk || nck > UINT32_MAX) {
             rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s': chunks %llu..+%llu do not follow the previous unit's",
                             name, un, (unsigned long long)x->first_chunk, (unsigned long long)nck);
@@ -378,9 +481,10 @@ static int parse_index(zt_store *s, const zt_store_header *H, const uint8_t *idx
         uint64_t at = 0;
         for (uint32_t k = 0; k < x->n_chunks; k++) {
             zt_store_chunk *c = &s->chunks[x->first_chunk + k];
-            c->raw = (uint32_t)ZT_MIN(cb, x->image_bytes - (uint64_t)k * cb);
+            c->raw = (uint32_t)ZT_MIN(cb, cut - (uint64_t)k * cb);
             c->at = at;
-            if (c->stored == 0 || c->stored > c->raw || (x->codec == ZT_CODEC_RAW && c->stored != c->raw)) {
+            if (c->stored == 0 || c->stored > c->raw ||
+                ((x->codec == ZT_CODEC_RAW || x->codec == ZT_CODEC_WCODE) && c->stored != c->raw)) {
                 rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: unit '%s' chunk %u: stored size %u for %u image bytes (codec %u)",
                                 name, un, k, c->stored, c->raw, codec);
                 goto done;
@@ -497,6 +601,7 @@ static zt_store *store_new(const char *name, unsigned flags) {
 }
 
 static int store_finish(zt_store *s, const zt_store_header *H, const uint8_t *index, zt_err *e) {
+    s->version = H->version;
     s->file_size = H->file_size;
     s->index_offset = H->index_offset;
     s->index_size = H->index_size;
@@ -602,6 +707,27 @@ uint32_t zt_store_chunk_bytes(const zt_store *s) { return s->chunk_bytes; }
 uint64_t zt_store_max_read_bytes(const zt_store *s) { return s->max_read; }
 uint64_t zt_store_file_size(const zt_store *s) { return s->file_size; }
 unsigned zt_store_flags(const zt_store *s) { return s->flags; }
+unsigned zt_store_version(const zt_store *s) { return s->version; }
+int zt_store_n_files(const zt_store *s) { return (int)s->n_files; }
+
+const char *zt_store_file_name(const zt_store *s, int i) {
+    return i >= 0 && (uint32_t)i < s->n_files ? s->files[i].name : NULL;
+}
+
+const void *zt_store_file_data(const zt_store *s, int i, uint64_t *size) {
+    if (i < 0 || (uint32_t)i >= s->n_files) {
+        if (size) *size = 0;
+        return NULL;
+    }
+    if (size) *size = s->files[i].size;
+    return s->file_data + s->files[i].offset;
+}
+
+int zt_store_file_find(const zt_store *s, const char *name) {
+    for (uint32_t i = 0; i < s->n_files; i++)
+        if (!strcmp(s->files[i].name, name)) return (int)i;
+    return -1;
+}
 
 const zt_store_extent *zt_store_extent_of(const zt_store *s, int unit) {
     if (unit < 0 || unit >= s->cat.n_units) return NULL;
@@ -671,6 +797,39 @@ int zt_store_read_chunk(zt_store *s, int unit, uint32_t k, void *dst, unsigned f
     return rc;
 }
 
+int zt_store_unit_coded(const zt_store *s, int unit) {
+    const zt_store_extent *x = zt_store_extent_of(s, unit);
+    return x && x->codec == ZT_CODEC_WCODE;
+}
+
+/* The header and tables of a coded extent read into buf (coded bytes). */
+static int check_coded(const zt_store *s, int unit, const void *buf, unsigned checks, zt_wcode_info *info, zt_err *e) {
+    const zt_store_extent *x = &s->ext[unit];
+    char what[160];
+    snprintf(what, sizeof what, "%s: unit '%s'", s->path, s->cat.units[unit].name);
+    int rc = zt_wcode_validate(buf, x->stored_bytes, checks, what, info, e);
+    if (!rc && (info->n_words * 2 != x->image_bytes || info->total_bytes != x->stored_bytes))
+        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: coded image of %llu words in %llu bytes, the unit has %llu image bytes in %llu",
+                        what, (unsigned long long)info->n_words, (unsigned long long)info->total_bytes,
+                        (unsigned long long)x->image_bytes, (unsigned long long)x->stored_bytes);
+    return rc;
+}
+
+int zt_store_read_coded(zt_store *s, int unit, void *dst, uint64_t dst_bytes, unsigned flags, zt_wcode_info *info,
+                        zt_err *e) {
+    const zt_store_extent *x = zt_store_extent_of(s, unit);
+    if (!x) return zt_err_set(e, ZT_ERR_ARG, "%s: no unit %d", s->path, unit);
+    if (x->codec != ZT_CODEC_WCODE)
+        return zt_err_set(e, ZT_ERR_ARG, "%s: unit '%s' is not stored coded", s->path, s->cat.units[unit].name);
+    if (dst_bytes < x->read_bytes)
+        return zt_err_set(e, ZT_ERR_ARG, "%s: unit '%s' needs %llu bytes, buffer has %llu", s->path,
+                          s->cat.units[unit].name, (unsigned long long)x->read_bytes, (unsigned long long)dst_bytes);
+    if (s->fd < 0) return zt_err_set(e, ZT_ERR_ARG, "%s: store parsed from memory has no file", s->path);
+    int rc = zt_store_pread_full(s->fd, dst, x->read_bytes, x->offset, s->path, e);
+    for (uint32_t k = 0; k < x->n_chunks && !rc; k++) rc = zt_store_decode_chunk(s, unit, k, dst, dst, NULL, NULL, flags, e);
+    return rc ? rc : check_coded(s, unit, dst, 0, info, e);
+}
+
 int zt_store_read_unit(zt_store *s, int unit, void *dst, uint64_t dst_bytes, unsigned flags, zt_err *e) {
     const zt_store_extent *x = zt_store_extent_of(s, unit);
     if (!x) return zt_err_set(e, ZT_ERR_ARG, "%s: no unit %d", s->path, unit);
@@ -679,6 +838,22 @@ int zt_store_read_unit(zt_store *s, int unit, void *dst, uint64_t dst_bytes, uns
                           s->cat.units[unit].name, (unsigned long long)x->image_bytes, (unsigned long long)dst_bytes);
     if (s->fd < 0) return zt_err_set(e, ZT_ERR_ARG, "%s: store parsed from memory has no file", s->path);
     int rc;
+    if (x->codec == ZT_CODEC_WCODE) { /* the coded bytes, checked, decoded on this host (and that checked too) */
+        uint8_t *buf = NULL;
+        if (posix_memalign((void **)&buf, ZT_STORE_ALIGN, x->read_bytes))
+            return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory reading a unit", s->path);
+        zt_wcode_info info;
+        rc = zt_store_read_coded(s, unit, buf, x->read_bytes, flags, &info, e);
+        if (!rc) {
+            char what[160];
+            snprintf(what, sizeof what, "%s: unit '%s'", s->path, s->cat.units[unit].name);
+            long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+            rc = zt_wcode_decode(buf, &info, dst, (int)ZT_MIN(ZT_MAX(ncpu, 1L), 16L),
+                                 !((flags | s->flags) & ZT_STORE_NO_VERIFY), what, e);
+        }
+        free(buf);
+        return rc;
+    }
     if (zt_store_extent_is_image(s, unit)) {
         /* Plain copy: read straight into the destination, then check. */
         if ((rc = zt_store_pread_full(s->fd, dst, x->stored_bytes, x->offset, s->path, e))) return rc;
@@ -742,7 +917,15 @@ int zt_store_verify(const char *path, zt_store_progress_fn progress, void *ctx, 
             break;
         }
         for (uint32_t k = 0; k < x->n_chunks && !rc; k++)
-            rc = zt_store_decode_chunk(s, u, k, buf, image, d, scratch, 0, e);
+            rc = zt_store_decode_chunk(s, u, k, buf, x->codec == ZT_CODEC_WCODE ? buf : image, d, scratch, 0, e);
+        if (!rc && x->codec == ZT_CODEC_WCODE) { /* everything: body, content, and the words it decodes to */
+            zt_wcode_info info;
+            rc = check_coded(s, u, buf, ZT_WCODE_CHECK_BODY | ZT_WCODE_CHECK_CONTENT, &info, e);
+            char what[160];
+            snprintf(what, sizeof what, "%s: unit '%s'", path, un);
+            long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+            if (!rc) rc = zt_wcode_decode(buf, &info, (uint16_t *)image, (int)ZT_MIN(ZT_MAX(ncpu, 1L), 16L), 1, what, e);
+        }
         at = x->offset + x->read_bytes;
         done += x->read_bytes;
         if (progress && !rc) progress(ctx, i + 1, nu, done, total);

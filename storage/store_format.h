@@ -34,6 +34,8 @@ typedef struct {
     uint64_t file_size, index_offset, index_size, index_xxh64;
     uint32_t n_config, n_units, n_tensors, chunk_bytes;
     uint64_t n_chunks, names_size;
+    uint32_t n_files;   /* version 2 */
+    uint64_t files_size;
 } zt_store_header;
 
 enum { ZT_CFG_INT = 1, ZT_CFG_FLOAT = 2 };

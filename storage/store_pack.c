@@ -3,8 +3,10 @@
  *
  * Pipeline: the calling thread reads unit u+1 from the source while worker
  * threads compress (or only hash) the chunks of unit u; then the calling
- * thread writes unit u's chunks in order. Memory: two image buffers and one
- * output buffer of the largest unit. The file is built under a temporary
+ * thread writes unit u's chunks in order. A unit coded with storage/wcode.h
+ * (opts.wcode) is coded by the encoder's own threads before the next read.
+ * Memory: two image buffers and one output buffer of the largest unit (and
+ * one coded buffer with opts.wcode). The file is built under a temporary
  * name and renamed only once it is complete and on disk. */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 
 #include "storage/store.h"
 #include "storage/store_format.h"
+#include "storage/wcode.h"
 #include "storage/zcodec.h"
 
 typedef struct {
@@ -135,13 +138,16 @@ static int write_full(int fd, const void *buf, uint64_t n, uint64_t off, uint64_
     return ZT_OK;
 }
 
-/* The index (store.h): config, units, tensors, chunks, names. */
+/* The index (store.h): config, units, tensors, chunks, names, files. */
 static uint8_t *build_index(const zt_catalog *cat, const zt_store_extent *ext, const uint32_t *stored,
-                            const uint64_t *hash, uint64_t n_chunks, uint64_t *out_size, uint64_t *out_names) {
-    uint64_t names = 0;
+                            const uint64_t *hash, uint64_t n_chunks, const zt_pack_opts *o, uint64_t *out_size,
+                            uint64_t *out_names, uint64_t *out_files) {
+    uint64_t names = 0, files = 0;
     for (int t = 0; t < cat->n_tensors; t++) names += strlen(cat->tensors[t].name) + 1;
+    for (int i = 0; i < o->n_files; i++) files += o->files[i].size;
     uint64_t size = (uint64_t)zt_store_n_cfg_fields * ZT_STORE_CONFIG_REC + (uint64_t)cat->n_units * ZT_STORE_UNIT_REC +
-                    (uint64_t)cat->n_tensors * ZT_STORE_TENSOR_REC + n_chunks * ZT_STORE_CHUNK_REC + names;
+                    (uint64_t)cat->n_tensors * ZT_STORE_TENSOR_REC + n_chunks * ZT_STORE_CHUNK_REC + names +
+                    (uint64_t)o->n_files * ZT_STORE_FILE_REC + files;
     uint8_t *idx = calloc(1, size), *p = idx;
     if (!idx) return NULL;
     zt_store_config_encode(&cat->cfg, p);
@@ -180,9 +186,29 @@ static uint8_t *build_index(const zt_catalog *cat, const zt_store_extent *ext, c
         zt_wr32(p, stored[c]);
         zt_wr64(p + 8, hash[c]);
     }
+    p += names; /* the name table, written above */
+    uint8_t *p_data = p + (uint64_t)o->n_files * ZT_STORE_FILE_REC;
+    uint64_t at = 0;
+    for (int i = 0; i < o->n_files; i++, p += ZT_STORE_FILE_REC) {
+        snprintf((char *)p, ZT_STORE_FILE_NAME, "%s", o->files[i].name);
+        zt_wr64(p + 48, at);
+        zt_wr64(p + 56, o->files[i].size);
+        if (o->files[i].size) memcpy(p_data + at, o->files[i].data, o->files[i].size);
+        at += o->files[i].size;
+    }
     *out_size = size;
     *out_names = names;
+    *out_files = files;
     return idx;
+}
+
+/* Units the weight code applies to: device units whose tensors are all
+ * bf16 (te.embed stays as it is: the pipeline gathers rows of it). */
+static int unit_codable(const zt_catalog *cat, const zt_unit_desc *u) {
+    if (u->host_only || u->nbytes % 2) return 0;
+    for (int t = u->first_tensor; t < u->first_tensor + u->n_tensors; t++)
+        if (cat->tensors[t].dtype != ZT_DT_BF16) return 0;
+    return 1;
 }
 
 static int unit_planes(const zt_catalog *cat, const zt_unit_desc *u) {
@@ -204,6 +230,20 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
                           opts.chunk_bytes);
     if (opts.zstd_level < 0 || opts.zstd_level > 22)
         return zt_err_set(e, ZT_ERR_ARG, "pack: zstd level %d is outside 1..22 (0: no compression)", opts.zstd_level);
+    if (opts.n_files < 0 || (uint32_t)opts.n_files > ZT_STORE_FILES_MAX || (opts.n_files && !opts.files))
+        return zt_err_set(e, ZT_ERR_ARG, "pack: %d files, at most %u", opts.n_files, ZT_STORE_FILES_MAX);
+    for (int i = 0; i < opts.n_files; i++) {
+        const zt_store_file_in *f = &opts.files[i];
+        if (!f->name || !zt_store_file_name_ok(f->name))
+            return zt_err_set(e, ZT_ERR_ARG, "pack: '%s' cannot name a stored file (store.h, section 6)",
+                              f->name ? f->name : "(null)");
+        if (f->size > ZT_STORE_FILE_MAX || (f->size && !f->data))
+            return zt_err_set(e, ZT_ERR_ARG, "pack: file '%s' of %llu bytes is over the %u MiB a stored file may have",
+                              f->name, (unsigned long long)f->size, ZT_STORE_FILE_MAX >> 20);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(opts.files[j].name, f->name))
+                return zt_err_set(e, ZT_ERR_ARG, "pack: file '%s' given twice", f->name);
+    }
     if (opts.threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         opts.threads = (int)ZT_MIN(ZT_MAX(n, 1L), 16L);
@@ -225,7 +265,7 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
 
     int rc = ZT_OK, fd = -1, nthreads = 0;
     char *tmp = NULL;
-    uint8_t *img[2] = {NULL, NULL}, *out = NULL, *index = NULL;
+    uint8_t *img[2] = {NULL, NULL}, *out = NULL, *index = NULL, *coded = NULL;
     zt_store_extent *ext = calloc((size_t)nu, sizeof *ext);
     uint32_t *stored = calloc(n_chunks, sizeof *stored);
     uint64_t *hash = calloc(n_chunks, sizeof *hash);
@@ -241,7 +281,10 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
     if (posix_memalign((void **)&img[0], 4096, max_image) || posix_memalign((void **)&img[1], 4096, max_image))
         img[0] = img[1] = NULL;
     if (opts.zstd_level > 0) out = malloc(max_chunks * stride);
-    if (!ext || !stored || !hash || !workers || !img[0] || !img[1] || (opts.zstd_level > 0 && !out)) {
+    const uint64_t wcap = opts.wcode ? zt_wcode_bound(max_image / 2) : 0;
+    if (opts.wcode && posix_memalign((void **)&coded, 4096, wcap)) coded = NULL;
+    if (!ext || !stored || !hash || !workers || !img[0] || !img[1] || (opts.zstd_level > 0 && !out) ||
+        (opts.wcode && !coded)) {
         char b[32];
         rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory for packing (units up to %s)", out_path,
                         zt_fmt_bytes(max_image, b, sizeof b));
@@ -294,14 +337,27 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
             goto fail;
         }
         int planes = opts.zstd_level > 0 && unit_planes(cat, d);
-        pool_dispatch(&pool, cur, d->nbytes, planes, stored + chunk_base, hash + chunk_base);
+        /* coded weights: the coded image when it is smaller, cut into chunks of cb */
+        uint64_t coded_bytes = 0;
+        if (opts.wcode && unit_codable(cat, d)) {
+            if ((rc = zt_wcode_encode((const uint16_t *)cur, d->nbytes / 2, coded, wcap, opts.threads, &coded_bytes, e))) {
+                zt_err_prefix(e, "cannot code unit '%s'", d->name);
+                goto fail;
+            }
+            if (coded_bytes >= d->nbytes) coded_bytes = 0;
+            for (uint64_t k = 0; coded_bytes && k * cb < coded_bytes; k++) {
+                stored[chunk_base + k] = (uint32_t)ZT_MIN((uint64_t)cb, coded_bytes - k * cb);
+                hash[chunk_base + k] = XXH64(coded + k * cb, stored[chunk_base + k], 0);
+            }
+        }
+        if (!coded_bytes) pool_dispatch(&pool, cur, d->nbytes, planes, stored + chunk_base, hash + chunk_base);
         int rrc = ZT_OK;
         zt_err re = {0};
         if (u + 1 < nu) {
             rrc = read_unit(read_ctx, u + 1, img[(u + 1) & 1], max_image, &re);
             if (rrc) zt_err_prefix(&re, "cannot pack unit '%s'", cat->units[u + 1].name);
         }
-        rc = pool_wait(&pool, e);
+        if (!coded_bytes) rc = pool_wait(&pool, e);
         if (rc) goto fail;
         if (rrc) {
             rc = rrc;
@@ -312,8 +368,11 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
         x->offset = offset;
         x->image_bytes = d->nbytes;
         x->first_chunk = chunk_base;
-        x->n_chunks = (uint32_t)((d->nbytes + cb - 1) / cb);
-        x->codec = opts.zstd_level == 0 ? ZT_CODEC_RAW : planes ? ZT_CODEC_ZSTD_PLANES : ZT_CODEC_ZSTD;
+        x->n_chunks = (uint32_t)(((coded_bytes ? coded_bytes : d->nbytes) + cb - 1) / cb);
+        x->codec = coded_bytes ? ZT_CODEC_WCODE
+                   : opts.zstd_level == 0 ? ZT_CODEC_RAW
+                   : planes ? ZT_CODEC_ZSTD_PLANES
+                   : ZT_CODEC_ZSTD;
         XXH64_state_t *hs = XXH64_createState();
         if (!hs) {
             rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", out_path);
@@ -324,7 +383,7 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
         for (uint32_t k = 0; k < x->n_chunks && !rc; k++) {
             uint32_t raw = (uint32_t)ZT_MIN((uint64_t)cb, d->nbytes - (uint64_t)k * cb);
             uint32_t n = stored[chunk_base + k];
-            const uint8_t *p = n == raw ? cur + (uint64_t)k * cb : out + (size_t)k * stride;
+            const uint8_t *p = coded_bytes ? coded + (uint64_t)k * cb : n == raw ? cur + (uint64_t)k * cb : out + (size_t)k * stride;
             XXH64_update(hs, p, n);
             rc = write_full(fd, p, n, offset + at, fault_at, out_path, e);
             at += n;
@@ -342,8 +401,9 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
     }
 
     /* Index, header, then make it durable and visible. */
-    uint64_t index_size = 0, names_size = 0;
-    index = build_index(cat, ext, stored, hash, n_chunks, &index_size, &names_size);
+    uint64_t index_size = 0, names_size = 0, files_size = 0;
+    n_chunks = chunk_base; /* coded units have fewer chunks than their images would */
+    index = build_index(cat, ext, stored, hash, n_chunks, &opts, &index_size, &names_size, &files_size);
     if (!index) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory for the index", out_path);
         goto fail;
@@ -358,7 +418,9 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
                          .n_tensors = (uint32_t)cat->n_tensors,
                          .chunk_bytes = cb,
                          .n_chunks = n_chunks,
-                         .names_size = names_size};
+                         .names_size = names_size,
+                         .n_files = (uint32_t)opts.n_files,
+                         .files_size = files_size};
     uint8_t head[ZT_STORE_ALIGN];
     memset(head, 0, sizeof head);
     zt_store_header_encode(&H, head);
@@ -422,6 +484,7 @@ fail:
     free(index);
     free(img[0]);
     free(img[1]);
+    free(coded);
     free(out);
     free(ext);
     free(stored);

@@ -15,9 +15,45 @@ static int read_from_source(void *ctx, int unit, void *dst, uint64_t dst_bytes, 
     return zt_source_read_unit((zt_source *)ctx, unit, dst, dst_bytes, e);
 }
 
+const char *const zt_store_standard_files[] = {ZT_STORE_FILE_TOKENIZER};
+const int zt_store_n_standard_files = (int)ZT_ARRAY_LEN(zt_store_standard_files);
+
 int zt_store_pack(zt_source *src, const char *out_path, const zt_pack_opts *opts, zt_store_progress_fn progress,
                   void *ctx, zt_pack_stats *stats, zt_err *e) {
-    return zt_store_pack_images(zt_source_catalog(src), read_from_source, src, out_path, opts, progress, ctx, stats, e);
+    zt_pack_opts o = {0};
+    if (opts) o = *opts;
+    if (o.n_files < 0 || (o.n_files && !o.files)) return zt_err_set(e, ZT_ERR_ARG, "pack: bad file list");
+    /* the given files, then the source's own copies of the standard ones */
+    int cap = o.n_files + zt_store_n_standard_files, n = 0, rc = ZT_OK;
+    zt_store_file_in *files = calloc((size_t)cap, sizeof *files);
+    void **owned = calloc((size_t)cap, sizeof *owned);
+    if (!files || !owned) rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", out_path);
+    for (int i = 0; !rc && i < o.n_files; i++) files[n++] = o.files[i];
+    for (int k = 0; !rc && k < zt_store_n_standard_files; k++) {
+        const char *name = zt_store_standard_files[k];
+        int given = 0;
+        for (int i = 0; i < o.n_files; i++) given |= o.files[i].name && !strcmp(o.files[i].name, name);
+        if (given) continue;
+        void *data = NULL;
+        uint64_t size = 0;
+        zt_err fe = {0};
+        int frc = zt_source_read_file(src, name, &data, &size, &fe);
+        if (frc == ZT_ERR_MISSING) continue; /* the store then lacks it; generate says what to do */
+        if (frc) {
+            *e = fe;
+            rc = frc;
+            break;
+        }
+        owned[n] = data;
+        files[n++] = (zt_store_file_in){name, data, size};
+    }
+    o.files = files;
+    o.n_files = n;
+    if (!rc) rc = zt_store_pack_images(zt_source_catalog(src), read_from_source, src, out_path, &o, progress, ctx, stats, e);
+    for (int i = 0; owned && i < cap; i++) free(owned[i]);
+    free(owned);
+    free(files);
+    return rc;
 }
 
 static int ss_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes, zt_err *e) {
@@ -78,7 +114,23 @@ static void ss_close(zt_source *src) {
     free(src);
 }
 
-static const zt_source_ops k_store_ops = {ss_read_unit, ss_read_embed_rows, ss_close};
+static int ss_read_file(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e) {
+    const zt_store *s = src->impl;
+    int i = zt_store_file_find(s, name);
+    if (i < 0)
+        return zt_err_set(e, ZT_ERR_MISSING, "%s: the store holds no %s (store format version %u)", src->path, name,
+                          zt_store_version(s));
+    uint64_t n = 0;
+    const void *p = zt_store_file_data(s, i, &n);
+    void *copy = malloc(n ? n : 1);
+    if (!copy) return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory for %s", src->path, name);
+    memcpy(copy, p, n);
+    *data = copy;
+    *size = n;
+    return ZT_OK;
+}
+
+static const zt_source_ops k_store_ops = {ss_read_unit, ss_read_embed_rows, ss_close, ss_read_file};
 
 int zt_store_source_open(const char *path, zt_source **out, zt_err *e) {
     *out = NULL;

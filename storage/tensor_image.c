@@ -14,10 +14,10 @@
 /* BF16 of every F8_E4M3 (fn: no infinities, S.1111.111 is NaN) and F8_E5M2
  * (the top byte of an F16) value: all widen exactly; NaNs become the quiet
  * NaN 0x7fc0 with their sign. */
-static void f8_table(zt_st_dtype dt, uint16_t tab[256]) {
+static void f8_table(zt_dtype dt, uint16_t tab[256]) {
     for (int b = 0; b < 256; b++) {
         uint16_t sign = (uint16_t)((b & 0x80) << 8);
-        if (dt == ZT_ST_F8_E5M2) {
+        if (dt == ZT_DT_F8_E5M2) {
             int nan = (b & 0x7c) == 0x7c && (b & 3); /* one canonical NaN, like E4M3's */
             tab[b] = nan ? (uint16_t)(sign | 0x7fc0) : zt_f32_to_bf16(zt_f16_to_f32((uint16_t)(b << 8)));
             continue;
@@ -33,10 +33,10 @@ static void f8_table(zt_st_dtype dt, uint16_t tab[256]) {
 }
 
 static int read_bf16(const zt_tensor_loc *l, uint64_t first, uint64_t n, uint16_t *dst, void *scratch, zt_err *e) {
-    zt_st_dtype dt = l->t->dtype;
-    unsigned es = zt_st_dtype_size(dt);
+    zt_dtype dt = l->t->dtype;
+    unsigned es = zt_dtype_size(dt);
     first += l->elem_off;
-    if (dt == ZT_ST_BF16) return zt_st_pread(l->f, l->t, first * 2, dst, n * 2, e);
+    if (dt == ZT_DT_BF16) return zt_st_pread(l->f, l->t, first * 2, dst, n * 2, e);
     uint16_t tab[256];
     if (es == 1) f8_table(dt, tab);
     for (uint64_t done = 0; done < n;) {
@@ -44,10 +44,10 @@ static int read_bf16(const zt_tensor_loc *l, uint64_t first, uint64_t n, uint16_
         int rc = zt_st_pread(l->f, l->t, (first + done) * es, scratch, c * es, e);
         if (rc) return rc;
         uint16_t *d = dst + done;
-        if (dt == ZT_ST_F32) {
+        if (dt == ZT_DT_F32) {
             const float *s = scratch;
             for (uint64_t i = 0; i < c; i++) d[i] = zt_f32_to_bf16(s[i]);
-        } else if (dt == ZT_ST_F16) { /* exact to f32, then one rounding */
+        } else if (dt == ZT_DT_F16) { /* exact to f32, then one rounding */
             const uint16_t *s = scratch;
             for (uint64_t i = 0; i < c; i++) d[i] = zt_f32_to_bf16(zt_f16_to_f32(s[i]));
         } else {
@@ -57,14 +57,6 @@ static int read_bf16(const zt_tensor_loc *l, uint64_t first, uint64_t n, uint16_
         done += c;
     }
     return ZT_OK;
-}
-
-int zt_tensor_loc_read_bf16(const zt_tensor_loc *l, uint64_t first, uint64_t n, uint16_t *dst, zt_err *e) {
-    void *scratch = malloc((size_t)ZT_MIN(n, (uint64_t)CHUNK_ELEMS) * 4 + 4);
-    if (!scratch) return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", l->f->path);
-    int rc = read_bf16(l, first, n, dst, scratch, e);
-    free(scratch);
-    return rc;
 }
 
 static int fill_tensor(const zt_tensor_desc *td, const zt_tensor_loc *l, uint8_t *dst, void *scratch, zt_err *e) {
@@ -116,7 +108,7 @@ typedef struct {
 static int fill_piece_run(fill_job *j, const fill_piece *p, void **scratch, zt_err *e) {
     const zt_tensor_desc *td = &j->cat->tensors[p->tensor];
     const zt_tensor_loc *l = &j->locs[p->tensor];
-    if (!*scratch && (l->t->dtype != ZT_ST_BF16 || td->permute_ohwi)) {
+    if (!*scratch && (l->t->dtype != ZT_DT_BF16 || td->permute_ohwi)) {
         *scratch = malloc((size_t)CHUNK_ELEMS * 4);
         if (!*scratch) return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory for tensor '%s'", l->f->path, td->name);
     }
@@ -186,7 +178,7 @@ int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_l
     for (int i = u->first_tensor; i < u->first_tensor + u->n_tensors && threads != 1; i++) {
         const zt_tensor_loc *l = &locs[i];
         if (!l->f || l->f->fd < 0) continue;
-        unsigned es = zt_st_dtype_size(l->t->dtype);
+        unsigned es = zt_dtype_size(l->t->dtype);
         (void)posix_fadvise(l->f->fd, (off_t)(l->f->data_offset + l->t->begin + l->elem_off * es),
                             (off_t)(cat->tensors[i].nbytes / 2 * es), POSIX_FADV_WILLNEED);
     }

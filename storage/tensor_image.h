@@ -18,8 +18,6 @@ typedef struct {
     uint64_t elem_off; /* first element inside t (a row block of a fused tensor), usually 0 */
 } zt_tensor_loc;
 
-/* Elements [first, first + n) of l (after elem_off) as BF16 into dst. */
-int zt_tensor_loc_read_bf16(const zt_tensor_loc *l, uint64_t first, uint64_t n, uint16_t *dst, zt_err *e);
 /* Readers that fill one unit image: at most ZT_LOAD_THREADS_MAX. */
 #define ZT_LOAD_THREADS_MAX 8
 

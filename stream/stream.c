@@ -11,6 +11,8 @@
 #include "storage/arena.h"
 #include "storage/reader.h"
 #include "storage/store.h"
+#include "storage/wcode.h"
+#include "stream/coded_host.h"
 #include "stream/throttle.h"
 
 #define STAGE_MAX 4
@@ -34,6 +36,8 @@ typedef struct {
     int rs;                /* compressed read staging buffer its read uses (-1: none) */
     double t_submit;
     cudaEvent_t copied;
+    zt_wcode_info winfo;   /* a coded unit read here: its validated numbers */
+    int coded_ok;          /* ... 1 when it validated (else its fill is skipped, the error reported) */
 } zt_stage;
 
 struct zt_stream {
@@ -88,6 +92,14 @@ struct zt_stream {
     int io_running, io_stop, io_next_k;
     int io_inflight, io_submit_done;  /* async reads in flight; the submitter has finished */
     int rstage_busy[2];
+
+    /* coded weights */
+    zt_coded_host *coded_host;     /* opt->coded_host */
+    zt_wcode_info *winfo;          /* [n_units] numbers of the coded images held in host or device memory */
+    uint64_t *host_bytes;          /* [n_units] bytes of a unit's host image (coded or bf16) */
+    uint8_t *cstage;               /* device piece buffer: [ZT_PLAN_PIECE_HEAD directory][chunk runs] */
+    uint64_t cstage_bytes;
+    uint64_t stage_bytes;          /* one staging buffer (the DISK ring, the load bounce buffers) */
 
     int err_code;
     zt_err err;
@@ -150,6 +162,53 @@ static int read_unit(zt_stream *st, int unit, void *dst, zt_err *e) {
     return zt_source_read_unit(from, unit, dst, st->cat->units[unit].nbytes, e);
 }
 
+/* Coded weights: the image `img` (host memory, numbers `info`) into its bf16
+ * words at `dst` (backend memory). CUDA: on stream s, the directory then
+ * runs of whole chunks copied through the device buffer `buf` (buf_bytes:
+ * ZT_PLAN_PIECE_HEAD for the directory + room for at least one chunk), each
+ * run decoded into dst; the copies read img until s gets past them. CPU
+ * backend: decoded on the host straight into dst. */
+static void put_coded(zt_stream *st, const uint8_t *img, const zt_wcode_info *info, uint8_t *dst, uint8_t *buf,
+                      uint64_t buf_bytes, cudaStream_t s) {
+    if (!st->cuda) {
+        zt_op_wdecode_image(st->ops, info, img, (uint16_t *)dst, NULL);
+        return;
+    }
+    ZT_ASSERT(info->dir_bytes <= ZT_PLAN_PIECE_HEAD && buf_bytes > ZT_PLAN_PIECE_HEAD);
+    const uint64_t cap = buf_bytes - ZT_PLAN_PIECE_HEAD;
+    uint8_t *piece = buf + ZT_PLAN_PIECE_HEAD;
+    ZT_CUDA_CHECK(cudaMemcpyAsync(buf, img, info->dir_bytes, cudaMemcpyHostToDevice, s));
+    for (uint32_t c0 = 0; c0 < info->n_chunks;) {
+        const uint64_t base = zt_wcode_dir(img, c0);
+        uint32_t c1 = c0 + 1;
+        while (c1 < info->n_chunks && zt_wcode_dir(img, c1 + 1) - base <= cap) c1++;
+        const uint64_t len = zt_wcode_dir(img, c1) - base;
+        ZT_ASSERT(len <= cap); /* the plan sized the buffer for a chunk at least */
+        ZT_CUDA_CHECK(cudaMemcpyAsync(piece, img + base, len, cudaMemcpyHostToDevice, s));
+        const zt_wdecode d = {buf, piece, base, len, c0, c1, (uint16_t *)dst};
+        zt_op_wdecode(st->ops, info, &d, s);
+        c0 = c1;
+    }
+}
+
+/* A coded unit read from the store into stage sg: validate its header and
+ * tables before anything decodes it (a hostile store with good checksums
+ * stops here with one line). */
+static void check_staged(zt_stream *st, zt_stage *sg, int unit) {
+    sg->coded_ok = 0;
+    if (!st->choice[unit].coded) return;
+    zt_err e;
+    const zt_store_extent *x = zt_store_extent_of(st->zs, unit);
+    char what[128];
+    snprintf(what, sizeof what, "%s: unit '%s'", zt_store_path(st->zs), st->cat->units[unit].name);
+    if (zt_wcode_validate(sg->mem, x->stored_bytes, 0, what, &sg->winfo, &e)) set_error(st, &e);
+    else if (sg->winfo.n_words * 2 != st->cat->units[unit].nbytes) {
+        zt_err_set(&e, ZT_ERR_FORMAT, "%s: coded image of %llu words for a %llu-byte unit", what,
+                   (unsigned long long)sg->winfo.n_words, (unsigned long long)st->cat->units[unit].nbytes);
+        set_error(st, &e);
+    } else sg->coded_ok = 1;
+}
+
 /* ---- the disk I/O threads: read DISK-tier uses ahead into staging ----
  * The submitter takes the next disk use as soon as a stage is free (its copy
  * to a slot was enqueued) and a compressed-read buffer is free, and submits
@@ -182,7 +241,9 @@ static void *io_reaper(void *arg) {
         int kd = (int)d.tag;
         zt_stage *sg = &st->stages[kd % st->n_stages];
         int unit = st->seq[st->disk_use[kd]];
-        if (!d.status) { /* a transform of the store source (LoRA merge) applies to what was read */
+        if (!d.status && !st->choice[unit].coded) { /* a transform of the store source (LoRA merge) applies to
+                                                      * what was read (never to a coded image: the plan moves units a
+                                                      * LoRA changes as bf16) */
             pthread_mutex_unlock(&st->mu);
             d.status = zt_source_transform_image(st->store, unit, sg->mem, st->cat->units[unit].nbytes, &d.err);
             pthread_mutex_lock(&st->mu);
@@ -190,7 +251,10 @@ static void *io_reaper(void *arg) {
         st->io_inflight--;
         st->stats.disk_s += zt_now() - sg->t_submit;
         if (d.status) set_error(st, &d.err);
-        else st->stats.bytes_disk += st->cat->units[unit].nbytes;
+        else {
+            st->stats.bytes_disk += st->host_bytes[unit];
+            check_staged(st, sg, unit);
+        }
         if (sg->rs >= 0) st->rstage_busy[sg->rs] = 0;
         sg->rs = -1;
         sg->ready = 1;
@@ -231,15 +295,22 @@ static void *io_main(void *arg) {
         int rc;
         double t0 = zt_now();
         sg->t_submit = t0;
-        if (st->reader) {
-            rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->slot_bytes,
-                                       (char *)st->rstage + (size_t)rs * st->rstage_bytes, st->rstage_bytes,
+        /* a unit the store holds coded but the plan moves as bf16 (a LoRA merges into it on the
+         * host): read through the source, which decodes it and applies the transforms */
+        const int via_source = zt_store_unit_coded(st->zs, unit) && !st->choice[unit].coded;
+        if (st->reader && !via_source) {
+            rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->stage_bytes,
+                                       st->rstage ? (char *)st->rstage + (size_t)rs * st->rstage_bytes : NULL,
+                                       st->rstage_bytes,
                                        st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
+        } else if (st->choice[unit].coded) {
+            zt_wcode_info wi;
+            rc = zt_store_read_coded(st->zs, unit, sg->mem, st->stage_bytes, 0, &wi, &e);
         } else {
             rc = zt_source_read_unit(st->store, unit, sg->mem, st->slot_bytes, &e); /* transforms included */
         }
         pthread_mutex_lock(&st->mu);
-        if (st->reader && !rc) {
+        if (st->reader && !via_source && !rc) { /* submitted: the reaper collects it */
             st->io_inflight++;
             pthread_cond_broadcast(&st->cv);
             continue;
@@ -247,7 +318,10 @@ static void *io_main(void *arg) {
         /* synchronous read done, or the submit failed */
         st->stats.disk_s += zt_now() - t0;
         if (rc) set_error(st, &e);
-        else st->stats.bytes_disk += st->cat->units[unit].nbytes;
+        else {
+            st->stats.bytes_disk += st->host_bytes[unit];
+            check_staged(st, sg, unit);
+        }
         if (rs >= 0) st->rstage_busy[rs] = 0;
         sg->rs = -1;
         sg->ready = 1;
@@ -289,10 +363,29 @@ static void account_timing(zt_stream *st, zt_slot *s) {
 static void issue_use(zt_stream *st, int j) {
     int unit = st->seq[j];
     zt_slot *s = &st->slots[j % st->n_slots];
+    const zt_plan_unit_choice *ch = &st->choice[unit];
     uint64_t bytes = st->cat->units[unit].nbytes;
     /* Invariant 3: a slot is overwritten only after compute released it. */
     ZT_ASSERT(s->use < 0 || s->released);
     account_timing(st, s);
+    if (ch->residency == ZT_RES_RESIDENT_CODED) { /* decode from the arena into the slot, on the copy stream */
+        const uint8_t *img = st->resident + ch->device_offset;
+        if (st->cuda) {
+            if (s->use >= 0) ZT_CUDA_CHECK(cudaStreamWaitEvent(st->copy_stream, s->freed, 0));
+            ZT_CUDA_CHECK(cudaEventRecord(s->copy_start, st->copy_stream));
+            zt_op_wdecode_image(st->ops, &st->winfo[unit], img, (uint16_t *)s->mem, st->copy_stream);
+            ZT_CUDA_CHECK(cudaEventRecord(s->copied, st->copy_stream));
+            s->timing_pending = 1;
+        } else {
+            double t0 = zt_now();
+            zt_op_wdecode_image(st->ops, &st->winfo[unit], img, (uint16_t *)s->mem, NULL);
+            st->stats.copy_s += zt_now() - t0;
+        }
+        s->use = j;
+        s->released = 0;
+        st->stats.copies++;
+        return;
+    }
     const uint8_t *from = NULL;
     zt_stage *sg = NULL;
     if (st->disk_k[j] >= 0) {
@@ -308,7 +401,28 @@ static void issue_use(zt_stream *st, int j) {
         from = st->host_image[unit];
         ZT_ASSERT(from);
     }
-    if (st->cuda) {
+    if (ch->coded) { /* the coded image: copied through the piece buffer and decoded into the slot */
+        const zt_wcode_info *info = sg ? &sg->winfo : &st->winfo[unit];
+        const int ok = !sg || sg->coded_ok; /* a stage that failed validation: the error is reported, nothing decodes */
+        const uint64_t hb = st->host_bytes[unit];
+        if (st->cuda) {
+            if (s->use >= 0) ZT_CUDA_CHECK(cudaStreamWaitEvent(st->copy_stream, s->freed, 0));
+            ZT_CUDA_CHECK(cudaEventRecord(s->copy_start, st->copy_stream));
+            uint64_t *t0 = (uint64_t *)(st->window + (uint64_t)st->n_slots * st->slot_bytes +
+                                        (uint64_t)(j % st->n_slots) * TIMER_BYTES);
+            if (st->opt.throttle_bw > 0) zt_throttle_mark(st->copy_stream, t0);
+            if (ok) put_coded(st, from, info, s->mem, st->cstage, st->cstage_bytes, st->copy_stream);
+            if (st->opt.throttle_bw > 0) zt_throttle_wait(st->copy_stream, t0, (double)hb / st->opt.throttle_bw);
+            ZT_CUDA_CHECK(cudaEventRecord(s->copied, st->copy_stream));
+            s->timing_pending = 1;
+            if (sg) ZT_CUDA_CHECK(cudaEventRecord(sg->copied, st->copy_stream));
+        } else {
+            double t0 = zt_now();
+            if (ok) put_coded(st, from, info, s->mem, NULL, 0, NULL);
+            st->stats.copy_s += zt_now() - t0;
+        }
+        bytes = hb;
+    } else if (st->cuda) {
         if (s->use >= 0) ZT_CUDA_CHECK(cudaStreamWaitEvent(st->copy_stream, s->freed, 0));
         ZT_CUDA_CHECK(cudaEventRecord(s->copy_start, st->copy_stream));
         uint64_t *t0 = (uint64_t *)(st->window + (uint64_t)st->n_slots * st->slot_bytes +
@@ -398,25 +512,47 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     st->unit_use = malloc(sizeof *st->unit_use * (size_t)st->n_units);
     st->slots = calloc((size_t)(st->n_slots ? st->n_slots : 1), sizeof *st->slots);
     st->lent_copied = calloc((size_t)st->n_units, sizeof *st->lent_copied);
-    if (!st->choice || !st->host_image || !st->unit_use || !st->slots || !st->lent_copied) goto nomem;
+    st->winfo = calloc((size_t)st->n_units, sizeof *st->winfo);
+    st->host_bytes = calloc((size_t)st->n_units, sizeof *st->host_bytes);
+    if (!st->choice || !st->host_image || !st->unit_use || !st->slots || !st->lent_copied || !st->winfo ||
+        !st->host_bytes)
+        goto nomem;
     memcpy(st->choice, plan->units, sizeof *st->choice * (size_t)st->n_units);
     for (int i = 0; i < st->n_units; i++) st->unit_use[i] = -1;
+    st->coded_host = opt ? opt->coded_host : NULL;
+    zt_store *zs_any = zt_store_of_source(store ? store : src); /* coded units from a store are read coded */
 
     int any_disk = 0;
-    uint64_t pinned_need = 0, max_resident = 0;
+    uint64_t pinned_need = 0, stage_need = 0;
     for (int i = 0; i < st->n_units; i++) {
         const zt_plan_unit_choice *c = &st->choice[i];
         uint64_t b = cat->units[i].nbytes;
+        const int in_store = c->coded && zt_coded_host_in_store(st->coded_host, i);
+        /* a coded unit read from the store arrives as its extent: read_bytes (4 KiB aligned) */
+        const uint64_t read_b = in_store && zs_any ? zt_store_extent_of(zs_any, i)->read_bytes : 0;
+        st->host_bytes[i] = c->coded ? zt_coded_host_bytes(st->coded_host, i) : b;
+        if (c->coded && (!st->host_bytes[i] || (in_store && !zs_any))) {
+            zt_stream_destroy(st);
+            *out = NULL;
+            return zt_err_set(e, ZT_ERR_INTERNAL, "stream: the plan moves unit %s coded, but it has no coded image",
+                              cat->units[i].name);
+        }
         if ((c->residency == ZT_RES_STREAMED || c->residency == ZT_RES_LENT) && c->tier == ZT_TIER_PINNED)
-            pinned_need += ZT_ALIGN_UP(b, 4096);
-        if (c->residency == ZT_RES_STREAMED && c->tier == ZT_TIER_DISK) any_disk = 1;
-        if (c->residency == ZT_RES_STREAMED && b > st->slot_bytes) {
+            pinned_need += ZT_ALIGN_UP(in_store ? read_b : st->host_bytes[i], 4096);
+        if (c->residency == ZT_RES_STREAMED && c->tier == ZT_TIER_DISK) {
+            any_disk = 1;
+            stage_need = ZT_MAX(stage_need, c->coded ? read_b : st->slot_bytes);
+        }
+        if ((c->residency == ZT_RES_STREAMED || c->residency == ZT_RES_RESIDENT_CODED) && b > st->slot_bytes) {
             zt_stream_destroy(st);
             *out = NULL;
             return zt_err_set(e, ZT_ERR_INTERNAL, "stream: unit %s (%llu B) is larger than a slot", cat->units[i].name,
                               (unsigned long long)b);
         }
-        if (c->residency == ZT_RES_RESIDENT && b > max_resident) max_resident = b;
+        /* loading a resident through a stage: its bf16 image, or its coded extent from the store (coded
+         * images made at load are copied from where they are) */
+        if (c->residency == ZT_RES_RESIDENT || c->residency == ZT_RES_RESIDENT_CODED)
+            stage_need = ZT_MAX(stage_need, c->coded ? read_b : b);
     }
     if (any_disk && !store) {
         zt_stream_destroy(st);
@@ -452,6 +588,9 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     if (window_bytes && !st->window) goto fail;
     st->workspace = backend_alloc(st, st->workspace_bytes, "the activation workspace", e);
     if (st->workspace_bytes && !st->workspace) goto fail;
+    st->cstage_bytes = plan->cstage_bytes;
+    st->cstage = backend_alloc(st, st->cstage_bytes, "the coded-weight piece buffer", e);
+    if (st->cstage_bytes && !st->cstage) goto fail;
     if (plan->n_lent) st->lent = st->workspace + plan->lent_offset;
     for (int i = 0; i < st->n_units; i++)
         if (st->choice[i].residency == ZT_RES_LENT) st->lent_phase = st->choice[i].phase;
@@ -475,20 +614,41 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
             const zt_plan_unit_choice *c = &st->choice[i];
             if (!((c->residency == ZT_RES_STREAMED || c->residency == ZT_RES_LENT) && c->tier == ZT_TIER_PINNED)) continue;
             void *p;
-            if (zt_arena_alloc(&st->pinned, cat->units[i].nbytes, 4096, cat->units[i].name, &p, e)) goto fail;
-            if (read_unit(st, i, p, e)) goto fail;
+            if (c->coded && zt_coded_host_in_store(st->coded_host, i)) { /* coded, from the store */
+                const uint64_t rb = zt_store_extent_of(zs_any, i)->read_bytes;
+                if (zt_arena_alloc(&st->pinned, rb, 4096, cat->units[i].name, &p, e)) goto fail;
+                if (zt_store_read_coded(zs_any, i, p, rb, 0, &st->winfo[i], e)) goto fail;
+            } else if (c->coded) { /* coded at load: moved here, then freed there */
+                if (zt_arena_alloc(&st->pinned, st->host_bytes[i], 4096, cat->units[i].name, &p, e)) goto fail;
+                memcpy(p, zt_coded_host_image(st->coded_host, i), st->host_bytes[i]);
+                st->winfo[i] = *zt_coded_host_info(st->coded_host, i);
+                zt_coded_host_release(st->coded_host, i);
+            } else {
+                if (zt_arena_alloc(&st->pinned, cat->units[i].nbytes, 4096, cat->units[i].name, &p, e)) goto fail;
+                if (read_unit(st, i, p, e)) goto fail;
+            }
             st->host_image[i] = p;
         }
     }
     /* Staging: the DISK ring, also the bounce buffers for loading residents. */
-    uint64_t stage_bytes = st->slot_bytes > max_resident ? st->slot_bytes : max_resident;
+    uint64_t stage_bytes = ZT_ALIGN_UP(stage_need, 4096);
+    st->stage_bytes = stage_bytes;
     st->n_stages = 2;
-    if (any_disk && plan->staging_bytes >= 3 * st->slot_bytes) st->n_stages = plan->staging_bytes >= 4 * st->slot_bytes ? 4 : 3;
+    if (any_disk && stage_bytes) st->n_stages = (int)ZT_MAX(2, ZT_MIN((uint64_t)STAGE_MAX, plan->staging_bytes / stage_bytes));
     st->zs = any_disk ? zt_store_of_source(store) : NULL;
     if (st->zs) {
         const zt_reader_opts ro = {.engine = st->opt.io_engine};
         if (zt_reader_open(zt_store_path(st->zs), &ro, &st->reader, e)) goto fail;
-        st->rstage_bytes = ZT_ALIGN_UP(zt_store_max_read_bytes(st->zs), 4096); /* x2: two reads in flight */
+        /* x2: two reads in flight; only extents that decode on the host (zstd) need it */
+        uint64_t rmax = 0;
+        for (int i = 0; i < st->n_units; i++) {
+            const zt_plan_unit_choice *c = &st->choice[i];
+            if (c->residency != ZT_RES_STREAMED || c->tier != ZT_TIER_DISK || zt_store_unit_coded(st->zs, i) ||
+                zt_store_extent_is_image(st->zs, i))
+                continue;
+            rmax = ZT_MAX(rmax, zt_store_extent_of(st->zs, i)->read_bytes);
+        }
+        st->rstage_bytes = ZT_ALIGN_UP(rmax, 4096);
     }
     if (stage_bytes && (any_disk || (st->cuda && st->resident_bytes))) {
         if (zt_arena_init(&st->staging_arena, "staging",
@@ -504,11 +664,62 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
             st->stages[k].k = -1;
         }
     }
-    /* Resident units: read, then copy; double-buffered through staging. */
+    /* Resident units: read, then copy; double-buffered through staging. A
+     * coded unit: its coded image copied as it is (RESIDENT_CODED) or decoded
+     * on the device (through the piece buffer, or the workspace, idle now). */
+    uint8_t *lbuf = st->cstage_bytes ? st->cstage : st->workspace;
+    const uint64_t lbuf_bytes = st->cstage_bytes ? st->cstage_bytes : st->workspace_bytes;
     int nb = 0;
     for (int i = 0; i < st->n_units; i++) {
-        if (st->choice[i].residency != ZT_RES_RESIDENT) continue;
-        uint8_t *dst = st->resident + st->choice[i].device_offset;
+        const zt_plan_unit_choice *c = &st->choice[i];
+        if (c->residency != ZT_RES_RESIDENT && c->residency != ZT_RES_RESIDENT_CODED) continue;
+        uint8_t *dst = st->resident + c->device_offset;
+        if (c->coded) {
+            const int in_store = zt_coded_host_in_store(st->coded_host, i);
+            const uint8_t *img = zt_coded_host_image(st->coded_host, i);
+            zt_stage *sg = NULL;
+            uint8_t *tmp = NULL;
+            if (in_store) {
+                const uint64_t rb = zt_store_extent_of(zs_any, i)->read_bytes;
+                if (st->cuda) {
+                    sg = &st->stages[nb++ % st->n_stages];
+                    if (sg->copy_issued) ZT_CUDA_CHECK(cudaEventSynchronize(sg->copied));
+                    img = sg->mem;
+                } else if (posix_memalign((void **)&tmp, 4096, rb)) {
+                    goto nomem;
+                } else {
+                    img = tmp;
+                }
+                if (zt_store_read_coded(zs_any, i, (void *)img, rb, 0, &st->winfo[i], e)) {
+                    free(tmp);
+                    goto fail;
+                }
+            } else {
+                st->winfo[i] = *zt_coded_host_info(st->coded_host, i);
+            }
+            if (st->cuda && c->residency == ZT_RES_RESIDENT && lbuf_bytes < ZT_PLAN_PIECE_HEAD + (1u << 20)) {
+                free(tmp);
+                zt_err_set(e, ZT_ERR_INTERNAL, "stream: no device buffer to decode %s into place", cat->units[i].name);
+                goto fail;
+            }
+            if (c->residency == ZT_RES_RESIDENT_CODED) {
+                if (st->cuda)
+                    ZT_CUDA_CHECK(cudaMemcpyAsync(dst, img, st->host_bytes[i], cudaMemcpyHostToDevice, st->copy_stream));
+                else memcpy(dst, img, st->host_bytes[i]);
+            } else {
+                put_coded(st, img, &st->winfo[i], dst, lbuf, lbuf_bytes, st->copy_stream);
+            }
+            if (sg) {
+                ZT_CUDA_CHECK(cudaEventRecord(sg->copied, st->copy_stream));
+                sg->copy_issued = 1;
+            }
+            free(tmp);
+            if (!in_store) { /* the coded image made at load: done with it once the copy stream is */
+                if (st->cuda) ZT_CUDA_CHECK(cudaStreamSynchronize(st->copy_stream));
+                zt_coded_host_release(st->coded_host, i);
+            }
+            continue;
+        }
         if (!st->cuda) {
             if (read_unit(st, i, dst, e)) goto fail;
             continue;
@@ -527,6 +738,11 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
         if (!any_disk) st->stages[k].mem = NULL;
     }
     if (!any_disk) zt_arena_free(&st->staging_arena); /* it only bounced the residents (its warning stays) */
+    if (st->cstage && !st->n_slots && !plan->n_lent) { /* the piece buffer only served the load */
+        backend_free(st, st->cstage);
+        st->cstage = NULL;
+        st->cstage_bytes = 0;
+    }
     return ZT_OK;
 nomem:
     zt_err_set(e, ZT_ERR_NOMEM, "stream: out of host memory");
@@ -561,6 +777,7 @@ void zt_stream_destroy(zt_stream *st) {
     backend_free(st, st->resident);
     backend_free(st, st->window);
     backend_free(st, st->workspace);
+    backend_free(st, st->cstage);
     zt_arena_free(&st->pinned);
     zt_arena_free(&st->staging_arena);
     zt_arena_free(&st->host_scratch);
@@ -574,12 +791,13 @@ void zt_stream_destroy(zt_stream *st) {
     free(st->seq);
     free(st->disk_k);
     free(st->disk_use);
+    free(st->winfo);
+    free(st->host_bytes);
     free(st);
 }
 
 void *zt_stream_workspace(zt_stream *st) { return st->workspace; }
 void *zt_stream_host_scratch(zt_stream *st) { return st->host_scratch_mem; }
-const char *zt_stream_host_scratch_warning(const zt_stream *st) { return st->host_scratch.warning; }
 
 const char *zt_stream_notice(zt_stream *st) {
     const char *parts[4] = {st->pinned.warning, st->staging_arena.warning, st->host_scratch.warning,
@@ -594,7 +812,8 @@ const char *zt_stream_notice(zt_stream *st) {
 uint64_t zt_stream_workspace_bytes(const zt_stream *st) { return st->workspace_bytes; }
 
 uint64_t zt_stream_device_bytes(const zt_stream *st) {
-    return st->resident_bytes + (uint64_t)st->n_slots * (st->slot_bytes + TIMER_BYTES) + st->workspace_bytes;
+    return st->resident_bytes + (uint64_t)st->n_slots * (st->slot_bytes + TIMER_BYTES) + st->workspace_bytes +
+           st->cstage_bytes;
 }
 
 /* The lent units go to the workspace's tail at the start of the first phase
@@ -614,16 +833,22 @@ static void copy_lent(zt_stream *st, const int *order, int n) {
     for (int u = 0; u < st->n_units; u++) {
         const zt_plan_unit_choice *c = &st->choice[u];
         if (c->residency != ZT_RES_LENT) continue;
-        const uint64_t bytes = st->cat->units[u].nbytes;
+        const uint64_t bytes = st->host_bytes[u];
         if (st->cuda) {
             if (!waited) {
                 ZT_CUDA_CHECK(cudaEventRecord(st->lent_free, (cudaStream_t)zt_ops_stream(st->ops)));
                 ZT_CUDA_CHECK(cudaStreamWaitEvent(st->copy_stream, st->lent_free, 0));
                 waited = 1;
             }
-            ZT_CUDA_CHECK(cudaMemcpyAsync(st->lent + c->device_offset, st->host_image[u], bytes,
-                                          cudaMemcpyHostToDevice, st->copy_stream));
+            if (c->coded)
+                put_coded(st, st->host_image[u], &st->winfo[u], st->lent + c->device_offset, st->cstage, st->cstage_bytes,
+                          st->copy_stream);
+            else
+                ZT_CUDA_CHECK(cudaMemcpyAsync(st->lent + c->device_offset, st->host_image[u], bytes,
+                                              cudaMemcpyHostToDevice, st->copy_stream));
             ZT_CUDA_CHECK(cudaEventRecord(st->lent_copied[u], st->copy_stream));
+        } else if (c->coded) {
+            put_coded(st, st->host_image[u], &st->winfo[u], st->lent + c->device_offset, NULL, 0, NULL);
         } else {
             memcpy(st->lent + c->device_offset, st->host_image[u], bytes);
         }
@@ -639,7 +864,8 @@ int zt_stream_begin_phase(zt_stream *st, const int *order, int n, int repeat, zt
     for (int i = 0; i < n; i++) {
         if (order[i] < 0 || order[i] >= st->n_units)
             return zt_err_set(e, ZT_ERR_INTERNAL, "stream: unit index %d out of range", order[i]);
-        streamed += st->choice[order[i]].residency == ZT_RES_STREAMED;
+        streamed += st->choice[order[i]].residency == ZT_RES_STREAMED ||
+                    st->choice[order[i]].residency == ZT_RES_RESIDENT_CODED;
     }
     int total = streamed * repeat;
     if (total > st->seq_cap) {
@@ -660,10 +886,10 @@ int zt_stream_begin_phase(zt_stream *st, const int *order, int n, int repeat, zt
     for (int r = 0; r < repeat; r++)
         for (int i = 0; i < n; i++) {
             int u = order[i];
-            if (st->choice[u].residency != ZT_RES_STREAMED) continue;
+            if (st->choice[u].residency != ZT_RES_STREAMED && st->choice[u].residency != ZT_RES_RESIDENT_CODED) continue;
             int j = st->n_seq++;
             st->seq[j] = u;
-            if (st->choice[u].tier == ZT_TIER_DISK) {
+            if (st->choice[u].residency == ZT_RES_STREAMED && st->choice[u].tier == ZT_TIER_DISK) {
                 st->disk_k[j] = st->n_disk;
                 st->disk_use[st->n_disk++] = j;
             } else {
@@ -705,7 +931,8 @@ const void *zt_stream_acquire(zt_stream *st, int unit) {
         if (st->cuda) ZT_CUDA_CHECK(cudaStreamWaitEvent((cudaStream_t)zt_ops_stream(st->ops), st->lent_copied[unit], 0));
         return st->lent + c->device_offset;
     }
-    ZT_ASSERT(c->residency == ZT_RES_STREAMED); /* host-only units are never acquired */
+    /* host-only units are never acquired; coded residents come through a slot */
+    ZT_ASSERT(c->residency == ZT_RES_STREAMED || c->residency == ZT_RES_RESIDENT_CODED);
     int j = st->next_use;
     /* Model code must follow the use order it declared. */
     ZT_ASSERT(j < st->n_seq && st->seq[j] == unit);
@@ -721,7 +948,7 @@ const void *zt_stream_acquire(zt_stream *st, int unit) {
 
 void zt_stream_release(zt_stream *st, int unit) {
     const zt_plan_unit_choice *c = &st->choice[unit];
-    if (c->residency != ZT_RES_STREAMED) return;
+    if (c->residency != ZT_RES_STREAMED && c->residency != ZT_RES_RESIDENT_CODED) return;
     int j = st->unit_use[unit];
     ZT_ASSERT(j >= 0);
     zt_slot *s = &st->slots[j % st->n_slots];

@@ -27,6 +27,18 @@
  * ahead along the use order into a ring of pinned staging buffers. When the
  * store source is a transform (storage/source.h: LoRA merging), the I/O
  * thread applies it to each image it read, before the copy to the device.
+ *
+ * Coded weights (choice.coded, storage/wcode.h): the host image of such a
+ * unit is its coded image, in the pinned arena or read coded from the store
+ * into a stage (its header and tables validated there before anything
+ * decodes it). Filling a slot then means, on the copy stream: the image's
+ * directory and runs of its chunks copied through the device piece buffer
+ * (plan.cstage_bytes), each run decoded into the slot (zt_op_wdecode).
+ * RESIDENT_CODED units sit coded in the resident arena and are decoded into
+ * a slot on the copy stream at each use, like a streamed unit without the
+ * copy. Lent coded units are decoded into the lent region. The host never
+ * decodes on the CUDA backend; the CPU backend decodes on the host where
+ * the CUDA backend copies.
  */
 #ifndef ZT_STREAM_STREAM_H
 #define ZT_STREAM_STREAM_H
@@ -53,6 +65,8 @@ typedef struct {
     int copy_streams;      /* 1 (default) or 2: each streamed copy of 8 MiB or more split in halves over two
                               copy streams (two copy engines; measured neutral on an H100 under load) */
     zt_io_engine io_engine; /* store reads: AUTO (io_uring, else pread threads), URING (fail without), PREAD */
+    struct zt_coded_host *coded_host; /* coded weights (stream/coded_host.h): the coded images of the units the
+                                         plan moves coded (choice.coded); the stream releases each once loaded */
 } zt_stream_options;
 
 /* The defaults: checksums verified, one copy stream, io_uring when available. */
@@ -80,9 +94,8 @@ void zt_stream_destroy(zt_stream *st);
 /* The activation workspace (plan.workspace_bytes, 256-B aligned, backend memory). */
 void *zt_stream_workspace(zt_stream *st);
 /* Host activation memory (opt->host_scratch_bytes; NULL when 0): pinned
- * unless pinning was refused (see zt_stream_host_scratch_warning). */
+ * unless pinning was refused (zt_stream_notice says so). */
 void *zt_stream_host_scratch(zt_stream *st);
-const char *zt_stream_host_scratch_warning(const zt_stream *st);
 /* What degraded when the stream was made, in one line ("" when nothing):
  * pinning refused for a host arena (pageable copies are slower), io_uring
  * or O_DIRECT unavailable for the store (pread / buffered reads instead). */

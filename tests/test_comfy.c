@@ -106,11 +106,11 @@ enum { FILL_COPY = 0, FILL_ZERO, FILL_RAND8, FILL_RAND8_DECODED };
 
 typedef struct {
     char name[256];
-    zt_st_dtype dt;
+    zt_dtype dt;
     int ndim;
     int64_t shape[ZT_ST_MAX_DIMS];
     int fill;
-    zt_st_dtype f8; /* FILL_RAND8*: which FP8 */
+    zt_dtype f8; /* FILL_RAND8*: which FP8 */
     const zt_st_file *src;
     const zt_st_tensor *st;
 } entry;
@@ -127,12 +127,12 @@ static uint16_t bf16_of_double(double v) { /* exact values only: truncation is e
 
 /* An FP8 byte decoded from its definition (sign, biased exponent, fraction
  * in double), independently of storage/comfy.c's table. */
-static uint16_t decode_f8(zt_st_dtype dt, uint8_t b) {
+static uint16_t decode_f8(zt_dtype dt, uint8_t b) {
     int s = b >> 7;
-    int eb = dt == ZT_ST_F8_E4M3 ? 4 : 5, mb = 7 - eb, bias = dt == ZT_ST_F8_E4M3 ? 7 : 15;
+    int eb = dt == ZT_DT_F8_E4M3 ? 4 : 5, mb = 7 - eb, bias = dt == ZT_DT_F8_E4M3 ? 7 : 15;
     int e = (b >> mb) & ((1 << eb) - 1), m = b & ((1 << mb) - 1);
-    if (dt == ZT_ST_F8_E4M3 && e == 15 && m == 7) return (uint16_t)(s << 15 | 0x7fc0);
-    if (dt == ZT_ST_F8_E5M2 && e == 31) return (uint16_t)(s << 15 | (m ? 0x7fc0 : 0x7f80));
+    if (dt == ZT_DT_F8_E4M3 && e == 15 && m == 7) return (uint16_t)(s << 15 | 0x7fc0);
+    if (dt == ZT_DT_F8_E5M2 && e == 31) return (uint16_t)(s << 15 | (m ? 0x7fc0 : 0x7f80));
     double v = e ? ldexp(1.0 + m / (double)(1 << mb), e - bias) : ldexp(m / (double)(1 << mb), 1 - bias);
     return bf16_of_double(s ? -v : v);
 }
@@ -185,7 +185,7 @@ static int rewrite(const char *out, const char *const *ins, int n_in, edit_fn ed
     int rc = zt_st_writer_open(out, ws, n, &w, &e);
     for (int t; !rc && (t = zt_st_writer_next(w)) >= 0;) {
         entry *x = &xs[t];
-        uint64_t ne = n_elems(x), nb = ne * zt_st_dtype_size(x->dt);
+        uint64_t ne = n_elems(x), nb = ne * zt_dtype_size(x->dt);
         uint8_t *buf = calloc(nb ? nb : 1, 1);
         if (x->fill == FILL_COPY) {
             rc = nb == x->st->end - x->st->begin ? zt_st_pread(x->src, x->st, 0, buf, nb, &e) : -1;
@@ -222,7 +222,7 @@ typedef struct {
     const char *retype;  /* tensor whose dtype becomes I16 (same size as BF16) */
     const char *prefix;  /* added to every key */
     int fill;
-    zt_st_dtype dt;
+    zt_dtype dt;
 } edits;
 
 static int apply_edits(entry *x, void *ctx) {
@@ -234,13 +234,13 @@ static int apply_edits(entry *x, void *ctx) {
         x->fill = FILL_ZERO;
     }
     if (ed->retype && !strcmp(x->name, ed->retype)) {
-        x->dt = ZT_ST_I16;
+        x->dt = ZT_DT_I16;
         x->fill = FILL_ZERO;
     }
     if (ed->fill) {
         x->fill = ed->fill;
         x->f8 = ed->dt;
-        x->dt = ed->fill == FILL_RAND8 ? ed->dt : ZT_ST_BF16;
+        x->dt = ed->fill == FILL_RAND8 ? ed->dt : ZT_DT_BF16;
     }
     if (ed->prefix) {
         char t[256];
@@ -302,7 +302,7 @@ static void test_names(const char *dir) {
     check_shape(&f, "decoder.mid.attn_1.proj_out.weight", 4, 64, 64, 1, 1);
     check_shape(&f, "decoder.norm_out.weight", 1, 32, 0, 0, 0);
     check_shape(&f, "encoder.down.1.block.0.nin_shortcut.weight", 4, 64, 32, 1, 1);
-    ZT_CHECK(f.n_tensors > 0 && f.tensors[0].dtype == ZT_ST_F32, "ae.safetensors is F32 like the real file");
+    ZT_CHECK(f.n_tensors > 0 && f.tensors[0].dtype == ZT_DT_F32, "ae.safetensors is F32 like the real file");
     zt_st_close(&f);
     snprintf(p, sizeof p, "%s/z_image_turbo_bf16.safetensors", dir);
     ZT_CHECK(zt_st_open(p, &f, &e) == ZT_OK, "%s", e.msg);
@@ -381,7 +381,7 @@ int main(void) {
     }
 
     /* unscaled FP8 widens exactly: same images as a BF16 file of the decoded values */
-    static const zt_st_dtype f8s[2] = {ZT_ST_F8_E4M3, ZT_ST_F8_E5M2};
+    static const zt_dtype f8s[2] = {ZT_DT_F8_E4M3, ZT_DT_F8_E5M2};
     for (int i = 0; i < 2; i++) {
         const char *d8 = P("f8_%d", i), *db = P("f8b_%d", i);
         st_sh("mkdir -p '%s' '%s'", d8, db);
@@ -396,7 +396,7 @@ int main(void) {
               "done",
               d8, db, g_tmp, g_tmp);
         zt_source *s8 = open_ok(d8, "fp8"), *sb = open_ok(db, "fp8 decoded");
-        if (s8 && sb) ZT_CHECK(same_sources(sb, s8, zt_st_dtype_name(f8s[i])), "%s differs", zt_st_dtype_name(f8s[i]));
+        if (s8 && sb) ZT_CHECK(same_sources(sb, s8, zt_dtype_name(f8s[i])), "%s differs", zt_dtype_name(f8s[i]));
         if (s8) zt_source_close(s8);
         if (sb) zt_source_close(sb);
     }
@@ -407,8 +407,8 @@ int main(void) {
     /* scaled FP8 (a scaled_fp8 marker, as ComfyUI writes) */
     {
         const char *ins[1] = {dit};
-        edits ed = {.fill = FILL_RAND8, .dt = ZT_ST_F8_E4M3};
-        entry marker = {.name = "scaled_fp8", .dt = ZT_ST_F8_E4M3, .ndim = 1, .shape = {1}};
+        edits ed = {.fill = FILL_RAND8, .dt = ZT_DT_F8_E4M3};
+        entry marker = {.name = "scaled_fp8", .dt = ZT_DT_F8_E4M3, .ndim = 1, .shape = {1}};
         ZT_CHECK(!rewrite(P("scaled.safetensors"), ins, 1, apply_edits, &ed, &marker, 1), "rewrite scaled");
         make_folder(P("scaled"), P("scaled.safetensors"), te, vae);
         expect_fail(P("scaled"), ZT_ERR_UNSUPPORTED, "scaled fp8", "unsupported dtype F8_E4M3 in",

@@ -59,6 +59,13 @@ rm -f j-0.png j-1.png
 checks=$((checks+1))
 if "$Z" generate -m snap --device cpu -q --prompts-jsonl p.jsonl -o j.png && cmp -s ref_img2img.png j-0.png && cmp -s ref_inpaint.png j-1.png
 then echo "ok   --prompts-jsonl init_image/mask/strength"; else echo "FAIL --prompts-jsonl lines differ from the flags"; fail=$((fail+1)); fi
+# --dump with one %d: one file per JSON line, the bytes of the single run's dump (the GPU suite's one-process cases)
+"$Z" generate -m snap -p "a red fox on a hill" --init-image "$D/in_70x52.jpg" --mask "$D/mask_70x52.png" --strength 0.8 \
+    --seed 5 --device cpu -q -o s.png --dump s1.st || { echo "FAIL inpaint --dump"; exit 1; }
+rm -f jd0.st jd1.st; checks=$((checks+1))
+if "$Z" generate -m snap --device cpu -q --prompts-jsonl p.jsonl -o j.png --dump 'jd%d.st' && [ -s jd0.st ] && cmp -s s1.st jd1.st
+then echo "ok   --prompts-jsonl --dump 'jd%d.st': one dump per line, as the single run's"
+else echo "FAIL --prompts-jsonl --dump 'jd%d.st' (missing, or not the single run's dump)"; fail=$((fail+1)); fi
 
 G=(generate -m snap --device cpu --seed 1 -q -p x)
 bad() { # label, command...  (must fail with one line, no out.png)
@@ -99,6 +106,13 @@ bad "init image 15 wide (default size 0)" "$Z" "${G[@]}" --init-image small.png 
 good=0; rm -f out.png; checks=$((checks+1))
 if "$Z" "${G[@]}" --init-image wide.png --width 64 --height 32 -o out.png && [ -s out.png ]; then echo "ok   a wide init image resized to --width/--height"
 else echo "FAIL a wide init image with --width/--height"; fail=$((fail+1)); fi
+# --stats: the encoder's time and workspace (the GPU suite's images_speed reads them)
+checks=$((checks+1))
+st=$("$Z" generate -m snap -p "a red fox on a hill" --init-image "$D/in_70x52.jpg" --seed 5 --device cpu -q -o s.png --stats |
+     sed -n 's/^stats-json: //p')
+if printf '%s' "$st" | python3 -c "import json,sys; j=json.load(sys.stdin); sys.exit(0 if j['vae_encode_s'] > 0 and j['vae_encode_bytes'] > 0 else 1)"
+then echo "ok   --stats vae_encode_s / vae_encode_bytes"; else echo "FAIL --stats encoder time/workspace: $st"; fail=$((fail+1)); fi
+bad "--dump without %d, several images" "$Z" generate -m snap --device cpu -q --prompts-jsonl p.jsonl --dump one.st -o out.png
 printf '{"prompt": "x", "strength": 2}\n' > bad.jsonl
 bad "jsonl strength 2" "$Z" generate -m snap --device cpu -q --prompts-jsonl bad.jsonl -o out.png
 echo "$checks checks, $fail failed"

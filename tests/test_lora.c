@@ -347,8 +347,8 @@ int main(void) {
             memset(t, 0, sizeof t);
             const int a_first = strcmp(ka, kb) < 0;
             zt_st_tensor *ta = &t[a_first ? 0 : 1], *tb = &t[a_first ? 1 : 0];
-            *ta = (zt_st_tensor){.name = ka, .dtype = ZT_ST_BF16, .ndim = 2, .shape = {2, cols}, .begin = 0, .end = (uint64_t)(4 * cols)};
-            *tb = (zt_st_tensor){.name = kb, .dtype = ZT_ST_BF16, .ndim = 2, .shape = {rows, 2}, .begin = 0, .end = (uint64_t)(4 * rows)};
+            *ta = (zt_st_tensor){.name = ka, .dtype = ZT_DT_BF16, .ndim = 2, .shape = {2, cols}, .begin = 0, .end = (uint64_t)(4 * cols)};
+            *tb = (zt_st_tensor){.name = kb, .dtype = ZT_DT_BF16, .ndim = 2, .shape = {rows, 2}, .begin = 0, .end = (uint64_t)(4 * rows)};
             zt_st_file f;
             memset(&f, 0, sizeof f);
             f.path = "keys.safetensors";

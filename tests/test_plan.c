@@ -20,7 +20,7 @@ static int g_n;
 
 static void add(const char *name, zt_phase ph, uint64_t bytes, int uses, int always, int host, double compute) {
     snprintf(g_names[g_n], sizeof g_names[g_n], "%s", name);
-    g_units[g_n] = (zt_plan_unit){g_names[g_n], ph, bytes, uses, always, host, compute};
+    g_units[g_n] = (zt_plan_unit){g_names[g_n], ph, bytes, uses, always, host, compute, 0};
     g_n++;
 }
 
@@ -101,6 +101,102 @@ static void check_invariants(const zt_plan *p, const zt_plan_input *in, const ch
     ZT_CHECK(!streamed_per_step || resident_once + unused < block,
              "%s: per-image units (%llu B) took residency from a per-step unit", what, (unsigned long long)resident_once);
     if (p->n_slots) ZT_CHECK(p->n_slots >= p->prefetch + 1, "%s: slots %d < prefetch %d + 1", what, p->n_slots, p->prefetch);
+}
+
+/* Coded weights: every device unit of the model has a coded form of 0.68 of
+ * its bytes. Against the bf16 plan at the same budget: the invariants hold
+ * (coded-resident units counted at their coded size in the arena, the piece
+ * buffer in the device total), the minimum grows by exactly the piece buffer,
+ * no budget predicts a slower step, the bus carries coded bytes, a budget
+ * that holds the coded DiT but not the bf16 one moves nothing per step, and
+ * a slow decoder makes the plan keep units decoded. */
+static void test_coded(zt_err *e) {
+    zt_plan p, q;
+    build_zimage(8);
+    for (int i = 0; i < g_n; i++)
+        if (!g_units[i].host_only) g_units[i].coded_bytes = (uint64_t)((double)g_units[i].bytes * 0.68);
+    zt_plan_input in = base_input(0), bf = base_input(0);
+    in.decode_bw = 1.5e12;
+    const uint64_t min_bf = zt_plan_min_budget(g_units, g_n, &bf), min_c = zt_plan_min_budget(g_units, g_n, &in);
+    ZT_CHECK(min_c == min_bf + ZT_ALIGN_UP(ZT_PLAN_PIECE_HEAD + ZT_PLAN_PIECE_DEFAULT, 256),
+             "coded minimum %llu = bf16 minimum %llu + the piece buffer", (unsigned long long)min_c,
+             (unsigned long long)min_bf);
+    in.vram_budget = min_c - 1;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, e) == ZT_ERR_NOMEM, "coded: below the minimum fails");
+    int slower = 0, more_bus = 0, bad = 0, saw_coded_resident = 0;
+    for (uint64_t v = min_c; v <= 24ull * ZT_GiB; v += 256ull * ZT_MiB) {
+        in.vram_budget = bf.vram_budget = v;
+        if (zt_plan_make(g_units, g_n, &in, &p, e)) {
+            ZT_CHECK(0, "coded %llu MiB: %s", (unsigned long long)(v >> 20), e->msg);
+            break;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "coded %llu MiB", (unsigned long long)(v >> 20));
+        check_invariants(&p, &in, what);
+        uint64_t arena = 0, max_coded_streamed = 0;
+        for (int i = 0; i < g_n; i++) {
+            const zt_plan_unit_choice *c = &p.units[i];
+            if (c->residency == ZT_RES_RESIDENT_CODED) {
+                saw_coded_resident = 1;
+                arena += ZT_ALIGN_UP(g_units[i].coded_bytes, 256);
+                bad += !c->coded || c->device_offset + g_units[i].coded_bytes > p.resident_bytes ||
+                       g_units[i].bytes > p.slot_bytes;
+            } else if (c->residency == ZT_RES_RESIDENT) {
+                arena += ZT_ALIGN_UP(g_units[i].bytes, 256);
+            }
+            if (c->residency == ZT_RES_STREAMED && !g_units[i].host_only) {
+                bad += !c->coded;
+                if (g_units[i].coded_bytes > max_coded_streamed) max_coded_streamed = g_units[i].coded_bytes;
+            }
+        }
+        ZT_CHECK(arena == p.resident_bytes, "%s: arena %llu, sum of residents %llu", what, (unsigned long long)p.resident_bytes,
+                 (unsigned long long)arena);
+        ZT_CHECK((p.cstage_bytes > 0) == (max_coded_streamed > 0), "%s: piece buffer %llu for coded units streamed up to %llu",
+                 what, (unsigned long long)p.cstage_bytes, (unsigned long long)max_coded_streamed);
+        if (v >= min_bf && zt_plan_make(g_units, g_n, &bf, &q, e) == ZT_OK) {
+            if (p.step_time_s > q.step_time_s * 1.001) {
+                slower++;
+                fprintf(stderr, "%s: coded %.4f s > bf16 %.4f s\n", what, p.step_time_s, q.step_time_s);
+            }
+            if (p.step_bus_bytes > q.step_bus_bytes) more_bus++;
+            if (v == 8ull * ZT_GiB)
+                printf("8G: bf16 %.4f s/step, %llu MB over the bus; coded %.4f s/step, %llu MB, %d units resident coded\n",
+                       q.step_time_s, (unsigned long long)(q.step_bus_bytes / 1000000), p.step_time_s,
+                       (unsigned long long)(p.step_bus_bytes / 1000000), p.n_coded_resident);
+            zt_plan_free(&q);
+        }
+        zt_plan_free(&p);
+    }
+    ZT_CHECK(!slower && !more_bus && !bad, "coded plans: %d slower, %d with more bus bytes, %d bad choices", slower,
+             more_bus, bad);
+    ZT_CHECK(saw_coded_resident, "some budget keeps units resident coded");
+    /* 10 GiB holds the coded DiT (~8.4 GB) but not the bf16 one (~12.3 GB);
+     * on a 3 GB/s link (an eGPU) the coded plan keeps all of it */
+    in.vram_budget = bf.vram_budget = 10ull * ZT_GiB;
+    in.link_bw = bf.link_bw = 3e9;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, e) == ZT_OK && zt_plan_make(g_units, g_n, &bf, &q, e) == ZT_OK, "10G");
+    ZT_CHECK(p.step_bus_bytes == 0 && q.step_bus_bytes > 0 && p.step_decode_bytes > 0,
+             "10G: coded moves %llu B per step (bf16 %llu B), decodes %llu B", (unsigned long long)p.step_bus_bytes,
+             (unsigned long long)q.step_bus_bytes, (unsigned long long)p.step_decode_bytes);
+    zt_plan_free(&p);
+    zt_plan_free(&q);
+    /* on that link, a decoder as slow as a disk keeps units decoded where they fit */
+    in.vram_budget = 8ull * ZT_GiB;
+    in.decode_bw = 2e9;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, e) == ZT_OK, "8G slow decode");
+    in.decode_bw = 1.5e12;
+    ZT_CHECK(zt_plan_make(g_units, g_n, &in, &q, e) == ZT_OK, "8G");
+    int dec_p = 0, dec_q = 0;
+    for (int i = 0; i < g_n; i++) {
+        dec_p += p.units[i].residency == ZT_RES_RESIDENT && per_step(&g_units[i]);
+        dec_q += q.units[i].residency == ZT_RES_RESIDENT && per_step(&g_units[i]);
+    }
+    ZT_CHECK(dec_p > dec_q && p.n_coded_resident < q.n_coded_resident,
+             "slow decode keeps more units decoded (%d vs %d per-step decoded, %d vs %d coded)", dec_p, dec_q,
+             p.n_coded_resident, q.n_coded_resident);
+    zt_plan_free(&p);
+    zt_plan_free(&q);
+    build_zimage(8);
 }
 
 /* A request for the Z-Image units at `vram`: a whole-image VAE decode with a
@@ -553,5 +649,6 @@ int main(void) {
     in = base_input(8ull * ZT_GiB);
     in.link_bw = 0;
     ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, &e) == ZT_ERR_ARG, "bw 0 must fail");
+    test_coded(&e);
     return zt_test_finish("test_plan");
 }

@@ -15,14 +15,14 @@ expect() { # label, expected exit code, grep pattern, command...
     else echo "ok   $label"; fi
 }
 expect "all resident" 0 "0 streamed" "$Z" plan -m snap --vram 4G --device cpu --width 64 --height 64
-expect "streaming" 0 "over the bus" "$Z" plan -m snap --vram 10M --device cpu --width 64 --height 64 -v
-expect "per-unit lines" 0 "dit.layers.1" "$Z" plan -m snap --vram 10M --device cpu --width 64 --height 64 -v
+expect "streaming" 0 "over the bus" "$Z" plan -m snap --vram 11M --device cpu --width 64 --height 64 -v
+expect "per-unit lines" 0 "dit.layers.1" "$Z" plan -m snap --vram 11M --device cpu --width 64 --height 64 -v
 expect "too small" 1 "too small" "$Z" plan -m snap --vram 1M --device cpu --width 64 --height 64
 expect "missing --vram" 2 "missing --vram" "$Z" plan -m snap
 expect "bad size" 2 "not a size" "$Z" plan -m snap --vram lots
 expect "bad width" 2 "multiples of 16" "$Z" plan -m snap --vram 1G --width 100
 expect "missing model" 1 "nonexistent" "$Z" plan -m nonexistent --vram 1G --device cpu
-expect "pinned 0 without store" 1 "zturbo pack" "$Z" plan -m snap --vram 10M --pinned 0 --device cpu --width 64 --height 64
+expect "pinned 0 without store" 1 "zturbo pack" "$Z" plan -m snap --vram 11M --pinned 0 --device cpu --width 64 --height 64
 # the VAE decode choice: the whole-image decode needs more device memory at 1024x1024 than the
 # banded one, so the minimum with --vae-decode device is larger, and plan says which it took
 minb() { "$Z" plan -m snap --vram 1M --device cpu "$@" 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p'; }

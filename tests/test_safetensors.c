@@ -115,9 +115,9 @@ static void test_headers(void) {
                                   "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64"};
     static const unsigned sizes[] = {1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 8, 8, 8, 1, 1, 1, 8};
     for (size_t i = 0; i < ZT_ARRAY_LEN(names); i++) {
-        zt_st_dtype d;
-        ZT_CHECK(zt_st_dtype_parse(names[i], &d) == ZT_OK && zt_st_dtype_size(d) == sizes[i] &&
-                     !strcmp(zt_st_dtype_name(d), names[i]),
+        zt_dtype d;
+        ZT_CHECK(zt_dtype_parse(names[i], &d) == ZT_OK && zt_dtype_size(d) == sizes[i] &&
+                     !strcmp(zt_dtype_name(d), names[i]),
                  "dtype %s", names[i]);
     }
 }
@@ -164,8 +164,8 @@ static void test_writer(void) {
     char p[4400];
     snprintf(p, sizeof p, "%s/w.safetensors", g_tmp);
     zt_st_wtensor ts[] = {
-        {"b", ZT_ST_BF16, 2, {2, 3}}, {"a", ZT_ST_F32, 1, {4}},      {"scalar", ZT_ST_F32, 0, {0}},
-        {"empty", ZT_ST_I64, 2, {0, 5}}, {"c.u8", ZT_ST_U8, 1, {3}}, {"Z", ZT_ST_F16, 1, {1}},
+        {"b", ZT_DT_BF16, 2, {2, 3}}, {"a", ZT_DT_F32, 1, {4}},      {"scalar", ZT_DT_F32, 0, {0}},
+        {"empty", ZT_DT_I64, 2, {0, 5}}, {"c.u8", ZT_DT_U8, 1, {3}}, {"Z", ZT_DT_F16, 1, {1}},
     };
     int n = (int)ZT_ARRAY_LEN(ts);
     zt_st_writer *w;
@@ -177,7 +177,7 @@ static void test_writer(void) {
     int order[8], no = 0;
     for (int t; (t = zt_st_writer_next(w)) >= 0;) {
         order[no++] = t;
-        uint64_t nb = zt_st_dtype_size(ts[t].dtype);
+        uint64_t nb = zt_dtype_size(ts[t].dtype);
         for (int d = 0; d < ts[t].ndim; d++) nb *= (uint64_t)ts[t].shape[d];
         for (uint64_t i = 0; i < nb; i++) {
             uint8_t v = (uint8_t)(t + 1);
@@ -219,7 +219,7 @@ static void test_writer(void) {
     zt_st_close(&f);
 
     /* duplicate names; early close removes the file */
-    zt_st_wtensor dup[] = {{"x", ZT_ST_U8, 1, {1}}, {"x", ZT_ST_U8, 1, {1}}};
+    zt_st_wtensor dup[] = {{"x", ZT_DT_U8, 1, {1}}, {"x", ZT_DT_U8, 1, {1}}};
     ZT_CHECK(zt_st_writer_open(p, dup, 2, &w, &e) == ZT_ERR_ARG && strstr(e.msg, "'x'"), "duplicate: %s", e.msg);
     rc = zt_st_writer_open(p, ts, n, &w, &e);
     ZT_CHECK(rc == ZT_OK, "reopen writer");
@@ -233,7 +233,7 @@ static void write_tensor_file(const char *path, const char *const *names, int n)
     zt_st_wtensor ts[8];
     for (int i = 0; i < n; i++) {
         ts[i].name = names[i];
-        ts[i].dtype = ZT_ST_U8;
+        ts[i].dtype = ZT_DT_U8;
         ts[i].ndim = 1;
         ts[i].shape[0] = 2;
     }

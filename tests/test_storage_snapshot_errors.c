@@ -22,7 +22,7 @@ static char g_tmp[4096], g_base[4200];
 
 typedef struct {
     char name[256];
-    zt_st_dtype dtype;
+    zt_dtype dtype;
     int ndim;
     int64_t shape[ZT_ST_MAX_DIMS];
     uint8_t *data;
@@ -241,7 +241,7 @@ static void test_errors(void) {
     snprintf(p, sizeof p, "%s/%s", d, q);
     mf_load(p, m);
     t = mf_find(m, "decoder.conv_in.bias");
-    t->dtype = ZT_ST_I16; /* same byte size */
+    t->dtype = ZT_DT_I16; /* same byte size */
     mf_save(p, m);
     mf_free(m);
     expect_open("integer tensor", d, ZT_ERR_UNSUPPORTED, "'decoder.conv_in.bias'", "I16");
@@ -306,7 +306,7 @@ static void test_variants(void) {
     mt *w = &m->t[m->n++], *b = &m->t[m->n++];
     snprintf(w->name, sizeof w->name, "post_quant_conv.weight");
     snprintf(b->name, sizeof b->name, "post_quant_conv.bias");
-    w->dtype = b->dtype = ZT_ST_BF16;
+    w->dtype = b->dtype = ZT_DT_BF16;
     w->ndim = 4;
     w->shape[0] = w->shape[1] = 16;
     w->shape[2] = w->shape[3] = 1;
@@ -401,7 +401,7 @@ static void test_variants(void) {
         free(t->data);
         t->data = (uint8_t *)f;
         t->nbytes = n * 4;
-        t->dtype = ZT_ST_F32;
+        t->dtype = ZT_DT_F32;
     }
     static const uint32_t special[] = {
         0x3f808000u, /* tie, even below: 1.0 */
@@ -425,7 +425,7 @@ static void test_variants(void) {
     ob->data = malloc(6);
     memcpy(ob->data, h16, 6);
     ob->nbytes = 6;
-    ob->dtype = ZT_ST_F16;
+    ob->dtype = ZT_DT_F16;
     mf_save(p, m);
     rc = zt_snapshot_open(d, &src, &e);
     ZT_CHECK(rc == ZT_OK, "f32 vae: %s", e.msg);

@@ -3,9 +3,11 @@
  * where there is one): bad magic, version, header checksum, reserved
  * bits/bytes, truncation, trailing data, extents past the end or
  * overlapping, bad index checksum, index/catalog disagreement, bad extent
- * checksum (on read, in the reader and in verify), non-zero padding. Then
- * random byte damage to the header and index (checksums re-sealed so the
- * deep checks run) must never crash. */
+ * checksum (on read, in the reader and in verify), non-zero padding; the
+ * file section (names, order, sizes, counts, a truncated or altered
+ * section), version 1 without files still read, a later version and an
+ * unknown codec refused. Then random byte damage to the header and index
+ * (checksums re-sealed so the deep checks run) must never crash. */
 #include <stdlib.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -31,6 +33,11 @@ static uint8_t *unit_rec(uint8_t *b, int u) {
 static uint8_t *tensor_rec(uint8_t *b, int t) {
     return b + H.index_offset + (uint64_t)H.n_config * ZT_STORE_CONFIG_REC + (uint64_t)H.n_units * ZT_STORE_UNIT_REC +
            (uint64_t)t * ZT_STORE_TENSOR_REC;
+}
+static uint8_t *file_rec(uint8_t *b, int i) {
+    return b + H.index_offset + (uint64_t)H.n_config * ZT_STORE_CONFIG_REC + (uint64_t)H.n_units * ZT_STORE_UNIT_REC +
+           (uint64_t)H.n_tensors * ZT_STORE_TENSOR_REC + H.n_chunks * ZT_STORE_CHUNK_REC + H.names_size +
+           (uint64_t)i * ZT_STORE_FILE_REC;
 }
 static uint8_t *copy_good(void) {
     uint8_t *b = malloc(g_size);
@@ -130,7 +137,12 @@ int main(void) {
     snprintf(good_path, sizeof good_path, "%s/good.zts", dir);
     snprintf(g_path, sizeof g_path, "%s/bad.zts", dir);
     synth_src S = {&cat, -1, 0};
-    zt_pack_opts o = {.zstd_level = 1, .chunk_bytes = 256 * 1024, .threads = 2};
+    /* two stored files (store.h section 6): a tokenizer stand-in and another */
+    static const char tok_json[] = "{\"model\": {\"type\": \"BPE\"}}";
+    static const char other[] = "0123456789abcdef";
+    const zt_store_file_in files[2] = {{ZT_STORE_FILE_TOKENIZER, tok_json, sizeof tok_json - 1},
+                                       {"scheduler/notes.txt", other, sizeof other - 1}};
+    zt_pack_opts o = {.zstd_level = 1, .chunk_bytes = 256 * 1024, .threads = 2, .files = files, .n_files = 2};
     int rc = zt_store_pack_images(&cat, synth_read, &S, good_path, &o, NULL, NULL, NULL, &e);
     ZT_CHECK(rc == ZT_OK, "pack: %s", e.msg);
     if (rc) return zt_test_finish("test_store_corrupt");
@@ -150,8 +162,10 @@ int main(void) {
     /* Header. */
     b = copy_good(); b[0] ^= 0x20;
     expect_open("bad magic", b, g_size, ZT_ERR_FORMAT, "bad magic", NULL);
-    b = copy_good(); zt_wr32(b + 8, 2); seal_header(b);
-    expect_open("bad version", b, g_size, ZT_ERR_UNSUPPORTED, "version 2", NULL);
+    b = copy_good(); zt_wr32(b + 8, 3); seal_header(b);
+    expect_open("later version", b, g_size, ZT_ERR_UNSUPPORTED, "version 3", "newer zturbo");
+    b = copy_good(); zt_wr32(b + 8, 0); seal_header(b);
+    expect_open("version 0", b, g_size, ZT_ERR_UNSUPPORTED, "version 0", "repack");
     b = copy_good(); b[17] ^= 1;
     expect_open("header checksum", b, g_size, ZT_ERR_CHECKSUM, "header checksum", NULL);
     b = copy_good(); zt_wr32(b + 12, 0x10); seal_header(b);
@@ -193,7 +207,7 @@ int main(void) {
     b = copy_good(); zt_wr32(unit_rec(b, 2) + 52, 4); seal_index(b);
     expect_open("unit reserved flag", b, g_size, ZT_ERR_FORMAT, cat.units[2].name, "reserved flag");
     b = copy_good(); zt_wr32(unit_rec(b, 2) + 88, 9); seal_index(b);
-    expect_open("unknown codec", b, g_size, ZT_ERR_FORMAT, cat.units[2].name, "codec 9");
+    expect_open("unknown codec", b, g_size, ZT_ERR_UNSUPPORTED, cat.units[2].name, "codec 9");
     b = copy_good(); zt_wr64(unit_rec(b, 2) + 80, zt_rd64(unit_rec(b, 2) + 80) + 1); seal_index(b);
     expect_open("stored size vs chunks", b, g_size, ZT_ERR_FORMAT, cat.units[2].name, "chunks hold");
     b = copy_good(); zt_wr64(unit_rec(b, 2) + 64, cat.units[2].nbytes + 4096 * 64); seal_index(b);
@@ -242,6 +256,118 @@ int main(void) {
         zt_wr32(c + 28, 0);
         seal_index(b);
         expect_open("invalid config", b, g_size, ZT_ERR_FORMAT, "n_layers", NULL);
+    }
+    /* Files (sections 6 and 7). */
+    {
+        ZT_CHECK(H.version == 2 && H.n_files == 2 && H.files_size == sizeof tok_json - 1 + sizeof other - 1,
+                 "good store: version %u, %u files, %llu bytes", H.version, H.n_files,
+                 (unsigned long long)H.files_size);
+        ZT_CHECK(zt_store_version(good) == 2 && zt_store_n_files(good) == 2, "files read back");
+        uint64_t n = 0;
+        int i = zt_store_file_find(good, ZT_STORE_FILE_TOKENIZER);
+        const void *d = zt_store_file_data(good, i, &n);
+        ZT_CHECK(i == 0 && d && n == sizeof tok_json - 1 && !memcmp(d, tok_json, n), "tokenizer bytes");
+        i = zt_store_file_find(good, "scheduler/notes.txt");
+        d = zt_store_file_data(good, i, &n);
+        ZT_CHECK(i == 1 && d && n == sizeof other - 1 && !memcmp(d, other, n), "second file's bytes");
+        ZT_CHECK(zt_store_file_find(good, "tokenizer/tokenizer_config.json") == -1 && !zt_store_file_name(good, 2) &&
+                     !zt_store_file_data(good, -1, &n) && n == 0,
+                 "absent files");
+        const char *bad_names[] = {"", "../etc/passwd", "a/../b", "/abs", "a//b", "a/", "sp ace", "semi;colon", "."};
+        for (size_t k = 0; k < ZT_ARRAY_LEN(bad_names); k++) {
+            ZT_CHECK(!zt_store_file_name_ok(bad_names[k]), "'%s' is refused as a file name", bad_names[k]);
+            b = copy_good();
+            memset(file_rec(b, 1), 0, ZT_STORE_FILE_NAME);
+            memcpy(file_rec(b, 1), bad_names[k], strlen(bad_names[k]));
+            seal_index(b);
+            char what[64];
+            snprintf(what, sizeof what, "file name '%s'", bad_names[k]);
+            expect_open(what, b, g_size, ZT_ERR_FORMAT, "file record 1", "bad name");
+        }
+        ZT_CHECK(zt_store_file_name_ok("tokenizer/tokenizer.json") && zt_store_file_name_ok("a.b-c_d/e"), "good names");
+        b = copy_good(); file_rec(b, 1)[40] = 'x'; seal_index(b); /* a byte after the NUL */
+        expect_open("file name padding", b, g_size, ZT_ERR_FORMAT, "file record 1", "bad name");
+        b = copy_good(); memset(file_rec(b, 1), 'a', ZT_STORE_FILE_NAME); seal_index(b);
+        expect_open("file name without NUL", b, g_size, ZT_ERR_FORMAT, "file record 1", "bad name");
+        b = copy_good(); memcpy(file_rec(b, 1), file_rec(b, 0), ZT_STORE_FILE_NAME); seal_index(b);
+        expect_open("duplicate file", b, g_size, ZT_ERR_FORMAT, ZT_STORE_FILE_TOKENIZER, "twice");
+        b = copy_good(); zt_wr64(file_rec(b, 1) + 48, zt_rd64(file_rec(b, 1) + 48) + 1); seal_index(b);
+        expect_open("file offset gap", b, g_size, ZT_ERR_FORMAT, "notes.txt", "do not follow");
+        b = copy_good(); zt_wr64(file_rec(b, 0) + 56, zt_rd64(file_rec(b, 0) + 56) + 1); seal_index(b);
+        expect_open("file size overlaps the next", b, g_size, ZT_ERR_FORMAT, "notes.txt", "do not follow");
+        b = copy_good(); zt_wr64(file_rec(b, 1) + 56, 1ull << 40); seal_index(b);
+        expect_open("file size past the section", b, g_size, ZT_ERR_FORMAT, "notes.txt", NULL);
+        b = copy_good(); zt_wr64(file_rec(b, 1) + 56, zt_rd64(file_rec(b, 1) + 56) - 1); seal_index(b);
+        expect_open("files short of the section", b, g_size, ZT_ERR_FORMAT, "the files hold", NULL);
+        b = copy_good(); zt_wr32(b + 80, 65); seal_header(b);
+        expect_open("too many files", b, g_size, ZT_ERR_FORMAT, "65 files", NULL);
+        b = copy_good(); zt_wr32(b + 80, 3); seal_header(b);
+        expect_open("file count vs index", b, g_size, ZT_ERR_FORMAT, "counts make", NULL);
+        b = copy_good(); zt_wr64(b + 88, H.files_size + 1); seal_header(b);
+        expect_open("file bytes vs index", b, g_size, ZT_ERR_FORMAT, "counts make", NULL);
+        b = copy_good(); zt_wr32(b + 84, 1); seal_header(b);
+        expect_open("file reserved field", b, g_size, ZT_ERR_FORMAT, "reserved header bytes", NULL);
+        b = copy_good(); zt_wr32(b + 8, 1); seal_header(b); /* version 1 had no files */
+        expect_open("version 1 with files", b, g_size, ZT_ERR_FORMAT, "reserved header bytes", NULL);
+        b = copy_good(); b[H.index_offset + H.index_size - 3] ^= 0x10; /* inside the tokenizer's bytes... */
+        expect_open("file byte altered", b, g_size, ZT_ERR_CHECKSUM, "index checksum", NULL);
+        b = copy_good(); /* ...and cut off with the file truncated there */
+        expect_open("truncated in the files", b, (size_t)(H.index_offset + H.index_size - 10), ZT_ERR_FORMAT,
+                    "truncated", NULL);
+        b = copy_good(); b[H.index_offset + H.index_size - 3] ^= 0x10; seal_index(b);
+        write_whole(g_path, b, g_size);
+        free(b);
+        zt_store *s = NULL;
+        rc = zt_store_open(g_path, 0, &s, &e);
+        ZT_CHECK(rc == ZT_OK && s, "re-sealed file bytes open: %s", e.msg);
+        if (s) {
+            d = zt_store_file_data(s, 1, &n);
+            ZT_CHECK(d && n == sizeof other - 1 && memcmp(d, other, n), "the altered byte is what is read");
+            zt_store_close(s);
+        }
+
+        /* Version 1: a store without files, as the old zturbo wrote it. */
+        char v1_path[1300];
+        snprintf(v1_path, sizeof v1_path, "%s/v1.zts", dir);
+        zt_pack_opts o1 = {.zstd_level = 1, .chunk_bytes = 256 * 1024, .threads = 2};
+        rc = zt_store_pack_images(&cat, synth_read, &S, v1_path, &o1, NULL, NULL, NULL, &e);
+        ZT_CHECK(rc == ZT_OK, "pack without files: %s", e.msg);
+        size_t n1 = 0;
+        b = read_whole(v1_path, &n1);
+        zt_wr32(b + 8, 1);
+        seal_header(b);
+        write_whole(v1_path, b, n1);
+        free(b);
+        rc = zt_store_open(v1_path, 0, &s, &e);
+        ZT_CHECK(rc == ZT_OK && zt_store_version(s) == 1 && zt_store_n_files(s) == 0 &&
+                     zt_store_file_find(s, ZT_STORE_FILE_TOKENIZER) == -1,
+                 "version 1 opens, without files: %s", rc ? e.msg : "");
+        if (!rc) {
+            uint8_t *img = malloc(cat.units[0].nbytes), *ref = malloc(cat.units[0].nbytes);
+            synth_read(&S, 0, ref, cat.units[0].nbytes, &e);
+            rc = zt_store_read_unit(s, 0, img, cat.units[0].nbytes, 0, &e);
+            ZT_CHECK(rc == ZT_OK && !memcmp(img, ref, cat.units[0].nbytes), "version 1 units read: %s", e.msg);
+            free(img);
+            free(ref);
+            zt_store_close(s);
+        }
+        rc = zt_store_verify(v1_path, NULL, NULL, &e);
+        ZT_CHECK(rc == ZT_OK, "version 1 verifies: %s", e.msg);
+
+        /* pack refuses bad file lists */
+        const zt_store_file_in dup[2] = {files[0], files[0]};
+        const zt_store_file_in badname[1] = {{"../x", other, 1}};
+        const zt_store_file_in big[1] = {{"big.bin", other, (uint64_t)ZT_STORE_FILE_MAX + 1}};
+        const struct { const zt_store_file_in *f; int n; const char *why; } bad_lists[] = {
+            {dup, 2, "twice"}, {badname, 1, "cannot name"}, {big, 1, "MiB"}};
+        for (size_t k = 0; k < ZT_ARRAY_LEN(bad_lists); k++) {
+            char bad_out[1300];
+            snprintf(bad_out, sizeof bad_out, "%s/badlist.zts", dir);
+            zt_pack_opts ob = {.zstd_level = 0, .files = bad_lists[k].f, .n_files = bad_lists[k].n};
+            rc = zt_store_pack_images(&cat, synth_read, &S, bad_out, &ob, NULL, NULL, NULL, &e);
+            ZT_CHECK(rc == ZT_ERR_ARG && strstr(e.msg, bad_lists[k].why) && !file_exists(bad_out),
+                     "pack with a bad file list (%s): %d %s", bad_lists[k].why, rc, e.msg);
+        }
     }
     {
         zt_store *s = NULL;

@@ -52,7 +52,7 @@ static void test_golden(void) {
         int32_t got[1024];
         size_t n;
         int trunc = -1;
-        int rc = zt_tokenizer_encode_chat(g_tok, json_string_value(p), json_string_length(p), ZT_TOKENIZER_MAX_TOKENS,
+        int rc = zt_tokenizer_encode_chat(g_tok, json_string_value(p), json_string_length(p), ZT_MAX_TOKENS,
                                           got, 1024, &n, &trunc, &e);
         ZT_CHECK(rc == ZT_OK && trunc == 0, "golden %d: encode_chat rc %d trunc %d", count, rc, trunc);
         ZT_CHECK(n == json_array_size(ids), "golden %d: %zu ids, expected %zu", count, n, json_array_size(ids));
@@ -120,7 +120,7 @@ static void test_truncation_and_size(void) {
     ZT_CHECK(trunc == 0 && nfull > 200000, "1 MB: %zu ids", nfull);
     t0 = zt_now();
     size_t n512;
-    int rc = zt_tokenizer_encode_chat(g_tok, s, big, ZT_TOKENIZER_MAX_TOKENS, part, 512, &n512, &trunc, &e);
+    int rc = zt_tokenizer_encode_chat(g_tok, s, big, ZT_MAX_TOKENS, part, 512, &n512, &trunc, &e);
     double t_chat = zt_now() - t0;
     ZT_CHECK(rc == ZT_OK && n512 == 512 && trunc == 1 && !memcmp(part, ids, 512 * sizeof *ids),
              "1 MB chat: %zu ids, truncated %d", n512, trunc);

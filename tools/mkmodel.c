@@ -101,77 +101,11 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
-/* ---- random numbers ------------------------------------------------------ */
-
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h;
-}
-
-typedef struct {
-    uint64_t s;
-} rng;
-
-static inline uint64_t rng_next(rng *r) { /* xorshift64* */
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return r->s * 2685821657736338717ull;
-}
-
-/* Irwin-Hall(4) over 16-bit uniforms, scaled to unit variance:
- * sum of 4 U{0..65535} has mean 131070 and variance 4 * (65536^2 - 1) / 12. */
-#define IH_MEAN 131070
-static inline float rng_normal(rng *r, float inv_sd_times_std) {
-    uint64_t x = rng_next(r);
-    int32_t s = (int32_t)(x & 0xffff) + (int32_t)((x >> 16) & 0xffff) + (int32_t)((x >> 32) & 0xffff) +
-                (int32_t)(x >> 48) - IH_MEAN;
-    return (float)s * inv_sd_times_std;
-}
-static const double k_ih_sd = 37837.2146; /* sqrt(4 * (65536^2 - 1) / 12) */
-
-/* ---- weight statistics ----------------------------------------------------
- * DiT and text encoder (both RMSNorm everywhere, so scale barely matters for
- * stability): Linear / embedding weights N(0, 0.02) (the usual transformer
- * init); norm gammas 1 + N(0, 0.05) (near identity but not exactly, so a
- * gamma that is skipped or mis-indexed shows up); biases N(0, 0.01).
- * x_pad_token / cap_pad_token N(0, 0.5): larger than any embedded token, so
- * an engine that forgets to overwrite pad rows is visibly wrong.
- * VAE: conv and Linear weights N(0, 1/sqrt(fan_in)) (fan_in = Cin*kh*kw):
- * each conv follows GroupNorm+SiLU, so outputs stay O(1) and the residual
- * stream grows only like sqrt(#resblocks); GroupNorm gammas 1 + N(0, 0.05);
- * biases N(0, 0.01). The decoded image is then a non-trivial, unsaturated
- * texture rather than a constant. */
-static float weight_std(const zt_ckpt_tensor *k, float *mean) {
-    size_t n = strlen(k->name);
-    int is_bias = n > 5 && !strcmp(k->name + n - 5, ".bias");
-    int is_weight = n > 7 && !strcmp(k->name + n - 7, ".weight");
-    *mean = 0.0f;
-    if (is_bias) return 0.01f;
-    if (is_weight && k->ndim == 1) {
-        *mean = 1.0f;
-        return 0.05f;
-    }
-    if (strstr(k->name, "pad_token")) return 0.5f;
-    if (k->comp == ZT_COMP_VAE) {
-        int64_t fan_in = 1;
-        for (int d = 1; d < k->ndim; d++) fan_in *= k->shape[d];
-        return (float)(1.0 / sqrt((double)fan_in));
-    }
-    return 0.02f;
-}
+#include "tools/mkmodel_init.h"
 
 #define CHUNK_ELEMS (4u << 20)
 
-static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_st_dtype dt, uint64_t seed, void *buf,
+static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_dtype dt, uint64_t seed, void *buf,
                         zt_err *e) {
     uint64_t n = 1;
     for (int d = 0; d < k->ndim; d++) n *= (uint64_t)k->shape[d];
@@ -182,14 +116,14 @@ static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_st_dtype dt
     for (uint64_t done = 0; done < n;) {
         if (g_stop) return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted");
         uint32_t c = (uint32_t)ZT_MIN(n - done, (uint64_t)CHUNK_ELEMS);
-        if (dt == ZT_ST_F32) {
+        if (dt == ZT_DT_F32) {
             float *f = buf;
             for (uint32_t i = 0; i < c; i++) f[i] = mean + rng_normal(&r, scale);
         } else {
             uint16_t *h = buf;
             for (uint32_t i = 0; i < c; i++) h[i] = zt_f32_to_bf16(mean + rng_normal(&r, scale));
         }
-        int rc = zt_st_writer_write(w, buf, (size_t)c * zt_st_dtype_size(dt), e);
+        int rc = zt_st_writer_write(w, buf, (size_t)c * zt_dtype_size(dt), e);
         if (rc) return rc;
         done += c;
     }
@@ -367,8 +301,8 @@ static void write_configs(const char *root, const zt_model_config *c) {
 
 /* ---- weights ------------------------------------------------------------- */
 
-static uint64_t ckpt_bytes(const zt_ckpt_tensor *k, zt_st_dtype dt) {
-    uint64_t n = zt_st_dtype_size(dt);
+static uint64_t ckpt_bytes(const zt_ckpt_tensor *k, zt_dtype dt) {
+    uint64_t n = zt_dtype_size(dt);
     for (int d = 0; d < k->ndim; d++) n *= (uint64_t)k->shape[d];
     return n;
 }
@@ -388,7 +322,7 @@ static void report(progress *p) {
 /* Write one component: all catalog checkpoint tensors of `comp`, split into
  * n_shards files by cumulative bytes (n_shards 0: one unsharded file). */
 static void write_component(const char *root, const char *sub, const char *base, const zt_catalog *cat,
-                            zt_component comp, zt_st_dtype dt, int n_shards, uint64_t seed, void *buf, progress *pg) {
+                            zt_component comp, zt_dtype dt, int n_shards, uint64_t seed, void *buf, progress *pg) {
     int n = 0;
     uint64_t total = 0;
     for (int i = 0; i < cat->n_ckpt; i++)
@@ -543,7 +477,7 @@ static int comfy_te(const zt_catalog *cat, ctensor *out) {
     return n;
 }
 
-static void write_comfy_file(const char *root, const char *file, const ctensor *ts, int n, zt_st_dtype dt,
+static void write_comfy_file(const char *root, const char *file, const ctensor *ts, int n, zt_dtype dt,
                              uint64_t seed, void *buf, progress *pg) {
     char path[PATH_MAX + 300];
     zt_err e = {0};
@@ -571,17 +505,17 @@ static void write_comfy_file(const char *root, const char *file, const ctensor *
     free(ws);
 }
 
-static void write_comfy(const char *root, const zt_catalog *cat, zt_st_dtype dit_dt, uint64_t seed, void *buf,
+static void write_comfy(const char *root, const zt_catalog *cat, zt_dtype dit_dt, uint64_t seed, void *buf,
                         progress *pg) {
     ctensor *ts = malloc((size_t)cat->n_ckpt * sizeof *ts);
     if (!ts) die("out of memory");
     int n = comfy_dit(cat, ts);
-    write_comfy_file(root, dit_dt == ZT_ST_BF16 ? "z_image_turbo_bf16.safetensors" : "z_image_turbo_fp32.safetensors",
+    write_comfy_file(root, dit_dt == ZT_DT_BF16 ? "z_image_turbo_bf16.safetensors" : "z_image_turbo_fp32.safetensors",
                      ts, n, dit_dt, seed, buf, pg);
     n = comfy_te(cat, ts);
-    write_comfy_file(root, "qwen_3_4b.safetensors", ts, n, ZT_ST_BF16, seed, buf, pg);
+    write_comfy_file(root, "qwen_3_4b.safetensors", ts, n, ZT_DT_BF16, seed, buf, pg);
     n = comfy_vae(cat, ts);
-    write_comfy_file(root, "ae.safetensors", ts, n, ZT_ST_F32, seed, buf, pg);
+    write_comfy_file(root, "ae.safetensors", ts, n, ZT_DT_F32, seed, buf, pg);
     free(ts);
 }
 
@@ -620,7 +554,7 @@ static void find_tokenizer(char *out, size_t n, const char *given) {
 }
 
 /* The Hugging Face snapshot layout (the default). */
-static void write_hf(const char *root, const zt_catalog *cat, const char *tok, zt_st_dtype dit_dt, int shards,
+static void write_hf(const char *root, const zt_catalog *cat, const char *tok, zt_dtype dit_dt, int shards,
                      uint64_t seed, void *buf, progress *pg) {
     char tokdir[PATH_MAX];
     find_tokenizer(tokdir, sizeof tokdir, tok);
@@ -635,8 +569,8 @@ static void write_hf(const char *root, const zt_catalog *cat, const char *tok, z
         copy_file(src, root, rel);
     }
     write_component(root, "transformer", "diffusion_pytorch_model", cat, ZT_COMP_DIT, dit_dt, shards, seed, buf, pg);
-    write_component(root, "text_encoder", "model", cat, ZT_COMP_TEXT, ZT_ST_BF16, shards, seed, buf, pg);
-    write_component(root, "vae", "diffusion_pytorch_model", cat, ZT_COMP_VAE, ZT_ST_BF16, 0, seed, buf, pg);
+    write_component(root, "text_encoder", "model", cat, ZT_COMP_TEXT, ZT_DT_BF16, shards, seed, buf, pg);
+    write_component(root, "vae", "diffusion_pytorch_model", cat, ZT_COMP_VAE, ZT_DT_BF16, 0, seed, buf, pg);
 }
 
 /* ---- ControlNet-Union ---------------------------------------------------- */
@@ -689,7 +623,7 @@ static void control_config_json(const char *root, const zt_model_config *c, cons
 
 /* The control tensors of a catalog built with the control model, into one
  * file `path`; zero_before: the refiner's before_proj all zero (2.0 as released). */
-static void write_control_file(const char *path, const zt_catalog *cat, zt_st_dtype dt, int zero_before, uint64_t seed,
+static void write_control_file(const char *path, const zt_catalog *cat, zt_dtype dt, int zero_before, uint64_t seed,
                                void *buf, progress *pg) {
     int n = 0;
     for (int i = 0; i < cat->n_ckpt; i++) n += !strncmp(cat->ckpt[i].name, "control_", 8);
@@ -782,9 +716,9 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    zt_st_dtype dit_dt;
-    if (!strcmp(dtype, "f32")) dit_dt = ZT_ST_F32;
-    else if (!strcmp(dtype, "bf16")) dit_dt = ZT_ST_BF16;
+    zt_dtype dit_dt;
+    if (!strcmp(dtype, "f32")) dit_dt = ZT_DT_F32;
+    else if (!strcmp(dtype, "bf16")) dit_dt = ZT_DT_BF16;
     else {
         fprintf(stderr, "mkmodel: --dtype '%s' must be f32 or bf16\n", dtype);
         return 2;
@@ -861,7 +795,7 @@ int main(int argc, char **argv) {
 
     progress pg = {0, 0, zt_now(), !quiet && isatty(2)};
     if (control) {
-        const zt_st_dtype cdt = dit_dt;
+        const zt_dtype cdt = dit_dt;
         for (int i = 0; i < cat.n_ckpt; i++)
             if (!strncmp(cat.ckpt[i].name, "control_", 8)) pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cdt);
         void *cbuf = malloc((size_t)CHUNK_ELEMS * 4);
@@ -899,8 +833,8 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < cat.n_ckpt; i++)
         pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cat.ckpt[i].comp == ZT_COMP_DIT                ? dit_dt
-                                                   : comfy && cat.ckpt[i].comp == ZT_COMP_VAE ? ZT_ST_F32
-                                                                                               : ZT_ST_BF16);
+                                                   : comfy && cat.ckpt[i].comp == ZT_COMP_VAE ? ZT_DT_F32
+                                                                                               : ZT_DT_BF16);
     void *buf = malloc((size_t)CHUNK_ELEMS * 4);
     if (!buf) die("out of memory");
     if (comfy) write_comfy(g_tmp, &cat, dit_dt, seed, buf, &pg);

@@ -42,12 +42,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!name || !dt) continue;
         zt_st_tensor *x = &t[n];
         memset(x, 0, sizeof *x);
-        if (zt_st_dtype_parse(dt, &x->dtype)) x->dtype = ZT_ST_F32;
+        if (zt_dtype_parse(dt, &x->dtype)) x->dtype = ZT_DT_F32;
         for (char *d; x->ndim < ZT_ST_MAX_DIMS && (d = strtok(NULL, " "));) x->shape[x->ndim++] = strtoll(d, NULL, 10) & 0xffff;
         uint64_t els = 1;
         for (int i = 0; i < x->ndim; i++) els *= (uint64_t)x->shape[i];
         x->begin = 0;
-        x->end = els * zt_st_dtype_size(x->dtype);
+        x->end = els * zt_dtype_size(x->dtype);
         names[n] = name;
         x->name = name;
         n++;

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint64_t data_size = f.file_size - f.data_offset;
         for (int i = 0; i < f.n_tensors; i++) {
             const zt_st_tensor *t = &f.tensors[i];
-            uint64_t n = zt_st_dtype_size(t->dtype);
+            uint64_t n = zt_dtype_size(t->dtype);
             for (int d = 0; d < t->ndim; d++) n *= (uint64_t)t->shape[d];
             if (t->end > data_size || t->end - t->begin != n) abort();
             if (i && strcmp(f.tensors[i - 1].name, t->name) >= 0) abort();

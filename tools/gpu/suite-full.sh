@@ -16,7 +16,18 @@
 #   mutants : the GPU mutants of tools/mutate.sh --gpu must fail test_ops_cuda's element bound
 #   attn    : attention kernels: op tests, memcheck, attnbench vs torch
 #   kern    : conv + norm kernels: op tests, memcheck, kbench vs torch
+#   standalone: generate -m full.zts alone (snapshot moved away, no --store, no --tokenizer) at
+#             1024^2, resident and --vram 8G --pinned 0: the PNG of the snapshot run, byte for byte
+#   refuse  : the start-up GPU check passes on this card; a build without code for it is refused
 #   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
+#   images  : (after prep; <= 6 min) issue 18 Must-show 1: a random full-size ControlNet-Union 2.1 (mkmodel
+#             --control union-2.1, diffusers' config of the release, checked), img2img 0.3/0.6/1.0, inpainting,
+#             ControlNet 0.5/1.0, ControlNet inpainting at 1024x1024 and 1024x576 (CASES='i2i06 cn10_1024x576':
+#             a subset): encoded latents, DiT output at step 0, decoded image, ours vs the f32 diffusers
+#             reference beside diffusers bf16 (pass: ours <= bf16 x 1.05); images.md
+#   images_speed: (after images; <= 4 min) Must-show 2-3: VAE encode time / memory at 1024^2 (ours, diffusers
+#             vae.encode with and without tiling); s/eval with ControlNet resident / 8G / minimum budget
+#             (PNG identical) beside diffusers' ControlNet pipeline resident and with group offload; images_speed.md
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
 # Exit status: 0 when every check of the part passed, 1 otherwise; each
@@ -81,6 +92,17 @@ gputests) # the GPU tests only (the CPU ones run in CI)
   for t in test_stream_cuda test_stream_invariance; do
     timeout 300 bash tests/$t.sh > "$OUT/t-$t.log" 2>&1; rc $t.sh $? "$(tail -1 "$OUT/t-$t.log")"
   done
+  ;;
+gpucheck) # every GPU test of the tree, tiny checkpoints only (no prep): gputests' programs, the coded-weight
+  # decoder (exactness, memcheck with lying data, generate from hostile stores), coded PNG identity, kbench wdecode
+  bash tools/gpu/suite-full.sh gputests || fail "gputests"
+  timeout 200 $B/tests/test_wdecode_cuda > "$OUT/t-wdecode.log" 2>&1; rc test_wdecode_cuda $? "$(tail -1 "$OUT/t-wdecode.log")"
+  ZT_TEST_DEVICE=cuda timeout 240 $B/tests/test_store_wcode > "$OUT/t-store-wcode.log" 2>&1; rc test_store_wcode $? "$(tail -1 "$OUT/t-store-wcode.log")"
+  timeout 300 bash tests/test_coded_weights.sh > "$OUT/t-coded-weights.log" 2>&1; rc test_coded_weights.sh $? "$(tail -1 "$OUT/t-coded-weights.log")"
+  ZT_WDECODE_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_wdecode_cuda > "$OUT/memcheck-wdecode.log" 2>&1
+  sanitizer "memcheck wdecode (lying data after validation)" "$OUT/memcheck-wdecode.log" $?
+  timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
+  grep -E 'ceiling|wdecode' "$OUT/kbench-wdecode.txt"
   ;;
 ceiling) # the bus and copy ceilings of this card (kbench runs its ceilings before any filtered op)
   timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1 || fail "kbench ceiling-only"; grep ceiling "$OUT/ceiling.txt"
@@ -354,16 +376,21 @@ provider) # the one weight provider: everything resident = the streaming provide
   # stream/resident.c any more) against OLD=path (a zturbo build that still has it), same checkpoint,
   # 1024x1024, 8 steps, interleaved rounds: s/eval, load and the PNG bytes; 8G too (lending unchanged)
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
-  [ -n "${OLD:-}" ] || { echo "provider: set OLD=path/to/the/old/zturbo"; exit 2; }
+  [ -n "${OLD:-}" ] || { fail "provider: set OLD=path/to/the/old/zturbo"; OLD=/nonexistent; }
+  # oldnew A B LABEL: the two builds' PNGs must be the same bytes
+  oldnew() { if cmp -s "$1" "$2"; then echo "  $3: same PNG"; else echo "  $3: PNG DIFFERS"; fail "provider: $3 PNG differs"; fi; }
   for round in 1 2 3; do
     Z=$OLD ours "provider-resident-old-$round" "${A1024[@]}" -o $W/po.png
     ours "provider-resident-new-$round" "${A1024[@]}" -o $W/pn.png
-    cmp -s $W/po.png $W/pn.png && echo "  resident round $round: same PNG old/new" || echo "  resident round $round: PNG DIFFERS old/new"
+    oldnew $W/po.png $W/pn.png "resident round $round, old/new"
   done | tee -a "$OUT/provider.txt"
-  Z=$OLD ours "provider-8G-old" "${A1024[@]}" --vram 8G -o $W/qo.png
-  ours "provider-8G-new" "${A1024[@]}" --vram 8G -o $W/qn.png
-  { cmp -s $W/qo.png $W/qn.png && echo "  8G: same PNG old/new" || echo "  8G: PNG DIFFERS old/new"
-    cmp -s $W/po.png $W/qn.png && echo "  8G new: same PNG as resident" || echo "  8G new: PNG DIFFERS from resident"; } | tee -a "$OUT/provider.txt"
+  # under a budget the new build would code the weights (issue 16): --weights bf16 compares the refactor alone
+  minp=$(Z=$OLD min_budget)
+  for v in 8G $minp; do
+    Z=$OLD ours "provider-$v-old" "${A1024[@]}" --vram $v -o $W/qo.png
+    ours "provider-$v-new" "${A1024[@]}" --vram $v --weights bf16 -o $W/qn.png
+    { oldnew $W/qo.png $W/qn.png "$v, old/new"; oldnew $W/pn.png $W/qn.png "$v new against resident new"; } | tee -a "$OUT/provider.txt"
+  done
   python3 - "$OUT/ours.jsonl" <<'PY' | tee -a "$OUT/provider.txt"
 import json, sys, statistics as st
 runs = {}
@@ -415,6 +442,44 @@ budgets) # s/eval and PNG identity for the budgets, bf16 VAE; --pinned 0 from th
   # the progress line on a terminal (script gives the process a pty)
   timeout 120 script -qfec "$Z generate -m $M -p 'a cat' --seed 1 --steps 3 --vram 8G -o $W/t.png" /dev/null > "$OUT/progress-tty.txt" 2>&1 || fail "progress under a pty"
   ;;
+standalone) # a store stands alone: `zturbo pack` stored the tokenizer and the configs, so generate -m STORE
+  # needs nothing else. The snapshot is moved away first; the store's PNG must be the snapshot run's,
+  # resident and with every streamed unit read from the store (--vram 8G --pinned 0, no --store)
+  [ -d $M.away ] && mv $M.away $M # left by an interrupted run
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  timeout 300 $Z generate -m $M "${A1024[@]}" -q -o $W/snap.png 2>>"$OUT/standalone.err"; rc "generate -m snapshot" $?
+  mv $M $M.away
+  timeout 300 $Z generate -m $S "${A1024[@]}" -q -o $W/store.png 2>>"$OUT/standalone.err"; rc "generate -m STORE alone" $?
+  timeout 300 $Z generate -m $S "${A1024[@]}" -q --vram 8G --pinned 0 --stats -o $W/disk.png \
+    > "$OUT/standalone-disk.txt" 2>>"$OUT/standalone.err"; rc "generate -m STORE --vram 8G --pinned 0" $?
+  mv $M.away $M
+  grep '^stats:' "$OUT/standalone-disk.txt"
+  grep -q '"bytes_disk":[1-9]' "$OUT/standalone-disk.txt" || fail "--pinned 0 read nothing from the store"
+  for f in store disk; do
+    if cmp -s $W/snap.png $W/$f.png; then echo "  $f.png: same PNG as the snapshot run" | tee -a "$OUT/steps.log"
+    else fail "$f.png differs from the snapshot run's PNG"; fi
+  done
+  cat "$OUT/standalone.err"
+  ;;
+refuse) # the start-up GPU check: this card passes (info, a tiny generate), and a binary without code for it
+  # (.device/bin-sm120: built with CUDA_ARCH=sm_120, whose SASS and compute_120 PTX cannot run on 9.0)
+  # stops at start with one line naming the card, exit 1, no PNG
+  $Z info | tee "$OUT/refuse.txt"
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny
+  timeout 120 $Z generate -m $W/tiny -p "a fox" --width 256 --height 256 --seed 1 -q -o $W/g.png; rc "tiny generate on this card" $?
+  if [ -x .device/bin-sm120/zturbo ]; then
+    rm -f $W/g120.png
+    timeout 120 .device/bin-sm120/zturbo generate -m $W/tiny -p "a fox" --width 256 --height 256 --seed 1 -q -o $W/g120.png \
+      > /dev/null 2> "$OUT/refuse-sm120.err"; r=$?
+    cat "$OUT/refuse-sm120.err"
+    [ $r -eq 1 ] || fail "sm_120-only build on this card: exit $r, want 1"
+    [ "$(grep -c '' "$OUT/refuse-sm120.err")" -eq 1 ] && grep -q "no code for it" "$OUT/refuse-sm120.err" ||
+      fail "sm_120-only build: not the one-line refusal"
+    [ ! -e $W/g120.png ] || fail "sm_120-only build wrote a PNG"
+  else
+    echo "(no .device/bin-sm120: the refusal half was not run)"
+  fi
+  ;;
 serve) # zturbo serve at 8G: s/image through the API vs generate --prompts-jsonl (20 images, within 3%),
   # PNG identity, a 100-request soak with device memory / RSS flat (tools/gpu/serve_bench.py; ~3.5 min)
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
@@ -451,7 +516,7 @@ offload)
 tests)
   nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv | tee "$OUT/machine.txt"
   $Z info | tee -a "$OUT/machine.txt"
-  tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
+  ZT_TEST_JOBS=1 tests/run $B > "$OUT/tests.log" 2>&1; r=$?; tail -40 "$OUT/tests.log"
   [ $r -eq 0 ] || fail "tests/run: $(grep '^failed:' "$OUT/tests.log")"
   grep '^SKIP' "$OUT/tests.log" | grep -iq 'cuda\|gpu' && fail "tests/run: a GPU test skipped on the GPU machine"
   $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny || fail "mkmodel tiny"
@@ -534,6 +599,212 @@ disk) # disk bandwidth (bench-io) and --pinned 0 from the zstd store, same machi
   # the full 8 steps from the store, against the resident image
   [ -f $W/r.png ] || ours resident "${A1024[@]}" -o $W/r.png
   ours "vram-8G-pinned0-store" "${A1024[@]}" --vram 8G --pinned 0 --store $S -o $W/d.png; same $W/r.png $W/d.png | tee -a "$OUT/ours.jsonl"
+  ;;
+coded) # issue 16, coded weights, Must-show 1-6 in one part (~7 min after prep; the bf16 zstd store is packed once
+  # here if missing): ratios and entropy bound, decode rate against the copy ceiling, s/eval coded vs bf16 at
+  # 1024^2 x 8 steps (min, 4G, 8G with --throttle 12 and 3, 8G, resident), pinned memory and RSS, --pinned 0
+  # from the coded store vs the bf16 store, minimum budget and units resident at 8G, PNG identity for every
+  # row, compute-sanitizer on the decoder with lying data and on a generate from a hostile coded store.
+  # RAW=1 also packs a plain bf16 store (20 GB more disk) for the --pinned 0 row.
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  Sb=$W/full-bf16.zts; Sr=$W/full-raw.zts; CJ=$OUT/coded.jsonl; : > "$CJ"
+  [ -f $Sb ] || { log pack bf16 zstd store; $Z pack $M -o $Sb --weights bf16 -q >> "$OUT/mk.log" 2>&1 || fail "pack bf16 store"; }
+  [ "${RAW:-0}" = 1 ] && [ ! -f $Sr ] && { log pack raw bf16 store; $Z pack $M -o $Sr --weights bf16 --no-compress -q >> "$OUT/mk.log" 2>&1 || fail "pack raw store"; }
+  nvidia-smi --query-gpu=name,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv,noheader | tee "$OUT/coded-machine.txt"
+  # 1. ratios (the store's index) and the entropy bound (a DiT, a TE and the VAE unit read back from the store)
+  $B/wcode-stats --store-ratios $S | tee "$OUT/coded-ratios.txt" || fail "wcode-stats --store-ratios"
+  for u in dit.layers.7 te.layers.5 vae.decoder; do
+    timeout 120 $B/wcode-stats -m $S --units $u --max-units 1 > "$OUT/coded-entropy-$u.txt" 2>&1 || fail "wcode-stats $u"
+  done
+  # 2. the decoder: exact on every case, memcheck with lying data, and its rate (kbench wdecode, copy ceiling)
+  timeout 200 $B/tests/test_wdecode_cuda > "$OUT/t-wdecode.log" 2>&1; rc test_wdecode_cuda $? "$(tail -1 "$OUT/t-wdecode.log")"
+  ZT_WDECODE_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 $B/tests/test_wdecode_cuda > "$OUT/memcheck-wdecode.log" 2>&1
+  sanitizer "memcheck wdecode (lying data after validation)" "$OUT/memcheck-wdecode.log" $?
+  ZT_TEST_DEVICE=cuda timeout 240 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 --target-processes all \
+    $B/tests/test_store_wcode > "$OUT/memcheck-hostile.log" 2>&1
+  sanitizer "memcheck generate from a hostile coded store" "$OUT/memcheck-hostile.log" $?
+  grep -q 'test_store_wcode: .* 0 failed' "$OUT/memcheck-hostile.log" || fail "test_store_wcode on cuda (see memcheck-hostile.log)"
+  timeout 150 $B/kbench wdecode > "$OUT/kbench-wdecode.txt" 2>&1 || fail "kbench wdecode"
+  grep -E 'ceiling: copy \| 1 GiB|wdecode' "$OUT/kbench-wdecode.txt"
+  grep -q 'WRONG RESULT' "$OUT/kbench-wdecode.txt" && fail "kbench wdecode: wrong result"
+  # 3-6. generate rows: coded from the coded store, bf16 from the snapshot as before
+  crun() { # name, args...
+    local name=$1; shift
+    local line
+    line=$(timeout 300 $Z generate -q --stats "$@" 2>>"$OUT/coded.err" | grep '^stats-json:' | sed 's/^stats-json: //')
+    echo "{\"run\":\"$name\",\"r\":${line:-null}}" >> "$CJ"
+    [ -n "$line" ] || fail "generate $name: no stats line (see coded.err)"
+  }
+  cpng() { if cmp -s $W/cr.png $W/cx.png; then echo "$1 same" >> "$OUT/coded-png.txt"; else echo "$1 DIFFERS" >> "$OUT/coded-png.txt"; fail "coded: PNG of $1 differs from resident"; fi; rm -f $W/cx.png; }
+  CO=(-m $M --store $S --weights coded); BF=(-m $M --weights bf16)
+  crun resident -m $M "${A1024[@]}" -o $W/cr.png
+  minc=$(min_budget --store $S --weights coded); minb=$(min_budget --weights bf16)
+  echo "minimum budget at 1024^2: coded $minc, bf16 $minb" | tee "$OUT/coded-min.txt"
+  for v in 8G $minc; do $Z plan "${CO[@]}" --vram $v -v > "$OUT/coded-plan-coded-$v.txt" 2>&1 || fail "plan coded $v"; done
+  for v in 8G $minb; do $Z plan "${BF[@]}" --vram $v -v > "$OUT/coded-plan-bf16-$v.txt" 2>&1 || fail "plan bf16 $v"; done
+  rows=("min:" "4G:--vram 4G" "8G-link12:--vram 8G --throttle 12" "8G-link3:--vram 8G --throttle 3" "8G:--vram 8G")
+  for row in "${rows[@]}"; do
+    name=${row%%:*}; args=${row#*:}
+    for w in bf16 coded; do
+      if [ $name = min ]; then [ $w = coded ] && args="--vram $minc" || args="--vram $minb"; fi
+      if [ $w = coded ]; then crun "$name-$w" "${CO[@]}" "${A1024[@]}" $args -o $W/cx.png; else crun "$name-$w" "${BF[@]}" "${A1024[@]}" $args -o $W/cx.png; fi
+      cpng "$name-$w"
+    done
+  done
+  crun "8G-coded-from-snapshot" -m $M --weights coded "${A1024[@]}" --vram 8G -o $W/cx.png; cpng 8G-coded-from-snapshot
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+  crun "8G-pinned0-bf16" "${BF[@]}" --store $Sb "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-bf16
+  [ -f $Sr ] && { crun "8G-pinned0-raw" "${BF[@]}" --store $Sr "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-raw; }
+  crun "8G-pinned0-coded" "${CO[@]}" "${A1024[@]}" --vram 8G --pinned 0 -o $W/cx.png; cpng 8G-pinned0-coded
+  # the table: s/eval, coded / bf16, bus bytes per image's steps, units resident (coded), pinned, RSS, PNG
+  python3 - "$CJ" "$OUT/coded-png.txt" "$OUT/kbench-wdecode.txt" "$OUT/coded-ratios.txt" <<'PY' | tee "$OUT/coded-table.txt"
+import json, re, sys
+rows = {}
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    if j["r"]: rows[j["run"]] = j["r"]
+png = dict(l.rsplit(" ", 1) for l in open(sys.argv[2]).read().split("\n") if l)
+G = lambda b: "%.2f" % (b / 2**30)
+print("| row | weights | s/eval | coded/bf16 | bus GiB (steps) | resident (coded) | pinned GiB | RSS GiB | load s (coding) | PNG |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name in ["resident", "min", "4G", "8G-link12", "8G-link3", "8G", "8G-coded-from-snapshot", "8G-pinned0"]:
+    for w in (["bf16", "raw", "coded"] if name == "8G-pinned0" else ["bf16", "coded"] if name not in ("resident", "8G-coded-from-snapshot") else [""]):
+        key = name + ("-" + w if w else "")
+        r = rows.get(key)
+        if not r: continue
+        base = rows.get(name + "-bf16")
+        ratio = "%.3f" % (r["dit_eval_s"] / base["dit_eval_s"]) if w == "coded" and base else ""
+        print("| %s | %s | %.4f | %s | %s | %d (%d) | %s | %s | %.1f (%.1f) | %s |" % (name, r.get("weights", w), r["dit_eval_s"], ratio,
+              G(r["bytes_h2d"]), r.get("units_resident", 0), r.get("units_coded", 0), G(r.get("pinned_bytes", 0)),
+              G(r.get("host_rss", 0)), r["load_s"], r.get("code_s", 0), png.get(key, "(reference)")))
+kb = open(sys.argv[3]).read()
+cp = re.search(r"ceiling: copy \| 1 GiB D2D, read\+write \| [0-9.]+ \| ([0-9]+) GB/s", kb)
+wd = re.search(r"wdecode: bf16 output \| ([^|]*) \| ([0-9.]+) \| ([0-9]+) GB/s", kb)
+wt = re.search(r"wdecode: bytes touched \| [^|]* \| [0-9.]+ \| ([0-9]+) GB/s", kb)
+if cp and wd and wt:
+    copy, out, touched = float(cp.group(1)), float(wd.group(3)), float(wt.group(1))
+    ratio = re.search(r"all .* ratio ([0-9.]+)", open(sys.argv[4]).read())
+    r = float(ratio.group(1)) if ratio else 0.68
+    dit = 12309872640  # bf16 bytes of the DiT's unit images
+    per_eval = dit * (1 + r)  # bytes touched to decode every block once: read coded + write bf16
+    print("\ndecode: %.0f GB/s of bf16 output (%.0f GB/s touched = %.0f%% of the %.0f GB/s D2D copy); a 4060-class card "
+          "(272 GB/s) at the same fraction: %.0f ms per evaluation to decode the whole DiT (%.1f GB touched)" %
+          (out, touched, 100 * touched / copy, copy, 1e3 * per_eval / (272e9 * touched / copy), per_eval / 1e9))
+PY
+  ;;
+images) # issue 18 Must-show 1 (after prep; ~5 min on an H200, printed per case): ours (bf16, one process
+  # for every case: --prompts-jsonl, one --dump per image) against diffusers f32 on the GPU (the reference),
+  # beside diffusers bf16 against the same reference; the diffusers components loaded once per precision
+  # (tools/ref/ref_images_cases.py run). Same seeds on both sides: the noise (and the posterior's) must be
+  # bit for bit the reference's. CASES: a subset (names or prefixes, see ref_images_cases.py cases)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  t0=$(date +%s)
+  CM=$W/cn21; D=$W/img; rm -rf $D; mkdir -p $D
+  [ -f $CM/config.json ] || { timeout 200 $B/mkmodel --config full --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
+    >> "$OUT/mk.log" 2>&1 || fail "mkmodel --control union-2.1 (see mk.log)"; }
+  # the config is diffusers' ZImageControlNetModel config of the released Union 2.1 model
+  python3 - $CM/config.json <<'PY' 2>&1 | tee "$OUT/images_cn_config.txt" || fail "ControlNet config is not the release's"
+import json, sys
+c = json.load(open(sys.argv[1]))
+want = {"_class_name": "ZImageControlNetModel", "control_layers_places": list(range(0, 30, 2)),
+        "control_refiner_layers_places": [0, 1], "add_control_noise_refiner": "control_noise_refiner",
+        "control_in_dim": 33, "dim": 3840, "n_heads": 30, "n_kv_heads": 30, "n_refiner_layers": 2,
+        "all_patch_size": [2], "all_f_patch_size": [1], "qk_norm": True}
+bad = {k: (c.get(k), v) for k, v in want.items() if c.get(k) != v}
+print("ControlNet config:", "as released (Union 2.1)" if not bad else f"differs: {bad}")
+sys.exit(1 if bad else 0)
+PY
+  echo "mkmodel control: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/images_times.txt"
+  python3 tools/ref/ref_images_cases.py cases --dir $D --cases "${CASES:-}" > "$OUT/images_cases.txt" 2>&1 ||
+    fail "ref_images_cases.py cases (see images_cases.txt)"
+  echo "cases: $(cat "$OUT/images_cases.txt")"
+  t1=$(date +%s)
+  timeout 330 python3 tools/ref/ref_images_cases.py run --model $M --control-model $CM --dir $D --precision f32 \
+    --precision bf16 --device cuda > "$OUT/images_oracle.log" 2>&1 || fail "diffusers oracle (see images_oracle.log)"
+  grep '^{' "$OUT/images_oracle.log" | tee -a "$OUT/images_times.txt"
+  echo "diffusers f32 + bf16, all cases: $(( $(date +%s) - t1 )) s" | tee -a "$OUT/images_times.txt"
+  t1=$(date +%s)
+  timeout 200 $Z generate -m $M --control-model $CM --prompts-jsonl $D/cases.jsonl -o "$D/ours_%d.png" \
+    --dump "$D/ours_%d.st" --json -q > "$OUT/images_ours.jsonl" 2>>"$OUT/ours.err" || fail "generate, image cases (see ours.err)"
+  python3 - "$OUT/images_ours.jsonl" $D/cases.jsonl <<'PY' | tee -a "$OUT/images_times.txt"
+import json, sys
+names = [json.loads(l)["name"] for l in open(sys.argv[2]) if l.strip()]
+for i, l in enumerate(x for x in open(sys.argv[1]) if x.startswith("{")):
+    j = json.loads(l)
+    s = {k: j.get(k) for k in ("total_s", "dit_eval_s", "load_s") if k in j}
+    print(json.dumps({"what": "ours", "name": names[i] if i < len(names) else i, **s}))
+PY
+  echo "ours, all cases (one process): $(( $(date +%s) - t1 )) s" | tee -a "$OUT/images_times.txt"
+  { echo "## images (issue 18 Must-show 1): relative L2 against diffusers f32 (GPU), same inputs and noise"; echo
+    echo "ControlNet: random full-size Union 2.1 (diffusers ZImageControlNetModel config of the release), bf16 weights;"
+    echo "8 steps; prompt and inputs: tools/ref/ref_images_cases.py. Pass: ours <= diffusers bf16 x 1.05."; echo
+  } > "$OUT/images.md"
+  python3 tools/ref/ref_images_cases.py table --dir $D --ours "$D/ours_%d.st" --md "$OUT/images.md" ||
+    fail "images: a case farther from the f32 reference than diffusers bf16 x 1.05, or inputs differ (images.md)"
+  { echo; echo '```'; cat "$OUT/images_times.txt"; echo "part images: $(( $(date +%s) - t0 )) s"; echo '```'; } >> "$OUT/images.md"
+  echo "part images: $(( $(date +%s) - t0 )) s"
+  ;;
+images_speed) # issue 18 Must-show 2-3 (after images, which made the ControlNet and the inputs; ~3 min):
+  # VAE encode at 1024^2 (ours: the encoder phase of an img2img, 3rd image of one process, and its workspace;
+  # diffusers: vae.encode, plain and enable_tiling), s/eval with ControlNet (Union 2.1, scale 0.75, 1024^2,
+  # 8 steps) resident / 8G / minimum budget (PNGs byte-identical) beside diffusers' ControlNet pipeline
+  # resident and with enable_group_offload
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  t0=$(date +%s)
+  CM=$W/cn21; D=$W/img
+  [ -f $CM/config.json ] || { timeout 200 $B/mkmodel --config full --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
+    >> "$OUT/mk.log" 2>&1 || fail "mkmodel --control union-2.1 (see mk.log)"; }
+  [ -f $D/control_1024x1024.png ] || python3 tools/ref/ref_images_cases.py cases --dir $D --cases "i2i06_1024x1024 cn10_1024x1024" \
+    > /dev/null 2>&1 || fail "ref_images_cases.py cases"
+  SP=(-p "a red fox standing in fresh snow at golden hour, photograph" --seed 7)
+  timeout 150 $Z generate -m $M "${SP[@]}" --init-image $D/init_1024x1024.png --strength 0.3 --count 3 -o "$W/enc%d.png" \
+    -q --stats > $W/enc.txt 2>>"$OUT/ours.err" || fail "generate img2img x3 (VAE encode timing)"
+  grep '^stats-json:' $W/enc.txt | sed 's/^stats-json: //' > "$OUT/images_speed_enc.jsonl"
+  CA=(--control-model $CM --control $D/control_1024x1024.png --control-scale 0.75 --width 1024 --height 1024)
+  ours cn-resident "${SP[@]}" "${CA[@]}" -o $W/cr.png
+  min=$($Z generate -m $M "${SP[@]}" "${CA[@]}" -q --vram 1M -o $W/x.png 2>&1 |
+    sed -n 's/.*needs at least \([0-9.]*\) \([MG]\)iB.*/\1 \2/p' | awk '{v = ($1 + 0.01) * ($2 == "G" ? 1024 : 1); printf "%dM", int(v) + 1}')
+  [ -n "$min" ] || { fail "no minimum budget for ControlNet at 1024^2"; min=8G; }
+  for v in 8G $min; do ours "cn-vram-$v" "${SP[@]}" "${CA[@]}" --vram $v -o $W/cv.png; cp $W/cr.png $W/cr_keep.png; same $W/cr_keep.png $W/cv.png; done
+  for o in none group; do
+    off=(); [ $o = none ] || off=(--offload $o)
+    timeout 200 python3 tools/ref/ref_images_cases.py speed --model $M --control-model $CM --dir $D "${off[@]}" \
+      > "$OUT/images_speed_diffusers_$o.log" 2>&1 || fail "diffusers ControlNet pipeline speed, offload $o (see images_speed_diffusers_$o.log)"
+  done
+  python3 - "$OUT/images_speed_enc.jsonl" "$OUT/ours.jsonl" "$OUT/images_speed_diffusers_none.log" \
+    "$OUT/images_speed_diffusers_group.log" "$min" <<'PY' | tee "$OUT/images_speed.md" || fail "images_speed: a result is missing"
+import json, sys
+def lines(p):
+    try: return [json.loads(l) for l in open(p) if l.startswith("{")]
+    except OSError: return []
+enc = lines(sys.argv[1]); runs = {j["run"]: j["r"] for j in lines(sys.argv[2]) if j.get("r")}
+dn = lines(sys.argv[3]); dg = lines(sys.argv[4]); mn = sys.argv[5]
+G = lambda b: b / 2**30
+print("## images_speed (issue 18 Must-show 2-3), 1024x1024, bf16\n")
+print("| VAE encode 1024^2 | s | device memory |\n| --- | --- | --- |")
+ok = True
+if enc:
+    e = enc[-1]
+    print(f"| zturbo (3rd image of a process) | {e['vae_encode_s']:.4f} | workspace {G(e['vae_encode_bytes']):.2f} GiB; process peak {G(e['device_used_peak']):.1f} GiB (DiT etc. resident) |")
+else: ok = False
+if dn:
+    d = dn[-1]
+    for k, lab in (("vae_encode", "diffusers vae.encode"), ("vae_encode_tiled", "diffusers vae.encode, enable_tiling")):
+        print(f"| {lab} | {d[k + '_s']:.4f} | activations {d[k + '_activation_MiB'] / 1024:.2f} GiB (peak allocated above the weights) |")
+else: ok = False
+print("\n| ControlNet Union 2.1, scale 0.75, 8 steps | s/eval | device peak |\n| --- | --- | --- |")
+for name, lab in (("cn-resident", "zturbo resident"), ("cn-vram-8G", "zturbo --vram 8G"), (f"cn-vram-{mn}", f"zturbo --vram {mn} (minimum)")):
+    r = runs.get(name)
+    if r: print(f"| {lab} | {r['dit_eval_s']:.4f} | {G(r['device_used_peak']):.2f} GiB |")
+    else: ok = False; print(f"| {lab} | missing | |")
+for d, lab in ((dn, "diffusers ZImageControlNetPipeline resident"), (dg, "diffusers, enable_group_offload (transformer + ControlNet)")):
+    if d and d[-1].get("controlnet_pipeline_s_per_eval"):
+        m = d[-1]["mem_controlnet_pipeline"]
+        print(f"| {lab} | {d[-1]['controlnet_pipeline_s_per_eval']:.4f} | {m.get('max_allocated_MiB', 0) / 1024:.2f} GiB allocated peak, {m.get('device_used_MiB', 0) / 1024:.2f} GiB used |")
+    else: ok = False; print(f"| {lab} | missing | |")
+sys.exit(0 if ok else 1)
+PY
+  echo "part images_speed: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/images_speed.md"
   ;;
 *) fail "unknown part '$part'" ;;
 esac

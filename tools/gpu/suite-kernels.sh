@@ -13,7 +13,7 @@ export ZT_ROOT=$PWD ZT_BIN=$PWD/bin PYTHONUNBUFFERED=1
   bin/zturbo info
 } 2>&1 | tee "$OUT/machine.txt"
 fails=()
-tests/run bin > "$OUT/tests.log" 2>&1 || fails+=("tests/run: $(grep '^failed:' "$OUT/tests.log")")
+ZT_TEST_JOBS=1 tests/run bin > "$OUT/tests.log" 2>&1 || fails+=("tests/run: $(grep '^failed:' "$OUT/tests.log")")
 cat "$OUT/tests.log"
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
   for t in test_ops_cuda test_attention_cuda test_stream; do

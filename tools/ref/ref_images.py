@@ -67,15 +67,17 @@ class Randn:
             m.randn_tensor = f
 
 
-def run_pipeline(a, dtype):
-    """img2img / inpaint through diffusers' own pipeline classes."""
+def run_pipeline(a, dtype, base=None):
+    """img2img / inpaint through diffusers' own pipeline classes (base: a ZImagePipeline already loaded,
+    whose components are reused; None: load --model)."""
     import diffusers.pipelines.z_image.pipeline_z_image_img2img as m_i2i
     import diffusers.pipelines.z_image.pipeline_z_image_inpaint as m_inp
     from diffusers import ZImageImg2ImgPipeline, ZImageInpaintPipeline
     from diffusers.utils import load_image
 
-    base = load_pipeline(a.model, dtype, a.device)
-    check_loaded_from_files(base.vae, os.path.join(a.model, "vae"))  # the encoder too
+    if base is None:
+        base = load_pipeline(a.model, dtype, a.device)
+        check_loaded_from_files(base.vae, os.path.join(a.model, "vae"))  # the encoder too
     cls, mod = (ZImageImg2ImgPipeline, m_i2i) if a.mode == "img2img" else (ZImageInpaintPipeline, m_inp)
     pipe = cls(**base.components)
     pipe.set_progress_bar_config(disable=True)
@@ -121,6 +123,7 @@ def run_pipeline(a, dtype):
     finally:
         rnd.restore()
         rec.remove()
+        del pipe.scheduler.scale_noise  # the scheduler may serve the next run
     img = np.asarray(out.images[0])
     t = {"ids": rec.ids.to(torch.int64), "cap_feats": rec.cap_feats, "noise": noise, "encode_noise": eps,
          "sigmas": pipe.scheduler.sigmas.detach().float().cpu(), "timesteps": pipe.scheduler.timesteps.float().cpu(),
@@ -138,17 +141,25 @@ def run_pipeline(a, dtype):
     print(f"wrote {a.output}: {len(rec.latents)} evaluations, " + ", ".join(sorted(t)))
 
 
-def run_control(a, dtype):
+def load_controlnet(path, dtype, device):
+    from diffusers import ZImageControlNetModel
+    controlnet = ZImageControlNetModel.from_pretrained(path, torch_dtype=dtype)
+    check_loaded_from_files(controlnet, path)
+    return controlnet.eval().to(device)
+
+
+def run_control(a, dtype, base=None, controlnet=None):
     """ControlNet / ControlNet inpainting through diffusers' ZImageControlNetPipeline /
-    ZImageControlNetInpaintPipeline with the ZImageControlNetModel folder --control-model."""
-    from diffusers import ZImageControlNetInpaintPipeline, ZImageControlNetModel, ZImageControlNetPipeline
+    ZImageControlNetInpaintPipeline with the ZImageControlNetModel folder --control-model (base,
+    controlnet: already loaded, reused; None: loaded here)."""
+    from diffusers import ZImageControlNetInpaintPipeline, ZImageControlNetPipeline
     from diffusers.utils import load_image
 
-    base = load_pipeline(a.model, dtype, a.device)
-    check_loaded_from_files(base.vae, os.path.join(a.model, "vae"))  # the encoder too
-    controlnet = ZImageControlNetModel.from_pretrained(a.control_model, torch_dtype=dtype)
-    check_loaded_from_files(controlnet, a.control_model)
-    controlnet = controlnet.eval().to(a.device)
+    if base is None:
+        base = load_pipeline(a.model, dtype, a.device)
+        check_loaded_from_files(base.vae, os.path.join(a.model, "vae"))  # the encoder too
+    if controlnet is None:
+        controlnet = load_controlnet(a.control_model, dtype, a.device)
     inpaint = a.mode == "control_inpaint"
     cls = ZImageControlNetInpaintPipeline if inpaint else ZImageControlNetPipeline
     pipe = cls(**base.components, controlnet=controlnet)

@@ -16,6 +16,7 @@
 #include "common/zt_common.h"
 #include "api/noise.h"
 #include "api/zturbo.h"
+#include "models/limits.h"
 #include "storage/lora.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
@@ -24,14 +25,14 @@ enum {
     O_MODEL, O_PROMPT, O_OUTPUT, O_PROMPTS, O_PROMPTS_JSONL, O_COUNT, O_WIDTH, O_HEIGHT, O_STEPS, O_SEED, O_RNG, O_NOISE,
     O_LORA, O_DEVICE, O_PRECISION, O_VAE_PRECISION, O_VAE_DECODE, O_LINK_BW, O_THREADS, O_DUMP, O_TOKENIZER, O_IDS,
     O_INIT_IMAGE, O_STRENGTH, O_MASK, O_CONTROL, O_CONTROL_MODEL, O_CONTROL_SCALE,
-    O_VRAM, O_PINNED, O_STORE, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
+    O_VRAM, O_PINNED, O_STORE, O_WEIGHTS, O_WINDOW, O_PREFETCH, O_THROTTLE, O_STATS,
     O_LEND, O_COPY_STREAMS, O_NORM_VARIANT, O_LOAD_THREADS, O_IO, O_VAE_BANDS,
     O_JSON, O_PRINT_CONFIG, O_QUIET, O_HELP, O_N
 };
 
 static const cli_option k_opts[O_N] = {
     [O_MODEL] = {"--model", "-m", CLI_STRING, "DIR|STORE", .help = "Hugging Face snapshot folder or zturbo block store"},
-    [O_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "the prompt (chat template applied; first 512 tokens used)"},
+    [O_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "the prompt (chat template applied; first " ZT_LIMIT_STR(ZT_MAX_TOKENS) " tokens used)"},
     [O_OUTPUT] = {"--output", "-o", CLI_STRING, "FILE",
                   .help = "PNG to write (written to a temporary name, then renamed); with\n"
                           "--prompts/--count a pattern: %d (or %03d...) is the image index\n"
@@ -48,10 +49,12 @@ static const cli_option k_opts[O_N] = {
                                  "only the layers it touches)"},
     [O_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1",
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)"},
-    [O_WIDTH] = {"--width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024", .help = "image width, multiple of 16 in 16..2048"},
-    [O_HEIGHT] = {"--height", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024",
-                  .help = "image height, multiple of 16 in 16..2048"},
-    [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, 100, .def = "8", .help = "transformer evaluations, 1..100"},
+    [O_WIDTH] = {"--width", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
+                 .help = "image width, multiple of " ZT_SIDES_STR},
+    [O_HEIGHT] = {"--height", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
+                  .help = "image height, multiple of " ZT_SIDES_STR},
+    [O_STEPS] = {"--steps", NULL, CLI_INT, "N", 1, ZT_MAX_STEPS, .def = "8",
+                 .help = "transformer evaluations, 1.." ZT_LIMIT_STR(ZT_MAX_STEPS)},
     [O_SEED] = {"--seed", NULL, CLI_U64, "N", .def_help = "random, printed",
                 .help = "noise seed, 0..18446744073709551615; image i gets SEED+i"},
     [O_RNG] = {"--rng", NULL, CLI_ENUM, "torch-cpu|zturbo", .choices = "torch-cpu|zturbo", .def = "torch-cpu",
@@ -96,7 +99,8 @@ static const cli_option k_opts[O_N] = {
     [O_LINK_BW] = {"--link-bw", NULL, CLI_REAL, "GBPS", 0, 10000, .def_help = "measured at start",
                    .help = "host->device GB/s the plan predicts with (PCIe 4 x16: 25, 5: 50)"},
     [O_THREADS] = {"--threads", NULL, CLI_INT, "N", 1, 1024, .def_help = "all cores", .help = "CPU backend worker threads, 1..1024"},
-    [O_DUMP] = {"--dump", NULL, CLI_STRING, "FILE", .help = "write the intermediates (tools/ref FORMAT) to a safetensors file"},
+    [O_DUMP] = {"--dump", NULL, CLI_STRING, "FILE", .help = "write the intermediates (tools/ref FORMAT) to a safetensors file "
+                                                            "(with --prompts-jsonl/--count: one %d, a file per image)"},
     [O_TOKENIZER] = {"--tokenizer", NULL, CLI_STRING, "FILE", .def_help = "MODEL/tokenizer/tokenizer.json",
                      .help = "tokenizer.json"},
     [O_IDS] = {"--ids", NULL, CLI_STRING, "LIST",
@@ -108,6 +112,9 @@ static const cli_option k_opts[O_N] = {
     [O_PINNED] = {"--pinned", NULL, CLI_SIZE, "SIZE", .def_help = "no limit",
                   .help = "pinned host memory for streamed weights; what does not fit\nis read from --store on every use"},
     [O_STORE] = {"--store", NULL, CLI_STRING, "FILE", .help = "zturbo block store (zturbo pack) to read weights from"},
+    [O_WEIGHTS] = {"--weights", NULL, CLI_ENUM, "coded|bf16", .choices = "coded|bf16", .def = "coded",
+                   .help = "with --vram: weights in host memory and on the bus coded losslessly\n"
+                           "(~0.68 of the bytes, decoded on the GPU), or bf16 as they are"},
     [O_WINDOW] = {"--window", NULL, CLI_INT, "N", 1, 16, .def_help = "prefetch + 1", .help = "window slots, 1..16"},
     [O_PREFETCH] = {"--prefetch", NULL, CLI_INT, "N", 0, 8, .def_help = "1, or 2..3 where the plan predicts it faster",
                     .help = "units copied ahead of compute, 0..8"},
@@ -115,7 +122,7 @@ static const cli_option k_opts[O_N] = {
     [O_STATS] = {"--stats", NULL, CLI_FLAG,
                  .help = "print bytes moved, copy, stall and disk time of the denoising loop"},
     [O_LEND] = {"--lend", NULL, CLI_ENUM, "on|off", .choices = "on|off", .def = "on",
-                .section = "  tuning (the defaults are the measured best; the image bytes never change):",
+                .section = "  tuning (the defaults are the measured best; other values are for comparisons):",
                 .help = "with --vram: streamed transformer blocks may use the whole-image\n"
                         "VAE decode's idle workspace during the steps"},
     [O_COPY_STREAMS] = {"--copy-streams", NULL, CLI_INT, "N", 1, 2, .def = "1",
@@ -329,12 +336,13 @@ static int read_prompts(const char *path, int jsonl, job **out, int *n_out, zt_e
                 long long w = 0, h = 0, st = 0, sd = 0;
                 int hs = 0;
                 if (json_is_object(v)) {
-                    if (json_int_field(v, "width", 16, 2048, 16, &w) < 0)
-                        j->error = fmt_error("%s:%d: \"width\" must be a multiple of 16 in 16..2048", path, lineno);
-                    else if (json_int_field(v, "height", 16, 2048, 16, &h) < 0)
-                        j->error = fmt_error("%s:%d: \"height\" must be a multiple of 16 in 16..2048", path, lineno);
-                    else if (json_int_field(v, "steps", 1, 100, 1, &st) < 0)
-                        j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1..100", path, lineno);
+                    if (json_int_field(v, "width", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, &w) < 0)
+                        j->error = fmt_error("%s:%d: \"width\" must be a multiple of " ZT_SIDES_STR, path, lineno);
+                    else if (json_int_field(v, "height", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, &h) < 0)
+                        j->error = fmt_error("%s:%d: \"height\" must be a multiple of " ZT_SIDES_STR, path, lineno);
+                    else if (json_int_field(v, "steps", 1, ZT_MAX_STEPS, 1, &st) < 0)
+                        j->error = fmt_error("%s:%d: \"steps\" must be an integer in 1.." ZT_LIMIT_STR(ZT_MAX_STEPS), path,
+                                             lineno);
                     else if ((hs = json_int_field(v, "seed", 0, INT64_MAX, 1, &sd)) < 0)
                         j->error = fmt_error("%s:%d: \"seed\" must be a non-negative integer", path, lineno);
                     else if (json_str_field(v, "init_image", &j->init_image) < 0)
@@ -468,6 +476,10 @@ static void print_json(int index, const char *prompt, const char *output, const 
             json_object_set_new(pl, "units_resident", json_integer(r->units_resident));
             json_object_set_new(pl, "units_streamed", json_integer(r->units_streamed));
             json_object_set_new(pl, "units_lent", json_integer(r->units_lent));
+            json_object_set_new(pl, "units_coded", json_integer(r->units_coded));
+            json_object_set_new(pl, "weights", json_string(r->weights_coded ? "coded" : "bf16"));
+            json_put_u64(pl, "pinned_bytes", r->pinned_bytes);
+            json_object_set_new(pl, "code_s", json_real(r->code_s));
             json_object_set_new(pl, "slots", json_integer(r->slots));
             json_put_u64(pl, "slot_bytes", r->slot_bytes);
             json_object_set_new(pl, "prefetch", json_integer(r->prefetch));
@@ -511,10 +523,13 @@ static void print_stats(const zturbo_params *zp, const zturbo_result *r) {
     printf("stats-json: {\"width\":%d,\"height\":%d,\"steps\":%d,\"vram\":%llu,\"text_s\":%.6f,"
            "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
            "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
-           "\"device_alloc_peak\":%llu}\n",
+           "\"device_alloc_peak\":%llu,\"weights\":\"%s\",\"units_resident\":%d,\"units_coded\":%d,"
+           "\"pinned_bytes\":%llu,\"host_rss\":%llu,\"code_s\":%.3f,\"vae_encode_s\":%.6f,\"vae_encode_bytes\":%llu}\n",
            r->width, r->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
            r->vae_s, r->total_s, r->load_s, (unsigned long long)r->bytes_h2d, (unsigned long long)r->bytes_disk,
-           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory);
+           r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory,
+           r->weights_coded ? "coded" : "bf16", r->units_resident, r->units_coded, (unsigned long long)r->pinned_bytes,
+           (unsigned long long)r->host_rss, r->code_s, r->vae_encode_s, (unsigned long long)r->vae_encode_bytes);
     fflush(stdout);
 }
 
@@ -558,8 +573,11 @@ int cmd_generate(int argc, char **argv) {
             return cli_usage_error("generate", "--strength '%s' not allowed: expected a number in (0, 1]", v[O_STRENGTH].s);
     }
     if (v[O_NOISE].set && v[O_RNG].set) return cli_usage_error("generate", "--rng and --noise exclude each other");
-    if (multi && (v[O_NOISE].set || v[O_DUMP].set))
-        return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
+    char dname[4096];
+    if (multi && (v[O_NOISE].set || (v[O_DUMP].set && (!strchr(v[O_DUMP].s, '%') ||
+                                                        output_name(v[O_DUMP].s, 0, dname, sizeof dname)))))
+        return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count "
+                                           "(--dump with one %%d: one file per image)");
     if ((v[O_WINDOW].set || v[O_PREFETCH].set || v[O_STORE].set || v[O_PINNED].set || v[O_THROTTLE].set) && !v[O_VRAM].set)
         return cli_usage_error("generate", "--window/--prefetch/--store/--pinned/--throttle need --vram SIZE");
     int band_level = 0, band_rows = 0;
@@ -629,11 +647,13 @@ int cmd_generate(int argc, char **argv) {
     zo.vram = v[O_VRAM].u;
     zo.pinned = v[O_PINNED].u;
     zo.store = v[O_STORE].s;
+    zo.need_tokenizer = !v[O_IDS].set; /* prompts: a missing tokenizer fails before loading */
     zo.window = (int)v[O_WINDOW].i;
     zo.prefetch = v[O_PREFETCH].set ? (int)v[O_PREFETCH].i : -1;
     zo.throttle_bw = v[O_THROTTLE].set ? v[O_THROTTLE].d * 1e9 : 0;
     zo.link_bw = v[O_LINK_BW].set ? v[O_LINK_BW].d * 1e9 : 0;
     zo.vae_decode = !strcmp(v[O_VAE_DECODE].s, "device") ? 1 : !strcmp(v[O_VAE_DECODE].s, "banded") ? 2 : 0;
+    zo.weights = !strcmp(v[O_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
     zo.threads = (int)v[O_THREADS].i;
     zo.tokenizer_path = v[O_TOKENIZER].s;
     zo.lend = !strcmp(v[O_LEND].s, "on");
@@ -735,8 +755,9 @@ int cmd_generate(int argc, char **argv) {
         zp.noise_name = v[O_NOISE].s;
         if (found) zp.encode_noise = enc_noise; /* the oracle's posterior noise too */
     }
-    if (ids && n_ids > 512 && !quiet)
-        fprintf(stderr, "zturbo: warning: %d ids given: only the first 512 are used, as the reference does\n", n_ids);
+    if (ids && n_ids > ZT_MAX_TOKENS && !quiet)
+        fprintf(stderr, "zturbo: warning: %d ids given: only the first %d are used, as the reference does\n", n_ids,
+                ZT_MAX_TOKENS);
 
     struct sigaction sa, old_int;
     memset(&sa, 0, sizeof sa);
@@ -749,6 +770,10 @@ int cmd_generate(int argc, char **argv) {
         if (multi) {
             output_name(v[O_OUTPUT].s, index, name, sizeof name);
             out = name;
+            if (v[O_DUMP].set) {
+                output_name(v[O_DUMP].s, index, dname, sizeof dname);
+                zp.dump_path = dname;
+            }
         }
         if (jb->error) {
             fprintf(stderr, "zturbo: %s\n", jb->error);
@@ -795,7 +820,8 @@ int cmd_generate(int argc, char **argv) {
             continue;
         }
         if (r.truncated && !quiet && !ids)
-            fprintf(stderr, "zturbo: warning: the prompt has more than 512 tokens: the rest is ignored, as the reference does\n");
+            fprintf(stderr, "zturbo: warning: the prompt has more than %d tokens: the rest is ignored, as the reference does\n",
+                    ZT_MAX_TOKENS);
         if (!quiet) print_summary(&zp, &r, cuda, out);
         if (json) print_json(index, jb->prompt, out, &zp, &r, NULL);
         else if (v[O_STATS].set) print_stats(&zp, &r);

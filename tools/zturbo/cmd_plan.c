@@ -8,6 +8,7 @@
 
 #include "api/pipeline.h"
 #include "storage/control.h"
+#include "models/limits.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
@@ -24,6 +25,8 @@ static const char *k_usage =
     "      --vae-precision bf16|f32           (default bf16 on cuda, f32 on cpu)\n"
     "      --vae-decode auto|device|banded    (see generate; default auto)\n"
     "      --lend on|off, --vae-bands LEVEL,ROWS   (see generate)\n"
+    "      --weights coded|bf16               (see generate; default coded; on a snapshot the coded sizes\n"
+    "                                         are estimated at 0.68, a coded store gives them exactly)\n"
     "      --device cpu|cuda   backend whose context is measured (default cuda when present)\n"
     "      --context SIZE      assume this CUDA context size instead of measuring it\n"
     "      --threads N         CPU backend worker threads (their scratch is in the workspace)\n"
@@ -50,7 +53,7 @@ static int parse_gbps(const char *opt, const char *v, double *out) {
 }
 
 int cmd_plan(int argc, char **argv) {
-    const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL, *vae_decode = NULL, *lend = "on";
+    const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL, *vae_decode = NULL, *lend = "on", *weights = "coded";
     const char *images = "off", *control = NULL;
     int band_level = 0, band_rows = 0;
     uint64_t vram = 0, pinned = UINT64_MAX, context = 0;
@@ -80,12 +83,13 @@ int cmd_plan(int argc, char **argv) {
         else if (!strcmp(a, "--images")) images = v;
         else if (!strcmp(a, "--control-model")) control = v;
         else if (!strcmp(a, "--vae-bands")) rc = cli_parse_bands("plan", v, &band_level, &band_rows);
+        else if (!strcmp(a, "--weights")) weights = v;
         else if (!strcmp(a, "--vram")) rc = zt_parse_size(v, "--vram", &vram, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--pinned")) rc = zt_parse_size(v, "--pinned", &pinned, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
         else if (!strcmp(a, "--context")) rc = zt_parse_size(v, "--context", &context, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
-        else if (!strcmp(a, "--width")) rc = parse_long(a, v, 16, 2048, &width);
-        else if (!strcmp(a, "--height")) rc = parse_long(a, v, 16, 2048, &height);
-        else if (!strcmp(a, "--steps")) rc = parse_long(a, v, 1, 100, &steps);
+        else if (!strcmp(a, "--width")) rc = parse_long(a, v, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, &width);
+        else if (!strcmp(a, "--height")) rc = parse_long(a, v, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, &height);
+        else if (!strcmp(a, "--steps")) rc = parse_long(a, v, 1, ZT_MAX_STEPS, &steps);
         else if (!strcmp(a, "--window")) rc = parse_long(a, v, 1, 16, &window);
         else if (!strcmp(a, "--prefetch")) rc = parse_long(a, v, 0, 8, &prefetch);
         else if (!strcmp(a, "--threads")) rc = parse_long(a, v, 1, 1024, &threads);
@@ -96,7 +100,9 @@ int cmd_plan(int argc, char **argv) {
     }
     if (!model) return cli_usage_error("plan", "missing -m MODEL (see --help)");
     if (!vram) return cli_usage_error("plan", "missing --vram SIZE (see --help)");
-    if (width % 16 || height % 16) return cli_usage_error("plan", "--width/--height must be multiples of 16 in 16..2048");
+    if (width % ZT_SIDE_MULTIPLE || height % ZT_SIDE_MULTIPLE)
+        return cli_usage_error("plan", "--width/--height must be multiples of %d in %d..%d", ZT_SIDE_MULTIPLE, ZT_SIDE_MULTIPLE,
+                               ZT_MAX_SIDE);
     zt_pipeline_opts po;
     zt_pipeline_opts_default(&po);
     if (!device) po.backend = zt_cuda_available() ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;
@@ -121,6 +127,9 @@ int cmd_plan(int argc, char **argv) {
     if (!strcmp(vae, "bf16")) po.plan_vae_dt = ZT_DT_BF16;
     else if (!strcmp(vae, "f32")) po.plan_vae_dt = ZT_DT_F32;
     else return cli_usage_error("plan", "--vae-precision '%s' not allowed: bf16 or f32", vae);
+    if (strcmp(weights, "coded") && strcmp(weights, "bf16"))
+        return cli_usage_error("plan", "--weights '%s' not allowed: coded or bf16", weights);
+    po.weights_coded = !strcmp(weights, "coded");
     po.vram_budget = vram;
     po.pinned_budget = pinned;
     po.store_path = store;
@@ -153,15 +162,24 @@ int cmd_plan(int argc, char **argv) {
            zt_fmt_bytes(in.context_bytes, b1, sizeof b1), zt_fmt_bytes(plan.workspace_bytes, b2, sizeof b2),
            zt_fmt_bytes(plan.resident_bytes, b3, sizeof b3), plan.n_slots, zt_fmt_bytes(plan.slot_bytes, b4, sizeof b4),
            zt_fmt_bytes(plan.device_total, b5, sizeof b5));
-    int counts[3][4] = {{0}}; /* [component][zt_residency] */
+    int counts[3][5] = {{0}}; /* [component][zt_residency] */
     for (int i = 0; i < plan.n_units; i++) counts[cat->units[i].comp][plan.units[i].residency]++;
     const char *comp[3] = {control ? "transformer (with the ControlNet)" : "transformer", "text encoder", "vae"};
     for (int c = 0; c < 3; c++) {
-        printf("  %-12s %d units resident, %d streamed, %d host-only", comp[c], counts[c][ZT_RES_RESIDENT],
+        printf("  %-12s %d units resident, %d streamed, %d host-only", comp[c],
+               counts[c][ZT_RES_RESIDENT] + counts[c][ZT_RES_RESIDENT_CODED],
                counts[c][ZT_RES_STREAMED], counts[c][ZT_RES_HOST]);
+        if (counts[c][ZT_RES_RESIDENT_CODED])
+            printf(", %d of the resident ones kept coded (decoded into a slot at each use)", counts[c][ZT_RES_RESIDENT_CODED]);
         if (counts[c][ZT_RES_LENT]) printf(", %d lent the VAE's workspace (copied once per image)", counts[c][ZT_RES_LENT]);
         printf("\n");
     }
+    if (po.weights_coded)
+        printf("  weights coded (storage/wcode.h): decode %.0f GB/s assumed, %s decoded per evaluation, piece buffer %s\n",
+               in.decode_bw / 1e9, zt_fmt_bytes(plan.step_decode_bytes, b1, sizeof b1),
+               zt_fmt_bytes(plan.cstage_bytes, b2, sizeof b2));
+    else
+        printf("  weights bf16 (--weights bf16)\n");
     printf("  prefetch %d; pinned host memory %s (staging %s)\n", plan.prefetch, zt_fmt_bytes(plan.pinned_bytes, b1, sizeof b1),
            zt_fmt_bytes(plan.staging_bytes, b2, sizeof b2));
     printf("  per evaluation: %s over the bus (%s from disk); predicted %.3f s (compute estimate %.3f s, link %.0f GB/s%s, disk %.1f GB/s)\n",
@@ -174,14 +192,16 @@ int cmd_plan(int argc, char **argv) {
     else
         printf("  vae: whole-image decode on the device\n");
     if (verbose) {
-        printf("\n  %-26s %12s  %-9s %s\n", "unit", "bytes", "where", "host tier");
+        printf("\n  %-26s %12s  %-15s %s\n", "unit", "bytes", "where", "host tier");
         for (int i = 0; i < plan.n_units; i++) {
             const zt_plan_unit_choice *c = &plan.units[i];
-            printf("  %-26s %12llu  %-9s %s\n", cat->units[i].name, (unsigned long long)cat->units[i].nbytes,
-                   c->residency == ZT_RES_RESIDENT  ? "device"
-                   : c->residency == ZT_RES_STREAMED ? "streamed"
-                   : c->residency == ZT_RES_LENT     ? "lent"
-                                                     : "host",
+            printf("  %-26s %12llu  %-15s %s\n", cat->units[i].name, (unsigned long long)cat->units[i].nbytes,
+                   c->residency == ZT_RES_RESIDENT         ? "device"
+                   : c->residency == ZT_RES_RESIDENT_CODED ? "device, coded"
+                   : c->residency == ZT_RES_STREAMED && c->coded ? "streamed, coded"
+                   : c->residency == ZT_RES_STREAMED       ? "streamed"
+                   : c->residency == ZT_RES_LENT           ? "lent"
+                                                           : "host",
                    c->residency != ZT_RES_STREAMED && c->residency != ZT_RES_LENT ? "-"
                    : c->tier == ZT_TIER_PINNED                                   ? "pinned RAM"
                                                                                  : "disk (store)");

@@ -13,12 +13,13 @@
 #include "storage/lora.h"
 #include "api/zturbo.h"
 #include "common/zt_common.h"
+#include "models/limits.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/options.h"
 
 enum {
     S_MODEL, S_WIDTH, S_HEIGHT, S_STEPS, S_DEVICE, S_PRECISION, S_VAE_PRECISION, S_VAE_DECODE, S_LINK_BW, S_THREADS,
-    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND, S_COPY_STREAMS,
+    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WEIGHTS, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND, S_COPY_STREAMS,
     S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS, S_LORA,
     S_LISTEN, S_API_KEY, S_API_KEY_FILE, S_CORS, S_MODEL_NAME, S_QUEUE, S_MAX_IMAGES, S_MAX_BODY, S_MAX_WIDTH,
     S_MAX_HEIGHT, S_LOG_PROMPTS, S_PRINT_CONFIG, S_QUIET, S_HELP, S_N
@@ -30,7 +31,7 @@ static const char *const k_from_generate[] = {
     [S_DEVICE] = "--device", [S_PRECISION] = "--precision", [S_VAE_PRECISION] = "--vae-precision",
     [S_VAE_DECODE] = "--vae-decode", [S_LINK_BW] = "--link-bw", [S_THREADS] = "--threads",
     [S_TOKENIZER] = "--tokenizer", [S_VRAM] = "--vram", [S_PINNED] = "--pinned", [S_STORE] = "--store",
-    [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle", [S_LEND] = "--lend",
+    [S_WEIGHTS] = "--weights", [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle", [S_LEND] = "--lend",
     [S_COPY_STREAMS] = "--copy-streams", [S_NORM_VARIANT] = "--norm-variant", [S_LOAD_THREADS] = "--load-threads",
     [S_IO] = "--io", [S_VAE_BANDS] = "--vae-bands", [S_LORA] = "--lora",
 };
@@ -55,9 +56,9 @@ static const cli_option k_serve_opts[S_N] = {
     [S_MAX_IMAGES] = {"--max-images", NULL, CLI_INT, "N", 1, 1000, .def = "8",
                       .help = "images per request (batch_size x n_iter, or n)"},
     [S_MAX_BODY] = {"--max-body", NULL, CLI_SIZE, "SIZE", 1024, .def = "1M", .help = "request body limit (413 above)"},
-    [S_MAX_WIDTH] = {"--max-width", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024",
+    [S_MAX_WIDTH] = {"--max-width", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
                      .help = "largest width a request may ask for (the plan's size)"},
-    [S_MAX_HEIGHT] = {"--max-height", NULL, CLI_INT, "N", 16, 2048, 16, .def = "1024",
+    [S_MAX_HEIGHT] = {"--max-height", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
                       .help = "largest height a request may ask for"},
     [S_LOG_PROMPTS] = {"--log-prompts", NULL, CLI_FLAG, .help = "log each request's prompt (off: prompts never reach the log)"},
     [S_PRINT_CONFIG] = {"--print-config", NULL, CLI_FLAG, .help = "print the resolved options and exit"},
@@ -88,9 +89,9 @@ static int build_table(cli_option *t) {
         if (g == n_gen) return cli_usage_error("serve", "internal: generate has no option %s", k_from_generate[k]);
         t[k] = gen[g];
     }
-    t[S_WIDTH].help = "width of requests that give none, multiple of 16 in 16..2048";
-    t[S_HEIGHT].help = "height of requests that give none, multiple of 16 in 16..2048";
-    t[S_STEPS].help = "steps of requests that give none, 1..100";
+    t[S_WIDTH].help = "width of requests that give none, multiple of " ZT_SIDES_STR;
+    t[S_HEIGHT].help = "height of requests that give none, multiple of " ZT_SIDES_STR;
+    t[S_STEPS].help = "steps of requests that give none, 1.." ZT_LIMIT_STR(ZT_MAX_STEPS);
     t[S_VRAM].section = "  streaming (the whole model runs inside a fixed device budget):";
     t[S_DEVICE].section = "  model:";
     return 0;
@@ -192,6 +193,7 @@ int cmd_serve(int argc, char **argv) {
     zo.throttle_bw = v[S_THROTTLE].set ? v[S_THROTTLE].d * 1e9 : 0;
     zo.link_bw = v[S_LINK_BW].set ? v[S_LINK_BW].d * 1e9 : 0;
     zo.vae_decode = !strcmp(v[S_VAE_DECODE].s, "device") ? 1 : !strcmp(v[S_VAE_DECODE].s, "banded") ? 2 : 0;
+    zo.weights = !strcmp(v[S_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
     zo.threads = (int)v[S_THREADS].i;
     zo.tokenizer_path = v[S_TOKENIZER].s;
     zo.lend = !strcmp(v[S_LEND].s, "on");

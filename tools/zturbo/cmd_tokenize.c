@@ -3,18 +3,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
 #include "api/tokenizer.h"
+#include "storage/store.h"
 #include "tools/zturbo/cli.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: zturbo tokenize (-m MODEL_DIR | --tokenizer FILE) [options] < text\n"
+            "usage: zturbo tokenize (-m MODEL | --tokenizer FILE) [options] < text\n"
             "\n"
             "Reads text from stdin and prints Qwen3 token ids, one output line per prompt.\n"
-            "With -m the file is MODEL_DIR/tokenizer/tokenizer.json.\n"
+            "With -m the file is MODEL/tokenizer/tokenizer.json, or the copy a store holds.\n"
             "\n"
             "  --chat            apply Z-Image's chat template and keep the first 512 ids\n"
             "  --max-tokens N    keep the first N ids (default: 512 with --chat, else all)\n"
@@ -139,10 +141,12 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (!model == !file) return cli_usage_error("tokenize", "give exactly one of -m MODEL_DIR and --tokenizer FILE");
     if (raw && r.jsonl) return cli_usage_error("tokenize", "--raw and --jsonl exclude each other");
-    r.max_tokens = max_tokens >= 0 ? (size_t)max_tokens : r.chat ? ZT_TOKENIZER_MAX_TOKENS : 0;
+    r.max_tokens = max_tokens >= 0 ? (size_t)max_tokens : r.chat ? ZT_MAX_TOKENS : 0;
 
     char path[4096];
-    if (model) {
+    struct stat st;
+    const int from_store = model && stat(model, &st) == 0 && S_ISREG(st.st_mode);
+    if (model && !from_store) {
         int k = snprintf(path, sizeof path, "%s/tokenizer/tokenizer.json", model);
         if (k < 0 || (size_t)k >= sizeof path) return cli_usage_error("tokenize", "model path too long");
         file = path;
@@ -150,7 +154,18 @@ int cmd_tokenize(int argc, char **argv) {
     zt_err e = {0};
     zt_tokenizer *tok;
     double t0 = zt_now();
-    if (zt_tokenizer_load(file, &tok, &e)) return cli_fail(&e);
+    if (from_store) { /* a block store carries its tokenizer (storage/store.h) */
+        zt_store *s;
+        if (zt_store_open(model, ZT_STORE_NO_VERIFY, &s, &e)) return cli_fail(&e);
+        uint64_t n = 0;
+        const void *json = zt_store_file_data(s, zt_store_file_find(s, ZT_STORE_FILE_TOKENIZER), &n);
+        int rc = json ? zt_tokenizer_load_mem(json, (size_t)n, model, &tok, &e)
+                      : zt_err_set(&e, ZT_ERR_MISSING, "%s: the store holds no %s; use --tokenizer FILE", model,
+                                   ZT_STORE_FILE_TOKENIZER);
+        zt_store_close(s);
+        if (rc) return cli_fail(&e);
+    } else if (zt_tokenizer_load(file, &tok, &e))
+        return cli_fail(&e);
     double t_load = zt_now() - t0;
     r.tok = tok;
 
