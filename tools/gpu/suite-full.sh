@@ -696,11 +696,12 @@ images) # issue 18 Must-show 1 (after prep; ~5 min on an H200, printed per case)
   # for every case: --prompts-jsonl, one --dump per image) against diffusers f32 on the GPU (the reference),
   # beside diffusers bf16 against the same reference; the diffusers components loaded once per precision
   # (tools/ref/ref_images_cases.py run). Same seeds on both sides: the noise (and the posterior's) must be
-  # bit for bit the reference's. CASES: a subset (names or prefixes, see ref_images_cases.py cases)
+  # bit for bit the reference's. CASES: a subset (names or prefixes, see ref_images_cases.py cases).
+  # For a dry run elsewhere: IMG_SIZES (1024x1024,1024x576), REF_DEVICE (cuda), CN_CONFIG (full)
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
   t0=$(date +%s)
   CM=$W/cn21; D=$W/img; rm -rf $D; mkdir -p $D
-  [ -f $CM/config.json ] || { timeout 200 $B/mkmodel --config full --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
+  [ -f $CM/config.json ] || { timeout 200 $B/mkmodel --config ${CN_CONFIG:-full} --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
     >> "$OUT/mk.log" 2>&1 || fail "mkmodel --control union-2.1 (see mk.log)"; }
   # the config is diffusers' ZImageControlNetModel config of the released Union 2.1 model
   python3 - $CM/config.json <<'PY' 2>&1 | tee "$OUT/images_cn_config.txt" || fail "ControlNet config is not the release's"
@@ -715,12 +716,12 @@ print("ControlNet config:", "as released (Union 2.1)" if not bad else f"differs:
 sys.exit(1 if bad else 0)
 PY
   echo "mkmodel control: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/images_times.txt"
-  python3 tools/ref/ref_images_cases.py cases --dir $D --cases "${CASES:-}" > "$OUT/images_cases.txt" 2>&1 ||
+  python3 tools/ref/ref_images_cases.py cases --dir $D --cases "${CASES:-}" --sizes "${IMG_SIZES:-1024x1024,1024x576}" > "$OUT/images_cases.txt" 2>&1 ||
     fail "ref_images_cases.py cases (see images_cases.txt)"
   echo "cases: $(cat "$OUT/images_cases.txt")"
   t1=$(date +%s)
   timeout 330 python3 tools/ref/ref_images_cases.py run --model $M --control-model $CM --dir $D --precision f32 \
-    --precision bf16 --device cuda > "$OUT/images_oracle.log" 2>&1 || fail "diffusers oracle (see images_oracle.log)"
+    --precision bf16 --device "${REF_DEVICE:-cuda}" > "$OUT/images_oracle.log" 2>&1 || fail "diffusers oracle (see images_oracle.log)"
   grep '^{' "$OUT/images_oracle.log" | tee -a "$OUT/images_times.txt"
   echo "diffusers f32 + bf16, all cases: $(( $(date +%s) - t1 )) s" | tee -a "$OUT/images_times.txt"
   t1=$(date +%s)
@@ -751,16 +752,16 @@ images_speed) # issue 18 Must-show 2-3 (after images, which made the ControlNet 
   # resident and with enable_group_offload
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
   t0=$(date +%s)
-  CM=$W/cn21; D=$W/img
-  [ -f $CM/config.json ] || { timeout 200 $B/mkmodel --config full --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
+  CM=$W/cn21; D=$W/img; SZ=${SPEED_SIZE:-1024x1024}; SW=${SZ%x*}; SH=${SZ#*x}
+  [ -f $CM/config.json ] || { timeout 200 $B/mkmodel --config ${CN_CONFIG:-full} --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
     >> "$OUT/mk.log" 2>&1 || fail "mkmodel --control union-2.1 (see mk.log)"; }
-  [ -f $D/control_1024x1024.png ] || python3 tools/ref/ref_images_cases.py cases --dir $D --cases "i2i06_1024x1024 cn10_1024x1024" \
+  [ -f $D/control_$SZ.png ] || python3 tools/ref/ref_images_cases.py cases --dir $D --cases "i2i06_$SZ cn10_$SZ" --sizes $SZ \
     > /dev/null 2>&1 || fail "ref_images_cases.py cases"
   SP=(-p "a red fox standing in fresh snow at golden hour, photograph" --seed 7)
-  timeout 150 $Z generate -m $M "${SP[@]}" --init-image $D/init_1024x1024.png --strength 0.3 --count 3 -o "$W/enc%d.png" \
+  timeout 150 $Z generate -m $M "${SP[@]}" --init-image $D/init_$SZ.png --strength 0.3 --count 3 -o "$W/enc%d.png" \
     -q --stats > $W/enc.txt 2>>"$OUT/ours.err" || fail "generate img2img x3 (VAE encode timing)"
   grep '^stats-json:' $W/enc.txt | sed 's/^stats-json: //' > "$OUT/images_speed_enc.jsonl"
-  CA=(--control-model $CM --control $D/control_1024x1024.png --control-scale 0.75 --width 1024 --height 1024)
+  CA=(--control-model $CM --control $D/control_$SZ.png --control-scale 0.75 --width $SW --height $SH)
   ours cn-resident "${SP[@]}" "${CA[@]}" -o $W/cr.png
   min=$($Z generate -m $M "${SP[@]}" "${CA[@]}" -q --vram 1M -o $W/x.png 2>&1 |
     sed -n 's/.*needs at least \([0-9.]*\) \([MG]\)iB.*/\1 \2/p' | awk '{v = ($1 + 0.01) * ($2 == "G" ? 1024 : 1); printf "%dM", int(v) + 1}')
@@ -769,6 +770,7 @@ images_speed) # issue 18 Must-show 2-3 (after images, which made the ControlNet 
   for o in none group; do
     off=(); [ $o = none ] || off=(--offload $o)
     timeout 200 python3 tools/ref/ref_images_cases.py speed --model $M --control-model $CM --dir $D "${off[@]}" \
+      --width $SW --height $SH --device "${REF_DEVICE:-cuda}" \
       > "$OUT/images_speed_diffusers_$o.log" 2>&1 || fail "diffusers ControlNet pipeline speed, offload $o (see images_speed_diffusers_$o.log)"
   done
   python3 - "$OUT/images_speed_enc.jsonl" "$OUT/ours.jsonl" "$OUT/images_speed_diffusers_none.log" \
