@@ -147,7 +147,7 @@ TESTS := $(TEST_C:tests/%.c=$(BIN)/tests/%) $(TEST_CU:tests/%.cu=$(BIN)/tests/%)
 # into objects built with -DZT_TEST_HOOKS. The tests and bin/test-zturbo (the
 # CLI the shell tests use for them) link these ahead of the library;
 # bin/zturbo and libzturbo.a have no hooks.
-HOOK_C := storage/reader.c kernels/ops.c
+HOOK_C := storage/reader.c storage/store_pack.c kernels/ops.c
 HOOK_OBJ := $(HOOK_C:%.c=$(BUILD)/hooks/%.o)
 ZTURBO_HOOK_OBJ := $(ZTURBO_C:%.c=$(BUILD)/hooks/%.o)
 

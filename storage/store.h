@@ -276,8 +276,6 @@ typedef struct {
     uint32_t chunk_bytes;  /* 0: ZT_STORE_CHUNK_DEFAULT */
     volatile int *cancel;  /* optional: set non-zero (e.g. from a SIGINT handler) to
                               stop; pack then cleans up and returns ZT_ERR_INTERRUPTED */
-    uint64_t fault_enospc_at; /* tests: writes reaching this file offset fail with
-                                 ENOSPC (0: off) */
     const zt_store_file_in *files; /* the files to store (section 6); zt_store_pack adds the
                                       source's own (zt_source_read_file) unless named here */
     int n_files;

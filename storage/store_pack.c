@@ -116,7 +116,14 @@ static int pool_wait(pack_pool *p, zt_err *e) {
     return rc;
 }
 
-/* fault_at: zt_pack_opts.fault_enospc_at (tests). */
+#ifdef ZT_TEST_HOOKS
+/* Fault injection exists only in test builds (-DZT_TEST_HOOKS: the tests and
+ * bin/test-zturbo, where ZT_PACK_FAULT=enospc@OFFSET sets it too); the
+ * product's pack has none. */
+uint64_t zt_store_pack_test_enospc_at;
+#endif
+
+/* fault_at: writes reaching this offset fail with ENOSPC (test builds only; 0: off). */
 static int write_full(int fd, const void *buf, uint64_t n, uint64_t off, uint64_t fault_at, const char *out_path,
                       zt_err *e) {
     const uint8_t *p = buf;
@@ -250,7 +257,12 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
     }
     if (opts.threads > 256) opts.threads = 256;
 
-    const uint64_t fault_at = opts.fault_enospc_at;
+    uint64_t fault_at = 0;
+#ifdef ZT_TEST_HOOKS
+    fault_at = zt_store_pack_test_enospc_at;
+    const char *fault = getenv("ZT_PACK_FAULT"); /* bin/test-zturbo pack */
+    if (!fault_at && fault && !strncmp(fault, "enospc@", 7)) fault_at = strtoull(fault + 7, NULL, 0);
+#endif
     const int nu = cat->n_units;
     const uint32_t cb = opts.chunk_bytes;
     uint64_t n_chunks = 0, max_image = 0, total_image = 0;

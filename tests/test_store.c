@@ -17,6 +17,9 @@
 #include "storage/store.h"
 #include "tests/test_store_util.h"
 
+/* storage/store_pack.c in test builds (-DZT_TEST_HOOKS, linked into every test) */
+extern uint64_t zt_store_pack_test_enospc_at;
+
 typedef struct {
     int calls, last_done, last_n;
     uint64_t last_bytes, last_total;
@@ -220,11 +223,12 @@ int main(void) {
     pack_fails(dir, path, &cat, &S, &oc, ZT_ERR_INTERRUPTED, path, "interrupted");
 
     zt_pack_opts of = ok;
-    of.fault_enospc_at = 200 * 1024; /* inside the extents */
+    zt_store_pack_test_enospc_at = 200 * 1024; /* inside the extents */
     pack_fails(dir, path, &cat, &S, &of, ZT_ERR_IO, path, "No space left on device");
-    of.fault_enospc_at = good_size - 100; /* in the index / padding, after all extents */
+    zt_store_pack_test_enospc_at = good_size - 100; /* in the index / padding, after all extents */
     of.zstd_level = 1;
     pack_fails(dir, path, &cat, &S, &of, ZT_ERR_IO, path, "No space left on device");
+    zt_store_pack_test_enospc_at = 0;
 
     zt_pack_opts bad = ok;
     bad.chunk_bytes = 1000;

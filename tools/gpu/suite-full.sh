@@ -145,6 +145,16 @@ PY
     echo "-- ours vs diffusers bf16"
     compare seed-ours-bf16 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_seed42.st $W/ref_gen_bf16.st
   } > "$OUT/compare_seed42.txt" 2>&1; cat "$OUT/compare_seed42.txt"
+  python3 - "$OUT/compare_seed42.txt" <<'PY' || fail "seed 42: ours farther from the f32 reference than diffusers bf16 (compare_seed42.txt)"
+import re, sys
+blocks = open(sys.argv[1]).read().split("-- ")[1:]
+rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-9.e+-]+)", b, re.M)} for b in blocks]
+ours, theirs = rel[0], rel[1]
+for k in ("dit_out_0", "decoded", "image"):
+    if k not in ours or k not in theirs: continue
+    print(f"{k}: ours vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {theirs[k]:.3e}, ratio {ours[k] / theirs[k]:.3f}")
+    assert ours[k] <= 1.05 * theirs[k], k  # the project's criterion: no farther than diffusers bf16 (+5%)
+PY
   ;;
 lora) # LoRAs on the full checkpoint (after prep; ~4 min): random LoRAs made with peft on diffusers'
   # ZImageTransformer2DModel (ranks 4, 16, 64) saved with save_lora_weights, the same factors rewritten
@@ -187,7 +197,7 @@ rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-
 ours, theirs = rel[0], rel[1]
 for k in ("dit_out_0", "decoded"):
     print(f"{k}: ours vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {theirs[k]:.3e}")
-    assert ours[k] <= 1.25 * theirs[k], k
+    assert ours[k] <= 1.05 * theirs[k], k  # the project's criterion: no farther than diffusers bf16 (+5%)
 PY
   pix() { python3 -c "
 import hashlib, struct, sys, zlib
@@ -379,14 +389,14 @@ provider) # the one weight provider: everything resident = the streaming provide
   [ -n "${OLD:-}" ] || { fail "provider: set OLD=path/to/the/old/zturbo"; OLD=/nonexistent; }
   # oldnew A B LABEL: the two builds' PNGs must be the same bytes
   oldnew() { if cmp -s "$1" "$2"; then echo "  $3: same PNG"; else echo "  $3: PNG DIFFERS"; fail "provider: $3 PNG differs"; fi; }
-  for round in 1 2 3; do
+  for round in $(seq ${ROUNDS:-3}); do
     Z=$OLD ours "provider-resident-old-$round" "${A1024[@]}" -o $W/po.png
     ours "provider-resident-new-$round" "${A1024[@]}" -o $W/pn.png
     oldnew $W/po.png $W/pn.png "resident round $round, old/new"
   done | tee -a "$OUT/provider.txt"
   # under a budget the new build would code the weights (issue 16): --weights bf16 compares the refactor alone
   minp=$(Z=$OLD min_budget)
-  for v in 8G $minp; do
+  for v in $([ "${BUDGETS:-1}" = 1 ] && echo 8G $minp); do
     Z=$OLD ours "provider-$v-old" "${A1024[@]}" --vram $v -o $W/qo.png
     ours "provider-$v-new" "${A1024[@]}" --vram $v --weights bf16 -o $W/qn.png
     { oldnew $W/qo.png $W/qn.png "$v, old/new"; oldnew $W/pn.png $W/qn.png "$v new against resident new"; } | tee -a "$OUT/provider.txt"
@@ -483,8 +493,9 @@ refuse) # the start-up GPU check: this card passes (info, a tiny generate), and 
 serve) # zturbo serve at 8G: s/image through the API vs generate --prompts-jsonl (20 images, within 3%),
   # PNG identity, a 100-request soak with device memory / RSS flat (tools/gpu/serve_bench.py; ~3.5 min)
   ( ensure_model ) >> "$OUT/mk.log" 2>&1
-  timeout 400 python3 tools/gpu/serve_bench.py --zturbo $Z --model $M --prompts $P --out "$OUT" --work $W/serve
-  echo "serve: exit $?" | tee -a "$OUT/steps.log"
+  timeout 400 python3 tools/gpu/serve_bench.py --zturbo $Z --model $M --prompts $P --out "$OUT" --work $W/serve; r=$?
+  echo "serve: exit $r" | tee -a "$OUT/steps.log"
+  [ $r -eq 0 ] || fail "serve_bench.py (exit $r)"
   ;;
 soak) # 50 images, mixed sizes and prompts, one process, --vram 8G: memory after each image
   ( ensure_model ) >> "$OUT/mk.log" 2>&1

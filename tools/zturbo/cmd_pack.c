@@ -180,10 +180,6 @@ int cmd_pack(int argc, char **argv) {
 
     zt_pack_opts po = {.wcode = wcode, .zstd_level = saw_raw ? 0 : level, .threads = threads, .chunk_bytes = (uint32_t)chunk,
                        .cancel = &g_cancel, .files = tokenizer ? &tok_file : NULL, .n_files = tokenizer ? 1 : 0};
-#ifdef ZT_TEST_HOOKS
-    const char *fault = getenv("ZT_PACK_FAULT");
-    if (fault && !strncmp(fault, "enospc@", 7)) po.fault_enospc_at = strtoull(fault + 7, NULL, 0);
-#endif
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
