@@ -62,9 +62,19 @@ int zt_lora_merger_create(zt_lora_set *set, int threads, zt_lora_merger **out, z
     return ZT_OK;
 }
 
+void zt_lora_merger_free_device(zt_lora_merger *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    if (m->dbuf) zt_mem_free(m->dev_ops, m->dbuf);
+    m->dbuf = NULL;
+    m->dbuf_floats = 0;
+    m->dev_ops = NULL;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void zt_lora_merger_destroy(zt_lora_merger *m) {
     if (!m) return;
-    if (m->dbuf) zt_mem_free(m->dev_ops, m->dbuf);
+    zt_lora_merger_free_device(m);
     if (m->host) zt_ops_destroy(m->host);
     zt_lora_set_close(m->set);
     free(m->hbuf);

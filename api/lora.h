@@ -39,6 +39,10 @@ typedef struct zt_lora_merger zt_lora_merger;
  * cores). */
 int zt_lora_merger_create(zt_lora_set *set, int threads, zt_lora_merger **out, zt_err *e);
 void zt_lora_merger_destroy(zt_lora_merger *m);
+/* Frees the device buffer of the factors (allocated by the first merge on a
+ * CUDA ops context): before that context is destroyed, and once resident
+ * merges are done (the next merge allocates it again). */
+void zt_lora_merger_free_device(zt_lora_merger *m);
 const zt_lora_set *zt_lora_merger_set(const zt_lora_merger *m);
 /* Replace the set (the old one is closed). Units whose patches change are
  * those for which zt_lora_unit_same(old, new, unit) is 0. */

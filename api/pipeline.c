@@ -43,6 +43,7 @@ void zt_pipeline_close(zt_pipeline *p) {
     zt_vae_encoder_free(&p->venc);
     zt_control_free(&p->ctl);
     zt_tokenizer_free(p->tok);
+    zt_lora_merger_free_device(p->lora); /* its device buffer belongs to p->ops */
     if (p->ops) zt_ops_destroy(p->ops);
     if (p->src) zt_source_close(p->src);
     zt_lora_merger_destroy(p->lora); /* after the sources that call it */
@@ -363,6 +364,7 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         const zt_lora_set *ls = zt_lora_merger_set(p->lora);
         for (int u = 0; ls && u < p->cat->n_units && !rc; u++)
             if (ls->unit_count[u]) rc = merge_in_place(p, u, e);
+        zt_lora_merger_free_device(p->lora); /* the factors' device buffer is not needed until a switch */
         if (rc) goto fail;
     }
     p->load_s = zt_now() - t0;
@@ -420,6 +422,7 @@ int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_e
         if (!rc && p->lora_in_place) rc = merge_in_place(p, u, e);
     }
     free(changed);
+    zt_lora_merger_free_device(p->lora);
     if (rc) p->lora_broken = 1;
     return rc;
 }
