@@ -68,6 +68,12 @@ struct zt_stream {
     int n_stages;
     cudaStream_t copy_stream;
     cudaStream_t copy_stream2;     /* split copies: the second half (NULL: one stream) */
+    /* Coded fills (put_coded): the piece buffer's two halves alternate, copied on copy_stream and
+     * decoded on decode_stream, so the link keeps copying while the SMs decode. Both streams have
+     * the device's highest priority: a decode's blocks are scheduled ahead of the compute stream's
+     * pending ones, so a copy never waits long behind a decode. */
+    cudaStream_t decode_stream;
+    cudaEvent_t piece_copied[2], piece_free[2], decode_done;
     uint8_t *lent;                 /* the workspace's tail holding the lent units (plan->lent_offset) */
     cudaEvent_t lent_free;         /* compute stream: the tail's previous users are done */
     cudaEvent_t *lent_copied;      /* [n_units]: a lent unit's copy landed (lent units only) */
@@ -175,19 +181,37 @@ static void put_coded(zt_stream *st, const uint8_t *img, const zt_wcode_info *in
         return;
     }
     ZT_ASSERT(info->dir_bytes <= ZT_PLAN_PIECE_HEAD && buf_bytes > ZT_PLAN_PIECE_HEAD);
-    const uint64_t cap = buf_bytes - ZT_PLAN_PIECE_HEAD;
-    uint8_t *piece = buf + ZT_PLAN_PIECE_HEAD;
+    uint64_t cap = buf_bytes - ZT_PLAN_PIECE_HEAD, max_chunk = 0;
+    for (uint32_t c = 0; c < info->n_chunks; c++) max_chunk = ZT_MAX(max_chunk, zt_wcode_dir(img, c + 1) - zt_wcode_dir(img, c));
+    /* two halves when each holds a chunk (the plan sizes the buffer for one chunk at least) */
+    const int halves = st->decode_stream && max_chunk <= (cap / 2 & ~(uint64_t)255) ? 2 : 1;
+    if (halves == 2) cap = cap / 2 & ~(uint64_t)255;
+    cudaStream_t ds = halves == 2 ? st->decode_stream : s;
+    if (halves == 2) /* the directory and both halves are free once every earlier decode is done */
+        for (int h = 0; h < 2; h++) ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->piece_free[h], 0));
     ZT_CUDA_CHECK(cudaMemcpyAsync(buf, img, info->dir_bytes, cudaMemcpyHostToDevice, s));
-    for (uint32_t c0 = 0; c0 < info->n_chunks;) {
+    int h = 0;
+    for (uint32_t c0 = 0; c0 < info->n_chunks; h ^= halves - 1) {
         const uint64_t base = zt_wcode_dir(img, c0);
         uint32_t c1 = c0 + 1;
         while (c1 < info->n_chunks && zt_wcode_dir(img, c1 + 1) - base <= cap) c1++;
         const uint64_t len = zt_wcode_dir(img, c1) - base;
-        ZT_ASSERT(len <= cap); /* the plan sized the buffer for a chunk at least */
+        ZT_ASSERT(len <= cap);
+        uint8_t *piece = buf + ZT_PLAN_PIECE_HEAD + (uint64_t)h * cap;
+        if (halves == 2) ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->piece_free[h], 0)); /* its last decode is done */
         ZT_CUDA_CHECK(cudaMemcpyAsync(piece, img + base, len, cudaMemcpyHostToDevice, s));
+        if (halves == 2) {
+            ZT_CUDA_CHECK(cudaEventRecord(st->piece_copied[h], s));
+            ZT_CUDA_CHECK(cudaStreamWaitEvent(ds, st->piece_copied[h], 0));
+        }
         const zt_wdecode d = {buf, piece, base, len, c0, c1, (uint16_t *)dst};
-        zt_op_wdecode(st->ops, info, &d, s);
+        zt_op_wdecode(st->ops, info, &d, ds);
+        if (halves == 2) ZT_CUDA_CHECK(cudaEventRecord(st->piece_free[h], ds));
         c0 = c1;
+    }
+    if (halves == 2) { /* what follows on s (the slot's "copied" event) includes the decodes */
+        ZT_CUDA_CHECK(cudaEventRecord(st->decode_done, ds));
+        ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->decode_done, 0));
     }
 }
 
@@ -561,7 +585,15 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
     }
 
     if (st->cuda) {
-        ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream, cudaStreamNonBlocking));
+        int prio_lo = 0, prio_hi = 0;
+        ZT_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&prio_lo, &prio_hi));
+        ZT_CUDA_CHECK(cudaStreamCreateWithPriority(&st->copy_stream, cudaStreamNonBlocking, prio_hi));
+        ZT_CUDA_CHECK(cudaStreamCreateWithPriority(&st->decode_stream, cudaStreamNonBlocking, prio_hi));
+        for (int h = 0; h < 2; h++) {
+            ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->piece_copied[h], cudaEventDisableTiming));
+            ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->piece_free[h], cudaEventDisableTiming));
+        }
+        ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->decode_done, cudaEventDisableTiming));
         /* two copy streams: each streamed copy split over both (see issue_use); measured neutral
          * on an H100 whose one copy engine kept 54 GB/s under load, so one by default */
         if (st->opt.copy_streams == 2)
@@ -772,6 +804,15 @@ void zt_stream_destroy(zt_stream *st) {
         if (st->copy_stream2) ZT_CUDA_CHECK(cudaStreamSynchronize(st->copy_stream2));
         if (st->copy_stream2) ZT_CUDA_CHECK(cudaStreamDestroy(st->copy_stream2));
         if (st->copy_stream) ZT_CUDA_CHECK(cudaStreamDestroy(st->copy_stream));
+        if (st->decode_stream) {
+            ZT_CUDA_CHECK(cudaStreamSynchronize(st->decode_stream));
+            ZT_CUDA_CHECK(cudaStreamDestroy(st->decode_stream));
+        }
+        for (int h = 0; h < 2; h++) {
+            if (st->piece_copied[h]) ZT_CUDA_CHECK(cudaEventDestroy(st->piece_copied[h]));
+            if (st->piece_free[h]) ZT_CUDA_CHECK(cudaEventDestroy(st->piece_free[h]));
+        }
+        if (st->decode_done) ZT_CUDA_CHECK(cudaEventDestroy(st->decode_done));
     }
     if (st->reader) zt_reader_close(st->reader);
     backend_free(st, st->resident);
