@@ -718,9 +718,9 @@ images) # issue 18 Must-show 1 (after prep; ~5 min on an H200, printed per case)
   # bit for bit the reference's. CASES: a subset (names or prefixes, see ref_images_cases.py cases).
   # For a dry run elsewhere: IMG_SIZES (1024x1024,1024x576), REF_DEVICE (cuda), CN_CONFIG (full)
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
-  t0=$(date +%s)
+  t0=$(date +%s); : > "$OUT/images_times.txt"
   CM=$W/cn21; D=$W/img; rm -rf $D; mkdir -p $D
-  [ -f $CM/config.json ] || { timeout 200 $B/mkmodel --config ${CN_CONFIG:-full} --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
+  [ -f $CM/config.json ] || { timeout 120 $B/mkmodel --config ${CN_CONFIG:-full} --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
     >> "$OUT/mk.log" 2>&1 || fail "mkmodel --control union-2.1 (see mk.log)"; }
   # the config is diffusers' ZImageControlNetModel config of the released Union 2.1 model
   python3 - $CM/config.json <<'PY' 2>&1 | tee "$OUT/images_cn_config.txt" || fail "ControlNet config is not the release's"
@@ -739,12 +739,14 @@ PY
     fail "ref_images_cases.py cases (see images_cases.txt)"
   echo "cases: $(cat "$OUT/images_cases.txt")"
   t1=$(date +%s)
-  timeout 330 python3 tools/ref/ref_images_cases.py run --model $M --control-model $CM --dir $D --precision f32 \
+  # the part stays within 6 minutes: what runs past the deadline is killed and fails (then use CASES)
+  left() { local l=$(( $1 - $(date +%s) + t0 )); [ $l -gt 20 ] && echo $l || echo 20; }
+  timeout "$(left 300)" python3 tools/ref/ref_images_cases.py run --model $M --control-model $CM --dir $D --precision f32 \
     --precision bf16 --device "${REF_DEVICE:-cuda}" > "$OUT/images_oracle.log" 2>&1 || fail "diffusers oracle (see images_oracle.log)"
   grep '^{' "$OUT/images_oracle.log" | tee -a "$OUT/images_times.txt"
   echo "diffusers f32 + bf16, all cases: $(( $(date +%s) - t1 )) s" | tee -a "$OUT/images_times.txt"
   t1=$(date +%s)
-  timeout 200 $Z generate -m $M --control-model $CM --prompts-jsonl $D/cases.jsonl -o "$D/ours_%d.png" \
+  timeout "$(left 350)" $Z generate -m $M --control-model $CM --prompts-jsonl $D/cases.jsonl -o "$D/ours_%d.png" \
     --dump "$D/ours_%d.st" --json -q > "$OUT/images_ours.jsonl" 2>>"$OUT/ours.err" || fail "generate, image cases (see ours.err)"
   python3 - "$OUT/images_ours.jsonl" $D/cases.jsonl <<'PY' | tee -a "$OUT/images_times.txt"
 import json, sys
