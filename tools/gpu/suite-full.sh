@@ -723,7 +723,7 @@ images) # issue 18 Must-show 1 (after prep; ~5 min on an H200, printed per case)
   [ -f $CM/config.json ] || { timeout 120 $B/mkmodel --config ${CN_CONFIG:-full} --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
     >> "$OUT/mk.log" 2>&1 || fail "mkmodel --control union-2.1 (see mk.log)"; }
   # the config is diffusers' ZImageControlNetModel config of the released Union 2.1 model
-  python3 - $CM/config.json <<'PY' 2>&1 | tee "$OUT/images_cn_config.txt" || fail "ControlNet config is not the release's"
+  python3 - $CM/config.json > "$OUT/images_cn_config.txt" 2>&1 <<'PY' || fail "ControlNet config is not the release's"
 import json, sys
 c = json.load(open(sys.argv[1]))
 want = {"_class_name": "ZImageControlNetModel", "control_layers_places": list(range(0, 30, 2)),
@@ -734,6 +734,7 @@ bad = {k: (c.get(k), v) for k, v in want.items() if c.get(k) != v}
 print("ControlNet config:", "as released (Union 2.1)" if not bad else f"differs: {bad}")
 sys.exit(1 if bad else 0)
 PY
+  cat "$OUT/images_cn_config.txt"
   echo "mkmodel control: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/images_times.txt"
   python3 tools/ref/ref_images_cases.py cases --dir $D --cases "${CASES:-}" --sizes "${IMG_SIZES:-1024x1024,1024x576}" > "$OUT/images_cases.txt" 2>&1 ||
     fail "ref_images_cases.py cases (see images_cases.txt)"
@@ -795,7 +796,7 @@ images_speed) # issue 18 Must-show 2-3 (after images, which made the ControlNet 
       > "$OUT/images_speed_diffusers_$o.log" 2>&1 || fail "diffusers ControlNet pipeline speed, offload $o (see images_speed_diffusers_$o.log)"
   done
   python3 - "$OUT/images_speed_enc.jsonl" "$OUT/ours.jsonl" "$OUT/images_speed_diffusers_none.log" \
-    "$OUT/images_speed_diffusers_group.log" "$min" <<'PY' | tee "$OUT/images_speed.md" || fail "images_speed: a result is missing"
+    "$OUT/images_speed_diffusers_group.log" "$min" > "$OUT/images_speed.md" <<'PY' || fail "images_speed: a result is missing (images_speed.md)"
 import json, sys
 def lines(p):
     try: return [json.loads(l) for l in open(p) if l.startswith("{")]
@@ -827,6 +828,7 @@ for d, lab in ((dn, "diffusers ZImageControlNetPipeline resident"), (dg, "diffus
     else: ok = False; print(f"| {lab} | missing | |")
 sys.exit(0 if ok else 1)
 PY
+  cat "$OUT/images_speed.md"
   echo "part images_speed: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/images_speed.md"
   ;;
 *) fail "unknown part '$part'" ;;
