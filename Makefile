@@ -70,15 +70,18 @@ CUBUILD := build/cu
 # Each target gets its own front-end pass: kernels size themselves to the
 # target's SM (__CUDA_ARCH__: 1536 threads per SM on 8.6/8.9/12.x, 2048 on
 # 8.0/9.0). The cost of each target on a 2-core machine is in the README.
-# Cards below 8.0 have no compute path: zturbo refuses them at start.
+# Turing (7.5: RTX 20xx, GTX 16xx, T4) runs the fp16 path alone: CUDA_ARCH=sm_75
+# (also its compute_75 PTX, which newer cards JIT-compile: how the suite tests
+# it on an H200); the fat set has no sm_75. Cards below 7.5 have no compute
+# path: zturbo refuses them at start.
 CUDA_ARCH_FAT := sm_80 sm_90a sm_120
 ifeq ($(origin CUDA_ARCH),undefined)
 # "86 90": the distinct compute capabilities of this machine's GPUs
 ZT_GPU_CAPS := $(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | tr -d ' .\r' | grep -E '^[0-9]+$$' | sort -u)
 ifneq ($(ZT_GPU_CAPS),)
-# the ones a build can serve: 8.0 and up, known to this nvcc
+# the ones a build can serve: 7.5 (Turing: the fp16 path only) and up, known to this nvcc
 ZT_GPU_SERVED := $(shell known="$$($(NVCC) --list-gpu-arch 2>/dev/null)"; \
-  for c in $(ZT_GPU_CAPS); do [ $$c -ge 80 ] && echo "$$known" | grep -qx compute_$$c && echo $$c; done)
+  for c in $(ZT_GPU_CAPS); do [ $$c -ge 75 ] && echo "$$known" | grep -qx compute_$$c && echo $$c; done)
 endif
 ifeq ($(ZT_GPU_CAPS),)
 CUDA_ARCH := $(CUDA_ARCH_FAT)
@@ -302,7 +305,8 @@ asan: deps print-arch $(TEST_BINS)
 # libFuzzer harnesses: tests/fuzz/fuzz_*.c linked with the GPU-free modules
 # (common/, storage/, the tokenizer, the server request parser and the image loader) built by clang with coverage.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/server_request.c api/params.c api/image_in.c
+FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/server_request.c api/params.c \
+              api/noise.c api/rng_torch.c api/image_in.c
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 FUZZFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE -Wall -Wextra -Werror
 bin/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_C) | deps-fuzz

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/rng_torch.h"
-#include "api/stfile.h"
+#include "common/zt_input.h"
+#include "storage/safetensors.h"
 
 const char *zt_rng_name(int kind) {
     return kind == ZT_RNG_TORCH_CPU ? "torch-cpu" : kind == ZT_RNG_ZTURBO ? "zturbo" : NULL;
@@ -58,84 +60,92 @@ void zt_noise_fill(uint64_t seed, float *out, size_t n) {
 
 int zt_noise_read_encode(const char *path, int c, int h, int w, float *out, int *found, zt_err *e) {
     *found = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return zt_err_set(e, ZT_ERR_IO, "--noise %s: %s", path, strerror(errno));
-    uint8_t head[9];
-    const size_t got = fread(head, 1, 9, fp);
-    fclose(fp);
-    if (got != 9 || head[8] != '{') return ZT_OK; /* raw f32: the latent only */
-    zt_stf f;
-    int rc = zt_stf_load(path, &f, e);
+    int fd;
+    uint64_t fsize;
+    int rc = zt_file_open(path, &fd, &fsize, e);
     if (rc) return zt_err_prefix(e, "--noise");
-    const zt_stf_tensor *t = zt_stf_find(&f, "encode_noise");
+    uint8_t head[9];
+    const ssize_t got = pread(fd, head, 9, 0);
+    close(fd);
+    if (got != 9 || head[8] != '{') return ZT_OK; /* raw f32: the latent only */
+    zt_st_file f;
+    rc = zt_st_open(path, &f, e);
+    if (rc) return zt_err_prefix(e, "--noise");
+    const zt_st_tensor *t = zt_st_find(&f, "encode_noise");
     if (t) {
         const int64_t *s = t->shape;
         const int shape_ok = (t->ndim == 3 && s[0] == c && s[1] == h && s[2] == w) ||
                              (t->ndim == 4 && s[0] == 1 && s[1] == c && s[2] == h && s[3] == w);
-        if (strcmp(t->dtype, "F32") || !shape_ok) {
+        if (t->dtype != ZT_DT_F32 || !shape_ok)
             rc = zt_err_set(e, ZT_ERR_FORMAT, "--noise %s: \"encode_noise\" is not F32 [%d, %d, %d]", path, c, h, w);
-        } else {
-            memcpy(out, t->data, (size_t)c * h * w * 4);
-            *found = 1;
-        }
+        else if ((rc = zt_st_pread(&f, t, 0, out, (size_t)c * h * w * 4, e)))
+            zt_err_prefix(e, "--noise");
+        else *found = 1;
     }
-    zt_stf_free(&f);
+    zt_st_close(&f);
     return rc;
+}
+
+/* A latent must be finite: NaN or Inf would run through every step. */
+static int check_finite(const char *path, const float *v, size_t n, zt_err *e) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return zt_err_set(e, ZT_ERR_FORMAT, "--noise %s: value %zu is %s: the initial latent must be finite", path, i,
+                              isnan(v[i]) ? "NaN" : "infinite");
+    return ZT_OK;
 }
 
 int zt_noise_read(const char *path, int c, int h, int w, float *out, zt_err *e) {
     const size_t n = (size_t)c * h * w;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return zt_err_set(e, ZT_ERR_IO, "--noise %s: %s", path, strerror(errno));
-    uint8_t head[8];
-    size_t got = fread(head, 1, 8, fp);
-    fseek(fp, 0, SEEK_END);
-    long fsize = ftell(fp);
-    fclose(fp);
+    int fd;
+    uint64_t fsize;
+    int rc = zt_file_open(path, &fd, &fsize, e);
+    if (rc) return zt_err_prefix(e, "--noise");
+    uint8_t head[9];
+    const ssize_t got = pread(fd, head, 9, 0);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | head[i];
     /* A safetensors header starts with a JSON object right after the length. */
-    int is_st = got == 8 && hlen > 1 && hlen < (uint64_t)fsize;
-    if (is_st) {
-        fp = fopen(path, "rb");
-        char ch = 0;
-        if (!fp || fseek(fp, 8, SEEK_SET) || fread(&ch, 1, 1, fp) != 1) ch = 0;
-        if (fp) fclose(fp);
-        is_st = ch == '{';
-    }
+    const int is_st = got == 9 && hlen > 1 && hlen < fsize && head[8] == '{';
     if (!is_st) {
-        if ((uint64_t)fsize != n * 4)
-            return zt_err_set(e, ZT_ERR_FORMAT,
-                              "--noise %s: raw f32 file of %ld bytes, expected %zu (= 4 x [%d, %d, %d]) or a safetensors file",
-                              path, fsize, n * 4, c, h, w);
-        fp = fopen(path, "rb");
-        if (!fp) return zt_err_set(e, ZT_ERR_IO, "--noise %s: %s", path, strerror(errno));
-        size_t r = fread(out, 4, n, fp);
-        fclose(fp);
-        if (r != n) return zt_err_set(e, ZT_ERR_IO, "--noise %s: short read", path);
-        return ZT_OK;
+        if (fsize != n * 4) rc = zt_err_set(e, ZT_ERR_FORMAT,
+                                            "--noise %s: raw f32 file of %llu bytes, expected %zu (= 4 x [%d, %d, %d]) "
+                                            "or a safetensors file",
+                                            path, (unsigned long long)fsize, n * 4, c, h, w);
+        for (size_t done = 0; !rc && done < n * 4;) {
+            const ssize_t k = pread(fd, (char *)out + done, n * 4 - done, (off_t)done);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) rc = k < 0 ? zt_err_errno(e, errno, path, "--noise: read failed")
+                                   : zt_err_set(e, ZT_ERR_IO, "--noise %s: the file shrank while read", path);
+            else done += (size_t)k;
+        }
+        close(fd);
+        return rc ? rc : check_finite(path, out, n, e);
     }
-    zt_stf f;
-    int rc = zt_stf_load(path, &f, e);
+    close(fd);
+    /* only the "noise" tensor is read (a dump holds every intermediate) */
+    zt_st_file f;
+    rc = zt_st_open(path, &f, e);
     if (rc) return zt_err_prefix(e, "--noise");
-    const zt_stf_tensor *t = zt_stf_find(&f, "noise");
+    const zt_st_tensor *t = zt_st_find(&f, "noise");
     if (!t) {
-        zt_stf_free(&f);
+        zt_st_close(&f);
         return zt_err_set(e, ZT_ERR_MISSING, "--noise %s: no tensor named \"noise\"", path);
     }
     const int64_t *s = t->shape;
-    int shape_ok = (t->ndim == 3 && s[0] == c && s[1] == h && s[2] == w) ||
-                   (t->ndim == 4 && s[0] == 1 && s[1] == c && s[2] == h && s[3] == w);
-    if (strcmp(t->dtype, "F32") || !shape_ok) {
+    const int shape_ok = (t->ndim == 3 && s[0] == c && s[1] == h && s[2] == w) ||
+                         (t->ndim == 4 && s[0] == 1 && s[1] == c && s[2] == h && s[3] == w);
+    if (t->dtype != ZT_DT_F32 || !shape_ok) {
         char sh[96] = "";
         for (int i = 0; i < t->ndim; i++)
             snprintf(sh + strlen(sh), sizeof sh - strlen(sh), "%s%lld", i ? ", " : "", (long long)s[i]);
         rc = zt_err_set(e, ZT_ERR_FORMAT, "--noise %s: \"noise\" is %s [%s], expected F32 [%d, %d, %d]", path,
-                        t->dtype, sh, c, h, w);
-        zt_stf_free(&f);
+                        zt_dtype_name(t->dtype), sh, c, h, w);
+        zt_st_close(&f);
         return rc;
     }
-    memcpy(out, t->data, n * 4);
-    zt_stf_free(&f);
-    return ZT_OK;
+    rc = zt_st_pread(&f, t, 0, out, n * 4, e);
+    zt_st_close(&f);
+    if (rc) return zt_err_prefix(e, "--noise");
+    return check_finite(path, out, n, e);
 }

@@ -1,6 +1,8 @@
 /* api/pipeline.c — prompt ids -> image (spec §9.1), see pipeline.h. */
 #include "api/pipeline.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +10,9 @@
 #include <unistd.h>
 
 #include "api/lora.h"
+#include "common/zt_input.h"
 #include "models/carve.h"
+#include "models/precision.h"
 #include "api/noise.h"
 #include "models/sampler.h"
 #include "api/stfile.h"
@@ -59,6 +63,7 @@ void zt_pipeline_opts_default(zt_pipeline_opts *o) {
     o->plan_height = 1024;
     o->plan_steps = 8;
     o->plan_vae_dt = ZT_DT_F32;
+    o->precision = ZT_DT_BF16;
     o->weights_coded = 1;
     zt_plan_policy_default(&o->policy);
     o->lend = 1;
@@ -217,6 +222,15 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     rc = zt_ops_create(&oc, &p->ops, e);
     if (!rc) rc = zt_ops_set_norm_variant(p->ops, o->norm_variant, e);
     if (rc) return rc;
+    /* The fp16 path: DiT and text-encoder images become f16 as they are read
+     * (resident, pinned or from the store on every use); the VAE keeps bf16. */
+    p->precision = o->precision;
+    zt_ops_set_f16_guard(p->ops, !o->f16_unguarded);
+    if (o->precision == ZT_DT_F16) {
+        const unsigned f16_comps = (1u << ZT_COMP_DIT) | (1u << ZT_COMP_TEXT);
+        zt_source_set_f16(p->src, f16_comps);
+        if (p->store) zt_source_set_f16(p->store, f16_comps);
+    }
     uint64_t fr = 0, tot = 0;
     zt_ops_mem_info(p->ops, &fr, &tot);
     p->device_total = tot;
@@ -232,6 +246,7 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
         rc = zt_control_init(&p->ctl, p->cat, e);
         p->has_control = !rc;
     }
+    if (!rc && o->precision == ZT_DT_F16) p->vae.attn16_dt = p->venc.attn16_dt = ZT_DT_F16;
     if (!rc) zt_vae_force_bands(&p->vae, o->vae_band_level, o->vae_band_rows);
     p->plan_images = o->plan_images || o->control_path;
     return rc;
@@ -255,6 +270,45 @@ int zt_pipeline_make_plan(const char *model_path, const zt_pipeline_opts *o, zt_
     return rc;
 }
 
+/* Load progress: the sources' read hooks (maybe on several loader threads)
+ * add up here and reach the caller one call at a time. */
+typedef struct {
+    pthread_mutex_t mu;
+    uint64_t done, total;
+    const zt_pipeline_opts *o;
+} load_progress;
+
+static void on_unit_read(void *ctx, uint64_t bytes) {
+    load_progress *lp = ctx;
+    pthread_mutex_lock(&lp->mu);
+    lp->done += bytes;
+    lp->o->on_load(lp->o->load_user, lp->done, lp->total);
+    pthread_mutex_unlock(&lp->mu);
+}
+
+/* Bytes zt_pipeline_open reads from the sources: every unit the device
+ * holds, and with a plan those kept in pinned memory (the rest is read
+ * from the store when used). */
+static uint64_t load_bytes(const zt_pipeline *p, const zt_plan *plan) {
+    uint64_t t = 0;
+    for (int i = 0; i < p->cat->n_units; i++) {
+        const zt_unit_desc *u = &p->cat->units[i];
+        if (!plan) t += u->host_only ? 0 : u->nbytes;
+        else {
+            const zt_plan_unit_choice *c = &plan->units[i];
+            if (c->residency == ZT_RES_RESIDENT ||
+                ((c->residency == ZT_RES_STREAMED || c->residency == ZT_RES_LENT) && c->tier == ZT_TIER_PINNED))
+                t += u->nbytes;
+        }
+    }
+    return t;
+}
+
+static void load_hooks(zt_pipeline *p, load_progress *lp) {
+    zt_source_set_read_hook(p->src, lp ? on_unit_read : NULL, lp);
+    if (p->store) zt_source_set_read_hook(p->store, lp ? on_unit_read : NULL, lp);
+}
+
 static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
 
 /* The weights' side of opening: coded images (a coded store's sizes, or the
@@ -263,9 +317,14 @@ static int merge_in_place(zt_pipeline *p, int u, zt_err *e);
  * is not coded then, a coded store's units are decoded on the device as they
  * load. With a store, units the LoRA set changes move as bf16 (the store's
  * coded extents are the unmerged weights). Also a LoRA switch's rebuild. */
-static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
+static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, load_progress *lp, zt_err *e) {
     int rc = ZT_OK;
+    if (lp && !o->on_load) lp = NULL;
     if (o->weights_coded && (o->vram_budget || weights_store(p))) {
+        if (lp) { /* coding reads every unit once; the stream then loads from the coded images */
+            lp->total = load_bytes(p, NULL);
+            load_hooks(p, lp);
+        }
         const zt_lora_set *ls = zt_lora_merger_set(p->lora);
         uint8_t *keep = calloc((size_t)p->cat->n_units, 1);
         if (!keep) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
@@ -280,6 +339,10 @@ static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
     zt_plan_input in;
     rc = build_plan(p, o, &p->plan, &in, e);
     if (rc) return rc;
+    if (lp && !p->coded_host) {
+        lp->total = load_bytes(p, &p->plan);
+        load_hooks(p, lp);
+    }
     if (!o->vram_budget) p->vae_host_bytes = 0; /* activations per image; a banded decode's host memory on first use */
     zt_stream_options so;
     zt_stream_options_default(&so);
@@ -302,6 +365,7 @@ static int open_weights(zt_pipeline *p, const zt_pipeline_opts *o, zt_err *e) {
 
 int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipeline **out, zt_err *e) {
     double t0 = zt_now();
+    load_progress lp = {PTHREAD_MUTEX_INITIALIZER, 0, 0, o};
     zt_pipeline *p = calloc(1, sizeof *p);
     if (!p) return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
     int rc = pipeline_prepare(model_path, o, p, e);
@@ -357,7 +421,7 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
             p->store = w;
         }
     }
-    rc = open_weights(p, o, e);
+    rc = open_weights(p, o, &lp, e);
     if (rc) goto fail;
     if (!o->vram_budget) { /* everything resident: LoRAs merged in place, on the device with CUDA */
         p->lora_in_place = 1;
@@ -368,9 +432,11 @@ int zt_pipeline_open(const char *model_path, const zt_pipeline_opts *o, zt_pipel
         if (rc) goto fail;
     }
     p->load_s = zt_now() - t0;
+    load_hooks(p, NULL);
     *out = p;
     return ZT_OK;
 fail:
+    if (p->src) load_hooks(p, NULL);
     zt_pipeline_close(p);
     return rc;
 }
@@ -410,7 +476,7 @@ int zt_pipeline_set_loras(zt_pipeline *p, const zt_lora_spec *specs, int n, zt_e
         zt_coded_host_close(p->coded_host);
         p->coded_host = NULL;
         zt_plan_free(&p->plan);
-        rc = open_weights(p, &p->opts, e);
+        rc = open_weights(p, &p->opts, NULL, e);
         /* under a budget the sources merged the new set as they were read; without one it merges in place */
         for (int u = 0; u < nu && !rc; u++)
             if (p->lora_in_place && set && set->unit_count[u]) rc = merge_in_place(p, u, e);
@@ -450,7 +516,7 @@ static void dump_host(dumper *d, const char *name, const char *dtype, int ndim, 
     d->rc = zt_stf_add(&d->f, name, dtype, ndim, shape, data, nbytes, &d->err);
 }
 
-/* Backend tensor of dtype dt (f32 or bf16) -> F32 tensor in the dump. */
+/* Backend tensor of dtype dt (f32, bf16 or f16) -> F32 tensor in the dump. */
 static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape, const void *dev, zt_dtype dt) {
     if (!d->on || d->rc) return;
     size_t n = 1;
@@ -470,7 +536,7 @@ static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape
             return;
         }
         zt_mem_download(d->ops, b, dev, n * 2);
-        for (size_t i = 0; i < n; i++) h[i] = zt_bf16_to_f32(b[i]);
+        for (size_t i = 0; i < n; i++) h[i] = dt == ZT_DT_F16 ? zt_f16_to_f32(b[i]) : zt_bf16_to_f32(b[i]);
         free(b);
     }
     dump_host(d, name, "F32", ndim, shape, h, n * 4);
@@ -516,7 +582,7 @@ static int dump_finish(dumper *dd, zt_pipeline *p, const zt_gen_params *gp, cons
         zt_stf_meta(f, "width", v, NULL);
         snprintf(v, sizeof v, "%d", gp->steps);
         zt_stf_meta(f, "steps", v, NULL);
-        zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
+        zt_stf_meta(f, "precision", gp->dt == ZT_DT_F32 ? "f32" : gp->dt == ZT_DT_F16 ? "fp16" : "bf16", NULL);
         zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
         zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
         zt_stf_meta(f, "producer", "zturbo", NULL);
@@ -582,7 +648,7 @@ static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L) {
 
 static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve *cv, gen_mem *m) {
     const zt_model_config *c = &p->cat->cfg;
-    const size_t es = zt_dtype_size(gp->dt);
+    const size_t es = zt_dtype_size(zt_prec_of(NULL, gp->dt).resid); /* the text encoder's residual stream */
     const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c);
     const size_t nlat = (size_t)c->vae_latent * hl * wl, npix = (size_t)gp->width * gp->height;
     m->hidden = zt_carve_take(cv, (size_t)L * c->te_hidden * es);
@@ -664,6 +730,11 @@ size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int
     gen_mem m;
     gen_layout(p, gp, cap_len, &cv, &m);
     return cv.used;
+}
+
+static int check_cancel(const zt_gen_params *gp, const char *where, zt_err *e) {
+    if (gp->cancel && *gp->cancel) return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted %s", where);
+    return ZT_OK;
 }
 
 /* Device bytes in use right now (context included), kept as a peak. */
@@ -841,8 +912,12 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         return zt_err_set(e, ZT_ERR_INTERNAL, "the weights are in an unknown state after a failed LoRA switch: "
                                               "create the context again");
     const int L = n_ids < ZT_MAX_TOKENS ? n_ids : ZT_MAX_TOKENS;
-    if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32)
-        return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16 or f32)", zt_dtype_name(gp->dt));
+    if (gp->dt != ZT_DT_BF16 && gp->dt != ZT_DT_F32 && gp->dt != ZT_DT_F16)
+        return zt_err_set(e, ZT_ERR_ARG, "precision %s not supported (bf16, f32 or f16)", zt_dtype_name(gp->dt));
+    if ((gp->dt == ZT_DT_F16) != (p->precision == ZT_DT_F16))
+        return zt_err_set(e, ZT_ERR_ARG, "precision %s: the weights were loaded for %s (open the model with the "
+                          "precision you generate with)", zt_dtype_name(gp->dt),
+                          p->precision == ZT_DT_F16 ? "f16" : "bf16/f32");
     if (gp->vae_dt != ZT_DT_BF16 && gp->vae_dt != ZT_DT_F32)
         return zt_err_set(e, ZT_ERR_ARG, "VAE precision %s not supported (bf16 or f32)", zt_dtype_name(gp->vae_dt));
     if (!zt_rng_name(gp->rng)) return zt_err_set(e, ZT_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", gp->rng);
@@ -911,6 +986,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     int64_t sh[3];
 
     /* ---- text encoder ---- */
+    if ((rc = check_cancel(gp, "before the text encoder", e))) goto out;
     double t = zt_now();
     rows = malloc((size_t)L * c->te_hidden * 2);
     host = malloc(nlat * sizeof *host);
@@ -922,11 +998,16 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     }
     rc = zt_source_read_embed_rows(p->src, ids, L, rows, e);
     if (rc) goto out;
-    if (gp->dt == ZT_DT_BF16) {
+    /* the embedding rows in the weights' dtype (f16 on the fp16 path), then in
+     * the text encoder's residual dtype */
+    const zt_dtype te_rd = zt_prec_of(p->ops, gp->dt).resid, row_dt = gp->dt == ZT_DT_F16 ? ZT_DT_F16 : ZT_DT_BF16;
+    if (row_dt == ZT_DT_F16)
+        for (size_t i = 0; i < (size_t)L * c->te_hidden; i++) rows[i] = zt_bf16_to_f16(rows[i]);
+    if (te_rd == row_dt) {
         zt_mem_upload(p->ops, m.hidden, rows, (size_t)L * c->te_hidden * 2);
     } else {
         zt_mem_upload(p->ops, m.scratch, rows, (size_t)L * c->te_hidden * 2);
-        zt_op_convert(p->ops, (size_t)L * c->te_hidden, m.scratch, ZT_DT_BF16, m.hidden, gp->dt);
+        zt_op_convert(p->ops, (size_t)L * c->te_hidden, m.scratch, row_dt, m.hidden, te_rd);
     }
     zt_ops_sync(p->ops);
     n_order = zt_qwen3_unit_order(&p->te, order, p->cat->n_units);
@@ -948,7 +1029,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         dump_host(&dd, "ids", "I64", 1, sh, ids64, (size_t)L * 8);
         free(ids64);
         sh[1] = c->te_hidden;
-        dump_dev(&dd, "cap_feats", 2, sh, m.hidden, gp->dt);
+        dump_dev(&dd, "cap_feats", 2, sh, m.hidden, te_rd);
     }
 
     /* ---- initial noise (host, so every backend starts from the same bits) ---- */
@@ -979,6 +1060,8 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     }
 
     /* ---- transformer (and ControlNet): per-image preparation, then the Euler loop ---- */
+    if (gp->on_phase) gp->on_phase(gp->on_step_ctx, ZT_GEN_PHASE_DENOISE);
+    if ((rc = check_cancel(gp, "before the transformer", e))) goto out;
     t = zt_now();
     zt_dit_run run;
     zt_control_run crun;
@@ -1039,6 +1122,8 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     stats.dit_eval_s = stats.dit_s / nrun;
 
     /* ---- VAE ---- */
+    if (gp->on_phase) gp->on_phase(gp->on_step_ctx, ZT_GEN_PHASE_VAE);
+    if ((rc = check_cancel(gp, "before the VAE decode", e))) goto out;
     t = zt_now();
     if (!p->streaming) {
         /* no budget: banded only when asked for (--vae-decode banded, --vae-bands); host memory on demand */
@@ -1055,6 +1140,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         }
     }
     n_order = zt_vae_unit_order(&p->vae, order, p->cat->n_units);
+    p->vae.cancel = gp->cancel;
     rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
     if (!rc)
         rc = zt_vae_decode(&p->vae, p->ops, p->units, hl, wl, m.lat, gp->vae_dt, m.decoded, m.rgb, m.scratch,

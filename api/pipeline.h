@@ -85,6 +85,16 @@ typedef struct {
      * units as it holds them), 0 bf16. */
     int weights_coded;
     double decode_bw;         /* bf16 bytes/s the device decodes, for the plan (0: the policy's assumption) */
+    /* Text encoder + DiT activations the weights are loaded for: ZT_DT_F16
+     * converts their unit images from bf16 to f16 as they are read (the fp16
+     * path, models/precision.h); anything else keeps bf16 images. Generate
+     * calls must then use this precision (zt_gen_params.dt). */
+    zt_dtype precision;
+    int f16_unguarded;        /* test switch: the fp16 path without its guards (zt_ops_set_f16_guard) */
+    /* while zt_pipeline_open loads: bytes read so far of the total it expects
+     * (serialised: never two calls at once), or NULL */
+    void (*on_load)(void *user, uint64_t bytes_done, uint64_t bytes_total);
+    void *load_user;
 } zt_pipeline_opts;
 
 typedef struct zt_lora_merger zt_lora_merger;
@@ -107,6 +117,7 @@ typedef struct {
     zt_control ctl;
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
+    zt_dtype precision;       /* opts.precision: ZT_DT_F16 = f16 unit images */
     zt_plan plan;             /* every unit resident when there is no budget */
     /* a budget was given (vram_budget != 0): the workspace is the plan's */
     int streaming;
@@ -127,17 +138,22 @@ typedef struct {
     int lora_in_place;        /* no budget: LoRAs merged into the resident images (else by the source transform) */
 } zt_pipeline;
 
+/* The phases of one image (the values of zturbo.h's zturbo_phase). */
+enum { ZT_GEN_PHASE_TEXT = 1, ZT_GEN_PHASE_DENOISE, ZT_GEN_PHASE_VAE, ZT_GEN_PHASE_WRITE };
+
 typedef struct {
     int width, height;        /* pixels (models/limits.h: multiples of 16 in 16..2048) */
     int steps;                /* transformer evaluations, 1..ZT_MAX_STEPS (8 for Turbo) */
     uint64_t seed;            /* seed of the generator `rng` (api/noise.h), unless noise is set */
     int rng;                  /* zt_rng_kind (api/noise.h): ZT_RNG_TORCH_CPU (0) or ZT_RNG_ZTURBO */
     const float *noise;       /* host f32 [latent_channels, H/8, W/8] or NULL */
-    zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16 or ZT_DT_F32 (CPU only) */
+    zt_dtype dt;              /* text encoder + DiT activations: ZT_DT_BF16, ZT_DT_F32 (CPU only) or ZT_DT_F16
+                               * (the fp16 path: only with a pipeline opened for it) */
     zt_dtype vae_dt;          /* VAE activations: ZT_DT_F32 (official) or ZT_DT_BF16 */
     const char *dump_path;    /* write intermediates here, or NULL */
     const char *prompt;       /* recorded in the dump's metadata (may be NULL) */
-    volatile int *cancel;     /* polled between evaluations; non-zero stops with ZT_ERR_INTERRUPTED */
+    volatile int *cancel;     /* polled before each phase and evaluation and between the VAE's stages;
+                               * non-zero stops with ZT_ERR_INTERRUPTED */
     void (*on_step)(void *ctx, int step, int steps, double seconds); /* after each evaluation, or NULL */
     void *on_step_ctx;
     /* Images in (api/image_in.h tensors at width x height; NULL: text to image).
@@ -166,6 +182,7 @@ typedef struct {
     const float *control_image; /* host f32 [3, height, width] in [-1, 1] or NULL */
     float control_scale;        /* controlnet_conditioning_scale (diffusers' default 0.75) */
     int plan_control;           /* size the workspace for the ControlNet (planning) */
+    void (*on_phase)(void *ctx, int phase); /* ZTURBO_PHASE_DENOISE / _VAE as they start (on_step_ctx), or NULL */
 } zt_gen_params;
 
 typedef struct {

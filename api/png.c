@@ -1,6 +1,8 @@
 /* api/png.c — PNG writer with text chunks (libpng), A1111 infotext. */
 #include "api/png.h"
 
+#include "common/zt_input.h"
+
 #include <errno.h>
 #include <png.h>
 #include <setjmp.h>
@@ -174,6 +176,7 @@ int zt_png_encode(const uint8_t *rgb, int w, int h, const zt_png_text *texts, in
     *out = NULL;
     *out_len = 0;
     if (w < 1 || h < 1) return zt_err_set(e, ZT_ERR_ARG, "PNG: bad image size %dx%d", w, h);
+    int rc = 0;
     for (int i = 0; i < n_texts; i++) {
         size_t kl = strlen(texts[i].key);
         if (kl < 1 || kl > 79) return zt_err_set(e, ZT_ERR_ARG, "PNG text key '%s' must have 1..79 characters", texts[i].key);
@@ -185,7 +188,6 @@ int zt_png_encode(const uint8_t *rgb, int w, int h, const zt_png_text *texts, in
     png_infop info = png ? png_create_info_struct(png) : NULL;
     png_text *pt = calloc((size_t)n_texts + 1, sizeof *pt);
     char **conv = calloc((size_t)n_texts + 1, sizeof *conv);
-    int rc = ZT_OK;
     if (!png || !info || !pt || !conv) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "PNG: out of memory");
         goto done;
@@ -229,7 +231,9 @@ done:
     return 0;
 }
 
-int zt_png_write_bytes(const char *path, const uint8_t *data, size_t len, zt_err *e) {
+int zt_png_write_bytes(const char *path, const uint8_t *data, size_t len, volatile int *cancel, zt_err *e) {
+    int rc0 = zt_output_check(path, e); /* no symbolic link, device or folder replaced */
+    if (rc0) return rc0;
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
         return zt_err_set(e, ZT_ERR_ARG, "%s: path too long", path);
@@ -239,18 +243,19 @@ int zt_png_write_bytes(const char *path, const uint8_t *data, size_t len, zt_err
     if (fwrite(data, 1, len, fp) != len) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
     if ((fflush(fp) || fsync(fileno(fp))) && !rc) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
     if (fclose(fp) && !rc) rc = zt_err_set(e, ZT_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (!rc && cancel && *cancel) rc = zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before writing %s", path);
     if (!rc && rename(tmp, path)) rc = zt_err_set(e, ZT_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
     if (rc) unlink(tmp);
     return rc;
 }
 
 int zt_png_write(const char *path, const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts,
-                 zt_err *e) {
+                 volatile int *cancel, zt_err *e) {
     uint8_t *data = NULL;
     size_t len = 0;
     int rc = zt_png_encode(rgb, w, h, texts, n_texts, &data, &len, e);
     if (rc) return zt_err_prefix(e, "%s", path);
-    rc = zt_png_write_bytes(path, data, len, e);
+    rc = zt_png_write_bytes(path, data, len, cancel, e);
     free(data);
     return rc;
 }

@@ -36,10 +36,14 @@ typedef struct {
  * buffer of the same image are identical. */
 int zt_png_encode(const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts, uint8_t **out,
                   size_t *out_len, zt_err *e);
-/* len bytes to path, atomically (temporary name, fsync, rename). */
-int zt_png_write_bytes(const char *path, const uint8_t *data, size_t len, zt_err *e);
+/* len bytes to path, atomically (temporary name, fsync, rename). The path
+ * must pass zt_output_check (common/zt_input.h). cancel (or NULL) is checked
+ * once the file is written, just before the rename: set, nothing is published
+ * and the call returns ZT_ERR_INTERRUPTED. */
+int zt_png_write_bytes(const char *path, const uint8_t *data, size_t len, volatile int *cancel, zt_err *e);
+/* zt_png_encode, then zt_png_write_bytes. */
 int zt_png_write(const char *path, const uint8_t *rgb, int w, int h, const zt_png_text *texts, int n_texts,
-                 zt_err *e);
+                 volatile int *cancel, zt_err *e);
 
 /* A1111 infotext. keys/values: n generation parameters in order (a NULL
  * value skips the pair). Returns a malloc'd string or NULL (out of memory). */

@@ -22,6 +22,8 @@
 
 #include <jansson.h>
 
+#include "common/zt_input.h"
+
 #define MAX_ID (1 << 24) /* ids beyond this are refused (tables are indexed by id) */
 #define QWEN2_PATTERN                                                                     \
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+" \
@@ -799,32 +801,11 @@ int zt_tokenizer_load_mem(const char *json, size_t len, const char *name, zt_tok
 
 int zt_tokenizer_load(const char *path, zt_tokenizer **tok, zt_err *e) {
     *tok = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return zt_err_set(e, ZT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return zt_err_set(e, ZT_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *buf = malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
-        return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, n);
-    }
-    while (got < n) {
-        ssize_t k = read(fd, buf + got, n - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            int err = k < 0 ? errno : 0;
-            free(buf);
-            close(fd);
-            return zt_err_set(e, ZT_ERR_IO, "%s: read failed: %s", path, err ? strerror(err) : "file shrank");
-        }
-        got += (size_t)k;
-    }
-    close(fd);
-    int rc = zt_tokenizer_load_mem(buf, n, path, tok, e);
+    char *buf;
+    size_t n;
+    int rc = zt_file_read_all(path, ZT_TOKENIZER_MAX_FILE, "a tokenizer.json", &buf, &n, e);
+    if (rc) return rc;
+    rc = zt_tokenizer_load_mem(buf, n, path, tok, e);
     free(buf);
     return rc;
 }

@@ -48,6 +48,10 @@
 extern "C" {
 #endif
 
+/* Z-Image's text encoder input: the first 512 ids of the formatted prompt. */
+#define ZT_TOKENIZER_MAX_TOKENS 512
+/* tokenizer.json is read whole: larger files are refused (Qwen3 ships 11 MB) */
+#define ZT_TOKENIZER_MAX_FILE (64ull << 20)
 /* Ids of the Qwen3 special tokens used by the chat template and padding. */
 #define ZT_TOKEN_ENDOFTEXT 151643
 #define ZT_TOKEN_IM_START 151644

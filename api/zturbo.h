@@ -21,7 +21,11 @@
  *   must not overlap); different contexts are independent. The progress
  *   callback runs on the calling thread, between transformer evaluations.
  *   `cancel` may be set from any thread or a signal handler: generate stops
- *   before the next evaluation with ZTURBO_ERR_INTERRUPTED.
+ *   at the next check with ZTURBO_ERR_INTERRUPTED. Checks: before each
+ *   phase, before each evaluation, between the VAE decoder's stages, and in
+ *   zturbo_generate_png after the PNG is encoded, just before the rename that
+ *   publishes it. An interrupted generate wrote nothing; a cancel that comes
+ *   after that rename finds the image written and the call successful.
  *
  * Errors
  *   Every function that can fail returns 0 or a negative code (below; the
@@ -39,7 +43,13 @@
  *
  * Determinism
  *   The same options, prompt (or ids), size, steps and seed (or noise) give
- *   the same bytes, whatever the streaming settings. */
+ *   the same bytes, whatever the streaming settings.
+ *
+ * Parameters
+ *   One set of rules for every caller (library, command line, server), with
+ *   the same words: zturbo_params_check, zturbo_seed_parse and
+ *   zturbo_params_from_json below. Prompts are UTF-8: anything else is
+ *   refused up front with the byte offset (never replaced silently). */
 #ifndef ZTURBO_H
 #define ZTURBO_H
 
@@ -64,16 +74,24 @@ enum {
     ZTURBO_ERR_INTERNAL = -10,   /* a bug */
 };
 
-/* Limits of zturbo_params (zturbo_params_check). */
-enum {
-    ZTURBO_SIZE_MIN = 16,
-    ZTURBO_SIZE_MAX = 2048,
-    ZTURBO_SIZE_MULTIPLE = 16,
-    ZTURBO_STEPS_MAX = 100,
-};
+/* Limits of the parameters. */
+#define ZTURBO_SIZE_MIN 16                   /* width, height: multiples of 16 in 16..2048 */
+#define ZTURBO_SIZE_MAX 2048
+#define ZTURBO_SIZE_MULTIPLE 16
+#define ZTURBO_STEPS_MAX 100                 /* steps 1..100 */
+#define ZTURBO_MAX_TOKENS 512                /* tokens of a prompt that are used (the reference's cap) */
+#define ZTURBO_PROMPT_MAX_BYTES (1u << 20)   /* longer prompts are refused (only 512 tokens are used) */
+#define ZTURBO_SEED_RANDOM_LIMIT (1ull << 53) /* random seeds are drawn below 2^53: exact in every JSON reader */
 
 typedef enum { ZTURBO_DEVICE_AUTO = 0, ZTURBO_DEVICE_CPU, ZTURBO_DEVICE_CUDA } zturbo_device;
-typedef enum { ZTURBO_PRECISION_DEFAULT = 0, ZTURBO_PRECISION_BF16, ZTURBO_PRECISION_F32 } zturbo_precision;
+/* F16: the fp16 path (weights converted to f16 at load, f32 residual
+ * streams, the SiLU gate clamped to ±65504), for cards without bf16. */
+typedef enum {
+    ZTURBO_PRECISION_DEFAULT = 0,
+    ZTURBO_PRECISION_BF16,
+    ZTURBO_PRECISION_F32,
+    ZTURBO_PRECISION_F16
+} zturbo_precision;
 typedef enum { ZTURBO_IO_AUTO = 0, ZTURBO_IO_URING, ZTURBO_IO_PREAD } zturbo_io;
 typedef enum { ZTURBO_WEIGHTS_DEFAULT = 0, ZTURBO_WEIGHTS_CODED, ZTURBO_WEIGHTS_BF16 } zturbo_weights;
 
@@ -115,9 +133,10 @@ typedef struct {
     int max_width, max_height;  /* the largest image planned for (1024 x 1024); only the
                                  * streaming workspace depends on it */
     int max_steps;              /* steps planned for (8) */
-    zturbo_precision precision;     /* text encoder + transformer: BF16 (default) or F32 (cpu only) */
+    zturbo_precision precision;     /* text encoder + transformer: BF16 (default), F32 (cpu only) or F16 */
     zturbo_precision vae_precision; /* DEFAULT: bf16 on cuda (as diffusers), f32 on cpu (as the official code) */
     double throttle_bw;         /* test knob: cap host->device copies at bytes/s (0: off; needs vram) */
+    int f16_unguarded;          /* test knob: the fp16 path without its guards (to show the overflow) */
     double link_bw;             /* host->device bytes/s the plan predicts with (0: measured at start
                                  * on a GPU, else 25e9, PCIe 4 x16) */
     int vae_decode;             /* 0 auto, 1 whole image on the device, 2 banded from host memory */
@@ -145,7 +164,19 @@ typedef struct {
     zturbo_weights weights;     /* under a budget: DEFAULT / CODED lossless coded weights (~0.68 of the
                                  * bytes in host memory and on the bus, decoded on the GPU), BF16 as
                                  * they are (for comparisons); no effect without vram */
+    /* while create loads: bytes read from the model so far and the total it
+     * expects (for a rate; what streams from a store is read later), or NULL */
+    void (*on_load)(void *user, uint64_t bytes_done, uint64_t bytes_total);
+    void *load_user;
 } zturbo_options;
+
+/* The phases of one image, in order (zturbo_params.on_phase). */
+typedef enum {
+    ZTURBO_PHASE_TEXT = 1,      /* tokenizer + text encoder */
+    ZTURBO_PHASE_DENOISE,       /* the transformer's preparation and evaluations */
+    ZTURBO_PHASE_VAE,           /* VAE decode */
+    ZTURBO_PHASE_WRITE,         /* PNG encoding and the atomic rename (zturbo_generate_png) */
+} zturbo_phase;
 
 typedef struct {
     int step, steps;            /* step is 0-based */
@@ -187,6 +218,7 @@ typedef struct {
      * inpainting (no strength). NULL: none. */
     const char *control_image;
     double control_scale;       /* controlnet_conditioning_scale, |s| <= 1000 (0.75 from zturbo_params_default) */
+    void (*on_phase)(void *user, zturbo_phase phase); /* as each phase starts, or NULL (same user) */
 } zturbo_params;
 
 typedef struct {
@@ -224,17 +256,46 @@ typedef struct {
 void zturbo_options_default(zturbo_options *o);
 void zturbo_params_default(zturbo_params *p);
 
-/* The one check of a zturbo_params, before anything runs: width and height
- * multiples of 16 in 16..2048 (or both 0 with an init image: its size),
- * steps in 1..100, a prompt or ids, a mask or a strength only with an init
- * image, strength in (0, 1] (0: the default), no strength with a control
- * image, an init image with a control image only with a mask, control scale
- * within +-1000. The image files are read by
- * generate (zturbo_output_size reads their sizes). generate
- * calls it; the command line and the server reject with its messages
- * ("width 17 not allowed: must be a multiple of 16 in 16..2048"). Needs no
- * context. Returns 0, ZTURBO_ERR_RANGE or ZTURBO_ERR_ARG. */
+/* "0.9.0" */
+const char *zturbo_version(void);
+
+/* The checks zturbo_generate makes before any work, without a context:
+ * width, height (both 0 with an init image: its size), steps, the prompt
+ * (UTF-8, at most ZTURBO_PROMPT_MAX_BYTES) or ids, a mask or a strength only
+ * with an init image, strength in (0, 1] (0: the default), no strength with
+ * a control image, an init image with a control image only with a mask,
+ * control scale within +-1000. The image files are read by generate
+ * (zturbo_output_size reads their sizes). 0, ZTURBO_ERR_RANGE (a size,
+ * steps, strength or control scale outside its limits) or ZTURBO_ERR_ARG
+ * (no prompt, not UTF-8, ...) with one line such as
+ * "width 17 not allowed: must be a multiple of 16 in 16..2048". */
 int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen);
+/* A seed written as text: 0..18446744073709551615 in decimal, or -1 for a
+ * random seed (*random = 1, *seed drawn by zturbo_seed_random). */
+int zturbo_seed_parse(const char *s, uint64_t *seed, int *random, char *err, size_t errlen);
+/* A random seed below ZTURBO_SEED_RANDOM_LIMIT (getrandom). */
+uint64_t zturbo_seed_random(void);
+
+/* One request as JSON text: a JSON string (the prompt), or an object with
+ * "prompt" (string) and optional "width", "height", "steps" (integers),
+ * "seed" (an integer 0..18446744073709551615, or -1 for random: drawn here),
+ * "rng" ("torch-cpu" or "zturbo"), "loras" (a list of at most
+ * ZTURBO_MAX_LORAS "FILE[:SCALE]" strings: p->loras and p->n_loras, held in
+ * the *prompt block; the files are read by generate), "init_image", "mask",
+ * "control" (file names, held in the *prompt block), "strength" (0, 1] and
+ * "control_scale" (-1000..1000). Other keys are
+ * refused. Absent fields keep p's values; *given gets the
+ * ZTURBO_GIVEN_* bits of the fields present. The prompt is copied into
+ * *prompt (malloc'd, the caller frees it; NULL on failure) and p->prompt
+ * points at it. The result passes zturbo_params_check; errors name the
+ * field ("\"width\" 17 not allowed: ..."). */
+enum {
+    ZTURBO_GIVEN_WIDTH = 1, ZTURBO_GIVEN_HEIGHT = 2, ZTURBO_GIVEN_STEPS = 4, ZTURBO_GIVEN_SEED = 8, ZTURBO_GIVEN_RNG = 16,
+    ZTURBO_GIVEN_LORAS = 32, ZTURBO_GIVEN_INIT_IMAGE = 64, ZTURBO_GIVEN_MASK = 128, ZTURBO_GIVEN_STRENGTH = 256,
+    ZTURBO_GIVEN_CONTROL = 512, ZTURBO_GIVEN_CONTROL_SCALE = 1024
+};
+int zturbo_params_from_json(const char *text, size_t len, zturbo_params *p, char **prompt, unsigned *given, char *err,
+                            size_t errlen);
 
 /* Load the model. On success *out is the context; on failure *out is NULL. */
 int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen);
@@ -273,9 +334,16 @@ int zturbo_cuda_available(void);
  * width/height 0 the image's size rounded down to multiples of 16 (read from
  * the file). What rgb of zturbo_generate must hold. */
 int zturbo_output_size(const zturbo_params *p, int *width, int *height, char *err, size_t errlen);
+/* 1 when CUDA device `ordinal` has bf16 tensor cores (compute capability
+ * 8.0+) and the build has bf16 kernels for it; 0 for Turing (RTX 20xx, GTX
+ * 16xx, T4) or an sm_75-only build, which run the fp16 path
+ * (ZTURBO_PRECISION_F16, the default there). */
+int zturbo_cuda_has_bf16(int ordinal);
 /* The LoRA fields of a result (loras, lora_tensors, lora_merge_s) for the
  * context as created, the rest zero: what the load merged and how long it took. */
 void zturbo_lora_info(const zturbo *z, zturbo_result *r);
+/* Token ids of params.ids must lie in 0..zturbo_vocab_size(z)-1. */
+int zturbo_vocab_size(const zturbo *z);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w);
 

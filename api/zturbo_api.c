@@ -19,6 +19,8 @@
 #include "kernels/cuda_norm.h"
 #include "models/limits.h"
 #include "storage/tensor_image.h"
+#include "api/zturbo_internal.h"
+#include "common/zt_input.h"
 
 _Static_assert((int)ZTURBO_ERR_ARG == (int)ZT_ERR_ARG && (int)ZTURBO_ERR_IO == (int)ZT_ERR_IO &&
                    (int)ZTURBO_ERR_NOMEM == (int)ZT_ERR_NOMEM && (int)ZTURBO_ERR_INTERRUPTED == (int)ZT_ERR_INTERRUPTED &&
@@ -31,6 +33,9 @@ _Static_assert(ZTURBO_SIZE_MIN == ZT_SIDE_MULTIPLE && ZTURBO_SIZE_MAX == ZT_MAX_
                "zturbo.h limits mirror models/limits.h");
 _Static_assert((int)ZTURBO_RNG_TORCH_CPU == (int)ZT_RNG_TORCH_CPU && (int)ZTURBO_RNG_ZTURBO == (int)ZT_RNG_ZTURBO,
                "zturbo_rng mirrors zt_rng_kind");
+_Static_assert((int)ZTURBO_PHASE_TEXT == ZT_GEN_PHASE_TEXT && (int)ZTURBO_PHASE_DENOISE == ZT_GEN_PHASE_DENOISE &&
+                   (int)ZTURBO_PHASE_VAE == ZT_GEN_PHASE_VAE && (int)ZTURBO_PHASE_WRITE == ZT_GEN_PHASE_WRITE,
+               "zturbo.h phases mirror pipeline.h's");
 
 struct zturbo {
     zt_pipeline *p;
@@ -130,13 +135,23 @@ void zturbo_params_default(zturbo_params *p) {
     p->control_scale = 0.75;
 }
 
-const char *zturbo_precision_name(zturbo_precision p) { return p == ZTURBO_PRECISION_F32 ? "f32" : "bf16"; }
-const char *zturbo_rng_name(zturbo_rng r) { return zt_rng_name((int)r); }
+const char *zturbo_precision_name(zturbo_precision p) {
+    return p == ZTURBO_PRECISION_F32 ? "f32" : p == ZTURBO_PRECISION_F16 ? "fp16" : "bf16";
+}
+
+static zt_dtype precision_dt(zturbo_precision p) {
+    return p == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : p == ZTURBO_PRECISION_F16 ? ZT_DT_F16 : ZT_DT_BF16;
+}
+int zturbo_cuda_has_bf16(int ordinal) {
+    zt_err e = {0};
+    return zt_ops_check_gpu_bf16(ordinal, &e) == ZT_OK;
+}
 zturbo_device zturbo_device_of(const zturbo *z) { return z->device; }
 zturbo_precision zturbo_precision_of(const zturbo *z) { return z->precision; }
 zturbo_precision zturbo_vae_precision_of(const zturbo *z) { return z->vae_precision; }
 const char *zturbo_notice(zturbo *z) { return z->p->stream ? zt_stream_notice(z->p->stream) : ""; }
 int zturbo_cuda_available(void) { return zt_cuda_available(); }
+int zturbo_vocab_size(const zturbo *z) { return z->p->cat->cfg.te_vocab; }
 void zturbo_latent_shape(const zturbo *z, int width, int height, int *c, int *h, int *w) {
     zt_pipeline_latent_shape(z->p, width, height, c, h, w);
 }
@@ -155,75 +170,133 @@ static int check_size(const char *what, int v, zt_err *e) {
     return 0;
 }
 
-int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen) {
-    zt_err e = {0};
-    if (out) *out = NULL;
-    if (!o || !out) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_create: options and out must not be NULL"), fail(&e, err, errlen);
-    if (!o->model_path) return zt_err_set(&e, ZT_ERR_ARG, "model path missing"), fail(&e, err, errlen);
+int zturbo_pipeline_options(const zturbo_options *o, zt_pipeline_opts *po, zturbo_resolved *r, zt_err *e) {
+    if (!o) return zt_err_set(e, ZT_ERR_ARG, "zturbo_create: options must not be NULL");
+    if (!o->model_path) return zt_err_set(e, ZT_ERR_ARG, "model path missing");
     if (o->device != ZTURBO_DEVICE_AUTO && o->device != ZTURBO_DEVICE_CPU && o->device != ZTURBO_DEVICE_CUDA)
-        return zt_err_set(&e, ZT_ERR_ARG, "device %d not allowed: auto, cpu or cuda", (int)o->device), fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "device %d not allowed: auto, cpu or cuda", (int)o->device);
     if (o->vram && o->vram < (1ull << 20))
-        return zt_err_set(&e, ZT_ERR_ARG, "vram %llu bytes not allowed: at least 1M", (unsigned long long)o->vram),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "vram %llu bytes not allowed: at least 1M", (unsigned long long)o->vram);
     if (!o->vram && (o->window || o->prefetch >= 0 || o->store || o->pinned != UINT64_MAX || o->throttle_bw > 0))
-        return zt_err_set(&e, ZT_ERR_ARG, "window/prefetch/store/pinned/throttle need a vram budget"), fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "window/prefetch/store/pinned/throttle need a vram budget");
     if (o->window < 0 || o->window > 16)
-        return zt_err_set(&e, ZT_ERR_ARG, "window %d not allowed: expected 1..16 (0: plan decides)", o->window),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "window %d not allowed: expected 1..16 (0: plan decides)", o->window);
     if (o->prefetch < -1 || o->prefetch > 8)
-        return zt_err_set(&e, ZT_ERR_ARG, "prefetch %d not allowed: expected 0..8 (-1: plan decides)", o->prefetch),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "prefetch %d not allowed: expected 0..8 (-1: plan decides)", o->prefetch);
     if (o->threads < 0 || o->threads > 1024)
-        return zt_err_set(&e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "threads %d not allowed: expected 1..1024 (0: all cores)", o->threads);
+    if (check_size("max width", o->max_width, e) || check_size("max height", o->max_height, e)) return e->code;
+    if (o->max_steps < 1 || o->max_steps > ZTURBO_STEPS_MAX)
+        return zt_err_set(e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..%d", o->max_steps, ZTURBO_STEPS_MAX);
+    if (o->vae_decode < 0 || o->vae_decode > 2)
+        return zt_err_set(e, ZT_ERR_ARG, "vae_decode %d not allowed: 0 auto, 1 device, 2 banded", o->vae_decode);
     if (o->n_loras < 0 || o->n_loras > ZTURBO_MAX_LORAS || (o->n_loras && !o->loras))
-        return zt_err_set(&e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d (with loras set)", o->n_loras, ZTURBO_MAX_LORAS),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "n_loras %d not allowed: 0..%d (with loras set)", o->n_loras, ZTURBO_MAX_LORAS);
     for (int i = 0; i < o->n_loras; i++)
         if (!o->loras[i].path || !isfinite(o->loras[i].scale) || fabsf(o->loras[i].scale) > 1e6f)
-            return zt_err_set(&e, ZT_ERR_ARG, "LoRA %d: %s", i, o->loras[i].path ? "scale not a finite number within 1e6" : "no path"),
-                   fail(&e, err, errlen);
-    if (check_size("max width", o->max_width, &e) || check_size("max height", o->max_height, &e)) return fail(&e, err, errlen);
-    if (o->lend != 0 && o->lend != 1)
-        return zt_err_set(&e, ZT_ERR_ARG, "lend %d not allowed: 0 or 1", o->lend), fail(&e, err, errlen);
+            return zt_err_set(e, ZT_ERR_ARG, "LoRA %d: %s", i, o->loras[i].path ? "scale not a finite number within 1e6" : "no path");
+    if (o->lend != 0 && o->lend != 1) return zt_err_set(e, ZT_ERR_ARG, "lend %d not allowed: 0 or 1", o->lend);
     if (o->copy_streams < 1 || o->copy_streams > 2)
-        return zt_err_set(&e, ZT_ERR_ARG, "copy streams %d not allowed: 1 or 2", o->copy_streams), fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "copy streams %d not allowed: 1 or 2", o->copy_streams);
     if (o->norm_variant < 0 || o->norm_variant >= ZT_NORM_VARIANTS)
-        return zt_err_set(&e, ZT_ERR_ARG, "norm variant %d not allowed: 0..%d", o->norm_variant, ZT_NORM_VARIANTS - 1),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "norm variant %d not allowed: 0..%d", o->norm_variant, ZT_NORM_VARIANTS - 1);
     if (o->load_threads < 0 || o->load_threads > ZT_LOAD_THREADS_MAX)
-        return zt_err_set(&e, ZT_ERR_ARG, "load threads %d not allowed: 1..%d (0: default)", o->load_threads,
-                          ZT_LOAD_THREADS_MAX),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "load threads %d not allowed: 1..%d (0: default)", o->load_threads,
+                          ZT_LOAD_THREADS_MAX);
     if (o->io != ZTURBO_IO_AUTO && o->io != ZTURBO_IO_URING && o->io != ZTURBO_IO_PREAD)
-        return zt_err_set(&e, ZT_ERR_ARG, "io %d not allowed: auto, uring or pread", (int)o->io), fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "io %d not allowed: auto, uring or pread", (int)o->io);
     if (o->vae_band_level < 0 || o->vae_band_level > 16 || o->vae_band_rows < 0 || o->vae_band_rows > 65536 ||
         !o->vae_band_level != !o->vae_band_rows)
-        return zt_err_set(&e, ZT_ERR_ARG, "VAE bands %d,%d not allowed: level 1..16 and rows 1..65536, or both 0",
-                          o->vae_band_level, o->vae_band_rows),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "VAE bands %d,%d not allowed: level 1..16 and rows 1..65536, or both 0",
+                          o->vae_band_level, o->vae_band_rows);
+    if (o->weights < ZTURBO_WEIGHTS_DEFAULT || o->weights > ZTURBO_WEIGHTS_BF16)
+        return zt_err_set(e, ZT_ERR_ARG, "weights %d not allowed: 0 default (coded), 1 coded, 2 bf16", (int)o->weights);
     if (o->images_in != 0 && o->images_in != 1)
-        return zt_err_set(&e, ZT_ERR_ARG, "images_in %d not allowed: 0 or 1", o->images_in), fail(&e, err, errlen);
-    if (o->max_steps < 1 || o->max_steps > ZT_MAX_STEPS)
-        return zt_err_set(&e, ZT_ERR_ARG, "max steps %d not allowed: expected 1..%d", o->max_steps, ZT_MAX_STEPS),
-               fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "images_in %d not allowed: 0 or 1", o->images_in);
 
     zturbo_device dev = o->device;
     if (dev == ZTURBO_DEVICE_AUTO) dev = zt_cuda_available() ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
     if (dev == ZTURBO_DEVICE_CUDA && !zt_cuda_available())
-        return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)"),
-               fail(&e, err, errlen);
-    /* a card this build cannot serve stops here, before any file is read */
-    if (dev == ZTURBO_DEVICE_CUDA && zt_ops_check_gpu(o->cuda_ordinal, &e)) return fail(&e, err, errlen);
-    zturbo_precision prec = o->precision == ZTURBO_PRECISION_DEFAULT ? ZTURBO_PRECISION_BF16 : o->precision;
-    if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32)
-        return zt_err_set(&e, ZT_ERR_ARG, "precision %d not allowed: bf16 or f32", (int)prec), fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "device cuda: no usable CUDA device (use the cpu device)");
+    /* a card this build cannot serve stops here, before any file is read; one
+     * without bf16 (compute capability 7.5, or an sm_75-only build) runs the
+     * fp16 path */
+    if (dev == ZTURBO_DEVICE_CUDA && zt_ops_check_gpu(o->cuda_ordinal, e)) return e->code;
+    zt_err ebf = {0};
+    const int no_bf16 = dev == ZTURBO_DEVICE_CUDA && zt_ops_check_gpu_bf16(o->cuda_ordinal, &ebf);
+    zturbo_precision prec = o->precision;
+    if (prec == ZTURBO_PRECISION_DEFAULT) prec = no_bf16 ? ZTURBO_PRECISION_F16 : ZTURBO_PRECISION_BF16;
+    if (prec != ZTURBO_PRECISION_BF16 && prec != ZTURBO_PRECISION_F32 && prec != ZTURBO_PRECISION_F16)
+        return zt_err_set(e, ZT_ERR_ARG, "precision %d not allowed: bf16, f32 or fp16", (int)prec);
     if (prec == ZTURBO_PRECISION_F32 && dev == ZTURBO_DEVICE_CUDA)
-        return zt_err_set(&e, ZT_ERR_UNSUPPORTED, "precision f32 runs on the CPU backend only"), fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "precision f32 runs on the CPU backend only");
+    if (prec == ZTURBO_PRECISION_BF16 && no_bf16) {
+        *e = ebf;
+        return e->code;
+    }
     zturbo_precision vprec = o->vae_precision;
-    if (vprec == ZTURBO_PRECISION_DEFAULT) vprec = dev == ZTURBO_DEVICE_CUDA ? ZTURBO_PRECISION_BF16 : ZTURBO_PRECISION_F32;
+    /* the fp16 path decodes in f32 (the Flux VAE is not fp16-safe; ComfyUI also keeps it out of fp16) */
+    if (vprec == ZTURBO_PRECISION_DEFAULT)
+        vprec = dev == ZTURBO_DEVICE_CUDA && prec != ZTURBO_PRECISION_F16 ? ZTURBO_PRECISION_BF16 : ZTURBO_PRECISION_F32;
+    if (vprec == ZTURBO_PRECISION_BF16 && no_bf16)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "VAE precision bf16 needs compute capability 8.0+: use f32");
+    /* coded weights decode to bf16 on the device: the fp16 path reads bf16 weights (converted to f16 as
+     * they are read); --weights coded with it is refused, the default becomes bf16 */
+    if (prec == ZTURBO_PRECISION_F16 && o->weights == ZTURBO_WEIGHTS_CODED)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "--weights coded with --precision fp16: coded weights decode to bf16; "
+                                                 "use --weights bf16");
     if (vprec != ZTURBO_PRECISION_BF16 && vprec != ZTURBO_PRECISION_F32)
-        return zt_err_set(&e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec), fail(&e, err, errlen);
+        return zt_err_set(e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec);
+    /* the ControlNet's blocks run on the transformer's dtype throughout: not with the fp16 path's f32
+     * residual stream */
+    if (o->control_model && prec == ZTURBO_PRECISION_F16)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "a ControlNet with precision fp16: not supported yet (use bf16 or f32)");
+    r->device = dev;
+    r->precision = prec;
+    r->vae_precision = vprec;
+
+    zt_pipeline_opts_default(po);
+    po->backend = dev == ZTURBO_DEVICE_CUDA ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;
+    po->device = o->cuda_ordinal;
+    po->cpu_threads = o->threads;
+    po->vram_budget = o->vram;
+    po->pinned_budget = o->pinned;
+    po->store_path = o->store;
+    po->window = o->window;
+    po->prefetch = o->prefetch;
+    po->throttle_bw = o->throttle_bw;
+    po->link_bw = o->link_bw;
+    po->vae_decode = (zt_vae_decode_mode)o->vae_decode;
+    po->lend = o->lend;
+    po->copy_streams = o->copy_streams;
+    po->norm_variant = o->norm_variant;
+    po->load_threads = o->load_threads;
+    po->io_engine = o->io == ZTURBO_IO_URING ? ZT_IO_URING : o->io == ZTURBO_IO_PREAD ? ZT_IO_PREAD : ZT_IO_AUTO;
+    po->vae_band_level = o->vae_band_level;
+    po->vae_band_rows = o->vae_band_rows;
+    po->weights_coded = o->weights != ZTURBO_WEIGHTS_BF16 && prec != ZTURBO_PRECISION_F16;
+    po->precision = precision_dt(prec);
+    po->f16_unguarded = o->f16_unguarded;
+    po->need_tokenizer = o->need_tokenizer;
+    po->plan_width = o->max_width;
+    po->plan_height = o->max_height;
+    po->plan_steps = o->max_steps;
+    po->plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
+    po->tokenizer_path = o->tokenizer_path;
+    po->plan_images = o->images_in;
+    po->control_path = o->control_model;
+    po->on_load = o->on_load;
+    po->load_user = o->load_user;
+    return ZT_OK;
+}
+
+int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errlen) {
+    zt_err e = {0};
+    if (out) *out = NULL;
+    if (!o || !out) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_create: options and out must not be NULL"), fail(&e, err, errlen);
+    zt_pipeline_opts po;
+    zturbo_resolved r;
+    if (zturbo_pipeline_options(o, &po, &r, &e)) return fail(&e, err, errlen);
 
     zturbo *z = calloc(1, sizeof *z);
     int32_t *ids = calloc(ZT_MAX_TOKENS, sizeof *ids);
@@ -233,9 +306,9 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
     }
     z->ids = ids;
-    z->device = dev;
-    z->precision = prec;
-    z->vae_precision = vprec;
+    z->device = r.device;
+    z->precision = r.precision;
+    z->vae_precision = r.vae_precision;
     z->vram = o->vram;
     z->n_loras = o->n_loras;
     for (int i = 0; i < o->n_loras; i++) {
@@ -254,45 +327,10 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         z->n_cur = i + 1;
     }
 
-    zt_pipeline_opts po;
-    zt_pipeline_opts_default(&po);
-    po.backend = dev == ZTURBO_DEVICE_CUDA ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;
-    po.device = o->cuda_ordinal;
-    po.cpu_threads = o->threads;
-    po.vram_budget = o->vram;
-    po.pinned_budget = o->pinned;
-    po.store_path = o->store;
-    po.window = o->window;
-    po.prefetch = o->prefetch;
-    po.throttle_bw = o->throttle_bw;
-    po.link_bw = o->link_bw;
-    if (o->vae_decode < 0 || o->vae_decode > 2)
-        return zt_err_set(&e, ZT_ERR_ARG, "vae_decode %d not allowed: 0 auto, 1 device, 2 banded", o->vae_decode),
-               fail(&e, err, errlen);
-    po.vae_decode = (zt_vae_decode_mode)o->vae_decode;
-    po.lend = o->lend;
-    po.copy_streams = o->copy_streams;
-    po.norm_variant = o->norm_variant;
-    po.load_threads = o->load_threads;
-    po.io_engine = o->io == ZTURBO_IO_URING ? ZT_IO_URING : o->io == ZTURBO_IO_PREAD ? ZT_IO_PREAD : ZT_IO_AUTO;
-    po.vae_band_level = o->vae_band_level;
-    po.vae_band_rows = o->vae_band_rows;
-    if (o->weights < ZTURBO_WEIGHTS_DEFAULT || o->weights > ZTURBO_WEIGHTS_BF16)
-        return zt_err_set(&e, ZT_ERR_ARG, "weights %d not allowed: 0 default (coded), 1 coded, 2 bf16", (int)o->weights),
-               fail(&e, err, errlen);
-    po.weights_coded = o->weights != ZTURBO_WEIGHTS_BF16;
-    po.plan_width = o->max_width;
-    po.plan_height = o->max_height;
-    po.plan_steps = o->max_steps;
-    po.plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
-    po.tokenizer_path = o->tokenizer_path;
-    po.plan_images = o->images_in;
-    po.control_path = o->control_model;
     if (o->control_model && !(z->control_model = strdup(o->control_model))) {
         zturbo_destroy(z);
         return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
     }
-    po.need_tokenizer = o->need_tokenizer;
     po.loras = z->loras;
     po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
@@ -340,6 +378,17 @@ typedef struct {
     float *ctl;       /* [3, h, w] in [-1, 1]: the control image, or NULL */
     float *mask;      /* [h, w] in {0, 1} or NULL */
 } images_in;
+
+static void on_phase(void *ctx, int phase) {
+    const progress_ctx *pc = ctx;
+    pc->p->on_phase(pc->p->user, (zturbo_phase)phase);
+}
+
+static int params_check(const zturbo_params *p, zt_err *e) {
+    char msg[ZT_ERR_MSG];
+    const int rc = zturbo_params_check(p, msg, sizeof msg);
+    return rc ? zt_err_set(e, rc, "%s", msg) : ZT_OK;
+}
 
 static void fill_result(const zturbo *z, const zturbo_params *p, const images_in *im, const zt_gen_stats *st, int truncated,
                         zturbo_result *r) {
@@ -506,11 +555,21 @@ static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *
                zt_err *e) {
     *truncated = 0;
     if (!z || !p || !rgb) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate: context, params and rgb must not be NULL");
-    char msg[ZT_ERR_MSG];
-    int rc = zturbo_params_check(p, msg, sizeof msg);
-    if (rc) return zt_err_set(e, rc, "%s", msg);
+    int rc = params_check(p, e);
+    if (rc) return rc;
+    if (p->noise) { /* NaN or Inf would run through every step into a flat image */
+        int c, h, w;
+        zt_pipeline_latent_shape(z->p, im->w, im->h, &c, &h, &w);
+        const size_t n = (size_t)c * h * w;
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(p->noise[i]))
+                return zt_err_set(e, ZT_ERR_ARG, "noise: element %zu of [%d, %d, %d] is %s: the initial latent must be finite",
+                                  i, c, h, w, isnan(p->noise[i]) ? "NaN" : "infinite");
+    }
     rc = switch_loras(z, p, e);
     if (rc) return rc;
+    if (p->on_phase) p->on_phase(p->user, ZTURBO_PHASE_TEXT);
+    if (p->cancel && *p->cancel) return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before the text encoder");
     const int32_t *ids = p->ids;
     int n_ids = p->n_ids;
     if (ids) {
@@ -522,7 +581,7 @@ static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *
     }
     zt_gen_params gp;
     zt_gen_params_default(&gp);
-    gp.dt = z->precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
+    gp.dt = precision_dt(z->precision);
     gp.vae_dt = z->vae_precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     gp.width = im->w;
     gp.height = im->h;
@@ -540,10 +599,9 @@ static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *
     gp.prompt = p->prompt;
     gp.cancel = p->cancel;
     progress_ctx pc = {z, p, 0};
-    if (p->on_progress) {
-        gp.on_step = on_step;
-        gp.on_step_ctx = &pc;
-    }
+    gp.on_step_ctx = &pc;
+    if (p->on_progress) gp.on_step = on_step;
+    if (p->on_phase) gp.on_phase = on_phase;
     return zt_pipeline_generate_ids(z->p, ids, n_ids, &gp, rgb, st, e);
 }
 
@@ -554,7 +612,9 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
     int truncated = 0;
     if (res) memset(res, 0, sizeof *res);
     images_in im;
-    int rc = p ? images_load(p, 1, &im, &e) : zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate: params must not be NULL");
+    memset(&im, 0, sizeof im);
+    int rc = p ? params_check(p, &e) : zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate: params must not be NULL");
+    if (!rc) rc = images_load(p, 1, &im, &e);
     if (!rc) rc = run(z, p, &im, rgb, &st, &truncated, &e);
     if (!rc && res) fill_result(z, p, &im, &st, truncated, res);
     if (p) images_free(&im);
@@ -601,7 +661,7 @@ char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
 }
 
 static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *im, int tokens, int truncated,
-                     char **info, char **json) {
+                     char **info, char **json, zt_err *e) {
     char seed_s[32];
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
@@ -614,33 +674,37 @@ static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *i
                           zturbo_precision_name(z->precision), "vae_precision", zturbo_precision_name(z->vae_precision),
                           "device", z->device == ZTURBO_DEVICE_CUDA ? "cuda" : "cpu", "tokens", tokens, "truncated",
                           truncated);
-    if (j) {
-        if (p->noise) json_object_set_new(j, "noise_file", json_string(noise_name));
-        else {
-            if (p->seed <= (uint64_t)INT64_MAX) json_object_set_new(j, "seed", json_integer((json_int_t)p->seed));
-            else json_object_set_new(j, "seed", json_string(seed_s)); /* beyond jansson's signed 64-bit integers */
-            json_object_set_new(j, "rng", json_string(rng));
-        }
-        if (z->n_cur) { /* the files as given and their strengths */
-            json_t *a = json_array();
-            for (int i = 0; i < z->n_cur; i++)
-                json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->cur[i].path, "scale", (double)z->cur[i].scale));
-            json_object_set_new(j, "loras", a);
-        }
-        if (p->init_image) {
-            json_object_set_new(j, "init_image", json_string(p->init_image));
-            if (!p->control_image) json_object_set_new(j, "strength", json_real(im->strength));
-        }
-        if (p->mask) json_object_set_new(j, "mask", json_string(p->mask));
-        if (p->control_image) {
-            json_object_set_new(j, "control", json_string(p->control_image));
-            json_object_set_new(j, "control_model", json_string(z->control_model ? z->control_model : ""));
-            json_object_set_new(j, "control_scale", json_real(p->control_scale));
-        }
-        *json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
-        json_decref(j);
+    if (!j) /* the prompt passed zturbo_params_check: only a noise file name can be refused */
+        return zt_err_set(e, ZT_ERR_ARG, "PNG metadata: the parameters cannot be written as JSON (file names "
+                                         "must be UTF-8)");
+    if (p->noise) json_object_set_new(j, "noise_file", json_string(noise_name));
+    else json_object_set_new(j, "rng", json_string(rng));
+    if (z->n_cur) { /* the files as given and their strengths */
+        json_t *a = json_array();
+        for (int i = 0; i < z->n_cur; i++)
+            json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->cur[i].path, "scale", (double)z->cur[i].scale));
+        json_object_set_new(j, "loras", a);
     }
-    return *info && *json ? 0 : ZT_ERR_NOMEM;
+    if (p->init_image) {
+        json_object_set_new(j, "init_image", json_string(p->init_image));
+        if (!p->control_image) json_object_set_new(j, "strength", json_real(im->strength));
+    }
+    if (p->mask) json_object_set_new(j, "mask", json_string(p->mask));
+    if (p->control_image) {
+        json_object_set_new(j, "control", json_string(p->control_image));
+        json_object_set_new(j, "control_model", json_string(z->control_model ? z->control_model : ""));
+        json_object_set_new(j, "control_scale", json_real(p->control_scale));
+    }
+    char *d = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
+    json_decref(j);
+    if (d && !p->noise) {
+        /* the seed last, as a JSON number with every digit (jansson's integers end at 2^63-1) */
+        const size_t n = strlen(d);
+        *json = malloc(n + 32);
+        if (*json) snprintf(*json, n + 32, "%.*s,\"seed\":%s}", (int)n - 1, d, seed_s);
+        free(d);
+    } else *json = d;
+    return *info && *json ? 0 : zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
 }
 
 /* One image as PNG bytes (the texts above): what both the file and the
@@ -651,9 +715,8 @@ static int generate_png_bytes(zturbo *z, const zturbo_params *p, uint8_t **png, 
     *png_len = 0;
     if (res) memset(res, 0, sizeof *res);
     if (!z || !p) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL");
-    char msg[ZT_ERR_MSG];
-    int rc = zturbo_params_check(p, msg, sizeof msg);
-    if (rc) return zt_err_set(e, rc, "%s", msg);
+    int rc = params_check(p, e);
+    if (rc) return rc;
     images_in im;
     rc = images_load(p, 1, &im, e);
     if (rc) return rc;
@@ -667,9 +730,10 @@ static int generate_png_bytes(zturbo *z, const zturbo_params *p, uint8_t **png, 
     int truncated = 0;
     char *info = NULL, *json = NULL;
     rc = run(z, p, &im, rgb, &st, &truncated, e);
-    if (!rc && png_texts(z, p, &im, st.tokens, truncated, &info, &json))
-        rc = zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+    if (!rc && p->cancel && *p->cancel) rc = zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before the PNG");
+    if (!rc) rc = png_texts(z, p, &im, st.tokens, truncated, &info, &json, e);
     if (!rc) {
+        if (p->on_phase) p->on_phase(p->user, ZTURBO_PHASE_WRITE);
         zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
         rc = zt_png_encode(rgb, im.w, im.h, tx, 3, png, png_len, e);
     }
@@ -695,10 +759,11 @@ int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, ztu
     zt_err e = {0};
     if (res) memset(res, 0, sizeof *res);
     if (!path) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate_png: no output path"), fail(&e, err, errlen);
+    int rc = zt_output_check(path, &e); /* before the work: no symbolic link, device or folder replaced */
     uint8_t *png = NULL;
     size_t len = 0;
-    int rc = generate_png_bytes(z, p, &png, &len, res, &e);
-    if (!rc) rc = zt_png_write_bytes(path, png, len, &e);
+    if (!rc) rc = generate_png_bytes(z, p, &png, &len, res, &e);
+    if (!rc) rc = zt_png_write_bytes(path, png, len, p->cancel, &e);
     free(png);
     if (rc && res) memset(res, 0, sizeof *res);
     return rc ? fail(&e, err, errlen) : 0;

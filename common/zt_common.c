@@ -9,12 +9,18 @@
 #include <string.h>
 #include <time.h>
 
+void zt_one_line(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 int zt_err_set(zt_err *e, int code, const char *fmt, ...) {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
+        zt_one_line(e->msg); /* names quoted from input may hold newlines */
         e->code = code;
     }
     return code;
@@ -37,6 +43,7 @@ int zt_err_prefix(zt_err *e, const char *fmt, ...) {
     if (m > sizeof e->msg - n - 3) m = sizeof e->msg - n - 3;
     memcpy(e->msg + n + 2, old, m);
     e->msg[n + 2 + m] = 0;
+    zt_one_line(e->msg);
     return e->code;
 }
 
@@ -72,29 +79,46 @@ double zt_now(void) {
 
 int zt_parse_size(const char *s, const char *what, uint64_t *out, zt_err *e) {
     if (!s || !*s) return zt_err_set(e, ZT_ERR_ARG, "%s: empty size", what);
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v) || v < 0)
-        return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' is not a size (examples: 8G, 512M, 0)", what, s);
+    /* the number: digits with an optional fraction, nothing else (no sign, blanks, exponent) */
+    const char *p = s;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') p++, digits++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') p++, digits++;
+    }
+    if (!digits) return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' is not a size (examples: 8G, 512M, 0)", what, s);
+    char num[64];
+    if ((size_t)(p - s) >= sizeof num) return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' is too large", what, s);
+    memcpy(num, s, (size_t)(p - s));
+    num[p - s] = 0;
+    const double v = strtod(num, NULL);
     double mul = 1;
-    if (*end) {
-        switch (toupper((unsigned char)*end)) {
+    if (!*p) {
+        /* a bare number is a unit forgotten more often than a byte count meant */
+        if (v != 0)
+            return zt_err_set(e, ZT_ERR_ARG,
+                              "%s: '%s' has no unit: %sM? (K, M, G, T are 1024-based, 8G = 8 GiB; bytes: %sB)", what, s,
+                              num, num);
+    } else {
+        switch (toupper((unsigned char)*p)) {
         case 'B': mul = 1; break;
         case 'K': mul = 1024.0; break;
         case 'M': mul = 1024.0 * 1024; break;
         case 'G': mul = 1024.0 * 1024 * 1024; break;
         case 'T': mul = 1024.0 * 1024 * 1024 * 1024; break;
-        default:
-            return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' has an unknown unit (use K, M, G or T)", what, s);
+        default: return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' has an unknown unit (use K, M, G or T)", what, s);
         }
-        end++;
-        if (*end == 'i' || *end == 'I') end++;
-        if (*end == 'B' || *end == 'b') end++;
-        if (*end) return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' has trailing characters", what, s);
+        if (toupper((unsigned char)*p) != 'B') {
+            p++;
+            if (*p == 'i' || *p == 'I') p++;
+            if (*p == 'B' || *p == 'b') p++;
+        } else p++;
+        if (*p) return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' has trailing characters after the unit", what, s);
     }
-    double b = v * mul;
-    if (b > 9.0e18) return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' is too large", what, s);
+    const double b = v * mul;
+    if (!isfinite(b) || b > 9.0e18) return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' is too large", what, s);
+    if (mul == 1 && b != floor(b)) return zt_err_set(e, ZT_ERR_ARG, "%s: '%s' is not a whole number of bytes", what, s);
     *out = (uint64_t)(b + 0.5);
     return ZT_OK;
 }

@@ -53,6 +53,9 @@ int zt_err_set(zt_err *e, int code, const char *fmt, ...)
 int zt_err_prefix(zt_err *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void zt_err_clear(zt_err *e);
+/* Make s one line: control characters (a newline in a quoted file name or
+ * value) become '?'. zt_err_set and zt_err_prefix apply it. */
+void zt_one_line(char *s);
 /* Short name of a code: "io", "format", ... */
 const char *zt_code_name(int code);
 
@@ -68,8 +71,11 @@ double zt_now(void);
 #define ZT_MiB (1024ull * 1024ull)
 #define ZT_GiB (1024ull * 1024ull * 1024ull)
 
-/* Parse "8G", "512M", "1.5G", "4096" (bytes), "0". Suffixes K/M/G/T are
- * binary (KiB...). Returns ZT_OK or ZT_ERR_ARG with a message naming `what`. */
+/* Parse "8G", "512M", "1.5G", "4096B", "0". The units K, M, G, T are
+ * 1024-based, written alone or as KiB/KB, MiB/MB, GiB/GB, TiB/TB (a GPU sold
+ * as "8 GB" holds 8 GiB); B is bytes. A number without a unit is refused
+ * unless it is 0 ("8000" suggests "8000M"). Returns ZT_OK or ZT_ERR_ARG with
+ * a message naming `what`. */
 int zt_parse_size(const char *s, const char *what, uint64_t *out, zt_err *e);
 /* Format bytes as "1.23 GiB" into buf. Returns buf. */
 const char *zt_fmt_bytes(uint64_t bytes, char *buf, size_t n);

@@ -1,7 +1,7 @@
 /* common/zt_dtype.h — element types and exact bf16/f16 <-> f32 conversion
- * on the host. bf16 is the top 16 bits of an IEEE binary32; conversion from
- * f32 rounds to nearest, ties to even (PyTorch's .to(bfloat16)); NaN stays a
- * quiet NaN. */
+ * on the host. bf16 is the top 16 bits of an IEEE binary32; conversions from
+ * f32 round to nearest, ties to even (PyTorch's .to(bfloat16) and
+ * .to(float16)); NaN stays a quiet NaN. */
 #ifndef ZT_DTYPE_H
 #define ZT_DTYPE_H
 
@@ -79,6 +79,38 @@ static inline uint16_t zt_f32_to_bf16(float f) {
 /* Round an f32 to the nearest bf16 value, returned as f32. */
 static inline float zt_round_bf16(float f) { return zt_bf16_to_f32(zt_f32_to_bf16(f)); }
 
+/* f32 -> IEEE binary16, round to nearest even (PyTorch's .to(float16)):
+ * |f| >= 65520 becomes ±Inf (65504 is the largest finite value), values
+ * below 2^-14 become subnormals (steps of 2^-24) and those of at most 2^-25
+ * become ±0; NaN stays a quiet NaN. */
+static inline uint16_t zt_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    const uint16_t s = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t a = u & 0x7fffffffu;
+    if (a >= 0x7f800000u) return (uint16_t)(s | (a > 0x7f800000u ? 0x7e00u : 0x7c00u)); /* NaN, Inf */
+    if (a >= 0x477ff000u) return (uint16_t)(s | 0x7c00u);                                /* >= 65520 */
+    if (a >= 0x38800000u) {                                                              /* normal */
+        a += 0xfffu + ((a >> 13) & 1u);
+        return (uint16_t)(s | ((a - 0x38000000u) >> 13));
+    }
+    if (a < 0x33000000u) return s; /* below 2^-25 */
+    /* subnormal result q * 2^-24: shift the 24-bit significand by 126 - e (14..24) */
+    const uint32_t e = a >> 23, m = (a & 0x7fffffu) | 0x800000u, sh = 126u - e;
+    uint32_t q = m >> sh;
+    const uint32_t rem = m & ((1u << sh) - 1u), half = 1u << (sh - 1u);
+    if (rem > half || (rem == half && (q & 1u))) q++;
+    return (uint16_t)(s | q);
+}
+
+/* The fp16 guard (ComfyUI's clamp_fp16, torch.nan_to_num on an f16 tensor):
+ * round to f16, then NaN -> 0 and ±Inf -> ±65504. */
+static inline uint16_t zt_f32_to_f16_sat(float f) {
+    uint16_t h = zt_f32_to_f16(f);
+    if ((h & 0x7c00u) == 0x7c00u) h = (h & 0x3ffu) ? 0 : (uint16_t)((h & 0x8000u) | 0x7bffu);
+    return h;
+}
+
 static inline float zt_f16_to_f32(uint16_t h) {
     uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ffu, u;
     if (e == 0) {
@@ -94,6 +126,20 @@ static inline float zt_f16_to_f32(uint16_t h) {
     float f;
     memcpy(&f, &u, 4);
     return f;
+}
+
+/* Round an f32 to the nearest f16 value (±Inf beyond the range), as f32. */
+static inline float zt_round_f16(float f) { return zt_f16_to_f32(zt_f32_to_f16(f)); }
+
+/* A bf16 weight as f16 (the fp16 path converts unit images at load): exact
+ * for |w| in f16's normal range [2^-14, 65504]; below it rounded to the
+ * nearest subnormal (steps of 2^-24, |w| <= 2^-25 -> ±0); above it
+ * saturated to ±65504 (Inf too); NaN stays NaN. */
+static inline uint16_t zt_bf16_to_f16(uint16_t h) {
+    const float f = zt_bf16_to_f32(h);
+    if (f != f) return 0x7e00u;
+    const uint16_t r = zt_f32_to_f16(f);
+    return (r & 0x7fffu) == 0x7c00u ? (uint16_t)((r & 0x8000u) | 0x7bffu) : r;
 }
 
 #endif

@@ -1,6 +1,6 @@
 /* kernels/cpu_elementwise.c — add, SiLU, 1+x, tanh, dtype conversion and
  * SwiGLU on the CPU (ops.h, elementwise). f32 math, one rounding to the
- * output dtype per op (SwiGLU: two, as ops.h says). Large arrays are split
+ * output dtype per op (SwiGLU: two, as ops.h says; f16: with the guard). Large arrays are split
  * into fixed slices over the workers; every element is independent. */
 #include <math.h>
 
@@ -95,6 +95,7 @@ typedef struct {
     void *out;
     int64_t ld_out;
     zt_dtype dt;
+    int guard;  /* f16: the SiLU-gate guard (scaled by 1/ZT_F16_SWIGLU_SCALE, NaN -> 0, ±Inf -> ±65504) */
 } zt_swiglu_job;
 
 static void zt_swiglu_task(void *p, int64_t r, int worker) {
@@ -103,7 +104,9 @@ static void zt_swiglu_task(void *p, int64_t r, int worker) {
     const int64_t in = r * j->ld_in, out = r * j->ld_out;
     for (int c = 0; c < j->ff; c++) {
         const float gate = zt_cpu_ld(j->in, j->dt, in + c), up = zt_cpu_ld(j->in, j->dt, in + j->ff + c);
-        zt_cpu_st(j->out, j->dt, out + c, zt_cpu_rnd(zt_silu_f32(gate), j->dt) * up);
+        const float v = zt_cpu_rnd(zt_silu_f32(gate), j->dt) * up;
+        if (j->guard) ((uint16_t *)j->out)[out + c] = zt_f32_to_f16_sat(v * (1.0f / ZT_F16_SWIGLU_SCALE));
+        else zt_cpu_st(j->out, j->dt, out + c, v);
     }
 }
 
@@ -111,6 +114,7 @@ void zt_cpu_swiglu(zt_ops *ops, int rows, int ff, const void *in, int64_t ld_in,
                    zt_dtype dt) {
     ZT_ASSERT(zt_cpu_act_dtype(dt) && rows >= 0 && ff >= 0 && ld_in >= 2 * (int64_t)ff && ld_out >= ff);
     ZT_ASSERT(rows == 0 || (in && out));
-    zt_swiglu_job j = {.ff = ff, .in = in, .ld_in = ld_in, .out = out, .ld_out = ld_out, .dt = dt};
+    zt_swiglu_job j = {.ff = ff, .in = in, .ld_in = ld_in, .out = out, .ld_out = ld_out, .dt = dt,
+                       .guard = dt == ZT_DT_F16 && zt_ops_f16_guard(ops)};
     zt_cpu_parallel_for(zt_cpu_threads_for(ops, (double)rows * ff), rows, zt_swiglu_task, &j);
 }

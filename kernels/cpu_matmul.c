@@ -84,6 +84,9 @@ static void zt_mm_convert(const void *src, zt_dtype dt, int n, float *dst, int s
     if (dt == ZT_DT_BF16) {
         const uint16_t *s = src;
         for (int i = 0; i < n; i++) dst[(size_t)i * stride] = zt_bf16_to_f32(s[i]);
+    } else if (dt == ZT_DT_F16) {
+        const uint16_t *s = src;
+        for (int i = 0; i < n; i++) dst[(size_t)i * stride] = zt_f16_to_f32(s[i]);
     } else {
         const float *s = src;
         for (int i = 0; i < n; i++) dst[(size_t)i * stride] = s[i];

@@ -2,7 +2,7 @@
  * shared by the GEMM, the convolution (im2col gathered on the fly) and the
  * attention.
  *
- *   C[m, n] = A[m, k] · B[k, n], f32 accumulation, operands f32 or bf16.
+ *   C[m, n] = A[m, k] · B[k, n], f32 accumulation, operands f32, bf16 or f16.
  *
  * Blocking: C is produced in blocks of at most ZT_MM_MB rows x ZT_MM_NB
  * columns. For each block the k range is walked in slices of ZT_MM_KB; each
@@ -27,7 +27,7 @@
 #define ZT_MM_KB 256   /* k slice */
 
 typedef struct {
-    /* A [m, k]: element (i, kk) at a[i*lda + kk] (dtype a_dt, f32 or bf16).
+    /* A [m, k]: element (i, kk) at a[i*lda + kk] (dtype a_dt, f32, bf16 or f16).
      * If conv_k > 0, A is instead the im2col view of an NHWC image
      * a = x [conv_h*conv_w, conv_cin]: row i = pixel (i / conv_w, i % conv_w),
      * column kk = (dy*conv_k + dx)*conv_cin + ci holds

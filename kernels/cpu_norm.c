@@ -5,7 +5,8 @@
  * accurate f32 value of "mean_f32"; the reference's f32 reduction order is
  * not reproducible anyway); everything after the statistics is f32 math with
  * the round_bf16 points of ops.h. The precision path is the output's:
- * y_dt == bf16 takes every round_bf16, y_dt == f32 none. */
+ * y_dt == bf16 (f16) takes every round_bf16 (rounding to f16), y_dt == f32
+ * none. */
 #include <math.h>
 
 #include "kernels/cpu_common.h"
@@ -39,7 +40,7 @@ static void zt_norm_row(const zt_norm *n, int64_t r, int layer, zt_dtype pd, flo
         for (int j = 0; j < n->dim; j++) {
             float xv = zt_cpu_ld(n->x, n->x_dt, base + j);
             float v = zt_cpu_rnd(layer ? (xv - mean) * rstd : xv * rstd, pd);
-            if (n->weight) v = zt_cpu_rnd(v * zt_bf16_to_f32(n->weight[j]), pd);
+            if (n->weight) v = zt_cpu_rnd(v * (n->w_f16 ? zt_f16_to_f32(n->weight[j]) : zt_bf16_to_f32(n->weight[j])), pd);
             if (n->scale) v = zt_cpu_rnd(v * zt_cpu_ld(n->scale, n->y_dt, (int64_t)h * n->dim + j), pd);
             o[j] = v;
         }
@@ -68,11 +69,12 @@ static void zt_norm_task(void *p, int64_t r, int worker) {
         for (int j = 0; j < width; j++) zt_cpu_st(n->y, n->y_dt, r * n->ldy + j, row[j]);
         return;
     }
+    const zt_dtype rd = n->resid_f32 ? ZT_DT_F32 : n->y_dt;
     for (int j = 0; j < width; j++) {
         float t = row[j];
         if (job->gate) t = zt_cpu_rnd(zt_cpu_ld(job->gate, n->y_dt, j) * t, n->y_dt);
         const int64_t i = r * job->ld_resid + j;
-        zt_cpu_st(job->resid, n->y_dt, i, zt_cpu_ld(job->resid, n->y_dt, i) + t);
+        zt_cpu_st(job->resid, rd, i, zt_cpu_ld(job->resid, rd, i) + t);
     }
 }
 

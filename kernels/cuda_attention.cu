@@ -1,7 +1,9 @@
-/* kernels/cuda_attention.cu — fused flash attention (bf16 in/out, f32
+/* kernels/cuda_attention.cu — fused flash attention (bf16 or f16 in/out, f32
  * softmax and accumulation) on the tensor cores with mma.sync m16n8k16
  * (sm_80 and newer; no Hopper-only instructions, so one source serves the
- * whole fat binary). On Hopper builds for sm_90a, non-causal hd 128 (the
+ * whole fat binary). The f16 instances (template flag F16: the fp16 path)
+ * also compile for sm_75 (Turing): two m16n8k8 per k16 step and plain
+ * loads instead of cp.async (mma_f16, zt_cp_async16). On Hopper builds for sm_90a, non-causal hd 128 (the
  * DiT) runs on the wgmma kernel of kernels/cuda_attention_sm90.cu instead
  * (variants 7-8: 491 against 369 TFLOP/s at 4224 tokens on the H100).
  *
@@ -73,13 +75,49 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t &r0, uint32_t 
                  : "r"(addr));
 }
 
-/* d += a·b, m16n8k16, bf16 inputs, f32 accumulators. */
+/* d += a·b, m16n8k16, bf16 inputs, f32 accumulators (sm_80+: a build for
+ * sm_75 has no bf16 MMA; it only ever runs the f16 kernels). */
 __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    (void)d; (void)a; (void)b0; (void)b1;
+    __trap();
+#endif
+}
+
+/* The same with f16 inputs (the fp16 path). sm_80+: one m16n8k16. sm_75
+ * (Turing) has only m16n8k8 for f16: the k16 fragments split in two, A's
+ * registers {a0, a1} / {a2, a3} and B's b0 / b1 holding k 0-7 / 8-15 in the
+ * same lane layout, so two k8 MMAs accumulate the same sum in two steps. */
+__device__ __forceinline__ void mma_f16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(b0));
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[2]), "r"(a[3]), "r"(b1));
+#endif
+}
+
+/* The element type of a kernel instance: bf16 (F16 false) or f16. */
+template <bool F16> __device__ __forceinline__ void mma16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    if (F16) mma_f16(d, a, b0, b1);
+    else mma_bf16(d, a, b0, b1);
+}
+template <bool F16> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    return F16 ? zt_pack_f16x2(lo, hi) : zt_pack_bf16x2(lo, hi);
 }
 
 /* Byte offset of 16-byte chunk c of row r in a swizzled tile of HD columns. */
@@ -147,7 +185,7 @@ struct NarrowCfg {
     static constexpr int SMEM = Q_BYTES + STAGES * 2 * KV_BYTES;
 };
 
-template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG>
+template <int HD, int MT, int NWARPS, int BN, int STAGES, bool QREG, bool F16>
 __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p) {
     using C = NarrowCfg<HD, MT, NWARPS, BN, STAGES, QREG>;
     constexpr int NT = C::NT, BM = C::BM;
@@ -233,8 +271,8 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                 ldsm_x4(sk_t + swz<HD>(kr, 2 * kk + ((lane >> 3) & 1)), b0, b1, b2, b3);
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
-                    mma_bf16(s[mt][2 * np], a[mt], b0, b1);
-                    mma_bf16(s[mt][2 * np + 1], a[mt], b2, b3);
+                    mma16<F16>(s[mt][2 * np], a[mt], b0, b1);
+                    mma16<F16>(s[mt][2 * np + 1], a[mt], b2, b3);
                 }
             }
         }
@@ -313,10 +351,10 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
             uint32_t pa[MT][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
-                pa[mt][0] = zt_pack_bf16x2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-                pa[mt][1] = zt_pack_bf16x2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-                pa[mt][2] = zt_pack_bf16x2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-                pa[mt][3] = zt_pack_bf16x2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+                pa[mt][0] = pack2<F16>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                pa[mt][1] = pack2<F16>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                pa[mt][2] = pack2<F16>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                pa[mt][3] = pack2<F16>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
             }
 #pragma unroll
             for (int dp = 0; dp < DTILE / 2; dp++) {
@@ -325,8 +363,8 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
                 ldsm_x4_t(sv_t + swz<HD>(vr, 2 * dp + (lane >> 4)), b0, b1, b2, b3);
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
-                    mma_bf16(o[mt][2 * dp], pa[mt], b0, b1);
-                    mma_bf16(o[mt][2 * dp + 1], pa[mt], b2, b3);
+                    mma16<F16>(o[mt][2 * dp], pa[mt], b0, b1);
+                    mma16<F16>(o[mt][2 * dp + 1], pa[mt], b2, b3);
                 }
             }
         }
@@ -367,7 +405,7 @@ __global__ void __launch_bounds__(NWARPS * 32, 1) attn_narrow(const AttnParams p
             int row = wrow + mt * 16 + g + 8 * r;
 #pragma unroll
             for (int d = 0; d < DTILE; d++) {
-                uint32_t v = zt_pack_bf16x2(o[mt][d][2 * r] * inv, o[mt][d][2 * r + 1] * inv);
+                uint32_t v = pack2<F16>(o[mt][d][2 * r] * inv, o[mt][d][2 * r + 1] * inv);
                 *reinterpret_cast<uint32_t *>(smem + swz<HD>(row, d) + t * 4) = v;
             }
         }
@@ -394,7 +432,7 @@ __device__ __forceinline__ void pair_sync(int rg) {
     asm volatile("bar.sync %0, 64;\n" ::"r"(rg + 1) : "memory");
 }
 
-template <int RG, int STAGES>
+template <int RG, int STAGES, bool F16>
 __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
     using C = WideCfg<RG, STAGES>;
     constexpr int HD = C::HD, BN = C::BN, BM = C::BM, NT = C::NT;
@@ -479,10 +517,10 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
             ldsm_x4(sk_t + swz<HD>(kr, 2 * kk + ((lane >> 3) & 1)), b0, b1, b2, b3);
             ldsm_x4(sq_base + swz<HD>(qr, 2 * kk + 2 + (lane >> 4)), c[0], c[1], c[2], c[3]);
             ldsm_x4(sk_t + swz<HD>(kr, 2 * kk + 2 + ((lane >> 3) & 1)), e0, e1, e2, e3);
-            mma_bf16(s[0], a, b0, b1);
-            mma_bf16(s[1], a, b2, b3);
-            mma_bf16(s2[0], c, e0, e1);
-            mma_bf16(s2[1], c, e2, e3);
+            mma16<F16>(s[0], a, b0, b1);
+            mma16<F16>(s[1], a, b2, b3);
+            mma16<F16>(s2[0], c, e0, e1);
+            mma16<F16>(s2[1], c, e2, e3);
         }
 #pragma unroll
         for (int n = 0; n < 2; n++)
@@ -547,10 +585,10 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
                 }
             l[r] += rs;
         }
-        pa[0] = zt_pack_bf16x2(s[0][0], s[0][1]);
-        pa[1] = zt_pack_bf16x2(s[0][2], s[0][3]);
-        pa[2] = zt_pack_bf16x2(s[1][0], s[1][1]);
-        pa[3] = zt_pack_bf16x2(s[1][2], s[1][3]);
+        pa[0] = pack2<F16>(s[0][0], s[0][1]);
+        pa[1] = pack2<F16>(s[0][2], s[0][3]);
+        pa[2] = pack2<F16>(s[1][0], s[1][1]);
+        pa[3] = pack2<F16>(s[1][2], s[1][3]);
         xp[(rg * 2 + half) * 32 + lane] = make_uint4(pa[0], pa[1], pa[2], pa[3]);
         pair_sync(rg);
         uint32_t pb[2][4]; /* k-step 0: keys 0-15 of the tile (warp half 0), 1: keys 16-31 */
@@ -572,8 +610,8 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
                 uint32_t b0, b1, b2, b3;
                 int vr = kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3);
                 ldsm_x4_t(sv_t + swz<HD>(vr, half * (HALF_D / 8) + 2 * dp + (lane >> 4)), b0, b1, b2, b3);
-                mma_bf16(o[2 * dp], pb[kk], b0, b1);
-                mma_bf16(o[2 * dp + 1], pb[kk], b2, b3);
+                mma16<F16>(o[2 * dp], pb[kk], b0, b1);
+                mma16<F16>(o[2 * dp + 1], pb[kk], b2, b3);
             }
         }
     }
@@ -594,7 +632,7 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
         int row = wrow + g + 8 * r;
 #pragma unroll
         for (int d = 0; d < DTILE; d++) {
-            uint32_t v = zt_pack_bf16x2(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+            uint32_t v = pack2<F16>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
             *reinterpret_cast<uint32_t *>(smem + swz<HD>(row, half * (HALF_D / 8) + d) + t * 4) = v;
         }
     }
@@ -606,10 +644,11 @@ __global__ void __launch_bounds__(RG * 64, 1) attn_wide(const AttnParams p) {
 
 const char *const variant_names[ZT_ATTN_VARIANTS] = {
     "auto", "w8m1_bn64_s3_qreg", "w4m2_bn64_s2", "w8m2_bn64_s2", "wide512_rg4_s2", "wide512_rg2_s2", "wide512_rg2_s1",
-    "wgmma_bn128", "wgmma_bn64",
+    "wgmma_bn128", "wgmma_bn64", "w4m1_bn32_s2",
 };
 constexpr int WIDE_VARIANT = 4;  /* first of the hd-512 variants */
 constexpr int WGMMA_VARIANT = 7; /* first of the wgmma variants (kernels/cuda_attention_sm90.cu) */
+constexpr int SMALL_VARIANT = 9; /* hd 64/128 in 48 KB of shared memory (Turing: 64 KB per block) */
 int wgmma_bn(int variant) { return variant == WGMMA_VARIANT ? 128 : 64; }
 
 template <typename K>
@@ -623,7 +662,14 @@ void launch(K kernel, int smem, int bm, int threads, const zt_attn *a, const Att
 template <int HD, int MT, int NW, int BN, int ST, bool QREG>
 void launch_narrow(const zt_attn *a, const AttnParams &p, cudaStream_t st) {
     using C = NarrowCfg<HD, MT, NW, BN, ST, QREG>;
-    launch(attn_narrow<HD, MT, NW, BN, ST, QREG>, C::SMEM, C::BM, C::NT, a, p, st);
+    if (a->dt == ZT_DT_F16) launch(attn_narrow<HD, MT, NW, BN, ST, QREG, true>, C::SMEM, C::BM, C::NT, a, p, st);
+    else launch(attn_narrow<HD, MT, NW, BN, ST, QREG, false>, C::SMEM, C::BM, C::NT, a, p, st);
+}
+
+template <int RG, int ST> void launch_wide(const zt_attn *a, const AttnParams &p, cudaStream_t st) {
+    using C = WideCfg<RG, ST>;
+    if (a->dt == ZT_DT_F16) launch(attn_wide<RG, ST, true>, C::SMEM, C::BM, C::NT, a, p, st);
+    else launch(attn_wide<RG, ST, false>, C::SMEM, C::BM, C::NT, a, p, st);
 }
 
 template <int HD>
@@ -632,6 +678,7 @@ void launch_narrow_variant(int variant, const zt_attn *a, const AttnParams &p, c
     case 1: launch_narrow<HD, 1, 8, 64, 3, true>(a, p, st); break;
     case 2: launch_narrow<HD, 2, 4, 64, 2, false>(a, p, st); break;
     case 3: launch_narrow<HD, 2, 8, 64, 2, false>(a, p, st); break;
+    case SMALL_VARIANT: launch_narrow<HD, 1, 4, 32, 2, false>(a, p, st); break;
     default: ZT_ASSERT(!"unknown attention variant");
     }
 }
@@ -645,6 +692,7 @@ int variant_smem(int variant, int hd) {
     case 4: return WideCfg<4, 2>::SMEM;
     case 5: return WideCfg<2, 2>::SMEM;
     case 6: return WideCfg<2, 1>::SMEM;
+    case SMALL_VARIANT: return hd == 64 ? NarrowCfg<64, 1, 4, 32, 2, false>::SMEM : NarrowCfg<128, 1, 4, 32, 2, false>::SMEM;
     default: return 0;
     }
 }
@@ -669,7 +717,7 @@ int pick_variant(const zt_attn *a) {
     if (a->hd == 128 && !a->causal && zt_cuda_attention_wgmma_ok(a, 64)) return WGMMA_VARIANT + 1;
     const int smem = device_smem_optin();
     if (a->hd == 512) {
-        for (int v = WIDE_VARIANT; v < ZT_ATTN_VARIANTS; v++)
+        for (int v = WIDE_VARIANT; v < WGMMA_VARIANT; v++)
             if (variant_smem(v, 512) <= smem) return v;
         ZT_ASSERT(!"no hd-512 attention variant fits this GPU's shared memory");
     }
@@ -679,6 +727,7 @@ int pick_variant(const zt_attn *a) {
     const int64_t ctas256 = (int64_t)((a->sq + 255) / 256) * a->heads;
     int v = ctas256 < 2 * (int64_t)sms ? 1 : a->hd == 64 ? 2 : 3;
     if (variant_smem(v, a->hd) > smem) v = 2; /* 96 KB at hd 128: fits every sm_80+ GPU */
+    if (variant_smem(v, a->hd) > smem) v = SMALL_VARIANT; /* Turing */
     return v;
 }
 
@@ -689,16 +738,18 @@ extern "C" const char *zt_cuda_attention_variant_name(int variant) {
 }
 
 extern "C" int zt_cuda_attention_variant_ok(int variant, const zt_attn *a) {
-    if (a->dt != ZT_DT_BF16) return 0;
+    if (a->dt != ZT_DT_BF16 && a->dt != ZT_DT_F16) return 0;
     if (variant == 0) return a->hd == 64 || a->hd == 128 || a->hd == 512;
     if (variant < 0 || variant >= ZT_ATTN_VARIANTS) return 0;
+    if (variant == SMALL_VARIANT) return (a->hd == 64 || a->hd == 128) && variant_smem(variant, a->hd) <= device_smem_optin();
     if (variant >= WGMMA_VARIANT) return zt_cuda_attention_wgmma_ok(a, wgmma_bn(variant));
     if (variant >= WIDE_VARIANT ? a->hd != 512 : a->hd != 64 && a->hd != 128) return 0;
     return variant_smem(variant, a->hd) <= device_smem_optin();
 }
 
 extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int variant) {
-    ZT_ASSERT(a->dt == ZT_DT_BF16 && "CUDA attention is bf16 only: f32 attention runs on the CPU backend");
+    ZT_ASSERT((a->dt == ZT_DT_BF16 || a->dt == ZT_DT_F16) &&
+              "CUDA attention is bf16 or f16: f32 attention runs on the CPU backend");
     ZT_ASSERT((a->hd == 64 || a->hd == 128 || a->hd == 512) && "attention head dim must be 64, 128 or 512");
     ZT_ASSERT(a->sq >= 0 && a->sk >= 0 && a->heads > 0 && a->kv_heads > 0 && a->heads % a->kv_heads == 0);
     ZT_ASSERT(a->q && a->k && a->v && a->o);
@@ -716,10 +767,10 @@ extern "C" void zt_cuda_attention_variant(zt_ops *ops, const zt_attn *a, int var
     const AttnParams p = attn_params(a);
     cudaStream_t st = (cudaStream_t)ops->stream;
 
-    if (variant >= WGMMA_VARIANT) zt_cuda_attention_wgmma(ops, a, wgmma_bn(variant));
-    else if (variant == 4) launch(attn_wide<4, 2>, WideCfg<4, 2>::SMEM, WideCfg<4, 2>::BM, WideCfg<4, 2>::NT, a, p, st);
-    else if (variant == 5) launch(attn_wide<2, 2>, WideCfg<2, 2>::SMEM, WideCfg<2, 2>::BM, WideCfg<2, 2>::NT, a, p, st);
-    else if (variant == 6) launch(attn_wide<2, 1>, WideCfg<2, 1>::SMEM, WideCfg<2, 1>::BM, WideCfg<2, 1>::NT, a, p, st);
+    if (variant >= WGMMA_VARIANT && variant != SMALL_VARIANT) zt_cuda_attention_wgmma(ops, a, wgmma_bn(variant));
+    else if (variant == 4) launch_wide<4, 2>(a, p, st);
+    else if (variant == 5) launch_wide<2, 2>(a, p, st);
+    else if (variant == 6) launch_wide<2, 1>(a, p, st);
     else if (a->hd == 64) launch_narrow_variant<64>(variant, a, p, st);
     else launch_narrow_variant<128>(variant, a, p, st);
 }

@@ -18,6 +18,9 @@
  *   7  hd 128     wgmma_bn128: Hopper wgmma (kernels/cuda_attention_sm90.cu),
  *                 non-causal, 2 warpgroups (BM 128), key tile 128 (160 KB)
  *   8  hd 128     wgmma_bn64: as 7 with key tile 64 (96 KB, 2 CTAs per SM)
+ *   9  hd 64/128  w4m1_bn32_s2: 4 warps x 16 rows, key tile 32, 2 stages
+ *                 (48 KB at hd 128: Turing's 64 KB per block; the default
+ *                 only where nothing larger fits)
  * (7 and 8 need a compute capability 9.0 card and a build for sm_90a.)
  * zt_cuda_attention_variant_ok says 0 for a variant whose shared memory the
  * current device cannot give one block.
@@ -31,7 +34,7 @@
 extern "C" {
 #endif
 
-#define ZT_ATTN_VARIANTS 9
+#define ZT_ATTN_VARIANTS 10
 
 /* Name of a variant ("" when out of range). */
 const char *zt_cuda_attention_variant_name(int variant);

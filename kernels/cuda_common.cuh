@@ -3,9 +3,10 @@
  * points of ops.h, 16-byte vector loads/stores of 8 elements, warp sums and
  * launch helpers.
  *
- * Element types in device code: float, __nv_bfloat16 (bf16), __half (f16,
- * read only). "R(x)" in ops.h (round_bf16 on the bf16-activation path, the
- * identity on the f32 path) is zt_rnd<T>(x) with T the activation type. */
+ * Element types in device code: float, __nv_bfloat16 (bf16), __half (f16:
+ * the fp16 path). "R(x)" in ops.h (round_bf16 on the bf16-activation path,
+ * round to f16 on the f16 path, the identity on the f32 path) is zt_rnd<T>(x)
+ * with T the activation type. */
 #ifndef ZT_KERNELS_CUDA_COMMON_CUH
 #define ZT_KERNELS_CUDA_COMMON_CUH
 
@@ -43,6 +44,13 @@ __device__ __forceinline__ float zt_to_f32(__half v) { return __half2float(v); }
 template <typename T> __device__ __forceinline__ T zt_from_f32(float v);
 template <> __device__ __forceinline__ float zt_from_f32<float>(float v) { return v; }
 template <> __device__ __forceinline__ zt_bf16 zt_from_f32<zt_bf16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half zt_from_f32<__half>(float v) { return __float2half_rn(v); }
+
+/* The fp16 guard (ops.h): round to f16, NaN -> 0, ±Inf -> ±65504. */
+__device__ __forceinline__ __half zt_f16_sat(float v) {
+    if (v != v) return __float2half_rn(0.f);
+    return __float2half_rn(fminf(fmaxf(v, -65504.f), 65504.f)); /* |v| < 65520 rounds to at most 65504 anyway */
+}
 
 /* Round to the activation precision of T (bf16: RNE to bf16; f32: identity).
  * (An integer-RNE version on the bit pattern was measured slower in the
@@ -95,6 +103,29 @@ __device__ __forceinline__ void zt_ld8rw(const zt_bf16 *p, float v[8]) {
         v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
     }
 }
+__device__ __forceinline__ void zt_ld8rw(const __half *p, float v[8]) {
+    uint4 u = reinterpret_cast<const uint4 *>(p)[0];
+    const __half2 *h = reinterpret_cast<const __half2 *>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 f = __half22float2(h[i]);
+        v[2 * i] = f.x;
+        v[2 * i + 1] = f.y;
+    }
+}
+/* Two f32 -> f16x2 (round to nearest even), lo in the low half. */
+__device__ __forceinline__ uint32_t zt_pack_f16x2(float lo, float hi) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+__device__ __forceinline__ void zt_st8(__half *p, const float v[8]) {
+    uint4 u;
+    u.x = zt_pack_f16x2(v[0], v[1]);
+    u.y = zt_pack_f16x2(v[2], v[3]);
+    u.z = zt_pack_f16x2(v[4], v[5]);
+    u.w = zt_pack_f16x2(v[6], v[7]);
+    *reinterpret_cast<uint4 *>(p) = u;
+}
 __device__ __forceinline__ void zt_st8(float *p, const float v[8]) {
     reinterpret_cast<float4 *>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
     reinterpret_cast<float4 *>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
@@ -136,12 +167,29 @@ template <int WIDTH> __device__ __forceinline__ float zt_group_sum_warp(float v)
 __device__ __forceinline__ uint32_t zt_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 /* 16-byte async copy global -> shared; src_bytes 0 zero-fills the chunk (src
  * must still be a mapped address). */
+/* cp.async needs sm_80; compiled for sm_75 (the fp16 path's Turing target,
+ * also JIT-compiled elsewhere from its compute_75 PTX) the copy is a plain
+ * 16-byte load and shared store, done when the call returns, and commit /
+ * wait are no-ops: the kernels' __syncthreads after a wait then orders it. */
 __device__ __forceinline__ void zt_cp_async16(uint32_t dst, const void *src, int src_bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (src_bytes) v = *reinterpret_cast<const uint4 *>(src);
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+                 : "memory");
+#else
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+#endif
 }
-__device__ __forceinline__ void zt_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void zt_cp_async_commit() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
 template <int N> __device__ __forceinline__ void zt_cp_async_wait() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
 }
 __device__ __forceinline__ float zt_ex2(float x) {
     float y;

@@ -21,6 +21,17 @@ int zt_cuda_device_count(void) {
     return n;
 }
 
+
+int zt_cuda_capability(int device) {
+    int major = 0, minor = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return 10 * major + minor;
+}
+
 int zt_cuda_wgmma_device(void) {
 #if defined(ZT_HAVE_SM90A)
     int dev = 0, major = 0, minor = 0;
@@ -40,6 +51,18 @@ int zt_cuda_wgmma_device(void) {
  * has code for the card (every module is compiled for the same targets). */
 __global__ void zt_probe_kernel(void) {}
 
+int zt_cuda_bf16_kernels(void) {
+    struct cudaFuncAttributes fa;
+    if (cudaFuncGetAttributes(&fa, zt_probe_kernel) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    /* ptxVersion: the virtual architecture the code came from (75 for an sm_75
+     * build even where it was JIT-compiled into sm_90 code, whose
+     * binaryVersion then reads 90); binaryVersion only where none is given. */
+    return fa.ptxVersion ? fa.ptxVersion >= 80 : fa.binaryVersion >= 80;
+}
+
 int zt_cuda_device_probe(int device, zt_gpu_probe *g) {
     memset(g, 0, sizeof *g);
     g->device = device;
@@ -53,7 +76,7 @@ int zt_cuda_device_probe(int device, zt_gpu_probe *g) {
     snprintf(g->name, sizeof g->name, "%s", p.name);
     g->major = p.major;
     g->minor = p.minor;
-    if (p.major < ZT_CUDA_MIN_MAJOR) return 0; /* refused without touching the card */
+    if (p.major * 10 + p.minor < ZT_CUDA_MIN_CC) return 0; /* refused without touching the card */
     int prev = 0;
     if (cudaGetDevice(&prev) != cudaSuccess) prev = 0;
     struct cudaFuncAttributes fa;

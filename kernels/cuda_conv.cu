@@ -60,10 +60,15 @@ __device__ __forceinline__ void conv_ldm4(uint32_t addr, uint32_t &r0, uint32_t 
 }
 
 __device__ __forceinline__ void conv_mma(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800 /* bf16 MMA: sm_80+ (an sm_75 build runs no bf16 conv) */
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    (void)d; (void)a; (void)b;
+    __trap();
+#endif
 }
 
 template <int BM, int BN, int WM, int WN, int BK, int STAGES, bool SEPI = false> struct conv_cfg {

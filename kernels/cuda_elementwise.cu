@@ -34,12 +34,10 @@ __global__ void k_map(size_t n, const TA *a, const TA *b, TY *y, Op op) {
             float va[8], vb[8] = {0, 0, 0, 0, 0, 0, 0, 0}, vy[8];
             /* plain loads: a, b and y may alias (in place) */
             if constexpr (sizeof(TA) == 4) zt_ld8rw((const float *)(a + c * 8), va);
-            else if constexpr (std::is_same<TA, zt_bf16>::value) zt_ld8rw(a + c * 8, va);
-            else zt_ld8(a + c * 8, va);
+            else zt_ld8rw(a + c * 8, va);
             if (b) {
                 if constexpr (sizeof(TA) == 4) zt_ld8rw((const float *)(b + c * 8), vb);
-                else if constexpr (std::is_same<TA, zt_bf16>::value) zt_ld8rw(b + c * 8, vb);
-                else zt_ld8(b + c * 8, vb);
+                else zt_ld8rw(b + c * 8, vb);
             }
 #pragma unroll
             for (int j = 0; j < 8; j++) vy[j] = op(va[j], vb[j]);
@@ -64,6 +62,7 @@ template <typename Op> static void map_same(zt_ops *ops, const char *what, size_
     ZT_ASSERT(a && y && (n == 0 || a));
     if (dt == ZT_DT_BF16) map_launch<zt_bf16, zt_bf16>(ops, n, a, b, y, op);
     else if (dt == ZT_DT_F32) map_launch<float, float>(ops, n, a, b, y, op);
+    else if (dt == ZT_DT_F16) map_launch<__half, __half>(ops, n, a, b, y, op);
     else ZT_CU_FAIL_DTYPE(what, dt);
 }
 
@@ -83,29 +82,31 @@ void zt_cuda_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt
 }
 void zt_cuda_tanh(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) { map_same(ops, "tanh", n, x, NULL, y, dt, op_tanh()); }
 
+template <typename TA> static void convert_to(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype y_dt) {
+    if (y_dt == ZT_DT_BF16) map_launch<TA, zt_bf16>(ops, n, x, NULL, y, op_copy());
+    else if (y_dt == ZT_DT_F16) map_launch<TA, __half>(ops, n, x, NULL, y, op_copy());
+    else map_launch<TA, float>(ops, n, x, NULL, y, op_copy());
+}
+
 void zt_cuda_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y, zt_dtype y_dt) {
     ZT_ASSERT(x && y);
-    if (y_dt != ZT_DT_F32 && y_dt != ZT_DT_BF16) ZT_CU_FAIL_DTYPE("convert (output)", y_dt);
-    const bool yb = y_dt == ZT_DT_BF16;
+    if (y_dt != ZT_DT_F32 && y_dt != ZT_DT_BF16 && y_dt != ZT_DT_F16) ZT_CU_FAIL_DTYPE("convert (output)", y_dt);
     switch (x_dt) {
-    case ZT_DT_F32:
-        if (yb) map_launch<float, zt_bf16>(ops, n, x, NULL, y, op_copy());
-        else map_launch<float, float>(ops, n, x, NULL, y, op_copy());
-        break;
-    case ZT_DT_BF16:
-        if (yb) map_launch<zt_bf16, zt_bf16>(ops, n, x, NULL, y, op_copy());
-        else map_launch<zt_bf16, float>(ops, n, x, NULL, y, op_copy());
-        break;
-    case ZT_DT_F16:
-        if (yb) map_launch<__half, zt_bf16>(ops, n, x, NULL, y, op_copy());
-        else map_launch<__half, float>(ops, n, x, NULL, y, op_copy());
-        break;
+    case ZT_DT_F32: convert_to<float>(ops, n, x, y, y_dt); break;
+    case ZT_DT_BF16: convert_to<zt_bf16>(ops, n, x, y, y_dt); break;
+    case ZT_DT_F16: convert_to<__half>(ops, n, x, y, y_dt); break;
     default: ZT_CU_FAIL_DTYPE("convert (input)", x_dt);
     }
 }
 
-/* ---- SwiGLU: out[r, j] = R(R(silu(gate[r, j])) * up[r, j]) ---- */
-template <typename T, bool VEC>
+/* ---- SwiGLU: out[r, j] = R(R(silu(gate[r, j])) * up[r, j]) ----
+ * GUARD (f16, ops.h): out = sat(R(R(silu(gate)) * up / ZT_F16_SWIGLU_SCALE)). */
+template <typename T, bool GUARD> __device__ __forceinline__ float swiglu_one(float g, float u) {
+    const float v = zt_rnd<T>(g / (1.0f + expf(-g))) * u;
+    return GUARD ? __half2float(zt_f16_sat(v * (1.0f / ZT_F16_SWIGLU_SCALE))) : v;
+}
+
+template <typename T, bool VEC, bool GUARD>
 __global__ void k_swiglu(int rows, int ff, const T *in, int64_t ld_in, T *out, int64_t ld_out) {
     const int per_row = VEC ? ff / 8 : ff;
     for (int r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -117,11 +118,10 @@ __global__ void k_swiglu(int rows, int ff, const T *in, int64_t ld_in, T *out, i
                 zt_ld8(g + c * 8, vg);
                 zt_ld8(u + c * 8, vu);
 #pragma unroll
-                for (int j = 0; j < 8; j++) vo[j] = zt_rnd<T>(vg[j] / (1.0f + expf(-vg[j]))) * vu[j];
+                for (int j = 0; j < 8; j++) vo[j] = swiglu_one<T, GUARD>(vg[j], vu[j]);
                 zt_st8(o + c * 8, vo);
             } else {
-                const float a = zt_to_f32(g[c]);
-                o[c] = zt_from_f32<T>(zt_rnd<T>(a / (1.0f + expf(-a))) * zt_to_f32(u[c]));
+                o[c] = zt_from_f32<T>(swiglu_one<T, GUARD>(zt_to_f32(g[c]), zt_to_f32(u[c])));
             }
         }
     }
@@ -136,11 +136,21 @@ void zt_cuda_swiglu(zt_ops *ops, int rows, int ff, const void *in, int64_t ld_in
     dim3 grid((unsigned)((per_row + EW_THREADS - 1) / EW_THREADS), (unsigned)(rows < 65535 ? rows : 65535));
     cudaStream_t st = zt_cu_stream(ops);
     if (dt == ZT_DT_BF16) {
-        if (vec) k_swiglu<zt_bf16, true><<<grid, EW_THREADS, 0, st>>>(rows, ff, (const zt_bf16 *)in, ld_in, (zt_bf16 *)out, ld_out);
-        else k_swiglu<zt_bf16, false><<<grid, EW_THREADS, 0, st>>>(rows, ff, (const zt_bf16 *)in, ld_in, (zt_bf16 *)out, ld_out);
+        if (vec) k_swiglu<zt_bf16, true, false><<<grid, EW_THREADS, 0, st>>>(rows, ff, (const zt_bf16 *)in, ld_in, (zt_bf16 *)out, ld_out);
+        else k_swiglu<zt_bf16, false, false><<<grid, EW_THREADS, 0, st>>>(rows, ff, (const zt_bf16 *)in, ld_in, (zt_bf16 *)out, ld_out);
     } else if (dt == ZT_DT_F32) {
-        if (vec) k_swiglu<float, true><<<grid, EW_THREADS, 0, st>>>(rows, ff, (const float *)in, ld_in, (float *)out, ld_out);
-        else k_swiglu<float, false><<<grid, EW_THREADS, 0, st>>>(rows, ff, (const float *)in, ld_in, (float *)out, ld_out);
+        if (vec) k_swiglu<float, true, false><<<grid, EW_THREADS, 0, st>>>(rows, ff, (const float *)in, ld_in, (float *)out, ld_out);
+        else k_swiglu<float, false, false><<<grid, EW_THREADS, 0, st>>>(rows, ff, (const float *)in, ld_in, (float *)out, ld_out);
+    } else if (dt == ZT_DT_F16) {
+        const __half *i16 = (const __half *)in;
+        __half *o16 = (__half *)out;
+        if (zt_ops_f16_guard(ops)) {
+            if (vec) k_swiglu<__half, true, true><<<grid, EW_THREADS, 0, st>>>(rows, ff, i16, ld_in, o16, ld_out);
+            else k_swiglu<__half, false, true><<<grid, EW_THREADS, 0, st>>>(rows, ff, i16, ld_in, o16, ld_out);
+        } else {
+            if (vec) k_swiglu<__half, true, false><<<grid, EW_THREADS, 0, st>>>(rows, ff, i16, ld_in, o16, ld_out);
+            else k_swiglu<__half, false, false><<<grid, EW_THREADS, 0, st>>>(rows, ff, i16, ld_in, o16, ld_out);
+        }
     } else {
         ZT_CU_FAIL_DTYPE("swiglu", dt);
     }
@@ -217,6 +227,7 @@ void zt_cuda_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype
     const unsigned blocks = zt_cu_blocks((size_t)half, EW_THREADS);
     if (dt == ZT_DT_BF16) k_timestep<zt_bf16><<<blocks, EW_THREADS, 0, zt_cu_stream(ops)>>>(tt, half, 1.0f / (float)half, (zt_bf16 *)out);
     else if (dt == ZT_DT_F32) k_timestep<float><<<blocks, EW_THREADS, 0, zt_cu_stream(ops)>>>(tt, half, 1.0f / (float)half, (float *)out);
+    else if (dt == ZT_DT_F16) k_timestep<__half><<<blocks, EW_THREADS, 0, zt_cu_stream(ops)>>>(tt, half, 1.0f / (float)half, (__half *)out);
     else ZT_CU_FAIL_DTYPE("timestep_embed", dt);
     ZT_CUDA_LAUNCH_CHECK();
 }

@@ -4,7 +4,8 @@
  * D[n, m] = op(A)·B with A = w seen as a k×n column-major matrix (ld k,
  * op = T) and B = x seen as k×m (ld ldx, op = N); D is n×m with ld ldy.
  * Compute type CUBLAS_COMPUTE_32F for every combination: f32 accumulation
- * for bf16 inputs and true f32 (no TF32) for f32 inputs. The bias rides the
+ * for bf16 and f16 inputs (the fp16 path; any card with tensor cores) and
+ * true f32 (no TF32) for f32 inputs; zt_gemm.scale is alpha. The bias rides the
  * epilogue (CUBLASLT_EPILOGUE_BIAS, one rounding after the add); accumulate
  * is beta = 1 with C = D.
  *
@@ -21,6 +22,7 @@ static cudaDataType_t gemm_cuda_type(zt_dtype t) {
     switch (t) {
     case ZT_DT_F32: return CUDA_R_32F;
     case ZT_DT_BF16: return CUDA_R_16BF;
+    case ZT_DT_F16: return CUDA_R_16F;
     default: ZT_CU_FAIL_DTYPE("gemm", t);
     }
 }
@@ -137,12 +139,13 @@ static int gemm_find_algo(zt_ops *ops, const gemm_key *key, const gemm_plan *p, 
     return found;
 }
 
-/* y[r, j] += bias[j] over an [m, n] f32 matrix (row stride ldy), bias bf16:
- * used only when cuBLASLt has no bf16-bias epilogue for an f32 output. */
-__global__ void k_gemm_bias_f32(int m, int n, float *y, int64_t ldy, const zt_bf16 *bias) {
+/* y[r, j] += bias[j] over an [m, n] f32 matrix (row stride ldy), bias bf16
+ * or f16: used only when cuBLASLt has no 16-bit-bias epilogue for an f32
+ * output. */
+template <typename TB> __global__ void k_gemm_bias_f32(int m, int n, float *y, int64_t ldy, const TB *bias) {
     for (int r = blockIdx.y; r < m; r += gridDim.y)
         for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += gridDim.x * blockDim.x)
-            y[(size_t)r * ldy + j] = __fadd_rn(y[(size_t)r * ldy + j], __bfloat162float(bias[j]));
+            y[(size_t)r * ldy + j] = __fadd_rn(y[(size_t)r * ldy + j], zt_to_f32(bias[j]));
 }
 
 /* (f32 x, bf16 w) -> f32 y: the f32-math VAE on CUDA keeps its weights in
@@ -193,13 +196,14 @@ __global__ void __launch_bounds__(256) k_gemm_f32_bf16(int m, int n, int k, cons
     }
 }
 
-void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx, const void *w,
+/* alpha: zt_gemm.scale (1: none), applied to x·wᵀ before the bias and C. */
+static void gemm_run(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx, const void *w,
                      zt_dtype w_dt, int64_t ldw, const void *bias, const void *c, int64_t ldc, void *y, zt_dtype y_dt,
-                     int64_t ldy) {
+                     int64_t ldy, float alpha) {
     ZT_ASSERT(m > 0 && n > 0 && k > 0 && x && w && y);
     ZT_ASSERT(ldx >= k && ldw >= k && ldy >= n && (!c || ldc >= n));
     if (x_dt == ZT_DT_F32 && w_dt == ZT_DT_BF16) {
-        if (y_dt != ZT_DT_F32) {
+        if (y_dt != ZT_DT_F32 || alpha != 1.0f) {
             fprintf(stderr, "zturbo: %s:%d: gemm: (f32 x, bf16 w) needs an f32 output\n", __FILE__, __LINE__);
             abort();
         }
@@ -210,7 +214,8 @@ void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x
         ZT_CUDA_LAUNCH_CHECK();
         return;
     }
-    int ok = (x_dt == ZT_DT_BF16 && w_dt == ZT_DT_BF16 && (y_dt == ZT_DT_BF16 || y_dt == ZT_DT_F32)) ||
+    const int half = x_dt == ZT_DT_BF16 || x_dt == ZT_DT_F16;
+    int ok = (half && w_dt == x_dt && (y_dt == x_dt || y_dt == ZT_DT_F32)) ||
              (x_dt == ZT_DT_F32 && w_dt == ZT_DT_F32 && y_dt == ZT_DT_F32);
     if (!ok) {
         fprintf(stderr, "zturbo: %s:%d: gemm: unsupported dtypes (x %s, w %s, y %s)\n", __FILE__, __LINE__,
@@ -230,10 +235,10 @@ void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x
     key.al_c = gemm_alignment(c ? c : y);
     key.al_d = gemm_alignment(y);
 
-    /* cuBLASLt's bias has D's type: a bf16 bias on an f32 output is added by
-     * a separate f32 kernel (two f32 roundings instead of one; bf16 bias
-     * values are exact in f32). */
-    const int separate_bias = bias && y_dt == ZT_DT_F32 && w_dt == ZT_DT_BF16;
+    /* cuBLASLt's bias has D's type: a bf16 / f16 bias on an f32 output is
+     * added by a separate f32 kernel (two f32 roundings instead of one; 16-bit
+     * bias values are exact in f32). */
+    const int separate_bias = bias && y_dt == ZT_DT_F32 && (w_dt == ZT_DT_BF16 || w_dt == ZT_DT_F16);
     if (separate_bias) key.bias_dt = -1;
     gemm_plan p;
     gemm_plan_make(&p, &key, separate_bias ? NULL : bias);
@@ -246,20 +251,29 @@ void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x
                 zt_dtype_name(w_dt), zt_dtype_name(y_dt), bias ? "yes" : "no", key.al_b, key.al_a, key.al_d);
         abort();
     }
-    const float alpha = 1.0f, beta = c ? 1.0f : 0.0f;
+    const float beta = c ? 1.0f : 0.0f;
     ZT_CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)ops->cublaslt, p.desc, &alpha, w, p.a, x, p.b, &beta,
                                    c ? c : y, p.c, y, p.d, &algo, ops->gemm_ws, ops->gemm_ws_bytes,
                                    zt_cu_stream(ops)));
     gemm_plan_free(&p);
     if (separate_bias) {
         dim3 grid((unsigned)((n + 255) / 256), (unsigned)(m < 65535 ? m : 65535));
-        k_gemm_bias_f32<<<grid, 256, 0, zt_cu_stream(ops)>>>(m, n, (float *)y, ldy, (const zt_bf16 *)bias);
+        if (w_dt == ZT_DT_F16)
+            k_gemm_bias_f32<__half><<<grid, 256, 0, zt_cu_stream(ops)>>>(m, n, (float *)y, ldy, (const __half *)bias);
+        else
+            k_gemm_bias_f32<zt_bf16><<<grid, 256, 0, zt_cu_stream(ops)>>>(m, n, (float *)y, ldy, (const zt_bf16 *)bias);
         ZT_CUDA_LAUNCH_CHECK();
     }
 }
 
+void zt_cuda_gemm_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx, const void *w,
+                     zt_dtype w_dt, int64_t ldw, const void *bias, const void *c, int64_t ldc, void *y, zt_dtype y_dt,
+                     int64_t ldy) {
+    gemm_run(ops, m, n, k, x, x_dt, ldx, w, w_dt, ldw, bias, c, ldc, y, y_dt, ldy, 1.0f);
+}
+
 void zt_cuda_gemm(zt_ops *ops, const zt_gemm *g) {
     int64_t ldx = g->ldx ? g->ldx : g->k, ldy = g->ldy ? g->ldy : g->n;
-    zt_cuda_gemm_ex(ops, g->m, g->n, g->k, g->x, g->x_dt, ldx, g->w, g->w_dt, g->k, g->bias,
-                    g->accumulate ? g->y : NULL, ldy, g->y, g->y_dt, ldy);
+    gemm_run(ops, g->m, g->n, g->k, g->x, g->x_dt, ldx, g->w, g->w_dt, g->k, g->bias, g->accumulate ? g->y : NULL, ldy,
+             g->y, g->y_dt, ldy, g->scale != 0.0f ? g->scale : 1.0f);
 }

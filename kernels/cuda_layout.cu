@@ -28,6 +28,7 @@ void zt_cuda_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *la
     const unsigned blocks = zt_cu_blocks(n, LAYOUT_THREADS);
     if (dt == ZT_DT_BF16) k_patchify<zt_bf16><<<blocks, LAYOUT_THREADS, 0, zt_cu_stream(ops)>>>(c, hl, wl, p, lat, (zt_bf16 *)tok);
     else if (dt == ZT_DT_F32) k_patchify<float><<<blocks, LAYOUT_THREADS, 0, zt_cu_stream(ops)>>>(c, hl, wl, p, lat, (float *)tok);
+    else if (dt == ZT_DT_F16) k_patchify<__half><<<blocks, LAYOUT_THREADS, 0, zt_cu_stream(ops)>>>(c, hl, wl, p, lat, (__half *)tok);
     else ZT_CU_FAIL_DTYPE("patchify", dt);
     ZT_CUDA_LAUNCH_CHECK();
 }
@@ -57,6 +58,8 @@ void zt_cuda_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *t
         k_unpatchify<zt_bf16><<<blocks, LAYOUT_THREADS, 0, zt_cu_stream(ops)>>>(c, hl, wl, p, (const zt_bf16 *)tok, ld_tok, out);
     else if (dt == ZT_DT_F32)
         k_unpatchify<float><<<blocks, LAYOUT_THREADS, 0, zt_cu_stream(ops)>>>(c, hl, wl, p, (const float *)tok, ld_tok, out);
+    else if (dt == ZT_DT_F16)
+        k_unpatchify<__half><<<blocks, LAYOUT_THREADS, 0, zt_cu_stream(ops)>>>(c, hl, wl, p, (const __half *)tok, ld_tok, out);
     else ZT_CU_FAIL_DTYPE("unpatchify", dt);
     ZT_CUDA_LAUNCH_CHECK();
 }

@@ -80,9 +80,15 @@ template <int G> __device__ __forceinline__ float norm_group_sum(float v, float 
  * the loaded value. */
 __device__ __forceinline__ uint4 norm_ld_stream(const void *p) {
     uint4 u;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800 /* the L2 prefetch size needs sm_80 (sm_75 builds) */
+    asm volatile("ld.global.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                 : "l"(p));
+#else
     asm volatile("ld.global.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
                  : "l"(p));
+#endif
     return u;
 }
 /* Variant 4: evict-first store (the output is not read by this kernel). */
@@ -674,6 +680,11 @@ template <typename TX, typename TY, int MODE> static void norm_launch_t(const zt
 template <int MODE>
 static void norm_run(zt_ops *ops, const zt_norm *n, const void *gate, void *out, zt_dtype out_dt, int64_t ld_out) {
     ZT_ASSERT(n->rows >= 0 && n->heads >= 1 && n->dim >= 1 && n->x && out);
+    if (n->y_dt == ZT_DT_F16) { /* the fp16 path: kernels/cuda_norm_f16.cu */
+        zt_cuda_norm_f16(ops, n, MODE, gate, out, ld_out);
+        return;
+    }
+    ZT_ASSERT(!n->w_f16 && !n->resid_f32);
     if (n->rows == 0) return;
     ZT_ASSERT(n->x_dt == ZT_DT_F32 || n->x_dt == ZT_DT_BF16);
     ZT_ASSERT(out_dt == ZT_DT_F32 || out_dt == ZT_DT_BF16);

@@ -26,5 +26,14 @@ int zt_ops_norm_variant(const zt_ops *ops);
 
 #ifdef __cplusplus
 }
+/* The fp16 path's norms (kernels/cuda_norm_f16.cu): an f16 output (y_dt),
+ * x f32 or f16. mode: 0 RMSNorm, 1 LayerNorm, 2 gate_add (out = resid).
+ * Called by the zt_cuda_* entry points of cuda_norm.cu; no variants. */
+void zt_cuda_norm_f16(zt_ops *ops, const zt_norm *n, int mode, const void *gate, void *out, int64_t ld_out);
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 #endif

@@ -56,6 +56,9 @@ void zt_cuda_rope_pairs(zt_ops *ops, int rows, int heads, int hd, void *x, int64
     } else if (dt == ZT_DT_F32) {
         if (vec) k_rope_pairs<float, true><<<grid, ROPE_THREADS, 0, st>>>(rows, heads, hd, (float *)x, ldx, cs);
         else k_rope_pairs<float, false><<<grid, ROPE_THREADS, 0, st>>>(rows, heads, hd, (float *)x, ldx, cs);
+    } else if (dt == ZT_DT_F16) {
+        if (vec) k_rope_pairs<__half, true><<<grid, ROPE_THREADS, 0, st>>>(rows, heads, hd, (__half *)x, ldx, cs);
+        else k_rope_pairs<__half, false><<<grid, ROPE_THREADS, 0, st>>>(rows, heads, hd, (__half *)x, ldx, cs);
     } else {
         ZT_CU_FAIL_DTYPE("rope_pairs", dt);
     }
@@ -119,6 +122,9 @@ void zt_cuda_rope_half(zt_ops *ops, int rows, int heads, int hd, void *x, int64_
     } else if (dt == ZT_DT_F32) {
         if (vec) k_rope_half<float, true><<<grid, ROPE_THREADS, 0, st>>>(rows, heads, hd, (float *)x, ldx, (const float *)cs);
         else k_rope_half<float, false><<<grid, ROPE_THREADS, 0, st>>>(rows, heads, hd, (float *)x, ldx, (const float *)cs);
+    } else if (dt == ZT_DT_F16) {
+        if (vec) k_rope_half<__half, true><<<grid, ROPE_THREADS, 0, st>>>(rows, heads, hd, (__half *)x, ldx, (const __half *)cs);
+        else k_rope_half<__half, false><<<grid, ROPE_THREADS, 0, st>>>(rows, heads, hd, (__half *)x, ldx, (const __half *)cs);
     } else {
         ZT_CU_FAIL_DTYPE("rope_half", dt);
     }

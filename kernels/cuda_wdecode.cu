@@ -77,7 +77,9 @@ static_assert(ZT_WCODE_TILE == 2 * 8 * WD_THREADS, "a thread decodes two groups 
 /* 8 blocks of 256 threads on sm_90 (as measured: 32 registers, no spill);
  * 6 elsewhere (sm_86, sm_89, sm_120 hold 1536 threads an SM: ptxas rejects
  * 8; sm_80 would spill at 32 registers) */
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ != 900
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define WD_V1_MIN_BLOCKS 4 /* sm_75 (the fp16 path's Turing build): 1024 threads an SM; coded weights are bf16 */
+#elif !defined(__CUDA_ARCH__) || __CUDA_ARCH__ != 900
 #define WD_V1_MIN_BLOCKS 6
 #else
 #define WD_V1_MIN_BLOCKS 8

@@ -89,11 +89,13 @@ int zt_ops_check_gpu(int device, zt_err *e) {
 #endif
         if (zt_cuda_device_probe(device, &g))
             return zt_err_set(e, ZT_ERR_UNSUPPORTED, "CUDA device %d: %s", device, g.error);
-    if (g.major < ZT_CUDA_MIN_MAJOR)
+    if (g.major * 10 + g.minor < ZT_CUDA_MIN_CC)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED,
-                          "GPU %d (%s) has compute capability %d.%d; zturbo needs %d.0 or newer (Ampere, Ada, Hopper, "
-                          "Blackwell): cards before Ampere have no compute path yet. `--device cpu` runs on the CPU",
-                          device, g.name, g.major, g.minor, ZT_CUDA_MIN_MAJOR);
+                          "GPU %d (%s) has compute capability %d.%d; zturbo needs %d.%d or newer (Turing with "
+                          "--precision fp16; %d.%d for bf16): cards before Turing have no compute path yet. "
+                          "`--device cpu` runs on the CPU",
+                          device, g.name, g.major, g.minor, ZT_CUDA_MIN_CC / 10, ZT_CUDA_MIN_CC % 10,
+                          ZT_CUDA_BF16_CC / 10, ZT_CUDA_BF16_CC % 10);
     if (g.load == ZT_GPU_NO_IMAGE)
         return zt_err_set(e, ZT_ERR_UNSUPPORTED,
                           "GPU %d (%s, compute capability %d.%d): this zturbo has no code for it (built for %s); "
@@ -109,7 +111,36 @@ int zt_ops_check_gpu(int device, zt_err *e) {
                           device, g.name, g.major, g.minor, g.error);
     return ZT_OK;
 }
+int zt_ops_check_gpu_bf16(int device, zt_err *e) {
+    zt_gpu_probe g;
+    int sim = 0;
+#ifdef ZT_TEST_HOOKS
+    sim = simulated_gpu(device, &g);
+#endif
+    if (!sim && zt_cuda_device_probe(device, &g))
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "CUDA device %d: %s", device, g.error);
+    if (g.major * 10 + g.minor < ZT_CUDA_BF16_CC)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED,
+                          "GPU %d (%s) has compute capability %d.%d: precision bf16 needs %d.%d or newer (bf16 tensor "
+                          "cores); this card runs --precision fp16",
+                          device, g.name, g.major, g.minor, ZT_CUDA_BF16_CC / 10, ZT_CUDA_BF16_CC % 10);
+    if (!sim) {
+        int prev = 0, ok = 0;
+        if (cudaGetDevice(&prev) != cudaSuccess) prev = 0;
+        if (cudaSetDevice(device) == cudaSuccess) ok = zt_cuda_bf16_kernels();
+        (void)cudaGetLastError();
+        (void)cudaSetDevice(prev);
+        if (!ok)
+            return zt_err_set(e, ZT_ERR_UNSUPPORTED,
+                              "GPU %d (%s, compute capability %d.%d): this zturbo was built without bf16 kernels "
+                              "(built for %s): use --precision fp16, or rebuild with `make CUDA_ARCH=sm_%d%d`",
+                              device, g.name, g.major, g.minor, ZT_CUDA_ARCHS, g.major, g.minor);
+    }
+    return ZT_OK;
+}
 const char *zt_cuda_kernel_path(void) { return zt_cuda_wgmma_device() ? "wgmma" : "mma.sync"; }
+void zt_ops_set_f16_guard(zt_ops *ops, int on) { ops->f16_unguarded = !on; }
+int zt_ops_f16_guard(const zt_ops *ops) { return !ops->f16_unguarded; }
 
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes) {
     *free_bytes = *total_bytes = 0;

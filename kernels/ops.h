@@ -69,15 +69,29 @@ void zt_ops_sync(zt_ops *ops);                       /* wait for all enqueued wo
 size_t zt_ops_device_bytes(const zt_ops *ops);
 /* 1 when a usable CUDA device exists (tests use it to skip with exit 77). */
 int zt_cuda_available(void);
+/* Compute capability of CUDA device `device` as 10 * major + minor (75 for a
+ * T4 / RTX 20xx, 90 for an H100); 0 when it cannot be read. Below 80 there
+ * are no bf16 tensor cores: those cards run the fp16 path. */
+int zt_cuda_capability(int device);
+/* 1 when the current device runs this build's bf16 kernels: sm_80+ code for
+ * it; 0 for a build with sm_75 code only (CUDA_ARCH=sm_75), which runs the
+ * fp16 path alone, on any card. */
+int zt_cuda_bf16_kernels(void);
 /* Whether CUDA device `device` can run this build, before any work: its
- * compute capability must be 8.0 or newer (bf16 tensor cores; older cards
- * have no path yet) and the build must hold code for it (SASS of its
+ * compute capability must be 7.5 or newer (8.0+: bf16 tensor cores; 7.5,
+ * Turing: the fp16 path only, zt_ops_check_gpu_bf16; older cards have no
+ * path yet) and the build must hold code for it (SASS of its
  * architecture or PTX the driver can compile). Else ZT_ERR_UNSUPPORTED with
  * one line naming the card, its capability and what is needed. Called by
  * zt_ops_create (CUDA) and at the start of zturbo_create. Test builds
  * (-DZT_TEST_HOOKS) read a simulated card from ZT_TEST_GPU =
  * "MAJOR.MINOR|NAME[|no-image|ptx-too-new]" instead of asking the driver. */
 int zt_ops_check_gpu(int device, zt_err *e);
+/* ZT_OK when CUDA device `device` runs the bf16 path: compute capability
+ * 8.0+ and this build's bf16 kernels for it (zt_cuda_bf16_kernels; not an
+ * sm_75-only build); else ZT_ERR_UNSUPPORTED with one line naming the card
+ * and the fp16 path. Simulated like zt_ops_check_gpu in test builds. */
+int zt_ops_check_gpu_bf16(int device, zt_err *e);
 /* Device memory of the context's GPU: free and total bytes (cudaMemGetInfo).
  * CPU backend: both 0. */
 void zt_ops_mem_info(zt_ops *ops, uint64_t *free_bytes, uint64_t *total_bytes);
@@ -94,6 +108,14 @@ double zt_ops_mem_bandwidth(zt_ops *ops);
  * convolutions on the current device: "wgmma" (a compute capability 9.0 card
  * with a binary built for sm_90a) or "mma.sync". */
 const char *zt_cuda_kernel_path(void);
+
+/* The fp16 guards (on by default). With f16 activations the ops clamp the
+ * known overflow point that is theirs (zt_op_swiglu: NaN -> 0, ±Inf ->
+ * ±65504, as ComfyUI's clamp_fp16) and the models keep the residual streams
+ * and the sub-layer outputs in f32 (models/precision.h). Off: a test switch
+ * that runs the plain fp16 path, to show the overflow the guards prevent. */
+void zt_ops_set_f16_guard(zt_ops *ops, int on);
+int zt_ops_f16_guard(const zt_ops *ops);
 
 /* ---- memory helpers for set-up, tests and tools (never in the step loop) --
  * Allocation in the backend's memory (cudaMalloc / aligned host malloc). */
@@ -127,6 +149,8 @@ typedef struct {
     const void *bias;                          /* [n] or NULL, dtype w_dt */
     void *y; zt_dtype y_dt; int64_t ldy;       /* [m, n], row stride ldy (0 = n) */
     int accumulate;
+    float scale;   /* 0 or 1: none; else y = round(scale·(x·wᵀ) + bias (+ y)): the f16
+                    * down-projection undoing ZT_F16_SWIGLU_SCALE (a power of two: exact) */
 } zt_gemm;
 void zt_op_gemm(zt_ops *ops, const zt_gemm *g);
 
@@ -142,14 +166,19 @@ void zt_op_gemm(zt_ops *ops, const zt_gemm *g);
  *   y = n (rounded to y_dt)
  * LayerNorm (no affine; final layer): mean/biased var in f32,
  *   n = round_bf16((x - mean) * rsqrt(var + eps)), then the scale step.
- * x and y may alias (in place) when ldx == ldy and dtypes match. */
+ * x and y may alias (in place) when ldx == ldy and dtypes match.
+ * The path is y_dt's: bf16 or f16 rounds at every round_bf16 (f16: to f16),
+ * f32 at none. x may be f32 with a 16-bit y (the fp16 path's f32 residual
+ * stream and sub-layer outputs). */
 typedef struct {
     int rows, heads, dim;
     const void *x; zt_dtype x_dt; int64_t ldx;  /* [rows, >= heads*dim] */
-    const uint16_t *weight;                     /* bf16 [dim] or NULL */
+    const uint16_t *weight;                     /* [dim] bf16 (f16 if w_f16) or NULL */
     const void *scale;                          /* [heads*dim] of y_dt, or NULL */
     float eps;
     void *y; zt_dtype y_dt; int64_t ldy;        /* [rows, >= heads*dim] */
+    int w_f16;      /* 1: weight is f16 (the fp16 path's converted unit images); 0: bf16 */
+    int resid_f32;  /* rmsnorm_gate_add only: 1: resid is f32 whatever y_dt (fp16 path); 0: resid is y_dt */
 } zt_norm;
 void zt_op_rmsnorm(zt_ops *ops, const zt_norm *n);
 void zt_op_layernorm(zt_ops *ops, const zt_norm *n); /* n->weight must be NULL */
@@ -158,8 +187,9 @@ void zt_op_layernorm(zt_ops *ops, const zt_norm *n); /* n->weight must be NULL *
  *   t = RMSNorm(x; weight) as above (y of zt_norm is ignored),
  *   t = round_bf16(gate[j] * t)        if gate (tanh of the adaLN gate)
  *   resid[r, j] = round_bf16(resid[r, j] + t)
- * resid: [rows, dim] of dtype n->y_dt (bf16 or f32) with row stride ld_resid;
- * gate has that dtype too. */
+ * resid: [rows, dim] of dtype n->y_dt (bf16, f16 or f32; f32 when
+ * n->resid_f32, then the sum is stored unrounded) with row stride ld_resid;
+ * gate has dtype n->y_dt. */
 void zt_op_rmsnorm_gate_add(zt_ops *ops, const zt_norm *n, const void *gate /* [heads*dim] or NULL */,
                             void *resid, int64_t ld_resid);
 
@@ -212,7 +242,14 @@ void zt_op_tanh(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_op_convert(zt_ops *ops, size_t n, const void *x, zt_dtype x_dt, void *y, zt_dtype y_dt);
 /* SwiGLU: in row r = [gate (ff) | up (ff)] with row stride ld_in,
  *   out[r, j] = round_bf16( round_bf16(silu(gate)) * up ), dtype dt.
- * out: [rows, ff] with row stride ld_out. */
+ * out: [rows, ff] with row stride ld_out. f16 (guarded, zt_ops_f16_guard):
+ *   out = guard(round_f16( round_f16(silu(gate)) * up / ZT_F16_SWIGLU_SCALE )),
+ *   guard: NaN -> 0, ±Inf -> ±65504 (the "SiLU gate" overflow point of
+ *   Z-Image in fp16). The division (ComfyUI divides w3·x by 32 in its fp16
+ *   path) gives the product 32x more range before the clamp; it is exact (a
+ *   power of two) unless the result is an f16 subnormal, and the consumer's
+ *   GEMM multiplies it back (zt_gemm.scale), so the FFN is unchanged. */
+#define ZT_F16_SWIGLU_SCALE 32.0f
 void zt_op_swiglu(zt_ops *ops, int rows, int ff, const void *in, int64_t ld_in, void *out,
                   int64_t ld_out, zt_dtype dt);
 

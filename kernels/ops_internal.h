@@ -21,6 +21,7 @@ struct zt_ops {
     void *gemm_ws;         /* device workspace for cuBLASLt, fixed at create */
     size_t gemm_ws_bytes;
     int cpu_threads;       /* CPU backend worker count (>= 1) */
+    int f16_unguarded;     /* test switch (zt_ops_set_f16_guard): fp16 ops without the guards */
     int norm_variant;      /* CUDA row norms' launch variant (kernels/cuda_norm.h) */
 };
 
@@ -38,11 +39,12 @@ void zt_cuda_mem_copy(zt_ops *ops, void *dst, const void *src, size_t bytes);
 void zt_cuda_mem_fill_u8(zt_ops *ops, void *dst, uint8_t value, size_t bytes);
 int zt_cuda_device_count(void);
 /* What the start-up check (zt_ops_check_gpu) needs to know about a device. */
-#define ZT_CUDA_MIN_MAJOR 8 /* the bf16 tensor-core kernels need Ampere (8.0) or newer */
+#define ZT_CUDA_MIN_CC 75  /* 10 * major + minor: the fp16 path's m16n8k8 f16 MMA needs Turing (7.5) */
+#define ZT_CUDA_BF16_CC 80 /* the bf16 tensor-core kernels need Ampere (8.0) or newer */
 enum { ZT_GPU_LOADS = 0, ZT_GPU_NO_IMAGE, ZT_GPU_PTX_TOO_NEW, ZT_GPU_LOAD_ERROR };
 typedef struct {
     int device, major, minor;
-    int load;        /* ZT_GPU_*: whether this build's kernels load on it (not probed below 8.0) */
+    int load;        /* ZT_GPU_*: whether this build's kernels load on it (not probed below 7.5) */
     char name[256];  /* cudaDeviceProp.name */
     char error[128]; /* the CUDA error behind a failed probe or load */
 } zt_gpu_probe;

@@ -221,7 +221,7 @@ int zt_control_begin(const zt_control *n, zt_control_run *cr, const zt_dit *d, c
     /* the control context: embedded control tokens, pad rows = x_pad_token */
     zt_op_patchify(ops, n->cc->in_dim, r->hl, r->wl, c->patch, control, cr->tok, dt);
     zt_linear(ops, r->ni, D, cp, cr->tok, cp, cg + n->x_w, cg + n->x_b, cr->ctx, D, dt);
-    zt_dit_fill_rows(ops, cr->ctx, r->ni, r->nip - r->ni, D, g + d->x_pad, dt);
+    zt_dit_fill_rows(ops, cr->ctx, r->ni, r->nip - r->ni, D, g + d->x_pad, r->wd, dt);
     zt_units_release(u, n->u_adaln);
     zt_units_release(u, n->u_globals);
     zt_units_release(u, d->u_globals);
@@ -255,12 +255,12 @@ int zt_control_pre(const zt_control_run *cr, const zt_dit *d, const zt_dit_run *
         const char *img = zt_units_acquire(u, unit);
         if (!img) return zt_units_fail(u, e);
         if (n->cc->refiner == ZT_CONTROL_REFINER_PLAIN) {
-            zt_dit_block_forward(d, ops, img, &n->b_ref[j], dt, cr->c, r->nip, r->rope, ctl_mod(cr, r, step, mj), w);
+            zt_dit_block_forward(d, ops, img, &n->b_ref[j], r, cr->c, r->nip, r->rope, ctl_mod(cr, r, step, mj), w);
         } else {
             if (j == 0)
                 before(cr, ops, img, layers ? n->before_w : n->before_ref_w, layers ? n->before_b : n->before_ref_b,
                        cr->x, r->nip, dt);
-            zt_dit_block_forward(d, ops, img, layers ? &n->b_layers[j] : &n->b_ref[j], dt, cr->c, r->nip, r->rope,
+            zt_dit_block_forward(d, ops, img, layers ? &n->b_layers[j] : &n->b_ref[j], r, cr->c, r->nip, r->rope,
                                  ctl_mod(cr, r, step, mj), w);
             if (j < refiner_hints(n))
                 zt_linear(ops, r->nip, (int)D, (int)D, cr->c, 0, img + n->after_w[mj], img + n->after_b[mj],
@@ -276,7 +276,7 @@ void zt_control_refiner_block(const zt_control_run *cr, const zt_dit *d, const z
     const zt_control *n = cr->net;
     if (n->cc->refiner == ZT_CONTROL_REFINER_PLAIN) return; /* the transformer's own pass is the ControlNet's */
     const size_t es = zt_dtype_size(r->dt), D = (size_t)n->cfg->dim, img_rows = (size_t)r->nip * D * es;
-    zt_dit_block_forward(d, ops, img, &d->b_noise[i], r->dt, cr->x, r->nip, r->rope, mod, w);
+    zt_dit_block_forward(d, ops, img, &d->b_noise[i], r, cr->x, r->nip, r->rope, mod, w);
     for (int j = 0; j < refiner_hints(n); j++)
         if (n->cc->refiner_places[j] == i)
             zt_op_add_scaled(ops, (size_t)r->nip * D, cr->x, (const char *)cr->rh + (size_t)j * img_rows, cr->scale,
@@ -302,7 +302,7 @@ int zt_control_layer(const zt_control_run *cr, const zt_dit *d, const zt_dit_run
     const char *img = zt_units_acquire(u, n->u_layers[k]);
     if (!img) return zt_units_fail(u, e);
     if (k == 0) before(cr, ops, img, n->before_w, n->before_b, cr->x, r->S, r->dt);
-    zt_dit_block_forward(d, ops, img, &n->b_layers[k], r->dt, cr->c, r->S, r->rope, ctl_mod(cr, r, step, mj), w);
+    zt_dit_block_forward(d, ops, img, &n->b_layers[k], r, cr->c, r->S, r->rope, ctl_mod(cr, r, step, mj), w);
     zt_linear(ops, r->S, D, D, cr->c, 0, img + n->after_w[mj], img + n->after_b[mj], cr->h, 0, r->dt);
     zt_units_release(u, n->u_layers[k]);
     return 1;

@@ -11,6 +11,7 @@
 #include "models/dit_internal.h"
 #include "models/linear.h"
 #include "models/carve.h"
+#include "models/precision.h"
 
 /* ---- init: units and tensor offsets ---------------------------------------- */
 
@@ -178,13 +179,18 @@ void zt_dit_geometry(const zt_model_config *c, int width, int height, int L, int
     r->lp = (int)ZT_ALIGN_UP(L, 32);
     r->S = r->nip + r->lp;
     r->steps = steps;
-    r->dt = dt;
+    const zt_prec pr = zt_prec_of(NULL, dt); /* sizes: the guarded layout (zt_dit_begin sets the run's) */
+    r->dt = pr.act;
+    r->rd = pr.resid;
+    r->od = pr.out;
+    r->wd = pr.w;
+    r->down_scale = pr.down_scale;
 }
 
 static void state_layout(const zt_dit *d, zt_dit_run *r, zt_carve *cv) {
     const zt_model_config *c = d->cfg;
     const size_t es = zt_dtype_size(r->dt);
-    r->cap_tok = zt_carve_take(cv, (size_t)r->lp * c->dim * es);
+    r->cap_tok = zt_carve_take(cv, (size_t)r->lp * c->dim * zt_dtype_size(r->rd));
     r->mod = zt_carve_take(cv, (size_t)r->steps * d->n_mod * 4 * c->dim * es);
     r->fscale = zt_carve_take(cv, (size_t)r->steps * c->dim * es);
     r->rope = zt_carve_take(cv, (size_t)r->S * c->head_dim * sizeof(float));
@@ -202,9 +208,9 @@ void zt_dit_ws_layout(const zt_dit *d, zt_ops *ops, const zt_dit_run *r, zt_carv
     size_t bigw = ZT_MAX(qkv_w, 2 * (size_t)c->ffn_dim);
     bigw = ZT_MAX(bigw, (size_t)c->cap_feat_dim);
     const size_t pc = (size_t)c->patch * c->patch * c->in_channels;
-    w->U = zt_carve_take(cv, S * c->dim * es);
+    w->U = zt_carve_take(cv, S * c->dim * zt_dtype_size(r->rd));
     w->t = zt_carve_take(cv, S * c->dim * es);
-    w->p = zt_carve_take(cv, S * ZT_MAX((size_t)c->dim, pc) * es);
+    w->p = zt_carve_take(cv, S * ZT_MAX((size_t)c->dim * zt_dtype_size(r->od), pc * es));
     w->big = zt_carve_take(cv, S * bigw * es);
     w->act = zt_carve_take(cv, S * c->ffn_dim * es);
     w->tfreq = zt_carve_take(cv, (size_t)r->steps * c->t_freq * es);
@@ -267,22 +273,25 @@ void zt_dit_rope_table(const zt_model_config *c, int ht, int wt, int nip, int lp
 
 
 
-/* rows [first, first + n) of x [*, dim] (dt) <- one bf16 token vector. */
-void zt_dit_fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const void *tok_bf16, zt_dtype dt) {
+/* rows [first, first + n) of x [*, dim] (dt) <- one token vector (tok_dt:
+ * the weights' dtype). */
+void zt_dit_fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const void *tok, zt_dtype tok_dt, zt_dtype dt) {
     if (n <= 0) return;
     const size_t es = zt_dtype_size(dt), rb = (size_t)dim * es;
     char *row0 = (char *)x + (size_t)first * rb;
-    if (dt == ZT_DT_BF16) zt_mem_copy(ops, row0, tok_bf16, rb);
-    else zt_op_convert(ops, (size_t)dim, tok_bf16, ZT_DT_BF16, row0, dt);
+    if (dt == tok_dt) zt_mem_copy(ops, row0, tok, rb);
+    else zt_op_convert(ops, (size_t)dim, tok, tok_dt, row0, dt);
     for (int i = 1; i < n; i++) zt_mem_copy(ops, row0 + (size_t)i * rb, row0, rb);
 }
 
-/* One transformer block on x [rows, dim] (in place). mod: [4*dim] (1+scale_msa,
- * tanh gate_msa, 1+scale_mlp, tanh gate_mlp) or NULL for the unmodulated
- * context refiner. rope: f32 [rows, hd/2, 2]. */
-void zt_dit_block_forward(const zt_dit *d, zt_ops *ops, const char *img, const zt_dit_block *b, zt_dtype dt, void *x,
-                          int rows, const float *rope, const void *mod, const zt_dit_ws *w) {
+/* One transformer block on x [rows, dim] (the residual stream, r->rd, in
+ * place). mod: [4*dim] (1+scale_msa, tanh gate_msa, 1+scale_mlp, tanh
+ * gate_mlp) or NULL for the unmodulated context refiner. rope: f32
+ * [rows, hd/2, 2]. */
+void zt_dit_block_forward(const zt_dit *d, zt_ops *ops, const char *img, const zt_dit_block *b, const zt_dit_run *r,
+                          void *x, int rows, const float *rope, const void *mod, const zt_dit_ws *w) {
     const zt_model_config *c = d->cfg;
+    const zt_dtype dt = r->dt, rd = r->rd, od = r->od, wd = r->wd;
     const size_t es = zt_dtype_size(dt);
     const int D = c->dim, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, F = c->ffn_dim;
     const int qkv_w = D + 2 * KV * hd;
@@ -290,27 +299,31 @@ void zt_dit_block_forward(const zt_dit *d, zt_ops *ops, const char *img, const z
     const char *m = mod;
     char *qkv = w->big;
     /* attention: a = Attn(RMS(x; norm1) * s1); x += g1 * RMS(a; norm2) */
-    zt_norm n = zt_norm_desc(rows, 1, D, x, D, img + b->norm1, m, eps, w->t, D, dt);
+    zt_norm n = zt_norm_desc_ex(rows, 1, D, x, rd, D, img + b->norm1, wd, m, eps, w->t, dt, D);
     zt_op_rmsnorm(ops, &n);
-    zt_linear(ops, rows, qkv_w, D, w->t, D, img + b->qkv, NULL, qkv, qkv_w, dt);
-    n = zt_norm_desc(rows, H, hd, qkv, qkv_w, img + b->q_norm, NULL, eps, qkv, qkv_w, dt);
+    zt_linear_ex(ops, rows, qkv_w, D, w->t, dt, D, img + b->qkv, wd, NULL, qkv, dt, qkv_w);
+    n = zt_norm_desc_ex(rows, H, hd, qkv, dt, qkv_w, img + b->q_norm, wd, NULL, eps, qkv, dt, qkv_w);
     zt_op_rmsnorm(ops, &n);
-    n = zt_norm_desc(rows, KV, hd, qkv + (size_t)D * es, qkv_w, img + b->k_norm, NULL, eps, qkv + (size_t)D * es, qkv_w, dt);
+    n = zt_norm_desc_ex(rows, KV, hd, qkv + (size_t)D * es, dt, qkv_w, img + b->k_norm, wd, NULL, eps,
+                        qkv + (size_t)D * es, dt, qkv_w);
     zt_op_rmsnorm(ops, &n);
     zt_op_rope_pairs(ops, rows, H, hd, qkv, qkv_w, rope, dt);
     zt_op_rope_pairs(ops, rows, KV, hd, qkv + (size_t)D * es, qkv_w, rope, dt);
     zt_attn a = attn_desc(c, rows, dt, qkv, w->t);
     zt_op_attention(ops, &a, w->attn_ws);
-    zt_linear(ops, rows, D, D, w->t, D, img + b->out, NULL, w->p, D, dt);
-    n = zt_norm_desc(rows, 1, D, w->p, D, img + b->norm2, NULL, eps, NULL, D, dt);
+    zt_linear_ex(ops, rows, D, D, w->t, dt, D, img + b->out, wd, NULL, w->p, od, D);
+    n = zt_norm_desc_ex(rows, 1, D, w->p, od, D, img + b->norm2, wd, NULL, eps, NULL, dt, D);
+    n.resid_f32 = rd == ZT_DT_F32 && dt != ZT_DT_F32;
     zt_op_rmsnorm_gate_add(ops, &n, m ? m + (size_t)D * es : NULL, x, D);
     /* feed-forward: f = FFN(RMS(x; ffn_norm1) * s2); x += g2 * RMS(f; ffn_norm2) */
-    n = zt_norm_desc(rows, 1, D, x, D, img + b->ffn_norm1, m ? m + (size_t)2 * D * es : NULL, eps, w->t, D, dt);
+    n = zt_norm_desc_ex(rows, 1, D, x, rd, D, img + b->ffn_norm1, wd, m ? m + (size_t)2 * D * es : NULL, eps, w->t, dt,
+                        D);
     zt_op_rmsnorm(ops, &n);
-    zt_linear(ops, rows, 2 * F, D, w->t, D, img + b->w13, NULL, w->big, 2 * F, dt);
+    zt_linear_ex(ops, rows, 2 * F, D, w->t, dt, D, img + b->w13, wd, NULL, w->big, dt, 2 * F);
     zt_op_swiglu(ops, rows, F, w->big, 2 * F, w->act, F, dt);
-    zt_linear(ops, rows, D, F, w->act, F, img + b->w2, NULL, w->p, D, dt);
-    n = zt_norm_desc(rows, 1, D, w->p, D, img + b->ffn_norm2, NULL, eps, NULL, D, dt);
+    zt_linear_scaled(ops, rows, D, F, w->act, dt, F, img + b->w2, wd, NULL, w->p, od, D, r->down_scale);
+    n = zt_norm_desc_ex(rows, 1, D, w->p, od, D, img + b->ffn_norm2, wd, NULL, eps, NULL, dt, D);
+    n.resid_f32 = rd == ZT_DT_F32 && dt != ZT_DT_F32;
     zt_op_rmsnorm_gate_add(ops, &n, m ? m + (size_t)3 * D * es : NULL, x, D);
 }
 
@@ -324,6 +337,11 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
     if (rc) return rc;
     if (steps < 1) return zt_err_set(e, ZT_ERR_RANGE, "steps %d: at least 1", steps);
     zt_dit_geometry(c, width, height, L, steps, dt, r);
+    const zt_prec pr = zt_prec_of(ops, dt);
+    r->rd = pr.resid;
+    r->od = pr.out;
+    r->wd = pr.w;
+    r->down_scale = pr.down_scale;
     zt_carve cs = zt_carve_init(state, state_bytes);
     state_layout(d, r, &cs);
     r->scratch = scratch;
@@ -356,15 +374,16 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
         float tt = t_model[i] * c->t_scale;
         zt_op_timestep_embed(ops, tt, c->t_freq / 2, (char *)w.tfreq + (size_t)i * c->t_freq * es, dt);
     }
-    zt_linear(ops, steps, c->t_hidden, c->t_freq, w.tfreq, 0, g + d->t_w0, g + d->t_b0, w.th, 0, dt);
+    const zt_dtype wd = r->wd, rd = r->rd;
+    zt_linear_ex(ops, steps, c->t_hidden, c->t_freq, w.tfreq, dt, 0, g + d->t_w0, wd, g + d->t_b0, w.th, dt, 0);
     zt_op_silu(ops, (size_t)steps * c->t_hidden, w.th, w.th, dt);
-    zt_linear(ops, steps, A, c->t_hidden, w.th, 0, g + d->t_w2, g + d->t_b2, w.temb, 0, dt);
+    zt_linear_ex(ops, steps, A, c->t_hidden, w.th, dt, 0, g + d->t_w2, wd, g + d->t_b2, w.temb, dt, 0);
 
     /* adaLN of every modulated block for every step (no SiLU before it). */
     const int64_t ld_mod = (int64_t)d->n_mod * 4 * D;
     for (int j = 0; j < d->n_mod; j++) {
         char *mj = (char *)r->mod + (size_t)j * 4 * D * es;
-        zt_linear(ops, steps, 4 * D, A, w.temb, 0, ad + d->adaln_w[j], ad + d->adaln_b[j], mj, ld_mod, dt);
+        zt_linear_ex(ops, steps, 4 * D, A, w.temb, dt, 0, ad + d->adaln_w[j], wd, ad + d->adaln_b[j], mj, dt, ld_mod);
         for (int i = 0; i < steps; i++) {
             char *row = mj + (size_t)i * ld_mod * es;
             zt_op_one_plus(ops, (size_t)D, row, row, dt);
@@ -376,21 +395,21 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
     zt_units_release(u, d->u_adaln);
     /* Final layer scale: 1 + Linear(SiLU(temb)). */
     zt_op_silu(ops, (size_t)steps * A, w.temb, w.tsilu, dt);
-    zt_linear(ops, steps, D, A, w.tsilu, 0, g + d->f_ada_w, g + d->f_ada_b, r->fscale, 0, dt);
+    zt_linear_ex(ops, steps, D, A, w.tsilu, dt, 0, g + d->f_ada_w, wd, g + d->f_ada_b, r->fscale, dt, 0);
     zt_op_one_plus(ops, (size_t)steps * D, r->fscale, r->fscale, dt);
 
     /* Caption path: RMSNorm + Linear, pad rows = cap_pad_token, context refiner. */
-    zt_norm n = zt_norm_desc(L, 1, c->cap_feat_dim, cap, c->cap_feat_dim, g + d->cap_norm, NULL, c->norm_eps, w.big,
-                          c->cap_feat_dim, dt);
+    zt_norm n = zt_norm_desc_ex(L, 1, c->cap_feat_dim, cap, rd, c->cap_feat_dim, g + d->cap_norm, wd, NULL,
+                                c->norm_eps, w.big, dt, c->cap_feat_dim);
     zt_op_rmsnorm(ops, &n);
-    zt_linear(ops, L, D, c->cap_feat_dim, w.big, 0, g + d->cap_w, g + d->cap_b, r->cap_tok, D, dt);
-    zt_dit_fill_rows(ops, r->cap_tok, L, r->lp - L, D, g + d->cap_pad, dt);
+    zt_linear_ex(ops, L, D, c->cap_feat_dim, w.big, dt, 0, g + d->cap_w, wd, g + d->cap_b, r->cap_tok, rd, D);
+    zt_dit_fill_rows(ops, r->cap_tok, L, r->lp - L, D, g + d->cap_pad, wd, rd);
     zt_units_release(u, d->u_globals);
     const float *rope_cap = r->rope + (size_t)r->nip * hd;
     for (int i = 0; i < c->n_refiner_layers; i++) {
         const char *img = zt_units_acquire(u, d->u_ctx[i]);
         if (!img) return zt_units_fail(u, e);
-        zt_dit_block_forward(d, ops, img, &d->b_ctx[i], dt, r->cap_tok, r->lp, rope_cap, NULL, &w);
+        zt_dit_block_forward(d, ops, img, &d->b_ctx[i], r, r->cap_tok, r->lp, rope_cap, NULL, &w);
         zt_units_release(u, d->u_ctx[i]);
     }
     return ZT_OK;
@@ -406,8 +425,8 @@ int zt_dit_forward_control(const zt_dit *d, const zt_dit_run *r, const zt_contro
     const zt_model_config *c = d->cfg;
     if (step < 0 || step >= r->steps)
         return zt_err_set(e, ZT_ERR_INTERNAL, "transformer: step %d outside 0..%d", step, r->steps - 1);
-    const zt_dtype dt = r->dt;
-    const size_t es = zt_dtype_size(dt);
+    const zt_dtype dt = r->dt, rd = r->rd, wd = r->wd;
+    const size_t es = zt_dtype_size(dt), rs = zt_dtype_size(rd);
     const int D = c->dim, pc = c->patch * c->patch * c->in_channels;
     zt_carve cw = zt_carve_init(r->scratch, r->scratch_bytes);
     zt_dit_ws w;
@@ -418,10 +437,10 @@ int zt_dit_forward_control(const zt_dit *d, const zt_dit_run *r, const zt_contro
     if (!g) return zt_units_fail(u, e);
     /* Image tokens: patchify (rounds the f32 latent to dt), embed, pad rows. */
     zt_op_patchify(ops, c->in_channels, r->hl, r->wl, c->patch, latent, w.p, dt);
-    zt_linear(ops, r->ni, D, pc, w.p, pc, g + d->x_w, g + d->x_b, w.U, D, dt);
-    zt_dit_fill_rows(ops, w.U, r->ni, r->nip - r->ni, D, g + d->x_pad, dt);
+    zt_linear_ex(ops, r->ni, D, pc, w.p, dt, pc, g + d->x_w, wd, g + d->x_b, w.U, rd, D);
+    zt_dit_fill_rows(ops, w.U, r->ni, r->nip - r->ni, D, g + d->x_pad, wd, rd);
     /* Caption tokens (from zt_dit_begin) after the image rows. */
-    zt_mem_copy(ops, (char *)w.U + (size_t)r->nip * D * es, r->cap_tok, (size_t)r->lp * D * es);
+    zt_mem_copy(ops, (char *)w.U + (size_t)r->nip * D * rs, r->cap_tok, (size_t)r->lp * D * rs);
     int rc = cr ? zt_control_pre(cr, d, r, &w, ops, u, step, e) : ZT_OK;
     if (rc) {
         zt_units_release(u, d->u_globals);
@@ -434,7 +453,7 @@ int zt_dit_forward_control(const zt_dit *d, const zt_dit_run *r, const zt_contro
             zt_units_release(u, d->u_globals);
             return zt_units_fail(u, e);
         }
-        zt_dit_block_forward(d, ops, img, &d->b_noise[i], dt, w.U, r->nip, r->rope, mod_step + (size_t)i * 4 * D * es, &w);
+        zt_dit_block_forward(d, ops, img, &d->b_noise[i], r, w.U, r->nip, r->rope, mod_step + (size_t)i * 4 * D * es, &w);
         if (cr) zt_control_refiner_block(cr, d, r, &w, ops, i, img, mod_step + (size_t)i * 4 * D * es);
         zt_units_release(u, d->u_noise[i]);
     }
@@ -451,14 +470,15 @@ int zt_dit_forward_control(const zt_dit *d, const zt_dit_run *r, const zt_contro
             return zt_units_fail(u, e);
         }
         const int j = c->n_refiner_layers + i;
-        zt_dit_block_forward(d, ops, img, &d->b_layers[i], dt, w.U, r->S, r->rope, mod_step + (size_t)j * 4 * D * es, &w);
+        zt_dit_block_forward(d, ops, img, &d->b_layers[i], r, w.U, r->S, r->rope, mod_step + (size_t)j * 4 * D * es, &w);
         zt_units_release(u, d->u_layers[i]);
         if (hint) zt_control_add_hint(cr, d, r, &w, ops);
     }
     /* Final layer on the Ni image rows only (the others are discarded). */
-    zt_norm n = zt_norm_desc(r->ni, 1, D, w.U, D, NULL, (const char *)r->fscale + (size_t)step * D * es, 1e-6f, w.t, D, dt);
+    zt_norm n = zt_norm_desc_ex(r->ni, 1, D, w.U, rd, D, NULL, wd, (const char *)r->fscale + (size_t)step * D * es, 1e-6f,
+                                w.t, dt, D);
     zt_op_layernorm(ops, &n);
-    zt_linear(ops, r->ni, pc, D, w.t, D, g + d->f_w, g + d->f_b, w.p, pc, dt);
+    zt_linear_ex(ops, r->ni, pc, D, w.t, dt, D, g + d->f_w, wd, g + d->f_b, w.p, dt, pc);
     zt_op_unpatchify(ops, c->in_channels, r->hl, r->wl, c->patch, w.p, pc, out, dt);
     zt_units_release(u, d->u_globals);
     return ZT_OK;

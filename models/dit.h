@@ -20,7 +20,9 @@
  * caller-owned backend memory of the sizes the *_size functions return.
  *
  * Precision dt: ZT_DT_BF16 rounds at the reference's points (spec §3.14);
- * ZT_DT_F32 keeps every activation f32 (weights bf16, upcast exactly). */
+ * ZT_DT_F32 keeps every activation f32 (weights bf16, upcast exactly);
+ * ZT_DT_F16 rounds to f16 where bf16 rounds to bf16, with f16 weights, the
+ * residual stream and the sub-layer outputs in f32 (models/precision.h). */
 #ifndef ZT_MODELS_DIT_H
 #define ZT_MODELS_DIT_H
 
@@ -59,9 +61,11 @@ typedef struct {
     int ht, wt, ni, nip;        /* token grid, image tokens, padded to 32 */
     int L, lp, S;               /* caption tokens, padded, unified length nip + lp */
     int steps;
-    zt_dtype dt;
+    zt_dtype dt;                /* activations */
+    zt_dtype rd, od, wd;        /* residual stream, sub-layer outputs, weights (models/precision.h) */
+    float down_scale;           /* the FFN down-projection's GEMM scale (models/precision.h) */
     /* state */
-    void *cap_tok;              /* [lp, dim] dt: caption tokens after the context refiner */
+    void *cap_tok;              /* [lp, dim] rd: caption tokens after the context refiner */
     void *mod;                  /* [steps][n_mod][4*dim] dt: 1+scale_msa, tanh gate_msa, 1+scale_mlp, tanh gate_mlp */
     void *fscale;               /* [steps][dim] dt: final layer 1+scale */
     float *rope;                /* [S, hd/2, 2] f32: image rows then caption rows */
@@ -80,7 +84,8 @@ int zt_dit_unit_order(const zt_dit *d, int per_step, int *order, int max);
 size_t zt_dit_state_size(const zt_dit *d, int width, int height, int cap_len, int steps, zt_dtype dt);
 size_t zt_dit_scratch_size(const zt_dit *d, zt_ops *ops, int width, int height, int cap_len, int steps, zt_dtype dt);
 
-/* cap: [L, cap_feat_dim] dt (text encoder output, backend memory).
+/* cap: [L, cap_feat_dim] (text encoder output, backend memory) of dt, or f32
+ * on the guarded fp16 path (the text encoder's residual dtype).
  * t_model: host [steps] transformer times (models/sampler.h). */
 int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int width, int height, const void *cap, int L,
                  const float *t_model, int steps, zt_dtype dt, void *state, size_t state_bytes, void *scratch,

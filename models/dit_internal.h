@@ -26,11 +26,11 @@ void zt_dit_geometry(const zt_model_config *c, int width, int height, int L, int
 void zt_dit_ws_layout(const zt_dit *d, zt_ops *ops, const zt_dit_run *r, zt_carve *cv, zt_dit_ws *w);
 /* Bind the tensors of one transformer block (the keys of a ZImageTransformerBlock) in `unit`. */
 int zt_dit_bind_block(const zt_catalog *cat, int unit, const zt_model_config *c, zt_dit_block *b, zt_err *e);
-/* rows [first, first + n) of x [*, dim] (dt) <- one bf16 token vector. */
-void zt_dit_fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const void *tok_bf16, zt_dtype dt);
+/* rows [first, first + n) of x [*, dim] (dt) <- one token vector (tok_dt: the weights' dtype). */
+void zt_dit_fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const void *tok, zt_dtype tok_dt, zt_dtype dt);
 /* One block on x [rows, dim] in place (mod: [4*dim] or NULL; rope f32 [rows, hd/2, 2]); uses w's t, p, big,
- * act and attn_ws. */
-void zt_dit_block_forward(const zt_dit *d, zt_ops *ops, const char *img, const zt_dit_block *b, zt_dtype dt, void *x,
-                          int rows, const float *rope, const void *mod, const zt_dit_ws *w);
+ * act and attn_ws; x in r->rd (the residual stream's dtype). */
+void zt_dit_block_forward(const zt_dit *d, zt_ops *ops, const char *img, const zt_dit_block *b, const zt_dit_run *r,
+                          void *x, int rows, const float *rope, const void *mod, const zt_dit_ws *w);
 
 #endif

@@ -6,8 +6,9 @@
 #include <string.h>
 
 #include "models/bind.h"
-#include "models/linear.h"
 #include "models/carve.h"
+#include "models/linear.h"
+#include "models/precision.h"
 
 int zt_qwen3_init(zt_qwen3 *m, const zt_catalog *cat, zt_err *e) {
     memset(m, 0, sizeof *m);
@@ -82,7 +83,7 @@ typedef struct {
     void *u;      /* [L, D] normed input */
     void *big;    /* [L, max(qkv_w, 2*I)]: fused qkv, then gate|up */
     void *mid;    /* [L, max(H*hd, I)]: attention output, then swiglu */
-    void *proj;   /* [L, D]: o_proj / down_proj output */
+    void *proj;   /* [L, D]: o_proj / down_proj output (the sub-layer output dtype) */
     void *cs;     /* [L, hd/2, 2] dt rope table */
     void *attn_ws;
 } qwen3_ws;
@@ -98,7 +99,7 @@ static void qwen3_layout(const zt_qwen3 *m, zt_ops *ops, int L, zt_dtype dt, zt_
     w->u = zt_carve_take(cv, (size_t)L * c->te_hidden * es);
     w->big = zt_carve_take(cv, (size_t)L * ZT_MAX(qkv_w, 2 * (size_t)c->te_inter) * es);
     w->mid = zt_carve_take(cv, (size_t)L * ZT_MAX((size_t)c->te_heads * c->te_head_dim, (size_t)c->te_inter) * es);
-    w->proj = zt_carve_take(cv, (size_t)L * c->te_hidden * es);
+    w->proj = zt_carve_take(cv, (size_t)L * c->te_hidden * zt_dtype_size(zt_prec_of(NULL, dt).out));
     w->cs = zt_carve_take(cv, (size_t)L * c->te_head_dim * es);
     zt_attn a = qwen3_attn_desc(c, L, dt, NULL, NULL);
     w->attn_ws = zt_carve_take(cv, zt_attention_workspace_size(ops, &a));
@@ -113,6 +114,12 @@ size_t zt_qwen3_workspace_size(const zt_qwen3 *m, zt_ops *ops, int max_len, zt_d
 
 
 
+/* hidden (rd) += proj (od): the dtypes agree on every path (models/precision.h). */
+static void add_residual(zt_ops *ops, size_t n, void *hidden, zt_dtype rd, const void *proj, zt_dtype od) {
+    ZT_ASSERT(rd == od);
+    zt_op_add(ops, n, hidden, proj, hidden, rd);
+}
+
 int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hidden, zt_dtype dt, void *ws,
                     size_t ws_bytes, zt_err *e) {
     const zt_model_config *c = m->cfg;
@@ -121,12 +128,14 @@ int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hi
     const size_t es = zt_dtype_size(dt);
     const int D = c->te_hidden, H = c->te_heads, KV = c->te_kv_heads, hd = c->te_head_dim, I = c->te_inter;
     const int qkv_w = (H + 2 * KV) * hd;
+    const zt_prec pr = zt_prec_of(ops, dt);
+    const zt_dtype rd = pr.resid, od = pr.out, wd = pr.w;
     zt_carve cv = zt_carve_init(ws, ws_bytes);
     qwen3_ws w;
     qwen3_layout(m, ops, L, dt, &cv, &w);
 
-    /* RoPE table on the host, in the activation dtype (bf16: the reference
-     * rounds cos/sin to the model dtype). */
+    /* RoPE table on the host, in the activation dtype (bf16, f16: the
+     * reference rounds cos/sin to the model dtype). */
     size_t ncs = (size_t)L * hd;
     float *cs = malloc(ncs * sizeof *cs);
     uint16_t *cs16 = malloc(ncs * sizeof *cs16);
@@ -136,8 +145,8 @@ int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hi
         return zt_err_set(e, ZT_ERR_NOMEM, "text encoder: out of host memory");
     }
     zt_qwen3_rope_table(L, hd, c->te_rope_theta, cs);
-    if (dt == ZT_DT_BF16) {
-        for (size_t i = 0; i < ncs; i++) cs16[i] = zt_f32_to_bf16(cs[i]);
+    if (dt == ZT_DT_BF16 || dt == ZT_DT_F16) {
+        for (size_t i = 0; i < ncs; i++) cs16[i] = dt == ZT_DT_BF16 ? zt_f32_to_bf16(cs[i]) : zt_f32_to_f16(cs[i]);
         zt_mem_upload(ops, w.cs, cs16, ncs * 2);
     } else {
         zt_mem_upload(ops, w.cs, cs, ncs * 4);
@@ -153,26 +162,26 @@ int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hi
         if (!img) return zt_units_fail(u, e);
         const zt_qwen3_layer *ly = &m->layer[l];
         /* attention */
-        zt_norm n = zt_norm_desc(L, 1, D, hidden, D, (const uint16_t *)(img + ly->in_norm), NULL, c->te_eps, w.u, D, dt);
+        zt_norm n = zt_norm_desc_ex(L, 1, D, hidden, rd, D, img + ly->in_norm, wd, NULL, c->te_eps, w.u, dt, D);
         zt_op_rmsnorm(ops, &n);
-        zt_linear(ops, L, qkv_w, D, w.u, 0, img + ly->qkv, NULL, big, qkv_w, dt);
-        n = zt_norm_desc(L, H, hd, big, qkv_w, (const uint16_t *)(img + ly->q_norm), NULL, c->te_eps, big, qkv_w, dt);
+        zt_linear_ex(ops, L, qkv_w, D, w.u, dt, 0, img + ly->qkv, wd, NULL, big, dt, qkv_w);
+        n = zt_norm_desc_ex(L, H, hd, big, dt, qkv_w, img + ly->q_norm, wd, NULL, c->te_eps, big, dt, qkv_w);
         zt_op_rmsnorm(ops, &n);
-        n = zt_norm_desc(L, KV, hd, big + (size_t)H * hd * es, qkv_w, (const uint16_t *)(img + ly->k_norm), NULL, c->te_eps,
-                      big + (size_t)H * hd * es, qkv_w, dt);
+        n = zt_norm_desc_ex(L, KV, hd, big + (size_t)H * hd * es, dt, qkv_w, img + ly->k_norm, wd, NULL, c->te_eps,
+                            big + (size_t)H * hd * es, dt, qkv_w);
         zt_op_rmsnorm(ops, &n);
         zt_op_rope_half(ops, L, H, hd, big, qkv_w, w.cs, dt);
         zt_op_rope_half(ops, L, KV, hd, big + (size_t)H * hd * es, qkv_w, w.cs, dt);
         zt_op_attention(ops, &attn, w.attn_ws);
-        zt_linear(ops, L, D, H * hd, w.mid, 0, img + ly->o_proj, NULL, w.proj, D, dt);
-        zt_op_add(ops, (size_t)L * D, hidden, w.proj, hidden, dt);
+        zt_linear_ex(ops, L, D, H * hd, w.mid, dt, 0, img + ly->o_proj, wd, NULL, w.proj, od, D);
+        add_residual(ops, (size_t)L * D, hidden, rd, w.proj, od);
         /* MLP */
-        n = zt_norm_desc(L, 1, D, hidden, D, (const uint16_t *)(img + ly->post_norm), NULL, c->te_eps, w.u, D, dt);
+        n = zt_norm_desc_ex(L, 1, D, hidden, rd, D, img + ly->post_norm, wd, NULL, c->te_eps, w.u, dt, D);
         zt_op_rmsnorm(ops, &n);
-        zt_linear(ops, L, 2 * I, D, w.u, 0, img + ly->gate_up, NULL, big, 2 * I, dt);
+        zt_linear_ex(ops, L, 2 * I, D, w.u, dt, 0, img + ly->gate_up, wd, NULL, big, dt, 2 * I);
         zt_op_swiglu(ops, L, I, big, 2 * I, w.mid, I, dt);
-        zt_linear(ops, L, D, I, w.mid, 0, img + ly->down, NULL, w.proj, D, dt);
-        zt_op_add(ops, (size_t)L * D, hidden, w.proj, hidden, dt);
+        zt_linear_scaled(ops, L, D, I, w.mid, dt, 0, img + ly->down, wd, NULL, w.proj, od, D, pr.down_scale);
+        add_residual(ops, (size_t)L * D, hidden, rd, w.proj, od);
         zt_units_release(u, m->unit[l]);
     }
     return ZT_OK;

@@ -45,8 +45,9 @@ void zt_qwen3_free(zt_qwen3 *m);
 int zt_qwen3_unit_order(const zt_qwen3 *m, int *order, int max);
 /* Scratch bytes for sequences of up to max_len tokens. */
 size_t zt_qwen3_workspace_size(const zt_qwen3 *m, zt_ops *ops, int max_len, zt_dtype dt);
-/* hidden: [L, te_hidden] of dt in backend memory; on entry the embedding rows
- * of the L tokens, on return hidden_states[-2] (the caption features). */
+/* hidden: [L, te_hidden] in backend memory, of dt (f32 on the guarded fp16
+ * path: the residual stream, models/precision.h); on entry the embedding
+ * rows of the L tokens, on return hidden_states[-2] (the caption features). */
 int zt_qwen3_encode(const zt_qwen3 *m, zt_ops *ops, zt_units *u, int L, void *hidden, zt_dtype dt, void *ws,
                     size_t ws_bytes, zt_err *e);
 

@@ -80,6 +80,7 @@ void zt_vae_free(zt_vae *v) {
 
 int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e) {
     memset(v, 0, sizeof *v);
+    v->attn16_dt = ZT_DT_BF16;
     const zt_model_config *c = &cat->cfg;
     v->cfg = c;
     const int nb = c->vae_n_blocks;
@@ -168,7 +169,14 @@ typedef struct {
     size_t max_act, max_wt, max_wt1, max_conv_ws, max_gn_ws, max_attn_ws;
     size_t max_stage, max_hstats, max_host;
     double traffic;         /* bytes between host and device in the banded passes */
+    int cancelled;          /* v->cancel was seen set: the rest of the decode is skipped */
 } vae_ctx;
+
+/* Between stages: stop issuing work once the caller asked to stop. */
+static int stop(vae_ctx *x) {
+    if (!x->measure && x->v->cancel && *x->v->cancel) x->cancelled = 1;
+    return x->cancelled;
+}
 
 static void need_act(vae_ctx *x, size_t elems) {
     if (elems > x->max_act) x->max_act = elems;
@@ -274,7 +282,8 @@ static void linear(vae_ctx *x, int m, int n, int k, const void *in, int64_t ldx,
 }
 
 /* Mid-block attention (spec §7.4) on *cur [h*w, C], in place. */
-static void mid_attention(vae_ctx *x, const zt_vae_attn *v, int C, int h, int w, void **cur, void **f1, void **f2) {
+static void mid_attention(vae_ctx *x, const zt_vae_attn *v, zt_dtype attn16_dt, int C, int h, int w, void **cur, void **f1,
+                          void **f2) {
     const int hw = h * w;
     const size_t es = zt_dtype_size(x->dt);
     zt_attn a = {0};
@@ -285,10 +294,12 @@ static void mid_attention(vae_ctx *x, const zt_vae_attn *v, int C, int h, int w,
     a.ldo = C;
     a.dt = x->dt;
     a.scale = (float)(1.0 / sqrt((double)C));
-    /* The CUDA attention is bf16 only: with f32 activations on CUDA, q/k/v go
-     * through bf16 for the attention core (the one place the f32 VAE rounds). */
+    /* The CUDA attention is bf16 or f16: with f32 activations on CUDA, q/k/v
+     * go through v->attn16_dt (bf16; f16 on the fp16 path, for cards without
+     * bf16) for the attention core (the one place the f32 VAE rounds). */
     const int attn16 = x->dt == ZT_DT_F32 && zt_ops_backend(x->ops) == ZT_BACKEND_CUDA;
-    if (attn16) a.dt = ZT_DT_BF16;
+    const zt_dtype a16 = attn16_dt == ZT_DT_F16 ? ZT_DT_F16 : ZT_DT_BF16;
+    if (attn16) a.dt = a16;
     groupnorm(x, h, w, C, *cur, *f1, v->gn_w, v->gn_b, 0);
     if (x->measure) {
         need_act(x, (size_t)hw * 3 * C);
@@ -303,13 +314,13 @@ static void mid_attention(vae_ctx *x, const zt_vae_attn *v, int C, int h, int w,
     if (attn16) {
         /* f1 (>= hw*3C f32) holds qkv bf16 [hw, 3C] then o bf16 [hw, C]. */
         char *qkv16 = *f1, *o16 = qkv16 + (size_t)hw * 3 * C * 2;
-        zt_op_convert(x->ops, (size_t)hw * 3 * C, qkv, ZT_DT_F32, qkv16, ZT_DT_BF16);
+        zt_op_convert(x->ops, (size_t)hw * 3 * C, qkv, ZT_DT_F32, qkv16, a16);
         a.q = qkv16;
         a.k = qkv16 + (size_t)C * 2;
         a.v = qkv16 + (size_t)2 * C * 2;
         a.o = o16;
         zt_op_attention(x->ops, &a, x->w.attn_ws);
-        zt_op_convert(x->ops, (size_t)hw * C, o16, ZT_DT_BF16, *f2, ZT_DT_F32);
+        zt_op_convert(x->ops, (size_t)hw * C, o16, a16, *f2, ZT_DT_F32);
         linear(x, hw, C, C, *f2, C, v->o_w, v->o_b, *f1, C);
         zt_op_add(x->ops, (size_t)hw * C, *f1, *cur, *cur, x->dt);
         return;
@@ -516,6 +527,7 @@ static void decode_banded(vae_ctx *x, int b, int h, int w, void *cur, void *deco
     w *= 2;
     for (int bb = b + 1; bb < v->n_up; bb++) {
         for (int j = 0; j < v->n_res; j++) {
+            if (stop(x)) return;
             const zt_vae_resnet *r = &v->up_res[bb * v->n_res + j];
             vt *cx = &t[xi], *hh = &t[1 - xi];
             vt_host(x, hh, 1 - xi, h, w, r->cout);
@@ -548,6 +560,7 @@ static void decode_banded(vae_ctx *x, int b, int h, int w, void *cur, void *deco
             w *= 2;
         }
     }
+    if (stop(x)) return;
     /* decoded = conv_out(silu(norm_out(x))), straight into device memory */
     vt dec = {(char *)decoded, NULL, 0, NULL, h, w, 3};
     p = pass_gn_conv(&t[xi], v->norm_out_w, v->norm_out_b, 3, v->conv_out_w, v->conv_out_b, &dec);
@@ -569,10 +582,16 @@ static void decode_body(vae_ctx *x, int hl, int wl, void *decoded) {
     conv(x, h, w, c->vae_latent, v->c_top, 3, cur, v->conv_in_w, v->conv_in_b, NULL, f1);
     swap(&cur, &f1);
     resnet(x, &v->mid[0], h, w, &cur, &f1, &f2);
-    mid_attention(x, &v->att, v->c_top, h, w, &cur, &f1, &f2);
+    if (stop(x)) return;
+    mid_attention(x, &v->att, v->attn16_dt, v->c_top, h, w, &cur, &f1, &f2);
+    if (stop(x)) return;
     resnet(x, &v->mid[1], h, w, &cur, &f1, &f2);
     for (int b = 0; b < v->n_up; b++) {
-        for (int j = 0; j < v->n_res; j++) resnet(x, &v->up_res[b * v->n_res + j], h, w, &cur, &f1, &f2);
+        for (int j = 0; j < v->n_res; j++) {
+            if (stop(x)) return;
+            resnet(x, &v->up_res[b * v->n_res + j], h, w, &cur, &f1, &f2);
+        }
+        if (stop(x)) return;
         if (b < v->n_up - 1) {
             if (b + 1 >= x->cfg.host_from) {
                 decode_banded(x, b, h, w, cur, decoded);
@@ -701,6 +720,10 @@ int zt_vae_decode(const zt_vae *v, zt_ops *ops, zt_units *u, int hl, int wl, con
     const float mul = 1.0f / c->vae_scale;
     zt_op_vae_input(ops, c->vae_latent, hl, wl, latent, mul, c->vae_shift, x.w.a, dt);
     decode_body(&x, hl, wl, decoded);
+    if (x.cancelled) {
+        zt_units_release(u, v->unit);
+        return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted during the VAE decode");
+    }
     const int up = 1 << (v->n_up - 1);
     zt_op_to_rgb8(ops, hl * up, wl * up, decoded, dt, rgb);
     zt_units_release(u, v->unit);
@@ -716,6 +739,7 @@ void zt_vae_encoder_free(zt_vae_encoder *v) {
 
 int zt_vae_encoder_init(zt_vae_encoder *v, const zt_catalog *cat, zt_err *e) {
     memset(v, 0, sizeof *v);
+    v->attn16_dt = ZT_DT_BF16;
     const zt_model_config *c = &cat->cfg;
     v->cfg = c;
     v->unit = -1;
@@ -787,7 +811,7 @@ static void encode_body(vae_ctx *x, const zt_vae_encoder *v, int h, int w, void 
     }
     const int C = v->c_top, L2 = 2 * c->vae_latent;
     resnet(x, &v->mid[0], h, w, &cur, &f1, &f2);
-    mid_attention(x, &v->att, C, h, w, &cur, &f1, &f2);
+    mid_attention(x, &v->att, v->attn16_dt, C, h, w, &cur, &f1, &f2);
     resnet(x, &v->mid[1], h, w, &cur, &f1, &f2);
     groupnorm(x, h, w, C, cur, f1, v->norm_out_w, v->norm_out_b, 1);
     if (c->vae_quant_conv) {

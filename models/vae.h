@@ -55,7 +55,11 @@ typedef struct {
     int up_cout[ZT_VAE_MAX_BLOCKS];
     uint64_t up_conv_w[ZT_VAE_MAX_BLOCKS], up_conv_b[ZT_VAE_MAX_BLOCKS]; /* upsampler conv; unused for the last */
     uint64_t norm_out_w, norm_out_b, conv_out_w, conv_out_b;
+    zt_dtype attn16_dt;        /* f32 decode on CUDA: the attention core's dtype (bf16; the pipeline sets
+                                * f16 on the fp16 path, for cards without bf16) */
     int force_level, force_rows; /* zt_vae_force_bands (0: chosen from the cap) */
+    volatile int *cancel;      /* polled between the decoder's stages (resnets, upsamplers; on the GPU
+                                * at enqueue time): non-zero ends zt_vae_decode with ZT_ERR_INTERRUPTED */
 } zt_vae;
 
 int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e);
@@ -112,6 +116,7 @@ typedef struct {
     zt_vae_attn att;
     uint64_t norm_out_w, norm_out_b, conv_out_w, conv_out_b;
     uint64_t qc_w, qc_b;       /* quant_conv (if cfg->vae_quant_conv) */
+    zt_dtype attn16_dt;        /* as zt_vae's: bf16, f16 on the fp16 path */
 } zt_vae_encoder;
 
 /* No encoder in the catalog is not an error: unit = -1 (zt_vae_encode then

@@ -2,6 +2,7 @@
  * (detection rules, name mapping and dtypes: storage/comfy.h). Unit images
  * are assembled like the snapshot reader's: pread, conversion to BF16,
  * OHWI permutation of VAE convs. Thread-safe reads. Never prints. */
+#include "common/zt_input.h"
 #include "storage/comfy.h"
 
 #include <dirent.h>
@@ -648,16 +649,16 @@ int zt_comfy_open_path(const char *path, zt_source **out, zt_err *e) {
 /* ---- dispatch probes -------------------------------------------------------- */
 
 int zt_comfy_is_safetensors(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
+    int fd;
+    uint64_t size;
+    if (zt_file_open(path, &fd, &size, NULL)) return 0;
     uint8_t h[9];
-    struct stat st;
-    int ok = !fstat(fd, &st) && S_ISREG(st.st_mode) && pread(fd, h, 9, 0) == 9;
+    int ok = pread(fd, h, 9, 0) == 9;
     close(fd);
     if (!ok || !memcmp(h, ZT_STORE_MAGIC, 8)) return 0;
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | h[i];
-    return n >= 2 && n <= ZT_ST_MAX_HEADER && n <= (uint64_t)st.st_size - 8 && h[8] == '{';
+    return n >= 2 && n <= ZT_ST_MAX_HEADER && n <= size - 8 && h[8] == '{';
 }
 
 int zt_comfy_is_folder(const char *dir) {

@@ -2,11 +2,14 @@
  * (spec §1.2). Every missing or ill-typed key is an error naming the file
  * and the key; values the engine does not implement (another activation,
  * attention biases, rope scaling, ...) are ZT_ERR_UNSUPPORTED. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/zt_input.h"
 #include "storage/catalog.h"
 
 typedef struct {
@@ -21,18 +24,18 @@ static int cfile_open(cfile *f, const char *dir, const char *rel, int optional, 
     f->e = e;
     struct stat st;
     if (stat(f->path, &st)) {
+        if (errno != ENOENT) return zt_err_errno(e, errno, f->path, "cannot stat");
         if (optional) return ZT_OK;
         return zt_err_set(e, ZT_ERR_MISSING, "%s: missing (is %s a Z-Image-Turbo snapshot folder?)", f->path, dir);
     }
-    if (!S_ISREG(st.st_mode) || st.st_size > (16 << 20))
-        return zt_err_set(e, ZT_ERR_FORMAT, "%s: not a regular file of at most 16 MiB", f->path);
+    char *text;
+    size_t len;
+    int rc = zt_file_read_all(f->path, 16u << 20, "a config file", &text, &len, e);
+    if (rc) return rc;
     json_error_t je;
-    f->root = json_load_file(f->path, JSON_REJECT_DUPLICATES, &je);
-    if (!f->root) {
-        if (je.line < 0 || strstr(je.text, "unable to open"))
-            return zt_err_set(e, ZT_ERR_IO, "%s: %s", f->path, je.text);
-        return zt_err_set(e, ZT_ERR_FORMAT, "%s: invalid JSON at line %d: %s", f->path, je.line, je.text);
-    }
+    f->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!f->root) return zt_err_set(e, ZT_ERR_FORMAT, "%s: invalid JSON at line %d: %s", f->path, je.line, je.text);
     if (!json_is_object(f->root)) {
         json_decref(f->root);
         f->root = NULL;
@@ -252,7 +255,7 @@ int zt_config_load(const char *dir, zt_model_config *cfg, zt_err *e) {
     zt_model_config c;
     memset(&c, 0, sizeof c);
     struct stat st;
-    if (stat(dir, &st)) return zt_err_set(e, ZT_ERR_MISSING, "%s: no such folder", dir);
+    if (stat(dir, &st)) return zt_err_errno(e, errno, dir, "cannot open the folder");
     if (!S_ISDIR(st.st_mode)) return zt_err_set(e, ZT_ERR_ARG, "%s: not a folder", dir);
     cfile mi;
     int rc = cfile_open(&mi, dir, "model_index.json", 1, e); /* optional, but must be sane if present */

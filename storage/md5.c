@@ -1,5 +1,6 @@
 /* storage/md5.c — MD5 as specified by RFC 1321 (storage/md5.h), and the
  * hash of a whole file with large sequential reads. */
+#include "common/zt_input.h"
 #include "storage/md5.h"
 
 #include <errno.h>
@@ -130,9 +131,9 @@ void zt_md5_hex(const uint8_t digest[16], char out[33]) {
 #define READ_BYTES (8u << 20)
 
 int zt_md5_file(const char *path, zt_md5_progress_fn progress, void *ctx, uint8_t digest[16], zt_err *e) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    int rc0 = zt_file_open(path, &fd, NULL, e); /* regular files only: a FIFO cannot block */
+    if (rc0) return rc0;
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     uint8_t *buf = malloc(READ_BYTES);
     if (!buf) {

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/zt_input.h"
 #include "storage/md5.h"
 #include "storage/safetensors.h"
 
@@ -67,8 +68,16 @@ void zt_manifest_free(zt_manifest_entry *entries, int n) {
 int zt_manifest_load(const char *path, zt_manifest_entry **entries, int *n, zt_err *e) {
     *entries = NULL;
     *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* 65536 lines of ~100 bytes fit 16 MiB many times over */
+    char *text;
+    size_t text_len;
+    int rc0 = zt_file_read_all(path, 16ull << 20, "a manifest", &text, &text_len, e);
+    if (rc0) return rc0;
+    FILE *f = fmemopen(text, text_len ? text_len : 1, "r");
+    if (!f) {
+        free(text);
+        return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
+    }
     zt_manifest_entry *v = NULL;
     int cnt = 0, cap = 0, rc = ZT_OK, line = 0;
     char buf[4200];
@@ -112,6 +121,7 @@ int zt_manifest_load(const char *path, zt_manifest_entry **entries, int *n, zt_e
     }
     if (!rc && ferror(f)) rc = zt_err_set(e, ZT_ERR_IO, "%s: read failed", path);
     fclose(f);
+    free(text);
     if (!rc && !cnt) rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: no '<md5>  <path>' line", path);
     if (rc) {
         zt_manifest_free(v, cnt);
@@ -159,19 +169,12 @@ static void quick_check(const char *path, zt_file_check *out) {
         return;
     }
     if (ends_with(path, ".json")) {
-        FILE *fp = fopen(path, "rb");
-        if (!fp) {
-            verdict(out, ZT_FILE_UNREADABLE, "cannot open: %s", strerror(errno));
-            return;
-        }
-        size_t cap = (size_t)ZT_MIN(out->size + 1, 64ull << 20), n = 0;
-        char *buf = malloc(cap ? cap : 1);
-        if (buf) n = fread(buf, 1, cap, fp);
-        int bad_read = !buf || ferror(fp);
-        fclose(fp);
-        if (bad_read) {
-            free(buf);
-            verdict(out, ZT_FILE_UNREADABLE, "read failed");
+        char *buf;
+        size_t n;
+        zt_err re = {0};
+        const int rrc = zt_file_read_all(path, 64ull << 20, "a JSON file", &buf, &n, &re);
+        if (rrc) {
+            verdict(out, rrc == ZT_ERR_FORMAT ? ZT_FILE_CORRUPT : ZT_FILE_UNREADABLE, "%s", cause(&re, path));
             return;
         }
         json_error_t je;
@@ -189,8 +192,9 @@ static void quick_check(const char *path, zt_file_check *out) {
         return;
     }
     /* other files: readable is all a quick check can say */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) verdict(out, ZT_FILE_UNREADABLE, "cannot open: %s", strerror(errno));
+    int fd;
+    zt_err re = {0};
+    if (zt_file_open(path, &fd, NULL, &re)) verdict(out, ZT_FILE_UNREADABLE, "%s", cause(&re, path));
     else close(fd);
 }
 

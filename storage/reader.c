@@ -16,6 +16,7 @@
  * contiguous prefix read so far covers it. So the disk never idles while the
  * last chunks of a unit are checked and decompressed. A unit request
  * finishes when its I/O is over and every chunk handed out is decoded. */
+#include "common/zt_input.h"
 #include "storage/reader.h"
 
 #include <errno.h>
@@ -641,13 +642,7 @@ int zt_reader_open(const char *path, const zt_reader_opts *opts_in, zt_reader **
     r->max_requests = o.max_requests > 0 ? o.max_requests : 64;
     if ((rc = parse_faults(r, o.faults, e))) goto fail;
 
-    r->fd_buf = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd_buf < 0) {
-        rc = zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    struct stat st;
-    if (fstat(r->fd_buf, &st) == 0) r->file_size = (uint64_t)st.st_size;
+    if ((rc = zt_file_open(path, &r->fd_buf, &r->file_size, e))) goto fail; /* regular files only */
     if (!o.buffered) {
         if (r->fake_no_direct) errno = EINVAL;
         else r->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);

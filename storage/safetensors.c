@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/zt_input.h"
+
 
 /* A printable, bounded copy of an untrusted name for one-line messages. */
 static const char *shown(const char *s, char *buf, size_t n) {
@@ -25,7 +27,7 @@ static const char *shown(const char *s, char *buf, size_t n) {
 }
 
 static int err_errno(zt_err *e, int err, const char *path, const char *what) {
-    return zt_err_set(e, err == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: %s: %s", path, what, strerror(err));
+    return zt_err_errno(e, err, path, what);
 }
 
 /* ---- header parsing ---------------------------------------------------- */
@@ -235,19 +237,10 @@ static int pread_full(int fd, void *dst, uint64_t n, uint64_t off, const char *p
 int zt_st_open(const char *path, zt_st_file *f, zt_err *e) {
     memset(f, 0, sizeof *f);
     f->fd = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_errno(e, errno, path, "cannot open");
-    struct stat st;
-    if (fstat(fd, &st)) {
-        int err = errno;
-        close(fd);
-        return err_errno(e, err, path, "cannot stat");
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return zt_err_set(e, ZT_ERR_IO, "%s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)st.st_size;
+    int fd;
+    uint64_t size;
+    int rc0 = zt_file_open(path, &fd, &size, e); /* regular files only: a FIFO cannot block */
+    if (rc0) return rc0;
     uint8_t head[8];
     if (size < 8) {
         close(fd);
@@ -408,35 +401,6 @@ static char *path_join(const char *dir, const char *name) {
     return p;
 }
 
-static int read_small_file(const char *path, uint64_t cap, char **out, size_t *len, zt_err *e) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_errno(e, errno, path, "cannot open");
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return zt_err_set(e, ZT_ERR_IO, "%s: not a readable regular file", path);
-    }
-    if ((uint64_t)st.st_size > cap) {
-        close(fd);
-        return zt_err_set(e, ZT_ERR_FORMAT, "%s: %lld bytes is implausibly large (cap %llu)", path,
-                          (long long)st.st_size, (unsigned long long)cap);
-    }
-    char *b = malloc((size_t)st.st_size + 1);
-    if (!b) {
-        close(fd);
-        return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
-    }
-    int rc = pread_full(fd, b, (uint64_t)st.st_size, 0, path, e);
-    close(fd);
-    if (rc) {
-        free(b);
-        return rc;
-    }
-    b[st.st_size] = 0;
-    *out = b;
-    *len = (size_t)st.st_size;
-    return ZT_OK;
-}
 
 int zt_st_set_open(const char *dir, const char *base, zt_st_set *s, zt_err *e) {
     memset(s, 0, sizeof *s);
@@ -456,14 +420,21 @@ int zt_st_set_open(const char *dir, const char *base, zt_st_set *s, zt_err *e) {
         zt_st_set_close(s);
         return zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", dir);
     }
-    if (stat(ipath, &st) == 0) {
+    const int have_index = stat(ipath, &st) == 0, index_errno = errno;
+    if (!have_index && index_errno != ENOENT) { /* a loop, a folder we may not read: say so */
+        rc = err_errno(e, index_errno, ipath, "cannot stat");
+        free(ipath);
+        free(single);
+        goto fail;
+    }
+    if (have_index) {
         free(single);
         s->index_path = ipath;
         char *json = NULL;
         size_t len = 0;
         int n = 0;
         char **ts = NULL, **ss = NULL;
-        rc = read_small_file(ipath, 64ull << 20, &json, &len, e);
+        rc = zt_file_read_all(ipath, ZT_ST_MAX_INDEX, "a safetensors index", &json, &len, e);
         if (!rc) rc = zt_st_index_parse(ipath, json, len, &n, &ts, &ss, e);
         free(json);
         if (rc) goto fail;

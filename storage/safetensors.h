@@ -46,6 +46,7 @@ extern "C" {
 
 #define ZT_ST_MAX_DIMS 8
 #define ZT_ST_MAX_HEADER (100ull * 1024 * 1024) /* same cap as the reference library */
+#define ZT_ST_MAX_INDEX (64ull << 20)            /* *.safetensors.index.json (the real ones: < 100 KiB) */
 
 /* Element types: zt_dtype (common/zt_dtype.h), one enum and one size table
  * for the files and the engine. */

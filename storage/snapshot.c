@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/zt_input.h"
 #include "storage/safetensors.h"
 #include "storage/store.h"
 #include "storage/source_internal.h"
@@ -68,40 +69,21 @@ static void snap_close(zt_source *src) {
     free(s);
 }
 
-/* FOLDER/NAME whole: a regular file (checked on the open descriptor, opened
- * without blocking so that a FIFO cannot hang us) of at most 64 MiB. */
+/* FOLDER/NAME whole: a regular file (common/zt_input.h: checked on the
+ * open descriptor, opened without blocking so that a FIFO cannot hang us)
+ * of at most ZT_STORE_FILE_MAX bytes. */
 static int snap_read_file(zt_source *src, const char *name, void **data, uint64_t *size, zt_err *e) {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", src->path, name) >= sizeof path)
         return zt_err_set(e, ZT_ERR_ARG, "%s/%s: path too long", src->path, name);
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return zt_err_set(e, errno == ENOENT || errno == ENOTDIR ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: cannot open: %s",
-                          path, strerror(errno));
-    struct stat st;
-    int rc = ZT_OK;
-    uint8_t *buf = NULL;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: not a regular file", path);
-    else if ((uint64_t)st.st_size > ZT_STORE_FILE_MAX)
-        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: %llu bytes, over the %u MiB cap for a model file", path,
-                        (unsigned long long)st.st_size, ZT_STORE_FILE_MAX >> 20);
-    else if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1)))
-        rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", path);
-    uint64_t got = 0;
-    while (!rc && got < (uint64_t)st.st_size) {
-        ssize_t r = pread(fd, buf + got, (size_t)((uint64_t)st.st_size - got), (off_t)got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) rc = zt_err_set(e, ZT_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-        else if (r == 0) rc = zt_err_set(e, ZT_ERR_IO, "%s: shrank while being read", path);
-        else got += (uint64_t)r;
-    }
-    close(fd);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
+    const size_t n = strlen(name);
+    const char *what = n >= 14 && !strcmp(name + n - 14, "tokenizer.json") ? "a tokenizer.json" : "a model file";
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = zt_file_read_all(path, ZT_STORE_FILE_MAX, what, &buf, &len, e);
+    if (rc) return rc;
     *data = buf;
-    *size = got;
+    *size = len;
     return ZT_OK;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/zt_input.h"
 #include "storage/comfy.h"
 #include "storage/source_internal.h"
 #include "storage/store.h"
@@ -14,12 +15,17 @@ int zt_source_open(const char *path, zt_source **out, zt_err *e) {
     *out = NULL;
     struct stat st;
     if (!path || !*path) return zt_err_set(e, ZT_ERR_ARG, "no model path given");
-    if (stat(path, &st))
-        return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: %s", path, strerror(errno));
+    if (stat(path, &st)) return zt_err_set(e, errno == ENOENT || errno == ENOTDIR ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return zt_comfy_is_folder(path) ? zt_comfy_open_path(path, out, e) : zt_snapshot_open(path, out, e);
     if (S_ISREG(st.st_mode))
         return zt_comfy_is_safetensors(path) ? zt_comfy_open_path(path, out, e) : zt_store_source_open(path, out, e);
-    return zt_err_set(e, ZT_ERR_ARG, "%s: neither a snapshot folder nor a store file", path);
+    return zt_err_set(e, ZT_ERR_IO, "%s: %s, not a snapshot folder, a store or a safetensors file", path,
+                      zt_file_kind(st.st_mode));
+}
+
+void zt_source_set_read_hook(zt_source *src, void (*fn)(void *ctx, uint64_t bytes), void *ctx) {
+    src->on_read = fn;
+    src->on_read_ctx = ctx;
 }
 
 void zt_source_close(zt_source *src) {
@@ -45,7 +51,17 @@ int zt_source_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes,
         return zt_err_set(e, ZT_ERR_ARG, "%s: unit %s needs %llu bytes, buffer has %llu", src->path,
                           c->units[unit].name, (unsigned long long)c->units[unit].nbytes,
                           (unsigned long long)dst_bytes);
-    return src->ops->read_unit(src, unit, dst, dst_bytes, e);
+    const int rc = src->ops->read_unit(src, unit, dst, dst_bytes, e);
+    if (!rc && zt_source_unit_f16(src, unit)) zt_image_bf16_to_f16(dst, c->units[unit].nbytes);
+    if (!rc && src->on_read) src->on_read(src->on_read_ctx, c->units[unit].nbytes);
+    return rc;
+}
+
+void zt_source_set_f16(zt_source *src, unsigned comp_mask) { src->f16_comps = comp_mask; }
+
+int zt_source_unit_f16(const zt_source *src, int unit) {
+    const zt_catalog *c = src->cat;
+    return unit >= 0 && unit < c->n_units && !c->units[unit].host_only && (src->f16_comps >> c->units[unit].comp) & 1u;
 }
 
 int zt_source_read_embed_rows(zt_source *src, const int32_t *ids, int n, uint16_t *dst, zt_err *e) {

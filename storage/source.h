@@ -33,12 +33,23 @@ typedef enum { ZT_SOURCE_SNAPSHOT = 0, ZT_SOURCE_STORE = 1, ZT_SOURCE_COMFY = 2 
  * typed tensor is an error naming the tensor and the file. */
 int zt_source_open(const char *path, zt_source **out, zt_err *e);
 void zt_source_close(zt_source *src);
+/* fn(ctx, bytes) after each successful zt_source_read_unit (progress while
+ * loading; may run on several loader threads at once), or NULL: none. */
+void zt_source_set_read_hook(zt_source *src, void (*fn)(void *ctx, uint64_t bytes), void *ctx);
 zt_source_kind zt_source_kind_of(const zt_source *src);
 const char *zt_source_path(const zt_source *src); /* as opened */
 const zt_catalog *zt_source_catalog(const zt_source *src);
 /* Fill the byte image of unit `unit` (index into catalog units) into dst
  * (at least units[unit].nbytes bytes; padding bytes are zero). */
 int zt_source_read_unit(zt_source *src, int unit, void *dst, uint64_t dst_bytes, zt_err *e);
+/* The fp16 path: from now on zt_source_read_unit converts the images of the
+ * units of the components in comp_mask (1u << ZT_COMP_DIT etc.) from bf16 to
+ * f16 (zt_image_bf16_to_f16) after reading them; 0 turns it off. The byte
+ * layout is unchanged (both are 2 bytes). zt_source_unit_f16 tells a unit's
+ * setting (the streaming reader converts what it decodes, store.h
+ * ZT_STORE_TO_F16). */
+void zt_source_set_f16(zt_source *src, unsigned comp_mask);
+int zt_source_unit_f16(const zt_source *src, int unit);
 /* Readers per unit image when the source converts checkpoint files
  * (snapshot, ComfyUI): 0 (default) min(8, cores) with readahead advice,
  * 1..ZT_LOAD_THREADS_MAX (storage/tensor_image.h) that many, 1 without the

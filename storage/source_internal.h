@@ -32,7 +32,10 @@ struct zt_source {
     const zt_catalog *cat;  /* owned by the implementation */
     char *path;             /* as opened (malloc'ed; freed by the implementation's close) */
     void *impl;             /* implementation state */
+    unsigned f16_comps;     /* zt_source_set_f16: components whose images are converted to f16 */
     int load_threads;       /* readers per unit when converting checkpoints (0: default) */
+    void (*on_read)(void *ctx, uint64_t bytes); /* zt_source_set_read_hook */
+    void *on_read_ctx;
 };
 
 /* Open a Hugging Face snapshot folder (storage/snapshot.c). */

@@ -1,7 +1,10 @@
 /* storage/store.c — block store: index parsing and validation, chunk
  * decoding, synchronous unit reads and full verification (format in
  * store.h; packing in store_pack.c). */
+#include "common/zt_input.h"
 #include "storage/store.h"
+
+#include "storage/tensor_image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -652,16 +655,10 @@ int zt_store_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char 
 
 int zt_store_open(const char *path, unsigned flags, zt_store **out, zt_err *e) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return zt_err_set(e, errno == ENOENT ? ZT_ERR_MISSING : ZT_ERR_IO, "%s: cannot open: %s", path,
-                          strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return zt_err_set(e, ZT_ERR_IO, "%s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)st.st_size;
+    int fd;
+    uint64_t size;
+    int rc0 = zt_file_open(path, &fd, &size, e); /* regular files only: a FIFO cannot block */
+    if (rc0) return rc0;
     uint8_t head[ZT_STORE_ALIGN];
     size_t hl = (size_t)ZT_MIN(size, (uint64_t)ZT_STORE_ALIGN);
     int rc = zt_store_pread_full(fd, head, hl, 0, path, e);
@@ -758,12 +755,15 @@ static int decode_one(const zt_store *s, int unit, uint32_t k, const uint8_t *sr
                           s->path, un, k, (unsigned long long)(x->offset + c->at), c->stored);
     if (c->stored == c->raw) {
         if (dst != src) memcpy(dst, src, c->raw);
+        if (flags & ZT_STORE_TO_F16) zt_image_bf16_to_f16(dst, c->raw);
         return ZT_OK;
     }
     int rc = zt_zcodec_decompress(d, x->codec == ZT_CODEC_ZSTD_PLANES, dst, c->raw, src, c->stored, scratch, e);
     if (rc)
         zt_err_prefix(e, "%s: unit '%s' chunk %u (file offset %llu)", s->path, un, k,
                       (unsigned long long)(x->offset + c->at));
+    else if (flags & ZT_STORE_TO_F16)
+        zt_image_bf16_to_f16(dst, c->raw);
     return rc;
 }
 

@@ -169,6 +169,7 @@ typedef enum { ZT_CODEC_RAW = 0, ZT_CODEC_ZSTD = 1, ZT_CODEC_ZSTD_PLANES = 2, ZT
 enum {
     ZT_STORE_NO_VERIFY = 1u << 0,   /* skip chunk checksums when reading */
     ZT_STORE_TRUST_INDEX = 1u << 1, /* skip header+index checksums (fuzzing only) */
+    ZT_STORE_TO_F16 = 1u << 2,      /* reads: convert each decoded chunk from bf16 to f16 (the fp16 path) */
 };
 
 typedef struct {

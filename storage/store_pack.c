@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "common/zt_input.h"
 #include "storage/store.h"
 #include "storage/store_format.h"
 #include "storage/wcode.h"
@@ -251,6 +252,8 @@ int zt_store_pack_images(const zt_catalog *cat, zt_unit_read_fn read_unit, void 
             if (!strcmp(opts.files[j].name, f->name))
                 return zt_err_set(e, ZT_ERR_ARG, "pack: file '%s' given twice", f->name);
     }
+    int rc0 = zt_output_check(out_path, e); /* no symbolic link, device or folder replaced */
+    if (rc0) return rc0;
     if (opts.threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         opts.threads = (int)ZT_MIN(ZT_MAX(n, 1L), 16L);

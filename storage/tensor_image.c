@@ -1,6 +1,8 @@
 /* storage/tensor_image.c — see tensor_image.h. */
 #include "storage/tensor_image.h"
 
+#include <pthread.h>
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -214,4 +216,51 @@ int zt_tensor_image_embed_rows(const zt_tensor_loc *embed, uint64_t hidden, cons
     for (int i = 0; i < n && !rc; i++) rc = read_bf16(embed, (uint64_t)ids[i] * hidden, hidden, dst + (uint64_t)i * hidden, scratch, e);
     free(scratch);
     return rc;
+}
+
+/* ---- bf16 -> f16 images (the fp16 path) ----
+ * The bulk of a checkpoint lies in f16's normal range, where the conversion
+ * is a rebias of the exponent and a shift of the mantissa: a branch-free
+ * select the compiler vectorises; everything else (zero, subnormal results,
+ * overflow, NaN) takes zt_bf16_to_f16. */
+static void bf16_to_f16_run(uint16_t *p, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        const uint16_t x = p[i], a = x & 0x7fffu;
+        if (a >= 0x3880u && a <= 0x477fu) p[i] = (uint16_t)((x & 0x8000u) | ((uint16_t)(a - 0x3800u) << 3));
+        else p[i] = zt_bf16_to_f16(x);
+    }
+}
+
+typedef struct {
+    uint16_t *p;
+    uint64_t n;
+} f16_part;
+
+static void *bf16_to_f16_thread(void *arg) {
+    f16_part *t = arg;
+    bf16_to_f16_run(t->p, t->n);
+    return NULL;
+}
+
+void zt_image_bf16_to_f16(void *img, uint64_t bytes) {
+    uint16_t *p = img;
+    const uint64_t n = bytes / 2;
+    enum { PARTS = 8 };
+    if (n < (32u << 20)) { /* < 64 MiB: not worth a thread */
+        bf16_to_f16_run(p, n);
+        return;
+    }
+    pthread_t tid[PARTS];
+    f16_part part[PARTS];
+    int started[PARTS] = {0};
+    for (int i = 0; i < PARTS; i++) {
+        const uint64_t a = n * (uint64_t)i / PARTS, b = n * (uint64_t)(i + 1) / PARTS;
+        part[i].p = p + a;
+        part[i].n = b - a;
+        started[i] = i > 0 && pthread_create(&tid[i], NULL, bf16_to_f16_thread, &part[i]) == 0;
+    }
+    for (int i = 0; i < PARTS; i++)
+        if (!started[i]) bf16_to_f16_run(part[i].p, part[i].n); /* part 0, or a thread that did not start */
+    for (int i = 1; i < PARTS; i++)
+        if (started[i]) pthread_join(tid[i], NULL);
 }

@@ -31,4 +31,9 @@ int zt_tensor_image_fill_unit(const zt_catalog *cat, int unit, const zt_tensor_l
 int zt_tensor_image_embed_rows(const zt_tensor_loc *embed, uint64_t hidden, const int32_t *ids, int n, uint16_t *dst,
                                zt_err *e);
 
+/* Convert `bytes` (even) of bf16 values to f16 in place (zt_bf16_to_f16:
+ * exact in f16's normal range, subnormals rounded, |w| > 65504 saturated):
+ * the fp16 path's unit images. Large images are split over a few threads. */
+void zt_image_bf16_to_f16(void *img, uint64_t bytes);
+
 #endif

@@ -326,7 +326,9 @@ static void *io_main(void *arg) {
             rc = zt_reader_submit_unit(st->reader, st->zs, unit, sg->mem, st->stage_bytes,
                                        st->rstage ? (char *)st->rstage + (size_t)rs * st->rstage_bytes : NULL,
                                        st->rstage_bytes,
-                                       st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY, (uint64_t)k, &e);
+                                       (st->opt.verify_checksums ? 0 : ZT_STORE_NO_VERIFY) |
+                                           (zt_source_unit_f16(st->store, unit) ? ZT_STORE_TO_F16 : 0),
+                                       (uint64_t)k, &e);
         } else if (st->choice[unit].coded) {
             zt_wcode_info wi;
             rc = zt_store_read_coded(st->zs, unit, sg->mem, st->stage_bytes, 0, &wi, &e);

@@ -2,7 +2,9 @@
  * context, and every tiling variant of kernels/cuda_attention.cu) against
  * the CPU backend (zt_cpu_attention, same rounding points) and against a
  * naive double-precision reference computed here from the same bf16 inputs
- * (exact softmax, no bf16 P), on fresh random data.
+ * (exact softmax, no bf16 P), on fresh random data. Every case runs twice:
+ * bf16, then f16 (the fp16 path's instances of the same kernels; on an
+ * sm_75 build the m16n8k8 / no-cp.async code).
  *
  * Each case: random q, k (scaled by `amp`, so some cases have peaked
  * softmaxes) and v; the output (padding columns included) is poisoned with
@@ -86,7 +88,10 @@ static const tcase cases[] = {
     {"hd512 s16384", 16384, 16384, 1, 1, 512, 0, 0, 0, 1.0, 48, 0},
 };
 
-static uint16_t to_bf16(double x) { return zt_f32_to_bf16((float)x); }
+/* The element type of the run: bf16, then f16 (the fp16 path's kernels). */
+static zt_dtype g_dt = ZT_DT_BF16;
+static uint16_t to_e(double x) { return g_dt == ZT_DT_F16 ? zt_f32_to_f16((float)x) : zt_f32_to_bf16((float)x); }
+static float from_e(uint16_t h) { return g_dt == ZT_DT_F16 ? zt_f16_to_f32(h) : zt_bf16_to_f32(h); }
 
 /* Reference row: out[hd] = softmax(q·kᵀ·scale) v in double; 0 if no key. */
 static void ref_row(const tcase *c, int i, int h, const uint16_t *q, int64_t ldq, const uint16_t *k, int64_t ldk,
@@ -101,7 +106,7 @@ static void ref_row(const tcase *c, int i, int h, const uint16_t *q, int64_t ldq
     for (int j = 0; j < lim; j++) {
         const uint16_t *kr = k + (int64_t)j * ldk + (int64_t)kvh * hd;
         double s = 0;
-        for (int d = 0; d < hd; d++) s += (double)zt_bf16_to_f32(qr[d]) * (double)zt_bf16_to_f32(kr[d]);
+        for (int d = 0; d < hd; d++) s += (double)from_e(qr[d]) * (double)from_e(kr[d]);
         w[j] = s * scale;
         if (w[j] > mx) mx = w[j];
     }
@@ -113,7 +118,7 @@ static void ref_row(const tcase *c, int i, int h, const uint16_t *q, int64_t ldq
     for (int j = 0; j < lim; j++) {
         const uint16_t *vr = v + (int64_t)j * ldv + (int64_t)kvh * hd;
         double p = w[j] / sum;
-        for (int d = 0; d < hd; d++) out[d] += p * (double)zt_bf16_to_f32(vr[d]);
+        for (int d = 0; d < hd; d++) out[d] += p * (double)from_e(vr[d]);
     }
 }
 
@@ -139,12 +144,12 @@ static void run_case(zt_ops *ops, const tcase *c) {
     uint16_t *in = malloc((in_elems + 1) * 2), *out = malloc((out_elems + 1) * 2);
     ZT_CHECK(in && out, "host allocation");
     /* fresh random data; q and k scaled so that the logits have std amp */
-    for (size_t x = 0; x < in_elems; x++) in[x] = to_bf16(zt_rng_normal(&rng));
+    for (size_t x = 0; x < in_elems; x++) in[x] = to_e(zt_rng_normal(&rng));
     double qk_amp = sqrt(c->amp);
     for (int r = 0; r < c->sq; r++)
-        for (int j = 0; j < qw; j++) in[q_off + (size_t)r * ldq + j] = to_bf16(zt_rng_normal(&rng) * qk_amp);
+        for (int j = 0; j < qw; j++) in[q_off + (size_t)r * ldq + j] = to_e(zt_rng_normal(&rng) * qk_amp);
     for (int r = 0; r < c->sk; r++)
-        for (int j = 0; j < kw; j++) in[k_off + (size_t)r * ldk + j] = to_bf16(zt_rng_normal(&rng) * qk_amp);
+        for (int j = 0; j < kw; j++) in[k_off + (size_t)r * ldk + j] = to_e(zt_rng_normal(&rng) * qk_amp);
     const float scale = (float)(1.0 / sqrt((double)hd));
 
     /* reference of the checked rows: all, or first, last and random ones */
@@ -168,7 +173,7 @@ static void run_case(zt_ops *ops, const tcase *c) {
     if (!c->sample) {
         zt_attn ac = {.sq = c->sq, .sk = c->sk, .heads = c->heads, .kv_heads = c->kv_heads, .hd = hd,
                       .q = in + q_off, .ldq = ldq, .k = in + k_off, .ldk = ldk, .v = in + v_off, .ldv = ldv,
-                      .o = NULL, .ldo = ldo, .dt = ZT_DT_BF16, .scale = scale, .causal = c->causal};
+                      .o = NULL, .ldo = ldo, .dt = g_dt, .scale = scale, .causal = c->causal};
         cpu_out = malloc(out_elems * 2);
         void *ws = malloc(zt_attention_workspace_size(g_cpu, &ac) + 16);
         ZT_CHECK(cpu_out && ws, "host allocation");
@@ -182,7 +187,7 @@ static void run_case(zt_ops *ops, const tcase *c) {
                 const double *rr = ref + ((size_t)h * nrows + x) * hd;
                 const uint16_t *orow = cpu_out + (size_t)rows[h * nrows + x] * ldo + (size_t)h * hd;
                 for (int d = 0; d < hd; d++) {
-                    double e = zt_bf16_to_f32(orow[d]) - rr[d];
+                    double e = from_e(orow[d]) - rr[d];
                     num += e * e;
                     den += rr[d] * rr[d];
                 }
@@ -192,7 +197,7 @@ static void run_case(zt_ops *ops, const tcase *c) {
     }
     zt_attn a = {.sq = c->sq, .sk = c->sk, .heads = c->heads, .kv_heads = c->kv_heads, .hd = hd,
                  .q = din + q_off, .ldq = ldq, .k = din + k_off, .ldk = ldk, .v = din + v_off, .ldv = ldv,
-                 .o = dout, .ldo = ldo, .dt = ZT_DT_BF16, .scale = scale, .causal = c->causal};
+                 .o = dout, .ldo = ldo, .dt = g_dt, .scale = scale, .causal = c->causal};
     ZT_CHECK(zt_cuda_attention_workspace_size(ops, &a) == 0, "workspace");
 
     for (int variant = 0; variant < ZT_ATTN_VARIANTS; variant++) {
@@ -207,7 +212,7 @@ static void run_case(zt_ops *ops, const tcase *c) {
         size_t bad = 0, pad_hit = 0;
         for (int r = 0; r < c->sq; r++) {
             for (int j = 0; j < qw; j++)
-                if (!isfinite(zt_bf16_to_f32(out[(size_t)r * ldo + j]))) bad++;
+                if (!isfinite(from_e(out[(size_t)r * ldo + j]))) bad++;
             for (int j = qw; j < ldo; j++)
                 if (out[(size_t)r * ldo + j] != 0xffff) pad_hit++;
         }
@@ -222,7 +227,7 @@ static void run_case(zt_ops *ops, const tcase *c) {
                 const double *rr = ref + ((size_t)h * nrows + x) * hd;
                 const uint16_t *orow = out + (size_t)rows[h * nrows + x] * ldo + (size_t)h * hd;
                 for (int d = 0; d < hd; d++) {
-                    double e = zt_bf16_to_f32(orow[d]) - rr[d];
+                    double e = from_e(orow[d]) - rr[d];
                     num += e * e;
                     den += rr[d] * rr[d];
                     if (fabs(e) > maxabs) maxabs = fabs(e);
@@ -236,8 +241,8 @@ static void run_case(zt_ops *ops, const tcase *c) {
             double n2 = 0, d2 = 0;
             for (int r = 0; r < c->sq; r++)
                 for (int j = 0; j < qw; j++) {
-                    double ref_v = zt_bf16_to_f32(cpu_out[(size_t)r * ldo + j]);
-                    double e = zt_bf16_to_f32(out[(size_t)r * ldo + j]) - ref_v;
+                    double ref_v = from_e(cpu_out[(size_t)r * ldo + j]);
+                    double e = from_e(out[(size_t)r * ldo + j]) - ref_v;
                     n2 += e * e;
                     d2 += ref_v * ref_v;
                 }
@@ -289,9 +294,15 @@ int main(void) {
         fprintf(stderr, "ops context: %s\n", e.msg);
         return 1;
     }
-    for (size_t ci = 0; ci < ZT_ARRAY_LEN(cases); ci++) {
-        if (quick && !cases[ci].quick) continue;
-        run_case(gpu, &cases[ci]);
+    /* bf16, then f16 (the fp16 path); a CUDA_ARCH=sm_75 build has no bf16 kernels: f16 only */
+    const int bf16_kernels = zt_cuda_bf16_kernels();
+    for (int f16 = !bf16_kernels; f16 < 2; f16++) {
+        g_dt = f16 ? ZT_DT_F16 : ZT_DT_BF16;
+        printf("-- %s --\n", f16 ? "f16" : "bf16");
+        for (size_t ci = 0; ci < ZT_ARRAY_LEN(cases); ci++) {
+            if (quick && !cases[ci].quick) continue;
+            run_case(gpu, &cases[ci]);
+        }
     }
     zt_ops_destroy(gpu);
     zt_ops_destroy(g_cpu);

@@ -33,7 +33,7 @@ bad "height -16" "$Z" "${G[@]}" --height -16 -p x -o out.png
 bad "steps 0" "$Z" "${G[@]}" --steps 0 -p x -o out.png
 bad "steps 1000" "$Z" "${G[@]}" --steps 1000 -p x -o out.png
 bad "steps abc" "$Z" "${G[@]}" --steps abc -p x -o out.png
-bad "seed -1" "$Z" "${G[@]}" --seed -1 -p x -o out.png
+bad "seed -2" "$Z" "${G[@]}" --seed -2 -p x -o out.png
 bad "vram garbage" "$Z" "${G[@]}" --vram 12Q -p x -o out.png
 bad "vae-decode unknown" "$Z" "${G[@]}" --vae-decode tiles -p x -o out.png
 bad "link-bw 0" "$Z" "${G[@]}" --link-bw 0 -p x -o out.png

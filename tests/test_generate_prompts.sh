@@ -83,11 +83,11 @@ bad "--count 0" 2 "1..10000" "${G[@]}" -q --count 0 -p x -o x.png
 bad "--noise with --count" 2 "one image" "${G[@]}" -q --count 2 --noise n.raw -p x -o x.png
 bad "missing prompts file" 1 "nope.txt" "${G[@]}" -q --prompts nope.txt -o x.png
 : > empty.txt
-bad "empty prompts file" 2 "no prompts" "${G[@]}" -q --prompts empty.txt -o x.png
+bad "empty prompts file" 1 "no prompts" "${G[@]}" -q --prompts empty.txt -o x.png
 
 # JSON lines may set width, height, steps and seed; bad values are line errors
 printf '%s\n' '{"prompt": "a cat", "width": 48, "height": 16, "seed": 9}' '{"prompt": "a dog", "steps": 1}' \
-    '{"prompt": "x", "width": 17}' '{"prompt": "x", "steps": 0}' '{"prompt": "x", "seed": -1}' '{"prompt": "x", "height": "64"}' > o.jsonl
+    '{"prompt": "x", "width": 17}' '{"prompt": "x", "steps": 0}' '{"prompt": "x", "seed": -2}' '{"prompt": "x", "height": "64"}' > o.jsonl
 "$Z" "${G[@]}" -q --prompts-jsonl o.jsonl --seed 3 -o o.png --json > o.json 2> o.err; rc=$?
 check "per-line fields: exit 1 for the 4 bad lines, each named" bash -c "test $rc -eq 1 && [ \$(grep -c '' o.err) -eq 4 ] && grep -q 'o.jsonl:3: \"width\"' o.err && grep -q 'o.jsonl:4: \"steps\"' o.err && grep -q 'o.jsonl:5: \"seed\"' o.err && grep -q 'o.jsonl:6: \"height\"' o.err"
 "$Z" "${G[@]}" -q -p "a cat" --width 48 --height 16 --seed 9 -o single4.png

@@ -23,8 +23,8 @@ product=(common storage kernels sched stream models api)
 # The getenv allow-list: "FILE|ARGUMENT|reason" (ARGUMENT as written inside getenv(...)).
 allow=(
   'storage/reader.c|"ZT_IO_FAULT"|test hook: read fault injection, compiled only with -DZT_TEST_HOOKS (the test programs and bin/test-zturbo; bin/zturbo ignores it)'
-  'storage/store_pack.c|"ZT_PACK_FAULT"|test hook: ENOSPC injection in pack, compiled only with -DZT_TEST_HOOKS (bin/test-zturbo pack)'
-  'kernels/ops.c|"ZT_TEST_GPU"|test hook: a simulated card for the start-up refusal tests, compiled only with -DZT_TEST_HOOKS'
+  'storage/store_pack.c|"ZT_PACK_FAULT"|test hook: pack write-fault injection (ENOSPC at an offset), compiled only with -DZT_TEST_HOOKS (the test programs and bin/test-zturbo; bin/zturbo ignores it)'
+  'kernels/ops.c|"ZT_TEST_GPU"|test hook: a simulated card for the start-up GPU check (test_gpu_refusal.sh), compiled only with -DZT_TEST_HOOKS (bin/zturbo ignores it)'
   'storage/comfy.c|k_role_env[r]|ZT_COMFY_DIT/TE/VAE name which ComfyUI file holds a role when a folder is ambiguous (input selection like -m, documented in storage/comfy.h and in the error that asks for it); to become --dit/--text-encoder/--vae options of the shared option table'
 )
 

@@ -75,6 +75,6 @@ int main(void) {
     ZT_CHECK(memcmp(got, a + 100, sizeof got) == 0, "safetensors noise differs");
     ZT_CHECK(zt_noise_read(st, 16, 6, 4, got, &e) == ZT_ERR_FORMAT, "transposed shape accepted");
     ZT_CHECK(strstr(e.msg, "[16, 6, 4]") != NULL, "message lacks the expected shape: %s", e.msg);
-    ZT_CHECK(zt_noise_read("/nonexistent/noise", 16, 4, 6, got, &e) == ZT_ERR_IO, "missing file");
+    ZT_CHECK(zt_noise_read("/nonexistent/noise", 16, 4, 6, got, &e) == ZT_ERR_MISSING, "missing file");
     return zt_test_finish("test_models_noise");
 }

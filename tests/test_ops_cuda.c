@@ -10,6 +10,8 @@
  *     differences move an intermediate across a rounding boundary, at most
  *     about two ulps per rounding point), F the cancellation floor: a sum
  *     whose terms cancel keeps the absolute error of its terms (k_bounds);
+ *   f16 paths (the fp16 path): the same U ulps, of f16 (10-bit mantissa;
+ *     subnormals below 2^-14 have the fixed ulp 2^-24), at max(|cpu|, F * rms);
  *   f32 paths: |cuda - cpu| <= 1e-4 * max(|cpu|, rms(cpu)).
  * The bound's own test (check_selftest) runs first, without a GPU: a planted
  * wrong element and a planted wrong 16x16 tile in a CPU GEMM result pass
@@ -204,6 +206,15 @@ static double ulp_bf16(double x) {
     return ldexp(1.0, e - 8);
 }
 
+/* The ulp of the output dtype at x: bf16, or f16 (11-bit significand;
+ * 2^-24 below 2^-14). */
+static double ulp_of(zt_dtype dt, double x) {
+    if (dt != ZT_DT_F16) return ulp_bf16(x);
+    int e;
+    frexp(fabs(x) > 6.103515625e-05 ? x : 6.103515625e-05, &e);
+    return ldexp(1.0, e - 11);
+}
+
 typedef struct {
     double rel_l2, worst;    /* worst: ulps (bf16 path) or |d| / scale (f32 path) */
     size_t worst_i, over;    /* elements over the bound */
@@ -239,7 +250,7 @@ static elem_result compare_elems(const void *ref, const void *got, size_t n, zt_
         if (f32_path) {
             m = d / (fmax(fabs(c), rms) * F32_ELEM_TOL); /* in units of the bound */
         } else {
-            m = d / ulp_bf16(fmax(fabs(c), b->floor * rms));
+            m = d / ulp_of(dt, fmax(fabs(c), b->floor * rms));
         }
         if (m > r.worst) r.worst = m, r.worst_i = i;
         if (f32_path ? m > 1 : m > b->ulps) r.over++;
@@ -308,7 +319,7 @@ static int tb_check(const char *op, const char *what, tbuf *t, int f32_path) {
     const int ok = r.rel_l2 <= tol && r.over == 0 && r.nan_gpu == 0 && r.nan_cpu == 0;
     char eb[64];
     if (f32_path) snprintf(eb, sizeof eb, "elem %.2f of bound", r.worst);
-    else snprintf(eb, sizeof eb, "elem %.1f ulps (max %.0f)", r.worst, b.ulps);
+    else snprintf(eb, sizeof eb, "elem %.1f %s ulps (max %.0f)", r.worst, t->dt == ZT_DT_F16 ? "f16" : "bf16", b.ulps);
     printf("%-6s %-15s %-52s rel_l2 %.3e (tol %.0e) %s%s%s%s\n", ok ? "ok" : "FAIL", op, what, r.rel_l2, tol, eb,
            r.over ? " OVER THE ELEMENT BOUND" : "", r.nan_gpu ? " UNWRITTEN/NaN on CUDA" : "",
            r.nan_cpu ? " WROTE OUTSIDE THE VIEW" : "");
@@ -354,6 +365,27 @@ static void t_gemm_w(int m, int n, int k, zt_dtype xdt, zt_dtype wdt, zt_dtype y
 
 static void t_gemm(int m, int n, int k, zt_dtype xdt, zt_dtype ydt, int bias, int acc, int pad_x, int pad_y) {
     t_gemm_w(m, n, k, xdt, xdt, ydt, bias, acc, pad_x, pad_y);
+}
+
+/* f16 x f16 -> f32 with zt_gemm.scale and a bias (scale applies to x·wᵀ only). */
+static void t_gemm_scaled(int m, int n, int k, float scale) {
+    if (!want("gemm")) return;
+    const zt_dtype H = ZT_DT_F16;
+    tbuf x = tb_new((size_t)m * k, H), w = tb_new((size_t)n * k, H), b = tb_new((size_t)n, H);
+    tbuf y = tb_new((size_t)m * n, ZT_DT_F32);
+    tb_rand(&x, 1.0, 0.0);
+    tb_rand(&w, 1.0 / sqrt((double)k), 0.0);
+    tb_rand(&b, 0.5, 0.0);
+    tb_poison(&y, 0xFF);
+    zt_gemm g = {.m = m, .n = n, .k = k, .x_dt = H, .w_dt = H, .y_dt = ZT_DT_F32, .scale = scale};
+    g.x = x.h; g.w = w.h; g.bias = b.h; g.y = y.h;
+    zt_op_gemm(g_cpu, &g);
+    g.x = x.d; g.w = w.d; g.bias = b.d; g.y = y.d;
+    zt_op_gemm(g_gpu, &g);
+    char what[128];
+    snprintf(what, sizeof what, "m%d n%d k%d f16.f16->f32 bias scale %g", m, n, k, scale);
+    tb_check("gemm", what, &y, 1);
+    tb_free(&x); tb_free(&w); tb_free(&b); tb_free(&y);
 }
 
 /* (f32 x, bf16 w) -> f32: the f32-math VAE's projections (SIMT kernel). */
@@ -430,6 +462,44 @@ static void t_norm(int kind, int rows, int heads, int dim, zt_dtype xdt, zt_dtyp
     tb_free(&x); tb_free(&y); tb_free(&wt); tb_free(&sc); tb_free(&gt);
 }
 
+/* The fp16 path's norms (kernels/cuda_norm_f16.cu): x f32 or f16, f16 weight
+ * (w_f16), f16 scale/gate, gate_add's resid f32 (resid_f32) or f16. */
+static void t_norm16(int kind, int rows, int heads, int dim, zt_dtype xdt, int scale, int gate, int resid32, int pad_x,
+                     int inplace) {
+    const char *op = kind == T_RMS ? "rmsnorm" : kind == T_LAYER ? "layernorm" : "rmsnorm_gate_add";
+    if (!want(op)) return;
+    const zt_dtype H = ZT_DT_F16, rdt = kind == T_GATE && resid32 ? ZT_DT_F32 : H;
+    const int width = heads * dim;
+    const int64_t ldx = width + pad_x, ldy = inplace ? ldx : width + 3;
+    tbuf x = tb_new((size_t)rows * ldx, xdt), y = tb_new((size_t)rows * ldy, kind == T_GATE ? rdt : H);
+    tbuf wt = tb_new((size_t)dim, H), sc = tb_new((size_t)width, H), gt = tb_new((size_t)width, H);
+    tb_rand(&x, 2.0, 0.3);
+    tb_rand(&wt, 0.5, 1.0);
+    tb_rand(&sc, 0.3, 1.0);
+    tb_rand(&gt, 0.5, 0.0);
+    if (kind == T_GATE) tb_rand(&y, 30.0, 0.0); /* the residual stream, large */
+    else if (!inplace) tb_poison(&y, 0xFF);
+    zt_norm nm = {.rows = rows, .heads = heads, .dim = dim, .x_dt = xdt, .ldx = ldx, .eps = 1e-5f, .y_dt = H,
+                  .ldy = ldy, .w_f16 = 1, .resid_f32 = kind == T_GATE && resid32};
+    for (int gpu = 0; gpu < 2; gpu++) {
+        nm.x = gpu ? x.d : x.h;
+        nm.weight = (const uint16_t *)(gpu ? wt.d : wt.h);
+        nm.scale = scale ? (gpu ? sc.d : sc.h) : NULL;
+        nm.y = inplace ? (void *)nm.x : (gpu ? y.d : y.h);
+        zt_ops *o = gpu ? g_gpu : g_cpu;
+        if (kind == T_RMS) zt_op_rmsnorm(o, &nm);
+        else if (kind == T_LAYER) zt_op_layernorm(o, &nm);
+        else zt_op_rmsnorm_gate_add(o, &nm, gate ? (gpu ? gt.d : gt.h) : NULL, gpu ? y.d : y.h, ldy);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%dx%dx%d %s->f16 w16%s%s%s%s ldx%+d", rows, heads, dim, dn(xdt), scale ? " scale" : "",
+             gate ? " gate" : "", kind == T_GATE ? (resid32 ? " resid f32" : " resid f16") : "",
+             inplace ? " inplace" : "", pad_x);
+    /* an f32 residual is checked as f32 (sum of an f16 term: exact inputs) */
+    tb_check(op, what, inplace ? &x : &y, kind == T_GATE && resid32);
+    tb_free(&x); tb_free(&y); tb_free(&wt); tb_free(&sc); tb_free(&gt);
+}
+
 static void t_groupnorm(int hw, int c, int groups, zt_dtype dt, zt_dtype gbdt, int silu, double offset, int inplace) {
     if (!want("groupnorm")) return;
     tbuf x = tb_new((size_t)hw * c, dt), y = tb_new((size_t)hw * c, dt);
@@ -501,18 +571,44 @@ static void t_convert(size_t n, zt_dtype xdt, zt_dtype ydt, int misalign) {
     tb_free(&x); tb_free(&y);
 }
 
-static void t_swiglu(int rows, int ff, int pad_in, int pad_out, zt_dtype dt) {
+/* f16: big > 0 scales every 7th gate and up value by it, so that their
+ * products pass 32 x 65504 and the guard's clamp (and NaN -> 0 from an Inf
+ * gate times a zero up) runs on both backends. */
+static void t_swiglu_big(int rows, int ff, int pad_in, int pad_out, zt_dtype dt, float big) {
     if (!want("swiglu")) return;
     const int64_t ld_in = 2 * (int64_t)ff + pad_in, ld_out = ff + pad_out;
     tbuf in = tb_new((size_t)rows * ld_in, dt), out = tb_new((size_t)rows * ld_out, dt);
     tb_rand(&in, 2.0, 0.0);
+    if (big > 0) {
+        for (size_t i = 0; i < in.n; i += 7) h_set(in.h, dt, i, h_get(in.h, dt, i) * big);
+        h_set(in.h, dt, 0, INFINITY); /* gate Inf: silu(Inf) * up */
+        h_set(in.h, dt, (size_t)ff, 0.0f); /* its up 0: Inf * 0 = NaN -> 0 */
+        tb_sync(&in);
+    }
     tb_poison(&out, 0xFF);
     zt_op_swiglu(g_cpu, rows, ff, in.h, ld_in, out.h, ld_out, dt);
     zt_op_swiglu(g_gpu, rows, ff, in.d, ld_in, out.d, ld_out, dt);
     char what[128];
-    snprintf(what, sizeof what, "%dx%d %s ld_in%+d ld_out%+d", rows, ff, dn(dt), pad_in, pad_out);
+    snprintf(what, sizeof what, "%dx%d %s ld_in%+d ld_out%+d%s", rows, ff, dn(dt), pad_in, pad_out,
+             big > 0 ? " big (guard clamps)" : "");
     tb_check("swiglu", what, &out, dt == ZT_DT_F32);
+    if (big > 0) { /* the guard: every output finite, some at the clamp */
+        size_t nonfinite = 0, clamped = 0;
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < ff; j++) {
+                const float v = h_get(out.h, dt, (size_t)r * ld_out + j);
+                nonfinite += !isfinite(v);
+                clamped += fabsf(v) == 65504.0f;
+            }
+        printf("%-6s %-15s %-52s %zu clamped to 65504, %zu non-finite\n", clamped && !nonfinite ? "ok" : "FAIL",
+               "swiglu", what, clamped, nonfinite);
+        ZT_CHECK(clamped > 0 && nonfinite == 0, "swiglu f16 guard: %zu clamped, %zu non-finite", clamped, nonfinite);
+    }
     tb_free(&in); tb_free(&out);
+}
+
+static void t_swiglu(int rows, int ff, int pad_in, int pad_out, zt_dtype dt) {
+    t_swiglu_big(rows, ff, pad_in, pad_out, dt, 0);
 }
 
 /* ---- RoPE ---------------------------------------------------------------------------- */
@@ -738,6 +834,10 @@ int main(void) {
         return 1;
     }
     const zt_dtype B = ZT_DT_BF16, F = ZT_DT_F32;
+    /* A CUDA_ARCH=sm_75 build (the fp16 path alone) has no bf16 MMA: its bf16
+     * implicit-GEMM convolutions trap; every other case runs. */
+    const int bf16_kernels = zt_cuda_bf16_kernels();
+    if (!bf16_kernels) printf("this build has no bf16 MMA kernels (sm_75 code): the bf16 conv cases are skipped\n");
 
     /* GEMM: odd m/n/k, strided x and y, bias, accumulate, all dtype pairs */
     static const int gs[][3] = {{1, 1, 1}, {7, 13, 5}, {33, 65, 129}, {128, 256, 64}, {257, 96, 320}, {64, 3840, 256}};
@@ -846,6 +946,55 @@ int main(void) {
         t_patchify(16, 128, 128, 2, dt, 64);
         t_patchify(3, 6, 9, 3, dt, 1);
     }
+    /* The fp16 path (issue 21): every op the text encoder and the DiT run with
+     * f16 activations, f16 weights and the f32 residual / sub-layer outputs */
+    {
+        const zt_dtype H = ZT_DT_F16;
+        for (size_t i = 0; i < ZT_ARRAY_LEN(gs); i++) {
+            const int m = gs[i][0], n = gs[i][1], k = gs[i][2];
+            t_gemm(m, n, k, H, H, 0, 0, 0, 0);
+            t_gemm(m, n, k, H, H, 1, 0, 8, 3);
+            t_gemm(m, n, k, H, F, 1, 0, 0, 5); /* f16 bias on an f32 output: the separate bias kernel */
+            t_gemm(m, n, k, H, F, 0, 1, 0, 0);
+        }
+        t_gemm_scaled(257, 96, 320, 32.0f); /* the down-projection undoing the SwiGLU's 1/32 */
+        t_gemm_scaled(64, 3840, 256, 32.0f);
+        /* norms: DiT rows (3840) from the f32 residual, per-head q/k in place, the caption norm,
+         * the final LayerNorm, gate_add into the f32 residual (and the unguarded f16 one) */
+        t_norm16(T_RMS, 37, 1, 3840, F, 1, 0, 0, 0, 0);
+        t_norm16(T_RMS, 5, 1, 2560, F, 0, 0, 0, 4, 0);
+        t_norm16(T_RMS, 7, 30, 128, H, 0, 0, 0, 3 * 3840, 1);
+        t_norm16(T_RMS, 9, 8, 128, H, 0, 0, 0, 0, 1);
+        t_norm16(T_RMS, 3, 3, 6, H, 1, 0, 0, 1, 0);
+        t_norm16(T_LAYER, 33, 1, 3840, F, 1, 0, 0, 0, 0);
+        t_norm16(T_LAYER, 4, 1, 70, H, 0, 0, 0, 2, 0);
+        t_norm16(T_GATE, 37, 1, 3840, F, 0, 1, 1, 0, 0);
+        t_norm16(T_GATE, 6, 1, 2560, F, 0, 0, 1, 0, 0);
+        t_norm16(T_GATE, 5, 1, 3840, H, 0, 1, 0, 0, 0);
+        t_norm16(T_GATE, 3, 1, 37, F, 0, 1, 1, 5, 0);
+        for (int kind = 0; kind < 4; kind++) {
+            t_elementwise(kind, 4099, H, 0, 0);
+            t_elementwise(kind, 999, H, 1, 0);
+            t_elementwise(kind, 65536, H, 0, 1);
+        }
+        t_convert(4099, H, F, 0);
+        t_convert(999, F, H, 1);
+        t_convert(65536, ZT_DT_BF16, H, 0);
+        t_convert(1001, H, ZT_DT_BF16, 0);
+        t_swiglu(3, 8, 0, 0, H);
+        t_swiglu(5, 37, 6, 3, H);
+        t_swiglu(4, 10240, 16, 8, H);
+        t_swiglu_big(17, 1024, 0, 0, H, 3000.0f);
+        t_swiglu_big(5, 37, 6, 3, H, 3000.0f);
+        t_rope(0, 5, 30, 128, 2 * 3840, H);
+        t_rope(0, 3, 2, 6, 1, H);
+        t_rope(1, 5, 32, 128, 8 * 128, H);
+        t_rope(1, 3, 2, 6, 3, H);
+        t_timestep(45.4545898f, 128, H);
+        t_timestep(3.0f, 5, H);
+        t_patchify(16, 8, 12, 2, H, 0);
+        t_patchify(3, 6, 9, 3, H, 1);
+    }
     t_euler(1, -0.0836f, 0);
     t_euler(1001, -0.0836f, 1);
     t_euler(16 * 128 * 128, -0.2105f, 0);
@@ -875,29 +1024,31 @@ int main(void) {
     /* conv2d: implicit GEMM (bf16, cin % 8 == 0): both tile shapes, odd pixel
      * counts, cout not a multiple of the tile, 1x1; im2col + cuBLASLt: f32 and
      * cin % 8 != 0. */
-    t_conv(8, 8, 32, 32, 3, B, 1, 0, 0);
-    t_conv(5, 7, 16, 24, 3, B, 1, 1, 0);
-    t_conv(9, 13, 64, 130, 3, B, 1, 1, 0);
-    t_conv(16, 16, 128, 3, 3, B, 1, 0, 0);
-    t_conv(6, 10, 40, 128, 1, B, 1, 1, 0);
-    t_conv(33, 17, 128, 256, 3, B, 1, 1, 0);
-    t_conv(32, 32, 512, 512, 3, B, 1, 0, 0);
-    t_conv(64, 64, 128, 128, 3, B, 1, 1, 0);
-    t_conv(7, 9, 16, 16, 3, B, 0, 0, 0);
-    /* every tile variant, odd sizes and K tails; 8-11 (wgmma, Hopper built for
-     * sm_90a) where cin % 64 == 0 and cout fills the block, else they run as 5 */
-    for (int v = 1; v <= 11; v++) {
-        t_conv(9, 13, 64, 130, 3, B, 1, 1, v);
-        t_conv(11, 7, 24, 72, 3, B, 0, 1, v);
-        t_conv(6, 10, 40, 128, 1, B, 1, 0, v);
-        t_conv(19, 23, 256, 128, 3, B, 1, 1, v);
-        t_conv(21, 17, 512, 264, 3, B, 1, 1, v); /* more than one 256-wide N block, M tail */
-        t_conv(21, 17, 512, 256, 3, B, 1, 1, v);
-        t_conv(5, 300, 64, 512, 3, B, 0, 1, v);  /* rows wider than a tile, two N blocks */
-        t_conv(6, 10, 128, 256, 1, B, 1, 0, v);
-        t_conv(3, 3, 192, 128, 3, B, 1, 0, v);   /* one tile, mostly padding */
+    if (bf16_kernels) {
+        t_conv(8, 8, 32, 32, 3, B, 1, 0, 0);
+        t_conv(5, 7, 16, 24, 3, B, 1, 1, 0);
+        t_conv(9, 13, 64, 130, 3, B, 1, 1, 0);
+        t_conv(16, 16, 128, 3, 3, B, 1, 0, 0);
+        t_conv(6, 10, 40, 128, 1, B, 1, 1, 0);
+        t_conv(33, 17, 128, 256, 3, B, 1, 1, 0);
+        t_conv(32, 32, 512, 512, 3, B, 1, 0, 0);
+        t_conv(64, 64, 128, 128, 3, B, 1, 1, 0);
+        t_conv(7, 9, 16, 16, 3, B, 0, 0, 0);
+        /* every tile variant, odd sizes and K tails; 8-11 (wgmma, Hopper built for
+         * sm_90a) where cin % 64 == 0 and cout fills the block, else they run as 5 */
+        for (int v = 1; v <= 11; v++) {
+            t_conv(9, 13, 64, 130, 3, B, 1, 1, v);
+            t_conv(11, 7, 24, 72, 3, B, 0, 1, v);
+            t_conv(6, 10, 40, 128, 1, B, 1, 0, v);
+            t_conv(19, 23, 256, 128, 3, B, 1, 1, v);
+            t_conv(21, 17, 512, 264, 3, B, 1, 1, v); /* more than one 256-wide N block, M tail */
+            t_conv(21, 17, 512, 256, 3, B, 1, 1, v);
+            t_conv(5, 300, 64, 512, 3, B, 0, 1, v);  /* rows wider than a tile, two N blocks */
+            t_conv(6, 10, 128, 256, 1, B, 1, 0, v);
+            t_conv(3, 3, 192, 128, 3, B, 1, 0, v);   /* one tile, mostly padding */
+        }
     }
-    t_conv(5, 6, 3, 7, 3, B, 1, 1, 0);
+    t_conv(5, 6, 3, 7, 3, B, 1, 1, 0); /* cin % 8 != 0: im2col + cuBLASLt, no MMA */
     t_conv(7, 9, 16, 24, 3, F, 1, 1, 0);
     t_conv(8, 8, 32, 16, 1, F, 1, 0, 0);
     t_conv(5, 6, 3, 7, 3, F, 1, 0, 0);

@@ -81,7 +81,7 @@ bad "width not a multiple of 16" 2 "multiple of 16" "${base[@]}" --width 100
 bad "width too large" 2 "16..2048" "${base[@]}" --width 4096
 bad "steps 0" 2 "1..100" "${base[@]}" --steps 0
 bad "steps not a number" 2 "1..100" "${base[@]}" --steps 8x
-bad "unknown precision" 2 "bf16 or f32" "${base[@]}" --precision fp16
+bad "unknown precision" 2 "bf16, f32 or fp16" "${base[@]}" --precision fp8
 bad "unknown device" 2 "cpu or cuda" "${base[@]}" --device tpu
 bad "seed and noise together" 2 "exclude" "${base[@]}" --seed 1 --noise "$tmp/a.st"
 bad "noise of the wrong shape" 1 "expected F32 [16, 8, 8]" "${base[@]}" --width 64 --height 64 --noise "$tmp/a.st"

@@ -20,7 +20,7 @@ expect "per-unit lines" 0 "dit.layers.1" "$Z" plan -m snap --vram 11M --device c
 expect "too small" 1 "too small" "$Z" plan -m snap --vram 1M --device cpu --width 64 --height 64
 expect "missing --vram" 2 "missing --vram" "$Z" plan -m snap
 expect "bad size" 2 "not a size" "$Z" plan -m snap --vram lots
-expect "bad width" 2 "multiples of 16" "$Z" plan -m snap --vram 1G --width 100
+expect "bad width" 2 "multiple of 16" "$Z" plan -m snap --vram 1G --width 100
 expect "missing model" 1 "nonexistent" "$Z" plan -m nonexistent --vram 1G --device cpu
 expect "pinned 0 without store" 1 "zturbo pack" "$Z" plan -m snap --vram 11M --pinned 0 --device cpu --width 64 --height 64
 # the VAE decode choice: the whole-image decode needs more device memory at 1024x1024 than the

@@ -47,7 +47,7 @@ int main(void) {
     const char *json = "{\"prompt\":\"caf\xc3\xa9 \xe7\x8c\xab\",\"steps\":8}";
     zt_png_text tx[3] = {{"parameters", "caf\xc3\xa9 au lait\nSteps: 8"}, {"zturbo", json}, {"Software", "zturbo"}};
     zt_err e = {0};
-    ZT_CHECK(zt_png_write(path, rgb, W, H, tx, 3, &e) == ZT_OK, "write: %s", e.msg);
+    ZT_CHECK(zt_png_write(path, rgb, W, H, tx, 3, NULL, &e) == ZT_OK, "write: %s", e.msg);
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     ZT_CHECK(!file_exists(tmp), "temporary file left behind");
@@ -93,9 +93,9 @@ int main(void) {
 
     /* A failing write leaves neither the file nor a temporary. */
     snprintf(bad, sizeof bad, "%s/no-such-dir/x.png", dir);
-    ZT_CHECK(zt_png_write(bad, rgb, W, H, tx, 1, &e) == ZT_ERR_IO, "write into a missing folder: %d", e.code);
+    ZT_CHECK(zt_png_write(bad, rgb, W, H, tx, 1, NULL, &e) == ZT_ERR_IO, "write into a missing folder: %d", e.code);
     ZT_CHECK(strstr(e.msg, "no-such-dir") != NULL, "message does not name the path: %s", e.msg);
     zt_png_text badkey = {"", "x"};
-    ZT_CHECK(zt_png_write(path, rgb, W, H, &badkey, 1, &e) == ZT_ERR_ARG, "empty key accepted");
+    ZT_CHECK(zt_png_write(path, rgb, W, H, &badkey, 1, NULL, &e) == ZT_ERR_ARG, "empty key accepted");
     return zt_test_finish("test_png");
 }

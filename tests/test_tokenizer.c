@@ -312,7 +312,7 @@ static void test_bad_files(const char *good_json, size_t good_len) {
     zt_err e = {0};
     snprintf(path, sizeof path, "%s/missing/tokenizer.json", dir);
     int rc = zt_tokenizer_load(path, &t, &e);
-    ZT_CHECK(rc == ZT_ERR_IO && t == NULL && strstr(e.msg, path), "missing: %d %s", rc, e.msg);
+    ZT_CHECK(rc == ZT_ERR_MISSING && t == NULL && strstr(e.msg, path), "missing: %d %s", rc, e.msg);
     check_one_line(&e);
     struct { const char *name; size_t len; const char *text; int code; } bad[] = {
         {"empty", 0, "", ZT_ERR_FORMAT},

@@ -3,7 +3,7 @@
  * Python oracle (which loads it with diffusers / transformers).
  *
  *   bin/mkmodel --config tiny|full [--seed N] [--dtype f32|bf16] -o DIR
- *               [--tokenizer DIR] [--layout hf|comfy]
+ *               [--tokenizer DIR] [--layout hf|comfy] [--scale SUBSTRING=FACTOR]...
  *
  * Layout written (K = 2 shards for tiny, 3 for full):
  *   model_index.json, scheduler/scheduler_config.json,
@@ -105,6 +105,24 @@ static void die(const char *fmt, ...) {
 
 #define CHUNK_ELEMS (4u << 20)
 
+/* --scale SUBSTRING=FACTOR: every tensor whose name contains SUBSTRING is
+ * drawn as usual and multiplied by FACTOR (before rounding to the file's
+ * dtype). For overflow tests of the fp16 path: the same checkpoint with a few
+ * weights made large enough that fp16 activations overflow. */
+#define MAX_SCALES 16
+static struct {
+    const char *sub;
+    float factor;
+} g_scale[MAX_SCALES];
+static int g_n_scale;
+
+static float scale_of(const char *name) {
+    float f = 1.0f;
+    for (int i = 0; i < g_n_scale; i++)
+        if (strstr(name, g_scale[i].sub)) f *= g_scale[i].factor;
+    return f;
+}
+
 static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_dtype dt, uint64_t seed, void *buf,
                         zt_err *e) {
     uint64_t n = 1;
@@ -113,6 +131,9 @@ static int write_tensor(zt_st_writer *w, const zt_ckpt_tensor *k, zt_dtype dt, u
     rng r = {splitmix64(&s) | 1};
     float mean, sd = weight_std(k, &mean);
     float scale = (float)(sd / k_ih_sd);
+    const float user = scale_of(k->name);
+    mean *= user;
+    scale *= user;
     for (uint64_t done = 0; done < n;) {
         if (g_stop) return zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted");
         uint32_t c = (uint32_t)ZT_MIN(n - done, (uint64_t)CHUNK_ELEMS);
@@ -671,13 +692,15 @@ static void write_control_file(const char *path, const zt_catalog *cat, zt_dtype
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mkmodel --config tiny|full [--seed N] [--dtype f32|bf16] -o DIR [--tokenizer DIR]\n"
-            "               [--layout hf|comfy] [-q]\n"
+            "               [--layout hf|comfy] [--scale SUBSTRING=FACTOR]... [-q]\n"
             "       mkmodel --config tiny|full --control union-1.0|union-2.0|union-2.1|union-2.1-lite\n"
             "               [--seed N] [--dtype f32|bf16] [--layout hf|single] -o DIR|FILE.safetensors\n"
             "  Writes a random-weight Z-Image-Turbo snapshot (Hugging Face layout) to DIR.\n"
             "  --layout comfy: the same weights as ComfyUI's three single files instead\n"
             "  --dtype: transformer weights on disk (text encoder and VAE are always bf16); default f32\n"
-            "  --seed:  64-bit seed, default 1\n");
+            "  --seed:  64-bit seed, default 1\n"
+            "  --scale: multiply every tensor whose name contains SUBSTRING by FACTOR\n"
+            "           (repeatable; overflow tests of the fp16 path)\n");
 }
 
 int main(int argc, char **argv) {
@@ -688,10 +711,24 @@ int main(int argc, char **argv) {
                                          {"dtype", required_argument, 0, 'd'},  {"out", required_argument, 0, 'o'},
                                          {"tokenizer", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},         {"layout", required_argument, 0, 'l'},
-                                         {"control", required_argument, 0, 'C'}, {0, 0, 0, 0}};
+                                         {"scale", required_argument, 0, 'x'},  {"control", required_argument, 0, 'C'},
+                                         {0, 0, 0, 0}};
     for (int ch; (ch = getopt_long(argc, argv, "c:s:d:o:t:l:qh", opts, NULL)) != -1;) {
         switch (ch) {
         case 'C': control = optarg; break;
+        case 'x': {
+            char *eq = strrchr(optarg, '='), *end = NULL;
+            double f = eq ? strtod(eq + 1, &end) : 0;
+            if (!eq || eq == optarg || !end || *end || eq[1] == 0 || !(f > 0 && f < 1e6) || g_n_scale == MAX_SCALES) {
+                fprintf(stderr, "mkmodel: --scale '%s' must be SUBSTRING=FACTOR with 0 < FACTOR < 1e6 (at most %d)\n",
+                        optarg, MAX_SCALES);
+                return 2;
+            }
+            *eq = 0;
+            g_scale[g_n_scale].sub = optarg;
+            g_scale[g_n_scale++].factor = (float)f;
+            break;
+        }
         case 'c': config = optarg; break;
         case 's': {
             char *end;

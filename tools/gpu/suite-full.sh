@@ -19,6 +19,8 @@
 #   standalone: generate -m full.zts alone (snapshot moved away, no --store, no --tokenizer) at
 #             1024^2, resident and --vram 8G --pinned 0: the PNG of the snapshot run, byte for byte
 #   refuse  : the start-up GPU check passes on this card; a build without code for it is refused
+#   fp16    : issue 21's fp16 path: f16 op tests, tiny CUDA fp16 vs CPU emulation and goldens, 1024^2 vs
+#             diffusers f32/bf16/fp16, s/eval fp16 vs bf16 at 8G (after prep; ~4.5 min)
 #   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
 #   images  : (after prep; <= 6 min) issue 18 Must-show 1: a random full-size ControlNet-Union 2.1 (mkmodel
 #             --control union-2.1, diffusers' config of the release, checked), img2img 0.3/0.6/1.0, inpainting,
@@ -470,6 +472,110 @@ standalone) # a store stands alone: `zturbo pack` stored the tokenizer and the c
     else fail "$f.png differs from the snapshot run's PNG"; fi
   done
   cat "$OUT/standalone.err"
+  ;;
+fp16) # issue 21, the fp16 path (--precision fp16) on this card (9.0 runs its sm_80+ f16 kernels), ~4.5 min:
+  # (1) the CUDA op and attention tests (every f16 case; bf16 too); (2) tiny checkpoint: CUDA fp16 generate
+  # (the golden's ids and noise) against the CPU fp16 emulation and the fp16 goldens (test_pipeline_tiny's fp16
+  # limits); (3) full checkpoint (after prep), p100 1024^2 seed 42: ours fp16 against diffusers f32, next to
+  # diffusers bf16's distance (ours fp16 must be no farther: 10 mantissa bits vs 8) and to diffusers fp16 with
+  # the same guards (ref_pipeline.py --precision fp16); (4) s/eval at --vram 8G: fp16 vs bf16 (bf16 and coded
+  # weights). With .device/bin-sm75 (a CUDA_ARCH=sm_75 build: test_ops_cuda, test_attention_cuda, zturbo), also
+  # Turing's kernels (m16n8k8 f16 MMA, plain loads, 48 KB tiles) JIT-compiled here from compute_75 PTX: its op
+  # tests and its tiny fp16 generate against the CPU emulation.
+  export CUDA_CACHE_MAXSIZE=4294967296 # the sm_75 build's PTX is JIT-compiled once, then cached for its next runs
+  for t in test_ops_cuda test_attention_cuda; do
+    timeout 150 $B/tests/$t > "$OUT/t16-$t.log" 2>&1; rc "$t (bf16 + f16)" $? "$(tail -1 "$OUT/t16-$t.log")"
+  done
+  grep -E '^-- (bf16|f16) --' "$OUT/t16-test_attention_cuda.log" | tr '\n' ' '; echo
+  $B/mkmodel --config tiny --seed 1 --dtype bf16 -q -o $W/tiny16 || fail "mkmodel tiny"
+  # test_pipeline_tiny's fp16 limits (tests/test_pipeline_tiny.c k_limits: ~10x what the CPU emulation reaches
+  # against the golden; the CLI's CPU fp16 run reaches the same: latents_1 6.4e-6 ... latents_8 6.8e-5, image 4.1e-4)
+  lim=(--tol 7e-4 --tol-for cap_feats=4e-3 --tol-for dit_out_0=5e-3 --tol-for latents_1=8e-5 --tol-for latents_2=1.2e-4
+       --tol-for latents_3=1.6e-4 --tol-for latents_4=2.2e-4 --tol-for latents_5=2.8e-4 --tol-for latents_6=3.6e-4
+       --tol-for latents_7=5e-4 --tol-for image=5e-3
+       --only cap_feats --only dit_out_0 --only 'latents_*' --only decoded --only image)
+  # tiny16 ZBIN DEVICE GOLDEN: generate with the golden's ids, noise and size, dump to $W/t16-<case>-<tag>.st
+  tiny16() {
+    local z=$1 dev=$2 g=$3 tag=$4 c; c=$(basename "$g" .fp16.safetensors)
+    local args; args=$(python3 - "$g" <<'PY'
+import json, struct, sys
+d = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", d[:8])[0]; h = json.loads(d[8:8 + n])
+t = h["ids"]; b, e = t["data_offsets"]; ids = struct.unpack(f"<{(e - b) // 8}q", d[8 + n + b:8 + n + e])
+m = h["__metadata__"]
+print(f"--ids {','.join(map(str, ids))} --width {m['width']} --height {m['height']} --steps {m['steps']}")
+PY
+)
+    timeout 120 $z generate -m $W/tiny16 --device $dev --precision fp16 $args --noise "$g" -q -o $W/t16.png \
+      --dump $W/t16-$c-$tag.st 2>>"$OUT/ours.err" || fail "tiny fp16 generate $c on $dev ($tag)"
+  }
+  for g in tests/golden/tiny/*.fp16.safetensors; do
+    c=$(basename "$g" .fp16.safetensors)
+    tiny16 $Z cpu "$g" cpu; tiny16 $Z cuda "$g" cuda
+    { echo "-- tiny $c: CUDA fp16 vs the fp16 golden (diffusers/transformers fp16 with the guards)"
+      compare "tiny-$c-cuda-golden" "${lim[@]}" $W/t16-$c-cuda.st "$g"
+      echo "-- tiny $c: CPU fp16 emulation vs the fp16 golden (test_pipeline_tiny's pass)"
+      compare "tiny-$c-cpu-golden" "${lim[@]}" $W/t16-$c-cpu.st "$g"
+      echo "-- tiny $c: CUDA fp16 vs the CPU fp16 emulation"
+      compare "tiny-$c-cuda-cpu" "${lim[@]}" $W/t16-$c-cuda.st $W/t16-$c-cpu.st
+      if [ -x .device/bin-sm75/zturbo ]; then
+        tiny16 .device/bin-sm75/zturbo cuda "$g" sm75
+        echo "-- tiny $c: the sm_75 build's CUDA fp16 (Turing kernels, JIT) vs the CPU fp16 emulation"
+        compare "tiny-$c-sm75-cpu" "${lim[@]}" $W/t16-$c-sm75.st $W/t16-$c-cpu.st
+      fi
+    } > "$OUT/compare_fp16_tiny_$c.txt" 2>&1; cat "$OUT/compare_fp16_tiny_$c.txt"
+  done
+  if [ -d .device/bin-sm75/tests ]; then
+    for t in test_ops_cuda test_attention_cuda; do
+      timeout 150 .device/bin-sm75/tests/$t > "$OUT/t16-sm75-$t.log" 2>&1; rc "sm_75 build: $t (f16, JIT)" $? "$(tail -1 "$OUT/t16-sm75-$t.log")"
+    done
+    # that build has no bf16 MMA: zt_cuda_bf16_kernels must see it (the PTX is 7.5 though JIT-compiled for 9.0)
+    grep -q "no bf16 MMA kernels" "$OUT/t16-sm75-test_ops_cuda.log" || fail "sm_75 build: test_ops_cuda ran its bf16 MMA cases"
+    grep -q '^-- bf16 --' "$OUT/t16-sm75-test_attention_cuda.log" && fail "sm_75 build: test_attention_cuda ran bf16 cases"
+  else
+    echo "(no .device/bin-sm75: the Turing kernels were not run)" | tee -a "$OUT/gputests.txt"
+  fi
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  for pr in f32 bf16 fp16; do
+    [ -s $W/ref_gen_$pr.st ] && continue # the seed part's, same arguments
+    timeout 200 python3 tools/ref/ref_pipeline.py --model $M --prompt "$(cat $P/p100.txt)" --width 1024 --height 1024 \
+      --seed 42 --pipeline-generator --precision $pr --device cuda -o $W/ref_gen_$pr.st > "$OUT/oracle_gen_$pr.log" 2>&1 ||
+      fail "oracle $pr (see oracle_gen_$pr.log)"
+  done
+  timeout 200 $Z generate -m $M -q -p "$(cat $P/p100.txt)" --seed 42 --rng torch-cpu --width 1024 --height 1024 \
+    --precision fp16 -o $W/fp16.png --dump $W/ours_fp16.st 2>>"$OUT/ours.err" || fail "generate --precision fp16 1024^2"
+  only=(--only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image)
+  { echo "-- ours fp16 vs diffusers f32"
+    compare fp16-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_fp16.st $W/ref_gen_f32.st
+    echo "-- diffusers bf16 vs diffusers f32 (the bf16 spread)"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_bf16.st $W/ref_gen_f32.st
+    echo "-- diffusers fp16 (the same guards) vs diffusers f32"
+    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_fp16.st $W/ref_gen_f32.st
+    echo "-- ours fp16 vs diffusers fp16 (the same guards)"
+    compare fp16-ours-dfp16 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_fp16.st $W/ref_gen_fp16.st
+  } > "$OUT/compare_fp16.txt" 2>&1; cat "$OUT/compare_fp16.txt"
+  python3 - "$OUT/compare_fp16.txt" <<'PY' || fail "ours fp16 farther from the f32 reference than diffusers bf16 +5% (compare_fp16.txt)"
+import re, sys
+blocks = open(sys.argv[1]).read().split("-- ")[1:]
+rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-9.e+-]+)", b, re.M)} for b in blocks]
+ours, bf, f16 = rel[0], rel[1], rel[2]
+ok = True
+for k in ("cap_feats", "dit_out_0", "latents_8", "decoded"):
+    print(f"{k}: ours fp16 vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {bf[k]:.3e}, diffusers fp16 vs f32 {f16[k]:.3e}")
+    ok &= ours[k] <= 1.05 * bf[k]  # the project's criterion (seed, lora): no farther than diffusers bf16 +5%
+sys.exit(0 if ok else 1)
+PY
+  # s/eval at 8G: fp16 (bf16 weights converted to f16 as read) vs bf16 (coded weights, the default; and bf16 weights)
+  ours fp16-8G "${A1024[@]}" --vram 8G --precision fp16 -o $W/f8.png
+  ours bf16-8G-bf16w "${A1024[@]}" --vram 8G --weights bf16 -o $W/b8.png
+  ours bf16-8G-coded "${A1024[@]}" --vram 8G -o $W/c8.png
+  python3 - "$OUT/ours.jsonl" <<'PY' | tee "$OUT/fp16_speed.txt"
+import json, sys
+for line in open(sys.argv[1]):
+    try: j = json.loads(line)
+    except ValueError: continue
+    if j["run"] in ("fp16-8G", "bf16-8G-bf16w", "bf16-8G-coded") and j.get("r"):
+        r = j["r"]; print(f"{j['run']:14s} s/eval {r['dit_eval_s']:.4f}  total_s {r['total_s']:.2f}  load_s {r['load_s']:.2f}")
+PY
   ;;
 refuse) # the start-up GPU check: this card passes (info, a tiny generate), and a binary without code for it
   # (.device/bin-sm120: built with CUDA_ARCH=sm_120, whose SASS and compute_120 PTX cannot run on 9.0)

@@ -4,7 +4,7 @@
 # Run from anywhere; writes only tests/golden/tiny/ and the scratch checkpoint.
 #   tools/ref/make_goldens.sh            # regenerate
 #   tools/ref/make_goldens.sh --check    # regenerate into a temp dir and require identical bytes
-#   PRECISIONS=bf16 tools/ref/make_goldens.sh   # only the bf16 goldens (default: "f32 bf16")
+#   PRECISIONS=bf16 tools/ref/make_goldens.sh   # only the bf16 goldens (default: "f32 bf16 fp16")
 # CPU results move at the ulp level with the CPU's ISA path and torch version (see
 # tests/golden/tiny/README.md), so --check is bit-exact only on the machine kind that made them.
 set -euo pipefail
@@ -22,8 +22,10 @@ rm -rf "$ckpt"
 # f32 on CPU, one thread: the golden reference (bf16 weights upcast exactly; thread count
 # changes VAE convolutions at the ulp level, so it is pinned). bf16 on CPU, one thread: what
 # diffusers users run (every module in bf16, the VAE and its postprocess included), the
-# reference of the engine's bf16 path; written as NAME.bf16.safetensors.
-precisions=${PRECISIONS:-f32 bf16}
+# reference of the engine's bf16 path; written as NAME.bf16.safetensors. fp16 on CPU, one thread:
+# the text encoder and transformer in float16 with the engine's fp16 guards patched in
+# (ref_pipeline.py patch_fp16_guards), the VAE in float32: NAME.fp16.safetensors.
+precisions=${PRECISIONS:-f32 bf16 fp16}
 files=()
 run() { # name prompt height width seed
     local p f

@@ -93,7 +93,11 @@ def write_safetensors(path, tensors, metadata=None):
 
 
 def set_precision_flags(precision, device):
-    if precision == "f32":
+    if precision.startswith("fp16"):
+        # f16 GEMMs accumulate in f32 (as zturbo's): no reduced-precision split-K reductions; its f32
+        # parts (F32OutLinear, the f32 VAE) without TF32.
+        torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+    if precision in ("f32", "fp16"):
         # The golden reference: true F32 everywhere, no TF32 in matmuls or cuDNN convolutions.
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
@@ -122,14 +126,14 @@ def check_loaded_from_files(module, folder, needed=lambda k: True):
         sys.exit(f"{folder}: {len(missing)} tensors the model needs are not in the files, e.g. {missing[:4]}")
 
 
-def load_pipeline(model_dir, dtype, device, offload=None, te_attn=None):
+def load_pipeline(model_dir, dtype, device, offload=None, te_attn=None, vae_dtype=None):
     """Components loaded separately (as the task asks), assembled into diffusers' ZImagePipeline."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
     from transformers import AutoTokenizer, Qwen3Model
 
     sub = lambda s: os.path.join(model_dir, s)
     transformer = ZImageTransformer2DModel.from_pretrained(sub("transformer"), torch_dtype=dtype)
-    vae = AutoencoderKL.from_pretrained(sub("vae"), torch_dtype=dtype)
+    vae = AutoencoderKL.from_pretrained(sub("vae"), torch_dtype=vae_dtype or dtype)
     te_kw = {"attn_implementation": te_attn} if te_attn else {}
     text_encoder = Qwen3Model.from_pretrained(sub("text_encoder"), dtype=dtype, **te_kw)
     tokenizer = AutoTokenizer.from_pretrained(sub("tokenizer"))
@@ -154,6 +158,101 @@ def load_pipeline(model_dir, dtype, device, offload=None, te_attn=None):
                           transformer=transformer)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+# ------------------------------------------------------------------------------ the fp16 path's guards
+
+class F32OutLinear(torch.nn.Module):
+    """A Linear with fp16 weights whose output stays float32: the same products (f16 x f16 is exact
+    in f32) accumulated in f32, without the final rounding to f16 (zturbo's fp16 GEMMs into f32)."""
+
+    def __init__(self, lin, scale=1.0):
+        super().__init__()
+        self.lin, self.scale = lin, scale
+
+    def forward(self, x):
+        b = self.lin.bias.float() if self.lin.bias is not None else None
+        y = torch.nn.functional.linear(x.to(self.lin.weight.dtype).float(), self.lin.weight.float())
+        if self.scale != 1.0:
+            y = y * self.scale
+        return y + b if b is not None else y
+
+
+class ToDtype(torch.nn.Module):
+    """Runs a module, then casts its output(s) to dtype (or float32 for "f32")."""
+
+    def __init__(self, mod, dtype):
+        super().__init__()
+        self.mod, self.dtype = mod, dtype
+
+    def forward(self, *args, **kwargs):
+        out = self.mod(*args, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(o.to(self.dtype) for o in out)
+        return out.to(self.dtype)
+
+
+def clamp_fp16(x):
+    """ComfyUI's clamp_fp16 (also SD.Next, SimpleTuner): NaN -> 0, +-Inf -> +-65504."""
+    return torch.nan_to_num(x, nan=0.0, posinf=65504.0, neginf=-65504.0)
+
+
+SWIGLU_SCALE = 32.0  # kernels/ops.h ZT_F16_SWIGLU_SCALE
+
+
+def swiglu_guarded(gate, up):
+    """zturbo's guarded f16 SwiGLU: silu(gate) * (up / 32) (ComfyUI's fp16 path divides w3 x by 32),
+    clamped; the down-projection multiplies by 32 again in f32 (F32OutLinear scale)."""
+    return clamp_fp16(torch.nn.functional.silu(gate) * (up / SWIGLU_SCALE))
+
+
+def patch_fp16_guards(pipe, guarded=True):
+    """zturbo's fp16 path (models/precision.h) patched into diffusers' Z-Image transformer and
+    transformers' Qwen3, so that the fp16 oracle rounds where the engine rounds:
+      * residual streams in float32: the DiT's token stream (x_embedder and cap_embedder outputs,
+        blocks) and Qwen3's hidden state (embeddings upcast);
+      * sub-layer outputs in float32: the attention out-projection and the feed-forward
+        down-projection (DiT to_out / w2, Qwen3 o_proj / down_proj), so they cannot overflow;
+      * the SiLU gate silu(w1 x) * (w3 x), the third known overflow point, computed as
+        silu(w1 x) * (w3 x / 32) and clamped by clamp_fp16; the down-projection multiplies by 32;
+      * norms with a float32 input round their output to f16 before the weight (the norm's
+        weight dtype), the DiT's final LayerNorm output rounded to f16 before its scale;
+      * Qwen3's RoPE cos/sin rounded to f16 (what the model dtype gives unpatched).
+    guarded=False patches nothing: plain fp16 (diffusers as is, everything f16)."""
+    if not guarded:
+        return
+    import diffusers.models.transformers.transformer_z_image as zi
+    from transformers.models.qwen3 import modeling_qwen3 as q3
+    half = torch.float16
+    tr = pipe.transformer
+    for k in list(tr.all_x_embedder.keys()):
+        tr.all_x_embedder[k] = F32OutLinear(tr.all_x_embedder[k])
+    tr.cap_embedder[1] = F32OutLinear(tr.cap_embedder[1])
+    for blk in list(tr.noise_refiner) + list(tr.context_refiner) + list(tr.layers):
+        blk.attention.to_out[0] = F32OutLinear(blk.attention.to_out[0])
+        blk.feed_forward.w2 = F32OutLinear(blk.feed_forward.w2, SWIGLU_SCALE)
+    for k in list(tr.all_final_layer.keys()):
+        fl = tr.all_final_layer[k]
+        fl.norm_final = ToDtype(fl.norm_final, half)
+    zi.FeedForward._forward_silu_gating = lambda self, x1, x3: swiglu_guarded(x1, x3)
+
+    te = pipe.text_encoder
+    te.embed_tokens = ToDtype(te.embed_tokens, torch.float32)
+    te.rotary_emb = ToDtype(te.rotary_emb, half)
+    for ly in te.layers:
+        ly.self_attn.o_proj = F32OutLinear(ly.self_attn.o_proj)
+        ly.mlp.down_proj = F32OutLinear(ly.mlp.down_proj, SWIGLU_SCALE)
+
+    def mlp_forward(self, x):
+        return self.down_proj(swiglu_guarded(self.gate_proj(x), self.up_proj(x)))
+
+    def rms_forward(self, x):  # f32 input: the normalised value rounded to the weight's dtype first
+        xf = x.to(torch.float32)
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        return self.weight * xf.to(self.weight.dtype)
+
+    q3.Qwen3MLP.forward = mlp_forward
+    q3.Qwen3RMSNorm.forward = rms_forward
 
 
 def apply_loras(pipe, specs, round_bf16):
@@ -443,7 +542,11 @@ def main():
     ap.add_argument("--pipeline-generator", action="store_true",
                     help="with --seed: pass the generator to the pipeline (no latents) and record the latents it draws")
     ap.add_argument("--save-noise", help="also write the noise alone to this safetensors file")
-    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32")
+    ap.add_argument("--precision", choices=["f32", "bf16", "fp16", "fp16-plain"], default="f32",
+                    help="fp16: the text encoder and the transformer in float16 with zturbo's fp16 guards patched in "
+                         "(patch_fp16_guards), the VAE in float32 (--vae-precision); fp16-plain: float16 unpatched")
+    ap.add_argument("--vae-precision", choices=["f32", "bf16", "fp16"],
+                    help="VAE dtype (default: the --precision's; f32 for fp16)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     ap.add_argument("--attention-backend", help="transformer.set_attention_backend(NAME), e.g. flash, _native_flash")
@@ -479,7 +582,9 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     set_precision_flags(a.precision, a.device)
-    dtype = torch.float32 if a.precision == "f32" else torch.bfloat16
+    dtypes = {"f32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp16-plain": torch.float16}
+    dtype = dtypes[a.precision]
+    vae_dtype = dtypes[a.vae_precision] if a.vae_precision else (torch.float32 if dtype == torch.float16 else dtype)
     shape = (16, a.height // 8, a.width // 8)
     if a.pipeline_generator and (a.seed is None or a.timing or a.png or a.save_noise):
         sys.exit("--pipeline-generator needs --seed and -o (not --timing, --png or --save-noise)")
@@ -493,7 +598,9 @@ def main():
         write_safetensors(a.save_noise, {"noise": noise})
 
     t0 = time.perf_counter()
-    pipe = load_pipeline(a.model, dtype, a.device, a.offload if a.offload != "none" else None, a.te_attn)
+    pipe = load_pipeline(a.model, dtype, a.device, a.offload if a.offload != "none" else None, a.te_attn, vae_dtype)
+    if a.precision == "fp16":
+        patch_fp16_guards(pipe)
     if a.attention_backend:
         pipe.transformer.set_attention_backend(a.attention_backend)
     if a.lora:
@@ -509,7 +616,8 @@ def main():
         check_schedule(t, a.steps)
         meta = {"prompt": a.prompt if a.prompt is not None else "", "ids_given": str(a.ids is not None).lower(),
                 "height": str(a.height), "width": str(a.width), "steps": str(a.steps),
-                "precision": a.precision, "device": a.device, "noise": a.noise and "file" or
+                "precision": a.precision, "vae_precision": str(vae_dtype).replace("torch.", ""),
+                "device": a.device, "noise": a.noise and "file" or
                 f"seed {a.seed if a.seed is not None else 0} on {a.noise_device}" +
                 (" (the pipeline's generator)" if a.pipeline_generator else ""),
                 "versions": json.dumps(versions(), sort_keys=True)}

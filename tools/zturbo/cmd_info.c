@@ -10,6 +10,7 @@
 
 #include "kernels/ops.h"
 #include "tools/zturbo/cli.h"
+#include "tools/zturbo/options.h"
 
 static void print_memlock(void) {
     struct rlimit rl;
@@ -36,25 +37,32 @@ static void print_io_uring(void) {
     }
 }
 
+static const char *k_usage =
+    "usage: zturbo info\n"
+    "\n"
+    "Prints the host, the GPU, driver, free VRAM, host->device link rate, pinned-memory limit and\n"
+    "io_uring availability.\n";
+
 int cmd_info(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: zturbo info\n  Prints the GPU, driver, free VRAM, host->device link rate, pinned-memory limit and io_uring availability.\n");
-            return ZT_EXIT_OK;
-        }
-        return cli_usage_error("info", "unknown option '%s'", argv[i]);
-    }
+    const cli_spec sp = {"info", k_usage, NULL, NULL, 0, 0};
+    int rc = cli_parse(&sp, argc, argv, NULL);
+    if (rc) return rc == CLI_DONE ? ZT_EXIT_OK : rc;
     char b1[32], b2[32];
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGE_SIZE), avail = sysconf(_SC_AVPHYS_PAGES);
     printf("host: %ld cores, %s RAM (%s free)\n", sysconf(_SC_NPROCESSORS_ONLN),
            zt_fmt_bytes((uint64_t)pages * (uint64_t)psz, b1, sizeof b1), zt_fmt_bytes((uint64_t)avail * (uint64_t)psz, b2, sizeof b2));
     print_memlock();
     print_io_uring();
+    const char *why = cli_cuda_missing();
     int n = 0;
-    cudaError_t rc = cudaGetDeviceCount(&n);
-    if (rc != cudaSuccess || n == 0) {
+    cudaError_t crc = why && strstr(why, "libcuda") ? cudaErrorInsufficientDriver : cudaGetDeviceCount(&n);
+    if (why && strstr(why, "libcuda")) {
+        printf("GPU: %s: `--device cpu` runs the CPU reference backend\n", why);
+        return ZT_EXIT_OK;
+    }
+    if (crc != cudaSuccess || n == 0) {
         printf("GPU: none usable (%s): `--device cpu` runs the CPU reference backend\n",
-               rc != cudaSuccess ? cudaGetErrorString(rc) : "no device");
+               crc != cudaSuccess ? cudaGetErrorString(crc) : "no device");
         return ZT_EXIT_OK;
     }
     int drv = 0, rt = 0;

@@ -10,7 +10,6 @@
  *
  * Environment (test builds only, bin/test-zturbo): ZT_PACK_FAULT=enospc@OFFSET
  * makes writes reaching that file offset fail with ENOSPC. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +18,11 @@
 
 #include "api/lora.h"
 #include "api/tokenizer.h"
+#include "common/zt_input.h"
 #include "storage/source.h"
 #include "storage/store.h"
 #include "tools/zturbo/cli.h"
+#include "tools/zturbo/options.h"
 
 static volatile int g_cancel;
 static void on_signal(int sig) {
@@ -46,120 +47,86 @@ static void on_progress(void *ctx, int done, int n, uint64_t bytes, uint64_t tot
     if (done == n) fputc('\n', stderr);
 }
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: zturbo pack MODEL_DIR -o STORE [--weights coded|bf16] [--zstd LEVEL | --no-compress]\n"
-            "                   [--threads N] [--chunk SIZE] [--tokenizer FILE] [--verify] [--lora FILE[:SCALE]]... [-q]\n"
-            "\n"
-            "Pack a Hugging Face snapshot folder (or ComfyUI files, or an existing store) into a\n"
-            "zturbo block store, which holds the weights, the configs and the tokenizer.\n"
-            "  -o, --output STORE   the store file to write (replaced atomically; never left partial)\n"
-            "  --weights coded      code the transformer, text-encoder and VAE units losslessly (~0.68 of\n"
-            "                       the bf16 bytes; decoded on the GPU) (default)\n"
-            "  --weights bf16       store them as bf16 images (zstd or plain, as below)\n"
-            "  --zstd LEVEL         zstd level 1..22 per 4 MiB chunk, bf16 byte planes (default 1), for\n"
-            "                       what is not coded\n"
-            "  --no-compress        store the unit images as they are (fastest to read)\n"
-            "  --threads N          compression threads (default: CPUs, at most 16)\n"
-            "  --chunk SIZE         chunk size, a power of two in [64K, 256M] (default 4M)\n"
-            "  --tokenizer FILE     the tokenizer.json to store (default: the model's own; ComfyUI\n"
-            "                       files have none: Tongyi-MAI/Z-Image-Turbo's tokenizer/tokenizer.json)\n"
-            "  --verify             re-read the written store and check every byte\n"
-            "  --lora FILE[:SCALE]  merge a LoRA into the stored weights (repeatable; as generate --lora:\n"
-            "                       a store packed with LoRAs serves merged units at no cost per use)\n"
-            "  -q, --quiet          no progress and no summary\n");
-}
+enum { P_MODEL, P_OUTPUT, P_WEIGHTS, P_ZSTD, P_NO_COMPRESS, P_THREADS, P_CHUNK, P_TOKENIZER, P_LORA, P_VERIFY, P_QUIET, P_N };
+
+static const cli_option k_opts[P_N] = {
+    [P_MODEL] = {"MODEL", NULL, CLI_POSITIONAL,
+                 .help = "Hugging Face snapshot folder, ComfyUI files or an existing store"},
+    [P_OUTPUT] = {"--output", "-o", CLI_STRING, "STORE",
+                  .help = "the store file to write (a temporary name, then a rename: never\n"
+                          "left partial; an existing symbolic link, folder or device is refused)"},
+    [P_WEIGHTS] = {"--weights", NULL, CLI_ENUM, "coded|bf16", .choices = "coded|bf16", .def = "coded",
+                   .help = "coded: the transformer, text-encoder and VAE units coded losslessly\n"
+                           "(~0.68 of the bf16 bytes; decoded on the GPU); bf16: stored as bf16\n"
+                           "images (zstd or plain, as below)"},
+    [P_ZSTD] = {"--zstd", NULL, CLI_INT, "LEVEL", 1, 22, .def = "1",
+                .help = "zstd level 1..22 per chunk, bf16 byte planes, for what is not coded"},
+    [P_NO_COMPRESS] = {"--no-compress", NULL, CLI_FLAG, .help = "store the unit images as they are (fastest to read)"},
+    [P_THREADS] = {"--threads", NULL, CLI_INT, "N", 1, 256, .def_help = "CPUs, at most 16",
+                   .help = "compression threads, 1..256"},
+    [P_CHUNK] = {"--chunk", NULL, CLI_SIZE, "SIZE", 64 << 10, .def = "4M",
+                 .help = "chunk size, a power of two in 64K..256M"},
+    [P_TOKENIZER] = {"--tokenizer", NULL, CLI_STRING, "FILE", .def_help = "the model's own",
+                     .help = "the tokenizer.json to store (ComfyUI files have none:\n"
+                             "Tongyi-MAI/Z-Image-Turbo's tokenizer/tokenizer.json)"},
+    [P_LORA] = {"--lora", NULL, CLI_STRING, "FILE[:SCALE]", .repeat = 1,
+                .help = "merge a LoRA into the stored weights (repeatable; as generate\n"
+                        "--lora: a store packed with LoRAs serves merged units at no cost\n"
+                        "per use)"},
+    [P_VERIFY] = {"--verify", NULL, CLI_FLAG, .help = "re-read the written store and check every byte"},
+    [P_QUIET] = {"--quiet", "-q", CLI_FLAG, .help = "no progress and no summary"},
+};
+
+static const char *k_usage =
+    "usage: zturbo pack MODEL -o STORE [options]\n"
+    "\n"
+    "Pack a Hugging Face snapshot folder (or ComfyUI files, or an existing store) into a\n"
+    "zturbo block store, which holds the weights, the configs and the tokenizer.\n"
+    "\n";
 
 int cmd_pack(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'}, {"zstd", required_argument, NULL, 'z'},
-        {"no-compress", no_argument, NULL, 'n'},  {"threads", required_argument, NULL, 't'},
-        {"chunk", required_argument, NULL, 'c'},  {"verify", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-        {"weights", required_argument, NULL, 'w'},
-        {"lora", required_argument, NULL, 'l'},
-        {"tokenizer", required_argument, NULL, 'k'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *out = NULL, *tokenizer = NULL;
-    int level = 1, verify = 0, quiet = 0, threads = 0, saw_zstd = 0, saw_raw = 0, wcode = 1;
-    uint64_t chunk = 0;
+    const cli_spec sp = {"pack", k_usage, NULL, k_opts, P_N, 0};
+    cli_value v[P_N];
+    int rc = cli_parse(&sp, argc, argv, v);
+    if (rc) return rc == CLI_DONE ? ZT_EXIT_OK : rc;
+    if (v[P_ZSTD].set && v[P_NO_COMPRESS].set) return cli_usage_error("pack", "--zstd and --no-compress exclude each other");
+    if (!v[P_MODEL].set) return cli_missing(&sp, P_MODEL);
+    if (!v[P_OUTPUT].set) return cli_missing(&sp, P_OUTPUT);
+    const uint64_t chunk = v[P_CHUNK].u;
+    if (chunk > (256u << 20) || (chunk & (chunk - 1)))
+        return cli_usage_error("pack", "--chunk %llu bytes not allowed: a power of two in 64K..256M",
+                               (unsigned long long)chunk);
+    const char *model = v[P_MODEL].s, *out = v[P_OUTPUT].s;
+    const int quiet = v[P_QUIET].set, verify = v[P_VERIFY].set;
     zt_err e = {0};
-    static char lora_path[ZT_LORA_MAX_FILES][4096];
-    zt_lora_spec loras[ZT_LORA_MAX_FILES];
-    int n_loras = 0;
-    optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1;) {
-        char *end;
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'z':
-            level = (int)strtol(optarg, &end, 10);
-            if (*end || level < 1 || level > 22) return cli_usage_error("pack", "--zstd: '%s' is not a level 1..22", optarg);
-            saw_zstd = 1;
-            break;
-        case 'n': saw_raw = 1; break;
-        case 'w':
-            if (!strcmp(optarg, "coded")) wcode = 1;
-            else if (!strcmp(optarg, "bf16")) wcode = 0;
-            else return cli_usage_error("pack", "--weights: '%s' is not coded or bf16", optarg);
-            break;
-        case 't':
-            threads = (int)strtol(optarg, &end, 10);
-            if (*end || threads < 1 || threads > 256)
-                return cli_usage_error("pack", "--threads: '%s' is not a count 1..256", optarg);
-            break;
-        case 'c':
-            if (zt_parse_size(optarg, "--chunk", &chunk, &e)) return cli_usage_error("pack", "%s", e.msg);
-            break;
-        case 'v': verify = 1; break;
-        case 'k': tokenizer = optarg; break;
-        case 'l':
-            if (n_loras == ZT_LORA_MAX_FILES) return cli_usage_error("pack", "--lora given more than %d times", ZT_LORA_MAX_FILES);
-            if (zt_lora_parse_arg(optarg, lora_path[n_loras], sizeof lora_path[n_loras], &loras[n_loras].scale, &e))
-                return cli_usage_error("pack", "%s", e.msg);
-            loras[n_loras].path = lora_path[n_loras];
-            n_loras++;
-            break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(stdout); return ZT_EXIT_OK;
-        default: usage(stderr); return ZT_EXIT_USAGE;
-        }
+    if (zt_output_check(out, &e)) return cli_fail(&e); /* before reading the model */
+
+    const int threads = v[P_THREADS].set ? (int)v[P_THREADS].i : 0;
+    static char lora_path[CLI_MAX_REPEAT][4096];
+    zt_lora_spec loras[CLI_MAX_REPEAT];
+    _Static_assert(CLI_MAX_REPEAT <= ZT_LORA_MAX_FILES, "every --lora given fits the merger");
+    const int n_loras = v[P_LORA].n;
+    for (int i = 0; i < n_loras; i++) {
+        if (zt_lora_parse_arg(v[P_LORA].list[i], lora_path[i], sizeof lora_path[i], &loras[i].scale, &e))
+            return cli_usage_error("pack", "%s", e.msg);
+        loras[i].path = lora_path[i];
     }
-    if (saw_zstd && saw_raw) return cli_usage_error("pack", "--zstd and --no-compress exclude each other");
-    if (optind != argc - 1) {
-        usage(stderr);
-        return cli_usage_error("pack", optind >= argc ? "missing MODEL_DIR" : "one MODEL_DIR expected");
-    }
-    if (!out) return cli_usage_error("pack", "missing -o STORE");
-    if (chunk > UINT32_MAX) return cli_usage_error("pack", "--chunk: too large");
-    const char *model = argv[optind];
 
     /* --tokenizer: checked to be a tokenizer this engine loads, then stored */
     zt_store_file_in tok_file = {ZT_STORE_FILE_TOKENIZER, NULL, 0};
     char *tok_json = NULL;
-    if (tokenizer) {
-        FILE *f = fopen(tokenizer, "rb");
-        long n = -1;
-        if (f && !fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
-            (uint64_t)n <= ZT_STORE_FILE_MAX && (tok_json = malloc(n ? (size_t)n : 1)) &&
-            fread(tok_json, 1, (size_t)n, f) == (size_t)n) {
-            tok_file.data = tok_json;
-            tok_file.size = (uint64_t)n;
-        }
-        if (f) fclose(f);
-        if (!tok_file.data) {
-            free(tok_json);
-            zt_err_set(&e, ZT_ERR_IO, "--tokenizer %s: cannot read it whole (a file of at most %u MiB)", tokenizer,
-                       ZT_STORE_FILE_MAX >> 20);
-            return cli_fail(&e);
-        }
+    if (v[P_TOKENIZER].set) {
+        const char *tp = v[P_TOKENIZER].s;
+        size_t n = 0;
         zt_tokenizer *tok;
-        if (zt_tokenizer_load_mem(tok_json, (size_t)tok_file.size, tokenizer, &tok, &e)) {
+        if (zt_file_read_all(tp, ZT_STORE_FILE_MAX, "--tokenizer", &tok_json, &n, &e) ||
+            zt_tokenizer_load_mem(tok_json, n, tp, &tok, &e)) {
             free(tok_json);
             return cli_fail(&e);
         }
         zt_tokenizer_free(tok);
+        tok_file.data = tok_json;
+        tok_file.size = n;
     }
 
     zt_source *src;
@@ -178,8 +145,9 @@ int cmd_pack(int argc, char **argv) {
         src = w;
     }
 
-    zt_pack_opts po = {.wcode = wcode, .zstd_level = saw_raw ? 0 : level, .threads = threads, .chunk_bytes = (uint32_t)chunk,
-                       .cancel = &g_cancel, .files = tokenizer ? &tok_file : NULL, .n_files = tokenizer ? 1 : 0};
+    zt_pack_opts po = {.wcode = !strcmp(v[P_WEIGHTS].s, "coded"), .zstd_level = v[P_NO_COMPRESS].set ? 0 : (int)v[P_ZSTD].i,
+                       .threads = threads, .chunk_bytes = (uint32_t)chunk, .cancel = &g_cancel,
+                       .files = tok_json ? &tok_file : NULL, .n_files = tok_json ? 1 : 0};
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -188,12 +156,12 @@ int cmd_pack(int argc, char **argv) {
     sigaction(SIGTERM, &sa, &old_term);
     progress_state ps = {.tty = !quiet && isatty(STDERR_FILENO), .t0 = zt_now(), .what = "packing"};
     zt_pack_stats st = {0};
-    int rc = zt_store_pack(src, out, &po, on_progress, &ps, &st, &e);
+    rc = zt_store_pack(src, out, &po, on_progress, &ps, &st, &e);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     const double merge_s = zt_lora_merger_seconds(merger);
     const int merged = zt_lora_merger_tensors(merger);
-    zt_source_kind kind = zt_source_kind_of(src);
+    const zt_source_kind kind = zt_source_kind_of(src);
     zt_source_close(src); /* (and the merger with it) */
     free(tok_json);
     if (rc) {
@@ -214,7 +182,8 @@ int cmd_pack(int argc, char **argv) {
         printf("packed %s -> %s: %s of unit images stored in %s (ratio %.3f, %s), file %s, %.1f s\n", model, out,
                zt_fmt_bytes(st.image_bytes, b1, sizeof b1), zt_fmt_bytes(st.stored_bytes, b2, sizeof b2),
                st.stored_bytes ? (double)st.image_bytes / (double)st.stored_bytes : 0.0,
-               po.wcode ? (po.zstd_level ? "coded weights, zstd" : "coded weights") : po.zstd_level ? "zstd" : "uncompressed", zt_fmt_bytes(st.file_bytes, b3, sizeof b3), st.seconds);
+               po.wcode ? (po.zstd_level ? "coded weights, zstd" : "coded weights") : po.zstd_level ? "zstd" : "uncompressed",
+               zt_fmt_bytes(st.file_bytes, b3, sizeof b3), st.seconds);
         if (n_loras)
             printf("merged %d LoRA file%s into %d weight matrices in %.3f s\n", n_loras, n_loras > 1 ? "s" : "", merged,
                    merge_s);

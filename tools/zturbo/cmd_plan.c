@@ -1,213 +1,191 @@
 /* tools/zturbo/cmd_plan.c — `zturbo plan`: print the residency plan that
  * `zturbo generate` would use with the same options, without loading any
  * weights: which unit stays on the device, which streams and from which
- * host tier, the window, the predicted bus traffic and step time. */
+ * host tier, the window, the predicted bus traffic and step time. It parses
+ * generate's own option table (gen_options.h) and reads the options through
+ * zturbo_create's own function, so the two cannot drift apart. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/pipeline.h"
+#include "api/zturbo_internal.h"
 #include "storage/control.h"
-#include "models/limits.h"
 #include "tools/zturbo/cli.h"
-#include "tools/zturbo/options.h"
+#include "tools/zturbo/gen_options.h"
+#include "tools/zturbo/plan_print.h"
 
 static const char *k_usage =
-    "usage: zturbo plan -m MODEL [options]\n"
+    "usage: zturbo plan -m MODEL --vram SIZE [options]\n"
     "\n"
-    "Prints the plan `zturbo generate` would use with the same options (no weights are loaded).\n"
-    "  -m, --model DIR|STORE   model source\n"
-    "      --vram SIZE         device budget, CUDA context included (required)\n"
-    "      --pinned SIZE       pinned host RAM for streamed weights (default: no limit)\n"
-    "      --store FILE        block store for units read from disk\n"
-    "      --width N, --height N, --steps N   image size and evaluations (1024, 1024, 8)\n"
-    "      --window N, --prefetch N           overrides (see generate)\n"
-    "      --vae-precision bf16|f32           (default bf16 on cuda, f32 on cpu)\n"
-    "      --vae-decode auto|device|banded    (see generate; default auto)\n"
-    "      --lend on|off, --vae-bands LEVEL,ROWS   (see generate)\n"
-    "      --weights coded|bf16               (see generate; default coded; on a snapshot the coded sizes\n"
-    "                                         are estimated at 0.68, a coded store gives them exactly)\n"
-    "      --device cpu|cuda   backend whose context is measured (default cuda when present)\n"
-    "      --context SIZE      assume this CUDA context size instead of measuring it\n"
-    "      --threads N         CPU backend worker threads (their scratch is in the workspace)\n"
-    "      --images on|off     plan for image inputs (generate --init-image: the VAE encoder)\n"
-    "      --control-model PATH   plan with this ControlNet (its units; image inputs too)\n"
-    "      --link-bw GBPS, --disk-bw GBPS     bandwidths for the prediction (link: measured\n"
-    "                          on a GPU, else 25; disk: 2)\n"
-    "  -v, --verbose           one line per unit\n";
+    "Prints the plan `zturbo generate` would use with the same options (no weights are loaded);\n"
+    "generate's options that do not change the plan are refused.\n";
 
-static int parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
-    char *end = NULL;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) return cli_usage_error("plan", "%s '%s' not allowed: expected %ld..%ld", opt, v, lo, hi);
-    *out = x;
-    return 0;
+int gen_plan_make(const cli_value *v, const zturbo_options *zo, gen_plan *gp, zt_err *e) {
+    memset(gp, 0, sizeof *gp);
+    zturbo_resolved r;
+    int rc = zturbo_pipeline_options(zo, &gp->po, &r, e);
+    if (rc) return rc;
+    gp->po.context_override = v[G_CONTEXT].set ? v[G_CONTEXT].u : 0;
+    gp->po.disk_bw = v[G_DISK_BW].set ? v[G_DISK_BW].d * 1e9 : 0;
+    rc = zt_pipeline_make_plan(zo->model_path, &gp->po, &gp->plan, &gp->in, &gp->vae_host, e);
+    if (rc) return rc;
+    rc = zt_source_open(zo->model_path, &gp->src, e);
+    /* the ControlNet's units follow the model's, as in the plan */
+    if (!rc && zo->control_model) rc = zt_source_add_control(gp->src, zo->control_model, &gp->src, e);
+    if (rc) zt_plan_free(&gp->plan);
+    return rc;
 }
 
-static int parse_gbps(const char *opt, const char *v, double *out) {
-    char *end = NULL;
-    double x = strtod(v, &end);
-    if (!*v || *end || !(x > 0 && x < 1e4)) return cli_usage_error("plan", "%s '%s' not allowed: GB/s in (0, 10000)", opt, v);
-    *out = x * 1e9;
-    return 0;
+void gen_plan_free(gen_plan *gp) {
+    zt_source_close(gp->src);
+    zt_plan_free(&gp->plan);
+    memset(gp, 0, sizeof *gp);
+}
+
+static const char *k_comp[3] = {"transformer", "text encoder", "vae"};
+static const char *comp_name(const gen_plan *gp, int c) {
+    return c == 0 && gp->po.control_path ? "transformer (with the ControlNet)" : k_comp[c];
+}
+
+static const char *where_name(const zt_plan_unit_choice *c) {
+    return c->residency == ZT_RES_RESIDENT                  ? "device"
+           : c->residency == ZT_RES_RESIDENT_CODED          ? "device, coded"
+           : c->residency == ZT_RES_STREAMED && c->coded    ? "streamed, coded"
+           : c->residency == ZT_RES_STREAMED                ? "streamed"
+           : c->residency == ZT_RES_LENT                    ? "lent"
+                                                            : "host";
+}
+static const char *tier_name(const zt_plan_unit_choice *c) {
+    return c->residency != ZT_RES_STREAMED && c->residency != ZT_RES_LENT ? "-"
+           : c->tier == ZT_TIER_PINNED                                   ? "pinned RAM"
+                                                                         : "disk (store)";
+}
+
+static void put_u64(json_t *o, const char *k, uint64_t x) { json_object_set_new(o, k, json_integer((json_int_t)x)); }
+
+static int print_json(const cli_value *v, const gen_plan *gp, int verbose) {
+    const zt_plan *plan = &gp->plan;
+    const zt_catalog *cat = zt_source_catalog(gp->src);
+    json_t *o = json_object();
+    json_object_set_new(o, "width", json_integer(v[G_WIDTH].i));
+    json_object_set_new(o, "height", json_integer(v[G_HEIGHT].i));
+    json_object_set_new(o, "steps", json_integer(v[G_STEPS].i));
+    json_object_set_new(o, "device", json_string(gp->po.backend == ZT_BACKEND_CUDA ? "cuda" : "cpu"));
+    put_u64(o, "vram", gp->po.vram_budget);
+    put_u64(o, "context_bytes", gp->in.context_bytes);
+    put_u64(o, "workspace_bytes", plan->workspace_bytes);
+    put_u64(o, "resident_bytes", plan->resident_bytes);
+    json_object_set_new(o, "slots", json_integer(plan->n_slots));
+    put_u64(o, "slot_bytes", plan->slot_bytes);
+    put_u64(o, "device_total", plan->device_total);
+    json_object_set_new(o, "prefetch", json_integer(plan->prefetch));
+    put_u64(o, "pinned_bytes", plan->pinned_bytes);
+    put_u64(o, "staging_bytes", plan->staging_bytes);
+    put_u64(o, "step_bus_bytes", plan->step_bus_bytes);
+    put_u64(o, "step_disk_bytes", plan->step_disk_bytes);
+    json_object_set_new(o, "step_time_s", json_real(plan->step_time_s));
+    json_object_set_new(o, "step_compute_s", json_real(plan->step_compute_s));
+    put_u64(o, "image_bus_bytes", plan->image_bus_bytes);
+    json_object_set_new(o, "link_gbps", json_real(gp->in.link_bw / 1e9));
+    json_object_set_new(o, "disk_gbps", json_real(gp->in.disk_bw / 1e9));
+    json_object_set_new(o, "vae_decode", json_string(gp->vae_host ? "banded" : "device"));
+    put_u64(o, "vae_host_bytes", gp->vae_host);
+    json_t *comps = json_object();
+    for (int c = 0; c < 3; c++) {
+        int n[5] = {0};
+        for (int i = 0; i < plan->n_units; i++)
+            if ((int)cat->units[i].comp == c) n[plan->units[i].residency]++;
+        json_object_set_new(comps, k_comp[c],
+                            json_pack("{s:i, s:i, s:i, s:i, s:i}", "resident", n[ZT_RES_RESIDENT] + n[ZT_RES_RESIDENT_CODED],
+                                      "resident_coded", n[ZT_RES_RESIDENT_CODED], "streamed", n[ZT_RES_STREAMED], "lent",
+                                      n[ZT_RES_LENT], "host", n[ZT_RES_HOST]));
+    }
+    json_object_set_new(o, "units", comps);
+    json_object_set_new(o, "weights", json_string(gp->po.weights_coded ? "coded" : "bf16"));
+    if (gp->po.weights_coded) {
+        json_object_set_new(o, "decode_gbps", json_real(gp->in.decode_bw / 1e9));
+        put_u64(o, "step_decode_bytes", plan->step_decode_bytes);
+        put_u64(o, "cstage_bytes", plan->cstage_bytes);
+    }
+    if (verbose) {
+        json_t *a = json_array();
+        for (int i = 0; i < plan->n_units; i++)
+            json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:s}", "name", cat->units[i].name, "bytes",
+                                               (json_int_t)cat->units[i].nbytes, "where", where_name(&plan->units[i]),
+                                               "tier", tier_name(&plan->units[i])));
+        json_object_set_new(o, "unit_list", a);
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    json_decref(o);
+    if (!s) return ZT_EXIT_FAIL;
+    puts(s);
+    free(s);
+    return ZT_EXIT_OK;
+}
+
+void gen_plan_print(FILE *f, const cli_value *v, const gen_plan *gp, int verbose, const char *indent) {
+    const zt_plan *plan = &gp->plan;
+    const zt_catalog *cat = zt_source_catalog(gp->src);
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    fprintf(f, "%splan for %lldx%lld, %lld steps, --vram %s (%s backend)\n", indent, v[G_WIDTH].i, v[G_HEIGHT].i,
+            v[G_STEPS].i, zt_fmt_bytes(gp->po.vram_budget, b1, sizeof b1), gp->po.backend == ZT_BACKEND_CUDA ? "cuda" : "cpu");
+    fprintf(f, "%s  device: context %s + workspace %s + resident %s + window %d x %s = %s\n", indent,
+            zt_fmt_bytes(gp->in.context_bytes, b1, sizeof b1), zt_fmt_bytes(plan->workspace_bytes, b2, sizeof b2),
+            zt_fmt_bytes(plan->resident_bytes, b3, sizeof b3), plan->n_slots, zt_fmt_bytes(plan->slot_bytes, b4, sizeof b4),
+            zt_fmt_bytes(plan->device_total, b5, sizeof b5));
+    int counts[3][5] = {{0}}; /* [component][zt_residency] */
+    for (int i = 0; i < plan->n_units; i++) counts[cat->units[i].comp][plan->units[i].residency]++;
+    for (int c = 0; c < 3; c++) {
+        fprintf(f, "%s  %-12s %d units resident, %d streamed, %d host-only", indent, comp_name(gp, c),
+                counts[c][ZT_RES_RESIDENT] + counts[c][ZT_RES_RESIDENT_CODED], counts[c][ZT_RES_STREAMED],
+                counts[c][ZT_RES_HOST]);
+        if (counts[c][ZT_RES_RESIDENT_CODED])
+            fprintf(f, ", %d of the resident ones kept coded (decoded into a slot at each use)",
+                    counts[c][ZT_RES_RESIDENT_CODED]);
+        if (counts[c][ZT_RES_LENT])
+            fprintf(f, ", %d lent the VAE's workspace (copied once per image)", counts[c][ZT_RES_LENT]);
+        fprintf(f, "\n");
+    }
+    if (gp->po.weights_coded)
+        fprintf(f, "%s  weights coded (storage/wcode.h): decode %.0f GB/s assumed, %s decoded per evaluation, piece buffer %s\n",
+                indent, gp->in.decode_bw / 1e9, zt_fmt_bytes(plan->step_decode_bytes, b1, sizeof b1),
+                zt_fmt_bytes(plan->cstage_bytes, b2, sizeof b2));
+    else
+        fprintf(f, "%s  weights bf16 (--weights bf16)\n", indent);
+    fprintf(f, "%s  prefetch %d; pinned host memory %s (staging %s)\n", indent, plan->prefetch,
+            zt_fmt_bytes(plan->pinned_bytes, b1, sizeof b1), zt_fmt_bytes(plan->staging_bytes, b2, sizeof b2));
+    fprintf(f,
+            "%s  per evaluation: %s over the bus (%s from disk); predicted %.3f s (compute estimate %.3f s, link %.0f "
+            "GB/s%s, disk %.1f GB/s)\n",
+            indent, zt_fmt_bytes(plan->step_bus_bytes, b1, sizeof b1), zt_fmt_bytes(plan->step_disk_bytes, b2, sizeof b2),
+            plan->step_time_s, plan->step_compute_s, gp->in.link_bw / 1e9,
+            gp->po.link_bw > 0 ? " given" : gp->po.context_override || gp->po.backend != ZT_BACKEND_CUDA ? " assumed" : " measured",
+            gp->in.disk_bw / 1e9);
+    fprintf(f, "%s  per image: %s over the bus\n", indent, zt_fmt_bytes(plan->image_bus_bytes, b1, sizeof b1));
+    if (gp->vae_host)
+        fprintf(f, "%s  vae: decoded in row bands, the largest activations in %s of host memory\n", indent,
+                zt_fmt_bytes(gp->vae_host, b1, sizeof b1));
+    else fprintf(f, "%s  vae: whole-image decode on the device\n", indent);
+    if (!verbose) return;
+    fprintf(f, "\n%s  %-26s %12s  %-15s %s\n", indent, "unit", "bytes", "where", "host tier");
+    for (int i = 0; i < plan->n_units; i++)
+        fprintf(f, "%s  %-26s %12llu  %-15s %s\n", indent, cat->units[i].name, (unsigned long long)cat->units[i].nbytes,
+                where_name(&plan->units[i]), tier_name(&plan->units[i]));
 }
 
 int cmd_plan(int argc, char **argv) {
-    const char *model = NULL, *store = NULL, *device = NULL, *vae = NULL, *vae_decode = NULL, *lend = "on", *weights = "coded";
-    const char *images = "off", *control = NULL;
-    int band_level = 0, band_rows = 0;
-    uint64_t vram = 0, pinned = UINT64_MAX, context = 0;
-    long width = 1024, height = 1024, steps = 8, window = 0, prefetch = -1, threads = 0;
-    double link = 0, disk = 0;
-    int verbose = 0;
+    const cli_spec sp = {"plan", k_usage, NULL, k_gen_opts, G_N, GEN_SCOPE_PLAN};
+    cli_value v[G_N];
+    int rc = cli_parse(&sp, argc, argv, v);
+    if (rc) return rc == CLI_DONE ? ZT_EXIT_OK : rc;
+    zturbo_options zo;
+    if ((rc = gen_resolve(&sp, v, &zo))) return rc;
+    if (!v[G_VRAM].set) return cli_missing(&sp, G_VRAM);
+    gen_plan gp;
     zt_err e = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(k_usage, stdout);
-            return ZT_EXIT_OK;
-        }
-        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            verbose = 1;
-            continue;
-        }
-        if (i + 1 >= argc) return cli_usage_error("plan", "option '%s' needs a value (see --help)", a);
-        const char *v = argv[++i];
-        int rc = 0;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--store")) store = v;
-        else if (!strcmp(a, "--device")) device = v;
-        else if (!strcmp(a, "--vae-precision")) vae = v;
-        else if (!strcmp(a, "--vae-decode")) vae_decode = v;
-        else if (!strcmp(a, "--lend")) lend = v;
-        else if (!strcmp(a, "--images")) images = v;
-        else if (!strcmp(a, "--control-model")) control = v;
-        else if (!strcmp(a, "--vae-bands")) rc = cli_parse_bands("plan", v, &band_level, &band_rows);
-        else if (!strcmp(a, "--weights")) weights = v;
-        else if (!strcmp(a, "--vram")) rc = zt_parse_size(v, "--vram", &vram, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
-        else if (!strcmp(a, "--pinned")) rc = zt_parse_size(v, "--pinned", &pinned, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
-        else if (!strcmp(a, "--context")) rc = zt_parse_size(v, "--context", &context, &e) ? cli_usage_error("plan", "%s", e.msg) : 0;
-        else if (!strcmp(a, "--width")) rc = parse_long(a, v, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, &width);
-        else if (!strcmp(a, "--height")) rc = parse_long(a, v, ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, &height);
-        else if (!strcmp(a, "--steps")) rc = parse_long(a, v, 1, ZT_MAX_STEPS, &steps);
-        else if (!strcmp(a, "--window")) rc = parse_long(a, v, 1, 16, &window);
-        else if (!strcmp(a, "--prefetch")) rc = parse_long(a, v, 0, 8, &prefetch);
-        else if (!strcmp(a, "--threads")) rc = parse_long(a, v, 1, 1024, &threads);
-        else if (!strcmp(a, "--link-bw")) rc = parse_gbps(a, v, &link);
-        else if (!strcmp(a, "--disk-bw")) rc = parse_gbps(a, v, &disk);
-        else return cli_usage_error("plan", "unknown option '%s' (see --help)", a);
-        if (rc) return rc;
-    }
-    if (!model) return cli_usage_error("plan", "missing -m MODEL (see --help)");
-    if (!vram) return cli_usage_error("plan", "missing --vram SIZE (see --help)");
-    if (width % ZT_SIDE_MULTIPLE || height % ZT_SIDE_MULTIPLE)
-        return cli_usage_error("plan", "--width/--height must be multiples of %d in %d..%d", ZT_SIDE_MULTIPLE, ZT_SIDE_MULTIPLE,
-                               ZT_MAX_SIDE);
-    zt_pipeline_opts po;
-    zt_pipeline_opts_default(&po);
-    if (!device) po.backend = zt_cuda_available() ? ZT_BACKEND_CUDA : ZT_BACKEND_CPU;
-    else if (!strcmp(device, "cpu")) po.backend = ZT_BACKEND_CPU;
-    else if (!strcmp(device, "cuda")) po.backend = ZT_BACKEND_CUDA;
-    else return cli_usage_error("plan", "--device '%s' not allowed: cpu or cuda", device);
-    if (po.backend == ZT_BACKEND_CUDA && !zt_cuda_available())
-        return cli_usage_error("plan", "--device cuda: no usable CUDA device (use --device cpu and --context SIZE)");
-    if (!vae) vae = po.backend == ZT_BACKEND_CUDA ? "bf16" : "f32";
-    if (!vae_decode || !strcmp(vae_decode, "auto")) po.vae_decode = ZT_VAE_DECODE_AUTO;
-    else if (!strcmp(vae_decode, "device")) po.vae_decode = ZT_VAE_DECODE_DEVICE;
-    else if (!strcmp(vae_decode, "banded")) po.vae_decode = ZT_VAE_DECODE_BANDED;
-    else return cli_usage_error("plan", "--vae-decode '%s' not allowed: auto, device or banded", vae_decode);
-    if (strcmp(lend, "on") && strcmp(lend, "off")) return cli_usage_error("plan", "--lend '%s' not allowed: on or off", lend);
-    po.lend = !strcmp(lend, "on");
-    if (strcmp(images, "on") && strcmp(images, "off"))
-        return cli_usage_error("plan", "--images '%s' not allowed: on or off", images);
-    po.plan_images = !strcmp(images, "on");
-    po.control_path = control;
-    po.vae_band_level = band_level;
-    po.vae_band_rows = band_rows;
-    if (!strcmp(vae, "bf16")) po.plan_vae_dt = ZT_DT_BF16;
-    else if (!strcmp(vae, "f32")) po.plan_vae_dt = ZT_DT_F32;
-    else return cli_usage_error("plan", "--vae-precision '%s' not allowed: bf16 or f32", vae);
-    if (strcmp(weights, "coded") && strcmp(weights, "bf16"))
-        return cli_usage_error("plan", "--weights '%s' not allowed: coded or bf16", weights);
-    po.weights_coded = !strcmp(weights, "coded");
-    po.vram_budget = vram;
-    po.pinned_budget = pinned;
-    po.store_path = store;
-    po.window = (int)window;
-    po.prefetch = (int)prefetch;
-    po.plan_width = (int)width;
-    po.plan_height = (int)height;
-    po.plan_steps = (int)steps;
-    po.link_bw = link;
-    po.disk_bw = disk;
-    po.context_override = context;
-    po.cpu_threads = (int)threads;
-    zt_plan plan;
-    zt_plan_input in;
-    size_t vae_host = 0;
-    int rc = zt_pipeline_make_plan(model, &po, &plan, &in, &vae_host, &e);
-    if (rc) return cli_fail(&e);
-    zt_source *src = NULL;
-    rc = zt_source_open(model, &src, &e);
-    if (!rc && control) rc = zt_source_add_control(src, control, &src, &e);
-    if (rc) {
-        zt_plan_free(&plan);
-        return cli_fail(&e);
-    }
-    const zt_catalog *cat = zt_source_catalog(src);
-    char b1[32], b2[32], b3[32], b4[32], b5[32];
-    printf("plan for %ldx%ld, %ld steps, --vram %s (%s backend)\n", width, height, steps, zt_fmt_bytes(vram, b1, sizeof b1),
-           po.backend == ZT_BACKEND_CUDA ? "cuda" : "cpu");
-    printf("  device: context %s + workspace %s + resident %s + window %d x %s = %s\n",
-           zt_fmt_bytes(in.context_bytes, b1, sizeof b1), zt_fmt_bytes(plan.workspace_bytes, b2, sizeof b2),
-           zt_fmt_bytes(plan.resident_bytes, b3, sizeof b3), plan.n_slots, zt_fmt_bytes(plan.slot_bytes, b4, sizeof b4),
-           zt_fmt_bytes(plan.device_total, b5, sizeof b5));
-    int counts[3][5] = {{0}}; /* [component][zt_residency] */
-    for (int i = 0; i < plan.n_units; i++) counts[cat->units[i].comp][plan.units[i].residency]++;
-    const char *comp[3] = {control ? "transformer (with the ControlNet)" : "transformer", "text encoder", "vae"};
-    for (int c = 0; c < 3; c++) {
-        printf("  %-12s %d units resident, %d streamed, %d host-only", comp[c],
-               counts[c][ZT_RES_RESIDENT] + counts[c][ZT_RES_RESIDENT_CODED],
-               counts[c][ZT_RES_STREAMED], counts[c][ZT_RES_HOST]);
-        if (counts[c][ZT_RES_RESIDENT_CODED])
-            printf(", %d of the resident ones kept coded (decoded into a slot at each use)", counts[c][ZT_RES_RESIDENT_CODED]);
-        if (counts[c][ZT_RES_LENT]) printf(", %d lent the VAE's workspace (copied once per image)", counts[c][ZT_RES_LENT]);
-        printf("\n");
-    }
-    if (po.weights_coded)
-        printf("  weights coded (storage/wcode.h): decode %.0f GB/s assumed, %s decoded per evaluation, piece buffer %s\n",
-               in.decode_bw / 1e9, zt_fmt_bytes(plan.step_decode_bytes, b1, sizeof b1),
-               zt_fmt_bytes(plan.cstage_bytes, b2, sizeof b2));
-    else
-        printf("  weights bf16 (--weights bf16)\n");
-    printf("  prefetch %d; pinned host memory %s (staging %s)\n", plan.prefetch, zt_fmt_bytes(plan.pinned_bytes, b1, sizeof b1),
-           zt_fmt_bytes(plan.staging_bytes, b2, sizeof b2));
-    printf("  per evaluation: %s over the bus (%s from disk); predicted %.3f s (compute estimate %.3f s, link %.0f GB/s%s, disk %.1f GB/s)\n",
-           zt_fmt_bytes(plan.step_bus_bytes, b1, sizeof b1), zt_fmt_bytes(plan.step_disk_bytes, b2, sizeof b2), plan.step_time_s,
-           plan.step_compute_s, in.link_bw / 1e9, link > 0 || po.context_override ? "" : " measured", in.disk_bw / 1e9);
-    printf("  per image: %s over the bus\n", zt_fmt_bytes(plan.image_bus_bytes, b1, sizeof b1));
-    if (vae_host)
-        printf("  vae: decoded in row bands, the largest activations in %s of host memory\n",
-               zt_fmt_bytes(vae_host, b1, sizeof b1));
-    else
-        printf("  vae: whole-image decode on the device\n");
-    if (verbose) {
-        printf("\n  %-26s %12s  %-15s %s\n", "unit", "bytes", "where", "host tier");
-        for (int i = 0; i < plan.n_units; i++) {
-            const zt_plan_unit_choice *c = &plan.units[i];
-            printf("  %-26s %12llu  %-15s %s\n", cat->units[i].name, (unsigned long long)cat->units[i].nbytes,
-                   c->residency == ZT_RES_RESIDENT         ? "device"
-                   : c->residency == ZT_RES_RESIDENT_CODED ? "device, coded"
-                   : c->residency == ZT_RES_STREAMED && c->coded ? "streamed, coded"
-                   : c->residency == ZT_RES_STREAMED       ? "streamed"
-                   : c->residency == ZT_RES_LENT           ? "lent"
-                                                           : "host",
-                   c->residency != ZT_RES_STREAMED && c->residency != ZT_RES_LENT ? "-"
-                   : c->tier == ZT_TIER_PINNED                                   ? "pinned RAM"
-                                                                                 : "disk (store)");
-        }
-    }
-    zt_source_close(src);
-    zt_plan_free(&plan);
-    return ZT_EXIT_OK;
+    if (gen_plan_make(v, &zo, &gp, &e)) return cli_fail(&e);
+    rc = v[G_JSON].set ? print_json(v, &gp, v[G_VERBOSE].set) : (gen_plan_print(stdout, v, &gp, v[G_VERBOSE].set, ""), 0);
+    gen_plan_free(&gp);
+    return rc;
 }

@@ -1,7 +1,8 @@
 /* tools/zturbo/cmd_serve.c — `zturbo serve`: load the model once and answer
  * the AUTOMATIC1111 and OpenAI image APIs over HTTP (api/server.h). The
- * model, device, streaming and image options are generate's own table
- * entries, taken by name; the serve options follow. */
+ * model, device, streaming, tuning and LoRA options are entries of
+ * generate's own table (gen_options.c), taken by index and resolved by
+ * gen_resolve, so the two never disagree; the serve options follow. */
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,35 +11,38 @@
 #include <time.h>
 
 #include "api/server.h"
-#include "storage/lora.h"
 #include "api/zturbo.h"
 #include "common/zt_common.h"
 #include "models/limits.h"
 #include "tools/zturbo/cli.h"
+#include "tools/zturbo/gen_options.h"
 #include "tools/zturbo/options.h"
+#include "tools/zturbo/plan_print.h"
 
 enum {
-    S_MODEL, S_WIDTH, S_HEIGHT, S_STEPS, S_DEVICE, S_PRECISION, S_VAE_PRECISION, S_VAE_DECODE, S_LINK_BW, S_THREADS,
-    S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WEIGHTS, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND, S_COPY_STREAMS,
-    S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS, S_LORA,
-    S_LISTEN, S_API_KEY, S_API_KEY_FILE, S_CORS, S_MODEL_NAME, S_QUEUE, S_MAX_IMAGES, S_MAX_BODY, S_MAX_WIDTH,
-    S_MAX_HEIGHT, S_LOG_PROMPTS, S_PRINT_CONFIG, S_QUIET, S_HELP, S_N
+    S_MODEL, S_LORA, S_WIDTH, S_HEIGHT, S_STEPS, S_DEVICE, S_PRECISION, S_VAE_PRECISION, S_VAE_DECODE, S_LINK_BW,
+    S_THREADS, S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WEIGHTS, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND,
+    S_COPY_STREAMS, S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS, S_VERBOSE,
+    S_N_SHARED,
+    S_LISTEN = S_N_SHARED, S_API_KEY, S_API_KEY_FILE, S_CORS, S_MODEL_NAME, S_QUEUE, S_MAX_IMAGES, S_MAX_BODY,
+    S_MAX_WIDTH, S_MAX_HEIGHT, S_LOG_PROMPTS, S_PRINT_CONFIG, S_QUIET, S_N
 };
 
-/* Entries taken from generate's table, by name (S_MODEL .. S_LORA). */
-static const char *const k_from_generate[] = {
-    [S_MODEL] = "--model", [S_WIDTH] = "--width", [S_HEIGHT] = "--height", [S_STEPS] = "--steps",
-    [S_DEVICE] = "--device", [S_PRECISION] = "--precision", [S_VAE_PRECISION] = "--vae-precision",
-    [S_VAE_DECODE] = "--vae-decode", [S_LINK_BW] = "--link-bw", [S_THREADS] = "--threads",
-    [S_TOKENIZER] = "--tokenizer", [S_VRAM] = "--vram", [S_PINNED] = "--pinned", [S_STORE] = "--store",
-    [S_WEIGHTS] = "--weights", [S_WINDOW] = "--window", [S_PREFETCH] = "--prefetch", [S_THROTTLE] = "--throttle", [S_LEND] = "--lend",
-    [S_COPY_STREAMS] = "--copy-streams", [S_NORM_VARIANT] = "--norm-variant", [S_LOAD_THREADS] = "--load-threads",
-    [S_IO] = "--io", [S_VAE_BANDS] = "--vae-bands", [S_LORA] = "--lora",
+/* The entries taken from generate's table (S_MODEL .. S_VERBOSE): every
+ * generate option but the per-image and output ones. */
+static const int k_from_generate[S_N_SHARED] = {
+    [S_MODEL] = G_MODEL, [S_LORA] = G_LORA, [S_WIDTH] = G_WIDTH, [S_HEIGHT] = G_HEIGHT, [S_STEPS] = G_STEPS,
+    [S_DEVICE] = G_DEVICE, [S_PRECISION] = G_PRECISION, [S_VAE_PRECISION] = G_VAE_PRECISION,
+    [S_VAE_DECODE] = G_VAE_DECODE, [S_LINK_BW] = G_LINK_BW, [S_THREADS] = G_THREADS, [S_TOKENIZER] = G_TOKENIZER,
+    [S_VRAM] = G_VRAM, [S_PINNED] = G_PINNED, [S_STORE] = G_STORE, [S_WEIGHTS] = G_WEIGHTS, [S_WINDOW] = G_WINDOW,
+    [S_PREFETCH] = G_PREFETCH, [S_THROTTLE] = G_THROTTLE, [S_LEND] = G_LEND, [S_COPY_STREAMS] = G_COPY_STREAMS,
+    [S_NORM_VARIANT] = G_NORM_VARIANT, [S_LOAD_THREADS] = G_LOAD_THREADS, [S_IO] = G_IO, [S_VAE_BANDS] = G_VAE_BANDS,
+    [S_VERBOSE] = G_VERBOSE,
 };
 
 static const cli_option k_serve_opts[S_N] = {
     [S_LISTEN] = {"--listen", NULL, CLI_STRING, "HOST:PORT", .def = "127.0.0.1:7860",
-                  .section = "  server:",
+                  .section = "server:",
                   .help = "address to listen on ([::1]:PORT for IPv6, port 0: any free\n"
                           "one); an address other than loopback needs --api-key"},
     [S_API_KEY] = {"--api-key", NULL, CLI_STRING, "KEY",
@@ -63,7 +67,6 @@ static const cli_option k_serve_opts[S_N] = {
     [S_LOG_PROMPTS] = {"--log-prompts", NULL, CLI_FLAG, .help = "log each request's prompt (off: prompts never reach the log)"},
     [S_PRINT_CONFIG] = {"--print-config", NULL, CLI_FLAG, .help = "print the resolved options and exit"},
     [S_QUIET] = {"--quiet", "-q", CLI_FLAG, .help = "log errors only, no line per request"},
-    [S_HELP] = {"--help", "-h", CLI_FLAG, .help = "this help"},
 };
 
 static const char *k_usage =
@@ -76,25 +79,15 @@ static const char *k_usage =
     "leave them out. SIGINT/SIGTERM: finish what is queued and exit; twice: cancel.\n"
     "\n";
 
-static int build_table(cli_option *t) {
-    int n_gen = 0;
-    const cli_option *gen = generate_options(&n_gen);
-    for (int k = 0; k < S_N; k++) {
-        if (k > S_LORA || !k_from_generate[k]) {
-            t[k] = k_serve_opts[k];
-            continue;
-        }
-        int g = 0;
-        while (g < n_gen && strcmp(gen[g].name, k_from_generate[k])) g++;
-        if (g == n_gen) return cli_usage_error("serve", "internal: generate has no option %s", k_from_generate[k]);
-        t[k] = gen[g];
-    }
-    t[S_WIDTH].help = "width of requests that give none, multiple of " ZT_SIDES_STR;
-    t[S_HEIGHT].help = "height of requests that give none, multiple of " ZT_SIDES_STR;
-    t[S_STEPS].help = "steps of requests that give none, 1.." ZT_LIMIT_STR(ZT_MAX_STEPS);
-    t[S_VRAM].section = "  streaming (the whole model runs inside a fixed device budget):";
-    t[S_DEVICE].section = "  model:";
-    return 0;
+static void build_table(cli_option *t) {
+    for (int k = 0; k < S_N; k++) t[k] = k < S_N_SHARED ? k_gen_opts[k_from_generate[k]] : k_serve_opts[k];
+    t[S_WIDTH].help = "width of requests that give none, a multiple of 16 in 16..2048";
+    t[S_HEIGHT].help = "height of requests that give none, a multiple of 16 in 16..2048";
+    t[S_STEPS].help = "steps of requests that give none, 1..100";
+    t[S_VERBOSE].help = "the plan at start (with --vram)";
+    t[S_MODEL].section = "model:";
+    t[S_WIDTH].section = "requests' defaults:";
+    t[S_DEVICE].section = "device:";
 }
 
 static zt_server *volatile g_server;
@@ -131,83 +124,47 @@ static int read_key_file(const char *path, char *key, size_t n) {
 
 int cmd_serve(int argc, char **argv) {
     cli_option t[S_N];
-    int rc = build_table(t);
-    if (rc) return rc;
+    build_table(t);
+    const cli_spec sp = {"serve", k_usage, NULL, t, S_N, 0};
     cli_value v[S_N];
-    rc = cli_options_parse("serve", t, S_N, argc, argv, v);
-    if (rc) return rc;
-    if (v[S_HELP].set) {
-        cli_options_help(stdout, k_usage, t, S_N);
-        return ZT_EXIT_OK;
-    }
-    if ((v[S_WINDOW].set || v[S_PREFETCH].set || v[S_STORE].set || v[S_PINNED].set || v[S_THROTTLE].set) && !v[S_VRAM].set)
-        return cli_usage_error("serve", "--window/--prefetch/--store/--pinned/--throttle need --vram SIZE");
-    int band_level = 0, band_rows = 0;
-    if (v[S_VAE_BANDS].set && (rc = cli_parse_bands("serve", v[S_VAE_BANDS].s, &band_level, &band_rows))) return rc;
+    int rc = cli_parse(&sp, argc, argv, v);
+    if (rc) return rc == CLI_DONE ? ZT_EXIT_OK : rc;
     if (v[S_API_KEY].set && v[S_API_KEY_FILE].set) return cli_usage_error("serve", "--api-key and --api-key-file exclude each other");
     if (v[S_WIDTH].i > v[S_MAX_WIDTH].i || v[S_HEIGHT].i > v[S_MAX_HEIGHT].i)
         return cli_usage_error("serve", "--width/--height %lldx%lld exceed --max-width/--max-height %lldx%lld", v[S_WIDTH].i,
                                v[S_HEIGHT].i, v[S_MAX_WIDTH].i, v[S_MAX_HEIGHT].i);
-    if (!v[S_DEVICE].set) v[S_DEVICE] = (cli_value){.set = 2, .s = zturbo_cuda_available() ? "cuda" : "cpu"};
-    const int cuda = !strcmp(v[S_DEVICE].s, "cuda");
-    if (!v[S_VAE_PRECISION].set) v[S_VAE_PRECISION] = (cli_value){.set = 2, .s = cuda ? "bf16" : "f32"};
-    if (!v[S_PINNED].set) v[S_PINNED].u = UINT64_MAX;
+    /* generate's entries resolve as generate resolves them (checks, "auto" values, zturbo_options) */
+    const cli_spec gsp = {"serve", k_usage, NULL, k_gen_opts, G_N, 0};
+    cli_value gv[G_N];
+    memset(gv, 0, sizeof gv);
+    for (int k = 0; k < S_N_SHARED; k++) gv[k_from_generate[k]] = v[k];
+    gv[G_QUIET] = v[S_QUIET];
+    zturbo_options zo;
+    if ((rc = gen_resolve(&gsp, gv, &zo))) return rc;
+    for (int k = 0; k < S_N_SHARED; k++) v[k] = gv[k_from_generate[k]];
+    const int cuda = zo.device == ZTURBO_DEVICE_CUDA;
+    zo.max_width = (int)v[S_MAX_WIDTH].i;
+    zo.max_height = (int)v[S_MAX_HEIGHT].i;
     char key[512] = "";
     if (v[S_API_KEY_FILE].set && read_key_file(v[S_API_KEY_FILE].s, key, sizeof key))
         return cli_usage_error("serve", "--api-key-file %s: cannot read a key from it", v[S_API_KEY_FILE].s);
     if (v[S_API_KEY].set) snprintf(key, sizeof key, "%s", v[S_API_KEY].s);
     if (v[S_PRINT_CONFIG].set) {
-        cli_value shown[S_N];
-        memcpy(shown, v, sizeof shown);
-        if (shown[S_API_KEY].set) shown[S_API_KEY].s = "(set)"; /* never print the key */
-        cli_options_print(stdout, t, S_N, shown);
+        if (v[S_API_KEY].set) v[S_API_KEY].s = "(set)"; /* never print the key */
+        if (cuda && !v[S_THREADS].set) v[S_THREADS].text = "- (cuda backend)";
+        cli_print_config(stdout, &sp, v);
         return ZT_EXIT_OK;
     }
-    if (!v[S_MODEL].set) return cli_usage_error("serve", "missing -m MODEL (see --help)");
-    if (cuda && !zturbo_cuda_available())
-        return cli_usage_error("serve", "--device cuda: no usable CUDA device (use --device cpu)");
-    if (cuda && !strcmp(v[S_PRECISION].s, "f32"))
-        return cli_usage_error("serve", "--precision f32 runs on the CPU backend only: add --device cpu");
     g_quiet = v[S_QUIET].set;
-
-    /* LoRAs are chosen at start (a request never names a file) */
-    static char lora_path[ZTURBO_MAX_LORAS][4096];
-    zturbo_lora loras[ZTURBO_MAX_LORAS];
-    for (int i = 0; i < v[S_LORA].n; i++) {
-        zt_err le = {0};
-        if (zt_lora_parse_arg(v[S_LORA].list[i], lora_path[i], sizeof lora_path[i], &loras[i].scale, &le))
-            return cli_usage_error("serve", "%s", le.msg);
-        loras[i].path = lora_path[i];
+    if (v[S_VERBOSE].set && v[S_VRAM].set) { /* the plan of the largest request, made as the load makes it */
+        zt_err pe = {0};
+        gen_plan gp;
+        gv[G_WIDTH].i = zo.max_width;
+        gv[G_HEIGHT].i = zo.max_height;
+        if (gen_plan_make(gv, &zo, &gp, &pe)) return cli_fail(&pe);
+        gen_plan_print(stderr, gv, &gp, 0, "");
+        gen_plan_free(&gp);
     }
-    zturbo_options zo;
-    zturbo_options_default(&zo);
-    zo.loras = loras;
-    zo.n_loras = v[S_LORA].n;
-    zo.model_path = v[S_MODEL].s;
-    zo.device = cuda ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
-    zo.vram = v[S_VRAM].u;
-    zo.pinned = v[S_PINNED].u;
-    zo.store = v[S_STORE].s;
-    zo.window = (int)v[S_WINDOW].i;
-    zo.prefetch = v[S_PREFETCH].set ? (int)v[S_PREFETCH].i : -1;
-    zo.throttle_bw = v[S_THROTTLE].set ? v[S_THROTTLE].d * 1e9 : 0;
-    zo.link_bw = v[S_LINK_BW].set ? v[S_LINK_BW].d * 1e9 : 0;
-    zo.vae_decode = !strcmp(v[S_VAE_DECODE].s, "device") ? 1 : !strcmp(v[S_VAE_DECODE].s, "banded") ? 2 : 0;
-    zo.weights = !strcmp(v[S_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
-    zo.threads = (int)v[S_THREADS].i;
-    zo.tokenizer_path = v[S_TOKENIZER].s;
-    zo.lend = !strcmp(v[S_LEND].s, "on");
-    zo.copy_streams = (int)v[S_COPY_STREAMS].i;
-    zo.norm_variant = (int)v[S_NORM_VARIANT].i;
-    zo.load_threads = (int)v[S_LOAD_THREADS].i;
-    zo.io = !strcmp(v[S_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[S_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
-    zo.vae_band_level = band_level;
-    zo.vae_band_rows = band_rows;
-    zo.max_width = (int)v[S_MAX_WIDTH].i;
-    zo.max_height = (int)v[S_MAX_HEIGHT].i;
-    zo.max_steps = (int)v[S_STEPS].i;
-    zo.precision = !strcmp(v[S_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
-    zo.vae_precision = !strcmp(v[S_VAE_PRECISION].s, "f32") ? ZTURBO_PRECISION_F32 : ZTURBO_PRECISION_BF16;
 
     zt_server_opts so;
     zt_server_opts_default(&so);
@@ -246,7 +203,8 @@ int cmd_serve(int argc, char **argv) {
     so.load_s = zt_now() - t0;
     if (zturbo_notice(z)[0]) fprintf(stderr, "zturbo: warning: %s\n", zturbo_notice(z));
     if ((rc = zt_server_create(z, &so, &s, &e))) {
-        exit_code = cli_fail(&e);
+        /* the server's options (--listen, --api-key, --cors-origin): a usage error */
+        exit_code = rc == ZT_ERR_ARG || rc == ZT_ERR_RANGE ? cli_usage_error("serve", "%s", e.msg) : cli_fail(&e);
         goto done;
     }
     g_server = s;

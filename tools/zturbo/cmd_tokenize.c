@@ -4,32 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "api/tokenizer.h"
+#include "common/zt_input.h"
 #include "storage/store.h"
 #include "tools/zturbo/cli.h"
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: zturbo tokenize (-m MODEL | --tokenizer FILE) [options] < text\n"
-            "\n"
-            "Reads text from stdin and prints Qwen3 token ids, one output line per prompt.\n"
-            "With -m the file is MODEL/tokenizer/tokenizer.json, or the copy a store holds.\n"
-            "\n"
-            "  --chat            apply Z-Image's chat template and keep the first 512 ids\n"
-            "  --max-tokens N    keep the first N ids (default: 512 with --chat, else all)\n"
-            "  --template        print the chat-formatted text instead of ids (implies --chat)\n"
-            "  --raw             the whole input is one prompt (default: one prompt per line;\n"
-            "                    the LF ending a line is not part of the prompt)\n"
-            "  --jsonl           each input line is a JSON string; each output line is the\n"
-            "                    JSON array of its ids (texts with newlines, exact bytes)\n"
-            "  --time            print load time and throughput to stderr\n"
-            "\n"
-            "Ids are separated by spaces (JSON arrays with --jsonl). Bytes that are not\n"
-            "valid UTF-8 are read as U+FFFD, one per maximal invalid sequence.\n");
-}
+#include "tools/zturbo/options.h"
 
 typedef struct {
     const zt_tokenizer *tok;
@@ -38,6 +21,7 @@ typedef struct {
     int32_t *ids;
     size_t ids_cap;
     size_t total_ids, total_bytes;
+    size_t n_texts, bad_texts, first_bad, first_bad_byte; /* prompts that are not UTF-8 */
 } tk_run;
 
 static int put_ids(FILE *out, const int32_t *ids, size_t n, int json) {
@@ -59,6 +43,12 @@ static int put_ids(FILE *out, const int32_t *ids, size_t n, int json) {
 
 static int do_text(tk_run *r, const char *text, size_t len, zt_err *e) {
     r->total_bytes += len;
+    size_t bad;
+    r->n_texts++;
+    if (!zt_utf8_valid(text, len, &bad) && !r->bad_texts++) {
+        r->first_bad = r->n_texts;
+        r->first_bad_byte = bad;
+    }
     if (r->template_only) {
         char *s;
         size_t sl;
@@ -95,53 +85,56 @@ static int do_text(tk_run *r, const char *text, size_t len, zt_err *e) {
     return 0;
 }
 
-static char *read_all(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (n < cap) {
-            if (ferror(f)) { free(buf); return NULL; }
-            break;
-        }
-        char *q = realloc(buf, cap * 2);
-        if (!q) { free(buf); return NULL; }
-        buf = q;
-        cap *= 2;
-    }
-    *len = n;
-    return buf;
-}
+/* stdin is read whole, up to this */
+#define TEXT_MAX_BYTES (256ull << 20)
+
+enum { T_MODEL, T_TOKENIZER, T_PROMPT, T_CHAT, T_MAX_TOKENS, T_TEMPLATE, T_RAW, T_JSONL, T_TIME, T_N };
+
+static const cli_option k_opts[T_N] = {
+    [T_MODEL] = {"--model", "-m", CLI_STRING, "MODEL",
+                 .help = "read MODEL/tokenizer/tokenizer.json, or the copy a block store\nholds (zturbo pack)"},
+    [T_TOKENIZER] = {"--tokenizer", NULL, CLI_STRING, "FILE", .help = "this tokenizer.json"},
+    [T_PROMPT] = {"--prompt", "-p", CLI_STRING, "TEXT", .help = "tokenize TEXT instead of reading stdin"},
+    [T_CHAT] = {"--chat", NULL, CLI_FLAG, .help = "apply Z-Image's chat template and keep the first 512 ids"},
+    [T_MAX_TOKENS] = {"--max-tokens", NULL, CLI_INT, "N", 0, 1 << 30, .def_help = "512 with --chat, else all",
+                      .help = "keep the first N ids"},
+    [T_TEMPLATE] = {"--template", NULL, CLI_FLAG, .help = "print the chat-formatted text instead of ids (implies --chat)"},
+    [T_RAW] = {"--raw", NULL, CLI_FLAG,
+               .help = "the whole input is one prompt (default: one prompt per line;\n"
+                       "the LF ending a line is not part of the prompt)"},
+    [T_JSONL] = {"--jsonl", NULL, CLI_FLAG,
+                 .help = "each input line is a JSON string; each output line is the\n"
+                         "JSON array of its ids (texts with newlines, exact bytes)"},
+    [T_TIME] = {"--time", NULL, CLI_FLAG, .help = "print load time and throughput to stderr"},
+};
+
+static const char *k_usage =
+    "usage: zturbo tokenize (-m MODEL | --tokenizer FILE) [-p TEXT] [options] [< text]\n"
+    "\n"
+    "Prints Qwen3 token ids of -p TEXT, or of stdin: one output line per prompt (per input\n"
+    "line unless --raw; stdin is read up to 256 MiB).\n"
+    "\n";
+
+static const char *k_epilog =
+    "Ids are separated by spaces (JSON arrays with --jsonl). Prompts are UTF-8; as a debugging\n"
+    "tool tokenize still reads other bytes as the tokenizer would (U+FFFD per maximal invalid\n"
+    "sequence, Python's decode(errors=\"replace\")) and says so on stderr; generate refuses them.\n";
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *model = NULL, *file = NULL;
-    int raw = 0, timing = 0;
-    long long max_tokens = -1;
+    const cli_spec sp = {"tokenize", k_usage, k_epilog, k_opts, T_N, 0};
+    cli_value v[T_N];
+    int rc = cli_parse(&sp, argc, argv, v);
+    if (rc) return rc == CLI_DONE ? ZT_EXIT_OK : rc;
     tk_run r = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return ZT_EXIT_OK; }
-        else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(a, "--tokenizer") && i + 1 < argc) file = argv[++i];
-        else if (!strcmp(a, "--chat")) r.chat = 1;
-        else if (!strcmp(a, "--template")) r.chat = r.template_only = 1;
-        else if (!strcmp(a, "--raw")) raw = 1;
-        else if (!strcmp(a, "--jsonl")) r.jsonl = 1;
-        else if (!strcmp(a, "--time")) timing = 1;
-        else if (!strcmp(a, "--max-tokens") && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            max_tokens = strtoll(argv[++i], &end, 10);
-            if (errno || *end || max_tokens < 0) return cli_usage_error("tokenize", "--max-tokens: not a count: %s", argv[i]);
-        } else {
-            usage(stderr);
-            return cli_usage_error("tokenize", "unknown or incomplete option '%s'", a);
-        }
-    }
-    if (!model == !file) return cli_usage_error("tokenize", "give exactly one of -m MODEL_DIR and --tokenizer FILE");
+    r.chat = v[T_CHAT].set || v[T_TEMPLATE].set;
+    r.template_only = v[T_TEMPLATE].set;
+    r.jsonl = v[T_JSONL].set;
+    const int raw = v[T_RAW].set, timing = v[T_TIME].set;
+    const char *model = v[T_MODEL].s, *file = v[T_TOKENIZER].s;
+    if (!model == !file) return cli_usage_error("tokenize", "give exactly one of -m MODEL and --tokenizer FILE");
     if (raw && r.jsonl) return cli_usage_error("tokenize", "--raw and --jsonl exclude each other");
-    r.max_tokens = max_tokens >= 0 ? (size_t)max_tokens : r.chat ? ZT_MAX_TOKENS : 0;
+    if (v[T_PROMPT].set && (raw || r.jsonl)) return cli_usage_error("tokenize", "-p and --raw/--jsonl exclude each other");
+    r.max_tokens = v[T_MAX_TOKENS].set ? (size_t)v[T_MAX_TOKENS].i : r.chat ? ZT_TOKENIZER_MAX_TOKENS : 0;
 
     char path[4096];
     struct stat st;
@@ -159,9 +152,9 @@ int cmd_tokenize(int argc, char **argv) {
         if (zt_store_open(model, ZT_STORE_NO_VERIFY, &s, &e)) return cli_fail(&e);
         uint64_t n = 0;
         const void *json = zt_store_file_data(s, zt_store_file_find(s, ZT_STORE_FILE_TOKENIZER), &n);
-        int rc = json ? zt_tokenizer_load_mem(json, (size_t)n, model, &tok, &e)
-                      : zt_err_set(&e, ZT_ERR_MISSING, "%s: the store holds no %s; use --tokenizer FILE", model,
-                                   ZT_STORE_FILE_TOKENIZER);
+        rc = json ? zt_tokenizer_load_mem(json, (size_t)n, model, &tok, &e)
+                  : zt_err_set(&e, ZT_ERR_MISSING, "%s: the store holds no %s; use --tokenizer FILE", model,
+                               ZT_STORE_FILE_TOKENIZER);
         zt_store_close(s);
         if (rc) return cli_fail(&e);
     } else if (zt_tokenizer_load(file, &tok, &e))
@@ -170,17 +163,26 @@ int cmd_tokenize(int argc, char **argv) {
     r.tok = tok;
 
     size_t len;
-    char *in = read_all(stdin, &len);
-    if (!in) {
+    char *in = NULL;
+    if (v[T_PROMPT].set) {
+        len = strlen(v[T_PROMPT].s);
+        in = malloc(len + 1);
+        if (in) memcpy(in, v[T_PROMPT].s, len + 1);
+        if (!in) rc = zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
+    } else {
+        if (isatty(0))
+            fprintf(stderr, "zturbo tokenize: reading text from the terminal, one prompt per line; end with Ctrl-D "
+                            "(or give -p TEXT)\n");
+        rc = zt_fd_read_all(0, "stdin", TEXT_MAX_BYTES, "text to tokenize", &in, &len, &e);
+    }
+    if (rc) {
         zt_tokenizer_free(tok);
-        fprintf(stderr, "zturbo tokenize: cannot read stdin: %s\n", strerror(errno));
-        return ZT_EXIT_FAIL;
+        return cli_fail(&e);
     }
     static char obuf[1 << 20];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     double t1 = zt_now();
-    int rc = 0;
-    if (raw) {
+    if (raw || v[T_PROMPT].set) {
         rc = do_text(&r, in, len, &e);
     } else {
         size_t line_no = 0;
@@ -208,6 +210,10 @@ int cmd_tokenize(int argc, char **argv) {
         fprintf(stderr, "load %.1f ms; encode %zu bytes -> %zu ids in %.1f ms (%.2f M ids/s, %.1f MB/s)\n",
                 t_load * 1e3, r.total_bytes, r.total_ids, t_enc * 1e3, r.total_ids / (t_enc > 0 ? t_enc : 1e-9) / 1e6,
                 r.total_bytes / (t_enc > 0 ? t_enc : 1e-9) / 1e6);
+    if (r.bad_texts)
+        fprintf(stderr, "zturbo tokenize: warning: %zu of %zu prompts are not UTF-8 (the first: prompt %zu, byte %zu): "
+                        "their invalid bytes were read as U+FFFD\n",
+                r.bad_texts, r.n_texts, r.first_bad, r.first_bad_byte);
     free(in);
     free(r.ids);
     zt_tokenizer_free(tok);

@@ -8,7 +8,7 @@
  * thread per file), largest first; results print in manifest order as soon
  * as they are known; a progress line goes to stderr when it is a terminal. */
 #include <ftw.h>
-#include <getopt.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -19,8 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/zt_input.h"
 #include "storage/md5.h"
 #include "tools/zturbo/cli.h"
+#include "tools/zturbo/options.h"
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) {
@@ -105,54 +107,45 @@ static void clear_progress(int *shown) {
     *shown = 0;
 }
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: zturbo verify MODEL_DIR [--quick] [--manifest FILE] [--threads N] [-q]\n"
-            "\n"
-            "Check a downloaded Z-Image-Turbo snapshot folder against the md5 manifest of the\n"
-            "official release (16 files). Prints OK, MISSING, CORRUPT or UNREADABLE per file;\n"
-            "other files in the folder are listed as ignored. Exit status 0 only if all are OK.\n"
-            "  --quick        no hashing: presence, JSON validity, safetensors headers and sizes\n"
-            "  --manifest FILE  check against FILE instead, in md5sum format ('<md5>  <path>' lines)\n"
-            "  --threads N    files hashed at once (default: CPUs, at most 4)\n"
-            "  -q, --quiet    no progress line\n");
-}
+enum { V_DIR, V_QUICK, V_MANIFEST, V_THREADS, V_QUIET, V_N };
+
+static const cli_option k_opts[V_N] = {
+    [V_DIR] = {"MODEL_DIR", NULL, CLI_POSITIONAL, .help = "the snapshot folder (the one holding model_index.json)"},
+    [V_QUICK] = {"--quick", NULL, CLI_FLAG,
+                 .help = "sizes and headers only (presence, JSON validity, safetensors\n"
+                         "headers against file sizes); contents not checked, not hashed"},
+    [V_MANIFEST] = {"--manifest", NULL, CLI_STRING, "FILE",
+                    .help = "check against FILE instead, in md5sum format ('<md5>  <path>')"},
+    [V_THREADS] = {"--threads", NULL, CLI_INT, "N", 1, 64, .def_help = "CPUs, at most 4", .help = "files hashed at once, 1..64"},
+    [V_QUIET] = {"--quiet", "-q", CLI_FLAG, .help = "no progress line"},
+};
+
+static const char *k_usage =
+    "usage: zturbo verify MODEL_DIR [--quick] [--manifest FILE] [--threads N] [-q]\n"
+    "\n"
+    "Check a downloaded Z-Image-Turbo snapshot folder against the md5 manifest of the\n"
+    "official release (16 files). Prints OK, MISSING, CORRUPT or UNREADABLE per file;\n"
+    "other files in the folder are listed as ignored. Exit status 0 only if all are OK.\n"
+    "\n";
 
 int cmd_verify(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"quick", no_argument, NULL, 'k'}, {"threads", required_argument, NULL, 't'},
-        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
-        {"manifest", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0},
-    };
-    int quick = 0, quiet = 0, threads = 0;
-    const char *manifest = NULL;
-    optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
-        char *end;
-        switch (c) {
-        case 'k': quick = 1; break;
-        case 't':
-            threads = (int)strtol(optarg, &end, 10);
-            if (*end || threads < 1 || threads > 64)
-                return cli_usage_error("verify", "--threads: '%s' is not a count 1..64", optarg);
-            break;
-        case 'q': quiet = 1; break;
-        case 'm': manifest = optarg; break;
-        case 'h': usage(stdout); return ZT_EXIT_OK;
-        default: usage(stderr); return ZT_EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return cli_usage_error("verify", optind >= argc ? "missing MODEL_DIR" : "one MODEL_DIR expected");
-    }
+    const cli_spec sp = {"verify", k_usage, NULL, k_opts, V_N, 0};
+    cli_value v[V_N];
+    int rc = cli_parse(&sp, argc, argv, v);
+    if (rc) return rc == CLI_DONE ? ZT_EXIT_OK : rc;
+    if (!v[V_DIR].set) return cli_missing(&sp, V_DIR);
+    const int quick = v[V_QUICK].set, quiet = v[V_QUIET].set;
+    int threads = v[V_THREADS].set ? (int)v[V_THREADS].i : 0;
+    const char *manifest = v[V_MANIFEST].s;
     static char root[4096];
-    snprintf(root, sizeof root, "%s", argv[optind]);
+    snprintf(root, sizeof root, "%s", v[V_DIR].s);
     for (size_t l = strlen(root); l > 1 && root[l - 1] == '/'; l--) root[l - 1] = 0;
     struct stat st;
     zt_err e = {0};
-    if (stat(root, &st) || !S_ISDIR(st.st_mode)) {
-        zt_err_set(&e, ZT_ERR_MISSING, "%s: not a folder (give the snapshot folder that holds model_index.json)", root);
+    if (stat(root, &st)) return zt_err_errno(&e, errno, root, "cannot open the folder"), cli_fail(&e);
+    if (!S_ISDIR(st.st_mode)) {
+        zt_err_set(&e, ZT_ERR_IO, "%s: %s, not a folder (give the snapshot folder that holds model_index.json)", root,
+                   zt_file_kind(st.st_mode));
         return cli_fail(&e);
     }
     if (!threads) {
@@ -206,7 +199,7 @@ int cmd_verify(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     const int tty = !quiet && !quick && isatty(2);
     printf("verify: %s against %s (%d file%s, %s)\n", root, manifest ? manifest : "the Z-Image-Turbo release manifest", n,
-           n == 1 ? "" : "s", quick ? "quick: headers and sizes, not hashed" : "md5");
+           n == 1 ? "" : "s", quick ? "--quick: sizes and headers; contents not checked" : "md5 of every byte");
     pthread_t th[64];
     int started = 0;
     for (; started < threads && started < n; started++)
@@ -255,14 +248,16 @@ int cmd_verify(int argc, char **argv) {
     }
     if (count[ZT_FILE_OK] == n) {
         if (quick)
-            printf("verify: all %d files are present with sound headers (not hashed: run without --quick to compare "
-                   "md5s)\n",
+            printf("verify: all %d files are present with the right sizes and sound headers; contents not checked "
+                   "(run without --quick to compare md5s)\n",
                    n);
         else printf("verify: all %d files match %s\n", n, manifest ? "the manifest" : "the official Z-Image-Turbo release");
         return ZT_EXIT_OK;
     }
-    printf("verify: %d OK, %d missing, %d corrupt, %d unreadable of %d: not %s (download the files marked above again)\n",
+    printf("verify: %d OK, %d missing, %d corrupt, %d unreadable of %d: not %s (download the files marked above "
+           "again)%s\n",
            count[ZT_FILE_OK], count[ZT_FILE_MISSING], count[ZT_FILE_CORRUPT], count[ZT_FILE_UNREADABLE], n,
-           manifest ? "what the manifest lists" : "the official release");
+           manifest ? "what the manifest lists" : "the official release",
+           quick ? "; --quick: sizes and headers only, contents not checked" : "");
     return ZT_EXIT_FAIL;
 }

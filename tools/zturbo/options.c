@@ -1,11 +1,12 @@
 /* tools/zturbo/options.c — table-driven option parsing (see options.h). */
 #include "tools/zturbo/options.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/zturbo.h"
 #include "common/zt_common.h"
+#include "common/zt_input.h"
 #include "tools/zturbo/cli.h"
 
 /* "a|b|c" -> "a, b or c" */
@@ -36,27 +37,44 @@ static int is_choice(const char *choices, const char *s) {
     return 0;
 }
 
-/* Parse one value of option o (typed as `as`) into *v. */
-static int parse_value(const char *cmd, const cli_option *o, const char *as, const char *s, cli_value *v) {
-    char *end = NULL;
-    errno = 0;
+static int in_scope(const cli_spec *sp, const cli_option *o) { return !o->scope || !sp->scope || (o->scope & sp->scope); }
+
+/* The value as a message shows it: plain when it reads as a number, else quoted. */
+static const char *shown(const char *s, char *buf, size_t n) {
+    double d;
+    if (!zt_parse_real(s, &d)) snprintf(buf, n, "%.60s", s);
+    else snprintf(buf, n, "'%.60s%s'", s, strlen(s) > 60 ? "..." : "");
+    return buf;
+}
+
+/* Parse one value of option o (named `as` in messages) into *v. */
+static int parse_value(const cli_spec *sp, const cli_option *o, const char *as, const char *s, cli_value *v) {
+    char q[80];
+    const char *cmd = sp->cmd;
     switch (o->kind) {
     case CLI_FLAG: v->i = 1; return 0;
     case CLI_INT: {
-        long long x = strtoll(s, &end, 10);
-        if (!*s || *end || errno || x < o->lo || x > o->hi)
-            return cli_usage_error(cmd, "%s '%s' not allowed: expected an integer in %lld..%lld", as, s, o->lo, o->hi);
-        if (o->multiple && x % o->multiple)
-            return cli_usage_error(cmd, "%s %lld not allowed: must be a multiple of %d in %lld..%lld", as, x, o->multiple,
-                                   o->lo, o->hi);
+        int64_t x = 0;
+        const int bad = zt_parse_i64(s, &x) || x < o->lo || x > o->hi || (o->multiple && x % o->multiple);
+        if (bad && o->multiple)
+            return cli_usage_error(cmd, "%s %s not allowed: must be a multiple of %d in %lld..%lld", as, shown(s, q, sizeof q),
+                                   o->multiple, o->lo, o->hi);
+        if (bad)
+            return cli_usage_error(cmd, "%s %s not allowed: must be an integer in %lld..%lld", as, shown(s, q, sizeof q), o->lo,
+                                   o->hi);
         v->i = x;
         return 0;
     }
-    case CLI_U64: {
-        if (!*s || *s == '-') return cli_usage_error(cmd, "%s '%s' not allowed: expected 0..18446744073709551615", as, s);
-        unsigned long long x = strtoull(s, &end, 10);
-        if (*end || errno) return cli_usage_error(cmd, "%s '%s' not allowed: expected 0..18446744073709551615", as, s);
-        v->u = x;
+    case CLI_U64:
+        if (zt_parse_u64(s, &v->u))
+            return cli_usage_error(cmd, "%s %s not allowed: must be an integer in 0..18446744073709551615", as,
+                                   shown(s, q, sizeof q));
+        return 0;
+    case CLI_SEED: {
+        /* the library's rule and words ("seed ... not allowed: ..."), under the option's name */
+        char err[256];
+        if (zturbo_seed_parse(s, &v->u, &v->random, err, sizeof err))
+            return cli_usage_error(cmd, "%s%s", as, strchr(err, ' ') ? strchr(err, ' ') : err);
         return 0;
     }
     case CLI_SIZE: {
@@ -71,13 +89,14 @@ static int parse_value(const char *cmd, const cli_option *o, const char *as, con
         return 0;
     }
     case CLI_REAL: {
-        double x = strtod(s, &end);
-        if (!*s || *end || !(x > (double)o->lo && x < (double)o->hi))
-            return cli_usage_error(cmd, "%s '%s' not allowed: expected a number in (%lld, %lld)", as, s, o->lo, o->hi);
+        double x = 0;
+        if (zt_parse_real(s, &x) || !(x > (double)o->lo && x < (double)o->hi))
+            return cli_usage_error(cmd, "%s %s not allowed: must be a number above %lld and below %lld", as,
+                                   shown(s, q, sizeof q), o->lo, o->hi);
         v->d = x;
         return 0;
     }
-    case CLI_ENUM: {
+    case CLI_ENUM:
         if (!is_choice(o->choices, s)) {
             char w[128];
             choices_words(o->choices, w, sizeof w);
@@ -85,112 +104,202 @@ static int parse_value(const char *cmd, const cli_option *o, const char *as, con
         }
         v->s = s;
         return 0;
-    }
-    case CLI_STRING: v->s = s; return 0;
+    case CLI_STRING:
+    case CLI_POSITIONAL: v->s = s; return 0;
     }
     return cli_usage_error(cmd, "%s: bad option table", as);
 }
 
-int cli_options_parse(const char *cmd, const cli_option *t, int n, int argc, char **argv, cli_value *v) {
-    memset(v, 0, sizeof *v * (size_t)n);
+static void print_version(void) { printf("zturbo %s\n", zturbo_version()); }
+
+int cli_parse(const cli_spec *sp, int argc, char **argv, cli_value *v) {
+    const cli_option *t = sp->opts;
+    const int n = sp->n;
+    if (n) memset(v, 0, sizeof *v * (size_t)n);
     for (int k = 0; k < n; k++)
         if (t[k].def) {
-            int rc = parse_value(cmd, &t[k], t[k].name, t[k].def, &v[k]);
+            int rc = parse_value(sp, &t[k], t[k].name, t[k].def, &v[k]);
             if (rc) return rc;
         }
+    int options_end = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int k = 0;
-        while (k < n && strcmp(a, t[k].name) && !(t[k].short_name && !strcmp(a, t[k].short_name))) k++;
-        if (k == n) {
-            if (!strcmp(a, "-h")) /* --help's short form, whatever the table calls it */
-                for (k = 0; k < n && strcmp(t[k].name, "--help"); k++) {}
-            if (k == n) return cli_usage_error(cmd, "unknown option '%s' (see --help)", a);
-        }
-        const cli_option *o = &t[k];
-        if (o->kind == CLI_FLAG) {
-            v[k].set = 1;
-            v[k].i = 1;
-            if (!strcmp(o->name, "--help")) return 0;
+        int k = n;
+        const char *val = NULL; /* --name=value, -xVALUE */
+        char name[128];
+        if (!options_end && !strcmp(a, "--")) {
+            options_end = 1;
             continue;
         }
-        if (i + 1 >= argc) return cli_usage_error(cmd, "option '%s' needs a value (see --help)", a);
-        int rc = parse_value(cmd, o, a, argv[++i], &v[k]);
-        if (rc) return rc;
-        if (o->repeat) {
-            if (v[k].n == CLI_MAX_REPEAT) return cli_usage_error(cmd, "%s given more than %d times", a, CLI_MAX_REPEAT);
-            v[k].list[v[k].n++] = v[k].s;
+        if (options_end || a[0] != '-' || !a[1]) { /* an argument ("-" is stdin) */
+            for (k = 0; k < n; k++)
+                if (t[k].kind == CLI_POSITIONAL && in_scope(sp, &t[k]) && !v[k].set) break;
+            if (k == n) return cli_usage_error(sp->cmd, "unexpected argument '%s' (see --help)", a);
+            v[k].s = a;
+            v[k].set = CLI_GIVEN;
+            continue;
         }
-        v[k].set = 1;
+        if (a[1] == '-') {
+            const char *eq = strchr(a, '=');
+            const size_t len = eq ? (size_t)(eq - a) : strlen(a);
+            if (len >= sizeof name) return cli_usage_error(sp->cmd, "unknown option '%.40s...' (see --help)", a);
+            memcpy(name, a, len);
+            name[len] = 0;
+            if (eq) val = eq + 1;
+            for (k = 0; k < n && (t[k].kind == CLI_POSITIONAL || strcmp(name, t[k].name)); k++) {}
+        } else {
+            snprintf(name, sizeof name, "%s", a);
+            for (k = 0; k < n && !(t[k].short_name && !strcmp(a, t[k].short_name)); k++) {}
+            if (k == n && strlen(a) > 2) { /* -W512 */
+                for (k = 0; k < n; k++)
+                    if (t[k].short_name && t[k].kind != CLI_FLAG && !strncmp(a, t[k].short_name, 2) && !t[k].short_name[2]) break;
+                if (k < n) {
+                    name[2] = 0;
+                    val = a + 2;
+                }
+            }
+        }
+        if (k == n) {
+            const int help = !strcmp(name, "--help") || !strcmp(name, "-h");
+            if ((help || !strcmp(name, "--version")) && !val) {
+                if (help) cli_help(stdout, sp);
+                else print_version();
+                return CLI_DONE;
+            }
+            return cli_usage_error(sp->cmd, "unknown option '%s' (see --help)", name);
+        }
+        const cli_option *o = &t[k];
+        if (!in_scope(sp, o)) return cli_usage_error(sp->cmd, "%s is not an option of %s (see --help)", name, sp->cmd);
+        if (o->kind == CLI_FLAG) {
+            if (val) return cli_usage_error(sp->cmd, "%s takes no value", name);
+            v[k].set = CLI_GIVEN;
+            v[k].i = 1;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc) return cli_usage_error(sp->cmd, "%s needs a value (see --help)", name);
+            val = argv[++i];
+        }
+        if (o->repeat) {
+            if (v[k].n == CLI_MAX_REPEAT)
+                return cli_usage_error(sp->cmd, "%s given more than %d times", name, CLI_MAX_REPEAT);
+            int rc = parse_value(sp, o, name, val, &v[k]);
+            if (rc) return rc;
+            v[k].list[v[k].n++] = v[k].s;
+            v[k].set = CLI_GIVEN;
+            continue;
+        }
+        cli_value nv = {0};
+        int rc = parse_value(sp, o, name, val, &nv);
+        if (rc) return rc;
+        nv.set = CLI_GIVEN;
+        v[k] = nv;
     }
     return 0;
 }
 
-void cli_options_help(FILE *f, const char *usage, const cli_option *t, int n) {
-    fputs(usage, f);
-    for (int k = 0; k < n; k++) {
-        const cli_option *o = &t[k];
-        if (o->hidden) continue;
-        if (o->section) fprintf(f, "\n%s\n", o->section);
-        char left[96];
-        snprintf(left, sizeof left, "%s%s%s%s%s", o->short_name ? o->short_name : "  ", o->short_name ? ", " : "  ",
-                 o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
-        char tail[160] = "";
-        if (o->def_help) snprintf(tail, sizeof tail, " (default: %s)", o->def_help);
-        else if (o->def && o->kind != CLI_FLAG) snprintf(tail, sizeof tail, " (default %s)", o->def);
-        fprintf(f, "  %-24s", left);
-        if (strlen(left) > 23) fprintf(f, "\n  %-24s", "");
-        int col = 26;
-        for (const char *s = o->help; *s; s++) {
-            if (*s == '\n') {
-                fprintf(f, "\n  %-24s", "");
-                col = 26;
-            } else {
-                fputc(*s, f);
-                col++;
-            }
-        }
-        if (*tail && col + (int)strlen(tail) > 92) fprintf(f, "\n  %-23s", "");
-        fprintf(f, "%s\n", tail);
-    }
+int cli_missing(const cli_spec *sp, int k) {
+    const cli_option *o = &sp->opts[k];
+    if (o->kind == CLI_POSITIONAL) return cli_usage_error(sp->cmd, "missing %s (see --help)", o->name);
+    return cli_usage_error(sp->cmd, "missing %s%s%s (see --help)", o->short_name ? o->short_name : o->name,
+                           o->metavar ? " " : "", o->metavar ? o->metavar : "");
 }
 
-void cli_options_print(FILE *f, const cli_option *t, int n, const cli_value *v) {
-    for (int k = 0; k < n; k++) {
-        const cli_option *o = &t[k];
-        if (o->hidden || !strcmp(o->name, "--help") || !strcmp(o->name, "--print-config")) continue;
-        char val[64];
+/* Help text of one option, wrapped at '\n' into the help column. */
+static void help_line(FILE *f, const char *left, const char *text, const char *tail) {
+    fprintf(f, "  %-24s", left);
+    if (strlen(left) > 23) fprintf(f, "\n  %-24s", "");
+    int col = 26;
+    for (const char *s = text; *s; s++) {
+        if (*s == '\n') {
+            fprintf(f, "\n  %-24s", "");
+            col = 26;
+        } else {
+            fputc(*s, f);
+            col++;
+        }
+    }
+    if (*tail && col + (int)strlen(tail) > 92) fprintf(f, "\n  %-23s", "");
+    fprintf(f, "%s\n", tail);
+}
+
+void cli_help(FILE *f, const cli_spec *sp) {
+    fputs(sp->usage, f);
+    for (int k = 0; k < sp->n; k++) {
+        const cli_option *o = &sp->opts[k];
+        if (o->hidden || !in_scope(sp, o)) continue;
+        if (o->section) fprintf(f, "\n%s\n", o->section);
+        char left[96], tail[200] = "";
+        if (o->kind == CLI_POSITIONAL) snprintf(left, sizeof left, "%s", o->name);
+        else
+            snprintf(left, sizeof left, "%s%s%s%s%s", o->short_name ? o->short_name : "  ", o->short_name ? ", " : "  ",
+                     o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        size_t tl = 0;
+        if (o->def_help) tl += (size_t)snprintf(tail, sizeof tail, " (default: %s)", o->def_help);
+        else if (o->def && o->kind != CLI_FLAG) tl += (size_t)snprintf(tail, sizeof tail, " (default %s)", o->def);
+        if (o->comfy && tl < sizeof tail) snprintf(tail + tl, sizeof tail - tl, " [ComfyUI: %s]", o->comfy);
+        help_line(f, left, o->help, tail);
+    }
+    fputc('\n', f);
+    help_line(f, "-h, --help", "this help", "");
+    help_line(f, "    --version", "print the version", "");
+    if (sp->epilog) fprintf(f, "\n%s", sp->epilog);
+}
+
+void cli_print_config(FILE *f, const cli_spec *sp, const cli_value *v) {
+    for (int k = 0; k < sp->n; k++) {
+        const cli_option *o = &sp->opts[k];
+        if (o->hidden || !in_scope(sp, o) || !strcmp(o->name, "--print-config")) continue;
+        char val[96];
         const char *s = val;
         int have = v[k].set || o->def;
         switch (o->kind) {
         case CLI_FLAG: s = v[k].set ? "on" : "off"; have = 1; break;
         case CLI_INT: snprintf(val, sizeof val, "%lld", v[k].i); break;
         case CLI_U64: snprintf(val, sizeof val, "%llu", (unsigned long long)v[k].u); break;
+        case CLI_SEED:
+            if (v[k].random || !v[k].set) s = "random (drawn at the start of the run and printed)";
+            else snprintf(val, sizeof val, "%llu", (unsigned long long)v[k].u);
+            have = 1;
+            break;
         case CLI_SIZE:
             if (v[k].u == UINT64_MAX) s = "unlimited";
-            else zt_fmt_bytes(v[k].u, val, sizeof val);
+            else {
+                char b[32];
+                snprintf(val, sizeof val, "%s (%llu bytes)", zt_fmt_bytes(v[k].u, b, sizeof b), (unsigned long long)v[k].u);
+            }
             break;
         case CLI_REAL: snprintf(val, sizeof val, "%g", v[k].d); break;
         case CLI_STRING:
-        case CLI_ENUM: s = v[k].s; have = s != NULL; break;
+        case CLI_ENUM:
+        case CLI_POSITIONAL: s = v[k].s; have = s != NULL; break;
         }
-        if (o->repeat && v[k].n > 1) { /* one line per value */
-            for (int r = 0; r < v[k].n; r++) fprintf(f, "%-18s %s\n", o->name + 2, v[k].list[r]);
+        const char *name = o->kind == CLI_POSITIONAL ? o->name : o->name + 2;
+        if (o->repeat && v[k].n > 0 && !v[k].text) { /* one line per value, in order */
+            for (int r = 0; r < v[k].n; r++) fprintf(f, "%-18s %s\n", name, v[k].list[r]);
             continue;
         }
-        fprintf(f, "%-18s %s%s\n", o->name + 2, have ? s : o->def_help ? o->def_help : "-", v[k].set == 2 ? "  (resolved)" : v[k].set ? "" : "  (default)");
+        const char *shown_v = v[k].text ? v[k].text : have ? s : o->def_help ? o->def_help : "-";
+        if (v[k].set == CLI_RESOLVED) fprintf(f, "%-18s %s  (resolved%s%s)\n", name, shown_v, v[k].note ? ": " : "", v[k].note ? v[k].note : "");
+        else if (v[k].set == CLI_AT_RUN) fprintf(f, "%-18s %s  (at run time)\n", name, shown_v);
+        else fprintf(f, "%-18s %s%s\n", name, shown_v, v[k].set ? "" : "  (default)");
     }
 }
 
 int cli_parse_bands(const char *cmd, const char *s, int *level, int *rows) {
-    char *end = NULL;
-    errno = 0;
-    const long lv = strtol(s, &end, 10);
-    const int ok1 = end != s && *end == ',' && lv >= 1 && lv <= 16;
-    const char *r = ok1 ? end + 1 : s;
-    const long rw = ok1 ? strtol(r, &end, 10) : 0;
-    if (!ok1 || end == r || *end || errno || rw < 1 || rw > 65536)
-        return cli_usage_error(cmd, "--vae-bands '%s' not allowed: LEVEL,ROWS with LEVEL in 1..16 and ROWS in 1..65536", s);
+    /* two decimal integers (common/zt_input.h: no blanks, no '+') around one comma */
+    char buf[64];
+    const char *comma = strchr(s, ',');
+    int64_t lv = 0, rw = 0;
+    const size_t n = comma ? (size_t)(comma - s) : 0;
+    int ok = comma && n < sizeof buf;
+    if (ok) {
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        ok = !zt_parse_i64(buf, &lv) && !zt_parse_i64(comma + 1, &rw) && lv >= 1 && lv <= 16 && rw >= 1 && rw <= 65536;
+    }
+    if (!ok)
+        return cli_usage_error(cmd, "--vae-bands '%.60s' not allowed: LEVEL,ROWS with LEVEL in 1..16 and ROWS in 1..65536", s);
     *level = (int)lv;
     *rows = (int)rw;
     return 0;
