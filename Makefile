@@ -106,7 +106,8 @@ NVGENCODE := $(foreach a,$(CUDA_ARCH),$(call gencode,$(a:sm_%=%)))
 NVTHREADS := $(words $(CUDA_ARCH))
 
 # libevent-dev: the HTTP server of `zturbo serve` (linked statically); curl and nginx: its tests.
-DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev libevent-dev
+DEBIAN_PKGS := build-essential liburing-dev libzstd-dev libpng-dev libxxhash-dev libjansson-dev libevent-dev \
+               libjpeg62-turbo-dev
 DEBIAN_PKGS_TEST := python3 curl nginx
 DEBIAN_PKGS_ONLINE := python3 python3-venv
 DEBIAN_PKGS_FUZZ := clang
@@ -116,8 +117,8 @@ CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -ffp-contract=off $(
 # sm_90a (Hopper's arch-specific target: wgmma) also compiles the wgmma kernels.
 NVFLAGS := -O3 -g -std=c++17 -I. $(NVGENCODE) --threads $(NVTHREADS) $(if $(filter sm_90a,$(CUDA_ARCH)),-DZT_HAVE_SM90A=1) \
            -Xcompiler -Wall,-Wextra,-Werror,-fPIC --expt-relaxed-constexpr -Werror all-warnings -fmad=false
-# Static: what the GPU machine lacks (liburing, libevent). Dynamic: the rest.
-LDLIBS := -Wl,-Bstatic -luring -levent_extra -levent_pthreads -levent_core -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
+# Static: what the GPU machine lacks (liburing, libevent, libjpeg-turbo). Dynamic: the rest.
+LDLIBS := -Wl,-Bstatic -luring -levent_extra -levent_pthreads -levent_core -ljpeg -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson \
           -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static \
           -lstdc++ -ldl -lrt -lpthread -lm
 LDFLAGS := $(SANFLAGS)
@@ -302,16 +303,16 @@ asan: deps print-arch $(TEST_BINS)
 	@ZT_TEST_SAN=1 tests/run $(BIN)
 
 # libFuzzer harnesses: tests/fuzz/fuzz_*.c linked with the GPU-free modules
-# (common/, storage/, the tokenizer and the server request parser) built by clang with coverage.
+# (common/, storage/, the tokenizer, the server request parser and the image loader) built by clang with coverage.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_LIB_C := $(wildcard common/*.c storage/*.c) $(wildcard api/tokenizer*.c) api/server_request.c api/params.c \
-              api/noise.c api/rng_torch.c
+              api/noise.c api/rng_torch.c api/image_in.c
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 FUZZFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE -Wall -Wextra -Werror
 bin/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_C) | deps-fuzz
 	$(call step,FUZZCC,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CLANG) $(FUZZFLAGS) -o $@ $^ -Wl,-Bstatic -luring -Wl,-Bdynamic -lzstd -lxxhash -ljansson -lpthread -lm
+	$(Q)$(CLANG) $(FUZZFLAGS) -o $@ $^ -Wl,-Bstatic -luring -ljpeg -Wl,-Bdynamic -lzstd -lpng -lxxhash -ljansson -lpthread -lm
 
 # Each target runs for FUZZ_SECONDS; a crash, leak or timeout fails the make
 # (tests/fuzz/run.sh keeps the log and the crashing input).

@@ -21,6 +21,23 @@ void zt_noise_draw(int kind, uint64_t seed, float *out, size_t n) {
     else zt_rng_torch_randn(seed, out, n);
 }
 
+int zt_noise_draw_image(int kind, uint64_t seed, float *noise, float *enc, size_t n) {
+    if (kind == ZT_RNG_ZTURBO) {
+        float *both = malloc(2 * n * sizeof *both);
+        if (!both) return ZT_ERR_NOMEM;
+        zt_noise_fill(seed, both, 2 * n);
+        if (noise) memcpy(noise, both, n * sizeof *both);
+        memcpy(enc, both + n, n * sizeof *both);
+        free(both);
+        return 0;
+    }
+    zt_mt19937 g;
+    zt_mt19937_seed(&g, seed);
+    zt_rng_torch_randn_next(&g, enc, n);
+    if (noise) zt_rng_torch_randn_next(&g, noise, n);
+    return 0;
+}
+
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -39,6 +56,34 @@ void zt_noise_fill(uint64_t seed, float *out, size_t n) {
         out[2 * j] = (float)(rad * cos(two_pi * u2));
         if (2 * j + 1 < n) out[2 * j + 1] = (float)(rad * sin(two_pi * u2));
     }
+}
+
+int zt_noise_read_encode(const char *path, int c, int h, int w, float *out, int *found, zt_err *e) {
+    *found = 0;
+    int fd;
+    uint64_t fsize;
+    int rc = zt_file_open(path, &fd, &fsize, e);
+    if (rc) return zt_err_prefix(e, "--noise");
+    uint8_t head[9];
+    const ssize_t got = pread(fd, head, 9, 0);
+    close(fd);
+    if (got != 9 || head[8] != '{') return ZT_OK; /* raw f32: the latent only */
+    zt_st_file f;
+    rc = zt_st_open(path, &f, e);
+    if (rc) return zt_err_prefix(e, "--noise");
+    const zt_st_tensor *t = zt_st_find(&f, "encode_noise");
+    if (t) {
+        const int64_t *s = t->shape;
+        const int shape_ok = (t->ndim == 3 && s[0] == c && s[1] == h && s[2] == w) ||
+                             (t->ndim == 4 && s[0] == 1 && s[1] == c && s[2] == h && s[3] == w);
+        if (t->dtype != ZT_DT_F32 || !shape_ok)
+            rc = zt_err_set(e, ZT_ERR_FORMAT, "--noise %s: \"encode_noise\" is not F32 [%d, %d, %d]", path, c, h, w);
+        else if ((rc = zt_st_pread(&f, t, 0, out, (size_t)c * h * w * 4, e)))
+            zt_err_prefix(e, "--noise");
+        else *found = 1;
+    }
+    zt_st_close(&f);
+    return rc;
 }
 
 /* A latent must be finite: NaN or Inf would run through every step. */

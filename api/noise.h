@@ -41,6 +41,15 @@ const char *zt_rng_name(int kind);
 /* n standard-normal f32 values into out (host memory) from the generator `kind`. */
 void zt_noise_draw(int kind, uint64_t seed, float *out, size_t n);
 
+/* The two draws of a request with an init image (n values each): enc, the
+ * noise of the VAE posterior's sample, and noise, the initial noise (NULL:
+ * not drawn, --noise gave it). torch-cpu: in the order diffusers'
+ * ZImageImg2ImgPipeline / ZImageInpaintPipeline draw them from one generator
+ * (retrieve_latents(vae.encode(image), generator) first, then randn_tensor),
+ * so a seed gives diffusers' image; zturbo: noise = the n values drawn
+ * without an image, enc = the n after them. 0 or ZT_ERR_NOMEM. */
+int zt_noise_draw_image(int kind, uint64_t seed, float *noise, float *enc, size_t n);
+
 /* n standard-normal f32 values into out (host memory): the zturbo generator. */
 void zt_noise_fill(uint64_t seed, float *out, size_t n);
 
@@ -49,6 +58,10 @@ void zt_noise_fill(uint64_t seed, float *out, size_t n);
  * f32 file of exactly c*h*w values. Any other shape or size is an error
  * naming the file, the shape found and the shape expected. */
 int zt_noise_read(const char *path, int c, int h, int w, float *out, zt_err *e);
+/* The init image's posterior-sample noise from the same safetensors file: an
+ * F32 tensor "encode_noise" [c, h, w] (or [1, c, h, w]). *found = 0 (and
+ * ZT_OK) when the file is raw f32 or holds no such tensor. */
+int zt_noise_read_encode(const char *path, int c, int h, int w, float *out, int *found, zt_err *e);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
  * The command line and the server call these, so the three agree on the
  * rule and its words. */
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +58,10 @@ int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen) {
     char v[32];
     if (err && errlen) err[0] = 0; /* valid: no message */
     if (!p) return put(err, errlen, ZTURBO_ERR_ARG, "no parameters");
-    if (!size_ok(p->width)) return snprintf(v, sizeof v, "%d", p->width), size_rule("width", v, err, errlen);
-    if (!size_ok(p->height)) return snprintf(v, sizeof v, "%d", p->height), size_rule("height", v, err, errlen);
+    const int from_image = p->init_image && !p->width && !p->height; /* the init image's size */
+    if (!from_image && !size_ok(p->width)) return snprintf(v, sizeof v, "%d", p->width), size_rule("width", v, err, errlen);
+    if (!from_image && !size_ok(p->height))
+        return snprintf(v, sizeof v, "%d", p->height), size_rule("height", v, err, errlen);
     if (p->steps < 1 || p->steps > ZTURBO_STEPS_MAX)
         return snprintf(v, sizeof v, "%d", p->steps), steps_rule("steps", v, err, errlen);
     if (p->ids) {
@@ -82,6 +85,18 @@ int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen) {
                        bad, (unsigned char)p->prompt[bad]);
     }
     if (!zturbo_rng_name(p->rng)) return put(err, errlen, ZTURBO_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", (int)p->rng);
+    if (!p->init_image && (p->mask || p->strength != 0))
+        return put(err, errlen, ZTURBO_ERR_ARG, "%s needs an init image", p->mask ? "a mask (inpainting)" : "strength");
+    if (p->control_image && p->strength != 0)
+        return put(err, errlen, ZTURBO_ERR_ARG,
+                   "strength is not used with a control image (ControlNet inpainting runs the whole schedule)");
+    if (p->control_image && p->init_image && !p->mask)
+        return put(err, errlen, ZTURBO_ERR_ARG, "a control image with an init image needs a mask (ControlNet "
+                                                "inpainting); diffusers has no ControlNet img2img");
+    if (!(p->control_scale >= -1000 && p->control_scale <= 1000))
+        return put(err, errlen, ZTURBO_ERR_RANGE, "control scale %g not allowed: expected -1000..1000", p->control_scale);
+    if (p->init_image && p->strength != 0 && !(p->strength > 0 && p->strength <= 1))
+        return put(err, errlen, ZTURBO_ERR_RANGE, "strength %g not allowed: expected (0, 1]", p->strength);
     return 0;
 }
 
@@ -269,6 +284,7 @@ int zturbo_params_from_json(const char *text, size_t len, zturbo_params *p, char
     char w[64], t[48];
     zturbo_params q = *p;
     json_t *loras = NULL; /* "loras": copied with the prompt below */
+    json_t *files[3] = {NULL, NULL, NULL}; /* "init_image", "mask", "control": copied with the prompt below */
     if (!json_is_string(s)) {
         rc = put(err, errlen, ZTURBO_ERR_ARG, "expected a JSON string or an object with \"prompt\": a string");
         goto done;
@@ -330,20 +346,45 @@ int zturbo_params_from_json(const char *text, size_t len, zturbo_params *p, char
                 }
                 loras = v;
                 *given |= ZTURBO_GIVEN_LORAS;
+            } else if (!strcmp(key, "init_image") || !strcmp(key, "mask") || !strcmp(key, "control")) {
+                const int k = key[0] == 'i' ? 0 : key[0] == 'm' ? 1 : 2;
+                if (!json_is_string(v) || !json_string_length(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+                    json_string_length(v) > 4095) {
+                    rc = put(err, errlen, ZTURBO_ERR_ARG, "\"%s\" must be a file name", key);
+                    goto done;
+                }
+                files[k] = v;
+                *given |= k == 0 ? ZTURBO_GIVEN_INIT_IMAGE : k == 1 ? ZTURBO_GIVEN_MASK : ZTURBO_GIVEN_CONTROL;
+            } else if (!strcmp(key, "strength")) {
+                if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) <= 1)) {
+                    rc = put(err, errlen, ZTURBO_ERR_RANGE, "\"strength\" must be a number in (0, 1]");
+                    goto done;
+                }
+                q.strength = json_number_value(v);
+                *given |= ZTURBO_GIVEN_STRENGTH;
+            } else if (!strcmp(key, "control_scale")) {
+                if (!json_is_number(v) || !(fabs(json_number_value(v)) <= 1000)) {
+                    rc = put(err, errlen, ZTURBO_ERR_RANGE, "\"control_scale\" must be a number in -1000..1000");
+                    goto done;
+                }
+                q.control_scale = json_number_value(v);
+                *given |= ZTURBO_GIVEN_CONTROL_SCALE;
             } else {
                 rc = put(err, errlen, ZTURBO_ERR_ARG,
                          "unknown key \"%.40s\" (known: \"prompt\", \"width\", \"height\", \"steps\", \"seed\", "
-                         "\"rng\", \"loras\")",
+                         "\"rng\", \"loras\", \"init_image\", \"mask\", \"strength\", \"control\", \"control_scale\")",
                          key);
                 goto done;
             }
         }
     }
-    /* one block: the prompt, then the "loras" array and their paths (the caller frees *prompt) */
+    /* one block: the prompt, then the "loras" array and their paths, then the image file names (the
+     * caller frees *prompt) */
     const size_t plen = json_string_length(s) + 1, at = (plen + 15) / 16 * 16;
     const size_t nl = loras ? json_array_size(loras) : 0;
     size_t total = at + (nl + 1) * sizeof(zturbo_lora);
     for (size_t i = 0; i < nl; i++) total += json_string_length(json_array_get(loras, i)) + 1;
+    for (int k = 0; k < 3; k++) total += files[k] ? json_string_length(files[k]) + 1 : 0;
     *prompt = malloc(total);
     if (!*prompt) {
         rc = put(err, errlen, ZTURBO_ERR_NOMEM, "out of host memory");
@@ -351,6 +392,16 @@ int zturbo_params_from_json(const char *text, size_t len, zturbo_params *p, char
     }
     memcpy(*prompt, json_string_value(s), plen);
     q.prompt = *prompt;
+    char *fname = *prompt + total;
+    for (int k = 2; k >= 0; k--) /* from the block's end */
+        if (files[k]) {
+            const size_t n = json_string_length(files[k]) + 1;
+            fname -= n;
+            memcpy(fname, json_string_value(files[k]), n);
+            if (k == 0) q.init_image = fname;
+            else if (k == 1) q.mask = fname;
+            else q.control_image = fname;
+        }
     if (loras) {
         zturbo_lora *l = (zturbo_lora *)(void *)(*prompt + at);
         char *path = (char *)(l + nl + 1);

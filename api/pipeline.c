@@ -20,7 +20,7 @@
 #include "storage/store.h"
 #include "kernels/cuda_norm.h"
 #include "models/plan_units.h"
-#include "storage/store.h"
+#include "storage/control.h"
 #include "stream/coded_host.h"
 #include "stream/units_stream.h"
 
@@ -31,6 +31,7 @@ void zt_gen_params_default(zt_gen_params *gp) {
     gp->steps = 8;
     gp->dt = ZT_DT_BF16;
     gp->vae_dt = ZT_DT_F32;
+    gp->control_scale = 0.75f;
 }
 
 void zt_pipeline_close(zt_pipeline *p) {
@@ -43,6 +44,8 @@ void zt_pipeline_close(zt_pipeline *p) {
     zt_qwen3_free(&p->te);
     zt_dit_free(&p->dit);
     zt_vae_free(&p->vae);
+    zt_vae_encoder_free(&p->venc);
+    zt_control_free(&p->ctl);
     zt_tokenizer_free(p->tok);
     zt_lora_merger_free_device(p->lora); /* its device buffer belongs to p->ops */
     if (p->ops) zt_ops_destroy(p->ops);
@@ -82,6 +85,8 @@ static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
     gp.height = o->plan_height;
     gp.steps = o->plan_steps;
     gp.vae_dt = o->plan_vae_dt;
+    gp.plan_images = o->plan_images || o->control_path;
+    gp.plan_control = o->control_path != NULL;
     return gp;
 }
 
@@ -116,6 +121,8 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     zt_plan_unit *pu = calloc((size_t)n, sizeof *pu);
     if (!pu) return zt_err_set(e, ZT_ERR_NOMEM, "plan: out of host memory");
     zt_models_plan_units(p->cat, o->plan_steps, pu);
+    if (!o->plan_images && !o->control_path && p->venc.unit >= 0)
+        pu[p->venc.unit].uses_per_image = 0; /* never resident for nothing */
     /* coded weights: the coded sizes, exact once coded (or from a coded store), else (zturbo plan on
      * a snapshot) estimated; without a budget a snapshot stays bf16 */
     zt_store *zs = weights_store(p);
@@ -184,8 +191,12 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     if (o->plan_width < 16 || o->plan_height < 16 || o->plan_steps < 1)
         return zt_err_set(e, ZT_ERR_ARG, "pipeline: planned for %dx%d, %d steps (start from zt_pipeline_opts_default)",
                           o->plan_width, o->plan_height, o->plan_steps);
+    if (o->control_path && o->store_path)
+        return zt_err_set(e, ZT_ERR_ARG, "a ControlNet (%s) with --store: not supported (a store holds the model's "
+                                         "units only); give the snapshot or checkpoint", o->control_path);
     int rc = zt_source_open(model_path, &p->src, e);
     if (!rc) rc = zt_source_set_load_threads(p->src, o->load_threads, e);
+    if (!rc && o->control_path) rc = zt_source_add_control(p->src, o->control_path, &p->src, e);
     if (rc) return rc;
     p->cat = zt_source_catalog(p->src);
     if (o->store_path) {
@@ -230,8 +241,14 @@ static int pipeline_prepare(const char *model_path, const zt_pipeline_opts *o, z
     rc = zt_qwen3_init(&p->te, p->cat, e);
     if (!rc) rc = zt_dit_init(&p->dit, p->cat, e);
     if (!rc) rc = zt_vae_init(&p->vae, p->cat, e);
-    if (!rc && o->precision == ZT_DT_F16) p->vae.attn16_dt = ZT_DT_F16;
+    if (!rc) rc = zt_vae_encoder_init(&p->venc, p->cat, e);
+    if (!rc && p->cat->has_control) {
+        rc = zt_control_init(&p->ctl, p->cat, e);
+        p->has_control = !rc;
+    }
+    if (!rc && o->precision == ZT_DT_F16) p->vae.attn16_dt = p->venc.attn16_dt = ZT_DT_F16;
     if (!rc) zt_vae_force_bands(&p->vae, o->vae_band_level, o->vae_band_rows);
+    p->plan_images = o->plan_images || o->control_path;
     return rc;
 }
 
@@ -529,7 +546,7 @@ static void dump_dev(dumper *d, const char *name, int ndim, const int64_t *shape
 /* The end of a --dump: the decoded image (NHWC -> CHW f32), the RGB8 image,
  * the schedule and the metadata, then the file. */
 static int dump_finish(dumper *dd, zt_pipeline *p, const zt_gen_params *gp, const zt_schedule *sch, const void *decoded,
-                       const uint8_t *rgb, zt_err *e) {
+                       const uint8_t *rgb, int ctl, int tstart, int nrun, zt_err *e) {
     const size_t npix = (size_t)gp->width * gp->height;
     /* decoded: NHWC [H*W, 3] -> CHW [3, H, W] f32 */
     int64_t dsh[3] = {(int64_t)npix, 3, 0};
@@ -552,10 +569,10 @@ static int dump_finish(dumper *dd, zt_pipeline *p, const zt_gen_params *gp, cons
     }
     int64_t ish[3] = {gp->height, gp->width, 3};
     dump_host(dd, "image", "U8", 3, ish, rgb, npix * 3);
-    int64_t n1 = gp->steps + 1, n0 = gp->steps;
+    int64_t n1 = gp->steps + 1, n0 = gp->steps, nr = nrun;
     dump_host(dd, "sigmas", "F32", 1, &n1, sch->sigma, (size_t)n1 * 4);
     dump_host(dd, "timesteps", "F32", 1, &n0, sch->timestep, (size_t)n0 * 4);
-    dump_host(dd, "t_model", "F32", 1, &n0, sch->t_model, (size_t)n0 * 4);
+    dump_host(dd, "t_model", "F32", 1, &nr, sch->t_model + tstart, (size_t)nr * 4); /* the evaluations' */
     if (!dd->rc) {
         char v[64];
         zt_stf *f = &dd->f;
@@ -569,6 +586,17 @@ static int dump_finish(dumper *dd, zt_pipeline *p, const zt_gen_params *gp, cons
         zt_stf_meta(f, "vae_precision", gp->vae_dt == ZT_DT_F32 ? "f32" : "bf16", NULL);
         zt_stf_meta(f, "device", zt_ops_backend(p->ops) == ZT_BACKEND_CUDA ? "cuda" : "cpu", NULL);
         zt_stf_meta(f, "producer", "zturbo", NULL);
+        if (ctl) {
+            zt_stf_meta(f, "mode", gp->mask ? "control_inpaint" : "control", NULL);
+            snprintf(v, sizeof v, "%.9g", (double)gp->control_scale);
+            zt_stf_meta(f, "control_scale", v, NULL);
+        } else if (gp->init_image) {
+            snprintf(v, sizeof v, "%d", tstart);
+            zt_stf_meta(f, "t_start", v, NULL);
+            snprintf(v, sizeof v, "%.17g", gp->strength);
+            zt_stf_meta(f, "strength", v, NULL);
+            zt_stf_meta(f, "mode", gp->mask ? "inpaint" : "img2img", NULL);
+        }
         if (gp->prompt) zt_stf_meta(f, "prompt", gp->prompt, NULL);
         if (!gp->noise) {
             snprintf(v, sizeof v, "%llu", (unsigned long long)gp->seed);
@@ -590,9 +618,24 @@ typedef struct {
     void *dit_state;
     void *decoded;      /* [H*W, 3] vae_dt */
     uint8_t *rgb;       /* [H*W*3] */
+    /* images in (0 bytes otherwise) */
+    float *img;         /* [3, H, W] f32: the image the encoder reads */
+    float *img_lat;     /* [C, hl, wl] f32: its latents */
+    float *noise;       /* [C, hl, wl] f32: the initial noise (inpainting mixes it in again each step) */
+    float *eps;         /* [C, hl, wl] f32: the posterior sample's noise */
+    float *mask;        /* [hl * wl] f32: the mask at latent resolution (inpainting) */
+    float *cimg;        /* [3, H, W] f32: the control image (ControlNet) */
+    float *ctl_lat;     /* [control_in_dim, hl, wl] f32: the control context's latents */
+    void *ctl_state, *ctl_scratch;
+    size_t ctl_state_bytes, ctl_scratch_bytes;
     void *scratch;
     size_t dit_state_bytes, scratch_bytes;
 } gen_mem;
+
+static int gen_control(const zt_pipeline *p, const zt_gen_params *gp) {
+    return p->has_control && (gp->control_image || gp->plan_control);
+}
+static int gen_images(const zt_gen_params *gp) { return gp->init_image || gp->plan_images || gp->control_image; }
 
 /* Scratch of the text encoder and the transformer (the VAE's is capped to it
  * when the plan makes the VAE banded). */
@@ -615,8 +658,22 @@ static void gen_layout(zt_pipeline *p, const zt_gen_params *gp, int L, zt_carve 
     m->dit_state = zt_carve_take(cv, m->dit_state_bytes);
     m->decoded = zt_carve_take(cv, npix * 3 * zt_dtype_size(gp->vae_dt));
     m->rgb = zt_carve_take(cv, npix * 3);
+    const int im = gen_images(gp);
+    m->img = zt_carve_take(cv, im ? npix * 3 * 4 : 0);
+    m->img_lat = zt_carve_take(cv, im ? nlat * 4 : 0);
+    m->noise = zt_carve_take(cv, im ? nlat * 4 : 0);
+    m->eps = zt_carve_take(cv, im ? nlat * 4 : 0);
+    m->mask = zt_carve_take(cv, im ? (size_t)hl * wl * 4 : 0);
+    const int ctl = gen_control(p, gp);
+    m->cimg = zt_carve_take(cv, ctl ? npix * 3 * 4 : 0);
+    m->ctl_lat = zt_carve_take(cv, ctl ? (size_t)p->cat->control.in_dim * hl * wl * 4 : 0);
+    m->ctl_state_bytes = ctl ? zt_control_state_size(&p->ctl, &p->dit, gp->width, gp->height, L, gp->steps, gp->dt) : 0;
+    m->ctl_state = zt_carve_take(cv, m->ctl_state_bytes);
+    m->ctl_scratch_bytes = ctl ? zt_control_scratch_size(&p->ctl, &p->dit, gp->width, gp->height, L, gp->steps, gp->dt) : 0;
+    m->ctl_scratch = zt_carve_take(cv, m->ctl_scratch_bytes);
     size_t s = scratch_but_vae(p, gp, L);
     s = ZT_MAX(s, zt_vae_workspace_size(&p->vae, p->ops, hl, wl, gp->vae_dt, p->vae_cap));
+    if (im) s = ZT_MAX(s, zt_vae_encode_workspace_size(&p->venc, p->ops, gp->height, gp->width, gp->vae_dt));
     m->scratch_bytes = s;
     m->scratch = zt_carve_take(cv, s);
 }
@@ -687,6 +744,163 @@ static void note_device_use(zt_pipeline *p, zt_gen_stats *st) {
     if (tot && tot - fr > st->device_used_peak) st->device_used_peak = tot - fr;
 }
 
+/* ---- images in (img2img, inpainting) -------------------------------------------- */
+
+/* diffusers' get_timesteps: the first step of an img2img schedule, in the
+ * same double arithmetic as the Python floats. */
+static int images_start_step(int steps, double strength) {
+    double init = steps * strength;
+    if (init > steps) init = steps;
+    const double t = steps - init;
+    return (int)(t > 0 ? t : 0);
+}
+
+static int control_check(const zt_pipeline *p, const zt_gen_params *gp, zt_err *e);
+
+static int images_check(const zt_pipeline *p, const zt_gen_params *gp, zt_err *e) {
+    if (!gp->init_image && gp->mask) return zt_err_set(e, ZT_ERR_ARG, "a mask needs an init image (inpainting)");
+    if (gp->control_image) return control_check(p, gp, e);
+    if (!gp->init_image) return ZT_OK;
+    if (!(gp->strength > 0 && gp->strength <= 1))
+        return zt_err_set(e, ZT_ERR_RANGE, "strength %g outside (0, 1]", gp->strength);
+    if (p->venc.unit < 0)
+        return zt_err_set(e, ZT_ERR_MISSING, "init image: this model has no VAE encoder (encoder.* tensors; a store "
+                                             "packed before zturbo encoded images has none: re-pack it)");
+    if (p->streaming && !p->plan_images)
+        return zt_err_set(e, ZT_ERR_ARG, "init image: the streaming plan was made without image inputs (the VAE "
+                                         "encoder's workspace): plan for them (zturbo_options.images_in)");
+    if (gp->steps - images_start_step(gp->steps, gp->strength) < 1)
+        return zt_err_set(e, ZT_ERR_RANGE, "strength %g with %d steps leaves no step to run", gp->strength, gp->steps);
+    return ZT_OK;
+}
+
+/* The latent mask: torch's nearest interpolation from H x W to hl x wl
+ * (an integer factor f: pixel (f*i, f*j)). */
+static void images_latent_mask(const float *mask, int W, int hl, int wl, int f, float *out) {
+    for (int i = 0; i < hl; i++)
+        for (int j = 0; j < wl; j++) out[(size_t)i * wl + j] = mask[(size_t)i * f * W + (size_t)j * f];
+}
+
+/* Encode the init image (the VAE encoder's phase) and make the first latent
+ * scale_noise(image latents, sigma[t_start], noise) in m->lat; the noise
+ * (host, [nlat]) stays in m->noise for the inpainting re-mix. */
+static int images_begin(zt_pipeline *p, const zt_gen_params *gp, gen_mem *m, const zt_schedule *sch, int t_start,
+                        const float *noise, const float *en, dumper *dd, zt_err *e) {
+    const zt_model_config *c = &p->cat->cfg;
+    const int f = vae_factor(c), hl = gp->height / f, wl = gp->width / f, C = c->vae_latent;
+    const size_t nlat = (size_t)C * hl * wl, npix = (size_t)gp->width * gp->height;
+    float *ml = malloc((size_t)hl * wl * sizeof *ml);
+    int *order = malloc((size_t)p->cat->n_units * sizeof *order);
+    if (!ml || !order) {
+        free(ml);
+        free(order);
+        return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    }
+    zt_mem_upload(p->ops, m->noise, noise, nlat * 4);
+    zt_mem_upload(p->ops, m->eps, en, nlat * 4);
+    zt_mem_upload(p->ops, m->img, gp->init_image, npix * 3 * 4);
+    if (gp->mask) {
+        images_latent_mask(gp->mask, gp->width, hl, wl, f, ml);
+        zt_mem_upload(p->ops, m->mask, ml, (size_t)hl * wl * 4);
+    }
+    const int n_order = zt_vae_encoder_unit_order(&p->venc, order, p->cat->n_units);
+    int rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc)
+        rc = zt_vae_encode(&p->venc, p->ops, p->units, gp->height, gp->width, m->img, m->eps, gp->vae_dt, m->img_lat,
+                           m->scratch, m->scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
+    if (!rc) {
+        zt_op_flow_mix(p->ops, C, (size_t)hl * wl, m->img_lat, m->noise, sch->sigma[t_start], NULL, m->lat);
+        zt_ops_sync(p->ops);
+        int64_t sh[3] = {C, hl, wl};
+        dump_host(dd, "encode_noise", "F32", 3, sh, en, nlat * 4);
+        dump_dev(dd, "image_latents", 3, sh, m->img_lat, ZT_DT_F32);
+        dump_dev(dd, "init_latents", 3, sh, m->lat, ZT_DT_F32);
+        if (gp->mask) dump_host(dd, "mask_latent", "F32", 2, sh + 1, ml, (size_t)hl * wl * 4);
+    }
+    free(ml);
+    free(order);
+    return rc;
+}
+
+/* ---- ControlNet (ZImageControlNetPipeline, ZImageControlNetInpaintPipeline) ---------- */
+
+static int control_check(const zt_pipeline *p, const zt_gen_params *gp, zt_err *e) {
+    const int C = p->cat->cfg.vae_latent;
+    if (!p->has_control)
+        return zt_err_set(e, ZT_ERR_ARG, "a control image needs a ControlNet: open the model with one (--control-model)");
+    if (p->venc.unit < 0)
+        return zt_err_set(e, ZT_ERR_MISSING, "control image: this model has no VAE encoder (encoder.* tensors)");
+    if (gp->init_image && !gp->mask)
+        return zt_err_set(e, ZT_ERR_ARG, "a control image with an init image needs a mask (ControlNet inpainting, "
+                                         "ZImageControlNetInpaintPipeline); diffusers has no ControlNet img2img");
+    const int in_dim = p->cat->control.in_dim;
+    if (in_dim < C)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "control model: control_in_dim %d below the %d latent channels", in_dim, C);
+    if (gp->mask && in_dim != 2 * C + 1)
+        return zt_err_set(e, ZT_ERR_ARG, "ControlNet inpainting needs a control model with %d input channels "
+                                         "(control, mask, masked image: Union 2.x); this one has %d (Union 1.0)",
+                          2 * C + 1, in_dim);
+    if (!(gp->control_scale > -1e6f && gp->control_scale < 1e6f))
+        return zt_err_set(e, ZT_ERR_RANGE, "control scale %g not allowed", (double)gp->control_scale);
+    return ZT_OK;
+}
+
+/* One VAE encoder phase: img (backend f32 [3, H, W]) -> argmax latents (z - shift) * scale at out. */
+static int control_encode(zt_pipeline *p, const zt_gen_params *gp, gen_mem *m, const float *img, float *out, int *order,
+                          zt_err *e) {
+    const int n_order = zt_vae_encoder_unit_order(&p->venc, order, p->cat->n_units);
+    int rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
+    if (!rc)
+        rc = zt_vae_encode(&p->venc, p->ops, p->units, gp->height, gp->width, img, NULL, gp->vae_dt, out, m->scratch,
+                           m->scratch_bytes, e);
+    if (!rc) rc = zt_units_end_phase(p->units, e);
+    return rc;
+}
+
+/* The control context's latents in m->ctl_lat [in_dim, hl, wl]: the control
+ * image encoded, then either zeros (ZImageControlNetPipeline pads to
+ * control_in_dim) or, with a mask, 1 - mask at latent size (nearest) and the
+ * encoded init image * (mask < 0.5) (ZImageControlNetInpaintPipeline). */
+static int control_images(zt_pipeline *p, const zt_gen_params *gp, gen_mem *m, dumper *dd, zt_err *e) {
+    const zt_model_config *c = &p->cat->cfg;
+    const int f = vae_factor(c), hl = gp->height / f, wl = gp->width / f, C = c->vae_latent;
+    const int in_dim = p->cat->control.in_dim;
+    const size_t plane = (size_t)hl * wl, npix = (size_t)gp->width * gp->height;
+    int *order = malloc((size_t)p->cat->n_units * sizeof *order);
+    float *host = gp->mask ? malloc(ZT_MAX(npix * 3, plane) * sizeof *host) : NULL;
+    if (!order || (gp->mask && !host)) {
+        free(order);
+        free(host);
+        return zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+    }
+    zt_mem_upload(p->ops, m->cimg, gp->control_image, npix * 3 * 4);
+    int rc = control_encode(p, gp, m, m->cimg, m->ctl_lat, order, e);
+    if (!rc && gp->mask) {
+        for (size_t ch = 0; ch < 3; ch++) /* the image where the mask keeps it */
+            for (size_t i = 0; i < npix; i++)
+                host[ch * npix + i] = gp->mask[i] < 0.5f ? gp->init_image[ch * npix + i] : 0.0f;
+        zt_mem_upload(p->ops, m->img, host, npix * 3 * 4);
+        zt_ops_sync(p->ops);
+        rc = control_encode(p, gp, m, m->img, m->ctl_lat + (size_t)(C + 1) * plane, order, e);
+        if (!rc) {
+            images_latent_mask(gp->mask, gp->width, hl, wl, f, host);
+            for (size_t i = 0; i < plane; i++) host[i] = 1.0f - host[i];
+            zt_mem_upload(p->ops, m->ctl_lat + (size_t)C * plane, host, plane * 4);
+        }
+    } else if (!rc && in_dim > C) {
+        zt_mem_fill_u8(p->ops, m->ctl_lat + (size_t)C * plane, 0, (size_t)(in_dim - C) * plane * 4);
+    }
+    if (!rc) {
+        zt_ops_sync(p->ops);
+        int64_t sh[3] = {in_dim, hl, wl};
+        dump_dev(dd, "control_latents", 3, sh, m->ctl_lat, ZT_DT_F32);
+    }
+    free(order);
+    free(host);
+    return rc;
+}
+
 int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
                              zt_gen_stats *st, zt_err *e) {
     const double t0 = zt_now();
@@ -715,10 +929,14 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
             return zt_err_set(e, ZT_ERR_RANGE, "token id %d at position %d outside the vocabulary 0..%d", ids[i], i,
                               c->te_vocab - 1);
     int rc = zt_dit_check(c, gp->width, gp->height, L, e);
+    if (!rc) rc = images_check(p, gp, e);
     if (rc) return rc;
     zt_schedule sch;
     rc = zt_schedule_build(gp->steps, c->sched_shift, c->sched_train_steps, c->sched_dynamic, &sch, e);
     if (rc) return rc;
+    /* img2img / inpainting run the tail of the schedule from tstart (the ControlNet's inpainting: all of it) */
+    const int i2i = gp->init_image && !gp->control_image, ctl = gp->control_image != NULL;
+    const int tstart = i2i ? images_start_step(gp->steps, gp->strength) : 0, nrun = gp->steps - tstart;
     const int hl = gp->height / vae_factor(c), wl = gp->width / vae_factor(c), C = c->vae_latent;
     const size_t nlat = (size_t)C * hl * wl, npix = (size_t)gp->width * gp->height;
 
@@ -761,6 +979,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     dd.ops = p->ops;
     dd.on = gp->dump_path != NULL;
     float *host = NULL;    /* host staging: noise / latent, [nlat] */
+    float *enc = NULL;     /* with an init image: the posterior sample's noise, [nlat] */
     uint16_t *rows = NULL; /* embedding rows, bf16 [L, te_hidden] */
     int *order = NULL;     /* unit use order of the current phase */
     int n_order;
@@ -771,8 +990,9 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     double t = zt_now();
     rows = malloc((size_t)L * c->te_hidden * 2);
     host = malloc(nlat * sizeof *host);
-    order = malloc((size_t)p->cat->n_units * sizeof *order);
-    if (!rows || !host || !order) {
+    order = malloc(2 * (size_t)p->cat->n_units * sizeof *order); /* a ControlNet's layers may run twice a step */
+    enc = i2i ? malloc(nlat * sizeof *enc) : NULL;
+    if (!rows || !host || !order || (i2i && !enc)) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
         goto out;
     }
@@ -814,50 +1034,77 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
 
     /* ---- initial noise (host, so every backend starts from the same bits) ---- */
     if (gp->noise) memcpy(host, gp->noise, nlat * sizeof *host);
-    else zt_noise_draw(gp->rng, gp->seed, host, nlat);
+    else if (!i2i) zt_noise_draw(gp->rng, gp->seed, host, nlat);
+    if (i2i) { /* both draws in diffusers' order (api/noise.h); given ones replace them */
+        if ((!gp->noise || !gp->encode_noise) &&
+            zt_noise_draw_image(gp->rng, gp->seed, gp->noise ? NULL : host, enc, nlat)) {
+            rc = zt_err_set(e, ZT_ERR_NOMEM, "pipeline: out of host memory");
+            goto out;
+        }
+        if (gp->encode_noise) memcpy(enc, gp->encode_noise, nlat * sizeof *enc);
+    }
     zt_mem_upload(p->ops, m.lat, host, nlat * sizeof *host);
     zt_ops_sync(p->ops);
     sh[0] = C;
     sh[1] = hl;
     sh[2] = wl;
     dump_host(&dd, "noise", "F32", 3, sh, host, nlat * 4);
+    const double te = zt_now();
+    if (i2i && (rc = images_begin(p, gp, &m, &sch, tstart, host, enc, &dd, e))) goto out;
+    if (ctl && (rc = control_images(p, gp, &m, &dd, e))) goto out;
+    if (i2i || ctl) {
+        zt_ops_sync(p->ops);
+        stats.vae_encode_s = zt_now() - te;
+        stats.vae_encode_bytes = zt_vae_encode_workspace_size(&p->venc, p->ops, gp->height, gp->width, gp->vae_dt);
+        note_device_use(p, &stats);
+    }
 
-    /* ---- transformer: per-image preparation, then the Euler loop ---- */
+    /* ---- transformer (and ControlNet): per-image preparation, then the Euler loop ---- */
     if (gp->on_phase) gp->on_phase(gp->on_step_ctx, ZT_GEN_PHASE_DENOISE);
     if ((rc = check_cancel(gp, "before the transformer", e))) goto out;
     t = zt_now();
     zt_dit_run run;
-    n_order = zt_dit_unit_order(&p->dit, 0, order, p->cat->n_units);
+    zt_control_run crun;
+    n_order = ctl ? zt_control_unit_order(&p->ctl, &p->dit, 0, order, 2 * p->cat->n_units)
+                  : zt_dit_unit_order(&p->dit, 0, order, p->cat->n_units);
     rc = zt_units_begin_phase(p->units, order, n_order, 1, e);
     if (!rc)
-        rc = zt_dit_begin(&p->dit, &run, p->ops, p->units, gp->width, gp->height, m.hidden, L, sch.t_model, gp->steps,
+        rc = zt_dit_begin(&p->dit, &run, p->ops, p->units, gp->width, gp->height, m.hidden, L, sch.t_model + tstart, nrun,
                           gp->dt, m.dit_state, m.dit_state_bytes, m.scratch, m.scratch_bytes, e);
+    if (!rc && ctl)
+        rc = zt_control_begin(&p->ctl, &crun, &p->dit, &run, p->ops, p->units, m.ctl_lat, sch.t_model + tstart,
+                              gp->control_scale, m.ctl_state, m.ctl_state_bytes, m.ctl_scratch, m.ctl_scratch_bytes, e);
     if (!rc) rc = zt_units_end_phase(p->units, e);
-    n_order = zt_dit_unit_order(&p->dit, 1, order, p->cat->n_units);
-    if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, gp->steps, e);
+    n_order = ctl ? zt_control_unit_order(&p->ctl, &p->dit, 1, order, 2 * p->cat->n_units)
+                  : zt_dit_unit_order(&p->dit, 1, order, p->cat->n_units);
+    if (!rc) rc = zt_units_begin_phase(p->units, order, n_order, nrun, e);
     if (rc) goto out;
     zt_ops_sync(p->ops);
     note_device_use(p, &stats);
     stats.dit_prep_s = zt_now() - t;
     if (p->stream) zt_stream_stats_reset(p->stream);
     t = zt_now();
-    for (int i = 0; i < gp->steps; i++) {
+    for (int i = 0; i < nrun; i++) {
         double ts = zt_now();
         if (gp->cancel && *gp->cancel) {
-            rc = zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before evaluation %d of %d", i + 1, gp->steps);
+            rc = zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before evaluation %d of %d", i + 1, nrun);
             goto out;
         }
-        rc = zt_dit_forward(&p->dit, &run, p->ops, p->units, i, m.lat, m.out, e);
+        rc = zt_dit_forward_control(&p->dit, &run, ctl ? &crun : NULL, p->ops, p->units, i, m.lat, m.out, e);
         if (rc) goto out;
         if (i == 0) dump_dev(&dd, "dit_out_0", 3, sh, m.out, ZT_DT_F32);
-        zt_op_euler_step(p->ops, nlat, m.lat, m.out, sch.dt[i]);
+        zt_op_euler_step(p->ops, nlat, m.lat, m.out, sch.dt[tstart + i]);
+        /* inpainting: the kept area back on the image's noise level of the next step (clean after the last) */
+        if (gp->mask && i2i)
+            zt_op_flow_mix(p->ops, C, (size_t)hl * wl, m.img_lat, m.noise, i < nrun - 1 ? sch.sigma[tstart + i + 1] : 0.0f,
+                           m.mask, m.lat);
         zt_ops_sync(p->ops);
         if (dd.on) {
             char name[32];
             snprintf(name, sizeof name, "latents_%d", i + 1);
             dump_dev(&dd, name, 3, sh, m.lat, ZT_DT_F32);
         }
-        if (gp->on_step) gp->on_step(gp->on_step_ctx, i, gp->steps, zt_now() - ts);
+        if (gp->on_step) gp->on_step(gp->on_step_ctx, i, nrun, zt_now() - ts);
     }
     rc = zt_units_end_phase(p->units, e);
     if (rc) goto out;
@@ -872,7 +1119,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
         stats.dit_stall_s = ss.stall_s;
         stats.dit_disk_s = ss.disk_s;
     }
-    stats.dit_eval_s = stats.dit_s / gp->steps;
+    stats.dit_eval_s = stats.dit_s / nrun;
 
     /* ---- VAE ---- */
     if (gp->on_phase) gp->on_phase(gp->on_step_ctx, ZT_GEN_PHASE_VAE);
@@ -904,7 +1151,7 @@ int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, cons
     stats.vae_s = zt_now() - t;
     note_device_use(p, &stats);
 
-    if (dd.on && (rc = dump_finish(&dd, p, gp, &sch, m.decoded, rgb, e))) goto out;
+    if (dd.on && (rc = dump_finish(&dd, p, gp, &sch, m.decoded, rgb, ctl, tstart, nrun, e))) goto out;
     stats.tokens = L;
     stats.weight_bytes = p->weight_bytes;
     stats.activation_bytes = total;
@@ -917,6 +1164,7 @@ out:
     if (!p->streaming) zt_mem_free(p->ops, mem);
     free(rows);
     free(host);
+    free(enc);
     free(order);
     zt_stf_free(&dd.f);
     return rc;

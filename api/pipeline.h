@@ -23,6 +23,7 @@
 
 #include "common/zt_common.h"
 #include "kernels/ops.h"
+#include "models/controlnet.h"
 #include "models/dit.h"
 #include "models/qwen3.h"
 #include "stream/units.h"
@@ -68,9 +69,17 @@ typedef struct {
     int load_threads;         /* readers per unit when converting a checkpoint (storage/source.h; 0: default) */
     zt_io_engine io_engine;   /* store reads (storage/reader.h) */
     int vae_band_level, vae_band_rows; /* zt_vae_force_bands (0, 0: the plan decides) */
+    int plan_images;          /* plan for image inputs (img2img, inpainting, ControlNet): the workspace
+                               * holds the VAE encoder's (whole image) and the plan counts its unit;
+                               * 0: such a request fails when streaming */
     /* LoRA files merged into the weights at open (api/lora.h); n_loras 0: none */
     const zt_lora_spec *loras;
     int n_loras;
+    /* A ControlNet-Union model (storage/control.h: a diffusers folder or a
+     * released .safetensors) beside the transformer, or NULL. Its units join
+     * the catalog and the plan (which then counts them and the control
+     * buffers, image inputs included); not with store_path. */
+    const char *control_path;
     /* Weights under a budget: 1 coded (storage/wcode.h: ~0.68 of the bf16
      * bytes in host memory and on the bus, decoded on the device; a store's
      * units as it holds them), 0 bf16. */
@@ -102,6 +111,10 @@ typedef struct {
     zt_qwen3 te;
     zt_dit dit;
     zt_vae vae;
+    zt_vae_encoder venc;      /* unit -1 when the checkpoint has no encoder */
+    int plan_images;          /* the workspace was planned with the encoder's */
+    int has_control;          /* a ControlNet was opened with the model (control_path) */
+    zt_control ctl;
     zt_tokenizer *tok;        /* NULL when the source has no tokenizer */
     double load_s;
     zt_dtype precision;       /* opts.precision: ZT_DT_F16 = f16 unit images */
@@ -143,6 +156,32 @@ typedef struct {
                                * non-zero stops with ZT_ERR_INTERRUPTED */
     void (*on_step)(void *ctx, int step, int steps, double seconds); /* after each evaluation, or NULL */
     void *on_step_ctx;
+    /* Images in (api/image_in.h tensors at width x height; NULL: text to image).
+     * init_image: img2img as ZImageImg2ImgPipeline — the image is encoded
+     * (posterior sample with encode_noise), the schedule starts at step
+     * t_start = int(max(steps - min(steps * strength, steps), 0)) and the
+     * first latent is scale_noise(image latents, sigma[t_start], noise);
+     * steps - t_start evaluations run. With mask: inpainting as
+     * ZImageInpaintPipeline — after every step the unmasked latents are
+     * replaced by scale_noise(image latents, sigma of the next step, noise)
+     * (the clean image latents after the last). */
+    const float *init_image;  /* host f32 [3, height, width] in [-1, 1] */
+    double strength;          /* (0, 1] with init_image */
+    const float *mask;        /* host f32 [height, width] in {0, 1} (1: repaint), with init_image */
+    const float *encode_noise; /* host f32 [C, H/8, W/8]: the posterior sample's noise; NULL: the seed's stream
+                                * right after the initial noise (api/noise.h values nlat..2 nlat-1) */
+    int plan_images;          /* size the workspace for image inputs (planning) */
+    /* ControlNet (the pipeline opened with control_path): control_image
+     * makes it ZImageControlNetPipeline — the image VAE-encoded (argmax),
+     * (z - shift) * scale, padded with zeros to control_in_dim channels,
+     * hints times control_scale; the initial noise as text to image. With
+     * init_image and mask: ZImageControlNetInpaintPipeline — the context is
+     * [control, 1 - mask (nearest, latent size), encoded init_image * (mask
+     * < 0.5)] (control_in_dim 33), the whole schedule runs from noise, no
+     * re-mix, no strength. */
+    const float *control_image; /* host f32 [3, height, width] in [-1, 1] or NULL */
+    float control_scale;        /* controlnet_conditioning_scale (diffusers' default 0.75) */
+    int plan_control;           /* size the workspace for the ControlNet (planning) */
     void (*on_phase)(void *ctx, int phase); /* ZTURBO_PHASE_DENOISE / _VAE as they start (on_step_ctx), or NULL */
 } zt_gen_params;
 
@@ -153,6 +192,8 @@ typedef struct {
     double dit_s;             /* all evaluations */
     double dit_eval_s;        /* mean seconds per evaluation */
     double vae_s;
+    double vae_encode_s;      /* the image inputs' VAE encodes (init image, control image), synchronized */
+    uint64_t vae_encode_bytes; /* the encoder's workspace at this size (0 without image inputs) */
     double total_s;
     uint64_t weight_bytes, activation_bytes, ops_bytes;
     uint64_t device_peak;     /* weights + activations + ops context (device memory we allocate) */

@@ -134,6 +134,11 @@ static double uniform53(zt_mt19937 *g) {
 void zt_rng_torch_randn(uint64_t seed, float *out, size_t n) {
     zt_mt19937 g;
     zt_mt19937_seed(&g, seed);
+    zt_rng_torch_randn_next(&g, out, n);
+}
+
+void zt_rng_torch_randn_next(zt_mt19937 *gen, float *out, size_t n) {
+    zt_mt19937 g = *gen;
     if (n < 16) {
         const double two_pi = 6.283185307179586476925286766559;
         for (size_t i = 0; i < n; i += 2) {
@@ -142,6 +147,7 @@ void zt_rng_torch_randn(uint64_t seed, float *out, size_t n) {
             out[i] = (float)(r * cos(t));
             if (i + 1 < n) out[i + 1] = (float)(r * sin(t));
         }
+        *gen = g;
         return;
     }
     for (size_t i = 0; i < n; i++) out[i] = uniform24(&g);
@@ -151,4 +157,5 @@ void zt_rng_torch_randn(uint64_t seed, float *out, size_t n) {
         for (int i = 0; i < 16; i++) tail[i] = uniform24(&g);
         normal16(tail);
     }
+    *gen = g;
 }

@@ -54,6 +54,10 @@ uint32_t zt_mt19937_next(zt_mt19937 *g);
 /* n values of torch.randn([n]) with a fresh CPU generator seeded with seed
  * (shape does not matter, only the element count). */
 void zt_rng_torch_randn(uint64_t seed, float *out, size_t n);
+/* The same from generator g as it stands, which then stands after the draw:
+ * consecutive torch.randn calls on one generator (n >= 16; below 16 torch
+ * caches a Box-Muller value across calls, which this does not keep). */
+void zt_rng_torch_randn_next(zt_mt19937 *g, float *out, size_t n);
 
 #ifdef __cplusplus
 }

@@ -153,8 +153,14 @@ typedef struct {
                                  * without it), PREAD */
     int vae_band_level, vae_band_rows; /* decode the VAE levels from 1..16 on in bands of 1..65536 rows,
                                  * whatever the plan (0, 0: the plan decides) */
+    int images_in;              /* 1: plan for image inputs (init_image, mask): with vram set, the
+                                 * workspace then holds the VAE encoder's whole-image activations (a
+                                 * larger minimum budget); 0: such a request fails under a budget */
     const zturbo_lora *loras;   /* merged into the weights at create (every file checked first), or NULL */
     int n_loras;                /* 0..ZTURBO_MAX_LORAS */
+    const char *control_model;  /* a ControlNet-Union (README "ControlNet": a diffusers folder or a released
+                                 * .safetensors) loaded beside the transformer, or NULL; its weights join
+                                 * the plan (and image inputs are planned); not with store */
     zturbo_weights weights;     /* under a budget: DEFAULT / CODED lossless coded weights (~0.68 of the
                                  * bytes in host memory and on the bus, decoded on the GPU), BF16 as
                                  * they are (for comparisons); no effect without vram */
@@ -198,15 +204,32 @@ typedef struct {
     volatile int *cancel;       /* non-zero stops before the next evaluation, or NULL */
     void (*on_progress)(void *user, const zturbo_progress *pr); /* after each evaluation, or NULL */
     void *user;
+    /* Images in (README "Images in": PNG/JPEG, read as diffusers' load_image + VaeImageProcessor). */
+    const char *init_image;     /* img2img start image, or NULL. width/height 0: the image's own size
+                                 * rounded down to multiples of 16; else it is resized (Lanczos) */
+    double strength;            /* (0, 1]: the part of the schedule that runs (0: 0.6 for img2img, 1.0
+                                 * with a mask, the diffusers pipelines' defaults) */
+    const char *mask;           /* with init_image: inpainting; white (>= 128 gray) = repaint, black =
+                                 * keep; the same size as init_image */
+    const float *encode_noise;  /* f32 [16, height/8, width/8]: the init image's posterior sample noise
+                                 * instead of the seed's, or NULL */
+    /* ControlNet (zturbo_options.control_model): the control image, ready-made (a canny, depth, pose...
+     * map, as diffusers takes it), resized to width x height; with init_image and mask: ControlNet
+     * inpainting (no strength). NULL: none. */
+    const char *control_image;
+    double control_scale;       /* controlnet_conditioning_scale, |s| <= 1000 (0.75 from zturbo_params_default) */
     void (*on_phase)(void *user, zturbo_phase phase); /* as each phase starts, or NULL (same user) */
 } zturbo_params;
 
 typedef struct {
     uint64_t seed;              /* the seed used (meaningless when noise was given) */
+    int width, height;          /* the image made */
     int tokens;                 /* caption length after truncation */
     int truncated;              /* 1: the prompt had more than 512 tokens */
     double load_s;              /* zturbo_create's load time (same for every image) */
     double text_s, dit_prep_s, dit_s, dit_eval_s, vae_s, total_s; /* seconds; dit_eval_s per evaluation */
+    double vae_encode_s;        /* the image inputs' VAE encodes (0 without init or control image) */
+    uint64_t vae_encode_bytes;  /* the VAE encoder's device workspace at this size (0 without) */
     uint64_t bytes_h2d;         /* bytes streamed to the device during denoising */
     uint64_t bytes_disk;        /* of which read from the store */
     double copy_s, stall_s, disk_s;
@@ -237,9 +260,14 @@ void zturbo_params_default(zturbo_params *p);
 const char *zturbo_version(void);
 
 /* The checks zturbo_generate makes before any work, without a context:
- * width, height, steps, the prompt (UTF-8, at most ZTURBO_PROMPT_MAX_BYTES)
- * or ids. 0, ZTURBO_ERR_RANGE (a size or steps outside the model's limits)
- * or ZTURBO_ERR_ARG (no prompt, not UTF-8, ...) with one line such as
+ * width, height (both 0 with an init image: its size), steps, the prompt
+ * (UTF-8, at most ZTURBO_PROMPT_MAX_BYTES) or ids, a mask or a strength only
+ * with an init image, strength in (0, 1] (0: the default), no strength with
+ * a control image, an init image with a control image only with a mask,
+ * control scale within +-1000. The image files are read by generate
+ * (zturbo_output_size reads their sizes). 0, ZTURBO_ERR_RANGE (a size,
+ * steps, strength or control scale outside its limits) or ZTURBO_ERR_ARG
+ * (no prompt, not UTF-8, ...) with one line such as
  * "width 17 not allowed: must be a multiple of 16 in 16..2048". */
 int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen);
 /* A seed written as text: 0..18446744073709551615 in decimal, or -1 for a
@@ -251,9 +279,11 @@ uint64_t zturbo_seed_random(void);
 /* One request as JSON text: a JSON string (the prompt), or an object with
  * "prompt" (string) and optional "width", "height", "steps" (integers),
  * "seed" (an integer 0..18446744073709551615, or -1 for random: drawn here),
- * "rng" ("torch-cpu" or "zturbo") and "loras" (a list of at most
+ * "rng" ("torch-cpu" or "zturbo"), "loras" (a list of at most
  * ZTURBO_MAX_LORAS "FILE[:SCALE]" strings: p->loras and p->n_loras, held in
- * the *prompt block; the files are read by generate). Other keys are
+ * the *prompt block; the files are read by generate), "init_image", "mask",
+ * "control" (file names, held in the *prompt block), "strength" (0, 1] and
+ * "control_scale" (-1000..1000). Other keys are
  * refused. Absent fields keep p's values; *given gets the
  * ZTURBO_GIVEN_* bits of the fields present. The prompt is copied into
  * *prompt (malloc'd, the caller frees it; NULL on failure) and p->prompt
@@ -261,7 +291,8 @@ uint64_t zturbo_seed_random(void);
  * field ("\"width\" 17 not allowed: ..."). */
 enum {
     ZTURBO_GIVEN_WIDTH = 1, ZTURBO_GIVEN_HEIGHT = 2, ZTURBO_GIVEN_STEPS = 4, ZTURBO_GIVEN_SEED = 8, ZTURBO_GIVEN_RNG = 16,
-    ZTURBO_GIVEN_LORAS = 32
+    ZTURBO_GIVEN_LORAS = 32, ZTURBO_GIVEN_INIT_IMAGE = 64, ZTURBO_GIVEN_MASK = 128, ZTURBO_GIVEN_STRENGTH = 256,
+    ZTURBO_GIVEN_CONTROL = 512, ZTURBO_GIVEN_CONTROL_SCALE = 1024
 };
 int zturbo_params_from_json(const char *text, size_t len, zturbo_params *p, char **prompt, unsigned *given, char *err,
                             size_t errlen);
@@ -299,6 +330,10 @@ zturbo_precision zturbo_vae_precision_of(const zturbo *z);
 const char *zturbo_notice(zturbo *z);
 /* 1 when a usable CUDA device is present (what ZTURBO_DEVICE_AUTO picks). */
 int zturbo_cuda_available(void);
+/* The output size of a request: width x height, or with an init image and
+ * width/height 0 the image's size rounded down to multiples of 16 (read from
+ * the file). What rgb of zturbo_generate must hold. */
+int zturbo_output_size(const zturbo_params *p, int *width, int *height, char *err, size_t errlen);
 /* 1 when CUDA device `ordinal` has bf16 tensor cores (compute capability
  * 8.0+) and the build has bf16 kernels for it; 0 for Turing (RTX 20xx, GTX
  * 16xx, T4) or an sm_75-only build, which run the fp16 path

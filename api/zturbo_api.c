@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/image_in.h"
 #include "api/lora.h"
 #include "api/noise.h"
 #include "api/pipeline.h"
@@ -49,6 +50,7 @@ struct zturbo {
     int n_cur;                   /* the LoRAs merged now (for the PNG) */
     zt_lora_spec cur[ZTURBO_MAX_LORAS];
     char *cur_paths[ZTURBO_MAX_LORAS];
+    char *control_model;         /* zturbo_options.control_model (copied), or NULL */
 };
 
 /* Make the merged LoRAs those of p (or of the options when p gives none). */
@@ -130,6 +132,7 @@ void zturbo_params_default(zturbo_params *p) {
     p->width = 1024;
     p->height = 1024;
     p->steps = 8;
+    p->control_scale = 0.75;
 }
 
 const char *zturbo_precision_name(zturbo_precision p) {
@@ -208,6 +211,8 @@ int zturbo_pipeline_options(const zturbo_options *o, zt_pipeline_opts *po, zturb
                           o->vae_band_level, o->vae_band_rows);
     if (o->weights < ZTURBO_WEIGHTS_DEFAULT || o->weights > ZTURBO_WEIGHTS_BF16)
         return zt_err_set(e, ZT_ERR_ARG, "weights %d not allowed: 0 default (coded), 1 coded, 2 bf16", (int)o->weights);
+    if (o->images_in != 0 && o->images_in != 1)
+        return zt_err_set(e, ZT_ERR_ARG, "images_in %d not allowed: 0 or 1", o->images_in);
 
     zturbo_device dev = o->device;
     if (dev == ZTURBO_DEVICE_AUTO) dev = zt_cuda_available() ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
@@ -242,6 +247,10 @@ int zturbo_pipeline_options(const zturbo_options *o, zt_pipeline_opts *po, zturb
                                                  "use --weights bf16");
     if (vprec != ZTURBO_PRECISION_BF16 && vprec != ZTURBO_PRECISION_F32)
         return zt_err_set(e, ZT_ERR_ARG, "VAE precision %d not allowed: f32 or bf16", (int)vprec);
+    /* the ControlNet's blocks run on the transformer's dtype throughout: not with the fp16 path's f32
+     * residual stream */
+    if (o->control_model && prec == ZTURBO_PRECISION_F16)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "a ControlNet with precision fp16: not supported yet (use bf16 or f32)");
     r->device = dev;
     r->precision = prec;
     r->vae_precision = vprec;
@@ -274,6 +283,8 @@ int zturbo_pipeline_options(const zturbo_options *o, zt_pipeline_opts *po, zturb
     po->plan_steps = o->max_steps;
     po->plan_vae_dt = vprec == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
     po->tokenizer_path = o->tokenizer_path;
+    po->plan_images = o->images_in;
+    po->control_path = o->control_model;
     po->on_load = o->on_load;
     po->load_user = o->load_user;
     return ZT_OK;
@@ -316,6 +327,10 @@ int zturbo_create(const zturbo_options *o, zturbo **out, char *err, size_t errle
         z->n_cur = i + 1;
     }
 
+    if (o->control_model && !(z->control_model = strdup(o->control_model))) {
+        zturbo_destroy(z);
+        return zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory"), fail(&e, err, errlen);
+    }
     po.loras = z->loras;
     po.n_loras = z->n_loras;
     int rc = zt_pipeline_open(o->model_path, &po, &z->p, &e);
@@ -332,6 +347,7 @@ void zturbo_destroy(zturbo *z) {
     zt_pipeline_close(z->p);
     for (int i = 0; i < z->n_loras; i++) free(z->lora_paths[i]);
     for (int i = 0; i < z->n_cur; i++) free(z->cur_paths[i]);
+    free(z->control_model);
     free(z->ids);
     free(z);
 }
@@ -354,6 +370,15 @@ static void on_step(void *ctx, int step, int steps, double seconds) {
     pc->p->on_progress(pc->p->user, &pr);
 }
 
+/* A request's images, decoded and prepared at the output size w x h. */
+typedef struct {
+    int w, h;
+    double strength;  /* resolved (0 without an init image, and with a control image) */
+    float *img;       /* [3, h, w] in [-1, 1] or NULL */
+    float *ctl;       /* [3, h, w] in [-1, 1]: the control image, or NULL */
+    float *mask;      /* [h, w] in {0, 1} or NULL */
+} images_in;
+
 static void on_phase(void *ctx, int phase) {
     const progress_ctx *pc = ctx;
     pc->p->on_phase(pc->p->user, (zturbo_phase)phase);
@@ -365,10 +390,12 @@ static int params_check(const zturbo_params *p, zt_err *e) {
     return rc ? zt_err_set(e, rc, "%s", msg) : ZT_OK;
 }
 
-static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_stats *st, int truncated,
+static void fill_result(const zturbo *z, const zturbo_params *p, const images_in *im, const zt_gen_stats *st, int truncated,
                         zturbo_result *r) {
     memset(r, 0, sizeof *r);
     r->seed = p->seed;
+    r->width = im->w;
+    r->height = im->h;
     r->tokens = st->tokens;
     r->truncated = truncated;
     r->load_s = z->p->load_s;
@@ -377,6 +404,8 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
     r->dit_s = st->dit_s;
     r->dit_eval_s = st->dit_eval_s;
     r->vae_s = st->vae_s;
+    r->vae_encode_s = st->vae_encode_s;
+    r->vae_encode_bytes = st->vae_encode_bytes;
     r->total_s = st->total_s;
     r->bytes_h2d = st->dit_bytes_h2d;
     r->bytes_disk = st->dit_bytes_disk;
@@ -414,15 +443,123 @@ static void fill_result(const zturbo *z, const zturbo_params *p, const zt_gen_st
     }
 }
 
+/* ---- images in -------------------------------------------------------------------- */
+
+static void images_free(images_in *in) {
+    free(in->img);
+    free(in->mask);
+    free(in->ctl);
+    memset(in, 0, sizeof *in);
+}
+
+/* The output size (zturbo_output_size) and, when `prepare`, the tensors:
+ * the init image resized to it (diffusers' preprocess), the mask (same file
+ * size as the init image) resized, gray, binarized. */
+/* The control image resized to the output size (diffusers' prepare_image: preprocess(image, height, width)). */
+static int control_load(const zturbo_params *p, images_in *in, zt_err *e) {
+    zt_image im = {0};
+    int rc = zt_image_load(p->control_image, &im, e);
+    if (rc) return zt_err_prefix(e, "control image");
+    in->ctl = malloc((size_t)in->w * in->h * 3 * sizeof *in->ctl);
+    if (!in->ctl) rc = zt_err_set(e, ZT_ERR_NOMEM, "control image: out of host memory");
+    if (!rc) rc = zt_image_resize_inplace(&im, in->w, in->h, e);
+    if (!rc) zt_image_to_tensor(&im, in->ctl);
+    zt_image_free(&im);
+    return rc;
+}
+
+static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_err *e) {
+    memset(in, 0, sizeof *in);
+    in->w = p->width;
+    in->h = p->height;
+    if (!p->init_image) {
+        if (p->mask) return zt_err_set(e, ZT_ERR_ARG, "a mask needs an init image (inpainting)");
+        if (p->strength != 0) return zt_err_set(e, ZT_ERR_ARG, "strength needs an init image");
+        int rc = p->control_image && prepare ? control_load(p, in, e) : 0;
+        if (rc) images_free(in);
+        return rc;
+    }
+    if (p->control_image && p->strength != 0)
+        return zt_err_set(e, ZT_ERR_ARG, "strength is not used with a control image (ControlNet inpainting runs the "
+                                         "whole schedule)");
+    if (!p->width != !p->height)
+        return zt_err_set(e, ZT_ERR_ARG, "width %d, height %d: with an init image give both or neither (0: the "
+                                         "image's size)", p->width, p->height);
+    in->strength = p->control_image ? 0 : p->strength != 0 ? p->strength : p->mask ? 1.0 : 0.6;
+    if (!p->control_image && !(in->strength > 0 && in->strength <= 1))
+        return zt_err_set(e, ZT_ERR_RANGE, "strength %g not allowed: expected (0, 1]", p->strength);
+    zt_image im = {0}, mk = {0};
+    int rc = zt_image_load(p->init_image, &im, e);
+    if (rc) return zt_err_prefix(e, "init image");
+    if (!p->width) {
+        zt_image_default_size(&im, 16, &in->w, &in->h);
+        if (in->w < 16 || in->h < 16 || in->w > 2048 || in->h > 2048) {
+            rc = zt_err_set(e, ZT_ERR_RANGE, "init image %s: %dx%d gives a %dx%d image (16..2048 per side): give the "
+                                             "width and height to resize it to", p->init_image, im.w, im.h, in->w, in->h);
+            goto out;
+        }
+    }
+    if (p->mask) {
+        rc = zt_image_load(p->mask, &mk, e);
+        if (rc) {
+            zt_err_prefix(e, "mask");
+            goto out;
+        }
+        if (mk.w != im.w || mk.h != im.h) {
+            rc = zt_err_set(e, ZT_ERR_ARG, "mask %s is %dx%d, the init image %dx%d: they must have the same size",
+                            p->mask, mk.w, mk.h, im.w, im.h);
+            goto out;
+        }
+    }
+    if (!prepare) goto out;
+    const size_t np = (size_t)in->w * in->h;
+    in->img = malloc(np * 3 * sizeof *in->img);
+    in->mask = p->mask ? malloc(np * sizeof *in->mask) : NULL;
+    uint8_t *gray = p->mask ? malloc(np) : NULL;
+    if (!in->img || (p->mask && (!in->mask || !gray))) {
+        free(gray);
+        rc = zt_err_set(e, ZT_ERR_NOMEM, "init image: out of host memory");
+        goto out;
+    }
+    rc = zt_image_resize_inplace(&im, in->w, in->h, e);
+    if (!rc) zt_image_to_tensor(&im, in->img);
+    if (!rc && p->mask) rc = zt_image_resize_inplace(&mk, in->w, in->h, e);
+    if (!rc && p->mask) {
+        zt_image_to_gray(&mk, gray);
+        zt_image_binarize(gray, np, in->mask);
+    }
+    free(gray);
+    if (!rc && p->control_image) rc = control_load(p, in, e);
+out:
+    zt_image_free(&im);
+    zt_image_free(&mk);
+    if (rc) images_free(in);
+    return rc;
+}
+
+int zturbo_output_size(const zturbo_params *p, int *width, int *height, char *err, size_t errlen) {
+    zt_err e = {0};
+    images_in in;
+    if (!p || !width || !height) return zt_err_set(&e, ZT_ERR_ARG, "zturbo_output_size: NULL argument"), fail(&e, err, errlen);
+    int rc = images_load(p, 0, &in, &e);
+    if (!rc) rc = check_size("width", in.w, &e);
+    if (!rc) rc = check_size("height", in.h, &e);
+    if (rc) return fail(&e, err, errlen);
+    *width = in.w;
+    *height = in.h;
+    return 0;
+}
+
 /* Validate, tokenize and run; *truncated tells whether ids were dropped. */
-static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st, int *truncated, zt_err *e) {
+static int run(zturbo *z, const zturbo_params *p, const images_in *im, uint8_t *rgb, zt_gen_stats *st, int *truncated,
+               zt_err *e) {
     *truncated = 0;
     if (!z || !p || !rgb) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate: context, params and rgb must not be NULL");
     int rc = params_check(p, e);
     if (rc) return rc;
     if (p->noise) { /* NaN or Inf would run through every step into a flat image */
         int c, h, w;
-        zt_pipeline_latent_shape(z->p, p->width, p->height, &c, &h, &w);
+        zt_pipeline_latent_shape(z->p, im->w, im->h, &c, &h, &w);
         const size_t n = (size_t)c * h * w;
         for (size_t i = 0; i < n; i++)
             if (!isfinite(p->noise[i]))
@@ -446,12 +583,18 @@ static int run(zturbo *z, const zturbo_params *p, uint8_t *rgb, zt_gen_stats *st
     zt_gen_params_default(&gp);
     gp.dt = precision_dt(z->precision);
     gp.vae_dt = z->vae_precision == ZTURBO_PRECISION_F32 ? ZT_DT_F32 : ZT_DT_BF16;
-    gp.width = p->width;
-    gp.height = p->height;
+    gp.width = im->w;
+    gp.height = im->h;
     gp.steps = p->steps;
     gp.seed = p->seed;
     gp.rng = (int)p->rng;
     gp.noise = p->noise;
+    gp.init_image = im->img;
+    gp.strength = im->strength;
+    gp.mask = im->mask;
+    gp.encode_noise = p->encode_noise;
+    gp.control_image = im->ctl;
+    gp.control_scale = (float)p->control_scale;
     gp.dump_path = p->dump_path;
     gp.prompt = p->prompt;
     gp.cancel = p->cancel;
@@ -468,19 +611,25 @@ int zturbo_generate(zturbo *z, const zturbo_params *p, uint8_t *rgb, zturbo_resu
     memset(&st, 0, sizeof st);
     int truncated = 0;
     if (res) memset(res, 0, sizeof *res);
-    int rc = run(z, p, rgb, &st, &truncated, &e);
-    if (rc) return fail(&e, err, errlen);
-    if (res) fill_result(z, p, &st, truncated, res);
-    return 0;
+    images_in im;
+    memset(&im, 0, sizeof im);
+    int rc = p ? params_check(p, &e) : zt_err_set(&e, ZT_ERR_ARG, "zturbo_generate: params must not be NULL");
+    if (!rc) rc = images_load(p, 1, &im, &e);
+    if (!rc) rc = run(z, p, &im, rgb, &st, &truncated, &e);
+    if (!rc && res) fill_result(z, p, &im, &st, truncated, res);
+    if (p) images_free(&im);
+    return rc ? fail(&e, err, errlen) : 0;
 }
 
 /* The PNG's text chunks: the A1111 infotext and a JSON record of the inputs
  * (no timings, so the same inputs give the same file). */
-char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
-    char steps_s[16], seed_s[32], size_s[32];
+static char *infotext(const zturbo *z, const zturbo_params *p, const images_in *im) {
+    char steps_s[16], seed_s[32], size_s[32], str_s[32], cs_s[32];
+    snprintf(cs_s, sizeof cs_s, "%g", p->control_scale);
     snprintf(steps_s, sizeof steps_s, "%d", p->steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
-    snprintf(size_s, sizeof size_s, "%dx%d", p->width, p->height);
+    snprintf(size_s, sizeof size_s, "%dx%d", im->w, im->h);
+    snprintf(str_s, sizeof str_s, "%g", im->strength);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
     const char *rng = p->noise ? NULL : zturbo_rng_name(p->rng);
     char loras[1024] = "";
@@ -490,22 +639,37 @@ char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
         snprintf(loras + k, sizeof loras - k, "%s%s:%g", i ? ", " : "", slash ? slash + 1 : z->cur[i].path,
                  (double)z->cur[i].scale);
     }
-    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file"};
+    const char *cm = p->control_image && z->control_model ? strrchr(z->control_model, '/') : NULL;
+    cm = cm && cm[1] ? cm + 1 : p->control_image ? z->control_model : NULL;
+    const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file",
+                          "Denoising strength", "Init image", "Mask", "ControlNet", "Control image", "Control scale"};
     const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo",
-                          z->n_cur ? loras : NULL, noise_name};
-    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 9);
+                          z->n_cur ? loras : NULL, noise_name, p->init_image && !p->control_image ? str_s : NULL,
+                          p->init_image, p->mask, cm, p->control_image, p->control_image ? cs_s : NULL};
+    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 15);
 }
 
-static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int truncated, char **info, char **json,
-                     zt_err *e) {
+char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
+    zt_err e = {0};
+    images_in im;
+    if (images_load(p, 0, &im, &e)) { /* the sizes as given when the files cannot be read */
+        memset(&im, 0, sizeof im);
+        im.w = p->width;
+        im.h = p->height;
+    }
+    return infotext(z, p, &im);
+}
+
+static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *im, int tokens, int truncated,
+                     char **info, char **json, zt_err *e) {
     char seed_s[32];
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)p->seed);
     const char *noise_name = p->noise ? (p->noise_name ? p->noise_name : "(memory)") : NULL;
     const char *rng = zturbo_rng_name(p->rng);
-    *info = zturbo_infotext(z, p);
+    *info = infotext(z, p, im);
     *json = NULL;
     json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:s, s:i, s:b}", "prompt", p->prompt,
-                          "width", p->width, "height", p->height, "steps", p->steps, "sampler", "flow_match_euler",
+                          "width", im->w, "height", im->h, "steps", p->steps, "sampler", "flow_match_euler",
                           "shift", 3.0, "cfg_scale", 0.0, "model", "Z-Image-Turbo", "precision",
                           zturbo_precision_name(z->precision), "vae_precision", zturbo_precision_name(z->vae_precision),
                           "device", z->device == ZTURBO_DEVICE_CUDA ? "cuda" : "cpu", "tokens", tokens, "truncated",
@@ -520,6 +684,16 @@ static int png_texts(const zturbo *z, const zturbo_params *p, int tokens, int tr
         for (int i = 0; i < z->n_cur; i++)
             json_array_append_new(a, json_pack("{s:s, s:f}", "file", z->cur[i].path, "scale", (double)z->cur[i].scale));
         json_object_set_new(j, "loras", a);
+    }
+    if (p->init_image) {
+        json_object_set_new(j, "init_image", json_string(p->init_image));
+        if (!p->control_image) json_object_set_new(j, "strength", json_real(im->strength));
+    }
+    if (p->mask) json_object_set_new(j, "mask", json_string(p->mask));
+    if (p->control_image) {
+        json_object_set_new(j, "control", json_string(p->control_image));
+        json_object_set_new(j, "control_model", json_string(z->control_model ? z->control_model : ""));
+        json_object_set_new(j, "control_scale", json_real(p->control_scale));
     }
     char *d = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
     json_decref(j);
@@ -543,21 +717,28 @@ static int generate_png_bytes(zturbo *z, const zturbo_params *p, uint8_t **png, 
     if (!z || !p) return zt_err_set(e, ZT_ERR_ARG, "zturbo_generate_png: context and params must not be NULL");
     int rc = params_check(p, e);
     if (rc) return rc;
-    uint8_t *rgb = malloc((size_t)p->width * p->height * 3);
-    if (!rgb) return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+    images_in im;
+    rc = images_load(p, 1, &im, e);
+    if (rc) return rc;
+    uint8_t *rgb = malloc((size_t)im.w * im.h * 3);
+    if (!rgb) {
+        images_free(&im);
+        return zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");
+    }
     zt_gen_stats st;
     memset(&st, 0, sizeof st);
     int truncated = 0;
     char *info = NULL, *json = NULL;
-    rc = run(z, p, rgb, &st, &truncated, e);
+    rc = run(z, p, &im, rgb, &st, &truncated, e);
     if (!rc && p->cancel && *p->cancel) rc = zt_err_set(e, ZT_ERR_INTERRUPTED, "interrupted before the PNG");
-    if (!rc) rc = png_texts(z, p, st.tokens, truncated, &info, &json, e);
+    if (!rc) rc = png_texts(z, p, &im, st.tokens, truncated, &info, &json, e);
     if (!rc) {
         if (p->on_phase) p->on_phase(p->user, ZTURBO_PHASE_WRITE);
         zt_png_text tx[3] = {{"parameters", info}, {"zturbo", json}, {"Software", "zturbo"}};
-        rc = zt_png_encode(rgb, p->width, p->height, tx, 3, png, png_len, e);
+        rc = zt_png_encode(rgb, im.w, im.h, tx, 3, png, png_len, e);
     }
-    if (!rc && res) fill_result(z, p, &st, truncated, res);
+    if (!rc && res) fill_result(z, p, &im, &st, truncated, res);
+    images_free(&im);
     free(info);
     free(json);
     free(rgb);

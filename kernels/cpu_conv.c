@@ -46,8 +46,10 @@ void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
     ZT_ASSERT(c && c->x && c->wgt && c->y && zt_cpu_act_dtype(c->dt));
     ZT_ASSERT((c->k == 1 || c->k == 3) && c->h >= 1 && c->w >= 1 && c->cin >= 1 && c->cout >= 1);
     ZT_ASSERT(c->band_rows >= 0 && c->band_y0 >= 0 && c->band_y0 + c->band_rows <= c->h);
-    const int by0 = c->band_rows ? c->band_y0 : 0, brows = c->band_rows ? c->band_rows : c->h;
-    const int64_t m = (int64_t)brows * c->w, kk = (int64_t)c->k * c->k * c->cin;
+    const int s = c->stride > 1 ? c->stride : 1;
+    ZT_ASSERT(s == 1 || (s == 2 && c->k == 3 && !c->band_rows && c->h % 2 == 0 && c->w % 2 == 0));
+    const int by0 = c->band_rows ? c->band_y0 : 0, brows = c->band_rows ? c->band_rows : c->h / s;
+    const int64_t m = (int64_t)brows * (c->w / s), kk = (int64_t)c->k * c->k * c->cin;
     ZT_ASSERT(m <= INT32_MAX && kk <= INT32_MAX);
     zt_cpu_mm mm = {.a = c->x, .a_dt = c->dt, .lda = c->cin, .b = c->wgt, .b_dt = c->dt, .ldb = kk, .b_nk = 1};
     if (c->k > 1) {
@@ -57,6 +59,7 @@ void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
         mm.conv_k = c->k;
         mm.conv_y0 = by0;
         mm.conv_xr0 = by0 - c->k / 2 > 0 ? by0 - c->k / 2 : 0;
+        mm.conv_stride = s;
     }
     const double work = (double)m * c->cout * kk;
     zt_cpu_mm_run(zt_cpu_threads_for(ops, work), &mm, (int)m, c->cout, (int)kk, zt_conv_epilogue, (void *)c);
@@ -69,6 +72,24 @@ void zt_cpu_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y,
     for (int oy = 0; oy < 2 * h; oy++)
         for (int ox = 0; ox < 2 * w; ox++)
             memcpy((char *)y + ((size_t)oy * 2 * w + ox) * row, (const char *)x + ((size_t)(oy / 2) * w + ox / 2) * row, row);
+}
+
+void zt_cpu_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
+                          float scale, float *lat) {
+    (void)ops;
+    ZT_ASSERT(zt_cpu_act_dtype(dt) && c > 0 && h >= 0 && w >= 0 && x && lat);
+    const int64_t hw = (int64_t)h * w;
+    for (int64_t p = 0; p < hw; p++)
+        for (int ch = 0; ch < c; ch++) {
+            float z = zt_cpu_ld(x, dt, p * 2 * c + ch);
+            if (eps) {
+                float lv = zt_cpu_ld(x, dt, p * 2 * c + c + ch);
+                lv = lv < -30.0f ? -30.0f : lv > 20.0f ? 20.0f : lv; /* NaN stays NaN, as torch.clamp */
+                const float sd = expf(0.5f * lv);
+                z = z + sd * eps[(int64_t)ch * hw + p];
+            }
+            lat[(int64_t)ch * hw + p] = (z - shift) * scale;
+        }
 }
 
 void zt_cpu_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb) {

@@ -6,7 +6,7 @@
 
 #include "kernels/cpu_common.h"
 
-typedef enum { ZT_EW_ADD, ZT_EW_SILU, ZT_EW_ONE_PLUS, ZT_EW_TANH, ZT_EW_CONVERT } zt_ew_kind;
+typedef enum { ZT_EW_ADD, ZT_EW_ADD_SCALED, ZT_EW_SILU, ZT_EW_ONE_PLUS, ZT_EW_TANH, ZT_EW_CONVERT } zt_ew_kind;
 
 typedef struct {
     zt_ew_kind kind;
@@ -15,6 +15,7 @@ typedef struct {
     const void *a, *b;
     void *y;
     zt_dtype x_dt, y_dt;
+    float s; /* ZT_EW_ADD_SCALED */
 } zt_ew_job;
 
 static inline float zt_silu_f32(float x) { return x / (1.0f + expf(-x)); }
@@ -33,6 +34,7 @@ static void zt_ew_task(void *p, int64_t t, int worker) {
         float v;
         switch (j->kind) {
         case ZT_EW_ADD: v = x + zt_cpu_ld(j->b, j->x_dt, (int64_t)i); break;
+        case ZT_EW_ADD_SCALED: v = x + zt_cpu_rnd(zt_cpu_ld(j->b, j->x_dt, (int64_t)i) * j->s, j->x_dt); break;
         case ZT_EW_SILU: v = zt_silu_f32(x); break;
         case ZT_EW_ONE_PLUS: v = 1.0f + x; break;
         case ZT_EW_TANH: v = tanhf(x); break;
@@ -59,6 +61,12 @@ static void zt_ew_unary(zt_ops *ops, zt_ew_kind kind, size_t n, const void *x, v
 void zt_cpu_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt) {
     ZT_ASSERT(zt_cpu_act_dtype(dt) && (n == 0 || (a && b && y)));
     zt_ew_job j = {.kind = ZT_EW_ADD, .n = n, .a = a, .b = b, .y = y, .x_dt = dt, .y_dt = dt};
+    zt_ew_run(ops, &j);
+}
+
+void zt_cpu_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt) {
+    ZT_ASSERT(zt_cpu_act_dtype(dt) && (n == 0 || (a && b && y)));
+    zt_ew_job j = {.kind = ZT_EW_ADD_SCALED, .n = n, .a = a, .b = b, .y = y, .x_dt = dt, .y_dt = dt, .s = s};
     zt_ew_run(ops, &j);
 }
 

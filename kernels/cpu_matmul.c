@@ -100,11 +100,12 @@ static void zt_mm_zero(int n, float *dst, int stride) {
 /* Row i of A, columns [k0, k0+kb) of the im2col view, into dst (stride). */
 static void zt_mm_im2col_row(const zt_cpu_mm *mm, int64_t i, int k0, int kb, float *dst, int stride) {
     const int W = mm->conv_w, H = mm->conv_h, cin = mm->conv_cin, K = mm->conv_k;
-    const int py = mm->conv_y0 + (int)(i / W), px = (int)(i % W);
+    const int s = mm->conv_stride > 1 ? mm->conv_stride : 1, pad = s > 1 ? 0 : K / 2, OW = W / s;
+    const int py = (mm->conv_y0 + (int)(i / OW)) * s, px = (int)(i % OW) * s;
     int kk = 0, kidx = k0;
     while (kk < kb) {
         const int tap = kidx / cin, ci = kidx % cin;
-        const int sy = py + tap / K - K / 2, sx = px + tap % K - K / 2;
+        const int sy = py + tap / K - pad, sx = px + tap % K - pad;
         const int run = ZT_MIN(cin - ci, kb - kk);
         float *d = dst + (size_t)kk * stride;
         if (sy < 0 || sy >= H || sx < 0 || sx >= W) zt_mm_zero(run, d, stride);

@@ -33,12 +33,16 @@ typedef struct {
      * column kk = (dy*conv_k + dx)*conv_cin + ci holds
      * x[pixel + (dy - conv_k/2, dx - conv_k/2), ci], 0 outside the image.
      * Row band: row i is pixel (conv_y0 + i / conv_w, i % conv_w) and a
-     * points at image row conv_xr0 (0, 0 for the whole image). */
+     * points at image row conv_xr0 (0, 0 for the whole image).
+     * conv_stride 2 (0 or 1: stride 1): row i is output pixel (oy, ox) =
+     * (i / (conv_w/2), i % (conv_w/2)) reading x[(2oy + dy, 2ox + dx), ci]
+     * (no padding at the top/left: the encoder's Downsample2D). */
     const void *a;
     zt_dtype a_dt;
     int64_t lda;
     int conv_h, conv_w, conv_cin, conv_k;
     int conv_y0, conv_xr0;
+    int conv_stride;
     /* B [k, n]: element (kk, j) at b[j*ldb + kk] if b_nk (a PyTorch Linear
      * weight [n, k]), else at b[kk*ldb + j]. */
     const void *b;

@@ -49,6 +49,20 @@ void zt_cpu_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *to
 }
 
 /* Spec §6.5: v = -out; x = fl32(x + fl32(dt * v)). */
+void zt_cpu_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                     float *lat) {
+    (void)ops;
+    ZT_ASSERT(c >= 0 && x0 && noise && lat);
+    const float keep = 1.0f - sigma;
+    for (int ch = 0; ch < c; ch++)
+        for (size_t p = 0; p < hw; p++) {
+            const size_t i = (size_t)ch * hw + p;
+            if (mask && mask[p] != 0.0f) continue;
+            const float a = sigma * noise[i], b = keep * x0[i];
+            lat[i] = a + b;
+        }
+}
+
 void zt_cpu_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt) {
     (void)ops;
     for (size_t i = 0; i < n; i++) {

@@ -13,19 +13,23 @@
  * 4 warps of 64x64, 3 stages. Epilogue staged through shared memory: acc +
  * bias (+ residual), one rounding to bf16, 16-byte accesses. No workspace.
  *
- * Everything else (f32, or cin not a multiple of 8): im2col of a band of
- * image rows into the caller's workspace, then one cuBLASLt GEMM per band
- * with the bias epilogue and C = residual. Bands keep the workspace under
- * CONV_WS_BUDGET; a 1x1 conv needs no im2col at all. */
+ * Everything else (f32, cin not a multiple of 8, or stride 2): im2col of a
+ * band of output rows into the caller's workspace, then one cuBLASLt GEMM
+ * per band with the bias epilogue and C = residual. Bands keep the
+ * workspace under CONV_WS_BUDGET; a 1x1 conv needs no im2col at all. */
 #include "kernels/cuda_conv.cuh"
 
 #define CONV_WS_BUDGET (128u << 20)
 
-static bool conv_use_igemm(const zt_conv2d *c) { return c->dt == ZT_DT_BF16 && c->cin % 8 == 0; }
+static int conv_stride(const zt_conv2d *c) { return c->stride > 1 ? c->stride : 1; }
 
+static bool conv_use_igemm(const zt_conv2d *c) { return c->dt == ZT_DT_BF16 && c->cin % 8 == 0 && conv_stride(c) == 1; }
+
+/* Output rows per im2col band. */
 static int conv_band_rows(const zt_conv2d *c) {
-    const size_t row = (size_t)c->w * c->k * c->k * c->cin * zt_dtype_size(c->dt);
-    const size_t rows = c->band_rows ? (size_t)c->band_rows : (size_t)c->h;
+    const int s = conv_stride(c);
+    const size_t row = (size_t)(c->w / s) * c->k * c->k * c->cin * zt_dtype_size(c->dt);
+    const size_t rows = c->band_rows ? (size_t)c->band_rows : (size_t)(c->h / s);
     size_t r = row ? CONV_WS_BUDGET / row : 1;
     if (r < 1) r = 1;
     if (r > rows) r = rows;
@@ -35,7 +39,7 @@ static int conv_band_rows(const zt_conv2d *c) {
 size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c) {
     (void)ops;
     if (conv_use_igemm(c) || c->k == 1) return 0;
-    return (size_t)conv_band_rows(c) * c->w * c->k * c->k * c->cin * zt_dtype_size(c->dt);
+    return (size_t)conv_band_rows(c) * (c->w / conv_stride(c)) * c->k * c->k * c->cin * zt_dtype_size(c->dt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -256,26 +260,28 @@ static void conv_igemm_launch(zt_ops *ops, const conv_args *a) {
 /* ------------------------------------------------------------------------ */
 /* im2col + cuBLASLt fallback                                               */
 
-/* col[(yy*w + xx)][(dy*k + dx)*cin + ci] = x[y0+yy+dy-pad, xx+dx-pad, ci] or 0;
+/* col[(yy*ow + xx)][(dy*k + dx)*cin + ci] = x[(y0+yy)*s + dy - pad, xx*s + dx - pad, ci]
+ * or 0 outside the h x w input (s = 1: pad k/2, ow = w; s = 2: pad 0, ow = w/2);
  * x points at image row xr0 */
 template <typename T>
-__global__ void k_im2col(int h, int w, int cin, int k, int y0, int rows, int xr0, const T *x, T *col) {
-    const int pad = k / 2, K = k * k * cin, npix = rows * w;
+__global__ void k_im2col(int h, int w, int cin, int k, int s, int y0, int rows, int xr0, const T *x, T *col) {
+    const int pad = s > 1 ? 0 : k / 2, K = k * k * cin, ow = w / s, npix = rows * ow;
     for (int p = blockIdx.y; p < npix; p += gridDim.y) {
-        const int yy = p / w, xx = p - yy * w;
+        const int yy = p / ow, xx = p - yy * ow;
         T *dst = col + (size_t)p * K;
         for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < K; e += gridDim.x * blockDim.x) {
             const int tap = e / cin, ci = e - tap * cin, dy = tap / k, dx = tap - dy * k;
-            const int iy = y0 + yy + dy - pad, ix = xx + dx - pad;
+            const int iy = (y0 + yy) * s + dy - pad, ix = xx * s + dx - pad;
             dst[e] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((size_t)(iy - xr0) * w + ix) * cin + ci] : zt_from_f32<T>(0.0f);
         }
     }
 }
 
 static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, int by0, int brows, int xr0, void *workspace) {
-    const int K = c->k * c->k * c->cin;
+    const int K = c->k * c->k * c->cin, st = conv_stride(c), ow = c->w / st;
     const size_t s = zt_dtype_size(c->dt);
     if (c->k == 1) { /* x (at row by0: no halo) is already the [rows*w, cin] operand */
+        ZT_ASSERT(st == 1);
         zt_cuda_gemm_ex(ops, brows * c->w, c->cout, K, c->x, c->dt, K, c->wgt, c->dt, K, c->bias, c->residual, c->cout,
                         c->y, c->dt, c->cout);
         return;
@@ -284,16 +290,16 @@ static void conv_im2col_gemm(zt_ops *ops, const zt_conv2d *c, int by0, int brows
     const int band = conv_band_rows(c);
     for (int y0 = by0; y0 < by0 + brows; y0 += band) {
         const int rows = by0 + brows - y0 < band ? by0 + brows - y0 : band;
-        const int npix = rows * c->w;
+        const int npix = rows * ow;
         dim3 grid((unsigned)((K + 255) / 256), (unsigned)(npix < 65535 ? npix : 65535));
         if (c->dt == ZT_DT_BF16)
-            k_im2col<zt_bf16><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, y0, rows, xr0,
+            k_im2col<zt_bf16><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, st, y0, rows, xr0,
                                                                   (const zt_bf16 *)c->x, (zt_bf16 *)workspace);
         else
-            k_im2col<float><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, y0, rows, xr0,
+            k_im2col<float><<<grid, 256, 0, zt_cu_stream(ops)>>>(c->h, c->w, c->cin, c->k, st, y0, rows, xr0,
                                                                 (const float *)c->x, (float *)workspace);
         ZT_CUDA_LAUNCH_CHECK();
-        const size_t off = (size_t)(y0 - by0) * c->w * c->cout * s;
+        const size_t off = (size_t)(y0 - by0) * ow * c->cout * s;
         zt_cuda_gemm_ex(ops, npix, c->cout, K, workspace, c->dt, K, c->wgt, c->dt, K, c->bias,
                         c->residual ? (const char *)c->residual + off : NULL, c->cout, (char *)c->y + off, c->dt, c->cout);
     }
@@ -320,7 +326,9 @@ void zt_cuda_conv2d_variant(zt_ops *ops, const zt_conv2d *c, void *workspace, in
     ZT_ASSERT(c->x && c->wgt && c->y);
     if (c->dt != ZT_DT_BF16 && c->dt != ZT_DT_F32) ZT_CU_FAIL_DTYPE("conv2d", c->dt);
     ZT_ASSERT(c->band_rows >= 0 && c->band_y0 >= 0 && c->band_y0 + c->band_rows <= c->h);
-    const int by0 = c->band_rows ? c->band_y0 : 0, brows = c->band_rows ? c->band_rows : c->h;
+    const int st = conv_stride(c);
+    ZT_ASSERT(st == 1 || (st == 2 && c->k == 3 && !c->band_rows && c->h % 2 == 0 && c->w % 2 == 0));
+    const int by0 = c->band_rows ? c->band_y0 : 0, brows = c->band_rows ? c->band_rows : c->h / st;
     const int xr0 = by0 - c->k / 2 > 0 ? by0 - c->k / 2 : 0;
     if (!conv_use_igemm(c)) {
         conv_im2col_gemm(ops, c, by0, brows, xr0, workspace);

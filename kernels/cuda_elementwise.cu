@@ -17,6 +17,11 @@ struct op_silu { __device__ float operator()(float a, float) const { return a / 
 struct op_one_plus { __device__ float operator()(float a, float) const { return 1.0f + a; } };
 struct op_tanh { __device__ float operator()(float a, float) const { return tanhf(a); } };
 struct op_copy { __device__ float operator()(float a, float) const { return a; } };
+/* a + rnd(b * s): the scaled product rounded to the activation type first */
+template <typename T> struct op_add_scaled {
+    float s;
+    __device__ float operator()(float a, float b) const { return a + zt_to_f32(zt_from_f32<T>(b * s)); }
+};
 
 template <typename TA, typename TY, typename Op, bool VEC>
 __global__ void k_map(size_t n, const TA *a, const TA *b, TY *y, Op op) {
@@ -64,6 +69,12 @@ template <typename Op> static void map_same(zt_ops *ops, const char *what, size_
 void zt_cuda_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt) {
     ZT_ASSERT(b);
     map_same(ops, "add", n, a, b, y, dt, op_add());
+}
+void zt_cuda_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt) {
+    ZT_ASSERT(b);
+    if (dt == ZT_DT_BF16) map_launch<zt_bf16, zt_bf16>(ops, n, a, b, y, op_add_scaled<zt_bf16>{s});
+    else if (dt == ZT_DT_F32) map_launch<float, float>(ops, n, a, b, y, op_add_scaled<float>{s});
+    else ZT_CU_FAIL_DTYPE("add_scaled", dt);
 }
 void zt_cuda_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) { map_same(ops, "silu", n, x, NULL, y, dt, op_silu()); }
 void zt_cuda_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) {
@@ -171,6 +182,26 @@ void zt_cuda_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out,
     if (!n) return;
     const bool vec = zt_al16(x) && zt_al16(model_out);
     k_euler<<<zt_cu_blocks(vec ? (n + 3) / 4 : n, EW_THREADS), EW_THREADS, 0, zt_cu_stream(ops)>>>(n, x, model_out, dt, vec);
+    ZT_CUDA_LAUNCH_CHECK();
+}
+
+/* ---- flow-matching mix / inpainting blend (ops.h) ---- */
+__global__ void k_flow_mix(size_t n, size_t hw, const float *x0, const float *noise, float sigma, float keep,
+                           const float *mask, float *lat) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        if (mask && mask[i % hw] != 0.0f) continue;
+        lat[i] = __fadd_rn(__fmul_rn(sigma, noise[i]), __fmul_rn(keep, x0[i]));
+    }
+}
+
+void zt_cuda_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                      float *lat) {
+    ZT_ASSERT(c >= 0 && x0 && noise && lat);
+    const size_t n = (size_t)c * hw;
+    if (!n) return;
+    const float keep = 1.0f - sigma; /* fl32(1 - sigma), as on the host */
+    k_flow_mix<<<zt_cu_blocks(n, EW_THREADS), EW_THREADS, 0, zt_cu_stream(ops)>>>(n, hw, x0, noise, sigma, keep, mask,
+                                                                                 lat);
     ZT_CUDA_LAUNCH_CHECK();
 }
 

@@ -85,6 +85,39 @@ void zt_cuda_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float
     ZT_CUDA_LAUNCH_CHECK();
 }
 
+/* VAE posterior (ops.h): one thread per latent element, CHW order. */
+template <typename T>
+__global__ void k_vae_posterior(int c, int hw, const T *x, const float *eps, float shift, float scale, float *lat) {
+    const size_t n = (size_t)c * hw;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const int ch = (int)(i / hw);
+        const size_t p = i - (size_t)ch * hw;
+        float z = zt_to_f32(x[p * 2 * c + ch]);
+        if (eps) {
+            float lv = zt_to_f32(x[p * 2 * c + c + ch]);
+            lv = lv < -30.0f ? -30.0f : lv > 20.0f ? 20.0f : lv;
+            z = __fadd_rn(z, __fmul_rn(expf(__fmul_rn(0.5f, lv)), eps[i]));
+        }
+        lat[i] = __fmul_rn(__fsub_rn(z, shift), scale);
+    }
+}
+
+void zt_cuda_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
+                           float scale, float *lat) {
+    ZT_ASSERT(c > 0 && h >= 0 && w >= 0 && x && lat);
+    const size_t n = (size_t)c * h * w;
+    if (!n) return;
+    const unsigned blocks = zt_cu_blocks(n, LAYOUT_THREADS);
+    if (dt == ZT_DT_BF16)
+        k_vae_posterior<zt_bf16><<<blocks, LAYOUT_THREADS, 0, zt_cu_stream(ops)>>>(c, h * w, (const zt_bf16 *)x, eps, shift,
+                                                                                 scale, lat);
+    else if (dt == ZT_DT_F32)
+        k_vae_posterior<float><<<blocks, LAYOUT_THREADS, 0, zt_cu_stream(ops)>>>(c, h * w, (const float *)x, eps, shift,
+                                                                               scale, lat);
+    else ZT_CU_FAIL_DTYPE("vae_posterior", dt);
+    ZT_CUDA_LAUNCH_CHECK();
+}
+
 /* y[(2i+di)*(2w) + 2j+dj, :] = x[i*w + j, :]; CH = 16 bytes per thread when
  * the channel row is a multiple of 16 bytes, else one element. */
 template <typename E>

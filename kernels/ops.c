@@ -294,6 +294,11 @@ void zt_op_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_
     else zt_cpu_add(ops, n, a, b, y, dt);
 }
 
+void zt_op_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_add_scaled(ops, n, a, b, s, y, dt);
+    else zt_cpu_add_scaled(ops, n, a, b, s, y, dt);
+}
+
 void zt_op_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_silu(ops, n, x, y, dt);
     else zt_cpu_silu(ops, n, x, y, dt);
@@ -358,6 +363,12 @@ void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, f
     else zt_cpu_euler_step(ops, n, x, model_out, dt);
 }
 
+void zt_op_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                    float *lat) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_flow_mix(ops, c, hw, x0, noise, sigma, mask, lat);
+    else zt_cpu_flow_mix(ops, c, hw, x0, noise, sigma, mask, lat);
+}
+
 void zt_op_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n) {
     ZT_ASSERT(w && rows > 0 && cols > 0 && n >= 0 && n <= ZT_LORA_MAX_TERMS && (n == 0 || terms));
     for (int l = 0; l < n; l++) ZT_ASSERT(terms[l].rank > 0 && terms[l].a && terms[l].b);
@@ -382,6 +393,12 @@ void zt_op_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace) {
 void zt_op_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt) {
     if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_upsample2x(ops, h, w, c, x, y, dt);
     else zt_cpu_upsample2x(ops, h, w, c, x, y, dt);
+}
+
+void zt_op_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
+                         float scale, float *lat) {
+    if (ops->backend == ZT_BACKEND_CUDA) zt_cuda_vae_posterior(ops, c, h, w, x, dt, eps, shift, scale, lat);
+    else zt_cpu_vae_posterior(ops, c, h, w, x, dt, eps, shift, scale, lat);
 }
 
 void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb) {

@@ -229,6 +229,9 @@ void zt_op_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats
 /* ---- elementwise (n elements, contiguous) -------------------------------- */
 /* y = x + b, rounded to dt (f32 or bf16). May alias. */
 void zt_op_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+/* y = a + rnd(b * s), rounded to dt: b scaled and rounded to dt first (torch's
+ * `hint * scale` of a ControlNet), then added. s = 1 is zt_op_add. May alias. */
+void zt_op_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt);
 /* y = silu(x) = x / (1 + exp(-x)), f32 math, rounded to dt. */
 void zt_op_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 /* y = 1 + x (adaLN scale), rounded to dt */
@@ -304,6 +307,16 @@ void zt_op_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok
  * two separately rounded f32 operations (no FMA). */
 void zt_op_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
 
+/* Flow-matching forward mix (diffusers FlowMatchEulerDiscreteScheduler.
+ * scale_noise: img2img's first latent) and the inpainting re-mix after each
+ * step (ZImageInpaintPipeline: (1 - mask) * scale_noise(...) + mask * lat):
+ *   v = fl32(fl32(sigma * noise) + fl32(fl32(1 - sigma) * x0))
+ *   lat[ch, p] = v                          mask == NULL
+ *   lat[ch, p] = mask[p] != 0 ? lat[ch, p] : v   (mask 1: being repainted)
+ * x0, noise, lat: f32 [c, hw] (CHW); mask: f32 [hw] in {0, 1} or NULL. */
+void zt_op_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                    float *lat);
+
 /* ---- VAE decoder -----------------------------------------------------------
  * Latent to decoder input (spec §7.1): lat f32 [c, h, w] (CHW) ->
  *   y [h*w, c] (NHWC) = fl32(fl32(lat * mul) + add), rounded to y_dt. */
@@ -324,18 +337,35 @@ void zt_op_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float m
  * applied at the image's edges only, and each output pixel is computed
  * exactly as in the whole-image conv, so banded results are bit-identical
  * (bf16; the f32 CUDA path goes through cuBLASLt, whose kernel choice may
- * depend on the band height). */
+ * depend on the band height).
+ *
+ * Stride 2 (the VAE encoder's Downsample2D, k = 3, h and w even, whole
+ * image only): diffusers pads one zero row/column at the bottom/right and
+ * none at the top/left, so
+ *   y[(oy, ox), co] = bias[co] + sum x[(2oy + dy, 2ox + dx), ci] * w[co, dy, dx, ci]
+ * (0 past the last row/column), y: [(h/2)*(w/2), cout]; h, w are the INPUT
+ * size. (CUDA: im2col + cuBLASLt for both dtypes.) */
 typedef struct {
     int h, w, cin, cout, k;
     const void *x; const void *wgt; const void *bias; const void *residual;
     void *y;
     zt_dtype dt;
     int band_y0, band_rows;  /* 0, 0: the whole image */
+    int stride;              /* 0 or 1; 2 (see above) */
 } zt_conv2d;
 size_t zt_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_op_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 /* Nearest-neighbour 2x upsample, NHWC: x [h*w, c] -> y [(2h)*(2w), c]. */
 void zt_op_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
+/* VAE encoder posterior (diffusers DiagonalGaussianDistribution, then the
+ * pipelines' latent scaling), moments x [h*w, 2c] (NHWC, dtype dt: mean in
+ * channels [0, c), logvar in [c, 2c)) -> lat f32 [c, h, w] (CHW):
+ *   z = mean                                            eps == NULL (argmax)
+ *   z = fl32(mean + fl32(expf(0.5 * clamp(logvar, -30, 20)) * eps[ch, p]))   (sample)
+ *   lat = fl32(fl32(z - shift) * scale)
+ * f32 math; eps: f32 [c, h, w] (CHW) or NULL. */
+void zt_op_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
+                         float scale, float *lat);
 /* Image mapping (spec §7.6): x [h*w, 3] (NHWC, dtype dt) ->
  *   rgb[p, ch] = uint8(round_half_even(fl32(clamp(x/2 + 0.5, 0, 1) * 255))). */
 void zt_op_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);

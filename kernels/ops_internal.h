@@ -64,6 +64,7 @@ void zt_cpu_groupnorm_partial(zt_ops *ops, const zt_groupnorm *g, int row0, void
 void zt_cpu_groupnorm_finalize(zt_ops *ops, const zt_groupnorm *g, void *stats);
 void zt_cpu_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats);
 void zt_cpu_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+void zt_cpu_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt);
 void zt_cpu_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_cpu_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_cpu_tanh(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
@@ -77,6 +78,8 @@ void zt_cpu_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype 
 void zt_cpu_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 void zt_cpu_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt);
 void zt_cpu_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cpu_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                     float *lat);
 void zt_cpu_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
 /* plain = 1: the portable loop even where the FMA-vector one would run (its test covers both) */
 void zt_cpu_lora_merge_variant(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n,
@@ -85,6 +88,8 @@ void zt_cpu_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float 
 size_t zt_cpu_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cpu_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 void zt_cpu_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
+void zt_cpu_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
+                          float scale, float *lat);
 void zt_cpu_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
 void zt_cpu_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d);
 
@@ -98,6 +103,7 @@ void zt_cuda_groupnorm_partial(zt_ops *ops, const zt_groupnorm *g, int row0, voi
 void zt_cuda_groupnorm_finalize(zt_ops *ops, const zt_groupnorm *g, void *stats);
 void zt_cuda_groupnorm_apply(zt_ops *ops, const zt_groupnorm *g, const void *stats);
 void zt_cuda_add(zt_ops *ops, size_t n, const void *a, const void *b, void *y, zt_dtype dt);
+void zt_cuda_add_scaled(zt_ops *ops, size_t n, const void *a, const void *b, float s, void *y, zt_dtype dt);
 void zt_cuda_silu(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_cuda_one_plus(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
 void zt_cuda_tanh(zt_ops *ops, size_t n, const void *x, void *y, zt_dtype dt);
@@ -111,11 +117,15 @@ void zt_cuda_timestep_embed(zt_ops *ops, float tt, int half, void *out, zt_dtype
 void zt_cuda_patchify(zt_ops *ops, int c, int hl, int wl, int p, const float *lat, void *tok, zt_dtype dt);
 void zt_cuda_unpatchify(zt_ops *ops, int c, int hl, int wl, int p, const void *tok, int64_t ld_tok, float *out, zt_dtype dt);
 void zt_cuda_euler_step(zt_ops *ops, size_t n, float *x, const float *model_out, float dt);
+void zt_cuda_flow_mix(zt_ops *ops, int c, size_t hw, const float *x0, const float *noise, float sigma, const float *mask,
+                      float *lat);
 void zt_cuda_lora_merge(zt_ops *ops, int64_t rows, int64_t cols, uint16_t *w, const zt_lora_term *terms, int n);
 void zt_cuda_vae_input(zt_ops *ops, int c, int h, int w, const float *lat, float mul, float add, void *y, zt_dtype y_dt);
 size_t zt_cuda_conv2d_workspace_size(zt_ops *ops, const zt_conv2d *c);
 void zt_cuda_conv2d(zt_ops *ops, const zt_conv2d *c, void *workspace);
 void zt_cuda_upsample2x(zt_ops *ops, int h, int w, int c, const void *x, void *y, zt_dtype dt);
+void zt_cuda_vae_posterior(zt_ops *ops, int c, int h, int w, const void *x, zt_dtype dt, const float *eps, float shift,
+                           float scale, float *lat);
 void zt_cuda_to_rgb8(zt_ops *ops, int h, int w, const void *x, zt_dtype dt, uint8_t *rgb);
 void zt_cuda_wdecode(zt_ops *ops, const struct zt_wcode_info *info, const zt_wdecode *d, void *stream);
 

@@ -7,13 +7,15 @@
 #include <string.h>
 
 #include "models/bind.h"
-#include "models/carve.h"
+#include "models/controlnet.h"
+#include "models/dit_internal.h"
 #include "models/linear.h"
+#include "models/carve.h"
 #include "models/precision.h"
 
 /* ---- init: units and tensor offsets ---------------------------------------- */
 
-static int bind_block(const zt_catalog *cat, int unit, const zt_model_config *c, zt_dit_block *b, zt_err *e) {
+int zt_dit_bind_block(const zt_catalog *cat, int unit, const zt_model_config *c, zt_dit_block *b, zt_err *e) {
     const int64_t D = c->dim, hd = c->head_dim, F = c->ffn_dim;
     const int64_t kvw = (int64_t)c->n_kv_heads * hd;
     uint64_t dummy;
@@ -80,13 +82,13 @@ int zt_dit_init(zt_dit *d, const zt_catalog *cat, zt_err *e) {
     if (!rc) rc = zt_bind_unit(cat, &d->u_adaln, e, "dit.adaln");
     for (int i = 0; i < nr && !rc; i++) {
         rc = zt_bind_unit(cat, &d->u_noise[i], e, "dit.noise_refiner.%d", i);
-        if (!rc) rc = bind_block(cat, d->u_noise[i], c, &d->b_noise[i], e);
+        if (!rc) rc = zt_dit_bind_block(cat, d->u_noise[i], c, &d->b_noise[i], e);
         if (!rc) rc = zt_bind_unit(cat, &d->u_ctx[i], e, "dit.context_refiner.%d", i);
-        if (!rc) rc = bind_block(cat, d->u_ctx[i], c, &d->b_ctx[i], e);
+        if (!rc) rc = zt_dit_bind_block(cat, d->u_ctx[i], c, &d->b_ctx[i], e);
     }
     for (int i = 0; i < nl && !rc; i++) {
         rc = zt_bind_unit(cat, &d->u_layers[i], e, "dit.layers.%d", i);
-        if (!rc) rc = bind_block(cat, d->u_layers[i], c, &d->b_layers[i], e);
+        if (!rc) rc = zt_dit_bind_block(cat, d->u_layers[i], c, &d->b_layers[i], e);
     }
     for (int j = 0; j < d->n_mod && !rc; j++) {
         char kw[96], kb[96];
@@ -163,7 +165,7 @@ int zt_dit_check(const zt_model_config *c, int width, int height, int cap_len, z
     return ZT_OK;
 }
 
-static void geometry(const zt_model_config *c, int width, int height, int L, int steps, zt_dtype dt, zt_dit_run *r) {
+void zt_dit_geometry(const zt_model_config *c, int width, int height, int L, int steps, zt_dtype dt, zt_dit_run *r) {
     memset(r, 0, sizeof *r);
     r->width = width;
     r->height = height;
@@ -194,24 +196,12 @@ static void state_layout(const zt_dit *d, zt_dit_run *r, zt_carve *cv) {
     r->rope = zt_carve_take(cv, (size_t)r->S * c->head_dim * sizeof(float));
 }
 
-typedef struct {
-    void *U;      /* [S, dim] residual stream (rd): image rows, then caption rows */
-    void *t;      /* [S, dim] normed input / attention output / final LN */
-    void *p;      /* [S, dim] sub-layer outputs (od); also patchify tokens and final output (dt) */
-    void *big;    /* [S, max(qkv, 2*ffn, cap_dim)] */
-    void *act;    /* [S, ffn] swiglu */
-    void *tfreq;  /* [steps, t_freq] */
-    void *th;     /* [steps, t_hidden] */
-    void *temb;   /* [steps, adaln] */
-    void *tsilu;  /* [steps, adaln] */
-    void *attn_ws;
-} dit_ws;
 
 static zt_attn attn_desc(const zt_model_config *c, int rows, zt_dtype dt, void *qkv, void *o) {
     return zt_attn_fused_qkv(rows, c->n_heads, c->n_kv_heads, c->head_dim, dt, qkv, o, 0);
 }
 
-static void scratch_layout(const zt_dit *d, zt_ops *ops, const zt_dit_run *r, zt_carve *cv, dit_ws *w) {
+void zt_dit_ws_layout(const zt_dit *d, zt_ops *ops, const zt_dit_run *r, zt_carve *cv, zt_dit_ws *w) {
     const zt_model_config *c = d->cfg;
     const size_t es = zt_dtype_size(r->dt), S = (size_t)r->S;
     const size_t qkv_w = (size_t)c->dim + 2 * (size_t)c->n_kv_heads * c->head_dim;
@@ -233,7 +223,7 @@ static void scratch_layout(const zt_dit *d, zt_ops *ops, const zt_dit_run *r, zt
 
 size_t zt_dit_state_size(const zt_dit *d, int width, int height, int cap_len, int steps, zt_dtype dt) {
     zt_dit_run r;
-    geometry(d->cfg, width, height, cap_len, steps, dt, &r);
+    zt_dit_geometry(d->cfg, width, height, cap_len, steps, dt, &r);
     zt_carve cv = zt_carve_init(NULL, 0);
     state_layout(d, &r, &cv);
     return cv.used;
@@ -241,10 +231,10 @@ size_t zt_dit_state_size(const zt_dit *d, int width, int height, int cap_len, in
 
 size_t zt_dit_scratch_size(const zt_dit *d, zt_ops *ops, int width, int height, int cap_len, int steps, zt_dtype dt) {
     zt_dit_run r;
-    geometry(d->cfg, width, height, cap_len, steps, dt, &r);
+    zt_dit_geometry(d->cfg, width, height, cap_len, steps, dt, &r);
     zt_carve cv = zt_carve_init(NULL, 0);
-    dit_ws w;
-    scratch_layout(d, ops, &r, &cv, &w);
+    zt_dit_ws w;
+    zt_dit_ws_layout(d, ops, &r, &cv, &w);
     return cv.used;
 }
 
@@ -285,7 +275,7 @@ void zt_dit_rope_table(const zt_model_config *c, int ht, int wt, int nip, int lp
 
 /* rows [first, first + n) of x [*, dim] (dt) <- one token vector (tok_dt:
  * the weights' dtype). */
-static void fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const void *tok, zt_dtype tok_dt, zt_dtype dt) {
+void zt_dit_fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const void *tok, zt_dtype tok_dt, zt_dtype dt) {
     if (n <= 0) return;
     const size_t es = zt_dtype_size(dt), rb = (size_t)dim * es;
     char *row0 = (char *)x + (size_t)first * rb;
@@ -298,8 +288,8 @@ static void fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const voi
  * place). mod: [4*dim] (1+scale_msa, tanh gate_msa, 1+scale_mlp, tanh
  * gate_mlp) or NULL for the unmodulated context refiner. rope: f32
  * [rows, hd/2, 2]. */
-static void block_forward(const zt_dit *d, zt_ops *ops, const char *img, const zt_dit_block *b, const zt_dit_run *r,
-                          void *x, int rows, const float *rope, const void *mod, const dit_ws *w) {
+void zt_dit_block_forward(const zt_dit *d, zt_ops *ops, const char *img, const zt_dit_block *b, const zt_dit_run *r,
+                          void *x, int rows, const float *rope, const void *mod, const zt_dit_ws *w) {
     const zt_model_config *c = d->cfg;
     const zt_dtype dt = r->dt, rd = r->rd, od = r->od, wd = r->wd;
     const size_t es = zt_dtype_size(dt);
@@ -346,7 +336,7 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
     int rc = zt_dit_check(c, width, height, L, e);
     if (rc) return rc;
     if (steps < 1) return zt_err_set(e, ZT_ERR_RANGE, "steps %d: at least 1", steps);
-    geometry(c, width, height, L, steps, dt, r);
+    zt_dit_geometry(c, width, height, L, steps, dt, r);
     const zt_prec pr = zt_prec_of(ops, dt);
     r->rd = pr.resid;
     r->od = pr.out;
@@ -357,8 +347,8 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
     r->scratch = scratch;
     r->scratch_bytes = scratch_bytes;
     zt_carve cw = zt_carve_init(scratch, scratch_bytes);
-    dit_ws w;
-    scratch_layout(d, ops, r, &cw, &w);
+    zt_dit_ws w;
+    zt_dit_ws_layout(d, ops, r, &cw, &w);
     const size_t es = zt_dtype_size(dt);
     const int D = c->dim, A = c->adaln_dim, hd = c->head_dim;
 
@@ -413,13 +403,13 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
                                 c->norm_eps, w.big, dt, c->cap_feat_dim);
     zt_op_rmsnorm(ops, &n);
     zt_linear_ex(ops, L, D, c->cap_feat_dim, w.big, dt, 0, g + d->cap_w, wd, g + d->cap_b, r->cap_tok, rd, D);
-    fill_rows(ops, r->cap_tok, L, r->lp - L, D, g + d->cap_pad, wd, rd);
+    zt_dit_fill_rows(ops, r->cap_tok, L, r->lp - L, D, g + d->cap_pad, wd, rd);
     zt_units_release(u, d->u_globals);
     const float *rope_cap = r->rope + (size_t)r->nip * hd;
     for (int i = 0; i < c->n_refiner_layers; i++) {
         const char *img = zt_units_acquire(u, d->u_ctx[i]);
         if (!img) return zt_units_fail(u, e);
-        block_forward(d, ops, img, &d->b_ctx[i], r, r->cap_tok, r->lp, rope_cap, NULL, &w);
+        zt_dit_block_forward(d, ops, img, &d->b_ctx[i], r, r->cap_tok, r->lp, rope_cap, NULL, &w);
         zt_units_release(u, d->u_ctx[i]);
     }
     return ZT_OK;
@@ -427,6 +417,11 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
 
 int zt_dit_forward(const zt_dit *d, const zt_dit_run *r, zt_ops *ops, zt_units *u, int step, const float *latent,
                    float *out, zt_err *e) {
+    return zt_dit_forward_control(d, r, NULL, ops, u, step, latent, out, e);
+}
+
+int zt_dit_forward_control(const zt_dit *d, const zt_dit_run *r, const zt_control_run *cr, zt_ops *ops, zt_units *u,
+                           int step, const float *latent, float *out, zt_err *e) {
     const zt_model_config *c = d->cfg;
     if (step < 0 || step >= r->steps)
         return zt_err_set(e, ZT_ERR_INTERNAL, "transformer: step %d outside 0..%d", step, r->steps - 1);
@@ -434,8 +429,8 @@ int zt_dit_forward(const zt_dit *d, const zt_dit_run *r, zt_ops *ops, zt_units *
     const size_t es = zt_dtype_size(dt), rs = zt_dtype_size(rd);
     const int D = c->dim, pc = c->patch * c->patch * c->in_channels;
     zt_carve cw = zt_carve_init(r->scratch, r->scratch_bytes);
-    dit_ws w;
-    scratch_layout(d, ops, r, &cw, &w);
+    zt_dit_ws w;
+    zt_dit_ws_layout(d, ops, r, &cw, &w);
     const char *mod_step = (const char *)r->mod + (size_t)step * d->n_mod * 4 * D * es;
 
     const char *g = zt_units_acquire(u, d->u_globals);
@@ -443,9 +438,14 @@ int zt_dit_forward(const zt_dit *d, const zt_dit_run *r, zt_ops *ops, zt_units *
     /* Image tokens: patchify (rounds the f32 latent to dt), embed, pad rows. */
     zt_op_patchify(ops, c->in_channels, r->hl, r->wl, c->patch, latent, w.p, dt);
     zt_linear_ex(ops, r->ni, D, pc, w.p, dt, pc, g + d->x_w, wd, g + d->x_b, w.U, rd, D);
-    fill_rows(ops, w.U, r->ni, r->nip - r->ni, D, g + d->x_pad, wd, rd);
+    zt_dit_fill_rows(ops, w.U, r->ni, r->nip - r->ni, D, g + d->x_pad, wd, rd);
     /* Caption tokens (from zt_dit_begin) after the image rows. */
     zt_mem_copy(ops, (char *)w.U + (size_t)r->nip * D * rs, r->cap_tok, (size_t)r->lp * D * rs);
+    int rc = cr ? zt_control_pre(cr, d, r, &w, ops, u, step, e) : ZT_OK;
+    if (rc) {
+        zt_units_release(u, d->u_globals);
+        return rc;
+    }
 
     for (int i = 0; i < c->n_refiner_layers; i++) {
         const char *img = zt_units_acquire(u, d->u_noise[i]);
@@ -453,18 +453,26 @@ int zt_dit_forward(const zt_dit *d, const zt_dit_run *r, zt_ops *ops, zt_units *
             zt_units_release(u, d->u_globals);
             return zt_units_fail(u, e);
         }
-        block_forward(d, ops, img, &d->b_noise[i], r, w.U, r->nip, r->rope, mod_step + (size_t)i * 4 * D * es, &w);
+        zt_dit_block_forward(d, ops, img, &d->b_noise[i], r, w.U, r->nip, r->rope, mod_step + (size_t)i * 4 * D * es, &w);
+        if (cr) zt_control_refiner_block(cr, d, r, &w, ops, i, img, mod_step + (size_t)i * 4 * D * es);
         zt_units_release(u, d->u_noise[i]);
     }
+    if (cr) zt_control_unify(cr, d, r, &w, ops);
     for (int i = 0; i < c->n_layers; i++) {
+        const int hint = cr ? zt_control_layer(cr, d, r, &w, ops, u, step, i, e) : 0;
+        if (hint < 0) {
+            zt_units_release(u, d->u_globals);
+            return hint;
+        }
         const char *img = zt_units_acquire(u, d->u_layers[i]);
         if (!img) {
             zt_units_release(u, d->u_globals);
             return zt_units_fail(u, e);
         }
         const int j = c->n_refiner_layers + i;
-        block_forward(d, ops, img, &d->b_layers[i], r, w.U, r->S, r->rope, mod_step + (size_t)j * 4 * D * es, &w);
+        zt_dit_block_forward(d, ops, img, &d->b_layers[i], r, w.U, r->S, r->rope, mod_step + (size_t)j * 4 * D * es, &w);
         zt_units_release(u, d->u_layers[i]);
+        if (hint) zt_control_add_hint(cr, d, r, &w, ops);
     }
     /* Final layer on the Ni image rows only (the others are discarded). */
     zt_norm n = zt_norm_desc_ex(r->ni, 1, D, w.U, rd, D, NULL, wd, (const char *)r->fscale + (size_t)step * D * es, 1e-6f,

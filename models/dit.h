@@ -94,6 +94,10 @@ int zt_dit_begin(const zt_dit *d, zt_dit_run *r, zt_ops *ops, zt_units *u, int w
  * output (the velocity is -out). */
 int zt_dit_forward(const zt_dit *d, const zt_dit_run *r, zt_ops *ops, zt_units *u, int step, const float *latent,
                    float *out, zt_err *e);
+/* The same with a ControlNet's hints (models/controlnet.h; cr NULL: none). */
+struct zt_control_run_s;
+int zt_dit_forward_control(const zt_dit *d, const zt_dit_run *r, const struct zt_control_run_s *cr, zt_ops *ops,
+                           zt_units *u, int step, const float *latent, float *out, zt_err *e);
 
 /* The 3-axis interleaved RoPE table of a unified sequence (host, f32
  * [nip + lp, hd/2, 2]), spec §3.7-3.8: float64 frequencies, fl32 angle, f32

@@ -14,6 +14,9 @@ void zt_models_plan_units(const zt_catalog *cat, int steps, zt_plan_unit *out) {
         p->phase = phase_of[u->comp];
         p->bytes = u->nbytes;
         p->uses_per_image = u->per_step ? steps : 1;
+        /* a ControlNet whose layers also refine the image tokens (Union 2.0) runs them twice a step */
+        if (cat->has_control && cat->control.refiner == ZT_CONTROL_REFINER_LAYERS && !strncmp(u->name, "control.layers.", 15))
+            p->uses_per_image *= 2;
         p->always_resident = u->always_resident;
         p->host_only = u->host_only;
     }

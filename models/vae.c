@@ -58,6 +58,21 @@ static int bind_resnet(const zt_catalog *cat, int unit, const char *prefix, int 
     return rc;
 }
 
+static int bind_attention(const zt_catalog *cat, int unit, const char *prefix, int C, zt_vae_attn *a, zt_err *e) {
+    char p[128];
+    snprintf(p, sizeof p, "%s.group_norm", prefix);
+    int rc = bind_norm(cat, unit, p, C, &a->gn_w, &a->gn_b, e);
+    snprintf(p, sizeof p, "%s.to_q", prefix);
+    if (!rc) rc = bind_linear(cat, unit, p, C, C, &a->q_w, &a->q_b, e);
+    snprintf(p, sizeof p, "%s.to_k", prefix);
+    if (!rc) rc = bind_linear(cat, unit, p, C, C, &a->k_w, &a->k_b, e);
+    snprintf(p, sizeof p, "%s.to_v", prefix);
+    if (!rc) rc = bind_linear(cat, unit, p, C, C, &a->v_w, &a->v_b, e);
+    snprintf(p, sizeof p, "%s.to_out.0", prefix);
+    if (!rc) rc = bind_linear(cat, unit, p, C, C, &a->o_w, &a->o_b, e);
+    return rc;
+}
+
 void zt_vae_free(zt_vae *v) {
     free(v->up_res);
     v->up_res = NULL;
@@ -87,11 +102,7 @@ int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e) {
     if (!rc) rc = bind_conv(cat, u, "decoder.conv_in", C, 3, lat, &v->conv_in_w, &v->conv_in_b, e);
     if (!rc) rc = bind_resnet(cat, u, "decoder.mid_block.resnets.0", C, C, &v->mid[0], e);
     if (!rc) rc = bind_resnet(cat, u, "decoder.mid_block.resnets.1", C, C, &v->mid[1], e);
-    if (!rc) rc = bind_norm(cat, u, "decoder.mid_block.attentions.0.group_norm", C, &v->att_gn_w, &v->att_gn_b, e);
-    if (!rc) rc = bind_linear(cat, u, "decoder.mid_block.attentions.0.to_q", C, C, &v->q_w, &v->q_b, e);
-    if (!rc) rc = bind_linear(cat, u, "decoder.mid_block.attentions.0.to_k", C, C, &v->k_w, &v->k_b, e);
-    if (!rc) rc = bind_linear(cat, u, "decoder.mid_block.attentions.0.to_v", C, C, &v->v_w, &v->v_b, e);
-    if (!rc) rc = bind_linear(cat, u, "decoder.mid_block.attentions.0.to_out.0", C, C, &v->o_w, &v->o_b, e);
+    if (!rc) rc = bind_attention(cat, u, "decoder.mid_block.attentions.0", C, &v->att, e);
     /* Up blocks walk block_out_channels in reverse (diffusers Decoder). */
     int prev = C;
     for (int b = 0; b < nb && !rc; b++) {
@@ -147,7 +158,8 @@ typedef struct {
 
 typedef struct {
     zt_ops *ops;
-    const zt_vae *v;
+    const zt_vae *v;           /* the decoder (NULL while encoding) */
+    int groups;                /* GroupNorm groups */
     zt_dtype dt;
     const char *img;
     vae_cfg cfg;
@@ -183,8 +195,10 @@ static void conv_weights(vae_ctx *x, int cout, int k, int cin, uint64_t woff, ui
     *bp = bbuf;
 }
 
-static void conv(vae_ctx *x, int h, int w, int cin, int cout, int k, const void *in, uint64_t woff, uint64_t boff,
-                 const void *residual, void *out) {
+/* out = conv(in) (+ residual); stride 2: the encoder's downsampler (ops.h),
+ * h x w is the input size. */
+static void conv_s(vae_ctx *x, int h, int w, int cin, int cout, int k, int stride, const void *in, uint64_t woff,
+                   uint64_t boff, const void *residual, void *out) {
     zt_conv2d cd = {0};
     cd.h = h;
     cd.w = w;
@@ -192,6 +206,7 @@ static void conv(vae_ctx *x, int h, int w, int cin, int cout, int k, const void 
     cd.cout = cout;
     cd.k = k;
     cd.dt = x->dt;
+    cd.stride = stride;
     if (x->measure) {
         need_act(x, (size_t)h * w * ZT_MAX(cin, cout));
         size_t nw = (size_t)cout * k * k * cin;
@@ -207,12 +222,17 @@ static void conv(vae_ctx *x, int h, int w, int cin, int cout, int k, const void 
     zt_op_conv2d(x->ops, &cd, x->w.conv_ws);
 }
 
+static void conv(vae_ctx *x, int h, int w, int cin, int cout, int k, const void *in, uint64_t woff, uint64_t boff,
+                 const void *residual, void *out) {
+    conv_s(x, h, w, cin, cout, k, 1, in, woff, boff, residual, out);
+}
+
 static zt_groupnorm gn_desc(vae_ctx *x, int h, int w, int c, uint64_t gw, uint64_t gb, int silu) {
     zt_groupnorm g = {0};
     g.hw = h * w;
     g.w = w;
     g.c = c;
-    g.groups = x->v->cfg->vae_groups;
+    g.groups = x->groups;
     g.dt = x->dt;
     g.gb_dt = ZT_DT_BF16;
     g.eps = 1e-6f;
@@ -262,9 +282,9 @@ static void linear(vae_ctx *x, int m, int n, int k, const void *in, int64_t ldx,
 }
 
 /* Mid-block attention (spec §7.4) on *cur [h*w, C], in place. */
-static void mid_attention(vae_ctx *x, int h, int w, void **cur, void **f1, void **f2) {
-    const zt_vae *v = x->v;
-    const int C = v->c_top, hw = h * w;
+static void mid_attention(vae_ctx *x, const zt_vae_attn *v, zt_dtype attn16_dt, int C, int h, int w, void **cur, void **f1,
+                          void **f2) {
+    const int hw = h * w;
     const size_t es = zt_dtype_size(x->dt);
     zt_attn a = {0};
     a.sq = a.sk = hw;
@@ -278,9 +298,9 @@ static void mid_attention(vae_ctx *x, int h, int w, void **cur, void **f1, void 
      * go through v->attn16_dt (bf16; f16 on the fp16 path, for cards without
      * bf16) for the attention core (the one place the f32 VAE rounds). */
     const int attn16 = x->dt == ZT_DT_F32 && zt_ops_backend(x->ops) == ZT_BACKEND_CUDA;
-    const zt_dtype a16 = v->attn16_dt == ZT_DT_F16 ? ZT_DT_F16 : ZT_DT_BF16;
+    const zt_dtype a16 = attn16_dt == ZT_DT_F16 ? ZT_DT_F16 : ZT_DT_BF16;
     if (attn16) a.dt = a16;
-    groupnorm(x, h, w, C, *cur, *f1, v->att_gn_w, v->att_gn_b, 0);
+    groupnorm(x, h, w, C, *cur, *f1, v->gn_w, v->gn_b, 0);
     if (x->measure) {
         need_act(x, (size_t)hw * 3 * C);
         size_t ws = zt_attention_workspace_size(x->ops, &a);
@@ -563,7 +583,7 @@ static void decode_body(vae_ctx *x, int hl, int wl, void *decoded) {
     swap(&cur, &f1);
     resnet(x, &v->mid[0], h, w, &cur, &f1, &f2);
     if (stop(x)) return;
-    mid_attention(x, h, w, &cur, &f1, &f2);
+    mid_attention(x, &v->att, v->attn16_dt, v->c_top, h, w, &cur, &f1, &f2);
     if (stop(x)) return;
     resnet(x, &v->mid[1], h, w, &cur, &f1, &f2);
     for (int b = 0; b < v->n_up; b++) {
@@ -612,6 +632,7 @@ static void vae_measure(const zt_vae *v, zt_ops *ops, int hl, int wl, zt_dtype d
     memset(x, 0, sizeof *x);
     x->ops = ops;
     x->v = v;
+    x->groups = v->cfg->vae_groups;
     x->dt = dt;
     x->cfg = cfg;
     x->measure = 1;
@@ -705,6 +726,160 @@ int zt_vae_decode(const zt_vae *v, zt_ops *ops, zt_units *u, int hl, int wl, con
     }
     const int up = 1 << (v->n_up - 1);
     zt_op_to_rgb8(ops, hl * up, wl * up, decoded, dt, rgb);
+    zt_units_release(u, v->unit);
+    return ZT_OK;
+}
+
+/* ---- encoder ------------------------------------------------------------------ */
+
+void zt_vae_encoder_free(zt_vae_encoder *v) {
+    free(v->down_res);
+    v->down_res = NULL;
+}
+
+int zt_vae_encoder_init(zt_vae_encoder *v, const zt_catalog *cat, zt_err *e) {
+    memset(v, 0, sizeof *v);
+    v->attn16_dt = ZT_DT_BF16;
+    const zt_model_config *c = &cat->cfg;
+    v->cfg = c;
+    v->unit = -1;
+    if (!c->vae_encoder) return ZT_OK;
+    const int nb = c->vae_n_blocks;
+    if (nb < 1 || nb > ZT_VAE_MAX_BLOCKS || c->vae_groups < 1)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "vae/config.json: %d blocks, %d groups not supported", nb, c->vae_groups);
+    v->n_down = nb;
+    v->n_res = c->vae_layers_per_block;
+    v->c_top = c->vae_block_out[nb - 1];
+    v->down_res = calloc((size_t)nb * (v->n_res ? v->n_res : 1), sizeof *v->down_res);
+    if (!v->down_res) return zt_err_set(e, ZT_ERR_NOMEM, "vae: out of host memory");
+    const int C = v->c_top, L2 = 2 * c->vae_latent;
+    int unit, rc = zt_bind_unit(cat, &unit, e, "vae.encoder");
+    if (!rc) rc = bind_conv(cat, unit, "encoder.conv_in", c->vae_block_out[0], 3, 3, &v->conv_in_w, &v->conv_in_b, e);
+    int prev = c->vae_block_out[0];
+    for (int b = 0; b < nb && !rc; b++) {
+        const int cout = c->vae_block_out[b];
+        v->down_cout[b] = cout;
+        for (int j = 0; j < v->n_res && !rc; j++) {
+            char p[96];
+            snprintf(p, sizeof p, "encoder.down_blocks.%d.resnets.%d", b, j);
+            rc = bind_resnet(cat, unit, p, j == 0 ? prev : cout, cout, &v->down_res[b * v->n_res + j], e);
+        }
+        if (!rc && b < nb - 1) {
+            char p[96];
+            snprintf(p, sizeof p, "encoder.down_blocks.%d.downsamplers.0.conv", b);
+            rc = bind_conv(cat, unit, p, cout, 3, cout, &v->down_conv_w[b], &v->down_conv_b[b], e);
+        }
+        prev = cout;
+    }
+    if (!rc) rc = bind_resnet(cat, unit, "encoder.mid_block.resnets.0", C, C, &v->mid[0], e);
+    if (!rc) rc = bind_attention(cat, unit, "encoder.mid_block.attentions.0", C, &v->att, e);
+    if (!rc) rc = bind_resnet(cat, unit, "encoder.mid_block.resnets.1", C, C, &v->mid[1], e);
+    if (!rc) rc = bind_norm(cat, unit, "encoder.conv_norm_out", C, &v->norm_out_w, &v->norm_out_b, e);
+    if (!rc) rc = bind_conv(cat, unit, "encoder.conv_out", L2, 3, C, &v->conv_out_w, &v->conv_out_b, e);
+    if (!rc && c->vae_quant_conv) rc = bind_conv(cat, unit, "quant_conv", L2, 1, L2, &v->qc_w, &v->qc_b, e);
+    if (rc) {
+        zt_vae_encoder_free(v);
+        return rc;
+    }
+    v->unit = unit;
+    return ZT_OK;
+}
+
+int zt_vae_encoder_unit_order(const zt_vae_encoder *v, int *order, int max) {
+    if (v->unit < 0 || max < 1) return 0;
+    order[0] = v->unit;
+    return 1;
+}
+
+/* The whole encoder on the device, from the NHWC image in x->w.a [h*w, 3]
+ * to the moments [hl*wl, 2 * latent] (diffusers Encoder.forward order). */
+static void encode_body(vae_ctx *x, const zt_vae_encoder *v, int h, int w, void *moments) {
+    const zt_model_config *c = v->cfg;
+    void *cur = x->w.a, *f1 = x->w.b, *f2 = x->w.c;
+    if (x->measure) need_act(x, (size_t)h * w * 3);
+    conv(x, h, w, 3, v->down_cout[0], 3, cur, v->conv_in_w, v->conv_in_b, NULL, f1);
+    swap(&cur, &f1);
+    for (int b = 0; b < v->n_down; b++) {
+        for (int j = 0; j < v->n_res; j++) resnet(x, &v->down_res[b * v->n_res + j], h, w, &cur, &f1, &f2);
+        if (b < v->n_down - 1) { /* Downsample2D: pad (0, 1, 0, 1), 3x3 stride 2 */
+            const int ch = v->down_cout[b];
+            conv_s(x, h, w, ch, ch, 3, 2, cur, v->down_conv_w[b], v->down_conv_b[b], NULL, f1);
+            swap(&cur, &f1);
+            h /= 2;
+            w /= 2;
+        }
+    }
+    const int C = v->c_top, L2 = 2 * c->vae_latent;
+    resnet(x, &v->mid[0], h, w, &cur, &f1, &f2);
+    mid_attention(x, &v->att, v->attn16_dt, C, h, w, &cur, &f1, &f2);
+    resnet(x, &v->mid[1], h, w, &cur, &f1, &f2);
+    groupnorm(x, h, w, C, cur, f1, v->norm_out_w, v->norm_out_b, 1);
+    if (c->vae_quant_conv) {
+        conv(x, h, w, C, L2, 3, f1, v->conv_out_w, v->conv_out_b, NULL, f2);
+        conv(x, h, w, L2, L2, 1, f2, v->qc_w, v->qc_b, NULL, moments);
+    } else {
+        conv(x, h, w, C, L2, 3, f1, v->conv_out_w, v->conv_out_b, NULL, moments);
+    }
+}
+
+static void enc_measure(const zt_vae_encoder *v, zt_ops *ops, int h, int w, zt_dtype dt, vae_ctx *x) {
+    memset(x, 0, sizeof *x);
+    x->ops = ops;
+    x->groups = v->cfg->vae_groups;
+    x->dt = dt;
+    x->cfg.host_from = 1 << 30; /* never banded */
+    x->cfg.band = 1 << 30;
+    x->measure = 1;
+    encode_body(x, v, h, w, NULL);
+    x->measure = 0;
+}
+
+/* The encoder's carve: the decoder's buffers (no host levels) + the moments. */
+static void *enc_layout(vae_ctx *x, const zt_vae_encoder *v, int h, int w, zt_carve *cv) {
+    vae_layout(x, cv);
+    const int f = 1 << (v->n_down - 1);
+    return zt_carve_take(cv, (size_t)(h / f) * (w / f) * 2 * v->cfg->vae_latent * zt_dtype_size(x->dt));
+}
+
+size_t zt_vae_encode_workspace_size(const zt_vae_encoder *v, zt_ops *ops, int h, int w, zt_dtype dt) {
+    if (v->unit < 0) return 0;
+    vae_ctx x;
+    enc_measure(v, ops, h, w, dt, &x);
+    zt_carve cv = zt_carve_init(NULL, 0);
+    enc_layout(&x, v, h, w, &cv);
+    return cv.used;
+}
+
+int zt_vae_encode(const zt_vae_encoder *v, zt_ops *ops, zt_units *u, int h, int w, const float *image, const float *eps,
+                  zt_dtype dt, float *latent, void *ws, size_t ws_bytes, zt_err *e) {
+    if (v->unit < 0)
+        return zt_err_set(e, ZT_ERR_MISSING, "vae: this model has no VAE encoder (encoder.* tensors; a store packed "
+                                             "before zturbo encoded images has none: re-pack it)");
+    const zt_model_config *c = v->cfg;
+    if (dt != ZT_DT_F32 && dt != ZT_DT_BF16)
+        return zt_err_set(e, ZT_ERR_ARG, "vae: activation dtype %s not supported", zt_dtype_name(dt));
+    const int f = 1 << (v->n_down - 1);
+    if (h < f || w < f || h % f || w % f)
+        return zt_err_set(e, ZT_ERR_ARG, "vae: %dx%d cannot be encoded (multiples of %d)", w, h, f);
+    for (int i = 0; i < c->vae_n_blocks; i++)
+        if (c->vae_block_out[i] > 4096)
+            return zt_err_set(e, ZT_ERR_UNSUPPORTED, "vae: %d channels per block not supported", c->vae_block_out[i]);
+    vae_ctx x;
+    enc_measure(v, ops, h, w, dt, &x);
+    zt_carve cv = zt_carve_init(NULL, 0);
+    enc_layout(&x, v, h, w, &cv);
+    if (cv.used > ws_bytes) {
+        char b1[32], b2[32];
+        return zt_err_set(e, ZT_ERR_INTERNAL, "vae: encoding %dx%d needs %s of workspace, %s were reserved", w, h,
+                          zt_fmt_bytes(cv.used, b1, sizeof b1), zt_fmt_bytes(ws_bytes, b2, sizeof b2));
+    }
+    cv = zt_carve_init(ws, ws_bytes);
+    void *moments = enc_layout(&x, v, h, w, &cv);
+    x.img = zt_units_acquire(u, v->unit);
+    if (!x.img) return zt_units_fail(u, e);
+    zt_op_vae_input(ops, 3, h, w, image, 1.0f, 0.0f, x.w.a, dt); /* CHW f32 -> NHWC dt (exact: x * 1 + 0) */
+    encode_body(&x, v, h, w, moments);
+    zt_op_vae_posterior(ops, c->vae_latent, h / f, w / f, moments, dt, eps, c->vae_shift, c->vae_scale, latent);
     zt_units_release(u, v->unit);
     return ZT_OK;
 }

@@ -31,6 +31,7 @@ static const zt_plan_policy *policy_of(const zt_plan_input *in) { return in->pol
 /* Residency priority class: lower wins. Per-step DiT units cost bus time on
  * every evaluation; everything else once per image. */
 static int unit_class(const zt_plan_unit *u) {
+    if (u->uses_per_image == 0) return 3; /* not used by this plan's requests (a text-to-image plan's VAE encoder) */
     if (u->phase == ZT_PHASE_DIT && u->uses_per_image > 1) return 0;
     if (u->phase == ZT_PHASE_VAE) return 1;
     return 2;
@@ -120,7 +121,7 @@ static void order_candidates(const zt_plan_unit *units, int n, int *order, int *
     } else {
         k = n0; /* out of memory: input order is still a valid plan */
     }
-    for (int cls = 1; cls < 3; cls++)
+    for (int cls = 1; cls < 4; cls++)
         for (int i = 0; i < n; i++)
             if (is_candidate(&units[i]) && unit_class(&units[i]) == cls) order[k++] = i;
     *n_order = k;

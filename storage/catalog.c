@@ -33,6 +33,7 @@ enum {
     S_VOCAB = -16, /* te_vocab */
     S_CIN = -17,   /* VAE: input channels of the current conv/resnet */
     S_COUT = -18,  /* VAE: output channels */
+    S_CPATCH = -19, /* ControlNet: f_patch * patch * patch * control in_dim */
 };
 
 /* Row flags. */
@@ -102,6 +103,14 @@ static const row k_te_layer[] = {
     {"mlp.up_proj.weight", {S_TEI, S_TEH}, 0},
     {"mlp.down_proj.weight", {S_TEH, S_TEI}, 0},
 };
+
+/* ControlNet (diffusers ZImageControlNetModel) pieces. */
+static const row k_ctl_globals[] = {
+    {"control_all_x_embedder.{P}.weight", {S_DIM, S_CPATCH}, 0},
+    {"control_all_x_embedder.{P}.bias", {S_DIM}, 0},
+};
+static const row k_ctl_before[] = {{"before_proj.weight", {S_DIM, S_DIM}, 0}, {"before_proj.bias", {S_DIM}, 0}};
+static const row k_ctl_after[] = {{"after_proj.weight", {S_DIM, S_DIM}, 0}, {"after_proj.bias", {S_DIM}, 0}};
 
 static const row k_te_embed[] = {{"embed_tokens.weight", {S_VOCAB, S_TEH}, 0}};
 static const row k_te_norm[] = {{"norm.weight", {S_TEH}, F_CHECKED}};
@@ -211,6 +220,8 @@ int zt_config_preset(const char *name, zt_model_config *cfg, zt_err *e) {
     c.vae_scale = 0.3611f;
     c.vae_shift = 0.1159f;
     c.vae_post_quant_conv = 0;
+    c.vae_encoder = 1; /* the released VAE file holds it; tools/mkmodel writes it */
+    c.vae_quant_conv = 0;
     c.sched_shift = 3.0f;
     c.sched_train_steps = 1000;
     c.sched_dynamic = 0;
@@ -316,6 +327,7 @@ typedef struct {
     zt_ckpt_role role;  /* role of rows emitted outside units */
     zt_component comp;
     int64_t cin, cout;  /* VAE channel context */
+    int64_t cpatch;     /* ControlNet x_embedder width */
     char ptag[32];      /* "{P}" replacement */
     int oom;
 } builder;
@@ -343,6 +355,7 @@ static int64_t resolve(const builder *b, int s) {
     case S_TF: return c->t_freq;
     case S_CAP: return c->cap_feat_dim;
     case S_PATCH: return (int64_t)c->f_patch * c->patch * c->patch * c->in_channels;
+    case S_CPATCH: return b->cpatch;
     case S_TEH: return c->te_hidden;
     case S_TEI: return c->te_inter;
     case S_TEQ: return (int64_t)c->te_heads * c->te_head_dim;
@@ -540,8 +553,13 @@ static void walk(builder *b) {
     emit_conv(b, "decoder.conv_out.", c->vae_block_out[0], 3, 1);
     end_unit(b);
 
-    /* VAE encoder: in the file, ignored by the engine */
-    b->role = ZT_CKPT_UNUSED;
+    /* VAE encoder, in use order: its own unit when the file has it, else
+     * ignored (its tensors stay UNUSED, as stores packed without it) */
+    if (c->vae_encoder) {
+        begin_unit(b, "vae.encoder", 0);
+    } else {
+        b->role = ZT_CKPT_UNUSED;
+    }
     emit_conv(b, "encoder.conv_in.", 3, c->vae_block_out[0], 1);
     prev = c->vae_block_out[0];
     for (int i = 0; i < nb; i++) {
@@ -559,18 +577,103 @@ static void walk(builder *b) {
     emit_vae_mid(b, "encoder", top);
     emit_norm(b, "encoder.conv_norm_out.", top);
     emit_conv(b, "encoder.conv_out.", top, 2 * (int64_t)c->vae_latent, 1);
+    if (c->vae_encoder && c->vae_quant_conv)
+        emit_conv(b, "quant_conv.", 2 * (int64_t)c->vae_latent, 2 * (int64_t)c->vae_latent, 0);
+    end_unit(b);
+}
+
+/* The ControlNet's units, after the model's. */
+static void walk_control(builder *b, const zt_control_config *cc) {
+    const zt_model_config *c = b->cfg;
+    char p[96], un[48];
+    b->comp = ZT_COMP_DIT;
+    b->role = ZT_CKPT_PACKED;
+    b->cpatch = (int64_t)c->f_patch * c->patch * c->patch * cc->in_dim;
+    begin_unit(b, "control.globals", 0);
+    emit(b, "", k_ctl_globals, ZT_ARRAY_LEN(k_ctl_globals), 0, 0);
+    end_unit(b);
+    begin_unit(b, "control.adaln", 0);
+    for (int i = 0; i < cc->n_refiner_blocks; i++) {
+        snprintf(p, sizeof p, "control_noise_refiner.%d.", i);
+        emit(b, p, k_dit_block, ZT_ARRAY_LEN(k_dit_block), F_ADALN, F_ADALN);
+    }
+    for (int k = 0; k < cc->n_layers; k++) {
+        snprintf(p, sizeof p, "control_layers.%d.", k);
+        emit(b, p, k_dit_block, ZT_ARRAY_LEN(k_dit_block), F_ADALN, F_ADALN);
+    }
+    end_unit(b);
+    for (int i = 0; i < cc->n_refiner_blocks; i++) {
+        snprintf(un, sizeof un, "control.noise_refiner.%d", i);
+        snprintf(p, sizeof p, "control_noise_refiner.%d.", i);
+        begin_unit(b, un, U_PER_STEP);
+        emit(b, p, k_dit_block, ZT_ARRAY_LEN(k_dit_block), F_ADALN, 0);
+        if (cc->refiner == ZT_CONTROL_REFINER_BLOCKS) {
+            if (i == 0) emit(b, p, k_ctl_before, ZT_ARRAY_LEN(k_ctl_before), 0, 0);
+            emit(b, p, k_ctl_after, ZT_ARRAY_LEN(k_ctl_after), 0, 0);
+        }
+        end_unit(b);
+    }
+    for (int k = 0; k < cc->n_layers; k++) {
+        snprintf(un, sizeof un, "control.layers.%d", k);
+        snprintf(p, sizeof p, "control_layers.%d.", k);
+        begin_unit(b, un, U_PER_STEP);
+        emit(b, p, k_dit_block, ZT_ARRAY_LEN(k_dit_block), F_ADALN, 0);
+        if (cc->places[k] == 0) emit(b, p, k_ctl_before, ZT_ARRAY_LEN(k_ctl_before), 0, 0);
+        emit(b, p, k_ctl_after, ZT_ARRAY_LEN(k_ctl_after), 0, 0);
+        end_unit(b);
+    }
+}
+
+static int control_validate(const zt_model_config *c, const zt_control_config *cc, zt_err *e) {
+    if (cc->n_layers < 1 || cc->n_layers > ZT_CONTROL_MAX_LAYERS || cc->n_layers > c->n_layers)
+        return zt_err_set(e, ZT_ERR_FORMAT, "control model: %d control layers (1..%d, at most the transformer's %d)",
+                          cc->n_layers, ZT_CONTROL_MAX_LAYERS, c->n_layers);
+    for (int k = 0; k < cc->n_layers; k++)
+        if (cc->places[k] < 0 || cc->places[k] >= c->n_layers || (k && cc->places[k] <= cc->places[k - 1]) ||
+            (!k && cc->places[k]))
+            return zt_err_set(e, ZT_ERR_FORMAT, "control model: control_layers_places must rise from 0 inside the "
+                                                "transformer's %d layers (place %d is %d)", c->n_layers, k, cc->places[k]);
+    if (cc->in_dim < 1 || cc->in_dim > 256)
+        return zt_err_set(e, ZT_ERR_FORMAT, "control model: control_in_dim %d not supported", cc->in_dim);
+    if ((int)cc->refiner < 0 || cc->refiner > ZT_CONTROL_REFINER_BLOCKS)
+        return zt_err_set(e, ZT_ERR_FORMAT, "control model: unknown refiner kind %d", (int)cc->refiner);
+    const int nrb = cc->refiner == ZT_CONTROL_REFINER_LAYERS ? 0 : c->n_refiner_layers;
+    if (cc->n_refiner_blocks != nrb)
+        return zt_err_set(e, ZT_ERR_FORMAT, "control model: %d control refiner blocks, expected %d", cc->n_refiner_blocks,
+                          nrb);
+    /* the refiner stage's hints: one per place, taken from its first blocks */
+    const int nhint = cc->refiner == ZT_CONTROL_REFINER_LAYERS ? cc->n_layers : cc->n_refiner_blocks;
+    if (cc->refiner != ZT_CONTROL_REFINER_PLAIN &&
+        (cc->n_refiner_places < 0 || cc->n_refiner_places > 8 || cc->n_refiner_places > nhint))
+        return zt_err_set(e, ZT_ERR_FORMAT, "control model: %d refiner places for %d refiner hints",
+                          cc->n_refiner_places, nhint);
+    for (int i = 0; cc->refiner != ZT_CONTROL_REFINER_PLAIN && i < cc->n_refiner_places; i++)
+        if (cc->refiner_places[i] < 0 || cc->refiner_places[i] >= c->n_refiner_layers)
+            return zt_err_set(e, ZT_ERR_FORMAT, "control model: refiner place %d outside the %d noise refiner layers",
+                              cc->refiner_places[i], c->n_refiner_layers);
+    return ZT_OK;
 }
 
 int zt_catalog_build(const zt_model_config *cfg, zt_catalog *cat, zt_err *e) {
+    return zt_catalog_build_control(cfg, NULL, cat, e);
+}
+
+int zt_catalog_build_control(const zt_model_config *cfg, const zt_control_config *cc, zt_catalog *cat, zt_err *e) {
     memset(cat, 0, sizeof *cat);
     int rc = zt_config_validate(cfg, e);
+    if (!rc && cc) rc = control_validate(cfg, cc, e);
     if (rc) return rc;
     builder b;
     memset(&b, 0, sizeof b);
     b.cfg = cfg;
     b.cur_unit = -1;
     walk(&b);
+    if (cc) walk_control(&b, cc);
     if (b.oom) goto oom;
+    if (cc) {
+        cat->has_control = 1;
+        cat->control = *cc;
+    }
 
     int n_packed = 0;
     for (int i = 0; i < b.n_items; i++) n_packed += b.items[i].role == ZT_CKPT_PACKED;
@@ -671,6 +774,14 @@ const zt_unit_desc *zt_catalog_unit(const zt_catalog *cat, const char *unit_name
 /* The key prefix of a unit's tensors (after dropping "model." for te). */
 static void unit_prefix(const zt_unit_desc *u, char *buf, size_t n) {
     buf[0] = 0;
+    if (!strncmp(u->name, "control.layers.", 15)) {
+        snprintf(buf, n, "control_layers.%s.", u->name + 15);
+        return;
+    }
+    if (!strncmp(u->name, "control.noise_refiner.", 22)) {
+        snprintf(buf, n, "control_noise_refiner.%s.", u->name + 22);
+        return;
+    }
     if (!strncmp(u->name, "dit.", 4) && strcmp(u->name, "dit.globals") && strcmp(u->name, "dit.adaln"))
         snprintf(buf, n, "%s.", u->name + 4);
     else if (!strncmp(u->name, "te.layers.", 10))

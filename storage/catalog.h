@@ -18,7 +18,10 @@
  *   "te.layers.I"            Qwen3 layer I, for I < te_layers - 1 only
  *                            (hidden_states[-2] never needs the last layer
  *                            nor model.norm; they are validated, not packed)
- *   "vae.decoder"            every decoder.* tensor (the encoder is ignored)
+ *   "vae.decoder"            every decoder.* tensor (+ post_quant_conv when present)
+ *   "vae.encoder"            every encoder.* tensor (+ quant_conv when present),
+ *                            only when cfg.vae_encoder (the checkpoint has one;
+ *                            stores packed before it existed have none)
  *
  * Byte image of a unit: its tensors back to back in catalog order, each
  * starting at a multiple of ZT_TENSOR_ALIGN, EXCEPT members of a fused group,
@@ -98,6 +101,8 @@ typedef struct {
     float vae_scale;       /* 0.3611 */
     float vae_shift;       /* 0.1159 */
     int vae_post_quant_conv; /* 1 only if post_quant_conv.weight exists in the file */
+    int vae_encoder;       /* 1 if the file holds the encoder (encoder.conv_in.weight): unit vae.encoder */
+    int vae_quant_conv;    /* 1 only if quant_conv.weight exists in the file (with the encoder) */
     /* scheduler */
     float sched_shift;     /* 3.0 */
     int sched_train_steps; /* 1000 */
@@ -130,8 +135,8 @@ typedef struct {
  * storage/catalog.c): PACKED tensors belong to a unit; CHECKED ones must be
  * present with this shape but are not packed (the last Qwen3 layer and
  * model.norm); UNUSED ones are what a real snapshot also holds but the
- * engine ignores (the VAE encoder: tools/mkmodel writes it, sources skip
- * it). */
+ * engine ignores (the VAE encoder when cfg.vae_encoder is 0: tools/mkmodel
+ * writes it, sources skip it). */
 typedef enum { ZT_CKPT_PACKED = 0, ZT_CKPT_CHECKED = 1, ZT_CKPT_UNUSED = 2 } zt_ckpt_role;
 
 typedef struct {
@@ -144,8 +149,43 @@ typedef struct {
     int tensor;           /* index into zt_catalog.tensors (PACKED), else -1 */
 } zt_ckpt_tensor;
 
+/* A ControlNet-Union model for the transformer (diffusers
+ * ZImageControlNetModel; the released Z-Image-Turbo-Fun-Controlnet-Union
+ * checkpoints). Its blocks have the transformer's dim, heads and FFN; it
+ * borrows the transformer's t_embedder, x_pad_token, noise and context
+ * refiners. Units (component DIT, appended after the VAE's):
+ *   "control.globals"         control_all_x_embedder.{P}  (once per image)
+ *   "control.adaln"           adaLN_modulation.0 of every control block, in use
+ *                             order: control_noise_refiner.I, then control_layers.K
+ *   "control.noise_refiner.I" one block of control_noise_refiner (refiner
+ *                             PLAIN or BLOCKS; BLOCKS: + before_proj (I = 0),
+ *                             after_proj)
+ *   "control.layers.K"        one block of control_layers + before_proj (K = 0)
+ *                             + after_proj
+ * (the last two used on every evaluation; with refiner LAYERS the control
+ * layers run twice per evaluation). */
+#define ZT_CONTROL_MAX_LAYERS 64
+typedef enum {
+    ZT_CONTROL_REFINER_PLAIN = 0,  /* add_control_noise_refiner null (Union 1.0): plain modulated blocks over the
+                                    * control tokens, no hints into the noise refiner */
+    ZT_CONTROL_REFINER_LAYERS = 1, /* "control_layers" (Union 2.0): the control layers run over the image tokens
+                                    * first; their first hints go into the noise refiner */
+    ZT_CONTROL_REFINER_BLOCKS = 2, /* "control_noise_refiner" (Union 2.1): control blocks with projections */
+} zt_control_refiner;
+typedef struct {
+    int n_layers;                          /* control_layers */
+    int places[ZT_CONTROL_MAX_LAYERS];     /* the transformer layer each hint is added after (places[0] = 0) */
+    int n_refiner_places;
+    int refiner_places[8];                 /* noise_refiner layers given the refiner hints (LAYERS, BLOCKS) */
+    int in_dim;                            /* control context channels: 16, or 33 (control | 1 - mask | masked image) */
+    zt_control_refiner refiner;
+    int n_refiner_blocks;                  /* control_noise_refiner blocks: n_refiner_layers, 0 with LAYERS */
+} zt_control_config;
+
 typedef struct {
     zt_model_config cfg;
+    int has_control;
+    zt_control_config control; /* when has_control (units appended: zt_catalog_build_control) */
     int n_units;
     zt_unit_desc *units;      /* in use order within a component */
     int n_tensors;
@@ -162,8 +202,9 @@ int zt_config_preset(const char *name, zt_model_config *cfg, zt_err *e);
 /* Read a snapshot folder's config files (transformer/config.json,
  * text_encoder/config.json, vae/config.json, scheduler/scheduler_config.json;
  * model_index.json is optional) into cfg, derived fields filled and the
- * result validated. te_prefix_model is set to 1 and vae_post_quant_conv to
- * 0: the weight files decide those (storage/source.h). Errors name the file
+ * result validated. te_prefix_model is set to 1, vae_post_quant_conv,
+ * vae_encoder and vae_quant_conv to 0: the weight files decide those
+ * (storage/source.h). Errors name the file
  * and the key. */
 int zt_config_load(const char *snapshot_dir, zt_model_config *cfg, zt_err *e);
 /* Fill the transformer constants the reference hard-codes (head_dim,
@@ -176,6 +217,11 @@ int zt_config_validate(const zt_model_config *cfg, zt_err *e);
 
 /* Build the catalog (units, tensors, image offsets) for a config. */
 int zt_catalog_build(const zt_model_config *cfg, zt_catalog *cat, zt_err *e);
+/* The same catalog with a ControlNet's units appended (the model's units
+ * keep their indices). Checks the control config (places inside the
+ * transformer's layers, increasing, the first 0; refiner places inside its
+ * refiner; in_dim 1..256). */
+int zt_catalog_build_control(const zt_model_config *cfg, const zt_control_config *cc, zt_catalog *cat, zt_err *e);
 void zt_catalog_free(zt_catalog *cat);
 /* Lookups (NULL when absent). Unit by name; tensor by unit and the key
  * relative to the unit's prefix:

@@ -565,6 +565,8 @@ int zt_comfy_open(const zt_comfy_files *files, zt_source **out, zt_err *e) {
         rc = pick_config(&s->files[fd], s->cls[fd].prefix[ZT_COMP_DIT], &cfg, e);
         cfg.te_prefix_model = zt_st_find(&s->files[ft], "model.embed_tokens.weight") != NULL;
         cfg.vae_post_quant_conv = has(&s->files[fv], s->cls[fv].prefix[ZT_COMP_VAE], "post_quant_conv.weight");
+        cfg.vae_encoder = has(&s->files[fv], s->cls[fv].prefix[ZT_COMP_VAE], "encoder.conv_in.weight");
+        cfg.vae_quant_conv = cfg.vae_encoder && has(&s->files[fv], s->cls[fv].prefix[ZT_COMP_VAE], "quant_conv.weight");
     }
     if (!rc) rc = zt_catalog_build(&cfg, &s->cat, e);
     if (!rc && !(s->locs = calloc((size_t)(s->cat.n_tensors ? s->cat.n_tensors : 1), sizeof *s->locs)))

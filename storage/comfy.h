@@ -49,7 +49,8 @@
  *               B.attention.norm_q|norm_k.weight -> B.attention.q_norm|k_norm.weight
  *               everything else unchanged (t_embedder, cap_embedder, pad
  *               tokens, norms, feed_forward.w1|w2|w3, adaLN_modulation.0)
- *   VAE bfl (decoder only; nb = number of blocks, here 4):
+ *   VAE bfl (nb = number of blocks, here 4; the encoder's keys as the
+ *   decoder's with "encoder." and its down blocks, not reversed):
  *               decoder.conv_norm_out.X         -> decoder.norm_out.X
  *               decoder.mid_block.resnets.0|1.X -> decoder.mid.block_1|2.X
  *               decoder.mid_block.attentions.0.group_norm|to_q|to_k|to_v|to_out.0.X
@@ -58,15 +59,17 @@
  *               decoder.up_blocks.I.resnets.J.X -> decoder.up.(nb-1-I).block.J.X
  *               decoder.up_blocks.I.upsamplers.0.conv.X -> decoder.up.(nb-1-I).upsample.conv.X
  *               conv_shortcut                   -> nin_shortcut
- *               decoder.conv_in, decoder.conv_out, post_quant_conv unchanged
+ *               encoder.down_blocks.I.resnets.J.X -> encoder.down.I.block.J.X
+ *               encoder.down_blocks.I.downsamplers.0.conv.X -> encoder.down.I.downsample.conv.X
+ *               conv_in, conv_out, (post_)quant_conv unchanged
  *   TE, DiT diffusers, VAE diffusers: unchanged.
- *   Extra tensors (the VAE encoder, lm_head, norm_final, ...) are ignored.
+ *   Extra tensors (lm_head, norm_final, ...) are ignored.
  *
  * CONFIG: the files carry none. The DiT's width, caption width and layer
  * count must match a built-in config (zt_config_preset: "full" is the real
  * model, "tiny" the test model); every tensor is then checked against that
- * config's shapes (te_prefix_model and vae_post_quant_conv come from the
- * files, as for a snapshot).
+ * config's shapes (te_prefix_model, vae_post_quant_conv, vae_encoder and
+ * vae_quant_conv come from the files, as for a snapshot).
  *
  * DTYPES: F32, F16, BF16 (rounded to BF16 to nearest even, as the snapshot
  * reader does); F8_E4M3 and F8_E5M2 only in files without scales (each

@@ -224,7 +224,9 @@ static int load_vae(const char *dir, zt_model_config *c, zt_err *e) {
             }
         }
     }
-    c->vae_post_quant_conv = 0; /* decided from the weight file */
+    c->vae_post_quant_conv = 0; /* decided from the weight file, as vae_encoder and vae_quant_conv */
+    c->vae_encoder = 0;
+    c->vae_quant_conv = 0;
 out:
     cfile_close(&f);
     return rc;

@@ -125,7 +125,7 @@ int zt_snapshot_open(const char *dir, zt_source **out, zt_err *e) {
         rc = zt_st_set_open(sub, k_comp_files[c].base, &s->sets[c], e);
     }
     if (rc) goto fail;
-    /* the files decide the text-encoder key spelling and post_quant_conv */
+    /* the files decide the text-encoder key spelling, post_quant_conv and the encoder */
     const zt_st_set *te = &s->sets[ZT_COMP_TEXT];
     if (find(te, "model.embed_tokens.weight")) cfg.te_prefix_model = 1;
     else if (find(te, "embed_tokens.weight")) cfg.te_prefix_model = 0;
@@ -134,6 +134,8 @@ int zt_snapshot_open(const char *dir, zt_source **out, zt_err *e) {
         goto fail;
     }
     cfg.vae_post_quant_conv = find(&s->sets[ZT_COMP_VAE], "post_quant_conv.weight") != NULL;
+    cfg.vae_encoder = find(&s->sets[ZT_COMP_VAE], "encoder.conv_in.weight") != NULL;
+    cfg.vae_quant_conv = cfg.vae_encoder && find(&s->sets[ZT_COMP_VAE], "quant_conv.weight") != NULL;
     rc = zt_catalog_build(&cfg, &s->cat, e);
     if (rc) {
         zt_err_prefix(e, "%s", dir);

@@ -59,7 +59,7 @@ const zt_store_cfg_field zt_store_cfg_fields[] = {
     CFG_IA(vae_block_out, 0), CFG_IA(vae_block_out, 1), CFG_IA(vae_block_out, 2), CFG_IA(vae_block_out, 3),
     CFG_IA(vae_block_out, 4), CFG_IA(vae_block_out, 5), CFG_IA(vae_block_out, 6), CFG_IA(vae_block_out, 7),
     CFG_I(vae_layers_per_block), CFG_I(vae_groups), CFG_F(vae_scale), CFG_F(vae_shift),
-    CFG_I(vae_post_quant_conv),
+    CFG_I(vae_post_quant_conv), CFG_I(vae_encoder), CFG_I(vae_quant_conv),
     CFG_F(sched_shift), CFG_I(sched_train_steps), CFG_I(sched_dynamic),
 };
 const int zt_store_n_cfg_fields = (int)ZT_ARRAY_LEN(zt_store_cfg_fields);
@@ -205,6 +205,10 @@ void zt_store_header_encode(const zt_store_header *H, uint8_t h[ZT_STORE_HEADER_
 
 /* ---- index ---- */
 
+/* Keys added after stores existed: absent means 0 (a store packed before the
+ * VAE encoder became a unit has none). */
+static int cfg_field_optional(const char *key) { return !strcmp(key, "vae_encoder") || !strcmp(key, "vae_quant_conv"); }
+
 static int decode_config(const uint8_t *p, uint32_t n, const char *name, zt_model_config *cfg, zt_err *e) {
     int seen[ZT_ARRAY_LEN(zt_store_cfg_fields)] = {0};
     memset(cfg, 0, sizeof *cfg);
@@ -236,7 +240,7 @@ static int decode_config(const uint8_t *p, uint32_t n, const char *name, zt_mode
         }
     }
     for (int j = 0; j < zt_store_n_cfg_fields; j++)
-        if (!seen[j])
+        if (!seen[j] && !cfg_field_optional(zt_store_cfg_fields[j].key))
             return zt_err_set(e, ZT_ERR_FORMAT, "%s: config key '%s' is missing", name, zt_store_cfg_fields[j].key);
     if (cfg->n_layers > CFG_LAYERS_MAX || cfg->n_refiner_layers > CFG_LAYERS_MAX || cfg->te_layers > CFG_LAYERS_MAX ||
         cfg->vae_n_blocks > 8 || cfg->vae_layers_per_block > 64)

@@ -41,7 +41,9 @@
  * Index: seven sections back to back, in this order, with these sizes:
  *   1 config records  n_config x 32   the zt_model_config, one field a record:
  *        0 char[24] key, NUL-padded ("dim", "axes_dims.0", ...; the list
- *                   is k_config_fields in store.c; all must be present once)
+ *                   is k_config_fields in store.c; all must be present once,
+ *                   except "vae_encoder" and "vae_quant_conv", added later:
+ *                   absent = 0, i.e. no unit vae.encoder)
  *       24 u32      type: 1 = int32, 2 = float32 (IEEE binary32 bits)
  *       28 u32      value
  *   2 unit records    n_units x 112

@@ -333,6 +333,20 @@ static void json_requests(void) {
         {"{\"prompt\": \"a\", \"loras\": [\":0.5\"]}", ZTURBO_ERR_ARG, "no file name", 0, 0, 0, 0},
         {"{\"prompt\": \"a\", \"loras\": [\"a\\u0000b\"]}", ZTURBO_ERR_ARG, "NUL", 0, 0, 0, 0},
         {"{\"prompt\": \"a\", \"loras\": []}", 0, NULL, 0, ZTURBO_GIVEN_LORAS, 1024, 8},
+        /* the image fields (issue 18): file names, strength (0, 1], control_scale within +-1000, the image rules */
+        {"{\"prompt\": \"a\", \"init_image\": 5}", ZTURBO_ERR_ARG, "\"init_image\" must be a file name", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"mask\": \"\"}", ZTURBO_ERR_ARG, "\"mask\" must be a file name", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"init_image\": \"i.png\", \"strength\": 0}", ZTURBO_ERR_RANGE,
+         "\"strength\" must be a number in (0, 1]", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"init_image\": \"i.png\", \"strength\": 1.5}", ZTURBO_ERR_RANGE, "(0, 1]", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"control_scale\": 1001}", ZTURBO_ERR_RANGE, "-1000..1000", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"strength\": 0.5}", ZTURBO_ERR_ARG, "strength needs an init image", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"mask\": \"m.png\"}", ZTURBO_ERR_ARG, "a mask (inpainting) needs an init image", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"init_image\": \"i.png\", \"control\": \"c.png\"}", ZTURBO_ERR_ARG,
+         "a control image with an init image needs a mask", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"init_images\": \"i.png\"}", ZTURBO_ERR_ARG, "unknown key \"init_images\"", 0, 0, 0, 0},
+        {"{\"prompt\": \"a\", \"init_image\": \"i.png\", \"strength\": 0.3}", 0, NULL, 0,
+         ZTURBO_GIVEN_INIT_IMAGE | ZTURBO_GIVEN_STRENGTH, 1024, 8},
     };
     for (size_t i = 0; i < ZT_ARRAY_LEN(t); i++) {
         zturbo_params p;
@@ -374,6 +388,18 @@ static void json_requests(void) {
     ZT_CHECK(zturbo_params_from_json(none, strlen(none), &p, &prompt, &given, err, sizeof err) == 0 && p.loras &&
                  p.n_loras == 0 && p.rng == ZTURBO_RNG_TORCH_CPU,
              "JSON \"loras\": []: no LoRAs (not the options'), rng kept");
+    free(prompt);
+    /* the image fields land in p; the file names live in the prompt's block, after the LoRAs */
+    const char *im = "{\"prompt\": \"a\", \"control\": \"dir/c.png\", \"mask\": \"m.png\", \"init_image\": \"i.jpg\", "
+                     "\"control_scale\": -2.5, \"loras\": [\"l.safetensors\"]}";
+    zturbo_params_default(&p);
+    ZT_CHECK(zturbo_params_from_json(im, strlen(im), &p, &prompt, &given, err, sizeof err) == 0 &&
+                 given == (ZTURBO_GIVEN_CONTROL | ZTURBO_GIVEN_MASK | ZTURBO_GIVEN_INIT_IMAGE | ZTURBO_GIVEN_CONTROL_SCALE |
+                           ZTURBO_GIVEN_LORAS) &&
+                 p.init_image && !strcmp(p.init_image, "i.jpg") && p.mask && !strcmp(p.mask, "m.png") && p.control_image &&
+                 !strcmp(p.control_image, "dir/c.png") && p.control_scale == -2.5 && p.strength == 0 && p.n_loras == 1 &&
+                 !strcmp(p.loras[0].path, "l.safetensors"),
+             "JSON image fields: '%s' given %u", err, given);
     free(prompt);
     const char *bad_utf8 = "{\"prompt\": \"caf\xe9\"}";
     ZT_CHECK(zturbo_params_from_json(bad_utf8, strlen(bad_utf8), &p, &prompt, &given, err, sizeof err) == ZTURBO_ERR_ARG,

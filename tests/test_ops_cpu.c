@@ -200,24 +200,27 @@ static void test_attention_all(zt_rng *rng) {
 
 /* ---- conv2d ------------------------------------------------------------------ */
 
-static void test_conv(zt_rng *rng, int h, int w, int cin, int cout, int ks, zt_dtype dt, int with_bias, int with_resid) {
+static void test_conv_s(zt_rng *rng, int h, int w, int cin, int cout, int ks, zt_dtype dt, int with_bias,
+                        int with_resid, int stride) {
     char what[160];
-    snprintf(what, sizeof what, "conv2d %dx%d cin%d cout%d k%d %s bias%d resid%d", h, w, cin, cout, ks, tt_dt(dt),
-             with_bias, with_resid);
-    const size_t hw = (size_t)h * w, es = zt_dtype_size(dt);
+    snprintf(what, sizeof what, "conv2d %dx%d cin%d cout%d k%d %s bias%d resid%d stride%d", h, w, cin, cout, ks,
+             tt_dt(dt), with_bias, with_resid, stride);
+    /* stride 2: diffusers' Downsample2D (pad bottom/right by one, none top/left) */
+    const int oh = h / stride, ow = w / stride, pad = stride == 2 ? 0 : ks / 2;
+    const size_t ihw = (size_t)h * w, hw = (size_t)oh * ow, es = zt_dtype_size(dt);
     tt_tensor x, wt, b, r;
-    tt_random(&x, hw * cin, dt, rng, 0.0, 1.0);
+    tt_random(&x, ihw * cin, dt, rng, 0.0, 1.0);
     tt_random(&wt, (size_t)cout * ks * ks * cin, dt, rng, 0.0, 1.0);
     tt_random(&b, (size_t)cout, dt, rng, 0.5, 1.0);
     tt_random(&r, hw * cout, dt, rng, 0.0, 2.0);
     double *ref = malloc(sizeof(double) * hw * cout), abs_tol = 0;
-    for (int py = 0; py < h; py++)
-        for (int px = 0; px < w; px++)
+    for (int py = 0; py < oh; py++)
+        for (int px = 0; px < ow; px++)
             for (int co = 0; co < cout; co++) {
                 double s = 0, sa = 0;
                 for (int dy = 0; dy < ks; dy++)
                     for (int dx = 0; dx < ks; dx++) {
-                        const int sy = py + dy - ks / 2, sx = px + dx - ks / 2;
+                        const int sy = py * stride + dy - pad, sx = px * stride + dx - pad;
                         if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
                         for (int ci = 0; ci < cin; ci++) {
                             const double t = x.v[((size_t)sy * w + sx) * cin + ci] *
@@ -227,15 +230,16 @@ static void test_conv(zt_rng *rng, int h, int w, int cin, int cout, int ks, zt_d
                         }
                     }
                 if (with_bias) s += b.v[co];
-                if (with_resid) s += r.v[((size_t)py * w + px) * cout + co];
-                ref[((size_t)py * w + px) * cout + co] = s;
+                if (with_resid) s += r.v[((size_t)py * ow + px) * cout + co];
+                ref[((size_t)py * ow + px) * cout + co] = s;
                 abs_tol = fmax(abs_tol, 1e-6 * (sa + fabs(s)) * (1 + (double)ks * ks * cin / 1024.0));
             }
     void *y = malloc(hw * cout * es + 1), *y1 = malloc(hw * cout * es + 1);
     tt_poison(y, hw * cout * es);
     tt_poison(y1, hw * cout * es);
     zt_conv2d c = {.h = h, .w = w, .cin = cin, .cout = cout, .k = ks, .x = x.p, .wgt = wt.p,
-                   .bias = with_bias ? b.p : NULL, .residual = with_resid ? r.p : NULL, .y = y, .dt = dt};
+                   .bias = with_bias ? b.p : NULL, .residual = with_resid ? r.p : NULL, .y = y, .dt = dt,
+                   .stride = stride};
     const size_t wsz = zt_conv2d_workspace_size(ops3, &c);
     void *ws = ws_alloc(wsz);
     zt_op_conv2d(ops3, &c, ws);
@@ -256,6 +260,10 @@ static void test_conv(zt_rng *rng, int h, int w, int cin, int cout, int ks, zt_d
     tt_free(&r);
 }
 
+static void test_conv(zt_rng *rng, int h, int w, int cin, int cout, int ks, zt_dtype dt, int with_bias, int with_resid) {
+    test_conv_s(rng, h, w, cin, cout, ks, dt, with_bias, with_resid, 1);
+}
+
 /* In place (y == residual) as a ResBlock's second conv may run. */
 static void test_conv_all(zt_rng *rng) {
     const zt_dtype dts[2] = {ZT_DT_BF16, ZT_DT_F32};
@@ -268,6 +276,11 @@ static void test_conv_all(zt_rng *rng) {
         test_conv(rng, 7, 9, 40, 33, 1, dt, 1, 1);
         test_conv(rng, 13, 11, 40, 70, 3, dt, 1, 1); /* 143 pixels, 70 channels, k = 360: every block edge */
         test_conv(rng, 1, 1, 8, 4, 3, dt, 1, 0);     /* a single pixel: only the centre tap */
+        /* stride 2 (the VAE encoder's downsamplers): bottom/right padding only */
+        test_conv_s(rng, 8, 10, 5, 5, 3, dt, 1, 0, 2);
+        test_conv_s(rng, 14, 6, 40, 40, 3, dt, 1, 1, 2);
+        test_conv_s(rng, 2, 2, 16, 7, 3, dt, 1, 0, 2); /* one output pixel: 4 of 9 taps inside */
+        test_conv_s(rng, 26, 22, 33, 70, 3, dt, 0, 0, 2);
     }
 }
 

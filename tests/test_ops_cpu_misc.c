@@ -330,6 +330,32 @@ static void test_swiglu(zt_rng *rng, int rows, int ff, int in_pad, int out_pad, 
     tt_free(&in);
 }
 
+/* y = a + rnd(b * s): exact (the scaled b rounded to dt before the add, as
+ * torch's `hint * scale`, then the sum rounded once). */
+static void test_add_scaled(zt_rng *rng, size_t n, zt_dtype dt, float s, int inplace) {
+    char what[120];
+    snprintf(what, sizeof what, "add_scaled n%zu %s s%g%s", n, tt_dt(dt), s, inplace ? " inplace" : "");
+    const size_t sz = n * zt_dtype_size(dt);
+    tt_tensor a, b;
+    tt_random(&a, n, dt, rng, 0.0, 3.0);
+    tt_random(&b, n, dt, rng, 0.0, 3.0);
+    double *ref = malloc(sizeof(double) * n);
+    for (size_t i = 0; i < n; i++) {
+        const double hs = ref_round((double)(float)(b.v[i] * (double)s), dt);
+        ref[i] = ref_round((double)(float)(a.v[i] + hs), dt);
+    }
+    void *y = inplace ? a.p : malloc(sz + 1);
+    if (!inplace) tt_poison(y, sz);
+    zt_op_add_scaled(ops3, n, a.p, b.p, s, y, dt);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) off += tt_get(y, dt, i) != ref[i];
+    ZT_CHECK(off == 0, "%s: %zu of %zu values differ from a + rnd(b * s)", what, off, n);
+    if (!inplace) free(y);
+    free(ref);
+    tt_free(&a);
+    tt_free(&b);
+}
+
 static void test_elementwise_all(zt_rng *rng) {
     const zt_dtype dts[2] = {ZT_DT_BF16, ZT_DT_F32};
     for (int d = 0; d < 2; d++) {
@@ -338,6 +364,9 @@ static void test_elementwise_all(zt_rng *rng) {
             test_elementwise(rng, op, 1001, dts[d], 1);
         }
         test_elementwise(rng, EW_ADD, 300001, dts[d], 0); /* threaded slices */
+        test_add_scaled(rng, 1001, dts[d], 0.7f, 0);
+        test_add_scaled(rng, 300001, dts[d], 0.35f, 1);
+        test_add_scaled(rng, 999, dts[d], 1.0f, 0);
         test_elementwise(rng, EW_SILU, 300001, dts[d], 1);
         test_swiglu(rng, 5, 77, 6, 3, dts[d]);
         test_swiglu(rng, 300, 1000, 0, 0, dts[d]);
@@ -583,6 +612,91 @@ static void test_upsample(zt_rng *rng, int h, int w, int c, zt_dtype dt) {
     tt_free(&x);
 }
 
+/* The encoder posterior: each rounding point of diffusers' f32 arithmetic
+ * (clamp, 0.5 * logvar, exp, std * eps, mean + ..., - shift, * scale)
+ * rebuilt in f32 with volatile temporaries; exp in double then rounded (the
+ * op's expf may be 1 ulp off: compared to 2e-7 relative). Logvars beyond the
+ * clamp on both sides, argmax (eps NULL) exactly the scaled mean. */
+static void test_vae_posterior(zt_rng *rng, int c, int h, int w, zt_dtype dt) {
+    char what[80];
+    snprintf(what, sizeof what, "vae_posterior c%d %dx%d %s", c, h, w, tt_dt(dt));
+    const size_t hw = (size_t)h * w, n = (size_t)c * hw;
+    tt_tensor m;
+    tt_random(&m, hw * 2 * c, dt, rng, 0.0, 2.0);
+    for (size_t p = 0; p < hw; p += 3) { /* logvars past the clamp */
+        const double big = (p % 2 ? 45.0 : -70.0);
+        if (dt == ZT_DT_F32) ((float *)m.p)[p * 2 * c + c] = (float)big;
+        else ((uint16_t *)m.p)[p * 2 * c + c] = zt_f32_to_bf16((float)big);
+        m.v[p * 2 * c + c] = big;
+    }
+    float *eps = malloc(n * sizeof *eps), *out = malloc(n * sizeof *out);
+    double *ref = malloc(n * sizeof *ref), *refm = malloc(n * sizeof *refm);
+    for (size_t i = 0; i < n; i++) eps[i] = (float)zt_rng_normal(rng);
+    const float shift = 0.1159f, scale = 0.3611f;
+    for (int ch = 0; ch < c; ch++)
+        for (size_t p = 0; p < hw; p++) {
+            const float mean = (float)m.v[p * 2 * c + ch];
+            float lv = (float)m.v[p * 2 * c + c + ch];
+            lv = lv < -30.0f ? -30.0f : lv > 20.0f ? 20.0f : lv;
+            const volatile float half = 0.5f * lv;
+            const volatile float sd = (float)exp((double)half);
+            const volatile float se = sd * eps[(size_t)ch * hw + p];
+            const volatile float z = mean + se;
+            const volatile float zs = z - shift, zm = mean - shift;
+            ref[(size_t)ch * hw + p] = (float)(zs * scale);
+            refm[(size_t)ch * hw + p] = (float)(zm * scale);
+        }
+    tt_poison(out, n * sizeof *out);
+    zt_op_vae_posterior(ops3, c, h, w, m.p, dt, eps, shift, scale, out);
+    size_t bad = 0, exact = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad += !(fabs(out[i] - ref[i]) <= 4e-7 * fabs(ref[i]) + 1e-30); /* NaN counts */
+        exact += out[i] == (float)ref[i];
+    }
+    ZT_CHECK(bad == 0 && exact >= n * 9 / 10, "%s: %zu beyond 4e-7, %zu of %zu exact", what, bad, exact, n);
+    tt_poison(out, n * sizeof *out);
+    zt_op_vae_posterior(ops3, c, h, w, m.p, dt, NULL, shift, scale, out);
+    bad = 0;
+    for (size_t i = 0; i < n; i++) bad += out[i] != (float)refm[i];
+    ZT_CHECK(bad == 0, "%s argmax: %zu of %zu differ from fl32((mean - shift) * scale)", what, bad, n);
+    free(eps);
+    free(out);
+    free(ref);
+    free(refm);
+    tt_free(&m);
+}
+
+/* scale_noise / the inpainting blend: exact, each product and the sum
+ * rounded once in f32 (volatile temporaries); sigma 1 gives the noise and
+ * sigma 0 the clean latents exactly; a mask keeps the masked latents. */
+static void test_flow_mix(zt_rng *rng) {
+    enum { C = 3, HW = 37, N = C * HW };
+    float x0[N], nz[N], lat[N], prev[N], mask[HW];
+    for (int i = 0; i < N; i++) {
+        x0[i] = (float)(zt_rng_normal(rng) * 1.7);
+        nz[i] = (float)zt_rng_normal(rng);
+        prev[i] = (float)zt_rng_normal(rng);
+    }
+    for (int p = 0; p < HW; p++) mask[p] = (float)(zt_rng_u64(rng) % 2);
+    const float sigmas[] = {1.0f, 0.9545454f, 0.6f, 0.3f, 0.0f};
+    for (size_t s = 0; s < ZT_ARRAY_LEN(sigmas); s++)
+        for (int m = 0; m < 2; m++) {
+            const float sg = sigmas[s];
+            memcpy(lat, prev, sizeof lat);
+            zt_op_flow_mix(ops3, C, HW, x0, nz, sg, m ? mask : NULL, lat);
+            int bad = 0;
+            for (int i = 0; i < N; i++) {
+                const volatile float keep = 1.0f - sg;
+                const volatile float a = sg * nz[i], b = keep * x0[i];
+                const float v = a + b, want = m && mask[i % HW] != 0.0f ? prev[i] : v;
+                bad += memcmp(&lat[i], &want, 4) != 0;
+                if (!m && sg == 1.0f) bad += lat[i] != nz[i];
+                if (!m && sg == 0.0f) bad += lat[i] != x0[i];
+            }
+            ZT_CHECK(bad == 0, "flow_mix sigma %g mask %d: %d elements wrong", sg, m, bad);
+        }
+}
+
 /* u8 = round_half_even(fl32(clamp(fl32(x*0.5 + 0.5), 0, 1) * 255)), by floor
  * and parity (independent of the op's nearbyintf). */
 static int ref_rgb8(float x) {
@@ -654,6 +768,9 @@ int main(void) {
     test_upsample(&rng, 5, 7, 3, ZT_DT_BF16);
     test_upsample(&rng, 4, 3, 33, ZT_DT_F32);
     test_to_rgb8(&rng);
+    test_vae_posterior(&rng, 16, 5, 7, ZT_DT_F32);
+    test_flow_mix(&rng);
+    test_vae_posterior(&rng, 3, 4, 4, ZT_DT_BF16);
     zt_ops_destroy(ops3);
     zt_ops_destroy(ops1);
     return zt_test_finish("test_ops_cpu_misc");

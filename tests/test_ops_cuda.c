@@ -184,6 +184,7 @@ static const elem_bound k_bounds[] = {
     {"silu", 1, 1.0 / 16},            /* expf of the device's libm */
     {"tanh", 1, 1.0 / 16},
     {"add", 1, 1.0 / 16},
+    {"add_scaled", 0, 1.0 / 16},      /* two exact-f32 steps, two RNE: bit-exact */
     {"one_plus", 1, 1.0 / 16},
     {"convert", 1, 1.0 / 16},
     {"vae_input", 1, 1.0 / 16},
@@ -529,9 +530,9 @@ static void t_groupnorm(int hw, int c, int groups, zt_dtype dt, zt_dtype gbdt, i
 }
 
 /* ---- elementwise ----------------------------------------------------------------- */
-enum { E_ADD, E_SILU, E_ONE_PLUS, E_TANH };
+enum { E_ADD, E_SILU, E_ONE_PLUS, E_TANH, E_ADD_SCALED };
 static void t_elementwise(int kind, size_t n, zt_dtype dt, int misalign, int inplace) {
-    static const char *wn[] = {"add", "silu", "one_plus", "tanh"};
+    static const char *wn[] = {"add", "silu", "one_plus", "tanh", "add_scaled"};
     if (!want(wn[kind])) return;
     const size_t off = misalign ? 1 : 0;
     tbuf a = tb_new(n + off, dt), b = tb_new(n + off, dt), y = tb_new(n + off, dt);
@@ -544,11 +545,12 @@ static void t_elementwise(int kind, size_t n, zt_dtype dt, int misalign, int inp
         void *pa = gpu ? tb_d(&a, off) : tb_h(&a, off), *pb = gpu ? tb_d(&b, off) : tb_h(&b, off);
         void *py = inplace ? pa : (gpu ? tb_d(&y, off) : tb_h(&y, off));
         if (kind == E_ADD) zt_op_add(o, n, pa, pb, py, dt);
+        else if (kind == E_ADD_SCALED) zt_op_add_scaled(o, n, pa, pb, 0.7f, py, dt);
         else if (kind == E_SILU) zt_op_silu(o, n, pa, py, dt);
         else if (kind == E_ONE_PLUS) zt_op_one_plus(o, n, pa, py, dt);
         else zt_op_tanh(o, n, pa, py, dt);
     }
-    static const char *names[] = {"add", "silu", "one_plus", "tanh"};
+    static const char *names[] = {"add", "silu", "one_plus", "tanh", "add_scaled"};
     char what[128];
     snprintf(what, sizeof what, "n%zu %s%s%s", n, dn(dt), misalign ? " misaligned" : "", inplace ? " inplace" : "");
     tb_check(names[kind], what, inplace ? &a : &y, dt == ZT_DT_F32);
@@ -700,17 +702,17 @@ static void t_vae_input(int c, int h, int w, zt_dtype dt) {
     tb_free(&lat); tb_free(&y);
 }
 
-static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid, int variant) {
+static void t_conv_s(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid, int variant, int stride) {
     if (!want("conv2d")) return;
-    const size_t hw = (size_t)h * w, K = (size_t)k * k * cin;
-    tbuf x = tb_new(hw * cin, dt), wt = tb_new((size_t)cout * K, dt), b = tb_new((size_t)cout, dt);
+    const size_t ihw = (size_t)h * w, hw = (size_t)(h / stride) * (w / stride), K = (size_t)k * k * cin;
+    tbuf x = tb_new(ihw * cin, dt), wt = tb_new((size_t)cout * K, dt), b = tb_new((size_t)cout, dt);
     tbuf r = tb_new(hw * cout, dt), y = tb_new(hw * cout, dt);
     tb_rand(&x, 1.0, 0.0);
     tb_rand(&wt, 1.0 / sqrt((double)K), 0.0);
     tb_rand(&b, 0.5, 0.0);
     tb_rand(&r, 1.0, 0.0);
     tb_poison(&y, 0xFF);
-    zt_conv2d c = {.h = h, .w = w, .cin = cin, .cout = cout, .k = k, .dt = dt};
+    zt_conv2d c = {.h = h, .w = w, .cin = cin, .cout = cout, .k = k, .dt = dt, .stride = stride};
     for (int side = 0; side < 2; side++) {
         const int gpu = side == 1;
         zt_ops *o = gpu ? g_gpu : g_cpu;
@@ -727,10 +729,53 @@ static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias
         zt_mem_free(o, ws);
     }
     char what[128];
-    snprintf(what, sizeof what, "%dx%d %d->%d k%d %s%s%s v%d", h, w, cin, cout, k, dn(dt), bias ? " bias" : "",
-             resid ? " resid" : "", variant);
+    snprintf(what, sizeof what, "%dx%d %d->%d k%d %s%s%s v%d%s", h, w, cin, cout, k, dn(dt), bias ? " bias" : "",
+             resid ? " resid" : "", variant, stride == 2 ? " stride2" : "");
     tb_check(bias || resid ? "conv2d+sum" : "conv2d", what, &y, dt == ZT_DT_F32);
     tb_free(&x); tb_free(&wt); tb_free(&b); tb_free(&r); tb_free(&y);
+}
+
+static void t_conv(int h, int w, int cin, int cout, int k, zt_dtype dt, int bias, int resid, int variant) {
+    t_conv_s(h, w, cin, cout, k, dt, bias, resid, variant, 1);
+}
+
+/* scale_noise / inpaint blend: the same f32 operations on both sides. */
+static void t_flow_mix(int c, size_t hw, float sigma, int masked) {
+    if (!want("flow_mix")) return;
+    tbuf x0 = tb_new((size_t)c * hw, ZT_DT_F32), nz = tb_new((size_t)c * hw, ZT_DT_F32);
+    tbuf m = tb_new(hw, ZT_DT_F32), y = tb_new((size_t)c * hw, ZT_DT_F32);
+    tb_rand(&x0, 1.5, 0.0);
+    tb_rand(&nz, 1.0, 0.0);
+    tb_rand(&y, 1.0, 0.0);
+    for (size_t p = 0; p < hw; p++) ((float *)m.h)[p] = (float)(p % 3 == 0);
+    tb_sync(&m);
+    zt_op_flow_mix(g_cpu, c, hw, x0.h, nz.h, sigma, masked ? m.h : NULL, y.h);
+    zt_op_flow_mix(g_gpu, c, hw, x0.d, nz.d, sigma, masked ? m.d : NULL, y.d);
+    char what[128];
+    snprintf(what, sizeof what, "c%d hw%zu sigma %g%s", c, hw, sigma, masked ? " masked" : "");
+    tb_check("flow_mix", what, &y, 1);
+    tb_free(&x0); tb_free(&nz); tb_free(&m); tb_free(&y);
+}
+
+/* The encoder posterior: sample (eps) and argmax (eps NULL); logvars beyond
+ * the clamp on both sides. CUDA's expf may differ from the CPU's by an ulp. */
+static void t_vae_posterior(int c, int h, int w, zt_dtype dt) {
+    if (!want("vae_posterior")) return;
+    const size_t hw = (size_t)h * w;
+    tbuf m = tb_new(hw * 2 * c, dt), eps = tb_new((size_t)c * hw, ZT_DT_F32), y = tb_new((size_t)c * hw, ZT_DT_F32);
+    tb_rand(&m, 2.0, 0.0);
+    for (size_t p = 0; p < hw; p += 3) h_set(m.h, dt, p * 2 * c + c, p % 2 ? 45.0f : -70.0f);
+    tb_sync(&m);
+    tb_rand(&eps, 1.0, 0.0);
+    for (int sample = 0; sample < 2; sample++) {
+        tb_poison(&y, 0xFF);
+        zt_op_vae_posterior(g_cpu, c, h, w, m.h, dt, sample ? (const float *)eps.h : NULL, 0.1159f, 0.3611f, y.h);
+        zt_op_vae_posterior(g_gpu, c, h, w, m.d, dt, sample ? (const float *)eps.d : NULL, 0.1159f, 0.3611f, y.d);
+        char what[128];
+        snprintf(what, sizeof what, "c%d %dx%d %s %s", c, h, w, dn(dt), sample ? "sample" : "argmax");
+        tb_check("vae_posterior", what, &y, 1);
+    }
+    tb_free(&m); tb_free(&eps); tb_free(&y);
 }
 
 static void t_upsample(int h, int w, int c, zt_dtype dt) {
@@ -858,7 +903,7 @@ int main(void) {
 
     /* elementwise: vector and scalar paths, in place */
     static const size_t ns[] = {1, 7, 1000, 4099, 65536};
-    for (int kind = 0; kind < 4; kind++)
+    for (int kind = 0; kind <= E_ADD_SCALED; kind++)
         for (size_t i = 0; i < ZT_ARRAY_LEN(ns); i++)
             for (int d = 0; d < 2; d++) {
                 t_elementwise(kind, ns[i], d ? F : B, 0, 0);
@@ -965,6 +1010,16 @@ int main(void) {
         t_upsample(16, 16, 512, dt);
         t_to_rgb8(5, 7, dt);
         t_to_rgb8(64, 48, dt);
+        t_vae_posterior(16, 5, 7, dt);
+        t_flow_mix(16, 35, d ? 0.6f : 1.0f, d);
+        t_flow_mix(16, 128 * 96, d ? 0.0f : 0.3f, !d);
+        t_vae_posterior(16, 64, 64, dt);
+        /* stride 2 (the encoder's downsamplers: im2col + cuBLASLt on both paths) */
+        t_conv_s(8, 10, 5, 5, 3, dt, 1, 0, 0, 2);
+        t_conv_s(14, 6, 40, 40, 3, dt, 1, 1, 0, 2);
+        t_conv_s(2, 2, 16, 7, 3, dt, 1, 0, 0, 2);
+        t_conv_s(64, 48, 128, 128, 3, dt, 1, 0, 0, 2);
+        t_conv_s(32, 32, 512, 512, 3, dt, 1, 0, 0, 2);
     }
     /* conv2d: implicit GEMM (bf16, cin % 8 == 0): both tile shapes, odd pixel
      * counts, cout not a multiple of the tile, 1x1; im2col + cuBLASLt: f32 and

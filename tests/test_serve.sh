@@ -324,7 +324,7 @@ check "--log-prompts: the prompt is in the log; the key never is" bash -c \
 "$Z" generate --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u > gen-opts.txt
 "$Z" serve --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u > serve-opts.txt
 check "serve takes every generate option but the per-image and output ones" bash -c \
-    "comm -23 gen-opts.txt serve-opts.txt | grep -vx -- '--prompt\|--output\|--prompts\|--prompts-jsonl\|--count\|--seed\|--rng\|--noise\|--dump\|--ids\|--stats\|--json' | tee missing-opts.txt | grep -c . | grep -qx 0"
+    "comm -23 gen-opts.txt serve-opts.txt | grep -vx -- '--prompt\|--output\|--prompts\|--prompts-jsonl\|--count\|--seed\|--rng\|--noise\|--dump\|--ids\|--stats\|--json\|--init-image\|--strength\|--mask\|--control\|--control-model\|--control-scale' | tee missing-opts.txt | grep -c . | grep -qx 0"
 check "--print-config hides the key" bash -c "'$Z' serve -m snap --api-key s3cret-key-1 --print-config | grep -q '^api-key  *(set)$' && ! '$Z' serve -m snap --api-key s3cret-key-1 --print-config | grep -q s3cret"
 
 start_server cors --width 64 --height 64 --steps 1 --cors-origin http://app.localhost:3000 || exit 1

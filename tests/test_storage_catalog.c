@@ -60,7 +60,7 @@ static void check_layout(const zt_catalog *c, const char *label) {
             int fused_tail = strstr(n, "to_k.weight") || (strstr(n, "to_v.weight") && !strstr(n, "decoder.")) ||
                              strstr(n, "feed_forward.w3") || strstr(n, "k_proj") || strstr(n, "v_proj") ||
                              strstr(n, "up_proj");
-            if (strstr(n, "decoder.")) fused_tail = 0;
+            if (strstr(n, "decoder.") || strstr(n, "encoder.")) fused_tail = 0;
             if (fused_tail) ZT_CHECK(t->offset == end, "%s: fused %s not adjacent", label, n);
             else ZT_CHECK(t->offset % ZT_TENSOR_ALIGN == 0, "%s: %s offset %llu", label, n,
                           (unsigned long long)t->offset);
@@ -119,14 +119,35 @@ static void test_full(void) {
     t = count(&c, ZT_COMP_TEXT, ZT_CKPT_CHECKED, NULL);
     ZT_CHECK(t.n == 12 && t.elements * 2 == 201861632ull + 5120ull, "te checked %d %llu", t.n,
              (unsigned long long)t.elements);
-    /* §2.3: VAE decoder 138 / 49,545,475; encoder 106 / 34,274,208 */
+    /* §2.3: VAE decoder 138 / 49,545,475; encoder 106 / 34,274,208 (both packed: 244 / 83,819,683) */
     t = count(&c, ZT_COMP_VAE, ZT_CKPT_PACKED, NULL);
-    ZT_CHECK(t.n == 138 && t.elements == 49545475ull, "vae dec %d %llu", t.n, (unsigned long long)t.elements);
-    t = count(&c, ZT_COMP_VAE, ZT_CKPT_UNUSED, "encoder.");
+    ZT_CHECK(t.n == 244 && t.elements == 83819683ull, "vae %d %llu", t.n, (unsigned long long)t.elements);
+    t = count(&c, ZT_COMP_VAE, ZT_CKPT_PACKED, "encoder.");
     ZT_CHECK(t.n == 106 && t.elements == 34274208ull, "vae enc %d %llu", t.n, (unsigned long long)t.elements);
+    ZT_CHECK(unit_tensor_bytes(&c, "vae.encoder") == 34274208ull * 2, "vae.encoder %llu",
+             (unsigned long long)unit_tensor_bytes(&c, "vae.encoder"));
 
-    /* units: 1 + 1 + 2 + 2 + 30 DiT, 1 + 35 text, 1 VAE */
-    ZT_CHECK(c.n_units == 36 + 36 + 1, "n_units %d", c.n_units);
+    /* units: 1 + 1 + 2 + 2 + 30 DiT, 1 + 35 text, 2 VAE */
+    ZT_CHECK(c.n_units == 36 + 36 + 2, "n_units %d", c.n_units);
+    {
+        /* a checkpoint (or an older store) without the encoder: its tensors are ignored, no unit */
+        zt_model_config c2 = cfg;
+        c2.vae_encoder = 0;
+        zt_catalog d;
+        ZT_CHECK(zt_catalog_build(&c2, &d, &e) == ZT_OK, "%s", e.msg);
+        ZT_CHECK(d.n_units == 36 + 36 + 1 && !zt_catalog_unit(&d, "vae.encoder"), "no encoder: %d units", d.n_units);
+        t = count(&d, ZT_COMP_VAE, ZT_CKPT_UNUSED, "encoder.");
+        ZT_CHECK(t.n == 106 && t.elements == 34274208ull, "vae enc unused %d", t.n);
+        check_layout(&d, "full, no encoder");
+        zt_catalog_free(&d);
+        /* quant_conv joins the encoder unit when the file has it */
+        c2.vae_encoder = 1;
+        c2.vae_quant_conv = 1;
+        ZT_CHECK(zt_catalog_build(&c2, &d, &e) == ZT_OK, "%s", e.msg);
+        const zt_unit_desc *eu = zt_catalog_unit(&d, "vae.encoder");
+        ZT_CHECK(eu && eu->n_tensors == 108 && zt_catalog_tensor(&d, eu, "quant_conv.weight"), "quant_conv");
+        zt_catalog_free(&d);
+    }
     /* §2.1.2 block image sizes (BF16) and §8.5 once-per-image sizes */
     ZT_CHECK(unit_tensor_bytes(&c, "dit.layers.0") == 353925632ull, "layers.0 bytes");
     ZT_CHECK(unit_tensor_bytes(&c, "dit.layers.29") == 353925632ull, "layers.29 bytes");
@@ -209,7 +230,7 @@ static void test_tiny(void) {
     zt_catalog c;
     ZT_CHECK(zt_catalog_build(&cfg, &c, &e) == ZT_OK, "%s", e.msg);
     check_layout(&c, "tiny");
-    ZT_CHECK(c.n_units == 2 + 2 + 2 + 2 + 1 + 2 + 1, "tiny units %d", c.n_units);
+    ZT_CHECK(c.n_units == 2 + 2 + 2 + 2 + 1 + 2 + 2, "tiny units %d", c.n_units);
     const zt_unit_desc *u = zt_catalog_unit(&c, "dit.layers.1");
     const zt_tensor_desc *w1 = zt_catalog_tensor(&c, u, "feed_forward.w1.weight");
     const zt_tensor_desc *w3 = zt_catalog_tensor(&c, u, "feed_forward.w3.weight");

@@ -60,6 +60,70 @@ static void expect_open(const char *what, uint8_t *b, size_t n, int code, const 
     free(b);
 }
 
+/* A store packed before the VAE encoder became a unit: its config has no
+ * "vae_encoder"/"vae_quant_conv" records (absent = 0). Made by packing a
+ * catalog without the encoder and cutting those two records out of the
+ * index; it must open, with no vae.encoder unit. */
+static void check_store_without_encoder_records(const zt_model_config *base, const char *dir) {
+    zt_model_config cfg = *base;
+    cfg.vae_encoder = 0;
+    zt_catalog cat;
+    zt_err e = {0};
+    if (zt_catalog_build(&cfg, &cat, &e)) {
+        ZT_CHECK(0, "catalog: %s", e.msg);
+        return;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/old.zts", dir);
+    synth_src S = {&cat, -1, 0};
+    zt_pack_opts o = {.zstd_level = 1, .chunk_bytes = 256 * 1024, .threads = 2};
+    int rc = zt_store_pack_images(&cat, synth_read, &S, path, &o, NULL, NULL, NULL, &e);
+    ZT_CHECK(rc == ZT_OK, "pack: %s", e.msg);
+    size_t n;
+    uint8_t *b = rc ? NULL : read_whole(path, &n);
+    zt_store_header h;
+    if (!b || zt_store_header_decode(b, n, n, "old", 0, &h, &e)) {
+        ZT_CHECK(0, "old header: %s", e.msg);
+        free(b);
+        zt_catalog_free(&cat);
+        return;
+    }
+    uint8_t *idx = b + h.index_offset;
+    uint64_t size = h.index_size;
+    int cut = 0;
+    for (uint32_t i = 0; i < h.n_config;) {
+        uint8_t *r = idx + (uint64_t)i * ZT_STORE_CONFIG_REC;
+        if (!strcmp((char *)r, "vae_encoder") || !strcmp((char *)r, "vae_quant_conv")) {
+            memmove(r, r + ZT_STORE_CONFIG_REC, size - (uint64_t)(i + 1) * ZT_STORE_CONFIG_REC);
+            size -= ZT_STORE_CONFIG_REC;
+            memset(idx + size, 0, ZT_STORE_CONFIG_REC);
+            h.n_config--;
+            cut++;
+        } else {
+            i++;
+        }
+    }
+    ZT_CHECK(cut == 2, "the two records were in the config (%d)", cut);
+    const uint64_t fsize = ZT_ALIGN_UP(h.index_offset + size, 4096);
+    zt_wr32(b + 48, h.n_config);
+    zt_wr64(b + 32, size);
+    zt_wr64(b + 16, fsize);
+    zt_wr64(b + 40, XXH64(idx, size, 0));
+    zt_wr64(b + 248, XXH64(b, 248, 0));
+    write_whole(path, b, fsize);
+    zt_store *st = NULL;
+    rc = zt_store_open(path, 0, &st, &e);
+    ZT_CHECK(rc == ZT_OK, "a store without the encoder records opens: %s", e.msg);
+    if (!rc) {
+        const zt_catalog *sc = zt_store_catalog(st);
+        ZT_CHECK(!sc->cfg.vae_encoder && !zt_catalog_unit(sc, "vae.encoder") && sc->n_units == cat.n_units,
+                 "old store: no encoder unit (%d units)", sc->n_units);
+        zt_store_close(st);
+    }
+    free(b);
+    zt_catalog_free(&cat);
+}
+
 int main(void) {
     zt_err e = {0};
     zt_model_config cfg;
@@ -328,7 +392,9 @@ int main(void) {
         rc = zt_store_open(g_path, 0, &s, &e);
         ZT_CHECK(rc == ZT_OK, "damaged extent: index still opens: %s", e.msg);
         if (!rc) {
-            uint8_t *img = aligned_alloc(4096, xv->image_bytes), *stg = aligned_alloc(4096, xv->read_bytes);
+            /* room for the victim and unit 0 (read below), whichever is larger */
+            const uint64_t img_bytes = xv->image_bytes > cat.units[0].nbytes ? xv->image_bytes : cat.units[0].nbytes;
+            uint8_t *img = aligned_alloc(4096, img_bytes), *stg = aligned_alloc(4096, xv->read_bytes);
             char chunk_name[32];
             snprintf(chunk_name, sizeof chunk_name, "chunk %u ", k);
             rc = zt_store_read_unit(s, victim, img, xv->image_bytes, 0, &e);
@@ -336,9 +402,7 @@ int main(void) {
                          strstr(e.msg, chunk_name) && strstr(e.msg, "file offset"),
                      "read of damaged unit: %s", e.msg);
             printf("%-26s -> %s\n", "extent checksum (read)", e.msg);
-            rc = zt_store_read_unit(s, 0, img, xv->image_bytes > cat.units[0].nbytes ? xv->image_bytes
-                                                                                        : cat.units[0].nbytes,
-                                    0, &e);
+            rc = zt_store_read_unit(s, 0, img, img_bytes, 0, &e);
             ZT_CHECK(rc == ZT_OK || rc == ZT_ERR_ARG, "other units still read");
             rc = zt_store_read_unit(s, victim, img, xv->image_bytes, ZT_STORE_NO_VERIFY, &e);
             ZT_CHECK(rc == ZT_OK || rc == ZT_ERR_FORMAT, "unchecked read of a damaged zstd chunk: ok or format, not "
@@ -442,6 +506,7 @@ int main(void) {
 
     zt_store_close(good);
     free(g_good);
+    check_store_without_encoder_records(&cfg, dir);
     zt_catalog_free(&cat);
     return zt_test_finish("test_store_corrupt");
 }

@@ -24,6 +24,18 @@
  *        encoder included, F32 like the real file
  * and no config or tokenizer files.
  *
+ * --control union-1.0|union-2.0|union-2.1|union-2.1-lite writes a random
+ * ControlNet-Union for the config's transformer instead (storage/catalog.h
+ * zt_control_config), from diffusers' ZImageControlNetModel config of the
+ * released models: 1.0: control_layers_places [0, 5, ..., 25], in_dim 16,
+ * add_control_noise_refiner null; 2.0: [0, 2, ..., 28], in_dim 33,
+ * "control_layers", refiner places [0, 1]; 2.1: the same with
+ * "control_noise_refiner"; 2.1-lite: [0, 10, 20]. With the tiny config
+ * (2 layers) every kind has places [0, 1]. --layout hf: a diffusers folder
+ * DIR (config.json + diffusion_pytorch_model.safetensors); --layout single:
+ * the one file DIR (*.safetensors) as released (no config; 2.0 keeps the
+ * control_noise_refiner blocks with a zero before_proj, as the release).
+ *
  * The tensor list is the catalog's (storage/catalog.c), so names and shapes
  * are the spec's. Everything goes to DIR.tmp-XXXXXX first, is synced, and is
  * renamed to DIR at the end: DIR never exists half-written. Tensors stream to
@@ -582,10 +594,107 @@ static void write_hf(const char *root, const zt_catalog *cat, const char *tok, z
     write_component(root, "vae", "diffusion_pytorch_model", cat, ZT_COMP_VAE, ZT_DT_BF16, 0, seed, buf, pg);
 }
 
+/* ---- ControlNet-Union ---------------------------------------------------- */
+
+static int control_kind(const char *kind, const zt_model_config *c, zt_control_config *cc) {
+    memset(cc, 0, sizeof *cc);
+    int step, in_dim = 33;
+    zt_control_refiner ref = ZT_CONTROL_REFINER_BLOCKS;
+    if (!strcmp(kind, "union-1.0")) step = 5, in_dim = 16, ref = ZT_CONTROL_REFINER_PLAIN;
+    else if (!strcmp(kind, "union-2.0")) step = 2, ref = ZT_CONTROL_REFINER_LAYERS;
+    else if (!strcmp(kind, "union-2.1")) step = 2;
+    else if (!strcmp(kind, "union-2.1-lite")) step = 10;
+    else return -1;
+    const int n = c->n_layers == 30 ? 30 / step : c->n_layers; /* tiny: every layer */
+    if (c->n_layers != 30) step = 1;
+    cc->n_layers = n;
+    for (int k = 0; k < n; k++) cc->places[k] = k * step;
+    cc->in_dim = in_dim;
+    cc->refiner = ref;
+    cc->n_refiner_blocks = ref == ZT_CONTROL_REFINER_LAYERS ? 0 : c->n_refiner_layers;
+    cc->n_refiner_places = ref == ZT_CONTROL_REFINER_PLAIN ? 0 : c->n_refiner_layers;
+    for (int i = 0; i < cc->n_refiner_places; i++) cc->refiner_places[i] = i;
+    return 0;
+}
+
+static void control_config_json(const char *root, const zt_model_config *c, const zt_control_config *cc) {
+    char t[4096], pl[1024] = "", rp[64] = "null";
+    for (int k = 0; k < cc->n_layers; k++)
+        snprintf(pl + strlen(pl), sizeof pl - strlen(pl), "%s%d", k ? ", " : "", cc->places[k]);
+    if (cc->refiner != ZT_CONTROL_REFINER_PLAIN) {
+        snprintf(rp, sizeof rp, "[");
+        for (int i = 0; i < cc->n_refiner_places; i++)
+            snprintf(rp + strlen(rp), sizeof rp - strlen(rp), "%s%d", i ? ", " : "", cc->refiner_places[i]);
+        snprintf(rp + strlen(rp), sizeof rp - strlen(rp), "]");
+    }
+    const char *mode = cc->refiner == ZT_CONTROL_REFINER_PLAIN    ? "null"
+                       : cc->refiner == ZT_CONTROL_REFINER_LAYERS ? "\"control_layers\""
+                                                                  : "\"control_noise_refiner\"";
+    char eps[32];
+    snprintf(t, sizeof t,
+             "{\n  \"_class_name\": \"ZImageControlNetModel\",\n  \"_diffusers_version\": \"0.42.1\",\n"
+             "  \"add_control_noise_refiner\": %s,\n  \"all_f_patch_size\": [%d],\n  \"all_patch_size\": [%d],\n"
+             "  \"control_in_dim\": %d,\n  \"control_layers_places\": [%s],\n  \"control_refiner_layers_places\": %s,\n"
+             "  \"dim\": %d,\n  \"n_heads\": %d,\n  \"n_kv_heads\": %d,\n  \"n_refiner_layers\": %d,\n"
+             "  \"norm_eps\": %s,\n  \"qk_norm\": true\n}\n",
+             mode, c->f_patch, c->patch, cc->in_dim, pl, rp, c->dim, c->n_heads, c->n_kv_heads, c->n_refiner_layers,
+             fnum(c->norm_eps, eps, sizeof eps));
+    write_text(root, "config.json", t);
+}
+
+/* The control tensors of a catalog built with the control model, into one
+ * file `path`; zero_before: the refiner's before_proj all zero (2.0 as released). */
+static void write_control_file(const char *path, const zt_catalog *cat, zt_dtype dt, int zero_before, uint64_t seed,
+                               void *buf, progress *pg) {
+    int n = 0;
+    for (int i = 0; i < cat->n_ckpt; i++) n += !strncmp(cat->ckpt[i].name, "control_", 8);
+    zt_st_wtensor *ws = malloc((size_t)n * sizeof *ws);
+    const zt_ckpt_tensor **ks = malloc((size_t)n * sizeof *ks);
+    if (!ws || !ks) die("out of memory");
+    int m = 0;
+    for (int i = 0; i < cat->n_ckpt; i++) {
+        const zt_ckpt_tensor *k = &cat->ckpt[i];
+        if (strncmp(k->name, "control_", 8)) continue;
+        ks[m] = k;
+        ws[m].name = k->name;
+        ws[m].dtype = dt;
+        ws[m].ndim = k->ndim;
+        for (int d = 0; d < k->ndim; d++) ws[m].shape[d] = k->shape[d];
+        m++;
+    }
+    zt_err e = {0};
+    zt_st_writer *w;
+    if (zt_st_writer_open(path, ws, m, &w, &e)) die("%s", e.msg);
+    for (int t; (t = zt_st_writer_next(w)) >= 0;) {
+        const zt_ckpt_tensor *k = NULL;
+        for (int i = 0; i < m && !k; i++)
+            if (ks[i]->name == ws[t].name) k = ks[i];
+        int rc;
+        if (zero_before && strstr(k->name, "control_noise_refiner.") && strstr(k->name, ".before_proj.")) {
+            const uint64_t bytes = ckpt_bytes(k, dt);
+            memset(buf, 0, bytes);
+            rc = zt_st_writer_write(w, buf, bytes, &e);
+        } else {
+            rc = write_tensor(w, k, dt, seed, buf, &e);
+        }
+        if (rc) {
+            zt_st_writer_abort(w);
+            die("%s: %s", path, e.msg);
+        }
+        pg->bytes_done += ckpt_bytes(k, dt);
+        report(pg);
+    }
+    if (zt_st_writer_close(w, &e)) die("%s", e.msg);
+    free(ws);
+    free(ks);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mkmodel --config tiny|full [--seed N] [--dtype f32|bf16] -o DIR [--tokenizer DIR]\n"
             "               [--layout hf|comfy] [--scale SUBSTRING=FACTOR]... [-q]\n"
+            "       mkmodel --config tiny|full --control union-1.0|union-2.0|union-2.1|union-2.1-lite\n"
+            "               [--seed N] [--dtype f32|bf16] [--layout hf|single] -o DIR|FILE.safetensors\n"
             "  Writes a random-weight Z-Image-Turbo snapshot (Hugging Face layout) to DIR.\n"
             "  --layout comfy: the same weights as ComfyUI's three single files instead\n"
             "  --dtype: transformer weights on disk (text encoder and VAE are always bf16); default f32\n"
@@ -595,16 +704,18 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    const char *config = NULL, *out = NULL, *dtype = "f32", *tok = NULL, *layout = "hf";
+    const char *config = NULL, *out = NULL, *dtype = "f32", *tok = NULL, *layout = "hf", *control = NULL;
     uint64_t seed = 1;
     int quiet = 0;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"seed", required_argument, 0, 's'},
                                          {"dtype", required_argument, 0, 'd'},  {"out", required_argument, 0, 'o'},
                                          {"tokenizer", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},         {"layout", required_argument, 0, 'l'},
-                                         {"scale", required_argument, 0, 'x'},  {0, 0, 0, 0}};
+                                         {"scale", required_argument, 0, 'x'},  {"control", required_argument, 0, 'C'},
+                                         {0, 0, 0, 0}};
     for (int ch; (ch = getopt_long(argc, argv, "c:s:d:o:t:l:qh", opts, NULL)) != -1;) {
         switch (ch) {
+        case 'C': control = optarg; break;
         case 'x': {
             char *eq = strrchr(optarg, '='), *end = NULL;
             double f = eq ? strtod(eq + 1, &end) : 0;
@@ -649,8 +760,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mkmodel: --dtype '%s' must be f32 or bf16\n", dtype);
         return 2;
     }
-    int comfy = !strcmp(layout, "comfy");
-    if (!comfy && strcmp(layout, "hf")) {
+    int comfy = !strcmp(layout, "comfy"), single = !strcmp(layout, "single");
+    if (control && !single && strcmp(layout, "hf")) {
+        fprintf(stderr, "mkmodel: --layout '%s' with --control must be hf or single\n", layout);
+        return 2;
+    }
+    if (!control && !comfy && strcmp(layout, "hf")) {
         fprintf(stderr, "mkmodel: --layout '%s' must be hf or comfy\n", layout);
         return 2;
     }
@@ -660,8 +775,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mkmodel: %s\n", e.msg);
         return 2;
     }
+    zt_control_config cc;
+    memset(&cc, 0, sizeof cc);
+    if (control && control_kind(control, &cfg, &cc)) {
+        fprintf(stderr, "mkmodel: --control '%s' must be union-1.0, union-2.0, union-2.1 or union-2.1-lite\n", control);
+        return 2;
+    }
+    if (control && single && (strlen(out) < 13 || strcmp(out + strlen(out) - 12, ".safetensors"))) {
+        fprintf(stderr, "mkmodel: --layout single writes one file: -o must end in .safetensors\n");
+        return 2;
+    }
+    /* a 2.0 release file also holds control_noise_refiner blocks (zero before_proj): write them */
+    zt_control_config cw = cc;
+    if (control && single && cc.refiner == ZT_CONTROL_REFINER_LAYERS) {
+        cw.refiner = ZT_CONTROL_REFINER_BLOCKS;
+        cw.n_refiner_blocks = cfg.n_refiner_layers;
+    }
     zt_catalog cat;
-    if (zt_catalog_build(&cfg, &cat, &e)) die("%s", e.msg);
+    if (zt_catalog_build_control(&cfg, control ? &cw : NULL, &cat, &e)) die("%s", e.msg);
     int full = !strcmp(config, "full");
     static char outbuf[PATH_MAX];
     if (strlen(out) >= sizeof outbuf) die("%s: path too long", out);
@@ -700,6 +831,43 @@ int main(int argc, char **argv) {
     signal(SIGTERM, on_signal);
 
     progress pg = {0, 0, zt_now(), !quiet && isatty(2)};
+    if (control) {
+        const zt_dtype cdt = dit_dt;
+        for (int i = 0; i < cat.n_ckpt; i++)
+            if (!strncmp(cat.ckpt[i].name, "control_", 8)) pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cdt);
+        void *cbuf = malloc((size_t)CHUNK_ELEMS * 4);
+        if (!cbuf) die("out of memory");
+        char path[PATH_MAX + 128];
+        if (single) {
+            snprintf(path, sizeof path, "%s/control.safetensors", g_tmp);
+        } else {
+            control_config_json(g_tmp, &cfg, &cc);
+            snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", g_tmp);
+        }
+        write_control_file(path, &cat, cdt, single && cc.refiner == ZT_CONTROL_REFINER_LAYERS, seed, cbuf, &pg);
+        free(cbuf);
+        if (g_stop) die("interrupted");
+        if (single) { /* the file under the final name, then the empty folder away */
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || fsync(fd)) die("%s: sync failed: %s", path, strerror(errno));
+            close(fd);
+            if (rename(path, out) || rmdir(g_tmp)) die("rename %s -> %s: %s", path, out, strerror(errno));
+            g_tmp[0] = 0;
+        } else {
+            int dfd = open(g_tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd < 0 || syncfs(dfd)) die("%s: sync failed: %s", g_tmp, strerror(errno));
+            close(dfd);
+            if (rename(g_tmp, out)) die("rename %s -> %s: %s", g_tmp, out, strerror(errno));
+            g_tmp[0] = 0;
+        }
+        if (pg.verbose) fputc('\n', stderr);
+        if (!quiet)
+            printf("mkmodel: wrote %s (ControlNet %s for the %s config, %s layout, seed %llu): %llu bytes in %.1f s\n", out,
+                   control, config, single ? "single-file" : "diffusers", (unsigned long long)seed,
+                   (unsigned long long)pg.bytes_total, zt_now() - pg.t0);
+        zt_catalog_free(&cat);
+        return 0;
+    }
     for (int i = 0; i < cat.n_ckpt; i++)
         pg.bytes_total += ckpt_bytes(&cat.ckpt[i], cat.ckpt[i].comp == ZT_COMP_DIT                ? dit_dt
                                                    : comfy && cat.ckpt[i].comp == ZT_COMP_VAE ? ZT_DT_F32

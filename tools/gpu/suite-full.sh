@@ -22,6 +22,14 @@
 #   fp16    : issue 21's fp16 path: f16 op tests, tiny CUDA fp16 vs CPU emulation and goldens, 1024^2 vs
 #             diffusers f32/bf16/fp16, s/eval fp16 vs bf16 at 8G (after prep; ~4.5 min)
 #   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
+#   images  : (after prep; <= 6 min) issue 18 Must-show 1: a random full-size ControlNet-Union 2.1 (mkmodel
+#             --control union-2.1, diffusers' config of the release, checked), img2img 0.3/0.6/1.0, inpainting,
+#             ControlNet 0.5/1.0, ControlNet inpainting at 1024x1024 and 1024x576 (CASES='i2i06 cn10_1024x576':
+#             a subset): encoded latents, DiT output at step 0, decoded image, ours vs the f32 diffusers
+#             reference beside diffusers bf16 (pass: ours <= bf16 x 1.05); images.md
+#   images_speed: (after images; <= 4 min) Must-show 2-3: VAE encode time / memory at 1024^2 (ours, diffusers
+#             vae.encode with and without tiling); s/eval with ControlNet resident / 8G / minimum budget
+#             (PNG identical) beside diffusers' ControlNet pipeline resident and with group offload; images_speed.md
 #   gputests, sanitize, warm, budgets, soak, throttle, offload: the session-2
 #             parts (see tools/gpu/README.md)
 # Exit status: 0 when every check of the part passed, 1 otherwise; each
@@ -827,6 +835,126 @@ if cp and wd and wt:
           "(272 GB/s) at the same fraction: %.0f ms per evaluation to decode the whole DiT (%.1f GB touched)" %
           (out, touched, 100 * touched / copy, copy, 1e3 * per_eval / (272e9 * touched / copy), per_eval / 1e9))
 PY
+  ;;
+images) # issue 18 Must-show 1 (after prep; ~5 min on an H200, printed per case): ours (bf16, one process
+  # for every case: --prompts-jsonl, one --dump per image) against diffusers f32 on the GPU (the reference),
+  # beside diffusers bf16 against the same reference; the diffusers components loaded once per precision
+  # (tools/ref/ref_images_cases.py run). Same seeds on both sides: the noise (and the posterior's) must be
+  # bit for bit the reference's. CASES: a subset (names or prefixes, see ref_images_cases.py cases).
+  # For a dry run elsewhere: IMG_SIZES (1024x1024,1024x576), REF_DEVICE (cuda), CN_CONFIG (full)
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  t0=$(date +%s); : > "$OUT/images_times.txt"
+  CM=$W/cn21; D=$W/img; rm -rf $D; mkdir -p $D
+  [ -f $CM/config.json ] || { timeout 120 $B/mkmodel --config ${CN_CONFIG:-full} --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
+    >> "$OUT/mk.log" 2>&1 || fail "mkmodel --control union-2.1 (see mk.log)"; }
+  # the config is diffusers' ZImageControlNetModel config of the released Union 2.1 model
+  python3 - $CM/config.json > "$OUT/images_cn_config.txt" 2>&1 <<'PY' || fail "ControlNet config is not the release's"
+import json, sys
+c = json.load(open(sys.argv[1]))
+want = {"_class_name": "ZImageControlNetModel", "control_layers_places": list(range(0, 30, 2)),
+        "control_refiner_layers_places": [0, 1], "add_control_noise_refiner": "control_noise_refiner",
+        "control_in_dim": 33, "dim": 3840, "n_heads": 30, "n_kv_heads": 30, "n_refiner_layers": 2,
+        "all_patch_size": [2], "all_f_patch_size": [1], "qk_norm": True}
+bad = {k: (c.get(k), v) for k, v in want.items() if c.get(k) != v}
+print("ControlNet config:", "as released (Union 2.1)" if not bad else f"differs: {bad}")
+sys.exit(1 if bad else 0)
+PY
+  cat "$OUT/images_cn_config.txt"
+  echo "mkmodel control: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/images_times.txt"
+  python3 tools/ref/ref_images_cases.py cases --dir $D --cases "${CASES:-}" --sizes "${IMG_SIZES:-1024x1024,1024x576}" > "$OUT/images_cases.txt" 2>&1 ||
+    fail "ref_images_cases.py cases (see images_cases.txt)"
+  echo "cases: $(cat "$OUT/images_cases.txt")"
+  t1=$(date +%s)
+  # the part stays within 6 minutes: what runs past the deadline is killed and fails (then use CASES)
+  left() { local l=$(( $1 - $(date +%s) + t0 )); [ $l -gt 20 ] && echo $l || echo 20; }
+  timeout "$(left 300)" python3 tools/ref/ref_images_cases.py run --model $M --control-model $CM --dir $D --precision f32 \
+    --precision bf16 --device "${REF_DEVICE:-cuda}" > "$OUT/images_oracle.log" 2>&1 || fail "diffusers oracle (see images_oracle.log)"
+  grep '^{' "$OUT/images_oracle.log" | tee -a "$OUT/images_times.txt"
+  echo "diffusers f32 + bf16, all cases: $(( $(date +%s) - t1 )) s" | tee -a "$OUT/images_times.txt"
+  t1=$(date +%s)
+  timeout "$(left 350)" $Z generate -m $M --control-model $CM --prompts-jsonl $D/cases.jsonl -o "$D/ours_%d.png" \
+    --dump "$D/ours_%d.st" --json -q > "$OUT/images_ours.jsonl" 2>>"$OUT/ours.err" || fail "generate, image cases (see ours.err)"
+  python3 - "$OUT/images_ours.jsonl" $D/cases.jsonl <<'PY' | tee -a "$OUT/images_times.txt"
+import json, sys
+names = [json.loads(l)["name"] for l in open(sys.argv[2]) if l.strip()]
+for i, l in enumerate(x for x in open(sys.argv[1]) if x.startswith("{")):
+    j = json.loads(l)
+    s = {k: j.get(k) for k in ("total_s", "dit_eval_s", "load_s") if k in j}
+    print(json.dumps({"what": "ours", "name": names[i] if i < len(names) else i, **s}))
+PY
+  echo "ours, all cases (one process): $(( $(date +%s) - t1 )) s" | tee -a "$OUT/images_times.txt"
+  { echo "## images (issue 18 Must-show 1): relative L2 against diffusers f32 (GPU), same inputs and noise"; echo
+    echo "ControlNet: random full-size Union 2.1 (diffusers ZImageControlNetModel config of the release), bf16 weights;"
+    echo "8 steps; prompt and inputs: tools/ref/ref_images_cases.py. Pass: ours <= diffusers bf16 x 1.05."; echo
+  } > "$OUT/images.md"
+  python3 tools/ref/ref_images_cases.py table --dir $D --ours "$D/ours_%d.st" --md "$OUT/images.md" ||
+    fail "images: a case farther from the f32 reference than diffusers bf16 x 1.05, or inputs differ (images.md)"
+  { echo; echo '```'; cat "$OUT/images_times.txt"; echo "part images: $(( $(date +%s) - t0 )) s"; echo '```'; } >> "$OUT/images.md"
+  echo "part images: $(( $(date +%s) - t0 )) s"
+  ;;
+images_speed) # issue 18 Must-show 2-3 (after images, which made the ControlNet and the inputs; ~3 min):
+  # VAE encode at 1024^2 (ours: the encoder phase of an img2img, 3rd image of one process, and its workspace;
+  # diffusers: vae.encode, plain and enable_tiling), s/eval with ControlNet (Union 2.1, scale 0.75, 1024^2,
+  # 8 steps) resident / 8G / minimum budget (PNGs byte-identical) beside diffusers' ControlNet pipeline
+  # resident and with enable_group_offload
+  pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  t0=$(date +%s)
+  CM=$W/cn21; D=$W/img; SZ=${SPEED_SIZE:-1024x1024}; SW=${SZ%x*}; SH=${SZ#*x}
+  [ -f $CM/config.json ] || { timeout 200 $B/mkmodel --config ${CN_CONFIG:-full} --control union-2.1 --seed 5 --dtype bf16 -q -o $CM \
+    >> "$OUT/mk.log" 2>&1 || fail "mkmodel --control union-2.1 (see mk.log)"; }
+  [ -f $D/control_$SZ.png ] || python3 tools/ref/ref_images_cases.py cases --dir $D --cases "i2i06_$SZ cn10_$SZ" --sizes $SZ \
+    > /dev/null 2>&1 || fail "ref_images_cases.py cases"
+  SP=(-p "a red fox standing in fresh snow at golden hour, photograph" --seed 7)
+  timeout 150 $Z generate -m $M "${SP[@]}" --init-image $D/init_$SZ.png --strength 0.3 --count 3 -o "$W/enc%d.png" \
+    -q --stats > $W/enc.txt 2>>"$OUT/ours.err" || fail "generate img2img x3 (VAE encode timing)"
+  grep '^stats-json:' $W/enc.txt | sed 's/^stats-json: //' > "$OUT/images_speed_enc.jsonl"
+  CA=(--control-model $CM --control $D/control_$SZ.png --control-scale 0.75 --width $SW --height $SH)
+  ours cn-resident "${SP[@]}" "${CA[@]}" -o $W/cr.png
+  min=$($Z generate -m $M "${SP[@]}" "${CA[@]}" -q --vram 1M -o $W/x.png 2>&1 |
+    sed -n 's/.*needs at least \([0-9.]*\) \([MG]\)iB.*/\1 \2/p' | awk '{v = ($1 + 0.01) * ($2 == "G" ? 1024 : 1); printf "%dM", int(v) + 1}')
+  [ -n "$min" ] || { fail "no minimum budget for ControlNet at 1024^2"; min=8G; }
+  for v in 8G $min; do ours "cn-vram-$v" "${SP[@]}" "${CA[@]}" --vram $v -o $W/cv.png; cp $W/cr.png $W/cr_keep.png; same $W/cr_keep.png $W/cv.png; done
+  for o in none group; do
+    off=(); [ $o = none ] || off=(--offload $o)
+    timeout 200 python3 tools/ref/ref_images_cases.py speed --model $M --control-model $CM --dir $D "${off[@]}" \
+      --width $SW --height $SH --device "${REF_DEVICE:-cuda}" \
+      > "$OUT/images_speed_diffusers_$o.log" 2>&1 || fail "diffusers ControlNet pipeline speed, offload $o (see images_speed_diffusers_$o.log)"
+  done
+  python3 - "$OUT/images_speed_enc.jsonl" "$OUT/ours.jsonl" "$OUT/images_speed_diffusers_none.log" \
+    "$OUT/images_speed_diffusers_group.log" "$min" > "$OUT/images_speed.md" <<'PY' || fail "images_speed: a result is missing (images_speed.md)"
+import json, sys
+def lines(p):
+    try: return [json.loads(l) for l in open(p) if l.startswith("{")]
+    except OSError: return []
+enc = lines(sys.argv[1]); runs = {j["run"]: j["r"] for j in lines(sys.argv[2]) if j.get("r")}
+dn = lines(sys.argv[3]); dg = lines(sys.argv[4]); mn = sys.argv[5]
+G = lambda b: b / 2**30
+print("## images_speed (issue 18 Must-show 2-3), 1024x1024, bf16\n")
+print("| VAE encode 1024^2 | s | device memory |\n| --- | --- | --- |")
+ok = True
+if enc:
+    e = enc[-1]
+    print(f"| zturbo (3rd image of a process) | {e['vae_encode_s']:.4f} | workspace {G(e['vae_encode_bytes']):.2f} GiB; process peak {G(e['device_used_peak']):.1f} GiB (DiT etc. resident) |")
+else: ok = False
+if dn:
+    d = dn[-1]
+    for k, lab in (("vae_encode", "diffusers vae.encode"), ("vae_encode_tiled", "diffusers vae.encode, enable_tiling")):
+        print(f"| {lab} | {d[k + '_s']:.4f} | activations {d[k + '_activation_MiB'] / 1024:.2f} GiB (peak allocated above the weights) |")
+else: ok = False
+print("\n| ControlNet Union 2.1, scale 0.75, 8 steps | s/eval | device peak |\n| --- | --- | --- |")
+for name, lab in (("cn-resident", "zturbo resident"), ("cn-vram-8G", "zturbo --vram 8G"), (f"cn-vram-{mn}", f"zturbo --vram {mn} (minimum)")):
+    r = runs.get(name)
+    if r: print(f"| {lab} | {r['dit_eval_s']:.4f} | {G(r['device_used_peak']):.2f} GiB |")
+    else: ok = False; print(f"| {lab} | missing | |")
+for d, lab in ((dn, "diffusers ZImageControlNetPipeline resident"), (dg, "diffusers, enable_group_offload (transformer + ControlNet)")):
+    if d and d[-1].get("controlnet_pipeline_s_per_eval"):
+        m = d[-1]["mem_controlnet_pipeline"]
+        print(f"| {lab} | {d[-1]['controlnet_pipeline_s_per_eval']:.4f} | {m.get('max_allocated_MiB', 0) / 1024:.2f} GiB allocated peak, {m.get('device_used_MiB', 0) / 1024:.2f} GiB used |")
+    else: ok = False; print(f"| {lab} | missing | |")
+sys.exit(0 if ok else 1)
+PY
+  cat "$OUT/images_speed.md"
+  echo "part images_speed: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/images_speed.md"
   ;;
 *) fail "unknown part '$part'" ;;
 esac

@@ -318,8 +318,8 @@ static void print_json(int index, const char *prompt, const char *output, const 
             snprintf(seed, sizeof seed, "%llu", (unsigned long long)zp->seed);
             json_object_set_new(t, "rng", json_string(zturbo_rng_name(zp->rng)));
         }
-        json_object_set_new(t, "width", json_integer(zp->width));
-        json_object_set_new(t, "height", json_integer(zp->height));
+        json_object_set_new(t, "width", json_integer(r ? r->width : zp->width));
+        json_object_set_new(t, "height", json_integer(r ? r->height : zp->height));
         json_object_set_new(t, "steps", json_integer(zp->steps));
         json_object_set_new(t, "tokens", json_integer(r->tokens));
         json_object_set_new(t, "truncated", json_boolean(r->truncated));
@@ -390,12 +390,12 @@ static void print_stats(const zturbo_params *zp, const zturbo_result *r) {
            "\"dit_prep_s\":%.6f,\"dit_eval_s\":%.6f,\"vae_s\":%.6f,\"total_s\":%.6f,\"load_s\":%.6f,"
            "\"bytes_h2d\":%llu,\"bytes_disk\":%llu,\"copy_s\":%.6f,\"stall_s\":%.6f,\"device_used_peak\":%llu,"
            "\"device_alloc_peak\":%llu,\"weights\":\"%s\",\"units_resident\":%d,\"units_coded\":%d,"
-           "\"pinned_bytes\":%llu,\"host_rss\":%llu,\"code_s\":%.3f}\n",
-           zp->width, zp->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
+           "\"pinned_bytes\":%llu,\"host_rss\":%llu,\"code_s\":%.3f,\"vae_encode_s\":%.6f,\"vae_encode_bytes\":%llu}\n",
+           r->width, r->height, zp->steps, (unsigned long long)r->vram, r->text_s, r->dit_prep_s, r->dit_eval_s,
            r->vae_s, r->total_s, r->load_s, (unsigned long long)r->bytes_h2d, (unsigned long long)r->bytes_disk,
            r->copy_s, r->stall_s, (unsigned long long)r->device_used_peak, (unsigned long long)r->peak_memory,
            r->weights_coded ? "coded" : "bf16", r->units_resident, r->units_coded, (unsigned long long)r->pinned_bytes,
-           (unsigned long long)r->host_rss, r->code_s);
+           (unsigned long long)r->host_rss, r->code_s, r->vae_encode_s, (unsigned long long)r->vae_encode_bytes);
     fflush(stdout);
 }
 
@@ -449,8 +449,13 @@ int cmd_generate(int argc, char **argv) {
         return cli_usage_error("generate", "--prompts/--prompts-jsonl and -p/--ids exclude each other");
     if (v[G_NOISE].set && v[G_SEED].set) return cli_usage_error("generate", "--seed and --noise exclude each other");
     if (v[G_NOISE].set && v[G_RNG].set) return cli_usage_error("generate", "--rng and --noise exclude each other");
-    if (multi && (v[G_NOISE].set || v[G_DUMP].set))
-        return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count");
+    if ((v[G_STRENGTH].set || v[G_MASK].set) && !v[G_INIT_IMAGE].set && !v[G_PROMPTS_JSONL].set)
+        return cli_usage_error("generate", "--strength and --mask need --init-image FILE");
+    char dname[4096];
+    if (multi && (v[G_NOISE].set || (v[G_DUMP].set && (!strchr(v[G_DUMP].s, '%') ||
+                                                        output_name(v[G_DUMP].s, 1, 0, dname, sizeof dname)))))
+        return cli_usage_error("generate", "--noise and --dump make one image: not with --prompts/--count "
+                                           "(--dump with one %%d: one file per image)");
     zturbo_options zo;
     if ((rc = gen_resolve(&sp, v, &zo))) return rc;
     const int cuda = zo.device == ZTURBO_DEVICE_CUDA;
@@ -483,6 +488,14 @@ int cmd_generate(int argc, char **argv) {
     base.rng = !strcmp(v[G_RNG].s, "zturbo") ? ZTURBO_RNG_ZTURBO : ZTURBO_RNG_TORCH_CPU;
     base.loras = NULL; /* the --lora flags' (merged at load); a JSON line's "loras" replace them */
     base.cancel = &g_cancel;
+    base.init_image = v[G_INIT_IMAGE].s;
+    base.mask = v[G_MASK].s;
+    base.strength = v[G_STRENGTH].set ? v[G_STRENGTH].d : 0;
+    base.control_image = v[G_CONTROL].s;
+    base.control_scale = v[G_CONTROL_SCALE].d;
+    /* the init image's size, unless a control image (its pipelines default to 1024 x 1024) */
+    const int size_given = v[G_WIDTH].set || v[G_HEIGHT].set;
+    if (base.init_image && !base.control_image && !size_given) base.width = base.height = 0;
     /* the seed, decided now and printed before the model loads */
     const int random_seed = !v[G_NOISE].set && (!v[G_SEED].set || v[G_SEED].random);
     base.seed = !v[G_SEED].set && !v[G_NOISE].set ? zturbo_seed_random() : v[G_SEED].u;
@@ -507,6 +520,13 @@ int cmd_generate(int argc, char **argv) {
         one.prompt = (char *)v[G_PROMPT].s; /* borrowed: not freed */
         jobs = &one;
     }
+    for (int i = 0; i < n_jobs; i++) { /* a JSON line's images: the init image's size unless a size is given */
+        zturbo_params *jp = &jobs[i].p;
+        const int line_size = jobs[i].given & (ZTURBO_GIVEN_WIDTH | ZTURBO_GIVEN_HEIGHT);
+        if (jobs[i].error || line_size || size_given) continue;
+        if (jp->init_image && !jp->control_image) jp->width = jp->height = 0;
+        else if (!jp->width) jp->width = (int)v[G_WIDTH].i, jp->height = (int)v[G_HEIGHT].i;
+    }
     const int count = (int)v[G_COUNT].i, total = n_jobs * count;
     int usable = 0;
     for (int i = 0; i < n_jobs; i++) usable += !jobs[i].error;
@@ -516,7 +536,10 @@ int cmd_generate(int argc, char **argv) {
         output_name(pat, multi, index, name, sizeof name);
         rc = zt_output_check(name, &e);
     }
-    if (!rc && v[G_DUMP].set) rc = zt_output_check(v[G_DUMP].s, &e);
+    for (int index = 0; index < (multi ? total : 1) && !rc && v[G_DUMP].set; index++) {
+        output_name(v[G_DUMP].s, multi, index, dname, sizeof dname);
+        rc = zt_output_check(dname, &e);
+    }
     int fd;
     if (!rc && v[G_NOISE].set && !(rc = zt_file_open(v[G_NOISE].s, &fd, NULL, &e))) close(fd);
     if (rc) {
@@ -533,10 +556,21 @@ int cmd_generate(int argc, char **argv) {
         exit_code = ZT_EXIT_FAIL;
         goto done_early;
     }
-    for (int i = 0; i < n_jobs; i++) { /* plan for the largest JSON-line sizes too */
-        zo.max_width = jobs[i].p.width > zo.max_width ? jobs[i].p.width : zo.max_width;
-        zo.max_height = jobs[i].p.height > zo.max_height ? jobs[i].p.height : zo.max_height;
-        zo.max_steps = jobs[i].p.steps > zo.max_steps ? jobs[i].p.steps : zo.max_steps;
+    /* plan for the largest image of the run: each job's size (a JSON line's, the flags', or an init
+     * image's own when neither is given) */
+    zo.max_width = zo.max_height = 16;
+    for (int i = 0; i < n_jobs; i++) {
+        const zturbo_params *jp = &jobs[i].p;
+        int jw = jp->width ? jp->width : (int)v[G_WIDTH].i, jh = jp->height ? jp->height : (int)v[G_HEIGHT].i;
+        if (jobs[i].error) jw = jh = 16;
+        zo.max_steps = jp->steps > zo.max_steps ? jp->steps : zo.max_steps;
+        if (!jobs[i].error && (jp->init_image || jp->control_image)) zo.images_in = 1; /* the VAE encoder's workspace */
+        if (!jobs[i].error && jp->init_image && !jp->width) {
+            char serr[ZT_ERR_MSG]; /* the size the init image gives (an unreadable one fails later) */
+            if (zturbo_output_size(jp, &jw, &jh, serr, sizeof serr)) jw = jh = 16;
+        }
+        zo.max_width = jw > zo.max_width ? jw : zo.max_width;
+        zo.max_height = jh > zo.max_height ? jh : zo.max_height;
     }
 
     progress pg = {.tty = !quiet && isatty(2), .verbose = verbose, .streaming = v[G_VRAM].set, .cuda = cuda};
@@ -552,7 +586,8 @@ int cmd_generate(int argc, char **argv) {
 
     char err[ZT_ERR_MSG];
     zturbo *z = NULL;
-    float *noise = NULL;
+    float *noise = NULL, *enc_noise = NULL;
+    int noise_w = base.width, noise_h = base.height;
     pg.t0 = zt_now();
     zo.on_load = on_load;
     zo.load_user = &pg;
@@ -594,16 +629,28 @@ int cmd_generate(int argc, char **argv) {
         }
     if (v[G_NOISE].set) {
         int c, h, w;
-        zturbo_latent_shape(z, base.width, base.height, &c, &h, &w);
+        if (zturbo_output_size(&base, &noise_w, &noise_h, err, sizeof err)) {
+            zt_err_set(&e, ZT_ERR_ARG, "%s", err);
+            exit_code = cli_fail(&e);
+            goto done;
+        }
+        zturbo_latent_shape(z, noise_w, noise_h, &c, &h, &w);
         noise = malloc((size_t)c * h * w * sizeof *noise);
-        if (!noise) {
+        enc_noise = malloc((size_t)c * h * w * sizeof *enc_noise);
+        if (!noise || !enc_noise) {
             zt_err_set(&e, ZT_ERR_NOMEM, "out of host memory");
             exit_code = cli_fail(&e);
             goto done;
         }
-        if (zt_noise_read(v[G_NOISE].s, c, h, w, noise, &e)) {
+        int found = 0;
+        if (zt_noise_read(v[G_NOISE].s, c, h, w, noise, &e) ||
+            (base.init_image && zt_noise_read_encode(v[G_NOISE].s, c, h, w, enc_noise, &found, &e))) {
             exit_code = cli_fail(&e);
             goto done;
+        }
+        if (!found) {
+            free(enc_noise);
+            enc_noise = NULL;
         }
     }
     if (ids && n_ids > ZTURBO_MAX_TOKENS && !quiet)
@@ -632,10 +679,15 @@ int cmd_generate(int argc, char **argv) {
         if (noise) {
             zp.noise = noise;
             zp.noise_name = v[G_NOISE].s;
+            zp.encode_noise = enc_noise; /* the oracle's posterior noise too, or NULL */
         }
-        if (zp.noise && (zp.width != base.width || zp.height != base.height)) {
+        if (multi && v[G_DUMP].set) {
+            output_name(v[G_DUMP].s, multi, index, dname, sizeof dname);
+            zp.dump_path = dname;
+        }
+        if (zp.noise && zp.width && (zp.width != noise_w || zp.height != noise_h)) {
             char msg[160];
-            snprintf(msg, sizeof msg, "--noise is shaped for %dx%d, this line asks for %dx%d", base.width, base.height,
+            snprintf(msg, sizeof msg, "--noise is shaped for %dx%d, this line asks for %dx%d", noise_w, noise_h,
                      zp.width, zp.height); /* numbers only: one line */
             fprintf(stderr, "zturbo: %s\n", msg);
             if (json) print_json(index, jb->prompt, name, &zp, NULL, msg);
@@ -684,6 +736,7 @@ int cmd_generate(int argc, char **argv) {
     }
 done:
     free(noise);
+    free(enc_noise);
     zturbo_destroy(z);
 done_early:
     if (jobs != &one) jobs_free(jobs, n_jobs);

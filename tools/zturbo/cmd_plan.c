@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/zturbo_internal.h"
+#include "storage/control.h"
 #include "tools/zturbo/cli.h"
 #include "tools/zturbo/gen_options.h"
 #include "tools/zturbo/plan_print.h"
@@ -30,6 +31,8 @@ int gen_plan_make(const cli_value *v, const zturbo_options *zo, gen_plan *gp, zt
     rc = zt_pipeline_make_plan(zo->model_path, &gp->po, &gp->plan, &gp->in, &gp->vae_host, e);
     if (rc) return rc;
     rc = zt_source_open(zo->model_path, &gp->src, e);
+    /* the ControlNet's units follow the model's, as in the plan */
+    if (!rc && zo->control_model) rc = zt_source_add_control(gp->src, zo->control_model, &gp->src, e);
     if (rc) zt_plan_free(&gp->plan);
     return rc;
 }
@@ -41,6 +44,9 @@ void gen_plan_free(gen_plan *gp) {
 }
 
 static const char *k_comp[3] = {"transformer", "text encoder", "vae"};
+static const char *comp_name(const gen_plan *gp, int c) {
+    return c == 0 && gp->po.control_path ? "transformer (with the ControlNet)" : k_comp[c];
+}
 
 static const char *where_name(const zt_plan_unit_choice *c) {
     return c->residency == ZT_RES_RESIDENT                  ? "device"
@@ -131,7 +137,7 @@ void gen_plan_print(FILE *f, const cli_value *v, const gen_plan *gp, int verbose
     int counts[3][5] = {{0}}; /* [component][zt_residency] */
     for (int i = 0; i < plan->n_units; i++) counts[cat->units[i].comp][plan->units[i].residency]++;
     for (int c = 0; c < 3; c++) {
-        fprintf(f, "%s  %-12s %d units resident, %d streamed, %d host-only", indent, k_comp[c],
+        fprintf(f, "%s  %-12s %d units resident, %d streamed, %d host-only", indent, comp_name(gp, c),
                 counts[c][ZT_RES_RESIDENT] + counts[c][ZT_RES_RESIDENT_CODED], counts[c][ZT_RES_STREAMED],
                 counts[c][ZT_RES_HOST]);
         if (counts[c][ZT_RES_RESIDENT_CODED])

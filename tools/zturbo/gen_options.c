@@ -2,6 +2,7 @@
  * and `zturbo plan` (gen_options.h). */
 #include "tools/zturbo/gen_options.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,7 +37,9 @@ const cli_option k_gen_opts[G_N] = {
                            "run goes on and exits 1"},
     [G_PROMPTS_JSONL] = {"--prompts-jsonl", NULL, CLI_STRING, "FILE", .scope = G,
                          .help = "one JSON string, or {\"prompt\": ...} with optional \"width\",\n"
-                                 "\"height\", \"steps\", \"seed\" overriding the flags, per line"},
+                                 "\"height\", \"steps\", \"seed\", \"rng\", \"loras\", \"init_image\",\n"
+                                 "\"mask\", \"strength\", \"control\", \"control_scale\" overriding\n"
+                                 "the flags, per line"},
     [G_COUNT] = {"--count", "-n", CLI_INT, "N", 1, 10000, .def = "1", .scope = G,
                  .help = "images per prompt, 1..10000 (seeds SEED, SEED+1, ...)",
                  .comfy = "EmptySD3LatentImage batch_size"},
@@ -81,12 +84,33 @@ const cli_option k_gen_opts[G_N] = {
     [G_THREADS] = {"--threads", NULL, CLI_INT, "N", 1, 1024, .def_help = "all cores",
                    .help = "CPU backend worker threads, 1..1024"},
     [G_DUMP] = {"--dump", NULL, CLI_STRING, "FILE", .scope = G,
-                .help = "write the intermediates (tools/ref FORMAT) to a safetensors file"},
+                .help = "write the intermediates (tools/ref FORMAT) to a safetensors file\n"
+                        "(with --prompts-jsonl/--count: one %d, a file per image)"},
     [G_TOKENIZER] = {"--tokenizer", NULL, CLI_STRING, "FILE", .scope = G, .def_help = "MODEL/tokenizer/tokenizer.json",
                      .help = "tokenizer.json (ComfyUI files carry none)"},
     [G_IDS] = {"--ids", NULL, CLI_STRING, "LIST", .scope = G,
                .help = "comma-separated token ids of the formatted prompt (bypasses\n"
                        "the tokenizer; for comparisons with the oracle)"},
+    [G_INIT_IMAGE] = {"--init-image", NULL, CLI_STRING, "FILE", .scope = G, .section = "images in (README \"Images in\"):",
+                      .help = "img2img from this PNG/JPEG (ZImageImg2ImgPipeline); without\n"
+                              "--width/--height the output takes its size rounded down to 16"},
+    [G_STRENGTH] = {"--strength", NULL, CLI_STRING, "S", .scope = G, .def_help = "0.6; 1.0 with --mask",
+                    .help = "with --init-image: the part of the schedule that runs, (0, 1]"},
+    [G_MASK] = {"--mask", NULL, CLI_STRING, "FILE", .scope = G,
+                .help = "with --init-image: inpainting (ZImageInpaintPipeline); white =\n"
+                        "repaint, black = keep; the init image's size"},
+    [G_CONTROL] = {"--control", NULL, CLI_STRING, "FILE", .scope = G,
+                   .help = "ControlNet: a ready-made control image (canny, depth, pose...\n"
+                           "map), resized to the output; with --init-image and --mask:\n"
+                           "ControlNet inpainting (README \"ControlNet\")"},
+    [G_CONTROL_MODEL] = {"--control-model", NULL, CLI_STRING, "PATH",
+                         .help = "the ControlNet-Union: a diffusers folder or a released\n"
+                                 ".safetensors (Z-Image-Turbo-Fun-Controlnet-Union 1.0/2.0/2.1);\n"
+                                 "plan: plan with its units (image inputs too)"},
+    [G_CONTROL_SCALE] = {"--control-scale", NULL, CLI_STRING, "S", .def = "0.75", .scope = G,
+                         .help = "controlnet_conditioning_scale, -1000..1000"},
+    [G_IMAGES] = {"--images", NULL, CLI_ENUM, "on|off", .choices = "on|off", .def = "off", .scope = P,
+                  .help = "plan for image inputs (generate --init-image: the VAE encoder)"},
     [G_VRAM] = {"--vram", NULL, CLI_SIZE, "SIZE", 1 << 20, .def_help = "everything resident, no budget",
                 .help = "device memory the process may use, CUDA context included;\n"
                         "K, M, G, T are 1024-based (8G = 8GB = 8GiB), a unit is required",
@@ -179,6 +203,28 @@ int gen_resolve(const cli_spec *sp, cli_value *v, zturbo_options *zo) {
         loras[i].path = lora_path[i];
     }
 
+    if (sp->scope == GEN_SCOPE_GENERATE) {
+        if (v[G_CONTROL].set && !v[G_CONTROL_MODEL].set)
+            return cli_usage_error(cmd, "--control needs --control-model PATH (the ControlNet)");
+        if (v[G_CONTROL].set && v[G_STRENGTH].set)
+            return cli_usage_error(cmd, "--strength is not used with --control (ControlNet inpainting runs the whole "
+                                        "schedule)");
+        /* -1000..1000, negative allowed, and (0, 1]: both ends matter, so parsed here */
+        char *end = NULL;
+        v[G_CONTROL_SCALE].d = strtod(v[G_CONTROL_SCALE].s, &end);
+        if (end == v[G_CONTROL_SCALE].s || *end || !(fabs(v[G_CONTROL_SCALE].d) <= 1000))
+            return cli_usage_error(cmd, "--control-scale '%s' not allowed: expected a number in -1000..1000",
+                                   v[G_CONTROL_SCALE].s);
+        if (v[G_STRENGTH].set) {
+            v[G_STRENGTH].d = strtod(v[G_STRENGTH].s, &end);
+            if (end == v[G_STRENGTH].s || *end || !(v[G_STRENGTH].d > 0 && v[G_STRENGTH].d <= 1))
+                return cli_usage_error(cmd, "--strength '%s' not allowed: expected a number in (0, 1]", v[G_STRENGTH].s);
+        }
+    }
+    if (v[G_CONTROL_MODEL].set && v[G_STORE].set)
+        return cli_usage_error(cmd, "--control-model with --store: not supported (a store holds the model's units "
+                                    "only)");
+
     zturbo_options_default(zo);
     zo->model_path = v[G_MODEL].s;
     zo->device = cuda ? ZTURBO_DEVICE_CUDA : ZTURBO_DEVICE_CPU;
@@ -202,6 +248,8 @@ int gen_resolve(const cli_spec *sp, cli_value *v, zturbo_options *zo) {
     zo->io = !strcmp(v[G_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[G_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
     zo->vae_band_level = band_level;
     zo->vae_band_rows = band_rows;
+    zo->control_model = v[G_CONTROL_MODEL].s;
+    zo->images_in = v[G_IMAGES].s && !strcmp(v[G_IMAGES].s, "on");
     zo->max_width = (int)v[G_WIDTH].i;
     zo->max_height = (int)v[G_HEIGHT].i;
     zo->max_steps = (int)v[G_STEPS].i;
