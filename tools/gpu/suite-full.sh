@@ -122,6 +122,20 @@ gpuquick) # the GPU tests a change of the stream or the LoRA merge needs (tiny c
   timeout 120 $Z generate -m $W/tinyl -p "a cat" --width 64 --height 64 --seed 1 -q --lora $LF:0.8 --vram 2G -o $W/lb.png; rc "--vram 2G generate with a LoRA" $?
   if cmp -s $W/lr.png $W/lb.png; then echo "  LoRA resident (GPU merge) and --vram 2G (host merge): same PNG"
   else fail "LoRA: resident (GPU merge) and --vram 2G (host merge) PNGs differ"; fi
+  # images in on CUDA (tiny): inpainting and ControlNet-Union 2.1 inpainting, resident against --vram 2G
+  D=tests/data/images
+  $B/mkmodel --config tiny --control union-2.1 --seed 7 --dtype bf16 -q -o $W/c21 || fail "mkmodel tiny control"
+  for mode in inpaint control; do
+    ex=(--init-image $D/in_70x52.jpg --mask $D/mask_70x52.png --strength 0.8)
+    [ $mode = control ] && ex=(--control-model $W/c21 --control $D/big.png --init-image $D/in_70x52.jpg --mask $D/mask_70x52.png)
+    for b in none 2G; do
+      vr=(); [ $b = none ] || vr=(--vram $b)
+      timeout 120 $Z generate -m $W/tinyl -p "a red fox on a hill" "${ex[@]}" --width 64 --height 48 --seed 5 -q "${vr[@]}" \
+        -o $W/im-$b.png; rc "CUDA $mode, --vram $b" $?
+    done
+    if cmp -s $W/im-none.png $W/im-2G.png; then echo "  CUDA $mode: resident and --vram 2G same PNG"
+    else fail "CUDA $mode: resident and --vram 2G PNGs differ"; fi
+  done
   ;;
 ceiling) # the bus and copy ceilings of this card (kbench runs its ceilings before any filtered op)
   timeout 120 $B/kbench ceiling-only > "$OUT/ceiling.txt" 2>&1 || fail "kbench ceiling-only"; grep ceiling "$OUT/ceiling.txt"
