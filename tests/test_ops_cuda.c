@@ -483,7 +483,8 @@ static void t_norm16(int kind, int rows, int heads, int dim, zt_dtype xdt, int s
                   .ldy = ldy, .w_f16 = 1, .resid_f32 = kind == T_GATE && resid32};
     for (int gpu = 0; gpu < 2; gpu++) {
         nm.x = gpu ? x.d : x.h;
-        nm.weight = (const uint16_t *)(gpu ? wt.d : wt.h);
+        /* the LayerNorms (the DiT's final one) have no weight: elementwise_affine=False */
+        nm.weight = kind == T_LAYER ? NULL : (const uint16_t *)(gpu ? wt.d : wt.h);
         nm.scale = scale ? (gpu ? sc.d : sc.h) : NULL;
         nm.y = inplace ? (void *)nm.x : (gpu ? y.d : y.h);
         zt_ops *o = gpu ? g_gpu : g_cpu;
