@@ -84,8 +84,19 @@ ZT_GPU_SERVED := $(shell known="$$($(NVCC) --list-gpu-arch 2>/dev/null)"; \
   for c in $(ZT_GPU_CAPS); do [ $$c -ge 75 ] && echo "$$known" | grep -qx compute_$$c && echo $$c; done)
 endif
 ifeq ($(ZT_GPU_CAPS),)
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter-out test asan test-online,$(MAKECMDGOALS)),)
+# only tests without a GPU: their CUDA code never runs (the GPU tests skip), so one target is enough
+ZT_TESTS_ONLY := 1
+endif
+endif
+ifeq ($(ZT_TESTS_ONLY),1)
+CUDA_ARCH := sm_80
+ZT_ARCH_WHY := one target for the tests (no GPU found: the CUDA tests skip; make all and make demo build the default set)
+else
 CUDA_ARCH := $(CUDA_ARCH_FAT)
 ZT_ARCH_WHY := the default set (no GPU found)
+endif
 else ifeq ($(ZT_GPU_SERVED),$(ZT_GPU_CAPS))
 CUDA_ARCH := $(foreach c,$(ZT_GPU_CAPS),$(if $(filter 90,$(c)),sm_90a,sm_$(c)))
 ZT_ARCH_WHY := this machine's GPU (compute capability $(ZT_GPU_CAPS))
