@@ -12,16 +12,10 @@
 #   checked; tokenize -p and its prompt on a terminal; plan sharing
 #   generate's parser and words.
 set -u
-Z="$ZT_BIN/zturbo"
-T="$ZT_ROOT/build/test-tmp/cli-conventions"
-rm -rf "$T" && mkdir -p "$T" && cd "$T" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 3 --dtype bf16 -q -o snap || exit 1
-fail=0 n=0
-check() { # label, command...
-    local what=$1; shift
-    n=$((n+1))
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail+1)); fi
-}
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp cli-conventions
+T=$dir
+zt_tiny 3 bf16 snap
 G=(generate -m snap --device cpu --steps 2)
 
 # short flags = long flags
@@ -186,5 +180,4 @@ check "serve --print-config: generate's entries resolved as generate resolves th
 out=$("$Z" serve -m snap --device cpu --window 2 2>&1); rc=$?
 check "serve: --window without --vram in generate's words (rc $rc)" bash -c "[ $rc -eq 2 ] && [[ '$out' == *'need --vram SIZE'* ]]"
 
-echo "$n checks, $fail failed"
-[ $fail -eq 0 ]
+zt_summary

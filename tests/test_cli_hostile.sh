@@ -3,27 +3,14 @@
 # on stderr, a non-zero exit, no crash (exit >= 128) or hang, and no output
 # file left behind.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/cli-hostile"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 4 --dtype bf16 -q -o snap || exit 1
-fail=0 n=0
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp cli-hostile
+zt_tiny 4 bf16 snap
 G=(generate -m snap --device cpu --width 32 --height 32 --seed 1 -q)
-bad() { # label, command...  (must fail with one line, no out.png)
-    local label=$1; shift
-    rm -f out.png
-    local err rc
-    err=$(timeout 60 "$@" 2>&1 >/dev/null); rc=$?
-    n=$((n+1))
-    local lines; lines=$(printf '%s' "$err" | grep -c '')
-    if [ $rc -eq 0 ] || [ $rc -ge 124 ] || [ "$lines" -ne 1 ] || [ -e out.png ]; then
-        echo "FAIL $label: exit $rc, $lines lines: $err"; fail=$((fail+1))
-    else echo "ok   $label: $err"; fi
-}
 good() { # label, command... (must succeed and write out.png)
     local label=$1; shift
     rm -f out.png
-    n=$((n+1))
+    checks=$((checks+1))
     if timeout 120 "$@" >/dev/null 2>&1 && [ -s out.png ]; then echo "ok   $label"; else echo "FAIL $label"; fail=$((fail+1)); fi
 }
 bad "width 0" "$Z" "${G[@]}" --width 0 -p x -o out.png
@@ -74,5 +61,4 @@ good "empty prompt" "$Z" "${G[@]}" -p "" -o out.png
 good "a store of another seed is still a valid model" "$Z" "${G[@]}" -m other.zts --tokenizer snap/tokenizer/tokenizer.json -p x -o out.png
 bad "--store that does not exist" "$Z" "${G[@]}" -p x --vram 1G --store /nonexistent.zts -o out.png
 chmod 755 unreadable
-echo "$n checks, $fail failed"
-[ $fail -eq 0 ]
+zt_summary

@@ -10,13 +10,11 @@
 # at the same budget (--stats). The CPU backend decodes on the host; with a
 # GPU the same runs use the CUDA decoder.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/coded-weights"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 7 --dtype bf16 -q -o snap || exit 1
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp coded-weights
+zt_tiny 7 bf16 snap
 "$Z" pack snap -o coded.zts -q || exit 1
 "$Z" pack snap -o bf16.zts --weights bf16 -q || exit 1
-fail=0 checks=0
 bad() { echo "FAIL $*"; fail=$((fail+1)); }
 run_same() { # label, args...: the PNG must equal ref.png
     local label=$1; shift
@@ -70,5 +68,4 @@ for dev in cpu cuda; do
         echo "ok   $dev minimum budgets: coded moves $bc bytes in the steps, bf16 $bb"
     else bad "$dev minimum budgets: coded moves '$bc' bytes in the steps, bf16 '$bb' (want <= 75%)"; fi
 done
-echo "$checks checks, $fail failed"
-[ $fail -eq 0 ]
+zt_summary

@@ -10,29 +10,12 @@
 #  3. --prompts-jsonl lines carry control / control_scale: the flags' bytes;
 #  4. hostile inputs: each one line on stderr, a non-zero exit, no output file.
 set -u
-Z="$ZT_BIN/zturbo"
+. "$ZT_ROOT/tests/lib.sh"
 D="$ZT_ROOT/tests/data/images"
-dir="$ZT_ROOT/build/test-tmp/control-cli"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 3 --dtype bf16 -q -o snap || exit 1
-for k in union-1.0 union-2.0 union-2.1; do
-    "$ZT_BIN/mkmodel" --config tiny --control $k --seed 7 --dtype bf16 -q -o "c-$k" || exit 1
-done
-"$ZT_BIN/mkmodel" --config tiny --control union-2.0 --layout single --seed 7 --dtype bf16 -q -o c-single.safetensors || exit 1
-fail=0 checks=0
-# the pixels of two PNGs are the same (their text chunks name the inputs, which may differ)
-same_pixels() { python3 -c '
-import sys, struct
-def idat(p):
-    d = open(p, "rb").read(); i = 8; out = b""
-    while i < len(d):
-        n, t = struct.unpack(">I4s", d[i:i + 8])
-        if t in (b"IHDR", b"IDAT"): out += d[i + 8:i + 8 + n]
-        i += 12 + n
-    return out
-sys.exit(0 if idat(sys.argv[1]) == idat(sys.argv[2]) else 1)' "$1" "$2"; }
-calc() { awk "BEGIN{printf \"%.2f\", $1}"; }
-up() { [ -n "$1" ] && calc "$1 + 0.01"; }
+zt_tmp control-cli
+zt_tiny 3 bf16 snap
+for k in union-1.0 union-2.0 union-2.1; do zt_tiny 7 bf16 "c-$k" --control $k; done
+zt_tiny 7 bf16 c-single.safetensors --control union-2.0 --layout single
 for mode in u10 u20 u21 u21-inpaint; do
     case $mode in
         u10) cm=c-union-1.0 extra=(--control "$D/in_70x52.jpg") ;;
@@ -42,26 +25,13 @@ for mode in u10 u20 u21 u21-inpaint; do
     esac
     common=(-m snap -p "a red fox on a hill" --control-model $cm "${extra[@]}" --width 64 --height 48 --seed 5 --device cpu -q)
     "$Z" generate "${common[@]}" -o ref.png || { echo "FAIL $mode resident"; exit 1; }
-    check_same() { # label, extra args...
-        local label=$1; shift
-        rm -f x.png
-        checks=$((checks+1))
-        if ! "$Z" generate "${common[@]}" "$@" -o x.png; then echo "FAIL $mode $label: generate failed"; fail=$((fail+1)); return; fi
-        if ! cmp -s ref.png x.png; then echo "FAIL $mode $label: PNG differs from the resident run"; fail=$((fail+1)); return; fi
-        echo "ok   $mode $label"
-    }
-    min=$("$Z" generate "${common[@]}" --vram 1M -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p')
-    m=$(up "$min")
+    m=$(up "$(min_budget)")
     [ -n "$m" ] || { echo "FAIL $mode: no minimum budget in the error message"; exit 1; }
     check_same "min budget ${m}M" --vram "${m}M"
     check_same "min budget + 4M" --vram "$(calc "$m + 4")M"
-    mb=$(up "$("$Z" generate "${common[@]}" --vae-bands 1,5 --vram 1M -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p')")
+    mb=$(up "$(min_budget --vae-bands 1,5)")
     check_same "banded VAE decode 1,5 at ${mb}M" --vae-bands 1,5 --vram "${mb}M"
-    "$Z" generate "${common[@]}" --count 2 -o r.png || { echo "FAIL $mode count 2 resident"; exit 1; }
-    checks=$((checks+1)); rm -f x-0.png x-1.png
-    if "$Z" generate "${common[@]}" --count 2 --vram "${m}M" -o x.png && cmp -s r-0.png x-0.png && cmp -s r-1.png x-1.png
-    then echo "ok   $mode two images at ${m}M"
-    else echo "FAIL $mode two images at ${m}M differ from the resident ones"; fail=$((fail+1)); fi
+    check_two_images "${m}M"
     # the control changes the image (scale 0 does not)
     checks=$((checks+1))
     "$Z" generate "${common[@]}" --control-scale 0 -o s0.png && \
@@ -92,17 +62,6 @@ if "$Z" generate -m snap --control-model c-union-2.1 --width 64 --height 48 --de
 then echo "ok   --prompts-jsonl control/control_scale"; else echo "FAIL --prompts-jsonl lines differ from the flags"; fail=$((fail+1)); fi
 
 G=(generate -m snap --device cpu --seed 1 -q -p x --width 64 --height 48)
-bad() { # label, command...  (must fail with one line, no out.png)
-    local label=$1; shift
-    rm -f out.png
-    local err rc
-    err=$(timeout 60 "$@" 2>&1 >/dev/null); rc=$?
-    checks=$((checks+1))
-    local lines; lines=$(printf '%s' "$err" | grep -c '')
-    if [ $rc -eq 0 ] || [ $rc -ge 124 ] || [ "$lines" -ne 1 ] || [ -e out.png ]; then
-        echo "FAIL $label: exit $rc, $lines lines: $err"; fail=$((fail+1))
-    else echo "ok   $label (exit $rc): $err"; fi
-}
 for f in bomb.png trunc.jpg cmyk.jpg text.png; do
     bad "control image $f" "$Z" "${G[@]}" --control-model c-union-2.1 --control "$D/$f" -o out.png
 done
@@ -122,5 +81,4 @@ mkdir -p wrong2 && cp c-union-2.1/diffusion_pytorch_model.safetensors wrong2/ &&
 bad "a ControlNet of another width" "$Z" "${G[@]}" --control-model wrong2 --control "$D/big.png" -o out.png
 printf '{"prompt": "x", "control_scale": "big"}\n' > bad.jsonl
 bad "jsonl control_scale not a number" "$Z" generate -m snap --control-model c-union-2.1 --device cpu -q --prompts-jsonl bad.jsonl -o out.png
-echo "$checks checks, $fail failed"
-[ $fail -eq 0 ]
+zt_summary

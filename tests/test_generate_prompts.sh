@@ -8,15 +8,9 @@
 # the plan's numbers when streaming. Progress lines appear on a terminal
 # only, never with -q. --print-config and --help come from the same table.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/generate-prompts"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 2 --dtype bf16 -q -o snap || exit 1
-fail=0
-check() { # label, command...
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail+1)); fi
-}
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp generate-prompts
+zt_tiny 2 bf16 snap
 G=(generate -m snap --device cpu --width 32 --height 32 --steps 2)
 
 printf 'a red fox\n\nthe moon over a lake\r\nüber café, 1984\n' > p.txt
@@ -120,5 +114,4 @@ check "--print-config prints the resolved values" bash -c "test $rc -eq 0 && gre
 "$Z" generate --help > help.txt
 check "--help lists every option --print-config prints" bash -c 'for n in $(cut -d" " -f1 cfg.txt); do grep -q -- "--$n " help.txt || { echo "missing --$n"; exit 1; }; done'
 check "no temporary files left" bash -c "! ls | grep -q '\.tmp\.'"
-echo "$fail failed"
-[ $fail -eq 0 ]
+zt_summary

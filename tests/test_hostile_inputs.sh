@@ -11,21 +11,20 @@
 # (leaks and undefined behaviour on these error paths fail it too).
 # zt-test: asan
 set -u
-Z="$ZT_BIN/zturbo"
-T="$ZT_ROOT/build/test-tmp/hostile"
-rm -rf "$T" && mkdir -p "$T" && cd "$T" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 4 --dtype bf16 -q -o snap || exit 1
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp hostile
+T=$dir
+zt_tiny 4 bf16 snap
 mkdir out
 limit=30
 [ -n "${ZT_TEST_SAN:-}" ] && limit=120
-fail=0 n=0
 G=(generate -m snap --device cpu -W 32 -H 32 --steps 1 -s 1 -q)
 
 # case LABEL EXIT TEXT COMMAND...: exit EXIT, one stderr line containing TEXT, out/ left empty
 case_() {
     local label=$1 want=$2 text=$3; shift 3
     local err rc lines
-    n=$((n+1))
+    checks=$((checks+1))
     err=$(timeout $limit "$@" 2>&1 >/dev/null); rc=$?
     lines=$(printf '%s' "$err" | grep -c '')
     if [ $rc -ne "$want" ] || [ "$lines" -ne 1 ] || [[ "$err" != *"$text"* ]] || [ -n "$(ls -A out)" ]; then
@@ -88,7 +87,7 @@ if [ "$(id -u)" != 0 ]; then
     mkdir ro && chmod 555 ro
     case_ "-o in a read-only folder" 1 "Permission denied" "$Z" "${G[@]}" -p x -o ro/a.png
 fi
-n=$((n+1))
+checks=$((checks+1))
 if [ -L link.png ] && [ -L l-1.png ] && [ ! -e out/target.png ] && [ -d folder.png ] && [ -p fifo.png ] && [ -c $dev ]; then echo "ok   refused targets untouched"
 else echo "FAIL refused targets were changed"; ls -l; fail=$((fail+1)); fi
 
@@ -184,7 +183,7 @@ echo "== interrupts: exit 130, one error line, the image in progress never writt
 set -m
 interrupt() { # label, line to wait for, delay after it, expected last line (extended regex), command...
     local label=$1 trigger=$2 delay=$3 text=$4; shift 4
-    n=$((n+1))
+    checks=$((checks+1))
     rm -rf out && mkdir out
     : > int.err
     "$@" 2>int.err &
@@ -204,16 +203,15 @@ interrupt() { # label, line to wait for, delay after it, expected last line (ext
 big=(generate -m snap --device cpu -W 256 -H 256 --steps 1 -s 1 -v -p "a fox")
 interrupt "Ctrl-C while the VAE decodes" "^text encoder" 0.3 \
     '^zturbo: interrupted (before|during) the VAE decode: out/a.png not written$' "$Z" "${big[@]}" -o out/a.png
-n=$((n+1))
+checks=$((checks+1))
 if [ -e out/a.png ]; then echo "FAIL the interrupted image was written"; fail=$((fail+1)); else echo "ok   no PNG"; fi
 interrupt "Ctrl-C in a --count run, after the first image" "^wrote out/c-0.png" 0.3 \
     '^zturbo: interrupted.*: out/c-[1-3].png not written \([1-3] of 4 images written\)$' "$Z" "${big[@]}" -n 4 -o out/c.png
 k=$(sed -n 's/.*(\([0-9]\) of 4 images written)$/\1/p' int.err)
-n=$((n+1))
+checks=$((checks+1))
 if [ "$(ls out | grep -c 'c-[0-9]\.png$')" = "${k:-x}" ]; then echo "ok   the images reported written are the ones there ($k)"
 else echo "FAIL $k images reported written, out/ holds: $(ls out)"; fail=$((fail+1)); fi
 set +m
 rm -rf out && mkdir out
 
-echo "$n checks, $fail failed"
-[ $fail -eq 0 ]
+zt_summary

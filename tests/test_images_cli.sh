@@ -9,42 +9,25 @@
 #  3. hostile inputs: each one line on stderr, a non-zero exit, no output
 #     file (the image-loader hostile set of tests/data/images included).
 set -u
-Z="$ZT_BIN/zturbo"
+. "$ZT_ROOT/tests/lib.sh"
 D="$ZT_ROOT/tests/data/images"
-dir="$ZT_ROOT/build/test-tmp/images-cli"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 3 --dtype f32 -q -o snap || exit 1
+zt_tmp images-cli
+zt_tiny 3 f32 snap
 "$Z" pack snap -o tiny.zts -q || exit 1
-fail=0 checks=0
-calc() { awk "BEGIN{printf \"%.2f\", $1}"; }
-up() { [ -n "$1" ] && calc "$1 + 0.01"; }
 for mode in img2img inpaint; do
     common=(-m snap -p "a red fox on a hill" --init-image "$D/in_70x52.jpg" --seed 5 --device cpu -q)
     [ $mode = inpaint ] && common+=(--mask "$D/mask_70x52.png" --strength 0.8)
     [ $mode = img2img ] && common+=(--strength 0.6)
     "$Z" generate "${common[@]}" -o ref.png || { echo "FAIL $mode resident"; exit 1; }
-    check_same() { # label, extra args...
-        local label=$1; shift
-        rm -f x.png
-        checks=$((checks+1))
-        if ! "$Z" generate "${common[@]}" "$@" -o x.png; then echo "FAIL $mode $label: generate failed"; fail=$((fail+1)); return; fi
-        if ! cmp -s ref.png x.png; then echo "FAIL $mode $label: PNG differs from the resident run"; fail=$((fail+1)); return; fi
-        echo "ok   $mode $label"
-    }
-    min=$("$Z" generate "${common[@]}" --vram 1M -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p')
-    m=$(up "$min")
+    m=$(up "$(min_budget)")
     [ -n "$m" ] || { echo "FAIL $mode: no minimum budget in the error message"; exit 1; }
     check_same "min budget ${m}M" --vram "${m}M"
     check_same "min budget + 4M" --vram "$(calc "$m + 4")M"
     check_same "--pinned 0 from the zstd store" --vram "${m}M" --pinned 0 --store tiny.zts
-    mb=$(up "$("$Z" generate "${common[@]}" --vae-bands 1,5 --vram 1M -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p')")
+    mb=$(up "$(min_budget --vae-bands 1,5)")
     check_same "banded VAE decode 1,5 at ${mb}M" --vae-bands 1,5 --vram "${mb}M"
     # two images in one process: the second re-encodes, the lent blocks (if any) come back
-    "$Z" generate "${common[@]}" --count 2 -o r.png || { echo "FAIL $mode count 2 resident"; exit 1; }
-    checks=$((checks+1)); rm -f x-0.png x-1.png
-    if "$Z" generate "${common[@]}" --count 2 --vram "${m}M" -o x.png && cmp -s r-0.png x-0.png && cmp -s r-1.png x-1.png
-    then echo "ok   $mode two images at ${m}M"
-    else echo "FAIL $mode two images at ${m}M differ from the resident ones"; fail=$((fail+1)); fi
+    check_two_images "${m}M"
     cp ref.png "ref_$mode.png"
 done
 
@@ -68,17 +51,6 @@ then echo "ok   --prompts-jsonl --dump 'jd%d.st': one dump per line, as the sing
 else echo "FAIL --prompts-jsonl --dump 'jd%d.st' (missing, or not the single run's dump)"; fail=$((fail+1)); fi
 
 G=(generate -m snap --device cpu --seed 1 -q -p x)
-bad() { # label, command...  (must fail with one line, no out.png)
-    local label=$1; shift
-    rm -f out.png
-    local err rc
-    err=$(timeout 60 "$@" 2>&1 >/dev/null); rc=$?
-    checks=$((checks+1))
-    local lines; lines=$(printf '%s' "$err" | grep -c '')
-    if [ $rc -eq 0 ] || [ $rc -ge 124 ] || [ "$lines" -ne 1 ] || [ -e out.png ]; then
-        echo "FAIL $label: exit $rc, $lines lines: $err"; fail=$((fail+1))
-    else echo "ok   $label (exit $rc): $err"; fi
-}
 for f in bomb.png bomb.jpg trunc.png trunc.jpg cmyk.jpg text.png empty.jpg badcrc.png; do
     bad "init image $f" "$Z" "${G[@]}" --init-image "$D/$f" -o out.png
     bad "mask $f" "$Z" "${G[@]}" --init-image "$D/in_70x52.jpg" --mask "$D/$f" -o out.png
@@ -115,5 +87,4 @@ then echo "ok   --stats vae_encode_s / vae_encode_bytes"; else echo "FAIL --stat
 bad "--dump without %d, several images" "$Z" generate -m snap --device cpu -q --prompts-jsonl p.jsonl --dump one.st -o out.png
 printf '{"prompt": "x", "strength": 2}\n' > bad.jsonl
 bad "jsonl strength 2" "$Z" generate -m snap --device cpu -q --prompts-jsonl bad.jsonl -o out.png
-echo "$checks checks, $fail failed"
-[ $fail -eq 0 ]
+zt_summary

@@ -12,16 +12,10 @@
 #     `zturbo pack --lora` (pixels; that store's PNG does not name the LoRA);
 #  4. a LoRA changes the image; strength 0 gives the image without it.
 set -u
-Z="$ZT_BIN/zturbo"
+. "$ZT_ROOT/tests/lib.sh"
 R=$ZT_ROOT
-dir="$R/build/test-tmp/lora-golden"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 1 --dtype bf16 -q -o snap || exit 1
-fail=0
-check() { # label, command...
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail+1)); fi
-}
+zt_tmp lora-golden
+zt_tiny 1 bf16 snap
 D=$R/tests/data/lora G=$R/tests/golden/tiny_lora
 P=$D/tiny_peft_r2.safetensors K=$D/tiny_kohya_r3.safetensors
 gen() { "$Z" generate -m snap -p "a cat" --width 64 --height 64 --seed 1 --device cpu -q "$@"; }
@@ -114,4 +108,4 @@ bad "a NaN in a LoRA" 1 "lora_A.weight: NaN at element 511" --lora nan.safetenso
 bad "a missing LoRA file" 1 "--lora: missing.safetensors: cannot open" --lora missing.safetensors
 bad "an infinite strength" 2 "scale inf not allowed" --lora "$P:inf"
 bad "a second file that is no safetensors" 1 "lora_layouts.py: header length" --lora "$P" --lora "$R/tests/lora_layouts.py"
-exit $((fail > 0))
+zt_summary

@@ -1,19 +1,9 @@
 #!/usr/bin/env bash
 # zturbo plan: prints the plan generate would use, fails cleanly on bad input.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/plan-cli"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 2 --dtype bf16 -q -o snap || exit 1
-fail=0
-expect() { # label, expected exit code, grep pattern, command...
-    local label=$1 want=$2 pat=$3; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ $rc -ne "$want" ] || ! printf '%s\n' "$out" | grep -q -- "$pat"; then
-        echo "FAIL $label: exit $rc (want $want), output: $out"; fail=$((fail+1))
-    else echo "ok   $label"; fi
-}
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp plan-cli
+zt_tiny 2 bf16 snap
 expect "all resident" 0 "0 streamed" "$Z" plan -m snap --vram 4G --device cpu --width 64 --height 64
 expect "streaming" 0 "over the bus" "$Z" plan -m snap --vram 11M --device cpu --width 64 --height 64 -v
 expect "per-unit lines" 0 "dit.layers.1" "$Z" plan -m snap --vram 11M --device cpu --width 64 --height 64 -v
@@ -34,5 +24,4 @@ expect "plan says the VAE is banded near the minimum" 0 "vae: decoded in row ban
     "$Z" plan -m snap --vram "$(awk -v a="$auto_min" 'BEGIN{printf "%.2fM", a + 0.01}')" --device cpu
 expect "plan says whole-image when forced" 0 "vae: whole-image decode" "$Z" plan -m snap --vram 4G --device cpu --vae-decode device
 expect "bad --vae-decode" 2 "auto, device or banded" "$Z" plan -m snap --vram 1G --vae-decode tiles
-echo "$fail failed"
-[ $fail -eq 0 ]
+zt_summary

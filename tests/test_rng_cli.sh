@@ -7,15 +7,9 @@
 # another image; the PNG "parameters" and JSON chunk name the RNG; a JSON
 # line's "rng" equals the flag; bad values are usage / line errors.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/rng-cli"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 3 --dtype bf16 -q -o snap || exit 1
-fail=0
-check() { # label, command...
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail+1)); fi
-}
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp rng-cli
+zt_tiny 3 bf16 snap
 G=(generate -m snap --device cpu --steps 1 -q -p "a red fox")
 # the md5 of the dump's "noise" against torch's line "h SEED 16 H W MD5"
 noise_is_torch() { # dump, seed, h, w
@@ -62,4 +56,4 @@ out=$("$Z" "${G[@]}" --rng philox -o x.png 2>&1); rc=$?
 check "--rng philox: usage error naming the choices" bash -c "test $rc -eq 2 && [[ '$out' == *torch-cpu* ]] && test ! -e x.png"
 out=$("$Z" generate -m snap --device cpu --print-config -p x -o x.png)
 check "--print-config shows rng torch-cpu" bash -c "grep -Eq '^rng +torch-cpu' <<< '$out'"
-exit $((fail > 0))
+zt_summary

@@ -14,42 +14,10 @@
 #     and Host checks, no file named in a request, no prompt in the log
 #     without --log-prompts.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/serve"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 3 --dtype bf16 -q -o snap || exit 1
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp serve
+zt_tiny 3 bf16 snap
 export PYTHONPATH="$ZT_ROOT/tests"
-fail=0
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
-trap cleanup EXIT
-check() { # label, command...
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail+1)); fi
-}
-# start_server NAME ARGS... : sets PID and ADDR (waits for "listening on")
-start_server() {
-    local name=$1; shift
-    "$Z" serve -m snap --device cpu --threads 1 --listen 127.0.0.1:0 "$@" 2> "$name.err" &
-    PID=$!
-    pids+=("$PID")
-    ADDR=
-    for _ in $(seq 300); do
-        ADDR=$(sed -n 's|.*listening on http://\([^ ]*\) .*|\1|p' "$name.err")
-        [ -n "$ADDR" ] && return 0
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "server $name did not start:"; cat "$name.err"; return 1
-}
-# stop_server PID [SIGNAL]: the exit code, or 124 when it did not exit within 10 s
-# (signal 0: only wait for it)
-stop_server() {
-    kill -"${2:-TERM}" "$1" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$1" 2>/dev/null; then kill -KILL "$1"; wait "$1" 2>/dev/null; return 124; fi
-    wait "$1"
-}
 
 G=(generate -m snap --device cpu --threads 1 -q)
 start_server main --width 64 --height 64 --steps 2 --max-width 128 --max-height 128 --queue 2 || exit 1
@@ -356,5 +324,4 @@ else
     echo "note: no IPv6 loopback here; [::1] not tested"
 fi
 check "no temporary or stray files" bash -c "! ls | grep -q '\.tmp\.'"
-echo "$fail failed"
-[ $fail -eq 0 ]
+zt_summary

@@ -12,8 +12,7 @@ if [ "${ZT_TEST_ONLINE:-0}" != 1 ]; then
     echo "skipped: it fetches requests and openai from PyPI: make test-online (CI runs it)"
     exit 77
 fi
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/serve-clients"
+. "$ZT_ROOT/tests/lib.sh"
 venv="${ZT_VENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/zturbo}/serve-venv"
 pins=("requests==2.32.3" "openai==1.109.1")
 if ! "$venv/bin/python" -c "import requests, openai, sys; sys.exit(requests.__version__ != '2.32.3' or openai.__version__ != '1.109.1')" 2>/dev/null; then
@@ -23,23 +22,13 @@ if ! "$venv/bin/python" -c "import requests, openai, sys; sys.exit(requests.__ve
         tail -n 3 "$venv.log"; echo "skipped: cannot install ${pins[*]} from PyPI"; exit 77
     fi
 fi
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 6 --dtype bf16 -q -o snap || exit 1
-"$Z" serve -m snap --device cpu --threads 1 --listen 127.0.0.1:0 --width 64 --height 64 --steps 2 \
-    --api-key test-key-123 2> server.err &
-pid=$!
-trap 'kill -KILL $pid 2>/dev/null' EXIT
-addr=
-for _ in $(seq 300); do
-    addr=$(sed -n 's|.*listening on http://\([^ ]*\) .*|\1|p' server.err)
-    [ -n "$addr" ] && break
-    sleep 0.1
-done
-[ -n "$addr" ] || { cat server.err; exit 1; }
+zt_tmp serve-clients
+zt_tiny 6 bf16 snap
+start_server server --width 64 --height 64 --steps 2 --api-key test-key-123 || exit 1
+pid=$PID addr=$ADDR
 G=(generate -m snap --device cpu --threads 1 -q)
 "$Z" "${G[@]}" -p "a red kite over dunes" --seed 21 --steps 3 --width 48 --height 32 --count 3 -o req.png || exit 1
 "$Z" "${G[@]}" -p "a paper boat" --seed 11 --steps 2 --width 64 --height 64 --count 2 -o oai.png || exit 1
-fail=0
 
 echo "== requests (A1111)"
 PYTHONPATH="$ZT_ROOT/tests" "$venv/bin/python" - "$addr" <<'PY' || fail=$((fail+1))

@@ -10,10 +10,9 @@
 # second half by less than 1 MiB) and threads and file descriptors return to
 # their counts.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/serve-load"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 8 --dtype bf16 -q -o snap || exit 1
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp serve-load
+zt_tiny 8 bf16 snap
 export PYTHONPATH="$ZT_ROOT/tests"
 
 # the valid parameter sets, and their reference PNGs from one CLI run
@@ -28,17 +27,8 @@ for i in range(12):
 PY
 "$Z" generate -m snap --device cpu --threads 1 -q --prompts-jsonl combos.jsonl -o 'ref-%02d.png' || exit 1
 
-"$Z" serve -m snap --device cpu --threads 1 --listen 127.0.0.1:0 --width 64 --height 64 --steps 1 \
-    --max-width 128 --max-height 128 --queue 8 2> server.err &
-pid=$!
-trap 'kill -KILL $pid 2>/dev/null' EXIT
-addr=
-for _ in $(seq 300); do
-    addr=$(sed -n 's|.*listening on http://\([^ ]*\) .*|\1|p' server.err)
-    [ -n "$addr" ] && break
-    sleep 0.1
-done
-[ -n "$addr" ] || { cat server.err; exit 1; }
+start_server server --width 64 --height 64 --steps 1 --max-width 128 --max-height 128 --queue 8 || exit 1
+pid=$PID addr=$ADDR
 
 timeout 600 python3 - "$addr" "$pid" <<'PY'
 import json, random, sys, threading, time

@@ -7,16 +7,14 @@
 # 100 answers of 200 with the CLI's PNGs, both servers made images, their
 # counts add up to 100, and the stopped one exited 0.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/serve-nginx"
+. "$ZT_ROOT/tests/lib.sh"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { echo "skipped: nginx is not installed (make deps installs it)"; exit 77; }
-rm -rf "$dir" && mkdir -p "$dir/tmp" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 9 --dtype bf16 -q -o snap || exit 1
+zt_tmp serve-nginx
+mkdir tmp
+zt_tiny 9 bf16 snap
 export PYTHONPATH="$ZT_ROOT/tests"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
-trap cleanup EXIT
+trap zt_kill_servers EXIT
 
 python3 - > combos.jsonl <<'PY'
 import json
@@ -27,17 +25,8 @@ PY
 
 addrs=()
 for k in 0 1; do
-    "$Z" serve -m snap --device cpu --threads 1 --listen 127.0.0.1:0 --width 64 --height 64 --steps 1 --queue 8 \
-        2> "server$k.err" &
-    pids+=($!)
-    a=
-    for _ in $(seq 300); do
-        a=$(sed -n 's|.*listening on http://\([^ ]*\) .*|\1|p' "server$k.err")
-        [ -n "$a" ] && break
-        sleep 0.1
-    done
-    [ -n "$a" ] || { cat "server$k.err"; exit 1; }
-    addrs+=("$a")
+    start_server "server$k" --width 64 --height 64 --steps 1 --queue 8 || exit 1
+    addrs+=("$ADDR")
 done
 echo "servers: ${addrs[*]}"
 

@@ -10,11 +10,9 @@
 # without the handler pass (exit code alone cannot tell the two apart; the
 # message can).
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/sigint"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 4 --dtype bf16 -q -o snap || exit 1
-fail=0
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp sigint
+zt_tiny 4 bf16 snap
 # SIGINT (2) is bit 1 of the caught-signals mask.
 sigint_caught() { # pid
     local m

@@ -7,29 +7,14 @@
 # backend (simulated device) and, when a GPU is present, on CUDA.
 # Invariant 2: the run fails cleanly (one line, exit 1) below the minimum.
 set -u
-Z="$ZT_BIN/zturbo"
-dir="$ZT_ROOT/build/test-tmp/stream-invariance"
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-"$ZT_BIN/mkmodel" --config tiny --seed 3 --dtype f32 -q -o snap || exit 1
+. "$ZT_ROOT/tests/lib.sh"
+zt_tmp stream-invariance
+zt_tiny 3 f32 snap
 "$Z" pack snap -o tiny.zts -q || exit 1
-fail=0 checks=0
-check_same() { # label, extra args...
-    local label=$1; shift
-    rm -f x.png
-    checks=$((checks+1))
-    if ! "$Z" generate "${common[@]}" "$@" -o x.png; then echo "FAIL $label: generate failed"; fail=$((fail+1)); return; fi
-    if ! cmp -s ref.png x.png; then echo "FAIL $label: PNG differs from the resident run"; fail=$((fail+1)); return; fi
-    echo "ok   $label"
-}
-min_budget() { # prints the minimum --vram in MiB the plan asks for (from its own error message)
-    "$Z" generate "${common[@]}" --vram 1M "$@" -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p'
-}
 for dev in cpu cuda; do
     if [ $dev = cuda ] && ! "$Z" info 2>/dev/null | grep -q '^GPU 0'; then echo "no GPU: CUDA part skipped"; continue; fi
     common=(-m snap -p "a red fox on a hill, 1984" --width 64 --height 48 --seed 5 --device $dev -q)
     "$Z" generate "${common[@]}" -o ref.png || { echo "FAIL resident $dev"; exit 1; }
-    calc() { awk "BEGIN{printf \"%.2f\", $1}"; }
-    up() { [ -n "$1" ] && calc "$1 + 0.01"; } # the message rounds to 0.01 MiB
     m=$(up "$(min_budget)"); m1=$(up "$(min_budget --prefetch 0)"); m3=$(up "$(min_budget --prefetch 2 --window 4)")
     [ -n "$m" ] && [ -n "$m1" ] && [ -n "$m3" ] || { echo "FAIL $dev: no minimum budget in the error message"; exit 1; }
     check_same "$dev min budget ${m}M" --vram "${m}M"
@@ -100,5 +85,4 @@ for dev in cpu cuda; do
     checks=$((checks+1))
     if [ $rc -eq 0 ] || ! printf '%s' "$out" | grep -q "zturbo pack"; then echo "FAIL $dev pinned 0 without store: $out"; fail=$((fail+1)); else echo "ok   $dev pinned 0 without a store: $out"; fi
 done
-echo "$checks checks, $fail failed"
-[ $fail -eq 0 ]
+zt_summary
