@@ -128,10 +128,7 @@ int main(void) {
     zt_err e = {0};
     zt_model_config cfg;
     zt_catalog cat;
-    if (zt_config_preset("tiny", &cfg, &e) || zt_catalog_build(&cfg, &cat, &e)) {
-        fprintf(stderr, "catalog: %s\n", e.msg);
-        return 1;
-    }
+    tiny_catalog(&cfg, &cat);
     const char *dir = store_test_dir("test_store_corrupt");
     char good_path[1200];
     snprintf(good_path, sizeof good_path, "%s/good.zts", dir);
