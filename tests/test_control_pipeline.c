@@ -25,6 +25,7 @@
 #include "api/noise.h"
 #include "api/pipeline.h"
 #include "api/stfile.h"
+#include "tests/test_stf_util.h"
 #include "tests/zt_test.h"
 
 typedef struct {
@@ -40,17 +41,6 @@ static const ctl_case k_cases[] = {
     {"control_inpaint_u21", "union-2.1", IMG("big.png"), IMG("in_70x52.jpg"), IMG("mask_70x52.png"), 0.75f},
     {"control_inpaint_u20", "union-2.0", IMG("in_70x52.jpg"), IMG("in_70x52.jpg"), IMG("mask_70x52.png"), 0.9f},
 };
-
-static double rel(const zt_stf *a, const zt_stf *b, const char *name, int *ok) {
-    const zt_stf_tensor *x = zt_stf_find(a, name), *y = zt_stf_find(b, name);
-    *ok = x && y && x->ndim == y->ndim && zt_stf_numel(x) == zt_stf_numel(y);
-    if (!*ok) return INFINITY;
-    float *p = zt_stf_to_f32(x), *q = zt_stf_to_f32(y);
-    double r = zt_rel_l2(p, q, (size_t)zt_stf_numel(y));
-    free(p);
-    free(q);
-    return r;
-}
 
 /* An image file as the API prepares it at W x H: Lanczos, [3, H, W] in [-1, 1]. */
 static float *load_tensor(const char *path, int W, int H) {
@@ -96,15 +86,16 @@ static zt_pipeline *open_pipe(const char *ckpt, const char *control) {
     return rc ? NULL : p;
 }
 
-static int mkmodel(const char *bin, const char *args, const char *out) {
-    char cmd[9000];
-    snprintf(cmd, sizeof cmd, "'%s/mkmodel' %s -q -o '%s'", bin, args, out);
-    int rc = system(cmd);
-    ZT_CHECK(rc == 0, "mkmodel: %s", cmd);
-    return rc;
+/* The golden's size, 8 steps and its initial noise. */
+static void golden_params(zt_gen_params *gp, int W, int H, const zt_stf_tensor *noise) {
+    zt_gen_params_default(gp);
+    gp->width = W;
+    gp->height = H;
+    gp->steps = 8;
+    gp->noise = noise->data;
 }
 
-static void run_case(const ctl_case *c, const char *ckpt, const char *tmp, const char *bin, zt_pipeline *plain) {
+static void run_case(const ctl_case *c, const char *ckpt, const char *tmp, zt_pipeline *plain) {
     char path[256], cpath[4400];
     snprintf(path, sizeof path, "tests/golden/images/%.64s.safetensors", c->golden);
     zt_stf g;
@@ -132,11 +123,7 @@ static void run_case(const ctl_case *c, const char *ckpt, const char *tmp, const
     double d_out0 = 0;
     for (int pass = 0; ctl && pass < 2; pass++) {
         zt_gen_params gp;
-        zt_gen_params_default(&gp);
-        gp.width = W;
-        gp.height = H;
-        gp.steps = 8;
-        gp.noise = noise->data;
+        golden_params(&gp, W, H, noise);
         gp.control_image = ctl;
         gp.control_scale = c->scale;
         gp.init_image = x;
@@ -153,7 +140,7 @@ static void run_case(const ctl_case *c, const char *ckpt, const char *tmp, const
         const char *names[] = {"control_latents", "dit_out_0", "latents_1", "latents_4", "latents_8", "decoded"};
         for (size_t i = 0; i < ZT_ARRAY_LEN(names); i++) {
             int ok;
-            const double r = rel(&d, &g, names[i], &ok);
+            const double r = stf_rel(&d, &g, names[i], &ok);
             ZT_CHECK(ok, "%s %s: %s missing or shaped differently", c->golden, labels[pass], names[i]);
             ZT_CHECK(r <= tol, "%s %s: %s relative L2 %.3e > %.1e", c->golden, labels[pass], names[i], r, tol);
             printf("  %-20s %-4s %-16s rel_l2 %.3e\n", c->golden, labels[pass], names[i], r);
@@ -166,11 +153,7 @@ static void run_case(const ctl_case *c, const char *ckpt, const char *tmp, const
             memcpy(rgb0, rgb, (size_t)W * H * 3);
             /* the hints' weight: dit_out_0 of text to image (the plain pipeline) against the oracle's */
             zt_gen_params tp;
-            zt_gen_params_default(&tp);
-            tp.width = W;
-            tp.height = H;
-            tp.steps = 8;
-            tp.noise = noise->data;
+            golden_params(&tp, W, H, noise);
             tp.dt = tp.vae_dt = ZT_DT_F32;
             char dump2[4400];
             snprintf(dump2, sizeof dump2, "%s/%s_t2i.safetensors", tmp, c->golden);
@@ -179,7 +162,7 @@ static void run_case(const ctl_case *c, const char *ckpt, const char *tmp, const
             zt_stf t2;
             if (plain && !zt_pipeline_generate_ids(plain, id32, L, &tp, rgb_t, NULL, &e) && !zt_stf_load(dump2, &t2, &e)) {
                 int ok;
-                d_out0 = rel(&t2, &g, "dit_out_0", &ok);
+                d_out0 = stf_rel(&t2, &g, "dit_out_0", &ok);
                 zt_stf_free(&t2);
                 ZT_CHECK(d_out0 > 1e-3, "%s: the ControlNet moves dit_out_0 by only %.3e", c->golden, d_out0);
                 printf("  %-20s      text-to-image dit_out_0 vs the oracle's rel_l2 %.3e (the hints' weight)\n",
@@ -205,14 +188,10 @@ static void run_case(const ctl_case *c, const char *ckpt, const char *tmp, const
         char single[4400], args[256];
         snprintf(single, sizeof single, "%s/%s-single.safetensors", tmp, c->kind);
         snprintf(args, sizeof args, "--config tiny --control %s --layout single --seed 5 --dtype bf16", c->kind);
-        zt_pipeline *ps = mkmodel(bin, args, single) ? NULL : open_pipe(ckpt, single);
+        zt_pipeline *ps = zt_test_mkmodel(args, single) ? NULL : open_pipe(ckpt, single);
         if (ps && ctl) {
             zt_gen_params gp;
-            zt_gen_params_default(&gp);
-            gp.width = W;
-            gp.height = H;
-            gp.steps = 8;
-            gp.noise = noise->data;
+            golden_params(&gp, W, H, noise);
             gp.control_image = ctl;
             gp.control_scale = c->scale;
             gp.dt = gp.vae_dt = ZT_DT_F32;
@@ -232,20 +211,19 @@ static void run_case(const ctl_case *c, const char *ckpt, const char *tmp, const
 }
 
 int main(void) {
-    const char *bin = getenv("ZT_BIN") ? getenv("ZT_BIN") : "bin";
     const char *tmp = zt_test_tmpdir("test_control_pipeline");
     char ckpt[4200], out[4300];
     snprintf(ckpt, sizeof ckpt, "%s/tiny", tmp);
-    if (mkmodel(bin, "--config tiny --seed 1 --dtype bf16", ckpt)) return zt_test_finish("test_control_pipeline");
+    if (zt_test_mkmodel("--config tiny --seed 1 --dtype bf16", ckpt)) return zt_test_finish("test_control_pipeline");
     const char *kinds[] = {"union-1.0", "union-2.0", "union-2.1"};
     for (size_t i = 0; i < ZT_ARRAY_LEN(kinds); i++) {
         char args[128];
         snprintf(out, sizeof out, "%s/%s", tmp, kinds[i]);
         snprintf(args, sizeof args, "--config tiny --control %s --seed 5 --dtype bf16", kinds[i]);
-        if (mkmodel(bin, args, out)) return zt_test_finish("test_control_pipeline");
+        if (zt_test_mkmodel(args, out)) return zt_test_finish("test_control_pipeline");
     }
     zt_pipeline *plain = open_pipe(ckpt, NULL);
-    for (size_t i = 0; i < ZT_ARRAY_LEN(k_cases); i++) run_case(&k_cases[i], ckpt, tmp, bin, plain);
+    for (size_t i = 0; i < ZT_ARRAY_LEN(k_cases); i++) run_case(&k_cases[i], ckpt, tmp, plain);
 
     /* bad requests: one line each */
     zt_err e = {0};

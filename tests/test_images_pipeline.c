@@ -18,6 +18,7 @@
 #include "api/pipeline.h"
 #include "api/noise.h"
 #include "api/stfile.h"
+#include "tests/test_stf_util.h"
 #include "tests/zt_test.h"
 
 typedef struct {
@@ -33,17 +34,6 @@ static const img_case k_cases[] = {
     {"inpaint_s10", "tests/data/images/mask_70x52.png", 1.0, 8, 13},
     {"inpaint_s07", "tests/data/images/mask_70x52.png", 0.7, 6, 14},
 };
-
-static double rel(const zt_stf *a, const zt_stf *b, const char *name, int *ok) {
-    const zt_stf_tensor *x = zt_stf_find(a, name), *y = zt_stf_find(b, name);
-    *ok = x && y && x->ndim == y->ndim && zt_stf_numel(x) == zt_stf_numel(y);
-    if (!*ok) return INFINITY;
-    float *p = zt_stf_to_f32(x), *q = zt_stf_to_f32(y);
-    double r = zt_rel_l2(p, q, (size_t)zt_stf_numel(y));
-    free(p);
-    free(q);
-    return r;
-}
 
 static void exact(const zt_stf *a, const zt_stf *b, const char *name, const char *label) {
     const zt_stf_tensor *x = zt_stf_find(a, name), *y = zt_stf_find(b, name);
@@ -126,7 +116,7 @@ static void run_case(zt_pipeline *p, const img_case *c, const char *tmp) {
         double worst = 0;
         for (int i = 0; i < n; i++) {
             int ok;
-            const double r = rel(&d, &g, names[i], &ok);
+            const double r = stf_rel(&d, &g, names[i], &ok);
             ZT_CHECK(ok, "%s %s: %s missing or shaped differently", c->golden, labels[pass], names[i]);
             ZT_CHECK(r <= tol, "%s %s: %s relative L2 %.3e > %.1e", c->golden, labels[pass], names[i], r, tol);
             if (r > worst) worst = r;
@@ -171,13 +161,10 @@ static void run_case(zt_pipeline *p, const img_case *c, const char *tmp) {
 }
 
 int main(void) {
-    const char *bin = getenv("ZT_BIN");
     const char *tmp = zt_test_tmpdir("test_images_pipeline");
-    char ckpt[4200], cmd[9000];
+    char ckpt[4200];
     snprintf(ckpt, sizeof ckpt, "%s/tiny", tmp);
-    snprintf(cmd, sizeof cmd, "'%s/mkmodel' --config tiny --seed 1 --dtype bf16 -q -o '%s'", bin ? bin : "bin", ckpt);
-    int rc = system(cmd);
-    ZT_CHECK(rc == 0, "mkmodel: %s", cmd);
+    int rc = zt_test_mkmodel("--config tiny --seed 1 --dtype bf16", ckpt);
     if (rc) return zt_test_finish("test_images_pipeline");
     zt_pipeline_opts po;
     zt_pipeline_opts_default(&po);

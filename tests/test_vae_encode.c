@@ -41,13 +41,10 @@ static float *encode(zt_ops *ops, zt_units *u, const zt_vae_encoder *enc, const 
 }
 
 int main(void) {
-    const char *bin = getenv("ZT_BIN");
     const char *tmp = zt_test_tmpdir("test_vae_encode");
-    char ckpt[4200], cmd[9000];
+    char ckpt[4200];
     snprintf(ckpt, sizeof ckpt, "%s/tiny", tmp);
-    snprintf(cmd, sizeof cmd, "'%s/mkmodel' --config tiny --seed 1 --dtype bf16 -q -o '%s'", bin ? bin : "bin", ckpt);
-    int rc = system(cmd);
-    ZT_CHECK(rc == 0, "mkmodel: %s", cmd);
+    int rc = zt_test_mkmodel("--config tiny --seed 1 --dtype bf16", ckpt);
     if (rc) return zt_test_finish("test_vae_encode");
 
     zt_stf g;

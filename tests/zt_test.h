@@ -83,4 +83,15 @@ static inline double zt_rel_l2(const float *a, const float *b, size_t n) {
     return sqrt(num / den);
 }
 
+/* $ZT_BIN/mkmodel ARGS -q -o 'OUT' (bin/ without ZT_BIN): 0 when it succeeded, else a failed check
+ * naming the command. */
+static inline int zt_test_mkmodel(const char *args, const char *out) {
+    const char *bin = getenv("ZT_BIN");
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "'%.2000s/mkmodel' %.2000s -q -o '%.4000s' >/dev/null", bin ? bin : "bin", args, out);
+    int rc = system(cmd);
+    ZT_CHECK(rc == 0, "mkmodel: %s", cmd);
+    return rc;
+}
+
 #endif
