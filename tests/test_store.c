@@ -183,10 +183,8 @@ static void pack_fails(const char *dir, const char *path, const zt_catalog *cat,
 
 int main(void) {
     zt_err e = {0};
-    zt_model_config cfg;
     zt_catalog cat;
-    tiny_catalog(&cfg, &cat);
-    const char *dir = store_test_dir("test_store");
+    const char *dir = store_test_setup("test_store", &cat);
     uint8_t **want = calloc((size_t)cat.n_units, sizeof *want);
     synth_src S = {&cat, -1, 0};
     for (int u = 0; u < cat.n_units; u++) {

@@ -126,10 +126,8 @@ static void check_store_without_encoder_records(const zt_model_config *base, con
 
 int main(void) {
     zt_err e = {0};
-    zt_model_config cfg;
     zt_catalog cat;
-    tiny_catalog(&cfg, &cat);
-    const char *dir = store_test_dir("test_store_corrupt");
+    const char *dir = store_test_setup("test_store_corrupt", &cat);
     char good_path[1200];
     snprintf(good_path, sizeof good_path, "%s/good.zts", dir);
     snprintf(g_path, sizeof g_path, "%s/bad.zts", dir);
@@ -503,7 +501,7 @@ int main(void) {
 
     zt_store_close(good);
     free(g_good);
-    check_store_without_encoder_records(&cfg, dir);
+    check_store_without_encoder_records(&cat.cfg, dir);
     zt_catalog_free(&cat);
     return zt_test_finish("test_store_corrupt");
 }

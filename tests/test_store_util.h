@@ -90,15 +90,6 @@ __attribute__((unused)) static int write_whole(const char *path, const void *b, 
     return fclose(f) == 0 && w == n ? 0 : -1;
 }
 
-/* The tiny preset's config and catalog; exits 1 naming the cause when they cannot be built. */
-__attribute__((unused)) static void tiny_catalog(zt_model_config *cfg, zt_catalog *cat) {
-    zt_err e = {0};
-    if (zt_config_preset("tiny", cfg, &e) || zt_catalog_build(cfg, cat, &e)) {
-        fprintf(stderr, "catalog: %s\n", e.msg);
-        exit(1);
-    }
-}
-
 /* A fresh scratch folder build/test-tmp/NAME (zt_test_tmpdir of zt_test.h
  * trips -Werror=format-truncation at -O2 when inlined). */
 __attribute__((unused)) static const char *store_test_dir(const char *name) {
@@ -116,6 +107,18 @@ __attribute__((unused)) static const char *store_test_dir(const char *name) {
         exit(1);
     }
     return buf;
+}
+
+/* The tiny preset's catalog (its config is cat->cfg) and a fresh build/test-tmp/NAME, returned;
+ * exits 1 naming the cause when the catalog cannot be built. */
+__attribute__((unused)) static const char *store_test_setup(const char *name, zt_catalog *cat) {
+    zt_err e = {0};
+    zt_model_config cfg;
+    if (zt_config_preset("tiny", &cfg, &e) || zt_catalog_build(&cfg, cat, &e)) {
+        fprintf(stderr, "catalog: %s\n", e.msg);
+        exit(1);
+    }
+    return store_test_dir(name);
 }
 
 #endif

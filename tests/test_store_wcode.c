@@ -49,10 +49,8 @@ static void reseal(uint8_t *b, int u, const zt_store_extent *x) {
 
 int main(void) {
     zt_err e = {0};
-    zt_model_config cfg;
     zt_catalog cat;
-    tiny_catalog(&cfg, &cat);
-    const char *dir = store_test_dir("test_store_wcode");
+    const char *dir = store_test_setup("test_store_wcode", &cat);
     char path[1200], bad_path[1200];
     snprintf(path, sizeof path, "%s/coded.zts", dir);
     snprintf(bad_path, sizeof bad_path, "%s/hostile.zts", dir);
