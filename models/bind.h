@@ -51,6 +51,23 @@ static inline int zt_bind_tensor(const zt_catalog *cat, int unit, const char *ke
 #define ZT_BIND2(cat, unit, key, off, e, a, b) zt_bind_tensor(cat, unit, key, off, e, 2, a, b, 0, 0)
 #define ZT_BIND4(cat, unit, key, off, e, a, b, c, d) zt_bind_tensor(cat, unit, key, off, e, 4, a, b, c, d)
 
+/* PREFIX.weight of the given shape (as zt_bind_tensor) and PREFIX.bias [d0]: a layer's weight and
+ * bias. ZT_BIND_NORM: [c] and [c]; ZT_BIND_LINEAR: [n, k] and [n]; ZT_BIND_CONV: [cout, k, k, cin]
+ * and [cout]. */
+static inline int zt_bind_wb(const zt_catalog *cat, int unit, const char *prefix, uint64_t *w, uint64_t *b, zt_err *e,
+                             int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    char kw[192], kb[192];
+    snprintf(kw, sizeof kw, "%s.weight", prefix);
+    snprintf(kb, sizeof kb, "%s.bias", prefix);
+    int rc = zt_bind_tensor(cat, unit, kw, w, e, ndim, d0, d1, d2, d3);
+    if (!rc) rc = zt_bind_tensor(cat, unit, kb, b, e, 1, d0, 0, 0, 0);
+    return rc;
+}
+
+#define ZT_BIND_NORM(cat, unit, prefix, w, b, e, c) zt_bind_wb(cat, unit, prefix, w, b, e, 1, c, 0, 0, 0)
+#define ZT_BIND_LINEAR(cat, unit, prefix, w, b, e, n, k) zt_bind_wb(cat, unit, prefix, w, b, e, 2, n, k, 0, 0)
+#define ZT_BIND_CONV(cat, unit, prefix, w, b, e, cout, k, cin) zt_bind_wb(cat, unit, prefix, w, b, e, 4, cout, k, k, cin)
+
 /* Check that `next` follows `first` with no gap (a fused group of the byte
  * image: e.g. to_q | to_k | to_v form one GEMM weight). */
 static inline int zt_bind_follows(const zt_catalog *cat, int unit, const char *first, const char *next, zt_err *e) {

@@ -24,16 +24,6 @@ void zt_control_free(zt_control *n) {
     memset(n, 0, sizeof *n);
 }
 
-static int bind_proj(const zt_catalog *cat, int unit, const char *which, uint64_t *w, uint64_t *b, int64_t D,
-                     zt_err *e) {
-    char kw[48], kb[48];
-    snprintf(kw, sizeof kw, "%s.weight", which);
-    snprintf(kb, sizeof kb, "%s.bias", which);
-    int rc = ZT_BIND2(cat, unit, kw, w, e, D, D);
-    if (!rc) rc = ZT_BIND1(cat, unit, kb, b, e, D);
-    return rc;
-}
-
 int zt_control_init(zt_control *n, const zt_catalog *cat, zt_err *e) {
     memset(n, 0, sizeof *n);
     if (!cat->has_control) return zt_err_set(e, ZT_ERR_ARG, "controlnet: the model has no control units");
@@ -64,35 +54,29 @@ int zt_control_init(zt_control *n, const zt_catalog *cat, zt_err *e) {
     int rc = zt_bind_unit(cat, &n->u_globals, e, "control.globals");
     if (!rc) rc = zt_bind_unit(cat, &n->u_adaln, e, "control.adaln");
     if (!rc) {
-        char xw[80], xb[80];
-        snprintf(xw, sizeof xw, "control_all_x_embedder.%d-%d.weight", c->patch, c->f_patch);
-        snprintf(xb, sizeof xb, "control_all_x_embedder.%d-%d.bias", c->patch, c->f_patch);
-        rc = ZT_BIND2(cat, n->u_globals, xw, &n->x_w, e, D, CP);
-        if (!rc) rc = ZT_BIND1(cat, n->u_globals, xb, &n->x_b, e, D);
+        char x[80];
+        snprintf(x, sizeof x, "control_all_x_embedder.%d-%d", c->patch, c->f_patch);
+        rc = ZT_BIND_LINEAR(cat, n->u_globals, x, &n->x_w, &n->x_b, e, D, CP);
     }
     for (int i = 0; i < nrb && !rc; i++) {
         rc = zt_bind_unit(cat, &n->u_ref[i], e, "control.noise_refiner.%d", i);
         if (!rc) rc = zt_dit_bind_block(cat, n->u_ref[i], c, &n->b_ref[i], e);
         if (!rc && cc->refiner == ZT_CONTROL_REFINER_BLOCKS) {
-            rc = bind_proj(cat, n->u_ref[i], "after_proj", &n->after_w[i], &n->after_b[i], D, e);
-            if (!rc && i == 0) rc = bind_proj(cat, n->u_ref[0], "before_proj", &n->before_ref_w, &n->before_ref_b, D, e);
+            rc = ZT_BIND_LINEAR(cat, n->u_ref[i], "after_proj", &n->after_w[i], &n->after_b[i], e, D, D);
+            if (!rc && i == 0)
+                rc = ZT_BIND_LINEAR(cat, n->u_ref[0], "before_proj", &n->before_ref_w, &n->before_ref_b, e, D, D);
         }
     }
     for (int k = 0; k < nl && !rc; k++) {
         rc = zt_bind_unit(cat, &n->u_layers[k], e, "control.layers.%d", k);
         if (!rc) rc = zt_dit_bind_block(cat, n->u_layers[k], c, &n->b_layers[k], e);
-        if (!rc) rc = bind_proj(cat, n->u_layers[k], "after_proj", &n->after_w[nrb + k], &n->after_b[nrb + k], D, e);
-        if (!rc && k == 0) rc = bind_proj(cat, n->u_layers[0], "before_proj", &n->before_w, &n->before_b, D, e);
+        if (!rc)
+            rc = ZT_BIND_LINEAR(cat, n->u_layers[k], "after_proj", &n->after_w[nrb + k], &n->after_b[nrb + k], e, D, D);
+        if (!rc && k == 0) rc = ZT_BIND_LINEAR(cat, n->u_layers[0], "before_proj", &n->before_w, &n->before_b, e, D, D);
     }
-    for (int j = 0; j < n->n_mod && !rc; j++) {
-        char kw[96], kb[96];
-        const char *fam = j < nrb ? "control_noise_refiner" : "control_layers";
-        const int idx = j < nrb ? j : j - nrb;
-        snprintf(kw, sizeof kw, "%s.%d.adaLN_modulation.0.weight", fam, idx);
-        snprintf(kb, sizeof kb, "%s.%d.adaLN_modulation.0.bias", fam, idx);
-        rc = ZT_BIND2(cat, n->u_adaln, kw, &n->ada_w[j], e, 4 * D, A);
-        if (!rc) rc = ZT_BIND1(cat, n->u_adaln, kb, &n->ada_b[j], e, 4 * D);
-    }
+    if (!rc)
+        rc = zt_dit_bind_adaln(cat, n->u_adaln, "control_noise_refiner", nrb, "control_layers", n->n_mod, D, A, n->ada_w,
+                               n->ada_b, e);
     if (rc) zt_control_free(n);
     return rc;
 }

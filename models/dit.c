@@ -38,6 +38,17 @@ int zt_dit_bind_block(const zt_catalog *cat, int unit, const zt_model_config *c,
     return rc;
 }
 
+int zt_dit_bind_adaln(const zt_catalog *cat, int unit, const char *first, int n_first, const char *rest, int n,
+                      int64_t D, int64_t A, uint64_t *w, uint64_t *b, zt_err *e) {
+    int rc = ZT_OK;
+    for (int j = 0; j < n && !rc; j++) {
+        char k[96];
+        snprintf(k, sizeof k, "%s.%d.adaLN_modulation.0", j < n_first ? first : rest, j < n_first ? j : j - n_first);
+        rc = ZT_BIND_LINEAR(cat, unit, k, &w[j], &b[j], e, 4 * D, A);
+    }
+    return rc;
+}
+
 void zt_dit_free(zt_dit *d) {
     free(d->u_noise);
     free(d->u_ctx);
@@ -90,39 +101,23 @@ int zt_dit_init(zt_dit *d, const zt_catalog *cat, zt_err *e) {
         rc = zt_bind_unit(cat, &d->u_layers[i], e, "dit.layers.%d", i);
         if (!rc) rc = zt_dit_bind_block(cat, d->u_layers[i], c, &d->b_layers[i], e);
     }
-    for (int j = 0; j < d->n_mod && !rc; j++) {
-        char kw[96], kb[96];
-        const char *fam = j < nr ? "noise_refiner" : "layers";
-        int idx = j < nr ? j : j - nr;
-        snprintf(kw, sizeof kw, "%s.%d.adaLN_modulation.0.weight", fam, idx);
-        snprintf(kb, sizeof kb, "%s.%d.adaLN_modulation.0.bias", fam, idx);
-        rc = ZT_BIND2(cat, d->u_adaln, kw, &d->adaln_w[j], e, 4 * D, A);
-        if (!rc) rc = ZT_BIND1(cat, d->u_adaln, kb, &d->adaln_b[j], e, 4 * D);
-    }
+    if (!rc)
+        rc = zt_dit_bind_adaln(cat, d->u_adaln, "noise_refiner", nr, "layers", d->n_mod, D, A, d->adaln_w, d->adaln_b, e);
     if (!rc) {
         const int g = d->u_globals;
-        char xw[64], xb[64], fw[80], fb[80], faw[96], fab[96];
-        snprintf(xw, sizeof xw, "all_x_embedder.%d-%d.weight", c->patch, c->f_patch);
-        snprintf(xb, sizeof xb, "all_x_embedder.%d-%d.bias", c->patch, c->f_patch);
-        snprintf(fw, sizeof fw, "all_final_layer.%d-%d.linear.weight", c->patch, c->f_patch);
-        snprintf(fb, sizeof fb, "all_final_layer.%d-%d.linear.bias", c->patch, c->f_patch);
-        snprintf(faw, sizeof faw, "all_final_layer.%d-%d.adaLN_modulation.1.weight", c->patch, c->f_patch);
-        snprintf(fab, sizeof fab, "all_final_layer.%d-%d.adaLN_modulation.1.bias", c->patch, c->f_patch);
-        rc = ZT_BIND2(cat, g, "t_embedder.mlp.0.weight", &d->t_w0, e, TH, TF);
-        if (!rc) rc = ZT_BIND1(cat, g, "t_embedder.mlp.0.bias", &d->t_b0, e, TH);
-        if (!rc) rc = ZT_BIND2(cat, g, "t_embedder.mlp.2.weight", &d->t_w2, e, A, TH);
-        if (!rc) rc = ZT_BIND1(cat, g, "t_embedder.mlp.2.bias", &d->t_b2, e, A);
+        char x[64], f[64], fa[80];
+        snprintf(x, sizeof x, "all_x_embedder.%d-%d", c->patch, c->f_patch);
+        snprintf(f, sizeof f, "all_final_layer.%d-%d.linear", c->patch, c->f_patch);
+        snprintf(fa, sizeof fa, "all_final_layer.%d-%d.adaLN_modulation.1", c->patch, c->f_patch);
+        rc = ZT_BIND_LINEAR(cat, g, "t_embedder.mlp.0", &d->t_w0, &d->t_b0, e, TH, TF);
+        if (!rc) rc = ZT_BIND_LINEAR(cat, g, "t_embedder.mlp.2", &d->t_w2, &d->t_b2, e, A, TH);
         if (!rc) rc = ZT_BIND1(cat, g, "cap_embedder.0.weight", &d->cap_norm, e, CD);
-        if (!rc) rc = ZT_BIND2(cat, g, "cap_embedder.1.weight", &d->cap_w, e, D, CD);
-        if (!rc) rc = ZT_BIND1(cat, g, "cap_embedder.1.bias", &d->cap_b, e, D);
-        if (!rc) rc = ZT_BIND2(cat, g, xw, &d->x_w, e, D, PC);
-        if (!rc) rc = ZT_BIND1(cat, g, xb, &d->x_b, e, D);
+        if (!rc) rc = ZT_BIND_LINEAR(cat, g, "cap_embedder.1", &d->cap_w, &d->cap_b, e, D, CD);
+        if (!rc) rc = ZT_BIND_LINEAR(cat, g, x, &d->x_w, &d->x_b, e, D, PC);
         if (!rc) rc = ZT_BIND2(cat, g, "x_pad_token", &d->x_pad, e, 1, D);
         if (!rc) rc = ZT_BIND2(cat, g, "cap_pad_token", &d->cap_pad, e, 1, D);
-        if (!rc) rc = ZT_BIND2(cat, g, faw, &d->f_ada_w, e, D, A);
-        if (!rc) rc = ZT_BIND1(cat, g, fab, &d->f_ada_b, e, D);
-        if (!rc) rc = ZT_BIND2(cat, g, fw, &d->f_w, e, PC, D);
-        if (!rc) rc = ZT_BIND1(cat, g, fb, &d->f_b, e, PC);
+        if (!rc) rc = ZT_BIND_LINEAR(cat, g, fa, &d->f_ada_w, &d->f_ada_b, e, D, A);
+        if (!rc) rc = ZT_BIND_LINEAR(cat, g, f, &d->f_w, &d->f_b, e, PC, D);
     }
     if (rc) zt_dit_free(d);
     return rc;

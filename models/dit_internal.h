@@ -26,6 +26,10 @@ void zt_dit_geometry(const zt_model_config *c, int width, int height, int L, int
 void zt_dit_ws_layout(const zt_dit *d, zt_ops *ops, const zt_dit_run *r, zt_carve *cv, zt_dit_ws *w);
 /* Bind the tensors of one transformer block (the keys of a ZImageTransformerBlock) in `unit`. */
 int zt_dit_bind_block(const zt_catalog *cat, int unit, const zt_model_config *c, zt_dit_block *b, zt_err *e);
+/* The adaLN modulation linears of n blocks in `unit`: w[j] [4*D, A] and b[j] [4*D] of
+ * FIRST.j.adaLN_modulation.0 for j < n_first, then of REST.(j - n_first). */
+int zt_dit_bind_adaln(const zt_catalog *cat, int unit, const char *first, int n_first, const char *rest, int n,
+                      int64_t D, int64_t A, uint64_t *w, uint64_t *b, zt_err *e);
 /* rows [first, first + n) of x [*, dim] (dt) <- one token vector (tok_dt: the weights' dtype). */
 void zt_dit_fill_rows(zt_ops *ops, void *x, int first, int n, int dim, const void *tok, zt_dtype tok_dt, zt_dtype dt);
 /* One block on x [rows, dim] in place (mod: [4*dim] or NULL; rope f32 [rows, hd/2, 2]); uses w's t, p, big,

@@ -10,35 +10,6 @@
 #include "models/carve.h"
 #include "models/linear.h"
 
-static int bind_conv(const zt_catalog *cat, int unit, const char *prefix, int cout, int k, int cin, uint64_t *w,
-                     uint64_t *b, zt_err *e) {
-    char kw[128], kb[128];
-    snprintf(kw, sizeof kw, "%s.weight", prefix);
-    snprintf(kb, sizeof kb, "%s.bias", prefix);
-    int rc = ZT_BIND4(cat, unit, kw, w, e, cout, k, k, cin);
-    if (!rc) rc = ZT_BIND1(cat, unit, kb, b, e, cout);
-    return rc;
-}
-
-static int bind_norm(const zt_catalog *cat, int unit, const char *prefix, int c, uint64_t *w, uint64_t *b, zt_err *e) {
-    char kw[128], kb[128];
-    snprintf(kw, sizeof kw, "%s.weight", prefix);
-    snprintf(kb, sizeof kb, "%s.bias", prefix);
-    int rc = ZT_BIND1(cat, unit, kw, w, e, c);
-    if (!rc) rc = ZT_BIND1(cat, unit, kb, b, e, c);
-    return rc;
-}
-
-static int bind_linear(const zt_catalog *cat, int unit, const char *prefix, int n, int k, uint64_t *w, uint64_t *b,
-                       zt_err *e) {
-    char kw[128], kb[128];
-    snprintf(kw, sizeof kw, "%s.weight", prefix);
-    snprintf(kb, sizeof kb, "%s.bias", prefix);
-    int rc = ZT_BIND2(cat, unit, kw, w, e, n, k);
-    if (!rc) rc = ZT_BIND1(cat, unit, kb, b, e, n);
-    return rc;
-}
-
 static int bind_resnet(const zt_catalog *cat, int unit, const char *prefix, int cin, int cout, zt_vae_resnet *r,
                        zt_err *e) {
     char p[128];
@@ -46,30 +17,30 @@ static int bind_resnet(const zt_catalog *cat, int unit, const char *prefix, int 
     r->cout = cout;
     r->has_shortcut = cin != cout;
     snprintf(p, sizeof p, "%s.norm1", prefix);
-    int rc = bind_norm(cat, unit, p, cin, &r->n1w, &r->n1b, e);
+    int rc = ZT_BIND_NORM(cat, unit, p, &r->n1w, &r->n1b, e, cin);
     snprintf(p, sizeof p, "%s.conv1", prefix);
-    if (!rc) rc = bind_conv(cat, unit, p, cout, 3, cin, &r->c1w, &r->c1b, e);
+    if (!rc) rc = ZT_BIND_CONV(cat, unit, p, &r->c1w, &r->c1b, e, cout, 3, cin);
     snprintf(p, sizeof p, "%s.norm2", prefix);
-    if (!rc) rc = bind_norm(cat, unit, p, cout, &r->n2w, &r->n2b, e);
+    if (!rc) rc = ZT_BIND_NORM(cat, unit, p, &r->n2w, &r->n2b, e, cout);
     snprintf(p, sizeof p, "%s.conv2", prefix);
-    if (!rc) rc = bind_conv(cat, unit, p, cout, 3, cout, &r->c2w, &r->c2b, e);
+    if (!rc) rc = ZT_BIND_CONV(cat, unit, p, &r->c2w, &r->c2b, e, cout, 3, cout);
     snprintf(p, sizeof p, "%s.conv_shortcut", prefix);
-    if (!rc && r->has_shortcut) rc = bind_conv(cat, unit, p, cout, 1, cin, &r->scw, &r->scb, e);
+    if (!rc && r->has_shortcut) rc = ZT_BIND_CONV(cat, unit, p, &r->scw, &r->scb, e, cout, 1, cin);
     return rc;
 }
 
 static int bind_attention(const zt_catalog *cat, int unit, const char *prefix, int C, zt_vae_attn *a, zt_err *e) {
     char p[128];
     snprintf(p, sizeof p, "%s.group_norm", prefix);
-    int rc = bind_norm(cat, unit, p, C, &a->gn_w, &a->gn_b, e);
+    int rc = ZT_BIND_NORM(cat, unit, p, &a->gn_w, &a->gn_b, e, C);
     snprintf(p, sizeof p, "%s.to_q", prefix);
-    if (!rc) rc = bind_linear(cat, unit, p, C, C, &a->q_w, &a->q_b, e);
+    if (!rc) rc = ZT_BIND_LINEAR(cat, unit, p, &a->q_w, &a->q_b, e, C, C);
     snprintf(p, sizeof p, "%s.to_k", prefix);
-    if (!rc) rc = bind_linear(cat, unit, p, C, C, &a->k_w, &a->k_b, e);
+    if (!rc) rc = ZT_BIND_LINEAR(cat, unit, p, &a->k_w, &a->k_b, e, C, C);
     snprintf(p, sizeof p, "%s.to_v", prefix);
-    if (!rc) rc = bind_linear(cat, unit, p, C, C, &a->v_w, &a->v_b, e);
+    if (!rc) rc = ZT_BIND_LINEAR(cat, unit, p, &a->v_w, &a->v_b, e, C, C);
     snprintf(p, sizeof p, "%s.to_out.0", prefix);
-    if (!rc) rc = bind_linear(cat, unit, p, C, C, &a->o_w, &a->o_b, e);
+    if (!rc) rc = ZT_BIND_LINEAR(cat, unit, p, &a->o_w, &a->o_b, e, C, C);
     return rc;
 }
 
@@ -98,8 +69,8 @@ int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e) {
     const int C = v->c_top, lat = c->vae_latent;
     int rc = zt_bind_unit(cat, &v->unit, e, "vae.decoder");
     const int u = v->unit;
-    if (!rc && c->vae_post_quant_conv) rc = bind_conv(cat, u, "post_quant_conv", lat, 1, lat, &v->pq_w, &v->pq_b, e);
-    if (!rc) rc = bind_conv(cat, u, "decoder.conv_in", C, 3, lat, &v->conv_in_w, &v->conv_in_b, e);
+    if (!rc && c->vae_post_quant_conv) rc = ZT_BIND_CONV(cat, u, "post_quant_conv", &v->pq_w, &v->pq_b, e, lat, 1, lat);
+    if (!rc) rc = ZT_BIND_CONV(cat, u, "decoder.conv_in", &v->conv_in_w, &v->conv_in_b, e, C, 3, lat);
     if (!rc) rc = bind_resnet(cat, u, "decoder.mid_block.resnets.0", C, C, &v->mid[0], e);
     if (!rc) rc = bind_resnet(cat, u, "decoder.mid_block.resnets.1", C, C, &v->mid[1], e);
     if (!rc) rc = bind_attention(cat, u, "decoder.mid_block.attentions.0", C, &v->att, e);
@@ -116,12 +87,12 @@ int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e) {
         if (!rc && b < nb - 1) {
             char p[96];
             snprintf(p, sizeof p, "decoder.up_blocks.%d.upsamplers.0.conv", b);
-            rc = bind_conv(cat, u, p, cout, 3, cout, &v->up_conv_w[b], &v->up_conv_b[b], e);
+            rc = ZT_BIND_CONV(cat, u, p, &v->up_conv_w[b], &v->up_conv_b[b], e, cout, 3, cout);
         }
         prev = cout;
     }
-    if (!rc) rc = bind_norm(cat, u, "decoder.conv_norm_out", prev, &v->norm_out_w, &v->norm_out_b, e);
-    if (!rc) rc = bind_conv(cat, u, "decoder.conv_out", 3, 3, prev, &v->conv_out_w, &v->conv_out_b, e);
+    if (!rc) rc = ZT_BIND_NORM(cat, u, "decoder.conv_norm_out", &v->norm_out_w, &v->norm_out_b, e, prev);
+    if (!rc) rc = ZT_BIND_CONV(cat, u, "decoder.conv_out", &v->conv_out_w, &v->conv_out_b, e, 3, 3, prev);
     if (rc) zt_vae_free(v);
     return rc;
 }
@@ -754,7 +725,7 @@ int zt_vae_encoder_init(zt_vae_encoder *v, const zt_catalog *cat, zt_err *e) {
     if (!v->down_res) return zt_err_set(e, ZT_ERR_NOMEM, "vae: out of host memory");
     const int C = v->c_top, L2 = 2 * c->vae_latent;
     int unit, rc = zt_bind_unit(cat, &unit, e, "vae.encoder");
-    if (!rc) rc = bind_conv(cat, unit, "encoder.conv_in", c->vae_block_out[0], 3, 3, &v->conv_in_w, &v->conv_in_b, e);
+    if (!rc) rc = ZT_BIND_CONV(cat, unit, "encoder.conv_in", &v->conv_in_w, &v->conv_in_b, e, c->vae_block_out[0], 3, 3);
     int prev = c->vae_block_out[0];
     for (int b = 0; b < nb && !rc; b++) {
         const int cout = c->vae_block_out[b];
@@ -767,16 +738,16 @@ int zt_vae_encoder_init(zt_vae_encoder *v, const zt_catalog *cat, zt_err *e) {
         if (!rc && b < nb - 1) {
             char p[96];
             snprintf(p, sizeof p, "encoder.down_blocks.%d.downsamplers.0.conv", b);
-            rc = bind_conv(cat, unit, p, cout, 3, cout, &v->down_conv_w[b], &v->down_conv_b[b], e);
+            rc = ZT_BIND_CONV(cat, unit, p, &v->down_conv_w[b], &v->down_conv_b[b], e, cout, 3, cout);
         }
         prev = cout;
     }
     if (!rc) rc = bind_resnet(cat, unit, "encoder.mid_block.resnets.0", C, C, &v->mid[0], e);
     if (!rc) rc = bind_attention(cat, unit, "encoder.mid_block.attentions.0", C, &v->att, e);
     if (!rc) rc = bind_resnet(cat, unit, "encoder.mid_block.resnets.1", C, C, &v->mid[1], e);
-    if (!rc) rc = bind_norm(cat, unit, "encoder.conv_norm_out", C, &v->norm_out_w, &v->norm_out_b, e);
-    if (!rc) rc = bind_conv(cat, unit, "encoder.conv_out", L2, 3, C, &v->conv_out_w, &v->conv_out_b, e);
-    if (!rc && c->vae_quant_conv) rc = bind_conv(cat, unit, "quant_conv", L2, 1, L2, &v->qc_w, &v->qc_b, e);
+    if (!rc) rc = ZT_BIND_NORM(cat, unit, "encoder.conv_norm_out", &v->norm_out_w, &v->norm_out_b, e, C);
+    if (!rc) rc = ZT_BIND_CONV(cat, unit, "encoder.conv_out", &v->conv_out_w, &v->conv_out_b, e, L2, 3, C);
+    if (!rc && c->vae_quant_conv) rc = ZT_BIND_CONV(cat, unit, "quant_conv", &v->qc_w, &v->qc_b, e, L2, 1, L2);
     if (rc) {
         zt_vae_encoder_free(v);
         return rc;
