@@ -128,24 +128,26 @@ static void scratch_layout(const zt_control *n, const zt_dit_run *r, zt_carve *c
     cr->tok = zt_carve_take(cv, (size_t)r->ni * cp * es);
 }
 
-size_t zt_control_state_size(const zt_control *n, const zt_dit *d, int width, int height, int cap_len, int steps,
-                             zt_dtype dt) {
+/* The bytes one of the layouts above takes for an image. */
+static size_t layout_size(void (*layout)(const zt_control *, const zt_dit_run *, zt_carve *, zt_control_run *),
+                          const zt_control *n, const zt_dit *d, int width, int height, int cap_len, int steps,
+                          zt_dtype dt) {
     zt_dit_run r;
     zt_dit_geometry(d->cfg, width, height, cap_len, steps, dt, &r);
     zt_carve cv = zt_carve_init(NULL, 0);
     zt_control_run cr;
-    state_layout(n, &r, &cv, &cr);
+    layout(n, &r, &cv, &cr);
     return cv.used;
+}
+
+size_t zt_control_state_size(const zt_control *n, const zt_dit *d, int width, int height, int cap_len, int steps,
+                             zt_dtype dt) {
+    return layout_size(state_layout, n, d, width, height, cap_len, steps, dt);
 }
 
 size_t zt_control_scratch_size(const zt_control *n, const zt_dit *d, int width, int height, int cap_len, int steps,
                                zt_dtype dt) {
-    zt_dit_run r;
-    zt_dit_geometry(d->cfg, width, height, cap_len, steps, dt, &r);
-    zt_carve cv = zt_carve_init(NULL, 0);
-    zt_control_run cr;
-    scratch_layout(n, &r, &cv, &cr);
-    return cv.used;
+    return layout_size(scratch_layout, n, d, width, height, cap_len, steps, dt);
 }
 
 int zt_control_begin(const zt_control *n, zt_control_run *cr, const zt_dit *d, const zt_dit_run *r, zt_ops *ops,

@@ -9,40 +9,26 @@
 
 #include "kernels/ops.h"
 
-/* x: [m, k] (row stride ldx, 0 = k), w: bf16 [n, k], bias: bf16 [n] or NULL,
- * y: [m, n] (row stride ldy, 0 = n); x and y of dtype dt. */
-static inline void zt_linear(zt_ops *ops, int m, int n, int k, const void *x, int64_t ldx, const void *w,
-                             const void *bias, void *y, int64_t ldy, zt_dtype dt) {
-    const zt_gemm g = {.m = m, .n = n, .k = k, .x = x, .x_dt = dt, .ldx = ldx, .w = w, .w_dt = ZT_DT_BF16,
-                       .bias = bias, .y = y, .y_dt = dt, .ldy = ldy};
-    zt_op_gemm(ops, &g);
-}
-
-/* The same with every dtype explicit (weights bf16 or f16, the fp16 path's
- * f32 outputs). */
+/* y = x · wᵀ (+ bias) with every dtype explicit (weights bf16 or f16, the fp16 path's f32 outputs);
+ * scale: zt_gemm.scale (1: none). */
 static inline void zt_linear_scaled(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx,
                                     const void *w, zt_dtype w_dt, const void *bias, void *y, zt_dtype y_dt, int64_t ldy,
                                     float scale) {
-    zt_gemm g = {0};
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.x = x;
-    g.x_dt = x_dt;
-    g.ldx = ldx;
-    g.w = w;
-    g.w_dt = w_dt;
-    g.bias = bias;
-    g.y = y;
-    g.y_dt = y_dt;
-    g.ldy = ldy;
-    g.scale = scale;
+    const zt_gemm g = {.m = m, .n = n, .k = k, .x = x, .x_dt = x_dt, .ldx = ldx, .w = w, .w_dt = w_dt,
+                       .bias = bias, .y = y, .y_dt = y_dt, .ldy = ldy, .scale = scale};
     zt_op_gemm(ops, &g);
 }
 
 static inline void zt_linear_ex(zt_ops *ops, int m, int n, int k, const void *x, zt_dtype x_dt, int64_t ldx,
                                 const void *w, zt_dtype w_dt, const void *bias, void *y, zt_dtype y_dt, int64_t ldy) {
     zt_linear_scaled(ops, m, n, k, x, x_dt, ldx, w, w_dt, bias, y, y_dt, ldy, 1.0f);
+}
+
+/* x: [m, k] (row stride ldx, 0 = k), w: bf16 [n, k], bias: bf16 [n] or NULL,
+ * y: [m, n] (row stride ldy, 0 = n); x and y of dtype dt. */
+static inline void zt_linear(zt_ops *ops, int m, int n, int k, const void *x, int64_t ldx, const void *w,
+                             const void *bias, void *y, int64_t ldy, zt_dtype dt) {
+    zt_linear_ex(ops, m, n, k, x, dt, ldx, w, ZT_DT_BF16, bias, y, dt, ldy);
 }
 
 /* x, y: [rows, >= heads*dim] of dtype dt (row strides ldx, ldy); weight: bf16
