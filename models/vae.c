@@ -44,6 +44,33 @@ static int bind_attention(const zt_catalog *cat, int unit, const char *prefix, i
     return rc;
 }
 
+/* Block b of the decoder's up path or the encoder's down path: PREFIX.b.resnets.0..n_res-1 (the
+ * first from cin channels) and, unless it is the last block, PREFIX.b.SAMPLER.0.conv. */
+static int bind_block(const zt_catalog *cat, int unit, const char *prefix, const char *sampler, int b, int last,
+                      int n_res, int cin, int cout, zt_vae_resnet *res, uint64_t *conv_w, uint64_t *conv_b, zt_err *e) {
+    char p[128];
+    int rc = ZT_OK;
+    for (int j = 0; j < n_res && !rc; j++) {
+        snprintf(p, sizeof p, "%s.%d.resnets.%d", prefix, b, j);
+        rc = bind_resnet(cat, unit, p, j == 0 ? cin : cout, cout, &res[j], e);
+    }
+    snprintf(p, sizeof p, "%s.%d.%s.0.conv", prefix, b, sampler);
+    if (!rc && !last) rc = ZT_BIND_CONV(cat, unit, p, conv_w, conv_b, e, cout, 3, cout);
+    return rc;
+}
+
+/* The VAE's block structure (vae/config.json) the code supports. */
+static int check_blocks(const zt_model_config *c, zt_err *e) {
+    const int nb = c->vae_n_blocks;
+    if (nb < 1 || nb > ZT_VAE_MAX_BLOCKS || c->vae_groups < 1)
+        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "vae/config.json: %d blocks, %d groups not supported", nb, c->vae_groups);
+    for (int i = 0; i < nb; i++)
+        if (c->vae_block_out[i] % c->vae_groups)
+            return zt_err_set(e, ZT_ERR_FORMAT, "vae/config.json: %d channels not divisible into %d groups",
+                              c->vae_block_out[i], c->vae_groups);
+    return ZT_OK;
+}
+
 void zt_vae_free(zt_vae *v) {
     free(v->up_res);
     v->up_res = NULL;
@@ -55,12 +82,8 @@ int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e) {
     const zt_model_config *c = &cat->cfg;
     v->cfg = c;
     const int nb = c->vae_n_blocks;
-    if (nb < 1 || nb > ZT_VAE_MAX_BLOCKS || c->vae_groups < 1)
-        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "vae/config.json: %d blocks, %d groups not supported", nb, c->vae_groups);
-    for (int i = 0; i < nb; i++)
-        if (c->vae_block_out[i] % c->vae_groups)
-            return zt_err_set(e, ZT_ERR_FORMAT, "vae/config.json: %d channels not divisible into %d groups",
-                              c->vae_block_out[i], c->vae_groups);
+    const int bad = check_blocks(c, e);
+    if (bad) return bad;
     v->n_up = nb;
     v->n_res = c->vae_layers_per_block + 1;
     v->c_top = c->vae_block_out[nb - 1];
@@ -79,16 +102,8 @@ int zt_vae_init(zt_vae *v, const zt_catalog *cat, zt_err *e) {
     for (int b = 0; b < nb && !rc; b++) {
         const int cout = c->vae_block_out[nb - 1 - b];
         v->up_cout[b] = cout;
-        for (int j = 0; j < v->n_res && !rc; j++) {
-            char p[96];
-            snprintf(p, sizeof p, "decoder.up_blocks.%d.resnets.%d", b, j);
-            rc = bind_resnet(cat, u, p, j == 0 ? prev : cout, cout, &v->up_res[b * v->n_res + j], e);
-        }
-        if (!rc && b < nb - 1) {
-            char p[96];
-            snprintf(p, sizeof p, "decoder.up_blocks.%d.upsamplers.0.conv", b);
-            rc = ZT_BIND_CONV(cat, u, p, &v->up_conv_w[b], &v->up_conv_b[b], e, cout, 3, cout);
-        }
+        rc = bind_block(cat, u, "decoder.up_blocks", "upsamplers", b, b == nb - 1, v->n_res, prev, cout,
+                        &v->up_res[b * v->n_res], &v->up_conv_w[b], &v->up_conv_b[b], e);
         prev = cout;
     }
     if (!rc) rc = ZT_BIND_NORM(cat, u, "decoder.conv_norm_out", &v->norm_out_w, &v->norm_out_b, e, prev);
@@ -716,8 +731,8 @@ int zt_vae_encoder_init(zt_vae_encoder *v, const zt_catalog *cat, zt_err *e) {
     v->unit = -1;
     if (!c->vae_encoder) return ZT_OK;
     const int nb = c->vae_n_blocks;
-    if (nb < 1 || nb > ZT_VAE_MAX_BLOCKS || c->vae_groups < 1)
-        return zt_err_set(e, ZT_ERR_UNSUPPORTED, "vae/config.json: %d blocks, %d groups not supported", nb, c->vae_groups);
+    const int bad = check_blocks(c, e);
+    if (bad) return bad;
     v->n_down = nb;
     v->n_res = c->vae_layers_per_block;
     v->c_top = c->vae_block_out[nb - 1];
@@ -730,16 +745,8 @@ int zt_vae_encoder_init(zt_vae_encoder *v, const zt_catalog *cat, zt_err *e) {
     for (int b = 0; b < nb && !rc; b++) {
         const int cout = c->vae_block_out[b];
         v->down_cout[b] = cout;
-        for (int j = 0; j < v->n_res && !rc; j++) {
-            char p[96];
-            snprintf(p, sizeof p, "encoder.down_blocks.%d.resnets.%d", b, j);
-            rc = bind_resnet(cat, unit, p, j == 0 ? prev : cout, cout, &v->down_res[b * v->n_res + j], e);
-        }
-        if (!rc && b < nb - 1) {
-            char p[96];
-            snprintf(p, sizeof p, "encoder.down_blocks.%d.downsamplers.0.conv", b);
-            rc = ZT_BIND_CONV(cat, unit, p, &v->down_conv_w[b], &v->down_conv_b[b], e, cout, 3, cout);
-        }
+        rc = bind_block(cat, unit, "encoder.down_blocks", "downsamplers", b, b == nb - 1, v->n_res, prev, cout,
+                        &v->down_res[b * v->n_res], &v->down_conv_w[b], &v->down_conv_b[b], e);
         prev = cout;
     }
     if (!rc) rc = bind_resnet(cat, unit, "encoder.mid_block.resnets.0", C, C, &v->mid[0], e);
