@@ -1,6 +1,7 @@
 /* api/image_in.c — PNG/JPEG decoding to RGB8, EXIF orientation, PIL's
  * Lanczos resize, and the VAE / mask tensors (api/image_in.h). */
 #include "api/image_in.h"
+#include "api/png_err.h"
 
 #include <errno.h>
 #include <math.h>
@@ -101,22 +102,10 @@ static int apply_orientation(zt_image *im, int orient, const char *name, zt_err 
 /* ---- PNG -------------------------------------------------------------------------- */
 
 typedef struct {
-    jmp_buf jb;
-    char msg[200];
+    zt_png_errctx err;
     const uint8_t *p;
     size_t n, off;
 } png_rd;
-
-static void png_on_error(png_structp png, png_const_charp msg) {
-    png_rd *r = png_get_error_ptr(png);
-    snprintf(r->msg, sizeof r->msg, "%s", msg);
-    longjmp(r->jb, 1);
-}
-
-static void png_on_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
 
 static void png_read_mem(png_structp png, png_bytep out, size_t len) {
     png_rd *r = png_get_io_ptr(png);
@@ -131,7 +120,7 @@ static int decode_png(const uint8_t *data, size_t n, const char *name, uint64_t 
     memset(&rd, 0, sizeof rd);
     rd.p = data;
     rd.n = n;
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &rd, png_on_error, png_on_warning);
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &rd.err, zt_png_on_error, zt_png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     /* volatile: assigned after setjmp and used after a longjmp */
     uint8_t *volatile raw = NULL;
@@ -142,8 +131,8 @@ static int decode_png(const uint8_t *data, size_t n, const char *name, uint64_t 
         rc = zt_err_set(e, ZT_ERR_NOMEM, "%s: out of memory", name);
         goto done;
     }
-    if (setjmp(rd.jb)) {
-        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: corrupt or truncated PNG (%s)", name, rd.msg);
+    if (setjmp(rd.err.jb)) {
+        rc = zt_err_set(e, ZT_ERR_FORMAT, "%s: corrupt or truncated PNG (%s)", name, rd.err.msg);
         goto done;
     }
     png_set_read_fn(png, &rd, png_read_mem);
@@ -190,7 +179,7 @@ static int decode_png(const uint8_t *data, size_t n, const char *name, uint64_t 
     volatile int orient = 1;
     /* chunks after the image data (an eXIf may come last); a damaged tail is
      * not an error once every pixel was read */
-    if (!setjmp(rd.jb)) png_read_end(png, info);
+    if (!setjmp(rd.err.jb)) png_read_end(png, info);
 #ifdef PNG_eXIf_SUPPORTED
     {
         png_uint_32 ne = 0;

@@ -1,5 +1,6 @@
 /* api/png.c — PNG writer with text chunks (libpng), A1111 infotext. */
 #include "api/png.h"
+#include "api/png_err.h"
 
 #include "common/zt_input.h"
 
@@ -13,96 +14,72 @@
 
 /* ---- infotext ------------------------------------------------------------------ */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-        char *t = realloc(b->s, cap);
-        if (!t) {
-            b->oom = 1;
-            return;
-        }
-        b->s = t;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 /* A1111 quote(): as-is unless it holds ',', ':' or '\n'; then
  * json.dumps(text, ensure_ascii=False). */
-static void sb_quote(sbuf *b, const char *v) {
+static void sb_quote(zt_buf *b, const char *v) {
     if (!strpbrk(v, ",:\n")) {
-        sb_str(b, v);
+        zt_buf_str(b, v);
         return;
     }
-    sb_str(b, "\"");
+    zt_buf_str(b, "\"");
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
         char esc[8];
         switch (*p) {
-        case '"': sb_str(b, "\\\""); break;
-        case '\\': sb_str(b, "\\\\"); break;
-        case '\n': sb_str(b, "\\n"); break;
-        case '\r': sb_str(b, "\\r"); break;
-        case '\t': sb_str(b, "\\t"); break;
-        case '\b': sb_str(b, "\\b"); break;
-        case '\f': sb_str(b, "\\f"); break;
+        case '"': zt_buf_str(b, "\\\""); break;
+        case '\\': zt_buf_str(b, "\\\\"); break;
+        case '\n': zt_buf_str(b, "\\n"); break;
+        case '\r': zt_buf_str(b, "\\r"); break;
+        case '\t': zt_buf_str(b, "\\t"); break;
+        case '\b': zt_buf_str(b, "\\b"); break;
+        case '\f': zt_buf_str(b, "\\f"); break;
         default:
             if (*p < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);
-                sb_str(b, esc);
+                zt_buf_str(b, esc);
             } else {
-                sb_put(b, (const char *)p, 1);
+                zt_buf_add(b, (const char *)p, 1);
             }
         }
     }
-    sb_str(b, "\"");
+    zt_buf_str(b, "\"");
 }
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 char *zt_png_infotext(const char *prompt, const char *negative, const char *const *keys, const char *const *values,
                       int n) {
-    sbuf b = {0};
-    sb_str(&b, prompt ? prompt : "");
+    zt_buf b = {0};
+    zt_buf_str(&b, prompt ? prompt : "");
     if (negative && *negative) {
-        sb_str(&b, "\nNegative prompt: ");
-        sb_str(&b, negative);
+        zt_buf_str(&b, "\nNegative prompt: ");
+        zt_buf_str(&b, negative);
     }
-    sb_str(&b, "\n");
+    zt_buf_str(&b, "\n");
     int first = 1;
     for (int i = 0; i < n; i++) {
         if (!values[i]) continue;
-        if (!first) sb_str(&b, ", ");
+        if (!first) zt_buf_str(&b, ", ");
         first = 0;
         if (!strcmp(keys[i], values[i])) {
-            sb_str(&b, keys[i]);
+            zt_buf_str(&b, keys[i]);
             continue;
         }
-        sb_str(&b, keys[i]);
-        sb_str(&b, ": ");
+        zt_buf_str(&b, keys[i]);
+        zt_buf_str(&b, ": ");
         sb_quote(&b, values[i]);
     }
     if (b.oom) {
-        free(b.s);
+        free(b.data);
         return NULL;
     }
     /* Python str.strip() */
     size_t s = 0, e = b.n;
-    while (s < e && is_space(b.s[s])) s++;
-    while (e > s && is_space(b.s[e - 1])) e--;
-    memmove(b.s, b.s + s, e - s);
-    b.s[e - s] = 0;
-    return b.s;
+    while (s < e && is_space(b.data[s])) s++;
+    while (e > s && is_space(b.data[e - 1])) e--;
+    memmove(b.data, b.data + s, e - s);
+    b.data[e - s] = 0;
+    return b.data;
 }
 
 /* ---- writer --------------------------------------------------------------------- */
@@ -128,46 +105,8 @@ static char *utf8_to_latin1(const char *s) {
     return o;
 }
 
-typedef struct {
-    jmp_buf jb;
-    char msg[200];
-} png_errctx;
-
-static void on_png_error(png_structp png, png_const_charp msg) {
-    png_errctx *c = png_get_error_ptr(png);
-    snprintf(c->msg, sizeof c->msg, "%s", msg);
-    longjmp(c->jb, 1);
-}
-
-static void on_png_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
-
-/* libpng's write callback: append to a growing malloc'd buffer. */
-typedef struct {
-    uint8_t *data;
-    size_t n, cap;
-    int oom;
-} membuf;
-
-static void on_png_write(png_structp png, png_bytep data, png_size_t len) {
-    membuf *m = png_get_io_ptr(png);
-    if (m->oom) return;
-    if (m->n + len > m->cap) {
-        size_t cap = m->cap ? m->cap : 65536;
-        while (cap < m->n + len) cap *= 2;
-        uint8_t *t = realloc(m->data, cap);
-        if (!t) {
-            m->oom = 1;
-            return;
-        }
-        m->data = t;
-        m->cap = cap;
-    }
-    memcpy(m->data + m->n, data, len);
-    m->n += len;
-}
+/* libpng's write callback: append to a growing buffer. */
+static void on_png_write(png_structp png, png_bytep data, png_size_t len) { zt_buf_add(png_get_io_ptr(png), data, len); }
 
 static void on_png_flush(png_structp png) { (void)png; }
 
@@ -181,10 +120,10 @@ int zt_png_encode(const uint8_t *rgb, int w, int h, const zt_png_text *texts, in
         size_t kl = strlen(texts[i].key);
         if (kl < 1 || kl > 79) return zt_err_set(e, ZT_ERR_ARG, "PNG text key '%s' must have 1..79 characters", texts[i].key);
     }
-    png_errctx ec;
+    zt_png_errctx ec;
     ec.msg[0] = 0;
-    membuf m = {0};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ec, on_png_error, on_png_warning);
+    zt_buf m = {0};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ec, zt_png_on_error, zt_png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     png_text *pt = calloc((size_t)n_texts + 1, sizeof *pt);
     char **conv = calloc((size_t)n_texts + 1, sizeof *conv);
@@ -226,7 +165,7 @@ done:
         free(m.data);
         return rc;
     }
-    *out = m.data;
+    *out = (uint8_t *)m.data;
     *out_len = m.n;
     return 0;
 }

@@ -69,60 +69,19 @@ static const route k_routes[R_N] = {
 
 /* ---- growable text --------------------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_reserve(sbuf *b, size_t more) {
-    if (b->oom || b->n + more + 1 <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + more + 1) cap *= 2;
-    char *t = realloc(b->s, cap);
-    if (!t) {
-        b->oom = 1;
-        return;
-    }
-    b->s = t;
-    b->cap = cap;
-}
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    sb_reserve(b, n);
-    if (b->oom) return;
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0) return;
-    sb_add(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
-
 /* A JSON document appended as text (takes the reference). */
-static void sb_json(sbuf *b, json_t *v) {
+static void sb_json(zt_buf *b, json_t *v) {
     char *s = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
     if (!s) b->oom = 1;
-    else sb_str(b, s);
+    else zt_buf_str(b, s);
     free(s);
     json_decref(v);
 }
 
-static void sb_base64(sbuf *b, const uint8_t *d, size_t n) {
+static void sb_base64(zt_buf *b, const uint8_t *d, size_t n) {
     static const char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    sb_reserve(b, (n + 2) / 3 * 4);
-    if (b->oom) return;
-    char *o = b->s + b->n;
+    if (zt_buf_reserve(b, (n + 2) / 3 * 4)) return;
+    char *o = b->data + b->n;
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
@@ -138,8 +97,8 @@ static void sb_base64(sbuf *b, const uint8_t *d, size_t n) {
         *o++ = i + 1 < n ? k[(v >> 6) & 63] : '=';
         *o++ = '=';
     }
-    b->n = (size_t)(o - b->s);
-    b->s[b->n] = 0;
+    b->n = (size_t)(o - b->data);
+    b->data[b->n] = 0;
 }
 
 /* ---- jobs, metrics, state ----------------------------------------------------------- */
@@ -448,33 +407,33 @@ static json_t *a1111_info(zt_server *s, const job *j, uint64_t seed0, char *cons
 /* The reply body of a finished (or interrupted) job: A1111 or OpenAI. */
 static int build_body(zt_server *s, job *j, uint64_t seed0, uint8_t *const *pngs, const size_t *lens, char *const *texts,
                       int n) {
-    sbuf b = {0};
+    zt_buf b = {0};
     if (j->route == R_TXT2IMG) {
-        sb_str(&b, "{\"images\":[");
+        zt_buf_str(&b, "{\"images\":[");
         for (int i = 0; j->r.send_images && i < n; i++) {
-            sb_str(&b, i ? ",\"" : "\"");
+            zt_buf_str(&b, i ? ",\"" : "\"");
             sb_base64(&b, pngs[i], lens[i]);
-            sb_str(&b, "\"");
+            zt_buf_str(&b, "\"");
         }
-        sb_str(&b, "],\"parameters\":");
-        sb_str(&b, j->r.body_json ? j->r.body_json : "{}");
-        sb_str(&b, ",\"info\":");
+        zt_buf_str(&b, "],\"parameters\":");
+        zt_buf_str(&b, j->r.body_json ? j->r.body_json : "{}");
+        zt_buf_str(&b, ",\"info\":");
         sb_json(&b, a1111_info(s, j, seed0, texts, n));
-        sb_str(&b, "}");
+        zt_buf_str(&b, "}");
     } else {
-        sb_printf(&b, "{\"created\":%lld,\"data\":[", (long long)time(NULL));
+        zt_buf_printf(&b, "{\"created\":%lld,\"data\":[", (long long)time(NULL));
         for (int i = 0; i < n; i++) {
-            sb_str(&b, i ? ",{\"b64_json\":\"" : "{\"b64_json\":\"");
+            zt_buf_str(&b, i ? ",{\"b64_json\":\"" : "{\"b64_json\":\"");
             sb_base64(&b, pngs[i], lens[i]);
-            sb_str(&b, "\"}");
+            zt_buf_str(&b, "\"}");
         }
-        sb_printf(&b, "],\"output_format\":\"png\",\"size\":\"%dx%d\"}", j->r.width, j->r.height);
+        zt_buf_printf(&b, "],\"output_format\":\"png\",\"size\":\"%dx%d\"}", j->r.width, j->r.height);
     }
     if (b.oom) {
-        free(b.s);
+        free(b.data);
         return ZT_ERR_NOMEM;
     }
-    j->body = b.s;
+    j->body = b.data;
     j->body_len = b.n;
     return 0;
 }
@@ -861,61 +820,61 @@ static json_t *progress_json(zt_server *s) {
 }
 
 static char *metrics_text(zt_server *s, size_t *len) {
-    sbuf b = {0};
+    zt_buf b = {0};
     pthread_mutex_lock(&s->mu);
     const metrics m = s->m;
     const int queued = s->q_len, busy = s->current != NULL;
     pthread_mutex_unlock(&s->mu);
-    sb_str(&b, "# HELP zturbo_requests_total HTTP requests answered, by route and status.\n"
+    zt_buf_str(&b, "# HELP zturbo_requests_total HTTP requests answered, by route and status.\n"
                "# TYPE zturbo_requests_total counter\n");
     for (int r = 0; r < R_N; r++)
         for (int k = 0; k < m.n_status_keys; k++)
             if (m.requests[r][k])
-                sb_printf(&b, "zturbo_requests_total{route=\"%s\",code=\"%d\"} %llu\n", k_routes[r].name, m.status_keys[k],
+                zt_buf_printf(&b, "zturbo_requests_total{route=\"%s\",code=\"%d\"} %llu\n", k_routes[r].name, m.status_keys[k],
                           (unsigned long long)m.requests[r][k]);
-    sb_printf(&b, "# HELP zturbo_images_total Images generated.\n# TYPE zturbo_images_total counter\nzturbo_images_total %llu\n",
+    zt_buf_printf(&b, "# HELP zturbo_images_total Images generated.\n# TYPE zturbo_images_total counter\nzturbo_images_total %llu\n",
               (unsigned long long)m.images);
-    sb_str(&b, "# HELP zturbo_phase_seconds_total Seconds spent per phase of the generated images.\n"
+    zt_buf_str(&b, "# HELP zturbo_phase_seconds_total Seconds spent per phase of the generated images.\n"
                "# TYPE zturbo_phase_seconds_total counter\n");
-    for (int k = 0; k < N_PHASES; k++) sb_printf(&b, "zturbo_phase_seconds_total{phase=\"%s\"} %.6f\n", k_phase_names[k], m.phase_s[k]);
-    sb_printf(&b, "# HELP zturbo_queue_wait_seconds_total Seconds requests waited in the queue.\n"
+    for (int k = 0; k < N_PHASES; k++) zt_buf_printf(&b, "zturbo_phase_seconds_total{phase=\"%s\"} %.6f\n", k_phase_names[k], m.phase_s[k]);
+    zt_buf_printf(&b, "# HELP zturbo_queue_wait_seconds_total Seconds requests waited in the queue.\n"
                   "# TYPE zturbo_queue_wait_seconds_total counter\nzturbo_queue_wait_seconds_total %.6f\n", m.queue_wait_s);
-    sb_printf(&b, "# HELP zturbo_queue_depth Requests waiting.\n# TYPE zturbo_queue_depth gauge\nzturbo_queue_depth %d\n", queued);
-    sb_printf(&b, "# HELP zturbo_queue_capacity Requests that may wait.\n# TYPE zturbo_queue_capacity gauge\nzturbo_queue_capacity %d\n",
+    zt_buf_printf(&b, "# HELP zturbo_queue_depth Requests waiting.\n# TYPE zturbo_queue_depth gauge\nzturbo_queue_depth %d\n", queued);
+    zt_buf_printf(&b, "# HELP zturbo_queue_capacity Requests that may wait.\n# TYPE zturbo_queue_capacity gauge\nzturbo_queue_capacity %d\n",
               s->o.queue_max);
-    sb_printf(&b, "# HELP zturbo_busy 1 while a request is generating.\n# TYPE zturbo_busy gauge\nzturbo_busy %d\n", busy);
-    sb_printf(&b, "# HELP zturbo_bus_bytes_total Bytes streamed host to device during denoising.\n"
+    zt_buf_printf(&b, "# HELP zturbo_busy 1 while a request is generating.\n# TYPE zturbo_busy gauge\nzturbo_busy %d\n", busy);
+    zt_buf_printf(&b, "# HELP zturbo_bus_bytes_total Bytes streamed host to device during denoising.\n"
                   "# TYPE zturbo_bus_bytes_total counter\nzturbo_bus_bytes_total %llu\n", (unsigned long long)m.bus_bytes);
-    sb_printf(&b, "# HELP zturbo_disk_bytes_total Of those, bytes read from the block store.\n"
+    zt_buf_printf(&b, "# HELP zturbo_disk_bytes_total Of those, bytes read from the block store.\n"
                   "# TYPE zturbo_disk_bytes_total counter\nzturbo_disk_bytes_total %llu\n", (unsigned long long)m.disk_bytes);
-    sb_printf(&b, "# HELP zturbo_device_memory_peak_bytes Largest device memory in use seen during an image (CUDA; 0 on cpu).\n"
+    zt_buf_printf(&b, "# HELP zturbo_device_memory_peak_bytes Largest device memory in use seen during an image (CUDA; 0 on cpu).\n"
                   "# TYPE zturbo_device_memory_peak_bytes gauge\nzturbo_device_memory_peak_bytes %llu\n",
               (unsigned long long)m.device_used_peak);
-    sb_printf(&b, "# HELP zturbo_device_memory_used_bytes Device memory in use after the last image (CUDA; 0 on cpu).\n"
+    zt_buf_printf(&b, "# HELP zturbo_device_memory_used_bytes Device memory in use after the last image (CUDA; 0 on cpu).\n"
                   "# TYPE zturbo_device_memory_used_bytes gauge\nzturbo_device_memory_used_bytes %llu\n",
               (unsigned long long)m.device_used_last);
-    sb_printf(&b, "# HELP zturbo_memory_allocated_peak_bytes Largest weights + activations allocated (device, host on cpu).\n"
+    zt_buf_printf(&b, "# HELP zturbo_memory_allocated_peak_bytes Largest weights + activations allocated (device, host on cpu).\n"
                   "# TYPE zturbo_memory_allocated_peak_bytes gauge\nzturbo_memory_allocated_peak_bytes %llu\n",
               (unsigned long long)m.memory_peak);
-    sb_printf(&b, "# HELP zturbo_host_rss_bytes Resident set of the process.\n# TYPE zturbo_host_rss_bytes gauge\n"
+    zt_buf_printf(&b, "# HELP zturbo_host_rss_bytes Resident set of the process.\n# TYPE zturbo_host_rss_bytes gauge\n"
                   "zturbo_host_rss_bytes %llu\n", (unsigned long long)host_rss());
-    sb_printf(&b, "# HELP zturbo_interrupted_total Requests stopped by /sdapi/v1/interrupt.\n"
+    zt_buf_printf(&b, "# HELP zturbo_interrupted_total Requests stopped by /sdapi/v1/interrupt.\n"
                   "# TYPE zturbo_interrupted_total counter\nzturbo_interrupted_total %llu\n", (unsigned long long)m.interrupted);
-    sb_printf(&b, "# HELP zturbo_cancelled_total Requests cancelled before they finished.\n"
+    zt_buf_printf(&b, "# HELP zturbo_cancelled_total Requests cancelled before they finished.\n"
                   "# TYPE zturbo_cancelled_total counter\nzturbo_cancelled_total{reason=\"client_gone\"} %llu\n"
                   "zturbo_cancelled_total{reason=\"shutdown\"} %llu\n",
               (unsigned long long)m.client_gone, (unsigned long long)m.shutdown_cancelled);
-    sb_printf(&b, "# HELP zturbo_rejected_total Requests refused with 429 (queue full).\n"
+    zt_buf_printf(&b, "# HELP zturbo_rejected_total Requests refused with 429 (queue full).\n"
                   "# TYPE zturbo_rejected_total counter\nzturbo_rejected_total %llu\n", (unsigned long long)m.rejected_full);
-    sb_printf(&b, "# HELP zturbo_model_load_seconds Seconds the model took to load.\n"
+    zt_buf_printf(&b, "# HELP zturbo_model_load_seconds Seconds the model took to load.\n"
                   "# TYPE zturbo_model_load_seconds gauge\nzturbo_model_load_seconds %.6f\n", s->o.load_s);
     if (b.oom) {
-        free(b.s);
+        free(b.data);
         *len = 0;
         return NULL;
     }
     *len = b.n;
-    return b.s;
+    return b.data;
 }
 
 /* A generation request: parse, check, queue (or refuse). */

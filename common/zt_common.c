@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,51 @@ const char *zt_fmt_bytes(uint64_t bytes, char *buf, size_t n) {
     if (i == 0) snprintf(buf, n, "%llu B", (unsigned long long)bytes);
     else snprintf(buf, n, "%.2f %s", v, u[i]);
     return buf;
+}
+
+void *zt_grow(void *p, int *cap, int need, size_t elt) {
+    if (need <= *cap) return p;
+    int nc = *cap ? *cap * 2 : 64;
+    while (nc < need) nc *= 2;
+    void *q = realloc(p, (size_t)nc * elt);
+    if (q) *cap = nc;
+    return q;
+}
+
+int zt_buf_reserve(zt_buf *b, size_t more) {
+    if (b->oom) return -1;
+    if (b->n + more + 1 <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more + 1) cap *= 2;
+    char *t = realloc(b->data, cap);
+    if (!t) {
+        b->oom = 1;
+        return -1;
+    }
+    b->data = t;
+    b->cap = cap;
+    return 0;
+}
+
+void zt_buf_add(zt_buf *b, const void *p, size_t n) {
+    if (zt_buf_reserve(b, n)) return;
+    memcpy(b->data + b->n, p, n);
+    b->n += n;
+    b->data[b->n] = 0;
+}
+
+void zt_buf_str(zt_buf *b, const char *s) { zt_buf_add(b, s, strlen(s)); }
+
+void zt_buf_printf(zt_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0 || zt_buf_reserve(b, (size_t)k)) return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->n, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)k;
 }
 
 void zt_die_assert(const char *file, int line, const char *what) {

@@ -80,6 +80,24 @@ int zt_parse_size(const char *s, const char *what, uint64_t *out, zt_err *e);
 /* Format bytes as "1.23 GiB" into buf. Returns buf. */
 const char *zt_fmt_bytes(uint64_t bytes, char *buf, size_t n);
 
+/* Growing arrays. zt_grow: p (an array of *cap elements of elt bytes) with room for at least
+ * `need`, doubling from 64; NULL when realloc fails (p is then still valid and *cap unchanged). */
+void *zt_grow(void *p, int *cap, int need, size_t elt);
+
+/* A growing byte buffer (text or binary), kept NUL-terminated after its n bytes. An allocation that
+ * fails sets oom, after which every add is dropped: check oom once at the end. Start from {0}; the
+ * owner frees data. */
+typedef struct zt_buf {
+    char *data;
+    size_t n, cap;
+    int oom;
+} zt_buf;
+/* Room for `more` bytes (and the NUL) after n: 0, or -1 with oom set. */
+int zt_buf_reserve(zt_buf *b, size_t more);
+void zt_buf_add(zt_buf *b, const void *p, size_t n);
+void zt_buf_str(zt_buf *b, const char *s);
+void zt_buf_printf(zt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Abort with file:line for broken invariants (bugs, not user errors). */
 #define ZT_ASSERT(cond)                                                          \
     do {                                                                         \

@@ -319,8 +319,7 @@ typedef struct {
     const zt_model_config *cfg;
     item *items;
     int n_items, cap_items;
-    char *names;
-    size_t n_names, cap_names;
+    zt_buf names;       /* the tensor names, each NUL-terminated */
     zt_unit_desc *units;
     int n_units, cap_units;
     int cur_unit;       /* unit receiving packed rows, -1 = none */
@@ -331,15 +330,6 @@ typedef struct {
     char ptag[32];      /* "{P}" replacement */
     int oom;
 } builder;
-
-static void *grow(void *p, int *cap, int need, size_t elt) {
-    if (need <= *cap) return p;
-    int nc = *cap ? *cap * 2 : 64;
-    while (nc < need) nc *= 2;
-    void *q = realloc(p, (size_t)nc * elt);
-    if (q) *cap = nc;
-    return q;
-}
 
 static int64_t resolve(const builder *b, int s) {
     const zt_model_config *c = b->cfg;
@@ -372,7 +362,7 @@ static int64_t resolve(const builder *b, int s) {
 enum { U_PER_STEP = 1, U_HOST_ONLY = 2, U_ALWAYS_RESIDENT = 4 };
 
 static void begin_unit(builder *b, const char *name, unsigned flags) {
-    zt_unit_desc *u = grow(b->units, &b->cap_units, b->n_units + 1, sizeof *u);
+    zt_unit_desc *u = zt_grow(b->units, &b->cap_units, b->n_units + 1, sizeof *u);
     if (!u) {
         b->oom = 1;
         return;
@@ -402,19 +392,13 @@ static void emit(builder *b, const char *prefix, const row *t, int n, unsigned m
             snprintf(key, sizeof key, "%s%.*s%s%s", prefix, (int)(p - k), k, b->ptag, p + 3);
         else
             snprintf(key, sizeof key, "%s%s", prefix, k);
-        size_t len = strlen(key) + 1;
-        if (b->n_names + len > b->cap_names) {
-            size_t nc = b->cap_names ? b->cap_names * 2 : 65536;
-            while (nc < b->n_names + len) nc *= 2;
-            char *q = realloc(b->names, nc);
-            if (!q) {
-                b->oom = 1;
-                return;
-            }
-            b->names = q;
-            b->cap_names = nc;
+        const size_t len = strlen(key) + 1, at = b->names.n;
+        zt_buf_add(&b->names, key, len);
+        if (b->names.oom) {
+            b->oom = 1;
+            return;
         }
-        item *it = grow(b->items, &b->cap_items, b->n_items + 1, sizeof *it);
+        item *it = zt_grow(b->items, &b->cap_items, b->n_items + 1, sizeof *it);
         if (!it) {
             b->oom = 1;
             return;
@@ -422,9 +406,7 @@ static void emit(builder *b, const char *prefix, const row *t, int n, unsigned m
         b->items = it;
         it = &b->items[b->n_items++];
         memset(it, 0, sizeof *it);
-        memcpy(b->names + b->n_names, key, len);
-        it->name_off = (uint32_t)b->n_names;
-        b->n_names += len;
+        it->name_off = (uint32_t)at;
         it->comp = b->comp;
         it->ndim = 0;
         for (int d = 0; d < ZT_MAX_DIMS && t[i].shape[d] != S_END; d++) it->shape[it->ndim++] = resolve(b, t[i].shape[d]);
@@ -678,8 +660,8 @@ int zt_catalog_build_control(const zt_model_config *cfg, const zt_control_config
     int n_packed = 0;
     for (int i = 0; i < b.n_items; i++) n_packed += b.items[i].role == ZT_CKPT_PACKED;
     cat->cfg = *cfg;
-    cat->names = b.names;
-    b.names = NULL;
+    cat->names = b.names.data;
+    b.names.data = NULL;
     cat->units = b.units;
     cat->n_units = b.n_units;
     b.units = NULL;
@@ -745,7 +727,7 @@ int zt_catalog_build_control(const zt_model_config *cfg, const zt_control_config
     return ZT_OK;
 oom:
     free(b.items);
-    free(b.names);
+    free(b.names.data);
     free(b.units);
     zt_catalog_free(cat);
     return zt_err_set(e, ZT_ERR_NOMEM, "catalog: out of memory");

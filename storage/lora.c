@@ -36,17 +36,11 @@ typedef struct {
     int oom;
 } name_table;
 
+/* p grown by zt_grow, or p itself with *oom set when that fails. */
 static void *grow(void *p, int *cap, int need, size_t elt, int *oom) {
-    if (need <= *cap) return p;
-    int nc = *cap ? *cap * 2 : 64;
-    while (nc < need) nc *= 2;
-    void *q = realloc(p, (size_t)nc * elt);
-    if (!q) {
-        *oom = 1;
-        return p;
-    }
-    *cap = nc;
-    return q;
+    void *q = zt_grow(p, cap, need, elt);
+    if (!q) *oom = 1;
+    return q ? q : p;
 }
 
 static void add_name(name_table *nt, const char *name, int t) {
