@@ -7,17 +7,9 @@
 #   PRECISIONS=bf16 tools/ref/make_goldens.sh   # only the bf16 goldens (default: "f32 bf16 fp16")
 # CPU results move at the ulp level with the CPU's ISA path and torch version (see
 # tests/golden/tiny/README.md), so --check is bit-exact only on the machine kind that made them.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
-PY=${PY:-/opt/refenv/bin/python}
-MKMODEL=${MKMODEL:-bin/mkmodel}
-ckpt=${CKPT:-models-local/tiny-seed1-bf16}
+. "$(dirname "$0")/golden_env.sh"
 out=tests/golden/tiny
-[ "${1:-}" = "--check" ] && out=$(mktemp -d)
-
-rm -rf "$ckpt"
-"$MKMODEL" --config tiny --seed 1 --dtype bf16 -o "$ckpt"
+[ $check = 1 ] && out=$(mktemp -d)
 
 # f32 on CPU, one thread: the golden reference (bf16 weights upcast exactly; thread count
 # changes VAE convolutions at the ulp level, so it is pinned). bf16 on CPU, one thread: what

@@ -4,17 +4,9 @@
 # Needs bin/mkmodel and a Python with torch, diffusers, transformers: PY=/path/to/venv/bin/python.
 #   tools/ref/make_image_goldens.sh            # regenerate
 #   tools/ref/make_image_goldens.sh --check    # regenerate into a temp dir and require identical bytes
-set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
-PY=${PY:-/opt/refenv/bin/python}
-MKMODEL=${MKMODEL:-bin/mkmodel}
-ckpt=${CKPT:-models-local/tiny-seed1-bf16}
+. "$(dirname "$0")/golden_env.sh"
 out=tests/golden/images
-[ "${1:-}" = "--check" ] && out=$(mktemp -d)
-
-rm -rf "$ckpt"
-"$MKMODEL" --config tiny --seed 1 --dtype bf16 -q -o "$ckpt"
+[ $check = 1 ] && out=$(mktemp -d)
 ref() { "$PY" tools/ref/ref_images.py "$@" --model "$ckpt" --precision f32 --device cpu --threads 1; }
 
 ref encode --image tests/data/images/big.png --width 64 --height 48 --seed 3 -o "$out/encode_big_64x48.safetensors"

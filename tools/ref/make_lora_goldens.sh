@@ -8,16 +8,9 @@
 # Needs bin/mkmodel and a Python with torch, diffusers 0.42.1, transformers, peft, safetensors:
 #   PY=/path/to/python tools/ref/make_lora_goldens.sh           # regenerate
 #   PY=/path/to/python tools/ref/make_lora_goldens.sh --check   # into a temp dir, require identical bytes
-set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
-PY=${PY:-/opt/refenv/bin/python}
-MKMODEL=${MKMODEL:-bin/mkmodel}
-ckpt=${CKPT:-models-local/tiny-seed1-bf16}
+. "$(dirname "$0")/golden_env.sh"
 data=tests/data/lora gold=tests/golden/tiny_lora
-if [ "${1:-}" = "--check" ]; then data=$(mktemp -d); gold=$data; fi
-rm -rf "$ckpt"
-"$MKMODEL" --config tiny --seed 1 --dtype bf16 -q -o "$ckpt"
+if [ $check = 1 ]; then data=$(mktemp -d); gold=$data; fi
 "$PY" tools/ref/make_lora.py --model "$ckpt" --rank 2 --alpha 4 --seed 1 --std 0.06 --out "$data/tiny_peft_r2.safetensors"
 "$PY" tools/ref/make_lora.py --model "$ckpt" --rank 3 --alpha 1.5 --seed 2 --std 0.08 \
     --out "$data/tmp_r3.safetensors" --kohya "$data/tiny_kohya_r3.safetensors"
