@@ -4,6 +4,7 @@
 #   zt_tmp NAME                 a fresh build/test-tmp/NAME as the current folder ($dir); Z = bin/zturbo
 #   zt_tiny SEED DTYPE OUT [ARGS...]   mkmodel's tiny random checkpoint into OUT; exits 1 when it fails
 #   check LABEL CMD...          runs CMD: "ok   LABEL" or "FAIL LABEL"
+#   check_eval LABEL EXPR       evals EXPR: nothing, or "FAIL: LABEL"
 #   expect LABEL RC PATTERN CMD...     CMD exits RC and what it prints (stdout and stderr) matches PATTERN (grep)
 #   bad LABEL CMD...            CMD fails (a timeout of 60 s does not count) with exactly one line on
 #                               stderr and leaves no out.png behind
@@ -36,6 +37,11 @@ check() { # label, command...
     local what=$1; shift
     checks=$((checks+1))
     if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail+1)); fi
+}
+
+check_eval() { # label, shell expression
+    checks=$((checks+1))
+    if eval "$2"; then :; else echo "FAIL: $1"; fail=$((fail+1)); fi
 }
 
 expect() { # label, expected exit code, grep pattern, command...
