@@ -99,6 +99,16 @@ static int apply_orientation(zt_image *im, int orient, const char *name, zt_err 
     return ZT_OK;
 }
 
+/* out takes rgb (w x h, malloc'd), turned by the EXIF orientation; freed on failure. */
+static int take_image(zt_image *out, int w, int h, uint8_t *rgb, int orient, const char *name, zt_err *e) {
+    out->w = w;
+    out->h = h;
+    out->rgb = rgb;
+    const int rc = apply_orientation(out, orient, name, e);
+    if (rc) zt_image_free(out);
+    return rc;
+}
+
 /* ---- PNG -------------------------------------------------------------------------- */
 
 typedef struct {
@@ -187,12 +197,8 @@ static int decode_png(const uint8_t *data, size_t n, const char *name, uint64_t 
         if (png_get_eXIf_1(png, info, &ne, &ex) && ex) orient = exif_orientation(ex, ne);
     }
 #endif
-    out->w = (int)w;
-    out->h = (int)h;
-    out->rgb = rgb;
+    rc = take_image(out, (int)w, (int)h, rgb, orient, name, e);
     rgb = NULL;
-    rc = apply_orientation(out, orient, name, e);
-    if (rc) zt_image_free(out);
 done:
     if (png) png_destroy_read_struct(&png, info ? &info : NULL, NULL);
     free(raw);
@@ -297,12 +303,8 @@ static int decode_jpeg(const uint8_t *data, size_t n, const char *name, uint64_t
             break; /* the first one, as PIL */
         }
     jpeg_finish_decompress(&ci);
-    out->w = (int)w;
-    out->h = (int)h;
-    out->rgb = rgb;
+    rc = take_image(out, (int)w, (int)h, rgb, orient, name, e);
     rgb = NULL;
-    rc = apply_orientation(out, orient, name, e);
-    if (rc) zt_image_free(out);
 done:
     if (made) jpeg_destroy_decompress(&ci);
     free(rgb);

@@ -58,25 +58,40 @@ void zt_noise_fill(uint64_t seed, float *out, size_t n) {
     }
 }
 
-int zt_noise_read_encode(const char *path, int c, int h, int w, float *out, int *found, zt_err *e) {
-    *found = 0;
-    int fd;
-    uint64_t fsize;
-    int rc = zt_file_open(path, &fd, &fsize, e);
+/* Opens a --noise file: *fd, *fsize, and *is_st when it is a safetensors file (a JSON object right
+ * after a plausible header length), else raw f32. */
+static int open_noise(const char *path, int *fd, uint64_t *fsize, int *is_st, zt_err *e) {
+    int rc = zt_file_open(path, fd, fsize, e);
     if (rc) return zt_err_prefix(e, "--noise");
     uint8_t head[9];
-    const ssize_t got = pread(fd, head, 9, 0);
+    const ssize_t got = pread(*fd, head, 9, 0);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | head[i];
+    *is_st = got == 9 && hlen > 1 && hlen < *fsize && head[8] == '{';
+    return ZT_OK;
+}
+
+/* t is F32 [c, h, w] or [1, c, h, w]. */
+static int latent_ok(const zt_st_tensor *t, int c, int h, int w) {
+    const int64_t *s = t->shape;
+    return t->dtype == ZT_DT_F32 && ((t->ndim == 3 && s[0] == c && s[1] == h && s[2] == w) ||
+                                     (t->ndim == 4 && s[0] == 1 && s[1] == c && s[2] == h && s[3] == w));
+}
+
+int zt_noise_read_encode(const char *path, int c, int h, int w, float *out, int *found, zt_err *e) {
+    *found = 0;
+    int fd, is_st;
+    uint64_t fsize;
+    int rc = open_noise(path, &fd, &fsize, &is_st, e);
+    if (rc) return rc;
     close(fd);
-    if (got != 9 || head[8] != '{') return ZT_OK; /* raw f32: the latent only */
+    if (!is_st) return ZT_OK; /* raw f32: the latent only */
     zt_st_file f;
     rc = zt_st_open(path, &f, e);
     if (rc) return zt_err_prefix(e, "--noise");
     const zt_st_tensor *t = zt_st_find(&f, "encode_noise");
     if (t) {
-        const int64_t *s = t->shape;
-        const int shape_ok = (t->ndim == 3 && s[0] == c && s[1] == h && s[2] == w) ||
-                             (t->ndim == 4 && s[0] == 1 && s[1] == c && s[2] == h && s[3] == w);
-        if (t->dtype != ZT_DT_F32 || !shape_ok)
+        if (!latent_ok(t, c, h, w))
             rc = zt_err_set(e, ZT_ERR_FORMAT, "--noise %s: \"encode_noise\" is not F32 [%d, %d, %d]", path, c, h, w);
         else if ((rc = zt_st_pread(&f, t, 0, out, (size_t)c * h * w * 4, e)))
             zt_err_prefix(e, "--noise");
@@ -97,16 +112,10 @@ static int check_finite(const char *path, const float *v, size_t n, zt_err *e) {
 
 int zt_noise_read(const char *path, int c, int h, int w, float *out, zt_err *e) {
     const size_t n = (size_t)c * h * w;
-    int fd;
+    int fd, is_st;
     uint64_t fsize;
-    int rc = zt_file_open(path, &fd, &fsize, e);
-    if (rc) return zt_err_prefix(e, "--noise");
-    uint8_t head[9];
-    const ssize_t got = pread(fd, head, 9, 0);
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | head[i];
-    /* A safetensors header starts with a JSON object right after the length. */
-    const int is_st = got == 9 && hlen > 1 && hlen < fsize && head[8] == '{';
+    int rc = open_noise(path, &fd, &fsize, &is_st, e);
+    if (rc) return rc;
     if (!is_st) {
         if (fsize != n * 4) rc = zt_err_set(e, ZT_ERR_FORMAT,
                                             "--noise %s: raw f32 file of %llu bytes, expected %zu (= 4 x [%d, %d, %d]) "
@@ -132,13 +141,10 @@ int zt_noise_read(const char *path, int c, int h, int w, float *out, zt_err *e) 
         zt_st_close(&f);
         return zt_err_set(e, ZT_ERR_MISSING, "--noise %s: no tensor named \"noise\"", path);
     }
-    const int64_t *s = t->shape;
-    const int shape_ok = (t->ndim == 3 && s[0] == c && s[1] == h && s[2] == w) ||
-                         (t->ndim == 4 && s[0] == 1 && s[1] == c && s[2] == h && s[3] == w);
-    if (t->dtype != ZT_DT_F32 || !shape_ok) {
+    if (!latent_ok(t, c, h, w)) {
         char sh[96] = "";
         for (int i = 0; i < t->ndim; i++)
-            snprintf(sh + strlen(sh), sizeof sh - strlen(sh), "%s%lld", i ? ", " : "", (long long)s[i]);
+            snprintf(sh + strlen(sh), sizeof sh - strlen(sh), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
         rc = zt_err_set(e, ZT_ERR_FORMAT, "--noise %s: \"noise\" is %s [%s], expected F32 [%d, %d, %d]", path,
                         zt_dtype_name(t->dtype), sh, c, h, w);
         zt_st_close(&f);
