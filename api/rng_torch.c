@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/zt_dtype.h"
+
 /* ---- MT19937 ---------------------------------------------------------------- */
 
 void zt_mt19937_seed(zt_mt19937 *g, uint64_t seed) {
@@ -36,24 +38,12 @@ uint32_t zt_mt19937_next(zt_mt19937 *g) {
 
 /* ---- the single-precision kernel ---------------------------------------------- */
 
-static uint32_t f2u(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float u2f(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* Natural log of x in [2^-24, 1] (Cephes logf: x = m 2^e with m in
  * [sqrt(1/2), sqrt(2)), a degree-9 polynomial in m - 1, e ln 2 in two parts). */
 static float cephes_logf(float x) {
-    const uint32_t b = f2u(x);
+    const uint32_t b = zt_f32_bits(x);
     float e = (float)((int32_t)(b >> 23) - 127) + 1.0f;
-    float m = u2f((b & ~0x7f800000u) | 0x3f000000u); /* [0.5, 1) */
+    float m = zt_bits_f32((b & ~0x7f800000u) | 0x3f000000u); /* [0.5, 1) */
     float tmp = 0.0f;
     if (m < 0.707106781186547524f) {
         tmp = m;
@@ -107,8 +97,8 @@ static void cephes_sincosf(float t, float *s, float *c) {
         vs = pc;
         vc = ps;
     }
-    *s = u2f(f2u(vs) ^ sin_sign);
-    *c = u2f(f2u(vc) ^ cos_sign);
+    *s = zt_bits_f32(zt_f32_bits(vs) ^ sin_sign);
+    *c = zt_bits_f32(zt_f32_bits(vc) ^ cos_sign);
 }
 
 /* Box-Muller over 16 uniforms in place: pairs (j, j + 8). */

@@ -61,16 +61,22 @@ static inline int zt_dtype_parse(const char *s, zt_dtype *out) {
     return -1;
 }
 
-static inline float zt_bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
+/* The bits of an f32, and the f32 of 32 bits. */
+static inline uint32_t zt_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float zt_bits_f32(uint32_t u) {
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
 
+static inline float zt_bf16_to_f32(uint16_t h) { return zt_bits_f32((uint32_t)h << 16); }
+
 static inline uint16_t zt_f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
+    uint32_t u = zt_f32_bits(f);
     if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) return (uint16_t)((u >> 16) | 0x40); /* NaN */
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
@@ -84,8 +90,7 @@ static inline float zt_round_bf16(float f) { return zt_bf16_to_f32(zt_f32_to_bf1
  * below 2^-14 become subnormals (steps of 2^-24) and those of at most 2^-25
  * become ±0; NaN stays a quiet NaN. */
 static inline uint16_t zt_f32_to_f16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
+    const uint32_t u = zt_f32_bits(f);
     const uint16_t s = (uint16_t)((u >> 16) & 0x8000u);
     uint32_t a = u & 0x7fffffffu;
     if (a >= 0x7f800000u) return (uint16_t)(s | (a > 0x7f800000u ? 0x7e00u : 0x7c00u)); /* NaN, Inf */
@@ -123,9 +128,7 @@ static inline float zt_f16_to_f32(uint16_t h) {
         }
     } else if (e == 31) u = s | 0x7f800000u | (m << 13);
     else u = s | ((e + 127 - 15) << 23) | (m << 13);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+    return zt_bits_f32(u);
 }
 
 /* Round an f32 to the nearest f16 value (±Inf beyond the range), as f32. */

@@ -62,14 +62,8 @@ template <typename T> __device__ __forceinline__ void zt_st(T *p, float v) { *p 
 
 /* ---- 8 elements at once: one 16-byte access for 2-byte types, two for f32.
  * The pointer must be 16-byte aligned. ---- */
-__device__ __forceinline__ void zt_ld8(const float *p, float v[8]) {
-    float4 a = __ldg(reinterpret_cast<const float4 *>(p));
-    float4 b = __ldg(reinterpret_cast<const float4 *>(p) + 1);
-    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
-    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
-}
-__device__ __forceinline__ void zt_ld8(const zt_bf16 *p, float v[8]) {
-    uint4 u = __ldg(reinterpret_cast<const uint4 *>(p));
+/* 16 bytes of bf16 or f16 (the pointer's type says which) as 8 floats. */
+__device__ __forceinline__ void zt_unpack8(uint4 u, const zt_bf16 *, float v[8]) {
     uint32_t w[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -77,8 +71,7 @@ __device__ __forceinline__ void zt_ld8(const zt_bf16 *p, float v[8]) {
         v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
     }
 }
-__device__ __forceinline__ void zt_ld8(const __half *p, float v[8]) {
-    uint4 u = __ldg(reinterpret_cast<const uint4 *>(p));
+__device__ __forceinline__ void zt_unpack8(uint4 u, const __half *, float v[8]) {
     const __half2 *h = reinterpret_cast<const __half2 *>(&u);
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -86,62 +79,53 @@ __device__ __forceinline__ void zt_ld8(const __half *p, float v[8]) {
         v[2 * i] = f.x;
         v[2 * i + 1] = f.y;
     }
+}
+__device__ __forceinline__ void zt_unpack8(float4 a, float4 b, float v[8]) {
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+__device__ __forceinline__ void zt_ld8(const float *p, float v[8]) {
+    zt_unpack8(__ldg(reinterpret_cast<const float4 *>(p)), __ldg(reinterpret_cast<const float4 *>(p) + 1), v);
+}
+__device__ __forceinline__ void zt_ld8(const zt_bf16 *p, float v[8]) {
+    zt_unpack8(__ldg(reinterpret_cast<const uint4 *>(p)), p, v);
+}
+__device__ __forceinline__ void zt_ld8(const __half *p, float v[8]) {
+    zt_unpack8(__ldg(reinterpret_cast<const uint4 *>(p)), p, v);
 }
 /* Plain (non-__ldg) loads for buffers the same kernel also writes (in place). */
 __device__ __forceinline__ void zt_ld8rw(const float *p, float v[8]) {
-    float4 a = reinterpret_cast<const float4 *>(p)[0];
-    float4 b = reinterpret_cast<const float4 *>(p)[1];
-    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
-    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+    zt_unpack8(reinterpret_cast<const float4 *>(p)[0], reinterpret_cast<const float4 *>(p)[1], v);
 }
 __device__ __forceinline__ void zt_ld8rw(const zt_bf16 *p, float v[8]) {
-    uint4 u = reinterpret_cast<const uint4 *>(p)[0];
-    uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        v[2 * i] = __uint_as_float(w[i] << 16);
-        v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-    }
+    zt_unpack8(reinterpret_cast<const uint4 *>(p)[0], p, v);
 }
 __device__ __forceinline__ void zt_ld8rw(const __half *p, float v[8]) {
-    uint4 u = reinterpret_cast<const uint4 *>(p)[0];
-    const __half2 *h = reinterpret_cast<const __half2 *>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        float2 f = __half22float2(h[i]);
-        v[2 * i] = f.x;
-        v[2 * i + 1] = f.y;
-    }
+    zt_unpack8(reinterpret_cast<const uint4 *>(p)[0], p, v);
 }
-/* Two f32 -> f16x2 (round to nearest even), lo in the low half. */
+/* Two f32 -> f16x2 / bf16x2 (round to nearest even), lo in the low half. */
 __device__ __forceinline__ uint32_t zt_pack_f16x2(float lo, float hi) {
     __half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&h);
 }
-__device__ __forceinline__ void zt_st8(__half *p, const float v[8]) {
+__device__ __forceinline__ uint32_t zt_pack_bf16x2(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+__device__ __forceinline__ uint32_t zt_pack2(const __half *, float lo, float hi) { return zt_pack_f16x2(lo, hi); }
+__device__ __forceinline__ uint32_t zt_pack2(const zt_bf16 *, float lo, float hi) { return zt_pack_bf16x2(lo, hi); }
+/* 8 floats rounded to bf16 or f16, one 16-byte store. */
+template <typename T> __device__ __forceinline__ void zt_st8(T *p, const float v[8]) {
     uint4 u;
-    u.x = zt_pack_f16x2(v[0], v[1]);
-    u.y = zt_pack_f16x2(v[2], v[3]);
-    u.z = zt_pack_f16x2(v[4], v[5]);
-    u.w = zt_pack_f16x2(v[6], v[7]);
+    u.x = zt_pack2(p, v[0], v[1]);
+    u.y = zt_pack2(p, v[2], v[3]);
+    u.z = zt_pack2(p, v[4], v[5]);
+    u.w = zt_pack2(p, v[6], v[7]);
     *reinterpret_cast<uint4 *>(p) = u;
 }
 __device__ __forceinline__ void zt_st8(float *p, const float v[8]) {
     reinterpret_cast<float4 *>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
     reinterpret_cast<float4 *>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
-}
-/* Two f32 -> bf16x2 (round to nearest even), lo in the low half. */
-__device__ __forceinline__ uint32_t zt_pack_bf16x2(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-__device__ __forceinline__ void zt_st8(zt_bf16 *p, const float v[8]) {
-    uint4 u;
-    u.x = zt_pack_bf16x2(v[0], v[1]);
-    u.y = zt_pack_bf16x2(v[2], v[3]);
-    u.z = zt_pack_bf16x2(v[4], v[5]);
-    u.w = zt_pack_bf16x2(v[6], v[7]);
-    *reinterpret_cast<uint4 *>(p) = u;
 }
 
 /* Store 8 values that are already bf16-exact (rounded by zt_rnd): the top

@@ -23,22 +23,10 @@ static uint16_t ref_f16(float f) {
     return r;
 }
 
-static float f_of(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint32_t u_of(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
 static int bad;
 
 static void check(uint32_t u) {
-    const float f = f_of(u);
+    const float f = zt_bits_f32(u);
     const uint16_t m = zt_f32_to_f16(f), r = ref_f16(f);
     const int ok = f != f ? (m & 0x7c00u) == 0x7c00u && (m & 0x3ffu) && (m & 0x8000u) == (r & 0x8000u) : m == r;
     if (!ok && bad++ < 5) printf("  f32 %08x: zt_f32_to_f16 %04x, _Float16 %04x\n", u, m, r);
@@ -52,8 +40,8 @@ int main(void) {
             const float w = zt_f16_to_f32((uint16_t)((h + 1) | (s << 15)));
             const float mid = (v + w) / 2; /* exact in f32 */
             for (int d = -2; d <= 2; d++) {
-                check(u_of(v) + (uint32_t)d);
-                check(u_of(mid) + (uint32_t)d);
+                check(zt_f32_bits(v) + (uint32_t)d);
+                check(zt_f32_bits(mid) + (uint32_t)d);
             }
         }
     const uint32_t edges[] = {0, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x477fe000u, 0x477ff000u,

@@ -8,13 +8,8 @@
 
 #include "api/noise.h"
 #include "api/stfile.h"
+#include "common/zt_dtype.h"
 #include "tests/zt_test.h"
-
-static uint32_t bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
 
 int main(void) {
     /* Python (math.log/cos/sin, struct '<f' rounding) on the algorithm of noise.h. */
@@ -27,8 +22,8 @@ int main(void) {
         float v[6];
         zt_noise_fill(ref[r].seed, v, 6);
         for (int i = 0; i < 6; i++)
-            ZT_CHECK(bits(v[i]) == ref[r].v[i], "seed %llu value %d: %08x, expected %08x",
-                     (unsigned long long)ref[r].seed, i, bits(v[i]), ref[r].v[i]);
+            ZT_CHECK(zt_f32_bits(v[i]) == ref[r].v[i], "seed %llu value %d: %08x, expected %08x",
+                     (unsigned long long)ref[r].seed, i, zt_f32_bits(v[i]), ref[r].v[i]);
     }
 
     enum { N = 1 << 20 };

@@ -6,24 +6,19 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/zt_dtype.h"
 #include "models/dit.h"
 #include "models/qwen3.h"
 #include "storage/catalog.h"
 #include "tests/zt_test.h"
-
-static uint32_t bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
 
 /* pair index m of (axis, k) with axes dims 32, 48, 48 */
 static int pair(int axis, int k) { return axis == 0 ? k : axis == 1 ? 16 + k : 40 + k; }
 
 static void expect(const float *cs, int row, int axis, int k, uint32_t re, uint32_t im, const char *what) {
     const float *e = cs + (size_t)row * 128 + 2 * pair(axis, k);
-    ZT_CHECK(bits(e[0]) == re && bits(e[1]) == im, "%s: (%08x, %08x), reference (%08x, %08x)", what, bits(e[0]),
-             bits(e[1]), re, im);
+    ZT_CHECK(zt_f32_bits(e[0]) == re && zt_f32_bits(e[1]) == im, "%s: (%08x, %08x), reference (%08x, %08x)", what, zt_f32_bits(e[0]),
+             zt_f32_bits(e[1]), re, im);
 }
 
 int main(void) {

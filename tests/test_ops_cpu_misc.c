@@ -9,17 +9,6 @@
 
 static zt_ops *ops3, *ops1; /* 3 worker threads / 1 thread */
 
-static float f32_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-static uint32_t bits_f32(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
 static double ref_silu(double x) { return x / (1.0 + exp(-x)); }
 
 /* ---- RMSNorm / LayerNorm / sandwich residual -------------------------------- */
@@ -257,9 +246,9 @@ static void test_convert(zt_rng *rng) {
         const uint32_t hi = (uint32_t)(zt_rng_u64(rng) & 0x7f7f) | (i & 1 ? 0x8000u : 0);
         switch (i % 4) {
         case 0: f[i] = (float)(zt_rng_normal(rng) * 10.0); break;
-        case 1: f[i] = f32_bits((hi << 16) | 0x8000u); break; /* tie */
-        case 2: f[i] = f32_bits((hi << 16) | 0x8001u); break;
-        default: f[i] = f32_bits((hi << 16) | 0x7fffu); break;
+        case 1: f[i] = zt_bits_f32((hi << 16) | 0x8000u); break; /* tie */
+        case 2: f[i] = zt_bits_f32((hi << 16) | 0x8001u); break;
+        default: f[i] = zt_bits_f32((hi << 16) | 0x7fffu); break;
         }
     }
     f[0] = INFINITY;
@@ -283,7 +272,7 @@ static void test_convert(zt_rng *rng) {
     zt_op_convert(ops3, 65536, hb, ZT_DT_BF16, hb2, ZT_DT_BF16);
     bad = 0;
     for (int i = 0; i < 65536; i++) {
-        const uint32_t u = bits_f32(out[i]);
+        const uint32_t u = zt_f32_bits(out[i]);
         if (u != ((uint32_t)i << 16)) bad++;
         if (hb2[i] != hb[i]) bad++;
     }
@@ -437,7 +426,7 @@ static void test_ropes(zt_rng *rng) {
  * prints the reference's f32 output). */
 static int near_f32(float got, double printed, int ulps) {
     const float e = (float)printed;
-    const int64_t d = (int64_t)bits_f32(fabsf(got)) - (int64_t)bits_f32(fabsf(e));
+    const int64_t d = (int64_t)zt_f32_bits(fabsf(got)) - (int64_t)zt_f32_bits(fabsf(e));
     return (got < 0) == (e < 0) && llabs(d) <= ulps;
 }
 
@@ -447,11 +436,11 @@ static void test_timestep(void) {
     float freq[128];
     const float neg_ln = (float)-log(10000.0);
     for (int i = 0; i < 128; i++) freq[i] = (float)exp((double)((neg_ln * (float)i) * (1.0f / 128.0f)));
-    ZT_CHECK(bits_f32(freq[1]) == 0x3f6e39f8u, "freq_1 = %08x, spec 3f6e39f8", bits_f32(freq[1]));
-    ZT_CHECK(bits_f32(freq[127]) == 0x38e15c8eu, "freq_127 = %08x, spec 38e15c8e", bits_f32(freq[127]));
+    ZT_CHECK(zt_f32_bits(freq[1]) == 0x3f6e39f8u, "freq_1 = %08x, spec 3f6e39f8", zt_f32_bits(freq[1]));
+    ZT_CHECK(zt_f32_bits(freq[127]) == 0x38e15c8eu, "freq_127 = %08x, spec 38e15c8e", zt_f32_bits(freq[127]));
 
     /* N = 8, step 1: t_model = 0x3d3a2e98, tt = fl32(t * 1000) = 45.4545898 */
-    const float tt8 = f32_bits(0x3d3a2e98u) * 1000.0f, tt9 = f32_bits(0x42200001u);
+    const float tt8 = zt_bits_f32(0x3d3a2e98u) * 1000.0f, tt9 = zt_bits_f32(0x42200001u);
     ZT_CHECK(near_f32(tt8, 45.4545898, 0), "tt = %.9g", tt8);
     float e32[256];
     uint16_t e16[256];
@@ -542,11 +531,11 @@ static void test_euler(zt_rng *rng) {
     static const uint32_t want9[3] = {0x3f000001, 0x40100000, 0xc0000000};
     float x[3] = {1, 1, 1}, y[3] = {1, 1, 1};
     const float out[3] = {-v[0], -v[1], -v[2]}; /* the op negates the model output */
-    for (int i = 0; i < 8; i++) zt_op_euler_step(ops3, 3, x, out, f32_bits(dt8[i]));
-    for (int i = 0; i < 9; i++) zt_op_euler_step(ops3, 3, y, out, f32_bits(dt9[i]));
+    for (int i = 0; i < 8; i++) zt_op_euler_step(ops3, 3, x, out, zt_bits_f32(dt8[i]));
+    for (int i = 0; i < 9; i++) zt_op_euler_step(ops3, 3, y, out, zt_bits_f32(dt9[i]));
     for (int j = 0; j < 3; j++) {
-        ZT_CHECK(bits_f32(x[j]) == want8[j], "euler N=8 v=%g: %08x, spec %08x", v[j], bits_f32(x[j]), want8[j]);
-        ZT_CHECK(bits_f32(y[j]) == want9[j], "euler N=9 v=%g: %08x, spec %08x", v[j], bits_f32(y[j]), want9[j]);
+        ZT_CHECK(zt_f32_bits(x[j]) == want8[j], "euler N=8 v=%g: %08x, spec %08x", v[j], zt_f32_bits(x[j]), want8[j]);
+        ZT_CHECK(zt_f32_bits(y[j]) == want9[j], "euler N=9 v=%g: %08x, spec %08x", v[j], zt_f32_bits(y[j]), want9[j]);
     }
     /* random data: x + fl32(dt * -out), compared bit for bit with the same
      * two f32 operations done here */
@@ -555,23 +544,23 @@ static void test_euler(zt_rng *rng) {
     for (int i = 0; i < N; i++) {
         lat[i] = (float)zt_rng_normal(rng);
         mo[i] = (float)zt_rng_normal(rng);
-        const volatile float step = f32_bits(dt8[3]) * -mo[i];
+        const volatile float step = zt_bits_f32(dt8[3]) * -mo[i];
         want[i] = lat[i] + step;
     }
-    zt_op_euler_step(ops3, N, lat, mo, f32_bits(dt8[3]));
+    zt_op_euler_step(ops3, N, lat, mo, zt_bits_f32(dt8[3]));
     ZT_CHECK(memcmp(lat, want, sizeof lat) == 0, "euler step on random data differs from fl32(x + fl32(dt * v))");
 }
 
 /* ---- VAE helpers ------------------------------------------------------------------ */
 
 static void test_vae_input(zt_rng *rng) {
-    const float mul = f32_bits(0x40313c79u), add = f32_bits(0x3ded5cfbu); /* fl32(1/0.3611), fl32(0.1159) */
+    const float mul = zt_bits_f32(0x40313c79u), add = zt_bits_f32(0x3ded5cfbu); /* fl32(1/0.3611), fl32(0.1159) */
     const float lat[3] = {1.0f, -2.5f, 0.123456f};
     static const uint32_t want[3] = {0x4038a761, 0xc0d9d623, 0x3eea6347};
     float y[3];
     zt_op_vae_input(ops3, 3, 1, 1, lat, mul, add, y, ZT_DT_F32);
     for (int i = 0; i < 3; i++)
-        ZT_CHECK(bits_f32(y[i]) == want[i], "vae_input(%g) = %08x, spec %08x", lat[i], bits_f32(y[i]), want[i]);
+        ZT_CHECK(zt_f32_bits(y[i]) == want[i], "vae_input(%g) = %08x, spec %08x", lat[i], zt_f32_bits(y[i]), want[i]);
     /* CHW -> NHWC on random data, both dtypes */
     const int c = 16, h = 5, w = 7;
     tt_tensor l;

@@ -10,14 +10,9 @@
 #include <string.h>
 
 #include "api/rng_torch.h"
+#include "common/zt_dtype.h"
 #include "storage/md5.h"
 #include "tests/zt_test.h"
-
-static uint32_t bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
 
 int main(void) {
     /* MT19937's published check: the 10000th output for the default seed 5489 */
@@ -54,7 +49,7 @@ int main(void) {
                     break;
                 }
                 p += used;
-                if (bits(buf[i]) != x && bad++ == 0) first = i;
+                if (zt_f32_bits(buf[i]) != x && bad++ == 0) first = i;
             }
             ZT_CHECK(bad == 0, "seed %" PRIu64 " n %zu: %zu values differ from torch, first at %zu", seed, n, bad,
                      first);

@@ -9,23 +9,17 @@
 #include "models/sampler.h"
 #include "tests/zt_test.h"
 
-static uint32_t bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
 static void check_table(int n, const uint32_t *sigma, const uint32_t *t_model, const uint32_t *dt, const double *ts) {
     zt_schedule s;
     zt_err e = {0};
     ZT_CHECK(zt_schedule_build(n, 3.0, 1000, 0, &s, &e) == ZT_OK, "build N=%d: %s", n, e.msg);
     ZT_CHECK(s.steps == n, "steps %d", s.steps);
     for (int i = 0; i <= n; i++)
-        ZT_CHECK(bits(s.sigma[i]) == sigma[i], "N=%d sigma[%d] = %08x, oracle %08x", n, i, bits(s.sigma[i]), sigma[i]);
+        ZT_CHECK(zt_f32_bits(s.sigma[i]) == sigma[i], "N=%d sigma[%d] = %08x, oracle %08x", n, i, zt_f32_bits(s.sigma[i]), sigma[i]);
     for (int i = 0; i < n; i++) {
-        ZT_CHECK(bits(s.t_model[i]) == t_model[i], "N=%d t_model[%d] = %08x, oracle %08x", n, i, bits(s.t_model[i]),
+        ZT_CHECK(zt_f32_bits(s.t_model[i]) == t_model[i], "N=%d t_model[%d] = %08x, oracle %08x", n, i, zt_f32_bits(s.t_model[i]),
                  t_model[i]);
-        ZT_CHECK(bits(s.dt[i]) == dt[i], "N=%d dt[%d] = %08x, oracle %08x", n, i, bits(s.dt[i]), dt[i]);
+        ZT_CHECK(zt_f32_bits(s.dt[i]) == dt[i], "N=%d dt[%d] = %08x, oracle %08x", n, i, zt_f32_bits(s.dt[i]), dt[i]);
         /* the spec prints timesteps with 9 significant digits */
         ZT_CHECK(fabs((double)s.timestep[i] - ts[i]) <= 1e-6 * ts[i], "N=%d timestep[%d] = %.9g, spec %.9g", n, i,
                  (double)s.timestep[i], ts[i]);
@@ -65,8 +59,8 @@ int main(void) {
         zt_schedule_build(ev[k].n, 3.0, 1000, 0, &sc, &oe);
         float x[3] = {1.0f, 1.0f, 1.0f}, out[3] = {-ev[k].v, -ev[k].v, -ev[k].v};
         for (int i = 0; i < ev[k].n; i++) zt_op_euler_step(ops, 3, x, out, sc.dt[i]);
-        ZT_CHECK(bits(x[0]) == ev[k].want && bits(x[2]) == ev[k].want, "Euler N=%d v=%g: %08x, reference %08x", ev[k].n,
-                 (double)ev[k].v, bits(x[0]), ev[k].want);
+        ZT_CHECK(zt_f32_bits(x[0]) == ev[k].want && zt_f32_bits(x[2]) == ev[k].want, "Euler N=%d v=%g: %08x, reference %08x", ev[k].n,
+                 (double)ev[k].v, zt_f32_bits(x[0]), ev[k].want);
     }
     zt_ops_destroy(ops);
 
