@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/comfy.h"
+
 /* ---- the layer names a LoRA may patch ------------------------------------------ */
 
 /* What a layer name stands for: one catalog tensor, or the three of a fused
@@ -93,12 +95,19 @@ static void table_free(name_table *nt) {
     memset(nt, 0, sizeof *nt);
 }
 
+/* 1 when name lies in a numbered block ("layers.3.attention.to_out.0"), not in the globals. */
+static int in_block(const char *name) {
+    const char *d = strchr(name, '.');
+    if (!d || d[1] < '0' || d[1] > '9') return 0;
+    for (d++; *d >= '0' && *d <= '9'; d++) {}
+    return *d == '.';
+}
+
 /* Every 2-D ".weight" of the transformer and the text encoder (not the
- * embedding table), under diffusers' names and ComfyUI's native ones. */
+ * embedding table), under diffusers' names and ComfyUI's native ones (the
+ * mapping of storage/comfy.h, zt_comfy_map_key). */
 static int table_build(const zt_catalog *cat, name_table *nt, zt_err *e) {
     memset(nt, 0, sizeof *nt);
-    char p[8];
-    snprintf(p, sizeof p, "%d-%d", cat->cfg.patch, cat->cfg.f_patch);
     for (int i = 0; i < cat->n_ckpt && !nt->oom; i++) {
         const zt_ckpt_tensor *c = &cat->ckpt[i];
         if (c->comp == ZT_COMP_VAE || c->role == ZT_CKPT_UNUSED || c->ndim != 2 || !ends_with(c->name, ".weight") ||
@@ -123,22 +132,14 @@ static int table_build(const zt_catalog *cat, name_table *nt, zt_err *e) {
             add_spellings(nt, alt, ti);
             continue;
         }
-        /* ComfyUI's native names of the same layer */
-        const char *s;
-        char pre[96];
-        if ((s = strstr(t.canon, "attention.to_out.0")) && !s[18]) {
-            snprintf(alt, sizeof alt, "%.*sattention.out", (int)(s - t.canon), t.canon);
-            target a = t;
-            a.alias = 1;
-            int ai = add_target(nt, &a);
-            if (ai >= 0) add_spellings(nt, alt, ai);
-        } else if (snprintf(pre, sizeof pre, "all_x_embedder.%s", p), !strcmp(t.canon, pre)) {
-            add_spellings(nt, "x_embedder", ti);
-        } else if (snprintf(pre, sizeof pre, "all_final_layer.%s.", p), starts_with(t.canon, pre)) {
-            snprintf(alt, sizeof alt, "final_layer.%s", t.canon + strlen(pre));
-            add_spellings(nt, alt, ti);
-        } else if ((s = strstr(t.canon, "attention.to_q")) && !s[14]) {
-            /* the fused q|k|v of this block: to_q's row is followed by to_k's and to_v's */
+        /* ComfyUI's native name of the same layer, where it has another one */
+        zt_comfy_key m;
+        zt_comfy_map_key(&cat->cfg, ZT_COMP_DIT, c->name, &m);
+        if (!strcmp(m.key, c->name) || !ends_with(m.key, ".weight")) continue;
+        snprintf(alt, sizeof alt, "%.*s", (int)(strlen(m.key) - 7), m.key); /* minus ".weight" */
+        if (m.fused_rows) {
+            /* the fused q|k|v of this block, named at its first part: to_q's rows are followed by to_k's and to_v's */
+            if (m.row0 != 0) continue;
             target q = t;
             q.n = 3;
             q.alias = 1;
@@ -147,9 +148,17 @@ static int table_build(const zt_catalog *cat, name_table *nt, zt_err *e) {
                 q.tensor[k] = ck->role == ZT_CKPT_PACKED ? ck->tensor : -1;
                 q.rows[k] = ck->shape[0];
             }
-            snprintf(q.canon, sizeof q.canon, "%.*sattention.qkv", (int)(s - t.canon), t.canon);
+            snprintf(q.canon, sizeof q.canon, "%.*s", (int)(strlen(m.key) - 7), m.key);
             int qi = add_target(nt, &q);
             if (qi >= 0) add_spellings(nt, q.canon, qi);
+        } else if (in_block(c->name)) {
+            /* a second name inside a block (attention.out): its own target, a redundant copy next to the other */
+            target a = t;
+            a.alias = 1;
+            int ai = add_target(nt, &a);
+            if (ai >= 0) add_spellings(nt, alt, ai);
+        } else {
+            add_spellings(nt, alt, ti); /* x_embedder, final_layer.* */
         }
     }
     if (nt->oom) {

@@ -276,6 +276,22 @@ int main(void) {
         zt_lora_set_close(s);
     }
     {
+        /* ComfyUI's native names (storage/comfy.h's mapping): attention.out next to to_out.0 of the same
+         * block is a redundant copy and skipped; alone, it patches to_out.0 */
+        tdef t[] = {A("transformer.layers.0.attention.to_out.0.lora_A.weight", 2, D),
+                    B("transformer.layers.0.attention.to_out.0.lora_B.weight", D, 2),
+                    A("diffusion_model.layers.0.attention.out.lora_A.weight", 2, D),
+                    B("diffusion_model.layers.0.attention.out.lora_B.weight", D, 2),
+                    A("diffusion_model.layers.1.attention.out.lora_A.weight", 2, D),
+                    B("diffusion_model.layers.1.attention.out.lora_B.weight", D, 2)};
+        zt_lora_set *s = opened("comfy attention.out", t, 6, NULL, 1.0f);
+        ZT_CHECK(s && s->n_patches == 2 && patch_on(s, "layers.0.attention.to_out.0.weight") &&
+                     patch_on(s, "layers.1.attention.to_out.0.weight"),
+                 "attention.out: the redundant copy skipped, the lone one on to_out.0 (%d patches)",
+                 s ? s->n_patches : -1);
+        zt_lora_set_close(s);
+    }
+    {
         /* merge: one unit against W + coef B A in double */
         tdef t[] = {A("lora_unet_layers_0_feed_forward_w2.lora_down.weight", 3, F),
                     B("lora_unet_layers_0_feed_forward_w2.lora_up.weight", D, 3),
