@@ -16,21 +16,9 @@
 #include "api/zturbo.h"
 #include "tests/zt_test.h"
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(sz > 0 ? (size_t)sz : 1);
-    *n = b ? fread(b, 1, (size_t)sz, f) : 0;
-    fclose(f);
-    return b;
-}
-
 static int same_file(const char *a, const char *b) {
     size_t na = 0, nb = 0;
-    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
+    unsigned char *x = zt_test_read_file(a, &na), *y = zt_test_read_file(b, &nb);
     int same = x && y && na == nb && na > 0 && !memcmp(x, y, na);
     free(x);
     free(y);
@@ -254,7 +242,7 @@ int main(void) {
     /* the in-memory PNG is the file's bytes */
     uint8_t *buf = NULL;
     size_t buf_len = 0, cli_len = 0;
-    unsigned char *cli_bytes = slurp(cli_png, &cli_len);
+    unsigned char *cli_bytes = zt_test_read_file(cli_png, &cli_len);
     rc = zturbo_generate_png_buffer(z, &p, &buf, &buf_len, NULL, err, sizeof err);
     ZT_CHECK(rc == 0 && buf && cli_bytes && buf_len == cli_len && !memcmp(buf, cli_bytes, cli_len),
              "png buffer: rc %d '%s', %zu bytes vs the CLI's %zu", rc, err, buf_len, cli_len);

@@ -21,15 +21,7 @@ static const char *dir(void) { return zt_test_path("tests/data/images"); }
 static char *slurp(const char *name, size_t *n) {
     char p[8300];
     snprintf(p, sizeof p, "%s/%s", dir(), name);
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc(len > 0 ? (size_t)len : 1);
-    *n = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    return b;
+    return (char *)zt_test_read_file(p, n);
 }
 
 static int load(const char *name, zt_image *im, zt_err *e) {

@@ -80,7 +80,7 @@ static void check_store_without_encoder_records(const zt_model_config *base, con
     int rc = zt_store_pack_images(&cat, synth_read, &S, path, &o, NULL, NULL, NULL, &e);
     ZT_CHECK(rc == ZT_OK, "pack: %s", e.msg);
     size_t n;
-    uint8_t *b = rc ? NULL : read_whole(path, &n);
+    uint8_t *b = rc ? NULL : zt_test_read_file(path, &n);
     zt_store_header h;
     if (!b || zt_store_header_decode(b, n, n, "old", 0, &h, &e)) {
         ZT_CHECK(0, "old header: %s", e.msg);
@@ -141,7 +141,7 @@ int main(void) {
     int rc = zt_store_pack_images(&cat, synth_read, &S, good_path, &o, NULL, NULL, NULL, &e);
     ZT_CHECK(rc == ZT_OK, "pack: %s", e.msg);
     if (rc) return zt_test_finish("test_store_corrupt");
-    g_good = read_whole(good_path, &g_size);
+    g_good = zt_test_read_file(good_path, &g_size);
     rc = zt_store_header_decode(g_good, g_size, g_size, "good", 0, &H, &e);
     ZT_CHECK(rc == ZT_OK, "good header: %s", e.msg);
     zt_store *good;
@@ -328,7 +328,7 @@ int main(void) {
         rc = zt_store_pack_images(&cat, synth_read, &S, v1_path, &o1, NULL, NULL, NULL, &e);
         ZT_CHECK(rc == ZT_OK, "pack without files: %s", e.msg);
         size_t n1 = 0;
-        b = read_whole(v1_path, &n1);
+        b = zt_test_read_file(v1_path, &n1);
         zt_wr32(b + 8, 1);
         seal_header(b);
         write_whole(v1_path, b, n1);
@@ -444,7 +444,7 @@ int main(void) {
         rc = zt_store_pack_images(&cat, synth_read, &S, raw_path, &ro, NULL, NULL, NULL, &e);
         ZT_CHECK(rc == ZT_OK, "raw pack: %s", e.msg);
         size_t n;
-        b = read_whole(raw_path, &n);
+        b = zt_test_read_file(raw_path, &n);
         zt_store *s;
         rc = zt_store_open(raw_path, 0, &s, &e);
         ZT_CHECK(rc == ZT_OK, "raw open: %s", e.msg);

@@ -67,22 +67,6 @@ __attribute__((unused)) static int count_files_with(const char *dir, const char 
     return n;
 }
 
-__attribute__((unused)) static uint8_t *read_whole(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(sz > 0 ? (size_t)sz : 1);
-    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
-
 __attribute__((unused)) static int write_whole(const char *path, const void *b, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;

@@ -105,7 +105,7 @@ int main(void) {
 
     /* hostile: coded images that lie, every checksum resealed */
     size_t size = 0;
-    uint8_t *good = read_whole(path, &size);
+    uint8_t *good = zt_test_read_file(path, &size);
     ZT_CHECK(zt_store_header_decode(good, size, size, "good", 0, &H, &e) == ZT_OK, "header: %s", e.msg);
     int victim = zt_catalog_unit_index(&cat, "dit.layers.0");
     const zt_store_extent *xv = zt_store_extent_of(s, victim);
@@ -164,7 +164,7 @@ int main(void) {
             char tpath[1300], hpath[1300];
             snprintf(tpath, sizeof tpath, "%s/snap.zts", dir);
             snprintf(hpath, sizeof hpath, "%s/snap-hostile.zts", dir);
-            uint8_t *t = read_whole(tpath, &ts);
+            uint8_t *t = zt_test_read_file(tpath, &ts);
             zt_store *tsr = NULL;
             zt_store_header keep = H;
             if (t && zt_store_open(tpath, 0, &tsr, &e) == ZT_OK &&
@@ -185,7 +185,7 @@ int main(void) {
                 const int st2 = system(cmd);
                 snprintf(cmd, sizeof cmd, "%s/h.err", dir);
                 size_t el = 0;
-                char *raw = (char *)read_whole(cmd, &el), *err = raw ? realloc(raw, el + 1) : NULL;
+                char *raw = (char *)zt_test_read_file(cmd, &el), *err = raw ? realloc(raw, el + 1) : NULL;
                 if (err) err[el] = 0; /* the message as a string */
                 snprintf(cmd, sizeof cmd, "%s/h.png", dir);
                 ZT_CHECK(WIFEXITED(st2) && WEXITSTATUS(st2) == 1 && err && strstr(err, "dit.layers.0") &&

@@ -83,6 +83,24 @@ static inline double zt_rel_l2(const float *a, const float *b, size_t n) {
     return sqrt(num / den);
 }
 
+/* The whole file (malloc'd, *n bytes), or NULL when it cannot be read. */
+static inline uint8_t *zt_test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(sz > 0 ? (size_t)sz : 1);
+    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) *n = (size_t)sz;
+    return b;
+}
+
 /* $ZT_BIN/mkmodel ARGS -q -o 'OUT' (bin/ without ZT_BIN): 0 when it succeeded, else a failed check
  * naming the command. */
 static inline int zt_test_mkmodel(const char *args, const char *out) {
