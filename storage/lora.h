@@ -23,7 +23,8 @@
  *     text encoder: [model.]layers.3.self_attn.q_proj, mlp.gate_proj, ...) or
  *     ComfyUI's native Z-Image names (attention.qkv: the q|k|v rows of one
  *     fused B, split by the catalog's row counts; attention.out = to_out.0;
- *     x_embedder; final_layer.linear; final_layer.adaLN_modulation.1), each
+ *     x_embedder; final_layer.linear; final_layer.adaLN_modulation.1: the
+ *     mapping of storage/comfy.h, zt_comfy_map_key, minus ".weight"), each
  *     spelled with its dots (canonical), with every '.' as '_' (kohya:
  *     lora_unet_layers_3_attention_to_q) or with every '_' as '.' (dot-format
  *     trainers: layers.3.attention.to.q). This covers diffusers' own
