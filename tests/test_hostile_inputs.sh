@@ -71,7 +71,7 @@ ln -s out/target.png l-1.png
 mkfifo fifo.png
 mkdir folder.png
 if [ "$(id -u)" = 0 ]; then mknod dev.png c 1 3; dev=dev.png; else dev=/dev/null; fi
-case_ "-o a symbolic link" 1 "is a symbolic link" "$Z" "${G[@]}" -p x -o link.png
+case_ "-o a symbolic link" 1 "is a symbolic link: outputs are replaced by a rename" "$Z" "${G[@]}" -p x -o link.png
 case_ "-o a character device" 1 "is a character device, not a regular file" "$Z" "${G[@]}" -p x -o $dev
 case_ "-o a FIFO" 1 "is a FIFO, not a regular file" "$Z" "${G[@]}" -p x -o fifo.png
 case_ "-o a folder" 1 "is a folder" "$Z" "${G[@]}" -p x -o folder.png
