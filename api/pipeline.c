@@ -164,6 +164,10 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     rq.coded = coded;
     rq.decode_bw = o->decode_bw;
     rq.mem_bw = zt_ops_mem_bandwidth(p->ops);
+    rq.piece_bytes = o->piece_bytes;
+    /* a streamed block may move as bf16 where the step is bound by compute: only when its bf16 image
+     * comes from the model as it is (a store's coded extents would be decoded on the host) */
+    rq.bf16_transport = !zt_store_of_source(p->src);
     int vae = ZT_PLAN_VAE_WHOLE;
     int rc = zt_plan_choose(pu, n, &rq, &o->policy, plan, in, &vae, e);
     if (!rc && !o->weights_coded && p->store) { /* bf16 weights cannot come from coded extents on every use */
