@@ -77,10 +77,12 @@ static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks -
 static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L);
 static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L);
 
-/* The image the workspace is planned for. */
+/* The image the workspace is planned for, in the precision the pipeline runs
+ * (the fp16 path's residual streams are f32: more bytes than bf16's). */
 static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
     zt_gen_params gp;
     zt_gen_params_default(&gp);
+    gp.dt = o->precision;
     gp.width = o->plan_width;
     gp.height = o->plan_height;
     gp.steps = o->plan_steps;

@@ -34,5 +34,17 @@ expect "plan says the VAE is banded near the minimum" 0 "vae: decoded in row ban
     "$Z" plan -m snap --vram "$(awk -v a="$auto_min" 'BEGIN{printf "%.2fM", a + 0.01}')" --device cpu
 expect "plan says whole-image when forced" 0 "vae: whole-image decode" "$Z" plan -m snap --vram 4G --device cpu --vae-decode device
 expect "bad --vae-decode" 2 "auto, device or banded" "$Z" plan -m snap --vram 1G --vae-decode tiles
+# a GPU that is not here: --context on the cpu backend plans for a simulated device (the README's T4
+# plan), and --precision fp16 plans the fp16 path: bf16 weights (never coded) and its larger
+# workspace (f32 residual streams; a plan made in bf16 would be too small for it)
+expect "simulated GPU" 0 "a simulated GPU" "$Z" plan -m snap --vram 20M --context 1M --device cpu --width 64 --height 64
+expect "plan --precision fp16: bf16 weights" 0 "weights bf16" "$Z" plan -m snap --vram 20M --context 1M --device cpu \
+    --width 64 --height 64 --precision fp16
+wsb() { "$Z" plan -m snap --vram 1G --context 1M --device cpu --vae-precision f32 --json "$@" |
+    sed -n 's/.*"workspace_bytes":\([0-9]*\).*/\1/p'; }
+ws_bf16=$(wsb --precision bf16); ws_fp16=$(wsb --precision fp16)
+if [ -n "$ws_bf16" ] && [ -n "$ws_fp16" ] && [ "$ws_fp16" -gt "$ws_bf16" ]; then
+    echo "ok   the fp16 path's workspace is planned larger: $ws_fp16 > $ws_bf16 bytes (bf16)"
+else echo "FAIL fp16 workspace '$ws_fp16' not above bf16's '$ws_bf16'"; fail=$((fail+1)); fi
 echo "$fail failed"
 [ $fail -eq 0 ]
