@@ -46,5 +46,14 @@ ws_bf16=$(wsb --precision bf16); ws_fp16=$(wsb --precision fp16)
 if [ -n "$ws_bf16" ] && [ -n "$ws_fp16" ] && [ "$ws_fp16" -gt "$ws_bf16" ]; then
     echo "ok   the fp16 path's workspace is planned larger: $ws_fp16 > $ws_bf16 bytes (bf16)"
 else echo "FAIL fp16 workspace '$ws_fp16' not above bf16's '$ws_bf16'"; fail=$((fail+1)); fi
+# the fp16 path reads bf16 weights: from a coded store on every use it cannot, and the way out it is told is
+# a bf16 store (--weights coded is not one there); from such a store the same plan streams
+"$Z" pack snap -o coded.zts -q && "$Z" pack snap -o bf16.zts --weights bf16 -q || { echo "FAIL pack"; fail=$((fail+1)); }
+out=$("$Z" plan -m coded.zts --precision fp16 --vram 20M --pinned 0 --context 1M --device cpu --width 64 --height 64 2>&1)
+if [ $? -eq 1 ] && [[ "$out" == *"zturbo pack --weights bf16"* ]] && [[ "$out" != *"--weights coded"* ]]; then
+    echo "ok   fp16 from a coded store on every use: $out"
+else echo "FAIL fp16 from a coded store: $out"; fail=$((fail+1)); fi
+expect "fp16 from a bf16 store, streamed" 0 "streamed" "$Z" plan -m bf16.zts --precision fp16 --vram 20M --pinned 0 \
+    --context 1M --device cpu --width 64 --height 64
 echo "$fail failed"
 [ $fail -eq 0 ]
