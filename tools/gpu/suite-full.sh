@@ -971,7 +971,7 @@ PY
   grep '^{' "$OUT/images_oracle.log" | tee -a "$OUT/images_times.txt"
   echo "diffusers f32 + bf16, all cases: $(( $(date +%s) - t1 )) s" | tee -a "$OUT/images_times.txt"
   t1=$(date +%s)
-  timeout "$(left 350)" $Z generate -m $M --control-model $CM --prompts-jsonl $D/cases.jsonl -o "$D/ours_%d.png" \
+  timeout "$(left 350)" $Z generate -m $M --control-model $CM --prompts-jsonl $D/prompts.jsonl -o "$D/ours_%d.png" \
     --dump "$D/ours_%d.st" --json -q > "$OUT/images_ours.jsonl" 2>>"$OUT/ours.err" || fail "generate, image cases (see ours.err)"
   python3 - "$OUT/images_ours.jsonl" $D/cases.jsonl <<'PY' | tee -a "$OUT/images_times.txt"
 import json, sys

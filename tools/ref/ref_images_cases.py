@@ -5,8 +5,9 @@ comparison table and the timing rows.
 
   ref_images_cases.py cases --dir D [--cases 'NAME ...'] [--sizes 1024x1024,1024x576]
       makes the input PNGs (a smooth photo-like init image, a mask, an edge-like control image per
-      size) and D/cases.jsonl: one line per case, read by `zturbo generate --prompts-jsonl` (name,
-      mode: extra keys it ignores) and by `run`. Cases per size: i2i03 i2i06 i2i10 (img2img at
+      size), D/cases.jsonl: one line per case (name, mode and the
+      inputs; read by `run` and `table`) and D/prompts.jsonl: the same lines without name and mode, read
+      by `zturbo generate --prompts-jsonl`. Cases per size: i2i03 i2i06 i2i10 (img2img at
       strength 0.3/0.6/1.0), inp (inpainting, strength 1.0), cn05 cn10 (ControlNet at scale 0.5/1.0),
       cninp (ControlNet inpainting, 0.75); a case is NAME_WxH. --cases: only the names (or NAME
       prefixes, e.g. 'i2i06 cn10_1024x576') listed.
@@ -102,6 +103,10 @@ def cmd_cases(a):
     with open(os.path.join(a.dir, "cases.jsonl"), "w") as f:
         for c in lines:
             f.write(json.dumps(c) + "\n")
+    # what zturbo reads: the same lines without the case's name and mode (generate refuses unknown keys)
+    with open(os.path.join(a.dir, "prompts.jsonl"), "w") as f:
+        for c in lines:
+            f.write(json.dumps({k: v for k, v in c.items() if k not in ("name", "mode")}) + "\n")
     print(" ".join(c["name"] for c in lines))
 
 
