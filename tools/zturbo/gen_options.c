@@ -67,10 +67,10 @@ const cli_option k_gen_opts[G_N] = {
                 .comfy = "LoraLoaderModelOnly lora_name, strength_model"},
     [G_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
-    [G_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32|fp16", .choices = "bf16|f32|fp16", .scope = G,
+    [G_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32|fp16", .choices = "bf16|f32|fp16",
                      .def_help = "bf16; fp16 on a card without bf16 (compute capability 7.5)",
                      .help = "text encoder + transformer activations (f32 runs on the\nCPU backend only; fp16: "
-                             "the path for cards without bf16)"},
+                             "the path for cards without bf16;\nplan: its workspace, VAE precision and weights)"},
     [G_VAE_PRECISION] = {"--vae-precision", NULL, CLI_ENUM, "f32|bf16", .choices = "f32|bf16",
                          .def_help = "bf16 on cuda, as diffusers; f32 on cpu, as the official code, and with fp16",
                          .help = "VAE activations"},
