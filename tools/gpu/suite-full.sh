@@ -878,15 +878,19 @@ coded) # issue 16, coded weights, Must-show 1-6 in one part (~7 min after prep; 
   CO=(-m $M --store $S --weights coded); BF=(-m $M --weights bf16)
   crun resident -m $M "${A1024[@]}" -o $W/cr.png
   minc=$(min_budget --store $S --weights coded); minb=$(min_budget --weights bf16)
-  echo "minimum budget at 1024^2: coded $minc, bf16 $minb" | tee "$OUT/coded-min.txt"
+  minr=$(min_budget --store $S --weights coded --piece-buffer 128M)
+  echo "minimum budget at 1024^2: coded $minc (piece ring 128M: $minr), bf16 $minb" | tee "$OUT/coded-min.txt"
   for v in 8G $minc; do $Z plan "${CO[@]}" --vram $v -v > "$OUT/coded-plan-coded-$v.txt" 2>&1 || fail "plan coded $v"; done
   for v in 8G $minb; do $Z plan "${BF[@]}" --vram $v -v > "$OUT/coded-plan-bf16-$v.txt" 2>&1 || fail "plan bf16 $v"; done
-  rows=("min:" "4G:--vram 4G" "8G-link12:--vram 8G --throttle 12" "8G-link3:--vram 8G --throttle 3" "8G:--vram 8G")
+  # min-ring128: the coded minimum with a 128 MiB piece ring (--piece-buffer), against min's bf16 row
+  rows=("min:" "min-ring128:" "4G:--vram 4G" "8G-link12:--vram 8G --throttle 12" "8G-link3:--vram 8G --throttle 3" "8G:--vram 8G")
   for row in "${rows[@]}"; do
     name=${row%%:*}; args=${row#*:}
     [ -n "${ROWS:-}" ] && ! [[ " $ROWS " == *" $name "* ]] && continue
     for w in bf16 coded; do
+      [ $name = min-ring128 ] && [ $w = bf16 ] && continue
       if [ $name = min ]; then [ $w = coded ] && args="--vram $minc" || args="--vram $minb"; fi
+      [ $name = min-ring128 ] && args="--vram $minr --piece-buffer 128M"
       if [ $w = coded ]; then crun "$name-$w" "${CO[@]}" "${A1024[@]}" $args -o $W/cx.png; else crun "$name-$w" "${BF[@]}" "${A1024[@]}" $args -o $W/cx.png; fi
       cpng "$name-$w"
     done
@@ -909,12 +913,12 @@ png = dict(l.rsplit(" ", 1) for l in open(sys.argv[2]).read().split("\n") if l)
 G = lambda b: "%.2f" % (b / 2**30)
 print("| row | weights | s/eval | coded/bf16 | bus GiB (steps) | resident (coded) | pinned GiB | RSS GiB | load s (coding) | PNG |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for name in ["resident", "min", "4G", "8G-link12", "8G-link3", "8G", "8G-coded-from-snapshot", "8G-pinned0"]:
+for name in ["resident", "min", "min-ring128", "4G", "8G-link12", "8G-link3", "8G", "8G-coded-from-snapshot", "8G-pinned0"]:
     for w in (["bf16", "raw", "coded"] if name == "8G-pinned0" else ["bf16", "coded"] if name not in ("resident", "8G-coded-from-snapshot") else [""]):
         key = name + ("-" + w if w else "")
         r = rows.get(key)
         if not r: continue
-        base = rows.get(name + "-bf16")
+        base = rows.get(("min" if name == "min-ring128" else name) + "-bf16")
         ratio = "%.3f" % (r["dit_eval_s"] / base["dit_eval_s"]) if w == "coded" and base else ""
         print("| %s | %s | %.4f | %s | %s | %d (%d) | %s | %s | %.1f (%.1f) | %s |" % (name, r.get("weights", w), r["dit_eval_s"], ratio,
               G(r["bytes_h2d"]), r.get("units_resident", 0), r.get("units_coded", 0), G(r.get("pinned_bytes", 0)),
