@@ -77,10 +77,12 @@ static int vae_factor(const zt_model_config *c) { return 1 << (c->vae_n_blocks -
 static size_t scratch_but_vae(zt_pipeline *p, const zt_gen_params *gp, int L);
 static size_t dit_front_bytes(zt_pipeline *p, const zt_gen_params *gp, int L);
 
-/* The image the workspace is planned for. */
+/* The image the workspace is planned for, in the precision the pipeline runs
+ * (the fp16 path's residual streams are f32: more bytes than bf16's). */
 static zt_gen_params plan_gen_params(const zt_pipeline_opts *o) {
     zt_gen_params gp;
     zt_gen_params_default(&gp);
+    gp.dt = o->precision;
     gp.width = o->plan_width;
     gp.height = o->plan_height;
     gp.steps = o->plan_steps;
@@ -164,6 +166,10 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
     rq.coded = coded;
     rq.decode_bw = o->decode_bw;
     rq.mem_bw = zt_ops_mem_bandwidth(p->ops);
+    rq.piece_bytes = o->piece_bytes;
+    /* a streamed block may move as bf16 where the step is bound by compute: only when its bf16 image
+     * comes from the model as it is (a store's coded extents would be decoded on the host) */
+    rq.bf16_transport = !zt_store_of_source(p->src);
     int vae = ZT_PLAN_VAE_WHOLE;
     int rc = zt_plan_choose(pu, n, &rq, &o->policy, plan, in, &vae, e);
     if (!rc && !o->weights_coded && p->store) { /* bf16 weights cannot come from coded extents on every use */
@@ -172,10 +178,18 @@ static int build_plan(zt_pipeline *p, const zt_pipeline_opts *o, zt_plan *plan, 
             if (plan->units[i].residency == ZT_RES_STREAMED && plan->units[i].tier == ZT_TIER_DISK &&
                 zt_store_unit_coded(zs, i)) {
                 zt_plan_free(plan);
-                rc = zt_err_set(e, ZT_ERR_ARG,
-                                "--weights bf16 reads %s from disk on every use, but %s holds it coded: use --weights "
-                                "coded, raise --pinned, or repack the store with --weights bf16",
-                                p->cat->units[i].name, o->store_path ? o->store_path : "the store");
+                const char *st = o->store_path ? o->store_path : "the store";
+                /* the fp16 path has no coded weights: --weights coded is not a way out there */
+                if (o->precision == ZT_DT_F16)
+                    rc = zt_err_set(e, ZT_ERR_ARG,
+                                    "--precision fp16 reads %s from disk on every use as bf16, but %s holds it coded: "
+                                    "raise --pinned, or repack the store with `zturbo pack --weights bf16`",
+                                    p->cat->units[i].name, st);
+                else
+                    rc = zt_err_set(e, ZT_ERR_ARG,
+                                    "--weights bf16 reads %s from disk on every use, but %s holds it coded: use "
+                                    "--weights coded, raise --pinned, or repack the store with --weights bf16",
+                                    p->cat->units[i].name, st);
             }
     }
     free(pu);

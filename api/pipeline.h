@@ -65,6 +65,7 @@ typedef struct {
     zt_plan_policy policy;    /* the plan's constants (zt_plan_policy_default) */
     int lend;                 /* 1: the plan may lend the VAE's idle workspace to streamed blocks */
     int copy_streams;         /* 1 or 2 (zt_stream_options) */
+    uint64_t piece_bytes;     /* coded weights: the piece ring (sched/plan.h; 0: its default) */
     int norm_variant;         /* CUDA row norms (kernels/cuda_norm.h) */
     int load_threads;         /* readers per unit when converting a checkpoint (storage/source.h; 0: default) */
     zt_io_engine io_engine;   /* store reads (storage/reader.h) */

@@ -146,6 +146,8 @@ typedef struct {
     int lend;                   /* 1 (default): transformer blocks streamed under a budget may use the
                                  * whole-image VAE's workspace during the steps; 0: never */
     int copy_streams;           /* 1 (default) or 2: split each streamed copy over two copy streams */
+    uint64_t piece_buffer;      /* coded weights: the device ring coded pieces cross to the decoder,
+                                 * 4 MiB..1 GiB (0: 32 MiB) */
     int norm_variant;           /* CUDA row-norm launch variant 0..4 (3, the fastest measured) */
     int load_threads;           /* readers per unit when loading a checkpoint, 1..8 (0: min(8, cores));
                                  * 1 is the old single reader without readahead advice */

@@ -18,6 +18,7 @@
 #include "api/png.h"
 #include "kernels/cuda_norm.h"
 #include "models/limits.h"
+#include "sched/plan.h"
 #include "storage/tensor_image.h"
 #include "api/zturbo_internal.h"
 #include "common/zt_input.h"
@@ -198,6 +199,9 @@ int zturbo_pipeline_options(const zturbo_options *o, zt_pipeline_opts *po, zturb
     if (o->lend != 0 && o->lend != 1) return zt_err_set(e, ZT_ERR_ARG, "lend %d not allowed: 0 or 1", o->lend);
     if (o->copy_streams < 1 || o->copy_streams > 2)
         return zt_err_set(e, ZT_ERR_ARG, "copy streams %d not allowed: 1 or 2", o->copy_streams);
+    if (o->piece_buffer && (o->piece_buffer < ZT_PLAN_PIECE_MIN || o->piece_buffer > ZT_PLAN_PIECE_MAX))
+        return zt_err_set(e, ZT_ERR_ARG, "piece buffer %llu bytes not allowed: 4 MiB..1 GiB (0: default)",
+                          (unsigned long long)o->piece_buffer);
     if (o->norm_variant < 0 || o->norm_variant >= ZT_NORM_VARIANTS)
         return zt_err_set(e, ZT_ERR_ARG, "norm variant %d not allowed: 0..%d", o->norm_variant, ZT_NORM_VARIANTS - 1);
     if (o->load_threads < 0 || o->load_threads > ZT_LOAD_THREADS_MAX)
@@ -269,6 +273,7 @@ int zturbo_pipeline_options(const zturbo_options *o, zt_pipeline_opts *po, zturb
     po->vae_decode = (zt_vae_decode_mode)o->vae_decode;
     po->lend = o->lend;
     po->copy_streams = o->copy_streams;
+    po->piece_bytes = o->piece_buffer;
     po->norm_variant = o->norm_variant;
     po->load_threads = o->load_threads;
     po->io_engine = o->io == ZTURBO_IO_URING ? ZT_IO_URING : o->io == ZTURBO_IO_PREAD ? ZT_IO_PREAD : ZT_IO_AUTO;

@@ -22,6 +22,7 @@ static const zt_plan_policy k_policy_default = {
     .decode_bw_gpu = 1.5e12,
     .decode_bw_cpu = 1e9,
     .coded_ratio = 0.68,
+    .decode_contention = 1.5,
 };
 
 void zt_plan_policy_default(zt_plan_policy *p) { *p = k_policy_default; }
@@ -39,21 +40,21 @@ static int unit_class(const zt_plan_unit *u) {
 
 static int is_candidate(const zt_plan_unit *u) { return !u->always_resident && !u->host_only; }
 
-/* Coded weights: the unit moves (and may stay) coded. */
+/* Coded weights: the unit has a coded form it may move (and stay) in. */
 static int unit_coded(const zt_plan_unit *u, const zt_plan_input *in) { return in->decode_bw > 0 && u->coded_bytes > 0; }
-/* Bytes it moves over the bus and keeps in host memory. */
-static uint64_t bus_bytes(const zt_plan_unit *u, const zt_plan_input *in) {
-    return unit_coded(u, in) ? u->coded_bytes : u->bytes;
+/* Bytes a unit moves over the bus and keeps in host memory as chosen. */
+static uint64_t bus_bytes_as(const zt_plan_unit *u, const zt_plan_unit_choice *c) {
+    return c->coded ? u->coded_bytes : u->bytes;
 }
-/* Seconds the device spends decoding one use of it (0: not coded). */
-static double decode_s(const zt_plan_unit *u, const zt_plan_input *in) {
-    return unit_coded(u, in) ? (double)u->bytes / in->decode_bw : 0;
+/* Seconds the device spends decoding one use of it as chosen (0: not coded). */
+static double decode_s_as(const zt_plan_unit *u, const zt_plan_unit_choice *c, const zt_plan_input *in) {
+    return c->coded && in->decode_bw > 0 ? (double)u->bytes / in->decode_bw : 0;
 }
+static uint64_t piece_ring(const zt_plan_input *in) { return in->piece_bytes ? in->piece_bytes : ZT_PLAN_PIECE_DEFAULT; }
 /* The device piece buffer when coded units up to max_coded bytes come from the host. */
 static uint64_t cstage_for(uint64_t max_coded, const zt_plan_input *in) {
     if (!max_coded) return 0;
-    const uint64_t cap = in->piece_bytes ? in->piece_bytes : ZT_PLAN_PIECE_DEFAULT;
-    return ZT_ALIGN_UP(ZT_PLAN_PIECE_HEAD + ZT_MIN(max_coded, cap), PLAN_ALIGN);
+    return ZT_ALIGN_UP(ZT_PLAN_PIECE_HEADS * ZT_PLAN_PIECE_HEAD + ZT_MIN(max_coded, piece_ring(in)), PLAN_ALIGN);
 }
 
 static uint64_t fixed_bytes(const zt_plan_unit *units, int n, const zt_plan_input *in) {
@@ -134,25 +135,29 @@ static void order_candidates(const zt_plan_unit *units, int n, int *order, int *
  * through a slot: streamed or coded-resident) and *cstage the piece buffer
  * (coded units streamed from the host). */
 static uint64_t choose_residents(const zt_plan_unit *units, const int *order, int n_order, uint64_t avail, int r,
-                                 const zt_plan_input *in, zt_plan_unit_choice *ch, uint64_t *cstage) {
+                                 int b16_from, const zt_plan_input *in, zt_plan_unit_choice *ch, uint64_t *cstage) {
     uint64_t used = 0, max_slot = 0, max_coded = 0;
     for (int k = 0; k < n_order; k++) {
         const int i = order[k];
         const int coded = unit_coded(&units[i], in);
+        /* per-step candidates from b16_from on move as bf16 if streamed (the others cross once per
+         * image, where fewer bytes always win); a resident one still loads from its coded form */
+        const int as_bf16 = coded && k >= b16_from && unit_class(&units[i]) == 0;
         const uint64_t b = ZT_ALIGN_UP(units[i].bytes, PLAN_ALIGN);
         const uint64_t cb = coded ? ZT_ALIGN_UP(units[i].coded_bytes, PLAN_ALIGN) : 0;
         ch[i].coded = coded;
-        if ((k < r || !coded) && used + b <= avail) {
+        if ((k < r || !coded || as_bf16) && used + b <= avail) {
             ch[i].residency = ZT_RES_RESIDENT;
             used += b;
-        } else if (coded && used + cb <= avail) {
+        } else if (coded && !as_bf16 && used + cb <= avail) {
             ch[i].residency = ZT_RES_RESIDENT_CODED;
             used += cb;
             if (units[i].bytes > max_slot) max_slot = units[i].bytes;
         } else {
             ch[i].residency = ZT_RES_STREAMED;
+            ch[i].coded = coded && !as_bf16;
             if (units[i].bytes > max_slot) max_slot = units[i].bytes;
-            if (coded && units[i].coded_bytes > max_coded) max_coded = units[i].coded_bytes;
+            if (ch[i].coded && units[i].coded_bytes > max_coded) max_coded = units[i].coded_bytes;
         }
     }
     *cstage = cstage_for(max_coded, in);
@@ -165,18 +170,19 @@ static uint64_t choose_residents(const zt_plan_unit *units, const int *order, in
  * residents (three rounds settle it). Returns the slot size, 0 if the window
  * does not fit; *cstage_out the piece buffer. */
 static uint64_t fit_window(const zt_plan_unit *units, const int *order, int n_order, uint64_t avail, int slots, int r,
-                           const zt_plan_input *in, zt_plan_unit_choice *ch, uint64_t *cstage_out) {
+                           int b16_from, const zt_plan_input *in, zt_plan_unit_choice *ch, uint64_t *cstage_out) {
     uint64_t slot = 0, max_coded = 0;
     for (int k = 0; k < n_order; k++) {
         const zt_plan_unit *u = &units[order[k]];
         if (u->bytes > slot) slot = u->bytes;
-        if (unit_coded(u, in) && u->coded_bytes > max_coded) max_coded = u->coded_bytes;
+        if (unit_coded(u, in) && !(k >= b16_from && unit_class(u) == 0) && u->coded_bytes > max_coded)
+            max_coded = u->coded_bytes;
     }
     slot = ZT_ALIGN_UP(slot, PLAN_ALIGN);
     uint64_t cst = cstage_for(max_coded, in), need_cst = 0;
     if (avail < (uint64_t)slots * slot + cst) return 0;
     for (int round = 0; round < 3; round++) {
-        uint64_t need = ZT_ALIGN_UP(choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, in, ch,
+        uint64_t need = ZT_ALIGN_UP(choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, b16_from, in, ch,
                                                      &need_cst),
                                     PLAN_ALIGN);
         if ((need == slot || need == 0) && need_cst == cst) break;
@@ -184,12 +190,12 @@ static uint64_t fit_window(const zt_plan_unit *units, const int *order, int n_or
         cst = need_cst;
     }
     /* the final choice with the final sizes (never larger than the first) */
-    uint64_t need = choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, in, ch, &need_cst);
+    uint64_t need = choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, b16_from, in, ch, &need_cst);
     if (ZT_ALIGN_UP(need, PLAN_ALIGN) > slot || need_cst > cst) { /* cannot happen, but never exceed the budget */
         slot = ZT_MAX(slot, ZT_ALIGN_UP(need, PLAN_ALIGN));
         cst = ZT_MAX(cst, need_cst);
         if (avail < (uint64_t)slots * slot + cst) return 0;
-        choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, in, ch, &need_cst);
+        choose_residents(units, order, n_order, avail - (uint64_t)slots * slot - cst, r, b16_from, in, ch, &need_cst);
     }
     *cstage_out = cst;
     return slot ? slot : PLAN_ALIGN;
@@ -199,7 +205,8 @@ static uint64_t fit_window(const zt_plan_unit *units, const int *order, int n_or
  * simulated the way stream/ executes it: one copy stream (copies in use
  * order, each at bytes / link_bw), the copy of streamed use g waits for the
  * compute of use g - slots (the slot's previous tenant) to finish, and a unit
- * computes after the one before it and after its copy landed. Three steps
+ * computes after the one before it and after its copy (and the decode of its
+ * last piece) landed; a decode also slows the compute beside it. Three steps
  * are run so the prefetch that wraps across steps is in the last one. The
  * result lies between max(compute, link) and compute + link. */
 static double sim_step(const zt_plan_unit *units, int n, const zt_plan_unit_choice *ch, int slots,
@@ -216,18 +223,35 @@ static double sim_step(const zt_plan_unit *units, int n, const zt_plan_unit_choi
             if (!(u->phase == ZT_PHASE_DIT && u->uses_per_image > 1)) continue;
             const int via_slot = ch[i].residency == ZT_RES_STREAMED || ch[i].residency == ZT_RES_RESIDENT_CODED;
             double c0 = t_comp;
-            if (via_slot) { /* the copy stream: the copy (streamed), then the decode (coded) */
+            const double dec = via_slot ? decode_s_as(u, &ch[i], in) : 0;
+            if (via_slot) {
                 double free_at = g >= slots ? done[g % slots] : 0;
                 double s0 = t_link > free_at ? t_link : free_at;
-                t_link = s0 + (ch[i].residency == ZT_RES_STREAMED ? (double)bus_bytes(u, in) / in->link_bw : 0) +
-                         (ch[i].coded ? decode_s(u, in) : 0);
-                if (t_link > c0) c0 = t_link;
+                double ready;
+                if (ch[i].residency == ZT_RES_STREAMED) { /* the copies; the decodes follow piece by piece */
+                    const uint64_t bb = bus_bytes_as(u, &ch[i]);
+                    t_link = s0 + (double)bb / in->link_bw;
+                    ready = t_link + (bb ? dec * (double)ZT_MIN(bb, piece_ring(in)) / (double)bb : 0);
+                } else { /* coded-resident: decoded from the arena, on the copy stream */
+                    t_link = s0 + dec;
+                    ready = t_link;
+                }
+                if (ready > c0) c0 = ready;
             }
-            t_comp = c0 + u->compute_s;
+            t_comp = c0 + u->compute_s + policy_of(in)->decode_contention * dec;
             if (via_slot) done[g++ % slots] = t_comp;
         }
     }
     return t_comp - start;
+}
+
+/* Host bytes of the streamed units as chosen (what pinned memory must hold
+ * for them to stay off the disk). */
+static uint64_t streamed_host_bytes(const zt_plan_unit *units, int n, const zt_plan_unit_choice *ch) {
+    uint64_t b = 0;
+    for (int i = 0; i < n; i++)
+        if (ch[i].residency == ZT_RES_STREAMED) b += bus_bytes_as(&units[i], &ch[i]);
+    return b;
 }
 
 /* Lending: streamed per-step units with pinned images, in residency order,
@@ -249,7 +273,7 @@ static void plan_lend(const zt_plan_unit *units, int n_units, const int *order, 
         ch[i].residency = ZT_RES_LENT;
         ch[i].device_offset = loff;
         loff += b;
-        lent_cost += (double)bus_bytes(&units[i], in) / in->link_bw + decode_s(&units[i], in);
+        lent_cost += (double)bus_bytes_as(&units[i], &ch[i]) / in->link_bw + decode_s_as(&units[i], &ch[i], in);
         out->n_lent++;
     }
     const double gain = in->steps * (t_streamed - sim_step(units, n_units, ch, out->n_slots, in));
@@ -270,7 +294,7 @@ static void plan_predict(const zt_plan_unit *units, int n_units, const int *orde
         const zt_plan_unit *u = &units[i];
         int per_step = u->phase == ZT_PHASE_DIT && u->uses_per_image > 1;
         if (per_step) out->step_compute_s += u->compute_s;
-        const uint64_t bb = bus_bytes(u, in);
+        const uint64_t bb = bus_bytes_as(u, &ch[i]);
         if (ch[i].residency == ZT_RES_LENT) out->image_bus_bytes += bb; /* once per image */
         if (per_step && ch[i].coded && (ch[i].residency == ZT_RES_STREAMED || ch[i].residency == ZT_RES_RESIDENT_CODED))
             out->step_decode_bytes += u->bytes;
@@ -376,8 +400,12 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
          * decoded down, a smaller r only when more than 0.1% faster. */
         const int auto_depth = in->prefetch_override < 0 && in->window_override == 0;
         const zt_plan_policy *pol = policy_of(in);
-        int n_coded = 0;
-        for (int k = 0; k < n_order; k++) n_coded += unit_coded(&units[order[k]], in);
+        int n_coded = 0, n_coded_step = 0, n_step = 0; /* per-step candidates come first in the order */
+        for (int k = 0; k < n_order; k++) {
+            n_step += unit_class(&units[order[k]]) == 0;
+            n_coded += unit_coded(&units[order[k]], in);
+            n_coded_step += unit_coded(&units[order[k]], in) && unit_class(&units[order[k]]) == 0;
+        }
         zt_plan_unit_choice *alt = malloc(sizeof *alt * (size_t)n_units), *cur = malloc(sizeof *cur * (size_t)n_units);
         if (!alt || !cur) {
             free(alt);
@@ -396,9 +424,11 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
             uint64_t slot_d = 0, cst_d = 0;
             for (int r = n_order; r >= 0; r--) {
                 if (r < n_order && !n_coded) break; /* no coded units: r changes nothing */
+                for (int b16 = 0; b16 <= (in->bf16_transport ? n_step : 0); b16++) {
                 memcpy(cur, ch, sizeof *cur * (size_t)n_units);
-                uint64_t c2 = 0, s2 = fit_window(units, order, n_order, in->vram_budget - fixed, sl, r, in, cur, &c2);
+                uint64_t c2 = 0, s2 = fit_window(units, order, n_order, in->vram_budget - fixed, sl, r, n_step - b16, in, cur, &c2);
                 if (!s2) continue; /* does not fit */
+                if (b16 && streamed_host_bytes(units, n_units, cur) > in->pinned_budget) break; /* bf16 images must be pinned */
                 const double t = sim_step(units, n_units, cur, sl, in);
                 if (!have_d || t < best_d * (1 - 1e-3)) {
                     have_d = 1;
@@ -406,6 +436,7 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
                     slot_d = s2;
                     cst_d = c2;
                     memcpy(alt, cur, sizeof *alt * (size_t)n_units);
+                }
                 }
             }
             if (!have_d) continue;
@@ -459,7 +490,7 @@ int zt_plan_make(const zt_plan_unit *units, int n_units, const zt_plan_input *in
     for (int k = 0; k < n_order; k++) {
         int i = order[k];
         if (ch[i].residency != ZT_RES_STREAMED) continue;
-        const uint64_t hb = bus_bytes(&units[i], in);
+        const uint64_t hb = bus_bytes_as(&units[i], &ch[i]);
         if (hb <= pinned_left) {
             ch[i].tier = ZT_TIER_PINNED;
             pinned_left -= hb;
@@ -551,6 +582,8 @@ int zt_plan_choose(const zt_plan_unit *units_in, int n_units, const zt_plan_requ
     in->link_bw = rq->link_bw > 0 ? rq->link_bw : rq->link_measured > 0 ? rq->link_measured : pol->link_bw;
     if (rq->throttle_bw > 0 && rq->throttle_bw < in->link_bw) in->link_bw = rq->throttle_bw;
     in->disk_bw = rq->disk_bw > 0 ? rq->disk_bw : pol->disk_bw;
+    in->piece_bytes = rq->piece_bytes;
+    in->bf16_transport = rq->coded && rq->bf16_transport;
     if (rq->coded)
         in->decode_bw = rq->decode_bw > 0 ? rq->decode_bw
                         : !gpu           ? pol->decode_bw_cpu

@@ -36,8 +36,11 @@
  *     simulated steps gain more than those copies cost at the link rate.
  *   - Coded weights (storage/wcode.h; decode_bw > 0): a unit with a coded
  *     form (coded_bytes > 0) crosses the bus and lives in host memory coded,
- *     and is decoded on the copy stream into its slot: a streamed use costs
- *     coded_bytes / link_bw + bytes / decode_bw on the copy timeline. It may
+ *     and is decoded on a decode stream into its slot while the copy stream
+ *     goes on: a streamed use costs coded_bytes / link_bw on the copy
+ *     timeline, lands one piece's decode after its last copy, and costs the
+ *     compute timeline decode_contention x bytes / decode_bw (the decoder
+ *     shares the SMs). It may
  *     also stay on the device coded (RESIDENT_CODED: coded_bytes in the
  *     resident arena, decoded into a slot at each use: bytes / decode_bw on
  *     the copy timeline, no bus). Coded units coming from the host go
@@ -45,7 +48,11 @@
  *     and a run of its chunks at a time). The planner tries, in residency
  *     order, the first r candidates decoded-resident and the rest coded-
  *     resident where they fit (r from all to none) and keeps the fastest
- *     simulated step (ties: more units decoded).
+ *     simulated step (ties: more units decoded). With bf16_transport it also
+ *     tries moving the last b per-step units (in residency order) as bf16
+ *     (b from none to all, kept when more than 0.1% faster and the pinned
+ *     budget holds their bf16 images): where the step is bound by compute,
+ *     the bus has room for bf16 and the SMs are spared the decode.
  *
  * zt_plan_make is the residency planner for one workspace. zt_plan_choose
  * is the whole policy on top of it, the one function a pipeline calls: it
@@ -105,6 +112,9 @@ typedef struct {
     double decode_bw_cpu;      /* the CPU backend's host decoder: 1e9 */
     double coded_ratio;        /* coded / bf16 bytes assumed before the weights are coded (zturbo plan on a
                                   snapshot): 0.68 (0.679 measured on mkmodel's weights, bin/wcode-stats) */
+    double decode_contention;  /* the compute stream's loss per second of decode (the decoder runs on the
+                                  SMs beside it): 1.5 (H200, 8G, bound by compute: 17 streamed coded blocks
+                                  cost 5.3 ms per evaluation against 3.5 ms of decode at the assumed rate) */
 } zt_plan_policy;
 
 void zt_plan_policy_default(zt_plan_policy *p);
@@ -136,13 +146,21 @@ typedef struct {
     uint64_t lend_bytes;       /* the workspace's tail, idle while the DiT steps run (0: none) */
     const zt_plan_policy *policy; /* NULL: zt_plan_policy_default */
     double decode_bw;          /* coded weights: bf16 bytes/s the device decodes; 0: every unit moves as bf16 */
-    uint64_t piece_bytes;      /* coded weights: the device piece buffer's chunk run (0: ZT_PLAN_PIECE_DEFAULT) */
+    uint64_t piece_bytes;      /* coded weights: the device piece ring's bytes (0: ZT_PLAN_PIECE_DEFAULT) */
+    int bf16_transport;        /* coded weights: a streamed per-step unit may move as bf16 instead (its
+                                  bf16 image is at hand without decoding: the model is a snapshot or
+                                  checkpoint), chosen where the simulated step is faster */
 } zt_plan_input;
 
-/* Device piece buffer for coded units from the host: the largest coded image's
- * directory (ZT_PLAN_PIECE_HEAD) + a run of chunks of up to piece_bytes. */
+/* Device piece buffer for coded units from the host: two directory heads
+ * (ZT_PLAN_PIECE_HEAD each: consecutive units alternate, so a unit's copies
+ * start while the previous one still decodes) + a ring of chunk runs of up
+ * to piece_bytes (the copy stream runs that far ahead of the decodes). */
 #define ZT_PLAN_PIECE_DEFAULT (32ull << 20)
+#define ZT_PLAN_PIECE_MIN (4ull << 20)
+#define ZT_PLAN_PIECE_MAX (1ull << 30)
 #define ZT_PLAN_PIECE_HEAD (64ull << 10)
+#define ZT_PLAN_PIECE_HEADS 2
 
 typedef struct {
     zt_residency residency;
@@ -240,6 +258,8 @@ typedef struct {
      * (a fraction of mem_bw, the card's memory bandwidth, when known) */
     int coded;
     double decode_bw, mem_bw;
+    uint64_t piece_bytes;      /* the piece ring (0: ZT_PLAN_PIECE_DEFAULT) */
+    int bf16_transport;        /* as zt_plan_input */
 } zt_plan_request;
 
 /* The plan for a request: *in receives the planner input it was made with

@@ -18,6 +18,8 @@
 #define STAGE_MAX 4
 #define TIMER_BYTES 256 /* per slot: device scratch for the throttle's start time */
 #define SPLIT_MIN_BYTES (8u << 20) /* smaller copies go whole on one stream */
+#define PIECE_BYTES (16ull << 20)  /* a piece of the coded ring: a run of whole chunks up to this */
+#define PIECES_MAX 64              /* ZT_PLAN_PIECE_MAX / PIECE_BYTES */
 
 typedef struct {
     uint8_t *mem;          /* [slot_bytes] backend memory */
@@ -68,12 +70,16 @@ struct zt_stream {
     int n_stages;
     cudaStream_t copy_stream;
     cudaStream_t copy_stream2;     /* split copies: the second half (NULL: one stream) */
-    /* Coded fills (put_coded): the piece buffer's two halves alternate, copied on copy_stream and
-     * decoded on decode_stream, so the link keeps copying while the SMs decode. Both streams have
-     * the device's highest priority: a decode's blocks are scheduled ahead of the compute stream's
-     * pending ones, so a copy never waits long behind a decode. */
+    /* Coded fills (put_coded): the piece buffer is two directory heads and a ring of pieces,
+     * copied on copy_stream and decoded on decode_stream, so the link keeps copying while the SMs
+     * decode, also across units (a unit's slot is ready at its last decode, on decode_stream). Both
+     * streams have the device's highest priority: a decode's blocks are scheduled ahead of the
+     * compute stream's pending ones. */
     cudaStream_t decode_stream;
-    cudaEvent_t piece_copied[2], piece_free[2], decode_done;
+    cudaEvent_t piece_copied[PIECES_MAX], piece_free[PIECES_MAX], head_free[ZT_PLAN_PIECE_HEADS], copies_done;
+    int piece_next, head_next;     /* the ring's next piece and head */
+    uint64_t ring_piece;           /* the ring's piece size and count as last used (another: a fresh ring) */
+    int ring_n;
     uint8_t *lent;                 /* the workspace's tail holding the lent units (plan->lent_offset) */
     cudaEvent_t lent_free;         /* compute stream: the tail's previous users are done */
     cudaEvent_t *lent_copied;      /* [n_units]: a lent unit's copy landed (lent units only) */
@@ -163,55 +169,87 @@ static void backend_free(zt_stream *st, void *p) {
     else free(p);
 }
 
+/* A unit's bf16 image (transforms included): from the store, or from the
+ * model itself when the store holds the unit coded and the model is not a
+ * store (the plan moves it as bf16: no host decode). */
 static int read_unit(zt_stream *st, int unit, void *dst, zt_err *e) {
     zt_source *from = st->store ? st->store : st->src;
+    zt_store *zs = zt_store_of_source(from);
+    if (st->store && st->src != st->store && zs && zt_store_unit_coded(zs, unit) && !zt_store_of_source(st->src))
+        from = st->src;
     return zt_source_read_unit(from, unit, dst, st->cat->units[unit].nbytes, e);
 }
 
 /* Coded weights: the image `img` (host memory, numbers `info`) into its bf16
- * words at `dst` (backend memory). CUDA: on stream s, the directory then
- * runs of whole chunks copied through the device buffer `buf` (buf_bytes:
- * ZT_PLAN_PIECE_HEAD for the directory + room for at least one chunk), each
- * run decoded into dst; the copies read img until s gets past them. CPU
- * backend: decoded on the host straight into dst. */
-static void put_coded(zt_stream *st, const uint8_t *img, const zt_wcode_info *info, uint8_t *dst, uint8_t *buf,
-                      uint64_t buf_bytes, cudaStream_t s) {
+ * words at `dst` (backend memory). CUDA: the directory into one of the two
+ * heads of `buf`, then runs of whole chunks into a ring of pieces after the
+ * heads, each copied on stream s and decoded on the decode stream as soon as
+ * it landed, so the copies go on (also into the next unit) while the SMs
+ * decode. The copies read img until s gets past them; the words are in dst
+ * once the returned stream gets past this point. A ring too small for two
+ * pieces copies and decodes in turn on s. With another buffer or geometry
+ * than the last call's, the ring starts afresh after every earlier decode.
+ * CPU backend: decoded on the host straight into dst (returns NULL). */
+static cudaStream_t put_coded(zt_stream *st, const uint8_t *img, const zt_wcode_info *info, uint8_t *dst, uint8_t *buf,
+                              uint64_t buf_bytes, cudaStream_t s) {
     if (!st->cuda) {
         zt_op_wdecode_image(st->ops, info, img, (uint16_t *)dst, NULL);
-        return;
+        return NULL;
     }
-    ZT_ASSERT(info->dir_bytes <= ZT_PLAN_PIECE_HEAD && buf_bytes > ZT_PLAN_PIECE_HEAD);
-    uint64_t cap = buf_bytes - ZT_PLAN_PIECE_HEAD, max_chunk = 0;
+    const uint64_t heads = (uint64_t)ZT_PLAN_PIECE_HEADS * ZT_PLAN_PIECE_HEAD;
+    ZT_ASSERT(info->dir_bytes <= ZT_PLAN_PIECE_HEAD && buf_bytes > heads);
+    const uint64_t ring = buf_bytes - heads;
+    uint64_t max_chunk = 0;
     for (uint32_t c = 0; c < info->n_chunks; c++) max_chunk = ZT_MAX(max_chunk, zt_wcode_dir(img, c + 1) - zt_wcode_dir(img, c));
-    /* two halves when each holds a chunk (the plan sizes the buffer for one chunk at least) */
-    const int halves = st->decode_stream && max_chunk <= (cap / 2 & ~(uint64_t)255) ? 2 : 1;
-    if (halves == 2) cap = cap / 2 & ~(uint64_t)255;
-    cudaStream_t ds = halves == 2 ? st->decode_stream : s;
-    if (halves == 2) /* the directory and both halves are free once every earlier decode is done */
-        for (int h = 0; h < 2; h++) ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->piece_free[h], 0));
-    ZT_CUDA_CHECK(cudaMemcpyAsync(buf, img, info->dir_bytes, cudaMemcpyHostToDevice, s));
-    int h = 0;
-    for (uint32_t c0 = 0; c0 < info->n_chunks; h ^= halves - 1) {
+    uint64_t piece = ZT_MIN(PIECE_BYTES, ring / 2) & ~(uint64_t)255;
+    int n = st->decode_stream && piece && piece >= max_chunk ? (int)ZT_MIN((uint64_t)PIECES_MAX, ring / piece) : 1;
+    if (n == 1) piece = ring & ~(uint64_t)255;
+    ZT_ASSERT(piece >= max_chunk);
+    cudaStream_t ds = n > 1 ? st->decode_stream : s;
+    if (buf != st->cstage || n == 1 || piece != st->ring_piece || n != st->ring_n) {
+        /* a fresh ring: every piece and head is free once every earlier decode is done */
+        for (int k = 0; k < PIECES_MAX; k++) ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->piece_free[k], 0));
+        for (int h = 0; h < ZT_PLAN_PIECE_HEADS; h++) ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->head_free[h], 0));
+        st->piece_next = st->head_next = 0;
+        st->ring_piece = buf == st->cstage ? piece : 0;
+        st->ring_n = buf == st->cstage ? n : 0;
+    }
+    const int h = st->head_next;
+    st->head_next = (h + 1) % ZT_PLAN_PIECE_HEADS;
+    uint8_t *head = buf + (uint64_t)h * ZT_PLAN_PIECE_HEAD;
+    ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->head_free[h], 0)); /* the decodes of the unit before last are done */
+    ZT_CUDA_CHECK(cudaMemcpyAsync(head, img, info->dir_bytes, cudaMemcpyHostToDevice, s));
+    for (uint32_t c0 = 0; c0 < info->n_chunks;) {
         const uint64_t base = zt_wcode_dir(img, c0);
         uint32_t c1 = c0 + 1;
-        while (c1 < info->n_chunks && zt_wcode_dir(img, c1 + 1) - base <= cap) c1++;
+        while (c1 < info->n_chunks && zt_wcode_dir(img, c1 + 1) - base <= piece) c1++;
         const uint64_t len = zt_wcode_dir(img, c1) - base;
-        ZT_ASSERT(len <= cap);
-        uint8_t *piece = buf + ZT_PLAN_PIECE_HEAD + (uint64_t)h * cap;
-        if (halves == 2) ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->piece_free[h], 0)); /* its last decode is done */
-        ZT_CUDA_CHECK(cudaMemcpyAsync(piece, img + base, len, cudaMemcpyHostToDevice, s));
-        if (halves == 2) {
-            ZT_CUDA_CHECK(cudaEventRecord(st->piece_copied[h], s));
-            ZT_CUDA_CHECK(cudaStreamWaitEvent(ds, st->piece_copied[h], 0));
+        ZT_ASSERT(len <= piece);
+        const int k = st->piece_next;
+        st->piece_next = (k + 1) % n;
+        uint8_t *p = buf + heads + (uint64_t)k * piece;
+        if (n > 1) ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->piece_free[k], 0)); /* its last decode is done */
+        ZT_CUDA_CHECK(cudaMemcpyAsync(p, img + base, len, cudaMemcpyHostToDevice, s));
+        if (n > 1) { /* the event covers the head's copy too */
+            ZT_CUDA_CHECK(cudaEventRecord(st->piece_copied[k], s));
+            ZT_CUDA_CHECK(cudaStreamWaitEvent(ds, st->piece_copied[k], 0));
         }
-        const zt_wdecode d = {buf, piece, base, len, c0, c1, (uint16_t *)dst};
+        const zt_wdecode d = {head, p, base, len, c0, c1, (uint16_t *)dst};
         zt_op_wdecode(st->ops, info, &d, ds);
-        if (halves == 2) ZT_CUDA_CHECK(cudaEventRecord(st->piece_free[h], ds));
+        if (n > 1) ZT_CUDA_CHECK(cudaEventRecord(st->piece_free[k], ds));
         c0 = c1;
     }
-    if (halves == 2) { /* what follows on s (the slot's "copied" event) includes the decodes */
-        ZT_CUDA_CHECK(cudaEventRecord(st->decode_done, ds));
-        ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->decode_done, 0));
+    if (n > 1) ZT_CUDA_CHECK(cudaEventRecord(st->head_free[h], ds));
+    return ds;
+}
+
+/* put_coded, then stream s waits for the decodes too. */
+static void put_coded_sync(zt_stream *st, const uint8_t *img, const zt_wcode_info *info, uint8_t *dst, uint8_t *buf,
+                           uint64_t buf_bytes, cudaStream_t s) {
+    cudaStream_t ds = put_coded(st, img, info, dst, buf, buf_bytes, s);
+    if (ds && ds != s) {
+        ZT_CUDA_CHECK(cudaEventRecord(st->copies_done, ds));
+        ZT_CUDA_CHECK(cudaStreamWaitEvent(s, st->copies_done, 0));
     }
 }
 
@@ -437,14 +475,21 @@ static void issue_use(zt_stream *st, int j) {
             uint64_t *t0 = (uint64_t *)(st->window + (uint64_t)st->n_slots * st->slot_bytes +
                                         (uint64_t)(j % st->n_slots) * TIMER_BYTES);
             if (st->opt.throttle_bw > 0) zt_throttle_mark(st->copy_stream, t0);
-            if (ok) put_coded(st, from, info, s->mem, st->cstage, st->cstage_bytes, st->copy_stream);
-            if (st->opt.throttle_bw > 0) zt_throttle_wait(st->copy_stream, t0, (double)hb / st->opt.throttle_bw);
-            ZT_CUDA_CHECK(cudaEventRecord(s->copied, st->copy_stream));
+            cudaStream_t rs = ok ? put_coded(st, from, info, s->mem, st->cstage, st->cstage_bytes, st->copy_stream)
+                                 : st->copy_stream;
+            if (st->opt.throttle_bw > 0) { /* the unit is there when the throttled link would have brought it */
+                zt_throttle_wait(st->copy_stream, t0, (double)hb / st->opt.throttle_bw);
+                if (rs != st->copy_stream) {
+                    ZT_CUDA_CHECK(cudaEventRecord(st->copies_done, st->copy_stream));
+                    ZT_CUDA_CHECK(cudaStreamWaitEvent(rs, st->copies_done, 0));
+                }
+            }
+            ZT_CUDA_CHECK(cudaEventRecord(s->copied, rs)); /* the slot is ready at its last decode */
             s->timing_pending = 1;
             if (sg) ZT_CUDA_CHECK(cudaEventRecord(sg->copied, st->copy_stream));
         } else {
             double t0 = zt_now();
-            if (ok) put_coded(st, from, info, s->mem, NULL, 0, NULL);
+            if (ok) (void)put_coded(st, from, info, s->mem, NULL, 0, NULL);
             st->stats.copy_s += zt_now() - t0;
         }
         bytes = hb;
@@ -591,11 +636,13 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
         ZT_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&prio_lo, &prio_hi));
         ZT_CUDA_CHECK(cudaStreamCreateWithPriority(&st->copy_stream, cudaStreamNonBlocking, prio_hi));
         ZT_CUDA_CHECK(cudaStreamCreateWithPriority(&st->decode_stream, cudaStreamNonBlocking, prio_hi));
-        for (int h = 0; h < 2; h++) {
-            ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->piece_copied[h], cudaEventDisableTiming));
-            ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->piece_free[h], cudaEventDisableTiming));
+        for (int k = 0; k < PIECES_MAX; k++) {
+            ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->piece_copied[k], cudaEventDisableTiming));
+            ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->piece_free[k], cudaEventDisableTiming));
         }
-        ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->decode_done, cudaEventDisableTiming));
+        for (int h = 0; h < ZT_PLAN_PIECE_HEADS; h++)
+            ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->head_free[h], cudaEventDisableTiming));
+        ZT_CUDA_CHECK(cudaEventCreateWithFlags(&st->copies_done, cudaEventDisableTiming));
         /* two copy streams: each streamed copy split over both (see issue_use); measured neutral
          * on an H100 whose one copy engine kept 54 GB/s under load, so one by default */
         if (st->opt.copy_streams == 2)
@@ -731,7 +778,8 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
             } else {
                 st->winfo[i] = *zt_coded_host_info(st->coded_host, i);
             }
-            if (st->cuda && c->residency == ZT_RES_RESIDENT && lbuf_bytes < ZT_PLAN_PIECE_HEAD + (1u << 20)) {
+            if (st->cuda && c->residency == ZT_RES_RESIDENT &&
+                lbuf_bytes < (uint64_t)ZT_PLAN_PIECE_HEADS * ZT_PLAN_PIECE_HEAD + (1u << 20)) {
                 free(tmp);
                 zt_err_set(e, ZT_ERR_INTERNAL, "stream: no device buffer to decode %s into place", cat->units[i].name);
                 goto fail;
@@ -741,7 +789,7 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
                     ZT_CUDA_CHECK(cudaMemcpyAsync(dst, img, st->host_bytes[i], cudaMemcpyHostToDevice, st->copy_stream));
                 else memcpy(dst, img, st->host_bytes[i]);
             } else {
-                put_coded(st, img, &st->winfo[i], dst, lbuf, lbuf_bytes, st->copy_stream);
+                put_coded_sync(st, img, &st->winfo[i], dst, lbuf, lbuf_bytes, st->copy_stream);
             }
             if (sg) {
                 ZT_CUDA_CHECK(cudaEventRecord(sg->copied, st->copy_stream));
@@ -772,6 +820,8 @@ int zt_stream_create(zt_ops *ops, const zt_catalog *cat, zt_source *src, zt_sour
         if (!any_disk) st->stages[k].mem = NULL;
     }
     if (!any_disk) zt_arena_free(&st->staging_arena); /* it only bounced the residents (its warning stays) */
+    for (int i = 0; i < st->n_units; i++) /* coded at load, but the plan moves it as bf16: not needed */
+        if (!st->choice[i].coded && !zt_coded_host_in_store(st->coded_host, i)) zt_coded_host_release(st->coded_host, i);
     if (st->cstage && !st->n_slots && !plan->n_lent) { /* the piece buffer only served the load */
         backend_free(st, st->cstage);
         st->cstage = NULL;
@@ -810,11 +860,13 @@ void zt_stream_destroy(zt_stream *st) {
             ZT_CUDA_CHECK(cudaStreamSynchronize(st->decode_stream));
             ZT_CUDA_CHECK(cudaStreamDestroy(st->decode_stream));
         }
-        for (int h = 0; h < 2; h++) {
-            if (st->piece_copied[h]) ZT_CUDA_CHECK(cudaEventDestroy(st->piece_copied[h]));
-            if (st->piece_free[h]) ZT_CUDA_CHECK(cudaEventDestroy(st->piece_free[h]));
+        for (int k = 0; k < PIECES_MAX; k++) {
+            if (st->piece_copied[k]) ZT_CUDA_CHECK(cudaEventDestroy(st->piece_copied[k]));
+            if (st->piece_free[k]) ZT_CUDA_CHECK(cudaEventDestroy(st->piece_free[k]));
         }
-        if (st->decode_done) ZT_CUDA_CHECK(cudaEventDestroy(st->decode_done));
+        for (int h = 0; h < ZT_PLAN_PIECE_HEADS; h++)
+            if (st->head_free[h]) ZT_CUDA_CHECK(cudaEventDestroy(st->head_free[h]));
+        if (st->copies_done) ZT_CUDA_CHECK(cudaEventDestroy(st->copies_done));
     }
     if (st->reader) zt_reader_close(st->reader);
     backend_free(st, st->resident);
@@ -884,14 +936,14 @@ static void copy_lent(zt_stream *st, const int *order, int n) {
                 waited = 1;
             }
             if (c->coded)
-                put_coded(st, st->host_image[u], &st->winfo[u], st->lent + c->device_offset, st->cstage, st->cstage_bytes,
-                          st->copy_stream);
+                put_coded_sync(st, st->host_image[u], &st->winfo[u], st->lent + c->device_offset, st->cstage,
+                               st->cstage_bytes, st->copy_stream);
             else
                 ZT_CUDA_CHECK(cudaMemcpyAsync(st->lent + c->device_offset, st->host_image[u], bytes,
                                               cudaMemcpyHostToDevice, st->copy_stream));
             ZT_CUDA_CHECK(cudaEventRecord(st->lent_copied[u], st->copy_stream));
         } else if (c->coded) {
-            put_coded(st, st->host_image[u], &st->winfo[u], st->lent + c->device_offset, NULL, 0, NULL);
+            (void)put_coded(st, st->host_image[u], &st->winfo[u], st->lent + c->device_offset, NULL, 0, NULL);
         } else {
             memcpy(st->lent + c->device_offset, st->host_image[u], bytes);
         }

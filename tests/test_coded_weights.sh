@@ -8,7 +8,10 @@
 # as the model — and so do the same runs with --weights bf16 (and a bf16
 # store). Per step, coded runs move fewer bytes over the bus than bf16 runs
 # at the same budget (--stats). The CPU backend decodes on the host; with a
-# GPU the same runs use the CUDA decoder.
+# GPU the same runs use the CUDA decoder. The runs plan for a 0.1 GB/s link,
+# so that the plan moves the streamed blocks coded (the CPU's decoder, 1 GB/s,
+# is slower than its copies); on a fast link it moves them as bf16 (a
+# snapshot's bf16 images at hand), and the PNG is the same again.
 set -u
 . "$ZT_ROOT/tests/lib.sh"
 zt_tmp coded-weights
@@ -29,7 +32,7 @@ bus() { # args...: bytes copied host->device during the denoising steps (--stats
 }
 for dev in cpu cuda; do
     if [ $dev = cuda ] && ! "$Z" info 2>/dev/null | grep -q '^GPU 0'; then echo "no GPU: CUDA part skipped"; continue; fi
-    common=(-m snap -p "a lighthouse on a cliff" --width 64 --height 64 --steps 3 --seed 11 --device $dev -q)
+    common=(-m snap -p "a lighthouse on a cliff" --width 64 --height 64 --steps 3 --seed 11 --device $dev -q --link-bw 0.1)
     "$Z" generate "${common[@]}" -o ref.png || { echo "FAIL resident $dev"; exit 1; }
     mc=$("$Z" generate "${common[@]}" --vram 1M -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p')
     mb=$("$Z" generate "${common[@]}" --weights bf16 --vram 1M -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p')
@@ -39,7 +42,7 @@ for dev in cpu cuda; do
     # a budget where the plan keeps units resident coded
     kc=
     for v in $(seq "${mc%.*}" $(( ${mc%.*} + 12 ))); do
-        if "$Z" plan -m snap --device $dev --width 64 --height 64 --steps 3 --vram "${v}M" 2>/dev/null | grep -q "kept coded"; then kc=$v; break; fi
+        if "$Z" plan -m snap --device $dev --width 64 --height 64 --steps 3 --link-bw 0.1 --vram "${v}M" 2>/dev/null | grep -q "kept coded"; then kc=$v; break; fi
     done
     checks=$((checks+1))
     [ -n "$kc" ] && echo "ok   $dev: --vram ${kc}M keeps units resident coded" || bad "$dev: no budget keeps units resident coded"
@@ -54,6 +57,15 @@ for dev in cpu cuda; do
         run_same "$dev $w --pinned 3M --store $st" --weights $w --vram "${m}M" --pinned 3M --store $st
         run_same "$dev $w -m $st" --weights $w --vram "${m}M" -m $st --tokenizer snap/tokenizer/tokenizer.json
     done
+    # a fast link: the plan moves the streamed blocks as bf16 (from the snapshot, also with a coded
+    # store given), the same PNG; the slow link's plan moves them coded
+    nslow=$("$Z" plan -m snap --device $dev --width 64 --height 64 --steps 3 --link-bw 0.1 --vram "${mc}M" -v 2>&1 | grep -c 'dit\..*streamed, coded')
+    nfast=$("$Z" plan -m snap --device $dev --width 64 --height 64 --steps 3 --link-bw 100 --vram "${mc}M" -v 2>&1 | grep -c 'dit\..*streamed, coded')
+    checks=$((checks+1))
+    if [ "$nslow" -gt 0 ] && [ "$nfast" -lt "$nslow" ]; then echo "ok   $dev: streamed blocks coded on a slow link ($nslow), fewer on a fast one ($nfast)"
+    else bad "$dev: streamed coded blocks: slow link '$nslow', fast link '$nfast' (want fewer on the fast one)"; fi
+    run_same "$dev coded, fast link (blocks as bf16)" --weights coded --vram "${mc}M" --link-bw 100
+    run_same "$dev coded, fast link, --store coded.zts" --weights coded --vram "${mc}M" --link-bw 100 --store coded.zts
     # bf16 weights from disk out of a coded store: refused in one line, exit 2
     rm -f x.png
     out=$("$Z" generate "${common[@]}" --weights bf16 --vram "${mb}M" --pinned 0 --store coded.zts -o x.png 2>&1); rc=$?

@@ -95,18 +95,21 @@ static float h_get(const void *p, zt_dtype dt, size_t i) {
     }
 }
 
-/* f32 -> f16 bits, round to nearest even (normal range and zero only: the
- * test draws values well inside it). */
+/* f32 -> f16 bits, round to nearest even (the normal range, zero, and Inf /
+ * NaN for the guard's cases; below the normal range: zero, above: Inf; the
+ * test draws its random values well inside the normal range). */
 static uint16_t h_f32_to_f16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     uint32_t s = (u >> 16) & 0x8000u;
+    if (((u >> 23) & 0xff) == 0xff) return (uint16_t)(s | ((u & 0x7fffffu) ? 0x7e00u : 0x7c00u));
     int e = (int)((u >> 23) & 0xff) - 127 + 15;
     uint32_t m = u & 0x7fffffu;
     if (e <= 0) return (uint16_t)s;
+    if (e >= 31) return (uint16_t)(s | 0x7c00u);
     uint32_t r = ((uint32_t)e << 10) | (m >> 13);
     uint32_t rem = m & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++; /* may carry into Inf: right */
     return (uint16_t)(s | r);
 }
 
@@ -257,6 +260,52 @@ static elem_result compare_elems(const void *ref, const void *got, size_t n, zt_
     }
     r.rel_l2 = den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : 0);
     return r;
+}
+
+/* The guard's input for t_swiglu_big (host copy, [rows, 2 ff] rows of ld_in):
+ * the gate and the up value of every 7th column times big, one Inf gate with
+ * a zero up (Inf * 0 = NaN, which the guard turns into 0). */
+static void swiglu_big_input(void *h, zt_dtype dt, int rows, int ff, int64_t ld_in, float big) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < ff; j += 7) {
+            const size_t g = (size_t)r * ld_in + j, u = g + (size_t)ff;
+            h_set(h, dt, g, h_get(h, dt, g) * big);
+            h_set(h, dt, u, h_get(h, dt, u) * big);
+        }
+    h_set(h, dt, 0, INFINITY);
+    h_set(h, dt, (size_t)ff, 0.0f);
+}
+
+/* The f16 guard's case reaches the guard: the CPU SwiGLU of t_swiglu_big's
+ * input clamps some outputs to 65504 and leaves none non-finite (the NaN one
+ * 0); and h_f32_to_f16 agrees with zt_f32_to_f16, Inf and NaN included. */
+static void check_swiglu_guard_input(void) {
+    static const float probe[] = {0.0f, 1.0f, -2.5f, 65504.0f, 65519.0f, 70000.0f, -1e9f, 6.1035156e-05f, 3000.7f};
+    for (size_t i = 0; i < ZT_ARRAY_LEN(probe); i++)
+        ZT_CHECK(h_f32_to_f16(probe[i]) == zt_f32_to_f16(probe[i]), "h_f32_to_f16(%g) = %04x, zt_f32_to_f16 %04x",
+                 probe[i], h_f32_to_f16(probe[i]), zt_f32_to_f16(probe[i]));
+    ZT_CHECK(h_f32_to_f16(INFINITY) == 0x7c00 && h_f32_to_f16(-INFINITY) == 0xfc00 && (h_f32_to_f16(NAN) & 0x7e00) == 0x7e00,
+             "h_f32_to_f16: Inf %04x, -Inf %04x, NaN %04x", h_f32_to_f16(INFINITY), h_f32_to_f16(-INFINITY), h_f32_to_f16(NAN));
+    static const int shape[][3] = {{17, 1024, 0}, {5, 37, 6}}; /* t_swiglu_big's */
+    for (size_t c = 0; c < ZT_ARRAY_LEN(shape); c++) {
+        const int rows = shape[c][0], ff = shape[c][1];
+        const int64_t ld_in = 2 * (int64_t)ff + shape[c][2];
+        uint16_t *in = malloc((size_t)rows * ld_in * 2), *out = malloc((size_t)rows * ff * 2);
+        for (size_t i = 0; i < (size_t)rows * ld_in; i++) h_set(in, ZT_DT_F16, i, (float)(2.0 * zt_rng_normal(&g_rng)));
+        swiglu_big_input(in, ZT_DT_F16, rows, ff, ld_in, 3000.0f);
+        zt_op_swiglu(g_cpu, rows, ff, in, ld_in, out, ff, ZT_DT_F16);
+        size_t clamped = 0, nonfinite = 0;
+        for (size_t i = 0; i < (size_t)rows * ff; i++) {
+            const float v = zt_f16_to_f32(out[i]);
+            nonfinite += !isfinite(v);
+            clamped += fabsf(v) == 65504.0f;
+        }
+        printf("selftest: swiglu guard input %dx%d: %zu clamped to 65504, %zu non-finite, the Inf*0 output %g\n", rows,
+               ff, clamped, nonfinite, zt_f16_to_f32(out[0]));
+        ZT_CHECK(clamped > 0 && nonfinite == 0 && out[0] == 0, "selftest: swiglu guard input %dx%d: %zu clamped, %zu "
+                 "non-finite, out[0] %04x", rows, ff, clamped, nonfinite, out[0]);
+        free(in), free(out);
+    }
 }
 
 /* The bound can fail: a CPU GEMM's bf16 result against itself with one
@@ -572,18 +621,18 @@ static void t_convert(size_t n, zt_dtype xdt, zt_dtype ydt, int misalign) {
     tb_free(&x); tb_free(&y);
 }
 
-/* f16: big > 0 scales every 7th gate and up value by it, so that their
- * products pass 32 x 65504 and the guard's clamp (and NaN -> 0 from an Inf
- * gate times a zero up) runs on both backends. */
+/* f16: big > 0 scales the gate and the up value of every 7th column by it,
+ * so that their products pass 32 x 65504 and the guard's clamp (and NaN -> 0
+ * from an Inf gate times a zero up) runs on both backends. (Scaling every
+ * 7th element of the buffer instead never makes both factors of a product
+ * big when ff % 7 != 0: nothing reached the clamp.) */
 static void t_swiglu_big(int rows, int ff, int pad_in, int pad_out, zt_dtype dt, float big) {
     if (!want("swiglu")) return;
     const int64_t ld_in = 2 * (int64_t)ff + pad_in, ld_out = ff + pad_out;
     tbuf in = tb_new((size_t)rows * ld_in, dt), out = tb_new((size_t)rows * ld_out, dt);
     tb_rand(&in, 2.0, 0.0);
     if (big > 0) {
-        for (size_t i = 0; i < in.n; i += 7) h_set(in.h, dt, i, h_get(in.h, dt, i) * big);
-        h_set(in.h, dt, 0, INFINITY); /* gate Inf: silu(Inf) * up */
-        h_set(in.h, dt, (size_t)ff, 0.0f); /* its up 0: Inf * 0 = NaN -> 0 */
+        swiglu_big_input(in.h, dt, rows, ff, ld_in, big);
         tb_sync(&in);
     }
     tb_poison(&out, 0xFF);
@@ -826,6 +875,7 @@ int main(void) {
         return 1;
     }
     check_selftest();
+    check_swiglu_guard_input();
     if (!zt_cuda_available()) {
         if (zt_test_failures) return zt_test_finish("test_ops_cuda"); /* the bound's own test failed */
         zt_test_skip("no CUDA device (the element bound's self-test passed)");

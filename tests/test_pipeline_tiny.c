@@ -262,6 +262,32 @@ int main(void) {
     ZT_CHECK(rc == ZT_OK, "open %s for fp16: %s", ckpt, e.msg);
     if (rc) return zt_test_finish("test_pipeline_tiny");
 
+    /* The workspace a plan reserves holds the activations of the largest image it was made for
+     * (the longest caption) in the precision it runs: a streamed generate has no other device
+     * memory. The fp16 path's residual streams are f32, more than bf16's. */
+    for (int k = 0; k < 2; k++) {
+        const zt_dtype dt = k ? ZT_DT_F16 : ZT_DT_BF16;
+        zt_pipeline_opts pp;
+        zt_pipeline_opts_default(&pp);
+        pp.precision = dt;
+        pp.vram_budget = 2ull << 30;
+        pp.plan_width = pp.plan_height = 256;
+        zt_plan plan;
+        zt_plan_input in;
+        rc = zt_pipeline_make_plan(ckpt, &pp, &plan, &in, NULL, &e);
+        ZT_CHECK(rc == ZT_OK, "plan %s: %s", zt_dtype_name(dt), e.msg);
+        if (rc) continue;
+        zt_gen_params ag;
+        zt_gen_params_default(&ag);
+        ag.dt = dt;
+        ag.vae_dt = pp.plan_vae_dt;
+        ag.width = ag.height = 256;
+        const size_t need = zt_pipeline_activation_bytes(k ? p16 : p, &ag, ZT_MAX_TOKENS);
+        ZT_CHECK(plan.workspace_bytes >= need, "plan %s: workspace %llu < the activations of a 256x256 %s generate (%zu)",
+                 zt_dtype_name(dt), (unsigned long long)plan.workspace_bytes, zt_dtype_name(dt), need);
+        zt_plan_free(&plan);
+    }
+
     DIR *d = opendir(gdir);
     ZT_CHECK(d != NULL, "no golden folder %s", gdir);
     int cases = 0;

@@ -107,9 +107,11 @@ static void check_invariants(const zt_plan *p, const zt_plan_input *in, const ch
  * its bytes. Against the bf16 plan at the same budget: the invariants hold
  * (coded-resident units counted at their coded size in the arena, the piece
  * buffer in the device total), the minimum grows by exactly the piece buffer,
- * no budget predicts a slower step, the bus carries coded bytes, a budget
- * that holds the coded DiT but not the bf16 one moves nothing per step, and
- * a slow decoder makes the plan keep units decoded. */
+ * with bf16 transport allowed no budget predicts a slower step nor more bus
+ * bytes (only per-step units move as bf16), without it the decode's share of
+ * the SMs makes budgets bound by compute slower, a budget that holds the
+ * coded DiT but not the bf16 one moves nothing per step, and a slow decoder
+ * makes the plan keep units decoded. */
 static void test_coded(zt_err *e) {
     zt_plan p, q;
     build_zimage(8);
@@ -117,13 +119,14 @@ static void test_coded(zt_err *e) {
         if (!g_units[i].host_only) g_units[i].coded_bytes = (uint64_t)((double)g_units[i].bytes * 0.68);
     zt_plan_input in = base_input(0), bf = base_input(0);
     in.decode_bw = 1.5e12;
+    in.bf16_transport = 1;
     const uint64_t min_bf = zt_plan_min_budget(g_units, g_n, &bf), min_c = zt_plan_min_budget(g_units, g_n, &in);
-    ZT_CHECK(min_c == min_bf + ZT_ALIGN_UP(ZT_PLAN_PIECE_HEAD + ZT_PLAN_PIECE_DEFAULT, 256),
+    ZT_CHECK(min_c == min_bf + ZT_ALIGN_UP(ZT_PLAN_PIECE_HEADS * ZT_PLAN_PIECE_HEAD + ZT_PLAN_PIECE_DEFAULT, 256),
              "coded minimum %llu = bf16 minimum %llu + the piece buffer", (unsigned long long)min_c,
              (unsigned long long)min_bf);
     in.vram_budget = min_c - 1;
     ZT_CHECK(zt_plan_make(g_units, g_n, &in, &p, e) == ZT_ERR_NOMEM, "coded: below the minimum fails");
-    int slower = 0, more_bus = 0, bad = 0, saw_coded_resident = 0;
+    int slower = 0, more_bus = 0, bad = 0, saw_coded_resident = 0, saw_bf16_streamed = 0, saw_coded_streamed = 0;
     for (uint64_t v = min_c; v <= 24ull * ZT_GiB; v += 256ull * ZT_MiB) {
         in.vram_budget = bf.vram_budget = v;
         if (zt_plan_make(g_units, g_n, &in, &p, e)) {
@@ -145,8 +148,10 @@ static void test_coded(zt_err *e) {
                 arena += ZT_ALIGN_UP(g_units[i].bytes, 256);
             }
             if (c->residency == ZT_RES_STREAMED && !g_units[i].host_only) {
-                bad += !c->coded;
-                if (g_units[i].coded_bytes > max_coded_streamed) max_coded_streamed = g_units[i].coded_bytes;
+                bad += !c->coded && !per_step(&g_units[i]); /* only per-step units may move as bf16 */
+                saw_bf16_streamed |= !c->coded;
+                saw_coded_streamed |= c->coded && per_step(&g_units[i]);
+                if (c->coded && g_units[i].coded_bytes > max_coded_streamed) max_coded_streamed = g_units[i].coded_bytes;
             }
         }
         ZT_CHECK(arena == p.resident_bytes, "%s: arena %llu, sum of residents %llu", what, (unsigned long long)p.resident_bytes,
@@ -158,7 +163,14 @@ static void test_coded(zt_err *e) {
                 slower++;
                 fprintf(stderr, "%s: coded %.4f s > bf16 %.4f s\n", what, p.step_time_s, q.step_time_s);
             }
-            if (p.step_bus_bytes > q.step_bus_bytes) more_bus++;
+            /* more bytes only where the step is bound by compute (the piece buffer for the text
+             * encoder's coded layers took a resident block that the link carries as bf16 for free) */
+            if (p.step_bus_bytes > q.step_bus_bytes && p.step_time_s > p.step_compute_s * 1.001) {
+                more_bus++;
+                fprintf(stderr, "%s: coded %llu B per step > bf16 %llu B (%.4f s vs %.4f s)\n", what,
+                        (unsigned long long)p.step_bus_bytes, (unsigned long long)q.step_bus_bytes, p.step_time_s,
+                        q.step_time_s);
+            }
             if (v == 8ull * ZT_GiB)
                 printf("8G: bf16 %.4f s/step, %llu MB over the bus; coded %.4f s/step, %llu MB, %d units resident coded\n",
                        q.step_time_s, (unsigned long long)(q.step_bus_bytes / 1000000), p.step_time_s,
@@ -170,6 +182,47 @@ static void test_coded(zt_err *e) {
     ZT_CHECK(!slower && !more_bus && !bad, "coded plans: %d slower, %d with more bus bytes, %d bad choices", slower,
              more_bus, bad);
     ZT_CHECK(saw_coded_resident, "some budget keeps units resident coded");
+    ZT_CHECK(saw_bf16_streamed && saw_coded_streamed, "some budgets stream per-step units as bf16 (%d), some coded (%d)",
+             saw_bf16_streamed, saw_coded_streamed);
+    /* without bf16 transport, a budget bound by compute is slower coded (the decode shares the SMs),
+     * one bound by the link faster; with it, the first moves its streamed blocks as bf16 unless the
+     * pinned budget cannot hold their bf16 images */
+    in.bf16_transport = 0;
+    in.vram_budget = bf.vram_budget = 12ull * ZT_GiB;
+    int rc = zt_plan_make(g_units, g_n, &in, &p, e) || zt_plan_make(g_units, g_n, &bf, &q, e);
+    ZT_CHECK(rc == ZT_OK, "12G");
+    if (rc) return;
+    ZT_CHECK(p.step_time_s > q.step_time_s * 1.001, "12G, coded only: %.4f s, bf16 %.4f s", p.step_time_s, q.step_time_s);
+    zt_plan_free(&p);
+    in.bf16_transport = 1;
+    rc = zt_plan_make(g_units, g_n, &in, &p, e);
+    ZT_CHECK(rc == ZT_OK, "12G with bf16 transport");
+    int b16 = 0, c16 = 0;
+    for (int i = 0; !rc && i < g_n; i++) {
+        b16 += p.units[i].residency == ZT_RES_STREAMED && !p.units[i].coded && per_step(&g_units[i]);
+        c16 += p.units[i].residency == ZT_RES_STREAMED && per_step(&g_units[i]);
+    }
+    ZT_CHECK(b16 > 0 && p.step_time_s <= q.step_time_s * 1.001, "12G: %d of %d streamed blocks as bf16, %.4f s vs bf16 %.4f s",
+             b16, c16, p.step_time_s, q.step_time_s);
+    const uint64_t pinned_bf16 = p.pinned_bytes;
+    zt_plan_free(&p);
+    in.pinned_budget = pinned_bf16 - 1; /* one byte short of the bf16 images: they stay coded */
+    rc = zt_plan_make(g_units, g_n, &in, &p, e);
+    ZT_CHECK(rc == ZT_OK && p.pinned_bytes <= in.pinned_budget, "12G, pinned %llu: %s", (unsigned long long)in.pinned_budget,
+             rc ? e->msg : "more pinned");
+    b16 = 0;
+    for (int i = 0; !rc && i < g_n; i++) b16 += p.units[i].residency == ZT_RES_STREAMED && !p.units[i].coded;
+    ZT_CHECK(!rc && b16 < c16, "12G, pinned short: %d blocks as bf16", b16);
+    zt_plan_free(&p);
+    zt_plan_free(&q);
+    in.pinned_budget = bf.pinned_budget;
+    in.vram_budget = bf.vram_budget = min_c; /* bound by the link: everything streamed moves coded */
+    rc = zt_plan_make(g_units, g_n, &in, &p, e);
+    ZT_CHECK(rc == ZT_OK, "minimum with bf16 transport");
+    b16 = 0;
+    for (int i = 0; !rc && i < g_n; i++) b16 += p.units[i].residency == ZT_RES_STREAMED && !p.units[i].coded;
+    ZT_CHECK(b16 == 0, "minimum: %d streamed blocks as bf16", b16);
+    zt_plan_free(&p);
     /* 10 GiB holds the coded DiT (~8.4 GB) but not the bf16 one (~12.3 GB);
      * on a 3 GB/s link (an eGPU) the coded plan keeps all of it */
     in.vram_budget = bf.vram_budget = 10ull * ZT_GiB;

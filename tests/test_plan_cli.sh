@@ -24,4 +24,27 @@ expect "plan says the VAE is banded near the minimum" 0 "vae: decoded in row ban
     "$Z" plan -m snap --vram "$(awk -v a="$auto_min" 'BEGIN{printf "%.2fM", a + 0.01}')" --device cpu
 expect "plan says whole-image when forced" 0 "vae: whole-image decode" "$Z" plan -m snap --vram 4G --device cpu --vae-decode device
 expect "bad --vae-decode" 2 "auto, device or banded" "$Z" plan -m snap --vram 1G --vae-decode tiles
+# a GPU that is not here: --context on the cpu backend plans for a simulated device (the README's T4
+# plan), and --precision fp16 plans the fp16 path: bf16 weights (never coded) and its larger
+# workspace (f32 residual streams; a plan made in bf16 would be too small for it)
+expect "simulated GPU" 0 "a simulated GPU" "$Z" plan -m snap --vram 20M --context 1M --device cpu --width 64 --height 64
+expect "plan --precision fp16: bf16 weights" 0 "weights bf16" "$Z" plan -m snap --vram 20M --context 1M --device cpu \
+    --width 64 --height 64 --precision fp16
+wsb() { "$Z" plan -m snap --vram 1G --context 1M --device cpu --vae-precision f32 --json "$@" |
+    sed -n 's/.*"workspace_bytes":\([0-9]*\).*/\1/p'; }
+ws_bf16=$(wsb --precision bf16); ws_fp16=$(wsb --precision fp16)
+checks=$((checks+1))
+if [ -n "$ws_bf16" ] && [ -n "$ws_fp16" ] && [ "$ws_fp16" -gt "$ws_bf16" ]; then
+    echo "ok   the fp16 path's workspace is planned larger: $ws_fp16 > $ws_bf16 bytes (bf16)"
+else echo "FAIL fp16 workspace '$ws_fp16' not above bf16's '$ws_bf16'"; fail=$((fail+1)); fi
+# the fp16 path reads bf16 weights: from a coded store on every use it cannot, and the way out it is told is
+# a bf16 store (--weights coded is not one there); from such a store the same plan streams
+"$Z" pack snap -o coded.zts -q && "$Z" pack snap -o bf16.zts --weights bf16 -q || { echo "FAIL pack"; fail=$((fail+1)); }
+checks=$((checks+1))
+out=$("$Z" plan -m coded.zts --precision fp16 --vram 20M --pinned 0 --context 1M --device cpu --width 64 --height 64 2>&1)
+if [ $? -eq 1 ] && [[ "$out" == *"zturbo pack --weights bf16"* ]] && [[ "$out" != *"--weights coded"* ]]; then
+    echo "ok   fp16 from a coded store on every use: $out"
+else echo "FAIL fp16 from a coded store: $out"; fail=$((fail+1)); fi
+expect "fp16 from a bf16 store, streamed" 0 "streamed" "$Z" plan -m bf16.zts --precision fp16 --vram 20M --pinned 0 \
+    --context 1M --device cpu --width 64 --height 64
 zt_summary

@@ -20,7 +20,10 @@
 #             1024^2, resident and --vram 8G --pinned 0: the PNG of the snapshot run, byte for byte
 #   refuse  : the start-up GPU check passes on this card; a build without code for it is refused
 #   fp16    : issue 21's fp16 path: f16 op tests, tiny CUDA fp16 vs CPU emulation and goldens, 1024^2 vs
-#             diffusers f32/bf16/fp16, s/eval fp16 vs bf16 at 8G (after prep; ~4.5 min)
+#             diffusers f32/bf16/fp16 (native and, with .device/bin-sm75, the sm_75 build JIT-compiled), s/eval
+#             fp16 vs bf16 resident and at 8G, fp16 PNG identical resident/8G/T4 line/minimum (after prep;
+#             estimates: ~8 min, ~6.5 after seed; FP16_SPEED=0 leaves the speed runs to fp16speed, ~2 min;
+#             FP16_QUICK=1: ~1.5 min)
 #   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
 #   images  : (after prep; <= 6 min) issue 18 Must-show 1: a random full-size ControlNet-Union 2.1 (mkmodel
 #             --control union-2.1, diffusers' config of the release, checked), img2img 0.3/0.6/1.0, inpainting,
@@ -504,16 +507,25 @@ standalone) # a store stands alone: `zturbo pack` stored the tokenizer and the c
   done
   cat "$OUT/standalone.err"
   ;;
-fp16) # issue 21, the fp16 path (--precision fp16) on this card (9.0 runs its sm_80+ f16 kernels), ~4.5 min:
+fp16) # issue 21, the fp16 path (--precision fp16) on this card (9.0 runs its sm_80+ f16 kernels); estimates: ~8 min
+  # (~6.5 after seed, whose f32/bf16 references it reuses), ~6 / ~4.5 with FP16_SPEED=0:
   # (1) the CUDA op and attention tests (every f16 case; bf16 too); (2) tiny checkpoint: CUDA fp16 generate
   # (the golden's ids and noise) against the CPU fp16 emulation and the fp16 goldens (test_pipeline_tiny's fp16
   # limits); (3) full checkpoint (after prep), p100 1024^2 seed 42: ours fp16 against diffusers f32, next to
   # diffusers bf16's distance (ours fp16 must be no farther: 10 mantissa bits vs 8) and to diffusers fp16 with
-  # the same guards (ref_pipeline.py --precision fp16); (4) s/eval at --vram 8G: fp16 vs bf16 (bf16 and coded
-  # weights). With .device/bin-sm75 (a CUDA_ARCH=sm_75 build: test_ops_cuda, test_attention_cuda, zturbo), also
-  # Turing's kernels (m16n8k8 f16 MMA, plain loads, 48 KB tiles) JIT-compiled here from compute_75 PTX: its op
-  # tests and its tiny fp16 generate against the CPU emulation.
-  export CUDA_CACHE_MAXSIZE=4294967296 # the sm_75 build's PTX is JIT-compiled once, then cached for its next runs
+  # the same guards (ref_pipeline.py --precision fp16); no NaN/Inf in any tensor of our dump; (4) s/eval fp16 vs
+  # bf16 resident and at --vram 8G (bf16 with bf16 weights and coded), and the fp16 PNG byte-identical resident /
+  # 8G / README's T4 line / the fp16 minimum budget (fp16_speed.txt). With .device/bin-sm75 (a CUDA_ARCH=sm_75 build: test_ops_cuda,
+  # test_attention_cuda, zturbo), also Turing's kernels (m16n8k8 f16 MMA, plain loads, 48 KB tiles) JIT-compiled
+  # here from compute_75 PTX: its op tests, its tiny fp16 generate against the CPU emulation (the first one with
+  # an empty JIT cache: the JIT time, sm75_jit.txt) and (3) again with that build end to end (compare_fp16_sm75.txt).
+  # FP16_QUICK=1: (1), (2) and the sm_75 op tests only (~1.5 min). (4) is the part fp16speed, run at the end
+  # (FP16_SPEED=0: not; then call fp16speed on its own).
+  S75=.device/bin-sm75
+  # the sm_75 build's PTX is JIT-compiled at its first run, then cached (the cache emptied here: that first
+  # run is timed)
+  export CUDA_CACHE_MAXSIZE=4294967296 CUDA_CACHE_PATH=$W/jit-cache
+  rm -rf "$CUDA_CACHE_PATH"; : > $W/sm75-tiny-times
   for t in test_ops_cuda test_attention_cuda; do
     timeout 150 $B/tests/$t > "$OUT/t16-$t.log" 2>&1; rc "$t (bf16 + f16)" $? "$(tail -1 "$OUT/t16-$t.log")"
   done
@@ -539,6 +551,7 @@ PY
     timeout 120 $z generate -m $W/tiny16 --device $dev --precision fp16 $args --noise "$g" -q -o $W/t16.png \
       --dump $W/t16-$c-$tag.st 2>>"$OUT/ours.err" || fail "tiny fp16 generate $c on $dev ($tag)"
   }
+  secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b - a}'; }
   for g in tests/golden/tiny/*.fp16.safetensors; do
     c=$(basename "$g" .fp16.safetensors)
     tiny16 $Z cpu "$g" cpu; tiny16 $Z cuda "$g" cuda
@@ -548,22 +561,28 @@ PY
       compare "tiny-$c-cpu-golden" "${lim[@]}" $W/t16-$c-cpu.st "$g"
       echo "-- tiny $c: CUDA fp16 vs the CPU fp16 emulation"
       compare "tiny-$c-cuda-cpu" "${lim[@]}" $W/t16-$c-cuda.st $W/t16-$c-cpu.st
-      if [ -x .device/bin-sm75/zturbo ]; then
-        tiny16 .device/bin-sm75/zturbo cuda "$g" sm75
+      if [ -x $S75/zturbo ]; then
+        t0=$(date +%s.%N); tiny16 $S75/zturbo cuda "$g" sm75; echo "$c $(secs $t0 "$(date +%s.%N)")" >> $W/sm75-tiny-times
         echo "-- tiny $c: the sm_75 build's CUDA fp16 (Turing kernels, JIT) vs the CPU fp16 emulation"
         compare "tiny-$c-sm75-cpu" "${lim[@]}" $W/t16-$c-sm75.st $W/t16-$c-cpu.st
       fi
     } > "$OUT/compare_fp16_tiny_$c.txt" 2>&1; cat "$OUT/compare_fp16_tiny_$c.txt"
   done
-  if [ -d .device/bin-sm75/tests ]; then
+  if [ -d $S75/tests ]; then
+    # the JIT: the first sm_75 process found the cache empty, the second found it filled (both tiny generates)
+    awk 'NR == 1 {a = $2; ca = $1} NR == 2 {b = $2; cb = $1}
+         END {printf "sm_75 build on this card: tiny fp16 generate %s %.1f s with an empty JIT cache, %s %.1f s after: JIT ~%.0f s\n", ca, a, cb, b, a - b}' \
+      $W/sm75-tiny-times | tee "$OUT/sm75_jit.txt"
+    echo "JIT cache after it: $(du -sh "$CUDA_CACHE_PATH" 2>/dev/null | cut -f1) ($CUDA_CACHE_PATH)" | tee -a "$OUT/sm75_jit.txt"
+    [ "$(grep -c '' $W/sm75-tiny-times)" -ge 2 ] || fail "sm_75 build: fewer than 2 timed tiny generates"
     for t in test_ops_cuda test_attention_cuda; do
-      timeout 150 .device/bin-sm75/tests/$t > "$OUT/t16-sm75-$t.log" 2>&1; rc "sm_75 build: $t (f16, JIT)" $? "$(tail -1 "$OUT/t16-sm75-$t.log")"
+      timeout 150 $S75/tests/$t > "$OUT/t16-sm75-$t.log" 2>&1; rc "sm_75 build: $t (f16, JIT)" $? "$(tail -1 "$OUT/t16-sm75-$t.log")"
     done
     # that build has no bf16 MMA: zt_cuda_bf16_kernels must see it (the PTX is 7.5 though JIT-compiled for 9.0)
     grep -q "no bf16 MMA kernels" "$OUT/t16-sm75-test_ops_cuda.log" || fail "sm_75 build: test_ops_cuda ran its bf16 MMA cases"
     grep -q '^-- bf16 --' "$OUT/t16-sm75-test_attention_cuda.log" && fail "sm_75 build: test_attention_cuda ran bf16 cases"
   else
-    echo "(no .device/bin-sm75: the Turing kernels were not run)" | tee -a "$OUT/gputests.txt"
+    echo "(no $S75: the Turing kernels were not run)" | tee -a "$OUT/gputests.txt"
   fi
   if [ "${FP16_QUICK:-0}" != 1 ]; then # FP16_QUICK=1: the op tests and the tiny checkpoint only
   pyenv; ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
@@ -573,42 +592,108 @@ PY
       --seed 42 --pipeline-generator --precision $pr --device cuda -o $W/ref_gen_$pr.st > "$OUT/oracle_gen_$pr.log" 2>&1 ||
       fail "oracle $pr (see oracle_gen_$pr.log)"
   done
-  timeout 200 $Z generate -m $M -q -p "$(cat $P/p100.txt)" --seed 42 --rng torch-cpu --width 1024 --height 1024 \
-    --precision fp16 -o $W/fp16.png --dump $W/ours_fp16.st 2>>"$OUT/ours.err" || fail "generate --precision fp16 1024^2"
-  only=(--only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image)
-  { echo "-- ours fp16 vs diffusers f32"
-    compare fp16-ours-f32 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_fp16.st $W/ref_gen_f32.st
-    echo "-- diffusers bf16 vs diffusers f32 (the bf16 spread)"
-    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_bf16.st $W/ref_gen_f32.st
-    echo "-- diffusers fp16 (the same guards) vs diffusers f32"
-    python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_fp16.st $W/ref_gen_f32.st
-    echo "-- ours fp16 vs diffusers fp16 (the same guards)"
-    compare fp16-ours-dfp16 --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $W/ours_fp16.st $W/ref_gen_fp16.st
-  } > "$OUT/compare_fp16.txt" 2>&1; cat "$OUT/compare_fp16.txt"
-  python3 - "$OUT/compare_fp16.txt" <<'PY' || fail "ours fp16 farther from the f32 reference than diffusers bf16 +5% (compare_fp16.txt)"
+  G16=(-p "$(cat $P/p100.txt)" --seed 42 --rng torch-cpu --width 1024 --height 1024 --precision fp16)
+  # vs_ref TAG DUMP SUFFIX: DUMP (ours, fp16) against diffusers f32 beside diffusers bf16 and fp16 (the same
+  # guards) -> compare_fp16SUFFIX.txt; ours no farther from f32 than diffusers bf16 +5%; no NaN/Inf in DUMP
+  vs_ref() {
+    local tag=$1 d=$2 f="$OUT/compare_fp16$3.txt"
+    local only=(--only cap_feats --only dit_out_0 --only latents_8 --only decoded --only image)
+    { echo "-- ours fp16 ($tag) vs diffusers f32"
+      compare "fp16-$tag-f32" --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $d $W/ref_gen_f32.st
+      echo "-- diffusers bf16 vs diffusers f32 (the bf16 spread)"
+      python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_bf16.st $W/ref_gen_f32.st
+      echo "-- diffusers fp16 (the same guards) vs diffusers f32"
+      python3 tools/ref/compare.py --tol 5e-2 "${only[@]}" $W/ref_gen_fp16.st $W/ref_gen_f32.st
+      echo "-- ours fp16 ($tag) vs diffusers fp16 (the same guards)"
+      compare "fp16-$tag-dfp16" --tol 5e-2 --tol-for latents_8=2e-2 "${only[@]}" $d $W/ref_gen_fp16.st
+    } > "$f" 2>&1; cat "$f"
+    python3 - "$f" "$tag" <<'PY' || fail "ours fp16 ($tag) farther from the f32 reference than diffusers bf16 +5% ($(basename "$f"))"
 import re, sys
-blocks = open(sys.argv[1]).read().split("-- ")[1:]
+blocks = open(sys.argv[1]).read().split("\n-- ")
 rel = [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+)\s+\S+\s+([0-9.e+-]+)", b, re.M)} for b in blocks]
 ours, bf, f16 = rel[0], rel[1], rel[2]
 ok = True
 for k in ("cap_feats", "dit_out_0", "latents_8", "decoded"):
-    print(f"{k}: ours fp16 vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {bf[k]:.3e}, diffusers fp16 vs f32 {f16[k]:.3e}")
+    if k not in ours or k not in bf:
+        print(f"{k}: missing (ours {ours.get(k)}, diffusers bf16 {bf.get(k)})"); ok = False; continue
+    print(f"{k}: ours fp16 ({sys.argv[2]}) vs f32 {ours[k]:.3e}, diffusers bf16 vs f32 {bf[k]:.3e}, "
+          f"diffusers fp16 vs f32 {f16.get(k, float('nan')):.3e}")
     ok &= ours[k] <= 1.05 * bf[k]  # the project's criterion (seed, lora): no farther than diffusers bf16 +5%
 sys.exit(0 if ok else 1)
 PY
-  # s/eval at 8G: fp16 (bf16 weights converted to f16 as read) vs bf16 (coded weights, the default; and bf16 weights)
+    python3 - "$d" "$tag" <<'PY' || fail "ours fp16 ($tag): non-finite values in $(basename "$d")"
+import math, sys
+sys.path.insert(0, "tools/ref")
+from compare import load
+bad, n = {}, 0
+for name, t in load(sys.argv[1]).items():
+    if not t.dtype.startswith(("F", "BF")): continue
+    n += 1
+    k = sum(not math.isfinite(v) for v in t.values) if isinstance(t.values, list) else int((~__import__("numpy").isfinite(t.values)).sum())
+    if k: bad[name] = k
+print(f"ours fp16 ({sys.argv[2]}): {n} float tensors dumped, non-finite values: {bad if bad else 'none'}")
+sys.exit(1 if bad or n == 0 else 0)
+PY
+  }
+  timeout 200 $Z generate -m $M -q "${G16[@]}" -o $W/fp16.png --dump $W/ours_fp16.st 2>>"$OUT/ours.err" ||
+    fail "generate --precision fp16 1024^2"
+  vs_ref native $W/ours_fp16.st ""
+  # the sm_75 build end to end on the full checkpoint (its kernels JIT-compiled above; the process timed)
+  if [ -x $S75/zturbo ]; then
+    t0=$(date +%s.%N)
+    Z=$S75/zturbo ours sm75-fp16-resident "${G16[@]}" -o $W/fp16_sm75.png --dump $W/ours_fp16_sm75.st
+    echo "sm_75 build, full checkpoint 1024^2 fp16 resident (--dump): process start to PNG $(secs $t0 "$(date +%s.%N)") s" |
+      tee -a "$OUT/sm75_jit.txt"
+    vs_ref sm75 $W/ours_fp16_sm75.st _sm75
+  else
+    echo "(no $S75/zturbo: the sm_75 build did not run the full checkpoint)" | tee -a "$OUT/gputests.txt"
+  fi
+  # (4) Must-show 4 (FP16_SPEED=0: left to a separate `fp16speed` call, to keep each call short)
+  [ "${FP16_SPEED:-1}" = 0 ] || bash tools/gpu/suite-full.sh fp16speed || fail "fp16speed (failed-fp16speed.txt)"
+  fi
+  ;;
+fp16speed) # issue 21 Must-show 4 (after prep; ~2 min): s/eval of --precision fp16 vs bf16 resident and at --vram 8G
+  # (bf16: bf16 weights and coded), the fp16 PNG byte-identical resident / 8G / README's T4 line (--vram 14.5G
+  # --pinned 6G) / the fp16 minimum budget; fp16_speed.txt (with the sm_75 build's row when `fp16` ran first)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1 || fail "mkmodel/pack (see mk.log)"
+  # s/eval: fp16 (bf16 weights converted to f16 as read) vs bf16, resident and at 8G (bf16 weights, and
+  # coded: bf16's default under a budget); the fp16 PNG at 8G and at the fp16 minimum against resident's
+  ours fp16-resident "${A1024[@]}" --precision fp16 -o $W/f16r.png
+  ours bf16-resident "${A1024[@]}" -o $W/b16r.png
   ours fp16-8G "${A1024[@]}" --vram 8G --precision fp16 -o $W/f8.png
   ours bf16-8G-bf16w "${A1024[@]}" --vram 8G --weights bf16 -o $W/b8.png
   ours bf16-8G-coded "${A1024[@]}" --vram 8G -o $W/c8.png
-  python3 - "$OUT/ours.jsonl" <<'PY' | tee "$OUT/fp16_speed.txt"
+  # README's T4 line (15 GiB card, 12 GB of RAM): the whole DiT resident, the text encoder streamed from 6G
+  # pinned, the f32 VAE banded from host memory; its plan on this card (context and link measured here)
+  $Z plan -m $M --precision fp16 --vram 14.5G --pinned 6G > "$OUT/plan_t4.txt" 2>&1 || fail "plan of README's T4 line"
+  ours fp16-t4line "${A1024[@]}" --precision fp16 --vram 14.5G --pinned 6G -o $W/f16t4.png
+  min16=$(min_budget --precision fp16)
+  if [ -n "$min16" ]; then
+    ours fp16-min "${A1024[@]}" --vram $min16 --precision fp16 -o $W/f16m.png
+  else fail "fp16: no minimum budget in generate --vram 1M's error"; fi
+  { echo "fp16 PNG at --vram 8G:"; same $W/f16r.png $W/f8.png
+    echo "fp16 PNG at --vram 14.5G --pinned 6G (README's T4 line):"; same $W/f16r.png $W/f16t4.png
+    echo "fp16 PNG at --vram ${min16:-?} (the fp16 minimum):"; same $W/f16r.png $W/f16m.png; } > $W/fp16_same.txt
+  python3 - "$OUT/ours.jsonl" "${min16:-?}" <<'PY' | tee "$OUT/fp16_speed.txt"
 import json, sys
+last = {}
 for line in open(sys.argv[1]):
     try: j = json.loads(line)
     except ValueError: continue
-    if j["run"] in ("fp16-8G", "bf16-8G-bf16w", "bf16-8G-coded") and j.get("r"):
-        r = j["r"]; print(f"{j['run']:14s} s/eval {r['dit_eval_s']:.4f}  total_s {r['total_s']:.2f}  load_s {r['load_s']:.2f}")
+    if j.get("r"): last[j["run"]] = j["r"]
+print("1024x1024, 8 steps, p100 (sm75-fp16-resident: the sm_75 build, JIT-compiled, with --dump)")
+for k in ("fp16-resident", "bf16-resident", "fp16-8G", "bf16-8G-bf16w", "bf16-8G-coded", "fp16-t4line", "fp16-min",
+          "sm75-fp16-resident"):
+    if k in last:
+        r = last[k]
+        print(f"{k + (' (' + sys.argv[2] + ')' if k == 'fp16-min' else ''):22s} s/eval {r['dit_eval_s']:.4f}  "
+              f"total_s {r['total_s']:.2f}  load_s {r['load_s']:.2f}  device_used_peak {r['device_used_peak'] / 2**30:.2f} GiB")
+for a, b in (("fp16-resident", "bf16-resident"), ("fp16-8G", "bf16-8G-bf16w"), ("fp16-8G", "bf16-8G-coded")):
+    if a in last and b in last:
+        print(f"{a} / {b}: s/eval x{last[a]['dit_eval_s'] / last[b]['dit_eval_s']:.3f}")
 PY
-  fi
+  cat $W/fp16_same.txt | tee -a "$OUT/fp16_speed.txt"
+  grep -E '^plan|device:|units|pinned|vae:' "$OUT/plan_t4.txt"
   ;;
 refuse) # the start-up GPU check: this card passes (info, a tiny generate), and a binary without code for it
   # (.device/bin-sm120: built with CUDA_ARCH=sm_120, whose SASS and compute_120 PTX cannot run on 9.0)
@@ -793,15 +878,19 @@ coded) # issue 16, coded weights, Must-show 1-6 in one part (~7 min after prep; 
   CO=(-m $M --store $S --weights coded); BF=(-m $M --weights bf16)
   crun resident -m $M "${A1024[@]}" -o $W/cr.png
   minc=$(min_budget --store $S --weights coded); minb=$(min_budget --weights bf16)
-  echo "minimum budget at 1024^2: coded $minc, bf16 $minb" | tee "$OUT/coded-min.txt"
+  minr=$(min_budget --store $S --weights coded --piece-buffer 128M)
+  echo "minimum budget at 1024^2: coded $minc (piece ring 128M: $minr), bf16 $minb" | tee "$OUT/coded-min.txt"
   for v in 8G $minc; do $Z plan "${CO[@]}" --vram $v -v > "$OUT/coded-plan-coded-$v.txt" 2>&1 || fail "plan coded $v"; done
   for v in 8G $minb; do $Z plan "${BF[@]}" --vram $v -v > "$OUT/coded-plan-bf16-$v.txt" 2>&1 || fail "plan bf16 $v"; done
-  rows=("min:" "4G:--vram 4G" "8G-link12:--vram 8G --throttle 12" "8G-link3:--vram 8G --throttle 3" "8G:--vram 8G")
+  # min-ring128: the coded minimum with a 128 MiB piece ring (--piece-buffer), against min's bf16 row
+  rows=("min:" "min-ring128:" "4G:--vram 4G" "8G-link12:--vram 8G --throttle 12" "8G-link3:--vram 8G --throttle 3" "8G:--vram 8G")
   for row in "${rows[@]}"; do
     name=${row%%:*}; args=${row#*:}
     [ -n "${ROWS:-}" ] && ! [[ " $ROWS " == *" $name "* ]] && continue
     for w in bf16 coded; do
+      [ $name = min-ring128 ] && [ $w = bf16 ] && continue
       if [ $name = min ]; then [ $w = coded ] && args="--vram $minc" || args="--vram $minb"; fi
+      [ $name = min-ring128 ] && args="--vram $minr --piece-buffer 128M"
       if [ $w = coded ]; then crun "$name-$w" "${CO[@]}" "${A1024[@]}" $args -o $W/cx.png; else crun "$name-$w" "${BF[@]}" "${A1024[@]}" $args -o $W/cx.png; fi
       cpng "$name-$w"
     done
@@ -824,12 +913,12 @@ png = dict(l.rsplit(" ", 1) for l in open(sys.argv[2]).read().split("\n") if l)
 G = lambda b: "%.2f" % (b / 2**30)
 print("| row | weights | s/eval | coded/bf16 | bus GiB (steps) | resident (coded) | pinned GiB | RSS GiB | load s (coding) | PNG |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for name in ["resident", "min", "4G", "8G-link12", "8G-link3", "8G", "8G-coded-from-snapshot", "8G-pinned0"]:
+for name in ["resident", "min", "min-ring128", "4G", "8G-link12", "8G-link3", "8G", "8G-coded-from-snapshot", "8G-pinned0"]:
     for w in (["bf16", "raw", "coded"] if name == "8G-pinned0" else ["bf16", "coded"] if name not in ("resident", "8G-coded-from-snapshot") else [""]):
         key = name + ("-" + w if w else "")
         r = rows.get(key)
         if not r: continue
-        base = rows.get(name + "-bf16")
+        base = rows.get(("min" if name == "min-ring128" else name) + "-bf16")
         ratio = "%.3f" % (r["dit_eval_s"] / base["dit_eval_s"]) if w == "coded" and base else ""
         print("| %s | %s | %.4f | %s | %s | %d (%d) | %s | %s | %.1f (%.1f) | %s |" % (name, r.get("weights", w), r["dit_eval_s"], ratio,
               G(r["bytes_h2d"]), r.get("units_resident", 0), r.get("units_coded", 0), G(r.get("pinned_bytes", 0)),

@@ -128,8 +128,12 @@ void gen_plan_print(FILE *f, const cli_value *v, const gen_plan *gp, int verbose
     const zt_plan *plan = &gp->plan;
     const zt_catalog *cat = zt_source_catalog(gp->src);
     char b1[32], b2[32], b3[32], b4[32], b5[32];
-    fprintf(f, "%splan for %lldx%lld, %lld steps, --vram %s (%s backend)\n", indent, v[G_WIDTH].i, v[G_HEIGHT].i,
-            v[G_STEPS].i, zt_fmt_bytes(gp->po.vram_budget, b1, sizeof b1), gp->po.backend == ZT_BACKEND_CUDA ? "cuda" : "cpu");
+    /* --context on the CPU backend plans for a GPU that is not here (sched/plan.h: a simulated device) */
+    fprintf(f, "%splan for %lldx%lld, %lld steps, --vram %s (%s)\n", indent, v[G_WIDTH].i, v[G_HEIGHT].i, v[G_STEPS].i,
+            zt_fmt_bytes(gp->po.vram_budget, b1, sizeof b1),
+            gp->po.backend == ZT_BACKEND_CUDA ? "cuda backend"
+            : gp->po.context_override         ? "a simulated GPU: --context given on the cpu backend"
+                                              : "cpu backend");
     fprintf(f, "%s  device: context %s + workspace %s + resident %s + window %d x %s = %s\n", indent,
             zt_fmt_bytes(gp->in.context_bytes, b1, sizeof b1), zt_fmt_bytes(plan->workspace_bytes, b2, sizeof b2),
             zt_fmt_bytes(plan->resident_bytes, b3, sizeof b3), plan->n_slots, zt_fmt_bytes(plan->slot_bytes, b4, sizeof b4),

@@ -67,10 +67,10 @@ const cli_option k_gen_opts[G_N] = {
                 .comfy = "LoraLoaderModelOnly lora_name, strength_model"},
     [G_DEVICE] = {"--device", NULL, CLI_ENUM, "cpu|cuda", .choices = "cpu|cuda",
                   .def_help = "cuda when a GPU is present, else cpu", .help = "backend"},
-    [G_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32|fp16", .choices = "bf16|f32|fp16", .scope = G,
+    [G_PRECISION] = {"--precision", NULL, CLI_ENUM, "bf16|f32|fp16", .choices = "bf16|f32|fp16",
                      .def_help = "bf16; fp16 on a card without bf16 (compute capability 7.5)",
                      .help = "text encoder + transformer activations (f32 runs on the\nCPU backend only; fp16: "
-                             "the path for cards without bf16)"},
+                             "the path for cards without bf16;\nplan: its workspace, VAE precision and weights)"},
     [G_VAE_PRECISION] = {"--vae-precision", NULL, CLI_ENUM, "f32|bf16", .choices = "f32|bf16",
                          .def_help = "bf16 on cuda, as diffusers; f32 on cpu, as the official code, and with fp16",
                          .help = "VAE activations"},
@@ -139,6 +139,10 @@ const cli_option k_gen_opts[G_N] = {
                         "VAE decode's idle workspace during the steps"},
     [G_COPY_STREAMS] = {"--copy-streams", NULL, CLI_INT, "N", 1, 2, .def = "1", .scope = G,
                         .help = "2: split each streamed copy over two copy streams"},
+    [G_PIECE_BUFFER] = {"--piece-buffer", NULL, CLI_SIZE, "SIZE", 4 << 20, .def_help = "32M",
+                        .help = "with coded weights under --vram: the device ring the coded\n"
+                                "pieces cross on their way to the decoder, 4M..1G (larger: the\n"
+                                "copies run further ahead of the decodes)"},
     [G_NORM_VARIANT] = {"--norm-variant", NULL, CLI_INT, "N", 0, 4, .def = "3", .scope = G,
                         .help = "CUDA row-norm launch variant, 0..4 (kernels/cuda_norm.cu)"},
     [G_LOAD_THREADS] = {"--load-threads", NULL, CLI_INT, "N", 1, 8, .def_help = "min(8, cores)", .scope = G,
@@ -243,6 +247,7 @@ int gen_resolve(const cli_spec *sp, cli_value *v, zturbo_options *zo) {
     zo->weights = !strcmp(v[G_WEIGHTS].s, "bf16") ? ZTURBO_WEIGHTS_BF16 : ZTURBO_WEIGHTS_CODED;
     zo->lend = !strcmp(v[G_LEND].s, "on");
     zo->copy_streams = (int)v[G_COPY_STREAMS].i;
+    zo->piece_buffer = v[G_PIECE_BUFFER].set ? v[G_PIECE_BUFFER].u : 0;
     zo->norm_variant = (int)v[G_NORM_VARIANT].i;
     zo->load_threads = v[G_LOAD_THREADS].set ? (int)v[G_LOAD_THREADS].i : 0;
     zo->io = !strcmp(v[G_IO].s, "uring") ? ZTURBO_IO_URING : !strcmp(v[G_IO].s, "pread") ? ZTURBO_IO_PREAD : ZTURBO_IO_AUTO;
