@@ -8,7 +8,7 @@
 #  2. the same factors in six other layouts (tests/lora_layouts.py: kohya, ComfyUI native with fused
 #     qkv, dot format, ai-toolkit without alpha, lycoris_, raw PEFT) give the same pixels;
 #  3. the same LoRAs give the same PNG bytes resident, at the minimum --vram, half resident,
-#     with --pinned 0 from a store (merged after every disk read), and from a store packed with
+#     with --pinned 0 from a store, coded and bf16 (merged after every disk read), and from a store packed with
 #     `zturbo pack --lora` (pixels; that store's PNG does not name the LoRA);
 #  4. a LoRA changes the image; strength 0 gives the image without it.
 set -u
@@ -51,12 +51,13 @@ gen --lora "$P:0" -o zero.png
 check "strength 0: the image without the LoRA" test "$(pixels zero.png)" = "$(pixels none.png)"
 # tiers and budgets (CPU backend: simulated device)
 "$Z" pack snap -o snap.zts -q || exit 1
+"$Z" pack snap -o snapbf.zts --weights bf16 -q || exit 1 # bf16 extents: merged after each read of the reader
 L2=(--lora "$P:0.8" --lora "$K:0.5")
 gen "${L2[@]}" -o ref.png
 m=$(gen "${L2[@]}" --vram 1M -o x.png 2>&1 | sed -n 's/.*needs at least \([0-9.]*\) MiB.*/\1/p')
 m=$(awk "BEGIN{printf \"%.2f\", $m + 0.01}")
 for b in "--vram ${m}M" "--vram $(awk "BEGIN{printf \"%.2f\", $m + 4}")M" "--vram ${m}M --pinned 0 --store snap.zts" \
-         "--vram ${m}M --pinned 2M --store snap.zts"; do
+         "--vram ${m}M --pinned 2M --store snap.zts" "--vram ${m}M --pinned 0 --store snapbf.zts"; do
     # shellcheck disable=SC2086
     gen "${L2[@]}" $b -o t.png
     check "two LoRAs, $b: the resident PNG bytes" cmp -s ref.png t.png
