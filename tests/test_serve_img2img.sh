@@ -21,7 +21,7 @@ rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 "$ZT_BIN/mkmodel" --config tiny --seed 3 --dtype bf16 -q -o snap || exit 1
 export PYTHONPATH="$ZT_ROOT/tests"
 # the names the server gives the request's images (the PNG's "Init image" and "Mask")
-cp "$D/in_70x52.jpg" 'init_images[0]' && cp "$D/mask_70x52.png" mask || exit 1
+cp "$D/in_70x52.jpg" 'init_images[0]' && cp "$D/mask_70x52.png" mask && mkdir srv || exit 1
 fail=0
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
@@ -32,8 +32,11 @@ check() { # label, command...
 }
 start_server() { # NAME ARGS... : sets PID and ADDR
     local name=$1; shift
-    "$Z" serve -m snap --device cpu --threads 1 --listen 127.0.0.1:0 "$@" 2> "$name.err" &
+    # from a folder without files named as the images' labels: the server must use the request's bytes
+    cd srv || return 1
+    "$Z" serve -m ../snap --device cpu --threads 1 --listen 127.0.0.1:0 "$@" 2> "../$name.err" &
     PID=$!
+    cd .. || return 1
     pids+=("$PID")
     ADDR=
     for _ in $(seq 300); do
