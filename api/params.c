@@ -87,6 +87,13 @@ int zturbo_params_check(const zturbo_params *p, char *err, size_t errlen) {
     if (!zturbo_rng_name(p->rng)) return put(err, errlen, ZTURBO_ERR_ARG, "rng %d not allowed: torch-cpu or zturbo", (int)p->rng);
     if (!p->init_image && (p->mask || p->strength != 0))
         return put(err, errlen, ZTURBO_ERR_ARG, "%s needs an init image", p->mask ? "a mask (inpainting)" : "strength");
+    if ((p->init_image_data && !p->init_image) || (p->mask_data && !p->mask))
+        return put(err, errlen, ZTURBO_ERR_ARG, "%s bytes given without a name (init_image / mask label them)",
+                   p->init_image_data && !p->init_image ? "init image" : "mask");
+    if ((p->init_image_data && !p->init_image_bytes) || (p->mask_data && !p->mask_bytes))
+        return put(err, errlen, ZTURBO_ERR_ARG, "%s: empty (0 bytes)", p->init_image_data && !p->init_image_bytes ?
+                                                                          p->init_image : p->mask);
+    if (p->mask_invert && !p->mask) return put(err, errlen, ZTURBO_ERR_ARG, "mask invert needs a mask");
     if (p->control_image && p->strength != 0)
         return put(err, errlen, ZTURBO_ERR_ARG,
                    "strength is not used with a control image (ControlNet inpainting runs the whole schedule)");

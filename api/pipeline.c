@@ -771,18 +771,24 @@ static int images_start_step(int steps, double strength) {
 
 static int control_check(const zt_pipeline *p, const zt_gen_params *gp, zt_err *e);
 
+int zt_pipeline_images_ready(const zt_pipeline *p, zt_err *e) {
+    if (p->venc.unit < 0)
+        return zt_err_set(e, ZT_ERR_MISSING, "this model has no VAE encoder (encoder.* tensors; a store packed before "
+                                             "zturbo encoded images has none: re-pack it)");
+    if (p->streaming && !p->plan_images)
+        return zt_err_set(e, ZT_ERR_ARG, "the streaming plan was made without image inputs (the VAE encoder's "
+                                         "workspace): plan for them (zturbo_options.images_in)");
+    return ZT_OK;
+}
+
 static int images_check(const zt_pipeline *p, const zt_gen_params *gp, zt_err *e) {
     if (!gp->init_image && gp->mask) return zt_err_set(e, ZT_ERR_ARG, "a mask needs an init image (inpainting)");
     if (gp->control_image) return control_check(p, gp, e);
     if (!gp->init_image) return ZT_OK;
     if (!(gp->strength > 0 && gp->strength <= 1))
         return zt_err_set(e, ZT_ERR_RANGE, "strength %g outside (0, 1]", gp->strength);
-    if (p->venc.unit < 0)
-        return zt_err_set(e, ZT_ERR_MISSING, "init image: this model has no VAE encoder (encoder.* tensors; a store "
-                                             "packed before zturbo encoded images has none: re-pack it)");
-    if (p->streaming && !p->plan_images)
-        return zt_err_set(e, ZT_ERR_ARG, "init image: the streaming plan was made without image inputs (the VAE "
-                                         "encoder's workspace): plan for them (zturbo_options.images_in)");
+    int rc = zt_pipeline_images_ready(p, e);
+    if (rc) return zt_err_prefix(e, "init image");
     if (gp->steps - images_start_step(gp->steps, gp->strength) < 1)
         return zt_err_set(e, ZT_ERR_RANGE, "strength %g with %d steps leaves no step to run", gp->strength, gp->steps);
     return ZT_OK;

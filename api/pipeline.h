@@ -239,6 +239,9 @@ int zt_pipeline_tokenize(zt_pipeline *p, const char *prompt, int32_t *ids, int c
 size_t zt_pipeline_activation_bytes(zt_pipeline *p, const zt_gen_params *gp, int cap_len);
 /* Generate from token ids of the already formatted prompt (truncated to the
  * first ZT_MAX_TOKENS). rgb: host uint8 [H, W, 3]. st may be NULL. */
+/* 0 when image inputs (init image, mask) can run: the model has a VAE
+ * encoder and, streaming, the plan holds its workspace; else the cause. */
+int zt_pipeline_images_ready(const zt_pipeline *p, zt_err *e);
 int zt_pipeline_generate_ids(zt_pipeline *p, const int32_t *ids, int n_ids, const zt_gen_params *gp, uint8_t *rgb,
                              zt_gen_stats *st, zt_err *e);
 

@@ -105,7 +105,7 @@ static void sb_base64(zt_buf *b, const uint8_t *d, size_t n) {
 
 typedef struct job {
     uint64_t id;
-    int route;                   /* R_TXT2IMG or R_OAI_GENERATIONS */
+    int route;                   /* R_TXT2IMG, R_IMG2IMG or R_OAI_GENERATIONS */
     struct evhttp_request *req;  /* loop thread only */
     int fd;                      /* the client's socket, polled for a hang-up */
     zt_sreq r;
@@ -140,6 +140,7 @@ struct zt_server {
     zt_server_opts o;
     zt_sreq_limits lim;
     char model_name[128], address[96], listen_host[256];
+    char images_err[ZT_ERR_MSG]; /* why img2img cannot run on this model ("" when it can) */
     char *api_key, *cors;
     int loopback;
 
@@ -408,7 +409,7 @@ static json_t *a1111_info(zt_server *s, const job *j, uint64_t seed0, char *cons
 static int build_body(zt_server *s, job *j, uint64_t seed0, uint8_t *const *pngs, const size_t *lens, char *const *texts,
                       int n) {
     zt_buf b = {0};
-    if (j->route == R_TXT2IMG) {
+    if (j->route != R_OAI_GENERATIONS) { /* A1111 */
         zt_buf_str(&b, "{\"images\":[");
         for (int i = 0; j->r.send_images && i < n; i++) {
             zt_buf_str(&b, i ? ",\"" : "\"");
@@ -460,6 +461,16 @@ static void run_job(zt_server *s, job *j) {
         p.height = j->r.height;
         p.steps = j->r.steps;
         p.seed = seed0 + (uint64_t)i;
+        if (j->r.init_image) { /* img2img: the names label the bytes (errors, the PNG's metadata) */
+            p.init_image = "init_images[0]";
+            p.init_image_data = j->r.init_image;
+            p.init_image_bytes = j->r.init_image_bytes;
+            p.strength = j->r.strength;
+            p.mask = j->r.mask ? "mask" : NULL;
+            p.mask_data = j->r.mask;
+            p.mask_bytes = j->r.mask_bytes;
+            p.mask_invert = j->r.mask_invert;
+        }
         p.cancel = &j->cancel;
         progress_ctx pc = {s, i};
         p.on_progress = on_progress;
@@ -894,8 +905,16 @@ static void handle_generation(zt_server *s, struct evhttp_request *req, int rt) 
         return;
     }
     zt_sreq_error err;
-    int status = zt_sreq_parse(rt == R_TXT2IMG ? ZT_SREQ_TXT2IMG : ZT_SREQ_IMAGES_GENERATIONS, body, len, &s->lim, &j->r,
-                               &err);
+    if (rt == R_IMG2IMG && s->images_err[0]) { /* the model as loaded cannot take images: say so before parsing */
+        logf_(s, 0, "#%llu POST %s 400: %s", (unsigned long long)id, path, s->images_err);
+        reply_error(s, req, rt, 400, "init_images", "%s", s->images_err);
+        free(j);
+        return;
+    }
+    const zt_sreq_kind kind = rt == R_TXT2IMG   ? ZT_SREQ_TXT2IMG
+                              : rt == R_IMG2IMG ? ZT_SREQ_IMG2IMG
+                                                : ZT_SREQ_IMAGES_GENERATIONS;
+    int status = zt_sreq_parse(kind, body, len, &s->lim, &j->r, &err);
     if (status) {
         /* a syntax error quotes the body, which may hold the prompt */
         const int quotes = !strncmp(err.msg, "request body: not JSON", 22);
@@ -984,10 +1003,8 @@ static void handle_get(zt_server *s, struct evhttp_request *req, int rt) {
 static void handle_post(zt_server *s, struct evhttp_request *req, int rt) {
     switch (rt) {
     case R_TXT2IMG:
-    case R_OAI_GENERATIONS: handle_generation(s, req, rt); return;
     case R_IMG2IMG:
-        reply_error(s, req, rt, 501, NULL, "img2img is not in this build: zturbo has no image encoder yet (issue #18)");
-        return;
+    case R_OAI_GENERATIONS: handle_generation(s, req, rt); return;
     case R_INTERRUPT: {
         pthread_mutex_lock(&s->mu);
         uint64_t id = 0;
@@ -1226,6 +1243,14 @@ int zt_server_create(zturbo *z, const zt_server_opts *o, zt_server **out, zt_err
     pthread_cond_init(&s->cv, NULL);
     s->lim = (zt_sreq_limits){o->def_width, o->def_height, o->def_steps, o->max_width, o->max_height, o->max_images,
                               s->model_name};
+    char why[256];
+    const int irc = zturbo_images_ready(z, why, sizeof why);
+    if (irc == ZTURBO_ERR_ARG) /* streaming without the encoder's workspace */
+        snprintf(s->images_err, sizeof s->images_err, "img2img not available on this server: it streams the model "
+                 "under a device budget planned without image inputs (the VAE encoder's workspace): start zturbo "
+                 "serve with --images on");
+    else if (irc)
+        snprintf(s->images_err, sizeof s->images_err, "img2img not available on this server: %s", why);
     int rc = 0;
     if (!s->queue || (o->api_key && !s->api_key) || (o->cors_origins && !s->cors)) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "out of host memory");

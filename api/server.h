@@ -5,7 +5,9 @@
  * Endpoints (JSON unless said otherwise; request bodies: server_request.h)
  *   POST /sdapi/v1/txt2img          images as base64 PNGs (the same bytes as
  *                                   `zturbo generate`), parameters, info (a JSON string)
- *   POST /sdapi/v1/img2img          501: not in this build (no image encoder yet)
+ *   POST /sdapi/v1/img2img          as txt2img from init_images[0] (+ mask: inpainting),
+ *                                   denoising_strength (server_request.h); 400 naming
+ *                                   --images on when the context cannot take images
  *   GET  /sdapi/v1/progress         progress 0..1, eta_relative, state (job_no,
  *                                   job_count, sampling_step, sampling_steps)
  *   POST /sdapi/v1/interrupt        the running request stops before its next

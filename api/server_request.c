@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/image_in.h"
 #include "api/zturbo.h"
 
 static int fail(zt_sreq_error *err, int status, const char *param, const char *fmt, ...)
@@ -209,7 +210,152 @@ static char *dup_string(const char *s) {
     return d;
 }
 
-static int parse_txt2img(json_t *o, const zt_sreq_limits *lim, zt_sreq *r, zt_sreq_error *err) {
+/* ---- img2img: base64 images ---- */
+
+static int b64_digit(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* s[n] as base64 (after an optional "data:image/...;base64," prefix) into
+ * *out (malloc'd). Whitespace is skipped; '=' may only end the text. */
+static int b64_image(const char *s, size_t n, const char *name, uint8_t **out, size_t *out_n, zt_sreq_error *err) {
+    *out = NULL;
+    *out_n = 0;
+    if (n >= 5 && !strncmp(s, "data:", 5)) {
+        const char *comma = memchr(s, ',', n < 256 ? n : 256);
+        if (!comma || comma - s < 12 || strncmp(comma - 7, ";base64", 7))
+            return fail(err, 400, name, "%s: a data URL without \";base64,\" (expected data:image/png;base64,...)", name);
+        n -= (size_t)(comma + 1 - s);
+        s = comma + 1;
+    }
+    if (n / 4 * 3 > ZT_IMAGE_MAX_FILE + 3)
+        return fail(err, 400, name, "%s: more than %llu bytes once decoded", name, (unsigned long long)ZT_IMAGE_MAX_FILE);
+    uint8_t *d = malloc(n / 4 * 3 + 3);
+    if (!d) return fail(err, 500, name, "%s: out of memory", name);
+    size_t k = 0, pad = 0, digits = 0;
+    uint32_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        const int v = b64_digit(c);
+        if (v < 0 || pad) {
+            free(d);
+            if (v < 0) return fail(err, 400, name, "%s: not base64 (byte 0x%02x at offset %zu)", name, c, i);
+            return fail(err, 400, name, "%s: not base64 ('=' before the end, offset %zu)", name, i);
+        }
+        acc = acc << 6 | (uint32_t)v;
+        if (++digits % 4 == 0) {
+            d[k++] = (uint8_t)(acc >> 16);
+            d[k++] = (uint8_t)(acc >> 8);
+            d[k++] = (uint8_t)acc;
+            acc = 0;
+        }
+    }
+    const size_t rem = digits % 4;
+    if (rem == 1 || pad > 2 || (pad && (rem + pad) % 4)) {
+        free(d);
+        return fail(err, 400, name, "%s: not base64 (%zu digits, %zu '=': the length is wrong)", name, digits, pad);
+    }
+    if (rem == 2) d[k++] = (uint8_t)(acc >> 4);
+    if (rem == 3) {
+        d[k++] = (uint8_t)(acc >> 10);
+        d[k++] = (uint8_t)(acc >> 2);
+    }
+    if (!k || k > ZT_IMAGE_MAX_FILE) {
+        free(d);
+        if (k) return fail(err, 400, name, "%s: more than %llu bytes once decoded", name, (unsigned long long)ZT_IMAGE_MAX_FILE);
+        return fail(err, 400, name, "%s: empty (expected a base64 PNG or JPEG)", name);
+    }
+    *out = d;
+    *out_n = k;
+    return 0;
+}
+
+/* One image field: base64 decoded, then decoded as an image (its size). */
+static int get_image(json_t *v, const char *name, uint8_t **bytes, size_t *n, int *w, int *h, zt_sreq_error *err) {
+    if (!json_is_string(v)) return fail(err, 400, name, "%s: expected a base64 string, got %s", name, type_name(v));
+    int rc = b64_image(json_string_value(v), json_string_length(v), name, bytes, n, err);
+    if (rc) return rc;
+    zt_image im;
+    zt_err e = {0};
+    if (zt_image_decode(*bytes, *n, name, 0, &im, &e)) {
+        free(*bytes);
+        *bytes = NULL;
+        return fail(err, e.code == ZT_ERR_NOMEM ? 500 : 400, name, "%s", e.msg);
+    }
+    *w = im.w;
+    *h = im.h;
+    zt_image_free(&im);
+    return 0;
+}
+
+/* img2img's own fields (after txt2img's). */
+static int parse_img2img_fields(json_t *o, zt_sreq *r, zt_sreq_error *err) {
+    int rc;
+    long long v = 0;
+    json_t *list = field(o, "init_images");
+    if (!list) return fail(err, 400, "init_images", "init_images: required (a list with one base64 PNG or JPEG)");
+    if (!json_is_array(list))
+        return fail(err, 400, "init_images", "init_images: expected a list, got %s", type_name(list));
+    if (json_array_size(list) != 1)
+        return fail(err, 400, "init_images", "init_images: %zu images, expected one (batches: batch_size, n_iter)",
+                    json_array_size(list));
+    json_t *st = field(o, "denoising_strength");
+    r->strength = 0.75; /* A1111's default */
+    if (st) {
+        if (!json_is_number(st))
+            return fail(err, 400, "denoising_strength", "denoising_strength: expected a number, got %s", type_name(st));
+        r->strength = json_number_value(st);
+        if (!(r->strength > 0 && r->strength <= 1))
+            return fail(err, 400, "denoising_strength", "denoising_strength %g not allowed: expected a number in (0, 1]",
+                        r->strength);
+    }
+    if ((rc = get_int(o, "resize_mode", 0, 3, &v, err)) < 0) return -rc;
+    if (rc && v != 0)
+        return fail(err, 400, "resize_mode", "resize_mode %lld not supported: 0 only (just resize to width x height)", v);
+    int include = 0;
+    if ((rc = get_bool(o, "include_init_images", &include, err)) < 0) return -rc;
+    if (include)
+        return fail(err, 400, "include_init_images", "include_init_images not supported: the reply holds the results only");
+    json_t *mask = field(o, "mask");
+    if (mask) { /* the inpainting fields only mean something with a mask */
+        if ((rc = get_int(o, "inpainting_mask_invert", 0, 1, &v, err)) < 0) return -rc;
+        r->mask_invert = rc ? (int)v : 0;
+        json_t *full = field(o, "inpaint_full_res");
+        if (full && !(json_is_false(full) || (json_is_integer(full) && json_integer_value(full) == 0)))
+            return fail(err, 400, "inpaint_full_res", "inpaint_full_res not supported: the whole picture is inpainted "
+                                                      "(send false)");
+        if ((rc = get_int(o, "mask_blur", 0, 1000, &v, err)) < 0) return -rc;
+        if (rc && v) note_ignored(r, "mask_blur");
+        if ((rc = get_int(o, "inpainting_fill", 0, 3, &v, err)) < 0) return -rc;
+        if (rc && v != 1) note_ignored(r, "inpainting_fill");
+    }
+    int w = 0, h = 0;
+    if ((rc = get_image(json_array_get(list, 0), "init_images[0]", &r->init_image, &r->init_image_bytes, &r->image_w,
+                        &r->image_h, err)))
+        return rc;
+    if (mask) {
+        if ((rc = get_image(mask, "mask", &r->mask, &r->mask_bytes, &w, &h, err))) return rc;
+        if (w != r->image_w || h != r->image_h)
+            return fail(err, 400, "mask", "mask is %dx%d, init_images[0] %dx%d: they must have the same size", w, h,
+                        r->image_w, r->image_h);
+    }
+    /* the echo, as A1111's: without the images */
+    json_object_set_new(o, "init_images", json_null());
+    if (mask) json_object_set_new(o, "mask", json_null());
+    return 0;
+}
+
+static int parse_txt2img(json_t *o, const zt_sreq_limits *lim, int img2img, zt_sreq *r, zt_sreq_error *err) {
     const char *prompt = "", *sampler = NULL, *scheduler = NULL, *negative = NULL;
     int rc;
     long long v = 0;
@@ -254,6 +400,7 @@ static int parse_txt2img(json_t *o, const zt_sreq_limits *lim, zt_sreq *r, zt_sr
     r->prompt = dup_string(prompt);
     if (!r->prompt) return fail(err, 500, NULL, "out of memory");
     if ((rc = check_image(r, lim, "batch_size", err))) return rc;
+    if (img2img && (rc = parse_img2img_fields(o, r, err))) return rc;
     r->body_json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!r->body_json) return fail(err, 500, NULL, "out of memory");
     return 0;
@@ -312,6 +459,8 @@ void zt_sreq_free(zt_sreq *r) {
     if (!r) return;
     free(r->prompt);
     free(r->body_json);
+    free(r->init_image);
+    free(r->mask);
     memset(r, 0, sizeof *r);
 }
 
@@ -333,7 +482,8 @@ int zt_sreq_parse(zt_sreq_kind kind, const char *body, size_t len, const zt_sreq
     if (!o) return fail(err, 400, NULL, "request body: not JSON: %s (line %d, column %d)", je.text, je.line, je.column);
     int rc;
     if (!json_is_object(o)) rc = fail(err, 400, NULL, "request body: expected a JSON object, got %s", type_name(o));
-    else if (kind == ZT_SREQ_TXT2IMG) rc = parse_txt2img(o, lim, out, err);
+    else if (kind == ZT_SREQ_TXT2IMG || kind == ZT_SREQ_IMG2IMG)
+        rc = parse_txt2img(o, lim, kind == ZT_SREQ_IMG2IMG, out, err);
     else if (kind == ZT_SREQ_IMAGES_GENERATIONS) rc = parse_openai(o, lim, out, err);
     else rc = parse_options(o, lim, err);
     json_decref(o);

@@ -16,6 +16,25 @@
  *       off or absent: enable_hr, restore_faces, tiling, subseed_strength,
  *       styles, script_name, script_args, alwayson_scripts. Other keys are
  *       ignored, as A1111's request model ignores unknown keys.
+ *   ZT_SREQ_IMG2IMG            AUTOMATIC1111 POST /sdapi/v1/img2img
+ *       Everything txt2img takes (the init image is resized to width x
+ *       height, A1111's resize_mode 0 "just resize", Lanczos), and
+ *       init_images (required: a list; the first entry is used, the others
+ *       are refused: a list of more than one), denoising_strength (0, 1]
+ *       (0.75, A1111's default, when absent), mask (optional: inpainting,
+ *       the init image's size; white repaints, black keeps),
+ *       inpainting_mask_invert (0 or 1: black repaints), resize_mode (0
+ *       only). Images: base64 PNG or JPEG, with or without a
+ *       "data:image/...;base64," prefix (whitespace skipped, padding
+ *       optional), at most ZT_IMAGE_MAX_FILE bytes decoded, each decoded
+ *       here (api/image_in.h: its pixel caps are checked on the header, so
+ *       a PNG bomb costs nothing) so that a broken image is refused before
+ *       anything is queued. Named in the reply's info and otherwise
+ *       without effect: mask_blur > 0 (the Z-Image pipelines do not blur
+ *       their masks), inpainting_fill other than 1 ("original": what the
+ *       diffusers inpainting pipeline does). Refused: inpaint_full_res true
+ *       (the whole picture is inpainted), include_init_images true. The
+ *       echo ("parameters") has init_images and mask null, as A1111's.
  *   ZT_SREQ_IMAGES_GENERATIONS OpenAI POST /v1/images/generations
  *       prompt (required), n (1), size ("WxH" or "auto": the defaults),
  *       response_format (b64_json only: the server keeps no files), model
@@ -41,7 +60,7 @@
 extern "C" {
 #endif
 
-typedef enum { ZT_SREQ_TXT2IMG, ZT_SREQ_IMAGES_GENERATIONS, ZT_SREQ_OPTIONS } zt_sreq_kind;
+typedef enum { ZT_SREQ_TXT2IMG, ZT_SREQ_IMAGES_GENERATIONS, ZT_SREQ_OPTIONS, ZT_SREQ_IMG2IMG } zt_sreq_kind;
 
 typedef struct {
     int def_width, def_height, def_steps; /* for absent fields */
@@ -50,7 +69,7 @@ typedef struct {
     const char *model_name;               /* the one model name accepted */
 } zt_sreq_limits;
 
-enum { ZT_SREQ_IGNORED_MAX = 4 };
+enum { ZT_SREQ_IGNORED_MAX = 8 };
 
 typedef struct {
     char *prompt;            /* malloc'd UTF-8, no NUL */
@@ -63,6 +82,14 @@ typedef struct {
     const char *ignored[ZT_SREQ_IGNORED_MAX]; /* fields accepted without effect (static names) */
     int n_ignored;
     char *body_json;         /* A1111: the request re-serialised (echoed as "parameters"), malloc'd */
+    /* img2img: the images' PNG/JPEG bytes (base64-decoded, each decoded once here to check it) */
+    uint8_t *init_image;     /* init_images[0], malloc'd */
+    size_t init_image_bytes;
+    uint8_t *mask;           /* malloc'd, or NULL: img2img without inpainting */
+    size_t mask_bytes;
+    int mask_invert;         /* inpainting_mask_invert 1 */
+    double strength;         /* denoising_strength in (0, 1] */
+    int image_w, image_h;    /* init_images[0]'s size as decoded (the mask's too) */
 } zt_sreq;
 
 typedef struct {

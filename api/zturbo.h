@@ -213,6 +213,15 @@ typedef struct {
                                  * with a mask, the diffusers pipelines' defaults) */
     const char *mask;           /* with init_image: inpainting; white (>= 128 gray) = repaint, black =
                                  * keep; the same size as init_image */
+    /* The images' PNG/JPEG bytes held in memory (the server's base64 inputs) instead of files: when
+     * set, init_image / mask are only their names (error messages, the PNG's metadata). Same limits
+     * as files (ZT_IMAGE_MAX_FILE bytes, the pixel caps checked on the header). */
+    const void *init_image_data;
+    size_t init_image_bytes;
+    const void *mask_data;
+    size_t mask_bytes;
+    int mask_invert;            /* 1: the mask's black repaints and white keeps (A1111 inpainting_mask_invert;
+                                 * the PNG's infotext says "Mask invert: 1") */
     const float *encode_noise;  /* f32 [16, height/8, width/8]: the init image's posterior sample noise
                                  * instead of the seed's, or NULL */
     /* ControlNet (zturbo_options.control_model): the control image, ready-made (a canny, depth, pose...
@@ -344,6 +353,11 @@ int zturbo_cuda_has_bf16(int ordinal);
 /* The LoRA fields of a result (loras, lora_tensors, lora_merge_s) for the
  * context as created, the rest zero: what the load merged and how long it took. */
 void zturbo_lora_info(const zturbo *z, zturbo_result *r);
+/* 0 when requests with an init image (img2img, inpainting) can run on z:
+ * the model has a VAE encoder and, under a budget, the plan was made with
+ * images_in; else ZTURBO_ERR_ARG / ZTURBO_ERR_MISSING with one line naming
+ * the cause (what zturbo_generate would fail with). */
+int zturbo_images_ready(const zturbo *z, char *err, size_t errlen);
 /* Token ids of params.ids must lie in 0..zturbo_vocab_size(z)-1. */
 int zturbo_vocab_size(const zturbo *z);
 /* Shape of params.noise for an image size: [*c, *h, *w] floats. */

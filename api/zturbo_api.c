@@ -473,6 +473,15 @@ static int control_load(const zturbo_params *p, images_in *in, zt_err *e) {
     return rc;
 }
 
+/* A file, or the bytes in memory when given (the name then labels them). */
+static int image_read(const char *name, const void *data, size_t n, zt_image *im, zt_err *e) {
+    if (!data) return zt_image_load(name, im, e);
+    if ((uint64_t)n > ZT_IMAGE_MAX_FILE)
+        return zt_err_set(e, ZT_ERR_RANGE, "%s: %zu bytes, more than the %llu an image may have", name, n,
+                          (unsigned long long)ZT_IMAGE_MAX_FILE);
+    return zt_image_decode(data, n, name, 0, im, e);
+}
+
 static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_err *e) {
     memset(in, 0, sizeof *in);
     in->w = p->width;
@@ -494,7 +503,7 @@ static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_er
     if (!p->control_image && !(in->strength > 0 && in->strength <= 1))
         return zt_err_set(e, ZT_ERR_RANGE, "strength %g not allowed: expected (0, 1]", p->strength);
     zt_image im = {0}, mk = {0};
-    int rc = zt_image_load(p->init_image, &im, e);
+    int rc = image_read(p->init_image, p->init_image_data, p->init_image_bytes, &im, e);
     if (rc) return zt_err_prefix(e, "init image");
     if (!p->width) {
         zt_image_default_size(&im, 16, &in->w, &in->h);
@@ -505,7 +514,7 @@ static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_er
         }
     }
     if (p->mask) {
-        rc = zt_image_load(p->mask, &mk, e);
+        rc = image_read(p->mask, p->mask_data, p->mask_bytes, &mk, e);
         if (rc) {
             zt_err_prefix(e, "mask");
             goto out;
@@ -531,6 +540,8 @@ static int images_load(const zturbo_params *p, int prepare, images_in *in, zt_er
     if (!rc && p->mask) rc = zt_image_resize_inplace(&mk, in->w, in->h, e);
     if (!rc && p->mask) {
         zt_image_to_gray(&mk, gray);
+        if (p->mask_invert) /* 255 - L >= 128 exactly when L < 128: the binary mask flipped */
+            for (size_t i = 0; i < np; i++) gray[i] = (uint8_t)(255 - gray[i]);
         zt_image_binarize(gray, np, in->mask);
     }
     free(gray);
@@ -647,11 +658,13 @@ static char *infotext(const zturbo *z, const zturbo_params *p, const images_in *
     const char *cm = p->control_image && z->control_model ? strrchr(z->control_model, '/') : NULL;
     cm = cm && cm[1] ? cm + 1 : p->control_image ? z->control_model : NULL;
     const char *keys[] = {"Steps", "Sampler", "CFG scale", "Seed", "RNG", "Size", "Model", "LoRA", "Noise file",
-                          "Denoising strength", "Init image", "Mask", "ControlNet", "Control image", "Control scale"};
+                          "Denoising strength", "Init image", "Mask", "Mask invert", "ControlNet", "Control image",
+                          "Control scale"};
     const char *vals[] = {steps_s, "Euler", "0", p->noise ? NULL : seed_s, rng, size_s, "Z-Image-Turbo",
                           z->n_cur ? loras : NULL, noise_name, p->init_image && !p->control_image ? str_s : NULL,
-                          p->init_image, p->mask, cm, p->control_image, p->control_image ? cs_s : NULL};
-    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 15);
+                          p->init_image, p->mask, p->mask && p->mask_invert ? "1" : NULL, cm, p->control_image,
+                          p->control_image ? cs_s : NULL};
+    return zt_png_infotext(p->prompt ? p->prompt : "", NULL, keys, vals, 16);
 }
 
 char *zturbo_infotext(const zturbo *z, const zturbo_params *p) {
@@ -695,6 +708,7 @@ static int png_texts(const zturbo *z, const zturbo_params *p, const images_in *i
         if (!p->control_image) json_object_set_new(j, "strength", json_real(im->strength));
     }
     if (p->mask) json_object_set_new(j, "mask", json_string(p->mask));
+    if (p->mask && p->mask_invert) json_object_set_new(j, "mask_invert", json_true());
     if (p->control_image) {
         json_object_set_new(j, "control", json_string(p->control_image));
         json_object_set_new(j, "control_model", json_string(z->control_model ? z->control_model : ""));
@@ -771,5 +785,11 @@ int zturbo_generate_png(zturbo *z, const zturbo_params *p, const char *path, ztu
     if (!rc) rc = zt_png_write_bytes(path, png, len, p->cancel, &e);
     free(png);
     if (rc && res) memset(res, 0, sizeof *res);
+    return rc ? fail(&e, err, errlen) : 0;
+}
+
+int zturbo_images_ready(const zturbo *z, char *err, size_t errlen) {
+    zt_err e = {0};
+    int rc = z ? zt_pipeline_images_ready(z->p, &e) : zt_err_set(&e, ZT_ERR_ARG, "zturbo_images_ready: NULL context");
     return rc ? fail(&e, err, errlen) : 0;
 }

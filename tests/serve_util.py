@@ -83,6 +83,19 @@ def png_texts(png):
     return out
 
 
+def png_pixels(png):
+    """The image data of a PNG: its IDAT chunks joined and inflated (filtered rows; for the
+    same encoder, equal exactly when the pixels are)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    idat, i = b"", 8
+    while i < len(png):
+        n, kind = struct.unpack(">I4s", png[i:i + 8])
+        if kind == b"IDAT":
+            idat += png[i + 8:i + 8 + n]
+        i += 12 + n
+    return zlib.decompress(idat)
+
+
 def proc_status(pid):
     """(resident bytes, threads, open file descriptors) of a process."""
     rss = threads = 0

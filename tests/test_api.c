@@ -267,6 +267,34 @@ int main(void) {
     pw.prompt = NULL;
     ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_ARG, "no prompt: '%s'", err);
     ZT_CHECK(zturbo_params_check(&p, err, sizeof err) == 0 && !err[0], "valid params: '%s'", err);
+    /* images held in memory: the names label the bytes; the bytes decode as the file does */
+    static const uint8_t junk[4] = {1, 2, 3, 4};
+    pw = p;
+    pw.init_image_data = junk;
+    pw.init_image_bytes = sizeof junk;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_ARG && strstr(err, "without a name"), "'%s'", err);
+    pw.init_image = "mem.png";
+    pw.init_image_bytes = 0;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_ARG && strstr(err, "mem.png: empty"), "'%s'", err);
+    pw.init_image_bytes = sizeof junk;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == 0, "bytes with a name: '%s'", err);
+    pw.mask_invert = 1;
+    ZT_CHECK(zturbo_params_check(&pw, err, sizeof err) == ZTURBO_ERR_ARG && strstr(err, "mask invert needs a mask"),
+             "'%s'", err);
+    pw.mask_invert = 0;
+    int ow = 0, oh = 0;
+    ZT_CHECK(zturbo_output_size(&pw, &ow, &oh, err, sizeof err) != 0 && strstr(err, "mem.png: not a PNG or JPEG"),
+             "junk bytes: '%s'", err);
+    size_t jn = 0;
+    unsigned char *jpg = zt_test_read_file(zt_test_path("tests/data/images/in_70x52.jpg"), &jn);
+    pw.init_image_data = jpg;
+    pw.init_image_bytes = jn;
+    pw.width = pw.height = 0;
+    ZT_CHECK(jpg && zturbo_output_size(&pw, &ow, &oh, err, sizeof err) == 0 && ow == 64 && oh == 48,
+             "in_70x52.jpg from memory: %dx%d '%s'", ow, oh, err);
+    free(jpg);
+    ZT_CHECK(zturbo_images_ready(z, err, sizeof err) == 0, "resident context takes images: '%s'", err);
+    ZT_CHECK(zturbo_images_ready(NULL, err, sizeof err) == ZTURBO_ERR_ARG, "NULL context: '%s'", err);
 
     rc = zturbo_generate(z, &q, a, NULL, err, sizeof err); /* end on a failed generate */
     ZT_CHECK(rc < 0, "cancelled again: rc %d", rc);

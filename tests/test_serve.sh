@@ -20,7 +20,7 @@ zt_tiny 3 bf16 snap
 export PYTHONPATH="$ZT_ROOT/tests"
 
 G=(generate -m snap --device cpu --threads 1 -q)
-start_server main --width 64 --height 64 --steps 2 --max-width 128 --max-height 128 --queue 2 || exit 1
+start_server main --width 64 --height 64 --steps 2 --max-width 128 --max-height 128 --queue 2 --max-body 1M || exit 1
 M=$ADDR MPID=$PID
 echo "server at $M"
 
@@ -114,7 +114,7 @@ cases = [  # path, body, status, words
     ("/sdapi/v1/txt2img", b'{"override_settings": {"sd_model_checkpoint": "../../etc/passwd"}}', 404, "not found"),
     ("/sdapi/v1/txt2img", b'{"save_images": true}', 400, "writes no files"),
     ("/sdapi/v1/options", b'{"sd_model_checkpoint": "/models/other.safetensors"}', 404, "not found"),
-    ("/sdapi/v1/img2img", b'{"init_images": []}', 501, "img2img"),
+    ("/sdapi/v1/img2img", b'{"init_images": []}', 400, "init_images: 0 images, expected one"),
     ("/v1/images/generations", b'{"n": 1}', 400, "prompt: required"),
     ("/v1/images/generations", b'{"prompt": "x", "response_format": "url"}', 400, "b64_json only"),
     ("/v1/images/generations", b'{"prompt": "x", "size": "1024x1024"}', 400, "at most 128x128"),
@@ -292,7 +292,7 @@ check "--log-prompts: the prompt is in the log; the key never is" bash -c \
 "$Z" generate --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u > gen-opts.txt
 "$Z" serve --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u > serve-opts.txt
 check "serve takes every generate option but the per-image and output ones" bash -c \
-    "comm -23 gen-opts.txt serve-opts.txt | grep -vx -- '--prompt\|--output\|--prompts\|--prompts-jsonl\|--count\|--seed\|--rng\|--noise\|--dump\|--ids\|--stats\|--json\|--init-image\|--strength\|--mask\|--control\|--control-model\|--control-scale' | tee missing-opts.txt | grep -c . | grep -qx 0"
+    "comm -23 gen-opts.txt serve-opts.txt | grep -vx -- '--prompt\|--output\|--prompts\|--prompts-jsonl\|--count\|--seed\|--rng\|--noise\|--dump\|--ids\|--stats\|--json\|--init-image\|--strength\|--mask\|--mask-invert\|--control\|--control-model\|--control-scale' | tee missing-opts.txt | grep -c . | grep -qx 0"
 check "--print-config hides the key" bash -c "'$Z' serve -m snap --api-key s3cret-key-1 --print-config | grep -q '^api-key  *(set)$' && ! '$Z' serve -m snap --api-key s3cret-key-1 --print-config | grep -q s3cret"
 
 start_server cors --width 64 --height 64 --steps 1 --cors-origin http://app.localhost:3000 || exit 1

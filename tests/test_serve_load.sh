@@ -63,7 +63,7 @@ bad = [
     ("/v1/images/generations", b'{"prompt": "x", "n": 0}', 400),
     ("/v1/images/generations", b'{"prompt": "x", "response_format": "url"}', 400),
     ("/v1/images/generations", b'{"prompt": "x", "model": "gpt-image-1"}', 404),
-    ("/v1/images/generations", b'{"prompt": 7}', 400), ("/sdapi/v1/img2img", b'{}', 501),
+    ("/v1/images/generations", b'{"prompt": 7}', 400), ("/sdapi/v1/img2img", b'{}', 400),
     ("/sdapi/v1/txt2img", b'{"override_settings": {"sd_model_checkpoint": "/tmp/x.safetensors"}}', 404),
     ("/sdapi/v1/nope", b'{}', 404), ("/v1/images/generations", b'{"prompt": "x", "stream": true}', 400),
     ("/sdapi/v1/options", b'{"sd_vae": "x"}', 400), ("/v1/images/generations", b'{"prompt": "x", "size": "16x4096"}', 400),

@@ -2,7 +2,10 @@
  * `zturbo serve`. Valid bodies give the fields (absent ones the server's
  * defaults); every refusal is the right HTTP status, names its field and
  * says one line, with zturbo_params_check's words for sizes and steps; the
- * parser reads only len bytes; nothing leaks (the ASan build). */
+ * parser reads only len bytes; nothing leaks (the ASan build). img2img:
+ * base64 images (data URL or not, whitespace, padding) decoded to the file's
+ * bytes; each hostile image or field a 400 naming it, nothing kept. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,15 +32,152 @@ static void refused(zt_sreq_kind kind, const char *body, int status, const char 
     zt_sreq_error e;
     int rc = parse(kind, body, &r, &e);
     ZT_CHECK(rc == status && e.status == status && !strcmp(e.param, param) && strstr(e.msg, words) &&
-                 !strchr(e.msg, '\n') && r.prompt == NULL && r.body_json == NULL,
+                 !strchr(e.msg, '\n') && r.prompt == NULL && r.body_json == NULL && r.init_image == NULL &&
+                 r.mask == NULL,
              "%s: rc %d (want %d), param '%s' (want '%s'), msg '%s' (want '%s')", body, rc, status, e.param, param, e.msg,
              words);
     zt_sreq_free(&r);
 }
 
+/* A file of tests/data/images: its bytes (*n) and, malloc'd, their base64 (NUL-terminated). */
+static char *file_b64(const char *name, uint8_t **bytes, size_t *n) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/data/images/%s", name);
+    FILE *f = fopen(zt_test_path(rel), "rb");
+    if (!f) return NULL;
+    uint8_t *d = malloc(1 << 20);
+    *n = d ? fread(d, 1, 1 << 20, f) : 0;
+    fclose(f);
+    static const char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = malloc(*n / 3 * 4 + 8), *q = o;
+    for (size_t i = 0; o && i < *n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < *n ? (uint32_t)d[i + 1] << 8 : 0) | (i + 2 < *n ? d[i + 2] : 0);
+        *q++ = k[v >> 18 & 63];
+        *q++ = k[v >> 12 & 63];
+        *q++ = i + 1 < *n ? k[v >> 6 & 63] : '=';
+        *q++ = i + 2 < *n ? k[v & 63] : '=';
+    }
+    if (o) *q = 0;
+    *bytes = d;
+    return o;
+}
+
+static char g_body[1 << 21];
+
+/* An img2img body: "{" init_images [IMG], FIELDS "}" (FIELDS may be ""). */
+static const char *i2i(const char *img, const char *fields) {
+    snprintf(g_body, sizeof g_body, "{\"init_images\": [\"%s\"]%s%s}", img, *fields ? ", " : "", fields);
+    return g_body;
+}
+
+static void test_img2img(void) {
+    zt_sreq r;
+    zt_sreq_error e;
+    uint8_t *jpg, *msk, *png;
+    size_t njpg, nmsk, npng;
+    char *b_jpg = file_b64("in_70x52.jpg", &jpg, &njpg), *b_msk = file_b64("mask_70x52.png", &msk, &nmsk);
+    char *b_png = file_b64("rgb8.png", &png, &npng);
+    ZT_CHECK(b_jpg && b_msk && b_png, "tests/data/images unreadable");
+    if (!b_jpg || !b_msk || !b_png) return;
+    static char fields[1 << 20];
+
+    /* img2img: A1111's default strength, the file's bytes, the echo without the image */
+    int rc = parse(ZT_SREQ_IMG2IMG, i2i(b_jpg, "\"prompt\": \"fox\", \"seed\": 5, \"width\": 64, \"height\": 48"), &r, &e);
+    ZT_CHECK(rc == 0 && r.init_image_bytes == njpg && !memcmp(r.init_image, jpg, njpg) && !r.mask && r.strength == 0.75 &&
+                 r.image_w == 70 && r.image_h == 52 && r.width == 64 && r.seed == 5 && !r.mask_invert &&
+                 strstr(r.body_json, "\"init_images\":null") && !strstr(r.body_json, b_jpg),
+             "img2img: rc %d %s", rc, e.msg);
+    zt_sreq_free(&r);
+    /* inpainting: a data URL, whitespace and no padding in the init image; invert; ignored fields named */
+    char *wrapped = malloc(strlen(b_png) * 2 + 64), *w = wrapped;
+    w += sprintf(w, "data:image/png;base64,");
+    for (size_t i = 0; b_png[i] && b_png[i] != '='; i++) {
+        *w++ = b_png[i];
+        if (i % 76 == 75) w += sprintf(w, "\\r\\n");
+    }
+    *w = 0;
+    rc = parse(ZT_SREQ_IMG2IMG, i2i(wrapped, "\"denoising_strength\": 1"), &r, &e);
+    ZT_CHECK(rc == 0 && r.init_image_bytes == npng && !memcmp(r.init_image, png, npng) && r.strength == 1.0 &&
+                 r.image_w == 37 && r.image_h == 23,
+             "data URL, wrapped, unpadded: rc %d %s", rc, e.msg);
+    zt_sreq_free(&r);
+    snprintf(fields, sizeof fields,
+             "\"mask\": \"data:image/png;base64,%s\", \"denoising_strength\": 0.8, \"inpainting_mask_invert\": 1, "
+             "\"mask_blur\": 4, \"inpainting_fill\": 0, \"inpaint_full_res\": false, \"resize_mode\": 0",
+             b_msk);
+    rc = parse(ZT_SREQ_IMG2IMG, i2i(b_jpg, fields), &r, &e);
+    ZT_CHECK(rc == 0 && r.mask && r.mask_bytes == nmsk && !memcmp(r.mask, msk, nmsk) && r.mask_invert == 1 &&
+                 r.strength == 0.8 && r.n_ignored == 2 && !strcmp(r.ignored[0], "mask_blur") &&
+                 !strcmp(r.ignored[1], "inpainting_fill") && strstr(r.body_json, "\"mask\":null"),
+             "inpainting: rc %d %s (ignored %d)", rc, e.msg, r.n_ignored);
+    zt_sreq_free(&r);
+    snprintf(fields, sizeof fields, "\"mask\": \"%s\", \"inpainting_fill\": 1, \"mask_blur\": 0", b_msk);
+    rc = parse(ZT_SREQ_IMG2IMG, i2i(b_jpg, fields), &r, &e);
+    ZT_CHECK(rc == 0 && r.mask && !r.mask_invert && r.n_ignored == 0, "inpainting as done: rc %d %s", rc, e.msg);
+    zt_sreq_free(&r);
+
+    /* hostile: one 400 each, naming the field, nothing kept */
+    refused(ZT_SREQ_IMG2IMG, "{\"prompt\": \"x\"}", 400, "init_images", "init_images: required");
+    refused(ZT_SREQ_IMG2IMG, "{\"init_images\": []}", 400, "init_images", "0 images, expected one");
+    refused(ZT_SREQ_IMG2IMG, "{\"init_images\": \"abcd\"}", 400, "init_images", "expected a list");
+    refused(ZT_SREQ_IMG2IMG, "{\"init_images\": [7]}", 400, "init_images[0]", "expected a base64 string");
+    refused(ZT_SREQ_IMG2IMG, i2i("iVBORw0KGgo*AAAA", ""), 400, "init_images[0]", "not base64 (byte 0x2a at offset 11)");
+    refused(ZT_SREQ_IMG2IMG, i2i("iVBORw0KGgoA", ""), 400, "init_images[0]", "corrupt or truncated PNG"); /* 9 bytes */
+    refused(ZT_SREQ_IMG2IMG, i2i("iVBORw0KGgoAA", ""), 400, "init_images[0]", "the length is wrong");   /* 13 digits */
+    refused(ZT_SREQ_IMG2IMG, i2i("iVBO=w0K", ""), 400, "init_images[0]", "'=' before the end");
+    refused(ZT_SREQ_IMG2IMG, i2i("", ""), 400, "init_images[0]", "empty");
+    refused(ZT_SREQ_IMG2IMG, i2i("data:image/png,iVBORw0KGgo=", ""), 400, "init_images[0]", "without \";base64,\"");
+    refused(ZT_SREQ_IMG2IMG, i2i("aGVsbG8gd29ybGQ=", ""), 400, "init_images[0]", "not a PNG or JPEG");
+    /* a truncated PNG and a header-only "bomb" of 30000 x 30000 */
+    uint8_t *tr, *bomb;
+    size_t ntr, nbomb;
+    char *b_tr = file_b64("trunc.png", &tr, &ntr), *b_bomb = file_b64("bomb.png", &bomb, &nbomb);
+    ZT_CHECK(b_tr && b_bomb, "trunc.png, bomb.png unreadable");
+    if (b_tr) refused(ZT_SREQ_IMG2IMG, i2i(b_tr, ""), 400, "init_images[0]", "corrupt or truncated PNG");
+    if (b_bomb) refused(ZT_SREQ_IMG2IMG, i2i(b_bomb, ""), 400, "init_images[0]", "larger than allowed");
+    static char two[1 << 20];
+    snprintf(two, sizeof two, "{\"init_images\": [\"%s\", \"%s\"]}", b_png, b_png);
+    refused(ZT_SREQ_IMG2IMG, two, 400, "init_images", "2 images, expected one");
+    snprintf(fields, sizeof fields, "\"mask\": \"%s\"", b_png); /* 37x23 against 70x52 */
+    refused(ZT_SREQ_IMG2IMG, i2i(b_jpg, fields), 400, "mask", "mask is 37x23, init_images[0] 70x52");
+    refused(ZT_SREQ_IMG2IMG, i2i(b_jpg, "\"mask\": \"%%%%\""), 400, "mask", "not base64");
+    if (b_tr) {
+        snprintf(g_body, sizeof g_body, "{\"init_images\": [\"%s\"], \"mask\": \"%s\"}", b_png, b_tr);
+        refused(ZT_SREQ_IMG2IMG, g_body, 400, "mask", "mask: corrupt or truncated PNG");
+    }
+    refused(ZT_SREQ_IMG2IMG, i2i(b_png, "\"denoising_strength\": 0"), 400, "denoising_strength", "(0, 1]");
+    refused(ZT_SREQ_IMG2IMG, i2i(b_png, "\"denoising_strength\": 1.5"), 400, "denoising_strength", "(0, 1]");
+    refused(ZT_SREQ_IMG2IMG, i2i(b_png, "\"denoising_strength\": -0.2"), 400, "denoising_strength", "(0, 1]");
+    refused(ZT_SREQ_IMG2IMG, i2i(b_png, "\"denoising_strength\": \"0.5\""), 400, "denoising_strength",
+            "expected a number");
+    refused(ZT_SREQ_IMG2IMG, i2i(b_png, "\"resize_mode\": 1"), 400, "resize_mode", "0 only");
+    refused(ZT_SREQ_IMG2IMG, i2i(b_png, "\"include_init_images\": true"), 400, "include_init_images", "not supported");
+    refused(ZT_SREQ_IMG2IMG, i2i(b_png, "\"width\": 17"), 400, "width", "width 17 not allowed");
+    snprintf(fields, sizeof fields, "\"mask\": \"%s\", \"inpaint_full_res\": true", b_msk);
+    refused(ZT_SREQ_IMG2IMG, i2i(b_jpg, fields), 400, "inpaint_full_res", "whole picture");
+    snprintf(fields, sizeof fields, "\"mask\": \"%s\", \"inpainting_mask_invert\": 2", b_msk);
+    refused(ZT_SREQ_IMG2IMG, i2i(b_jpg, fields), 400, "inpainting_mask_invert", "0..1");
+    /* txt2img ignores img2img's fields, as A1111 ignores unknown keys */
+    rc = parse(ZT_SREQ_TXT2IMG, "{\"init_images\": [\"!!\"], \"mask\": 3}", &r, &e);
+    ZT_CHECK(rc == 0 && !r.init_image && !r.mask, "txt2img with init_images: rc %d %s", rc, e.msg);
+    zt_sreq_free(&r);
+    free(b_tr);
+    free(tr);
+    free(b_bomb);
+    free(bomb);
+    free(wrapped);
+    free(b_jpg);
+    free(jpg);
+    free(b_msk);
+    free(msk);
+    free(b_png);
+    free(png);
+}
+
 int main(void) {
     zt_sreq r;
     zt_sreq_error e;
+    test_img2img();
 
     /* A1111: every supported field */
     int rc = parse(ZT_SREQ_TXT2IMG,

@@ -25,6 +25,8 @@
 #             estimates: ~8 min, ~6.5 after seed; FP16_SPEED=0 leaves the speed runs to fp16speed, ~2 min;
 #             FP16_QUICK=1: ~1.5 min)
 #   serve   : zturbo serve at 8G: API s/image vs generate (20 images), a 100-request soak
+#   serveimg: (after prep; <= 400 s, ~3 min estimated) POST /sdapi/v1/img2img at 8G --images on: img2img, inpainting,
+#             inverted inpainting PNGs byte-identical to generate's; no --images on: 400 (serve_img2img.txt)
 #   images  : (after prep; <= 6 min) issue 18 Must-show 1: a random full-size ControlNet-Union 2.1 (mkmodel
 #             --control union-2.1, diffusers' config of the release, checked), img2img 0.3/0.6/1.0, inpainting,
 #             ControlNet 0.5/1.0, ControlNet inpainting at 1024x1024 and 1024x576 (CASES='i2i06 cn10_1024x576':
@@ -720,6 +722,13 @@ serve) # zturbo serve at 8G: s/image through the API vs generate --prompts-jsonl
   timeout 400 python3 tools/gpu/serve_bench.py --zturbo $Z --model $M --prompts $P --out "$OUT" --work $W/serve; r=$?
   echo "serve: exit $r" | tee -a "$OUT/steps.log"
   [ $r -eq 0 ] || fail "serve_bench.py (exit $r)"
+  ;;
+serveimg) # POST /sdapi/v1/img2img at 8G --images on: img2img, inpainting, inverted inpainting byte-identical to
+  # generate --init-image/--mask/--mask-invert; without --images on a 400 naming it (tools/gpu/serve_img2img.py; ~3 min)
+  ( ensure_model ) >> "$OUT/mk.log" 2>&1
+  timeout 400 python3 tools/gpu/serve_img2img.py --zturbo $Z --model $M --out "$OUT" --work $W/serveimg; r=$?
+  echo "serveimg: exit $r" | tee -a "$OUT/steps.log"
+  [ $r -eq 0 ] || fail "serve_img2img.py (exit $r)"
   ;;
 soak) # 50 images, mixed sizes and prompts, one process, --vram 8G: memory after each image
   ( ensure_model ) >> "$OUT/mk.log" 2>&1

@@ -449,6 +449,7 @@ int cmd_generate(int argc, char **argv) {
         return cli_usage_error("generate", "--prompts/--prompts-jsonl and -p/--ids exclude each other");
     if (v[G_NOISE].set && v[G_SEED].set) return cli_usage_error("generate", "--seed and --noise exclude each other");
     if (v[G_NOISE].set && v[G_RNG].set) return cli_usage_error("generate", "--rng and --noise exclude each other");
+    if (v[G_MASK_INVERT].set && !v[G_MASK].set) return cli_usage_error("generate", "--mask-invert needs --mask FILE");
     if ((v[G_STRENGTH].set || v[G_MASK].set) && !v[G_INIT_IMAGE].set && !v[G_PROMPTS_JSONL].set)
         return cli_usage_error("generate", "--strength and --mask need --init-image FILE");
     char dname[4096];
@@ -490,6 +491,7 @@ int cmd_generate(int argc, char **argv) {
     base.cancel = &g_cancel;
     base.init_image = v[G_INIT_IMAGE].s;
     base.mask = v[G_MASK].s;
+    base.mask_invert = v[G_MASK_INVERT].set;
     base.strength = v[G_STRENGTH].set ? v[G_STRENGTH].d : 0;
     base.control_image = v[G_CONTROL].s;
     base.control_scale = v[G_CONTROL_SCALE].d;

@@ -22,7 +22,7 @@
 enum {
     S_MODEL, S_LORA, S_WIDTH, S_HEIGHT, S_STEPS, S_DEVICE, S_PRECISION, S_VAE_PRECISION, S_VAE_DECODE, S_LINK_BW,
     S_THREADS, S_TOKENIZER, S_VRAM, S_PINNED, S_STORE, S_WEIGHTS, S_WINDOW, S_PREFETCH, S_THROTTLE, S_LEND,
-    S_COPY_STREAMS, S_PIECE_BUFFER, S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS, S_VERBOSE,
+    S_COPY_STREAMS, S_PIECE_BUFFER, S_NORM_VARIANT, S_LOAD_THREADS, S_IO, S_VAE_BANDS, S_IMAGES, S_VERBOSE,
     S_N_SHARED,
     S_LISTEN = S_N_SHARED, S_API_KEY, S_API_KEY_FILE, S_CORS, S_MODEL_NAME, S_QUEUE, S_MAX_IMAGES, S_MAX_BODY,
     S_MAX_WIDTH, S_MAX_HEIGHT, S_LOG_PROMPTS, S_PRINT_CONFIG, S_QUIET, S_N
@@ -37,7 +37,7 @@ static const int k_from_generate[S_N_SHARED] = {
     [S_VRAM] = G_VRAM, [S_PINNED] = G_PINNED, [S_STORE] = G_STORE, [S_WEIGHTS] = G_WEIGHTS, [S_WINDOW] = G_WINDOW,
     [S_PREFETCH] = G_PREFETCH, [S_THROTTLE] = G_THROTTLE, [S_LEND] = G_LEND, [S_COPY_STREAMS] = G_COPY_STREAMS,
     [S_PIECE_BUFFER] = G_PIECE_BUFFER,
-    [S_NORM_VARIANT] = G_NORM_VARIANT, [S_LOAD_THREADS] = G_LOAD_THREADS, [S_IO] = G_IO, [S_VAE_BANDS] = G_VAE_BANDS,
+    [S_NORM_VARIANT] = G_NORM_VARIANT, [S_LOAD_THREADS] = G_LOAD_THREADS, [S_IO] = G_IO, [S_VAE_BANDS] = G_VAE_BANDS, [S_IMAGES] = G_IMAGES,
     [S_VERBOSE] = G_VERBOSE,
 };
 
@@ -60,7 +60,8 @@ static const cli_option k_serve_opts[S_N] = {
                  .help = "requests that may wait behind the running one; more get 429"},
     [S_MAX_IMAGES] = {"--max-images", NULL, CLI_INT, "N", 1, 1000, .def = "8",
                       .help = "images per request (batch_size x n_iter, or n)"},
-    [S_MAX_BODY] = {"--max-body", NULL, CLI_SIZE, "SIZE", 1024, .def = "1M", .help = "request body limit (413 above)"},
+    [S_MAX_BODY] = {"--max-body", NULL, CLI_SIZE, "SIZE", 1024, .def = "32M",
+                     .help = "request body limit (413 above; img2img's base64 images count)"},
     [S_MAX_WIDTH] = {"--max-width", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
                      .help = "largest width a request may ask for (the plan's size)"},
     [S_MAX_HEIGHT] = {"--max-height", NULL, CLI_INT, "N", ZT_SIDE_MULTIPLE, ZT_MAX_SIDE, ZT_SIDE_MULTIPLE, .def = "1024",
@@ -74,7 +75,7 @@ static const char *k_usage =
     "usage: zturbo serve -m MODEL [--listen 127.0.0.1:7860] [options]\n"
     "\n"
     "Keeps the model loaded and answers the AUTOMATIC1111 API (/sdapi/v1/txt2img,\n"
-    "progress, interrupt, sd-models, samplers, options) and the OpenAI images API\n"
+    "img2img (inpainting with a mask; under --vram with --images on), progress, interrupt, sd-models, samplers, options) and the OpenAI images API\n"
     "(/v1/images/generations, /v1/models), plus /health and /metrics. Requests run\n"
     "one at a time; --width/--height/--steps are the defaults of requests that\n"
     "leave them out. SIGINT/SIGTERM: finish what is queued and exit; twice: cancel.\n"
@@ -86,6 +87,8 @@ static void build_table(cli_option *t) {
     t[S_HEIGHT].help = "height of requests that give none, a multiple of 16 in 16..2048";
     t[S_STEPS].help = "steps of requests that give none, 1..100";
     t[S_VERBOSE].help = "the plan at start (with --vram)";
+    t[S_IMAGES].help = "with --vram: plan for image inputs (POST /sdapi/v1/img2img: the\n"
+                       "VAE encoder's workspace); off: img2img answers 400";
     t[S_MODEL].section = "model:";
     t[S_WIDTH].section = "requests' defaults:";
     t[S_DEVICE].section = "device:";

@@ -99,6 +99,9 @@ const cli_option k_gen_opts[G_N] = {
     [G_MASK] = {"--mask", NULL, CLI_STRING, "FILE", .scope = G,
                 .help = "with --init-image: inpainting (ZImageInpaintPipeline); white =\n"
                         "repaint, black = keep; the init image's size"},
+    [G_MASK_INVERT] = {"--mask-invert", NULL, CLI_FLAG, .scope = G,
+                       .help = "with --mask: black repaints, white keeps (A1111's\n"
+                               "inpainting_mask_invert)"},
     [G_CONTROL] = {"--control", NULL, CLI_STRING, "FILE", .scope = G,
                    .help = "ControlNet: a ready-made control image (canny, depth, pose...\n"
                            "map), resized to the output; with --init-image and --mask:\n"
