@@ -1,6 +1,7 @@
 /* stream/coded_host.c — the host side of coded weights (see coded_host.h). */
 #include "stream/coded_host.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,38 @@ static int codable(const zt_catalog *cat, const zt_unit_desc *u) {
     return 1;
 }
 
+/* The next unit's read runs on its own thread while this one is coded. */
+typedef struct {
+    zt_source *from;
+    int unit;
+    void *dst;
+    uint64_t bytes;
+    int rc;
+    zt_err e;
+    pthread_t thread;
+    int running;
+} unit_read;
+
+static void *unit_read_main(void *arg) {
+    unit_read *r = arg;
+    zt_err_clear(&r->e);
+    r->rc = zt_source_read_unit(r->from, r->unit, r->dst, r->bytes, &r->e);
+    return NULL;
+}
+
+static void unit_read_start(unit_read *r, zt_source *from, int unit, void *dst, uint64_t bytes) {
+    *r = (unit_read){.from = from, .unit = unit, .dst = dst, .bytes = bytes};
+    if (pthread_create(&r->thread, NULL, unit_read_main, r)) unit_read_main(r); /* no thread: read here */
+    else r->running = 1;
+}
+
+static int unit_read_finish(unit_read *r, zt_err *e) {
+    if (r->running) pthread_join(r->thread, NULL);
+    r->running = 0;
+    if (r->rc && e) *e = r->e;
+    return r->rc;
+}
+
 int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, const uint8_t *keep_bf16, int threads,
                        zt_coded_host_progress_fn progress, void *ctx, zt_coded_host **out, zt_err *e) {
     *out = NULL;
@@ -38,50 +71,68 @@ int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, 
     zt_store *zs = zt_store_of_source(store ? store : src); /* the model may be a store itself */
     zt_source *from = store ? store : src;
     uint64_t max_image = 0;
+    int *todo = calloc((size_t)cat->n_units + 1, sizeof *todo), n_todo = 0;
     for (int i = 0; i < cat->n_units; i++)
-        if (codable(cat, &cat->units[i]) && !zs)
+        if (codable(cat, &cat->units[i]) && !zs) {
             max_image = ZT_MAX(max_image, cat->units[i].nbytes);
-    uint8_t *image = NULL, *scratch = NULL;
-    const uint64_t cap = max_image ? zt_wcode_bound(max_image / 2) : 0;
+            if (todo) todo[n_todo++] = i;
+        }
+    /* two image buffers: the next unit is read into one while the other's is coded */
+    uint8_t *image[2] = {NULL, NULL};
     int rc = ZT_OK;
-    if (!h->u || (max_image && (posix_memalign((void **)&image, 4096, max_image) || !(scratch = malloc(cap))))) {
+    if (!h->u || !todo ||
+        (max_image && (posix_memalign((void **)&image[0], 4096, max_image) ||
+                       posix_memalign((void **)&image[1], 4096, max_image)))) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "coded weights: out of host memory");
         goto done;
     }
     const double t0 = zt_now();
-    for (int i = 0; i < cat->n_units && !rc; i++) {
+    if (zs) { /* the stream reads every unit from the store: coded where the store holds it coded */
+        for (int i = 0; i < cat->n_units; i++)
+            if (codable(cat, &cat->units[i]) && zt_store_unit_coded(zs, i) && !(keep_bf16 && keep_bf16[i])) {
+                h->u[i].bytes = zt_store_extent_of(zs, i)->stored_bytes;
+                h->u[i].in_store = 1;
+            }
+    }
+    unit_read rd = {0};
+    if (n_todo) unit_read_start(&rd, from, todo[0], image[0], cat->units[todo[0]].nbytes);
+    for (int k = 0; k < n_todo && !rc; k++) {
+        const int i = todo[k];
         const zt_unit_desc *d = &cat->units[i];
         coded_unit *c = &h->u[i];
-        if (!codable(cat, d)) continue;
-        if (zs) { /* the stream reads every unit from the store: coded where the store holds it coded */
-            if (zt_store_unit_coded(zs, i) && !(keep_bf16 && keep_bf16[i])) {
-                c->bytes = zt_store_extent_of(zs, i)->stored_bytes;
-                c->in_store = 1;
-            }
-            continue;
-        }
+        if ((rc = unit_read_finish(&rd, e))) break;
+        if (k + 1 < n_todo) unit_read_start(&rd, from, todo[k + 1], image[(k + 1) % 2], cat->units[todo[k + 1]].nbytes);
+        /* coded straight into its own allocation, then shrunk to its size (no copy) */
+        const uint64_t cap = zt_wcode_bound(d->nbytes / 2);
+        uint8_t *img = malloc(cap);
         uint64_t n = 0;
-        if ((rc = zt_source_read_unit(from, i, image, d->nbytes, e))) break;
-        if ((rc = zt_wcode_encode((const uint16_t *)image, d->nbytes / 2, scratch, cap, threads, &n, e))) {
-            zt_err_prefix(e, "coding unit '%s'", d->name);
-            break;
-        }
-        if (n >= d->nbytes) continue; /* no smaller coded: this unit moves as bf16 */
-        if (posix_memalign((void **)&c->img, 4096, n)) {
+        if (!img) {
             rc = zt_err_set(e, ZT_ERR_NOMEM, "coded weights: out of host memory for unit '%s'", d->name);
             break;
         }
-        memcpy(c->img, scratch, n);
+        if ((rc = zt_wcode_encode((const uint16_t *)image[k % 2], d->nbytes / 2, img, cap, threads, &n, e))) {
+            free(img);
+            zt_err_prefix(e, "coding unit '%s'", d->name);
+            break;
+        }
+        if (n >= d->nbytes) { /* no smaller coded: this unit moves as bf16 */
+            free(img);
+            continue;
+        }
+        uint8_t *shrunk = realloc(img, n);
+        c->img = shrunk ? shrunk : img;
         if ((rc = zt_wcode_validate(c->img, n, 0, d->name, &c->info, e))) break; /* our own output: cannot fail */
         c->bytes = n;
         h->bf16_bytes += d->nbytes;
         h->coded_bytes += n;
         if (progress) progress(ctx, i + 1, cat->n_units);
     }
+    unit_read_finish(&rd, NULL); /* a read still running after an error */
     h->seconds = zt_now() - t0;
 done:
-    free(image);
-    free(scratch);
+    free(image[0]);
+    free(image[1]);
+    free(todo);
     if (rc) {
         zt_coded_host_close(h);
         return rc;
