@@ -178,8 +178,10 @@ python3 -c "print('a' * (1 << 20 | 5))" > long.txt
 case_ "a prompt of 1 MiB and more" 1 "long.txt:1: prompt: over the 1.00 MiB cap for a prompt" "$Z" "${G[@]}" -m nonexistent --prompts long.txt -o out/a.png
 
 echo "== interrupts: exit 130, one error line, the image in progress never written"
-# -v prints "text encoder ..." as the transformer starts; with one step the VAE follows at
-# once, and the tiny VAE decodes 256x256 in about a second on the CPU (longer with ASan)
+# -v prints "text encoder ..." as the transformer starts; at 512x512 with one step the tiny
+# transformer takes ~0.13 s on the CPU and the VAE ~1 s after it (longer with ASan or a loaded
+# machine: 0.5 s after the line stays inside the VAE decode up to ~3x slower; at 256x256 the
+# VAE took 0.24 s and a loaded machine finished the image before the signal)
 set -m
 interrupt() { # label, line to wait for, delay after it, expected last line (extended regex), command...
     local label=$1 trigger=$2 delay=$3 text=$4; shift 4
@@ -200,8 +202,8 @@ interrupt() { # label, line to wait for, delay after it, expected last line (ext
         echo "ok   $label: $(tail -n 1 int.err)"
     else echo "FAIL $label: exit $rc, $errs error lines: $(cat int.err)"; fail=$((fail+1)); fi
 }
-big=(generate -m snap --device cpu -W 256 -H 256 --steps 1 -s 1 -v -p "a fox")
-interrupt "Ctrl-C while the VAE decodes" "^text encoder" 0.3 \
+big=(generate -m snap --device cpu -W 512 -H 512 --steps 1 -s 1 -v -p "a fox")
+interrupt "Ctrl-C while the VAE decodes" "^text encoder" 0.5 \
     '^zturbo: interrupted (before|during) the VAE decode: out/a.png not written$' "$Z" "${big[@]}" -o out/a.png
 checks=$((checks+1))
 if [ -e out/a.png ]; then echo "FAIL the interrupted image was written"; fail=$((fail+1)); else echo "ok   no PNG"; fi
