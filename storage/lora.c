@@ -403,11 +403,13 @@ int zt_lora_map_file(const zt_catalog *cat, const zt_st_file *f, const char *ada
 
     /* a fused qkv / bare out next to the split names of the same block: a redundant copy (diffusers skips it) */
     for (int i = 0; i < n_pairs; i++) {
+        if (pairs[i].target < 0) continue;
         const target *t = &nt.t[pairs[i].target];
         if (!t->alias) continue;
         for (int j = 0; j < n_pairs; j++) {
+            if (j == i || pairs[j].target < 0) continue; /* an alias dropped a moment ago */
             const target *u = &nt.t[pairs[j].target];
-            if (j == i || u->alias) continue;
+            if (u->alias) continue;
             int shared = 0;
             for (int a = 0; a < t->n; a++) shared |= t->tensor[a] >= 0 && t->tensor[a] == u->tensor[0];
             if (shared) {
