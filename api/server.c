@@ -747,15 +747,6 @@ static int key_equal(const char *given, size_t n, const char *key) {
     return diff == 0;
 }
 
-static int b64_value(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
 /* "Bearer KEY", or "Basic base64(user:KEY)" as A1111 clients send. */
 static int authorized(const zt_server *s, const char *h) {
     if (!s->api_key) return 1;
@@ -773,7 +764,7 @@ static int authorized(const zt_server *s, const char *h) {
         uint32_t acc = 0;
         int bits = 0;
         for (; *h && *h != '='; h++) {
-            int v = b64_value((unsigned char)*h);
+            int v = zt_sreq_b64_digit((unsigned char)*h);
             if (v < 0 || n + 1 >= sizeof dec) return 0;
             acc = acc << 6 | (uint32_t)v;
             bits += 6;

@@ -212,7 +212,7 @@ static char *dup_string(const char *s) {
 
 /* ---- img2img: base64 images ---- */
 
-static int b64_digit(unsigned char c) {
+int zt_sreq_b64_digit(unsigned char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
@@ -246,7 +246,7 @@ static int b64_image(const char *s, size_t n, const char *name, uint8_t **out, s
             pad++;
             continue;
         }
-        const int v = b64_digit(c);
+        const int v = zt_sreq_b64_digit(c);
         if (v < 0 || pad) {
             free(d);
             if (v < 0) return fail(err, 400, name, "%s: not base64 (byte 0x%02x at offset %zu)", name, c, i);

@@ -104,6 +104,8 @@ typedef struct {
 int zt_sreq_parse(zt_sreq_kind kind, const char *body, size_t len, const zt_sreq_limits *lim, zt_sreq *out,
                   zt_sreq_error *err);
 void zt_sreq_free(zt_sreq *r);
+/* The value of a base64 digit (RFC 4648 alphabet), -1 for any other byte. */
+int zt_sreq_b64_digit(unsigned char c);
 
 /* "WxH" with W, H decimal without sign or spaces (1..5 digits each). */
 int zt_sreq_parse_size(const char *s, int *w, int *h);
