@@ -71,16 +71,16 @@ int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, 
     zt_store *zs = zt_store_of_source(store ? store : src); /* the model may be a store itself */
     zt_source *from = store ? store : src;
     uint64_t max_image = 0;
-    int *todo = calloc((size_t)cat->n_units + 1, sizeof *todo), n_todo = 0;
+    int *to_code = calloc((size_t)cat->n_units + 1, sizeof *to_code), n_to_code = 0;
     for (int i = 0; i < cat->n_units; i++)
         if (codable(cat, &cat->units[i]) && !zs) {
             max_image = ZT_MAX(max_image, cat->units[i].nbytes);
-            if (todo) todo[n_todo++] = i;
+            if (to_code) to_code[n_to_code++] = i;
         }
     /* two image buffers: the next unit is read into one while the other's is coded */
     uint8_t *image[2] = {NULL, NULL};
     int rc = ZT_OK;
-    if (!h->u || !todo ||
+    if (!h->u || !to_code ||
         (max_image && (posix_memalign((void **)&image[0], 4096, max_image) ||
                        posix_memalign((void **)&image[1], 4096, max_image)))) {
         rc = zt_err_set(e, ZT_ERR_NOMEM, "coded weights: out of host memory");
@@ -95,13 +95,13 @@ int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, 
             }
     }
     unit_read rd = {0};
-    if (n_todo) unit_read_start(&rd, from, todo[0], image[0], cat->units[todo[0]].nbytes);
-    for (int k = 0; k < n_todo && !rc; k++) {
-        const int i = todo[k];
+    if (n_to_code) unit_read_start(&rd, from, to_code[0], image[0], cat->units[to_code[0]].nbytes);
+    for (int k = 0; k < n_to_code && !rc; k++) {
+        const int i = to_code[k];
         const zt_unit_desc *d = &cat->units[i];
         coded_unit *c = &h->u[i];
         if ((rc = unit_read_finish(&rd, e))) break;
-        if (k + 1 < n_todo) unit_read_start(&rd, from, todo[k + 1], image[(k + 1) % 2], cat->units[todo[k + 1]].nbytes);
+        if (k + 1 < n_to_code) unit_read_start(&rd, from, to_code[k + 1], image[(k + 1) % 2], cat->units[to_code[k + 1]].nbytes);
         /* coded straight into its own allocation, then shrunk to its size (no copy) */
         const uint64_t cap = zt_wcode_bound(d->nbytes / 2);
         uint8_t *img = malloc(cap);
@@ -132,7 +132,7 @@ int zt_coded_host_open(const zt_catalog *cat, zt_source *src, zt_source *store, 
 done:
     free(image[0]);
     free(image[1]);
-    free(todo);
+    free(to_code);
     if (rc) {
         zt_coded_host_close(h);
         return rc;

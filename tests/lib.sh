@@ -18,6 +18,8 @@
 #   start_server NAME ARGS...   `zturbo serve -m snap --device cpu --threads 1 --listen 127.0.0.1:0 ARGS`,
 #                               stderr to NAME.err; sets PID and ADDR once it listens (1 when it does not);
 #                               every server (pids, and what the test adds there) is killed when the test exits
+#   start_server_in DIR NAME ARGS...  the same with the server's working folder DIR (test_serve_img2img:
+#                               a folder without files named as the request's image labels)
 #   stop_server PID [SIGNAL]    TERM (or SIGNAL; 0: only wait): its exit code, 124 when not gone within 10 s
 #   zt_summary                  prints "N checks, N failed"; succeeds when none failed
 fail=0 checks=0
@@ -103,10 +105,13 @@ sys.exit(0 if idat(sys.argv[1]) == idat(sys.argv[2]) else 1)' "$1" "$2"; }
 
 pids=()
 zt_kill_servers() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
-start_server() { # name, serve args...
-    local name=$1; shift
+start_server() { # name, serve args...: `zturbo serve -m snap` here; sets PID and ADDR
+    start_server_in . "$@"
+}
+start_server_in() { # folder, name, serve args...: the same, the server's working folder another one
+    local where=$1 name=$2 top=$PWD; shift 2
     trap zt_kill_servers EXIT
-    "$Z" serve -m snap --device cpu --threads 1 --listen 127.0.0.1:0 "$@" 2> "$name.err" &
+    (cd "$where" && exec "$Z" serve -m "$top/snap" --device cpu --threads 1 --listen 127.0.0.1:0 "$@") 2> "$name.err" &
     PID=$!
     pids+=("$PID")
     ADDR=

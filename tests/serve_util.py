@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import struct
+import subprocess
 import time
 import zlib
 
@@ -128,3 +129,30 @@ def metric(addr, name, labels=None, headers=None):
         if line.startswith(want + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def launch(argv, err_path, cwd=None, seconds=300):
+    """Start `zturbo serve` argv (with --listen HOST:0), stderr to err_path; -> (Popen, "host:port")
+    once it says where it listens. Exits the script when it dies or does not listen in time."""
+    err = open(err_path, "w")
+    p = subprocess.Popen(argv, stderr=err, cwd=cwd)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        text = open(err_path).read()
+        if "listening on http://" in text:
+            return p, text.split("listening on http://")[1].split()[0]
+        if p.poll() is not None:
+            raise SystemExit("server %s exited: %s" % (argv, text))
+        time.sleep(0.1)
+    p.kill()
+    raise SystemExit("server %s did not start" % (argv,))
+
+
+def stop(p, seconds=60):
+    """SIGTERM, then its exit code; SIGKILL and -9 when not gone in time."""
+    p.terminate()
+    try:
+        return p.wait(seconds)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return -9

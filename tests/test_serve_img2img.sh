@@ -23,39 +23,14 @@ export PYTHONPATH="$ZT_ROOT/tests"
 # the names the server gives the request's images (the PNG's "Init image" and "Mask")
 cp "$D/in_70x52.jpg" 'init_images[0]' && cp "$D/mask_70x52.png" mask && mkdir srv || exit 1
 fail=0
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
-trap cleanup EXIT
-check() { # label, command...
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail+1)); fi
-}
-start_server() { # NAME ARGS... : sets PID and ADDR
-    local name=$1; shift
-    # from a folder without files named as the images' labels: the server must use the request's bytes
-    cd srv || return 1
-    "$Z" serve -m ../snap --device cpu --threads 1 --listen 127.0.0.1:0 "$@" 2> "../$name.err" &
-    PID=$!
-    cd .. || return 1
-    pids+=("$PID")
-    ADDR=
-    for _ in $(seq 300); do
-        ADDR=$(sed -n 's|.*listening on http://\([^ ]*\) .*|\1|p' "$name.err")
-        [ -n "$ADDR" ] && return 0
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "server $name did not start:"; cat "$name.err"; return 1
-}
-stop_server() { kill -TERM "$1" 2>/dev/null; for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done; wait "$1"; }
-
+. "$ZT_ROOT/tests/lib.sh"
 G=(generate -m snap --device cpu --threads 1 -q -p "a red fox on a hill")
 "$Z" "${G[@]}" --init-image 'init_images[0]' --strength 0.5 --seed 5 --steps 4 --width 64 --height 48 --count 2 -o cli-i.png || exit 1
 "$Z" "${G[@]}" --init-image 'init_images[0]' --mask mask --strength 0.8 --seed 7 --steps 2 --width 64 --height 48 -o cli-m.png || exit 1
 "$Z" "${G[@]}" --init-image 'init_images[0]' --mask mask --mask-invert --strength 0.8 --seed 7 --steps 2 --width 64 --height 48 \
     -o cli-v.png || exit 1
 
-start_server main --width 64 --height 48 --steps 2 --max-width 128 --max-height 128 || exit 1
+start_server_in srv main --width 64 --height 48 --steps 2 --max-width 128 --max-height 128 || exit 1
 M=$ADDR MPID=$PID
 echo "server at $M"
 
@@ -125,7 +100,7 @@ min_of() { "$Z" generate -m snap --device cpu -q -p x --width 128 --height 128 -
 plain=$(min_of) images=$(min_of --init-image 'init_images[0]')
 [ -n "$plain" ] && [ -n "$images" ] || { echo "FAIL no minimum budget in generate's message"; exit 1; }
 vp=$(awk "BEGIN{printf \"%.2f\", $plain + 0.01}") vi=$(awk "BEGIN{printf \"%.2f\", $images + 0.01}")
-start_server noimages --width 64 --height 48 --steps 2 --max-width 128 --max-height 128 --vram "${vp}M" || exit 1
+start_server_in srv noimages --width 64 --height 48 --steps 2 --max-width 128 --max-height 128 --vram "${vp}M" || exit 1
 check "--vram ${vp}M without --images on: img2img is a 400 naming --images on, txt2img still runs" env M="$ADDR" python3 - <<'PY'
 import base64, json, os, serve_util as su
 m = os.environ["M"]
@@ -136,7 +111,7 @@ st, h, b = su.post(m, "/sdapi/v1/txt2img", {"prompt": "x", "seed": 1})
 assert st == 200, (st, b[:200])
 PY
 stop_server "$PID"
-start_server images --width 64 --height 48 --steps 2 --max-width 128 --max-height 128 --vram "${vi}M" --images on || exit 1
+start_server_in srv images --width 64 --height 48 --steps 2 --max-width 128 --max-height 128 --vram "${vi}M" --images on || exit 1
 check "--vram ${vi}M --images on: inpainting gives the resident CLI's bytes" env M="$ADDR" python3 - <<'PY'
 import base64, os, serve_util as su
 b64 = lambda f: base64.b64encode(open(f, "rb").read()).decode()

@@ -60,29 +60,11 @@ def verdict(name, ok, text):
 
 
 def start_server(name, *extra):
-    err = open(os.path.join(a.out, "server-%s.err" % name), "w")
-    p = subprocess.Popen([a.zturbo, "serve", "-m", a.model, "--vram", a.vram, "--listen", "127.0.0.1:0", "-q", *extra],
-                         stderr=err)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        text = open(err.name).read()
-        if "listening on http://" in text:
-            addr = text.split("listening on http://")[1].split()[0]
-            return p, addr
-        if p.poll() is not None:
-            raise SystemExit("server %s exited: %s" % (name, text))
-        time.sleep(0.1)
-    p.kill()
-    raise SystemExit("server %s did not start" % name)
+    argv = [a.zturbo, "serve", "-m", a.model, "--vram", a.vram, "--listen", "127.0.0.1:0", "-q", *extra]
+    return su.launch(argv, os.path.join(a.out, "server-%s.err" % name))
 
 
-def stop_server(p):
-    p.terminate()
-    try:
-        return p.wait(60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return -9
+stop_server = su.stop
 
 
 def run_clients(addr, bodies, n_clients, on_done=None):

@@ -65,30 +65,12 @@ def verdict(name, ok, text):
 
 
 def start_server(name, *extra):
-    err = open(os.path.join(a.out, "server-img2img-%s.err" % name), "w")
-    p = subprocess.Popen([a.zturbo, "serve", "-m", model, *common, "--listen", "127.0.0.1:0", "-q",
-                          "--max-width", str(side(1024)), "--max-height", str(side(1024)), "--width", str(side(1024)),
-                          "--height", str(side(1024)), *extra],
-                         stderr=err, cwd=srv_dir)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        text = open(err.name).read()
-        if "listening on http://" in text:
-            return p, text.split("listening on http://")[1].split()[0]
-        if p.poll() is not None:
-            raise SystemExit("server %s exited: %s" % (name, text))
-        time.sleep(0.1)
-    p.kill()
-    raise SystemExit("server %s did not start" % name)
+    argv = [a.zturbo, "serve", "-m", model, *common, "--listen", "127.0.0.1:0", "-q", "--max-width", str(side(1024)),
+            "--max-height", str(side(1024)), "--width", str(side(1024)), "--height", str(side(1024)), *extra]
+    return su.launch(argv, os.path.join(a.out, "server-img2img-%s.err" % name), cwd=srv_dir)
 
 
-def stop_server(p):
-    p.terminate()
-    try:
-        return p.wait(60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return -9
+stop_server = su.stop
 
 
 b64 = lambda f: base64.b64encode(open(os.path.join(work, f), "rb").read()).decode()
